@@ -1,0 +1,45 @@
+"""The engine-neutral core: legs, bridges, calls, events and the Engine interface.
+
+It imports nothing else of the project; adapters and features build on it.
+"""
+
+from orchestrator.core.call import Bridge, Call, Leg, LegState
+from orchestrator.core.engine import Engine, EngineStatus, EventHandler
+from orchestrator.core.errors import (
+    CallError,
+    ConfigApplyError,
+    ConflictError,
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    InvalidTransitionError,
+    LegGoneError,
+    NotFoundError,
+    OrchestratorError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from orchestrator.core.fake import FakeEngine
+
+__all__ = [
+    "Bridge",
+    "Call",
+    "CallError",
+    "ConfigApplyError",
+    "ConflictError",
+    "Engine",
+    "EngineError",
+    "EngineStatus",
+    "EngineTimeoutError",
+    "EngineUnavailableError",
+    "EventHandler",
+    "FakeEngine",
+    "InvalidTransitionError",
+    "Leg",
+    "LegGoneError",
+    "LegState",
+    "NotFoundError",
+    "OrchestratorError",
+    "PermissionDeniedError",
+    "ValidationError",
+]

@@ -1,0 +1,159 @@
+"""The :class:`Engine` interface that every media-engine adapter implements.
+
+Features (IVR flows, queues, provisioning...) and the API receive an ``Engine``
+from the composition root (:mod:`orchestrator.runtime`) and never import an
+adapter. The Asterisk adapter implements it over ARI + AMI, the FreeSWITCH
+adapter over ESL, and :class:`orchestrator.core.fake.FakeEngine` in memory.
+
+Identifiers are chosen by the caller where the engine allows it (leg, bridge
+and playback ids), so a waiter can be registered before the request is sent:
+an engine may report a new channel before it answers the request that made it.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from orchestrator.core.call import Bridge, Leg
+from orchestrator.core.events import Event
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Event], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """What ``GET /health`` shows about the engine."""
+
+    engine: str
+    connected: bool
+    version: str = ""
+    links: Mapping[str, bool] = field(default_factory=dict)
+    detail: str = ""
+
+
+class Engine(abc.ABC):
+    """A media engine under the orchestrator's control."""
+
+    name: str = "engine"
+
+    def __init__(self) -> None:
+        self._handlers: list[EventHandler] = []
+        self.legs: dict[str, Leg] = {}
+        self.bridges: dict[str, Bridge] = {}
+
+    # -- life cycle -------------------------------------------------------
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect, and keep reconnecting in the background if the link drops."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""
+
+    @abc.abstractmethod
+    def status(self) -> EngineStatus: ...
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        """Wait until every control link is up, or raise ``TimeoutError``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.status().connected:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name} not connected after {timeout} s")
+            await asyncio.sleep(0.05)
+
+    # -- events -----------------------------------------------------------
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
+        """Call ``handler`` for every event; returns a function that unsubscribes."""
+        self._handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+
+        return unsubscribe
+
+    async def emit(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber; one failing handler does not stop others."""
+        for handler in list(self._handlers):
+            try:
+                result = handler(event)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("event handler %r failed on %r", handler, event)
+
+    # -- call control -----------------------------------------------------
+    @abc.abstractmethod
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        leg_id: str | None = None,
+        caller_id: str = "",
+        timeout: float = 30,
+        variables: Mapping[str, str] | None = None,
+        app_args: Sequence[str] = (),
+    ) -> Leg:
+        """Call ``endpoint`` (engine dial string, e.g. ``PJSIP/101@a.example``).
+
+        The new leg comes under the orchestrator's control when it answers.
+        """
+
+    @abc.abstractmethod
+    async def answer(self, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def hangup(self, leg_id: str, cause: int = 16) -> None: ...
+
+    @abc.abstractmethod
+    async def play(
+        self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
+    ) -> str:
+        """Start playing ``media`` (``sound:NAME``, ``tone:NAME``, ``digits:123``...).
+
+        Returns the playback id; :class:`PlaybackFinished` reports the end.
+        """
+
+    @abc.abstractmethod
+    async def stop_playback(self, playback_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge: ...
+
+    @abc.abstractmethod
+    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def destroy_bridge(self, bridge_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def set_variable(self, leg_id: str, name: str, value: str) -> None: ...
+
+    @abc.abstractmethod
+    async def continue_in_dialplan(
+        self, leg_id: str, context: str, extension: str, priority: int = 1
+    ) -> None:
+        """Hand the leg back to the engine's own dialplan at the given place."""
+
+    # -- configuration ----------------------------------------------------
+    @abc.abstractmethod
+    async def reload(self, what: str) -> None:
+        """Reload one part of the engine's configuration: ``dialplan`` or ``sip``."""
+
+    @abc.abstractmethod
+    async def invalidate_sip_objects(self, object_type: str, ids: Sequence[str]) -> None:
+        """Drop cached SIP objects (endpoints, auths, AORs) so the next lookup refetches them."""
+
+    @abc.abstractmethod
+    async def command(self, text: str) -> str:
+        """Run an engine console command and return its output (for checks and tooling)."""

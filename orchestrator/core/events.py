@@ -1,0 +1,125 @@
+"""Engine-neutral events.
+
+Adapters translate their wire events (ARI JSON, AMI messages, ESL event
+frames) into these dataclasses; nothing above the adapters sees wire formats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events. ``timestamp`` is the engine's time when known."""
+
+    timestamp: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConnected(Event):
+    """The control link is up (first connect or after a reconnect)."""
+
+    engine: str
+    version: str = ""
+    reconnect: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineDisconnected(Event):
+    engine: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegEvent(Event):
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegCreated(LegEvent):
+    """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...)."""
+
+    name: str = ""
+    state: str = "down"
+    caller_number: str = ""
+    caller_name: str = ""
+    called_number: str = ""
+    context: str = ""
+    args: tuple[str, ...] = ()
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegStateChanged(LegEvent):
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegDtmf(LegEvent):
+    digit: str
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegHungUp(LegEvent):
+    cause: int = 16
+    cause_text: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegLeftApp(LegEvent):
+    """The leg left the orchestrator's control but may still exist (StasisEnd)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackStarted(Event):
+    playback_id: str
+    leg_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaybackFinished(Event):
+    playback_id: str
+    leg_id: str = ""
+    state: str = "done"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeEvent(Event):
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeCreated(BridgeEvent):
+    kind: str = "mixing"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeDestroyed(BridgeEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegEnteredBridge(BridgeEvent):
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegLeftBridge(BridgeEvent):
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointStateChanged(Event):
+    """A SIP user's reachability changed (registered, unregistered...)."""
+
+    endpoint: str
+    state: str
+    details: dict[str, Any] = field(default_factory=dict)

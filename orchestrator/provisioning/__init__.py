@@ -1,0 +1,1 @@
+"""Per-tenant engine configuration: render from templates, validate, apply, roll back."""
