@@ -1,0 +1,99 @@
+"""``/api/v1/tenants/{tenant_id}/extensions``: a tenant's extensions (phones)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ConfigStateDep, PageDep, SessionDep, VisibleTenantId
+from api.schemas import Page, page_of
+from orchestrator.store import crud
+from orchestrator.store.models import (
+    ExtensionCreate,
+    ExtensionCreated,
+    ExtensionPublic,
+    ExtensionUpdate,
+    SipCredentials,
+)
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/extensions", tags=["extensions"])
+
+
+@router.get("")
+def list_extensions(
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    page: PageDep,
+    number_prefix: Annotated[str | None, Query(max_length=10)] = None,
+    name: Annotated[str | None, Query(max_length=80, description="part of any name")] = None,
+) -> Page[ExtensionPublic]:
+    """The tenant's extensions, by number (without SIP passwords)."""
+    rows, total = crud.list_extensions(
+        session=session,
+        tenant_id=tenant_id,
+        offset=page.offset,
+        limit=page.limit,
+        number_prefix=number_prefix,
+        name=name,
+    )
+    return page_of(ExtensionPublic, rows, total, offset=page.offset, limit=page.limit)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_extension(
+    session: SessionDep, tenant_id: VisibleTenantId, data: ExtensionCreate, config: ConfigStateDep
+) -> ExtensionCreated:
+    """Create an extension; the response holds its generated SIP password, this once."""
+    extension = await run_in_threadpool(
+        crud.create_extension, session=session, tenant_id=tenant_id, data=data
+    )
+    await config.changed(tenant_id)
+    return ExtensionCreated.model_validate(extension)
+
+
+@router.get("/{extension_id}")
+def read_extension(
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int
+) -> ExtensionPublic:
+    extension = crud.get_extension(session=session, tenant_id=tenant_id, extension_id=extension_id)
+    return ExtensionPublic.model_validate(extension)
+
+
+@router.get("/{extension_id}/sip-credentials")
+def read_sip_credentials(
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int
+) -> SipCredentials:
+    """What a phone needs to register: user name, password and domain."""
+    return crud.get_sip_credentials(session=session, tenant_id=tenant_id, extension_id=extension_id)
+
+
+@router.patch("/{extension_id}")
+async def update_extension(
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    extension_id: int,
+    data: ExtensionUpdate,
+    config: ConfigStateDep,
+) -> ExtensionPublic:
+    extension = await run_in_threadpool(
+        crud.update_extension,
+        session=session,
+        tenant_id=tenant_id,
+        extension_id=extension_id,
+        data=data,
+    )
+    await config.changed(tenant_id)
+    return ExtensionPublic.model_validate(extension)
+
+
+@router.delete("/{extension_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_extension(
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int, config: ConfigStateDep
+) -> None:
+    """Delete an extension and its aliases; 409 while a DID routes to it."""
+    await run_in_threadpool(
+        crud.delete_extension, session=session, tenant_id=tenant_id, extension_id=extension_id
+    )
+    await config.changed(tenant_id)

@@ -1,0 +1,71 @@
+"""Helpers shared by the data functions: paging, commits, config versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, func, select
+
+from orchestrator.core.errors import ConflictError, ValidationError
+from orchestrator.store.models import Tenant, utcnow
+
+T = TypeVar("T", bound=SQLModel)
+
+MAX_LIMIT = 500
+
+
+def page(
+    session: Session, statement: Any, *, offset: int, limit: int, order_by: Any
+) -> tuple[Sequence[Any], int]:
+    """Run ``statement`` for one page; returns ``(rows, total)``."""
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            f"offset must be >= 0 and limit 1 to {MAX_LIMIT}", field="limit", limit=limit
+        )
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(statement.order_by(order_by).offset(offset).limit(limit)).all()
+    return rows, int(total)
+
+
+def commit(session: Session, *objects: SQLModel, what: str) -> None:
+    """Commit, turning a unique/foreign-key violation into :class:`ConflictError`.
+
+    The data functions check uniqueness first, for a precise message; this
+    catches the race where another writer got there in between.
+    """
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ConflictError(f"{what} conflicts with existing data", reason=str(exc.orig)) from exc
+    for obj in objects:
+        session.refresh(obj)
+
+
+def exists(session: Session, statement: Any) -> bool:
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def bump_config(session: Session, *tenant_ids: int | None) -> None:
+    """Mark tenants' engine configuration as changed (in the caller's transaction)."""
+    ids = {tid for tid in tenant_ids if tid is not None}
+    if ids:
+        col: Any = Tenant.id
+        session.execute(
+            sa.update(Tenant)
+            .where(col.in_(ids))
+            .values(config_version=Tenant.config_version + 1, updated_at=utcnow())
+        )
+
+
+def prefix_filter(column: Any, prefix: str) -> Any:
+    """``column LIKE prefix%`` with ``%``/``_`` in ``prefix`` taken literally."""
+    return column.startswith(prefix, autoescape=True)
+
+
+def contains_filter(column: Any, text: str) -> Any:
+    """Case-insensitive substring match, with ``%``/``_`` taken literally."""
+    return func.lower(column).contains(text.lower(), autoescape=True)

@@ -1,0 +1,146 @@
+"""API users and their bearer tokens.
+
+Tokens are random (``secrets.token_urlsafe``), shown once on creation and
+stored only as SHA-256 hex digests; a token is looked up by its digest. A
+plain (unsalted) hash is enough because tokens carry 256 random bits, so
+there is nothing to brute-force, and it keeps the lookup an index hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from sqlmodel import Session, select
+
+from orchestrator import validation as v
+from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.settings import Settings
+from orchestrator.store._common import commit, exists, page
+from orchestrator.store.models import ApiUser, ApiUserCreate, ApiUserUpdate, Role, Tenant
+
+#: The system admin that :func:`ensure_admin` creates and keeps in line with ORCH_ADMIN_TOKEN.
+BOOTSTRAP_ADMIN = "admin"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a bearer token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh bearer token (43 URL-safe characters, 256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def _check_name(session: Session, name: str, user_id: int | None = None) -> str:
+    name = v.display_name(name)
+    if not name:
+        raise ValidationError("name: must not be empty", field="name")
+    if exists(session, select(ApiUser.id).where(ApiUser.name == name, ApiUser.id != user_id)):
+        raise ConflictError(f"API user {name} already exists", field="name")
+    return name
+
+
+def create_api_user(*, session: Session, data: ApiUserCreate) -> tuple[ApiUser, str]:
+    """Create an API user; returns it and its token (the only time the token is seen).
+
+    A ``tenant_admin`` needs an existing ``tenant_id``; a ``system_admin`` has none.
+    """
+    name = _check_name(session, data.name)
+    if data.role == Role.TENANT_ADMIN:
+        if data.tenant_id is None or session.get(Tenant, data.tenant_id) is None:
+            raise ValidationError(
+                "tenant_id: a tenant_admin needs an existing tenant", field="tenant_id"
+            )
+    elif data.tenant_id is not None:
+        raise ValidationError("tenant_id: a system_admin belongs to no tenant", field="tenant_id")
+    token = new_token()
+    user = ApiUser(
+        name=name, role=data.role, tenant_id=data.tenant_id, token_hash=hash_token(token)
+    )
+    session.add(user)
+    commit(session, user, what="API user")
+    return user, token
+
+
+def get_api_user(*, session: Session, user_id: int) -> ApiUser:
+    """The API user ``user_id``, or :class:`NotFoundError`."""
+    user = session.get(ApiUser, user_id)
+    if user is None:
+        raise NotFoundError(f"API user {user_id} not found", user_id=user_id)
+    return user
+
+
+def list_api_users(
+    *, session: Session, offset: int = 0, limit: int = 100, tenant_id: int | None = None
+) -> tuple[Sequence[ApiUser], int]:
+    """One page of API users, optionally of one tenant."""
+    stmt = select(ApiUser)
+    if tenant_id is not None:
+        stmt = stmt.where(ApiUser.tenant_id == tenant_id)
+    return page(session, stmt, offset=offset, limit=limit, order_by=ApiUser.id)
+
+
+def update_api_user(*, session: Session, user_id: int, data: ApiUserUpdate) -> ApiUser:
+    """Rename an API user (role and tenant are fixed: create another user instead)."""
+    user = get_api_user(session=session, user_id=user_id)
+    if data.name is not None:
+        user.name = _check_name(session, data.name, user_id)
+    session.add(user)
+    commit(session, user, what="API user")
+    return user
+
+
+def delete_api_user(*, session: Session, user_id: int) -> None:
+    """Delete an API user; the last system admin cannot be deleted."""
+    user = get_api_user(session=session, user_id=user_id)
+    if user.role == Role.SYSTEM_ADMIN:
+        admins = select(ApiUser.id).where(ApiUser.role == Role.SYSTEM_ADMIN, ApiUser.id != user_id)
+        if not exists(session, admins):
+            raise ConflictError("the last system admin cannot be deleted", user_id=user_id)
+    session.delete(user)
+    commit(session, what="API user")
+
+
+def user_for_token(*, session: Session, token: str) -> ApiUser | None:
+    """The API user whose token this is, or None."""
+    digest = hash_token(token)
+    user = session.exec(select(ApiUser).where(ApiUser.token_hash == digest)).first()
+    # The lookup is by digest; compare again in constant time for good measure.
+    if user is None or not hmac.compare_digest(user.token_hash, digest):
+        return None
+    return user
+
+
+def ensure_admin(session: Session, settings: Settings) -> str | None:
+    """Make sure a system admin can log in; returns a generated token to print once.
+
+    * No system admin yet: create :data:`BOOTSTRAP_ADMIN` with ``ORCH_ADMIN_TOKEN``
+      (returns None: the operator knows it) or with a generated token (returned).
+    * ``ORCH_ADMIN_TOKEN`` set but matching no system admin: it becomes the
+      token of :data:`BOOTSTRAP_ADMIN` (created if it was deleted), so changing
+      the variable and restarting rotates the bootstrap token. Other system
+      admins are left alone.
+    * Otherwise nothing changes.
+    """
+    wanted = settings.admin_token
+    if wanted and len(wanted) < 16:
+        raise ValidationError(
+            "ORCH_ADMIN_TOKEN must be at least 16 characters", field="admin_token"
+        )
+    admins = session.exec(select(ApiUser).where(ApiUser.role == Role.SYSTEM_ADMIN)).all()
+    if admins and (not wanted or any(a.token_hash == hash_token(wanted) for a in admins)):
+        return None
+    token = wanted or new_token()
+    bootstrap = session.exec(select(ApiUser).where(ApiUser.name == BOOTSTRAP_ADMIN)).first()
+    if bootstrap is None:
+        bootstrap = ApiUser(name=BOOTSTRAP_ADMIN, role=Role.SYSTEM_ADMIN, token_hash="")
+    # A tenant admin that happens to be called "admin" is promoted: the name is reserved.
+    bootstrap.role, bootstrap.tenant_id = Role.SYSTEM_ADMIN, None
+    bootstrap.token_hash = hash_token(token)
+    session.add(bootstrap)
+    commit(session, bootstrap, what="bootstrap admin")
+    return None if wanted else token

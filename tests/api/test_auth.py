@@ -1,0 +1,134 @@
+"""Authentication, API users and the first admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from api.auth import ensure_admin
+from orchestrator.core.errors import ValidationError
+from orchestrator.settings import Settings
+from orchestrator.store.db import SessionFactory
+from orchestrator.store.models import ApiUser, Role
+from orchestrator.store.users import BOOTSTRAP_ADMIN, hash_token
+from tests.api.conftest import ADMIN_TOKEN, bearer
+
+PROTECTED = [
+    ("GET", "/api/v1/tenants"),
+    ("POST", "/api/v1/tenants"),
+    ("GET", "/api/v1/tenants/1"),
+    ("GET", "/api/v1/tenants/1/extensions"),
+    ("GET", "/api/v1/tenants/1/aliases"),
+    ("GET", "/api/v1/dids"),
+    ("POST", "/api/v1/dids/bulk"),
+    ("GET", "/api/v1/users"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_no_or_bad_token_is_401(anon: TestClient, method: str, path: str) -> None:
+    for headers in (
+        {},
+        bearer("not-a-token"),
+        {"Authorization": f"Basic {ADMIN_TOKEN}"},
+        {"Authorization": "Bearer "},
+    ):
+        resp = anon.request(method, path, headers=headers)
+        assert resp.status_code == 401, (headers, resp.text)
+        assert resp.json()["error_id"] == "unauthenticated"
+        assert resp.headers["www-authenticate"] == "Bearer"
+
+
+def test_tokens_are_stored_hashed(client: TestClient, db_sessions: SessionFactory) -> None:
+    resp = client.post("/api/v1/users", json={"name": "ops", "role": "system_admin"})
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["token"]
+    with db_sessions() as session:
+        stored = session.exec(select(ApiUser.token_hash)).all()
+    assert hash_token(token) in stored
+    assert token not in stored
+    # The new token works; the listing shows no token.
+    with TestClient(client.app, headers=bearer(token)) as other:
+        listing = other.get("/api/v1/users").json()
+    assert listing["total"] == 2
+    assert all("token" not in u and "token_hash" not in u for u in listing["items"])
+
+
+def test_user_crud(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    users = client.get("/api/v1/users", params={"tenant_id": tenant_a["id"]}).json()["items"]
+    assert [u["role"] for u in users] == ["tenant_admin"]
+    uid = users[0]["id"]
+    assert client.patch(f"/api/v1/users/{uid}", json={"name": "A boss"}).json()["name"] == "A boss"
+    assert client.get(f"/api/v1/users/{uid}").json()["name"] == "A boss"
+    assert client.delete(f"/api/v1/users/{uid}").status_code == 204
+    assert client.get(f"/api/v1/users/{uid}").status_code == 404
+    # The token of a deleted user no longer works.
+    with TestClient(client.app, headers=bearer(tenant_a["token"])) as gone:
+        assert gone.get("/api/v1/tenants").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x", "role": "tenant_admin"},
+        {"name": "x", "role": "tenant_admin", "tenant_id": 999},
+        {"name": "x", "role": "system_admin", "tenant_id": 1},
+        {"name": "x", "role": "root"},
+        {"name": "x\n", "role": "system_admin"},
+        {"name": "", "role": "system_admin"},
+        {"name": "<script>", "role": "system_admin"},
+    ],
+)
+def test_bad_users_are_refused(
+    client: TestClient, tenant_a: dict[str, Any], body: dict[str, Any]
+) -> None:
+    resp = client.post("/api/v1/users", json=body)
+    assert resp.status_code == 422, resp.text
+    assert client.get("/api/v1/users").json()["total"] == 2
+
+
+def test_user_names_are_unique_and_last_admin_stays(client: TestClient) -> None:
+    resp = client.post("/api/v1/users", json={"name": BOOTSTRAP_ADMIN, "role": "system_admin"})
+    assert resp.status_code == 409
+    admin = client.get("/api/v1/users").json()["items"][0]
+    resp = client.delete(f"/api/v1/users/{admin['id']}")
+    assert resp.status_code == 409
+    assert "last system admin" in resp.json()["message"]
+
+
+def test_tenant_admin_cannot_manage_users(anon: TestClient, tenant_a: dict[str, Any]) -> None:
+    headers = bearer(tenant_a["token"])
+    assert anon.get("/api/v1/users", headers=headers).status_code == 403
+    body = {"name": "me too", "role": "system_admin"}
+    resp = anon.post("/api/v1/users", json=body, headers=headers)
+    assert resp.status_code == 403
+    assert resp.json()["error_id"] == "permission-denied"
+
+
+def _admins(db_sessions: SessionFactory) -> list[ApiUser]:
+    with db_sessions() as session:
+        return list(session.exec(select(ApiUser).where(ApiUser.role == Role.SYSTEM_ADMIN)).all())
+
+
+def test_ensure_admin(db_sessions: SessionFactory, db_url: str) -> None:
+    generated = Settings(engine="fake", database_url=db_url, admin_token="")
+    with db_sessions() as session:
+        token = ensure_admin(session, generated)
+        assert token is not None and len(token) >= 32
+        # Once an admin exists, nothing more happens.
+        assert ensure_admin(session, generated) is None
+    assert [a.token_hash for a in _admins(db_sessions)] == [hash_token(token)]
+
+    # A new ORCH_ADMIN_TOKEN replaces the bootstrap admin's token (rotation).
+    rotated = Settings(engine="fake", database_url=db_url, admin_token="r" * 32)
+    with db_sessions() as session:
+        assert ensure_admin(session, rotated) is None
+        assert ensure_admin(session, rotated) is None
+    admins = _admins(db_sessions)
+    assert [(a.name, a.token_hash) for a in admins] == [(BOOTSTRAP_ADMIN, hash_token("r" * 32))]
+
+    with db_sessions() as session, pytest.raises(ValidationError):
+        ensure_admin(session, Settings(engine="fake", database_url=db_url, admin_token="short"))
