@@ -233,7 +233,10 @@ class AsteriskInstance:
         tmp.replace(self.credentials_path)
 
     def _ids(self) -> tuple[int, int]:
-        passwd = (self.root / "etc/passwd").read_text()
+        try:
+            passwd = (self.root / "etc/passwd").read_text()
+        except OSError as exc:
+            raise InstanceError(f"cannot read {self.root}/etc/passwd") from exc
         m = re.search(r"^asterisk:[^:]*:(\d+):(\d+):", passwd, re.M)
         if not m:
             raise InstanceError(f"no asterisk user in {self.root}/etc/passwd")
@@ -278,10 +281,15 @@ class AsteriskInstance:
         # "#include tenants/*.conf" fails the whole dialplan when nothing matches.
         (self.tenants_dir / "_none.conf").write_text("; keeps the tenants/*.conf include valid\n")
         self._copy_stock_files()
-        uid, gid = self._ids() if not self.system else self._system_ids()
-        for path in [self.dir, *self.dir.rglob("*")]:
-            if path.name != "credentials.json":
-                os.chown(path, uid, gid)
+        try:
+            uid, gid = self._ids() if not self.system else self._system_ids()
+        except (InstanceError, KeyError):
+            # The engine runs elsewhere (another container): it owns its files there.
+            uid = gid = -1
+        if uid >= 0:
+            for path in [self.dir, *self.dir.rglob("*")]:
+                if path.name != "credentials.json":
+                    os.chown(path, uid, gid)
         creds.update(
             http_port=self.ports.http,
             ami_port=self.ports.ami,
@@ -289,7 +297,7 @@ class AsteriskInstance:
             config_dir=str(self.etc),
         )
         self._write_credentials(creds)
-        if not self.system:
+        if not self.system and self.root != Path("/"):
             self._hosts_file()
 
     def _copy_stock_files(self) -> None:

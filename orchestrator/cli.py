@@ -1,0 +1,75 @@
+"""The ``orchestrator`` command: run the service and manage its engine.
+
+orchestrator engine install|start|stop|status [--instance NAME]
+orchestrator run            # engine + API on 127.0.0.1:8000, Ctrl-C stops both
+orchestrator db upgrade
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from orchestrator import runtime
+from orchestrator.settings import get_settings
+
+app = typer.Typer(help="Telephony orchestrator over Asterisk.", no_args_is_help=True)
+engine_app = typer.Typer(help="Install and run the Asterisk engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+app.add_typer(db_app, name="db")
+
+InstanceOpt = typer.Option(None, "--instance", help="engine instance (default: settings)")
+
+
+@engine_app.command("install")
+def engine_install(instance: str | None = InstanceOpt) -> None:
+    """Install Asterisk (Debian sid root via debootstrap, or the system's if >= 20)."""
+    runtime.make_instance(get_settings(), instance).install()
+
+
+@engine_app.command("configure")
+def engine_configure(instance: str | None = InstanceOpt) -> None:
+    """Only write the base configuration (for an engine that runs elsewhere, e.g. Docker)."""
+    runtime.make_instance(get_settings(), instance).configure()
+
+
+@engine_app.command("start")
+def engine_start(instance: str | None = InstanceOpt) -> None:
+    """Write the base configuration and start Asterisk in the background."""
+    inst = runtime.make_instance(get_settings(), instance)
+    inst.install()
+    inst.start()
+
+
+@engine_app.command("stop")
+def engine_stop(instance: str | None = InstanceOpt) -> None:
+    runtime.make_instance(get_settings(), instance).stop()
+
+
+@engine_app.command("status")
+def engine_status(instance: str | None = InstanceOpt) -> None:
+    status = runtime.make_instance(get_settings(), instance).status()
+    typer.echo(json.dumps(status, indent=2))
+    if not status.get("running"):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    runtime.upgrade_database(get_settings())
+    typer.echo("database is up to date")
+
+
+@app.command("run")
+def run(
+    no_engine: bool = typer.Option(False, help="do not start the local engine instance"),
+) -> None:
+    """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT. Ctrl-C stops both."""
+    runtime.serve(get_settings(), start_engine=not no_engine)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,161 @@
+"""The composition root: the one place that picks the engine adapter and wires it up.
+
+Features and the API receive an :class:`~orchestrator.core.Engine`; only this
+module (and the CLI through it) imports an adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from orchestrator.core import Engine, FakeEngine
+from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.provisioning.apply import AsteriskProvisioner
+from orchestrator.provisioning.data import load_all, load_tenant
+from orchestrator.provisioning.realtime import PREFIX, realtime_router
+from orchestrator.provisioning.render import Renderer
+from orchestrator.settings import Settings
+from orchestrator.store import db
+
+log = logging.getLogger("orchestrator")
+
+
+def templates_dir() -> Path:
+    env = os.environ.get("ORCH_TEMPLATES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "dialplan_templates" / "asterisk"
+
+
+def make_instance(settings: Settings, name: str | None = None) -> AsteriskInstance:
+    return AsteriskInstance(
+        root=settings.asterisk_root,
+        name=name or settings.asterisk_instance,
+        templates_dir=templates_dir(),
+        realtime_url_base=f"http://127.0.0.1:{settings.api_port}{PREFIX}",
+        ari_app=settings.ari_app,
+    )
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.engine == "fake":
+        return FakeEngine()
+    from orchestrator.engines.asterisk.adapter import AsteriskEngine
+
+    if not settings.ari_url:
+        raise SystemExit("no Asterisk credentials: run `orchestrator engine start` first")
+    return AsteriskEngine(
+        ari_url=settings.ari_url,
+        ari_user=settings.ari_user,
+        ari_password=settings.ari_password,
+        app=settings.ari_app,
+        ami_host=settings.ami_host,
+        ami_port=settings.ami_port,
+        ami_user=settings.ami_user,
+        ami_password=settings.ami_password,
+    )
+
+
+def upgrade_database(settings: Settings) -> None:
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    db.upgrade(settings.database_url)
+
+
+def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The whole service: store, engine, provisioning and the API, with their life cycle."""
+    from api.auth import ensure_admin
+    from api.main import create_app
+
+    upgrade_database(settings)
+    sql = db.make_engine(settings.database_url)
+    sessions = db.session_factory(sql)
+    engine = engine or build_engine(settings)
+    config_dir = settings.asterisk_config_dir or settings.state_dir / "engine-config"
+
+    def _load_tenant(tenant_id: int):  # type: ignore[no-untyped-def]
+        with sessions() as session:
+            return load_tenant(session, tenant_id)
+
+    def _load_all():  # type: ignore[no-untyped-def]
+        with sessions() as session:
+            return load_all(session)
+
+    provisioner = AsteriskProvisioner(
+        engine=engine,
+        config_dir=Path(config_dir),
+        renderer=Renderer(templates_dir(), ari_app=settings.ari_app),
+        load_tenant=_load_tenant,
+        load_all=_load_all,
+    )
+    app = create_app(
+        settings=settings, engine=engine, provisioner=provisioner, session_factory=sessions
+    )
+    app.include_router(realtime_router(lambda: provisioner, lambda: settings.realtime_secret))
+    app.state.provisioner = provisioner
+
+    with sessions() as session:
+        token = ensure_admin(session, settings)
+    if token:
+        print(f"First admin API token (shown once): {token}", flush=True)
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[object]:
+        await engine.start()
+        # The SIP users must be served even before the engine answers; the dialplan
+        # is reloaded once it does.
+        await provisioner.apply_all(reload=False)
+        sync = asyncio.create_task(_sync_when_connected(engine, provisioner))
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
+            await engine.stop()
+            sql.dispose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _sync_when_connected(engine: Engine, provisioner: AsteriskProvisioner) -> None:
+    try:
+        await engine.wait_connected(timeout=120)
+        seconds = await provisioner.apply_all()
+        log.info("engine configuration in sync with the store (%.2f s)", seconds)
+    except Exception:
+        log.exception("could not bring the engine's configuration in sync")
+
+
+def serve(settings: Settings, *, start_engine: bool = True) -> None:
+    """``make run``: the engine instance, then the API; Ctrl-C stops both."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    instance = None
+    if settings.engine == "asterisk" and start_engine:
+        instance = make_instance(settings)
+        instance.install()
+        instance.start()
+        settings = Settings()  # now with the instance's credentials
+    try:
+        app = build_app(settings)
+        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    finally:
+        if instance is not None:
+            instance.stop()
