@@ -52,7 +52,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.state_dir / 'orchestrator.db').resolve()}"
         creds = self.credentials()
         if creds:
-            self.ari_url = self.ari_url or f"http://127.0.0.1:{creds['http_port']}"
+            self.ari_url = self.ari_url or f"http://127.0.0.1:{creds['http_port']}/ari"
             self.ari_user = self.ari_user or creds["ari_user"]
             self.ari_password = self.ari_password or creds["ari_password"]
             self.ami_port = self.ami_port or int(creds["ami_port"])

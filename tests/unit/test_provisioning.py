@@ -19,9 +19,7 @@ PASSWORD = "Abcdefgh1234Abcdefgh1234"
 
 
 def tenant(tid: int = 1, domain: str = "a.example", numbers: tuple[str, ...] = ("101", "102")):
-    users = tuple(
-        SipUser(n, n, PASSWORD, f"{n}@{domain}", f'"User {n}" <{n}>') for n in numbers
-    )
+    users = tuple(SipUser(n, n, PASSWORD, f"{n}@{domain}", f'"User {n}" <{n}>') for n in numbers)
     dids = (DidRoute("+12065550100", "extension", numbers[0]),) if numbers else ()
     return TenantConfig(id=tid, domain=domain, enabled=True, users=users, dids=dids)
 
@@ -97,7 +95,9 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
     configs = {1: tenant(), 2: tenant(2, "b.example", ("101",))}
     p = _provisioner(tmp_path, engine, configs)
     assert await p.apply_all() >= 0
-    assert (tmp_path / "tenants" / "t1.conf").exists() and (tmp_path / "tenants" / "t2.conf").exists()
+    assert (tmp_path / "tenants" / "t1.conf").exists() and (
+        tmp_path / "tenants" / "t2.conf"
+    ).exists()
     assert p.lookup("ps_endpoints", {"id": "101@b.example"}, multi=False)[0]["context"] == "t2"
 
     engine.commands.clear()

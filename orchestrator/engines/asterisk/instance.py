@@ -67,6 +67,9 @@ PRESETS: dict[str, Ports] = {
 }
 
 
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class InstanceError(RuntimeError):
     """The engine could not be installed, configured, started or stopped."""
 
@@ -374,6 +377,8 @@ class AsteriskInstance:
             start_new_session=True,
         )
         log.close()
+        # Keep the Popen alive while Asterisk runs: dropping it would warn, and stop() reaps it.
+        _CHILDREN[proc.pid] = proc
         self.pid_path.write_text(str(proc.pid))
         self.progress(f"engine: starting Asterisk instance {self.name} (pid {proc.pid})")
         self.wait_ready(timeout=timeout, proc=proc)
@@ -420,6 +425,10 @@ class AsteriskInstance:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             time.sleep(0.2)
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
         self.pid_path.unlink(missing_ok=True)
         self.progress(f"engine: instance {self.name} stopped")
 

@@ -1,0 +1,426 @@
+"""The Asterisk adapter: :class:`Engine` over ARI (call control, events) and AMI (configuration).
+
+Everything that changes ``self.legs`` / ``self.bridges`` or reaches subscribers goes
+through one queue consumed by one dispatcher task, in engine order: events read from
+the ARI WebSocket, link up/down notices from both links, and the events the adapter
+makes itself (BridgeCreated, reconciliation). The WebSocket reader only parses and
+enqueues, so a slow subscriber delays later events but never the reader. A subscriber
+must not wait inline for a later event of the same engine (spawn a task for that).
+
+After each ARI (re)connect the dispatcher compares what it knows with ``GET /channels``
+and ``GET /bridges`` before it reports the link up; at the very first connect, with
+``sweep_on_start``, it hangs up what a previous run left in the Stasis app instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.core.call import Bridge, Leg, LegState
+from orchestrator.core.engine import Engine, EngineStatus
+from orchestrator.core.errors import (
+    EngineError,
+    LegGoneError,
+    NotFoundError,
+    OrchestratorError,
+    ValidationError,
+)
+from orchestrator.core.events import (
+    BridgeCreated,
+    BridgeDestroyed,
+    EngineConnected,
+    EngineDisconnected,
+    Event,
+    LegCreated,
+    LegEnteredBridge,
+    LegEvent,
+    LegHungUp,
+    LegLeftBridge,
+    LegStateChanged,
+)
+from orchestrator.engines.asterisk.ami import AmiClient
+from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
+from orchestrator.engines.asterisk.reconcile import Reconciler
+from orchestrator.engines.asterisk.translate import translate
+
+log = logging.getLogger(__name__)
+
+# ARI's hangup reason names for the Q.850 causes it knows; others go as reason_code.
+HANGUP_REASONS = {
+    16: "normal",
+    17: "busy",
+    19: "no_answer",
+    21: "rejected",
+    1: "unallocated",
+    31: "normal_unspecified",
+    28: "number_incomplete",
+    58: "codec_mismatch",
+    127: "interworking",
+    38: "failure",
+    26: "answered_elsewhere",
+    34: "congestion",
+}
+SIP_OBJECT_TYPES = ("endpoint", "auth", "aor")
+RELOAD_COMMANDS = {"dialplan": "dialplan reload", "sip": "module reload res_pjsip.so"}
+
+
+@dataclass(frozen=True, slots=True)
+class _AmiLink:
+    up: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """An event the adapter made itself, queued to keep engine order."""
+
+    event: Event
+
+
+class AsteriskEngine(Engine):
+    """Asterisk 20+ under the orchestrator's control over ARI and AMI.
+
+    Example::
+
+        engine = AsteriskEngine(
+            ari_url="http://127.0.0.1:8088/ari", ari_user="orch", ari_password="...",
+            ami_host="127.0.0.1", ami_port=5038, ami_user="orch", ami_password="...",
+        )
+        await engine.start()
+        await engine.wait_connected()
+        leg = await engine.originate("PJSIP/101@t1", caller_id='"IVR" <200>')
+    """
+
+    name = "asterisk"
+
+    def __init__(
+        self,
+        *,
+        ari_url: str,
+        ari_user: str,
+        ari_password: str,
+        ami_user: str,
+        ami_password: str,
+        ami_host: str = "127.0.0.1",
+        ami_port: int = 5038,
+        app: str = "orchestrator",
+        id_prefix: str = "orch-",
+        sweep_on_start: bool = True,
+        endpoint_events: bool = False,
+        request_timeout: float = 10.0,
+        action_timeout: float = 5.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+    ) -> None:
+        super().__init__()
+        self.app = app
+        self.id_prefix = id_prefix
+        self.sweep_on_start = sweep_on_start
+        self.endpoint_events = endpoint_events
+        self.version = ""
+        self.ari = AriClient(
+            ari_url, ari_user, ari_password, app, request_timeout=request_timeout, backoff=backoff
+        )
+        self.ami = AmiClient(
+            ami_host, ami_port, ami_user, ami_password, action_timeout=action_timeout,
+            backoff=backoff,
+        )  # fmt: skip
+        self.ami.on_link_change = lambda up, reason: self._queue.put_nowait(_AmiLink(up, reason))
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ari_up = self._ami_up = False
+        self._reported_up = self._ever_up = self._swept = False
+        self._detail = "not started"
+        self._announced: set[str] = set()  # legs whose LegCreated went out
+        self._hangup_causes: dict[str, int] = {}
+        self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        self._reconciler = Reconciler(self)
+
+    # -- life cycle -------------------------------------------------------
+    async def start(self) -> None:
+        """Start both links in the background; :meth:`wait_connected` waits for them."""
+        if self._tasks:
+            return
+        self._detail = "connecting"
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="asterisk-dispatch"),
+            asyncio.create_task(self.ari.run_events(self._queue.put_nowait), name="ari-events"),
+        ]
+        await self.ami.start()
+
+    async def stop(self) -> None:
+        await self.ami.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.ari.close()
+        self._ari_up = self._ami_up = False
+        if self._reported_up:
+            self._reported_up = False
+            await self.emit(EngineDisconnected(engine=self.name, reason="stopped"))
+        self._detail = "stopped"
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(
+            engine=self.name,
+            connected=self._ari_up and self._ami_up,
+            version=self.version,
+            links={"ari": self._ari_up, "ami": self._ami_up},
+            detail=self._detail,
+        )
+
+    def new_id(self) -> str:
+        """A fresh id for a leg, bridge or playback, with this adapter's prefix."""
+        return f"{self.id_prefix}{uuid.uuid4().hex}"
+
+    # -- dispatcher -------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                if isinstance(item, LinkUp):
+                    await self._ari_link_up(item.reconnect)
+                elif isinstance(item, LinkDown):
+                    self._ari_up = False
+                    await self._report_link(f"ARI: {item.reason}")
+                elif isinstance(item, _AmiLink):
+                    self._ami_up = item.up
+                    await self._report_link(f"AMI: {item.reason}")
+                elif isinstance(item, _Made):
+                    await self.apply(item.event)
+                else:
+                    event = translate(item)
+                    if event is not None:
+                        await self.apply(event, item["type"])
+            except Exception:
+                log.exception("asterisk: failed to handle %r", item)
+
+    async def _ari_link_up(self, reconnect: bool) -> None:
+        try:
+            info = await self.ari.info()
+            self.version = str(info.get("system", {}).get("version", ""))
+            if self.endpoint_events:
+                await self.ari.subscribe("endpoint:PJSIP")
+            for attempt in range(20):
+                try:
+                    if self.sweep_on_start and not self._swept:
+                        await self._reconciler.sweep()
+                    else:
+                        await self._reconciler.reconcile()
+                    break
+                except NotFoundError:
+                    # The events socket is open but Asterisk has not registered the
+                    # application yet (seen right after an engine start): try again.
+                    if attempt == 19:
+                        raise
+                    await asyncio.sleep(0.1)
+        except OrchestratorError as exc:
+            # The link is up even if this failed; the next reconnect reconciles again.
+            log.warning("asterisk: reconcile after connect failed: %s", exc)
+        self._swept = True
+        self._ari_up = True
+        await self._report_link("")
+
+    async def _report_link(self, reason: str) -> None:
+        up = self._ari_up and self._ami_up
+        if up and not self._reported_up:
+            self._reported_up, self._detail = True, ""
+            await self.emit(
+                EngineConnected(engine=self.name, version=self.version, reconnect=self._ever_up)
+            )
+            self._ever_up = True
+        elif not up:
+            self._detail = reason or self._detail
+            if self._reported_up:
+                self._reported_up = False
+                await self.emit(EngineDisconnected(engine=self.name, reason=reason))
+
+    async def apply(self, event: Event, ari_type: str = "") -> None:
+        """Update legs/bridges from ``event`` and emit it unless it is stale or not ours."""
+        if isinstance(event, LegCreated):
+            leg = self.legs.get(event.leg_id)
+            if leg is None:
+                leg = self.legs[event.leg_id] = Leg(id=event.leg_id)
+            leg.name = event.name or leg.name
+            leg.caller_number, leg.caller_name = event.caller_number, event.caller_name
+            leg.called_number = event.called_number
+            leg.transition(LegState.from_engine(event.state))
+            if event.leg_id in self._announced:
+                return
+            self._announced.add(event.leg_id)
+        elif isinstance(event, LegEnteredBridge | LegLeftBridge):
+            leg = self.legs.get(event.leg_id)
+            if isinstance(event, LegEnteredBridge):
+                bridge = self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id))
+                bridge.leg_ids.add(event.leg_id)
+            elif event.bridge_id in self.bridges:
+                # (A left-bridge can trail our own BridgeDestroyed: do not re-create it.)
+                self.bridges[event.bridge_id].leg_ids.discard(event.leg_id)
+            if leg is not None:
+                leg.bridge_id = event.bridge_id if isinstance(event, LegEnteredBridge) else None
+        elif isinstance(event, LegEvent):
+            leg = self.legs.get(event.leg_id)
+            if leg is None:
+                return  # not one of ours (or already forgotten)
+            if isinstance(event, LegHungUp):
+                if ari_type == "ChannelDestroyed":
+                    self._forget(leg.id)
+                if not leg.transition(LegState.HUNG_UP, at=event.timestamp):
+                    return
+                cause = self._hangup_causes.pop(leg.id, event.cause)
+                leg.hangup_cause = cause
+                if cause != event.cause:
+                    event = LegHungUp(leg_id=leg.id, cause=cause, timestamp=event.timestamp)
+            elif isinstance(event, LegStateChanged):
+                if not leg.transition(LegState(event.state), at=event.timestamp):
+                    return
+                if leg.id not in self._announced:
+                    return  # an originated leg ringing/answering: LegCreated will say "up"
+            elif leg.id not in self._announced:
+                return  # not under our control yet
+        elif isinstance(event, BridgeCreated):
+            if event.bridge_id in self.bridges and ari_type:
+                return  # we announced it when we made it
+            self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id, kind=event.kind))
+        elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
+            return
+        await self.emit(event)
+
+    def _forget(self, leg_id: str) -> None:
+        self.legs.pop(leg_id, None)
+        self._announced.discard(leg_id)
+        self._hangup_causes.pop(leg_id, None)
+
+    def _made(self, event: Event) -> None:
+        self._queue.put_nowait(_Made(event))
+
+    # -- call control -----------------------------------------------------
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        leg_id: str | None = None,
+        caller_id: str = "",
+        timeout: float = 30,
+        variables: Mapping[str, str] | None = None,
+        app_args: Sequence[str] = (),
+    ) -> Leg:
+        leg = Leg(id=leg_id or self.new_id(), name=endpoint, variables=dict(variables or {}))
+        # Registered before the request: StasisStart can come before the HTTP reply.
+        self.legs[leg.id] = leg
+        self._originating.add(leg.id)
+        try:
+            snapshot = await self.ari.originate(
+                endpoint,
+                channel_id=leg.id,
+                app_args=app_args,
+                caller_id=caller_id,
+                timeout=timeout,
+                variables=variables,
+            )
+        except BaseException:
+            if self.legs.get(leg.id) is leg and leg.id not in self._announced:
+                del self.legs[leg.id]
+            raise
+        finally:
+            self._originating.discard(leg.id)
+        leg.name = snapshot.get("name", endpoint)
+        leg.caller_number = (snapshot.get("caller") or {}).get("number", "")
+        return leg
+
+    async def answer(self, leg_id: str) -> None:
+        await self.ari.answer(leg_id)
+
+    async def hangup(self, leg_id: str, cause: int = 16) -> None:
+        self._hangup_causes[leg_id] = cause
+        reason = HANGUP_REASONS.get(cause)
+        try:
+            if reason is not None:
+                await self.ari.hangup(leg_id, reason=reason)
+            else:
+                await self.ari.hangup(leg_id, reason_code=cause)
+        except LegGoneError:
+            self._hangup_causes.pop(leg_id, None)
+            raise
+
+    async def play(
+        self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
+    ) -> str:
+        items = [media] if isinstance(media, str) else list(media)
+        if not items:
+            raise ValidationError("nothing to play", leg_id=leg_id)
+        pid = playback_id or self.new_id()
+        await self.ari.play(leg_id, items, pid)
+        return pid
+
+    async def stop_playback(self, playback_id: str) -> None:
+        # Already finished is as good as stopped: PlaybackFinished has been (or will be) sent.
+        with contextlib.suppress(NotFoundError):
+            await self.ari.stop_playback(playback_id)
+
+    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
+        bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
+        await self.ari.create_bridge(bridge.id, kind)
+        self.bridges.setdefault(bridge.id, bridge)
+        # ARI does not send BridgeCreated to the app that made the bridge.
+        self._made(BridgeCreated(bridge_id=bridge.id, kind=kind))
+        return self.bridges[bridge.id]
+
+    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
+        await self.ari.add_channel(bridge_id, leg_id)
+
+    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
+        await self.ari.remove_channel(bridge_id, leg_id)
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.ari.destroy_bridge(bridge_id)
+        # ARI sends no BridgeDestroyed when the app lost interest in the bridge first
+        # (its last channel left); apply() drops the duplicate when it does.
+        self._made(BridgeDestroyed(bridge_id=bridge_id))
+
+    async def set_variable(self, leg_id: str, name: str, value: str) -> None:
+        await self.ari.set_variable(leg_id, name, value)
+        if leg_id in self.legs:
+            self.legs[leg_id].variables[name] = value
+
+    async def continue_in_dialplan(
+        self, leg_id: str, context: str, extension: str, priority: int = 1
+    ) -> None:
+        await self.ari.continue_in_dialplan(leg_id, context, extension, priority)
+
+    # -- configuration ----------------------------------------------------
+    async def reload(self, what: str) -> None:
+        try:
+            command = RELOAD_COMMANDS[what]
+        except KeyError:
+            raise ValidationError(
+                f"cannot reload {what!r}", allowed=list(RELOAD_COMMANDS)
+            ) from None
+        await self.ami.command(command)
+
+    async def invalidate_sip_objects(self, object_type: str, ids: Sequence[str]) -> None:
+        if object_type not in SIP_OBJECT_TYPES:
+            raise ValidationError(f"unknown SIP object type {object_type!r}")
+        for object_id in ids:
+            resp = await self.ami.action(
+                {
+                    "Action": "SorceryMemoryCacheExpireObject",
+                    "Cache": f"res_pjsip/{object_type}",
+                    "Object": object_id,
+                }
+            )
+            message = str(resp.get("Message", ""))
+            # "could not be expired": it was not cached, which is what we wanted.
+            if resp.get("Response") == "Error" and "could not be expired" not in message:
+                raise EngineError(f"cache expiry of {object_type} {object_id}: {message}")
+
+    async def command(self, text: str) -> str:
+        return await self.ami.command(text)

@@ -1,0 +1,332 @@
+"""A thin asyncio client for the Asterisk REST Interface (ARI).
+
+Three layers, kept apart so each can be tested alone:
+
+* :func:`parse_event` - the wire parser: one WebSocket text frame to a JSON dict;
+* :class:`AriClient` REST helpers - one method per ARI operation used by the adapter,
+  with HTTP and connection errors translated into :mod:`orchestrator.core.errors` here,
+  at the boundary, so nothing above sees aiohttp;
+* :meth:`AriClient.run_events` - the events WebSocket, reconnecting with exponential
+  backoff and reporting :class:`LinkUp` / :class:`LinkDown` around the events.
+
+Example::
+
+    async with AriClient("http://127.0.0.1:8088/ari", "user", "secret", "orchestrator") as ari:
+        info = await ari.info()
+        await ari.originate("Local/100@ctx", channel_id="orch-1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from base64 import b64encode
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from orchestrator.core.errors import (
+    CallError,
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    LegGoneError,
+    NotFoundError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, str | int | float | bool | None]
+
+
+class AriProtocolError(ValueError):
+    """A WebSocket frame that is not an ARI event."""
+
+
+def parse_event(data: str | bytes) -> dict[str, Any]:
+    """Parse one events-WebSocket frame; raise :class:`AriProtocolError` if it is not an event."""
+    try:
+        event = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AriProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise AriProtocolError("an ARI event is a JSON object with a 'type'")
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """The events WebSocket is (re)connected; the Stasis app is registered again."""
+
+    reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    reason: str
+
+
+StreamItem = LinkUp | LinkDown | dict[str, Any]
+
+
+def _encode(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+def translate_http_error(method: str, path: str, status: int, message: str) -> Exception:
+    """Map an ARI error reply to the core error tree (404 on a channel: the leg is gone)."""
+    details = {"method": method, "path": path, "status": status}
+    text = f"ARI {method} {path}: {status} {message}".strip()
+    if status == 404:
+        if path.startswith("/channels/"):
+            leg_id = path.split("/")[2]
+            return LegGoneError(text, leg_id=leg_id, **details)
+        return NotFoundError(text, **details)
+    if status == 400:
+        return ValidationError(text, **details)
+    if status in (409, 412, 422):
+        return CallError(text, **details)
+    if status in (502, 503, 504):
+        return EngineUnavailableError(text, **details)
+    return EngineError(text, **details)
+
+
+class AriClient:
+    """REST and events client for one ARI application; see the module docstring."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        request_timeout: float = 10.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self.request_timeout = request_timeout
+        self.backoff = backoff
+        token = b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+        self._session = session
+        self._own_session = session is None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily so that it belongs to the running loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- REST -------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON (None for 204) or raise a core error."""
+        url = self.base_url + path
+        limit = aiohttp.ClientTimeout(total=timeout or self.request_timeout)
+        try:
+            async with self.session.request(
+                method, url, params=_encode(params), json=body, headers=self._headers, timeout=limit
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 300:
+                    try:
+                        message = str(json.loads(text).get("message", text))
+                    except (ValueError, AttributeError):
+                        message = text
+                    raise translate_http_error(method, path, resp.status, message)
+                if resp.status == 204 or not text:
+                    return None
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    return text
+        except TimeoutError:
+            raise EngineTimeoutError(f"ARI {method} {path}: no answer", path=path) from None
+        except aiohttp.ClientConnectionError as exc:
+            raise EngineUnavailableError(f"ARI {method} {path}: {exc}", path=path) from None
+        except aiohttp.ClientError as exc:
+            raise EngineError(f"ARI {method} {path}: {exc}", path=path) from None
+
+    async def get(self, path: str, params: Params | None = None) -> Any:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, params: Params | None = None, body: Any = None) -> Any:
+        return await self.request("POST", path, params=params, body=body)
+
+    async def put(self, path: str, params: Params | None = None, body: Any = None) -> Any:
+        return await self.request("PUT", path, params=params, body=body)
+
+    async def delete(self, path: str, params: Params | None = None) -> Any:
+        return await self.request("DELETE", path, params=params)
+
+    # -- ARI operations (each is checked against the Swagger copy in tests/data/ari) --
+    async def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get("/asterisk/info")
+        return result
+
+    async def application(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/applications/{self.app}")
+        return result
+
+    async def subscribe(self, event_source: str) -> None:
+        await self.post(f"/applications/{self.app}/subscription", {"eventSource": event_source})
+
+    async def list_channels(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/channels")
+        return result
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        app_args: Sequence[str] = (),
+        caller_id: str = "",
+        timeout: float = 30,
+        variables: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, str | int | None] = {
+            "endpoint": endpoint,
+            "app": self.app,
+            "appArgs": ",".join(app_args) or None,
+            "callerId": caller_id or None,
+            "timeout": max(1, round(timeout)),
+            "channelId": channel_id,
+        }
+        result: dict[str, Any] = await self.post(
+            "/channels", params, {"variables": dict(variables or {})}
+        )
+        return result
+
+    async def answer(self, channel_id: str) -> None:
+        await self.post(f"/channels/{channel_id}/answer")
+
+    async def hangup(
+        self, channel_id: str, *, reason: str | None = None, reason_code: int | None = None
+    ) -> None:
+        params = {"reason": reason, "reason_code": reason_code}
+        await self.delete(f"/channels/{channel_id}", params)
+
+    async def play(self, channel_id: str, media: Sequence[str], playback_id: str) -> dict[str, Any]:
+        params = {"media": ",".join(media), "playbackId": playback_id}
+        result: dict[str, Any] = await self.post(f"/channels/{channel_id}/play", params)
+        return result
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.delete(f"/playbacks/{playback_id}")
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.post(f"/channels/{channel_id}/variable", {"variable": name, "value": value})
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        params: dict[str, str | int] = {
+            "context": context,
+            "extension": extension,
+            "priority": priority,
+        }
+        await self.post(f"/channels/{channel_id}/continue", params)
+
+    async def list_bridges(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/bridges")
+        return result
+
+    async def create_bridge(self, bridge_id: str, kind: str = "mixing") -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/bridges", {"type": kind, "bridgeId": bridge_id})
+        return result
+
+    async def add_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.post(f"/bridges/{bridge_id}/addChannel", {"channel": channel_id})
+
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.post(f"/bridges/{bridge_id}/removeChannel", {"channel": channel_id})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.delete(f"/bridges/{bridge_id}")
+
+    # -- events -----------------------------------------------------------
+    def events_url(self) -> str:
+        return f"{self.base_url}/events"
+
+    async def run_events(self, sink: Callable[[StreamItem], None]) -> None:
+        """Feed events to ``sink`` forever, reconnecting with exponential backoff.
+
+        ``sink`` gets :class:`LinkUp` after each connect (the Stasis app is registered
+        from then on), every event dict, and :class:`LinkDown` when the link drops. It
+        must not block: it runs on the reader. Cancel the task to stop.
+        """
+        delay, cap = self.backoff
+        ever_up = False
+        params = {"app": self.app, "subscribeAll": "false"}
+        while True:
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    ws = await self.session.ws_connect(
+                        self.events_url(), params=params, headers=self._headers, heartbeat=10.0
+                    )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.debug("ARI events connect failed: %s; retry in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, cap)
+                continue
+            self._ws = ws
+            delay = self.backoff[0]
+            reason = "closed by the engine"
+            try:
+                sink(LinkUp(reconnect=ever_up))
+                ever_up = True
+                async for msg in ws:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        try:
+                            sink(parse_event(msg.data))
+                        except AriProtocolError as exc:
+                            log.warning("ARI: dropped a frame: %s", exc)
+                    elif msg.type is aiohttp.WSMsgType.ERROR:
+                        reason = f"error: {ws.exception()}"
+                        break
+            finally:
+                self._ws = None
+                await ws.close()
+            sink(LinkDown(reason))
+            await asyncio.sleep(delay)
+
+    async def drop_events_link(self) -> None:
+        """Close the current events WebSocket (it reconnects); for tests and diagnostics."""
+        if self._ws is not None:
+            await self._ws.close()

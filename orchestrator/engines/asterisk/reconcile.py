@@ -1,0 +1,110 @@
+"""Bring the adapter's view of legs and bridges back in line with the engine.
+
+While the events WebSocket is down, events are lost: legs hang up, channels enter
+the Stasis app, bridges come and go. After each (re)connect the adapter asks ARI
+what exists now and turns the difference into the events it missed, applied through
+:meth:`AsteriskEngine.apply` like any other event (so stale ones are ignored).
+
+At the first connect of a process, :meth:`Reconciler.sweep` instead clears what a
+previous run left behind: channels still in our Stasis app have no owner any more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.core.call import LegState
+from orchestrator.core.errors import LegGoneError, NotFoundError
+from orchestrator.core.events import (
+    BridgeCreated,
+    BridgeDestroyed,
+    LegEnteredBridge,
+    LegHungUp,
+    LegLeftBridge,
+    LegStateChanged,
+)
+from orchestrator.engines.asterisk.translate import leg_created_from_snapshot, leg_state
+
+if TYPE_CHECKING:
+    from orchestrator.engines.asterisk.adapter import AsteriskEngine
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Sweep and reconcile for one :class:`AsteriskEngine`."""
+
+    def __init__(self, engine: AsteriskEngine) -> None:
+        self.engine = engine
+
+    def _ours(self, bridge_id: str, app_bridges: set[str]) -> bool:
+        return bridge_id.startswith(self.engine.id_prefix) or bridge_id in app_bridges
+
+    async def sweep(self) -> None:
+        """Hang up the channels left in our app and destroy our bridges left behind."""
+        ari = self.engine.ari
+        app = await ari.application()
+        channel_ids: list[str] = list(app.get("channel_ids", []))
+        for channel_id in channel_ids:
+            with contextlib.suppress(LegGoneError):
+                await ari.hangup(channel_id, reason="normal")
+        bridge_ids = [
+            b["id"] for b in await ari.list_bridges() if b["id"].startswith(self.engine.id_prefix)
+        ]
+        for bridge_id in bridge_ids:
+            with contextlib.suppress(NotFoundError):
+                await ari.destroy_bridge(bridge_id)
+        if channel_ids or bridge_ids:
+            log.info(
+                "asterisk: swept %d channel(s) and %d bridge(s) left by a previous run",
+                len(channel_ids),
+                len(bridge_ids),
+            )
+
+    async def reconcile(self) -> None:
+        engine, ari = self.engine, self.engine.ari
+        app = await ari.application()
+        channels = {c["id"]: c for c in await ari.list_channels()}
+        bridges = {b["id"]: b for b in await ari.list_bridges()}
+        await self._legs(channels, set(app.get("channel_ids", [])))
+        await self._bridges(bridges, set(app.get("bridge_ids", [])))
+        log.debug(
+            "asterisk: reconciled: %d leg(s), %d bridge(s)", len(engine.legs), len(engine.bridges)
+        )
+
+    async def _legs(self, channels: dict[str, dict[str, Any]], in_app: set[str]) -> None:
+        engine = self.engine
+        for leg in list(engine.legs.values()):
+            if leg.id in engine._originating:
+                continue  # its POST may not have reached the engine when we listed
+            snapshot = channels.get(leg.id)
+            if snapshot is None:
+                gone = LegHungUp(leg_id=leg.id, cause_text="gone while disconnected")
+                await engine.apply(gone, "ChannelDestroyed")
+            elif LegState(leg_state(snapshot)) is not leg.state:
+                await engine.apply(LegStateChanged(leg_id=leg.id, state=leg_state(snapshot)))
+        for channel_id in sorted(in_app - engine.legs.keys()):
+            if channel_id in channels:
+                await engine.apply(leg_created_from_snapshot(channels[channel_id]))
+
+    async def _bridges(self, bridges: dict[str, dict[str, Any]], in_app: set[str]) -> None:
+        engine = self.engine
+        for bridge_id in list(engine.bridges):
+            if bridge_id not in bridges:
+                for leg_id in sorted(engine.bridges[bridge_id].leg_ids):
+                    await engine.apply(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
+                await engine.apply(BridgeDestroyed(bridge_id=bridge_id))
+        for bridge_id, snapshot in bridges.items():
+            if bridge_id not in engine.bridges:
+                if not self._ours(bridge_id, in_app):
+                    continue
+                kind = str(snapshot.get("bridge_type", "mixing"))
+                await engine.apply(BridgeCreated(bridge_id=bridge_id, kind=kind))
+            known = engine.bridges[bridge_id].leg_ids
+            now = set(snapshot.get("channels", []))
+            for leg_id in sorted(now - known):
+                await engine.apply(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
+            for leg_id in sorted(known - now):
+                await engine.apply(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))

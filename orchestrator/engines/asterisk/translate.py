@@ -1,0 +1,176 @@
+"""ARI event JSON to the engine-neutral events of :mod:`orchestrator.core.events`.
+
+Pure functions, no I/O: :func:`translate` takes one parsed event (see
+:func:`orchestrator.engines.asterisk.ari.parse_event`) and returns the core event,
+or None for ARI events the orchestrator does not use (ChannelVarset, Dial...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from orchestrator.core.call import LegState
+from orchestrator.core.events import (
+    BridgeCreated,
+    BridgeDestroyed,
+    EndpointStateChanged,
+    Event,
+    LegCreated,
+    LegDtmf,
+    LegEnteredBridge,
+    LegHungUp,
+    LegLeftApp,
+    LegLeftBridge,
+    LegStateChanged,
+    PlaybackFinished,
+    PlaybackStarted,
+)
+
+log = logging.getLogger(__name__)
+
+AriEvent = dict[str, Any]
+
+# Q.850 cause given to a LegHungUp when ARI does not say (a *soft* ChannelHangupRequest
+# carries the soft-hangup flags in "cause", not a Q.850 value).
+NORMAL_CLEARING = 16
+
+
+def parse_timestamp(value: object) -> float | None:
+    """ARI's ``2026-11-22T09:04:27.520+0000`` as epoch seconds (None if absent or odd)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+def leg_state(channel: dict[str, Any]) -> str:
+    return str(LegState.from_engine(str(channel.get("state", "down"))))
+
+
+def target_leg(playback: dict[str, Any]) -> str:
+    """The channel id of a playback's ``target_uri`` (``channel:ID``), else ``""``."""
+    kind, _, ident = str(playback.get("target_uri", "")).partition(":")
+    return ident if kind == "channel" else ""
+
+
+def _ts(event: AriEvent) -> dict[str, float]:
+    ts = parse_timestamp(event.get("timestamp"))
+    return {} if ts is None else {"timestamp": ts}
+
+
+def _stasis_start(e: AriEvent) -> Event:
+    ch = e["channel"]
+    caller = ch.get("caller") or {}
+    dialplan = ch.get("dialplan") or {}
+    return LegCreated(
+        leg_id=ch["id"],
+        name=ch.get("name", ""),
+        state=leg_state(ch),
+        caller_number=caller.get("number", ""),
+        caller_name=caller.get("name", ""),
+        called_number=dialplan.get("exten", ""),
+        context=dialplan.get("context", ""),
+        args=tuple(str(a) for a in e.get("args", ())),
+        variables={str(k): str(v) for k, v in (ch.get("channelvars") or {}).items()},
+        **_ts(e),
+    )
+
+
+def leg_created_from_snapshot(channel: dict[str, Any]) -> LegCreated:
+    """A LegCreated for a channel found by ``GET /channels`` (adopted after a reconnect).
+
+    The Stasis arguments are recovered from the dialplan application data
+    (``Stasis(app,arg1,arg2)`` shows as ``app_data: "app,arg1,arg2"``).
+    """
+    dialplan = channel.get("dialplan") or {}
+    args: tuple[str, ...] = ()
+    if str(dialplan.get("app_name", "")).lower() == "stasis":
+        args = tuple(str(dialplan.get("app_data", "")).split(",")[1:])
+    created = _stasis_start({"type": "StasisStart", "channel": channel, "args": args})
+    assert isinstance(created, LegCreated)
+    return created
+
+
+def _hangup(e: AriEvent) -> Event:
+    if e["type"] == "ChannelHangupRequest" and e.get("soft"):
+        cause, text = NORMAL_CLEARING, "hangup requested"
+    else:
+        cause, text = int(e.get("cause") or NORMAL_CLEARING), str(e.get("cause_txt", ""))
+    return LegHungUp(leg_id=e["channel"]["id"], cause=cause, cause_text=text, **_ts(e))
+
+
+def _playback(e: AriEvent) -> Event:
+    pb = e["playback"]
+    if e["type"] == "PlaybackStarted":
+        return PlaybackStarted(playback_id=pb["id"], leg_id=target_leg(pb), **_ts(e))
+    state = str(pb.get("state", "done"))
+    return PlaybackFinished(playback_id=pb["id"], leg_id=target_leg(pb), state=state, **_ts(e))
+
+
+def _endpoint(e: AriEvent) -> Event:
+    ep = e["endpoint"]
+    details: dict[str, Any] = {
+        "technology": ep.get("technology", ""),
+        "channel_ids": list(ep.get("channel_ids", [])),
+    }
+    if e["type"] == "ContactStatusChange":
+        contact = e.get("contact_info") or {}
+        details.update(contact=contact.get("uri", ""), aor=contact.get("aor", ""))
+        if "roundtrip_usec" in contact:
+            details["roundtrip_usec"] = contact["roundtrip_usec"]
+        state = str(contact.get("contact_status", "unknown")).lower()
+    else:
+        state = str(ep.get("state", "unknown"))
+    return EndpointStateChanged(endpoint=ep.get("resource", ""), state=state, details=details)
+
+
+_TRANSLATORS: dict[str, Callable[[AriEvent], Event]] = {
+    "StasisStart": _stasis_start,
+    "StasisEnd": lambda e: LegLeftApp(leg_id=e["channel"]["id"], **_ts(e)),
+    "ChannelStateChange": lambda e: LegStateChanged(
+        leg_id=e["channel"]["id"], state=leg_state(e["channel"]), **_ts(e)
+    ),
+    "ChannelDtmfReceived": lambda e: LegDtmf(
+        leg_id=e["channel"]["id"],
+        digit=str(e["digit"]),
+        duration_ms=int(e.get("duration_ms", 0)),
+        **_ts(e),
+    ),
+    "ChannelHangupRequest": _hangup,
+    "ChannelDestroyed": _hangup,
+    "PlaybackStarted": _playback,
+    "PlaybackFinished": _playback,
+    "BridgeCreated": lambda e: BridgeCreated(
+        bridge_id=e["bridge"]["id"], kind=e["bridge"].get("bridge_type", "mixing"), **_ts(e)
+    ),
+    "BridgeDestroyed": lambda e: BridgeDestroyed(bridge_id=e["bridge"]["id"], **_ts(e)),
+    "ChannelEnteredBridge": lambda e: LegEnteredBridge(
+        bridge_id=e["bridge"]["id"], leg_id=e["channel"]["id"], **_ts(e)
+    ),
+    "ChannelLeftBridge": lambda e: LegLeftBridge(
+        bridge_id=e["bridge"]["id"], leg_id=e["channel"]["id"], **_ts(e)
+    ),
+    "EndpointStateChange": _endpoint,
+    "ContactStatusChange": _endpoint,
+}
+
+
+def translate(event: AriEvent) -> Event | None:
+    """The core event for one ARI event, or None if the orchestrator does not use it.
+
+    A malformed event of a known type is logged and dropped rather than raised: one
+    bad frame must not stop the reader.
+    """
+    fn = _TRANSLATORS.get(str(event.get("type")))
+    if fn is None:
+        return None
+    try:
+        return fn(event)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("ARI %s event not understood (%r): %s", event.get("type"), exc, event)
+        return None

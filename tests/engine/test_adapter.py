@@ -1,0 +1,307 @@
+"""AsteriskEngine against the real Asterisk test instance.
+
+The tests use their own Stasis app ("adaptertest") and id prefix, so they neither see
+nor sweep the channels of other tests sharing the instance. Calls are Local channels
+into a test-only context written into the instance's tenants directory. The engine
+restart test comes last and leaves the instance running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
+from orchestrator.core.events import (
+    BridgeDestroyed,
+    EngineConnected,
+    EngineDisconnected,
+    Event,
+    LegCreated,
+    LegDtmf,
+    LegEnteredBridge,
+    LegHungUp,
+    LegStateChanged,
+    PlaybackFinished,
+    PlaybackStarted,
+)
+from orchestrator.engines.asterisk.adapter import AsteriskEngine
+from orchestrator.engines.asterisk.ari import AriClient
+from orchestrator.engines.asterisk.instance import AsteriskInstance
+
+pytestmark = [
+    pytest.mark.engine,
+    # AsteriskInstance.start() drops its Popen while Asterisk runs on (by design: the
+    # engine outlives the call); CPython then warns from Popen.__del__.
+    pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
+]
+
+APP = "adaptertest"
+PREFIX = "adt-"
+CONTEXT_FILE = "zz_adaptertest.conf"
+CONTEXT = f"""; written by tests/engine/test_adapter.py, removed at the end
+[zz-adaptertest]
+exten => wait,1,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
+exten => dtmf,1,Answer()
+ same => n,Wait(0.5)
+ same => n,SendDTMF(12#,150)
+ same => n,Wait(10)
+ same => n,Hangup()
+exten => stasis,1,Stasis({APP},fromdialplan)
+ same => n,Hangup()
+"""
+
+
+class Recorder:
+    """Collects an engine's events; ``wait_for`` returns the first matching one."""
+
+    def __init__(self, engine: AsteriskEngine) -> None:
+        self.events: list[Event] = []
+        self._cond = asyncio.Condition()
+        engine.subscribe(self._on)
+
+    async def _on(self, event: Event) -> None:
+        async with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def find(self, pred: Callable[[Event], bool]) -> Event | None:
+        return next((e for e in self.events if pred(e)), None)
+
+    async def wait_for(self, pred: Callable[[Event], bool], timeout: float = 10.0) -> Any:
+        async with asyncio.timeout(timeout), self._cond:
+            await self._cond.wait_for(lambda: self.find(pred) is not None)
+        return self.find(pred)
+
+
+def ari_url(asterisk: AsteriskInstance) -> str:
+    return f"http://{asterisk.bind_address}:{asterisk.ports.http}/ari"
+
+
+@pytest.fixture(scope="module")
+def test_context(asterisk: AsteriskInstance) -> Iterator[None]:
+    path = asterisk.tenants_dir / CONTEXT_FILE
+    path.write_text(CONTEXT)
+    asterisk.cli("dialplan reload")
+    yield
+    path.unlink(missing_ok=True)
+    asterisk.cli("dialplan reload")
+
+
+Factory = Callable[..., Awaitable[tuple[AsteriskEngine, Recorder]]]
+
+
+@pytest.fixture
+async def make_engine(asterisk: AsteriskInstance, test_context: None) -> AsyncIterator[Factory]:
+    creds = asterisk.credentials()
+    engines: list[AsteriskEngine] = []
+
+    async def make(**options: Any) -> tuple[AsteriskEngine, Recorder]:
+        engine = AsteriskEngine(
+            ari_url=ari_url(asterisk),
+            ari_user=str(creds["ari_user"]),
+            ari_password=str(creds["ari_password"]),
+            ami_host=asterisk.bind_address,
+            ami_port=asterisk.ports.ami,
+            ami_user=str(creds["ami_user"]),
+            ami_password=str(creds["ami_password"]),
+            app=APP,
+            id_prefix=PREFIX,
+            **options,
+        )
+        recorder = Recorder(engine)
+        engines.append(engine)
+        await engine.start()
+        await engine.wait_connected(15)
+        return engine, recorder
+
+    yield make
+    for engine in engines:
+        if engine.status().connected:
+            for leg_id in list(engine.legs):
+                with contextlib.suppress(LegGoneError):
+                    await engine.hangup(leg_id)
+            for bridge_id in list(engine.bridges):
+                with contextlib.suppress(NotFoundError):
+                    await engine.destroy_bridge(bridge_id)
+        await engine.stop()
+
+
+@pytest.fixture
+async def ari(asterisk: AsteriskInstance) -> AsyncIterator[AriClient]:
+    """A second, REST-only client: acts behind the adapter's back."""
+    creds = asterisk.credentials()
+    async with AriClient(
+        ari_url(asterisk), str(creds["ari_user"]), str(creds["ari_password"]), APP
+    ) as client:
+        yield client
+
+
+async def call_in_stasis(engine: AsteriskEngine, rec: Recorder, exten: str = "wait") -> str:
+    """Originate a Local channel whose other half answers; return the leg id once in Stasis."""
+    leg = await engine.originate(f"Local/{exten}@zz-adaptertest", caller_id='"Test" <101>')
+    await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
+    return leg.id
+
+
+async def test_connects_and_reports_version(make_engine: Factory) -> None:
+    engine, rec = await make_engine()
+    status = engine.status()
+    assert status.connected and status.links == {"ari": True, "ami": True}
+    assert status.version.startswith("22")
+    connected = await rec.wait_for(lambda e: isinstance(e, EngineConnected))
+    assert connected.reconnect is False and connected.version == status.version
+
+
+async def test_answer_play_and_hangup(make_engine: Factory) -> None:
+    engine, rec = await make_engine()
+    leg = await engine.originate("Local/stasis@zz-adaptertest", caller_id='"Test" <101>')
+    # The ;2 half runs Stasis() from the dialplan, ringing: we answer it ...
+    half = await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == f"{leg.id};2")
+    assert half.args == ("fromdialplan",) and half.state == "ringing"
+    assert half.context == "zz-adaptertest" and half.caller_number == "101"
+    await engine.answer(half.leg_id)
+    await rec.wait_for(
+        lambda e: isinstance(e, LegStateChanged) and e.leg_id == half.leg_id and e.state == "up"
+    )
+    # ... and then the originated half, answered, enters Stasis too.
+    created = await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
+    assert created.state == "up" and engine.legs[leg.id].state == "up"
+
+    pid = await engine.play(leg.id, "sound:beep")
+    assert pid.startswith(PREFIX)
+    await rec.wait_for(lambda e: isinstance(e, PlaybackStarted) and e.playback_id == pid)
+    done = await rec.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    assert done.leg_id == leg.id and done.state == "done"
+
+    await engine.hangup(leg.id, cause=17)
+    gone = await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == leg.id)
+    assert gone.cause == 17
+    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == half.leg_id)
+    # Forgotten once ChannelDestroyed is in, which may trail the hangup request.
+    assert leg.id not in engine.legs or not engine.legs[leg.id].alive
+
+
+def entered_bridge(event: Event, bridge_id: str, leg_id: str) -> bool:
+    return (
+        isinstance(event, LegEnteredBridge)
+        and event.bridge_id == bridge_id
+        and event.leg_id == leg_id
+    )
+
+
+async def test_bridge_two_legs(make_engine: Factory) -> None:
+    engine, rec = await make_engine()
+    a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    bridge = await engine.create_bridge()
+    await engine.add_to_bridge(bridge.id, a)
+    await engine.add_to_bridge(bridge.id, b)
+    entered = {
+        e.leg_id
+        for e in [
+            await rec.wait_for(lambda e: entered_bridge(e, bridge.id, a)),
+            await rec.wait_for(lambda e: entered_bridge(e, bridge.id, b)),
+        ]
+    }
+    assert entered == {a, b}
+    assert engine.bridges[bridge.id].leg_ids == {a, b}
+    assert engine.legs[a].bridge_id == bridge.id
+    await engine.destroy_bridge(bridge.id)
+    await rec.wait_for(lambda e: isinstance(e, BridgeDestroyed) and e.bridge_id == bridge.id)
+    assert bridge.id not in engine.bridges
+    await engine.hangup(a)
+    await engine.hangup(b)
+    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == a)
+    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == b)
+
+
+async def test_dtmf_from_dialplan(make_engine: Factory) -> None:
+    engine, rec = await make_engine()
+    leg_id = await call_in_stasis(engine, rec, exten="dtmf")
+
+    def digits() -> str:
+        return "".join(e.digit for e in rec.events if isinstance(e, LegDtmf) and e.leg_id == leg_id)
+
+    await rec.wait_for(lambda e: len(digits()) >= 3)
+    assert digits() == "12#"
+    await engine.hangup(leg_id)
+
+
+async def test_errors_are_translated(make_engine: Factory) -> None:
+    engine, _ = await make_engine()
+    with pytest.raises(LegGoneError):
+        await engine.hangup(f"{PREFIX}no-such-leg")
+    with pytest.raises(LegGoneError):
+        await engine.play(f"{PREFIX}no-such-leg", "sound:beep")
+    with pytest.raises(NotFoundError):
+        await engine.destroy_bridge(f"{PREFIX}no-such-bridge")
+    with pytest.raises(ValidationError):
+        await engine.reload("everything")
+
+
+async def test_ami_commands(make_engine: Factory) -> None:
+    engine, _ = await make_engine()
+    assert "Asterisk 22" in await engine.command("core show version")
+    await engine.reload("dialplan")
+    await engine.reload("sip")
+    await engine.invalidate_sip_objects("endpoint", ["nobody-1", "nobody-2"])
+    with pytest.raises(ValidationError):
+        await engine.invalidate_sip_objects("registration", ["x"])
+
+
+async def test_ari_reconnect_reconciles(make_engine: Factory, ari: AriClient) -> None:
+    # A slow first retry leaves time to hang a leg up while the link is down.
+    engine, rec = await make_engine(backoff=(1.5, 5.0))
+    kept, lost = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    await engine.ari.drop_events_link()
+    await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+    assert not engine.status().connected and engine.status().links["ari"] is False
+    await ari.hangup(lost)
+    back = await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect)
+    gone = rec.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == lost)
+    assert gone is not None and rec.events.index(gone) < rec.events.index(back)
+    assert lost not in engine.legs and engine.legs[kept].alive
+    # Still in control of the surviving leg.
+    pid = await engine.play(kept, "sound:beep")
+    await rec.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+
+
+async def test_ami_reconnect(make_engine: Factory) -> None:
+    engine, rec = await make_engine()
+    await engine.ami.drop_link()
+    await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+    await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect)
+    assert engine.status().links == {"ari": True, "ami": True}
+    assert "Asterisk" in await engine.command("core show version")
+
+
+async def test_sweep_on_start(make_engine: Factory, ari: AriClient) -> None:
+    first, rec = await make_engine()
+    leg_id = await call_in_stasis(first, rec)
+    await first.stop()  # the leg stays in Stasis, with no owner
+    assert leg_id in {c["id"] for c in await ari.list_channels()}
+
+    second, _ = await make_engine()
+    assert leg_id not in second.legs
+    # Polls the engine's channel list: there is no event to wait for on this side.
+    async with asyncio.timeout(5):
+        while leg_id in {c["id"] for c in await ari.list_channels()}:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+async def test_engine_restart(make_engine: Factory, asterisk: AsteriskInstance) -> None:
+    """Last in the file: restarts the shared instance and leaves it running."""
+    engine, rec = await make_engine()
+    await asyncio.to_thread(asterisk.stop)
+    await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+    assert not engine.status().connected
+    await asyncio.to_thread(asterisk.start)
+    await engine.wait_connected(15)
+    await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect)
+    assert engine.status().version.startswith("22")
