@@ -127,7 +127,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await engine.stop()
             sql.dispose()
 
-    app.router.lifespan_context = lifespan
+    app.router.lifespan_context = lifespan  # type: ignore[assignment]
     return app
 
 

@@ -8,12 +8,19 @@ started it. Every test in tests/engine/ talks to it: none is skipped.
 from __future__ import annotations
 
 import os
+import secrets
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.runtime import build_app
+from orchestrator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
@@ -45,3 +52,57 @@ def asterisk() -> Iterator[AsteriskInstance]:
     yield instance
     if started_here:
         instance.stop()
+
+
+class Service:
+    """The whole orchestrator (API, provisioning, Asterisk adapter) serving on TEST_API_PORT."""
+
+    def __init__(self, url: str, token: str, instance: AsteriskInstance) -> None:
+        self.url = url
+        self.token = token
+        self.instance = instance
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def service(
+    asterisk: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The orchestrator in a thread, on a fresh SQLite database, connected to the test engine."""
+    tmp = tmp_path_factory.mktemp("service")
+    token = "e2e-" + secrets.token_urlsafe(24)
+    settings = Settings(
+        state_dir=tmp,
+        database_url=f"sqlite:///{tmp / 'e2e.db'}",
+        admin_token=token,
+        api_port=TEST_API_PORT,
+        asterisk_root=ROOT,
+        asterisk_instance="test",
+        engine="asterisk",
+    )
+    # A previous run's tenants must not linger in the engine: the store is fresh.
+    for stale in asterisk.tenants_dir.glob("t*.conf"):
+        stale.unlink()
+    app = build_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=TEST_API_PORT, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="orchestrator-e2e", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{TEST_API_PORT}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the orchestrator did not become healthy within 30 s")
+        time.sleep(0.2)
+    yield Service(url, token, asterisk)
+    server.should_exit = True
+    thread.join(timeout=15)
