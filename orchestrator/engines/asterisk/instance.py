@@ -401,6 +401,14 @@ class AsteriskInstance:
                 raise InstanceError(f"Asterisk exited with {proc.returncode}:\n{tail}")
             try:
                 info = self.ari_get("/asterisk/info")
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:
+                    raise InstanceError(
+                        f"port {self.ports.http} answers with other credentials: another "
+                        "Asterisk instance holds this instance's ports"
+                    ) from exc
+                time.sleep(0.2)
+                continue
             except (OSError, urllib.error.URLError, ValueError):
                 time.sleep(0.2)
                 continue
