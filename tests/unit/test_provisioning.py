@@ -159,3 +159,28 @@ def test_lookup_like_and_multi(tmp_path: Path) -> None:
     rows = p.lookup("ps_endpoints", {"id LIKE": "%@a.example"}, multi=True)
     assert {r["id"] for r in rows} == {"101@a.example", "102@a.example"}
     assert p.lookup("ps_nothing", {"id": "x"}, multi=False) == []
+
+
+async def test_realtime_http_answers_only_with_the_secret(tmp_path: Path) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from orchestrator.provisioning.realtime import PREFIX, realtime_router
+
+    p = _provisioner(tmp_path, FakeEngine(), {})
+    p._swap_sip(1, Renderer(TEMPLATES).render(tenant()))
+    app = FastAPI()
+    app.include_router(realtime_router(lambda: p, lambda: "s3cret"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        body = {"id": "101@a.example"}
+        ok = await http.post(f"{PREFIX}/s3cret/ps_auths/single", data=body)
+        assert ok.status_code == 200
+        assert "username=101&password=" + PASSWORD in ok.text
+        wrong = await http.post(f"{PREFIX}/guess/ps_auths/single", data=body)
+        assert wrong.status_code == 404 and PASSWORD not in wrong.text
+        missing = await http.post(f"{PREFIX}/s3cret/ps_auths/single", data={"id": "9@a.example"})
+        assert missing.text == ""
+        # The engine may not write users back: the store is the only source of truth.
+        store = await http.post(f"{PREFIX}/s3cret/ps_auths/store", data=body)
+        assert store.text == "-1"
