@@ -1,0 +1,276 @@
+"""Provisioning at scale: 1,000 tenants x 100 extensions applied from scratch, then one tenant.
+
+The run (see bench/README.md for what each number means):
+
+1. a fresh ``bench`` engine and the whole service on a fresh SQLite store;
+2. the store filled directly (not measured): ``tenants`` x ``extensions`` SIP users;
+3. two small "live" tenants made through the API, whose phones call each other
+   and register, in the background, from now until the end of step 5;
+4. ``apply_all()`` on the service's event loop: the full apply from scratch;
+5. ``changes`` times, an extension added to one tenant through the API;
+6. REGISTER times of users the engine has not cached, then of the same users again;
+7. one more ``dialplan reload`` through the CLI: what the engine alone spends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import secrets
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from bench.harness import API_PORT, INSTANCE, ROOT, Service, engine_instance, progress, rss_mb
+from bench.traffic import Phone, Traffic, register_times
+from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.settings import Settings
+from orchestrator.store import db
+from orchestrator.store.models import utcnow
+
+LATENCY_PORT = 27401
+FIRST_NUMBER = 100
+LIVE_DOMAINS = ("live-a.bench.example", "live-b.bench.example")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    tenants: int = 1000
+    extensions: int = 100
+    changes: int = 5
+    latency_users: int = 100
+    # Seconds of background traffic before the full apply and after it.
+    settle: float = 3.0
+
+
+def report(name: str, value: float, unit: str) -> None:
+    """One result line on stdout: ``name: value unit``."""
+    digits = {"s": 3, "ms": 1, "MB": 0, "count": 0}[unit]
+    text = f"{value:.{digits}f}" if digits else str(round(value))
+    print(f"{name}: {text} {unit}", flush=True)
+
+
+# -- the store -------------------------------------------------------------------
+def bench_domain(tenant: int) -> str:
+    return f"t{tenant:04d}.bench.example"
+
+
+def bench_phone(seed: str, tenant: int, number: int) -> Phone:
+    """A bench user; the password is derived, so the phones need no table of them."""
+    digest = hashlib.sha256(f"{seed}:{tenant}:{number}".encode()).hexdigest()
+    return Phone(username=str(number), password=digest[:24], domain=bench_domain(tenant))
+
+
+def fill_store(database_url: str, *, tenants: int, extensions: int, seed: str) -> None:
+    """Insert the bench tenants (ids 1..tenants) and their extensions in one transaction."""
+    tables = SQLModel.metadata.tables
+    now = utcnow()
+    tenant_rows = [
+        {
+            "id": t,
+            "name": f"Bench {t:04d}",
+            "sip_domain": bench_domain(t),
+            "enabled": True,
+            "config_version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for t in range(1, tenants + 1)
+    ]
+    extension_rows: list[dict[str, Any]] = []
+    for t in range(1, tenants + 1):
+        for number in range(FIRST_NUMBER, FIRST_NUMBER + extensions):
+            phone = bench_phone(seed, t, number)
+            extension_rows.append(
+                {
+                    "tenant_id": t,
+                    "number": phone.username,
+                    "name": f"User {number}",
+                    "first_name": "",
+                    "last_name": "",
+                    "email": None,
+                    "caller_id_name": "",
+                    "caller_id_number": "",
+                    "enabled": True,
+                    "sip_username": phone.username,
+                    "sip_password": phone.password,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    sql = db.make_engine(database_url)
+    try:
+        with sql.begin() as connection:
+            connection.execute(sa.insert(tables["tenants"]), tenant_rows)
+            connection.execute(sa.insert(tables["extensions"]), extension_rows)
+    finally:
+        sql.dispose()
+
+
+async def live_tenants(http: httpx.AsyncClient) -> tuple[list[tuple[Phone, Phone]], list[Phone]]:
+    """Make the live tenants through the API: (caller, callee) pairs and phones to register."""
+    pairs: list[tuple[Phone, Phone]] = []
+    registrants: list[Phone] = []
+    for domain in LIVE_DOMAINS:
+        r = await http.post("/api/v1/tenants", json={"name": domain, "sip_domain": domain})
+        r.raise_for_status()
+        tenant_id = r.json()["id"]
+        phones = []
+        for number in ("100", "101", "102", "103"):
+            r = await http.post(f"/api/v1/tenants/{tenant_id}/extensions", json={"number": number})
+            r.raise_for_status()
+            phones.append(Phone(number, r.json()["sip_password"], domain))
+        pairs.append((phones[1], phones[0]))
+        registrants += phones[2:]
+    return pairs, registrants
+
+
+# -- the steps -------------------------------------------------------------------
+def _label(users: int) -> str:
+    return f"{users // 1000}k" if users % 1000 == 0 else str(users)
+
+
+async def check_dialplan(instance: AsteriskInstance, tenants: list[int], expected: int) -> None:
+    """The engine shows every sampled tenant's extensions (apply_all verifies only one)."""
+    for tenant in tenants:
+        out = await asyncio.to_thread(instance.cli, f"dialplan show t{tenant}")
+        if f"-= {expected} extensions" not in out:
+            raise RuntimeError(f"the engine's dialplan of t{tenant} is not the applied one:\n{out}")
+
+
+async def one_tenant_changes(
+    http: httpx.AsyncClient, tenant_id: int, changes: int
+) -> tuple[list[float], list[float], int]:
+    """Add ``changes`` extensions to one tenant, one request at a time.
+
+    Returns the apply times the service reports, the requests' wall times and
+    how many applies failed.
+    """
+    applies, requests, failed = [], [], 0
+    for i in range(changes):
+        started = time.perf_counter()
+        r = await http.post(
+            f"/api/v1/tenants/{tenant_id}/extensions", json={"number": str(200 + i)}
+        )
+        requests.append(time.perf_counter() - started)
+        r.raise_for_status()
+        state = (await http.get(f"/api/v1/tenants/{tenant_id}/config")).json()["last_apply"]
+        applies.append(float(state["seconds"]))
+        if not state["ok"] or "dialplan" not in state["changed"]:
+            failed += 1
+            progress(f"apply: change {i + 1} to tenant {tenant_id} failed: {state}")
+        # Let the phones run between changes, as they would between API calls.
+        await asyncio.sleep(1)
+    return applies, requests, failed
+
+
+async def benchmark(service: Service, instance: AsteriskInstance, options: Options) -> int:
+    """Run the steps on a started service; return the number of failures (0: all went well)."""
+    seed = secrets.token_hex(8)
+    server = f"127.0.0.1:{instance.ports.sip}"
+    users = options.tenants * options.extensions
+    progress(f"store: {options.tenants} tenants x {options.extensions} extensions")
+    started = time.perf_counter()
+    await asyncio.to_thread(
+        fill_store,
+        service.settings.database_url,
+        tenants=options.tenants,
+        extensions=options.extensions,
+        seed=seed,
+    )
+    progress(f"store: {users} SIP users inserted in {time.perf_counter() - started:.1f} s")
+
+    async with service.client() as http:
+        pairs, live = await live_tenants(http)
+        traffic = Traffic(server=server, pairs=pairs, registrants=live)
+        progress(f"traffic: calls and registrations on {len(LIVE_DOMAINS)} live tenants")
+        await traffic.start()
+        try:
+            await asyncio.sleep(options.settle)
+            report("engine_rss_before_apply", rss_mb(instance), "MB")
+            progress("apply: every tenant, from scratch")
+            started = time.perf_counter()
+            seconds = await service.run(service.provisioner.apply_all())
+            wall = time.perf_counter() - started
+            progress(f"apply: done in {seconds:.2f} s ({wall:.2f} s seen from the benchmark)")
+            report(f"provision_full_apply_{_label(users)}", seconds, "s")
+            report("engine_rss_after_apply", rss_mb(instance), "MB")
+            sample = sorted(random.sample(range(1, options.tenants + 1), min(5, options.tenants)))
+            await check_dialplan(instance, sample, options.extensions + 1)
+
+            # Now the bench users exist: register those too, a different tenant each time.
+            traffic.register_from(
+                bench_phone(seed, t, FIRST_NUMBER) for t in range(1, options.tenants + 1)
+            )
+            await asyncio.sleep(options.settle)
+            changed = max(1, options.tenants // 2)
+            progress(f"apply: {options.changes} changes to tenant {changed} through the API")
+            applies, requests, failed_applies = await one_tenant_changes(
+                http, changed, options.changes
+            )
+            report("provision_one_tenant_apply", statistics.median(applies), "s")
+            report("provision_one_tenant_request", statistics.median(requests), "s")
+            report("provision_failed_applies", failed_applies, "count")
+        finally:
+            progress("traffic: stopping")
+            await traffic.stop()
+
+    report("provision_registrations", traffic.registrations.attempted, "count")
+    report("provision_failed_registrations", traffic.registrations.failed, "count")
+    report("provision_calls", traffic.calls.attempted, "count")
+    report("provision_failed_calls", traffic.calls.failed, "count")
+    for what, tally in (("registration", traffic.registrations), ("call", traffic.calls)):
+        for log in tally.logs:
+            progress(f"--- a failed {what} ---\n{log}")
+
+    report("engine_rss_after_changes", rss_mb(instance), "MB")
+    # Users nobody registered yet, one per tenant across the range, never the changed one's.
+    last = FIRST_NUMBER + options.extensions - 1
+    step = max(1, options.tenants // options.latency_users)
+    phones = [bench_phone(seed, t, last) for t in range(1, options.tenants + 1, step)]
+    phones = phones[: options.latency_users]
+    progress(f"latency: {len(phones)} first REGISTERs, then the same again")
+    first = await register_times(server=server, phones=phones, local_port=LATENCY_PORT)
+    repeat = await register_times(server=server, phones=phones, local_port=LATENCY_PORT)
+    report("register_first_ms", statistics.median(first.ms), "ms")
+    report("register_repeat_ms", statistics.median(repeat.ms), "ms")
+    report("register_failed", first.failed + repeat.failed, "count")
+    report("engine_rss_after_registrations", rss_mb(instance), "MB")
+    # What the engine alone spends on the dialplan every apply reloads (asterisk -rx included).
+    started = time.perf_counter()
+    await asyncio.to_thread(instance.cli, "dialplan reload", 120)
+    report(f"engine_dialplan_reload_{_label(users)}", time.perf_counter() - started, "s")
+    return (
+        traffic.registrations.failed
+        + traffic.calls.failed
+        + failed_applies
+        + first.failed
+        + repeat.failed
+    )
+
+
+async def run(options: Options) -> int:
+    """Set everything up, run the benchmark, tear everything down; return the failures."""
+    with (
+        tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp,
+        engine_instance() as instance,
+    ):
+        settings = Settings(
+            state_dir=Path(tmp),
+            database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+            admin_token="bench-" + secrets.token_urlsafe(24),
+            api_port=API_PORT,
+            asterisk_root=ROOT,
+            asterisk_instance=INSTANCE,
+            engine="asterisk",
+        )
+        async with Service(settings) as service:
+            return await benchmark(service, instance, options)
