@@ -57,6 +57,11 @@ class Renderer:
         self.sip_template = self.env.get_template("sip_defaults.conf.j2")
         self.ari_app = ari_app
         self.ring_timeout = ring_timeout
+        sources = [
+            self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+            for name in ("extensions.conf.j2", "sip_defaults.conf.j2")
+        ]
+        self._template_digest = "\0".join([*sources, ari_app, str(ring_timeout)]).encode()
 
     def sip_defaults(self, t: TenantConfig) -> dict[str, dict[str, str]]:
         text = self.sip_template.render(t=t)
@@ -90,16 +95,13 @@ class Renderer:
                     "password": u.password,
                 }
                 sip["ps_aors"][u.endpoint] = {"id": u.endpoint, **defaults["aor"]}
-        digest = hashlib.sha256()
-        for family in sorted(sip):
-            for oid in sorted(sip[family]):
-                digest.update(repr(sorted(sip[family][oid].items())).encode())
-        # The version names the content, so a re-render of unchanged data is a no-op.
-        body = self.dialplan_template.render(
-            t=t, version="{version}", ari_app=self.ari_app, ring_timeout=self.ring_timeout
-        )
-        digest.update(body.encode())
+        # The version names the input (the frozen snapshot's repr and the templates), so a
+        # re-render of unchanged data is a no-op; hashing the input once per tenant is far
+        # cheaper than hashing 300 rows per 100 users.
+        digest = hashlib.sha256(repr(t).encode())
+        digest.update(self._template_digest)
         version = digest.hexdigest()[:12]
-        return Rendered(
-            tenant_id=t.id, dialplan=body.replace("{version}", version, 1), sip=sip, version=version
+        body = self.dialplan_template.render(
+            t=t, version=version, ari_app=self.ari_app, ring_timeout=self.ring_timeout
         )
+        return Rendered(tenant_id=t.id, dialplan=body, sip=sip, version=version)

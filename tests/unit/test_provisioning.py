@@ -184,3 +184,36 @@ async def test_realtime_http_answers_only_with_the_secret(tmp_path: Path) -> Non
         # The engine may not write users back: the store is the only source of truth.
         store = await http.post(f"{PREFIX}/s3cret/ps_auths/store", data=body)
         assert store.text == "-1"
+
+
+def test_load_all_matches_load_tenant(tmp_path: Path) -> None:
+    from orchestrator.provisioning.data import load_all, load_tenant
+    from orchestrator.store import db
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    sessions = db.session_factory(engine)
+    with sessions() as s:
+        for tid, domain in ((1, "a.example"), (2, "b.example")):
+            s.add(Tenant(id=tid, name=domain, sip_domain=domain, enabled=tid == 1))
+        s.flush()
+        for tid in (1, 2):
+            for n in ("101", "102"):
+                s.add(
+                    Extension(
+                        tenant_id=tid, number=n, sip_username=n, sip_password=PASSWORD, name="X"
+                    )
+                )
+        s.add(
+            Did(number="+12065550100", pricing_batch="b", tenant_id=1, destination="extension:101")
+        )
+        s.add(Did(number="+12065550101", pricing_batch="b"))
+        s.commit()
+    with sessions() as s:
+        everything = load_all(s)
+        one_by_one = [load_tenant(s, 1), load_tenant(s, 2)]
+    engine.dispose()
+    assert everything == one_by_one
+    assert everything[0].dids == (DidRoute("+12065550100", "extension", "101"),)
+    assert not everything[1].enabled and len(everything[1].users) == 2
