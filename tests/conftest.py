@@ -45,7 +45,7 @@ def db_url(
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
+        pytest.fail(f"PostgreSQL not reachable at {POSTGRES_URL} (make test starts it): {exc.orig}")
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     try:
         upgrade(url)
