@@ -34,10 +34,6 @@ class Rendered:
     sip: SipRows
     version: str
 
-    @property
-    def extension_count(self) -> int:
-        return len(self.sip["ps_endpoints"])
-
 
 class Renderer:
     """Renders tenants; templates are loaded once."""
