@@ -145,6 +145,75 @@ class Engine(abc.ABC):
     ) -> None:
         """Hand the leg back to the engine's own dialplan at the given place."""
 
+    @abc.abstractmethod
+    async def ring(self, leg_id: str) -> None:
+        """Indicate ringing to an unanswered leg (the caller hears ringback)."""
+
+    @abc.abstractmethod
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        """Send DTMF digits (``0-9*#A-D``) to the leg, out of band (RFC 4733)."""
+
+    @abc.abstractmethod
+    async def hold(self, leg_id: str) -> None:
+        """Put the leg on hold (it hears music on hold; its media is not passed on)."""
+
+    @abc.abstractmethod
+    async def unhold(self, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
+        """Play music on hold to the leg until :meth:`stop_moh` (or it enters a bridge)."""
+
+    @abc.abstractmethod
+    async def stop_moh(self, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def get_variable(self, leg_id: str, name: str) -> str:
+        """A channel variable's value (``""`` when unset)."""
+
+    @abc.abstractmethod
+    async def set_caller_id(self, leg_id: str, number: str, name: str = "") -> None:
+        """Set the caller ID the leg presents to whatever it is connected to next."""
+
+    @abc.abstractmethod
+    async def record(
+        self,
+        leg_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: float = 0,
+        max_silence: float = 0,
+        beep: bool = False,
+        terminate_on: str = "#",
+    ) -> str:
+        """Start recording what the leg says into the stored recording ``name``.
+
+        ``max_duration`` / ``max_silence`` of 0 mean no limit; ``terminate_on`` is a
+        DTMF digit that ends the recording (``""`` for none). Returns ``name``;
+        :class:`~orchestrator.core.events.RecordingFinished` reports the end.
+        """
+
+    @abc.abstractmethod
+    async def stop_recording(self, name: str) -> None:
+        """End a live recording and keep it (already ended is not an error)."""
+
+    @abc.abstractmethod
+    async def recording_file(self, name: str) -> bytes:
+        """The stored recording's audio file (for upload or download)."""
+
+    @abc.abstractmethod
+    async def delete_recording(self, name: str) -> None: ...
+
+    # -- dial strings -------------------------------------------------------
+    @abc.abstractmethod
+    def user_dial_string(self, endpoint: str) -> str:
+        """How :meth:`originate` reaches the SIP user ``endpoint`` (``<user>@<domain>``)."""
+
+    @abc.abstractmethod
+    def trunk_dial_string(self, trunk: str, number: str) -> str:
+        """How :meth:`originate` reaches ``number`` through the SIP trunk ``trunk``."""
+
     # -- configuration ----------------------------------------------------
     @abc.abstractmethod
     async def reload(self, what: str) -> None:

@@ -92,6 +92,37 @@ class PlaybackFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LegHeld(LegEvent):
+    """The far end put the leg on hold (SIP re-INVITE with sendonly/inactive)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegUnheld(LegEvent):
+    """The far end took the leg off hold."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted(Event):
+    recording: str
+    leg_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingFinished(Event):
+    """A recording ended. ``state``: ``done`` (kept), ``canceled`` or ``failed``.
+
+    ``duration`` is in seconds when the engine reports it (0 otherwise);
+    ``cause`` says why a recording failed.
+    """
+
+    recording: str
+    leg_id: str = ""
+    state: str = "done"
+    duration: float = 0.0
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BridgeEvent(Event):
     bridge_id: str
 

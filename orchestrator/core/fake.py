@@ -36,6 +36,8 @@ from orchestrator.core.events import (
     LegStateChanged,
     PlaybackFinished,
     PlaybackStarted,
+    RecordingFinished,
+    RecordingStarted,
 )
 
 
@@ -49,6 +51,9 @@ class FakeEngine(Engine):
         self.connected = False
         self.commands: list[tuple[Any, ...]] = []
         self.console: dict[str, str] = {}
+        # Stored recordings by name; a test may put audio here or read what a flow recorded.
+        self.recordings: dict[str, bytes] = {}
+        self._live_recordings: dict[str, str] = {}  # name -> leg id
         self._ids = itertools.count(1)
 
     def _next_id(self, prefix: str) -> str:
@@ -215,6 +220,87 @@ class FakeEngine(Engine):
     ) -> None:
         self._leg(leg_id)
         self.commands.append(("continue", leg_id, context, extension, priority))
+
+    async def ring(self, leg_id: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("ring", leg_id))
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("send_dtmf", leg_id, digits))
+
+    async def hold(self, leg_id: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("hold", leg_id))
+
+    async def unhold(self, leg_id: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("unhold", leg_id))
+
+    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
+        self._leg(leg_id)
+        self.commands.append(("start_moh", leg_id, moh_class))
+
+    async def stop_moh(self, leg_id: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("stop_moh", leg_id))
+
+    async def get_variable(self, leg_id: str, name: str) -> str:
+        return self._leg(leg_id).variables.get(name, "")
+
+    async def set_caller_id(self, leg_id: str, number: str, name: str = "") -> None:
+        leg = self._leg(leg_id)
+        leg.caller_number, leg.caller_name = number, name
+        self.commands.append(("set_caller_id", leg_id, number, name))
+
+    async def record(
+        self,
+        leg_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: float = 0,
+        max_silence: float = 0,
+        beep: bool = False,
+        terminate_on: str = "#",
+    ) -> str:
+        self._leg(leg_id)
+        self.commands.append(("record", leg_id, name, fmt, max_duration, max_silence, beep))
+        self._live_recordings[name] = leg_id
+        await self.emit(RecordingStarted(recording=name, leg_id=leg_id))
+        return name
+
+    async def finish_recording(
+        self, name: str, *, audio: bytes = b"RIFF", duration: float = 1.0, state: str = "done"
+    ) -> None:
+        """The engine's side: a live recording ends (silence, max length, DTMF...)."""
+        leg_id = self._live_recordings.pop(name, "")
+        if state == "done":
+            self.recordings[name] = audio
+        await self.emit(
+            RecordingFinished(recording=name, leg_id=leg_id, state=state, duration=duration)
+        )
+
+    async def stop_recording(self, name: str) -> None:
+        self.commands.append(("stop_recording", name))
+        if name in self._live_recordings:
+            await self.finish_recording(name)
+
+    async def recording_file(self, name: str) -> bytes:
+        try:
+            return self.recordings[name]
+        except KeyError:
+            raise NotFoundError(f"recording {name} not found", recording=name) from None
+
+    async def delete_recording(self, name: str) -> None:
+        if self.recordings.pop(name, None) is None:
+            raise NotFoundError(f"recording {name} not found", recording=name)
+
+    def user_dial_string(self, endpoint: str) -> str:
+        return f"SIP/{endpoint}"
+
+    def trunk_dial_string(self, trunk: str, number: str) -> str:
+        return f"SIP/{number}@{trunk}"
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

@@ -18,22 +18,31 @@ import httpx
 import pytest
 import uvicorn
 
-from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
+# ORCH_TEST_SLOT=k (1-9) gives a developer's parallel run its own engine instance
+# ("test<k>") and ports (+100*k), so several people can run tests/engine at once.
+SLOT = int(os.environ.get("ORCH_TEST_SLOT", "0"))
 # The orchestrator service the test engine fetches SIP users from (see tests/engine/test_*).
-TEST_API_PORT = int(os.environ.get("ORCH_TEST_API_PORT", "18000"))
+TEST_API_PORT = 18000 + 100 * SLOT
+PORTS = (
+    Ports(18088 + 100 * SLOT, 15038 + 100 * SLOT, 15060 + 100 * SLOT,
+          30000 + 1000 * SLOT, 30999 + 1000 * SLOT)
+    if SLOT else PRESETS["test"]
+)  # fmt: skip
 
 
 def make_instance() -> AsteriskInstance:
     return AsteriskInstance(
         root=ROOT,
-        name="test",
+        name=f"test{SLOT}" if SLOT else "test",
         templates_dir=REPO / "dialplan_templates" / "asterisk",
         realtime_url_base=f"http://127.0.0.1:{TEST_API_PORT}/engine/asterisk/realtime",
+        ports=PORTS,
     )
 
 
@@ -80,7 +89,7 @@ def service(
         admin_token=token,
         api_port=TEST_API_PORT,
         asterisk_root=ROOT,
-        asterisk_instance="test",
+        asterisk_instance=asterisk.name,
         engine="asterisk",
     )
     # A previous run's tenants must not linger in the engine: the store is fresh.

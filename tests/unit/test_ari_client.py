@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from orchestrator.core.call import Leg
 from orchestrator.core.errors import (
     CallError,
     EngineTimeoutError,
@@ -20,11 +21,20 @@ from orchestrator.core.errors import (
     NotFoundError,
     ValidationError,
 )
-from orchestrator.core.events import Event, LegCreated
+from orchestrator.core.events import (
+    Event,
+    LegCreated,
+    LegHeld,
+    LegHungUp,
+    LegUnheld,
+    RecordingFinished,
+)
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp, StreamItem
 
 EVENTS = Path(__file__).resolve().parents[1] / "data" / "ari" / "events"
+# Not UTF-8 (a WAV header and 8-bit samples): must come back byte for byte.
+AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt \x80\xff\xfe\x00\x01"
 
 
 class FakeAri:
@@ -64,6 +74,22 @@ class FakeAri:
             return web.json_response({"id": request.query["channelId"], "name": "Local/x;1"})
         if tail == "slow":
             await asyncio.sleep(2)
+        if request.raw_path.endswith("/recordings/stored/t1%2Fgreeting/file"):
+            return web.Response(body=AUDIO, content_type="audio/wav")
+        if tail == "channels/x/variable" and request.query["variable"] == "CALLERID(num)":
+            return web.json_response({"value": "101"})
+        if tail == "recordings/stored/missing/file":
+            return web.json_response({"message": "Recording not found"}, status=404)
+        if tail == "channels/gone" and request.method == "GET":
+            return web.json_response({"message": "Channel not found"}, status=404)
+        if tail in ("channels/x/variable", "channels/gone/variable") and request.method == "GET":
+            # What Asterisk 22 answers for an unset variable and for a missing channel.
+            what = "variable" if tail.startswith("channels/x") else "channel"
+            return web.json_response({"message": f"Provided {what} was not found"}, status=404)
+        if tail.startswith("recordings/live/"):
+            return web.json_response({"message": "Recording not found"}, status=404)
+        if tail == "channels/x" and request.method == "GET":
+            return web.json_response({"id": "x", "state": "Up"})
         status = {"gone": 404, "channels/x/answer": 404, "bad": 400, "busy": 409}.get(tail, 204)
         if tail == "channels/x/answer" or status != 204:
             return web.json_response({"message": f"canned {status}"}, status=status)
@@ -155,3 +181,171 @@ async def test_originate_registers_the_leg_before_the_request(
         assert engine.legs[leg.id] is leg and leg.state == "up" and leg.name == "Local/x;1"
     finally:
         await engine.stop()
+
+
+async def test_recording_file_is_binary(server: tuple[FakeAri, str]) -> None:
+    fake, url = server
+    async with AriClient(url, "u", "p", "orchestrator") as ari:
+        assert await ari.recording_file("t1/greeting") == AUDIO
+        with pytest.raises(NotFoundError):
+            await ari.recording_file("missing")
+    # A recording in a subdirectory is one path segment, as ARI names it.
+    assert [r[1] for r in fake.requests][-2:] == [
+        "recordings/stored/t1/greeting/file",
+        "recordings/stored/missing/file",
+    ]
+
+
+async def test_get_variable_unset_is_empty_but_a_missing_channel_is_gone(
+    server: tuple[FakeAri, str],
+) -> None:
+    _, url = server
+    async with AriClient(url, "u", "p", "orchestrator") as ari:
+        assert await ari.get_variable("x", "CALLERID(num)") == "101"
+        assert await ari.get_variable("x", "NOT_SET") == ""
+        with pytest.raises(LegGoneError):
+            await ari.get_variable("gone", "NOT_SET")
+
+
+def offline_engine(url: str = "http://ari.invalid/ari") -> AsteriskEngine:
+    return AsteriskEngine(
+        ari_url=url, ari_user="u", ari_password="p", ami_port=1, ami_user="u", ami_password="p",
+        backoff=(0.05, 0.1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda e: e.record("x", "../etc/passwd"),
+        lambda e: e.record("x", "a/b/c"),
+        lambda e: e.record("x", "greeting\n"),
+        lambda e: e.record("x", "g" * 81),
+        lambda e: e.record("x", ""),
+        lambda e: e.record("x", "ok", fmt="wav;rm"),
+        lambda e: e.record("x", "ok", terminate_on="1"),
+        lambda e: e.record("x", "ok", max_duration=-1),
+        lambda e: e.record("x", "ok", max_silence=float("nan")),
+        lambda e: e.stop_recording("../x"),
+        lambda e: e.recording_file("a b"),
+        lambda e: e.delete_recording("x/../../y"),
+        lambda e: e.send_dtmf("x", "12E"),
+        lambda e: e.send_dtmf("x", ""),
+        lambda e: e.send_dtmf("x", "1" * 33),
+        lambda e: e.start_moh("x", "default,evil"),
+        lambda e: e.get_variable("x", "${SHELL(id)}"),
+        lambda e: e.get_variable("x", "CALLERID(num)]"),
+        lambda e: e.set_caller_id("x", "101&PJSIP/evil"),
+        lambda e: e.set_caller_id("x", "101", "Bob\r\nX-Evil: 1"),
+    ],
+)
+async def test_bad_input_never_reaches_the_engine(
+    server: tuple[FakeAri, str], bad: Callable[[AsteriskEngine], Awaitable[object]]
+) -> None:
+    fake, url = server
+    engine = offline_engine(url)
+    try:
+        with pytest.raises(ValidationError):
+            await bad(engine)
+        assert fake.requests == []
+    finally:
+        await engine.stop()
+
+
+def test_dial_strings() -> None:
+    engine = offline_engine()
+    assert engine.user_dial_string("101@a.example") == "PJSIP/101@a.example"
+    assert engine.trunk_dial_string("carrier-1.eu", "+4930123") == "PJSIP/+4930123@carrier-1.eu"
+    for endpoint in ["101", "101@a.example&PJSIP/102@b.example", "101@a.example/x", "@a.example"]:
+        with pytest.raises(ValidationError):
+            engine.user_dial_string(endpoint)
+    for trunk, number in [("carrier", "12a"), ("carrier", ""), ("c&d", "1"), ("c/d", "1")]:
+        with pytest.raises(ValidationError):
+            engine.trunk_dial_string(trunk, number)
+    with pytest.raises(ValidationError):
+        engine.trunk_dial_string("carrier", "1" * 33)
+
+
+async def test_media_requests_as_sent(server: tuple[FakeAri, str]) -> None:
+    fake, url = server
+    engine = offline_engine(url)
+    try:
+        await engine.send_dtmf("x", "12#*AD")
+        await engine.record("x", "t1/greeting", max_duration=2.5, terminate_on="")
+        await engine.set_caller_id("x", "+4930123", "Front desk")
+        await engine.stop_recording("t1/greeting")  # already finished: not an error
+        assert await engine.recording_file("t1/greeting") == AUDIO
+    finally:
+        await engine.stop()
+    sent = [(m, t, q) for m, t, q in fake.requests]
+    assert ("POST", "channels/x/dtmf", {"dtmf": "12#*AD"}) in sent
+    record = next(q for m, t, q in sent if t == "channels/x/record")
+    assert record == {
+        "name": "t1/greeting",
+        "format": "wav",
+        "maxDurationSeconds": "3",
+        "maxSilenceSeconds": "0",
+        "beep": "false",
+        "terminateOn": "none",
+        "ifExists": "overwrite",
+    }
+    variables = [q for m, t, q in sent if t == "channels/x/variable" and m == "POST"]
+    assert variables == [
+        {"variable": "CALLERID(num)", "value": "+4930123"},
+        {"variable": "CALLERID(name)", "value": "Front desk"},
+    ]
+
+
+async def test_adapter_forwards_hold_recording_and_failed_dial(
+    server: tuple[FakeAri, str],
+) -> None:
+    fake, url = server
+    engine = offline_engine(url)
+    seen: list[Event] = []
+    engine.subscribe(seen.append)
+    await engine.start()
+    try:
+        async with asyncio.timeout(2):
+            while not engine.status().links["ari"]:  # noqa: ASYNC110 - no event for one link
+                await asyncio.sleep(0.01)
+        announced = await engine.originate("Local/100@ctx")  # FakeAri sends its StasisStart
+        # An originate still ringing: registered, never in Stasis (no LegCreated).
+        engine.legs["orch-f1"] = Leg(id="orch-f1")
+        channel = json.loads((EVENTS / "stasis_start.json").read_text())["channel"]
+        dial = json.loads((EVENTS / "dial.json").read_text())
+        frames = [
+            {"type": "ChannelHold", "channel": dict(channel, id="orch-f1")},  # not ours yet
+            {"type": "ChannelHold", "channel": dict(channel, id=announced.id)},
+            {"type": "ChannelUnhold", "channel": dict(channel, id=announced.id)},
+            {
+                "type": "RecordingFinished",
+                "recording": {
+                    "name": "r1",
+                    "format": "wav",
+                    "state": "done",
+                    "target_uri": f"channel:{announced.id}",
+                    "duration": 3,
+                },
+            },
+            # Asterisk 22 on Local/x@ctx whose far half runs Busy(): BUSY, then cause 0.
+            dict(dial, dialstatus="BUSY", peer=dict(channel, id="orch-f1")),
+            {"type": "ChannelDestroyed", "cause": 0, "cause_txt": "Unknown",
+             "channel": dict(channel, id="orch-f1", state="Down")},
+        ]  # fmt: skip
+        for frame in frames:
+            await fake.sockets[-1].send_str(json.dumps(frame))
+        async with asyncio.timeout(2):
+            while not any(isinstance(e, LegHungUp) for e in seen):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        await engine.stop()
+    held = [e for e in seen if isinstance(e, LegHeld | LegUnheld)]
+    assert [(type(e), e.leg_id) for e in held] == [
+        (LegHeld, announced.id),
+        (LegUnheld, announced.id),
+    ]
+    finished = next(e for e in seen if isinstance(e, RecordingFinished))
+    assert (finished.recording, finished.leg_id, finished.duration) == ("r1", announced.id, 3.0)
+    hung_up = next(e for e in seen if isinstance(e, LegHungUp))
+    assert (hung_up.leg_id, hung_up.cause, hung_up.cause_text) == ("orch-f1", 17, "busy")
+    assert "orch-f1" not in engine.legs

@@ -45,6 +45,27 @@ SAMPLES: dict[str, tuple[Any, ...] | dict[str, Any]] = {
     "add_channel": ("orch-b1", "orch-1"),
     "remove_channel": ("orch-b1", "orch-1"),
     "destroy_bridge": ("orch-b1",),
+    "get_channel": ("orch-1",),
+    "ring": ("orch-1",),
+    "send_dtmf": ("orch-1", "12#"),
+    "hold": ("orch-1",),
+    "unhold": ("orch-1",),
+    "start_moh": ("orch-1", "default"),
+    "stop_moh": ("orch-1",),
+    "get_variable": ("orch-1", "CALLERID(num)"),
+    "record": {
+        "channel_id": "orch-1",
+        "name": "t1/greeting",
+        "fmt": "wav",
+        "max_duration": 30,
+        "max_silence": 5,
+        "beep": True,
+        "terminate_on": "#",
+        "if_exists": "overwrite",
+    },
+    "stop_recording": ("t1/greeting",),
+    "recording_file": ("t1/greeting",),
+    "delete_recording": ("t1/greeting",),
 }
 
 
@@ -78,13 +99,30 @@ def find_operation(method: str, path: str) -> dict[str, Any] | None:
     return max(matches, key=lambda op: op["literal_segments"], default=None)
 
 
+def check_value(name: str, spec: dict[str, Any], value: Any) -> None:
+    """A query value of the declared type, inside the declared list or range."""
+    kind = spec.get("dataType")
+    if kind == "int":
+        assert isinstance(value, int) and not isinstance(value, bool), f"{name} is not an int"
+    elif kind == "boolean":
+        assert isinstance(value, bool) or value in ("true", "false"), f"{name} is not a boolean"
+    allowed = spec.get("allowableValues") or {}
+    if allowed.get("valueType") == "LIST":
+        assert str(value) in allowed["values"], f"{name}={value!r} not in {allowed['values']}"
+    elif allowed.get("valueType") == "RANGE":
+        low, high = allowed.get("min"), allowed.get("max")
+        assert low is None or value >= low, f"{name}={value!r} below {low}"
+        assert high is None or value <= high, f"{name}={value!r} above {high}"
+
+
 def check(method: str, path: str, params: dict[str, Any], body: Any) -> None:
     op = find_operation(method, path)
     assert op is not None, f"{method} {path} is not an ARI operation"
     declared = op["params"]
-    for name in params:
+    for name, value in params.items():
         assert name in declared, f"{method} {op['template']}: no query parameter {name!r}"
         assert declared[name]["paramType"] == "query", f"{name} is not a query parameter"
+        check_value(name, declared[name], value)
     for name in body or {}:
         assert name in declared and declared[name]["paramType"] == "body", f"no body {name!r}"
     for name, spec in declared.items():
@@ -109,10 +147,10 @@ async def test_operation_matches_swagger(operation: str) -> None:
     client = AriClient("http://ari.invalid/ari", "u", "p", "orchestrator")
     calls: list[tuple[str, str, dict[str, Any], Any]] = []
 
-    async def record(method: str, path: str, *, params=None, body=None, timeout=None):  # type: ignore[no-untyped-def]
+    async def record(method: str, path: str, *, params=None, body=None, timeout=None, raw=False):  # type: ignore[no-untyped-def]
         sent = {k: v for k, v in (params or {}).items() if v is not None}
         calls.append((method, path, sent, body))
-        return {"channel_ids": [], "bridge_ids": []}
+        return b"RIFF" if raw else {"channel_ids": [], "bridge_ids": [], "value": ""}
 
     client.request = record  # type: ignore[method-assign]
     sample = SAMPLES[operation]
@@ -136,3 +174,13 @@ def test_checker_refuses_unknown_calls() -> None:
         check("POST", "/channels/x/play", {"media": "sound:x", "bogus": 1}, None)
     with pytest.raises(AssertionError):
         check("POST", "/channels/x/play", {}, None)  # media is required
+    record = {"name": "n", "format": "wav"}
+    check("POST", "/channels/x/record", {**record, "terminateOn": "none"}, None)
+    with pytest.raises(AssertionError):
+        check("POST", "/channels/x/record", {**record, "terminateOn": ""}, None)
+    with pytest.raises(AssertionError):
+        check("POST", "/channels/x/record", {**record, "maxDurationSeconds": 2.5}, None)
+    with pytest.raises(AssertionError):
+        check("POST", "/channels/x/record", {**record, "maxSilenceSeconds": -1}, None)
+    with pytest.raises(AssertionError):
+        check("POST", "/channels/x/record", {**record, "beep": "yes"}, None)

@@ -15,15 +15,20 @@ from orchestrator.core.events import (
     LegCreated,
     LegDtmf,
     LegEnteredBridge,
+    LegHeld,
     LegHungUp,
     LegLeftApp,
     LegLeftBridge,
     LegStateChanged,
+    LegUnheld,
     PlaybackFinished,
     PlaybackStarted,
+    RecordingFinished,
+    RecordingStarted,
 )
 from orchestrator.engines.asterisk.ari import AriProtocolError, parse_event
 from orchestrator.engines.asterisk.translate import (
+    dial_failure,
     leg_created_from_snapshot,
     parse_timestamp,
     translate,
@@ -139,3 +144,95 @@ def test_unused_and_malformed_events_give_none() -> None:
     assert translate(recorded("dial")) is None
     assert translate({"type": "ChannelDtmfReceived", "channel": {}}) is None
     assert json.dumps(recorded("dial"))  # still a valid event for the parser
+
+
+def ari_event(kind: str, **fields: Any) -> dict[str, Any]:
+    """An event as Asterisk 22 frames it (the envelope of every recorded frame)."""
+    return {
+        "type": kind,
+        "timestamp": "2026-11-22T09:36:24.452+0000",
+        **fields,
+        "asterisk_id": "02:fc:00:00:00:01",
+        "application": "orchestrator",
+    }
+
+
+def live_recording(state: str, **extra: Any) -> dict[str, Any]:
+    # As Asterisk 22 sent them for POST /channels/orch-c1/record (tests/engine/test_adapter_media).
+    return {
+        "name": "t1/greeting",
+        "format": "wav",
+        "state": state,
+        "target_uri": "channel:orch-c1",
+        **extra,
+    }
+
+
+def test_hold_and_unhold() -> None:
+    channel = recorded("stasis_start")["channel"]
+    held = translate(ari_event("ChannelHold", channel=channel, musicclass="default"))
+    assert held == LegHeld(
+        leg_id="orch-c1", timestamp=parse_timestamp("2026-11-22T09:36:24.452+0000")
+    )
+    unheld = translate(ari_event("ChannelUnhold", channel=channel))
+    assert isinstance(unheld, LegUnheld) and unheld.leg_id == "orch-c1"
+
+
+def test_recording_started_and_finished() -> None:
+    started = translate(ari_event("RecordingStarted", recording=live_recording("recording")))
+    assert isinstance(started, RecordingStarted)
+    assert (started.recording, started.leg_id) == ("t1/greeting", "orch-c1")
+    assert started.timestamp == parse_timestamp("2026-11-22T09:36:24.452+0000")
+    finished = translate(
+        ari_event("RecordingFinished", recording=live_recording("done", duration=2))
+    )
+    assert isinstance(finished, RecordingFinished)
+    assert (finished.recording, finished.leg_id, finished.state) == (
+        "t1/greeting",
+        "orch-c1",
+        "done",
+    )
+    assert finished.duration == 2.0 and finished.cause == ""
+
+
+def test_recording_finished_without_duration_or_on_a_bridge() -> None:
+    rec = live_recording("done", target_uri="bridge:orch-b1")
+    finished = translate(ari_event("RecordingFinished", recording=rec))
+    assert isinstance(finished, RecordingFinished)
+    assert (finished.leg_id, finished.duration, finished.state) == ("", 0.0, "done")
+    canceled = translate(ari_event("RecordingFinished", recording=live_recording("canceled")))
+    assert isinstance(canceled, RecordingFinished) and canceled.state == "canceled"
+
+
+def test_recording_failed() -> None:
+    rec = live_recording("failed", cause="Channel hung up")
+    failed = translate(ari_event("RecordingFailed", recording=rec))
+    assert isinstance(failed, RecordingFinished)
+    assert (failed.state, failed.cause, failed.leg_id) == ("failed", "Channel hung up", "orch-c1")
+
+
+def test_malformed_recording_event_gives_none() -> None:
+    assert translate(ari_event("RecordingFinished", recording={"state": "done"})) is None
+
+
+def dial(status: str) -> dict[str, Any]:
+    # The recorded Dial of an ARI originate (peer orch-c1, no caller), at a later status.
+    return dict(recorded("dial"), dialstatus=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"), [("BUSY", 17), ("NOANSWER", 19), ("CONGESTION", 34), ("CHANUNAVAIL", 20)]
+)
+def test_dial_failure_gives_the_peer_and_a_cause(status: str, cause: int) -> None:
+    assert dial_failure(dial(status)) == ("orch-c1", cause, status.lower())
+
+
+@pytest.mark.parametrize("status", ["", "RINGING", "PROGRESS", "ANSWER", "CANCEL"])
+def test_dial_progress_is_no_failure(status: str) -> None:
+    assert dial_failure(dial(status)) is None
+
+
+def test_dial_failure_ignores_other_events() -> None:
+    assert dial_failure(recorded("channel_destroyed")) is None
+    assert dial_failure(ari_event("Dial", dialstatus="BUSY")) is None  # no peer
+    assert translate(dial("BUSY")) is None  # only the adapter uses Dial

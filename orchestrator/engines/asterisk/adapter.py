@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ from orchestrator.core.events import (
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.reconcile import Reconciler
-from orchestrator.engines.asterisk.translate import translate
+from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,28 @@ HANGUP_REASONS = {
 }
 SIP_OBJECT_TYPES = ("endpoint", "auth", "aor")
 RELOAD_COMMANDS = {"dialplan": "dialplan reload", "sip": "module reload res_pjsip.so"}
+
+# Everything below reaches ARI query strings, dial strings or the spool directory, so
+# it is checked here (with fullmatch: a trailing newline never slips through).
+RECORDING_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(/[A-Za-z0-9_-]{1,80})?")
+RECORDING_FORMAT = re.compile(r"[a-z0-9]{1,16}")
+DTMF_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
+MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,80}")
+# A plain variable, or a dialplan function with simple arguments (CALLERID(num),
+# PJSIP_HEADER(read,X-Id)): no ${...} or brackets, nothing an engine would expand.
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}(\([A-Za-z0-9_.,@+ -]{0,80}\))?")
+CALLER_NUMBER = re.compile(r"[A-Za-z0-9+*#_.-]{0,40}")
+CALLER_NAME_MAX = 80
+SIP_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
+TRUNK_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
+TRUNK_NUMBER = re.compile(r"[0-9+*#]{1,32}")
+TERMINATE_ON = {"": "none", "#": "#", "*": "*", "any": "any"}
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if pattern.fullmatch(value) is None:
+        raise ValidationError(f"invalid {what} {value!r}", field=what, value=value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +163,9 @@ class AsteriskEngine(Engine):
         self._announced: set[str] = set()  # legs whose LegCreated went out
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        # Q.850 cause of an originate that failed, from ARI's Dial event: a busy Local
+        # channel is destroyed with cause 0, so its hangup alone would say "normal".
+        self._dial_causes: dict[str, tuple[int, str]] = {}
         self._reconciler = Reconciler(self)
 
     # -- life cycle -------------------------------------------------------
@@ -197,6 +224,9 @@ class AsteriskEngine(Engine):
                 elif isinstance(item, _Made):
                     await self.apply(item.event)
                 else:
+                    failed = dial_failure(item)
+                    if failed is not None and failed[0] in self.legs:
+                        self._dial_causes[failed[0]] = failed[1:]
                     event = translate(item)
                     if event is not None:
                         await self.apply(event, item["type"])
@@ -271,14 +301,24 @@ class AsteriskEngine(Engine):
             if leg is None:
                 return  # not one of ours (or already forgotten)
             if isinstance(event, LegHungUp):
+                # Taken before _forget(): a failed originate's first word can be its
+                # ChannelDestroyed, with no ChannelHangupRequest before it.
+                requested = self._hangup_causes.pop(leg.id, None)
+                dial = self._dial_causes.pop(leg.id, None)
                 if ari_type == "ChannelDestroyed":
                     self._forget(leg.id)
                 if not leg.transition(LegState.HUNG_UP, at=event.timestamp):
                     return
-                cause = self._hangup_causes.pop(leg.id, event.cause)
+                cause, text = event.cause, event.cause_text
+                if requested is not None:
+                    cause, text = requested, ""
+                elif dial is not None and cause == NORMAL_CLEARING:
+                    cause, text = dial  # a dial that failed is never a normal clearing
                 leg.hangup_cause = cause
                 if cause != event.cause:
-                    event = LegHungUp(leg_id=leg.id, cause=cause, timestamp=event.timestamp)
+                    event = LegHungUp(
+                        leg_id=leg.id, cause=cause, cause_text=text, timestamp=event.timestamp
+                    )
             elif isinstance(event, LegStateChanged):
                 if not leg.transition(LegState(event.state), at=event.timestamp):
                     return
@@ -298,6 +338,7 @@ class AsteriskEngine(Engine):
         self.legs.pop(leg_id, None)
         self._announced.discard(leg_id)
         self._hangup_causes.pop(leg_id, None)
+        self._dial_causes.pop(leg_id, None)
 
     def _made(self, event: Event) -> None:
         self._queue.put_nowait(_Made(event))
@@ -395,6 +436,89 @@ class AsteriskEngine(Engine):
         self, leg_id: str, context: str, extension: str, priority: int = 1
     ) -> None:
         await self.ari.continue_in_dialplan(leg_id, context, extension, priority)
+
+    async def ring(self, leg_id: str) -> None:
+        await self.ari.ring(leg_id)
+
+    async def send_dtmf(self, leg_id: str, digits: str) -> None:
+        await self.ari.send_dtmf(leg_id, _check(DTMF_DIGITS, digits, "DTMF digits"))
+
+    async def hold(self, leg_id: str) -> None:
+        await self.ari.hold(leg_id)
+
+    async def unhold(self, leg_id: str) -> None:
+        await self.ari.unhold(leg_id)
+
+    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
+        await self.ari.start_moh(leg_id, _check(MOH_CLASS, moh_class, "music-on-hold class"))
+
+    async def stop_moh(self, leg_id: str) -> None:
+        await self.ari.stop_moh(leg_id)
+
+    async def get_variable(self, leg_id: str, name: str) -> str:
+        return await self.ari.get_variable(leg_id, _check(VARIABLE_NAME, name, "variable name"))
+
+    async def set_caller_id(self, leg_id: str, number: str, name: str = "") -> None:
+        _check(CALLER_NUMBER, number, "caller ID number")
+        if len(name) > CALLER_NAME_MAX or not name.isprintable():
+            raise ValidationError(f"invalid caller ID name {name!r}", field="caller ID name")
+        await self.ari.set_variable(leg_id, "CALLERID(num)", number)
+        await self.ari.set_variable(leg_id, "CALLERID(name)", name)
+        if leg_id in self.legs:
+            self.legs[leg_id].caller_number, self.legs[leg_id].caller_name = number, name
+
+    async def record(
+        self,
+        leg_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: float = 0,
+        max_silence: float = 0,
+        beep: bool = False,
+        terminate_on: str = "#",
+    ) -> str:
+        _check(RECORDING_NAME, name, "recording name")
+        _check(RECORDING_FORMAT, fmt, "recording format")
+        if terminate_on not in TERMINATE_ON:
+            raise ValidationError(
+                f"cannot end a recording on {terminate_on!r}", allowed=list(TERMINATE_ON)
+            )
+        if not (0 <= max_duration < math.inf and 0 <= max_silence < math.inf):
+            raise ValidationError("recording limits must be finite and >= 0", leg_id=leg_id)
+        await self.ari.record(
+            leg_id,
+            name,
+            fmt=fmt,
+            # ARI counts whole seconds; rounding up never cuts a recording short.
+            max_duration=math.ceil(max_duration),
+            max_silence=math.ceil(max_silence),
+            beep=beep,
+            terminate_on=TERMINATE_ON[terminate_on],
+            # A flow re-recording under the same name (a retried prompt) replaces it.
+            if_exists="overwrite",
+        )
+        return name
+
+    async def stop_recording(self, name: str) -> None:
+        # Already ended: RecordingFinished has been (or will be) sent.
+        with contextlib.suppress(NotFoundError):
+            await self.ari.stop_recording(_check(RECORDING_NAME, name, "recording name"))
+
+    async def recording_file(self, name: str) -> bytes:
+        return await self.ari.recording_file(_check(RECORDING_NAME, name, "recording name"))
+
+    async def delete_recording(self, name: str) -> None:
+        await self.ari.delete_recording(_check(RECORDING_NAME, name, "recording name"))
+
+    # -- dial strings -------------------------------------------------------
+    def user_dial_string(self, endpoint: str) -> str:
+        # The SIP user's endpoint id is "<user>@<domain>", as the tenant dialplans dial it.
+        return f"PJSIP/{_check(SIP_ENDPOINT, endpoint, 'SIP endpoint')}"
+
+    def trunk_dial_string(self, trunk: str, number: str) -> str:
+        _check(TRUNK_NAME, trunk, "trunk name")
+        return f"PJSIP/{_check(TRUNK_NUMBER, number, 'number')}@{trunk}"
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

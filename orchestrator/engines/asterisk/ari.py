@@ -25,6 +25,7 @@ from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -80,6 +81,11 @@ def _encode(params: Params | None) -> dict[str, str]:
             continue
         out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
+
+
+def _segment(name: str) -> str:
+    """``name`` as one path segment: a recording in a subdirectory is ``dir/name``."""
+    return quote(name, safe="")
 
 
 def translate_http_error(method: str, path: str, status: int, message: str) -> Exception:
@@ -154,23 +160,31 @@ class AriClient:
         params: Params | None = None,
         body: Any = None,
         timeout: float | None = None,
+        raw: bool = False,
     ) -> Any:
-        """Send one request; return the decoded JSON (None for 204) or raise a core error."""
+        """Send one request; return the decoded JSON (None for 204) or raise a core error.
+
+        With ``raw`` the reply body comes back as bytes, undecoded (recording files).
+        """
         url = self.base_url + path
         limit = aiohttp.ClientTimeout(total=timeout or self.request_timeout)
         try:
             async with self.session.request(
                 method, url, params=_encode(params), json=body, headers=self._headers, timeout=limit
             ) as resp:
-                text = await resp.text()
+                data = await resp.read()
                 if resp.status >= 300:
+                    text = data.decode("utf-8", "replace")
                     try:
                         message = str(json.loads(text).get("message", text))
                     except (ValueError, AttributeError):
                         message = text
                     raise translate_http_error(method, path, resp.status, message)
-                if resp.status == 204 or not text:
+                if raw:
+                    return data
+                if resp.status == 204 or not data:
                     return None
+                text = data.decode("utf-8", "replace")
                 try:
                     return json.loads(text)
                 except ValueError:
@@ -208,6 +222,10 @@ class AriClient:
 
     async def list_channels(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/channels")
+        return result
+
+    async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/channels/{channel_id}")
         return result
 
     async def originate(
@@ -262,6 +280,71 @@ class AriClient:
             "priority": priority,
         }
         await self.post(f"/channels/{channel_id}/continue", params)
+
+    async def ring(self, channel_id: str) -> None:
+        await self.post(f"/channels/{channel_id}/ring")
+
+    async def send_dtmf(self, channel_id: str, digits: str) -> None:
+        await self.post(f"/channels/{channel_id}/dtmf", {"dtmf": digits})
+
+    async def hold(self, channel_id: str) -> None:
+        await self.post(f"/channels/{channel_id}/hold")
+
+    async def unhold(self, channel_id: str) -> None:
+        await self.delete(f"/channels/{channel_id}/hold")
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        await self.post(f"/channels/{channel_id}/moh", {"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.delete(f"/channels/{channel_id}/moh")
+
+    async def get_variable(self, channel_id: str, name: str) -> str:
+        """The variable's value; ``""`` when it is unset on a channel that exists."""
+        try:
+            result = await self.get(f"/channels/{channel_id}/variable", {"variable": name})
+        except LegGoneError:
+            # ARI answers 404 both for an unset variable and for a missing channel: asking
+            # for the channel tells them apart (and raises LegGoneError if it is gone).
+            await self.get_channel(channel_id)
+            return ""
+        return str((result or {}).get("value", ""))
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
+        if_exists: str = "fail",
+    ) -> dict[str, Any]:
+        params: dict[str, str | int | bool] = {
+            "name": name,
+            "format": fmt,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "beep": beep,
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        result: dict[str, Any] = await self.post(f"/channels/{channel_id}/record", params)
+        return result
+
+    async def stop_recording(self, name: str) -> None:
+        await self.post(f"/recordings/live/{_segment(name)}/stop")
+
+    async def recording_file(self, name: str) -> bytes:
+        data: bytes = await self.request(
+            "GET", f"/recordings/stored/{_segment(name)}/file", raw=True
+        )
+        return data
+
+    async def delete_recording(self, name: str) -> None:
+        await self.delete(f"/recordings/stored/{_segment(name)}")
 
     async def list_bridges(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/bridges")

@@ -252,6 +252,9 @@ class AsteriskInstance:
         for d in dirs.values():
             self.host(d).mkdir(parents=True, exist_ok=True)
         self.tenants_dir.mkdir(exist_ok=True)
+        # Asterisk creates directories below spool/recording for ARI recordings, but
+        # not that one: without it every record request fails with a 500.
+        self.host(f"{dirs['spool']}/recording").mkdir(parents=True, exist_ok=True)
         self.host("/var/lib/asterisk/keys").mkdir(parents=True, exist_ok=True)
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.templates_dir / "base"),

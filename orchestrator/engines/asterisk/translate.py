@@ -3,6 +3,7 @@
 Pure functions, no I/O: :func:`translate` takes one parsed event (see
 :func:`orchestrator.engines.asterisk.ari.parse_event`) and returns the core event,
 or None for ARI events the orchestrator does not use (ChannelVarset, Dial...).
+:func:`dial_failure` reads the one thing the adapter needs from a Dial event.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from orchestrator.core.events import (
     LegCreated,
     LegDtmf,
     LegEnteredBridge,
+    LegHeld,
     LegHungUp,
     LegLeftApp,
     LegLeftBridge,
     LegStateChanged,
+    LegUnheld,
     PlaybackFinished,
     PlaybackStarted,
+    RecordingFinished,
+    RecordingStarted,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,9 @@ AriEvent = dict[str, Any]
 # Q.850 cause given to a LegHungUp when ARI does not say (a *soft* ChannelHangupRequest
 # carries the soft-hangup flags in "cause", not a Q.850 value).
 NORMAL_CLEARING = 16
+
+# Q.850 causes for the final dial statuses of a failed originate (as app_dial maps them).
+DIAL_STATUS_CAUSES = {"BUSY": 17, "NOANSWER": 19, "CHANUNAVAIL": 20, "CONGESTION": 34}
 
 
 def parse_timestamp(value: object) -> float | None:
@@ -52,9 +60,9 @@ def leg_state(channel: dict[str, Any]) -> str:
     return str(LegState.from_engine(str(channel.get("state", "down"))))
 
 
-def target_leg(playback: dict[str, Any]) -> str:
-    """The channel id of a playback's ``target_uri`` (``channel:ID``), else ``""``."""
-    kind, _, ident = str(playback.get("target_uri", "")).partition(":")
+def target_leg(media: dict[str, Any]) -> str:
+    """The channel id in a playback's or recording's ``target_uri`` (``channel:ID``) or ``""``."""
+    kind, _, ident = str(media.get("target_uri", "")).partition(":")
     return ident if kind == "channel" else ""
 
 
@@ -112,6 +120,34 @@ def _playback(e: AriEvent) -> Event:
     return PlaybackFinished(playback_id=pb["id"], leg_id=target_leg(pb), state=state, **_ts(e))
 
 
+def _recording(e: AriEvent) -> Event:
+    rec = e["recording"]
+    common: dict[str, Any] = {"recording": str(rec["name"]), "leg_id": target_leg(rec), **_ts(e)}
+    if e["type"] == "RecordingStarted":
+        return RecordingStarted(**common)
+    if e["type"] == "RecordingFailed":
+        return RecordingFinished(state="failed", cause=str(rec.get("cause", "")), **common)
+    # RecordingFinished also reports a recording cancelled (DELETE /recordings/live/...).
+    state = "canceled" if rec.get("state") == "canceled" else "done"
+    return RecordingFinished(state=state, duration=float(rec.get("duration") or 0), **common)
+
+
+def dial_failure(e: AriEvent) -> tuple[str, int, str] | None:
+    """``(leg id, Q.850 cause, dial status)`` when a Dial event says the dialed leg failed.
+
+    An originated leg is ARI's Dial ``peer``; its final status tells busy from no answer
+    even when the leg's own hangup carries no cause (a Local channel whose far half runs
+    Busy() is destroyed with cause 0).
+    """
+    if e.get("type") != "Dial":
+        return None
+    status = str(e.get("dialstatus", ""))
+    peer = e.get("peer")
+    if status not in DIAL_STATUS_CAUSES or not isinstance(peer, dict) or "id" not in peer:
+        return None
+    return str(peer["id"]), DIAL_STATUS_CAUSES[status], status.lower()
+
+
 def _endpoint(e: AriEvent) -> Event:
     ep = e["endpoint"]
     details: dict[str, Any] = {
@@ -145,6 +181,11 @@ _TRANSLATORS: dict[str, Callable[[AriEvent], Event]] = {
     "ChannelDestroyed": _hangup,
     "PlaybackStarted": _playback,
     "PlaybackFinished": _playback,
+    "ChannelHold": lambda e: LegHeld(leg_id=e["channel"]["id"], **_ts(e)),
+    "ChannelUnhold": lambda e: LegUnheld(leg_id=e["channel"]["id"], **_ts(e)),
+    "RecordingStarted": _recording,
+    "RecordingFinished": _recording,
+    "RecordingFailed": _recording,
     "BridgeCreated": lambda e: BridgeCreated(
         bridge_id=e["bridge"]["id"], kind=e["bridge"].get("bridge_type", "mixing"), **_ts(e)
     ),
