@@ -17,6 +17,9 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import math
 import re
 import secrets
 import string
@@ -27,20 +30,31 @@ from orchestrator.core.errors import ValidationError
 __all__ = [
     "Destination",
     "alias",
+    "bounded_int",
     "caller_id_number",
+    "description",
     "destination",
+    "dial_prefix",
+    "dial_prepend",
+    "dialed_number",
     "display_name",
     "e164",
     "email",
     "escape_display_name",
     "extension_number",
     "generate_password",
+    "ivr_app_key",
+    "ivr_fallback",
     "ivr_name",
+    "ivr_settings",
     "parse_destination",
     "pricing_batch",
     "sip_domain",
+    "sip_host",
     "sip_username",
+    "slug",
     "tenant_name",
+    "trunk_password",
 ]
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
@@ -54,6 +68,16 @@ _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}")
 _PRICING_BATCH = re.compile(r"[A-Za-z0-9 _.-]{1,40}")
 _IVR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _CALLER_ID_NUMBER = re.compile(r"\+?[0-9]{2,15}")
+_IVR_APP_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SETTINGS_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_SLUG = re.compile(r"[a-z0-9-]{1,40}")
+# No quote, backslash, ';', '$', '{' or '}', ',' or space: the password goes into a
+# SIP object field, where ',' separates list items and ';' starts a comment.
+_TRUNK_PASSWORD = re.compile(r"[A-Za-z0-9!#%*+\-./:=?@^_~]{1,64}")
+# In Asterisk patterns '*' and '#' are literal digits; 'X', 'N', '.', '!' and '[' are not.
+_DIAL_PREFIX = re.compile(r"[0-9*#]{0,8}")
+_DIAL_PREPEND = re.compile(r"[0-9+]{0,8}")
+_DIALED_NUMBER = re.compile(r"[0-9*#+]{1,40}")
 # Refused in names: they quote, escape or delimit in SIP headers ("\<>),
 # start a comment in Asterisk .conf files (;) or open an expression in
 # dialplan (${}).
@@ -61,6 +85,9 @@ _NAME_FORBIDDEN = frozenset('"\\<>;${}`')
 
 TENANT_NAME_MAX = 80
 DISPLAY_NAME_MAX = 80
+DESCRIPTION_MAX = 200
+IVR_SETTINGS_MAX_BYTES = 4096
+IVR_SETTING_VALUE_MAX = 1024
 PASSWORD_LENGTH = 24
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
@@ -207,6 +234,120 @@ def ivr_name(value: Any, *, field: str = "ivr") -> str:
 def caller_id_number(value: Any, *, field: str = "caller_id_number") -> str:
     """A caller ID number: an optional ``+`` then 2 to 15 digits."""
     return _match(_CALLER_ID_NUMBER, value, field, "must be an optional '+' then 2 to 15 digits")
+
+
+def bounded_int(value: Any, low: int, high: int, *, field: str) -> int:
+    """An integer from ``low`` to ``high`` (a bool is not an integer here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(field, f"must be an integer from {low} to {high}", value)
+    return value
+
+
+def description(value: Any, *, field: str = "description") -> str:
+    """Free text for people (never rendered into engine configuration): up to 200
+    printable characters, trimmed; may be empty."""
+    text = _require_str(value, field).strip(" ")
+    if len(text) > DESCRIPTION_MAX or not text.isprintable():
+        raise _fail(field, f"must be at most {DESCRIPTION_MAX} printable characters", value)
+    return text
+
+
+def slug(value: Any, *, field: str = "name") -> str:
+    """A short object name used in engine object ids: 1 to 40 of ``a-z0-9-``."""
+    return _match(_SLUG, value, field, "must be 1 to 40 of a-z, 0-9 or '-'")
+
+
+def sip_host(value: Any, *, field: str = "host") -> str:
+    """A SIP peer's host: an IPv4 address (dotted quad) or a DNS name, returned lower-case.
+
+    A DNS name may have a single label (``carrier``); a name that looks numeric
+    but is no IPv4 address (``10.0.0``) is refused.
+    """
+    text = _require_str(value, field)
+    message = "must be an IPv4 address or a DNS name, e.g. 192.0.2.10 or sip.carrier.example"
+    if not text.isascii() or not 0 < len(text) <= 253:
+        raise _fail(field, message, value)
+    text = text.lower()
+    labels = text.split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            # Leading zeros are refused by ipaddress (010 could mean octal elsewhere).
+            return str(ipaddress.IPv4Address(text))
+        except ValueError:
+            raise _fail(field, message, value) from None
+    if any(_DNS_LABEL.fullmatch(label) is None for label in labels) or labels[-1].isdigit():
+        raise _fail(field, message, value)
+    return text
+
+
+def trunk_password(value: Any, *, field: str = "password") -> str:
+    """A carrier's digest password: 1 to 64 of letters, digits and ``!#%*+-./:=?@^_~``."""
+    return _match(
+        _TRUNK_PASSWORD, value, field, "must be 1 to 64 letters, digits or !#%*+-./:=?@^_~"
+    )
+
+
+def dial_prefix(value: Any, *, field: str = "prefix") -> str:
+    """What a user dials first to pick an outbound route: 0 to 8 of ``0-9*#``."""
+    return _match(_DIAL_PREFIX, value, field, "must be 0 to 8 of 0-9, '*' or '#'")
+
+
+def dial_prepend(value: Any, *, field: str = "prepend") -> str:
+    """Digits put before the number sent to a trunk: 0 to 8 of ``0-9+``."""
+    return _match(_DIAL_PREPEND, value, field, "must be 0 to 8 of 0-9 or '+'")
+
+
+def dialed_number(value: Any, *, field: str = "number") -> str:
+    """A number as a user dials it: 1 to 40 of ``0-9*#+``."""
+    return _match(_DIALED_NUMBER, value, field, "must be 1 to 40 of 0-9, '*', '#' or '+'")
+
+
+def ivr_app_key(value: Any, *, field: str = "app") -> str:
+    """The key of an IVR flow in Python: a letter, then up to 63 of ``a-z0-9_``."""
+    return _match(
+        _IVR_APP_KEY, value, field, "must be a lower-case letter, then up to 63 of a-z, 0-9, '_'"
+    )
+
+
+def ivr_fallback(value: Any, *, field: str = "fallback") -> Destination:
+    """Where a failing IVR flow sends the caller: ``extension:<n>`` or ``hangup``.
+
+    Never another IVR: a chain of failing flows could loop.
+    """
+    target = parse_destination(value, field=field)
+    if target.kind not in ("extension", "hangup"):
+        raise _fail(field, "must be 'extension:<number>' or 'hangup'", value)
+    return target
+
+
+def ivr_settings(value: Any, *, field: str = "settings") -> dict[str, str | int | float]:
+    """An IVR app's settings: a flat JSON object of strings and numbers, at most 4 KB.
+
+    Keys are identifiers (``[A-Za-z_][A-Za-z0-9_]{0,63}``); strings are printable
+    and at most 1024 characters; numbers are finite; no booleans, nulls or nesting.
+    """
+    if not isinstance(value, dict):
+        raise _fail(field, "must be a JSON object", value)
+    out: dict[str, str | int | float] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.isascii() or not _SETTINGS_KEY.fullmatch(key):
+            raise _fail(field, "keys must be identifiers of up to 64 characters", key)
+        if isinstance(item, str):
+            if len(item) > IVR_SETTING_VALUE_MAX or not item.isprintable():
+                raise _fail(
+                    field,
+                    f"{key}: a string must be at most {IVR_SETTING_VALUE_MAX} printable characters",
+                    item,
+                )
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            raise _fail(field, f"{key}: must be a string or a number", item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise _fail(field, f"{key}: must be a finite number", item)
+        out[key] = item
+    size = len(json.dumps(out, separators=(",", ":")).encode())
+    if size > IVR_SETTINGS_MAX_BYTES:
+        raise _fail(field, f"must be at most {IVR_SETTINGS_MAX_BYTES} bytes as JSON", size)
+    return out
 
 
 class Destination(NamedTuple):

@@ -116,8 +116,10 @@ class AsteriskProvisioner:
 
     @staticmethod
     def _expected(t: TenantConfig) -> dict[str, int]:
-        # Each user's number plus the catch-all for numbers that are not ours.
-        return {t.context: (len(t.users) + 1) if t.enabled else 1}
+        # Each user's number, each own DID, each outbound route pattern, and the
+        # catch-all for numbers that are not ours.
+        count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + 1
+        return {t.context: count if t.enabled else 1}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ template unchecked.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,10 @@ from sqlmodel import Session, select
 
 from orchestrator import validation
 from orchestrator.core.errors import ValidationError
-from orchestrator.store.models import Did, Extension, Tenant
+from orchestrator.store.models import Did, Extension, IvrApp, OutboundRoute, Tenant, Trunk
+from orchestrator.store.models import trunk_endpoint as _trunk_endpoint
+from orchestrator.store.routes import check_route_shape, route_fields
+from orchestrator.store.trunks import check_credentials, trunk_fields
 
 _PASSWORD = re.compile(r"[A-Za-z0-9]{12,64}")
 
@@ -40,17 +44,50 @@ class DidRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class SipTrunk:
+    """One enabled trunk: ``endpoint`` is ``trunk-t<tenant_id>-<name>``; empty = not set."""
+
+    endpoint: str
+    host: str
+    port: int
+    username: str = ""
+    password: str = ""
+    from_user: str = ""
+    from_domain: str = ""
+    caller_id_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DialPattern:
+    """One dialplan pattern of an outbound route, e.g. ``_9XXXXXXXXXXXXX`` (one per length)."""
+
+    pattern: str
+    route: str
+    strip: int
+    prepend: str
+    endpoint: str
+    caller_id_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     id: int
     domain: str
     enabled: bool
     users: tuple[SipUser, ...] = ()
     dids: tuple[DidRoute, ...] = field(default_factory=tuple)
+    trunks: tuple[SipTrunk, ...] = ()
+    dial_patterns: tuple[DialPattern, ...] = ()
 
     @property
     def context(self) -> str:
         """The dialplan context this tenant's phones dial from."""
         return f"t{self.id}"
+
+    @property
+    def routed_dids(self) -> tuple[DidRoute, ...]:
+        """DIDs that reach something: the tenant's own phones may dial them directly."""
+        return tuple(d for d in self.dids if d.kind in ("extension", "ivr"))
 
 
 def _caller_id(ext: Any) -> str:
@@ -77,26 +114,116 @@ def _user(ext: Any, domain: str) -> SipUser:
     )
 
 
-def snapshot(tenant: Any, extensions: list[Any], dids: list[Any]) -> TenantConfig:
+_TRUNK_COLUMNS = (
+    "name",
+    "host",
+    "port",
+    "transport",
+    "username",
+    "password",
+    "from_user",
+    "from_domain",
+    "caller_id_number",
+)
+_ROUTE_COLUMNS = ("name", "prefix", "strip", "prepend", "min_length", "max_length", "priority")
+
+
+def _trunk(tenant_id: int, row: Any) -> SipTrunk:
+    values = trunk_fields({key: getattr(row, key) for key in _TRUNK_COLUMNS})
+    check_credentials(values["username"], values["password"])
+    return SipTrunk(
+        endpoint=_trunk_endpoint(tenant_id, values["name"]),
+        host=values["host"],
+        port=values["port"],
+        username=values["username"] or "",
+        password=values["password"] or "",
+        from_user=values["from_user"] or "",
+        from_domain=values["from_domain"] or "",
+        caller_id_number=values["caller_id_number"] or "",
+    )
+
+
+def _dial_patterns(
+    tenant_id: int, trunks: Sequence[Any], routes: Sequence[Any]
+) -> tuple[tuple[SipTrunk, ...], tuple[DialPattern, ...]]:
+    """The enabled trunks and every route's patterns, one per number length.
+
+    Two routes with the same prefix and an overlapping length give the same
+    pattern: the lower priority (then the older route) keeps it, as in
+    :func:`orchestrator.store.routes.resolve_outbound`. Between different
+    prefixes the engine itself prefers the longer literal prefix.
+    """
+    by_id: dict[int, SipTrunk | None] = {}
+    for row in trunks:
+        if row.tenant_id != tenant_id:
+            raise ValidationError(f"trunk {row.id} is not tenant {tenant_id}'s", field="trunk_id")
+        by_id[row.id] = _trunk(tenant_id, row) if row.enabled else None
+    patterns: dict[str, DialPattern] = {}
+    for row in sorted(routes, key=lambda r: (r.priority, r.id)):
+        if row.trunk_id not in by_id:
+            raise ValidationError(
+                f"outbound route {row.id}: trunk {row.trunk_id} is not tenant {tenant_id}'s",
+                field="trunk_id",
+            )
+        values = route_fields({key: getattr(row, key) for key in _ROUTE_COLUMNS})
+        check_route_shape(
+            values["prefix"], values["strip"], values["min_length"], values["max_length"]
+        )
+        trunk = by_id[row.trunk_id]
+        if trunk is None:
+            continue  # a disabled trunk: its routes dial nothing, numbers fall through
+        for length in range(values["min_length"], values["max_length"] + 1):
+            pattern = "_" + values["prefix"] + "X" * length
+            patterns.setdefault(
+                pattern,
+                DialPattern(
+                    pattern=pattern,
+                    route=values["name"],
+                    strip=values["strip"],
+                    prepend=values["prepend"],
+                    endpoint=trunk.endpoint,
+                    caller_id_number=trunk.caller_id_number,
+                ),
+            )
+    enabled = tuple(sorted((t for t in by_id.values() if t), key=lambda t: t.endpoint))
+    return enabled, tuple(patterns[p] for p in sorted(patterns))
+
+
+def snapshot(
+    tenant: Any,
+    extensions: list[Any],
+    dids: list[Any],
+    *,
+    trunks: Sequence[Any] = (),
+    routes: Sequence[Any] = (),
+    ivr_apps: Sequence[Any] = (),
+) -> TenantConfig:
     """Validate one tenant's rows (ORM objects or plain column rows) into a snapshot."""
     assert tenant.id is not None
     domain = validation.sip_domain(tenant.sip_domain)
     users = tuple(_user(e, domain) for e in extensions if e.enabled)
     numbers = {u.number for u in users}
-    routes = []
+    apps = {validation.ivr_name(a.name, field="name") for a in ivr_apps if a.enabled}
+    did_routes = []
     for did in dids:
         number = validation.e164(did.number)
         dest = validation.parse_destination(did.destination or "hangup")
-        if dest.kind == "extension" and dest.target not in numbers:
-            # The extension is gone or disabled: the DID must fail clearly, not ring nothing.
+        if (dest.kind == "extension" and dest.target not in numbers) or (
+            dest.kind == "ivr" and dest.target not in apps
+        ):
+            # The extension or IVR app is gone or disabled: the DID must fail clearly,
+            # not ring nothing.
             dest = validation.Destination("hangup")
-        routes.append(DidRoute(number=number, kind=dest.kind, target=dest.target))
+        did_routes.append(DidRoute(number=number, kind=dest.kind, target=dest.target))
+    sip_trunks, patterns = _dial_patterns(tenant.id, trunks, routes)
     return TenantConfig(
         id=tenant.id,
         domain=domain,
         enabled=tenant.enabled,
         users=tuple(sorted(users, key=lambda u: u.number)),
-        dids=tuple(sorted(routes, key=lambda r: r.number)),
+        dids=tuple(sorted(did_routes, key=lambda r: r.number)),
+        trunks=sip_trunks,
+        dial_patterns=patterns,
     )
 
 
@@ -107,13 +234,19 @@ def load_tenant(session: Session, tenant_id: int) -> TenantConfig | None:
         return None
     exts = list(session.exec(select(Extension).where(Extension.tenant_id == tenant_id)))
     dids = list(session.exec(select(Did).where(Did.tenant_id == tenant_id)))
-    return snapshot(tenant, exts, dids)
+    trunks = list(session.exec(select(Trunk).where(Trunk.tenant_id == tenant_id)))
+    routes = list(session.exec(select(OutboundRoute).where(OutboundRoute.tenant_id == tenant_id)))
+    apps = list(session.exec(select(IvrApp).where(IvrApp.tenant_id == tenant_id)))
+    return snapshot(tenant, exts, dids, trunks=trunks, routes=routes, ivr_apps=apps)
 
 
 # Table columns (not the model attributes, which type-check as plain values).
 _T = Tenant.__table__.c  # type: ignore[attr-defined]
 _E = Extension.__table__.c  # type: ignore[attr-defined]
 _D = Did.__table__.c  # type: ignore[attr-defined]
+_TR = Trunk.__table__.c  # type: ignore[attr-defined]
+_R = OutboundRoute.__table__.c  # type: ignore[attr-defined]
+_I = IvrApp.__table__.c  # type: ignore[attr-defined]
 _EXT_COLUMNS = [
     _E[name]
     for name in (
@@ -130,7 +263,7 @@ _EXT_COLUMNS = [
 
 
 def load_all(session: Session) -> list[TenantConfig]:
-    """Every tenant's snapshot, in three queries whatever the number of tenants.
+    """Every tenant's snapshot, in six queries whatever the number of tenants.
 
     Plain column rows, not ORM objects: building 100,000 ORM objects costs seconds.
     """
@@ -144,4 +277,24 @@ def load_all(session: Session) -> list[TenantConfig]:
     )
     for did in rows:
         dids.setdefault(did.tenant_id, []).append(did)
-    return [snapshot(t, exts.get(t.id, []), dids.get(t.id, [])) for t in tenants]
+    trunks = _by_tenant(session, sa.select(_TR))
+    routes = _by_tenant(session, sa.select(_R))
+    apps = _by_tenant(session, sa.select(_I.tenant_id, _I.name, _I.enabled))
+    return [
+        snapshot(
+            t,
+            exts.get(t.id, []),
+            dids.get(t.id, []),
+            trunks=trunks.get(t.id, []),
+            routes=routes.get(t.id, []),
+            ivr_apps=apps.get(t.id, []),
+        )
+        for t in tenants
+    ]
+
+
+def _by_tenant(session: Session, statement: Any) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for row in session.execute(statement):
+        out.setdefault(row.tenant_id, []).append(row)
+    return out

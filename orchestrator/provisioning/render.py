@@ -2,10 +2,12 @@
 
 Two products per tenant:
 
-* the dialplan file (``tenants/t<id>.conf``), rendered from ``extensions.conf.j2``;
-* the SIP objects (endpoint, auth and AOR per user) that Asterisk fetches on demand
-  through realtime: the per-tenant options come from ``sip_defaults.conf.j2``, the
-  per-user identity is added here from the validated snapshot.
+* the dialplan file (``tenants/t<id>.conf``), rendered from ``extensions.conf.j2``
+  (extensions, outbound routes, DIDs);
+* the SIP objects (endpoint, auth and AOR per user and per trunk) that Asterisk
+  fetches on demand through realtime: the per-tenant options come from
+  ``sip_defaults.conf.j2`` (users) and ``trunk_defaults.conf.j2`` (trunks), each
+  object's identity is added here from the validated snapshot.
 
 Everything reaching a template went through :mod:`orchestrator.provisioning.data`.
 """
@@ -20,10 +22,12 @@ from pathlib import Path
 import jinja2
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.provisioning.data import TenantConfig
+from orchestrator.provisioning.data import SipTrunk, TenantConfig
 
 SipRows = dict[str, dict[str, dict[str, str]]]  # family -> object id -> fields
+Options = dict[str, dict[str, str]]  # object type -> option -> value
 FAMILIES = {"endpoint": "ps_endpoints", "auth": "ps_auths", "aor": "ps_aors"}
+TEMPLATES = ("extensions.conf.j2", "sip_defaults.conf.j2", "trunk_defaults.conf.j2")
 _OPTION = re.compile(r"(endpoint|auth|aor):\s*([a-z_]+)\s*=\s*(\S(?:.*\S)?)\s*")
 
 
@@ -39,7 +43,12 @@ class Renderer:
     """Renders tenants; templates are loaded once."""
 
     def __init__(
-        self, templates_dir: Path, *, ari_app: str = "orchestrator", ring_timeout: int = 30
+        self,
+        templates_dir: Path,
+        *,
+        ari_app: str = "orchestrator",
+        ring_timeout: int = 30,
+        outbound_ring_timeout: int = 60,
     ):
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir / "tenant"),
@@ -51,26 +60,59 @@ class Renderer:
         )
         self.dialplan_template = self.env.get_template("extensions.conf.j2")
         self.sip_template = self.env.get_template("sip_defaults.conf.j2")
+        self.trunk_template = self.env.get_template("trunk_defaults.conf.j2")
         self.ari_app = ari_app
         self.ring_timeout = ring_timeout
+        self.outbound_ring_timeout = outbound_ring_timeout
         sources = [
             self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
-            for name in ("extensions.conf.j2", "sip_defaults.conf.j2")
+            for name in TEMPLATES
         ]
-        self._template_digest = "\0".join([*sources, ari_app, str(ring_timeout)]).encode()
+        self._template_digest = "\0".join(
+            [*sources, ari_app, str(ring_timeout), str(outbound_ring_timeout)]
+        ).encode()
 
-    def sip_defaults(self, t: TenantConfig) -> dict[str, dict[str, str]]:
-        text = self.sip_template.render(t=t)
-        out: dict[str, dict[str, str]] = {"endpoint": {}, "auth": {}, "aor": {}}
-        for raw in text.splitlines():
+    @staticmethod
+    def _options(template: jinja2.Template, t: TenantConfig) -> Options:
+        out: Options = {"endpoint": {}, "auth": {}, "aor": {}}
+        for raw in template.render(t=t).splitlines():
             line = raw.strip()
             if not line or line.startswith(";"):
                 continue
             m = _OPTION.fullmatch(line)
             if not m:
-                raise ValidationError(f"sip_defaults template: cannot read line {line!r}")
+                raise ValidationError(f"{template.name} template: cannot read line {line!r}")
             out[m.group(1)][m.group(2)] = m.group(3)
         return out
+
+    def sip_defaults(self, t: TenantConfig) -> Options:
+        return self._options(self.sip_template, t)
+
+    def trunk_defaults(self, t: TenantConfig) -> Options:
+        return self._options(self.trunk_template, t)
+
+    @staticmethod
+    def _add_trunk(sip: SipRows, defaults: Options, trunk: SipTrunk) -> None:
+        oid = trunk.endpoint
+        endpoint = {"id": oid, **defaults["endpoint"], "aors": oid}
+        if trunk.username:
+            endpoint["outbound_auth"] = oid
+            sip["ps_auths"][oid] = {
+                "id": oid,
+                **defaults["auth"],
+                "username": trunk.username,
+                "password": trunk.password,
+            }
+        if trunk.from_user:
+            endpoint["from_user"] = trunk.from_user
+        if trunk.from_domain:
+            endpoint["from_domain"] = trunk.from_domain
+        sip["ps_endpoints"][oid] = endpoint
+        sip["ps_aors"][oid] = {
+            "id": oid,
+            **defaults["aor"],
+            "contact": f"sip:{trunk.host}:{trunk.port}",
+        }
 
     def render(self, t: TenantConfig) -> Rendered:
         defaults = self.sip_defaults(t)
@@ -91,6 +133,9 @@ class Renderer:
                     "password": u.password,
                 }
                 sip["ps_aors"][u.endpoint] = {"id": u.endpoint, **defaults["aor"]}
+            trunk_defaults = self.trunk_defaults(t)
+            for trunk in t.trunks:
+                self._add_trunk(sip, trunk_defaults, trunk)
         # The version names the input (the frozen snapshot's repr and the templates), so a
         # re-render of unchanged data is a no-op; hashing the input once per tenant is far
         # cheaper than hashing 300 rows per 100 users.
@@ -98,6 +143,10 @@ class Renderer:
         digest.update(self._template_digest)
         version = digest.hexdigest()[:12]
         body = self.dialplan_template.render(
-            t=t, version=version, ari_app=self.ari_app, ring_timeout=self.ring_timeout
+            t=t,
+            version=version,
+            ari_app=self.ari_app,
+            ring_timeout=self.ring_timeout,
+            outbound_ring_timeout=self.outbound_ring_timeout,
         )
         return Rendered(tenant_id=t.id, dialplan=body, sip=sip, version=version)

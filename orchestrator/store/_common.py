@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, func, select
 
-from orchestrator.core.errors import ConflictError, ValidationError
+from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
 from orchestrator.store.models import Tenant, utcnow
 
 T = TypeVar("T", bound=SQLModel)
@@ -20,13 +20,17 @@ MAX_LIMIT = 500
 def page(
     session: Session, statement: Any, *, offset: int, limit: int, order_by: Any
 ) -> tuple[Sequence[Any], int]:
-    """Run ``statement`` for one page; returns ``(rows, total)``."""
+    """Run ``statement`` for one page; returns ``(rows, total)``.
+
+    ``order_by`` is a column or a tuple of columns.
+    """
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(
             f"offset must be >= 0 and limit 1 to {MAX_LIMIT}", field="limit", limit=limit
         )
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(order_by).offset(offset).limit(limit)).all()
+    columns = order_by if isinstance(order_by, tuple) else (order_by,)
+    rows = session.exec(statement.order_by(*columns).offset(offset).limit(limit)).all()
     return rows, int(total)
 
 
@@ -69,3 +73,30 @@ def prefix_filter(column: Any, prefix: str) -> Any:
 def contains_filter(column: Any, text: str) -> Any:
     """Case-insensitive substring match, with ``%``/``_`` taken literally."""
     return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def tenant_for_write(session: Session, tenant_id: int, scope: int | None) -> int:
+    """The ``tenant_id`` a request body names, if the caller may act for it.
+
+    Another tenant than a tenant admin's ``scope`` is :class:`NotFoundError` (as
+    if it did not exist); a tenant that does not exist is a bad field value.
+    """
+    if scope is not None and scope != tenant_id:
+        raise NotFoundError(f"tenant {tenant_id} not found", tenant_id=tenant_id)
+    if session.get(Tenant, tenant_id) is None:
+        raise ValidationError(f"tenant_id: no tenant {tenant_id}", field="tenant_id")
+    return tenant_id
+
+
+def tenant_filter(tenant_id: int | None, scope: int | None) -> int | None:
+    """The tenant a list is limited to: ``tenant_id`` if visible, else 404; ``scope`` by default."""
+    if scope is not None and tenant_id is not None and tenant_id != scope:
+        raise NotFoundError(f"tenant {tenant_id} not found", tenant_id=tenant_id)
+    return scope if tenant_id is None else tenant_id
+
+
+def refuse_nulls(values: dict[str, Any], *keys: str) -> None:
+    """A PATCH may omit these fields but not set them to null."""
+    for key in keys:
+        if key in values and values[key] is None:
+            raise ValidationError(f"{key}: must not be null", field=key)

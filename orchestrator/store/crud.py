@@ -45,10 +45,13 @@ from orchestrator.store.models import (
     Extension,
     ExtensionCreate,
     ExtensionUpdate,
+    IvrApp,
+    OutboundRoute,
     SipCredentials,
     Tenant,
     TenantCreate,
     TenantUpdate,
+    Trunk,
     utcnow,
 )
 
@@ -134,7 +137,7 @@ def update_tenant(
 
 
 def delete_tenant(*, session: Session, tenant_id: int) -> None:
-    """Delete a tenant with its extensions, aliases and API users.
+    """Delete a tenant with its extensions, aliases, IVR apps, routes, trunks and API users.
 
     Its DIDs go back to the inventory (no tenant, no destination).
     """
@@ -146,7 +149,8 @@ def delete_tenant(*, session: Session, tenant_id: int) -> None:
         .where(col(Did.tenant_id) == tenant_id)
         .values(tenant_id=None, destination=None)
     )
-    for table in (Alias, Extension, ApiUser):
+    # Routes before trunks: a route's trunk_id has no ON DELETE.
+    for table in (Alias, Extension, IvrApp, OutboundRoute, Trunk, ApiUser):
         session.execute(sa.delete(table).where(col(table.tenant_id) == tenant_id))
     session.delete(tenant)
     commit(session, what="tenant")
@@ -198,6 +202,28 @@ def _dids_routed_to(session: Session, tenant_id: int, number: str) -> list[str]:
         Did.tenant_id == tenant_id, Did.destination == f"extension:{number}"
     )
     return list(session.exec(stmt).all())
+
+
+def _check_not_a_destination(session: Session, extension: Extension, doing: str) -> None:
+    """Refuse to delete or renumber an extension that DIDs or IVR fallbacks still name."""
+    dids = _dids_routed_to(session, extension.tenant_id, extension.number)
+    if dids:
+        raise ConflictError(
+            f"extension {extension.number} is the destination of DIDs {', '.join(dids)}; "
+            f"route them elsewhere {doing}",
+            dids=dids,
+        )
+    stmt = select(IvrApp.name).where(
+        IvrApp.tenant_id == extension.tenant_id,
+        IvrApp.fallback == f"extension:{extension.number}",
+    )
+    apps = sorted(session.exec(stmt).all())
+    if apps:
+        raise ConflictError(
+            f"extension {extension.number} is the fallback of IVR apps {', '.join(apps)}; "
+            f"change their fallback {doing}",
+            ivr_apps=apps,
+        )
 
 
 def create_extension(*, session: Session, tenant_id: int, data: ExtensionCreate) -> Extension:
@@ -260,19 +286,13 @@ def update_extension(
 ) -> Extension:
     """Change an extension (only the fields given).
 
-    Renumbering is refused while a DID routes to the old number.
+    Renumbering is refused while a DID or an IVR app's fallback names the old number.
     """
     extension = get_extension(session=session, tenant_id=tenant_id, extension_id=extension_id)
     values = _extension_fields(data.model_dump(exclude_unset=True))
     _check_extension_free(session, tenant_id, values, extension_id)
     if values.get("number", extension.number) != extension.number:
-        dids = _dids_routed_to(session, tenant_id, extension.number)
-        if dids:
-            raise ConflictError(
-                f"extension {extension.number} is the destination of DIDs {', '.join(dids)}; "
-                "route them elsewhere before renumbering",
-                dids=dids,
-            )
+        _check_not_a_destination(session, extension, "before renumbering")
     extension.sqlmodel_update({**values, "updated_at": utcnow()})
     session.add(extension)
     bump_config(session, tenant_id)
@@ -281,15 +301,9 @@ def update_extension(
 
 
 def delete_extension(*, session: Session, tenant_id: int, extension_id: int) -> None:
-    """Delete an extension and its aliases; refused while a DID routes to it."""
+    """Delete an extension and its aliases; refused while a DID or an IVR fallback names it."""
     extension = get_extension(session=session, tenant_id=tenant_id, extension_id=extension_id)
-    dids = _dids_routed_to(session, tenant_id, extension.number)
-    if dids:
-        raise ConflictError(
-            f"extension {extension.number} is the destination of DIDs {', '.join(dids)}; "
-            "route them elsewhere first",
-            dids=dids,
-        )
+    _check_not_a_destination(session, extension, "first")
     session.execute(sa.delete(Alias).where(col(Alias.extension_id) == extension_id))
     session.delete(extension)
     bump_config(session, tenant_id)

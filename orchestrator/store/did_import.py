@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from orchestrator import validation as v
 from orchestrator.core.errors import ValidationError
 from orchestrator.store._common import bump_config, commit
-from orchestrator.store.models import Did, Extension, Tenant
+from orchestrator.store.models import Did, Extension, IvrApp, Tenant
 
 REQUIRED = ("number", "pricing_batch")
 OPTIONAL = ("tenant_id", "destination")
@@ -109,7 +109,8 @@ def _check_against_db(session: Session, result: _Rows) -> None:
         existing.update(session.exec(select(Did.number).where(col(Did.number).in_(chunk))).all())
     tenant_ids = sorted({row["tenant_id"] for _, row in result.rows if row["tenant_id"]})
     tenants: set[int] = set()
-    extensions: set[tuple[int, str]] = set()
+    # (tenant, kind, target) of every destination that exists.
+    targets: set[tuple[int, str, str]] = set()
     for chunk in _chunks(tenant_ids):
         tenants.update(
             tid
@@ -119,7 +120,9 @@ def _check_against_db(session: Session, result: _Rows) -> None:
         stmt = select(Extension.tenant_id, Extension.number).where(
             col(Extension.tenant_id).in_(chunk)
         )
-        extensions.update((tid, number) for tid, number in session.exec(stmt).all())
+        targets.update((tid, "extension", number) for tid, number in session.exec(stmt).all())
+        apps = select(IvrApp.tenant_id, IvrApp.name).where(col(IvrApp.tenant_id).in_(chunk))
+        targets.update((tid, "ivr", name) for tid, name in session.exec(apps).all())
     first_line: dict[str, int] = {}
     for line, row in result.rows:
         number, tenant_id, dest = row.get("number"), row["tenant_id"], row["destination"]
@@ -135,14 +138,15 @@ def _check_against_db(session: Session, result: _Rows) -> None:
             result.error(line, "destination", "destination: needs a tenant_id")
         elif (
             dest is not None
-            and dest.kind == "extension"
+            and dest.kind in ("extension", "ivr")
             and tenant_id in tenants
-            and (tenant_id, dest.target) not in extensions
+            and (tenant_id, dest.kind, dest.target) not in targets
         ):
+            what = "extension" if dest.kind == "extension" else "IVR app"
             result.error(
                 line,
                 "destination",
-                f"destination: tenant {tenant_id} has no extension {dest.target}",
+                f"destination: tenant {tenant_id} has no {what} {dest.target}",
             )
 
 

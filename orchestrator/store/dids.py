@@ -2,7 +2,8 @@
 
 A DID with no tenant is unassigned inventory (and has no destination). An
 assigned DID's destination is ``extension:<number>`` (an extension of the
-same tenant), ``ivr:<name>`` or ``hangup``.
+same tenant), ``ivr:<name>`` (an IVR app of the same tenant, see
+:mod:`.ivr_apps`) or ``hangup``.
 
 ``scope`` is the tenant a tenant admin acts for (``None`` for a system admin):
 DIDs of other tenants are invisible (:class:`NotFoundError`), and only the
@@ -24,11 +25,20 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.store._common import bump_config, commit, exists, page, prefix_filter
-from orchestrator.store.models import Did, DidCreate, DidUpdate, Extension, Tenant, utcnow
+from orchestrator.store.models import (
+    Did,
+    DidCreate,
+    DidUpdate,
+    Extension,
+    IvrApp,
+    Tenant,
+    utcnow,
+)
 
 
 def check_destination(session: Session, tenant_id: int | None, destination: str | None) -> None:
-    """Refuse a destination that is malformed, set on an unassigned DID or names no extension."""
+    """Refuse a destination that is malformed, set on an unassigned DID, or that names no
+    extension or IVR app of the tenant."""
     if destination is None:
         return
     target = v.parse_destination(destination)
@@ -43,6 +53,13 @@ def check_destination(session: Session, tenant_id: int | None, destination: str 
         if not exists(session, stmt):
             raise ValidationError(
                 f"destination: tenant {tenant_id} has no extension {target.target}",
+                field="destination",
+            )
+    elif target.kind == "ivr":
+        stmt = select(IvrApp.id).where(IvrApp.tenant_id == tenant_id, IvrApp.name == target.target)
+        if not exists(session, stmt):
+            raise ValidationError(
+                f"destination: tenant {tenant_id} has no IVR app {target.target}",
                 field="destination",
             )
 

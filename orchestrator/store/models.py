@@ -8,8 +8,9 @@ lengths here; the strict checks of :mod:`orchestrator.validation` run in
 
 Secrets never appear in a ``Public`` shape: an extension's SIP password is
 returned once by :class:`ExtensionCreated` and then only by the explicit
-credentials endpoint (:class:`SipCredentials`); API tokens are stored as
-SHA-256 hashes and returned once by :class:`ApiUserCreated`.
+credentials endpoint (:class:`SipCredentials`); a trunk's password is
+write-only (:class:`TrunkPublic` shows ``has_password``); API tokens are stored
+as SHA-256 hashes and returned once by :class:`ApiUserCreated`.
 
 Tables are migrated by Alembic (``orchestrator/migrations``); a change here
 needs a new revision there.
@@ -279,3 +280,183 @@ class ApiUserCreated(ApiUserPublic):
     """Returned once, by the create call: the bearer token in clear."""
 
     token: str
+
+
+# -- IVR applications ------------------------------------------------------
+IvrSettings = dict[str, str | int | float]
+
+
+class IvrAppBase(SQLModel):
+    name: str = Field(max_length=40, description="what DIDs name: destination 'ivr:<name>'")
+    app: str = Field(max_length=64, description="the key of the Python flow, e.g. visa_status")
+    description: str = Field(default="", max_length=200)
+    fallback: str = Field(
+        default="hangup",
+        max_length=60,
+        description="where a failing flow sends the caller: 'extension:<number>' or 'hangup'",
+    )
+    max_duration_s: int = Field(
+        default=3600, description="10 to 14400: the flow never holds a call longer"
+    )
+    settings: IvrSettings = Field(
+        default_factory=dict,
+        sa_type=sa.JSON,
+        description="strings and numbers for the flow, at most 4 KB as JSON",
+    )
+    enabled: bool = True
+
+
+class IvrApp(IvrAppBase, table=True):
+    __tablename__ = "ivr_apps"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class IvrAppCreate(IvrAppBase):
+    tenant_id: int
+    # Any JSON object here, so that a boolean or a nested value is refused with a clear
+    # message by the store instead of being coerced (True -> 1) by pydantic.
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class IvrAppUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=40)
+    app: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=200)
+    fallback: str | None = Field(default=None, max_length=60)
+    max_duration_s: int | None = None
+    settings: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class IvrAppPublic(IvrAppBase):
+    id: int
+    tenant_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class IvrNumber(SQLModel):
+    """A DID to route to an IVR app (``POST /api/v1/ivr-apps/{id}/numbers``)."""
+
+    number: str = Field(max_length=16, description="E.164, e.g. +12065552453")
+
+
+# -- SIP trunks ------------------------------------------------------------
+class TrunkBase(SQLModel):
+    name: str = Field(max_length=40, description="1 to 40 of a-z, 0-9, '-'; unique in the tenant")
+    host: str = Field(max_length=253, description="the carrier's IPv4 address or DNS name")
+    port: int = Field(default=5060, description="1 to 65535")
+    transport: str = Field(default="udp", max_length=8, description="only 'udp' for now")
+    username: str | None = Field(default=None, max_length=40, description="for digest auth")
+    from_user: str | None = Field(default=None, max_length=40)
+    from_domain: str | None = Field(default=None, max_length=253)
+    caller_id_number: str | None = Field(
+        default=None, max_length=16, description="caller ID of calls placed through the trunk"
+    )
+    enabled: bool = True
+
+
+class Trunk(TrunkBase, table=True):
+    __tablename__ = "trunks"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    password: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+    @property
+    def endpoint(self) -> str:
+        return trunk_endpoint(self.tenant_id, self.name)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password)
+
+
+def trunk_endpoint(tenant_id: int, name: str) -> str:
+    """The engine's endpoint (and AOR, auth) id of a tenant's trunk: ``trunk-t<id>-<name>``.
+
+    Tenant users' ids hold an ``@``, so the two kinds never collide.
+    """
+    return f"trunk-t{tenant_id}-{name}"
+
+
+class TrunkCreate(TrunkBase):
+    tenant_id: int
+    password: str | None = Field(default=None, max_length=64, description="needs a username")
+
+
+class TrunkUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=40)
+    host: str | None = Field(default=None, max_length=253)
+    port: int | None = None
+    transport: str | None = Field(default=None, max_length=8)
+    username: str | None = Field(default=None, max_length=40)
+    password: str | None = Field(default=None, max_length=64)
+    from_user: str | None = Field(default=None, max_length=40)
+    from_domain: str | None = Field(default=None, max_length=253)
+    caller_id_number: str | None = Field(default=None, max_length=16)
+    enabled: bool | None = None
+
+
+class TrunkPublic(TrunkBase):
+    """A trunk without its password; ``has_password`` tells whether one is set."""
+
+    id: int
+    tenant_id: int
+    has_password: bool = False
+    endpoint: str = Field(description="the engine's endpoint id, trunk-t<tenant_id>-<name>")
+    created_at: datetime
+    updated_at: datetime
+
+
+# -- outbound routes -------------------------------------------------------
+class OutboundRouteBase(SQLModel):
+    name: str = Field(max_length=40, description="1 to 40 of a-z, 0-9, '-'; unique in the tenant")
+    prefix: str = Field(default="", max_length=8, description="dialed first: 0 to 8 of 0-9*#")
+    strip: int = Field(default=0, description="leading digits removed, at most len(prefix)")
+    prepend: str = Field(default="", max_length=8, description="put in front: 0 to 8 of 0-9+")
+    min_length: int = Field(default=3, description="digits after the prefix, at least")
+    max_length: int = Field(default=20, description="digits after the prefix, at most (24)")
+    trunk_id: int
+    priority: int = Field(default=100, description="0 to 1000; lower is tried first")
+
+
+class OutboundRoute(OutboundRouteBase, table=True):
+    __tablename__ = "outbound_routes"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    trunk_id: int = Field(foreign_key="trunks.id", index=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class OutboundRouteCreate(OutboundRouteBase):
+    tenant_id: int
+
+
+class OutboundRouteUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=40)
+    prefix: str | None = Field(default=None, max_length=8)
+    strip: int | None = None
+    prepend: str | None = Field(default=None, max_length=8)
+    min_length: int | None = None
+    max_length: int | None = None
+    trunk_id: int | None = None
+    priority: int | None = None
+
+
+class OutboundRoutePublic(OutboundRouteBase):
+    id: int
+    tenant_id: int
+    created_at: datetime
+    updated_at: datetime

@@ -155,8 +155,10 @@ def test_bulk_import(
     client: TestClient, tenant_a: dict[str, Any], provisioner: RecordingProvisioner
 ) -> None:
     add_ext(client, tenant_a, "101")
-    provisioner.changed.clear()
     a = tenant_a["id"]
+    resp = client.post("/api/v1/ivr-apps", json={"tenant_id": a, "name": "main", "app": "menu"})
+    assert resp.status_code == 201, resp.text
+    provisioner.changed.clear()
     resp = upload(
         client,
         "number,pricing_batch,tenant_id,destination\n"

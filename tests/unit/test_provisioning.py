@@ -29,6 +29,9 @@ def test_render_dialplan_and_sip_rows() -> None:
     assert "[t1]" in r.dialplan
     assert "exten => 101,1,Dial(PJSIP/101@a.example,30)" in r.dialplan
     assert "exten => +12065550100,1,Goto(t1,101,1)" in r.dialplan
+    # The tenant's phones reach its own DIDs (and IVR access numbers) by dialing them.
+    own = r.dialplan.split("[t1]")[1].split("[t1-unknown]")[0]
+    assert "exten => +12065550100,1,Goto(orchestrator-dids,+12065550100,1)" in own
     assert r.version in r.dialplan
     ep = r.sip["ps_endpoints"]["102@a.example"]
     assert ep["context"] == "t1" and ep["aors"] == "102@a.example"
@@ -90,8 +93,9 @@ def _provisioner(tmp_path: Path, engine: FakeEngine, configs: dict[int, TenantCo
 async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Path) -> None:
     engine = FakeEngine()
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 3 extensions (5 priorities) in 1 context. =-"
-    engine.console["dialplan show t2"] = "-= 2 extensions (3 priorities) in 1 context. =-"
+    # Users, the own DID dialable from the phones, and the catch-all.
+    engine.console["dialplan show t1"] = "-= 4 extensions (7 priorities) in 1 context. =-"
+    engine.console["dialplan show t2"] = "-= 3 extensions (5 priorities) in 1 context. =-"
     configs = {1: tenant(), 2: tenant(2, "b.example", ("101",))}
     p = _provisioner(tmp_path, engine, configs)
     assert await p.apply_all() >= 0
@@ -102,7 +106,7 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
 
     engine.commands.clear()
     configs[1] = tenant(numbers=("101", "103"))
-    engine.console["dialplan show t1"] = "-= 3 extensions (5 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 4 extensions (7 priorities) in 1 context. =-"
     t2_before = (tmp_path / "tenants" / "t2.conf").read_text()
     result = await p.tenant_changed(1)
     assert result.ok, result.error
@@ -124,16 +128,16 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
 async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
     engine = FakeEngine()
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 3 extensions (5 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 4 extensions (7 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)
     before = (tmp_path / "tenants" / "t1.conf").read_text()
 
-    configs[1] = tenant(numbers=("101", "102", "104"))  # engine will still show 3
+    configs[1] = tenant(numbers=("101", "102", "104"))  # engine will still show 4
     result = await p.tenant_changed(1)
     assert not result.ok
-    assert "expected 4" in result.error
+    assert "expected 5" in result.error
     assert (tmp_path / "tenants" / "t1.conf").read_text() == before
     assert p.lookup("ps_endpoints", {"id": "104@a.example"}, multi=False) == []
     assert [c for c in engine.commands if c[0] == "reload"][-1] == ("reload", "dialplan")
@@ -142,7 +146,7 @@ async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
 async def test_removed_tenant_loses_file_and_users(tmp_path: Path) -> None:
     engine = FakeEngine()
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 3 extensions (5 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 4 extensions (7 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)

@@ -1,0 +1,216 @@
+"""Trunks, outbound routes and IVR DIDs in a tenant's rendered configuration (no engine)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.core import FakeEngine
+from orchestrator.core.errors import ValidationError
+from orchestrator.provisioning.apply import AsteriskProvisioner
+from orchestrator.provisioning.data import DidRoute, TenantConfig, snapshot
+from orchestrator.provisioning.render import Renderer
+from orchestrator.store.models import Did, Extension, IvrApp, OutboundRoute, Tenant, Trunk
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"
+PASSWORD = "Abcdefgh1234Abcdefgh1234"
+
+
+def trunk(tid: int = 1, trunk_id: int = 7, name: str = "carrier", **fields: Any) -> Trunk:
+    fields.setdefault("host", "sip.carrier.example")
+    return Trunk(id=trunk_id, tenant_id=tid, name=name, **fields)
+
+
+def route(name: str = "intl", trunk_id: int = 7, route_id: int = 1, **fields: Any):
+    return OutboundRoute(id=route_id, tenant_id=1, name=name, trunk_id=trunk_id, **fields)
+
+
+def config(
+    trunks: list[Trunk],
+    routes: list[OutboundRoute],
+    *,
+    enabled: bool = True,
+    dids: list[Did] | None = None,
+    apps: list[IvrApp] | None = None,
+) -> TenantConfig:
+    tenant = Tenant(id=1, name="A", sip_domain="a.example", enabled=enabled)
+    ext = Extension(tenant_id=1, number="101", sip_username="101", sip_password=PASSWORD)
+    return snapshot(tenant, [ext], dids or [], trunks=trunks, routes=routes, ivr_apps=apps or [])
+
+
+def context(dialplan: str, name: str) -> str:
+    return dialplan.split(f"[{name}]\n", 1)[1].split("\n[", 1)[0]
+
+
+def test_trunk_sip_objects() -> None:
+    full = trunk(
+        username="acct1",
+        password="s3cret/Pass",
+        from_user="acct1",
+        from_domain="carrier.example",
+        port=5080,
+    )
+    plain = trunk(trunk_id=8, name="backup", host="192.0.2.10")
+    r = Renderer(TEMPLATES).render(config([full, plain], []))
+    ep = r.sip["ps_endpoints"]["trunk-t1-carrier"]
+    assert ep["context"] == "orchestrator-dids"
+    assert (ep["disallow"], ep["allow"]) == ("all", "ulaw,alaw")
+    assert (ep["direct_media"], ep["dtmf_mode"]) == ("no", "rfc4733")
+    assert ep["transport"] == "transport-udp"
+    # Never matched by the From user: only an identify section (none yet) could match it.
+    assert ep["identify_by"] == "ip"
+    assert "auth" not in ep  # no inbound auth: nothing may register as a trunk
+    assert (ep["aors"], ep["outbound_auth"]) == ("trunk-t1-carrier", "trunk-t1-carrier")
+    assert (ep["from_user"], ep["from_domain"]) == ("acct1", "carrier.example")
+    auth = r.sip["ps_auths"]["trunk-t1-carrier"]
+    assert (auth["username"], auth["password"], auth["auth_type"]) == (
+        "acct1",
+        "s3cret/Pass",
+        "digest",
+    )
+    assert r.sip["ps_aors"]["trunk-t1-carrier"]["contact"] == "sip:sip.carrier.example:5080"
+
+    assert "outbound_auth" not in r.sip["ps_endpoints"]["trunk-t1-backup"]
+    assert "from_user" not in r.sip["ps_endpoints"]["trunk-t1-backup"]
+    assert "trunk-t1-backup" not in r.sip["ps_auths"]
+    assert r.sip["ps_aors"]["trunk-t1-backup"]["contact"] == "sip:192.0.2.10:5060"
+
+
+def test_disabled_trunks_and_tenants_give_nothing() -> None:
+    off = trunk(enabled=False)
+    r = Renderer(TEMPLATES).render(config([off], [route(prefix="9", strip=1)]))
+    assert "trunk-t1-carrier" not in r.sip["ps_endpoints"]
+    assert "PJSIP/" not in context(r.dialplan, "t1").replace("PJSIP/101@a.example", "")
+    r = Renderer(TEMPLATES).render(config([trunk()], [route(prefix="9")], enabled=False))
+    assert r.sip["ps_endpoints"] == {} and "trunk-" not in r.dialplan
+
+
+def test_routes_in_the_dialplan() -> None:
+    carrier = trunk(caller_id_number="+442079460000")
+    cheap = trunk(trunk_id=8, name="cheap")
+    routes = [
+        route("intl", prefix="9", strip=1, min_length=12, max_length=13),
+        route("uk", route_id=2, prefix="9", strip=1, prepend="+", min_length=13, max_length=14,
+              priority=200),
+        route("uk-cheap", trunk_id=8, route_id=3, prefix="9", strip=1, min_length=14,
+              max_length=14, priority=10),
+    ]  # fmt: skip
+    t = config([carrier, cheap], routes)
+    r = Renderer(TEMPLATES).render(t)
+    body = context(r.dialplan, "t1")
+    blocks = re.findall(r"exten => (_9X+),1,NoOp\(outbound route ([a-z-]+)\)", body)
+    # One pattern per length; a shared pattern goes to the lowest priority.
+    assert blocks == [
+        ("_9" + "X" * 12, "intl"),
+        ("_9" + "X" * 13, "intl"),
+        ("_9" + "X" * 14, "uk-cheap"),
+    ]
+    assert "same => n,Set(CALLERID(num)=+442079460000)" in body
+    assert "same => n,Dial(PJSIP/${EXTEN:1}@trunk-t1-carrier,60)" in body
+    assert "same => n,Dial(PJSIP/${EXTEN:1}@trunk-t1-cheap,60)" in body
+    # The extension stays first and the catch-all last.
+    assert body.index("exten => 101,") < body.index("exten => _9") < body.index("_[0-9*#+]!")
+    assert len(t.dial_patterns) == 3
+    prepended = config([carrier], [route(prefix="00", strip=2, prepend="+", max_length=3)])
+    dialplan = Renderer(TEMPLATES).render(prepended).dialplan
+    assert "Dial(PJSIP/+${EXTEN:2}@trunk-t1-carrier,60)" in dialplan
+
+
+@pytest.mark.parametrize(
+    ("trunk_fields", "route_fields"),
+    [
+        ({"host": "carrier.example;transport=tcp"}, {}),
+        ({"host": "carrier.example\n[evil]"}, {}),
+        ({"name": "x,y"}, {}),
+        ({"port": 0}, {}),
+        ({"transport": "tls"}, {}),
+        ({"username": "acct", "password": "pw;x"}, {}),
+        ({"username": "acct"}, {}),  # no password
+        ({"from_domain": "a.example)"}, {}),
+        ({"caller_id_number": "+44,Hangup"}, {}),
+        ({}, {"prefix": "9X."}),
+        ({}, {"prefix": "9,1"}),
+        ({}, {"prepend": "${SHELL(id)}"}),
+        ({}, {"prepend": "1)"}),
+        ({}, {"prefix": "9", "strip": 2}),
+        ({}, {"min_length": 10, "max_length": 5}),
+        ({}, {"max_length": 100}),
+        ({}, {"name": "a\nexten => 1"}),
+        ({}, {"trunk_id": 99}),  # not this tenant's trunk
+    ],
+)
+def test_snapshot_refuses_hostile_rows(
+    trunk_fields: dict[str, Any], route_fields: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError):
+        config([trunk(**trunk_fields)], [route(**{"prefix": "9", **route_fields})])
+
+
+def test_snapshot_refuses_another_tenants_trunk() -> None:
+    with pytest.raises(ValidationError):
+        config([trunk(tid=2)], [])
+
+
+def test_ivr_dids_need_an_enabled_app() -> None:
+    dids = [
+        Did(number="+12065550100", pricing_batch="b", tenant_id=1, destination="ivr:visa"),
+        Did(number="+12065550101", pricing_batch="b", tenant_id=1, destination="ivr:off"),
+        Did(number="+12065550102", pricing_batch="b", tenant_id=1, destination="ivr:gone"),
+    ]
+    apps = [
+        IvrApp(tenant_id=1, name="visa", app="visa_status"),
+        IvrApp(tenant_id=1, name="off", app="visa_status", enabled=False),
+    ]
+    t = config([], [], dids=dids, apps=apps)
+    assert t.dids == (
+        DidRoute("+12065550100", "ivr", "visa"),
+        DidRoute("+12065550101", "hangup", ""),
+        DidRoute("+12065550102", "hangup", ""),
+    )
+    dialplan = Renderer(TEMPLATES).render(t).dialplan
+    assert "exten => +12065550100,1,Stasis(orchestrator,ivr,visa,1)" in dialplan
+    assert "exten => +12065550101,1,Hangup(21)" in dialplan
+
+
+async def test_apply_verifies_the_route_patterns_and_expires_changed_trunks(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine()
+    await engine.start()
+    configs = {1: config([trunk()], [route(prefix="9", strip=1, min_length=3, max_length=4)])}
+    p = AsteriskProvisioner(
+        engine=engine,
+        config_dir=tmp_path,
+        renderer=Renderer(TEMPLATES),
+        load_tenant=configs.get,
+        load_all=lambda: list(configs.values()),
+    )
+    # One extension, two route patterns (lengths 3 and 4) and the catch-all.
+    engine.console["dialplan show t1"] = "-= 4 extensions (9 priorities) in 1 context. =-"
+    result = await p.tenant_changed(1)
+    assert result.ok, result.error
+    assert p.lookup("ps_aors", {"id": "trunk-t1-carrier"}, multi=False)[0]["contact"] == (
+        "sip:sip.carrier.example:5060"
+    )
+
+    engine.commands.clear()
+    configs[1] = config(
+        [trunk(port=5070, username="u", password="p")],
+        [route(prefix="9", strip=1, min_length=3, max_length=4)],
+    )
+    result = await p.tenant_changed(1)
+    assert result.ok and "sip" in result.changed, result
+    expired = {c[1]: set(c[2]) for c in engine.commands if c[0] == "invalidate"}
+    assert expired == {
+        "endpoint": {"trunk-t1-carrier"},
+        "auth": {"trunk-t1-carrier"},
+        "aor": {"trunk-t1-carrier"},
+    }
+
+    # A route the engine did not take is rolled back.
+    configs[1] = config([trunk()], [route(prefix="9", strip=1, min_length=3, max_length=5)])
+    result = await p.tenant_changed(1)
+    assert not result.ok and "expected 5" in result.error
