@@ -10,13 +10,24 @@ error                      status  note
 AuthenticationError        401     API-only: no or unknown bearer token
 ValidationError            422     also pydantic's request validation errors
 NotFoundError              404     also objects of another tenant
-ConflictError              409
+ConflictError              409     also a call command the call's state refuses
 PermissionDeniedError      403
+LegGoneError               410     the call's leg hung up (or was transferred) meanwhile
+InvalidTransitionError     409
 EngineUnavailableError     503
 EngineTimeoutError         504
 ConfigApplyError           502
 any other OrchestratorError 500
 =========================  ======  ==============================================
+
+The WebSocket API (``/api/v1/ws``, see docs/cti.md) answers a failed command with the
+same body in its ``reply`` and keeps the connection; it closes the connection only
+for the reasons in :data:`WS_CLOSE` and the ``WS_*`` codes below (4000 + the HTTP
+status where there is one)::
+
+    4401  no or unknown token              4403  the role does not allow it
+    4408  inactivity timeout               4429  the client reads events too slowly
+    1001  the service is shutting down     1011  internal error
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from orchestrator.core.errors import (
     ConflictError,
     EngineTimeoutError,
     EngineUnavailableError,
+    InvalidTransitionError,
+    LegGoneError,
     NotFoundError,
     OrchestratorError,
     PermissionDeniedError,
@@ -56,6 +69,8 @@ STATUS: tuple[tuple[type[OrchestratorError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (PermissionDeniedError, 403),
+    (LegGoneError, 410),
+    (InvalidTransitionError, 409),
     (EngineUnavailableError, 503),
     (EngineTimeoutError, 504),
     (ConfigApplyError, 502),
@@ -68,6 +83,28 @@ def status_for(exc: OrchestratorError) -> int:
         if isinstance(exc, cls):
             return status
     return 500
+
+
+# -- WebSocket close codes -------------------------------------------------------
+WS_UNAUTHENTICATED = 4401
+WS_FORBIDDEN = 4403
+WS_IDLE_TIMEOUT = 4408
+WS_TOO_SLOW = 4429
+WS_GOING_AWAY = 1001
+WS_INTERNAL_ERROR = 1011
+
+WS_CLOSE: tuple[tuple[type[OrchestratorError], int], ...] = (
+    (AuthenticationError, WS_UNAUTHENTICATED),
+    (PermissionDeniedError, WS_FORBIDDEN),
+)
+
+
+def ws_close_code(exc: Exception) -> int:
+    """The close code for an error that ends a WebSocket connection."""
+    for cls, code in WS_CLOSE:
+        if isinstance(exc, cls):
+            return code
+    return WS_INTERNAL_ERROR
 
 
 def error_body(error_id: str, message: str, **details: Any) -> dict[str, Any]:

@@ -16,7 +16,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from orchestrator.core import Engine, FakeEngine
+from orchestrator.cti import REMOTE_APP, CtiService
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.ivr import AppRegistry, IvrRunner
+from orchestrator.ivr.store_backed import StoreDirectory, store_lookup
 from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.data import load_all, load_tenant
 from orchestrator.provisioning.realtime import PREFIX, realtime_router
@@ -32,6 +35,13 @@ def templates_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent / "dialplan_templates" / "asterisk"
+
+
+def ivr_app_dirs(settings: Settings) -> list[Path]:
+    """Where flows are looked up: ORCH_IVR_APPS_DIRS, else the repository's ivr_apps/."""
+    if settings.ivr_apps_dirs:
+        return list(settings.ivr_apps_dirs)
+    return [Path(__file__).resolve().parent.parent / "ivr_apps"]
 
 
 def make_instance(settings: Settings, name: str | None = None) -> AsteriskInstance:
@@ -103,6 +113,20 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(realtime_router(lambda: provisioner, lambda: settings.realtime_secret))
     app.state.provisioner = provisioner
 
+    # -- IVR: flows from ivr_apps/ (hot-reloaded) run on calls to access numbers --
+    registry = AppRegistry(ivr_app_dirs(settings))
+    directory = StoreDirectory(sessions, engine)
+    runner = IvrRunner(engine, registry, store_lookup(sessions), directory)
+    app.state.ivr_registry = registry
+    app.state.ivr_runner = runner
+    app.state.directory = directory
+
+    # -- CTI: the call registry, events and commands behind /api/v1/ws and /calls;
+    # IVR apps with the flow key "remote" are driven by a CTI client --
+    cti = CtiService(engine, directory)
+    registry.builtins[REMOTE_APP] = cti.remote_flow
+    app.state.cti = cti
+
     with sessions() as session:
         token = ensure_admin(session, settings)
     if token:
@@ -112,6 +136,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[object]:
+        runner.start()  # before the engine: no call may enter unseen
+        cti.start(runner)
         await engine.start()
         # The SIP users must be served even before the engine answers; the dialplan
         # is reloaded once it does.
@@ -124,6 +150,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             sync.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sync
+            await cti.stop()
+            await runner.stop()
             await engine.stop()
             sql.dispose()
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     asterisk_config_dir: Path | None = None
     # Shared secret in the URL path that Asterisk's res_config_curl uses to fetch SIP users.
     realtime_secret: str = ""
+    # Directories holding IVR flow modules (default: the repository's ivr_apps/).
+    ivr_apps_dirs: list[Path] = Field(default_factory=list)
+    # WebSocket CTI API: server heartbeat period and client inactivity timeout.
+    ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
+    ws_idle_timeout_s: float = Field(default=120.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _fill_from_instance(self) -> Settings:

@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from api.routes import aliases, dids, extensions, health, tenants, users
+from api.routes import (
+    aliases,
+    calls,
+    dids,
+    extensions,
+    health,
+    ivr_apps,
+    outbound_routes,
+    tenants,
+    trunks,
+    users,
+    ws,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -10,5 +22,10 @@ ROUTERS: list[APIRouter] = [
     extensions.router,
     aliases.router,
     dids.router,
+    ivr_apps.router,
+    trunks.router,
+    outbound_routes.router,
     users.router,
+    calls.router,
+    ws.router,
 ]

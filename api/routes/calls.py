@@ -1,0 +1,153 @@
+"""``/api/v1/calls`` and ``/api/v1/click-to-call``: call control over REST.
+
+The same service as the WebSocket (:class:`~orchestrator.cti.CtiService`), one call
+per route. Active calls are those the orchestrator controls (IVR and remote-app
+calls, click-to-call and originated calls); see docs/cti.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel
+
+from api.deps import CurrentUser
+from orchestrator.core.errors import EngineUnavailableError
+from orchestrator.cti import CtiService
+from orchestrator.cti.commands import (
+    ClickToCallParams,
+    HangupParams,
+    OriginateParams,
+    TransferParams,
+)
+
+router = APIRouter(tags=["calls"])
+
+
+def get_cti(request: Request) -> CtiService:
+    service: CtiService | None = getattr(request.app.state, "cti", None)
+    if service is None:
+        raise EngineUnavailableError("call control is not running in this service")
+    return service
+
+
+CtiDep = Annotated[CtiService, Depends(get_cti)]
+
+
+class LegPublic(BaseModel):
+    id: str
+    role: str
+    number: str
+    state: str
+    answered_at: float | None
+
+
+class CallPublic(BaseModel):
+    """An active call. Times are Unix seconds."""
+
+    id: str
+    tenant_id: int
+    kind: str
+    state: str
+    caller: str
+    called: str
+    access_number: str | None
+    extension: str | None
+    extensions: list[str]
+    app: str | None
+    account: str | None
+    started_at: float
+    answered_at: float | None
+    legs: list[LegPublic]
+
+
+class CallList(BaseModel):
+    items: list[CallPublic]
+    total: int
+
+
+class CommandResult(BaseModel):
+    call_id: str
+    ok: bool = True
+
+
+def _result(call_id: str, _data: dict[str, Any]) -> CommandResult:
+    return CommandResult(call_id=call_id)
+
+
+@router.get("/api/v1/calls")
+async def list_calls(
+    cti: CtiDep,
+    user: CurrentUser,
+    tenant_id: int | None = None,
+    extension: Annotated[str | None, Query(pattern=r"^[0-9]{2,10}$")] = None,
+    access_number: Annotated[str | None, Query(pattern=r"^\+?[0-9]{2,16}$")] = None,
+) -> CallList:
+    """Active calls of a tenant, of one extension, or on one access number."""
+    items = cti.list_calls(
+        scope=user.scope, tenant_id=tenant_id, extension=extension, access_number=access_number
+    )
+    return CallList.model_validate({"items": items, "total": len(items)})
+
+
+@router.post("/api/v1/calls", status_code=status.HTTP_202_ACCEPTED)
+async def originate(cti: CtiDep, user: CurrentUser, data: OriginateParams) -> CallPublic:
+    """Ring the extension's phone; when it answers, dial ``destination`` and bridge them."""
+    return CallPublic.model_validate(await cti.originate(data, scope=user.scope))
+
+
+@router.post("/api/v1/click-to-call", status_code=status.HTTP_202_ACCEPTED)
+async def click_to_call(cti: CtiDep, user: CurrentUser, data: ClickToCallParams) -> CallPublic:
+    """Call leg ``a``; when it answers, call leg ``b`` and bridge them.
+
+    Follow the call with ``GET /api/v1/calls/{id}`` or the WebSocket's events.
+    """
+    return CallPublic.model_validate(await cti.click_to_call(data, scope=user.scope))
+
+
+@router.get("/api/v1/calls/{call_id}")
+async def read_call(cti: CtiDep, user: CurrentUser, call_id: str) -> CallPublic:
+    return CallPublic.model_validate(cti.get_call(call_id, scope=user.scope))
+
+
+@router.post("/api/v1/calls/{call_id}/hangup")
+async def hangup(
+    cti: CtiDep, user: CurrentUser, call_id: str, data: HangupParams | None = None
+) -> CommandResult:
+    params = (data or HangupParams()).model_dump()
+    return _result(
+        call_id, await cti.command("hangup", call_id, params, scope=user.scope, who="rest")
+    )
+
+
+@router.post("/api/v1/calls/{call_id}/transfer")
+async def transfer(
+    cti: CtiDep, user: CurrentUser, call_id: str, data: TransferParams
+) -> CommandResult:
+    """Blind transfer to an extension or number."""
+    params = data.model_dump()
+    return _result(
+        call_id, await cti.command("transfer", call_id, params, scope=user.scope, who="rest")
+    )
+
+
+@router.post("/api/v1/calls/{call_id}/redirect")
+async def redirect(
+    cti: CtiDep, user: CurrentUser, call_id: str, data: TransferParams
+) -> CommandResult:
+    """Send an incoming call that is not answered yet elsewhere."""
+    params = data.model_dump()
+    return _result(
+        call_id, await cti.command("redirect", call_id, params, scope=user.scope, who="rest")
+    )
+
+
+@router.post("/api/v1/calls/{call_id}/hold")
+async def hold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
+    return _result(call_id, await cti.command("hold", call_id, {}, scope=user.scope, who="rest"))
+
+
+@router.post("/api/v1/calls/{call_id}/unhold")
+async def unhold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
+    return _result(call_id, await cti.command("unhold", call_id, {}, scope=user.scope, who="rest"))

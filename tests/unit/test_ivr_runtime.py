@@ -1,0 +1,248 @@
+"""The flow API and the runner on the FakeEngine: timeouts, hang-up, failures, dialing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.errors import ValidationError
+from orchestrator.ivr import AppRegistry, CallerHungUp, FlowNotFoundError, IvrCall
+from orchestrator.ivr.media import media_item
+from orchestrator.ivr.testing import HANGUP, run_flow
+
+
+async def test_collect_stops_at_terminator_and_max_digits() -> None:
+    got: list[str] = []
+
+    async def flow(call: IvrCall) -> None:
+        got.append(await call.collect(6))
+        got.append(await call.collect(2))
+
+    await run_flow(flow, inputs=["12#", "345"])
+    assert got == ["12", "34"]
+
+
+async def test_keys_pressed_during_a_prompt_barge_in_and_are_collected() -> None:
+    played_through: list[str | None] = []
+
+    async def flow(call: IvrCall) -> None:
+        await call.answer()
+        await call.engine.dtmf(call.id, "7")  # type: ignore[attr-defined]
+        played_through.append(await call.play("hello", barge_in=True))
+        played_through.append(await call.collect(1))
+
+    result = await run_flow(flow)
+    assert played_through == ["7", "7"]
+    assert "sound:hello" not in result.played  # type-ahead skipped the prompt
+
+
+async def test_play_and_collect_validates_and_gives_up() -> None:
+    answers: list[str | None] = []
+
+    async def flow(call: IvrCall) -> None:
+        answers.append(
+            await call.play_and_collect("enter", max_digits=3, validate=r"[0-9]{3}", retries=2)
+        )
+
+    result = await run_flow(flow, inputs=["12#", "9"])
+    assert answers == [None]
+    assert result.played.count("sound:invalid") == 2
+
+
+async def test_caller_hangup_raises_in_flow_and_cleanup_runs() -> None:
+    events: list[str] = []
+
+    async def flow(call: IvrCall) -> None:
+        try:
+            await call.collect(4, first_timeout=60)
+        except CallerHungUp:
+            events.append("hung up")
+            raise
+        finally:
+            events.append("cleanup")
+
+    result = await run_flow(flow, inputs=[HANGUP])
+    assert events == ["hung up", "cleanup"]
+    assert result.hung_up_by == "caller"
+
+
+async def test_flow_that_raises_gets_apology_and_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    async def flow(call: IvrCall) -> None:
+        await call.answer()
+        raise RuntimeError("database down")
+
+    with caplog.at_level(logging.ERROR, logger="orchestrator.ivr"):
+        result = await run_flow(flow, fallback="extension:100")
+    assert result.played == ["sound:im-sorry", "sound:please-try-call-later"]
+    assert result.transferred_to == "extension:100"
+    failure = next(r for r in caplog.records if "failed" in r.getMessage())
+    assert failure.exc_info is not None and "database down" in str(failure.exc_info[1])
+    assert "leg-" in failure.getMessage()  # the call id is in the log line
+
+
+async def test_failing_flow_without_fallback_hangs_up() -> None:
+    async def flow(call: IvrCall) -> None:
+        raise ValueError("bug")
+
+    result = await run_flow(flow)
+    assert result.answered and result.hung_up_by == "flow"
+    assert result.transferred_to is None
+
+
+async def test_flow_is_cut_at_max_duration() -> None:
+    async def flow(call: IvrCall) -> None:
+        await call.answer()
+        await asyncio.sleep(3600)  # forgets the call entirely
+
+    result = await run_flow(flow, max_duration=5, timeout=2)  # 5 s at 1/1000 speed
+    assert result.hung_up_by == "flow"
+
+
+async def test_sleep_is_interrupted_by_hangup() -> None:
+    async def flow(call: IvrCall) -> None:
+        await call.collect(1)
+        await call.sleep(600)
+
+    result = await run_flow(flow, inputs=[HANGUP], timeout=2)
+    assert result.hung_up_by == "caller"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [("answer", "answered"), ("busy", "busy"), ("no_answer", "no_answer"), ("x", "failed")],
+)
+async def test_dial_reports_outcome(outcome: str, status: str) -> None:
+    results = []
+
+    async def flow(call: IvrCall) -> None:
+        results.append(await call.dial("102", timeout=20))
+
+    result = await run_flow(flow, dial_outcomes=[outcome], extensions={"102"})
+    assert [r.status for r in results] == [status]
+    assert result.dialed == ["102"]
+    engine = result.engine
+    assert engine is not None
+    originated = [c for c in engine.commands if c[0] == "originate"]
+    assert originated and originated[0][1] == "SIP/102@1"
+    bridged = [c for c in engine.commands if c[0] == "add_to_bridge"]
+    assert len(bridged) == (2 if status == "answered" else 0)
+    if status == "answered":
+        assert results[0].talk_seconds > 0
+        assert ("destroy_bridge", bridged[0][1]) in engine.commands
+
+
+async def test_dial_unknown_extension_is_an_error_for_the_flow() -> None:
+    seen: list[str] = []
+
+    async def flow(call: IvrCall) -> None:
+        try:
+            await call.dial("999")
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+
+    await run_flow(flow, extensions={"102"})
+    assert seen == ["NotFoundError"]
+
+
+async def test_record_returns_the_recording() -> None:
+    recordings = []
+
+    async def flow(call: IvrCall) -> None:
+        await call.answer()
+        recordings.append(await call.record(max_duration=30))
+
+    result = await run_flow(flow, recording_audio=b"RIFFdata")
+    assert recordings[0].ok and recordings[0].name.startswith("ivr/")
+    assert result.engine is not None
+    assert result.engine.recordings[recordings[0].name] == b"RIFFdata"
+
+
+@pytest.mark.parametrize(
+    "bad", ["../../etc/passwd", "sound:a b", "tone:laser", "digits:12a", "number:1.5", "", "x:y"]
+)
+def test_media_names_are_checked(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        media_item(bad)
+
+
+def test_media_names_canonical() -> None:
+    assert media_item("hello-world") == "sound:hello-world"
+    assert media_item("sound:custom/visa/welcome") == "sound:custom/visa/welcome"
+    assert media_item("digits:12#") == "digits:12#"
+
+
+async def test_bad_input_from_a_flow_is_refused_before_the_engine() -> None:
+    seen: list[str] = []
+
+    async def flow(call: IvrCall) -> None:
+        for attempt in (
+            call.play("../secret"),
+            call.transfer("10;Hangup"),
+            call.set_caller_id("12,3"),
+            call.set_variable("A B", "x"),
+        ):
+            try:
+                await attempt
+            except ValidationError:
+                seen.append("refused")
+
+    result = await run_flow(flow)
+    assert seen == ["refused"] * 4
+    assert result.engine is not None
+    assert not [c for c in result.engine.commands if c[0] in {"play", "continue", "set_variable"}]
+
+
+def test_registry_hot_reloads_and_keeps_last_good(tmp_path: Path) -> None:
+    app = tmp_path / "greeter.py"
+    app.write_text("async def flow(call):\n    return 1\n")
+    registry = AppRegistry([tmp_path], entry_point_group=None)
+    assert registry.names() == ["greeter"]
+    first = registry.get("greeter")
+    assert registry.get("greeter") is first  # unchanged file: no re-import
+    app.write_text("async def flow(call):\n    return 2  # edited\n")
+    second = registry.get("greeter")
+    assert second is not first
+    app.write_text("async def flow(call)\n    broken\n")
+    assert registry.get("greeter") is second  # a typo does not take the number down
+    with pytest.raises(FlowNotFoundError):
+        registry.get("nope")
+    with pytest.raises(FlowNotFoundError):
+        registry.get("../greeter")
+
+
+async def test_runner_keeps_a_summary_of_each_finished_call() -> None:
+    from ivr_apps import visa_status
+    from orchestrator.core.fake import FakeEngine
+    from orchestrator.ivr import AppSpec, IvrRunner, StaticDirectory
+
+    engine = FakeEngine()
+    await engine.start()
+    registry = AppRegistry(builtins={"visa_status": visa_status.flow}, entry_point_group=None)
+
+    async def lookup(tenant: str, name: str) -> AppSpec | None:
+        return AppSpec(name=name, app="visa_status", tenant=tenant) if name == "visa" else None
+
+    runner = IvrRunner(engine, registry, lookup, StaticDirectory(engine), timescale=0.001)
+    runner.start()
+    leg = await engine.incoming_call(caller="+15550123", called="7000", args=("ivr", "visa", "3"))
+    await engine.dtmf(leg.id, "20241234")
+    await asyncio.sleep(0.05)
+    await engine.remote_hangup(leg.id)
+    await engine.incoming_call(args=("ivr", "missing", "3"))
+    await runner.wait_idle()
+    await runner.stop()
+    first, second = runner.recent
+    assert (first.app_name, first.caller, first.called, first.tenant) == (
+        "visa",
+        "+15550123",
+        "7000",
+        "3",
+    )
+    assert first.collected[0] == "20241234"
+    assert first.variables["visa_status"] == "approved"
+    assert first.outcome == "flow_hung_up" and first.answered  # said goodbye, hung up
+    assert second.outcome == "no_app" and not second.answered
+    assert not runner.calls
