@@ -17,6 +17,7 @@ class FakeAmi:
 
     def __init__(self) -> None:
         self.logins = 0
+        self.actions: list[dict[str, str]] = []
         self.writers: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -31,6 +32,7 @@ class FakeAmi:
                     if ": " in line
                 )
                 action, aid = headers.get("Action", ""), headers.get("ActionID", "")
+                self.actions.append(headers)
                 if action == "Login":
                     ok = headers.get("Secret") == "good"
                     self.logins += ok
@@ -123,5 +125,22 @@ async def test_refused_login_never_connects(fake: tuple[FakeAmi, int]) -> None:
             await ami.wait_connected(0.5)
         with pytest.raises(EngineError):
             await ami.command("core show version")
+    finally:
+        await ami.stop()
+
+
+async def test_events_only_while_someone_listens(fake: tuple[FakeAmi, int]) -> None:
+    ami = await client(fake[1])
+    try:
+        await ami.wait_connected(2)
+        login = next(a for a in fake[0].actions if a["Action"] == "Login")
+        assert login["Events"] == "off"
+        ami.register_event("QueueMemberStatus", lambda _msg: None)
+        for _ in range(50):
+            if any(a["Action"] == "Events" for a in fake[0].actions):
+                break
+            await asyncio.sleep(0.02)
+        switch = next(a for a in fake[0].actions if a["Action"] == "Events")
+        assert switch["EventMask"] == "on"
     finally:
         await ami.stop()
