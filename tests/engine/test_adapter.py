@@ -97,8 +97,11 @@ def test_context(asterisk: AsteriskInstance) -> Iterator[None]:
 Factory = Callable[..., Awaitable[tuple[AsteriskEngine, Recorder]]]
 
 
-@pytest.fixture
-async def make_engine(asterisk: AsteriskInstance, test_context: None) -> AsyncIterator[Factory]:
+@contextlib.asynccontextmanager
+async def engine_factory(
+    asterisk: AsteriskInstance, app: str, prefix: str
+) -> AsyncIterator[Factory]:
+    """Make connected adapters for ``app``; at the end hang up their legs and stop them."""
     creds = asterisk.credentials()
     engines: list[AsteriskEngine] = []
 
@@ -111,8 +114,8 @@ async def make_engine(asterisk: AsteriskInstance, test_context: None) -> AsyncIt
             ami_port=asterisk.ports.ami,
             ami_user=str(creds["ami_user"]),
             ami_password=str(creds["ami_password"]),
-            app=APP,
-            id_prefix=PREFIX,
+            app=app,
+            id_prefix=prefix,
             **options,
         )
         recorder = Recorder(engine)
@@ -131,6 +134,12 @@ async def make_engine(asterisk: AsteriskInstance, test_context: None) -> AsyncIt
                 with contextlib.suppress(NotFoundError):
                     await engine.destroy_bridge(bridge_id)
         await engine.stop()
+
+
+@pytest.fixture
+async def make_engine(asterisk: AsteriskInstance, test_context: None) -> AsyncIterator[Factory]:
+    async with engine_factory(asterisk, APP, PREFIX) as make:
+        yield make
 
 
 @pytest.fixture

@@ -8,12 +8,10 @@ and id prefix, Local channels into a test-only context in its own file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import uuid
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -26,7 +24,7 @@ from orchestrator.core.events import (
 )
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
-from tests.engine.test_adapter import Recorder, ari_url
+from tests.engine.test_adapter import Factory, Recorder, engine_factory
 
 pytestmark = [
     pytest.mark.engine,
@@ -75,40 +73,10 @@ def media_context(asterisk: AsteriskInstance) -> Iterator[None]:
     asterisk.cli(f"database deltree {DB_FAMILY}")
 
 
-Factory = Callable[..., Awaitable[tuple[AsteriskEngine, Recorder]]]
-
-
 @pytest.fixture
 async def make_engine(asterisk: AsteriskInstance, media_context: None) -> AsyncIterator[Factory]:
-    creds = asterisk.credentials()
-    engines: list[AsteriskEngine] = []
-
-    async def make(**options: Any) -> tuple[AsteriskEngine, Recorder]:
-        engine = AsteriskEngine(
-            ari_url=ari_url(asterisk),
-            ari_user=str(creds["ari_user"]),
-            ari_password=str(creds["ari_password"]),
-            ami_host=asterisk.bind_address,
-            ami_port=asterisk.ports.ami,
-            ami_user=str(creds["ami_user"]),
-            ami_password=str(creds["ami_password"]),
-            app=APP,
-            id_prefix=PREFIX,
-            **options,
-        )
-        recorder = Recorder(engine)
-        engines.append(engine)
-        await engine.start()
-        await engine.wait_connected(15)
-        return engine, recorder
-
-    yield make
-    for engine in engines:
-        if engine.status().connected:
-            for leg_id in list(engine.legs):
-                with contextlib.suppress(LegGoneError):
-                    await engine.hangup(leg_id)
-        await engine.stop()
+    async with engine_factory(asterisk, APP, PREFIX) as make:
+        yield make
 
 
 async def call_in_stasis(engine: AsteriskEngine, rec: Recorder, exten: str = "wait") -> str:
