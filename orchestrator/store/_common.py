@@ -34,6 +34,43 @@ def page(
     return rows, int(total)
 
 
+def read_scoped(
+    session: Session,
+    model: type[T],
+    object_id: int,
+    scope: int | None,
+    *,
+    what: str,
+    **details: Any,
+) -> T:
+    """The ``model`` row ``object_id`` if visible in ``scope``, or :class:`NotFoundError`.
+
+    Another tenant's row answers exactly like a missing one, so ids leak nothing.
+    """
+    row = session.get(model, object_id)
+    if row is None or (scope is not None and getattr(row, "tenant_id", None) != scope):
+        raise NotFoundError(f"{what} {object_id} not found", **details)
+    return row
+
+
+def page_by_tenant(
+    session: Session,
+    model: type[T],
+    *,
+    offset: int,
+    limit: int,
+    tenant_id: int | None,
+    scope: int | None,
+    order_by: Any,
+) -> tuple[Sequence[T], int]:
+    """One page of a per-tenant table, limited to ``tenant_id`` and the caller's ``scope``."""
+    stmt = select(model)
+    only = tenant_filter(tenant_id, scope)
+    if only is not None:
+        stmt = stmt.where(model.tenant_id == only)  # type: ignore[attr-defined]
+    return page(session, stmt, offset=offset, limit=limit, order_by=order_by)
+
+
 def commit(session: Session, *objects: SQLModel, what: str) -> None:
     """Commit, turning a unique/foreign-key violation into :class:`ConflictError`.
 

@@ -20,11 +20,17 @@ from sqlmodel import Session, col, select
 from orchestrator import validation as v
 from orchestrator.core.errors import (
     ConflictError,
-    NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
-from orchestrator.store._common import bump_config, commit, exists, page, prefix_filter
+from orchestrator.store._common import (
+    bump_config,
+    commit,
+    exists,
+    page,
+    prefix_filter,
+    read_scoped,
+)
 from orchestrator.store.models import (
     Did,
     DidCreate,
@@ -87,10 +93,7 @@ def create_did(*, session: Session, data: DidCreate) -> Did:
 
 def get_did(*, session: Session, did_id: int, scope: int | None = None) -> Did:
     """The DID ``did_id`` (if visible in ``scope``), or :class:`NotFoundError`."""
-    did = session.get(Did, did_id)
-    if did is None or (scope is not None and did.tenant_id != scope):
-        raise NotFoundError(f"DID {did_id} not found", did_id=did_id)
-    return did
+    return read_scoped(session, Did, did_id, scope, what="DID", did_id=did_id)
 
 
 def list_dids(

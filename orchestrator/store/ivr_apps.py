@@ -26,8 +26,9 @@ from orchestrator.store._common import (
     commit,
     exists,
     page,
+    page_by_tenant,
+    read_scoped,
     refuse_nulls,
-    tenant_filter,
     tenant_for_write,
 )
 from orchestrator.store.models import (
@@ -137,10 +138,7 @@ def get_ivr_app(session: Session, tenant_id: int, name: str) -> IvrApp | None:
 
 def read_ivr_app(*, session: Session, app_id: int, scope: int | None = None) -> IvrApp:
     """The IVR app ``app_id`` (if visible in ``scope``), or :class:`NotFoundError`."""
-    app = session.get(IvrApp, app_id)
-    if app is None or (scope is not None and app.tenant_id != scope):
-        raise NotFoundError(f"IVR app {app_id} not found", ivr_app_id=app_id)
-    return app
+    return read_scoped(session, IvrApp, app_id, scope, what="IVR app", ivr_app_id=app_id)
 
 
 def list_ivr_apps(
@@ -152,11 +150,15 @@ def list_ivr_apps(
     scope: int | None = None,
 ) -> tuple[Sequence[IvrApp], int]:
     """One page of IVR apps, by tenant and name."""
-    stmt = select(IvrApp)
-    only = tenant_filter(tenant_id, scope)
-    if only is not None:
-        stmt = stmt.where(IvrApp.tenant_id == only)
-    return page(session, stmt, offset=offset, limit=limit, order_by=(IvrApp.tenant_id, IvrApp.name))
+    return page_by_tenant(
+        session,
+        IvrApp,
+        offset=offset,
+        limit=limit,
+        tenant_id=tenant_id,
+        scope=scope,
+        order_by=(IvrApp.tenant_id, IvrApp.name),
+    )
 
 
 def update_ivr_app(

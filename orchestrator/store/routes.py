@@ -30,9 +30,9 @@ from orchestrator.store._common import (
     bump_config,
     commit,
     exists,
-    page,
+    page_by_tenant,
+    read_scoped,
     refuse_nulls,
-    tenant_filter,
     tenant_for_write,
 )
 from orchestrator.store.models import (
@@ -157,10 +157,9 @@ def create_route(
 
 def read_route(*, session: Session, route_id: int, scope: int | None = None) -> OutboundRoute:
     """The route ``route_id`` (if visible in ``scope``), or :class:`NotFoundError`."""
-    route = session.get(OutboundRoute, route_id)
-    if route is None or (scope is not None and route.tenant_id != scope):
-        raise NotFoundError(f"outbound route {route_id} not found", route_id=route_id)
-    return route
+    return read_scoped(
+        session, OutboundRoute, route_id, scope, what="outbound route", route_id=route_id
+    )
 
 
 def list_routes(
@@ -172,12 +171,16 @@ def list_routes(
     scope: int | None = None,
 ) -> tuple[Sequence[OutboundRoute], int]:
     """One page of outbound routes, by tenant, priority and name."""
-    stmt = select(OutboundRoute)
-    only = tenant_filter(tenant_id, scope)
-    if only is not None:
-        stmt = stmt.where(OutboundRoute.tenant_id == only)
     order = (OutboundRoute.tenant_id, OutboundRoute.priority, OutboundRoute.name)
-    return page(session, stmt, offset=offset, limit=limit, order_by=order)
+    return page_by_tenant(
+        session,
+        OutboundRoute,
+        offset=offset,
+        limit=limit,
+        tenant_id=tenant_id,
+        scope=scope,
+        order_by=order,
+    )
 
 
 def update_route(

@@ -17,14 +17,14 @@ from typing import Any
 from sqlmodel import Session, select
 
 from orchestrator import validation as v
-from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.core.errors import ConflictError, ValidationError
 from orchestrator.store._common import (
     bump_config,
     commit,
     exists,
-    page,
+    page_by_tenant,
+    read_scoped,
     refuse_nulls,
-    tenant_filter,
     tenant_for_write,
 )
 from orchestrator.store.models import OutboundRoute, Trunk, TrunkCreate, TrunkUpdate, utcnow
@@ -101,10 +101,7 @@ def create_trunk(*, session: Session, data: TrunkCreate, scope: int | None = Non
 
 def read_trunk(*, session: Session, trunk_id: int, scope: int | None = None) -> Trunk:
     """The trunk ``trunk_id`` (if visible in ``scope``), or :class:`NotFoundError`."""
-    trunk = session.get(Trunk, trunk_id)
-    if trunk is None or (scope is not None and trunk.tenant_id != scope):
-        raise NotFoundError(f"trunk {trunk_id} not found", trunk_id=trunk_id)
-    return trunk
+    return read_scoped(session, Trunk, trunk_id, scope, what="trunk", trunk_id=trunk_id)
 
 
 def list_trunks(
@@ -116,11 +113,15 @@ def list_trunks(
     scope: int | None = None,
 ) -> tuple[Sequence[Trunk], int]:
     """One page of trunks, by tenant and name."""
-    stmt = select(Trunk)
-    only = tenant_filter(tenant_id, scope)
-    if only is not None:
-        stmt = stmt.where(Trunk.tenant_id == only)
-    return page(session, stmt, offset=offset, limit=limit, order_by=(Trunk.tenant_id, Trunk.name))
+    return page_by_tenant(
+        session,
+        Trunk,
+        offset=offset,
+        limit=limit,
+        tenant_id=tenant_id,
+        scope=scope,
+        order_by=(Trunk.tenant_id, Trunk.name),
+    )
 
 
 def update_trunk(
