@@ -42,23 +42,20 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_instance(templates: Path | None = None) -> AsteriskInstance:
+def make_instance() -> AsteriskInstance:
     return AsteriskInstance(
         root=ROOT,
         name=INSTANCE,
-        templates_dir=templates or templates_dir(),
+        templates_dir=templates_dir(),
         realtime_url_base=f"http://127.0.0.1:{API_PORT}{PREFIX}",
         progress=progress,
     )
 
 
 @contextlib.contextmanager
-def engine_instance(templates: Path | None = None) -> Iterator[AsteriskInstance]:
-    """A freshly started ``bench`` instance with no tenant configuration; stopped on exit.
-
-    ``templates``: the engine's configuration templates, if not the project's.
-    """
-    instance = make_instance(templates)
+def engine_instance() -> Iterator[AsteriskInstance]:
+    """A freshly started ``bench`` instance with no tenant configuration; stopped on exit."""
+    instance = make_instance()
     instance.install()
     if instance.pid():
         # Left by a run that was killed: its memory and caches would skew every number.
