@@ -167,6 +167,11 @@ async def test_hold_unhold_and_music_on_hold(make_engine: Factory) -> None:
     assert engine.legs[leg_id].alive
     await engine.hangup(leg_id)
     await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == leg_id)
+    # LegHungUp comes with the hangup request; the channel exists until ChannelDestroyed,
+    # after which the adapter forgets the leg.
+    async with asyncio.timeout(5):
+        while leg_id in engine.legs:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     with pytest.raises(LegGoneError):
         await engine.hold(leg_id)
     with pytest.raises(LegGoneError):
