@@ -49,6 +49,12 @@ class ConflictError(OrchestratorError):
     error_id = "conflict"
 
 
+class PaymentRequiredError(ConflictError):
+    """A prepaid account cannot pay for the call (no balance, over its credit limit...)."""
+
+    error_id = "payment-required"
+
+
 class PermissionDeniedError(OrchestratorError):
     error_id = "permission-denied"
 

@@ -154,3 +154,72 @@ class EndpointStateChanged(Event):
     endpoint: str
     state: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# -- observation: every channel on the engine, under the orchestrator's control or not --
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelEvent(Event):
+    """Observation of any engine channel, including phones calling each other in dialplan.
+
+    These come in addition to the leg events (a channel under the orchestrator's control
+    also has a leg with the same id). ``call_id`` groups every channel of one call
+    (Asterisk's linkedid; on FreeSWITCH the a-leg's uuid), so CDRs and CTI can tie the
+    legs of a call together across dials, forwards and transfers.
+    """
+
+    channel_id: str
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelStarted(ChannelEvent):
+    """A channel exists. ``endpoint`` is the SIP user or trunk it belongs to (``""`` for
+    internal channels such as Local ones); ``called_number`` is what it dialed/was dialed as.
+    """
+
+    name: str = ""
+    endpoint: str = ""
+    state: str = "down"
+    caller_number: str = ""
+    caller_name: str = ""
+    called_number: str = ""
+    context: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelStateChanged(ChannelEvent):
+    """``state`` as in :class:`~orchestrator.core.call.LegState` values; ``up`` = answered."""
+
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelDialed(ChannelEvent):
+    """The channel dialed ``peer_id`` (``status`` ``""``), or that attempt ended.
+
+    ``status``: ``answer``, ``busy``, ``noanswer``, ``cancel``, ``congestion``,
+    ``chanunavail`` (the engine's dial outcome, lower case). ``channel_id`` is ``""``
+    when the engine itself dialed (an originate: no calling channel).
+    """
+
+    peer_id: str
+    dial_string: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelBridged(ChannelEvent):
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelUnbridged(ChannelEvent):
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelEnded(ChannelEvent):
+    """The channel is gone, with the Q.850 ``cause``."""
+
+    cause: int = 16
+    cause_text: str = ""

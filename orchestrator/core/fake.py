@@ -12,6 +12,11 @@ Example::
     leg = await fake.incoming_call(caller="101", called="200")
     await fake.answer(leg.id)
     assert fake.commands[-1] == ("answer", leg.id)
+
+Like a real engine it also reports every channel as observation events
+(``ChannelStarted``... ``ChannelEnded``, before the leg event of the same change), and
+:meth:`FakeEngine.dialplan_call` plays a call the engine switches on its own (two phones
+in dialplan) that only observation sees.
 """
 
 from __future__ import annotations
@@ -21,11 +26,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus
-from orchestrator.core.errors import EngineUnavailableError, LegGoneError, NotFoundError
+from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.errors import (
+    EngineUnavailableError,
+    LegGoneError,
+    NotFoundError,
+    ValidationError,
+)
 from orchestrator.core.events import (
     BridgeCreated,
     BridgeDestroyed,
+    ChannelBridged,
+    ChannelDialed,
+    ChannelEnded,
+    ChannelStarted,
+    ChannelStateChanged,
+    ChannelUnbridged,
     EngineConnected,
     EngineDisconnected,
     LegCreated,
@@ -39,6 +55,9 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+
+# Q.850 cause of the dialed channel for a dial status (as app_dial maps them).
+DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, "cancel": 16}
 
 
 class FakeEngine(Engine):
@@ -55,6 +74,15 @@ class FakeEngine(Engine):
         self.recordings: dict[str, bytes] = {}
         self._live_recordings: dict[str, str] = {}  # name -> leg id
         self._ids = itertools.count(1)
+        # Channels alive (legs and dialplan-only ones), id -> call id (observation).
+        self.channels: dict[str, str] = {}
+        self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
+        # Snooping legs (Engine.snoop): leg id -> (snooped channel, listen, whisper).
+        self.snoops: dict[str, tuple[str, bool, WhisperTo]] = {}
+        # Registration of SIP endpoints as endpoint_states() reports it; a test sets
+        # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
+        self.endpoint_reachability: dict[str, str] = {}
+        self.endpoint_queries: list[tuple[str, ...]] = []
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
@@ -93,6 +121,7 @@ class FakeEngine(Engine):
         )
         leg.transition(LegState.RINGING)
         self.legs[leg.id] = leg
+        await self._started(leg.id, leg.id, state=str(leg.state), caller=caller, called=called)
         await self.emit(
             LegCreated(
                 leg_id=leg.id,
@@ -117,6 +146,7 @@ class FakeEngine(Engine):
     async def remote_answer(self, leg_id: str) -> None:
         leg = self._leg(leg_id)
         if leg.transition(LegState.UP):
+            await self._channel_state(leg.id, str(leg.state))
             await self.emit(LegStateChanged(leg_id=leg.id, state=str(leg.state)))
 
     async def finish_playback(self, playback_id: str, leg_id: str = "") -> None:
@@ -127,8 +157,102 @@ class FakeEngine(Engine):
         leg.hangup_cause = cause
         if leg.bridge_id and leg.bridge_id in self.bridges:
             self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
+            await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
             await self.emit(LegLeftBridge(bridge_id=leg.bridge_id, leg_id=leg.id))
+        await self._channel_end(leg.id, cause)
         await self.emit(LegHungUp(leg_id=leg.id, cause=cause))
+
+    # -- observation: every channel, legs or not ------------------------------
+    async def _started(
+        self, channel_id: str, call_id: str, *, endpoint: str = "", state: str = "down",
+        caller: str = "", called: str = "", name: str = "",
+    ) -> None:  # fmt: skip
+        self.channels[channel_id] = call_id
+        await self.emit(
+            ChannelStarted(
+                channel_id=channel_id, call_id=call_id, name=name, endpoint=endpoint,
+                state=state, caller_number=caller, called_number=called,
+            )
+        )  # fmt: skip
+
+    async def _channel_state(self, channel_id: str, state: str) -> None:
+        if channel_id in self.channels:
+            await self.emit(
+                ChannelStateChanged(
+                    channel_id=channel_id, call_id=self.channels[channel_id], state=state
+                )
+            )
+
+    async def _channel_bridge(self, channel_id: str, bridge_id: str, *, entered: bool) -> None:
+        if channel_id in self.channels:
+            kind = ChannelBridged if entered else ChannelUnbridged
+            call_id = self.channels[channel_id]
+            await self.emit(kind(channel_id=channel_id, call_id=call_id, bridge_id=bridge_id))
+
+    async def _channel_end(self, channel_id: str, cause: int) -> None:
+        call_id = self.channels.pop(channel_id, None)
+        self.snoops.pop(channel_id, None)
+        if call_id is not None:
+            await self.emit(ChannelEnded(channel_id=channel_id, call_id=call_id, cause=cause))
+        # A snoop ends with the channel it snoops on, as on a real engine.
+        for snoop_id, (target, _, _) in list(self.snoops.items()):
+            if target == channel_id and snoop_id in self.legs:
+                await self._end(self.legs[snoop_id], 16)
+
+    async def dialplan_call(
+        self,
+        caller_endpoint: str,
+        callee_endpoint: str,
+        *,
+        caller: str = "",
+        called: str = "",
+        status: str = "answer",
+        hangup: bool = True,
+    ) -> tuple[str, str]:
+        """Play a call the engine switches alone: ``caller_endpoint`` dials ``callee_endpoint``.
+
+        Started (both), dialed, ringing, then per ``status``: ``answer`` (both up and
+        bridged), or ``busy``/``noanswer``/... (the callee's channel ends with the matching
+        cause). With ``hangup`` the caller then hangs up (cause 16) and the call ends;
+        otherwise end it with :meth:`hangup_channel`. Returns the (caller, callee) channel
+        ids; the call id is the caller's channel id, as Asterisk's linkedid.
+        """
+        a, b = self._next_id("chan"), self._next_id("chan")
+        await self._started(a, a, endpoint=caller_endpoint, state="ringing", caller=caller,
+                            called=called, name=f"SIP/{caller_endpoint}")  # fmt: skip
+        await self._started(b, a, endpoint=callee_endpoint, caller=called,
+                            name=f"SIP/{callee_endpoint}")  # fmt: skip
+        dial_string = f"SIP/{callee_endpoint}"
+        await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, dial_string=dial_string))
+        await self._channel_state(b, "ringing")
+        if status == "answer":
+            await self._channel_state(b, "up")
+        await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, status=status))
+        if status == "answer":
+            await self._channel_state(a, "up")
+            bridge = self._next_id("dialplan-bridge")
+            await self._channel_bridge(b, bridge, entered=True)
+            await self._channel_bridge(a, bridge, entered=True)
+            self._dialplan_bridges[a] = self._dialplan_bridges[b] = bridge
+        else:
+            await self._channel_end(b, DIAL_CAUSES.get(status, 16))
+        if hangup:
+            await self.hangup_channel(a)
+        return a, b
+
+    async def hangup_channel(self, channel_id: str, cause: int = 16) -> None:
+        """End a dialplan-only channel; its bridge peer ends too (as after a Dial)."""
+        if channel_id not in self.channels:
+            return
+        bridge = self._dialplan_bridges.pop(channel_id, None)
+        peers = [c for c, b in self._dialplan_bridges.items() if bridge and b == bridge]
+        if bridge:
+            await self._channel_bridge(channel_id, bridge, entered=False)
+        await self._channel_end(channel_id, cause)
+        for peer in peers:
+            del self._dialplan_bridges[peer]
+            await self._channel_bridge(peer, bridge or "", entered=False)
+            await self._channel_end(peer, cause)
 
     # -- call control -----------------------------------------------------
     async def originate(
@@ -147,6 +271,7 @@ class FakeEngine(Engine):
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", endpoint, leg.id))
+        await self._started(leg.id, leg.id, endpoint=endpoint.removeprefix("SIP/"), name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, args=tuple(app_args)))
         return leg
 
@@ -154,9 +279,15 @@ class FakeEngine(Engine):
         leg = self._leg(leg_id)
         self.commands.append(("answer", leg_id))
         if leg.transition(LegState.UP):
+            await self._channel_state(leg_id, str(leg.state))
             await self.emit(LegStateChanged(leg_id=leg_id, state=str(leg.state)))
 
     async def hangup(self, leg_id: str, cause: int = 16) -> None:
+        if leg_id not in self.legs and leg_id in self.channels and self.connected:
+            # A channel the engine switches alone (dialplan_call): it can be hung up too.
+            self.commands.append(("hangup", leg_id, cause))
+            await self.hangup_channel(leg_id, cause)
+            return
         leg = self._leg(leg_id)
         self.commands.append(("hangup", leg_id, cause))
         await self._end(leg, cause)
@@ -195,6 +326,7 @@ class FakeEngine(Engine):
         bridge.leg_ids.add(leg_id)
         leg.bridge_id = bridge_id
         self.commands.append(("add_to_bridge", bridge_id, leg_id))
+        await self._channel_bridge(leg_id, bridge_id, entered=True)
         await self.emit(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
 
     async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
@@ -203,6 +335,7 @@ class FakeEngine(Engine):
         if leg_id in self.legs:
             self.legs[leg_id].bridge_id = None
         self.commands.append(("remove_from_bridge", bridge_id, leg_id))
+        await self._channel_bridge(leg_id, bridge_id, entered=False)
         await self.emit(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
@@ -295,6 +428,37 @@ class FakeEngine(Engine):
     async def delete_recording(self, name: str) -> None:
         if self.recordings.pop(name, None) is None:
             raise NotFoundError(f"recording {name} not found", recording=name)
+
+    # -- supervision ----------------------------------------------------------
+    async def snoop(
+        self,
+        leg_id: str,
+        *,
+        listen: bool = True,
+        whisper: WhisperTo = "none",
+        snoop_id: str | None = None,
+        app_args: Sequence[str] = (),
+    ) -> Leg:
+        if not self.connected:
+            raise EngineUnavailableError("fake engine is not connected")
+        if whisper not in WHISPER_TO or (not listen and whisper == "none"):
+            raise ValidationError("a snoop listens or whispers", whisper=whisper)
+        if leg_id not in self.channels:
+            raise LegGoneError(f"channel {leg_id} is gone", leg_id=leg_id)
+        leg = Leg(id=snoop_id or self._next_id("snoop"), name=f"Snoop/{leg_id}")
+        leg.transition(LegState.UP)
+        self.legs[leg.id] = leg
+        self.snoops[leg.id] = (leg_id, listen, whisper)
+        self.commands.append(("snoop", leg_id, leg.id, listen, whisper))
+        await self._started(leg.id, leg.id, state="up", name=leg.name)
+        await self.emit(LegCreated(leg_id=leg.id, name=leg.name, state="up", args=tuple(app_args)))
+        return leg
+
+    async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
+        if not self.connected:
+            raise EngineUnavailableError("fake engine is not connected")
+        self.endpoint_queries.append(tuple(endpoints))  # not in commands: polled
+        return {e: self.endpoint_reachability.get(e, "unknown") for e in endpoints}
 
     def user_dial_string(self, endpoint: str) -> str:
         return f"SIP/{endpoint}"

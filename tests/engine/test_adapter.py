@@ -106,6 +106,11 @@ async def engine_factory(
     engines: list[AsteriskEngine] = []
 
     async def make(**options: Any) -> tuple[AsteriskEngine, Recorder]:
+        # These tests register the app again for every adapter they make. Asterisk 22 tears
+        # a subscribe-all app's old events socket down in its own time, which can destroy
+        # the new registration or stall ARI; channel observation is tested with one
+        # registration per service (test_observe.py and the service-level tests).
+        options.setdefault("observe_channels", False)
         engine = AsteriskEngine(
             ari_url=ari_url(asterisk),
             ari_user=str(creds["ari_user"]),
@@ -134,6 +139,10 @@ async def engine_factory(
                 with contextlib.suppress(NotFoundError):
                     await engine.destroy_bridge(bridge_id)
         await engine.stop()
+    # Asterisk closes an app's events socket in its own time; if that lands after the next
+    # test's adapter registered the same app, it destroys that registration (messages.log:
+    # Creating, Deactivating, Destroying). Give it the moment it needs.
+    await asyncio.sleep(0.5)
 
 
 @pytest.fixture

@@ -98,6 +98,18 @@ def loudest_sample(audio: bytes) -> int:
     return max(abs(s) for s in samples)
 
 
+async def destroyed(engine: AsteriskEngine, rec: Recorder, leg_id: str) -> None:
+    """Wait until Asterisk has destroyed a hung-up channel.
+
+    LegHungUp comes with the hangup request; ARI still accepts commands on the channel until
+    ChannelDestroyed, after which the adapter forgets the leg.
+    """
+    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == leg_id)
+    async with asyncio.timeout(5):
+        while leg_id in engine.legs:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
 async def test_record_a_leg_fetch_and_delete(make_engine: Factory) -> None:
     engine, rec = await make_engine()
     # The far half plays tt-monkeys: the recording holds what the leg sends us.
@@ -166,12 +178,7 @@ async def test_hold_unhold_and_music_on_hold(make_engine: Factory) -> None:
     await engine.stop_moh(leg_id)
     assert engine.legs[leg_id].alive
     await engine.hangup(leg_id)
-    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == leg_id)
-    # LegHungUp comes with the hangup request; the channel exists until ChannelDestroyed,
-    # after which the adapter forgets the leg.
-    async with asyncio.timeout(5):
-        while leg_id in engine.legs:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+    await destroyed(engine, rec, leg_id)
     with pytest.raises(LegGoneError):
         await engine.hold(leg_id)
     with pytest.raises(LegGoneError):
@@ -205,7 +212,7 @@ async def test_variables_and_caller_id(make_engine: Factory) -> None:
     assert await engine.get_variable(leg_id, "CALLERID(name)") == "Front desk"
     assert engine.legs[leg_id].caller_number == "+4930123"
     await engine.hangup(leg_id)
-    await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == leg_id)
+    await destroyed(engine, rec, leg_id)
     with pytest.raises(LegGoneError):
         await engine.get_variable(leg_id, "ADM_X")
 

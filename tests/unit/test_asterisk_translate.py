@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,50 @@ def test_parser_refuses_non_events(frame: str | bytes) -> None:
 def test_timestamp() -> None:
     assert parse_timestamp("1970-01-01T00:00:01.500+0000") == 1.5
     assert parse_timestamp("yesterday") is None and parse_timestamp(None) is None
+
+
+def _strptime_reference(value: str) -> float | None:
+    # What parse_timestamp was before its fast path, and must still give.
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-22T10:41:56.815+0000",
+        "2026-11-22T10:41:56.815-0530",
+        "2026-11-22t10:41:56.815+0100",
+        "2026-11-22T10:41:56.815123+0000",  # microseconds: not ARI's shape, still read
+        "2026-11-22T10:41:56.8+00:00",
+        "2026-11-22T10:41:56.815Z",
+        "2026-11- 2T10:41:56.815+0000",  # strptime reads " 2" as a day; fromisoformat not
+        "2026-11-22 10:41:56.815+0000",  # fromisoformat would take any separator
+        "2026-11-22T10:41:56.815+0060",  # ... and an offset minute of 60
+        "2026-11-22T10:41:56.8\u06615+0000",  # ... but no non-ASCII digit, strptime reads it
+        "2026-11-22T10:41:60.815+0000",
+        "2026-02-30T10:41:56.815+0000",
+        "2026-11-22T10:41:56+0000",
+        "2026-11-22T10:41:56.815",
+        "",
+    ],
+)
+def test_timestamp_is_what_strptime_gives(value: str) -> None:
+    assert parse_timestamp(value) == _strptime_reference(value)
+    assert parse_timestamp(value) == _strptime_reference(value)  # the remembered value
+
+
+def test_timestamp_fast_path_never_differs_from_strptime() -> None:
+    rng = random.Random(7)
+    base = "2026-11-22T10:41:56.815+0000"
+    for _ in range(20_000):
+        chars = list(base)
+        for _ in range(rng.randint(1, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice("0123456789 +-_.:TtZ")
+        value = "".join(chars)
+        assert parse_timestamp(value) == _strptime_reference(value), value
 
 
 def test_stasis_start() -> None:

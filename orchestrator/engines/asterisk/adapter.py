@@ -10,6 +10,11 @@ must not wait inline for a later event of the same engine (spawn a task for that
 After each ARI (re)connect the dispatcher compares what it knows with ``GET /channels``
 and ``GET /bridges`` before it reports the link up; at the very first connect, with
 ``sweep_on_start``, it hangs up what a previous run left in the Stasis app instead.
+
+With ``observe_channels`` (the default) the app is subscribed to every channel of the
+engine and also reports the core's ``Channel*`` observation events for all of them
+(see :mod:`orchestrator.engines.asterisk.observe`), before the leg event of the same
+ARI event. Leg and bridge events stay limited to the legs and bridges of this app.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import contextlib
 import logging
 import math
 import re
+import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus
+from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
 from orchestrator.core.errors import (
     EngineError,
     LegGoneError,
@@ -36,6 +43,8 @@ from orchestrator.core.errors import (
 from orchestrator.core.events import (
     BridgeCreated,
     BridgeDestroyed,
+    ChannelEnded,
+    ChannelEvent,
     EngineConnected,
     EngineDisconnected,
     Event,
@@ -48,6 +57,8 @@ from orchestrator.core.events import (
 )
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
+from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
+from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
@@ -86,6 +97,10 @@ SIP_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 TRUNK_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
 TRUNK_NUMBER = re.compile(r"[0-9+*#]{1,32}")
 TERMINATE_ON = {"": "none", "#": "#", "*": "*", "any": "any"}
+# Engine.snoop's "who hears the whisper" as ARI's direction relative to the snooped
+# channel: "out" is the audio Asterisk sends to it (what it hears), "in" what it says.
+SNOOP_WHISPER = {"none": "none", "leg": "out", "peer": "in", "both": "both"}
+SNOOP_ARG = re.compile(r"[A-Za-z0-9_.@+-]{1,80}")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -137,6 +152,7 @@ class AsteriskEngine(Engine):
         id_prefix: str = "orch-",
         sweep_on_start: bool = True,
         endpoint_events: bool = False,
+        observe_channels: bool = True,
         request_timeout: float = 10.0,
         action_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.2, 5.0),
@@ -146,6 +162,7 @@ class AsteriskEngine(Engine):
         self.id_prefix = id_prefix
         self.sweep_on_start = sweep_on_start
         self.endpoint_events = endpoint_events
+        self.observe_channels = observe_channels
         self.version = ""
         self.ari = AriClient(
             ari_url, ari_user, ari_password, app, request_timeout=request_timeout, backoff=backoff
@@ -167,6 +184,10 @@ class AsteriskEngine(Engine):
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
         self._reconciler = Reconciler(self)
+        # Every channel reported by ChannelStarted and not ended yet (observe_channels).
+        self.channels = ChannelTable()
+        # ARI events received, by type: what each call costs the adapter (diagnostics).
+        self.ari_event_counts: Counter[str] = Counter()
 
     # -- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -176,7 +197,10 @@ class AsteriskEngine(Engine):
         self._detail = "connecting"
         self._tasks = [
             asyncio.create_task(self._dispatch_loop(), name="asterisk-dispatch"),
-            asyncio.create_task(self.ari.run_events(self._queue.put_nowait), name="ari-events"),
+            asyncio.create_task(
+                self.ari.run_events(self._queue.put_nowait, subscribe_all=self.observe_channels),
+                name="ari-events",
+            ),
         ]
         await self.ami.start()
 
@@ -213,7 +237,10 @@ class AsteriskEngine(Engine):
         while True:
             item = await self._queue.get()
             try:
-                if isinstance(item, LinkUp):
+                if type(item) is dict:
+                    # An ARI event: nearly every item, so tested first.
+                    await self._handle_ari(item)
+                elif isinstance(item, LinkUp):
                     await self._ari_link_up(item.reconnect)
                 elif isinstance(item, LinkDown):
                     self._ari_up = False
@@ -224,23 +251,50 @@ class AsteriskEngine(Engine):
                 elif isinstance(item, _Made):
                     await self.apply(item.event)
                 else:
-                    failed = dial_failure(item)
-                    if failed is not None and failed[0] in self.legs:
-                        self._dial_causes[failed[0]] = failed[1:]
-                    event = translate(item)
-                    if event is not None:
-                        await self.apply(event, item["type"])
+                    await self._handle_ari(item)
             except Exception:
                 log.exception("asterisk: failed to handle %r", item)
+
+    async def _handle_ari(self, item: dict[str, Any]) -> None:
+        """One ARI event: observation, dial causes, then the leg/bridge event (engine order)."""
+        ari_type = item["type"]
+        self.ari_event_counts[ari_type] += 1
+        if self.observe_channels:
+            seen = self._observed(item)
+            if seen is not None:
+                await self.emit(seen)
+        if ari_type == "Dial":
+            failed = dial_failure(item)
+            if failed is not None and failed[0] in self.legs:
+                self._dial_causes[failed[0]] = failed[1:]
+        event = translate(item)
+        if event is not None:
+            await self.apply(event, ari_type)
+
+    def _observed(self, item: dict[str, Any]) -> ChannelEvent | None:
+        """The observation event to emit for ``item``, if any (a plain call: most events
+        have none, and a coroutine per event costs more than the check)."""
+        seen = observe(item)
+        if seen is None or not self.channels.admit(seen):
+            return None
+        if isinstance(seen, ChannelEnded) and seen.channel_id not in self.legs:
+            # A hangup we requested of a channel that is not a leg (CTI on dialplan calls).
+            self._hangup_causes.pop(seen.channel_id, None)
+        return seen
 
     async def _ari_link_up(self, reconnect: bool) -> None:
         try:
             info = await self.ari.info()
             self.version = str(info.get("system", {}).get("version", ""))
-            if self.endpoint_events:
-                await self.ari.subscribe("endpoint:PJSIP")
             for attempt in range(20):
                 try:
+                    # Both need the application registered, which Asterisk may not have
+                    # done yet right after the events socket opened (404 until then).
+                    if self.observe_channels:
+                        # Subscribed to everything: keep out what nobody reads (most of it).
+                        await self.ari.set_event_filter(event_filter(self.endpoint_events))
+                    elif self.endpoint_events:
+                        await self.ari.subscribe("endpoint:PJSIP")
                     if self.sweep_on_start and not self._swept:
                         await self._reconciler.sweep()
                     else:
@@ -252,6 +306,13 @@ class AsteriskEngine(Engine):
                     if attempt == 19:
                         raise
                     await asyncio.sleep(0.1)
+        except NotFoundError as exc:
+            # Still no application: Asterisk's teardown of an earlier events socket of the
+            # same app (a fast restart) can destroy the app this socket just created, and
+            # then no call reaches us. Connect again: the new socket registers it anew.
+            log.warning("asterisk: application %r not registered (%s); reconnecting", self.app, exc)
+            await self.ari.drop_events_link()
+            return
         except OrchestratorError as exc:
             # The link is up even if this failed; the next reconnect reconciles again.
             log.warning("asterisk: reconcile after connect failed: %s", exc)
@@ -288,6 +349,8 @@ class AsteriskEngine(Engine):
             self._announced.add(event.leg_id)
         elif isinstance(event, LegEnteredBridge | LegLeftBridge):
             leg = self.legs.get(event.leg_id)
+            if leg is None and event.bridge_id not in self.bridges:
+                return  # a dialplan bridge of channels that are not ours (observation)
             if isinstance(event, LegEnteredBridge):
                 bridge = self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id))
                 bridge.leg_ids.add(event.leg_id)
@@ -327,8 +390,10 @@ class AsteriskEngine(Engine):
             elif leg.id not in self._announced:
                 return  # not under our control yet
         elif isinstance(event, BridgeCreated):
-            if event.bridge_id in self.bridges and ari_type:
-                return  # we announced it when we made it
+            if ari_type and (
+                event.bridge_id in self.bridges or not event.bridge_id.startswith(self.id_prefix)
+            ):
+                return  # we announced it when we made it, or it is not ours
             self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id, kind=event.kind))
         elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
             return
@@ -511,7 +576,51 @@ class AsteriskEngine(Engine):
     async def delete_recording(self, name: str) -> None:
         await self.ari.delete_recording(_check(RECORDING_NAME, name, "recording name"))
 
+    # -- supervision ----------------------------------------------------------
+    async def snoop(
+        self,
+        leg_id: str,
+        *,
+        listen: bool = True,
+        whisper: WhisperTo = "none",
+        snoop_id: str | None = None,
+        app_args: Sequence[str] = (),
+    ) -> Leg:
+        if whisper not in WHISPER_TO or (not listen and whisper == "none"):
+            raise ValidationError("a snoop listens or whispers", whisper=str(whisper))
+        for arg in app_args:
+            # appArgs is one comma-separated string: a comma would split an argument.
+            _check(SNOOP_ARG, arg, "snoop argument")
+        leg = Leg(id=snoop_id or self.new_id(), name=f"Snoop/{leg_id}")
+        # Registered before the request: its StasisStart can come before the reply.
+        self.legs[leg.id] = leg
+        self._originating.add(leg.id)
+        try:
+            snapshot = await self.ari.snoop(
+                leg_id,
+                snoop_id=leg.id,
+                spy="both" if listen else "none",
+                whisper=SNOOP_WHISPER[whisper],
+                app_args=app_args,
+            )
+        except BaseException:
+            if self.legs.get(leg.id) is leg and leg.id not in self._announced:
+                del self.legs[leg.id]
+            raise
+        finally:
+            self._originating.discard(leg.id)
+        leg.name = snapshot.get("name", leg.name)
+        return leg
+
     # -- dial strings -------------------------------------------------------
+    async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
+        # AMI, not ARI: ARI's endpoint state is wrong for realtime users (see contacts.py).
+        if not endpoints:
+            return {}
+        listing = await self.ami.action({"Action": "PJSIPShowContacts"}, as_list=True, timeout=10)
+        messages = listing if isinstance(listing, list) else [listing]
+        return contact_states(messages, endpoints, time.time())
+
     def user_dial_string(self, endpoint: str) -> str:
         # The SIP user's endpoint id is "<user>@<domain>", as the tenant dialplans dial it.
         return f"PJSIP/{_check(SIP_ENDPOINT, endpoint, 'SIP endpoint')}"

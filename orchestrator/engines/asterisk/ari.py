@@ -220,6 +220,10 @@ class AriClient:
     async def subscribe(self, event_source: str) -> None:
         await self.post(f"/applications/{self.app}/subscription", {"eventSource": event_source})
 
+    async def set_event_filter(self, body: Mapping[str, Any]) -> None:
+        """Limit the event types sent to the app (``{"allowed": [{"type": ...}]}``)."""
+        await self.put(f"/applications/{self.app}/eventFilter", body=dict(body))
+
     async def list_channels(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/channels")
         return result
@@ -346,6 +350,27 @@ class AriClient:
     async def delete_recording(self, name: str) -> None:
         await self.delete(f"/recordings/stored/{_segment(name)}")
 
+    async def snoop(
+        self,
+        channel_id: str,
+        *,
+        snoop_id: str,
+        spy: str = "both",
+        whisper: str = "none",
+        app_args: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """A snooping channel on ``channel_id``, placed into this app (``spy``/``whisper``:
+        ``none``, ``in``, ``out``, ``both``, relative to the snooped channel)."""
+        params: dict[str, str | None] = {
+            "spy": spy,
+            "whisper": whisper,
+            "app": self.app,
+            "appArgs": ",".join(app_args) or None,
+            "snoopId": snoop_id,
+        }
+        result: dict[str, Any] = await self.post(f"/channels/{channel_id}/snoop", params)
+        return result
+
     async def list_bridges(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/bridges")
         return result
@@ -367,16 +392,20 @@ class AriClient:
     def events_url(self) -> str:
         return f"{self.base_url}/events"
 
-    async def run_events(self, sink: Callable[[StreamItem], None]) -> None:
+    async def run_events(
+        self, sink: Callable[[StreamItem], None], *, subscribe_all: bool = False
+    ) -> None:
         """Feed events to ``sink`` forever, reconnecting with exponential backoff.
 
         ``sink`` gets :class:`LinkUp` after each connect (the Stasis app is registered
         from then on), every event dict, and :class:`LinkDown` when the link drops. It
-        must not block: it runs on the reader. Cancel the task to stop.
+        must not block: it runs on the reader. Cancel the task to stop. With
+        ``subscribe_all`` the app gets the events of every channel, bridge and endpoint
+        of the engine, not only of its own (narrow them with :meth:`set_event_filter`).
         """
         delay, cap = self.backoff
         ever_up = False
-        params = {"app": self.app, "subscribeAll": "false"}
+        params = {"app": self.app, "subscribeAll": "true" if subscribe_all else "false"}
         while True:
             try:
                 async with asyncio.timeout(self.request_timeout):

@@ -7,6 +7,13 @@ what exists now and turns the difference into the events it missed, applied thro
 
 At the first connect of a process, :meth:`Reconciler.sweep` instead clears what a
 previous run left behind: channels still in our Stasis app have no owner any more.
+
+With channel observation, both also bring the adapter's channel table in line: channels
+it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
+began while the link was down), and those gone meanwhile a ChannelEnded. An app
+subscribed to everything lists the "all" topics instead of its channels and bridges,
+so which channels are in our Stasis app is read from each channel's dialplan
+application (``Stasis`` with our app as first argument).
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from orchestrator.core.events import (
 )
 from orchestrator.engines.asterisk.translate import leg_created_from_snapshot, leg_state
 
+# What an app subscribed to all channels/bridges lists instead of their ids.
+ALL_TOPICS = frozenset({"__AST_CHANNEL_ALL_TOPIC", "__AST_BRIDGE_ALL_TOPIC"})
+
 if TYPE_CHECKING:
     from orchestrator.engines.asterisk.adapter import AsteriskEngine
 
@@ -42,12 +52,34 @@ class Reconciler:
     def _ours(self, bridge_id: str, app_bridges: set[str]) -> bool:
         return bridge_id.startswith(self.engine.id_prefix) or bridge_id in app_bridges
 
+    def _in_app(self, app: dict[str, Any], channels: dict[str, dict[str, Any]]) -> set[str]:
+        """The ids of the channels in our Stasis app now."""
+        ids = set(app.get("channel_ids", [])) - ALL_TOPICS
+        for channel_id, snapshot in channels.items():
+            dialplan = snapshot.get("dialplan") or {}
+            app_name, app_data = (
+                str(dialplan.get("app_name", "")),
+                str(dialplan.get("app_data", "")),
+            )
+            if app_name.lower() == "stasis" and app_data.split(",")[0] == self.engine.app:
+                ids.add(channel_id)
+        return ids
+
+    async def _observe(self, channels: dict[str, dict[str, Any]]) -> None:
+        engine = self.engine
+        if engine.observe_channels:
+            for event in engine.channels.differences(channels.values()):
+                if engine.channels.admit(event):
+                    await engine.emit(event)
+
     async def sweep(self) -> None:
         """Hang up the channels left in our app and destroy our bridges left behind."""
         ari = self.engine.ari
         app = await ari.application()
-        channel_ids: list[str] = list(app.get("channel_ids", []))
+        channels = {c["id"]: c for c in await ari.list_channels()}
+        channel_ids = sorted(self._in_app(app, channels))
         for channel_id in channel_ids:
+            channels.pop(channel_id, None)
             with contextlib.suppress(LegGoneError):
                 await ari.hangup(channel_id, reason="normal")
         bridge_ids = [
@@ -62,14 +94,16 @@ class Reconciler:
                 len(channel_ids),
                 len(bridge_ids),
             )
+        await self._observe(channels)
 
     async def reconcile(self) -> None:
         engine, ari = self.engine, self.engine.ari
         app = await ari.application()
         channels = {c["id"]: c for c in await ari.list_channels()}
         bridges = {b["id"]: b for b in await ari.list_bridges()}
-        await self._legs(channels, set(app.get("channel_ids", [])))
-        await self._bridges(bridges, set(app.get("bridge_ids", [])))
+        await self._observe(channels)
+        await self._legs(channels, self._in_app(app, channels))
+        await self._bridges(bridges, set(app.get("bridge_ids", [])) - ALL_TOPICS)
         log.debug(
             "asterisk: reconciled: %d leg(s), %d bridge(s)", len(engine.legs), len(engine.bridges)
         )
