@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.cti import CtiService
 from orchestrator.cti.commands import (
+    AttendedTransferParams,
     ClickToCallParams,
     HangupParams,
     OriginateParams,
@@ -43,6 +44,19 @@ class LegPublic(BaseModel):
     answered_at: float | None
 
 
+class TransferPublic(BaseModel):
+    """An attended transfer in progress: ``held_leg`` waits, ``transferer_leg`` consults."""
+
+    state: str = Field(description="ringing (the target is called) or talking")
+    to: str
+    held_leg: str
+    transferer_leg: str
+    target_leg: str
+    complete_on_answer: bool = Field(
+        description="the transferer left: the held party meets the target when it answers"
+    )
+
+
 class CallPublic(BaseModel):
     """An active call. Times are Unix seconds."""
 
@@ -60,6 +74,7 @@ class CallPublic(BaseModel):
     started_at: float
     answered_at: float | None
     legs: list[LegPublic]
+    transfer: TransferPublic | None = None
 
 
 class CallList(BaseModel):
@@ -72,8 +87,16 @@ class CommandResult(BaseModel):
     ok: bool = True
 
 
+class TransferResult(CommandResult):
+    transfer: TransferPublic
+
+
 def _result(call_id: str, _data: dict[str, Any]) -> CommandResult:
     return CommandResult(call_id=call_id)
+
+
+def _transfer_result(call_id: str, data: dict[str, Any]) -> TransferResult:
+    return TransferResult(call_id=call_id, transfer=TransferPublic.model_validate(data["transfer"]))
 
 
 @router.get("/api/v1/calls")
@@ -151,3 +174,34 @@ async def hold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
 @router.post("/api/v1/calls/{call_id}/unhold")
 async def unhold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
     return _result(call_id, await cti.command("unhold", call_id, {}, scope=user.scope, who="rest"))
+
+
+@router.post("/api/v1/calls/{call_id}/attended-transfer")
+async def attended_transfer(
+    cti: CtiDep, user: CurrentUser, call_id: str, data: AttendedTransferParams
+) -> TransferResult:
+    """Consult before transferring: ``leg`` (the party that stays) hears music on hold,
+    the other party is connected to ``to`` when it answers. Then ``.../complete`` or
+    ``.../cancel`` (docs/cti.md). 409 ``transfer-state`` if one is already in progress."""
+    params = data.model_dump()
+    return _transfer_result(
+        call_id,
+        await cti.command("attended_transfer", call_id, params, scope=user.scope, who="rest"),
+    )
+
+
+@router.post("/api/v1/calls/{call_id}/attended-transfer/complete")
+async def complete_transfer(cti: CtiDep, user: CurrentUser, call_id: str) -> TransferResult:
+    """Connect the held party with the target; the transferring party is hung up."""
+    return _transfer_result(
+        call_id,
+        await cti.command("complete_transfer", call_id, {}, scope=user.scope, who="rest"),
+    )
+
+
+@router.post("/api/v1/calls/{call_id}/attended-transfer/cancel")
+async def cancel_transfer(cti: CtiDep, user: CurrentUser, call_id: str) -> TransferResult:
+    """Drop the target and reconnect the held party with the transferring party."""
+    return _transfer_result(
+        call_id, await cti.command("cancel_transfer", call_id, {}, scope=user.scope, who="rest")
+    )

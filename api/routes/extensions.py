@@ -1,4 +1,10 @@
-"""``/api/v1/tenants/{tenant_id}/extensions``: a tenant's extensions (phones)."""
+"""``/api/v1/tenants/{tenant_id}/extensions``: a tenant's extensions (phones), and each
+one's standing redirect (``.../{extension_id}/redirect``: agent busy/away).
+
+Tenant admins act on their own tenant's extensions, system admins on any; there is no
+per-extension (agent) role yet, so an agent's own redirect is set by its tenant admin or
+an application holding a tenant admin's token.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, PageDep, SessionDep, VisibleTenantId
 from api.schemas import Page, page_of
-from orchestrator.store import crud
+from orchestrator.store import crud, redirects
 from orchestrator.store.models import (
     ExtensionCreate,
     ExtensionCreated,
     ExtensionPublic,
+    ExtensionRedirect,
     ExtensionUpdate,
     SipCredentials,
 )
@@ -97,3 +104,40 @@ async def delete_extension(
         crud.delete_extension, session=session, tenant_id=tenant_id, extension_id=extension_id
     )
     await config.changed(tenant_id)
+
+
+@router.put("/{extension_id}/redirect")
+async def set_redirect(
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    extension_id: int,
+    data: ExtensionRedirect,
+    config: ConfigStateDep,
+) -> ExtensionPublic:
+    """Send the extension's calls elsewhere (phones, DIDs, IVR and CTI transfers alike).
+
+    ``to``: another extension of the tenant (no loops) or a number one of its outbound
+    routes matches. The tenant's configuration is applied before the answer.
+    """
+    extension = await run_in_threadpool(
+        redirects.set_redirect,
+        session=session,
+        tenant_id=tenant_id,
+        extension_id=extension_id,
+        to=data.to,
+        reason=data.reason,
+    )
+    await config.changed(tenant_id)
+    return ExtensionPublic.model_validate(extension)
+
+
+@router.delete("/{extension_id}/redirect")
+async def clear_redirect(
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int, config: ConfigStateDep
+) -> ExtensionPublic:
+    """Calls to the extension ring its own phone again."""
+    extension = await run_in_threadpool(
+        redirects.clear_redirect, session=session, tenant_id=tenant_id, extension_id=extension_id
+    )
+    await config.changed(tenant_id)
+    return ExtensionPublic.model_validate(extension)

@@ -33,6 +33,7 @@ from api.errors import (
     error_body,
     ws_close_code,
 )
+from orchestrator.callcenter import AGENT_COMMANDS
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
 from orchestrator.cti import CtiEvent, CtiService, Subscription
 from orchestrator.cti.commands import COMMANDS, parse
@@ -236,11 +237,13 @@ class CtiSession:
                 self._unsubscribe(msg_id, parse(UnsubscribeParams, message))
             elif kind in COMMANDS:
                 self._command(msg_id, str(kind), message)
+            elif kind in AGENT_COMMANDS:
+                self._agent_command(msg_id, str(kind), message)
             else:
                 raise ValidationError(
                     f"unknown message type {kind!r}",
                     field="type",
-                    known=["ping", "subscribe", "unsubscribe", *COMMANDS],
+                    known=["ping", "subscribe", "unsubscribe", *COMMANDS, *AGENT_COMMANDS],
                 )
         except OrchestratorError as exc:
             self._error(msg_id, exc)
@@ -294,6 +297,27 @@ class CtiSession:
             )
         self.service.stream.unsubscribe(sub)
         self._reply(msg_id, {"subscription": sub.id})
+
+    def _agent_command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:
+        """Agent login/logout/pause/unpause (docs/queues.md); no call id."""
+        callcenter = getattr(self.ws.app.state, "callcenter", None)
+        if callcenter is None:
+            raise NotFoundError("call queues are not running in this service", command=name)
+        if len(self.commands) >= MAX_PENDING_COMMANDS:
+            raise ValidationError(f"at most {MAX_PENDING_COMMANDS} commands at once")
+
+        async def run() -> None:
+            assert self.principal is not None
+            try:
+                result = await callcenter.actions.command(name, message, scope=self.principal.scope)
+            except OrchestratorError as exc:
+                self._error(msg_id, exc)
+            else:
+                self._reply(msg_id, result)
+
+        task = asyncio.create_task(run())
+        self.commands.add(task)
+        task.add_done_callback(self.commands.discard)
 
     def _command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:
         if len(self.commands) >= MAX_PENDING_COMMANDS:

@@ -6,7 +6,7 @@ the core's :class:`~orchestrator.core.errors.ValidationError` (``invalid-input``
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ class _Params(BaseModel):
 
 
 class NoParams(_Params):
-    """answer, hold, unhold: nothing but the call id."""
+    """answer, hold, unhold, complete_transfer, cancel_transfer: nothing but the call id."""
 
 
 class PlayParams(_Params):
@@ -53,6 +53,16 @@ class HangupParams(_Params):
 
 class TransferParams(_Params):
     destination: str = _Destination
+
+
+class AttendedTransferParams(_Params):
+    """Start a consultation: ``leg`` stays (on hold), the other party talks to ``to``."""
+
+    leg: Literal["a", "b"] = Field(
+        description="the party being transferred (it stays); the other one transfers"
+    )
+    to: str = _Destination
+    timeout: float = Field(default=30, ge=5, le=120, description="ring time of the target, s")
 
 
 class ClickToCallParams(_Params):
@@ -91,6 +101,9 @@ COMMANDS: dict[str, type[_Params]] = {
     "redirect": TransferParams,
     "hold": NoParams,
     "unhold": NoParams,
+    "attended_transfer": AttendedTransferParams,
+    "complete_transfer": NoParams,
+    "cancel_transfer": NoParams,
 }
 
 P = TypeVar("P", bound=BaseModel)

@@ -4,7 +4,9 @@ They sit in the core's tree, so the API maps them in one place::
 
     ConflictError
     ├── CallNotRemoteError     a media command on a call a Python flow runs
-    └── CallStateError         the call is not in a state the command needs
+    ├── CallStateError         the call is not in a state the command needs
+    └── TransferStateError     an attended-transfer command that does not fit: none in
+                               progress (complete, cancel), or one already (start, hold...)
 """
 
 from __future__ import annotations
@@ -22,3 +24,9 @@ class CallStateError(ConflictError):
     """E.g. redirecting an answered call, or transferring before the far end answered."""
 
     error_id = "call-state"
+
+
+class TransferStateError(ConflictError):
+    """Completing or cancelling with no consultation, or starting a second one."""
+
+    error_id = "transfer-state"

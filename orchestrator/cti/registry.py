@@ -9,9 +9,10 @@ The registry follows two sources and turns them into CTI events on the
   which say what a flow, or a CTI command through the flow's call, did.
 
 A call's id is its first leg's id (the caller's leg for an incoming call, leg A of a
-click-to-call). Its last event is ``hung_up`` or ``transferred``; then it leaves the
-registry. Calls switched by the engine's own dialplan alone (phone to phone) never
-reach the orchestrator and are not listed.
+click-to-call). Its last event is ``hung_up`` or ``transferred`` (a blind one; after an
+attended transfer the call goes on); then it leaves the registry. Calls switched by the
+engine's own dialplan alone (phone to phone) are listed as kind ``dialplan`` when the
+registry has an endpoint lookup (``endpoints``): see :mod:`orchestrator.cti.observed`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import LegState
 from orchestrator.core.engine import Engine
@@ -42,6 +43,9 @@ from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.directory import parse
 from orchestrator.ivr.runner import IvrRunner
 
+if TYPE_CHECKING:
+    from orchestrator.cti.observed import EndpointLookup
+
 log = logging.getLogger("orchestrator.cti")
 
 # The flow key of IVR applications driven by a CTI client (see orchestrator.cti.remote).
@@ -53,6 +57,7 @@ class CallKind(enum.StrEnum):
     REMOTE = "remote"  # an incoming call a CTI client drives (the "remote" app)
     CLICK_TO_CALL = "click_to_call"
     ORIGINATE = "originate"  # click-to-call whose leg A is an extension
+    DIALPLAN = "dialplan"  # phones calling each other in the engine's dialplan (observed)
 
 
 class CallState(enum.StrEnum):
@@ -116,6 +121,8 @@ class ActiveCall:
     ivr: IvrCall | None = None
     # Who drives a remote-app call (set by orchestrator.cti.remote); None otherwise.
     control: Any = None
+    # The attended transfer in progress (orchestrator.cti.attended.Consultation), if any.
+    transfer: Any = None
     ended: bool = False
     _changed: asyncio.Event | None = None
 
@@ -142,6 +149,7 @@ class ActiveCall:
             "started_at": self.started_at,
             "answered_at": self.answered_at,
             "legs": [leg.to_dict() for leg in self.legs.values()],
+            "transfer": self.transfer.to_dict() if self.transfer is not None else None,
         }
 
     # -- waiting for the call to change (click-to-call drivers, remote flows) --------
@@ -167,18 +175,30 @@ class ActiveCall:
 class CallRegistry:
     """Active calls by id and by leg, fed by the engine and the IVR runner."""
 
-    def __init__(self, engine: Engine, stream: EventStream | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stream: EventStream | None = None,
+        endpoints: EndpointLookup | None = None,
+    ) -> None:
         self.engine = engine
         self.stream = stream or EventStream()
+        # Endpoint -> (tenant, extension): with it, dialplan-only calls are listed too.
+        self.endpoints = endpoints
         self._calls: dict[str, ActiveCall] = {}
         self._by_leg: dict[str, ActiveCall] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        self._unobserve: Callable[[], None] | None = None
         self._runner: IvrRunner | None = None
 
     def start(self, runner: IvrRunner | None = None) -> None:
         """Follow the engine's events and, if given, the runner's flows."""
         if self._unsubscribe is None:
             self._unsubscribe = self.engine.subscribe(self._on_event)
+        if self.endpoints is not None and self._unobserve is None:
+            from orchestrator.cti.observed import DialplanCalls
+
+            self._unobserve = self.engine.subscribe(DialplanCalls(self, self.endpoints).on_event)
         if runner is not None and self._on_ivr not in runner.observers:
             runner.observers.append(self._on_ivr)
             self._runner = runner
@@ -187,6 +207,9 @@ class CallRegistry:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None
         if self._runner is not None and self._on_ivr in self._runner.observers:
             self._runner.observers.remove(self._on_ivr)
         self._runner = None
@@ -198,6 +221,10 @@ class CallRegistry:
         if call is None or (scope is not None and call.tenant_id != scope):
             raise NotFoundError(f"no active call {call_id}", call_id=call_id)
         return call
+
+    def call_of_leg(self, leg_id: str) -> ActiveCall | None:
+        """The active call a leg (channel) belongs to, if any."""
+        return self._by_leg.get(leg_id)
 
     def list(
         self,
@@ -230,6 +257,12 @@ class CallRegistry:
             if not call.ended:
                 self._by_leg[leg_id] = call
         return leg
+
+    def drop_leg(self, call: ActiveCall, leg_id: str) -> None:
+        """A leg that left the call for good (e.g. after a transfer): no longer listed."""
+        call.legs.pop(leg_id, None)
+        if self._by_leg.get(leg_id) is call:
+            del self._by_leg[leg_id]
 
     def add_extension(self, call: ActiveCall, extension: str) -> None:
         if extension not in call.extensions:

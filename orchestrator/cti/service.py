@@ -15,6 +15,8 @@ hangup         the caller           the caller            every leg
 transfer       the caller (blind)   the caller (blind)    leg B goes, leg A hangs up
 redirect       the caller, if it    the caller, if it     refused (409, call-state)
                is not answered      is not answered
+attended_      refused (409,        refused (409,         consultation, see
+transfer...    call-state)          call-state)           :mod:`orchestrator.cti.attended`
 =============  ===================  ====================  ===========================
 
 Example::
@@ -31,13 +33,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, NotFoundError, OrchestratorError
+from orchestrator.cti.attended import AttendedTransfers
 from orchestrator.cti.commands import (
     COMMANDS,
+    AttendedTransferParams,
     ClickToCallParams,
     CollectParams,
     HangupParams,
@@ -47,7 +52,7 @@ from orchestrator.cti.commands import (
     destination,
     parse,
 )
-from orchestrator.cti.errors import CallNotRemoteError, CallStateError
+from orchestrator.cti.errors import CallNotRemoteError, CallStateError, TransferStateError
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallRegistry, CallState
 from orchestrator.cti.remote import run_remote
 from orchestrator.cti.stream import EventStream
@@ -61,6 +66,28 @@ log = logging.getLogger("orchestrator.cti")
 MAX_CALL_S = 4 * 3600
 # Margin on top of a leg's ring time for the engine to report the outcome.
 ENGINE_MARGIN_S = 10.0
+
+
+class CallAuthorizer(Protocol):
+    """Asked before a click-to-call or originate places leg A (the billing service's
+    :class:`orchestrator.rating.clicktocall.ClickToCallAuthorizer`, set by the runtime)."""
+
+    async def authorize(
+        self,
+        *,
+        tenant_id: int,
+        call_id: str,
+        account: str | None,
+        extension: str | None,
+        numbers: list[str],
+    ) -> float | None:
+        """Seconds each leg to an external ``number`` may talk from its answer (None: no
+        limit); raises :class:`~orchestrator.core.errors.PaymentRequiredError` to refuse."""
+        ...
+
+    async def release(self, call_id: str) -> None:
+        """Give back what ``authorize`` held for a call whose leg A could not be placed."""
+        ...
 
 
 class CtiService:
@@ -79,6 +106,11 @@ class CtiService:
         self.calls = CallRegistry(engine, stream)
         self.max_call_s = max_call_s
         self._tasks: set[asyncio.Task[None]] = set()
+        # Click-to-call / originated calls whose two parties are in the call's bridge.
+        self._bridged: set[str] = set()
+        self.transfers = AttendedTransfers(engine, self.calls, self._tasks, max_call_s)
+        # Prepaid authorization of click-to-call / originate (None: nobody is asked).
+        self.authorizer: CallAuthorizer | None = None
 
     @property
     def stream(self) -> EventStream:
@@ -132,6 +164,13 @@ class CtiService:
             raise NotFoundError(f"no command {name!r}", command=name, known=sorted(COMMANDS))
         args = parse(model, params or {})
         call = self.calls.get(call_id, scope)
+        if call.kind is CallKind.DIALPLAN and name != "hangup":
+            # Observed only: the engine's dialplan drives these channels, not us.
+            raise CallStateError(
+                "a phone-to-phone call in the dialplan can only be hung up",
+                call_id=call.id,
+                command=name,
+            )
         if name == "answer":
             await self._remote(call, who).answer()
         elif name == "play":
@@ -145,10 +184,30 @@ class CtiService:
             await self._hangup(call, args.cause)
         elif name in ("transfer", "redirect"):
             assert isinstance(args, TransferParams)
+            self._not_consulting(call)
             await self._transfer(call, destination(args.destination), redirect=name == "redirect")
+        elif name == "attended_transfer":
+            assert isinstance(args, AttendedTransferParams)
+            transfer = await self.transfers.begin(
+                call, args, self.directory, bridged=lambda: call.id in self._bridged
+            )
+            return {"transfer": transfer}
+        elif name == "complete_transfer":
+            return {"transfer": await self.transfers.complete(call)}
+        elif name == "cancel_transfer":
+            return {"transfer": await self.transfers.cancel(call)}
         else:
+            self._not_consulting(call)
             await self._hold(call, name == "hold", who)
         return {}
+
+    @staticmethod
+    def _not_consulting(call: ActiveCall) -> None:
+        if call.transfer is not None:
+            raise TransferStateError(
+                "an attended transfer is in progress: complete or cancel it first",
+                call_id=call.id,
+            )
 
     def release(self, who: str) -> None:
         """A client went away: the remote-app calls it drove wait for another."""
@@ -285,6 +344,18 @@ class CtiService:
             extensions=[t.number for t in (target_a, target_b) if t.kind == "extension"],
             account=account,
         )
+        # Legs to external numbers are paid: refused (409) before anything rings, or
+        # limited to the seconds the account can pay for.
+        paid = (target_a.kind == "number", target_b.kind == "number")
+        limit = None
+        if self.authorizer is not None:
+            limit = await self.authorizer.authorize(
+                tenant_id=tenant_id,
+                call_id=call.id,
+                account=account,
+                extension=target_a.number if target_a.kind == "extension" else None,
+                numbers=[t.number for t, p in zip((target_a, target_b), paid, strict=True) if p],
+            )
         leg_a = CallLeg(call.id, "a", target_a.number)
         call.legs[leg_a.id] = leg_a
         self.calls.add(call)
@@ -298,26 +369,49 @@ class CtiService:
             )
         except OrchestratorError as exc:
             self.calls.end(call, CallState.HUNG_UP, cause=0, error=exc.error_id)
+            if self.authorizer is not None:
+                await self.authorizer.release(call.id)
             raise
         self.calls.ringing(call, leg_id=leg_a.id, role="a")
         snapshot = call.snapshot()
         caller_id = caller_id_b or target_b.caller_id or target_a.number
         task = asyncio.create_task(
-            self._drive(call, target_b, caller_id, timeout), name=f"cti-{kind}-{call.id}"
+            self._drive(call, target_b, caller_id, timeout, limit=limit, paid=paid),
+            name=f"cti-{kind}-{call.id}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return snapshot
 
-    async def _drive(self, call: ActiveCall, target_b: Target, caller_id: str, ring: float) -> None:
-        """Leg A answered? call B; B answered? bridge; either leaves? end the call."""
+    async def _drive(
+        self,
+        call: ActiveCall,
+        target_b: Target,
+        caller_id: str,
+        ring: float,
+        *,
+        limit: float | None = None,
+        paid: tuple[bool, bool] = (False, False),
+    ) -> None:
+        """Leg A answered? call B; B answered? bridge; either leaves? end the call.
+
+        ``limit``: the seconds a ``paid`` leg (A, B) may last from its answer (prepaid)."""
         a = call.legs[call.id]
         cause = 16
+        loop = asyncio.get_running_loop()
+        paid_until = math.inf  # loop time when the first paid leg's money runs out
+
+        def left(timeout: float) -> float:
+            return min(timeout, paid_until - loop.time())
+
+        details: dict[str, Any] = {}
         try:
             await call.wait_until(lambda: a.up or a.gone, ring + ENGINE_MARGIN_S)
             if not a.up:
                 cause = a.cause or 19
                 return
+            if limit is not None and paid[0]:
+                paid_until = loop.time() + limit
             b = self.calls.add_leg(call, uuid.uuid4().hex, "b", target_b.number)
             ringback = uuid.uuid4().hex
             with contextlib.suppress(OrchestratorError):
@@ -331,26 +425,35 @@ class CtiService:
                 app_args=("cti", call.id),
             )
             self.calls.ringing(call, leg_id=b.id, role="b")
-            await call.wait_until(lambda: b.up or b.gone or a.gone, ring + ENGINE_MARGIN_S)
+            await call.wait_until(lambda: b.up or b.gone or a.gone, left(ring + ENGINE_MARGIN_S))
             if not (a.up and b.up):
                 cause = b.cause or a.cause or 19
                 return
+            if limit is not None and paid[1]:
+                paid_until = min(paid_until, loop.time() + limit)
             with contextlib.suppress(OrchestratorError):
                 await self.engine.stop_playback(ringback)
             call.bridge_id = uuid.uuid4().hex
             await self.engine.create_bridge(call.bridge_id)
             await self.engine.add_to_bridge(call.bridge_id, a.id)
             await self.engine.add_to_bridge(call.bridge_id, b.id)
-            await call.wait_until(lambda: a.gone or b.gone, self.max_call_s)
-            cause = (b.cause if b.gone else a.cause) or 16
+            self._bridged.add(call.id)
+            call.changed()
+            # Two parties talk until one leaves; an attended transfer may replace one.
+            over = await call.wait_until(lambda: _over(call), left(self.max_call_s))
+            cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
+            if not over and loop.time() >= paid_until:
+                log.info("call %s: the prepaid time (%s s) is used up", call.id, limit)
+                details["cut_off"] = "prepaid-limit"
         except OrchestratorError as exc:
             log.warning("call %s (%s): %s", call.id, call.kind, exc)
             cause = 41
         finally:
-            await self._finish(call, cause)
+            await self._finish(call, cause, **details)
 
-    async def _finish(self, call: ActiveCall, cause: int) -> None:
+    async def _finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
         # Runs when the driver is cancelled too: no leg may outlive its call.
+        self._bridged.discard(call.id)
         for leg in list(call.legs.values()):
             try:
                 await self._hangup_leg(leg)
@@ -359,7 +462,14 @@ class CtiService:
         if call.bridge_id is not None:
             with contextlib.suppress(Exception):
                 await self.engine.destroy_bridge(call.bridge_id)
-        self.calls.end(call, CallState.HUNG_UP, cause=cause)
+        self.calls.end(call, CallState.HUNG_UP, cause=cause, **details)
+
+
+def _over(call: ActiveCall) -> bool:
+    """A bridged call is over when fewer than two parties are left (and no consultation)."""
+    if call.ended:
+        return True
+    return call.transfer is None and sum(not leg.gone for leg in call.legs.values()) < 2
 
 
 def _runner_of(call: ActiveCall) -> str:

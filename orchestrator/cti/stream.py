@@ -32,9 +32,19 @@ EVENTS = frozenset(
         "held",
         "unheld",
         "transferred",
+        # Attended transfer (orchestrator.cti.attended); it ends with "transferred".
+        "transfer_started",
+        "transfer_answered",
+        "transfer_cancelled",
         "hung_up",
         "queued",
         "dequeued",
+        # An agent's state changed (orchestrator.callcenter.cti_events).
+        "agent_state",
+        # Supervisors on agents' calls (orchestrator.cti.supervise).
+        "supervision_started",
+        "supervision_changed",
+        "supervision_ended",
     }
 )
 REPLAY_SIZE = 10_000

@@ -43,7 +43,7 @@ from typing import Any
 
 from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine
-from orchestrator.core.errors import LegGoneError, ValidationError
+from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
 from orchestrator.core.events import (
     Event,
     LegCreated,
@@ -153,6 +153,8 @@ class IvrCall:
         # Set by the runner when an event arrives; the next command reports the delay.
         self.woke_at: float | None = None
         self.on_latency: Callable[[float], None] | None = None
+        # The call queues (an AcdService) behind :meth:`queue`, set by the runner.
+        self.queues: Any = None
         self.hung_up = False
         self.hung_up_by = ""  # "caller" or "flow"
         self.transferred = False
@@ -579,6 +581,21 @@ class IvrCall:
         self._check()
         await self._command(None, self.engine.unhold(self.id))
         self._notify("unheld")
+
+    # -- call queues --------------------------------------------------------------------
+    async def queue(self, name: str, **options: Any) -> Any:
+        """Hand the caller to the tenant's call queue ``name``; returns once it is settled.
+
+        The result is the ACD's ``QueueResult`` (``outcome`` answered, abandoned,
+        overflow, timeout or callback; see docs/queues.md). ``options``: ``priority``,
+        ``required_skills``, ``caller``. The queues are the runner's (``runner.queues``,
+        set by the service); a flow run without them gets :class:`NotFoundError`.
+        """
+        self._check()
+        if self.queues is None:
+            raise NotFoundError("no call queues in this service", queue=name)
+        tenant = int(self.tenant) if self.tenant.isdigit() else 0
+        return await self.queues.enqueue(self, tenant_id=tenant, queue=name, **options)
 
 
 def _validator(validate: object) -> Callable[[str], bool]:

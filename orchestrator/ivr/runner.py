@@ -107,6 +107,8 @@ class IvrRunner:
         self.apology = tuple(apology)
         self.timescale = timescale
         self.calls: dict[str, IvrCall] = {}
+        # The call queues flows reach with ``call.queue(...)`` (an AcdService), if any.
+        self.queues: Any = None
         self.observers: list[CallObserver] = []
         # Seconds from the engine event that woke a flow to the command it sent next
         # (the bench reads them); empty unless keep_latencies > 0.
@@ -175,6 +177,7 @@ class IvrRunner:
             observer=self._observe,
             on_child=self._route_child,
         )
+        call.queues = self.queues
         if self._keep_latencies:
             call.on_latency = self.latencies.append
             call.woke_at = time.perf_counter()

@@ -7,6 +7,7 @@ worker thread so a slow database never stalls the engine's event dispatch.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,9 @@ from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.ivr.directory import DIAL_CONTEXT, Target, parse
 from orchestrator.ivr.runner import AppSpec
 from orchestrator.store.models import Extension, Tenant
+from orchestrator.store.redirects import MAX_HOPS
+
+log = logging.getLogger("orchestrator.ivr")
 
 SessionFactory = Callable[[], Session]
 
@@ -53,7 +57,12 @@ def store_lookup(sessions: SessionFactory) -> Callable[[str, str], Any]:
 
 
 class StoreDirectory:
-    """Extensions by number in the call's tenant; numbers through its outbound routes."""
+    """Extensions by number in the call's tenant; numbers through its outbound routes.
+
+    An extension with a standing redirect (agent busy/away) resolves to the redirect's
+    target, as the tenant's dialplan does for its phones; a redirect whose target no
+    longer resolves (or a loop) is ignored and the extension itself is dialed.
+    """
 
     def __init__(self, sessions: SessionFactory, engine: Engine) -> None:
         self.sessions = sessions
@@ -64,21 +73,47 @@ class StoreDirectory:
         tenant_id = _tenant_id(tenant)
         with self.sessions() as session:
             if kind == "extension":
-                row = session.exec(
-                    select(Extension.sip_username, Tenant.sip_domain)
-                    .join(Tenant, Tenant.id == Extension.tenant_id)  # type: ignore[arg-type]
-                    .where(Extension.tenant_id == tenant_id, Extension.number == value)
-                ).first()
-                if row is None:
-                    raise NotFoundError(f"no extension {value} in tenant {tenant}", extension=value)
-                dial = self.engine.user_dial_string(f"{row[0]}@{row[1]}")
-                return Target(kind, value, dial, f"t{tenant_id}", value)
-            from orchestrator.store.routes import resolve_outbound
+                return self._extension(session, tenant_id, value, seen=[])
+            return self._number(session, tenant_id, value)
 
-            out = resolve_outbound(session, tenant_id, value)
+    def _extension(self, session: Session, tenant_id: int, number: str, seen: list[str]) -> Target:
+        row = session.exec(
+            select(Extension.sip_username, Tenant.sip_domain, Extension.redirect_to)
+            .join(Tenant, Tenant.id == Extension.tenant_id)  # type: ignore[arg-type]
+            .where(Extension.tenant_id == tenant_id, Extension.number == number)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no extension {number} in tenant {tenant_id}", extension=number)
+        username, domain, redirect_to = row
+        seen = [*seen, number]
+        if redirect_to and len(seen) <= MAX_HOPS:
+            try:
+                kind, target = parse(redirect_to)
+                if kind == "number":
+                    return self._number(session, tenant_id, target)
+                if target not in seen and self._enabled(session, tenant_id, target):
+                    return self._extension(session, tenant_id, target, seen)
+            except (NotFoundError, ValidationError) as exc:
+                log.info("extension %s: redirect %s ignored: %s", number, redirect_to, exc)
+        dial = self.engine.user_dial_string(f"{username}@{domain}")
+        return Target("extension", number, dial, f"t{tenant_id}", number)
+
+    @staticmethod
+    def _enabled(session: Session, tenant_id: int, number: str) -> bool:
+        enabled = session.exec(
+            select(Extension.enabled).where(
+                Extension.tenant_id == tenant_id, Extension.number == number
+            )
+        ).first()
+        return bool(enabled)
+
+    def _number(self, session: Session, tenant_id: int, number: str) -> Target:
+        from orchestrator.store.routes import resolve_outbound
+
+        out = resolve_outbound(session, tenant_id, number)
         dial = self.engine.trunk_dial_string(out.trunk_endpoint, out.number)
         return Target(
-            kind, out.number, dial, DIAL_CONTEXT, "s", {"ORCH_DIAL": dial}, out.caller_id_number
+            "number", out.number, dial, DIAL_CONTEXT, "s", {"ORCH_DIAL": dial}, out.caller_id_number
         )
 
     async def resolve(self, tenant: str, destination: str) -> Target:

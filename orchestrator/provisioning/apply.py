@@ -31,6 +31,9 @@ from orchestrator.provisioning.data import TenantConfig
 from orchestrator.provisioning.render import FAMILIES, Rendered, Renderer
 
 log = logging.getLogger(__name__)
+# The queue agents' feature codes *91, *92, *93 in every enabled tenant's context
+# (dialplan_templates/asterisk/tenant/extensions.conf.j2, docs/queues.md).
+FEATURE_CODES = 3
 
 _COUNT = re.compile(r"-= (\d+) extensions? \(")
 _TENANT_FILE = re.compile(r"t(\d+)\.conf")
@@ -116,9 +119,9 @@ class AsteriskProvisioner:
 
     @staticmethod
     def _expected(t: TenantConfig) -> dict[str, int]:
-        # Each user's number, each own DID, each outbound route pattern, and the
-        # catch-all for numbers that are not ours.
-        count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + 1
+        # Each user's number, each own DID, each outbound route pattern, the agents'
+        # feature codes, and the catch-all for numbers that are not ours.
+        count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + FEATURE_CODES + 1
         return {t.context: count if t.enabled else 1}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,8 +17,17 @@ from sqlmodel import Session, select
 
 from orchestrator import validation
 from orchestrator.core.errors import ValidationError
-from orchestrator.store.models import Did, Extension, IvrApp, OutboundRoute, Tenant, Trunk
+from orchestrator.store.models import (
+    Account,
+    Did,
+    Extension,
+    IvrApp,
+    OutboundRoute,
+    Tenant,
+    Trunk,
+)
 from orchestrator.store.models import trunk_endpoint as _trunk_endpoint
+from orchestrator.store.redirects import parse_redirect, redirect_reason
 from orchestrator.store.routes import check_route_shape, route_fields
 from orchestrator.store.trunks import check_credentials, trunk_fields
 
@@ -27,13 +36,19 @@ _PASSWORD = re.compile(r"[A-Za-z0-9]{12,64}")
 
 @dataclass(frozen=True, slots=True)
 class SipUser:
-    """One extension's SIP identity. ``endpoint`` is ``<sip_username>@<domain>``."""
+    """One extension's SIP identity. ``endpoint`` is ``<sip_username>@<domain>``.
+
+    ``redirect`` (an extension number or a number an outbound route matches) is where
+    calls to the extension go instead of its phone; ``""``: ring the phone.
+    """
 
     number: str
     username: str
     password: str
     endpoint: str
     caller_id: str
+    redirect: str = ""
+    redirect_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +93,9 @@ class TenantConfig:
     dids: tuple[DidRoute, ...] = field(default_factory=tuple)
     trunks: tuple[SipTrunk, ...] = ()
     dial_patterns: tuple[DialPattern, ...] = ()
+    # "prepaid"/"postpaid" when the tenant has billing accounts: outbound calls are then
+    # authorized by the orchestrator first (docs/billing.md); "" otherwise.
+    billing: str = ""
 
     @property
     def context(self) -> str:
@@ -216,6 +234,7 @@ def snapshot(
             dest = validation.Destination("hangup")
         did_routes.append(DidRoute(number=number, kind=dest.kind, target=dest.target))
     sip_trunks, patterns = _dial_patterns(tenant.id, trunks, routes)
+    users = _redirected(users, [e for e in extensions if e.enabled], patterns)
     return TenantConfig(
         id=tenant.id,
         domain=domain,
@@ -225,6 +244,62 @@ def snapshot(
         trunks=sip_trunks,
         dial_patterns=patterns,
     )
+
+
+def _redirected(
+    users: tuple[SipUser, ...], extensions: Sequence[Any], patterns: Sequence[DialPattern]
+) -> tuple[SipUser, ...]:
+    """The users with their standing redirects, each re-validated.
+
+    A redirect is dropped (the phone rings) when its target is not an enabled extension
+    of the tenant nor a number one of its dial patterns matches, or when it is part of
+    a loop: the API refuses those, but rows can be changed by other paths.
+    """
+    numbers = {u.number for u in users}
+    wanted: dict[str, tuple[str, str, str]] = {}
+    for ext in extensions:
+        stored = getattr(ext, "redirect_to", None)
+        if not stored:
+            continue
+        kind, target = parse_redirect(stored, field="redirect_to")
+        reason = redirect_reason(getattr(ext, "redirect_reason", "") or "")
+        if not kind:  # a bare value (written by hand): an extension if there is one
+            kind = "extension" if target in numbers else "number"
+        if kind == "extension":
+            routable = target in numbers and target != ext.number
+        else:
+            routable = any(_matches(p.pattern, target) for p in patterns)
+        if routable:
+            wanted[ext.number] = (kind, target, reason)
+    to_extension = {n: t for n, (k, t, _r) in wanted.items() if k == "extension"}
+    for number in [n for n in to_extension if _in_loop(n, to_extension)]:
+        del wanted[number]
+    return tuple(
+        replace(u, redirect=wanted[u.number][1], redirect_reason=wanted[u.number][2])
+        if u.number in wanted
+        else u
+        for u in users
+    )
+
+
+def _matches(pattern: str, number: str) -> bool:
+    """Whether a dial pattern ``_<prefix>XXX`` (see :func:`_dial_patterns`) takes ``number``."""
+    prefix = pattern[1:].rstrip("X")
+    rest = number[len(prefix) :]
+    return (
+        number.startswith(prefix) and len(rest) == len(pattern) - 1 - len(prefix) and rest.isdigit()
+    )
+
+
+def _in_loop(start: str, to_extension: dict[str, str]) -> bool:
+    seen: set[str] = set()
+    current = to_extension.get(start)
+    while current is not None and current not in seen:
+        if current == start:
+            return True
+        seen.add(current)
+        current = to_extension.get(current)
+    return False
 
 
 def load_tenant(session: Session, tenant_id: int) -> TenantConfig | None:
@@ -237,7 +312,20 @@ def load_tenant(session: Session, tenant_id: int) -> TenantConfig | None:
     trunks = list(session.exec(select(Trunk).where(Trunk.tenant_id == tenant_id)))
     routes = list(session.exec(select(OutboundRoute).where(OutboundRoute.tenant_id == tenant_id)))
     apps = list(session.exec(select(IvrApp).where(IvrApp.tenant_id == tenant_id)))
-    return snapshot(tenant, exts, dids, trunks=trunks, routes=routes, ivr_apps=apps)
+    config = snapshot(tenant, exts, dids, trunks=trunks, routes=routes, ivr_apps=apps)
+    return replace(config, billing=_billing_modes(session, tenant_id).get(tenant_id, ""))
+
+
+def _billing_modes(session: Session, tenant_id: int | None = None) -> dict[int, str]:
+    """Per tenant with accounts: "prepaid" if any is prepaid, else "postpaid"."""
+    statement = sa.select(Account.__table__.c.tenant_id, Account.__table__.c.kind)  # type: ignore[attr-defined]
+    if tenant_id is not None:
+        statement = statement.where(Account.__table__.c.tenant_id == tenant_id)  # type: ignore[attr-defined]
+    modes: dict[int, str] = {}
+    for row in session.execute(statement):
+        if modes.get(row.tenant_id) != "prepaid":
+            modes[row.tenant_id] = "prepaid" if row.kind == "prepaid" else "postpaid"
+    return modes
 
 
 # Table columns (not the model attributes, which type-check as plain values).
@@ -258,6 +346,8 @@ _EXT_COLUMNS = [
         "caller_id_name",
         "caller_id_number",
         "enabled",
+        "redirect_to",
+        "redirect_reason",
     )
 ]
 
@@ -280,14 +370,18 @@ def load_all(session: Session) -> list[TenantConfig]:
     trunks = _by_tenant(session, sa.select(_TR))
     routes = _by_tenant(session, sa.select(_R))
     apps = _by_tenant(session, sa.select(_I.tenant_id, _I.name, _I.enabled))
+    modes = _billing_modes(session)
     return [
-        snapshot(
-            t,
-            exts.get(t.id, []),
-            dids.get(t.id, []),
-            trunks=trunks.get(t.id, []),
-            routes=routes.get(t.id, []),
-            ivr_apps=apps.get(t.id, []),
+        replace(
+            snapshot(
+                t,
+                exts.get(t.id, []),
+                dids.get(t.id, []),
+                trunks=trunks.get(t.id, []),
+                routes=routes.get(t.id, []),
+                ivr_apps=apps.get(t.id, []),
+            ),
+            billing=modes.get(t.id, ""),
         )
         for t in tenants
     ]

@@ -301,7 +301,8 @@ _media_cycle = itertools.cycle(
 )
 
 
-def _udp_free(port: int) -> bool:
+def udp_free(port: int) -> bool:
+    """Whether nothing holds UDP ``port`` on the local address (SIPp binds it once up)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             sock.bind((LOCAL_IP, port))
@@ -314,7 +315,7 @@ def media_port() -> int:
     """An RTP port whose pair (port, port+2) is free now; SIPp may still lose a race."""
     for _ in range(len(MEDIA_PORTS)):
         port = next(_media_cycle)
-        if _udp_free(port) and _udp_free(port + 2):
+        if udp_free(port) and udp_free(port + 2):
             return port
     raise SippError(f"no free RTP port pair in {MEDIA_PORTS}")
 
@@ -364,7 +365,8 @@ async def _spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
         )
 
 
-async def _kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
+async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
+    """SIGTERM ``proc``, then SIGKILL it if it has not exited after ``grace`` seconds."""
     if proc.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -390,7 +392,7 @@ async def _run(cmd_for: Callable[..., list[str]], workdir: Path, timeout: float)
             ) from None
         finally:
             if proc.returncode is None:
-                await _kill(proc)
+                await kill(proc)
         lost_race = returncode not in _EXITS_RAN and _bind_failed(workdir)
         if not lost_race or attempt + 1 == _BIND_RETRIES:
             return returncode
@@ -627,7 +629,7 @@ class Answerer:
                 return self
             except SippError:
                 if self._proc.returncode is None:
-                    await _kill(self._proc)
+                    await kill(self._proc)
                 if attempt + 1 < _BIND_RETRIES and _bind_failed(workdir):
                     continue
                 log = _debug_log(workdir)
@@ -643,7 +645,7 @@ class Answerer:
             if self._proc.returncode is not None:
                 raise SippError(f"sipp exited with {self._proc.returncode}")
             # SIPp holds the port once it is ready (it binds it without SO_REUSEADDR).
-            if not _udp_free(self.local_port):
+            if not udp_free(self.local_port):
                 return
             await asyncio.sleep(0.02)
         raise SippError("timed out")
@@ -686,7 +688,7 @@ class Answerer:
             return self.result
         if self._proc is None:
             raise SippError("the answerer is not started")
-        await _kill(self._proc)
+        await kill(self._proc)
         answered, completed = self._count("answered"), self._count("completed")
         clean = self.calls is not None and self._proc.returncode == EXIT_OK
         self.result = AnswerResult(

@@ -8,121 +8,65 @@ events, which reach the call in the orchestrator through the Local channel.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
-from orchestrator.testing import sipp
-from tests.engine.conftest import SLOT, TEST_API_PORT, Service
+from tests.engine.conftest import Service
+from tests.engine.cti_client import Client, open_cti
+from tests.engine.phones import (
+    TenantPhones,
+    add_ivr_app,
+    api,
+    assert_applied,
+    create_tenant,
+    phone_ports,
+    wait_call,
+)
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "cti.example"
 ACCESS = "+17333550700"
-# SIPp ports of this module's phones (per slot, so parallel runs do not collide).
-PHONE_PORT = {"201": 16050 + 100 * SLOT, "202": 16051 + 100 * SLOT}
+PHONE_PORT = phone_ports("test_cti", "201", "202")
 
 
 @pytest.fixture(scope="module")
-def cti_tenant(service: Service) -> dict[str, Any]:
+def cti_tenant(service: Service) -> TenantPhones:
     """A tenant with phones 201 and 202 and a remote IVR app on ``ACCESS``."""
-    out: dict[str, Any] = {"passwords": {}}
+    tenant = create_tenant(service, "CTI tenant", DOMAIN, PHONE_PORT)
     with service.client() as http:
-        r = http.post("/api/v1/tenants", json={"name": "CTI tenant", "sip_domain": DOMAIN})
-        assert r.status_code == 201, r.text
-        tenant = out["tenant"] = r.json()
-        for number in PHONE_PORT:
-            r = http.post(f"/api/v1/tenants/{tenant['id']}/extensions", json={"number": number})
-            assert r.status_code == 201, r.text
-            out["passwords"][number] = r.json()["sip_password"]
-        r = http.post(
-            "/api/v1/dids",
-            json={"number": ACCESS, "tenant_id": tenant["id"], "pricing_batch": "cti"},
+        add_ivr_app(
+            http,
+            tenant.id,
+            ACCESS,
+            pricing_batch="cti",
+            name="visa-remote",
+            app="remote",
+            max_duration_s=120,
+            settings={"wait_s": 20},
         )
-        assert r.status_code == 201, r.text
-        r = http.post(
-            "/api/v1/ivr-apps",
-            json={
-                "tenant_id": tenant["id"],
-                "name": "visa-remote",
-                "app": "remote",
-                "max_duration_s": 120,
-                "settings": {"wait_s": 20},
-            },
-        )
-        assert r.status_code == 201, r.text
-        r = http.post(f"/api/v1/ivr-apps/{r.json()['id']}/numbers", json={"number": ACCESS})
-        assert r.status_code in (200, 201), r.text
-        r = http.get(f"/api/v1/tenants/{tenant['id']}/config")
-        assert r.json()["last_apply"]["ok"], r.text
-    return out
-
-
-async def register(service: Service, tenant: dict[str, Any], number: str) -> None:
-    result = await sipp.register(
-        server=f"127.0.0.1:{service.instance.ports.sip}",
-        username=number,
-        password=tenant["passwords"][number],
-        domain=DOMAIN,
-        local_port=PHONE_PORT[number],
-    )
-    assert result.status == 200, result.log
-
-
-class Client:
-    """A CTI WebSocket client that keeps messages it skipped while waiting for another."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.seen: list[dict[str, Any]] = []
-        self.pending: list[dict[str, Any]] = []
-
-    async def until(self, match: Any, timeout: float = 20) -> dict[str, Any]:
-        for i, msg in enumerate(self.pending):
-            if match(msg):
-                return self.pending.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = json.loads(await self.ws.recv())
-                self.seen.append(msg)
-                if match(msg):
-                    return msg
-                self.pending.append(msg)
-
-    async def request(self, msg: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
-        await self.ws.send(json.dumps(msg))
-        return await self.until(lambda m: m["type"] == "reply" and m["id"] == msg["id"], timeout)
-
-    async def event(self, name: str, timeout: float = 20) -> dict[str, Any]:
-        return await self.until(lambda m: m["type"] == "event" and m["event"] == name, timeout)
+        assert_applied(http, tenant.id)
+    return tenant
 
 
 @pytest.fixture
 async def cti(service: Service) -> AsyncIterator[Client]:
-    url = f"ws://127.0.0.1:{TEST_API_PORT}/api/v1/ws"
-    async with connect(url, additional_headers=service.headers) as ws:
-        client = Client(ws)
-        assert (await client.until(lambda m: True))["type"] == "welcome"
+    async with open_cti(service) as client:
         yield client
 
 
 async def test_websocket_client_drives_a_remote_app_call(
-    service: Service, cti_tenant: dict, cti: Client
+    service: Service, cti_tenant: TenantPhones, cti: Client
 ) -> None:
-    tid = cti_tenant["tenant"]["id"]
+    tid = cti_tenant.id
     sub = await cti.request(
         {"type": "subscribe", "id": "sub", "tenant_id": tid, "access_number": ACCESS}
     )
     assert sub["ok"], sub
-    await register(service, cti_tenant, "201")
-    async with sipp.Answerer(local_port=PHONE_PORT["201"], calls=1, dtmf="4711") as phone:
+    await cti_tenant.register("201")
+    async with cti_tenant.answerer("201", calls=1, dtmf="4711") as phone:
         service.instance.cli(
             f"channel originate Local/{ACCESS}@orchestrator-dids extension 201@t{tid}"
         )
@@ -150,7 +94,7 @@ async def test_websocket_client_drives_a_remote_app_call(
         assert reply["ok"] and reply["result"]["digits"] == "4711", reply
         dtmf = [m["details"]["digit"] for m in cti.seen if m.get("event") == "dtmf"]
         assert dtmf == list("4711")
-        async with httpx.AsyncClient(base_url=service.url, headers=service.headers) as http:
+        async with api(service) as http:
             listed = (await http.get("/api/v1/calls", params={"access_number": ACCESS})).json()
         assert [c["id"] for c in listed["items"]] == [call_id]
         assert listed["items"][0]["state"] == "answered"
@@ -163,31 +107,17 @@ async def test_websocket_client_drives_a_remote_app_call(
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
-async def wait_call(http: httpx.AsyncClient, call_id: str, ready: Any, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await http.get(f"/api/v1/calls/{call_id}")
-        assert r.status_code == 200, r.text
-        if ready(r.json()):
-            return dict(r.json())
-        assert time.monotonic() < deadline, r.json()
-        await asyncio.sleep(0.2)
-
-
 async def test_click_to_call_bridges_two_phones_and_rest_hangs_up(
-    service: Service, cti_tenant: dict, cti: Client
+    service: Service, cti_tenant: TenantPhones, cti: Client
 ) -> None:
-    tid = cti_tenant["tenant"]["id"]
+    tid = cti_tenant.id
     assert (await cti.request({"type": "subscribe", "id": "s", "tenant_id": tid}))["ok"]
-    for number in ("201", "202"):
-        await register(service, cti_tenant, number)
+    await cti_tenant.register("201", "202")
     async with (
-        sipp.Answerer(local_port=PHONE_PORT["201"], calls=1) as a,
-        sipp.Answerer(local_port=PHONE_PORT["202"], calls=1) as b,
+        cti_tenant.answerer("201", calls=1) as a,
+        cti_tenant.answerer("202", calls=1) as b,
     ):
-        async with httpx.AsyncClient(
-            base_url=service.url, headers=service.headers, timeout=30
-        ) as http:
+        async with api(service) as http:
             r = await http.post(
                 "/api/v1/click-to-call",
                 json={

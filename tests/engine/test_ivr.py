@@ -15,14 +15,14 @@ import httpx
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import Service
+from tests.engine.conftest import SLOT, Service
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "ivr.example"
 VISA_NUMBER = "+17333557000"
 PARCEL_NUMBER = "+17333557001"
-CALLER_PORT = 16301
+CALLER_PORT = 16301 + 100 * SLOT
 
 
 @pytest.fixture(scope="module")

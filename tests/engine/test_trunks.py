@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import Service
+from tests.engine.conftest import SLOT, Service
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "trunk.example"
-CALL_PORT = 16411  # where 101 places its calls from
-PHONE_9001 = 16402  # 9001's registered contact
-CARRIER = 16421  # the SIPp UAS standing in for the carrier
+CALL_PORT = 16411 + 100 * SLOT  # where 101 places its calls from
+PHONE_9001 = 16402 + 100 * SLOT  # 9001's registered contact
+CARRIER = 16421 + 100 * SLOT  # the SIPp UAS standing in for the carrier
 TRUNK_CALLER_ID = "+442079460000"
 
 _REQUEST_LINE = re.compile(r"^INVITE (sip:\S+) SIP/2\.0", re.M)

@@ -1,0 +1,295 @@
+"""A tenant with SIPp phones on the real engine: the setup the real-engine tests share.
+
+A module fixture creates the tenant and its extensions through REST; the tests then
+register the phones, start answering (or refusing, or only ringing) phones on their
+contact ports and place calls from them::
+
+    PORT = phone_ports("test_mine", "101", "102", "call")
+
+    @pytest.fixture(scope="module")
+    def tenant(service: Service) -> TenantPhones:
+        return create_tenant(service, "Mine", "mine.example",
+                             {n: PORT[n] for n in ("101", "102")},
+                             dial_from={"101": PORT["call"]})
+
+    async def test_it(tenant: TenantPhones) -> None:
+        await tenant.register("102")
+        async with tenant.answerer("102", calls=1) as phone:
+            result = await tenant.call("101", "102", hold_ms=500)
+        ...
+
+SIPp ports come from the run's slot (see ``ORCH_TEST_SLOT`` in conftest.py): slot k owns
+16000+100k to 16099+100k, and each module owns a block of it in ``BLOCKS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from orchestrator.testing import sipp
+from tests.engine.conftest import SLOT, Service
+
+# -- ports -------------------------------------------------------------------
+
+PHONE_PORT_BASE = 16000
+PORTS_PER_SLOT = 100
+# Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
+# share a port: a SIPp process that outlives its test must never answer another's call.
+# Modules that do not use this helper yet are listed too, to keep their ports free.
+# Offsets 0-29 are free (test_foundation.py's fixed 16101-16212 sit in slots 1-2, though).
+BLOCKS: dict[str, range] = {
+    "test_cdrs_flows": range(30, 38),  # not using the helper (yet)
+    "test_observe": range(40, 42),
+    "test_cti": range(50, 52),
+    "test_supervision": range(60, 63),  # not using the helper (yet)
+    "test_queues": range(70, 78),  # not using the helper (yet)
+    "test_cti_transfer": range(80, 84),
+    "test_cti_observed": range(90, 92),
+    "test_cdrs": range(95, 98),
+}
+
+
+def _check_blocks() -> None:
+    taken: dict[int, str] = {}
+    for module, block in BLOCKS.items():
+        for offset in block:
+            if not 0 <= offset < PORTS_PER_SLOT or offset in taken:
+                raise ValueError(f"{module}: port offset {offset} is not free ({taken})")
+            taken[offset] = module
+
+
+_check_blocks()
+
+
+def phone_ports(module: str, *names: str) -> dict[str, int]:
+    """This slot's SIPp ports for ``names``, one each, in order, from ``module``'s block."""
+    block = BLOCKS[module]
+    if len(names) > len(block):
+        raise ValueError(f"{module} has {len(block)} ports, not {len(names)}")
+    base = PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT
+    return {name: base + offset for name, offset in zip(names, block, strict=False)}
+
+
+# -- the tenant --------------------------------------------------------------
+
+
+def assert_applied(http: httpx.Client, tenant_id: int) -> None:
+    """The tenant's configuration reached the engine (its last apply went through)."""
+    r = http.get(f"/api/v1/tenants/{tenant_id}/config")
+    assert r.json()["last_apply"]["ok"], r.text
+
+
+def add_ivr_app(
+    http: httpx.Client, tenant_id: int, access: str, *, pricing_batch: str, **app: Any
+) -> int:
+    """Route the DID ``access`` to a new IVR app of the tenant; ``app`` is its JSON fields."""
+    r = http.post(
+        "/api/v1/dids",
+        json={"number": access, "tenant_id": tenant_id, "pricing_batch": pricing_batch},
+    )
+    assert r.status_code == 201, r.text
+    r = http.post("/api/v1/ivr-apps", json={"tenant_id": tenant_id, **app})
+    assert r.status_code == 201, r.text
+    app_id = int(r.json()["id"])
+    r = http.post(f"/api/v1/ivr-apps/{app_id}/numbers", json={"number": access})
+    assert r.status_code in (200, 201), r.text
+    return app_id
+
+
+@dataclass
+class TenantPhones:
+    """A tenant made through REST, with one SIPp phone per extension.
+
+    ``ports`` are the phones' registered contacts (where their answerers listen);
+    ``dial_from`` the ports a phone places calls from when that is not its contact.
+    """
+
+    service: Service
+    tenant: dict[str, Any]
+    domain: str
+    ports: dict[str, int]
+    passwords: dict[str, str] = field(default_factory=dict)
+    extension_ids: dict[str, int] = field(default_factory=dict)
+    dial_from: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        """The tenant's id."""
+        return int(self.tenant["id"])
+
+    @property
+    def server(self) -> str:
+        """The engine's SIP address (``host:port``) the phones register with and call."""
+        return f"127.0.0.1:{self.service.instance.ports.sip}"
+
+    async def register(self, *numbers: str, attempts: int = 3) -> None:
+        """REGISTER ``numbers`` (all phones by default) from their contact ports."""
+        for number in numbers or tuple(self.ports):
+            for attempt in range(attempts):
+                result = await sipp.register(
+                    server=self.server,
+                    username=number,
+                    password=self.passwords[number],
+                    domain=self.domain,
+                    local_port=self.ports[number],
+                )
+                # A retry covers a SIPp run that lost a port race or a transient refusal;
+                # a wrong password fails every attempt and shows the last one's log.
+                if result.status == 200 or attempt + 1 == attempts:
+                    break
+                await asyncio.sleep(0.5)
+            assert result.status == 200, result.log
+
+    async def call(self, number: str, target: str, **kw: Any) -> sipp.CallResult:
+        """``number`` calls ``target`` (see :func:`sipp.call` for ``hold_ms``, ``expect``...)."""
+        return await sipp.call(
+            server=self.server,
+            username=number,
+            password=self.passwords[number],
+            domain=self.domain,
+            local_port=self.dial_from.get(number, self.ports[number]),
+            target=target,
+            **kw,
+        )
+
+    def answerer(
+        self, number: str, calls: int | None = None, dtmf: str | None = None
+    ) -> sipp.Answerer:
+        """``number``'s phone, answering every call (``async with``; see :class:`sipp.Answerer`)."""
+        return sipp.Answerer(local_port=self.ports[number], calls=calls, dtmf=dtmf)
+
+
+def create_tenant(
+    service: Service,
+    name: str,
+    domain: str,
+    phones: dict[str, int],
+    *,
+    dial_from: dict[str, int] | None = None,
+) -> TenantPhones:
+    """A new tenant with an extension for each of ``phones`` (number -> contact port)."""
+    with service.client() as http:
+        r = http.post("/api/v1/tenants", json={"name": name, "sip_domain": domain})
+        assert r.status_code == 201, r.text
+        out = TenantPhones(service, r.json(), domain, dict(phones), dial_from=dict(dial_from or {}))
+        for number in phones:
+            r = http.post(f"/api/v1/tenants/{out.id}/extensions", json={"number": number})
+            assert r.status_code == 201, r.text
+            out.passwords[number] = r.json()["sip_password"]
+            out.extension_ids[number] = r.json()["id"]
+        assert_applied(http, out.id)
+    return out
+
+
+# -- phones that do not answer -----------------------------------------------
+
+
+def _response(status: str, *, contact: bool = False, cseq: str = "[last_CSeq:]") -> str:
+    contact_line = "      Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+    return f"""  <send>
+    <![CDATA[
+
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag09[call_number]
+      [last_Call-ID:]
+      {cseq}
+{contact_line if contact else ""}      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def _scenario(name: str, *steps: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        f'<scenario name="{name}">\n  <recv request="INVITE"/>\n'
+        + "".join(steps)
+        + '  <recv request="ACK"/>\n</scenario>\n'
+    )
+
+
+def refusing_scenario(code: str, *, ring_ms: int | None = None) -> str:
+    """A UAS that refuses the INVITE with ``code`` (after ringing ``ring_ms``, if given)."""
+    ring = [_response("180 Ringing", contact=True), f'  <pause milliseconds="{ring_ms}"/>\n']
+    return _scenario(f"refuse {code}", *(ring if ring_ms is not None else []), _response(code))
+
+
+# A phone nobody picks up: it rings until the caller gives up (CANCEL).
+RINGING_SCENARIO = _scenario(
+    "phone nobody picks up",
+    _response("180 Ringing", contact=True),
+    '  <recv request="CANCEL"/>\n',
+    _response("200 OK"),
+    _response("487 Request Terminated", cseq="CSeq: [cseq] INVITE"),
+)
+
+
+@contextlib.asynccontextmanager
+async def uas_phone(scenario: str, local_port: int, timeout: float = 60) -> AsyncIterator[None]:
+    """A SIPp UAS on ``local_port`` playing ``scenario`` once, listening when this yields."""
+    with tempfile.TemporaryDirectory(prefix="sipp-uas-") as tmp:
+        workdir = Path(tmp)
+        path = workdir / "uas.xml"
+        path.write_text(scenario)
+        cmd = sipp.build_command(
+            scenario=path,
+            workdir=workdir,
+            local_port=local_port,
+            media_port=sipp.media_port(),
+            timeout=timeout,
+            calls=1,
+            sipp=shutil.which("sipp") or "/usr/bin/sipp",
+        )
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            cwd=workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):  # SIPp listens once it holds the port
+                if not sipp.udp_free(local_port) or proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.02)
+            yield
+        finally:
+            await sipp.kill(proc, grace=5)
+
+
+# -- waiting -----------------------------------------------------------------
+
+
+async def wait_call(
+    http: httpx.AsyncClient,
+    call_id: str,
+    ready: Callable[[dict[str, Any]], bool],
+    timeout: float = 15,
+) -> dict[str, Any]:
+    """The call (``GET /api/v1/calls/<id>``) once ``ready`` holds for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await http.get(f"/api/v1/calls/{call_id}")
+        assert r.status_code == 200, r.text
+        if ready(r.json()):
+            return dict(r.json())
+        assert time.monotonic() < deadline, r.json()
+        await asyncio.sleep(0.2)
+
+
+def api(service: Service) -> httpx.AsyncClient:
+    """An async REST client of the service (``async with api(service) as http``)."""
+    return httpx.AsyncClient(base_url=service.url, headers=service.headers, timeout=30)
