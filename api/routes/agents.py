@@ -1,0 +1,156 @@
+"""``/api/v1/agents``: the people taking queue calls, and what they do.
+
+An agent is an extension of the tenant (its phone; the SIP endpoint follows from it)
+with skills ``{name: level 1..10}`` and a penalty (lower is offered calls first).
+``POST .../login`` (one ``queue`` the agent is a member of, or all), ``/logout``,
+``/pause`` (with a ``reason``) and ``/unpause`` act at once; the agent's live
+``state`` comes back and goes out as an ``agent_state`` event on ``/api/v1/ws``.
+Phones do the same with the feature codes ``*91``/``*92``/``*93`` (docs/queues.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser, PageDep, SessionDep
+from api.routes.queues import CallCenterDep, reload
+from api.schemas import Page
+from orchestrator.callcenter import CallCenter
+from orchestrator.core.errors import EngineUnavailableError
+from orchestrator.store import queues
+from orchestrator.store.models import QueueAgentCreate, QueueAgentPublic, QueueAgentUpdate
+
+router = APIRouter(prefix="/api/v1/agents", tags=["queues"])
+
+
+class LoginBody(BaseModel):
+    queue: str | None = Field(
+        default=None, max_length=40, description="a queue the agent is a member of; null/'all'"
+    )
+
+
+class PauseBody(BaseModel):
+    reason: str = Field(default="", max_length=40, description="lunch, training...")
+
+
+class AgentStatus(BaseModel):
+    agent_id: int
+    tenant_id: int
+    extension: str
+    state: str | None
+    state_reason: str
+    logged_in: list[str]
+
+
+def public(row: queues.AgentRow, callcenter: CallCenter | None) -> QueueAgentPublic:
+    live: dict[str, Any] = {"state": None, "state_reason": "", "logged_in": []}
+    if callcenter is not None and row.agent.id is not None:
+        live = callcenter.actions.live(row.agent.tenant_id, row.agent.id)
+    return QueueAgentPublic.model_validate(
+        {**row.agent.model_dump(), "extension": row.extension, "endpoint": row.endpoint, **live}
+    )
+
+
+def running(callcenter: CallCenter | None) -> CallCenter:
+    if callcenter is None:
+        raise EngineUnavailableError("call queues are not running in this service")
+    return callcenter
+
+
+@router.get("")
+def list_agents(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    callcenter: CallCenterDep,
+    tenant_id: int | None = None,
+) -> Page[QueueAgentPublic]:
+    rows, total = queues.list_agents(
+        session=session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
+    )
+    items = [public(r, callcenter) for r in rows]
+    return Page[QueueAgentPublic](items=items, total=total, offset=page.offset, limit=page.limit)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_agent(
+    session: SessionDep, user: CurrentUser, data: QueueAgentCreate, callcenter: CallCenterDep
+) -> QueueAgentPublic:
+    """Make an extension of the tenant an agent (one agent per extension)."""
+    row = await run_in_threadpool(queues.create_agent, session=session, data=data, scope=user.scope)
+    await reload(callcenter, row.agent.tenant_id)
+    return public(row, callcenter)
+
+
+@router.get("/{agent_id}")
+def read_agent(
+    session: SessionDep, user: CurrentUser, agent_id: int, callcenter: CallCenterDep
+) -> QueueAgentPublic:
+    row = queues.read_agent(session=session, agent_id=agent_id, scope=user.scope)
+    return public(row, callcenter)
+
+
+@router.patch("/{agent_id}")
+async def update_agent(
+    session: SessionDep,
+    user: CurrentUser,
+    agent_id: int,
+    data: QueueAgentUpdate,
+    callcenter: CallCenterDep,
+) -> QueueAgentPublic:
+    row = await run_in_threadpool(
+        queues.update_agent, session=session, agent_id=agent_id, data=data, scope=user.scope
+    )
+    await reload(callcenter, row.agent.tenant_id)
+    return public(row, callcenter)
+
+
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(
+    session: SessionDep, user: CurrentUser, agent_id: int, callcenter: CallCenterDep
+) -> None:
+    """Delete an agent (logged out; a queue call in progress goes on)."""
+    row = await run_in_threadpool(
+        queues.delete_agent, session=session, agent_id=agent_id, scope=user.scope
+    )
+    await reload(callcenter, row.agent.tenant_id)
+
+
+@router.post("/{agent_id}/login")
+async def login(
+    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: LoginBody | None = None
+) -> AgentStatus:
+    """Log into one queue the agent is a member of, or (no ``queue``, or ``all``) all of them."""
+    queue = body.queue if body is not None and body.queue != "all" else None
+    result = await running(callcenter).actions.login(agent_id, queue, scope=user.scope)
+    return AgentStatus.model_validate(result)
+
+
+@router.post("/{agent_id}/logout")
+async def logout(
+    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: LoginBody | None = None
+) -> AgentStatus:
+    """Log out of one queue or (no ``queue``, or ``all``) all; a call in progress goes on."""
+    queue = body.queue if body is not None and body.queue != "all" else None
+    result = await running(callcenter).actions.logout(agent_id, queue, scope=user.scope)
+    return AgentStatus.model_validate(result)
+
+
+@router.post("/{agent_id}/pause")
+async def pause(
+    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: PauseBody | None = None
+) -> AgentStatus:
+    """No queue calls until unpaused (after the current call, if on one)."""
+    reason = body.reason if body is not None else ""
+    result = await running(callcenter).actions.pause(agent_id, reason, scope=user.scope)
+    return AgentStatus.model_validate(result)
+
+
+@router.post("/{agent_id}/unpause")
+async def unpause(user: CurrentUser, agent_id: int, callcenter: CallCenterDep) -> AgentStatus:
+    result = await running(callcenter).actions.unpause(agent_id, scope=user.scope)
+    return AgentStatus.model_validate(result)

@@ -1,0 +1,116 @@
+"""Offers: ringing one agent (or, for ring-all, several) for one waiting call.
+
+An offer is a task of its own. It dials every chosen agent (through the
+:class:`~orchestrator.ivr.directory.Directory`: ``extension:101`` or a remote number)
+and waits until one answers, all fail, the ring timeout passes or the call stops
+waiting. The first agent to answer wins (decided in the ACD's event handler, so two
+answers at once cannot both win); at the end every other leg is hung up (cause 26,
+answered elsewhere, when there is a winner) and each agent's part is settled:
+
+- ``no_answer``, ``busy``, ``rejected``, ``failed``: a miss. The agent is available
+  again at once (and auto-paused after ``autopause_after`` misses in a row); the
+  caller is not offered to them again while another agent is free, and the next offer
+  waits ``retry_s``;
+- ``lost`` (answered after the winner) and ``cancelled`` (the caller left, timed out
+  or someone else answered): no fault of the agent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from typing import TYPE_CHECKING
+
+from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
+from orchestrator.core.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from orchestrator.acd.agents import Agent
+    from orchestrator.acd.service import AcdService
+
+log = logging.getLogger("orchestrator.acd")
+
+# Q.850 causes of a failed offer, as offer_ended reasons.
+OFFER_FAILURES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer"}
+ANSWERED_ELSEWHERE = 26
+
+
+def start(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, agents: list[Agent]) -> None:
+    """Ring ``agents`` for ``entry`` (they are reserved at once) in a task of its own."""
+    offer = Offer(entry, {uuid.uuid4().hex: agent for agent in agents})
+    entry.offer = offer
+    for leg_id, agent in offer.legs.items():
+        acd.track_agent_leg(entry, agent, leg_id)
+        acd.agents.ringing(agent, entry.id, entry.queue)
+        acd.event("offered", entry, agent_id=agent.id)
+    offer.task = acd.spawn(_run(acd, runtime, offer), f"acd-offer-{entry.id}")
+
+
+async def _run(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
+    entry, config = offer.call, runtime.config
+    loop = asyncio.get_running_loop()
+    try:
+        for leg_id, agent in list(offer.legs.items()):
+            if offer.finished:
+                break
+            try:
+                target = await acd.directory.resolve(str(entry.tenant_id), agent.config.dial_target)
+                await acd.engine.originate(
+                    target.dial_string,
+                    leg_id=leg_id,
+                    caller_id=entry.caller,
+                    # The engine's own limit is only a backstop for ours.
+                    timeout=math.ceil(config.ring_timeout_s) + 1,
+                    app_args=("acd", entry.id),
+                )
+            except OrchestratorError as exc:
+                log.warning("queue %s: cannot ring agent %s: %s", entry.queue, agent.id, exc)
+                offer.failed.add(leg_id)
+                offer.gone.setdefault(leg_id, 0)
+        deadline = loop.time() + config.ring_timeout_s
+        while not offer.finished:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            offer.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(offer.wake.wait(), remaining)
+    finally:
+        await _end(acd, runtime, offer)
+
+
+async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
+    """Hang up every leg but the winner's and settle each agent's part."""
+    entry, config = offer.call, runtime.config
+    offer.closed = True
+    for leg_id, agent in offer.legs.items():
+        if leg_id == offer.winner:
+            acd.event("offer_ended", entry, agent_id=agent.id, reason="answered")
+            continue
+        acd.forget_agent_leg(leg_id)
+        if leg_id not in offer.gone:
+            cause = ANSWERED_ELSEWHERE if offer.winner else 16 if not entry.waiting else 19
+            with contextlib.suppress(OrchestratorError):
+                await acd.engine.hangup(leg_id, cause)
+        if leg_id in offer.answered:
+            reason = "lost" if offer.winner else "cancelled"
+        elif leg_id in offer.failed:
+            reason = "failed"
+        elif leg_id in offer.gone:
+            reason = OFFER_FAILURES.get(offer.gone[leg_id], "failed")
+        else:
+            reason = "cancelled" if offer.winner or not entry.waiting else "no_answer"
+        acd.event("offer_ended", entry, agent_id=agent.id, reason=reason)
+        if reason in ("cancelled", "lost"):
+            acd.agents.released(agent)
+        else:
+            entry.tried.add(agent.id)
+            acd.agents.missed(agent, config.autopause_after)
+    entry.offer = None
+    if entry.waiting and not offer.winner:
+        entry.not_before = asyncio.get_running_loop().time() + config.retry_s
+        acd.kick_at(config.retry_s)
+    acd.kick()

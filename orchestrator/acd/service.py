@@ -1,0 +1,493 @@
+"""The ACD: queues, agents and the distribution of waiting callers to free agents.
+
+Engine-neutral: it drives calls only through the :class:`~orchestrator.core.Engine`
+interface and follows the engine's events, so it runs the same on Asterisk, on
+FreeSWITCH and on the :class:`~orchestrator.core.FakeEngine` of the unit tests.
+
+An IVR flow hands its caller to a queue and gets back what happened::
+
+    result = await acd.enqueue(call, tenant_id=1, queue="support")
+    if result.outcome in ("overflow", "timeout"):
+        await call.transfer(result.destination)
+
+How it works (docs/queues.md has the whole picture):
+
+- each waiting caller is owned by its ``enqueue`` coroutine (:mod:`.session`): it
+  answers the leg, plays music on hold and the periodic announcements, and bridges
+  the caller with the agent who answers;
+- :meth:`AcdService._dispatch` runs whenever something changes (a caller arrives, an
+  agent becomes available, a retry pause ends): it matches waiting callers (queue
+  weight, then priority, then arrival) with available agents (the queue's strategy)
+  and starts an :class:`~.waiting.Offer` task for each match;
+- engine events never block: the handler only sets flags and wakes the owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import itertools
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+from orchestrator.acd import offers, session
+from orchestrator.acd.agents import Agent, AgentBook
+from orchestrator.acd.config import AgentConfig, QueueConfig, skills
+from orchestrator.acd.events import AcdEvent, QueueEvents, QueueResult
+from orchestrator.acd.reachability import Reachability
+from orchestrator.acd.strategies import pick
+from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
+from orchestrator.core.call import LegState
+from orchestrator.core.engine import Engine
+from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.core.events import (
+    EndpointStateChanged,
+    EngineConnected,
+    Event,
+    LegCreated,
+    LegDtmf,
+    LegHungUp,
+    LegStateChanged,
+    PlaybackFinished,
+)
+from orchestrator.ivr.directory import Directory
+
+log = logging.getLogger("orchestrator.acd")
+
+# Callers' numbers whose last agent is remembered (oldest forgotten first).
+LAST_AGENT_MEMORY = 100_000
+
+
+class CallerLike(Protocol):
+    """What ``enqueue`` needs of a call: an :class:`~orchestrator.ivr.IvrCall` fits."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def caller(self) -> str: ...
+
+
+class AcdService:
+    """Call queues of every tenant on one engine (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        directory: Directory,
+        *,
+        listeners: list[QueueEvents] | None = None,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+        reachability_poll_s: float = 0.0,
+    ) -> None:
+        self.engine = engine
+        self.directory = directory
+        self.listeners: list[QueueEvents] = list(listeners or [])
+        self.clock = clock
+        self._seed = seed
+        self.agents = AgentBook(self.emit, self.kick, clock)
+        self._queues: dict[tuple[int, str], QueueRuntime] = {}
+        self._calls: dict[str, QueuedCall] = {}
+        self._caller_legs: dict[str, QueuedCall] = {}
+        self._agent_legs: dict[str, tuple[QueuedCall, Agent]] = {}
+        self._playbacks: dict[str, QueuedCall] = {}
+        self._last_agent: OrderedDict[tuple[int, str], str] = OrderedDict()
+        self._seq = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._kick_pending = False
+        self._unsubscribe: Callable[[], None] | None = None
+        # Phones' registrations read from the engine (at connect, new agents, polling).
+        self.reachability = Reachability(
+            engine, self.agents, self.spawn, poll_s=reachability_poll_s
+        )
+
+    # -- life cycle ---------------------------------------------------------------
+    def start(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self.engine.subscribe(self._on_event)
+            self.reachability.start()
+
+    async def stop(self) -> None:
+        """Stop following the engine; offers and callbacks end (their legs hung up)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.reachability.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def emit(self, event: AcdEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("ACD listener %r failed on %s", listener, event.type)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- configuration --------------------------------------------------------------
+    def put_queue(self, config: QueueConfig) -> None:
+        """Add a queue or change its configuration (waiting callers stay)."""
+        runtime = self._queues.get((config.tenant_id, config.name))
+        if runtime is None:
+            runtime = QueueRuntime(config)
+            if self._seed is not None:
+                # A string seed is hashed with SHA-512: the same on every run.
+                runtime.rng.seed(f"{self._seed}:{config.tenant_id}:{config.name}")
+            self._queues[(config.tenant_id, config.name)] = runtime
+        runtime.config = config
+        self.kick()
+
+    def remove_queue(self, tenant_id: int, name: str) -> None:
+        self.queue(tenant_id, name)
+        if any(c.tenant_id == tenant_id and c.queue == name for c in self._calls.values()):
+            raise ConflictError("callers are waiting in the queue", queue=name)
+        for agent in self.agents.members(tenant_id, name):
+            self.agents.logout(tenant_id, agent.id, name)
+        del self._queues[(tenant_id, name)]
+
+    def queue(self, tenant_id: int, name: str) -> QueueRuntime:
+        runtime = self._queues.get((tenant_id, name))
+        if runtime is None:
+            raise NotFoundError(f"no queue {name}", tenant_id=tenant_id, queue=name)
+        return runtime
+
+    def queues(self, tenant_id: int) -> list[QueueConfig]:
+        return [q.config for (t, _), q in sorted(self._queues.items()) if t == tenant_id]
+
+    def put_agent(self, config: AgentConfig, *, reachable: bool = True) -> Agent:
+        """Add an agent or update one; a new agent's registration is read from the engine.
+
+        Until that read answers (or an event comes) the agent is ``reachable``.
+        """
+        new = not self.agents.has(config.tenant_id, config.agent_id)
+        old = None if new else self.agents.get(config.tenant_id, config.agent_id).config.endpoint
+        agent = self.agents.put(config, reachable=reachable)
+        self.agents.changed(agent)
+        if new or old != config.endpoint:
+            self.reachability.refresh([config.endpoint])
+        return agent
+
+    # -- agents ---------------------------------------------------------------------
+    def login(self, tenant_id: int, agent_id: str, queue: str) -> Agent:
+        self.queue(tenant_id, queue)
+        agent = self.agents.login(tenant_id, agent_id, queue)
+        if len(agent.queues) == 1:
+            self.reachability.refresh([agent.config.endpoint])  # a shift starts: check now
+        return agent
+
+    def logout(self, tenant_id: int, agent_id: str, queue: str | None = None) -> Agent:
+        return self.agents.logout(tenant_id, agent_id, queue)
+
+    def pause(self, tenant_id: int, agent_id: str, reason: str = "") -> Agent:
+        return self.agents.pause(tenant_id, agent_id, reason)
+
+    def unpause(self, tenant_id: int, agent_id: str) -> Agent:
+        return self.agents.unpause(tenant_id, agent_id)
+
+    def ready(self, tenant_id: int, agent_id: str) -> Agent:
+        return self.agents.ready(tenant_id, agent_id)
+
+    def agent_busy(self, extension: str, busy: bool, *, tenant_id: int) -> None:
+        """The phone of ``extension`` is (no longer) on a non-queue call: skip its agent.
+
+        For the channel observer; it must not report the ACD's own legs
+        (:meth:`owns_leg`).
+        """
+        self.agents.set_busy(tenant_id, extension, busy)
+
+    def owns_leg(self, leg_id: str) -> bool:
+        """Whether ``leg_id`` is a caller or agent leg the ACD is handling."""
+        return leg_id in self._caller_legs or leg_id in self._agent_legs
+
+    # -- callers --------------------------------------------------------------------
+    async def enqueue(
+        self,
+        call: CallerLike | str,
+        *,
+        tenant_id: int,
+        queue: str,
+        caller: str | None = None,
+        priority: int | None = None,
+        required_skills: Mapping[str, int] | None = None,
+    ) -> QueueResult:
+        """Put a caller's leg in ``queue`` and return once it is settled (see
+        :class:`QueueResult`). ``priority`` defaults to the queue's rules for the
+        caller's number; ``required_skills`` to the queue's."""
+        leg_id = call if isinstance(call, str) else call.id
+        number = caller if caller is not None else ("" if isinstance(call, str) else call.caller)
+        runtime = self.queue(tenant_id, queue)
+        config = runtime.config
+        if leg_id in self._caller_legs:
+            raise ConflictError("the call is already queued", call_id=leg_id)
+        entry = QueuedCall(
+            id=uuid.uuid4().hex,
+            tenant_id=tenant_id,
+            queue=queue,
+            caller=number,
+            priority=config.priority_for(number) if priority is None else int(priority),
+            seq=next(self._seq),
+            enqueued_at=self.clock(),
+            leg_id=leg_id,
+            skills=skills(
+                required_skills if required_skills is not None else config.required_skills
+            ),
+        )
+        return await session.run_live(self, runtime, entry)
+
+    def request_callback(self, call_id: str, number: str | None = None) -> None:
+        """The caller (a live queued call) leaves, keeping its place for a callback."""
+        entry = self._calls.get(call_id)
+        if entry is None or entry.kind != "live" or not entry.waiting:
+            raise NotFoundError(f"no waiting call {call_id}", call_id=call_id)
+        if not self.queue(entry.tenant_id, entry.queue).config.callback_enabled:
+            raise ConflictError("the queue offers no callback", queue=entry.queue)
+        entry.callback_number = number or entry.caller
+        entry.callback_requested = True
+        entry.wake.set()
+
+    def waiting(self, tenant_id: int, queue: str) -> list[dict[str, object]]:
+        """The calls waiting in ``queue``, first served first."""
+        now = self.clock()
+        return [c.to_dict(now) for c in self.ordered(tenant_id, queue)]
+
+    def ordered(self, tenant_id: int, queue: str) -> list[QueuedCall]:
+        calls = [
+            c
+            for c in self._calls.values()
+            if c.tenant_id == tenant_id and c.queue == queue and c.waiting
+        ]
+        return sorted(calls, key=lambda c: c.order_key(0))
+
+    def position(self, entry: QueuedCall) -> int:
+        ordered = self.ordered(entry.tenant_id, entry.queue)
+        return ordered.index(entry) + 1 if entry in ordered else 0
+
+    # -- bookkeeping used by the call owners (session.py) ---------------------------------
+    def track(self, entry: QueuedCall) -> None:
+        self._calls[entry.id] = entry
+        if entry.leg_id:
+            self._caller_legs[entry.leg_id] = entry
+        self.kick()
+
+    def track_leg(self, entry: QueuedCall, leg_id: str) -> None:
+        entry.leg_id = leg_id
+        self._caller_legs[leg_id] = entry
+
+    def untrack(self, entry: QueuedCall) -> None:
+        self._calls.pop(entry.id, None)
+        if self._caller_legs.get(entry.leg_id) is entry:
+            del self._caller_legs[entry.leg_id]
+        if entry.playback_id:
+            self._playbacks.pop(entry.playback_id, None)
+        if entry.offer is not None:
+            entry.offer.wake.set()
+
+    def track_playback(self, entry: QueuedCall, playback_id: str) -> None:
+        entry.playback_id, entry.playback_done = playback_id, False
+        self._playbacks[playback_id] = entry
+
+    def forget_playback(self, entry: QueuedCall) -> None:
+        self._playbacks.pop(entry.playback_id, None)
+        entry.playback_id, entry.playback_done = "", False
+
+    def track_agent_leg(self, entry: QueuedCall, agent: Agent, leg_id: str) -> None:
+        self._agent_legs[leg_id] = (entry, agent)
+
+    def forget_agent_leg(self, leg_id: str) -> None:
+        self._agent_legs.pop(leg_id, None)
+
+    def agent_leg_call(self, leg_id: str) -> str | None:
+        """The queue call an agent leg is ringing (or talking) for, if it is one of ours."""
+        tracked = self._agent_legs.get(leg_id)
+        return tracked[0].id if tracked is not None else None
+
+    def event(self, type_: str, entry: QueuedCall, **fields: object) -> None:
+        """Emit a call event of ``entry`` stamped now."""
+        self.emit(
+            AcdEvent(
+                type=type_,
+                tenant_id=entry.tenant_id,
+                timestamp=self.clock(),
+                queue=entry.queue,
+                call_id=entry.id,
+                caller=entry.caller,
+                leg_id=entry.leg_id,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+    def last_agent_of(self, tenant_id: int, number: str) -> str:
+        return self._last_agent.get((tenant_id, number), "") if number else ""
+
+    # -- distribution -----------------------------------------------------------------
+    def kick(self) -> None:
+        """Run the dispatcher soon (once, however many changes happen meanwhile)."""
+        if self._kick_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # configuration before the loop runs: the first enqueue kicks
+        self._kick_pending = True
+        loop.call_soon(self._dispatch)
+
+    def kick_at(self, delay: float) -> None:
+        asyncio.get_running_loop().call_later(max(0.0, delay), self.kick)
+
+    def _dispatch(self) -> None:
+        self._kick_pending = False
+        now = asyncio.get_running_loop().time()
+        today = datetime.date.fromtimestamp(self.clock())
+        available = [a for a in self.agents.all() if a.available]
+        if not available:
+            return  # the common case under load: nothing to hand out
+        entries = [
+            c for c in self._calls.values() if c.waiting and c.offer is None and c.not_before <= now
+        ]
+        entries.sort(key=lambda c: c.order_key(self._queues[(c.tenant_id, c.queue)].config.weight))
+        # Members per queue, computed once per pass (agents change state as offers start).
+        members_of: dict[tuple[int, str], list[Agent]] = {}
+        for entry in entries:
+            runtime = self._queues[(entry.tenant_id, entry.queue)]
+            key = (entry.tenant_id, entry.queue)
+            if key not in members_of:
+                members_of[key] = self.agents.members(*key)
+            members = members_of[key]
+            free = [a for a in members if a.available]
+            if not free:
+                continue
+            chosen: list[Agent] = []
+            if entry.last_agent and now < entry.exclusive_until:
+                last = next((a for a in members if a.id == entry.last_agent), None)
+                if last is not None and last.reachable:
+                    if not last.available:
+                        continue  # exclusive: wait for them (until exclusive_until)
+                    chosen = [last]
+            if not chosen:
+                by_id = {a.id: a for a in free}
+                snaps = pick(
+                    runtime.config.strategy,
+                    [a.snapshot(entry.queue, today) for a in free],
+                    required=entry.skills,
+                    rr_last=runtime.rr_last,
+                    rr_last_order=runtime.rr_last_order,
+                    rng=runtime.rng,
+                    avoid=frozenset(entry.tried),
+                )
+                chosen = [by_id[s.agent_id] for s in snaps]
+            if not chosen:
+                continue
+            if all(a.id in entry.tried for a in chosen):
+                entry.tried.clear()  # everyone had a go: a new round
+            runtime.rr_last = chosen[0].id
+            runtime.rr_last_order = chosen[0].queues.get(entry.queue)
+            offers.start(self, runtime, entry, chosen)
+
+    # -- engine events ------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, LegHungUp | LegStateChanged | LegCreated | LegDtmf):
+            entry = self._caller_legs.get(event.leg_id)
+            if entry is not None:
+                self._caller_event(entry, event)
+            elif event.leg_id in self._agent_legs:
+                self._agent_event(event)
+        elif isinstance(event, PlaybackFinished):
+            entry = self._playbacks.get(event.playback_id)
+            if entry is not None:
+                entry.playback_done = True
+                entry.wake.set()
+        elif isinstance(event, EndpointStateChanged):
+            self.agents.set_reachable(event.endpoint, event.state)
+        elif isinstance(event, EngineConnected):
+            self.reachability.refresh()  # all of them: events may have been missed
+
+    def _caller_event(self, entry: QueuedCall, event: Event) -> None:
+        if isinstance(event, LegHungUp):
+            entry.caller_gone = True
+        elif isinstance(event, LegCreated | LegStateChanged) and event.state == LegState.UP:
+            entry.caller_up = True
+        elif isinstance(event, LegDtmf):
+            config = self._queues[(entry.tenant_id, entry.queue)].config
+            if config.callback_enabled and event.digit == config.callback_key and entry.waiting:
+                entry.callback_number = entry.callback_number or entry.caller
+                entry.callback_requested = True
+        else:
+            return
+        entry.wake.set()
+        if entry.offer is not None:
+            entry.offer.wake.set()
+
+    def _agent_event(self, event: LegHungUp | LegStateChanged | LegCreated | LegDtmf) -> None:
+        entry, agent = self._agent_legs[event.leg_id]
+        offer = entry.offer
+        ringing = offer is not None and not offer.closed and event.leg_id in offer.legs
+        if isinstance(event, LegCreated | LegStateChanged) and event.state == LegState.UP:
+            if offer is None or not ringing:
+                return
+            offer.answered.add(event.leg_id)
+            if not offer.winner and entry.waiting:
+                self._answered(entry, offer, event.leg_id, agent)
+            offer.wake.set()
+        elif isinstance(event, LegHungUp):
+            if event.leg_id == entry.agent_leg:
+                self.agent_leg_gone(entry)
+            if offer is not None and ringing:
+                offer.gone.setdefault(event.leg_id, event.cause)
+                offer.wake.set()
+
+    def agent_leg_gone(self, entry: QueuedCall) -> None:
+        """The connected agent's leg ended: wrap-up, then ``completed`` (idempotent)."""
+        agent = entry.agent
+        if entry.agent_gone or agent is None:
+            return
+        entry.agent_gone, entry.talk_ended_at = True, self.clock()
+        self.forget_agent_leg(entry.agent_leg)
+        config = self._queues[(entry.tenant_id, entry.queue)].config
+        self.agents.hung_up(agent, config.wrapup_s, lambda w: self._completed(entry, w))
+        entry.wake.set()
+
+    def _answered(self, entry: QueuedCall, offer: Offer, leg_id: str, agent: Agent) -> None:
+        """The first agent to answer gets the call (later ones lose the race)."""
+        now = self.clock()
+        offer.winner = entry.agent_leg = leg_id
+        entry.state, entry.agent, entry.answered_at = "connecting", agent, now
+        self.agents.answered(agent)
+        runtime = self._queues[(entry.tenant_id, entry.queue)]
+        wait = entry.wait_s(now)
+        if entry.kind == "live":
+            runtime.recent_waits.append(wait)
+            self.event(
+                "dequeued",
+                entry,
+                agent_id=agent.id,
+                reason="answered",
+                wait_s=wait,
+                sl_threshold_s=runtime.config.service_level_s,
+                kind=entry.kind,
+            )
+        number = entry.callback_number or entry.caller
+        if number:
+            self._last_agent[(entry.tenant_id, number)] = agent.id
+            self._last_agent.move_to_end((entry.tenant_id, number))
+            while len(self._last_agent) > LAST_AGENT_MEMORY:
+                self._last_agent.popitem(last=False)
+        entry.wake.set()
+
+    def _completed(self, entry: QueuedCall, wrapup: float) -> None:
+        agent_id = entry.agent.id if entry.agent else ""
+        talk = max(0.0, entry.talk_ended_at - entry.answered_at)
+        self.event("completed", entry, agent_id=agent_id, talk_s=talk, wrapup_s=wrapup)

@@ -1,0 +1,340 @@
+"""The owners of waiting calls: a live caller's ``enqueue``, and a callback's task.
+
+Each owner is the only code sending commands for its call, and its ``finally``
+always runs the cleanup: the call leaves the waiting list (which ends any offer in
+progress, hanging up the agents still ringing), music and announcements stop, the
+agent's leg is hung up and the bridge destroyed. Nothing outlives the owner.
+
+While waiting, the caller hears music on hold on its own leg (``start_moh``): it is
+engine-neutral and needs no holding bridge. An announcement stops the music, plays,
+and the music resumes when the playback ends. When an agent answers, the caller and
+the agent are put in a new mixing bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import uuid
+from typing import TYPE_CHECKING
+
+from orchestrator.acd.events import QueueResult
+from orchestrator.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
+from orchestrator.core.call import LegState
+from orchestrator.core.errors import LegGoneError, OrchestratorError
+
+if TYPE_CHECKING:
+    from orchestrator.acd.service import AcdService
+
+log = logging.getLogger("orchestrator.acd")
+
+_EXTENSION = re.compile(r"[0-9]{2,10}")
+# Longest the owner waits for an ended offer to hang up its agents.
+OFFER_CLEANUP_S = 10.0
+
+
+async def _wait(entry: QueuedCall, until: float) -> None:
+    """Sleep until the loop time ``until`` or the call is woken."""
+    timeout = until - asyncio.get_running_loop().time()
+    if timeout <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(entry.wake.wait(), None if math.isinf(timeout) else timeout)
+
+
+def _dequeued(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, reason: str) -> None:
+    acd.event(
+        "dequeued",
+        entry,
+        reason=reason,
+        wait_s=entry.wait_s(acd.clock()),
+        sl_threshold_s=runtime.config.service_level_s,
+        kind=entry.kind,
+    )
+
+
+def _refusal(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
+    """Why the caller cannot even join: ``max_len``, ``no_agents`` or ``""``."""
+    config = runtime.config
+    if config.max_len and len(acd.ordered(entry.tenant_id, entry.queue)) >= config.max_len:
+        return "max_len"
+    members = acd.agents.members(entry.tenant_id, entry.queue)
+    if config.leave_when_empty and not any(a.reachable for a in members):
+        return "no_agents"
+    return ""
+
+
+async def run_live(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+    """Hold a live caller in the queue until it is answered, leaves or gives up."""
+    config, engine = runtime.config, acd.engine
+    refusal = _refusal(acd, runtime, entry)
+    if refusal:
+        _dequeued(acd, runtime, entry, "overflow")
+        return QueueResult(
+            "overflow", entry.queue, entry.id, destination=config.overflow, reason=refusal
+        )
+    loop = asyncio.get_running_loop()
+    leg = engine.legs.get(entry.leg_id)
+    entry.caller_up = leg is not None and leg.state is LegState.UP
+    entry.caller_gone = leg is not None and not leg.alive
+    acd.track(entry)
+    outcome, moh = "", False
+    try:
+        try:
+            if not entry.caller_up and not entry.caller_gone:
+                await engine.answer(entry.leg_id)
+            await engine.start_moh(entry.leg_id, config.moh_class)
+            moh = True
+            acd.event(
+                "queued", entry, position=acd.position(entry), priority=entry.priority, kind="live"
+            )
+            last = acd.last_agent_of(entry.tenant_id, entry.caller)
+            if config.last_agent_s and last:
+                entry.last_agent = last
+                entry.exclusive_until = loop.time() + config.last_agent_s
+                acd.kick_at(config.last_agent_s)
+            outcome = await _hold(acd, runtime, entry)
+        except LegGoneError:
+            entry.caller_gone, outcome = True, "abandoned"
+        if entry.state == "connecting":
+            return await _talk(acd, entry)
+        return _left(acd, runtime, entry, outcome)
+    finally:
+        if entry.state == "waiting":
+            entry.state = "left"  # cancelled: no agent may win it now
+            _dequeued(acd, runtime, entry, "abandoned")
+        await _cleanup(acd, entry, moh=moh and not entry.agent_leg)
+        if outcome == "callback":
+            _start_callback(acd, runtime, entry)
+
+
+async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
+    """Wait for an agent; the reason the caller leaves otherwise (``""``: answered)."""
+    config, engine = runtime.config, acd.engine
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + config.max_wait_s if config.max_wait_s else math.inf
+    every = config.announce_every_s
+    announcing = every and (config.announce_position or config.announce_wait)
+    next_announce = start + every if announcing else math.inf
+    while True:
+        entry.wake.clear()
+        if entry.state == "connecting":
+            return ""
+        if entry.caller_gone:
+            return "abandoned"
+        if entry.callback_requested:
+            return "callback"
+        if entry.playback_done:
+            acd.forget_playback(entry)
+            await engine.start_moh(entry.leg_id, config.moh_class)
+            continue
+        now = loop.time()
+        if now >= deadline:
+            return "timeout"
+        if now >= next_announce:
+            next_announce = now + every
+            await _announce(acd, runtime, entry)
+            continue
+        await _wait(entry, min(deadline, next_announce))
+
+
+async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+    config = runtime.config
+    media: list[str] = []
+    if config.announce_position:
+        media += position_prompt(acd.position(entry))
+    estimate = runtime.estimated_wait()
+    if config.announce_wait and estimate is not None:
+        media += wait_prompt(estimate)
+    if not media or entry.playback_id:
+        return
+    playback_id = uuid.uuid4().hex
+    acd.track_playback(entry, playback_id)
+    await acd.engine.stop_moh(entry.leg_id)
+    await acd.engine.play(entry.leg_id, media, playback_id=playback_id)
+
+
+def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: str) -> QueueResult:
+    """The caller leaves without an agent: ``abandoned``, ``timeout`` or ``callback``."""
+    entry.state = "left"
+    wait = entry.wait_s(acd.clock())
+    _dequeued(acd, runtime, entry, outcome)
+    return QueueResult(
+        outcome,
+        entry.queue,
+        entry.id,
+        wait_s=wait,
+        destination=runtime.config.overflow if outcome == "timeout" else "",
+        callback_number=entry.callback_number if outcome == "callback" else "",
+        reason="max_wait" if outcome == "timeout" else "",
+    )
+
+
+async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
+    """An agent answered: bridge them with the caller until either hangs up."""
+    engine = acd.engine
+    wait = max(0.0, entry.answered_at - entry.enqueued_at)
+    agent_id = entry.agent.id if entry.agent else ""
+    if entry.playback_id:
+        with contextlib.suppress(OrchestratorError):
+            await engine.stop_playback(entry.playback_id)
+        acd.forget_playback(entry)
+    with contextlib.suppress(OrchestratorError):
+        await engine.stop_moh(entry.leg_id)
+    await _bridge(acd, entry)
+    while not (entry.caller_gone or entry.agent_gone):
+        entry.wake.clear()
+        await entry.wake.wait()
+    talk = (entry.talk_ended_at or acd.clock()) - entry.answered_at
+    return QueueResult("answered", entry.queue, entry.id, wait, agent_id, max(0.0, talk))
+
+
+async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
+    """A mixing bridge with the caller's and the agent's legs; a side gone is noted."""
+    bridge_id = uuid.uuid4().hex
+    entry.bridge_id = bridge_id
+    await acd.engine.create_bridge(bridge_id, kind="mixing")
+    try:
+        await acd.engine.add_to_bridge(bridge_id, entry.leg_id)
+    except LegGoneError:
+        entry.caller_gone = True
+        return
+    try:
+        await acd.engine.add_to_bridge(bridge_id, entry.agent_leg)
+    except LegGoneError:
+        acd.agent_leg_gone(entry)
+
+
+async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:
+    # Runs when the owner is cancelled too: every step is attempted whatever failed.
+    engine = acd.engine
+    offer = entry.offer
+    acd.untrack(entry)  # wakes the offer, which hangs up the agents still ringing
+    if offer is not None and offer.task is not None and offer.task is not asyncio.current_task():
+        await asyncio.wait({offer.task}, timeout=OFFER_CLEANUP_S)
+    if entry.playback_id:
+        with contextlib.suppress(Exception):
+            await engine.stop_playback(entry.playback_id)
+        acd.forget_playback(entry)
+    if moh and not entry.caller_gone:
+        with contextlib.suppress(Exception):
+            await engine.stop_moh(entry.leg_id)
+    if entry.agent_leg and not entry.agent_gone:
+        with contextlib.suppress(Exception):
+            await engine.hangup(entry.agent_leg)
+        acd.agent_leg_gone(entry)  # in case the engine said nothing (already gone)
+    if entry.bridge_id:
+        with contextlib.suppress(Exception):
+            await engine.destroy_bridge(entry.bridge_id)
+
+
+# -- callbacks -------------------------------------------------------------------------
+def _start_callback(acd: AcdService, runtime: QueueRuntime, live: QueuedCall) -> None:
+    """Keep the caller's place (arrival order and priority) as a callback entry."""
+    entry = QueuedCall(
+        id=live.id,
+        tenant_id=live.tenant_id,
+        queue=live.queue,
+        caller=live.caller,
+        priority=live.priority,
+        seq=live.seq,
+        enqueued_at=live.enqueued_at,
+        kind="callback",
+        skills=dict(live.skills),
+        callback_number=live.callback_number or live.caller,
+        last_agent=live.last_agent,
+        exclusive_until=live.exclusive_until,
+    )
+    acd.spawn(run_callback(acd, runtime, entry), f"acd-callback-{entry.id}")
+
+
+async def run_callback(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+    """When an agent answers, call the customer back and bridge them.
+
+    The agent is called first, so a customer never picks up to silence; the agent
+    hears ringback meanwhile.
+    """
+    config, engine = runtime.config, acd.engine
+    loop = asyncio.get_running_loop()
+    expire = loop.time() + config.callback_expire_s
+    acd.track(entry)
+    acd.event(
+        "queued", entry, position=acd.position(entry), priority=entry.priority, kind="callback"
+    )
+    result, reported = "", False
+    try:
+        while entry.state == "waiting":
+            entry.wake.clear()
+            if loop.time() >= expire:
+                entry.state, result = "left", "timeout"
+                break
+            await _wait(entry, expire)
+        if entry.state == "connecting":
+            result = await _call_back(acd, runtime, entry)
+        if result == "connected":
+            _callback_result(acd, entry, result)
+            reported = True
+            while not (entry.caller_gone or entry.agent_gone):
+                entry.wake.clear()
+                await entry.wake.wait()
+    finally:
+        if entry.state == "waiting":
+            entry.state = "left"
+        await _cleanup(acd, entry, moh=False)
+        if entry.leg_id and not entry.caller_gone:
+            with contextlib.suppress(Exception):
+                await engine.hangup(entry.leg_id)
+        if not reported:
+            _callback_result(acd, entry, result or "cancelled")
+
+
+def _callback_result(acd: AcdService, entry: QueuedCall, reason: str) -> None:
+    acd.event(
+        "callback_result",
+        entry,
+        agent_id=entry.agent.id if entry.agent else "",
+        reason=reason,
+        wait_s=(entry.answered_at or acd.clock()) - entry.enqueued_at,
+        kind="callback",
+    )
+
+
+async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
+    config, engine = runtime.config, acd.engine
+    loop = asyncio.get_running_loop()
+    number = entry.callback_number
+    kind = "extension" if _EXTENSION.fullmatch(number) else "number"
+    ringback = uuid.uuid4().hex
+    with contextlib.suppress(OrchestratorError):
+        await engine.play(entry.agent_leg, "tone:ring", playback_id=ringback)
+    try:
+        target = await acd.directory.resolve(str(entry.tenant_id), f"{kind}:{number}")
+        leg_id = uuid.uuid4().hex
+        acd.track_leg(entry, leg_id)
+        await engine.originate(
+            target.dial_string,
+            leg_id=leg_id,
+            timeout=math.ceil(config.ring_timeout_s) + 1,
+            app_args=("acd", entry.id),
+        )
+    except OrchestratorError as exc:
+        log.warning("callback %s to %s: %s", entry.id, number, exc)
+        return "failed"
+    deadline = loop.time() + config.ring_timeout_s
+    while not (entry.caller_up or entry.caller_gone or entry.agent_gone):
+        if loop.time() >= deadline:
+            break
+        entry.wake.clear()
+        await _wait(entry, deadline)
+    if entry.agent_gone:
+        return "agent_gone"
+    if not entry.caller_up:
+        return "no_answer"
+    with contextlib.suppress(OrchestratorError):
+        await engine.stop_playback(ringback)
+    await _bridge(acd, entry)
+    return "connected"

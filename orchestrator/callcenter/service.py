@@ -1,0 +1,139 @@
+"""The call center as the service runs it: the ACD wired to the store, IVR, CTI and phones.
+
+:class:`CallCenter` puts together, around one :class:`~orchestrator.acd.AcdService`:
+
+- :class:`~.sync.StoreSync`: queues, agents and memberships from the store, at start
+  and after every change through the API (:meth:`CallCenter.reload`);
+- :class:`~.eventlog.EventLog`: every ACD event stored; today's statistics rebuilt into
+  :attr:`CallCenter.stats` (a live :class:`~orchestrator.acd.QueueStats`) at start;
+- :class:`~.actions.AgentActions`: login/logout/pause for REST, WebSocket and phones;
+- :class:`~.cti_events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
+  stream;
+- :class:`~.features.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
+- the IVR flow ``queue`` (:func:`~.flow.queue_flow`).
+
+The composition root (orchestrator/runtime.py) builds it and calls :meth:`start`
+before the engine starts and :meth:`stop` after the calls have stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session
+
+from orchestrator.acd import AcdService, QueueStats
+from orchestrator.acd.wallboard import Wallboard
+from orchestrator.callcenter.actions import AgentActions
+from orchestrator.callcenter.cti_events import CtiForwarder
+from orchestrator.callcenter.eventlog import EventLog
+from orchestrator.callcenter.features import FeatureCodes, Resolve
+from orchestrator.callcenter.sync import StoreSync
+from orchestrator.core.engine import Engine
+from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.cti import CtiService
+from orchestrator.ivr.directory import Directory
+
+log = logging.getLogger("orchestrator.callcenter")
+
+# How often logged-in agents' registrations are read from the engine: Asterisk sends no
+# event when a realtime SIP user registers (see orchestrator/acd/reachability.py), so
+# a phone that registers after its agent logged in becomes available within this.
+REACHABILITY_POLL_S = 5.0
+
+
+class CallCenter:
+    """The ACD and everything around it (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        directory: Directory,
+        sessions: Callable[[], Session],
+        *,
+        cti: CtiService | None = None,
+        resolve: Resolve | None = None,
+        stats: QueueStats | None = None,
+        acd: AcdService | None = None,
+        flush_s: float = 0.5,
+        reachability_poll_s: float = REACHABILITY_POLL_S,
+    ) -> None:
+        self.engine = engine
+        self.acd = acd or AcdService(engine, directory, reachability_poll_s=reachability_poll_s)
+        self.stats = stats if stats is not None else QueueStats()
+        self.sync = StoreSync(self.acd, sessions)
+        self.events = EventLog(sessions, self.stats, flush_s=flush_s)
+        self.actions = AgentActions(self.acd, sessions)
+        self.forwarder = CtiForwarder(cti, self.acd) if cti is not None else None
+        self.features = FeatureCodes(engine, self.actions, resolve) if resolve else None
+        self.wallboard = Wallboard(self.stats)
+        self._started = False
+
+    async def start(self) -> None:
+        """Rebuild today's statistics, load the store, follow the engine."""
+        if self._started:
+            return
+        self._started = True
+        await self.events.start()
+        # The statistics first: the wallboard reads them as soon as an event is out.
+        listeners: list[Any] = [self.stats, self.events]
+        if self.forwarder is not None:
+            listeners.append(self.forwarder)
+        self.acd.listeners[:0] = listeners
+        await self.sync.load(initial=True)
+        # The wallboard from the start, not from its first viewer: who logged out of which
+        # queue earlier today is only in the replayed events.
+        self.wallboard.replay(self.events.replayed)
+        self.wallboard.attach(self.acd)
+        self.acd.start()
+        if self.features is not None:
+            self.features.start()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.features is not None:
+            await self.features.stop()
+        await self.acd.stop()
+        await self.events.stop()
+
+    async def reload(self, tenant_id: int) -> None:
+        """The store changed for ``tenant_id``: the ACD follows (see :mod:`.sync`)."""
+        if self._started:
+            await self.sync.load(tenant_id)
+
+    def check_removable(self, tenant_id: int, queue: str) -> None:
+        """Refuse (409) to delete or disable a queue callers are waiting in."""
+        try:
+            waiting = self.acd.ordered(tenant_id, queue)
+        except NotFoundError:
+            return
+        if waiting:
+            raise ConflictError(f"{len(waiting)} callers are waiting in queue {queue}", queue=queue)
+
+    def status(self, tenant_id: int, queue: str) -> dict[str, Any]:
+        """Waiting calls, the queue's agents and today's figures (``GET .../status``)."""
+        now = time.time()
+        try:
+            waiting = self.acd.waiting(tenant_id, queue)
+            agents = [
+                {**a.to_dict(), "penalty": a.penalties.get(queue, a.config.penalty)}
+                for a in self.acd.agents.members(tenant_id, queue)
+            ]
+            running = True
+        except NotFoundError:
+            waiting, agents, running = [], [], False
+        figures = self.stats.figures(tenant_id, queue, now=now).to_dict()
+        return {
+            "tenant_id": tenant_id,
+            "queue": queue,
+            "running": running,
+            "time": now,
+            "waiting": waiting,
+            "agents": agents,
+            "figures": figures,
+        }

@@ -1,0 +1,379 @@
+"""Call queues through the API: queues, agents, members, agent actions (REST, WebSocket,
+feature codes), queue events on the CTI stream, the IVR flow ``queue`` and statistics
+rebuilt after a restart, over a FakeEngine with scripted agent phones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from orchestrator.acd import QueueStats
+from orchestrator.acd.testing import AgentPhones, Answer
+from orchestrator.callcenter import CallCenter, queue_flow
+from orchestrator.core import FakeEngine
+from orchestrator.cti import CtiService
+from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
+from orchestrator.store.db import SessionFactory
+from orchestrator.store.endpoints import EndpointResolver
+from tests.api.conftest import bearer
+from tests.api.fields import error_field
+
+QUEUES, AGENTS = "/api/v1/queues", "/api/v1/agents"
+FAST = {"ring_timeout_s": 1, "retry_s": 0.05}
+
+
+class Wired:
+    """The call center of the composition root, on the test app's FakeEngine."""
+
+    def __init__(self, app: FastAPI, engine: FakeEngine, sessions: SessionFactory) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        directory = StaticDirectory(engine)
+        self.cti = CtiService(engine, directory)
+        registry = AppRegistry(builtins={"queue": queue_flow}, entry_point_group=None)
+
+        async def lookup(tenant: str, name: str) -> AppSpec | None:
+            return AppSpec(name, "queue", tenant, settings={"queue": name})
+
+        self.runner = IvrRunner(engine, registry, lookup, directory)
+        self.center = self.make_center()
+        self.runner.queues = self.center.acd
+        app.state.cti, app.state.ivr_runner = self.cti, self.runner
+        app.state.callcenter, app.state.acd = self.center, self.center.acd
+        app.state.acd_stats = self.center.stats
+        self.phones: AgentPhones | None = None
+
+    def make_center(self) -> CallCenter:
+        return CallCenter(
+            self.engine,
+            StaticDirectory(self.engine),
+            self.sessions,
+            cti=self.cti,
+            resolve=EndpointResolver(self.sessions).resolve,
+            stats=QueueStats(),
+            flush_s=0.02,
+        )
+
+    async def start(self) -> None:
+        self.runner.start()
+        self.cti.start(self.runner)
+        await self.center.start()
+        self.phones = AgentPhones(self.engine)
+
+    async def stop(self) -> None:
+        if self.phones is not None:
+            await self.phones.close()
+        await self.center.stop()
+        await self.cti.stop()
+        await self.runner.stop()
+
+
+@pytest.fixture
+def wired(
+    app: FastAPI, client: TestClient, fake_engine: FakeEngine, db_sessions: SessionFactory
+) -> Iterator[Wired]:
+    w = Wired(app, fake_engine, db_sessions)
+    client.portal.call(w.start)  # type: ignore[union-attr]
+    yield w
+    client.portal.call(w.stop)  # type: ignore[union-attr]
+
+
+def call(client: TestClient, fn: Any, *args: Any) -> Any:
+    return client.portal.call(fn, *args)  # type: ignore[union-attr]
+
+
+def until(client: TestClient, predicate: Any, timeout: float = 3.0) -> None:
+    async def wait() -> None:
+        for _ in range(int(timeout / 0.005)):
+            if predicate():
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"not true within {timeout} s")
+
+    call(client, wait)
+
+
+def add_queue(client: TestClient, tenant: dict[str, Any], name: str = "support", **fields: Any):
+    resp = client.post(QUEUES, json={"tenant_id": tenant["id"], "name": name, **FAST, **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def add_agent(client: TestClient, tenant: dict[str, Any], number: str, **fields: Any):
+    resp = client.post(f"/api/v1/tenants/{tenant['id']}/extensions", json={"number": number})
+    assert resp.status_code == 201, resp.text
+    resp = client.post(AGENTS, json={"tenant_id": tenant["id"], "extension": number, **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def member(client: TestClient, queue: dict[str, Any], agent: dict[str, Any], **fields: Any):
+    body = {"agent_id": agent["id"], **fields}
+    resp = client.post(f"{QUEUES}/{queue['id']}/members", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+# -- configuration ----------------------------------------------------------------------
+def test_queue_crud_and_tenant_scope(
+    client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
+) -> None:
+    queue = add_queue(
+        client,
+        tenant_a,
+        strategy="round_robin",
+        wrapup_s=5,
+        overflow="extension:200",
+        priority_rules=[{"match": "+44207946*", "priority": 5}],
+        required_skills={"french": 3},
+    )
+    assert (queue["strategy"], queue["wrapup_s"], queue["overflow"]) == (
+        "round_robin",
+        5,
+        "extension:200",
+    )
+    assert queue["priority_rules"] == [{"match": "+44207946*", "priority": 5}]
+    assert (
+        client.post(QUEUES, json={"tenant_id": tenant_a["id"], "name": "support"}).status_code
+        == 409
+    )
+    resp = client.patch(f"{QUEUES}/{queue['id']}", json={"strategy": "ring_all", "max_len": 3})
+    assert resp.status_code == 200 and resp.json()["strategy"] == "ring_all", resp.text
+    assert [q["name"] for q in client.get(QUEUES).json()["items"]] == ["support"]
+    other = bearer(tenant_b["token"])
+    assert client.get(f"{QUEUES}/{queue['id']}", headers=other).status_code == 404
+    assert client.get(QUEUES, headers=other).json()["total"] == 0
+    assert client.delete(f"{QUEUES}/{queue['id']}", headers=other).status_code == 404
+    assert client.delete(f"{QUEUES}/{queue['id']}").status_code == 204
+    assert client.get(f"{QUEUES}/{queue['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "Support"}, "name"),
+        ({"strategy": "loudest"}, "strategy"),
+        ({"ring_timeout_s": 0}, "ring_timeout_s"),
+        ({"max_wait_s": -1}, "max_wait_s"),
+        ({"overflow": "extension:1;x"}, "overflow"),
+        ({"overflow": "voicemail"}, "overflow"),
+        ({"callback_key": "x"}, "callback_key"),
+        ({"moh_class": "a b"}, "moh_class"),
+        ({"required_skills": {"french": 11}}, "required_skills.french"),
+        ({"required_skills": {"French!": 1}}, "required_skills"),
+        ({"priority_rules": [{"match": "44*7", "priority": 1}]}, "priority_rules.match"),
+        ({"priority_rules": [{"match": "+44*", "priority": 101}]}, "priority_rules.priority"),
+        ({"weight": 101}, "weight"),
+    ],
+)
+def test_queue_fields_are_checked_by_the_acd_rules(
+    client: TestClient, tenant_a: dict[str, Any], fields: dict[str, Any], field: str
+) -> None:
+    body = {"tenant_id": tenant_a["id"], "name": "support", **fields}
+    resp = client.post(QUEUES, json=body)
+    assert resp.status_code == 422, resp.text
+    assert error_field(resp.json()) == field
+    queue = add_queue(client, tenant_a)
+    resp = client.patch(f"{QUEUES}/{queue['id']}", json=fields)
+    assert resp.status_code == 422, resp.text
+
+
+def test_agents_and_members(
+    client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
+) -> None:
+    agent = add_agent(client, tenant_a, "101", skills={"french": 5}, penalty=2, name="Ann")
+    assert agent["endpoint"] == "101@a.example" and agent["extension"] == "101"
+    assert agent["skills"] == {"french": 5} and agent["state"] is None  # no ACD running here
+    body = {"tenant_id": tenant_a["id"], "extension": "101"}
+    assert client.post(AGENTS, json=body).status_code == 409
+    resp = client.post(AGENTS, json={**body, "extension": "999"})
+    assert resp.status_code == 422 and error_field(resp.json()) == "extension"
+    resp = client.patch(f"{AGENTS}/{agent['id']}", json={"skills": {"french": 0}})
+    assert resp.status_code == 422 and error_field(resp.json()) == "skills.french"
+    resp = client.patch(f"{AGENTS}/{agent['id']}", json={"penalty": 7})
+    assert resp.status_code == 200 and resp.json()["penalty"] == 7
+    queue = add_queue(client, tenant_a)
+    assert member(client, queue, agent, penalty=3)["penalty"] == 3
+    assert member(client, queue, agent)["penalty"] is None  # again: changes the penalty
+    members = client.get(f"{QUEUES}/{queue['id']}/members").json()
+    assert [(m["extension"], m["logged_in"]) for m in members] == [("101", False)]
+    # Agents of another tenant cannot join, nor be seen.
+    foreign = add_agent(client, tenant_b, "101")
+    resp = client.post(f"{QUEUES}/{queue['id']}/members", json={"agent_id": foreign["id"]})
+    assert resp.status_code == 422
+    assert (
+        client.get(f"{AGENTS}/{agent['id']}", headers=bearer(tenant_b["token"])).status_code == 404
+    )
+    assert client.post(f"{AGENTS}/{agent['id']}/login").status_code == 503  # no ACD here
+    assert client.delete(f"{QUEUES}/{queue['id']}/members/{agent['id']}").status_code == 204
+    assert client.get(f"{QUEUES}/{queue['id']}/members").json() == []
+    assert client.delete(f"{AGENTS}/{agent['id']}").status_code == 204
+
+
+# -- live: actions, calls, events ------------------------------------------------------------
+def test_login_pause_status_over_rest(
+    client: TestClient, tenant_a: dict[str, Any], wired: Wired
+) -> None:
+    support, sales = add_queue(client, tenant_a), add_queue(client, tenant_a, "sales")
+    ann = add_agent(client, tenant_a, "101")
+    member(client, support, ann)
+    member(client, sales, ann, penalty=4)
+    resp = client.post(f"{AGENTS}/{ann['id']}/login", json={"queue": "support"})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["state"], resp.json()["logged_in"]) == ("available", ["support"])
+    resp = client.post(f"{AGENTS}/{ann['id']}/login")
+    assert resp.json()["logged_in"] == ["sales", "support"]
+    resp = client.post(f"{AGENTS}/{ann['id']}/pause", json={"reason": "lunch"})
+    assert (resp.json()["state"], resp.json()["state_reason"]) == ("paused", "lunch")
+    status = client.get(f"{QUEUES}/{sales['id']}/status").json()
+    assert status["running"] and status["waiting"] == []
+    assert [(a["agent_id"], a["state"], a["penalty"]) for a in status["agents"]] == [
+        (str(ann["id"]), "paused", 4)
+    ]
+    assert status["figures"]["agents"] == {"paused": 1}
+    assert client.post(f"{AGENTS}/{ann['id']}/unpause").json()["state"] == "available"
+    resp = client.post(f"{AGENTS}/{ann['id']}/logout", json={"queue": "sales"})
+    assert resp.json()["logged_in"] == ["support"]
+    # The store keeps logins and pauses: the agent's list says so too.
+    listed = client.get(AGENTS).json()["items"][0]
+    assert (listed["state"], listed["logged_in"], listed["paused"]) == (
+        "available",
+        ["support"],
+        False,
+    )
+    members = client.get(f"{QUEUES}/{support['id']}/members").json()
+    assert members[0]["logged_in"] is True
+    # Not a member / unknown queue: 409.
+    resp = client.post(f"{AGENTS}/{ann['id']}/login", json={"queue": "billing"})
+    assert resp.status_code == 409, resp.text
+    # A queue callers wait in cannot be deleted; one without can.
+    assert client.delete(f"{QUEUES}/{sales['id']}").status_code == 204
+    assert wired.center.acd.queues(tenant_a["id"])[0].name == "support"
+
+
+def test_call_to_the_queue_flow_reaches_an_agent_and_events_go_out(
+    client: TestClient, tenant_a: dict[str, Any], wired: Wired
+) -> None:
+    tid = tenant_a["id"]
+    queue = add_queue(client, tenant_a)
+    ann = add_agent(client, tenant_a, "101")
+    member(client, queue, ann)
+    with client.websocket_connect("/api/v1/ws", headers=bearer(tenant_a["token"])) as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json({"type": "subscribe", "id": "s"})
+        assert ws.receive_json()["ok"]
+        ws.send_json({"type": "agent_login", "id": "l", "agent_id": ann["id"]})
+        events: list[dict[str, Any]] = []
+
+        def next_of(kind: str) -> dict[str, Any]:
+            while True:
+                msg = ws.receive_json()
+                events.append(msg)
+                if msg.get("event") == kind or (msg["type"] == "reply" and kind == "reply"):
+                    return msg
+
+        state = next_of("agent_state")
+        assert state["details"]["state"] == "available" and state["call"]["extension"] == "101"
+        reply = next_of("reply")
+        assert reply["ok"] and reply["result"]["logged_in"] == ["support"], reply
+        assert wired.phones is not None
+        wired.phones.default("101", Answer(0.01))
+        leg = call(client, lambda: wired.engine.incoming_call(
+            caller="+447700900001", called="+15550100", args=("ivr", "support", str(tid))
+        ))  # fmt: skip
+        queued = next_of("queued")
+        assert queued["call"]["id"] == leg.id and queued["call"]["access_number"] == "+15550100"
+        assert queued["details"]["queue"] == "support" and queued["details"]["position"] == 1
+        dequeued = next_of("dequeued")
+        assert dequeued["details"]["reason"] == "answered"
+        assert dequeued["details"]["agent_id"] == str(ann["id"])
+        call(client, wired.engine.remote_hangup, leg.id)
+        while next_of("agent_state")["details"]["state"] != "available":
+            pass
+        states = [e["details"]["state"] for e in events if e.get("event") == "agent_state"]
+        assert states == ["available", "ringing", "on_call", "available"]
+        ws.send_json({"type": "agent_pause", "id": "p", "agent_id": ann["id"], "reason": "x" * 41})
+        assert next_of("reply")["ok"] is False
+    until(client, lambda: wired.center.stats.figures(tid, "support").completed == 1)
+    figures = client.get(f"{QUEUES}/{queue['id']}/status").json()["figures"]
+    assert (figures["answered"], figures["abandoned"], figures["completed"]) == (1, 0, 1)
+
+
+def test_statistics_survive_a_restart(
+    client: TestClient, tenant_a: dict[str, Any], wired: Wired
+) -> None:
+    tid = tenant_a["id"]
+    queue = add_queue(client, tenant_a)
+    ann = add_agent(client, tenant_a, "101")
+    member(client, queue, ann)
+    assert client.post(f"{AGENTS}/{ann['id']}/login").status_code == 200
+    assert client.post(f"{AGENTS}/{ann['id']}/pause", json={"reason": "coffee"}).status_code == 200
+    # A caller abandons while nobody is free, another waits through the "restart".
+    gone = call(client, lambda: wired.engine.incoming_call(
+        caller="+447700900001", called="+15550100", args=("ivr", "support", str(tid))
+    ))  # fmt: skip
+    until(client, lambda: wired.center.stats.figures(tid, "support").waiting == 1)
+    call(client, wired.engine.remote_hangup, gone.id)
+    until(client, lambda: wired.center.stats.figures(tid, "support").abandoned == 1)
+    call(client, lambda: wired.engine.incoming_call(
+        caller="+447700900002", called="+15550100", args=("ivr", "support", str(tid))
+    ))  # fmt: skip
+    until(client, lambda: wired.center.stats.figures(tid, "support").waiting == 1)
+    before = wired.center.stats.figures(tid, "support")
+
+    async def restart() -> CallCenter:
+        await wired.center.stop()
+        center = wired.make_center()
+        await center.start()
+        return center
+
+    center = call(client, restart)
+    try:
+        after = center.stats.figures(tid, "support")
+        assert (after.abandoned, after.answered, after.waiting) == (before.abandoned, 0, 0)
+        # The agent's login and pause came back from the store.
+        agent = center.acd.agents.get(tid, str(ann["id"]))
+        assert agent.state() == ("paused", "coffee") and list(agent.queues) == ["support"]
+        assert after.agents == {"paused": 1}
+    finally:
+        call(client, center.stop)
+
+
+def test_feature_codes_log_in_and_pause_an_agent(
+    client: TestClient, tenant_a: dict[str, Any], wired: Wired
+) -> None:
+    tid = tenant_a["id"]
+    queue = add_queue(client, tenant_a)
+    ann = add_agent(client, tenant_a, "101")
+    member(client, queue, ann)
+    add_agent(client, tenant_a, "102")  # an agent of no queue
+    played: list[tuple[str, str]] = []
+    engine = wired.engine
+
+    def dial(action: str, endpoint: str) -> str:
+        leg = call(client, lambda: engine.incoming_call(
+            caller="101", called="*9x", args=("feature", action, str(tid), endpoint)
+        ))  # fmt: skip
+        until(client, lambda: any(c[:2] == ("hangup", leg.id) for c in engine.commands))
+        prompt = next(c[2] for c in engine.commands if c[0] == "play" and c[1] == leg.id)
+        played.append((action, str(prompt)))
+        return str(prompt)
+
+    agent = lambda: wired.center.acd.agents.get(tid, str(ann["id"]))  # noqa: E731
+    assert "agent-loginok" in dial("agent_login", "101@a.example")
+    assert list(agent().queues) == ["support"]
+    assert "paused" in dial("agent_pause", "101@a.example")
+    assert agent().paused
+    assert "agent-loginok" in dial("agent_pause", "101@a.example")
+    assert not agent().paused
+    assert "agent-loggedoff" in dial("agent_logout", "101@a.example")
+    assert not agent().queues
+    # Not an agent, an agent of no queue, another tenant's domain, garbage: refused.
+    for endpoint in ("555@a.example", "102@a.example", "101@b.example", "x;y"):
+        assert "agent-incorrect" in dial("agent_login", endpoint)
+    assert not agent().queues

@@ -1,0 +1,220 @@
+"""Agent states on a FakeEngine: wrap-up, pause, registration, busy elsewhere, several
+queues; and a queue used from a Python IVR flow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from orchestrator.acd import AgentConfig, QueueResult
+from orchestrator.acd.testing import AcdHarness, Answer
+from orchestrator.core.errors import ValidationError
+from orchestrator.core.events import EndpointStateChanged
+from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[AcdHarness]:
+    harness = await AcdHarness.create()
+    yield harness
+    await harness.close()
+
+
+async def test_wrap_up_holds_the_next_call_back(h: AcdHarness) -> None:
+    h.queue(wrapup_s=0.1)
+    h.agent("101", action=Answer())
+    first = await h.call("+447700900001")
+    await h.until(lambda: h.state("101") == "on_call")
+    second = await h.call("+447700900002")
+    loop = asyncio.get_running_loop()
+    await h.phones.hangup("101")
+    hung_up_at = loop.time()
+    await first.result()
+    assert h.state("101") == "wrap_up"
+    await h.until(lambda: h.of("offered", caller="+447700900002"))
+    assert loop.time() - hung_up_at >= 0.1
+    await h.until(lambda: h.state("101") == "on_call")
+    completed = h.of("completed")[0]
+    assert completed.wrapup_s == pytest.approx(0.1, abs=0.05)
+    states = [e.state for e in h.of("agent_state", agent_id="a101")]
+    assert states == [
+        "available",
+        "ringing",
+        "on_call",
+        "wrap_up",
+        "available",
+        "ringing",
+        "on_call",
+    ]
+    await h.phones.hangup("101")
+    await second.result()
+
+
+async def test_ready_ends_wrap_up_early(h: AcdHarness) -> None:
+    h.queue(wrapup_s=60)
+    h.agent("101", action=Answer())
+    caller = await h.call("+447700900001")
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.phones.hangup("101")
+    await caller.result()
+    assert h.state("101") == "wrap_up"
+    h.acd.ready(1, "a101")
+    assert h.state("101") == "available"
+    assert h.of("completed")[0].wrapup_s < 1
+
+
+async def test_pause_with_reason_skips_the_agent(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", action=Answer())
+    h.agent("102", action=Answer())
+    h.acd.pause(1, "a101", "training")
+    event = h.of("agent_state", agent_id="a101")[-1]
+    assert (event.state, event.reason, event.queues) == ("paused", "training", ("support",))
+    with pytest.raises(ValidationError):
+        h.acd.pause(1, "a102", "x" * 100)
+    caller = await h.call("+447700900001")
+    await h.until(lambda: h.state("102") == "on_call")
+    assert h.phones.rang() == ["102"]
+    await h.phones.hangup("102")
+    await caller.result()
+
+
+async def test_pause_during_a_call_takes_effect_after_it(h: AcdHarness) -> None:
+    h.queue(wrapup_s=0.02)
+    h.agent("101", action=Answer())
+    caller = await h.call("+447700900001")
+    await h.until(lambda: h.state("101") == "on_call")
+    h.acd.pause(1, "a101", "lunch")
+    assert h.state("101") == "on_call"
+    await h.phones.hangup("101")
+    await caller.result()
+    await h.until(lambda: h.state("101") == "paused")
+    states = [e.state for e in h.of("agent_state", agent_id="a101")]
+    assert states[-3:] == ["on_call", "wrap_up", "paused"]
+
+
+async def test_unregistered_phone_is_not_offered_calls(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", endpoint="alice@acme.example", action=Answer())
+    await h.fake.emit(EndpointStateChanged(endpoint="alice@acme.example", state="offline"))
+    event = h.of("agent_state", agent_id="a101")[-1]
+    assert (event.state, event.reason) == ("unavailable", "unregistered")
+    # An unknown state changes nothing.
+    await h.fake.emit(EndpointStateChanged(endpoint="alice@acme.example", state="unknown"))
+    assert h.state("101") == "unavailable"
+    caller = await h.call("+447700900001")
+    await asyncio.sleep(0.03)
+    assert h.phones.rang() == []
+    # The phone registers again: still logged in, and it gets the waiting call.
+    await h.fake.emit(EndpointStateChanged(endpoint="alice@acme.example", state="online"))
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.phones.hangup("101")
+    assert (await caller.result()).agent_id == "a101"
+
+
+async def test_agent_added_as_unreachable_until_it_registers(h: AcdHarness) -> None:
+    h.queue()
+    config = AgentConfig(
+        tenant_id=1, agent_id="a101", extension="101", endpoint="alice@acme.example"
+    )
+    h.acd.put_agent(config, reachable=False)
+    h.acd.login(1, "a101", "support")
+    assert h.state("101") == "unavailable"
+    await h.fake.emit(EndpointStateChanged(endpoint="alice@acme.example", state="reachable"))
+    assert h.state("101") == "available"
+
+
+async def test_busy_on_another_call_is_skipped(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", action=Answer())
+    h.acd.agent_busy("101", True, tenant_id=1)
+    assert (h.of("agent_state")[-1].state, h.of("agent_state")[-1].reason) == (
+        "busy",
+        "other_call",
+    )
+    h.acd.agent_busy("101", True, tenant_id=2)  # another tenant's 101: no effect
+    caller = await h.call("+447700900001")
+    await asyncio.sleep(0.03)
+    assert h.phones.rang() == []
+    h.acd.agent_busy("101", False, tenant_id=1)
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.phones.hangup("101")
+    await caller.result()
+
+
+async def test_agent_in_several_queues_serves_the_heavier_first(h: AcdHarness) -> None:
+    h.queue("sales", weight=0)
+    h.queue("support", weight=10)
+    h.agent("101", "sales", "support", action=Answer())
+    h.acd.pause(1, "a101")
+    sales = await h.call("+447700900001", queue="sales")
+    support = await h.call("+447700900002", queue="support")
+    assert h.of("agent_state")[-1].queues == ("sales", "support")
+    h.acd.unpause(1, "a101")
+    await h.until(lambda: h.state("101") == "on_call")
+    h.acd.pause(1, "a101")
+    await h.phones.hangup("101")
+    assert (await support.result()).outcome == "answered"
+    assert not sales.task.done()
+    # Logging out of sales leaves the sales caller waiting for someone else.
+    h.acd.logout(1, "a101", "sales")
+    h.acd.unpause(1, "a101")
+    await asyncio.sleep(0.03)
+    assert not sales.task.done()
+    h.acd.logout(1, "a101")
+    assert h.state("101") == "logged_out"
+    await h.fake.remote_hangup(sales.leg.id)
+    assert (await sales.result()).outcome == "abandoned"
+
+
+async def test_logout_during_a_call_keeps_the_call(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", action=Answer())
+    caller = await h.call("+447700900001")
+    await h.until(lambda: h.state("101") == "on_call")
+    h.acd.logout(1, "a101")
+    assert h.state("101") == "logged_out"
+    assert h.phones.live_leg("101") is not None
+    await h.phones.hangup("101")
+    assert (await caller.result()).outcome == "answered"
+
+
+async def test_enqueue_from_an_ivr_flow(h: AcdHarness) -> None:
+    h.queue(overflow="extension:200", max_wait_s=0.05)
+    results: list[QueueResult] = []
+
+    async def flow(call: IvrCall) -> None:
+        await call.answer()
+        await call.play("sound:welcome")
+        result = await h.acd.enqueue(call, tenant_id=int(call.tenant), queue="support")
+        results.append(result)
+        if result.outcome in ("overflow", "timeout"):
+            await call.transfer(result.destination)
+
+    registry = AppRegistry(builtins={"queue": flow}, entry_point_group=None)
+
+    async def lookup(_tenant: str, name: str) -> AppSpec | None:
+        return AppSpec(name, "queue", "1")
+
+    runner = IvrRunner(h.fake, registry, lookup, StaticDirectory(h.fake))
+    runner.start()
+    try:
+        # Nobody logged in: the caller times out and the flow transfers it.
+        await h.fake.incoming_call(caller="+447700900001", called="5000", args=("ivr", "q", "1"))
+        await runner.wait_idle(2)
+        assert results[0].outcome == "timeout"
+        assert h.fake.commands[-1][0] == "continue"
+        # An agent answers, talks, hangs up; the flow ends and the runner hangs up.
+        h.agent("101", action=Answer())
+        leg = await h.fake.incoming_call(
+            caller="+447700900002", called="5000", args=("ivr", "q", "1")
+        )
+        await h.until(lambda: h.state("101") == "on_call")
+        await h.phones.hangup("101")
+        await runner.wait_idle(2)
+        assert results[1].outcome == "answered" and results[1].agent_id == "a101"
+        assert results[1].call_id and not leg.alive
+    finally:
+        await runner.stop()

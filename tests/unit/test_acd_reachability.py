@@ -1,0 +1,159 @@
+"""Agents' registrations read from the engine (``Engine.endpoint_states``): at connect,
+for new agents and logins, by polling; events that come during a read win; and the
+Asterisk adapter's reading of AMI ``PJSIPShowContacts``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from orchestrator.acd import AcdService, AgentConfig
+from orchestrator.acd.testing import AcdHarness, Answer
+from orchestrator.core.errors import EngineError
+from orchestrator.core.events import EndpointStateChanged, EngineConnected
+from orchestrator.core.fake import FakeEngine
+from orchestrator.engines.asterisk.contacts import endpoint_states
+from orchestrator.ivr import StaticDirectory
+
+ALICE, BOB = "alice@acme.example", "bob@acme.example"
+
+
+async def harness_on(fake: FakeEngine, **settings: Any) -> AcdHarness:
+    await fake.start()
+    acd = AcdService(fake, StaticDirectory(fake), **settings)
+    acd.start()
+    return AcdHarness(fake, acd)
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[AcdHarness]:
+    harness = await AcdHarness.create()
+    yield harness
+    await harness.close()
+
+
+async def test_a_new_agent_is_read_from_the_engine(h: AcdHarness) -> None:
+    h.fake.endpoint_reachability[ALICE] = "offline"
+    h.queue()
+    h.agent("101", endpoint=ALICE, action=Answer())
+    await h.until(lambda: h.state("101") == "unavailable")
+    assert h.acd.agents.get(1, "a101").state()[1] == "unregistered"
+    assert (ALICE,) in h.fake.endpoint_queries
+    # Nobody rings an unregistered phone.
+    caller = await h.call("+447700900001")
+    await asyncio.sleep(0.03)
+    assert h.phones.rang() == []
+    # It registers (the event): it gets the waiting caller.
+    await h.fake.emit(EndpointStateChanged(endpoint=ALICE, state="online"))
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.phones.hangup("101")
+    assert (await caller.result()).agent_id == "a101"
+
+
+async def test_unknown_changes_nothing_and_agents_without_endpoint_are_not_asked(
+    h: AcdHarness,
+) -> None:
+    h.queue()
+    h.agent("101", endpoint=ALICE)  # "unknown" in the fake: assumed registered
+    h.agent("102")
+    await h.until(lambda: h.acd.reachability.reads >= 1)
+    assert h.state("101") == h.state("102") == "available"
+    assert all("" not in query for query in h.fake.endpoint_queries)
+
+
+async def test_a_reconnect_corrects_states_missed_while_down(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", endpoint=ALICE)
+    h.agent("102", endpoint=BOB)
+    await h.until(lambda: h.acd.reachability.reads >= 1)
+    # While the link was down Alice's phone unregistered and Bob's... nobody said so.
+    h.fake.endpoint_reachability.update({ALICE: "offline", BOB: "online"})
+    await h.fake.emit(EngineConnected(engine="fake", reconnect=True))
+    await h.until(lambda: h.state("101") == "unavailable")
+    assert h.state("102") == "available"
+    assert h.fake.endpoint_queries[-1] == (ALICE, BOB)
+    h.fake.endpoint_reachability[ALICE] = "online"
+    await h.fake.emit(EngineConnected(engine="fake", reconnect=True))
+    await h.until(lambda: h.state("101") == "available")
+
+
+async def test_an_event_during_the_read_wins() -> None:
+    class SlowEngine(FakeEngine):
+        async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
+            states = await super().endpoint_states(endpoints)
+            await asyncio.sleep(0.05)  # the phone registers meanwhile
+            return states
+
+    fake = SlowEngine()
+    h = await harness_on(fake)
+    acd = h.acd
+    try:
+        fake.endpoint_reachability[ALICE] = "offline"
+        h.queue()
+        h.agent("101", endpoint=ALICE)
+        await asyncio.sleep(0.01)
+        await fake.emit(EndpointStateChanged(endpoint=ALICE, state="online"))
+        await h.until(lambda: acd.reachability.reads >= 1)
+        assert h.state("101") == "available"  # the stale "offline" read was dropped
+    finally:
+        await h.close()
+
+
+async def test_logged_in_agents_are_polled() -> None:
+    fake = FakeEngine()
+    h = await harness_on(fake, reachability_poll_s=0.5)
+    acd = h.acd
+    try:
+        h.queue()
+        h.agent("101", endpoint=ALICE)
+        acd.put_agent(AgentConfig(tenant_id=1, agent_id="a102", extension="102", endpoint=BOB))
+        await h.until(lambda: acd.reachability.reads >= 1)
+        fake.endpoint_reachability[ALICE] = "offline"  # no event comes (as on Asterisk)
+        await h.until(lambda: h.state("101") == "unavailable", timeout=3)
+        # Only logged-in agents are polled: Bob (logged out) is not asked.
+        assert fake.endpoint_queries[-1] == (ALICE,)
+    finally:
+        await h.close()
+
+
+async def test_an_engine_that_cannot_answer_changes_nothing(h: AcdHarness) -> None:
+    h.fake.endpoint_reachability[ALICE] = "offline"
+    await h.fake.stop()  # endpoint_states raises EngineUnavailableError
+    h.queue()
+    h.agent("101", endpoint=ALICE)
+    await asyncio.sleep(0.02)
+    assert h.state("101") == "available" and h.acd.reachability.reads == 0
+    await h.fake.start()  # EngineConnected: read again
+    await h.until(lambda: h.state("101") == "unavailable")
+
+
+def _contact(endpoint: str, status: str = "NonQualified", expires: float = 2000) -> dict:
+    return {"Event": "ContactList", "Endpoint": endpoint, "Status": status,
+            "ExpirationTime": str(int(expires))}  # fmt: skip
+
+
+def test_asterisk_contacts_to_endpoint_states() -> None:
+    listing = [
+        {"Response": "Success", "EventList": "start"},
+        _contact(ALICE),
+        _contact(BOB, status="Unreachable"),
+        _contact("carol@acme.example", expires=999),  # expired, not pruned yet
+        _contact("dave@acme.example", status="Reachable", expires=0),  # permanent
+        {"Event": "ContactListComplete", "ListItems": "4"},
+    ]
+    wanted = [ALICE, BOB, "carol@acme.example", "dave@acme.example", "erin@acme.example"]
+    assert endpoint_states(listing, wanted, now=1000) == {
+        ALICE: "online",
+        BOB: "offline",
+        "carol@acme.example": "offline",
+        "dave@acme.example": "online",
+        "erin@acme.example": "offline",
+    }
+    # No contact at all is an error response of its own: everyone is offline.
+    empty = [{"Response": "Error", "Message": "No Contacts found"}]
+    assert endpoint_states(empty, [ALICE], now=1000) == {ALICE: "offline"}
+    with pytest.raises(EngineError):
+        endpoint_states([{"Response": "Error", "Message": "Permission denied"}], [ALICE], 1)
