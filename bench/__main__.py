@@ -1,10 +1,13 @@
-"""``make bench``: ``python -m bench [--only provisioning|ivr] [options]``
+"""``make bench``: ``python -m bench [--only provisioning|ivr|rating|queues|adapter] [options]``
 
 Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
-each on a fresh ``bench`` engine. Exits with 1 when a call, registration or apply
-of the provisioning run failed, or when an IVR side took no step of the ramp
-with few enough failed calls; timings never fail it (they depend on the machine),
-they are for reading.
+each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
+engine), the queues benchmark, and the adapter micro-benchmark (recorded ARI
+events replayed through the Asterisk adapter, no engine). Exits with 1 when a
+call, registration or apply of the provisioning run failed, when an IVR side
+took no step of the ramp with few enough failed calls, or when a sampled charge
+differs from the reference implementation; timings never fail it (they depend
+on the machine), they are for reading.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import argparse
 import asyncio
 import signal
 
-from bench import ivr, provisioning
+from bench import adapter, ivr, provisioning, queues, rating
 
-BENCHMARKS = ("provisioning", "ivr")
+BENCHMARKS = ("provisioning", "ivr", "rating", "queues", "adapter")
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -51,9 +54,41 @@ def main() -> int:
         default=ivr_defaults.step_seconds,
         help="seconds of load per step (default: %(default)s)",
     )
+    rating_defaults = rating.RatingOptions()
+    group = parser.add_argument_group("rating")
+    group.add_argument("--rating-prefixes", type=int, default=rating_defaults.prefixes)
+    group.add_argument("--rating-cdrs", type=int, default=rating_defaults.cdrs)
+    group.add_argument("--rating-sample", type=int, default=rating_defaults.sample)
+    queue_defaults = queues.QueueOptions()
+    group = parser.add_argument_group("queues (FakeEngine, wallboard in Chromium)")
+    group.add_argument(
+        "--queue-rates",
+        type=_rates,
+        default=queue_defaults.rates,
+        help="the ramp: calls/s into the 50 queues, one step each (default: %(default)s)",
+    )
+    group.add_argument(
+        "--queue-step-seconds",
+        type=float,
+        default=queue_defaults.step_seconds,
+        help="seconds of load per step (default: %(default)s)",
+    )
+    adapter_defaults = adapter.AdapterOptions()
+    group = parser.add_argument_group("adapter (recorded ARI events, no engine)")
+    group.add_argument(
+        "--adapter-calls",
+        type=int,
+        default=adapter_defaults.calls,
+        help="copies of each recorded call replayed per run (default: %(default)s)",
+    )
+    group.add_argument("--adapter-subscribers", type=int, default=adapter_defaults.subscribers)
     args = parser.parse_args()
+    if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
+        parser.error("need at least 1 rating prefix, 1 CDR and 1 sampled CDR")
     if args.tenants < 1 or args.extensions < 2 or args.changes < 1 or args.latency_users < 1:
         parser.error("need at least 1 tenant, 2 extensions, 1 change and 1 latency user")
+    if args.adapter_calls < 1 or args.adapter_subscribers < 0:
+        parser.error("need at least 1 adapter call and no negative number of subscribers")
     if args.ivr_step_seconds <= 0:
         parser.error("--ivr-step-seconds must be positive")
     options = provisioning.Options(
@@ -73,6 +108,22 @@ def main() -> int:
         failures += asyncio.run(provisioning.run(options))
     if args.only in (None, "ivr"):
         failures += asyncio.run(ivr.run(ivr_options))
+    if args.only in (None, "rating"):
+        failures += rating.run(
+            rating.RatingOptions(
+                prefixes=args.rating_prefixes,
+                cdrs=args.rating_cdrs,
+                sample=min(args.rating_sample, args.rating_cdrs),
+            )
+        )
+    if args.only in (None, "queues"):
+        failures += queues.run(
+            queues.QueueOptions(rates=args.queue_rates, step_seconds=args.queue_step_seconds)
+        )
+    if args.only in (None, "adapter"):
+        failures += adapter.run(
+            adapter.AdapterOptions(calls=args.adapter_calls, subscribers=args.adapter_subscribers)
+        )
     return 1 if failures else 0
 
 

@@ -15,8 +15,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from orchestrator.acd import QueueStats
+from orchestrator.callcenter import QUEUE_APP, CallCenter, queue_flow
+from orchestrator.cdr import CdrBuilder, CdrStore
+from orchestrator.cdr.sources import cti_lookup, follow_acd, follow_ivr
 from orchestrator.core import Engine, FakeEngine
 from orchestrator.cti import REMOTE_APP, CtiService
+from orchestrator.cti.observed import EndpointLookup
+from orchestrator.cti.supervise import ExtensionEndpoint, SupervisionService
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.ivr import AppRegistry, IvrRunner
 from orchestrator.ivr.store_backed import StoreDirectory, store_lookup
@@ -24,8 +30,14 @@ from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.data import load_all, load_tenant
 from orchestrator.provisioning.realtime import PREFIX, realtime_router
 from orchestrator.provisioning.render import Renderer
+from orchestrator.rating import RatingService, authorize_router
+from orchestrator.rating.clicktocall import ClickToCallAuthorizer
+from orchestrator.recordings import RecordingService, S3Storage
+from orchestrator.recordings.sources import cti_tenant, ivr_tenant
 from orchestrator.settings import Settings
 from orchestrator.store import db
+from orchestrator.store.endpoints import EndpointResolver
+from orchestrator.webhooks import WebhookService
 
 log = logging.getLogger("orchestrator")
 
@@ -70,7 +82,47 @@ def build_engine(settings: Settings) -> Engine:
         ami_port=settings.ami_port,
         ami_user=settings.ami_user,
         ami_password=settings.ami_password,
+        # Agents' phones: an unregistered phone is not offered queue calls.
+        endpoint_events=True,
     )
+
+
+def cdr_node(settings: Settings) -> str:
+    """The engine node a CDR's call id is unique on: the Asterisk instance's name."""
+    return settings.asterisk_instance if settings.engine == "asterisk" else settings.engine
+
+
+def endpoint_lookup(owners: EndpointResolver) -> EndpointLookup:
+    """CTI's view of the store's endpoint owners: (tenant, extension or None for a trunk)."""
+
+    async def lookup(endpoint: str) -> tuple[int, str | None] | None:
+        owner = await asyncio.to_thread(owners.resolve, endpoint)
+        if owner is None:
+            return None
+        return owner.tenant_id, owner.name if owner.kind == "extension" else None
+
+    return lookup
+
+
+def extension_endpoint(sessions: db.SessionFactory) -> ExtensionEndpoint:
+    """Supervision's view of the store: a tenant's extension -> its SIP endpoint id."""
+    from sqlmodel import col, select
+
+    from orchestrator.store.models import Extension, Tenant
+
+    def read(tenant_id: int, number: str) -> str | None:
+        with sessions() as session:
+            row = session.exec(
+                select(Extension.sip_username, Tenant.sip_domain)
+                .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
+                .where(Extension.tenant_id == tenant_id, Extension.number == number)
+            ).first()
+        return f"{row[0]}@{row[1]}" if row else None
+
+    async def lookup(tenant_id: int, number: str) -> str | None:
+        return await asyncio.to_thread(read, tenant_id, number)
+
+    return lookup
 
 
 def upgrade_database(settings: Settings) -> None:
@@ -126,6 +178,69 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     cti = CtiService(engine, directory)
     registry.builtins[REMOTE_APP] = cti.remote_flow
     app.state.cti = cti
+    # Phones calling each other in dialplan are CTI calls too: the engine's observed
+    # channels name SIP endpoints, the store says whose they are.
+    endpoint_owners = EndpointResolver(sessions)
+    cti.calls.endpoints = endpoint_lookup(endpoint_owners)
+    app.state.endpoint_owners = endpoint_owners
+
+    # -- CDRs: built from the engine's channel events, written when each call ends;
+    # live calls are kept in the store so a restart loses none --
+    cdrs = CdrBuilder(engine, CdrStore(sessions, endpoint_owners.resolve), node=cdr_node(settings))
+    cdrs.lookups.append(cti_lookup(cti))
+    follow_ivr(cdrs, runner)
+    app.state.cdrs = cdrs
+
+    # -- Call queues: the ACD with its store, statistics (app.state.acd_stats, rebuilt
+    # from today's stored events at start), CTI events, feature codes *91-*93, and the
+    # IVR flow "queue"; flows reach it with call.queue(...) --
+    callcenter = CallCenter(
+        engine, directory, sessions, cti=cti, resolve=endpoint_owners.resolve, stats=QueueStats()
+    )
+    registry.builtins[QUEUE_APP] = queue_flow
+    runner.queues = callcenter.acd
+    follow_acd(cdrs, callcenter.acd)  # agent legs join their caller's CDR
+    app.state.callcenter = callcenter
+    app.state.acd = callcenter.acd
+    app.state.acd_stats = callcenter.stats
+    app.state.wallboard = callcenter.wallboard
+
+    # -- Supervisors: listen / whisper / barge on any agent's call (snoop legs),
+    # /api/v1/supervision, events on the CTI stream --
+    supervision = SupervisionService(
+        engine, cti.stream, extension_endpoint(sessions), calls=cti.calls
+    )
+    app.state.supervision = supervision
+
+    # -- Webhooks: CDRs, call and queue events, uploads; stored as deliveries before
+    # the first attempt, retried with backoff, logged (docs/webhooks.md) --
+    hooks = WebhookService.from_settings(sessions, settings, cti.stream)
+    cdrs.listeners.append(hooks.on_cdr)
+    callcenter.acd.listeners.append(hooks.on_queue_event)
+    app.state.webhooks = hooks
+
+    # -- Recordings: tracked per tenant, uploaded to S3 and only then deleted from the
+    # engine, linked to their CDR (docs/recordings.md) --
+    recordings = RecordingService(
+        engine,
+        sessions,
+        node=cdr_node(settings),
+        storage=S3Storage.from_settings(settings),
+        poll_s=settings.recording_upload_poll_s,
+    )
+    recordings.lookups += [ivr_tenant(runner), cti_tenant(cti)]
+    cdrs.listeners.append(recordings.on_cdr)
+    recordings.listeners.append(hooks.on_recording)
+    app.state.recordings = recordings
+
+    # -- Rating: each CDR's xDRs charged once (first, so webhooks see the charge), a
+    # batch every minute for the rest; prepaid authorization for the dialplan and
+    # click-to-call (docs/billing.md) --
+    rating = RatingService(sessions)
+    cdrs.listeners.insert(0, rating.on_cdr)
+    app.include_router(authorize_router(lambda: rating, lambda: settings.realtime_secret))
+    cti.authorizer = ClickToCallAuthorizer(rating)
+    app.state.rating = rating
 
     with sessions() as session:
         token = ensure_admin(session, settings)
@@ -138,6 +253,12 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lifespan(a: FastAPI) -> AsyncIterator[object]:
         runner.start()  # before the engine: no call may enter unseen
         cti.start(runner)
+        await cdrs.start()  # before the engine too: it reloads calls open at the last stop
+        await callcenter.start()  # before the engine: statistics rebuilt, queues loaded
+        supervision.start()  # before the engine: it must see every channel
+        await hooks.start()  # resumes the deliveries pending at the last stop
+        await recordings.start()  # resumes the uploads pending at the last stop
+        rating.start()  # its first batch rates what was written while we were down
         await engine.start()
         # The SIP users must be served even before the engine answers; the dialplan
         # is reloaded once it does.
@@ -150,8 +271,14 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             sync.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sync
+            await callcenter.stop()
+            await supervision.stop()
             await cti.stop()
             await runner.stop()
+            await cdrs.stop()
+            await recordings.stop()
+            await hooks.stop()
+            rating.stop()
             await engine.stop()
             sql.dispose()
 

@@ -50,6 +50,24 @@ class Settings(BaseSettings):
     # WebSocket CTI API: server heartbeat period and client inactivity timeout.
     ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
     ws_idle_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    # Webhooks (docs/webhooks.md): attempts per delivery, backoff base * factor^(n-1)
+    # capped at max, the answer timeout, and whether URLs may reach private addresses.
+    webhook_max_attempts: int = Field(default=6, ge=1, le=50)
+    webhook_backoff_base_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_factor: float = Field(default=3.0, ge=1)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_allow_private: bool = False
+    # Recordings in S3 (docs/recordings.md); no bucket: recordings stay on the engine.
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_key_prefix: str = "recordings/"
+    s3_presign_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    recording_upload_poll_s: float = Field(default=2.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _fill_from_instance(self) -> Settings:

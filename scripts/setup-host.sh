@@ -21,6 +21,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ "$services" = 1 ]; then
   port_open 5432 || command -v pg_ctlcluster >/dev/null || want+=(postgresql)
   port_open 6379 || command -v redis-server >/dev/null || want+=(redis-server)
+  # The wallboard is tested in a real headless browser.
+  command -v chromium >/dev/null || want+=(chromium)
+  command -v chromedriver >/dev/null || want+=(chromium-driver)
 fi
 
 if [ "${#want[@]}" -gt 0 ]; then

@@ -3,16 +3,26 @@
 from fastapi import APIRouter
 
 from api.routes import (
+    accounts,
+    agents,
     aliases,
     calls,
+    cdrs,
     dids,
     extensions,
     health,
     ivr_apps,
     outbound_routes,
+    queues,
+    rating,
+    recordings,
+    supervision,
+    tariffs,
     tenants,
     trunks,
     users,
+    wallboard,
+    webhooks,
     ws,
 )
 
@@ -27,5 +37,16 @@ ROUTERS: list[APIRouter] = [
     outbound_routes.router,
     users.router,
     calls.router,
+    queues.router,
+    agents.router,
+    supervision.router,
+    cdrs.router,
+    recordings.router,
+    webhooks.router,
+    tariffs.router,
+    tariffs.products_router,
+    accounts.router,
+    rating.router,
     ws.router,
+    wallboard.router,
 ]

@@ -205,7 +205,8 @@ def _dids_routed_to(session: Session, tenant_id: int, number: str) -> list[str]:
 
 
 def _check_not_a_destination(session: Session, extension: Extension, doing: str) -> None:
-    """Refuse to delete or renumber an extension that DIDs or IVR fallbacks still name."""
+    """Refuse to delete or renumber an extension that DIDs, IVR fallbacks or other
+    extensions' redirects still name."""
     dids = _dids_routed_to(session, extension.tenant_id, extension.number)
     if dids:
         raise ConflictError(
@@ -224,6 +225,9 @@ def _check_not_a_destination(session: Session, extension: Extension, doing: str)
             f"change their fallback {doing}",
             ivr_apps=apps,
         )
+    from orchestrator.store.redirects import check_not_redirect_target
+
+    check_not_redirect_target(session, extension, doing)
 
 
 def create_extension(*, session: Session, tenant_id: int, data: ExtensionCreate) -> Extension:

@@ -19,6 +19,7 @@ needs a new revision there.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -123,6 +124,9 @@ class Extension(ExtensionBase, table=True):
     tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     sip_username: str = Field(max_length=40)
     sip_password: str = Field(max_length=64)
+    # A standing redirect (agent busy/away): calls to the extension go there instead.
+    redirect_to: str | None = Field(default=None, max_length=32)
+    redirect_reason: str = Field(default="", max_length=40)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -149,8 +153,24 @@ class ExtensionPublic(ExtensionBase):
     id: int
     tenant_id: int
     sip_username: str
+    redirect_to: str | None = Field(
+        default=None,
+        description="standing redirect: 'extension:<number>' or 'number:<digits>'; null: none",
+    )
+    redirect_reason: str = ""
     created_at: datetime
     updated_at: datetime
+
+
+class ExtensionRedirect(SQLModel):
+    """``PUT .../extensions/{id}/redirect``: where the extension's calls go instead."""
+
+    to: str = Field(
+        max_length=40,
+        description="'102' / 'extension:102' (same tenant) or a number an outbound route "
+        "matches ('0044207946000', 'number:...')",
+    )
+    reason: str = Field(default="", max_length=40, description="busy, away, dnd or a short text")
 
 
 class ExtensionCreated(ExtensionPublic):
@@ -460,3 +480,727 @@ class OutboundRoutePublic(OutboundRouteBase):
     tenant_id: int
     created_at: datetime
     updated_at: datetime
+
+
+# == CDRs ==================================================================
+# Built by orchestrator/cdr from the engine's events; read by orchestrator/store/cdrs.py.
+# Charge columns are left empty here: the rating layer fills them.
+class ExactDecimal(sa.types.TypeDecorator[Decimal]):
+    """A Decimal that round-trips exactly: NUMERIC(24, 10) on PostgreSQL, text on SQLite.
+
+    SQLite would store NUMERIC as a float (and SQLAlchemy warns about it); text keeps
+    every digit. Floats are refused: money never passes through binary floating point.
+    Ten places hold every price and charge a tariff allows (billing: at most 10 places;
+    migration 0007 widened the CDR columns from NUMERIC(18, 6)).
+    """
+
+    impl = sa.Numeric(24, 10, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(40))
+        return dialect.type_descriptor(sa.Numeric(24, 10, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be a Decimal (or str/int), never a float")
+        amount = Decimal(value)
+        return str(amount) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        amount = Decimal(str(value))
+        if dialect.name != "sqlite" and amount.is_finite():
+            # NUMERIC(24, 10) pads every value to 10 places: give back the digits that
+            # matter (0.123456, not 0.1234560000), never in exponent notation.
+            amount = amount.normalize()
+            if amount.as_tuple().exponent > 0:  # type: ignore[operator]
+                amount = amount.quantize(Decimal(1))
+        return amount
+
+
+def _moment(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=UtcDateTime, nullable=nullable)
+
+
+class CdrBase(SQLModel):
+    uuid: str = Field(max_length=32, description="stable public id (hex)")
+    call_id: str = Field(max_length=64, description="the engine's call id (Asterisk linkedid)")
+    tenant_id: int | None = Field(default=None, description="null: no tenant could be told")
+    direction: str = Field(max_length=10, description="internal, outbound or inbound")
+    caller_number: str = Field(default="", max_length=64)
+    caller_name: str = Field(default="", max_length=80)
+    caller_extension: str | None = Field(default=None, max_length=10)
+    called_number: str = Field(default="", max_length=64, description="what the caller dialed")
+    called_extension: str | None = Field(default=None, max_length=10)
+    answered_by: str | None = Field(default=None, max_length=64, description="extension/number")
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime
+    duration_s: int = Field(description="start to end, whole seconds (started ones count)")
+    billsec: int = Field(description="answer to end (talk time), whole seconds")
+    disposition: str = Field(max_length=12, description="answered, busy, no_answer, ...")
+    hangup_cause: int = Field(description="Q.850 cause")
+    account: str | None = Field(default=None, max_length=64, description="who pays; null: tenant")
+    recordings: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    leg_count: int = 0
+    note: str | None = Field(default=None, max_length=400)
+    charge: Decimal | None = Field(default=None, sa_type=ExactDecimal, description="rating")
+    currency: str | None = Field(default=None, max_length=3)
+
+
+class Cdr(CdrBase, table=True):
+    __tablename__ = "cdrs"
+    __table_args__ = (
+        # One CDR per call and engine node: a restart can never write a call twice.
+        sa.UniqueConstraint("node", "call_id"),
+        sa.UniqueConstraint("uuid"),
+        sa.Index("ix_cdrs_tenant_id_started_at", "tenant_id", "started_at"),
+        sa.Index("ix_cdrs_started_at", "started_at"),
+        sa.Index("ix_cdrs_disposition_started_at", "disposition", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    node: str = Field(max_length=64, description="the engine node the call ran on")
+    tenant_id: int | None = Field(default=None, foreign_key="tenants.id", ondelete="SET NULL")
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    answered_at: datetime | None = _moment(nullable=True)
+    ended_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    created_at: datetime = _created()
+
+
+class CdrLegBase(SQLModel):
+    seq: int = Field(description="order of the leg within the call")
+    channel_id: str = Field(max_length=64)
+    role: str = Field(max_length=24, description="caller, callee, forwarded, transferred, ...")
+    service: str = Field(max_length=20, description="voice, forwarded, click_to_call, ivr, ...")
+    endpoint: str = Field(default="", max_length=120)
+    tenant_id: int | None = None
+    extension: str | None = Field(default=None, max_length=10)
+    trunk: str | None = Field(default=None, max_length=40)
+    number: str = Field(default="", max_length=64)
+    detail: str | None = Field(default=None, max_length=80, description="e.g. the IVR app")
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime
+    billsec: int = 0
+    disposition: str = Field(max_length=12)
+    hangup_cause: int | None = None
+    account: str | None = Field(default=None, max_length=64)
+    # Filled by the rating layer.
+    charge: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    currency: str | None = Field(default=None, max_length=3)
+    tariff_id: int | None = None
+    rate_id: int | None = None
+    rated_at: datetime | None = None
+
+
+class CdrLeg(CdrLegBase, table=True):
+    __tablename__ = "cdr_legs"
+    __table_args__ = (sa.Index("ix_cdr_legs_extension", "extension"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Set by the writer once the CDR row has its id.
+    cdr_id: int | None = Field(
+        default=None, foreign_key="cdrs.id", ondelete="CASCADE", index=True, nullable=False
+    )
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    answered_at: datetime | None = _moment(nullable=True)
+    ended_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    rated_at: datetime | None = _moment(nullable=True)
+
+
+class CdrOpenCall(SQLModel, table=True):
+    """A live call's builder state (JSON), so a restart of the orchestrator loses nothing."""
+
+    __tablename__ = "cdr_open_calls"
+
+    node: str = Field(max_length=64, primary_key=True)
+    call_id: str = Field(max_length=64, primary_key=True)
+    state: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    last_seen: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+class CdrLegPublic(CdrLegBase):
+    id: int
+    cdr_id: int
+
+
+class CdrPublic(CdrBase):
+    id: int
+    created_at: datetime
+
+
+class CdrDetail(CdrPublic):
+    """A CDR with its xDRs (legs and services), in order."""
+
+    legs: list[CdrLegPublic] = []
+
+
+# == Webhooks and recordings ================================================
+# Webhooks: orchestrator/webhooks and orchestrator/store/webhooks.py (docs/webhooks.md).
+# Recordings in S3: orchestrator/recordings and orchestrator/store/recordings.py
+# (docs/recordings.md). Migration 0006.
+class WebhookBase(SQLModel):
+    url: str = Field(max_length=2000, description="http(s) URL the events are POSTed to")
+    events: list[str] = Field(
+        default_factory=list,
+        sa_type=sa.JSON,
+        description="event types (cdr.created, call.answered...) or patterns (call.*, *)",
+    )
+    description: str = Field(default="", max_length=200)
+    enabled: bool = True
+
+
+class Webhook(WebhookBase, table=True):
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    # The HMAC key: needed in clear to sign, so stored; shown once (create, rotate).
+    secret: str = Field(max_length=64)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WebhookCreate(WebhookBase):
+    tenant_id: int
+
+
+class WebhookUpdate(SQLModel):
+    url: str | None = Field(default=None, max_length=2000)
+    events: list[str] | None = None
+    description: str | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+
+
+class WebhookPublic(WebhookBase):
+    id: int
+    tenant_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    """Returned by create and rotate-secret only: the signing secret in clear."""
+
+    secret: str
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    DELIVERED = "delivered"  # a 2xx answer
+    DEAD = "dead"  # every attempt failed: a dead letter, until redelivered
+
+
+class WebhookDeliveryBase(SQLModel):
+    uuid: str = Field(max_length=32, description="the delivery id (X-Orchestrator-Delivery)")
+    webhook_id: int
+    tenant_id: int
+    event_id: str = Field(max_length=32, description="the event's id (the body's id)")
+    event_type: str = Field(max_length=40)
+    state: DeliveryState = Field(sa_type=sa.String(12))
+    attempts: int = Field(default=0, description="attempts since it was (re)queued")
+    next_attempt_at: datetime | None = None
+    last_status: int | None = Field(default=None, description="HTTP status of the last attempt")
+    last_error: str | None = Field(default=None, max_length=400)
+    last_latency_ms: int | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+class WebhookDelivery(WebhookDeliveryBase, table=True):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # An event is queued once per webhook, whatever feeds it twice.
+        sa.UniqueConstraint("webhook_id", "event_id"),
+        sa.UniqueConstraint("uuid"),
+        # The worker's query: due pending deliveries.
+        sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_webhook_id_created_at", "webhook_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id", ondelete="CASCADE")
+    # The exact JSON body: every attempt (and a redelivery) sends the same bytes.
+    body: str = Field(sa_type=sa.Text)
+    next_attempt_at: datetime | None = _moment(nullable=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+    delivered_at: datetime | None = _moment(nullable=True)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a delivery: its answer (or error) and latency."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_deliveries.id", ondelete="CASCADE", index=True)
+    at: datetime = _created()
+    status_code: int | None = None
+    latency_ms: int = 0
+    error: str | None = Field(default=None, max_length=400)
+
+
+class WebhookAttemptPublic(SQLModel):
+    at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class WebhookDeliveryPublic(WebhookDeliveryBase):
+    id: int
+
+
+class WebhookDeliveryDetail(WebhookDeliveryPublic):
+    """A delivery with the event it carries and every attempt, oldest first."""
+
+    payload: dict[str, Any] = {}
+    attempt_log: list[WebhookAttemptPublic] = []
+
+
+class RecordingState(StrEnum):
+    RECORDING = "recording"  # the engine is recording
+    LOCAL = "local"  # finished, on the engine only, waiting for its upload
+    UPLOADING = "uploading"  # an upload is running
+    UPLOADED = "uploaded"  # in S3 (key, etag); the engine's copy is deleted
+    FAILED = "failed"  # the last upload failed; retried at next_attempt_at, kept locally
+    MISSING = "missing"  # the engine had no such file: nothing to upload
+
+
+class RecordingBase(SQLModel):
+    name: str = Field(max_length=120, description="the engine's recording name")
+    tenant_id: int
+    call_id: str | None = Field(
+        default=None, max_length=64, description="the CDR's call id once the call has a CDR"
+    )
+    cdr_id: int | None = None
+    leg_id: str = Field(max_length=64, description="the recorded leg (channel id)")
+    format: str = Field(default="wav", max_length=8)
+    state: RecordingState = Field(sa_type=sa.String(12))
+    duration_s: float | None = None
+    size_bytes: int | None = None
+    s3_bucket: str | None = Field(default=None, max_length=63)
+    s3_key: str | None = Field(default=None, max_length=400)
+    etag: str | None = Field(default=None, max_length=80)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=400)
+    started_at: datetime
+    finished_at: datetime | None = None
+    uploaded_at: datetime | None = None
+
+
+class Recording(RecordingBase, table=True):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        sa.UniqueConstraint("node", "name"),
+        sa.UniqueConstraint("uuid"),
+        sa.Index("ix_recordings_tenant_id_started_at", "tenant_id", "started_at"),
+        sa.Index("ix_recordings_state_next_attempt_at", "state", "next_attempt_at"),
+        sa.Index("ix_recordings_leg_id", "leg_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: str = Field(max_length=32)
+    node: str = Field(max_length=64, description="the engine node that holds the local copy")
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    cdr_id: int | None = Field(default=None, foreign_key="cdrs.id", ondelete="SET NULL")
+    next_attempt_at: datetime | None = _moment(nullable=True)
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    finished_at: datetime | None = _moment(nullable=True)
+    uploaded_at: datetime | None = _moment(nullable=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class RecordingPublic(RecordingBase):
+    id: int
+    uuid: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# == call queues (ACD) =======================================================
+# Configuration of orchestrator/acd read by orchestrator/store/queues.py; the field rules
+# live in orchestrator.acd.config (QueueConfig, AgentConfig), checked by the data functions.
+class PriorityRulePublic(SQLModel):
+    match: str = Field(max_length=22, description="a number, or a prefix ending in *")
+    priority: int = Field(description="0 to 100; higher is served first")
+
+
+class QueueBase(SQLModel):
+    name: str = Field(max_length=40, description="a-z, 0-9, '_', '-'; unique within the tenant")
+    strategy: str = Field(
+        default="longest_idle",
+        max_length=20,
+        description="ring_all, longest_idle, round_robin, fewest_calls, random or skills",
+    )
+    ring_timeout_s: float = Field(default=15.0, description="how long one offer rings")
+    retry_s: float = Field(default=5.0, description="pause after a failed offer")
+    wrapup_s: float = Field(default=0.0, description="after-call work; 0: none")
+    max_wait_s: float = Field(default=0.0, description="then the caller overflows; 0: forever")
+    max_len: int = Field(default=0, description="callers waiting at most; 0: no limit")
+    overflow: str = Field(
+        default="hangup",
+        max_length=60,
+        description="extension:<n>, number:<+n>, queue:<name> or hangup",
+    )
+    leave_when_empty: bool = Field(default=False, description="overflow when nobody is logged in")
+    announce_every_s: float = Field(default=0.0, description="periodic announcement; 0: none")
+    announce_position: bool = True
+    announce_wait: bool = False
+    moh_class: str = Field(default="default", max_length=80)
+    service_level_s: float = Field(default=20.0, description="answered within this counts")
+    callback_enabled: bool = False
+    callback_key: str = Field(default="*", max_length=1)
+    callback_expire_s: float = 3600.0
+    last_agent_s: float = Field(default=0.0, description="exclusive to the last agent; 0: off")
+    weight: int = Field(default=0, description="0 to 100: shared agents serve heavier first")
+    autopause_after: int = Field(default=0, description="missed offers in a row; 0: never")
+    enabled: bool = True
+
+
+class Queue(QueueBase, table=True):
+    __tablename__ = "queues"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    required_skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    # [{"match": "+44207946*", "priority": 5}, ...]
+    priority_rules: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class QueueCreate(QueueBase):
+    tenant_id: int
+    # Any JSON here, so that a wrong type is refused by QueueConfig with its own message.
+    required_skills: dict[str, Any] = Field(default_factory=dict)
+    priority_rules: list[PriorityRulePublic] = Field(default_factory=list, max_length=1000)
+
+
+class QueueUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=40)
+    strategy: str | None = Field(default=None, max_length=20)
+    ring_timeout_s: float | None = None
+    retry_s: float | None = None
+    wrapup_s: float | None = None
+    max_wait_s: float | None = None
+    max_len: int | None = None
+    overflow: str | None = Field(default=None, max_length=60)
+    leave_when_empty: bool | None = None
+    announce_every_s: float | None = None
+    announce_position: bool | None = None
+    announce_wait: bool | None = None
+    moh_class: str | None = Field(default=None, max_length=80)
+    service_level_s: float | None = None
+    callback_enabled: bool | None = None
+    callback_key: str | None = Field(default=None, max_length=1)
+    callback_expire_s: float | None = None
+    last_agent_s: float | None = None
+    weight: int | None = None
+    autopause_after: int | None = None
+    enabled: bool | None = None
+    required_skills: dict[str, Any] | None = None
+    priority_rules: list[PriorityRulePublic] | None = Field(default=None, max_length=1000)
+
+
+class QueuePublic(QueueBase):
+    id: int
+    tenant_id: int
+    required_skills: dict[str, int]
+    priority_rules: list[PriorityRulePublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class QueueAgentBase(SQLModel):
+    name: str = Field(default="", max_length=80, description="shown on the wallboard")
+    skills: dict[str, int] = Field(
+        default_factory=dict, sa_type=sa.JSON, description="{skill: level 1..10}"
+    )
+    penalty: int = Field(default=0, description="0 to 100; lower is offered calls first")
+
+
+class QueueAgent(QueueAgentBase, table=True):
+    """A person taking queue calls on one extension (their SIP phone)."""
+
+    __tablename__ = "queue_agents"
+    __table_args__ = (sa.UniqueConstraint("extension_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    extension_id: int = Field(foreign_key="extensions.id", ondelete="CASCADE")
+    # Kept across restarts; auto-pauses (missed calls) are not.
+    paused: bool = False
+    pause_reason: str = Field(default="", max_length=40)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class QueueAgentCreate(SQLModel):
+    tenant_id: int
+    extension: str = Field(max_length=10, description="the number of an extension of the tenant")
+    name: str = Field(default="", max_length=80)
+    skills: dict[str, Any] = Field(default_factory=dict)
+    penalty: int = 0
+
+
+class QueueAgentUpdate(SQLModel):
+    name: str | None = Field(default=None, max_length=80)
+    skills: dict[str, Any] | None = None
+    penalty: int | None = None
+
+
+class QueueAgentPublic(QueueAgentBase):
+    id: int
+    tenant_id: int
+    extension_id: int
+    extension: str
+    endpoint: str = Field(description="the SIP endpoint whose registration is followed")
+    paused: bool
+    pause_reason: str
+    state: str | None = Field(default=None, description="live state; null: queues not running")
+    state_reason: str = ""
+    logged_in: list[str] = Field(default_factory=list, description="queues logged into now")
+    created_at: datetime
+    updated_at: datetime
+
+
+class QueueMember(SQLModel, table=True):
+    """An agent may log into a queue; ``logged_in`` is kept across restarts."""
+
+    __tablename__ = "queue_members"
+    __table_args__ = (sa.UniqueConstraint("queue_id", "agent_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    queue_id: int = Field(foreign_key="queues.id", ondelete="CASCADE", index=True)
+    agent_id: int = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
+    penalty: int | None = Field(default=None, description="null: the agent's own penalty")
+    logged_in: bool = False
+    created_at: datetime = _created()
+
+
+class QueueMemberCreate(SQLModel):
+    agent_id: int
+    penalty: int | None = None
+
+
+class QueueMemberPublic(SQLModel):
+    queue_id: int
+    agent_id: int
+    extension: str
+    name: str
+    penalty: int | None
+    logged_in: bool
+
+
+class QueueEvent(SQLModel, table=True):
+    """An ACD event (orchestrator.acd.AcdEvent as JSON), kept to rebuild today's statistics."""
+
+    __tablename__ = "queue_events"
+    __table_args__ = (sa.Index("ix_queue_events_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    type: str = Field(max_length=20)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+# == Billing: tariffs, products, accounts, ledger, charges ==================
+# Data functions: orchestrator/store/billing.py (tariffs, products, accounts) and
+# orchestrator/store/ledger.py (transactions, charges, reservations); the rating
+# service is orchestrator/rating (docs/billing.md). Migration 0007. Money columns are
+# ExactDecimal (NUMERIC(24, 10) / text): never a float.
+def _money(default: Any = None, nullable: bool = False) -> Any:
+    return Field(default=default, sa_type=ExactDecimal, nullable=nullable)
+
+
+class BillingTariff(SQLModel, table=True):
+    """A stored tariff (``tenant_id`` None: a global one, managed by system admins)."""
+
+    __tablename__ = "tariffs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int | None = Field(
+        default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
+    )
+    name: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    rounding: str = Field(max_length=16)
+    precision: int
+    timezone: str = Field(max_length=64)
+    # Bumped by every change (a new version, a new rounding...): the rater cache key.
+    revision: int = 1
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class BillingTariffVersion(SQLModel, table=True):
+    """A version of a tariff; its rates are never edited. A correction replaces it by a
+    new version (``superseded_by``), which keeps the old one for the charges it explains."""
+
+    __tablename__ = "tariff_versions"
+    __table_args__ = (sa.UniqueConstraint("tariff_id", "label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tariff_id: int = Field(foreign_key="tariffs.id", ondelete="CASCADE", index=True)
+    label: str = Field(max_length=64)
+    effective_from: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    effective_to: datetime | None = _moment(nullable=True)
+    superseded_by: int | None = None
+    rate_count: int = 0
+    created_at: datetime = _created()
+
+
+class BillingRate(SQLModel, table=True):
+    """One rate of a tariff version (see :class:`orchestrator.billing.Rate`)."""
+
+    __tablename__ = "tariff_rates"
+    __table_args__ = (sa.UniqueConstraint("version_id", "prefix"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="tariff_versions.id", ondelete="CASCADE")
+    prefix: str = Field(max_length=20)
+    description: str = Field(default="", max_length=200)
+    price_per_minute: Decimal = _money()
+    connection_fee: Decimal = _money(Decimal(0))
+    first_increment: int = 60
+    next_increment: int = 60
+    free_seconds: int = 0
+    minimum_charge: Decimal = _money(Decimal(0))
+    # [{"name", "weekdays": [0..6], "start": "HH:MM:SS", "end", "price_per_minute",
+    #   "connection_fee"}], money as strings.
+    periods: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+
+
+class BillingProduct(SQLModel, table=True):
+    """A product: a tariff per service (``{"outgoing": tariff_id, ...}``)."""
+
+    __tablename__ = "products"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int | None = Field(
+        default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
+    )
+    name: str = Field(max_length=64)
+    tariffs: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class AccountKind(StrEnum):
+    PREPAID = "prepaid"
+    POSTPAID = "postpaid"
+
+
+class Account(SQLModel, table=True):
+    """Who pays. ``balance`` is the sum of the account's transactions, kept in step with
+    them in the same database transaction; ``version`` makes every change to the balance
+    or the reservations a compare-and-set, so concurrent writers cannot lose one."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(max_length=10)
+    currency: str = Field(max_length=3)
+    balance: Decimal = _money(Decimal(0))
+    credit_limit: Decimal = _money(Decimal(0))
+    product_id: int | None = Field(default=None, foreign_key="products.id", ondelete="SET NULL")
+    is_default: bool = False
+    enabled: bool = True
+    version: int = 1
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class AccountExtension(SQLModel, table=True):
+    """An extension whose calls an account pays (without one: the tenant's default)."""
+
+    __tablename__ = "account_extensions"
+
+    extension_id: int = Field(foreign_key="extensions.id", ondelete="CASCADE", primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE", index=True)
+
+
+class AccountTransaction(SQLModel, table=True):
+    """One ledger line: positive credits the account (top-up), negative debits it."""
+
+    __tablename__ = "account_transactions"
+    __table_args__ = (sa.Index("ix_account_transactions_account_id_id", "account_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    kind: str = Field(max_length=12, description="topup, adjustment, charge, rerate")
+    amount: Decimal = _money()
+    balance_after: Decimal = _money()
+    description: str = Field(default="", max_length=200)
+    charge_id: int | None = Field(default=None, unique=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _created()
+
+
+class LegCharge(SQLModel, table=True):
+    """A rating of one xDR. ``seq`` 1 is the first rating, each re-rating that changed
+    something adds the next; unique ``(leg_id, seq)`` makes booking exactly once."""
+
+    __tablename__ = "leg_charges"
+    __table_args__ = (
+        sa.UniqueConstraint("leg_id", "seq"),
+        sa.Index("ix_leg_charges_account_id_started_at", "account_id", "started_at"),
+        sa.Index("ix_leg_charges_cdr_id", "cdr_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    leg_id: int = Field(foreign_key="cdr_legs.id", ondelete="CASCADE")
+    cdr_id: int = Field(foreign_key="cdrs.id", ondelete="CASCADE")
+    seq: int = 1
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    tenant_id: int | None = None
+    service: str = Field(max_length=12)
+    number: str = Field(default="", max_length=64)
+    started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    duration_s: int = 0
+    rated: bool = True
+    reason: str | None = Field(default=None, max_length=24)
+    amount: Decimal = _money(Decimal(0))
+    currency: str | None = Field(default=None, max_length=3)
+    tariff_id: int | None = None
+    version: str | None = Field(default=None, max_length=64)
+    prefix: str | None = Field(default=None, max_length=20)
+    explanation: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    superseded_by: int | None = None
+    created_at: datetime = _created()
+
+
+class Reservation(SQLModel, table=True):
+    """Money held for a prepaid call while it lasts, released when its charge is booked
+    (or when it expires: a call whose CDR never comes must not hold money forever)."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        sa.Index("ix_reservations_account_id_expires_at", "account_id", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    call_id: str = Field(max_length=64, index=True)
+    number: str = Field(max_length=64)
+    amount: Decimal = _money()
+    max_duration_s: int
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)

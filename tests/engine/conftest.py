@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from moto.server import ThreadedMotoServer
 
 from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.runtime import build_app
@@ -34,6 +36,11 @@ PORTS = (
           30000 + 1000 * SLOT, 30999 + 1000 * SLOT)
     if SLOT else PRESETS["test"]
 )  # fmt: skip
+
+
+# The S3-compatible server (moto) recordings are uploaded to, and its bucket.
+S3_PORT = 18050 + 100 * SLOT
+S3_BUCKET = "orchestrator-recordings"
 
 
 def make_instance() -> AsteriskInstance:
@@ -66,10 +73,22 @@ def asterisk() -> Iterator[AsteriskInstance]:
 class Service:
     """The whole orchestrator (API, provisioning, Asterisk adapter) serving on TEST_API_PORT."""
 
-    def __init__(self, url: str, token: str, instance: AsteriskInstance) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        instance: AsteriskInstance,
+        *,
+        app: FastAPI | None = None,
+        s3_url: str = "",
+    ) -> None:
         self.url = url
         self.token = token
         self.instance = instance
+        # The app object itself (its state: IVR registry, recordings...) for tests that
+        # add a test-only flow; and the S3 server's URL (bucket S3_BUCKET).
+        self.app = app
+        self.s3_url = s3_url
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def client(self) -> httpx.Client:
@@ -77,8 +96,24 @@ class Service:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) with the bucket S3_BUCKET."""
+    import boto3
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{S3_PORT}"
+    boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    ).create_bucket(Bucket=S3_BUCKET)  # fmt: skip
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def service(
-    asterisk: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
+    asterisk: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory, s3_server: str
 ) -> Iterator[Service]:
     """The orchestrator in a thread, on a fresh SQLite database, connected to the test engine."""
     tmp = tmp_path_factory.mktemp("service")
@@ -91,6 +126,11 @@ def service(
         asterisk_root=ROOT,
         asterisk_instance=asterisk.name,
         engine="asterisk",
+        s3_bucket=S3_BUCKET,
+        s3_endpoint_url=s3_server,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+        recording_upload_poll_s=0.5,
     )
     # A previous run's tenants must not linger in the engine: the store is fresh.
     for stale in asterisk.tenants_dir.glob("t*.conf"):
@@ -112,6 +152,6 @@ def service(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the orchestrator did not become healthy within 30 s")
         time.sleep(0.2)
-    yield Service(url, token, asterisk)
+    yield Service(url, token, asterisk, app=app, s3_url=s3_server)
     server.should_exit = True
     thread.join(timeout=15)

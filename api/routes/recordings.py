@@ -1,0 +1,196 @@
+"""``/api/v1/recordings``: call recordings, their audio, and recording a live call.
+
+A tenant admin sees only its tenant's recordings. The audio of an uploaded recording is
+streamed from S3 (``?redirect=true``: a 307 to a presigned URL instead); one not yet
+uploaded is read from the engine. ``POST /api/v1/calls/{id}/record`` starts recording
+an active call's caller leg; ``/stop-record`` ends it. See docs/recordings.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser, EngineDep, PageDep, SessionDep
+from api.schemas import Page, page_of
+from orchestrator.core.errors import ConflictError, EngineUnavailableError, NotFoundError
+from orchestrator.cti import CtiService
+from orchestrator.recordings import RecordingService, S3Storage
+from orchestrator.recordings.s3 import CONTENT_TYPES
+from orchestrator.store import recordings
+from orchestrator.store.models import Recording, RecordingPublic, RecordingState
+
+router = APIRouter(tags=["recordings"])
+
+
+def _service(request: Request) -> RecordingService:
+    service: RecordingService | None = getattr(request.app.state, "recordings", None)
+    if service is None:
+        raise EngineUnavailableError("recordings are not handled by this service")
+    return service
+
+
+RecordingsDep = Annotated[RecordingService, Depends(_service)]
+
+
+def get_filter(
+    tenant_id: int | None = None,
+    call_id: Annotated[str | None, Query(max_length=64)] = None,
+    cdr_id: int | None = None,
+    leg_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: RecordingState | None = None,
+    since: Annotated[datetime | None, Query(alias="from", description="started at/after")] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="started before")] = None,
+) -> recordings.RecordingFilter:
+    return recordings.RecordingFilter(
+        tenant_id=tenant_id,
+        call_id=call_id,
+        cdr_id=cdr_id,
+        leg_id=leg_id,
+        state=str(state) if state else None,
+        since=since,
+        until=until,
+    )
+
+
+@router.get("/api/v1/recordings")
+def list_recordings(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    where: Annotated[recordings.RecordingFilter, Depends(get_filter)],
+) -> Page[RecordingPublic]:
+    """Recordings, newest first."""
+    rows, total = recordings.list_recordings(
+        session, where, offset=page.offset, limit=page.limit, scope=user.scope
+    )
+    return page_of(RecordingPublic, rows, total, offset=page.offset, limit=page.limit)
+
+
+@router.get("/api/v1/recordings/{recording_id}")
+def read_recording(session: SessionDep, user: CurrentUser, recording_id: int) -> RecordingPublic:
+    return RecordingPublic.model_validate(
+        recordings.read_recording(session, recording_id, user.scope)
+    )
+
+
+def _storage(service: RecordingService, row: Recording) -> S3Storage:
+    if service.storage is None or service.storage.bucket != row.s3_bucket:
+        raise EngineUnavailableError(
+            "the recording's bucket is not configured here", bucket=row.s3_bucket
+        )
+    return service.storage
+
+
+@router.get(
+    "/api/v1/recordings/{recording_id}/audio",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"audio/wav": {}}, "description": "the audio file"},
+        307: {"description": "redirect=true: a presigned S3 URL"},
+    },
+)
+async def recording_audio(
+    session: SessionDep,
+    user: CurrentUser,
+    service: RecordingsDep,
+    recording_id: int,
+    redirect: bool = False,
+) -> Response:
+    """The audio: from S3 once uploaded (streamed, or a presigned redirect), else the engine."""
+    row = await run_in_threadpool(recordings.read_recording, session, recording_id, user.scope)
+    filename = f'attachment; filename="{row.uuid}.{row.format}"'
+    if row.state == RecordingState.UPLOADED and row.s3_key:
+        storage, key = _storage(service, row), row.s3_key
+        if redirect:
+            url = await run_in_threadpool(storage.presign, key)
+            return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+        chunks, length, content_type = await run_in_threadpool(storage.open, key)
+
+        def body() -> Iterator[bytes]:
+            yield from chunks
+
+        return StreamingResponse(
+            body(),
+            media_type=content_type,
+            headers={"Content-Length": str(length), "Content-Disposition": filename},
+        )
+    if row.state in (RecordingState.LOCAL, RecordingState.FAILED, RecordingState.UPLOADING):
+        audio = await service.engine.recording_file(row.name)
+        media = CONTENT_TYPES.get(row.format, "application/octet-stream")
+        return Response(audio, media_type=media, headers={"Content-Disposition": filename})
+    raise NotFoundError(
+        f"recording {recording_id} has no audio ({row.state})", recording_id=recording_id
+    )
+
+
+@router.delete("/api/v1/recordings/{recording_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_recording(
+    session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: int
+) -> None:
+    """Delete the recording's audio (in S3 and on the engine) and its record."""
+    row = await run_in_threadpool(recordings.read_recording, session, recording_id, user.scope)
+    if row.state in (RecordingState.RECORDING, RecordingState.UPLOADING):
+        raise ConflictError(f"recording {recording_id} is {row.state}; try again later")
+    if row.s3_key:
+        await run_in_threadpool(_storage(service, row).delete, row.s3_key)
+    if row.state != RecordingState.UPLOADED:
+        with contextlib.suppress(NotFoundError):
+            await service.engine.delete_recording(row.name)
+    await run_in_threadpool(recordings.delete_recording, session, recording_id, user.scope)
+
+
+# -- recording a live call -----------------------------------------------------------------
+class RecordParams(BaseModel):
+    max_duration_s: int = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
+    beep: bool = Field(default=False, description="a beep to the caller when it starts")
+
+
+class RecordStarted(BaseModel):
+    recording: str = Field(description="the engine's recording name (see GET /recordings)")
+    leg_id: str
+
+
+class RecordStopped(BaseModel):
+    stopped: list[str]
+
+
+def _cti(request: Request) -> CtiService:
+    service: CtiService | None = getattr(request.app.state, "cti", None)
+    if service is None:
+        raise EngineUnavailableError("call control is not running in this service")
+    return service
+
+
+@router.post("/api/v1/calls/{call_id}/record", status_code=status.HTTP_202_ACCEPTED)
+async def record_call(
+    request: Request, user: CurrentUser, engine: EngineDep, call_id: str, params: RecordParams
+) -> RecordStarted:
+    """Record the call's caller leg (what the caller says) until stopped or hung up."""
+    call = _cti(request).calls.get(call_id, user.scope)
+    # The name is ours (never the client's): it reaches the engine's file system.
+    name = f"rec/{uuid.uuid4().hex}"
+    await engine.record(
+        call.id, name, max_duration=params.max_duration_s, beep=params.beep, terminate_on=""
+    )
+    return RecordStarted(recording=name, leg_id=call.id)
+
+
+@router.post("/api/v1/calls/{call_id}/stop-record")
+async def stop_record_call(
+    request: Request, session: SessionDep, user: CurrentUser, engine: EngineDep, call_id: str
+) -> RecordStopped:
+    """Stop every recording of the call's legs (kept and uploaded like any other)."""
+    call = _cti(request).calls.get(call_id, user.scope)
+    live = await run_in_threadpool(recordings.live_recordings, session, list(call.legs))
+    for row in live:
+        await engine.stop_recording(row.name)
+    return RecordStopped(stopped=[row.name for row in live])

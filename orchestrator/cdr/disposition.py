@@ -1,0 +1,94 @@
+"""How a call's outcome is named: dispositions, and how dial statuses and Q.850 causes map to them.
+
+The disposition of a call (and of each of its legs) is decided in this order:
+
+1. ``answered``: a party leg (not Local-channel plumbing) went up. For a leg: it went up.
+2. Otherwise the **last final dial status** that concerned the call (or the leg, as the
+   dialed peer) decides, since the last attempt is what the caller finally got (a busy
+   extension forwarded to one that rang out is ``no_answer``; a caller who gave up
+   while the forward target rang is ``cancelled``):
+
+   ==============  ===========  ===========================================
+   dial status     disposition  Q.850 cause used when the engine gave none
+   ==============  ===========  ===========================================
+   ``busy``        busy         17 user busy
+   ``noanswer``    no_answer    19 no answer from user (user alerted)
+   ``cancel``      cancelled    16 normal clearing (the caller hung up)
+   ``congestion``  failed       34 no circuit/channel available
+   ``chanunavail`` failed       20 subscriber absent
+   ==============  ===========  ===========================================
+
+   The CDR's ``hangup_cause`` is the Q.850 cause of the party that ended first; for an
+   unanswered call whose cause is only 16 "normal clearing" (Asterisk ends a callee
+   that rang out that way), the cause of the dial outcome in the table is recorded.
+
+3. With no dial outcome at all, the Q.850 cause of the leg that ended first decides
+   (:func:`disposition_for_cause`): 17 → busy; 18, 19 → no_answer; 16, 31, 0 and 127
+   (the caller hung up or gave no reason) → cancelled; any other cause (1 unallocated
+   number, 3, 20, 21 call rejected, 27, 34, 38, 41, 42, 88, ...) → failed.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Disposition(enum.StrEnum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Direction(enum.StrEnum):
+    INTERNAL = "internal"  # between a tenant's own extensions (and its IVR apps)
+    OUTBOUND = "outbound"  # an extension called out through a trunk
+    INBOUND = "inbound"  # a trunk (or an unknown party) called in
+
+
+# The engine's final dial outcomes (ChannelDialed.status) -> disposition, default Q.850 cause.
+DIAL_STATUS: dict[str, tuple[Disposition, int]] = {
+    "answer": (Disposition.ANSWERED, 16),
+    "busy": (Disposition.BUSY, 17),
+    "noanswer": (Disposition.NO_ANSWER, 19),
+    "cancel": (Disposition.CANCELLED, 16),
+    "congestion": (Disposition.FAILED, 34),
+    "chanunavail": (Disposition.FAILED, 20),
+}
+
+_CANCEL_CAUSES = frozenset({0, 16, 31, 127})
+
+
+def disposition_for_cause(cause: int) -> Disposition:
+    """The disposition of an unanswered call that ended with ``cause`` and no dial outcome."""
+    if cause == 17:
+        return Disposition.BUSY
+    if cause in (18, 19):
+        return Disposition.NO_ANSWER
+    if cause in _CANCEL_CAUSES:
+        return Disposition.CANCELLED
+    return Disposition.FAILED
+
+
+def decide(answered: bool, dial_statuses: list[str], first_cause: int | None) -> Disposition:
+    """The disposition from the facts above (``dial_statuses`` oldest first)."""
+    if answered:
+        return Disposition.ANSWERED
+    for status in reversed(dial_statuses):
+        known = DIAL_STATUS.get(status)
+        # An "answer" status without a party going up cannot decide an unanswered call.
+        if known is not None and known[0] is not Disposition.ANSWERED:
+            return known[0]
+    return disposition_for_cause(first_cause or 0)
+
+
+def default_cause(disposition: Disposition) -> int:
+    """The Q.850 cause recorded when the engine reported none (0)."""
+    return {
+        Disposition.ANSWERED: 16,
+        Disposition.BUSY: 17,
+        Disposition.NO_ANSWER: 19,
+        Disposition.CANCELLED: 16,
+        Disposition.FAILED: 41,
+    }[disposition]

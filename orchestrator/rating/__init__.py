@@ -1,0 +1,21 @@
+"""The billing service side: rating CDRs into the ledger, re-rating, prepaid authorization.
+
+:mod:`orchestrator.billing` prices a call (pure); this package applies it to the store:
+
+- :class:`RatingService` rates each xDR of a CDR when it is written (a
+  :class:`~orchestrator.cdr.CdrBuilder` listener) and in scheduled batches (APScheduler),
+  exactly once: a charge row per (xDR, rating) under a unique key, booked in the same
+  database transaction as its ledger debit. :meth:`RatingService.rerate` rates a period
+  again and books the differences.
+- :meth:`RatingService.authorize` answers "may this caller dial this number, and for how
+  long?" for the dialplan (:func:`authorize_router`) and click-to-call, reserving the
+  money a prepaid call may spend.
+
+See docs/billing.md.
+"""
+
+from orchestrator.rating.dialplan import authorize_router
+from orchestrator.rating.prepaid import Authorization, max_duration
+from orchestrator.rating.service import RatingService, RerateResult
+
+__all__ = ["Authorization", "RatingService", "RerateResult", "authorize_router", "max_duration"]

@@ -1,0 +1,124 @@
+"""``/api/v1/tariffs`` and ``/api/v1/products``: versions validated by the rating model,
+CSV import, corrections, quotes, tenant visibility (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import bearer
+
+CSV = """prefix,description,price,fee,increments,free_seconds,minimum,periods
+49,Germany,0.02,0,60/60,,,peak|01234|08:00|18:00|0.05
+4917,Germany mobile,0.09,,30/6,5,0.01,
+,Rest of the world,0.50,0.10,1/1,,,
+"""
+
+
+def _tariff(client: TestClient, tenant_id: int | None = None) -> dict[str, Any]:
+    r = client.post(
+        "/api/v1/tariffs",
+        json={
+            "tenant_id": tenant_id,
+            "name": "retail",
+            "currency": "EUR",
+            "timezone": "Europe/Berlin",
+        },
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_csv_version_and_an_explained_quote(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    tariff = _tariff(client, tenant_a["id"])
+    r = client.post(
+        f"/api/v1/tariffs/{tariff['id']}/versions.csv",
+        params={"label": "2026-01", "effective_from": "2026-01-01T00:00:00Z"},
+        content=CSV,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 201, r.text
+    version = r.json()
+    assert version["rate_count"] == 3
+    rates = client.get(f"/api/v1/tariffs/{tariff['id']}/versions/{version['id']}/rates").json()
+    mobile = next(x for x in rates["items"] if x["prefix"] == "4917")
+    assert (mobile["first_increment"], mobile["next_increment"]) == (30, 6)
+    assert Decimal(mobile["price_per_minute"]) == Decimal("0.09")
+    r = client.post(
+        f"/api/v1/tariffs/{tariff['id']}/quote",
+        json={"number": "+4930123456", "start": "2026-03-04T09:03:00Z", "duration_s": 125},
+    )
+    assert r.status_code == 200, r.text
+    quote = r.json()
+    assert quote["amount"] == "0.15" and quote["period"] == "peak"
+    assert any("ROUND_HALF_UP" in line for line in quote["explanation"])
+
+
+def test_bad_rates_are_refused_by_the_model(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    tariff = _tariff(client, tenant_a["id"])
+    url = f"/api/v1/tariffs/{tariff['id']}/versions"
+    base = {"label": "v1", "effective_from": "2026-01-01T00:00:00Z"}
+    r = client.post(url, json={**base, "rates": [{"prefix": "49x", "price_per_minute": "1"}]})
+    assert r.status_code == 422 and r.json()["details"]["field"] == "rate.prefix"
+    r = client.post(url, json={**base, "rates": [{"prefix": "49", "price_per_minute": "1",
+                                                   "first_increment": 0}]})  # fmt: skip
+    assert r.status_code == 422 and r.json()["details"]["field"] == "rate.first_increment"
+    bad_csv = "prefix,price\n49,abc\n"
+    r = client.post(f"{url}.csv", params=base, content=bad_csv)
+    assert r.status_code == 422 and "line 2" in r.json()["message"]
+
+
+def test_versions_close_and_replace(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    tariff = _tariff(client, tenant_a["id"])
+    url = f"/api/v1/tariffs/{tariff['id']}/versions"
+    rates = [{"prefix": "", "price_per_minute": "1"}]
+    assert client.post(url, json={"label": "v1", "effective_from": "2026-01-01T00:00:00Z",
+                                  "rates": rates}).status_code == 201  # fmt: skip
+    # A new version inside the open-ended one ends it there.
+    assert client.post(url, json={"label": "v2", "effective_from": "2026-06-01T00:00:00Z",
+                                  "rates": rates}).status_code == 201  # fmt: skip
+    # Overlapping without replacing is refused; replacing is a correction.
+    r = client.post(url, json={"label": "v3", "effective_from": "2026-02-01T00:00:00Z",
+                               "effective_to": "2026-03-01T00:00:00Z", "rates": rates})  # fmt: skip
+    assert r.status_code == 422 and r.json()["details"]["field"] == "tariff.versions"
+    r = client.post(url, json={"label": "v1b", "effective_from": "2026-01-01T00:00:00Z",
+                               "effective_to": "2026-06-01T00:00:00Z", "replaces": "v1",
+                               "rates": rates})  # fmt: skip
+    assert r.status_code == 201, r.text
+    versions = {
+        v["label"]: v for v in client.get(f"/api/v1/tariffs/{tariff['id']}").json()["versions"]
+    }
+    assert versions["v1"]["effective_to"].startswith("2026-06-01")
+    assert versions["v1"]["superseded_by"] == versions["v1b"]["id"]
+    assert versions["v2"]["effective_to"] is None
+
+
+def test_global_tariffs_are_read_only_for_tenants(
+    client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
+) -> None:
+    shared = _tariff(client)  # a global tariff (system admin)
+    own = _tariff(client, tenant_b["id"])
+    a = bearer(tenant_a["token"])
+    listed = client.get("/api/v1/tariffs", headers=a).json()["items"]
+    assert [t["id"] for t in listed] == [shared["id"]]
+    assert client.get(f"/api/v1/tariffs/{own['id']}", headers=a).status_code == 404
+    r = client.patch(f"/api/v1/tariffs/{shared['id']}", json={"precision": 4}, headers=a)
+    assert r.status_code == 404
+    r = client.post("/api/v1/tariffs", json={"name": "x", "currency": "EUR"}, headers=a)
+    assert r.status_code == 422
+    # A tenant's product may use the global tariff.
+    r = client.post(
+        "/api/v1/products",
+        json={"tenant_id": tenant_a["id"], "name": "basic", "tariffs": {"outgoing": shared["id"]}},
+        headers=a,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/v1/products",
+        json={"tenant_id": tenant_a["id"], "name": "x", "tariffs": {"outgoing": own["id"]}},
+        headers=a,
+    )
+    assert r.status_code == 422
+    assert client.delete(f"/api/v1/tariffs/{shared['id']}").status_code == 409

@@ -1,0 +1,83 @@
+"""How long a prepaid call may last: the seconds the money buys, checked against a
+brute-force search over every duration, for fees, increments, free seconds, minimums
+and each rounding rule."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from orchestrator.billing import Charge, Rate, Rounding, Tariff, TariffVersion, Unrated, rate
+from orchestrator.rating import Authorization, max_duration
+
+D = Decimal
+START = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+
+
+def _tariff(rate_: Rate, rounding: Rounding = Rounding.HALF_UP, precision: int = 2) -> Tariff:
+    version = TariffVersion("v", datetime(2026, 1, 1, tzinfo=UTC), rates=(rate_,))
+    return Tariff("t", "EUR", rounding, precision, "UTC", versions=(version,))
+
+
+def _brute(tariff: Tariff, available: Decimal, cap: int) -> int:
+    best = 0
+    for seconds in range(1, cap + 1):
+        charge = rate(tariff, number="4930", start=START, duration_s=seconds)
+        assert isinstance(charge, Charge)
+        if charge.amount <= available:
+            best = seconds
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_max_duration_matches_brute_force(seed: int) -> None:
+    rnd = random.Random(seed)
+    rate_ = Rate(
+        "49", "DE",
+        price_per_minute=D(rnd.choice(["0.01", "0.0125", "0.6", "1.99", "0"])),
+        connection_fee=D(rnd.choice(["0", "0.05", "0.004"])),
+        first_increment=rnd.choice([1, 30, 60]),
+        next_increment=rnd.choice([1, 6, 60]),
+        free_seconds=rnd.choice([0, 0, 5]),
+        minimum_charge=D(rnd.choice(["0", "0.10"])),
+    )  # fmt: skip
+    tariff = _tariff(rate_, rnd.choice(list(Rounding)), rnd.choice([0, 2, 4]))
+    available = D(rnd.choice(["0.01", "0.05", "0.10", "0.37", "1", "2.5"]))
+    cap = 600
+    result = max_duration(tariff, number="4930", start=START, available=available, cap_s=cap)
+    assert isinstance(result, tuple)
+    seconds, amount = result
+    assert seconds == _brute(tariff, available, cap)
+    if seconds:
+        charge = rate(tariff, number="4930", start=START, duration_s=seconds)
+        assert isinstance(charge, Charge) and charge.amount == amount <= available
+
+
+def test_increments_are_honoured() -> None:
+    # 60/60 at 1.20 a minute: 1.00 buys nothing (the first minute costs 1.20) ...
+    tariff = _tariff(Rate("49", "DE", D("1.20")))
+    assert max_duration(tariff, number="49", start=START, available=D("1"), cap_s=3600) == (
+        0,
+        D(0),
+    )
+    # ... and 2.50 buys two whole minutes, not 125 s.
+    assert max_duration(tariff, number="49", start=START, available=D("2.50"), cap_s=3600) == (
+        120,
+        D("2.40"),
+    )
+
+
+def test_an_unknown_destination_is_unrated() -> None:
+    tariff = _tariff(Rate("49", "DE", D("1.20")))
+    result = max_duration(tariff, number="33", start=START, available=D(5), cap_s=60)
+    assert isinstance(result, Unrated) and result.reason == "no-rate"
+
+
+def test_the_dialplan_answers_are_plain_tokens() -> None:
+    assert Authorization("limit", max_ms=2500).answer() == "limit_2500"
+    assert Authorization("unlimited").answer() == "unlimited"
+    assert Authorization("refuse").answer() == "refuse_21"
+    assert Authorization("refuse", cause=41).answer() == "refuse_41"
