@@ -10,11 +10,13 @@ search valid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from orchestrator.billing import Charge, Tariff, Unrated, rate
+from orchestrator.billing.tariff import EXACT
 
 # A prepaid call is cut off this long before its money runs out: the CDR counts a
 # started second as a whole one, and the engine's timer and the events' clock differ
@@ -53,29 +55,62 @@ def max_duration(
     """``(seconds, charge)``: the longest call to ``number`` starting at ``start`` whose
     charge is at most ``available`` (at most ``cap_s``), with that charge; ``(0, 0)`` if
     not even one second is affordable; :class:`Unrated` if the tariff cannot rate it."""
+    bought = max_joint_duration([(tariff, number)], start=start, available=available, cap_s=cap_s)
+    if isinstance(bought, Unrated):
+        return bought
+    seconds, [amount] = bought
+    return seconds, amount
 
-    def price(seconds: int) -> Charge | Unrated:
-        return rate(tariff, number=number, start=start, duration_s=seconds)
+
+def max_joint_duration(
+    legs: Sequence[tuple[Tariff, str]], *, start: datetime, available: Decimal, cap_s: int
+) -> tuple[int, list[Decimal]] | Unrated:
+    """The longest time all ``legs`` (tariff, number) may run together from ``start``:
+    ``(seconds, charge of each leg)`` with the charges' sum at most ``available``.
+
+    A click-to-call between two external numbers pays both legs at once; authorizing
+    each alone would give the first leg all the money and refuse the second.
+    """
+
+    def price(seconds: int) -> list[Decimal] | Unrated:
+        amounts: list[Decimal] = []
+        for tariff, number in legs:
+            charge = rate(tariff, number=number, start=start, duration_s=seconds)
+            if not isinstance(charge, Charge):
+                return charge
+            amounts.append(charge.amount)
+        return amounts
+
+    def fits(amounts: list[Decimal]) -> bool:
+        return total(amounts) <= available
 
     one = price(1)
-    if not isinstance(one, Charge):
+    if isinstance(one, Unrated):
         return one
-    if one.amount > available:
-        return 0, Decimal(0)
+    if not fits(one):
+        return 0, [Decimal(0)] * len(legs)
     top = price(cap_s)
-    assert isinstance(top, Charge)
-    if top.amount <= available:
-        return cap_s, top.amount
-    low, high, low_amount = 1, cap_s, one.amount  # price(low) <= available < price(high)
+    assert not isinstance(top, Unrated)
+    if fits(top):
+        return cap_s, top
+    low, high, low_amounts = 1, cap_s, one  # price(low) fits, price(high) does not
     while high - low > 1:
         middle = (low + high) // 2
-        charge = price(middle)
-        assert isinstance(charge, Charge)
-        if charge.amount <= available:
-            low, low_amount = middle, charge.amount
+        amounts = price(middle)
+        assert not isinstance(amounts, Unrated)
+        if fits(amounts):
+            low, low_amounts = middle, amounts
         else:
             high = middle
-    return low, low_amount
+    return low, low_amounts
+
+
+def total(amounts: Sequence[Decimal]) -> Decimal:
+    """The exact sum of ``amounts`` (money never goes through a float or a rounding sum)."""
+    out = Decimal(0)
+    for amount in amounts:
+        out = EXACT.add(out, amount)
+    return out
 
 
 def limit_ms(seconds: int) -> int:

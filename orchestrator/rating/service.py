@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from orchestrator.billing import Charge, Service, Unrated
+from orchestrator.billing import Charge, Service, Tariff, Unrated
 from orchestrator.billing.tariff import EXACT
 from orchestrator.rating.booking import (
     TariffCache,
@@ -41,7 +41,7 @@ from orchestrator.rating.booking import (
     price,
     same,
 )
-from orchestrator.rating.prepaid import Authorization, limit_ms, max_duration
+from orchestrator.rating.prepaid import Authorization, limit_ms, max_joint_duration, total
 from orchestrator.store import ledger
 from orchestrator.store.billing import account_by_name, account_for_extension
 from orchestrator.store.models import (
@@ -265,7 +265,7 @@ class RatingService:
         self,
         *,
         tenant_id: int,
-        number: str,
+        number: str | Sequence[str],
         call_id: str,
         endpoint: str | None = None,
         account: str | None = None,
@@ -275,12 +275,14 @@ class RatingService:
         """May the caller (a SIP ``endpoint`` or an ``extension`` of the tenant, or a named
         ``account``) call ``number`` now, and for how long? A prepaid call's money is
         reserved under ``call_id`` (the engine's call id: the CDR's) until its charge is
-        booked."""
+        booked. Several numbers (both legs of a click-to-call) are paid at once: the answer
+        is how long they may all last together, one reservation per number."""
         moment = now or utcnow()
+        numbers = [number] if isinstance(number, str) else list(number)
         return ledger.with_retry(
             self.sessions,
             lambda s: self._authorize(
-                s, tenant_id, number, call_id, extension or endpoint, account, moment
+                s, tenant_id, numbers, call_id, extension or endpoint, account, moment
             ),
         )
 
@@ -288,7 +290,7 @@ class RatingService:
         self,
         session: Session,
         tenant_id: int,
-        number: str,
+        numbers: list[str],
         call_id: str,
         caller: str | None,
         named: str | None,
@@ -318,31 +320,33 @@ class RatingService:
             return Authorization("unlimited", account_id=account.id, reason="postpaid")
         if available <= 0:
             return Authorization("refuse", account_id=account.id, reason="no-balance")
-        quote, _tariff_id = price(session, self.tariffs, account, Service.OUTGOING, number, now, 1)
-        if not isinstance(quote, Charge):
-            return Authorization("refuse", account_id=account.id, reason=quote.reason)
-        tariff = self.tariffs.get(session, int(_tariff_id or 0))
-        assert tariff is not None
-        bought = max_duration(
-            tariff, number=number, start=now, available=available, cap_s=self.cap_s
-        )
+        legs: list[tuple[Tariff, str]] = []
+        for number in numbers:
+            quote, tariff_id = price(
+                session, self.tariffs, account, Service.OUTGOING, number, now, 1
+            )
+            if not isinstance(quote, Charge):
+                return Authorization("refuse", account_id=account.id, reason=quote.reason)
+            tariff = self.tariffs.get(session, int(tariff_id or 0))
+            assert tariff is not None
+            legs.append((tariff, number))
+        bought = max_joint_duration(legs, start=now, available=available, cap_s=self.cap_s)
         if isinstance(bought, Unrated):
             return Authorization("refuse", account_id=account.id, reason=bought.reason)
-        seconds, amount = bought
+        seconds, amounts = bought
         if seconds == 0:
             return Authorization("refuse", account_id=account.id, reason="no-balance")
         ledger.reserve(
             session,
             account,
             call_id=call_id,
-            number=number,
-            amount=amount,
+            amounts=list(zip(numbers, amounts, strict=True)),
             max_duration_s=seconds,
             expires_at=now + timedelta(seconds=seconds + self.ring_s + 600),
         )
         session.commit()
         return Authorization(
-            "limit", max_ms=limit_ms(seconds), account_id=account.id, reserved=amount
+            "limit", max_ms=limit_ms(seconds), account_id=account.id, reserved=total(amounts)
         )
 
     # -- the schedule ----------------------------------------------------------------------

@@ -172,25 +172,28 @@ def reserve(
     account: Account,
     *,
     call_id: str,
-    number: str,
-    amount: Decimal,
+    amounts: Sequence[tuple[str, Decimal]],
     max_duration_s: int,
     expires_at: datetime,
-) -> Reservation:
-    """Hold ``amount`` for a call (uncommitted); the account's version guards the check
-    of the available amount the caller made against a concurrent reservation."""
+) -> list[Reservation]:
+    """Hold money for a call, one row per (number, amount) (uncommitted); the account's
+    version, bumped once, guards the check of the available amount the caller made
+    against a concurrent reservation."""
     assert account.id is not None
-    row = Reservation(
-        account_id=account.id,
-        call_id=call_id[:64],
-        number=number[:64],
-        amount=amount,
-        max_duration_s=max_duration_s,
-        expires_at=expires_at,
-    )
+    rows = [
+        Reservation(
+            account_id=account.id,
+            call_id=call_id[:64],
+            number=number[:64],
+            amount=amount,
+            max_duration_s=max_duration_s,
+            expires_at=expires_at,
+        )
+        for number, amount in amounts
+    ]
     _bump(session, account)
-    session.add(row)
-    return row
+    session.add_all(rows)
+    return rows
 
 
 def release(session: Session, call_id: str) -> int:

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.billing import Charge, Rate, Rounding, Tariff, TariffVersion, Unrated, rate
 from orchestrator.rating import Authorization, max_duration
+from orchestrator.rating.prepaid import max_joint_duration
 
 D = Decimal
 START = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
@@ -68,6 +69,24 @@ def test_increments_are_honoured() -> None:
         120,
         D("2.40"),
     )
+
+
+def test_two_legs_paid_together_share_the_money() -> None:
+    # Leg 1: 0.60/min by the second; leg 2: 1.20/min by the minute. With 2.00, 60 s cost
+    # 0.60 + 1.20 = 1.80; 61 s would cost 0.61 + 2.40. Alone, leg 1 could have 200 s.
+    by_second = _tariff(Rate("44", "UK", D("0.60"), first_increment=1, next_increment=1))
+    by_minute = _tariff(Rate("49", "DE", D("1.20")))
+    legs = [(by_second, "4420"), (by_minute, "4930")]
+    result = max_joint_duration(legs, start=START, available=D("2.00"), cap_s=3600)
+    assert result == (60, [D("0.60"), D("1.20")])
+    assert max_joint_duration(legs, start=START, available=D("1.20"), cap_s=3600) == (
+        0,
+        [D(0), D(0)],
+    )
+    unknown = max_joint_duration(
+        [(by_second, "4420"), (by_minute, "33")], start=START, available=D(5), cap_s=60
+    )
+    assert isinstance(unknown, Unrated) and unknown.reason == "no-rate"
 
 
 def test_an_unknown_destination_is_unrated() -> None:

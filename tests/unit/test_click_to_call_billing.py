@@ -171,3 +171,23 @@ async def test_authorizer_reserves_refuses_and_releases(db_sessions: SessionFact
         call_id="c5", numbers=["0044207946001"], **{**ask, "account": None}
     )
     assert limit == 4.5
+
+
+async def test_both_external_legs_are_authorized_together(db_sessions: SessionFactory) -> None:
+    ids = setup(db_sessions, balance="0.10")
+    authorizer = ClickToCallAuthorizer(RatingService(db_sessions))
+    ask = {"tenant_id": ids["tenant"], "account": "acme", "extension": None}
+    # Two UK legs at 0.60/min each: 0.10 EUR buys 5 s of both (each leg alone: 10 s).
+    uk = ["0044207946001", "0044207946002"]
+    assert await authorizer.authorize(call_id="c1", numbers=uk, **ask) == 4.5
+    with db_sessions() as s:
+        held = sorted((r.number, r.amount, r.max_duration_s) for r in s.exec(select(Reservation)))
+    assert held == [(uk[0], Decimal("0.05"), 5), (uk[1], Decimal("0.05"), 5)]
+    # Nothing is left for another call; a refused pair reserves nothing.
+    with pytest.raises(PaymentRequiredError) as refused:
+        await authorizer.authorize(call_id="c2", numbers=uk, **ask)
+    assert refused.value.details["reason"] == "no-balance"
+    assert refused.value.details["number"] == uk
+    await authorizer.release("c1")
+    with db_sessions() as s:
+        assert s.exec(select(Reservation)).all() == []
