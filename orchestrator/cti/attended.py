@@ -37,6 +37,7 @@ from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.cti.commands import AttendedTransferParams, destination
 from orchestrator.cti.errors import CallStateError, TransferStateError
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallRegistry, CallState
@@ -71,6 +72,8 @@ class Consultation:
     state: ConsultState = ConsultState.RINGING
     # Set when the transferer left (or asked to complete) before the target answered.
     complete_on_answer: bool = False
+    # Prepaid: the seconds an external target may talk from its answer (None: no limit).
+    limit: float | None = None
     done: bool = False
     ringback: str = field(default_factory=lambda: uuid.uuid4().hex)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -105,10 +108,13 @@ class AttendedTransfers:
         directory: Directory,
         *,
         bridged: Callable[[], bool],
+        authorizer: CallAuthorizer | None = None,
     ) -> dict[str, Any]:
         """Check the call, resolve the target, and start the consultation.
 
         ``bridged()``: whether the call's driver has put both parties in its bridge.
+        ``authorizer``: asked before an external target rings (prepaid billing); a refusal
+        (PaymentRequiredError) leaves the call as it was.
         """
         if call.transfer is not None:
             raise TransferStateError(
@@ -143,7 +149,18 @@ class AttendedTransfers:
             )
         # Resolved before anything changes: a bad destination leaves the call as it was.
         target = await directory.resolve(str(call.tenant_id), destination(args.to))
+        limit = None
+        if authorizer is not None and target.kind == "number":
+            # Reserved under the call's id with its other legs: rating its CDR releases it.
+            limit = await authorizer.authorize(
+                tenant_id=call.tenant_id,
+                call_id=call.id,
+                account=call.account,
+                extension=call.caller if call.caller in call.extensions else None,
+                numbers=[target.number],
+            )
         c = await self.start(call, held, other, target, ring_s=args.timeout)
+        c.limit = limit
         return c.to_dict()
 
     async def start(
@@ -260,6 +277,7 @@ class AttendedTransfers:
             elif xfer.gone and not c.complete_on_answer:
                 c.complete_on_answer = True  # the transferer hung up: complete on answer
             elif target.up:
+                self._paid_from_answer(c)
                 if held.gone:
                     await self._consult(c)
                     await self._held_left(c)
@@ -273,6 +291,14 @@ class AttendedTransfers:
             await self._held_left(c)
         elif xfer.gone:
             await self._complete(c, by="transferer_hung_up")
+
+    def _paid_from_answer(self, c: Consultation) -> None:
+        """A prepaid target talks at most ``limit`` seconds: the call's driver ends the
+        call then, as it does when a click-to-call's own paid legs run out."""
+        if c.limit is not None:
+            until = asyncio.get_running_loop().time() + c.limit
+            c.call.paid_until = min(c.call.paid_until, until)
+            c.call.changed()
 
     async def _consult(self, c: Consultation) -> None:
         """The target answered: it joins the transferer in the call's bridge."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,6 +124,8 @@ class ActiveCall:
     control: Any = None
     # The attended transfer in progress (orchestrator.cti.attended.Consultation), if any.
     transfer: Any = None
+    # Loop time when a prepaid paid leg's money runs out (the driver then ends the call).
+    paid_until: float = math.inf
     ended: bool = False
     _changed: asyncio.Event | None = None
 

@@ -33,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, NotFoundError, OrchestratorError
 from orchestrator.cti.attended import AttendedTransfers
+from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.cti.commands import (
     COMMANDS,
     AttendedTransferParams,
@@ -66,28 +66,6 @@ log = logging.getLogger("orchestrator.cti")
 MAX_CALL_S = 4 * 3600
 # Margin on top of a leg's ring time for the engine to report the outcome.
 ENGINE_MARGIN_S = 10.0
-
-
-class CallAuthorizer(Protocol):
-    """Asked before a click-to-call or originate places leg A (the billing service's
-    :class:`orchestrator.rating.clicktocall.ClickToCallAuthorizer`, set by the runtime)."""
-
-    async def authorize(
-        self,
-        *,
-        tenant_id: int,
-        call_id: str,
-        account: str | None,
-        extension: str | None,
-        numbers: list[str],
-    ) -> float | None:
-        """Seconds each leg to an external ``number`` may talk from its answer (None: no
-        limit); raises :class:`~orchestrator.core.errors.PaymentRequiredError` to refuse."""
-        ...
-
-    async def release(self, call_id: str) -> None:
-        """Give back what ``authorize`` held for a call whose leg A could not be placed."""
-        ...
 
 
 class CtiService:
@@ -189,7 +167,11 @@ class CtiService:
         elif name == "attended_transfer":
             assert isinstance(args, AttendedTransferParams)
             transfer = await self.transfers.begin(
-                call, args, self.directory, bridged=lambda: call.id in self._bridged
+                call,
+                args,
+                self.directory,
+                bridged=lambda: call.id in self._bridged,
+                authorizer=self.authorizer,
             )
             return {"transfer": transfer}
         elif name == "complete_transfer":
@@ -399,10 +381,9 @@ class CtiService:
         a = call.legs[call.id]
         cause = 16
         loop = asyncio.get_running_loop()
-        paid_until = math.inf  # loop time when the first paid leg's money runs out
 
         def left(timeout: float) -> float:
-            return min(timeout, paid_until - loop.time())
+            return min(timeout, call.paid_until - loop.time())
 
         details: dict[str, Any] = {}
         try:
@@ -411,7 +392,7 @@ class CtiService:
                 cause = a.cause or 19
                 return
             if limit is not None and paid[0]:
-                paid_until = loop.time() + limit
+                call.paid_until = loop.time() + limit
             b = self.calls.add_leg(call, uuid.uuid4().hex, "b", target_b.number)
             ringback = uuid.uuid4().hex
             with contextlib.suppress(OrchestratorError):
@@ -430,7 +411,7 @@ class CtiService:
                 cause = b.cause or a.cause or 19
                 return
             if limit is not None and paid[1]:
-                paid_until = min(paid_until, loop.time() + limit)
+                call.paid_until = min(call.paid_until, loop.time() + limit)
             with contextlib.suppress(OrchestratorError):
                 await self.engine.stop_playback(ringback)
             call.bridge_id = uuid.uuid4().hex
@@ -439,10 +420,19 @@ class CtiService:
             await self.engine.add_to_bridge(call.bridge_id, b.id)
             self._bridged.add(call.id)
             call.changed()
-            # Two parties talk until one leaves; an attended transfer may replace one.
-            over = await call.wait_until(lambda: _over(call), left(self.max_call_s))
+            # Two parties talk until one leaves; an attended transfer may replace one (and
+            # bring the paid time forward: a prepaid external target).
+            end_at = loop.time() + self.max_call_s
+            while True:
+                deadline = call.paid_until
+                over = await call.wait_until(
+                    lambda: _over(call) or call.paid_until != deadline,  # noqa: B023
+                    left(end_at - loop.time()),
+                )
+                if not over or _over(call):
+                    break
             cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
-            if not over and loop.time() >= paid_until:
+            if not over and loop.time() >= call.paid_until:
                 log.info("call %s: the prepaid time (%s s) is used up", call.id, limit)
                 details["cut_off"] = "prepaid-limit"
         except OrchestratorError as exc:

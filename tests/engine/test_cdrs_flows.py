@@ -2,8 +2,8 @@
 
 Tenant "flows.example": SIPp phones 701-704 (704 is a queue agent), 705 calls in, a
 trunk to a SIPp carrier (route "9", strip 1) and a per-second tariff (0.60 EUR a minute
-for 0044, 1/1 increments: 0.01 EUR a second) on the product of three prepaid accounts:
-"acme" (1.00 EUR), "tiny" (0.03 EUR: 3 seconds) and "broke" (nothing).
+for 0044, 1/1 increments: 0.01 EUR a second) on the product of four prepaid accounts:
+"acme" (1.00 EUR), "tiny" and "spare" (0.03 EUR: 3 seconds) and "broke" (nothing).
 
 - a click-to-call from 701 to the carrier paid by "acme": one CDR, legs
   ``click-to-call-a``/``-b`` with the account, the carrier leg charged once,
@@ -11,7 +11,8 @@ for 0044, 1/1 increments: 0.01 EUR a second) on the product of three prepaid acc
 - "tiny" is cut off when its 3 seconds are used up; "broke" is refused (409) before a
   phone rings;
 - blind and attended transfers of a click-to-call keep one CDR with the
-  ``transferred`` / ``consult`` leg;
+  ``transferred`` / ``consult`` leg; an attended transfer to the carrier paid by "spare"
+  is cut off after its 3 seconds and the next one is refused (409) with the call kept;
 - a caller queued by the builtin "queue" flow and answered by agent 704: one CDR
   with the caller, the agent (``queue-agent``) and the IVR span.
 """
@@ -77,7 +78,12 @@ def flows(service: Service) -> dict[str, Any]:
         product = _ok(http.post("/api/v1/products", json={
             "tenant_id": tid, "name": "retail", "tariffs": {"outgoing": tariff["id"]},
         }))  # fmt: skip
-        for name, credit in (("acme", "1.00"), ("tiny", "0.03"), ("broke", None)):
+        for name, credit in (
+            ("acme", "1.00"),
+            ("tiny", "0.03"),
+            ("broke", None),
+            ("spare", "0.03"),
+        ):
             account = _ok(http.post("/api/v1/accounts", json={
                 "tenant_id": tid, "name": name, "kind": "prepaid", "currency": "EUR",
                 "product_id": product["id"],
@@ -361,6 +367,64 @@ async def test_attended_transfer_has_the_consult_leg(
     # The consult leg outlives the transferer's and ends with leg A.
     assert consult["ended_at"] > b["ended_at"] and consult["billsec"] >= 2, cdr
     assert consult["service"] == "click_to_call"
+
+
+async def test_prepaid_attended_transfer_to_a_number_is_authorized_and_cut_off(
+    service: Service, flows: dict[str, Any], http: httpx.AsyncClient, seen: set[int]
+) -> None:
+    tid, spare = flows["tenant_id"], flows["accounts"]["spare"]
+    await register(service, flows, "701", "702")
+    async with (
+        sipp.Answerer(local_port=PHONE["701"], calls=1) as p701,
+        sipp.Answerer(local_port=PHONE["702"], calls=1) as p702,
+        sipp.Answerer(local_port=CARRIER, calls=1) as carrier,
+    ):
+        r = await click_to_call(http, tid, "702", account="spare")
+        assert r.status_code == 202, r.text
+        call_id = r.json()["id"]
+        await wait_call(http, call_id, both_up)
+        # 701 waits; 702 consults the carrier, paid by "spare" (3 seconds), and leaves.
+        r = await http.post(
+            f"/api/v1/calls/{call_id}/attended-transfer",
+            json={"leg": "a", "to": f"number:{NUMBER}"},
+        )
+        assert r.status_code == 200, r.text
+        await wait_call(http, call_id, lambda c: (c["transfer"] or {}).get("state") == "talking")
+        up = time.monotonic()
+        _ok(await http.post(f"/api/v1/calls/{call_id}/attended-transfer/complete"), 200)
+        await p702.wait_completed(1)
+        # Nobody hangs up: the paid seconds end the call.
+        await carrier.wait_completed(1, timeout=10)
+        talked = time.monotonic() - up
+        await p701.wait_completed(1)
+    assert 2.0 <= talked <= 4.0, talked
+    cdr = await one_cdr(http, tid, seen)
+    assert cdr["call_id"] == call_id and cdr["account"] == "spare", cdr
+    consult = cdr["legs"][2]
+    assert (consult["role"], consult["trunk"], consult["billsec"]) == ("consult", "carrier", 3)
+    assert Decimal(cdr["charge"]) == Decimal("0.03"), cdr
+    assert (await account(http, spare["id"]))[:2] == (Decimal("0.00"), Decimal(0))
+    # Now the money is gone: a consultation to the carrier is refused and the call stays.
+    async with (
+        sipp.Answerer(local_port=PHONE["701"], calls=1) as p701,
+        sipp.Answerer(local_port=PHONE["702"], calls=1) as p702,
+        sipp.Answerer(local_port=CARRIER) as carrier,
+    ):
+        r = await click_to_call(http, tid, "702", account="spare")
+        call_id = r.json()["id"]
+        await wait_call(http, call_id, both_up)
+        r = await http.post(
+            f"/api/v1/calls/{call_id}/attended-transfer",
+            json={"leg": "a", "to": f"number:{NUMBER}"},
+        )
+        assert r.status_code == 409 and r.json()["error_id"] == "payment-required", r.text
+        call = (await http.get(f"/api/v1/calls/{call_id}")).json()
+        assert call["transfer"] is None and both_up(call), call
+        _ok(await http.post(f"/api/v1/calls/{call_id}/hangup"), 200)
+        await p701.wait_completed(1)
+        await p702.wait_completed(1)
+        assert carrier.answered == 0
+    await one_cdr(http, tid, seen, rated=False)
 
 
 async def test_queue_call_ties_caller_ivr_and_agent(

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.core import FakeEngine, ValidationError
 from orchestrator.core.call import LegState
+from orchestrator.core.errors import PaymentRequiredError
 from orchestrator.cti import CallStateError, CtiEvent, CtiService, Subscription
 from orchestrator.cti import attended as attended_mod
 from orchestrator.cti.commands import ClickToCallParams
@@ -327,3 +328,58 @@ async def test_flow_calls_refuse_attended_transfer(h: H) -> None:
     with pytest.raises(CallStateError) as refused:
         await h.cmd("attended_transfer", leg.id, leg="a", to="103")
     assert "blind" in refused.value.message
+
+
+@dataclass
+class Payer:
+    """A stub billing authorizer: answers ``limit`` or raises ``refuse``."""
+
+    limit: float | None = None
+    refuse: Exception | None = None
+    asked: list[dict[str, Any]] = field(default_factory=list)
+
+    async def authorize(self, **ask: Any) -> float | None:
+        self.asked.append(ask)
+        if self.refuse is not None:
+            raise self.refuse
+        return self.limit
+
+    async def release(self, call_id: str) -> None:
+        raise AssertionError("a transfer's reservation is released with the call's CDR")
+
+
+UK = "+442079460000"
+
+
+async def test_external_target_refused_leaves_the_call_as_it_was(h: H) -> None:
+    h.cti.authorizer = payer = Payer()
+    call_id, a, b = await h.connected_call()  # between extensions: nothing paid
+    assert payer.asked[-1]["numbers"] == []
+    payer.refuse = PaymentRequiredError("no money", reason="no-balance")
+    before = len(h.originated())
+    with pytest.raises(PaymentRequiredError):
+        await h.consult(call_id, leg="b", to=UK)
+    assert payer.asked[-1] == {"tenant_id": 1, "call_id": call_id, "account": None, "extension": "101",
+                   "numbers": [UK]}  # fmt: skip
+    assert len(h.originated()) == before and h.bridge(call_id) == {a, b}
+    assert ("start_moh", b, "default") not in h.engine.commands
+    # An extension target is not asked about.
+    await h.consult(call_id, leg="b", to="103")
+    assert len(payer.asked) == 2
+
+
+async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> None:
+    h.cti.authorizer = Payer(limit=0.3)
+    call_id, _a, b = await h.connected_call()
+    target = await h.consult(call_id, leg="b", to=UK)
+    await h.cmd("complete_transfer", call_id)  # completes when the target answers
+    await h.engine.remote_answer(target)
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    await h.event("transferred")
+    assert h.bridge(call_id) == {b, target}
+    hung_up = await h.event("hung_up")
+    assert 0.25 <= loop.time() - answered < 1.5
+    assert hung_up.details["cut_off"] == "prepaid-limit"
+    assert h.engine.legs[target].state is LegState.HUNG_UP
+    assert h.engine.legs[b].state is LegState.HUNG_UP
