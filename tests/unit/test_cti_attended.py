@@ -359,8 +359,9 @@ async def test_external_target_refused_leaves_the_call_as_it_was(h: H) -> None:
     before = len(h.originated())
     with pytest.raises(PaymentRequiredError):
         await h.consult(call_id, leg="b", to=UK)
-    assert payer.asked[-1] == {"tenant_id": 1, "call_id": call_id, "account": None, "extension": "101",
-                   "numbers": [UK]}  # fmt: skip
+    assert payer.asked[-1] == {
+        "tenant_id": 1, "call_id": call_id, "account": None, "extension": "101", "numbers": [UK]
+    }  # fmt: skip
     assert len(h.originated()) == before and h.bridge(call_id) == {a, b}
     assert ("start_moh", b, "default") not in h.engine.commands
     # An extension target is not asked about.
