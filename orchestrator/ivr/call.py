@@ -195,6 +195,7 @@ class IvrCall:
                 self._digits.append(event.digit)
                 self._notify("dtmf", digit=event.digit)
             elif isinstance(event, LegHungUp):
+                self.leg.transition(LegState.HUNG_UP, at=event.timestamp)
                 self._caller_gone(event.cause)
                 return
             elif isinstance(event, LegStateChanged):
@@ -208,7 +209,9 @@ class IvrCall:
             return
         self.hung_up, self.hangup_cause = True, cause
         self.hung_up_by = self.hung_up_by or "caller"
-        self.leg.transition(LegState.HUNG_UP)
+        # The leg itself moves only on the engine's LegHungUp: it is the engine's own
+        # object, and marked here (on hangup()) the engine would drop that event as a
+        # repeat, so whoever else follows the leg (a queue) would never see it go.
         self._notify("hung_up", cause=cause)
         for waiter in self._waiters:
             if not waiter.future.done():

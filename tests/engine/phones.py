@@ -46,13 +46,17 @@ PORTS_PER_SLOT = 100
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
-# Offsets 0-29 are free (test_foundation.py's fixed 16101-16212 sit in slots 1-2, though).
+# Offsets 10-11 and 17-19 are free (test_foundation.py's fixed 16101-16212 sit in slots
+# 1-2, though).
 BLOCKS: dict[str, range] = {
+    "test_queues_wallboard": range(0, 10),  # not using the helper (yet)
+    "test_queues_restart": range(12, 17),  # not using the helper (yet)
     "test_cdrs_flows": range(30, 38),  # not using the helper (yet)
     "test_observe": range(40, 42),
     "test_cti": range(50, 52),
     "test_supervision": range(60, 63),  # not using the helper (yet)
-    "test_queues": range(70, 78),  # not using the helper (yet)
+    "test_queues_strategies": range(20, 30),
+    "test_queues": range(70, 78),
     "test_cti_transfer": range(80, 84),
     "test_cti_observed": range(90, 92),
     "test_cdrs": range(95, 98),

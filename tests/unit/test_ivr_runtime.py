@@ -246,3 +246,27 @@ async def test_runner_keeps_a_summary_of_each_finished_call() -> None:
     assert first.outcome == "flow_hung_up" and first.answered  # said goodbye, hung up
     assert second.outcome == "no_app" and not second.answered
     assert not runner.calls
+
+
+async def test_hangup_leaves_the_leg_to_the_engines_report() -> None:
+    # The leg is the engine's own object: marked hung up by the flow, the engine would
+    # take its own LegHungUp for a repeat and drop it, and whoever else follows the leg
+    # (a queue, the CDRs) would never see the caller go.
+    from orchestrator.core.call import LegState
+    from orchestrator.core.fake import FakeEngine
+    from orchestrator.ivr import StaticDirectory
+
+    engine = FakeEngine()
+    await engine.start()
+    leg = await engine.incoming_call(caller="+15550123", called="7000")
+    call = IvrCall(engine, leg, tenant="1", app="t", directory=StaticDirectory(engine))
+    asked: list[tuple[str, int]] = []
+
+    async def slow_engine_hangup(leg_id: str, cause: int = 16) -> None:
+        asked.append((leg_id, cause))  # the report comes later, as on a real engine
+
+    engine.hangup = slow_engine_hangup  # type: ignore[method-assign]
+    await call.hangup(17)
+    assert asked == [(leg.id, 17)] and call.hung_up and call.hangup_cause == 17
+    assert engine.legs[leg.id].state is not LegState.HUNG_UP
+    await engine.stop()
