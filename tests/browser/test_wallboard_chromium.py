@@ -29,11 +29,11 @@ from orchestrator.settings import Settings
 from orchestrator.store.db import make_engine, session_factory, upgrade
 from orchestrator.testing.browser import LiveServer, chromium, missing, png_summary
 from tests.api.wallboard_scenario import EXPECTED, FINAL_STATES, QUEUE, TENANT, Scenario
+from tests.browser.wallboard_page import WallboardPage
 
 pytestmark = pytest.mark.browser
 
 TOKEN = "browser-admin-token-0123456789"
-TILE = f'[data-queue="{TENANT}/{QUEUE}"]'
 
 
 def _app(tmp_path: Path) -> FastAPI:
@@ -70,22 +70,8 @@ def _wait(driver: Any, predicate: Any, timeout: float = 5.0, what: str = "") -> 
 
 
 def _shown(driver: Any) -> dict[str, str]:
-    """Every figure of the tile as the page shows it (data-f and state counts)."""
-    return driver.execute_script(  # type: ignore[no-any-return]
-        """
-        const tile = document.querySelector(arguments[0]);
-        if (!tile) return {};
-        const out = {};
-        for (const n of tile.querySelectorAll("[data-f]")) out[n.dataset.f] = n.textContent;
-        for (const n of tile.querySelectorAll("[data-state-count]"))
-            out["agents." + n.dataset.stateCount] = n.textContent;
-        for (const n of tile.querySelectorAll("[data-agent]"))
-            out["agent." + n.dataset.agent] = n.dataset.state + " | " +
-                n.querySelector(".what").textContent;
-        return out;
-        """,
-        TILE,
-    )
+    """Every figure of the tile as the page shows it (see :mod:`tests.browser.wallboard_page`)."""
+    return WallboardPage(driver, TENANT, QUEUE).shown()
 
 
 def _text(driver: Any, field: str) -> str:

@@ -8,7 +8,11 @@ agents' registrations read from the engine, ring-all and skills-based distributi
   Waits are far (>= 2 s) from the threshold, so SL is exactly 1/2 and 1/3 (counting
   the abandoned call) whatever the timing jitter. ``GET /queues/{id}/status`` and the
   wallboard WebSocket snapshot must both show it, with the agents by state (available,
-  paused, unavailable: a phone that never registered).
+  paused, unavailable: a phone that never registered). So must the wallboard page of
+  the service, open in a headless Chromium during the whole scenario (marker
+  ``browser``): it must have shown each step within 1 s of the service's event
+  (:class:`~tests.browser.wallboard_page.WallboardPage` records what it shows, when),
+  and its final screenshot is saved under the test's ``tmp_path``.
 - **Registration**: an agent whose phone is not registered is ``unavailable`` from its
   login on (read from the engine, AMI ``PJSIPShowContacts``: Asterisk sends no event
   for realtime SIP users) and gets no call; once it registers the poll makes it
@@ -23,16 +27,21 @@ agents' registrations read from the engine, ring-all and skills-based distributi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from orchestrator.testing import sipp
+from orchestrator.acd.events import AcdEvent
+from orchestrator.acd.wallboard import STATE_ORDER
+from orchestrator.testing import browser, sipp
+from tests.browser.wallboard_page import NONE, Change, Shown, WallboardPage, rounded
 from tests.engine.conftest import SLOT, TEST_API_PORT, Service
 from tests.engine.ring_phone import RingPhone
 
@@ -40,10 +49,10 @@ pytestmark = pytest.mark.engine
 
 DOMAIN = "wallboard.example"
 WB, RINGALL, SKILLS, REG = "+17333559200", "+17333559201", "+17333559202", "+17333559203"
-# Ports end in 40-49 (+100 per slot): no other engine test uses those, in any slot.
+# Ports: offsets 0-9 of the slot (tests/engine/phones.py BLOCKS keeps them for this file).
 AGENTS = ("801", "802", "803", "804", "805", "806")
-CONTACT = {n: 16040 + i + 100 * SLOT for i, n in enumerate(AGENTS)}
-DIAL_FROM = {n: 16046 + i + 100 * SLOT for i, n in enumerate(("811", "812", "813", "814"))}
+CONTACT = {n: 16000 + i + 100 * SLOT for i, n in enumerate(AGENTS)}
+DIAL_FROM = {n: 16006 + i + 100 * SLOT for i, n in enumerate(("811", "812", "813", "814"))}
 SL_S = 4
 QUEUES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "wb": (WB, {"strategy": "longest_idle", "service_level_s": SL_S}, ("801", "802", "806")),
@@ -164,8 +173,53 @@ async def status(http: httpx.AsyncClient, wb: dict[str, Any], queue: str) -> dic
     return dict(r.json())
 
 
+@pytest.fixture
+def chrome() -> Iterator[Callable[[], Any]]:
+    """Starts a real headless Chromium when called; the test fails, never skips, without.
+
+    Called once the phones are registered: a starting browser loads this 2-core
+    machine, and a late 401 is what makes SIPp's REGISTER fail (see :func:`register`).
+    """
+    reason = browser.missing()
+    if reason is not None:
+        pytest.fail(f"the wallboard test needs a real Chromium: {reason}", pytrace=False)
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(browser.chromium())
+
+
+@pytest.fixture
+def acd_events(service: Service) -> Iterator[list[AcdEvent]]:
+    """The service's queue events from now on (each dated by the service: time.time())."""
+    assert service.app is not None
+    listeners = service.app.state.acd.listeners
+    events: list[AcdEvent] = []
+    listeners.append(events.append)  # called in the service's thread; append is safe
+    yield events
+    listeners.remove(events.append)
+
+
+def _tile(wb: dict[str, Any], agents: dict[str, int], rows: dict[str, str], **shown: str) -> Shown:
+    """The whole ``wb`` tile as the page shows it (see tests/browser/wallboard_page.py)."""
+    counts = dict.fromkeys(STATE_ORDER, 0) | agents
+    return {
+        "waiting": "0",
+        "callbacks": "",
+        "longest_wait": "0:00",
+        "sl_label": f"SL ≤ {SL_S} s",
+        **shown,
+        **{f"agents.{state}": str(n) for state, n in counts.items()},
+        **{f"agent.{wb['agents'][number]}": row for number, row in rows.items()},
+    }
+
+
+@pytest.mark.browser
 async def test_wallboard_figures_of_a_scripted_scenario(
-    service: Service, wb: dict, http: httpx.AsyncClient
+    service: Service,
+    wb: dict,
+    http: httpx.AsyncClient,
+    chrome: Callable[[], Any],
+    acd_events: list[AcdEvent],
+    tmp_path: Path,
 ) -> None:
     await register(service, wb, "801", "806")
     for number in ("801", "802", "806"):
@@ -174,6 +228,22 @@ async def test_wallboard_figures_of_a_scripted_scenario(
     await agent(http, wb, "801", "pause", reason="briefing")
     # 802's phone never registered: read from the engine at login.
     await until_state(http, wb, "802", "unavailable")
+    # The service's wallboard page is open in Chromium for the whole scenario (with the
+    # token in the fragment, as a wall TV would open it), recording what it shows.
+    driver = await asyncio.to_thread(chrome)
+    page = WallboardPage(driver, wb["tenant_id"], "wb")
+    query = f"tenant_id={wb['tenant_id']}&queue=wb"
+    await asyncio.to_thread(page.open, f"{service.url}/wallboard?{query}#token={service.token}")
+    unregistered, lunch = "unavailable | Unavailable · unregistered", "paused | Paused · lunch"
+    shown = await asyncio.to_thread(page.wait, lambda s: s.get("agents.paused") == "2")
+    assert shown == _tile(
+        wb,
+        {"paused": 2, "unavailable": 1},
+        {"801": "paused | Paused · briefing", "802": unregistered, "806": lunch},
+        answered="0",
+        abandoned="0",
+        **dict.fromkeys(("service_level", "service_level_with_abandoned", "asa", "aht"), NONE),
+    )
     async with sipp.Answerer(local_port=CONTACT["801"]) as a801:
         t0 = time.monotonic()
         first = asyncio.create_task(dial(service, wb, "811", WB, hold_ms=5000, timeout=30))
@@ -184,6 +254,17 @@ async def test_wallboard_figures_of_a_scripted_scenario(
         while len((await status(http, wb, "wb"))["waiting"]) < 3:
             assert time.monotonic() - t0 < 5, "three callers are not waiting"
             await asyncio.sleep(0.05)
+        # The page's longest wait ticks between the service's updates (caller 1 came at
+        # ~0.2 s: 0:01 from ~1.2 s, before the agent is unpaused at 1.5 s).
+        shown = await asyncio.to_thread(
+            page.wait,
+            lambda s: s["waiting"] == "3" and s["longest_wait"] != "0:00",
+            3,
+            "three waiting, the longest for 0:01 or more",
+            0.05,
+        )
+        counts = ("answered", "agents.paused", "agents.unavailable")
+        assert [shown[k] for k in counts] == ["0", "2", "1"], shown
         await asyncio.sleep(max(0.0, t0 + 1.5 - time.monotonic()))
         await agent(http, wb, "801", "unpause")  # caller 1 is answered after ~1.5 s
         results = await asyncio.gather(first, gone, third)
@@ -234,9 +315,96 @@ async def test_wallboard_figures_of_a_scripted_scenario(
         "802": ("unavailable", "unregistered"),
         "806": ("paused", "lunch"),
     }
+
+    # The page shows the same, as it renders them...
+    final = _tile(
+        wb,
+        exact["agents"],
+        {"801": "available | Available", "802": unregistered, "806": lunch},
+        answered="2",
+        abandoned="1",
+        service_level="50.0 %",
+        service_level_with_abandoned="33.3 %",
+        asa=rounded(figures["asa_s"]),
+        aht=rounded(figures["aht_s"]),
+    )
+    await asyncio.to_thread(page.wait, lambda s: s == final, 2, f"{final}", 0.05)
+    # ...and showed each change within a second of the event in the service.
+    took = _page_latencies(await asyncio.to_thread(page.log), acd_events, wb, final)
+    print("wallboard page, event -> screen: " + ", ".join(f"{k} {v:.0f} ms" for k, v in took))
+    assert max(ms for _, ms in took) < 1000, took
+    shot = tmp_path / "wallboard-engine.png"
+    assert await asyncio.to_thread(driver.save_screenshot, str(shot))
+    print(f"wallboard screenshot: {shot}")
+    width, height, distinct = browser.png_summary(shot)  # (decodes it)
+    assert (width, height) == (1920, 1080) and distinct > 50
+    assert shot.stat().st_size > 10_000
+
     for number in ("801", "802", "806"):
         await agent(http, wb, number, "logout")
     await agent(http, wb, "806", "unpause")
+
+
+def _page_latencies(
+    log: list[Change], events: list[AcdEvent], wb: dict[str, Any], final: Shown
+) -> list[tuple[str, float]]:
+    """How long (ms) the page took to show each event of the scenario.
+
+    Each checkpoint is a service event (dated by the service) and what the page must then
+    show; the page's change log (:meth:`WallboardPage.record`) says when it first did.
+    """
+    mine = [e for e in events if e.tenant_id == wb["tenant_id"] and e.queue in ("wb", "")]
+    queued = [e for e in mine if e.type == "queued"]
+    answered = [e for e in mine if e.type == "dequeued" and e.reason == "answered"]
+    [abandoned] = [e for e in mine if e.type == "dequeued" and e.reason == "abandoned"]
+    completed = [e for e in mine if e.type == "completed"]
+    assert (len(queued), len(answered), len(completed)) == (3, 2, 2), mine
+    states = [e for e in mine if e.type == "agent_state" and e.agent_id == str(wb["agents"]["801"])]
+    unpaused = next(
+        e for e in states if e.state == "available" and e.timestamp > queued[0].timestamp
+    )
+    assert states[-1].state == "available", states
+
+    def handled(e: AcdEvent) -> str:
+        return rounded(e.talk_s + e.wrapup_s)
+
+    checkpoints: list[tuple[str, AcdEvent, Callable[[Shown], bool]]] = [
+        *(
+            (f"caller {i} waits", e, lambda s, i=i: int(s["waiting"]) >= i)
+            for i, e in enumerate(queued, 1)
+        ),
+        ("801 unpaused (REST)", unpaused, lambda s: s["agents.paused"] == "1"),
+        (
+            "caller 1 answered",
+            answered[0],
+            lambda s: (
+                (s["answered"], s["asa"], s["service_level"])
+                == ("1", rounded(answered[0].wait_s), "100.0 %")
+            ),
+        ),
+        ("caller 2 abandons", abandoned, lambda s: s["abandoned"] == "1"),
+        (
+            "caller 3 answered",
+            answered[1],
+            lambda s: all(
+                s[k] == final[k]
+                for k in ("answered", "waiting", "longest_wait", "asa", "service_level")
+            ),
+        ),
+        ("call 1 ends", completed[0], lambda s: s["aht"] == handled(completed[0])),
+        ("call 3 ends", completed[1], lambda s: s["aht"] == final["aht"]),
+        (
+            "801 available",
+            states[-1],
+            lambda s: (s["agents.available"], s["agents.on_call"]) == ("1", "0"),
+        ),
+    ]
+    took = []
+    for name, event, shows in checkpoints:
+        change = WallboardPage.first_change(log, event.timestamp, shows)
+        assert change is not None, (name, event, [c for c in log if c.at >= event.timestamp - 1])
+        took.append((name, (change.at - event.timestamp) * 1000))
+    return took
 
 
 async def test_ring_all_first_answer_wins_the_other_gets_cancel(
