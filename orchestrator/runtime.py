@@ -195,7 +195,13 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # from today's stored events at start), CTI events, feature codes *91-*93, and the
     # IVR flow "queue"; flows reach it with call.queue(...) --
     callcenter = CallCenter(
-        engine, directory, sessions, cti=cti, resolve=endpoint_owners.resolve, stats=QueueStats()
+        engine,
+        directory,
+        sessions,
+        cti=cti,
+        resolve=endpoint_owners.resolve,
+        stats=QueueStats(),
+        node=cdr_node(settings),  # waiting callers are kept per engine node
     )
     registry.builtins[QUEUE_APP] = queue_flow
     runner.queues = callcenter.acd

@@ -7,9 +7,12 @@ per-tenant WebSocket stream, the store (stats that survive a restart) and the
 ``type`` and the fields each one fills (``tenant_id``, ``timestamp`` always):
 
 =====================  ==================================================================
-``queued``             queue, call_id, caller, position, priority, kind (live/callback)
+``queued``             queue, call_id, caller, position, priority, kind (live/callback);
+                       a caller taken back after a restart: reason ``resumed`` and the
+                       wait_s so far (the same call_id as before the restart)
 ``dequeued``           queue, call_id, reason (answered, abandoned, overflow, timeout,
-                       callback), wait_s, sl_threshold_s; agent_id when answered
+                       callback; ``restart``: closed at start, its place not kept),
+                       wait_s, sl_threshold_s; agent_id when answered
 ``offered``            queue, call_id, agent_id
 ``offer_ended``        queue, call_id, agent_id, reason (answered, no_answer, busy,
                        rejected, failed, cancelled, lost)
@@ -29,7 +32,7 @@ from typing import Any
 EVENT_TYPES = frozenset(
     {"queued", "dequeued", "offered", "offer_ended", "completed", "callback_result", "agent_state"}
 )
-DEQUEUE_REASONS = frozenset({"answered", "abandoned", "overflow", "timeout", "callback"})
+DEQUEUE_REASONS = frozenset({"answered", "abandoned", "overflow", "timeout", "callback", "restart"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

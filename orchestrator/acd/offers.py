@@ -11,8 +11,8 @@ answered elsewhere, when there is a winner) and each agent's part is settled:
   again at once (and auto-paused after ``autopause_after`` misses in a row); the
   caller is not offered to them again while another agent is free, and the next offer
   waits ``retry_s``;
-- ``lost`` (answered after the winner) and ``cancelled`` (the caller left, timed out
-  or someone else answered): no fault of the agent's.
+- ``lost`` (answered after the winner) and ``cancelled`` (the caller left, timed out,
+  someone else answered, or the service stops): no fault of the agent's.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
             continue
         acd.forget_agent_leg(leg_id)
         if leg_id not in offer.gone:
-            cause = ANSWERED_ELSEWHERE if offer.winner else 16 if not entry.waiting else 19
+            ringing_out = entry.waiting and not acd.stopping
+            cause = ANSWERED_ELSEWHERE if offer.winner else 19 if ringing_out else 16
             with contextlib.suppress(OrchestratorError):
                 await acd.engine.hangup(leg_id, cause)
         if leg_id in offer.answered:
@@ -102,7 +103,8 @@ async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
         elif leg_id in offer.gone:
             reason = OFFER_FAILURES.get(offer.gone[leg_id], "failed")
         else:
-            reason = "cancelled" if offer.winner or not entry.waiting else "no_answer"
+            ended = offer.winner or not entry.waiting or acd.stopping
+            reason = "cancelled" if ended else "no_answer"
         acd.event("offer_ended", entry, agent_id=agent.id, reason=reason)
         if reason in ("cancelled", "lost"):
             acd.agents.released(agent)

@@ -19,7 +19,9 @@ How it works (docs/queues.md has the whole picture):
   agent becomes available, a retry pause ends): it matches waiting callers (queue
   weight, then priority, then arrival) with available agents (the queue's strategy)
   and starts an :class:`~.waiting.Offer` task for each match;
-- engine events never block: the handler only sets flags and wakes the owner.
+- engine events never block: the handler only sets flags and wakes the owner;
+- with a :class:`~.places.PlaceKeeper`, waiting callers and the last agents are kept
+  in the store, so a restart of the orchestrator keeps their places (:mod:`.places`).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
-from orchestrator.acd import offers, session
+from orchestrator.acd import offers, places, session
 from orchestrator.acd.agents import Agent, AgentBook
 from orchestrator.acd.config import AgentConfig, QueueConfig, skills
 from orchestrator.acd.events import AcdEvent, QueueEvents, QueueResult
+from orchestrator.acd.places import Place, PlaceKeeper, ResumedFlow
 from orchestrator.acd.reachability import Reachability
 from orchestrator.acd.strategies import pick
 from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
@@ -85,7 +88,10 @@ class AcdService:
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
         reachability_poll_s: float = 0.0,
+        places: PlaceKeeper | None = None,
     ) -> None:
+        """``places``: where waiting callers and last agents are kept (see :mod:`.places`);
+        without one, a stop ends every waiting call and the memory is lost."""
         self.engine = engine
         self.directory = directory
         self.listeners: list[QueueEvents] = list(listeners or [])
@@ -102,6 +108,12 @@ class AcdService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._kick_pending = False
         self._unsubscribe: Callable[[], None] | None = None
+        self.places = places
+        # Carries on with a resumed caller in place of its flow (see .places).
+        self.resumed_flow: ResumedFlow | None = None
+        # Restored callers waiting for the engine to be connected (places.adopt).
+        self.pending: list[tuple[QueuedCall, QueueRuntime]] = []
+        self.stopping = False
         # Phones' registrations read from the engine (at connect, new agents, polling).
         self.reachability = Reachability(
             engine, self.agents, self.spawn, poll_s=reachability_poll_s
@@ -109,12 +121,25 @@ class AcdService:
 
     # -- life cycle ---------------------------------------------------------------
     def start(self) -> None:
+        self.stopping = False
         if self._unsubscribe is None:
             self._unsubscribe = self.engine.subscribe(self._on_event)
             self.reachability.start()
+            if self.pending and self.engine.status().connected:
+                places.adopt(self)
+
+    @property
+    def following(self) -> bool:
+        """Whether the ACD follows the engine's events (between start and stop)."""
+        return self._unsubscribe is not None
 
     async def stop(self) -> None:
-        """Stop following the engine; offers and callbacks end (their legs hung up)."""
+        """Stop following the engine; offers end (the agents ringing are hung up).
+
+        With a place keeper, callers still waiting (and callbacks not yet made) are left
+        as they are for the next run; otherwise they end as the owners are cancelled.
+        """
+        self.stopping = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -213,6 +238,30 @@ class AcdService:
         """Whether ``leg_id`` is a caller or agent leg the ACD is handling."""
         return leg_id in self._caller_legs or leg_id in self._agent_legs
 
+    # -- a restart ------------------------------------------------------------------
+    def restore(self, stored: Iterable[Place]) -> list[Place]:
+        """Take back the callers a previous run left waiting; returns those refused.
+
+        Call before the engine starts (see :mod:`.places`).
+        """
+        return places.restore(self, stored)
+
+    def remember_last_agents(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        """The stored last agents, ``(tenant, number, agent_id)`` oldest first."""
+        places.remember_last_agents(self, rows)
+
+    def keeping(self, entry: QueuedCall) -> bool:
+        """Whether ``entry`` is left waiting for the next run (the service stops)."""
+        return self.stopping and self.places is not None and entry.waiting
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    @property
+    def calls(self) -> Mapping[str, QueuedCall]:
+        """The calls waiting or being served, by call id."""
+        return self._calls
+
     # -- callers --------------------------------------------------------------------
     async def enqueue(
         self,
@@ -239,7 +288,7 @@ class AcdService:
             queue=queue,
             caller=number,
             priority=config.priority_for(number) if priority is None else int(priority),
-            seq=next(self._seq),
+            seq=self.next_seq(),
             enqueued_at=self.clock(),
             leg_id=leg_id,
             skills=skills(
@@ -277,10 +326,16 @@ class AcdService:
         return ordered.index(entry) + 1 if entry in ordered else 0
 
     # -- bookkeeping used by the call owners (session.py) ---------------------------------
-    def track(self, entry: QueuedCall) -> None:
+    def track(self, entry: QueuedCall, *, keep: bool = True) -> None:
+        """A call starts waiting; ``keep``: tell the place keeper (not when restored)."""
         self._calls[entry.id] = entry
         if entry.leg_id:
             self._caller_legs[entry.leg_id] = entry
+        if self.places is not None:
+            if keep:
+                self.places.keep(Place.of(entry))
+            if entry.kind == "live" and entry.leg_id:
+                self.engine.kept_legs.add(entry.leg_id)
         self.kick()
 
     def track_leg(self, entry: QueuedCall, leg_id: str) -> None:
@@ -288,6 +343,11 @@ class AcdService:
         self._caller_legs[leg_id] = entry
 
     def untrack(self, entry: QueuedCall) -> None:
+        self.leave(entry)
+        self._release(entry)
+
+    def leave(self, entry: QueuedCall) -> None:
+        """Forget ``entry`` here; its place (if kept) stays for the next run."""
         self._calls.pop(entry.id, None)
         if self._caller_legs.get(entry.leg_id) is entry:
             del self._caller_legs[entry.leg_id]
@@ -295,6 +355,13 @@ class AcdService:
             self._playbacks.pop(entry.playback_id, None)
         if entry.offer is not None:
             entry.offer.wake.set()
+
+    def _release(self, entry: QueuedCall) -> None:
+        """The call waits no more: its place and its leg are not kept for a restart."""
+        if self.places is not None:
+            self.places.release(entry.id)
+            if entry.kind == "live":
+                self.engine.kept_legs.discard(entry.leg_id)
 
     def track_playback(self, entry: QueuedCall, playback_id: str) -> None:
         entry.playback_id, entry.playback_done = playback_id, False
@@ -333,6 +400,15 @@ class AcdService:
     def last_agent_of(self, tenant_id: int, number: str) -> str:
         return self._last_agent.get((tenant_id, number), "") if number else ""
 
+    def note_last_agent(self, tenant_id: int, number: str, agent_id: str, *, keep: bool) -> None:
+        """Remember who answered ``number`` last; ``keep``: in the place keeper too."""
+        self._last_agent[(tenant_id, number)] = agent_id
+        self._last_agent.move_to_end((tenant_id, number))
+        while len(self._last_agent) > LAST_AGENT_MEMORY:
+            self._last_agent.popitem(last=False)
+        if keep and self.places is not None:
+            self.places.remember_agent(tenant_id, number, agent_id, self.clock())
+
     # -- distribution -----------------------------------------------------------------
     def kick(self) -> None:
         """Run the dispatcher soon (once, however many changes happen meanwhile)."""
@@ -350,6 +426,8 @@ class AcdService:
 
     def _dispatch(self) -> None:
         self._kick_pending = False
+        if self.stopping:
+            return
         now = asyncio.get_running_loop().time()
         today = datetime.date.fromtimestamp(self.clock())
         available = [a for a in self.agents.all() if a.available]
@@ -414,6 +492,8 @@ class AcdService:
             self.agents.set_reachable(event.endpoint, event.state)
         elif isinstance(event, EngineConnected):
             self.reachability.refresh()  # all of them: events may have been missed
+            if self.pending:
+                places.adopt(self)  # the start-up sweep has taken the kept legs back
 
     def _caller_event(self, entry: QueuedCall, event: Event) -> None:
         if isinstance(event, LegHungUp):
@@ -465,6 +545,7 @@ class AcdService:
         now = self.clock()
         offer.winner = entry.agent_leg = leg_id
         entry.state, entry.agent, entry.answered_at = "connecting", agent, now
+        self._release(entry)  # served: a restart from now on does not give it back
         self.agents.answered(agent)
         runtime = self._queues[(entry.tenant_id, entry.queue)]
         wait = entry.wait_s(now)
@@ -481,10 +562,7 @@ class AcdService:
             )
         number = entry.callback_number or entry.caller
         if number:
-            self._last_agent[(entry.tenant_id, number)] = agent.id
-            self._last_agent.move_to_end((entry.tenant_id, number))
-            while len(self._last_agent) > LAST_AGENT_MEMORY:
-                self._last_agent.popitem(last=False)
+            self.note_last_agent(entry.tenant_id, number, agent.id, keep=True)
         entry.wake.set()
 
     def _completed(self, entry: QueuedCall, wrapup: float) -> None:

@@ -3,7 +3,9 @@
 Each owner is the only code sending commands for its call, and its ``finally``
 always runs the cleanup: the call leaves the waiting list (which ends any offer in
 progress, hanging up the agents still ringing), music and announcements stop, the
-agent's leg is hung up and the bridge destroyed. Nothing outlives the owner.
+agent's leg is hung up and the bridge destroyed. Nothing outlives the owner, except a
+caller still waiting when the service stops with a place keeper: it is left as it is,
+music on, for the next run (:mod:`.places`), which resumes it with :func:`run_resumed`.
 
 While waiting, the caller hears music on hold on its own leg (``start_moh``): it is
 engine-neutral and needs no holding bridge. An announcement stops the music, plays,
@@ -69,18 +71,43 @@ def _refusal(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
 
 async def run_live(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
     """Hold a live caller in the queue until it is answered, leaves or gives up."""
-    config, engine = runtime.config, acd.engine
+    config = runtime.config
     refusal = _refusal(acd, runtime, entry)
     if refusal:
         _dequeued(acd, runtime, entry, "overflow")
         return QueueResult(
             "overflow", entry.queue, entry.id, destination=config.overflow, reason=refusal
         )
-    loop = asyncio.get_running_loop()
-    leg = engine.legs.get(entry.leg_id)
-    entry.caller_up = leg is not None and leg.state is LegState.UP
-    entry.caller_gone = leg is not None and not leg.alive
+    exclusive(acd, runtime, entry, 0.0)  # before any offer can be made
     acd.track(entry)
+    return await _own(acd, runtime, entry, resumed=False)
+
+
+def exclusive(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> None:
+    """With ``last_agent_s``, offer the caller only to its last agent for a while (what
+    is left of the period after ``waited`` seconds in the queue)."""
+    last = acd.last_agent_of(entry.tenant_id, entry.caller)
+    remaining = runtime.config.last_agent_s - waited
+    if last and remaining > 0:
+        entry.last_agent = last
+        entry.exclusive_until = asyncio.get_running_loop().time() + remaining
+        acd.kick_at(remaining)
+
+
+async def run_resumed(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+    """Hold a caller taken back after a restart (already tracked), from where it was:
+    ``max_wait_s`` and the last-agent period count from its original arrival."""
+    return await _own(acd, runtime, entry, resumed=True)
+
+
+async def _own(
+    acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool
+) -> QueueResult:
+    config, engine = runtime.config, acd.engine
+    leg = engine.legs.get(entry.leg_id)
+    entry.caller_up = entry.caller_up or (leg is not None and leg.state is LegState.UP)
+    entry.caller_gone = entry.caller_gone or (leg is not None and not leg.alive)
+    waited = entry.wait_s(acd.clock()) if resumed else 0.0
     outcome, moh = "", False
     try:
         try:
@@ -88,35 +115,42 @@ async def run_live(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) ->
                 await engine.answer(entry.leg_id)
             await engine.start_moh(entry.leg_id, config.moh_class)
             moh = True
+            again = {"reason": "resumed", "wait_s": waited} if resumed else {}
             acd.event(
-                "queued", entry, position=acd.position(entry), priority=entry.priority, kind="live"
+                "queued",
+                entry,
+                position=acd.position(entry),
+                priority=entry.priority,
+                kind="live",
+                **again,
             )
-            last = acd.last_agent_of(entry.tenant_id, entry.caller)
-            if config.last_agent_s and last:
-                entry.last_agent = last
-                entry.exclusive_until = loop.time() + config.last_agent_s
-                acd.kick_at(config.last_agent_s)
-            outcome = await _hold(acd, runtime, entry)
+            outcome = await _hold(acd, runtime, entry, waited)
         except LegGoneError:
             entry.caller_gone, outcome = True, "abandoned"
         if entry.state == "connecting":
             return await _talk(acd, entry)
         return _left(acd, runtime, entry, outcome)
     finally:
-        if entry.state == "waiting":
-            entry.state = "left"  # cancelled: no agent may win it now
-            _dequeued(acd, runtime, entry, "abandoned")
-        await _cleanup(acd, entry, moh=moh and not entry.agent_leg)
-        if outcome == "callback":
-            _start_callback(acd, runtime, entry)
+        if acd.keeping(entry):
+            acd.leave(entry)  # the service stops: the next run takes the caller back
+        else:
+            if entry.state == "waiting":
+                entry.state = "left"  # cancelled: no agent may win it now
+                _dequeued(acd, runtime, entry, "abandoned")
+            await _cleanup(acd, entry, moh=moh and not entry.agent_leg)
+            if outcome == "callback":
+                _start_callback(acd, runtime, entry)
 
 
-async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
-    """Wait for an agent; the reason the caller leaves otherwise (``""``: answered)."""
+async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> str:
+    """Wait for an agent; the reason the caller leaves otherwise (``""``: answered).
+
+    ``waited``: seconds already spent in the queue (by a caller resumed after a restart).
+    """
     config, engine = runtime.config, acd.engine
     loop = asyncio.get_running_loop()
     start = loop.time()
-    deadline = start + config.max_wait_s if config.max_wait_s else math.inf
+    deadline = start - waited + config.max_wait_s if config.max_wait_s else math.inf
     every = config.announce_every_s
     announcing = every and (config.announce_position or config.announce_wait)
     next_announce = start + every if announcing else math.inf
@@ -246,24 +280,36 @@ def _start_callback(acd: AcdService, runtime: QueueRuntime, live: QueuedCall) ->
         kind="callback",
         skills=dict(live.skills),
         callback_number=live.callback_number or live.caller,
+        callback_at=acd.clock(),
         last_agent=live.last_agent,
         exclusive_until=live.exclusive_until,
     )
     acd.spawn(run_callback(acd, runtime, entry), f"acd-callback-{entry.id}")
 
 
-async def run_callback(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+async def run_callback(
+    acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool = False
+) -> None:
     """When an agent answers, call the customer back and bridge them.
 
     The agent is called first, so a customer never picks up to silence; the agent
-    hears ringback meanwhile.
+    hears ringback meanwhile. ``resumed``: a callback taken back after a restart
+    (already tracked); it expires ``callback_expire_s`` after it was asked for.
     """
     config, engine = runtime.config, acd.engine
     loop = asyncio.get_running_loop()
-    expire = loop.time() + config.callback_expire_s
-    acd.track(entry)
+    asked = acd.clock() - entry.callback_at if entry.callback_at else 0.0
+    expire = loop.time() + config.callback_expire_s - asked
+    again = {"reason": "resumed", "wait_s": entry.wait_s(acd.clock())} if resumed else {}
+    if not resumed:
+        acd.track(entry)
     acd.event(
-        "queued", entry, position=acd.position(entry), priority=entry.priority, kind="callback"
+        "queued",
+        entry,
+        position=acd.position(entry),
+        priority=entry.priority,
+        kind="callback",
+        **again,
     )
     result, reported = "", False
     try:
@@ -282,14 +328,17 @@ async def run_callback(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall
                 entry.wake.clear()
                 await entry.wake.wait()
     finally:
-        if entry.state == "waiting":
-            entry.state = "left"
-        await _cleanup(acd, entry, moh=False)
-        if entry.leg_id and not entry.caller_gone:
-            with contextlib.suppress(Exception):
-                await engine.hangup(entry.leg_id)
-        if not reported:
-            _callback_result(acd, entry, result or "cancelled")
+        if acd.keeping(entry):
+            acd.leave(entry)  # the service stops: the next run calls back
+        else:
+            if entry.state == "waiting":
+                entry.state = "left"
+            await _cleanup(acd, entry, moh=False)
+            if entry.leg_id and not entry.caller_gone:
+                with contextlib.suppress(Exception):
+                    await engine.hangup(entry.leg_id)
+            if not reported:
+                _callback_result(acd, entry, result or "cancelled")
 
 
 def _callback_result(acd: AcdService, entry: QueuedCall, reason: str) -> None:

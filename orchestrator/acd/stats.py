@@ -122,7 +122,8 @@ class QueueStats:
             if event.kind == "callback":
                 q.callbacks.add(event.call_id)
             else:
-                q.waiting[event.call_id] = event.timestamp
+                # wait_s: what a caller resumed after a restart had waited already.
+                q.waiting[event.call_id] = event.timestamp - event.wait_s
         elif event.type == "dequeued":
             q.waiting.pop(event.call_id, None)
             self._dequeued(q, event)

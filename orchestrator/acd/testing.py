@@ -9,6 +9,10 @@ the phone does the next scripted action for that extension, or its default::
     ...
     await phones.hangup("101")                 # the agent ends the call
     await phones.close()
+
+:class:`AcdHarness` puts an :class:`AcdService` on it with fast timings; with a
+:class:`MemoryPlaces` keeper, :meth:`AcdHarness.restart` replays a restart of the
+service (a new ACD takes the waiting callers back).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from orchestrator.acd.agents import Agent
 from orchestrator.acd.config import AgentConfig, QueueConfig
 from orchestrator.acd.events import AcdEvent, QueueResult
+from orchestrator.acd.places import Place
 from orchestrator.acd.service import AcdService
 from orchestrator.acd.stats import QueueStats
 from orchestrator.core.call import Leg
@@ -124,6 +129,29 @@ class AgentPhones:
             await self.fake.remote_hangup(leg_id, action.cause)
 
 
+class MemoryPlaces:
+    """A :class:`~orchestrator.acd.places.PlaceKeeper` in memory: the store's stand-in,
+    outliving the :class:`AcdService` instances of a test."""
+
+    def __init__(self) -> None:
+        self.places: dict[str, Place] = {}
+        self.agents: dict[tuple[int, str], tuple[str, float]] = {}
+
+    def keep(self, place: Place) -> None:
+        self.places[place.call_id] = place
+
+    def release(self, call_id: str) -> None:
+        self.places.pop(call_id, None)
+
+    def remember_agent(self, tenant_id: int, number: str, agent_id: str, at: float) -> None:
+        self.agents[(tenant_id, number)] = (agent_id, at)
+
+    def last_agents(self) -> list[tuple[int, str, str]]:
+        """``(tenant, number, agent)``, oldest first (as the store gives them)."""
+        rows = sorted(self.agents.items(), key=lambda item: item[1][1])
+        return [(tenant, number, agent) for (tenant, number), (agent, _) in rows]
+
+
 # Fast timings for unit tests: offers ring for 100 ms, retries after 10 ms.
 FAST = {"ring_timeout_s": 0.1, "retry_s": 0.01}
 
@@ -157,17 +185,68 @@ class AcdHarness:
         self.phones = AgentPhones(fake)
         self.events: list[AcdEvent] = []
         self.stats = QueueStats()
+        self.callers: list[Caller] = []
+        # Resumed callers' results (in place of their flows), after a restart.
+        self.resumed: list[tuple[Place, QueueResult]] = []
         self._changed = asyncio.Event()
-        acd.listeners += [self.events.append, self.stats, lambda _e: self._changed.set()]
+        self._listen(acd)
         fake.subscribe(lambda _e: self._changed.set())
 
+    def _listen(self, acd: AcdService) -> None:
+        acd.listeners += [self.events.append, self.stats, lambda _e: self._changed.set()]
+        acd.resumed_flow = self._resumed
+
+    async def _resumed(self, place: Place, result: QueueResult) -> None:
+        self.resumed.append((place, result))
+        self._changed.set()
+        leg = self.fake.legs.get(place.leg_id)
+        if leg is not None and leg.alive:
+            await self.fake.hangup(place.leg_id)
+
     @classmethod
-    async def create(cls, *, seed: int = 1) -> AcdHarness:
+    async def create(cls, *, seed: int = 1, places: MemoryPlaces | None = None) -> AcdHarness:
         fake = FakeEngine()
         await fake.start()
-        acd = AcdService(fake, StaticDirectory(fake), seed=seed)
+        acd = AcdService(fake, StaticDirectory(fake), seed=seed, places=places)
         acd.start()
         return cls(fake, acd)
+
+    async def restart(self, between: Callable[[], Any] | None = None) -> AcdService:
+        """The service stops and starts again on the same engine (calls stay up).
+
+        The ACD stops, then the callers' ``enqueue`` are cancelled (as the IVR runner's
+        stop cancels their flows); ``between`` runs while nothing runs (e.g. a caller
+        hangs up unseen); a new ACD with the same queues, agents (logins, pauses) and
+        keeper takes the kept callers back.
+        """
+        old = self.acd
+        await old.stop()
+        for caller in self.callers:
+            caller.task.cancel()
+        await asyncio.gather(*(c.task for c in self.callers), return_exceptions=True)
+        if between is not None:
+            result = between()
+            if asyncio.iscoroutine(result):
+                await result
+        keeper = old.places
+        new = AcdService(self.fake, StaticDirectory(self.fake), seed=old._seed, places=keeper)
+        self._listen(new)
+        for tenant_id in {a.tenant_id for a in old.agents.all()} | {1}:
+            for config in old.queues(tenant_id):
+                new.put_queue(config)
+        for agent in old.agents.all():
+            again = new.put_agent(agent.config, reachable=agent.reachable)
+            for queue in agent.queues:
+                new.login(agent.tenant_id, agent.id, queue)
+            if agent.paused:
+                new.pause(agent.tenant_id, agent.id, agent.pause_reason)
+            again.penalties = dict(agent.penalties)
+        if isinstance(keeper, MemoryPlaces):
+            new.remember_last_agents(keeper.last_agents())
+            new.restore(list(keeper.places.values()))
+        new.start()
+        self.acd = new
+        return new
 
     async def close(self) -> None:
         await self.phones.close()
@@ -199,10 +278,12 @@ class AcdHarness:
         )
         await self.until(
             lambda: (
-                task.done() or any(e.type == "queued" and e.caller == number for e in self.events)
+                task.done() or any(e.type == "queued" and e.leg_id == leg.id for e in self.events)
             )
         )
-        return Caller(leg, task)
+        caller = Caller(leg, task)
+        self.callers.append(caller)
+        return caller
 
     def of(self, type_: str, **match: Any) -> list[AcdEvent]:
         return [

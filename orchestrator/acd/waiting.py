@@ -69,6 +69,7 @@ class QueuedCall:
     caller_gone: bool = False
     callback_requested: bool = False
     callback_number: str = ""
+    callback_at: float = 0.0  # wall clock: when the caller asked (a callback expires from it)
     playback_id: str = ""
     playback_done: bool = False
     agent: Agent | None = None

@@ -6,10 +6,11 @@ event dispatch never waits for the database). At start, :meth:`EventLog.start` r
 the events stored since local midnight into the live :class:`~orchestrator.acd.QueueStats`
 (the one the wallboard reads), so today's figures are the same as before the restart.
 
-What the previous run left open cannot go on: its waiting callers and callbacks are
-closed with a ``dequeued`` event of reason ``restart`` (not counted as answered or
-abandoned) or a ``callback_result`` ``cancelled``, and its logged-in agents with an
-``agent_state`` ``logged_out``; the agents' logins restored from the store then come
+What the previous run left open is closed, except the callers whose places were kept
+(``keep``: the ACD takes them back, see :mod:`orchestrator.acd.places`): other waiting
+callers and callbacks get a ``dequeued`` event of reason ``restart`` (not counted as
+answered or abandoned) or a ``callback_result`` ``cancelled``, and the logged-in agents
+an ``agent_state`` ``logged_out``; the agents' logins restored from the store then come
 as fresh events. These closing events are stored too, so the next restart agrees.
 
 At local midnight the counters start again (:meth:`QueueStats.reset`) and events older
@@ -23,7 +24,7 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlmodel import Session
@@ -43,13 +44,15 @@ def midnight(now: float) -> datetime.datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def closing_events(events: list[AcdEvent], now: float) -> list[AcdEvent]:
-    """Events that close what ``events`` left open (see the module doc)."""
+def closing_events(
+    events: list[AcdEvent], now: float, keep: Collection[str] = frozenset()
+) -> list[AcdEvent]:
+    """Events that close what ``events`` left open but the calls in ``keep``."""
     waiting: dict[str, AcdEvent] = {}
     callbacks: dict[str, AcdEvent] = {}
     agents: dict[tuple[int, str], AcdEvent] = {}
     for e in events:
-        if e.type == "queued":
+        if e.type == "queued" and e.call_id not in keep:
             (callbacks if e.kind == "callback" else waiting)[e.call_id] = e
         elif e.type == "dequeued":
             waiting.pop(e.call_id, None)
@@ -67,7 +70,7 @@ def closing_events(events: list[AcdEvent], now: float) -> list[AcdEvent]:
             caller=e.caller,
             reason="restart",
             kind=e.kind,
-            wait_s=max(0.0, now - e.timestamp),
+            wait_s=max(0.0, now - e.timestamp + e.wait_s),  # (wait_s: before a resume)
         )
         for e in waiting.values()
     ]
@@ -130,8 +133,11 @@ class EventLog:
         with self.sessions() as session:
             return store.events_since(session, since)
 
-    async def start(self) -> int:
-        """Replay today's stored events into the stats; returns how many were replayed."""
+    async def start(self, keep: Collection[str] = frozenset()) -> int:
+        """Replay today's stored events into the stats; returns how many were replayed.
+
+        The callers in ``keep`` (call ids) are left waiting: the ACD takes them back.
+        """
         now = self.clock()
         self.day = midnight(now)
         rows = await asyncio.to_thread(self._load, self.day)
@@ -139,7 +145,7 @@ class EventLog:
         self.replayed = events
         for event in events:
             self.stats.apply(event)
-        for event in closing_events(events, now):
+        for event in closing_events(events, now, keep):
             self.stats.apply(event)
             self(event)
         await self.flush()

@@ -16,20 +16,32 @@ queue's result (docs/queues.md):
 - ``answered``/``abandoned``: the call is over.
 
 Flows of one's own do the same with ``await call.queue("support")``.
+
+A caller taken back after a restart of the service (see :mod:`orchestrator.acd.places`)
+has no flow any more, whichever flow put it in the queue: :func:`carry_on` does what
+this flow would have done with the result (the ACD calls it), and then hangs up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 from typing import Any
 
+from orchestrator.acd import AcdService, QueueResult
 from orchestrator.acd.config import queue_name, skills
-from orchestrator.core.errors import ValidationError
+from orchestrator.acd.places import Place
+from orchestrator.core.engine import Engine
+from orchestrator.core.errors import LegGoneError, ValidationError
+from orchestrator.core.events import Event, LegHungUp, PlaybackFinished
 from orchestrator.ivr import CallEnded, IvrCall
 
 QUEUE_APP = "queue"
 MAX_HOPS = 3
 THANK_YOU = "sound:queue-thankyou"
+# Longest a resumed caller's "thank you" may take.
+PLAY_LIMIT_S = 10.0
 
 
 def parse_skills(value: Any) -> dict[str, int] | None:
@@ -74,3 +86,56 @@ async def queue_flow(call: IvrCall) -> None:
             await call.transfer(destination)
         return
     call.log.warning("queue overflow loop from %s; hanging up", name)
+
+
+async def carry_on(acd: AcdService, place: Place, result: QueueResult) -> None:
+    """After a resumed caller's time in the queue: what :func:`queue_flow` would do.
+
+    ``overflow``/``timeout``: the queue's ``overflow`` (another queue with that queue's
+    defaults, a blind transfer, or hang up); ``callback``: "thank you"; then, unless
+    transferred, the call is hung up (also after ``answered``, when the agent hung up
+    first).
+    """
+    engine, leg_id = acd.engine, place.leg_id
+    for _ in range(MAX_HOPS + 1):
+        if result.outcome == "callback":
+            await _play(engine, leg_id, THANK_YOU)
+            break
+        if result.outcome not in ("overflow", "timeout"):
+            break
+        destination = result.destination or "hangup"
+        if destination.startswith("queue:"):
+            result = await acd.enqueue(
+                leg_id, tenant_id=place.tenant_id, queue=destination[6:], caller=place.caller
+            )
+            continue
+        if destination != "hangup":
+            target = await acd.directory.resolve(str(place.tenant_id), destination)
+            for name, value in target.variables.items():
+                await engine.set_variable(leg_id, name, value)
+            await engine.continue_in_dialplan(leg_id, target.context, target.extension)
+            return
+        break
+    leg = engine.legs.get(leg_id)
+    if leg is not None and leg.alive:
+        await engine.hangup(leg_id)
+
+
+async def _play(engine: Engine, leg_id: str, media: str) -> None:
+    """Play ``media`` to the end (or until the caller hangs up, or PLAY_LIMIT_S)."""
+    playback_id = uuid.uuid4().hex
+    done = asyncio.Event()
+
+    def on(event: Event) -> None:
+        if (isinstance(event, PlaybackFinished) and event.playback_id == playback_id) or (
+            isinstance(event, LegHungUp) and event.leg_id == leg_id
+        ):
+            done.set()
+
+    unsubscribe = engine.subscribe(on)
+    try:
+        with contextlib.suppress(LegGoneError, TimeoutError):
+            await engine.play(leg_id, [media], playback_id=playback_id)
+            await asyncio.wait_for(done.wait(), PLAY_LIMIT_S)
+    finally:
+        unsubscribe()

@@ -6,6 +6,8 @@
   and after every change through the API (:meth:`CallCenter.reload`);
 - :class:`~.eventlog.EventLog`: every ACD event stored; today's statistics rebuilt into
   :attr:`CallCenter.stats` (a live :class:`~orchestrator.acd.QueueStats`) at start;
+- :class:`~.places.PlaceStore`: waiting callers' places and the last agents kept in the
+  store, so a restart gives the callers their places back (:meth:`CallCenter.start`);
 - :class:`~.actions.AgentActions`: login/logout/pause for REST, WebSocket and phones;
 - :class:`~.cti_events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
   stream;
@@ -13,11 +15,14 @@
 - the IVR flow ``queue`` (:func:`~.flow.queue_flow`).
 
 The composition root (orchestrator/runtime.py) builds it and calls :meth:`start`
-before the engine starts and :meth:`stop` after the calls have stopped.
+before the engine starts (so the engine's start-up sweep spares the callers taken back)
+and :meth:`stop` before the IVR runner stops (so the flows of waiting callers leave
+them up for the next run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +36,8 @@ from orchestrator.callcenter.actions import AgentActions
 from orchestrator.callcenter.cti_events import CtiForwarder
 from orchestrator.callcenter.eventlog import EventLog
 from orchestrator.callcenter.features import FeatureCodes, Resolve
+from orchestrator.callcenter.flow import carry_on
+from orchestrator.callcenter.places import PlaceStore
 from orchestrator.callcenter.sync import StoreSync
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConflictError, NotFoundError
@@ -60,9 +67,15 @@ class CallCenter:
         acd: AcdService | None = None,
         flush_s: float = 0.5,
         reachability_poll_s: float = REACHABILITY_POLL_S,
+        node: str = "",
     ) -> None:
+        """``node``: the engine node's name, under which waiting callers are kept."""
         self.engine = engine
-        self.acd = acd or AcdService(engine, directory, reachability_poll_s=reachability_poll_s)
+        self.places = PlaceStore(sessions, node=node)
+        self.acd = acd or AcdService(
+            engine, directory, reachability_poll_s=reachability_poll_s, places=self.places
+        )
+        self.acd.resumed_flow = lambda place, result: carry_on(self.acd, place, result)
         self.stats = stats if stats is not None else QueueStats()
         self.sync = StoreSync(self.acd, sessions)
         self.events = EventLog(sessions, self.stats, flush_s=flush_s)
@@ -73,17 +86,23 @@ class CallCenter:
         self._started = False
 
     async def start(self) -> None:
-        """Rebuild today's statistics, load the store, follow the engine."""
+        """Rebuild today's statistics, load the store, take back the callers the last run
+        left waiting, follow the engine."""
         if self._started:
             return
         self._started = True
-        await self.events.start()
+        places, last_agents = await self.places.load()
+        await self.events.start(keep={p.call_id for p in places})
         # The statistics first: the wallboard reads them as soon as an event is out.
         listeners: list[Any] = [self.stats, self.events]
         if self.forwarder is not None:
             listeners.append(self.forwarder)
         self.acd.listeners[:0] = listeners
         await self.sync.load(initial=True)
+        self.acd.remember_last_agents(last_agents)
+        self._recent_waits()
+        self.acd.restore(places)  # they wait for the engine (see orchestrator.acd.places)
+        self.places.start()
         # The wallboard from the start, not from its first viewer: who logged out of which
         # queue earlier today is only in the replayed events.
         self.wallboard.replay(self.events.replayed)
@@ -98,8 +117,16 @@ class CallCenter:
         self._started = False
         if self.features is not None:
             await self.features.stop()
-        await self.acd.stop()
+        await self.acd.stop()  # waiting callers stay, for the next run
+        await self.places.stop()
         await self.events.stop()
+
+    def _recent_waits(self) -> None:
+        """Today's answered waits feed the estimated-wait announcements, as before."""
+        for event in self.events.replayed:
+            if event.type == "dequeued" and event.reason == "answered" and event.kind == "live":
+                with contextlib.suppress(NotFoundError):
+                    self.acd.queue(event.tenant_id, event.queue).recent_waits.append(event.wait_s)
 
     async def reload(self, tenant_id: int) -> None:
         """The store changed for ``tenant_id``: the ACD follows (see :mod:`.sync`)."""

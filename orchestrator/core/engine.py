@@ -52,6 +52,11 @@ class Engine(abc.ABC):
         self._handlers: list[EventHandler] = []
         self.legs: dict[str, Leg] = {}
         self.bridges: dict[str, Bridge] = {}
+        # Legs that outlive this run of the orchestrator (callers waiting in a queue): a
+        # stop leaves them up. Filled before start() by a new run, they are taken back:
+        # an engine that clears what a previous run left (the Asterisk adapter's start-up
+        # sweep) spares them and reports each one still there as LegCreated(resumed=True).
+        self.kept_legs: set[str] = set()
 
     # -- life cycle -------------------------------------------------------
     @abc.abstractmethod

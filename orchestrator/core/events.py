@@ -54,6 +54,9 @@ class LegCreated(LegEvent):
     context: str = ""
     args: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
+    # Left in the engine by a previous run of the orchestrator and taken back because it
+    # is in ``Engine.kept_legs``: its owner resumes it, nothing new starts on it.
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

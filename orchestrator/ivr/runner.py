@@ -77,7 +77,8 @@ class CallSummary:
     played: int = 0
     transferred_to: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
-    outcome: str = ""  # caller_hung_up, flow_hung_up, transferred, failed, timed_out, no_app
+    outcome: str = ""  # caller_hung_up, flow_hung_up, transferred, failed, timed_out, no_app,
+    # kept (left up for the next run: a queue caller when the service stopped)
     error: str = ""
 
 
@@ -146,8 +147,8 @@ class IvrRunner:
             call = self._routes.get(event.leg_id)
             if call is not None:
                 self._deliver(call, event)
-            elif isinstance(event, LegCreated) and event.args[:1] == ("ivr",):
-                self._start(event)
+            elif isinstance(event, LegCreated) and event.args[:1] == ("ivr",) and not event.resumed:
+                self._start(event)  # (a resumed leg's flow ended with the previous run)
         elif isinstance(event, PlaybackFinished | RecordingFinished):
             call = self._routes.get(event.leg_id)
             if call is not None:
@@ -236,16 +237,18 @@ class IvrRunner:
             summary.outcome, summary.error = "failed", f"{type(exc).__name__}: {exc}"
             await self._recover(call, spec)
         finally:
+            # A kept leg outlives the flow (a caller waiting in a queue when the service
+            # stops: the next run takes it back), so it is not hung up.
+            kept = call.id in self.engine.kept_legs
             try:
-                if not call.hung_up and not call.transferred:
+                if not call.hung_up and not call.transferred and not kept:
                     await call.hangup()
             except Exception:
                 call.log.exception("could not hang up call %s", call.id)
             self._observe(call, "ended", {})
-            if not summary.outcome:
-                summary.outcome = (
-                    "transferred" if call.transferred else f"{call.hung_up_by}_hung_up"
-                )
+            if call.transferred or (kept and not call.hung_up):
+                summary.outcome = summary.outcome or ("transferred" if call.transferred else "kept")
+            summary.outcome = summary.outcome or f"{call.hung_up_by}_hung_up"
             summary.ended_at, summary.answered = time.time(), summary.answered or call.answered
             summary.variables = dict(call.variables)
             self.recent.append(self._summaries.pop(call.id))

@@ -1204,3 +1204,39 @@ class Reservation(SQLModel, table=True):
     max_duration_s: int
     created_at: datetime = _created()
     expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
+# == Queue places: waiting callers and last agents kept across a restart ==============
+# Data functions: orchestrator/store/queues.py (places, last agents), written through
+# orchestrator/callcenter/places.py; the ACD side is orchestrator/acd/places.py
+# (docs/queues.md, "Restart"). Migration 0008.
+class QueuePlace(SQLModel, table=True):
+    """A caller waiting in a queue (or kept for a callback): its place survives a restart."""
+
+    __tablename__ = "queue_places"
+
+    call_id: str = Field(primary_key=True, max_length=64, description="the ACD's call id")
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    node: str = Field(default="", max_length=64, description="the engine node of the leg")
+    queue: str = Field(max_length=40)
+    kind: str = Field(max_length=10, description="live or callback")
+    leg_id: str = Field(default="", max_length=128, description="a live caller's engine leg")
+    caller: str = Field(default="", max_length=64)
+    callback_number: str = Field(default="", max_length=64)
+    priority: int = 0
+    seq: int = Field(default=0, description="arrival order within the same instant")
+    enqueued_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    callback_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class QueueLastAgent(SQLModel, table=True):
+    """The agent who last answered a caller's number in the tenant (the last-agent option)."""
+
+    __tablename__ = "queue_last_agents"
+    __table_args__ = (sa.Index("ix_queue_last_agents_at", "at"),)
+
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", primary_key=True)
+    number: str = Field(max_length=64, primary_key=True)
+    agent_id: int = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
+    at: datetime = Field(sa_type=UtcDateTime, nullable=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,13 +15,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from orchestrator.acd import QueueStats
+from orchestrator.acd.places import Place
 from orchestrator.acd.testing import AgentPhones, Answer
 from orchestrator.callcenter import CallCenter, queue_flow
 from orchestrator.core import FakeEngine
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
+from orchestrator.store import queues as store
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.endpoints import EndpointResolver
+from orchestrator.store.queues import events_since
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
 
@@ -31,22 +36,28 @@ class Wired:
     """The call center of the composition root, on the test app's FakeEngine."""
 
     def __init__(self, app: FastAPI, engine: FakeEngine, sessions: SessionFactory) -> None:
+        self.app = app
         self.engine = engine
         self.sessions = sessions
-        directory = StaticDirectory(engine)
-        self.cti = CtiService(engine, directory)
+        self.make_parts()
+        self.phones: AgentPhones | None = None
+
+    def make_parts(self) -> None:
+        """A new IVR runner, CTI service and call center (as a new run of the service)."""
+        directory = StaticDirectory(self.engine)
+        self.cti = CtiService(self.engine, directory)
         registry = AppRegistry(builtins={"queue": queue_flow}, entry_point_group=None)
 
         async def lookup(tenant: str, name: str) -> AppSpec | None:
             return AppSpec(name, "queue", tenant, settings={"queue": name})
 
-        self.runner = IvrRunner(engine, registry, lookup, directory)
+        self.runner = IvrRunner(self.engine, registry, lookup, directory)
         self.center = self.make_center()
         self.runner.queues = self.center.acd
+        app = self.app
         app.state.cti, app.state.ivr_runner = self.cti, self.runner
         app.state.callcenter, app.state.acd = self.center, self.center.acd
         app.state.acd_stats = self.center.stats
-        self.phones: AgentPhones | None = None
 
     def make_center(self) -> CallCenter:
         return CallCenter(
@@ -63,14 +74,24 @@ class Wired:
         self.runner.start()
         self.cti.start(self.runner)
         await self.center.start()
-        self.phones = AgentPhones(self.engine)
+        self.phones = self.phones or AgentPhones(self.engine)
 
     async def stop(self) -> None:
         if self.phones is not None:
             await self.phones.close()
+        await self._stop_parts()
+
+    async def _stop_parts(self) -> None:
+        # In the composition root's order: the call center before the IVR runner.
         await self.center.stop()
         await self.cti.stop()
         await self.runner.stop()
+
+    async def restart(self) -> None:
+        """The service stops and a new run starts (the engine and its calls stay)."""
+        await self._stop_parts()
+        self.make_parts()
+        await self.start()
 
 
 @pytest.fixture
@@ -304,44 +325,85 @@ def test_call_to_the_queue_flow_reaches_an_agent_and_events_go_out(
     assert (figures["answered"], figures["abandoned"], figures["completed"]) == (1, 0, 1)
 
 
-def test_statistics_survive_a_restart(
+def test_callers_and_statistics_survive_a_restart(
     client: TestClient, tenant_a: dict[str, Any], wired: Wired
 ) -> None:
     tid = tenant_a["id"]
-    queue = add_queue(client, tenant_a)
+    queue = add_queue(client, tenant_a, last_agent_s=60)
     ann = add_agent(client, tenant_a, "101")
     member(client, queue, ann)
     assert client.post(f"{AGENTS}/{ann['id']}/login").status_code == 200
     assert client.post(f"{AGENTS}/{ann['id']}/pause", json={"reason": "coffee"}).status_code == 200
-    # A caller abandons while nobody is free, another waits through the "restart".
+    figures = lambda: wired.center.stats.figures(tid, "support")  # noqa: E731
+    # A caller abandons while nobody is free, another waits through the restart.
     gone = call(client, lambda: wired.engine.incoming_call(
         caller="+447700900001", called="+15550100", args=("ivr", "support", str(tid))
     ))  # fmt: skip
-    until(client, lambda: wired.center.stats.figures(tid, "support").waiting == 1)
+    until(client, lambda: figures().waiting == 1)
     call(client, wired.engine.remote_hangup, gone.id)
-    until(client, lambda: wired.center.stats.figures(tid, "support").abandoned == 1)
-    call(client, lambda: wired.engine.incoming_call(
+    until(client, lambda: figures().abandoned == 1)
+    leg = call(client, lambda: wired.engine.incoming_call(
         caller="+447700900002", called="+15550100", args=("ivr", "support", str(tid))
     ))  # fmt: skip
-    until(client, lambda: wired.center.stats.figures(tid, "support").waiting == 1)
-    before = wired.center.stats.figures(tid, "support")
+    until(client, lambda: figures().waiting == 1)
+    [before] = wired.center.acd.waiting(tid, "support")
+    commands = len(wired.engine.commands)
 
-    async def restart() -> CallCenter:
-        await wired.center.stop()
-        center = wired.make_center()
-        await center.start()
-        return center
+    call(client, wired.restart)
+    # The caller was neither hung up nor told anything: it stays, music on.
+    assert wired.engine.legs[leg.id].alive
+    assert not [c for c in wired.engine.commands[commands:] if c[0] == "hangup"]
+    [after] = wired.center.acd.waiting(tid, "support")
+    assert after["call_id"] == before["call_id"] and after["wait_s"] >= before["wait_s"]
+    figures_after = figures()
+    assert (figures_after.abandoned, figures_after.answered, figures_after.waiting) == (1, 0, 1)
+    assert figures_after.longest_wait_s >= before["wait_s"]
+    # The agent's login and pause came back from the store.
+    agent = wired.center.acd.agents.get(tid, str(ann["id"]))
+    assert agent.state() == ("paused", "coffee") and list(agent.queues) == ["support"]
+    assert figures_after.agents == {"paused": 1}
 
-    center = call(client, restart)
-    try:
-        after = center.stats.figures(tid, "support")
-        assert (after.abandoned, after.answered, after.waiting) == (before.abandoned, 0, 0)
-        # The agent's login and pause came back from the store.
-        agent = center.acd.agents.get(tid, str(ann["id"]))
-        assert agent.state() == ("paused", "coffee") and list(agent.queues) == ["support"]
-        assert after.agents == {"paused": 1}
-    finally:
-        call(client, center.stop)
+    # Served like any caller: the agent answers, the caller is bridged with them.
+    assert wired.phones is not None
+    wired.phones.default("101", Answer())
+    assert client.post(f"{AGENTS}/{ann['id']}/unpause").status_code == 200
+    until(client, lambda: figures().answered == 1)
+    agent_leg = wired.phones.live_leg("101")
+    assert agent_leg is not None
+    until(client, lambda: wired.engine.legs[leg.id].bridge_id is not None)
+    assert wired.engine.legs[leg.id].bridge_id == wired.engine.legs[agent_leg].bridge_id
+    # The agent hangs up first: no flow waits for this caller any more, it is hung up.
+    call(client, wired.phones.hangup, "101")
+    until(client, lambda: not wired.engine.legs[leg.id].alive)
+    until(client, lambda: figures().completed == 1)
+    calls = ("queued", "dequeued", "completed")
+
+    def stored() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in _stored_events(wired)
+            if e["call_id"] == after["call_id"] and e["type"] in calls
+        ]
+
+    until(client, lambda: len(stored()) == 4)  # written in batches
+    assert [(e["type"], e["reason"]) for e in stored()] == [
+        ("queued", ""),
+        ("queued", "resumed"),
+        ("dequeued", "answered"),
+        ("completed", ""),
+    ]
+    assert stored()[2]["wait_s"] >= before["wait_s"]
+
+    # The last agent is remembered across the next restart too; no place is left.
+    call(client, wired.restart)
+    assert wired.center.acd.last_agent_of(tid, "+447700900002") == str(ann["id"])
+    assert wired.center.acd.waiting(tid, "support") == []
+    assert figures().waiting == 0 and figures().answered == 1
+
+
+def _stored_events(wired: Wired) -> list[dict[str, Any]]:
+    with wired.sessions() as session:
+        return events_since(session, datetime.fromtimestamp(0, UTC))
 
 
 def test_feature_codes_log_in_and_pause_an_agent(
@@ -377,3 +439,54 @@ def test_feature_codes_log_in_and_pause_an_agent(
     for endpoint in ("555@a.example", "102@a.example", "101@b.example", "x;y"):
         assert "agent-incorrect" in dial("agent_login", endpoint)
     assert not agent().queues
+
+
+def test_places_and_last_agents_in_the_store(
+    client: TestClient, tenant_a: dict[str, Any], db_sessions: SessionFactory
+) -> None:
+    tid = tenant_a["id"]
+    add_queue(client, tenant_a)
+    off = add_queue(client, tenant_a, name="off")
+    assert client.patch(f"{QUEUES}/{off['id']}", json={"enabled": False}).status_code == 200
+    ann = add_agent(client, tenant_a, "101")
+    live = Place(
+        call_id="c1", tenant_id=tid, queue="support", enqueued_at=100.5, leg_id="orch-1",
+        caller="+447700900001", priority=5, seq=2, skills={"french": 3},
+    )  # fmt: skip
+    callback = Place(
+        call_id="c2", tenant_id=tid, queue="support", enqueued_at=100.5, kind="callback",
+        caller="+447700900002", callback_number="+447700900009", seq=1, callback_at=200.25,
+    )  # fmt: skip
+    elsewhere = replace(live, call_id="c3", queue="off")
+    with db_sessions() as session:
+        store.save_places(session, {"c1": live, "c2": callback, "c3": elsewhere, "c0": None})
+        # The last change of a call wins; a row of a tenant gone meanwhile holds up nothing.
+        orphan = replace(live, call_id="c4", tenant_id=987654)
+        store.save_places(session, {"c4": orphan, "c1": replace(live, priority=7)})
+        # A place in a queue disabled meanwhile is dropped at load.
+        assert store.load_places(session) == [callback, replace(live, priority=7)]
+        assert store.load_places(session) == [callback, replace(live, priority=7)]
+        store.save_places(session, {"c2": None})
+        assert [p.call_id for p in store.load_places(session)] == ["c1"]
+        # Each engine node takes back its own callers.
+        store.save_places(session, {"c5": replace(live, call_id="c5")}, node="pbx2")
+        assert [p.call_id for p in store.load_places(session, "pbx2")] == ["c5"]
+        assert [p.call_id for p in store.load_places(session)] == ["c1"]
+
+        agent = str(ann["id"])
+        store.remember_agents(
+            session,
+            {(tid, "+447700900001"): (agent, 10.0), (tid, "+447700900002"): (agent, 20.0)},
+        )
+        # An agent deleted meanwhile (no such row) or not a stored agent: skipped.
+        store.remember_agents(
+            session, {(tid, "+447700900003"): ("987654", 30.0), (tid, "+4477"): ("x", 5.0)}
+        )
+        store.remember_agents(session, {(tid, "+447700900001"): (agent, 25.0)})
+        assert store.load_last_agents(session, 10) == [
+            (tid, "+447700900002", agent),
+            (tid, "+447700900001", agent),
+        ]
+        # Only the newest are kept.
+        assert store.load_last_agents(session, 1) == [(tid, "+447700900001", agent)]
+        assert store.load_last_agents(session, 10) == [(tid, "+447700900001", agent)]

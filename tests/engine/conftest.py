@@ -81,6 +81,9 @@ class Service:
         *,
         app: FastAPI | None = None,
         s3_url: str = "",
+        settings: Settings | None = None,
+        server: uvicorn.Server | None = None,
+        thread: threading.Thread | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -90,9 +93,25 @@ class Service:
         self.app = app
         self.s3_url = s3_url
         self.headers = {"Authorization": f"Bearer {token}"}
+        self._settings, self._server, self._thread = settings, server, thread
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
+
+    def stop(self) -> None:
+        """Stop the orchestrator as a deploy does (a graceful shutdown); the engine runs on."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+            self._server = self._thread = None
+
+    def start(self) -> None:
+        """A new orchestrator on the same database and engine (after :meth:`stop`).
+
+        Tests that restart the service must keep ``self.app`` current: they read it anew.
+        """
+        assert self._settings is not None and self._server is None
+        self.app, self._server, self._thread = _serve(self._settings, self.url)
 
 
 @pytest.fixture(scope="session")
@@ -135,13 +154,24 @@ def service(
     # A previous run's tenants must not linger in the engine: the store is fresh.
     for stale in asterisk.tenants_dir.glob("t*.conf"):
         stale.unlink()
+    url = f"http://127.0.0.1:{TEST_API_PORT}"
+    app, server, thread = _serve(settings, url)
+    service = Service(
+        url, token, asterisk, app=app, s3_url=s3_server,
+        settings=settings, server=server, thread=thread,
+    )  # fmt: skip
+    yield service
+    service.stop()
+
+
+def _serve(settings: Settings, url: str) -> tuple[FastAPI, uvicorn.Server, threading.Thread]:
+    """The orchestrator in a thread, once it is healthy (engine connected)."""
     app = build_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=TEST_API_PORT, log_level="warning")
     )
     thread = threading.Thread(target=server.run, name="orchestrator-e2e", daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{TEST_API_PORT}"
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -152,6 +182,4 @@ def service(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the orchestrator did not become healthy within 30 s")
         time.sleep(0.2)
-    yield Service(url, token, asterisk, app=app, s3_url=s3_server)
-    server.should_exit = True
-    thread.join(timeout=15)
+    return app, server, thread

@@ -6,7 +6,11 @@ what exists now and turns the difference into the events it missed, applied thro
 :meth:`AsteriskEngine.apply` like any other event (so stale ones are ignored).
 
 At the first connect of a process, :meth:`Reconciler.sweep` instead clears what a
-previous run left behind: channels still in our Stasis app have no owner any more.
+previous run left behind: channels still in our Stasis app have no owner any more,
+except those in ``Engine.kept_legs`` (callers a queue takes back): they are reported
+as ``LegCreated(resumed=True)``. Such a channel keeps what it was doing while nobody
+was connected (checked on Asterisk 22: still in the app, music on hold going on);
+only the events of that gap are lost.
 
 With channel observation, both also bring the adapter's channel table in line: channels
 it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
@@ -19,6 +23,7 @@ application (``Stasis`` with our app as first argument).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -73,11 +78,16 @@ class Reconciler:
                     await engine.emit(event)
 
     async def sweep(self) -> None:
-        """Hang up the channels left in our app and destroy our bridges left behind."""
-        ari = self.engine.ari
+        """Hang up the channels left in our app and destroy our bridges left behind.
+
+        Kept legs still in the app are taken back instead (``LegCreated(resumed=True)``).
+        """
+        engine, ari = self.engine, self.engine.ari
         app = await ari.application()
         channels = {c["id"]: c for c in await ari.list_channels()}
-        channel_ids = sorted(self._in_app(app, channels))
+        in_app = self._in_app(app, channels)
+        kept = sorted(in_app & engine.kept_legs)
+        channel_ids = sorted(in_app - engine.kept_legs)
         for channel_id in channel_ids:
             channels.pop(channel_id, None)
             with contextlib.suppress(LegGoneError):
@@ -88,13 +98,18 @@ class Reconciler:
         for bridge_id in bridge_ids:
             with contextlib.suppress(NotFoundError):
                 await ari.destroy_bridge(bridge_id)
-        if channel_ids or bridge_ids:
+        if channel_ids or bridge_ids or kept:
             log.info(
-                "asterisk: swept %d channel(s) and %d bridge(s) left by a previous run",
+                "asterisk: swept %d channel(s) and %d bridge(s) left by a previous run, "
+                "took back %d",
                 len(channel_ids),
                 len(bridge_ids),
+                len(kept),
             )
         await self._observe(channels)
+        for channel_id in kept:
+            created = leg_created_from_snapshot(channels[channel_id])
+            await engine.apply(dataclasses.replace(created, resumed=True))
 
     async def reconcile(self) -> None:
         engine, ari = self.engine, self.engine.ari

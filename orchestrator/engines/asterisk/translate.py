@@ -111,7 +111,7 @@ def target_leg(media: dict[str, Any]) -> str:
     return ident if kind == "channel" else ""
 
 
-def _ts(event: AriEvent) -> dict[str, float]:
+def _ts(event: AriEvent) -> dict[str, Any]:
     ts = parse_timestamp(event.get("timestamp"))
     return {} if ts is None else {"timestamp": ts}
 
