@@ -4,6 +4,19 @@ Example::
 
     @router.get("/{tenant_id}")
     def read_tenant(session: SessionDep, tenant_id: VisibleTenantId) -> TenantPublic: ...
+
+Roles are enforced here (the matrix is in docs/roles.md): a router or a route names
+the least role it needs in its ``dependencies``, which FastAPI solves before anything
+else of the request, so a refused role is 403 before any lookup::
+
+    router = APIRouter(prefix="/api/v1/trunks", dependencies=[RequireAdmin])
+
+    @router.get("/{queue_id}/status", dependencies=[RequireSupervisor])
+    def queue_status(...): ...
+
+An agent's own things are checked by the path parameters ``AgentId``,
+``OwnExtensionId`` and ``ReadableExtensionId``, and by
+:meth:`~api.auth.Principal.require_call_from` for the calls it places.
 """
 
 from __future__ import annotations
@@ -21,7 +34,8 @@ from api.config_state import ConfigState
 from api.errors import AuthenticationError
 from orchestrator.core import Engine
 from orchestrator.store import users
-from orchestrator.store._common import MAX_LIMIT
+from orchestrator.store._common import MAX_LIMIT, read_scoped
+from orchestrator.store.models import QueueAgent, Role
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
@@ -45,10 +59,12 @@ def get_current_user(
     user = users.user_for_token(session=session, token=credentials.credentials)
     if user is None:
         raise AuthenticationError("invalid bearer token")
-    principal = Principal.of(user)
+    principal = Principal.of(user, users.extension_number(session=session, user=user))
     if not principal.is_system_admin and principal.tenant_id is None:
-        # Cannot happen through the API; refuse rather than let "no tenant" mean "all".
+        # The database refuses it (a CHECK); refuse rather than let "no tenant" mean "all".
         raise AuthenticationError("this API user belongs to no tenant")
+    if principal.is_agent and principal.extension is None:
+        raise AuthenticationError("this agent's extension no longer exists")
     return principal
 
 
@@ -62,6 +78,68 @@ def get_system_admin(user: CurrentUser) -> Principal:
 
 
 SystemAdmin = Annotated[Principal, Depends(get_system_admin)]
+
+
+def get_admin(user: CurrentUser) -> Principal:
+    """The caller, if a system or tenant admin; 403 otherwise (the configuration)."""
+    user.require(Role.TENANT_ADMIN)
+    return user
+
+
+def get_supervisor(user: CurrentUser) -> Principal:
+    """The caller, if a supervisor or an admin; 403 otherwise (agents)."""
+    user.require(Role.SUPERVISOR)
+    return user
+
+
+def get_call_placer(user: CurrentUser) -> Principal:
+    """The caller, if an admin or an agent (supervisors place no calls); 403 otherwise.
+
+    An agent still calls only from its own extension: see ``require_call_from``.
+    """
+    user.require_call_placer()
+    return user
+
+
+#: For ``dependencies=[...]`` of a router or a route: the least role it needs.
+RequireAdmin = Depends(get_admin)
+RequireSupervisor = Depends(get_supervisor)
+RequireCallPlacer = Depends(get_call_placer)
+AdminUser = Annotated[Principal, Depends(get_admin)]
+SupervisorUser = Annotated[Principal, Depends(get_supervisor)]
+
+
+def check_agent(session: Session, user: Principal, agent_id: int) -> None:
+    """404 for an agent the caller cannot see; 403 for an agent acting on another one."""
+    if user.at_least(Role.SUPERVISOR):
+        return  # the action itself looks the agent up in the caller's scope
+    agent = read_scoped(session, QueueAgent, agent_id, user.scope, what="agent", agent_id=agent_id)
+    user.require_own_agent(agent.extension_id, agent_id)
+
+
+def get_agent_id(session: SessionDep, user: CurrentUser, agent_id: Annotated[int, Path()]) -> int:
+    """The ``{agent_id}`` of the path, if the caller may act on that agent (see check_agent)."""
+    check_agent(session, user, agent_id)
+    return agent_id
+
+
+AgentId = Annotated[int, Depends(get_agent_id)]
+
+
+def get_own_extension_id(user: CurrentUser, extension_id: Annotated[int, Path()]) -> int:
+    """The ``{extension_id}`` of the path for an admin, or an agent's own; 403 otherwise."""
+    user.require_own_extension(extension_id)
+    return extension_id
+
+
+def get_readable_extension_id(user: CurrentUser, extension_id: Annotated[int, Path()]) -> int:
+    """As :func:`get_own_extension_id`, and supervisors may read any of their tenant's."""
+    user.require_own_extension(extension_id, supervisor=True)
+    return extension_id
+
+
+OwnExtensionId = Annotated[int, Depends(get_own_extension_id)]
+ReadableExtensionId = Annotated[int, Depends(get_readable_extension_id)]
 
 
 def get_visible_tenant_id(tenant_id: Annotated[int, Path()], user: CurrentUser) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.billing.tariff import EXACT
 from orchestrator.store import billing as store
@@ -29,7 +29,7 @@ from orchestrator.store.billing_models import (
 )
 from orchestrator.store.models import Account, utcnow
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["billing"])
+router = APIRouter(prefix="/api/v1/accounts", tags=["billing"], dependencies=[RequireAdmin])
 
 
 def _public(session: SessionDep, account: Account) -> AccountPublic:

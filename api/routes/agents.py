@@ -6,6 +6,10 @@ with skills ``{name: level 1..10}`` and a penalty (lower is offered calls first)
 ``/pause`` (with a ``reason``) and ``/unpause`` act at once; the agent's live
 ``state`` comes back and goes out as an ``agent_state`` event on ``/api/v1/ws``.
 Phones do the same with the feature codes ``*91``/``*92``/``*93`` (docs/queues.md).
+
+Supervisors read every agent of their tenant and act on them; an API user of role
+``agent`` sees and acts on its own agent only (the one on its extension; another agent of
+the tenant is 403). Only admins create, change or delete agents (docs/roles.md).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import AgentId, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.routes.queues import CallCenterDep, reload
 from api.schemas import Page
 from orchestrator.callcenter import CallCenter
@@ -69,14 +73,27 @@ def list_agents(
     callcenter: CallCenterDep,
     tenant_id: int | None = None,
 ) -> Page[QueueAgentPublic]:
-    rows, total = queues.list_agents(
-        session=session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
-    )
+    """The agents of the caller's tenant(s); for an agent, only itself."""
+    if user.is_agent:
+        assert user.tenant_id is not None and user.extension is not None
+        if tenant_id is not None:
+            user.require_tenant(tenant_id)
+        own = queues.agent_by_extension(session, user.tenant_id, user.extension)
+        mine = [own] if own is not None else []
+        rows, total = mine[page.offset : page.offset + page.limit], len(mine)
+    else:
+        rows, total = queues.list_agents(
+            session=session,
+            offset=page.offset,
+            limit=page.limit,
+            tenant_id=tenant_id,
+            scope=user.scope,
+        )
     items = [public(r, callcenter) for r in rows]
     return Page[QueueAgentPublic](items=items, total=total, offset=page.offset, limit=page.limit)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[RequireAdmin])
 async def create_agent(
     session: SessionDep, user: CurrentUser, data: QueueAgentCreate, callcenter: CallCenterDep
 ) -> QueueAgentPublic:
@@ -88,13 +105,13 @@ async def create_agent(
 
 @router.get("/{agent_id}")
 def read_agent(
-    session: SessionDep, user: CurrentUser, agent_id: int, callcenter: CallCenterDep
+    session: SessionDep, user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep
 ) -> QueueAgentPublic:
     row = queues.read_agent(session=session, agent_id=agent_id, scope=user.scope)
     return public(row, callcenter)
 
 
-@router.patch("/{agent_id}")
+@router.patch("/{agent_id}", dependencies=[RequireAdmin])
 async def update_agent(
     session: SessionDep,
     user: CurrentUser,
@@ -109,7 +126,7 @@ async def update_agent(
     return public(row, callcenter)
 
 
-@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin])
 async def delete_agent(
     session: SessionDep, user: CurrentUser, agent_id: int, callcenter: CallCenterDep
 ) -> None:
@@ -122,7 +139,7 @@ async def delete_agent(
 
 @router.post("/{agent_id}/login")
 async def login(
-    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: LoginBody | None = None
+    user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep, body: LoginBody | None = None
 ) -> AgentStatus:
     """Log into one queue the agent is a member of, or (no ``queue``, or ``all``) all of them."""
     queue = body.queue if body is not None and body.queue != "all" else None
@@ -132,7 +149,7 @@ async def login(
 
 @router.post("/{agent_id}/logout")
 async def logout(
-    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: LoginBody | None = None
+    user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep, body: LoginBody | None = None
 ) -> AgentStatus:
     """Log out of one queue or (no ``queue``, or ``all``) all; a call in progress goes on."""
     queue = body.queue if body is not None and body.queue != "all" else None
@@ -142,7 +159,7 @@ async def logout(
 
 @router.post("/{agent_id}/pause")
 async def pause(
-    user: CurrentUser, agent_id: int, callcenter: CallCenterDep, body: PauseBody | None = None
+    user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep, body: PauseBody | None = None
 ) -> AgentStatus:
     """No queue calls until unpaused (after the current call, if on one)."""
     reason = body.reason if body is not None else ""
@@ -151,6 +168,6 @@ async def pause(
 
 
 @router.post("/{agent_id}/unpause")
-async def unpause(user: CurrentUser, agent_id: int, callcenter: CallCenterDep) -> AgentStatus:
+async def unpause(user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep) -> AgentStatus:
     result = await running(callcenter).actions.unpause(agent_id, scope=user.scope)
     return AgentStatus.model_validate(result)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, PageDep, SessionDep, VisibleTenantId
+from api.deps import ConfigStateDep, PageDep, RequireAdmin, SessionDep, VisibleTenantId
 from api.schemas import Page, page_of
 from orchestrator.store import crud
 from orchestrator.store.models import AliasCreate, AliasPublic, AliasUpdate
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/aliases", tags=["aliases"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant_id}/aliases", tags=["aliases"], dependencies=[RequireAdmin]
+)
 
 
 @router.get("")

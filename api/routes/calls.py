@@ -3,6 +3,9 @@
 The same service as the WebSocket (:class:`~orchestrator.cti.CtiService`), one call
 per route. Active calls are those the orchestrator controls (IVR and remote-app
 calls, click-to-call and originated calls); see docs/cti.md.
+
+Supervisors read calls; call control is an admin's. An agent places calls from its own
+extension only, with its extension's caller ID and account (docs/roles.md).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser
+from api.deps import CurrentUser, RequireAdmin, RequireCallPlacer, RequireSupervisor
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.cti import CtiService
 from orchestrator.cti.commands import (
@@ -21,7 +24,9 @@ from orchestrator.cti.commands import (
     HangupParams,
     OriginateParams,
     TransferParams,
+    destination,
 )
+from orchestrator.ivr.directory import parse as parse_destination
 
 router = APIRouter(tags=["calls"])
 
@@ -91,6 +96,12 @@ class TransferResult(CommandResult):
     transfer: TransferPublic
 
 
+def _extension_of(value: str) -> str | None:
+    """The extension a click-to-call leg names (None: an external number)."""
+    kind, number = parse_destination(destination(value))
+    return number if kind == "extension" else None
+
+
 def _result(call_id: str, _data: dict[str, Any]) -> CommandResult:
     return CommandResult(call_id=call_id)
 
@@ -99,7 +110,7 @@ def _transfer_result(call_id: str, data: dict[str, Any]) -> TransferResult:
     return TransferResult(call_id=call_id, transfer=TransferPublic.model_validate(data["transfer"]))
 
 
-@router.get("/api/v1/calls")
+@router.get("/api/v1/calls", dependencies=[RequireSupervisor])
 async def list_calls(
     cti: CtiDep,
     user: CurrentUser,
@@ -114,27 +125,38 @@ async def list_calls(
     return CallList.model_validate({"items": items, "total": len(items)})
 
 
-@router.post("/api/v1/calls", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/v1/calls", status_code=status.HTTP_202_ACCEPTED, dependencies=[RequireCallPlacer]
+)
 async def originate(cti: CtiDep, user: CurrentUser, data: OriginateParams) -> CallPublic:
     """Ring the extension's phone; when it answers, dial ``destination`` and bridge them."""
+    user.require_call_from(data.extension, {"caller_id": data.caller_id, "account": data.account})
     return CallPublic.model_validate(await cti.originate(data, scope=user.scope))
 
 
-@router.post("/api/v1/click-to-call", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/v1/click-to-call", status_code=status.HTTP_202_ACCEPTED, dependencies=[RequireCallPlacer]
+)
 async def click_to_call(cti: CtiDep, user: CurrentUser, data: ClickToCallParams) -> CallPublic:
     """Call leg ``a``; when it answers, call leg ``b`` and bridge them.
 
     Follow the call with ``GET /api/v1/calls/{id}`` or the WebSocket's events.
     """
+    chosen = {
+        "caller_id_a": data.caller_id_a,
+        "caller_id_b": data.caller_id_b,
+        "account": data.account,
+    }
+    user.require_call_from(_extension_of(data.a), chosen)
     return CallPublic.model_validate(await cti.click_to_call(data, scope=user.scope))
 
 
-@router.get("/api/v1/calls/{call_id}")
+@router.get("/api/v1/calls/{call_id}", dependencies=[RequireSupervisor])
 async def read_call(cti: CtiDep, user: CurrentUser, call_id: str) -> CallPublic:
     return CallPublic.model_validate(cti.get_call(call_id, scope=user.scope))
 
 
-@router.post("/api/v1/calls/{call_id}/hangup")
+@router.post("/api/v1/calls/{call_id}/hangup", dependencies=[RequireAdmin])
 async def hangup(
     cti: CtiDep, user: CurrentUser, call_id: str, data: HangupParams | None = None
 ) -> CommandResult:
@@ -144,7 +166,7 @@ async def hangup(
     )
 
 
-@router.post("/api/v1/calls/{call_id}/transfer")
+@router.post("/api/v1/calls/{call_id}/transfer", dependencies=[RequireAdmin])
 async def transfer(
     cti: CtiDep, user: CurrentUser, call_id: str, data: TransferParams
 ) -> CommandResult:
@@ -155,7 +177,7 @@ async def transfer(
     )
 
 
-@router.post("/api/v1/calls/{call_id}/redirect")
+@router.post("/api/v1/calls/{call_id}/redirect", dependencies=[RequireAdmin])
 async def redirect(
     cti: CtiDep, user: CurrentUser, call_id: str, data: TransferParams
 ) -> CommandResult:
@@ -166,17 +188,17 @@ async def redirect(
     )
 
 
-@router.post("/api/v1/calls/{call_id}/hold")
+@router.post("/api/v1/calls/{call_id}/hold", dependencies=[RequireAdmin])
 async def hold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
     return _result(call_id, await cti.command("hold", call_id, {}, scope=user.scope, who="rest"))
 
 
-@router.post("/api/v1/calls/{call_id}/unhold")
+@router.post("/api/v1/calls/{call_id}/unhold", dependencies=[RequireAdmin])
 async def unhold(cti: CtiDep, user: CurrentUser, call_id: str) -> CommandResult:
     return _result(call_id, await cti.command("unhold", call_id, {}, scope=user.scope, who="rest"))
 
 
-@router.post("/api/v1/calls/{call_id}/attended-transfer")
+@router.post("/api/v1/calls/{call_id}/attended-transfer", dependencies=[RequireAdmin])
 async def attended_transfer(
     cti: CtiDep, user: CurrentUser, call_id: str, data: AttendedTransferParams
 ) -> TransferResult:
@@ -190,7 +212,7 @@ async def attended_transfer(
     )
 
 
-@router.post("/api/v1/calls/{call_id}/attended-transfer/complete")
+@router.post("/api/v1/calls/{call_id}/attended-transfer/complete", dependencies=[RequireAdmin])
 async def complete_transfer(cti: CtiDep, user: CurrentUser, call_id: str) -> TransferResult:
     """Connect the held party with the target; the transferring party is hung up."""
     return _transfer_result(
@@ -199,7 +221,7 @@ async def complete_transfer(cti: CtiDep, user: CurrentUser, call_id: str) -> Tra
     )
 
 
-@router.post("/api/v1/calls/{call_id}/attended-transfer/cancel")
+@router.post("/api/v1/calls/{call_id}/attended-transfer/cancel", dependencies=[RequireAdmin])
 async def cancel_transfer(cti: CtiDep, user: CurrentUser, call_id: str) -> TransferResult:
     """Drop the target and reconnect the held party with the transferring party."""
     return _transfer_result(

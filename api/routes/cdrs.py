@@ -1,7 +1,8 @@
 """``/api/v1/cdrs``: call detail records, one per call, with their legs; CSV export.
 
-A tenant admin sees its tenant's CDRs; CDRs no tenant could be told for (a call from an
-unknown trunk to an unknown number) only a system admin sees. Filters: ``tenant_id``,
+A tenant admin or a supervisor sees its tenant's CDRs (an agent none); CDRs no tenant
+could be told for (a call from an unknown trunk to an unknown number) only a system
+admin sees. Filters: ``tenant_id``,
 ``extension`` (any party of the call), ``from``/``to`` (start time, ``from`` included,
 ``to`` excluded; ISO 8601, UTC when no offset is given), ``disposition``, ``direction``.
 See docs/cdrs.md.
@@ -16,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import CurrentUser, PageDep, RequireSupervisor, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.cdr.disposition import Direction, Disposition
 from orchestrator.cdr.export import csv_lines
@@ -24,7 +25,7 @@ from orchestrator.store import cdrs
 from orchestrator.store._common import tenant_filter
 from orchestrator.store.models import CdrDetail, CdrLegPublic, CdrPublic
 
-router = APIRouter(tags=["cdrs"])
+router = APIRouter(tags=["cdrs"], dependencies=[RequireSupervisor])
 
 
 def get_filter(

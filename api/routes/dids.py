@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep, SystemAdmin
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep, SystemAdmin
 from api.schemas import BulkImportResult, Page, page_of
 from orchestrator.core.errors import ValidationError
 from orchestrator.store import dids
 from orchestrator.store.did_import import import_dids_csv
 from orchestrator.store.models import DidCreate, DidPublic, DidUpdate
 
-router = APIRouter(prefix="/api/v1/dids", tags=["dids"])
+router = APIRouter(prefix="/api/v1/dids", tags=["dids"], dependencies=[RequireAdmin])
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 

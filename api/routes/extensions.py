@@ -1,9 +1,9 @@
 """``/api/v1/tenants/{tenant_id}/extensions``: a tenant's extensions (phones), and each
 one's standing redirect (``.../{extension_id}/redirect``: agent busy/away).
 
-Tenant admins act on their own tenant's extensions, system admins on any; there is no
-per-extension (agent) role yet, so an agent's own redirect is set by its tenant admin or
-an application holding a tenant admin's token.
+Tenant admins act on their own tenant's extensions, system admins on any. Supervisors
+read them (to pick whom to supervise), never their SIP credentials; an agent reads its
+own extension and sets or clears its own redirect (docs/roles.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, PageDep, SessionDep, VisibleTenantId
+from api.deps import (
+    ConfigStateDep,
+    OwnExtensionId,
+    PageDep,
+    ReadableExtensionId,
+    RequireAdmin,
+    RequireSupervisor,
+    SessionDep,
+    VisibleTenantId,
+)
 from api.schemas import Page, page_of
 from orchestrator.store import crud, redirects
 from orchestrator.store.models import (
@@ -28,7 +37,7 @@ from orchestrator.store.models import (
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/extensions", tags=["extensions"])
 
 
-@router.get("")
+@router.get("", dependencies=[RequireSupervisor])
 def list_extensions(
     session: SessionDep,
     tenant_id: VisibleTenantId,
@@ -48,7 +57,7 @@ def list_extensions(
     return page_of(ExtensionPublic, rows, total, offset=page.offset, limit=page.limit)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[RequireAdmin])
 async def create_extension(
     session: SessionDep, tenant_id: VisibleTenantId, data: ExtensionCreate, config: ConfigStateDep
 ) -> ExtensionCreated:
@@ -62,13 +71,13 @@ async def create_extension(
 
 @router.get("/{extension_id}")
 def read_extension(
-    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: ReadableExtensionId
 ) -> ExtensionPublic:
     extension = crud.get_extension(session=session, tenant_id=tenant_id, extension_id=extension_id)
     return ExtensionPublic.model_validate(extension)
 
 
-@router.get("/{extension_id}/sip-credentials")
+@router.get("/{extension_id}/sip-credentials", dependencies=[RequireAdmin])
 def read_sip_credentials(
     session: SessionDep, tenant_id: VisibleTenantId, extension_id: int
 ) -> SipCredentials:
@@ -76,7 +85,7 @@ def read_sip_credentials(
     return crud.get_sip_credentials(session=session, tenant_id=tenant_id, extension_id=extension_id)
 
 
-@router.patch("/{extension_id}")
+@router.patch("/{extension_id}", dependencies=[RequireAdmin])
 async def update_extension(
     session: SessionDep,
     tenant_id: VisibleTenantId,
@@ -95,7 +104,9 @@ async def update_extension(
     return ExtensionPublic.model_validate(extension)
 
 
-@router.delete("/{extension_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{extension_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin]
+)
 async def delete_extension(
     session: SessionDep, tenant_id: VisibleTenantId, extension_id: int, config: ConfigStateDep
 ) -> None:
@@ -110,7 +121,7 @@ async def delete_extension(
 async def set_redirect(
     session: SessionDep,
     tenant_id: VisibleTenantId,
-    extension_id: int,
+    extension_id: OwnExtensionId,
     data: ExtensionRedirect,
     config: ConfigStateDep,
 ) -> ExtensionPublic:
@@ -133,7 +144,10 @@ async def set_redirect(
 
 @router.delete("/{extension_id}/redirect")
 async def clear_redirect(
-    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int, config: ConfigStateDep
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    extension_id: OwnExtensionId,
+    config: ConfigStateDep,
 ) -> ExtensionPublic:
     """Calls to the extension ring its own phone again."""
     extension = await run_in_threadpool(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.store import ivr_apps
 from orchestrator.store.models import (
@@ -24,7 +24,7 @@ from orchestrator.store.models import (
     IvrNumber,
 )
 
-router = APIRouter(prefix="/api/v1/ivr-apps", tags=["ivr-apps"])
+router = APIRouter(prefix="/api/v1/ivr-apps", tags=["ivr-apps"], dependencies=[RequireAdmin])
 
 
 class IvrRegistry(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.store import routes
 from orchestrator.store.models import (
@@ -17,7 +17,9 @@ from orchestrator.store.models import (
     OutboundRouteUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/outbound-routes", tags=["outbound-routes"])
+router = APIRouter(
+    prefix="/api/v1/outbound-routes", tags=["outbound-routes"], dependencies=[RequireAdmin]
+)
 
 
 @router.get("")

@@ -4,7 +4,8 @@ Every field of a queue is checked by the ACD's own ``QueueConfig`` (422 with the
 field's name). Changes reach the running ACD at once (waiting callers stay); a queue
 callers are waiting in cannot be deleted, disabled or renamed (409). Members are the
 agents allowed to log into the queue, each with an optional penalty of its own. A
-tenant admin sees only its tenant's queues (others answer 404). See docs/queues.md.
+tenant admin sees only its tenant's queues (others answer 404); supervisors read them
+and their status, only admins change them (docs/roles.md). See docs/queues.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import CurrentUser, PageDep, RequireAdmin, RequireSupervisor, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.callcenter import CallCenter
 from orchestrator.store import queues
@@ -55,7 +56,7 @@ class QueueStatus(BaseModel):
     figures: dict[str, Any]
 
 
-@router.get("")
+@router.get("", dependencies=[RequireSupervisor])
 def list_queues(
     session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
 ) -> Page[QueuePublic]:
@@ -65,7 +66,7 @@ def list_queues(
     return page_of(QueuePublic, rows, total, offset=page.offset, limit=page.limit)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[RequireAdmin])
 async def create_queue(
     session: SessionDep, user: CurrentUser, data: QueueCreate, callcenter: CallCenterDep
 ) -> QueuePublic:
@@ -76,13 +77,13 @@ async def create_queue(
     return QueuePublic.model_validate(queue)
 
 
-@router.get("/{queue_id}")
+@router.get("/{queue_id}", dependencies=[RequireSupervisor])
 def read_queue(session: SessionDep, user: CurrentUser, queue_id: int) -> QueuePublic:
     queue = queues.read_queue(session=session, queue_id=queue_id, scope=user.scope)
     return QueuePublic.model_validate(queue)
 
 
-@router.patch("/{queue_id}")
+@router.patch("/{queue_id}", dependencies=[RequireAdmin])
 async def update_queue(
     session: SessionDep,
     user: CurrentUser,
@@ -102,7 +103,7 @@ async def update_queue(
     return QueuePublic.model_validate(queue)
 
 
-@router.delete("/{queue_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{queue_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin])
 async def delete_queue(
     session: SessionDep, user: CurrentUser, queue_id: int, callcenter: CallCenterDep
 ) -> None:
@@ -116,13 +117,15 @@ async def delete_queue(
     await reload(callcenter, queue.tenant_id)
 
 
-@router.get("/{queue_id}/members")
+@router.get("/{queue_id}/members", dependencies=[RequireSupervisor])
 def list_members(session: SessionDep, user: CurrentUser, queue_id: int) -> list[QueueMemberPublic]:
     rows = queues.list_members(session=session, queue_id=queue_id, scope=user.scope)
     return [QueueMemberPublic.model_validate(r) for r in rows]
 
 
-@router.post("/{queue_id}/members", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{queue_id}/members", status_code=status.HTTP_201_CREATED, dependencies=[RequireAdmin]
+)
 async def add_member(
     session: SessionDep,
     user: CurrentUser,
@@ -139,7 +142,11 @@ async def add_member(
     return QueueMemberPublic.model_validate(next(r for r in rows if r["agent_id"] == data.agent_id))
 
 
-@router.delete("/{queue_id}/members/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{queue_id}/members/{agent_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[RequireAdmin],
+)
 async def remove_member(
     session: SessionDep,
     user: CurrentUser,
@@ -158,7 +165,7 @@ async def remove_member(
     await reload(callcenter, queue.tenant_id)
 
 
-@router.get("/{queue_id}/status")
+@router.get("/{queue_id}/status", dependencies=[RequireSupervisor])
 def queue_status(
     session: SessionDep, user: CurrentUser, queue_id: int, callcenter: CallCenterDep
 ) -> QueueStatus:

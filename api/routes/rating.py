@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, SessionDep, SystemAdmin
+from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep, SystemAdmin
 from api.schemas import Page, page_of
 from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.rating import RatingService
@@ -28,7 +28,7 @@ from orchestrator.store.billing import read_account
 from orchestrator.store.billing_models import ChargePublic
 from orchestrator.store.models import LegCharge
 
-router = APIRouter(prefix="/api/v1/rating", tags=["billing"])
+router = APIRouter(prefix="/api/v1/rating", tags=["billing"], dependencies=[RequireAdmin])
 
 
 class RunResult(BaseModel):

@@ -1,9 +1,11 @@
 """``/api/v1/recordings``: call recordings, their audio, and recording a live call.
 
-A tenant admin sees only its tenant's recordings. The audio of an uploaded recording is
-streamed from S3 (``?redirect=true``: a 307 to a presigned URL instead); one not yet
-uploaded is read from the engine. ``POST /api/v1/calls/{id}/record`` starts recording
-an active call's caller leg; ``/stop-record`` ends it. See docs/recordings.md.
+A tenant admin sees only its tenant's recordings; a supervisor reads and hears them too,
+only admins delete them or record a live call (an agent: none; docs/roles.md). The audio
+of an uploaded recording is streamed from S3 (``?redirect=true``: a 307 to a presigned
+URL instead); one not yet uploaded is read from the engine. ``POST
+/api/v1/calls/{id}/record`` starts recording an active call's caller leg;
+``/stop-record`` ends it. See docs/recordings.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, EngineDep, PageDep, SessionDep
+from api.deps import (
+    CurrentUser,
+    EngineDep,
+    PageDep,
+    RequireAdmin,
+    RequireSupervisor,
+    SessionDep,
+)
 from api.schemas import Page, page_of
 from orchestrator.core.errors import ConflictError, EngineUnavailableError, NotFoundError
 from orchestrator.cti import CtiService
@@ -61,7 +70,7 @@ def get_filter(
     )
 
 
-@router.get("/api/v1/recordings")
+@router.get("/api/v1/recordings", dependencies=[RequireSupervisor])
 def list_recordings(
     session: SessionDep,
     user: CurrentUser,
@@ -75,7 +84,7 @@ def list_recordings(
     return page_of(RecordingPublic, rows, total, offset=page.offset, limit=page.limit)
 
 
-@router.get("/api/v1/recordings/{recording_id}")
+@router.get("/api/v1/recordings/{recording_id}", dependencies=[RequireSupervisor])
 def read_recording(session: SessionDep, user: CurrentUser, recording_id: int) -> RecordingPublic:
     return RecordingPublic.model_validate(
         recordings.read_recording(session, recording_id, user.scope)
@@ -92,6 +101,7 @@ def _storage(service: RecordingService, row: Recording) -> S3Storage:
 
 @router.get(
     "/api/v1/recordings/{recording_id}/audio",
+    dependencies=[RequireSupervisor],
     response_class=StreamingResponse,
     responses={
         200: {"content": {"audio/wav": {}}, "description": "the audio file"},
@@ -132,7 +142,11 @@ async def recording_audio(
     )
 
 
-@router.delete("/api/v1/recordings/{recording_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/api/v1/recordings/{recording_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[RequireAdmin],
+)
 async def delete_recording(
     session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: int
 ) -> None:
@@ -170,7 +184,11 @@ def _cti(request: Request) -> CtiService:
     return service
 
 
-@router.post("/api/v1/calls/{call_id}/record", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/api/v1/calls/{call_id}/record",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[RequireAdmin],
+)
 async def record_call(
     request: Request, user: CurrentUser, engine: EngineDep, call_id: str, params: RecordParams
 ) -> RecordStarted:
@@ -184,7 +202,7 @@ async def record_call(
     return RecordStarted(recording=name, leg_id=call.id)
 
 
-@router.post("/api/v1/calls/{call_id}/stop-record")
+@router.post("/api/v1/calls/{call_id}/stop-record", dependencies=[RequireAdmin])
 async def stop_record_call(
     request: Request, session: SessionDep, user: CurrentUser, engine: EngineDep, call_id: str
 ) -> RecordStopped:

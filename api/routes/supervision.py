@@ -4,9 +4,9 @@
 answers, the supervisor hears the agent's call (``listen``), and in ``whisper`` mode the
 agent hears the supervisor too, in ``barge`` mode both parties do. ``PATCH`` switches the
 mode on the fly, ``DELETE`` ends the session (the supervisor's phone is hung up); it also
-ends when the supervisor hangs up or the agent's call ends. Tenant admins act on their
-own tenant; a system admin names the tenant. See docs/queues.md (Supervisors) and
-:mod:`orchestrator.cti.supervise`.
+ends when the supervisor hangs up or the agent's call ends. Supervisors and tenant
+admins act on their own tenant (agents: 403); a system admin names the tenant. See
+docs/queues.md (Supervisors), docs/roles.md and :mod:`orchestrator.cti.supervise`.
 
 Errors: 404 ``not-found`` (no such extension in the tenant), 404 ``agent-not-on-call``,
 409 ``supervisor-busy`` (already supervising, or their phone is on a call).
@@ -19,11 +19,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser
+from api.deps import CurrentUser, RequireSupervisor
 from orchestrator.core.errors import EngineUnavailableError, ValidationError
 from orchestrator.cti.supervise import SupervisionService
 
-router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
+router = APIRouter(
+    prefix="/api/v1/supervision", tags=["supervision"], dependencies=[RequireSupervisor]
+)
 
 ModeName = Literal["listen", "whisper", "barge"]
 _Extension = Field(pattern=r"^[0-9]{2,10}$", description="an extension of the tenant")
@@ -44,7 +46,7 @@ class SupervisionStart(BaseModel):
     agent: str = _Extension
     mode: ModeName = "listen"
     tenant_id: int | None = Field(
-        default=None, description="required for a system admin; a tenant admin's own tenant"
+        default=None, description="required for a system admin; else the caller's own tenant"
     )
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator import billing
 from orchestrator.core.errors import ValidationError
@@ -36,8 +36,10 @@ from orchestrator.store.billing_models import (
 )
 from orchestrator.store.models import BillingTariff
 
-router = APIRouter(prefix="/api/v1/tariffs", tags=["billing"])
-products_router = APIRouter(prefix="/api/v1/products", tags=["billing"])
+router = APIRouter(prefix="/api/v1/tariffs", tags=["billing"], dependencies=[RequireAdmin])
+products_router = APIRouter(
+    prefix="/api/v1/products", tags=["billing"], dependencies=[RequireAdmin]
+)
 
 MAX_CSV_BYTES = 32 * 1024 * 1024
 

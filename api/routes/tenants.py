@@ -1,4 +1,8 @@
-"""``/api/v1/tenants``: tenants and their engine configuration state."""
+"""``/api/v1/tenants``: tenants and their engine configuration state.
+
+Every role reads its own tenant (an agent needs its ``tenant_id`` to place calls);
+only admins change it or look at its configuration state (docs/roles.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep, SystemAdmin, VisibleTenantId
+from api.deps import (
+    ConfigStateDep,
+    CurrentUser,
+    PageDep,
+    RequireAdmin,
+    SessionDep,
+    SystemAdmin,
+    VisibleTenantId,
+)
 from api.schemas import ApplyResultPublic, Page, TenantConfig, page_of
 from orchestrator.store import crud
 from orchestrator.store.models import TenantCreate, TenantPublic, TenantUpdate
@@ -50,7 +62,7 @@ def read_tenant(session: SessionDep, tenant_id: VisibleTenantId) -> TenantPublic
     return TenantPublic.model_validate(crud.get_tenant(session=session, tenant_id=tenant_id))
 
 
-@router.patch("/{tenant_id}")
+@router.patch("/{tenant_id}", dependencies=[RequireAdmin])
 async def update_tenant(
     session: SessionDep,
     user: CurrentUser,
@@ -75,7 +87,7 @@ async def delete_tenant(
     await config.removed(tenant_id)
 
 
-@router.get("/{tenant_id}/config")
+@router.get("/{tenant_id}/config", dependencies=[RequireAdmin])
 def read_config(
     session: SessionDep, tenant_id: VisibleTenantId, config: ConfigStateDep
 ) -> TenantConfig:
@@ -91,7 +103,7 @@ def read_config(
     )
 
 
-@router.post("/{tenant_id}/config/apply")
+@router.post("/{tenant_id}/config/apply", dependencies=[RequireAdmin])
 async def apply_config(
     session: SessionDep, tenant_id: VisibleTenantId, config: ConfigStateDep
 ) -> ApplyResultPublic:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, SessionDep
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.store import trunks
 from orchestrator.store.models import TrunkCreate, TrunkPublic, TrunkUpdate
 
-router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"])
+router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"], dependencies=[RequireAdmin])
 
 
 @router.get("")

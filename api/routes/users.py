@@ -1,10 +1,16 @@
-"""``/api/v1/users``: API users and their tokens (system admin only)."""
+"""``/api/v1/users``: API users and their tokens.
+
+A system admin manages every API user. A tenant admin manages its own tenant's
+supervisors and agents (``tenant_id`` defaults to its tenant; other tenants' users answer
+404, its fellow tenant admins 403). ``GET /api/v1/users/me`` tells any caller who it is
+(role, tenant, an agent's extension). Roles: docs/roles.md.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import PageDep, SessionDep, SystemAdmin
+from api.deps import AdminUser, CurrentUser, PageDep, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.store import users
 from orchestrator.store.models import ApiUserCreate, ApiUserCreated, ApiUserPublic, ApiUserUpdate
@@ -12,37 +18,56 @@ from orchestrator.store.models import ApiUserCreate, ApiUserCreated, ApiUserPubl
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
+@router.get("/me")
+def read_me(session: SessionDep, user: CurrentUser) -> ApiUserPublic:
+    """The caller's own API user (no token)."""
+    return ApiUserPublic.model_validate(users.get_api_user(session=session, user_id=user.user_id))
+
+
 @router.get("")
 def list_users(
-    session: SessionDep, _admin: SystemAdmin, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, admin: AdminUser, page: PageDep, tenant_id: int | None = None
 ) -> Page[ApiUserPublic]:
     rows, total = users.list_api_users(
-        session=session, offset=page.offset, limit=page.limit, tenant_id=tenant_id
+        session=session,
+        offset=page.offset,
+        limit=page.limit,
+        tenant_id=tenant_id,
+        scope=admin.scope,
     )
     return page_of(ApiUserPublic, rows, total, offset=page.offset, limit=page.limit)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_user(session: SessionDep, _admin: SystemAdmin, data: ApiUserCreate) -> ApiUserCreated:
-    """Create an API user; the response holds its bearer token, this once."""
-    user, token = users.create_api_user(session=session, data=data)
+def create_user(session: SessionDep, admin: AdminUser, data: ApiUserCreate) -> ApiUserCreated:
+    """Create an API user; the response holds its bearer token, this once.
+
+    An ``agent`` names its ``extension_id`` (an extension of the same tenant).
+    """
+    admin.require_manages(data.role)
+    user, token = users.create_api_user(session=session, data=data, scope=admin.scope)
     return ApiUserCreated(**ApiUserPublic.model_validate(user).model_dump(), token=token)
 
 
 @router.get("/{user_id}")
-def read_user(session: SessionDep, _admin: SystemAdmin, user_id: int) -> ApiUserPublic:
-    return ApiUserPublic.model_validate(users.get_api_user(session=session, user_id=user_id))
+def read_user(session: SessionDep, admin: AdminUser, user_id: int) -> ApiUserPublic:
+    user = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
+    return ApiUserPublic.model_validate(user)
 
 
 @router.patch("/{user_id}")
 def update_user(
-    session: SessionDep, _admin: SystemAdmin, user_id: int, data: ApiUserUpdate
+    session: SessionDep, admin: AdminUser, user_id: int, data: ApiUserUpdate
 ) -> ApiUserPublic:
-    user = users.update_api_user(session=session, user_id=user_id, data=data)
+    target = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
+    admin.require_manages(target.role)
+    user = users.update_api_user(session=session, user_id=user_id, data=data, scope=admin.scope)
     return ApiUserPublic.model_validate(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(session: SessionDep, _admin: SystemAdmin, user_id: int) -> None:
-    """Delete an API user (not the last system admin)."""
-    users.delete_api_user(session=session, user_id=user_id)
+def delete_user(session: SessionDep, admin: AdminUser, user_id: int) -> None:
+    """Delete an API user (not the last system admin); its token stops working at once."""
+    target = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
+    admin.require_manages(target.role)
+    users.delete_api_user(session=session, user_id=user_id, scope=admin.scope)

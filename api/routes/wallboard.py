@@ -9,15 +9,16 @@ The WebSocket (docs/queues.md, "Wallboard"):
 - authentication as for ``/api/v1/ws`` (``Authorization: Bearer``, or ``?token=``),
   or, as the page does so the token stays out of URLs, a first message
   ``{"type": "auth", "token": "..."}`` within :data:`AUTH_TIMEOUT_S`;
-- scope: a tenant admin sees the queues of their tenant only; a system admin sees
-  every tenant, or one with ``?tenant_id=``; ``?queue=a&queue=b`` narrows to queues;
+- scope: a tenant admin or a supervisor sees the queues of their tenant only (an agent
+  none: 4403); a system admin sees every tenant, or one with ``?tenant_id=``;
+  ``?queue=a&queue=b`` narrows to queues;
 - the server sends ``{"type": "snapshot", "queues": [...]}`` once, then
   ``{"type": "update", "queues": [...]}`` with the queues that changed (each a full
   snapshot of that queue, see :class:`~orchestrator.acd.wallboard.Wallboard`), and a
   ``heartbeat`` every ``ws_heartbeat_s``; a client may send ``{"type": "ping"}``.
 
-Close codes: 4401 no or unknown token, 4404 a tenant the caller cannot see, 4503 the
-queues are not running in this service.
+Close codes: 4401 no or unknown token, 4403 the role may not see wallboards (agents),
+4404 a tenant the caller cannot see, 4503 the queues are not running in this service.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from orchestrator.acd.stats import QueueStats
 from orchestrator.acd.wallboard import Wallboard, Watch
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
 from orchestrator.store import crud
+from orchestrator.store.models import Role
 
 log = logging.getLogger("api.wallboard")
 
@@ -100,6 +102,7 @@ async def wallboard_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         principal = await _authenticate(websocket)
+        principal.require(Role.SUPERVISOR)
         scope, queues = _scope(websocket, principal)
         if principal.scope is None and scope is not None:
             await run_in_threadpool(_tenant_exists, websocket, scope)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.settings import Settings
@@ -32,7 +32,7 @@ from orchestrator.store.models import (
 )
 from orchestrator.webhooks import WebhookService
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[RequireAdmin])
 
 
 class EventTypes(BaseModel):

@@ -5,6 +5,11 @@ tasks: the reader (client messages, inactivity timeout), the writer (one outbox,
 replies, replayed and live events go out in order) and the heartbeat. Commands run
 in tasks of their own, so a long ``play`` or ``collect`` never blocks ``ping`` or
 other commands; subscriptions are handled in order, in the reader.
+
+Roles (docs/roles.md): every role may connect. Supervisors and admins subscribe to
+their tenant's events; an agent only to its own extension. Call commands are an
+admin's; ``agent_*`` commands a supervisor's or an admin's, and an agent's for itself.
+A refused command is a ``reply`` with a 403 error; the connection stays.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import Principal
-from api.deps import get_current_user
+from api.deps import check_agent, get_current_user
 from api.errors import (
     WS_GOING_AWAY,
     WS_IDLE_TIMEOUT,
@@ -34,10 +39,12 @@ from api.errors import (
     ws_close_code,
 )
 from orchestrator.callcenter import AGENT_COMMANDS
+from orchestrator.callcenter.actions import AgentCommand
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
 from orchestrator.cti import CtiEvent, CtiService, Subscription
 from orchestrator.cti.commands import COMMANDS, parse
 from orchestrator.store import crud
+from orchestrator.store.models import Role
 
 log = logging.getLogger("api.ws")
 
@@ -112,6 +119,7 @@ class CtiSession:
                 "heartbeat_s": self.heartbeat_s,
                 "idle_timeout_s": self.idle_s,
                 "tenant_id": self.principal.scope,
+                "role": str(self.principal.role),
             }
         )
         tasks = {
@@ -254,6 +262,7 @@ class CtiSession:
         if tenant_id is None:
             raise ValidationError("tenant_id: a system admin names the tenant", field="tenant_id")
         self.principal.require_tenant(tenant_id)
+        self.principal.require_subscription(params.extension, params.access_number)
         if self.principal.scope is None:
             await run_in_threadpool(self._tenant_exists, tenant_id)
         if params.access_number is not None and params.extension is not None:
@@ -305,11 +314,15 @@ class CtiSession:
             raise NotFoundError("call queues are not running in this service", command=name)
         if len(self.commands) >= MAX_PENDING_COMMANDS:
             raise ValidationError(f"at most {MAX_PENDING_COMMANDS} commands at once")
+        assert self.principal is not None
+        principal = self.principal
+        agent_id = parse(AgentCommand, message).agent_id
 
         async def run() -> None:
-            assert self.principal is not None
             try:
-                result = await callcenter.actions.command(name, message, scope=self.principal.scope)
+                if principal.is_agent:  # supervisors and admins: the action's own scope check
+                    await run_in_threadpool(self._check_agent, principal, agent_id)
+                result = await callcenter.actions.command(name, message, scope=principal.scope)
             except OrchestratorError as exc:
                 self._error(msg_id, exc)
             else:
@@ -319,7 +332,13 @@ class CtiSession:
         self.commands.add(task)
         task.add_done_callback(self.commands.discard)
 
+    def _check_agent(self, principal: Principal, agent_id: int) -> None:
+        with self.ws.app.state.session_factory() as session:
+            check_agent(session, principal, agent_id)
+
     def _command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:
+        assert self.principal is not None
+        self.principal.require(Role.TENANT_ADMIN)
         if len(self.commands) >= MAX_PENDING_COMMANDS:
             raise ValidationError(f"at most {MAX_PENDING_COMMANDS} commands at once")
         call_id = message.pop("call_id", None)

@@ -257,14 +257,28 @@ class AliasPublic(AliasBase):
 
 # -- API users -------------------------------------------------------------
 class Role(StrEnum):
+    """What an API user may do; docs/roles.md has the whole matrix.
+
+    Every role but ``system_admin`` belongs to one tenant. A ``supervisor`` reads the
+    tenant's call center and acts on its agents but changes no configuration; an
+    ``agent`` acts only as the queue agent of its own extension (``extension_id``).
+    """
+
     SYSTEM_ADMIN = "system_admin"
     TENANT_ADMIN = "tenant_admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
 
 
 class ApiUserBase(SQLModel):
     name: str = Field(max_length=80)
     role: Role = Field(sa_type=sa.String(20))
-    tenant_id: int | None = Field(default=None, description="required for tenant_admin")
+    tenant_id: int | None = Field(
+        default=None, description="required for every role but system_admin"
+    )
+    extension_id: int | None = Field(
+        default=None, description="an agent's own extension (required for an agent, else null)"
+    )
 
 
 class ApiUser(ApiUserBase, table=True):
@@ -272,12 +286,29 @@ class ApiUser(ApiUserBase, table=True):
     __table_args__ = (
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_hash"),
-        sa.CheckConstraint("role IN ('system_admin', 'tenant_admin')", name="role"),
+        sa.CheckConstraint(
+            "role IN ('system_admin', 'tenant_admin', 'supervisor', 'agent')", name="role"
+        ),
+        # Only a system admin has no tenant: no tenant never means "all tenants" by accident.
+        sa.CheckConstraint(
+            "(role = 'system_admin' AND tenant_id IS NULL)"
+            " OR (role <> 'system_admin' AND tenant_id IS NOT NULL)",
+            name="tenant",
+        ),
+        sa.CheckConstraint(
+            "(role = 'agent' AND extension_id IS NOT NULL)"
+            " OR (role <> 'agent' AND extension_id IS NULL)",
+            name="extension",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int | None = Field(
         default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
+    )
+    # Deleting the extension deletes its agent's API user (and so its token).
+    extension_id: int | None = Field(
+        default=None, foreign_key="extensions.id", ondelete="CASCADE", index=True
     )
     token_hash: str = Field(max_length=64, description="SHA-256 of the bearer token, hex")
     created_at: datetime = _created()

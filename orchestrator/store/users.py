@@ -18,8 +18,15 @@ from sqlmodel import Session, select
 from orchestrator import validation as v
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
 from orchestrator.settings import Settings
-from orchestrator.store._common import commit, exists, page
-from orchestrator.store.models import ApiUser, ApiUserCreate, ApiUserUpdate, Role, Tenant
+from orchestrator.store._common import commit, exists, page, read_scoped, tenant_filter
+from orchestrator.store.models import (
+    ApiUser,
+    ApiUserCreate,
+    ApiUserUpdate,
+    Extension,
+    Role,
+    Tenant,
+)
 
 #: The system admin that :func:`ensure_admin` creates and keeps in line with ORCH_ADMIN_TOKEN.
 BOOTSTRAP_ADMIN = "admin"
@@ -44,49 +51,88 @@ def _check_name(session: Session, name: str, user_id: int | None = None) -> str:
     return name
 
 
-def create_api_user(*, session: Session, data: ApiUserCreate) -> tuple[ApiUser, str]:
+def _check_role(session: Session, data: ApiUserCreate) -> None:
+    """A system admin has no tenant; every other role one; an agent one of its extensions."""
+    if data.role == Role.SYSTEM_ADMIN:
+        if data.tenant_id is not None:
+            raise ValidationError(
+                "tenant_id: a system_admin belongs to no tenant", field="tenant_id"
+            )
+    elif data.tenant_id is None or session.get(Tenant, data.tenant_id) is None:
+        raise ValidationError(
+            f"tenant_id: a {data.role} needs an existing tenant", field="tenant_id"
+        )
+    if data.role != Role.AGENT:
+        if data.extension_id is not None:
+            raise ValidationError(
+                f"extension_id: only an agent has one, not a {data.role}", field="extension_id"
+            )
+        return
+    if data.extension_id is None:
+        raise ValidationError("extension_id: an agent needs its extension", field="extension_id")
+    extension = session.get(Extension, data.extension_id)
+    if extension is None or extension.tenant_id != data.tenant_id:
+        raise ValidationError(
+            f"extension_id: no extension {data.extension_id} in tenant {data.tenant_id}",
+            field="extension_id",
+        )
+
+
+def create_api_user(
+    *, session: Session, data: ApiUserCreate, scope: int | None = None
+) -> tuple[ApiUser, str]:
     """Create an API user; returns it and its token (the only time the token is seen).
 
-    A ``tenant_admin`` needs an existing ``tenant_id``; a ``system_admin`` has none.
+    A ``system_admin`` has no ``tenant_id``; every other role needs an existing one, and
+    an ``agent`` an ``extension_id`` of that tenant. With a ``scope`` (a tenant admin's
+    tenant) the ``tenant_id`` defaults to it, and another tenant is not found.
     """
+    if scope is not None:
+        if data.tenant_id is None:
+            data = data.model_copy(update={"tenant_id": scope})
+        elif data.tenant_id != scope:
+            raise NotFoundError(f"tenant {data.tenant_id} not found", tenant_id=data.tenant_id)
     name = _check_name(session, data.name)
-    if data.role == Role.TENANT_ADMIN:
-        if data.tenant_id is None or session.get(Tenant, data.tenant_id) is None:
-            raise ValidationError(
-                "tenant_id: a tenant_admin needs an existing tenant", field="tenant_id"
-            )
-    elif data.tenant_id is not None:
-        raise ValidationError("tenant_id: a system_admin belongs to no tenant", field="tenant_id")
+    _check_role(session, data)
     token = new_token()
     user = ApiUser(
-        name=name, role=data.role, tenant_id=data.tenant_id, token_hash=hash_token(token)
+        name=name,
+        role=data.role,
+        tenant_id=data.tenant_id,
+        extension_id=data.extension_id,
+        token_hash=hash_token(token),
     )
     session.add(user)
     commit(session, user, what="API user")
     return user, token
 
 
-def get_api_user(*, session: Session, user_id: int) -> ApiUser:
-    """The API user ``user_id``, or :class:`NotFoundError`."""
-    user = session.get(ApiUser, user_id)
-    if user is None:
-        raise NotFoundError(f"API user {user_id} not found", user_id=user_id)
-    return user
+def get_api_user(*, session: Session, user_id: int, scope: int | None = None) -> ApiUser:
+    """The API user ``user_id`` (if in ``scope``), or :class:`NotFoundError`."""
+    return read_scoped(session, ApiUser, user_id, scope, what="API user", user_id=user_id)
 
 
 def list_api_users(
-    *, session: Session, offset: int = 0, limit: int = 100, tenant_id: int | None = None
+    *,
+    session: Session,
+    offset: int = 0,
+    limit: int = 100,
+    tenant_id: int | None = None,
+    scope: int | None = None,
 ) -> tuple[Sequence[ApiUser], int]:
-    """One page of API users, optionally of one tenant."""
+    """One page of API users, optionally of one tenant (``scope``: a tenant admin's)."""
     stmt = select(ApiUser)
-    if tenant_id is not None:
-        stmt = stmt.where(ApiUser.tenant_id == tenant_id)
+    only = tenant_filter(tenant_id, scope)
+    if only is not None:
+        stmt = stmt.where(ApiUser.tenant_id == only)
     return page(session, stmt, offset=offset, limit=limit, order_by=ApiUser.id)
 
 
-def update_api_user(*, session: Session, user_id: int, data: ApiUserUpdate) -> ApiUser:
-    """Rename an API user (role and tenant are fixed: create another user instead)."""
-    user = get_api_user(session=session, user_id=user_id)
+def update_api_user(
+    *, session: Session, user_id: int, data: ApiUserUpdate, scope: int | None = None
+) -> ApiUser:
+    """Rename an API user (role, tenant and extension are fixed: create another instead)."""
+    user = get_api_user(session=session, user_id=user_id, scope=scope)
     if data.name is not None:
         user.name = _check_name(session, data.name, user_id)
     session.add(user)
@@ -94,9 +140,9 @@ def update_api_user(*, session: Session, user_id: int, data: ApiUserUpdate) -> A
     return user
 
 
-def delete_api_user(*, session: Session, user_id: int) -> None:
+def delete_api_user(*, session: Session, user_id: int, scope: int | None = None) -> None:
     """Delete an API user; the last system admin cannot be deleted."""
-    user = get_api_user(session=session, user_id=user_id)
+    user = get_api_user(session=session, user_id=user_id, scope=scope)
     if user.role == Role.SYSTEM_ADMIN:
         admins = select(ApiUser.id).where(ApiUser.role == Role.SYSTEM_ADMIN, ApiUser.id != user_id)
         if not exists(session, admins):
@@ -113,6 +159,13 @@ def user_for_token(*, session: Session, token: str) -> ApiUser | None:
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         return None
     return user
+
+
+def extension_number(*, session: Session, user: ApiUser) -> str | None:
+    """The number of an agent's own extension (None for other roles)."""
+    if user.extension_id is None:
+        return None
+    return session.exec(select(Extension.number).where(Extension.id == user.extension_id)).first()
 
 
 def ensure_admin(session: Session, settings: Settings) -> str | None:
@@ -138,8 +191,8 @@ def ensure_admin(session: Session, settings: Settings) -> str | None:
     bootstrap = session.exec(select(ApiUser).where(ApiUser.name == BOOTSTRAP_ADMIN)).first()
     if bootstrap is None:
         bootstrap = ApiUser(name=BOOTSTRAP_ADMIN, role=Role.SYSTEM_ADMIN, token_hash="")
-    # A tenant admin that happens to be called "admin" is promoted: the name is reserved.
-    bootstrap.role, bootstrap.tenant_id = Role.SYSTEM_ADMIN, None
+    # A tenant's user that happens to be called "admin" is promoted: the name is reserved.
+    bootstrap.role, bootstrap.tenant_id, bootstrap.extension_id = Role.SYSTEM_ADMIN, None, None
     bootstrap.token_hash = hash_token(token)
     session.add(bootstrap)
     commit(session, bootstrap, what="bootstrap admin")

@@ -77,17 +77,36 @@ def test_user_crud(client: TestClient, tenant_a: dict[str, Any]) -> None:
         {"name": "x", "role": "tenant_admin", "tenant_id": 999},
         {"name": "x", "role": "system_admin", "tenant_id": 1},
         {"name": "x", "role": "root"},
+        {"name": "x", "role": "supervisor"},
+        {"name": "x", "role": "supervisor", "tenant_id": "A", "extension_id": "A"},
+        {"name": "x", "role": "agent", "tenant_id": "A"},
+        {"name": "x", "role": "agent", "tenant_id": "A", "extension_id": 999},
+        {"name": "x", "role": "agent", "tenant_id": "A", "extension_id": "B"},
+        {"name": "x", "role": "agent", "extension_id": "A"},
+        {"name": "x", "role": "tenant_admin", "tenant_id": "A", "extension_id": "A"},
+        {"name": "x", "role": "system_admin", "extension_id": "A"},
         {"name": "x\n", "role": "system_admin"},
         {"name": "", "role": "system_admin"},
         {"name": "<script>", "role": "system_admin"},
     ],
 )
 def test_bad_users_are_refused(
-    client: TestClient, tenant_a: dict[str, Any], body: dict[str, Any]
+    client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any], body: dict[str, Any]
 ) -> None:
+    """ "A"/"B" stand for tenant A's id, or an extension of tenant A or B."""
+    ids = {"A": tenant_a["id"]}
+    exts = {}
+    for key, tenant in (("A", tenant_a), ("B", tenant_b)):
+        resp = client.post(f"/api/v1/tenants/{tenant['id']}/extensions", json={"number": "101"})
+        exts[key] = resp.json()["id"]
+    body = {**body}
+    if "tenant_id" in body:
+        body["tenant_id"] = ids.get(body["tenant_id"], body["tenant_id"])
+    if "extension_id" in body:
+        body["extension_id"] = exts.get(body["extension_id"], body["extension_id"])
     resp = client.post("/api/v1/users", json=body)
     assert resp.status_code == 422, resp.text
-    assert client.get("/api/v1/users").json()["total"] == 2
+    assert client.get("/api/v1/users").json()["total"] == 3
 
 
 def test_user_names_are_unique_and_last_admin_stays(client: TestClient) -> None:
@@ -99,13 +118,81 @@ def test_user_names_are_unique_and_last_admin_stays(client: TestClient) -> None:
     assert "last system admin" in resp.json()["message"]
 
 
-def test_tenant_admin_cannot_manage_users(anon: TestClient, tenant_a: dict[str, Any]) -> None:
+def test_tenant_admin_manages_only_its_supervisors_and_agents(
+    anon: TestClient, client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
+) -> None:
     headers = bearer(tenant_a["token"])
-    assert anon.get("/api/v1/users", headers=headers).status_code == 403
-    body = {"name": "me too", "role": "system_admin"}
-    resp = anon.post("/api/v1/users", json=body, headers=headers)
-    assert resp.status_code == 403
-    assert resp.json()["error_id"] == "permission-denied"
+    ext = anon.post(
+        f"/api/v1/tenants/{tenant_a['id']}/extensions", json={"number": "101"}, headers=headers
+    ).json()
+    # Admins and other tenants' users are out of reach: 403 for roles, 404 for tenants.
+    for role in ("system_admin", "tenant_admin"):
+        resp = anon.post("/api/v1/users", json={"name": "me too", "role": role}, headers=headers)
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["error_id"] == "permission-denied"
+        assert "system admin" in resp.json()["message"]
+    body = {"name": "boss", "role": "supervisor", "tenant_id": tenant_b["id"]}
+    assert anon.post("/api/v1/users", json=body, headers=headers).status_code == 404
+    # Its own tenant by default; the token is shown once and works at once.
+    resp = anon.post("/api/v1/users", json={"name": "boss", "role": "supervisor"}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    boss = resp.json()
+    assert (boss["tenant_id"], boss["extension_id"]) == (tenant_a["id"], None)
+    body = {"name": "ann", "role": "agent", "extension_id": ext["id"]}
+    ann = anon.post("/api/v1/users", json=body, headers=headers).json()
+    assert (ann["role"], ann["tenant_id"], ann["extension_id"]) == (
+        "agent",
+        tenant_a["id"],
+        ext["id"],
+    )
+    me = anon.get("/api/v1/users/me", headers=bearer(ann["token"])).json()
+    assert (me["id"], me["role"], me["extension_id"]) == (ann["id"], "agent", ext["id"])
+    assert "token" not in me and "token_hash" not in me
+    # It lists, renames and deletes its tenant's users only.
+    listed = anon.get("/api/v1/users", headers=headers).json()
+    assert [u["name"] for u in listed["items"]] == ["Tenant A admin", "boss", "ann"]
+    resp = anon.get("/api/v1/users", params={"tenant_id": tenant_b["id"]}, headers=headers)
+    assert resp.status_code == 404
+    others = client.get("/api/v1/users", params={"tenant_id": tenant_b["id"]}).json()["items"]
+    b_admin = others[0]["id"]
+    for method in ("GET", "PATCH", "DELETE"):
+        resp = anon.request(method, f"/api/v1/users/{b_admin}", json={"name": "x"}, headers=headers)
+        assert resp.status_code == 404, (method, resp.text)
+    a_admin = listed["items"][0]["id"]
+    assert anon.get(f"/api/v1/users/{a_admin}", headers=headers).status_code == 200
+    for method in ("PATCH", "DELETE"):
+        resp = anon.request(method, f"/api/v1/users/{a_admin}", json={"name": "x"}, headers=headers)
+        assert resp.status_code == 403, (method, resp.text)
+    # Supervisors and agents manage no users, not even themselves.
+    for user in (boss, ann):
+        mine = bearer(user["token"])
+        assert anon.get("/api/v1/users", headers=mine).status_code == 403
+        body = {"name": "x", "role": "agent", "extension_id": ext["id"]}
+        assert anon.post("/api/v1/users", json=body, headers=mine).status_code == 403
+        resp = anon.patch(f"/api/v1/users/{user['id']}", json={"name": "x"}, headers=mine)
+        assert resp.status_code == 403
+    resp = anon.patch(f"/api/v1/users/{boss['id']}", json={"name": "chief"}, headers=headers)
+    assert resp.json()["name"] == "chief"
+    assert anon.delete(f"/api/v1/users/{boss['id']}", headers=headers).status_code == 204
+    assert anon.get("/api/v1/users/me", headers=bearer(boss["token"])).status_code == 401
+
+
+def test_deleting_an_extension_deletes_its_agent_user(
+    client: TestClient, tenant_a: dict[str, Any]
+) -> None:
+    ext = client.post(f"/api/v1/tenants/{tenant_a['id']}/extensions", json={"number": "101"})
+    body = {
+        "name": "ann",
+        "role": "agent",
+        "tenant_id": tenant_a["id"],
+        "extension_id": ext.json()["id"],
+    }
+    ann = client.post("/api/v1/users", json=body).json()
+    assert client.get("/api/v1/users/me", headers=bearer(ann["token"])).status_code == 200
+    resp = client.delete(f"/api/v1/tenants/{tenant_a['id']}/extensions/{ext.json()['id']}")
+    assert resp.status_code == 204, resp.text
+    assert client.get(f"/api/v1/users/{ann['id']}").status_code == 404
+    assert client.get("/api/v1/users/me", headers=bearer(ann["token"])).status_code == 401
 
 
 def _admins(db_sessions: SessionFactory) -> list[ApiUser]:
