@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -21,7 +21,8 @@ from api.deps import (
     VisibleTenantId,
 )
 from api.schemas import ApplyResultPublic, Page, TenantConfig, page_of
-from orchestrator.store import crud
+from orchestrator.recordings import RecordingService
+from orchestrator.store import crud, recordings
 from orchestrator.store.models import TenantCreate, TenantPublic, TenantUpdate
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
@@ -80,11 +81,20 @@ async def update_tenant(
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_tenant(
-    session: SessionDep, tenant_id: VisibleTenantId, _admin: SystemAdmin, config: ConfigStateDep
+    request: Request,
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    _admin: SystemAdmin,
+    config: ConfigStateDep,
 ) -> None:
-    """Delete a tenant (system admin); its DIDs return to the inventory."""
+    """Delete a tenant (system admin); its DIDs return to the inventory, its recordings'
+    audio is deleted from S3 and the engine."""
+    audio = await run_in_threadpool(recordings.tenant_audio, session, tenant_id)
     await run_in_threadpool(crud.delete_tenant, session=session, tenant_id=tenant_id)
     await config.removed(tenant_id)
+    service: RecordingService | None = getattr(request.app.state, "recordings", None)
+    if audio and service is not None:
+        await service.purge(audio)
 
 
 @router.get("/{tenant_id}/config", dependencies=[RequireAdmin])

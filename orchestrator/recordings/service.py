@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from orchestrator.core.events import Event, RecordingFinished, RecordingStarted
 from orchestrator.recordings.s3 import S3Storage
 from orchestrator.store import recordings as store
 from orchestrator.store.db import SessionFactory
-from orchestrator.store.models import RecordingPublic, utcnow
+from orchestrator.store.models import RecordingPublic, RecordingState, utcnow
 from orchestrator.webhooks.worker import RetryPolicy
 
 log = logging.getLogger("orchestrator.recordings")
@@ -249,6 +249,26 @@ class RecordingService:
                 store.mark_failed(session, item.id, error=error, retry_at=retry_at, at=now)
 
         await asyncio.to_thread(mark)
+
+    async def purge(self, audio: Sequence[store.StoredAudio]) -> list[str]:
+        """Delete the audio of recordings whose records are gone (a deleted tenant's): the
+        S3 object of an uploaded one, the engine's copy of the others. Returns what could
+        not be deleted (logged, one line each, so an operator can remove it by hand)."""
+        left: list[str] = []
+        for item in audio:
+            try:
+                if item.s3_key:
+                    if self.storage is None or self.storage.bucket != item.s3_bucket:
+                        raise RuntimeError(f"bucket {item.s3_bucket!r} is not configured here")
+                    await asyncio.to_thread(self.storage.delete, item.s3_key)
+                if item.state != RecordingState.UPLOADED:
+                    with contextlib.suppress(NotFoundError):
+                        await self.engine.delete_recording(item.name)
+            except Exception as exc:
+                where = f"s3://{item.s3_bucket}/{item.s3_key}" if item.s3_key else item.name
+                log.warning("recording %s of a deleted tenant is left: %s", where, exc)
+                left.append(where)
+        return left
 
     async def _notify(self, tenant_id: int, recording: dict[str, Any]) -> None:
         for listener in list(self.listeners):

@@ -271,3 +271,20 @@ def delete_recording(session: Session, recording_id: int, scope: int | None) -> 
     row = read_recording(session, recording_id, scope)
     session.delete(row)
     session.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudio:
+    """Where a recording's audio is: the engine (``name``) and, once uploaded, S3."""
+
+    name: str
+    state: RecordingState
+    s3_bucket: str | None
+    s3_key: str | None
+
+
+def tenant_audio(session: Session, tenant_id: int) -> list[StoredAudio]:
+    """The audio of every recording of a tenant (read before the tenant is deleted: its
+    rows go with it, and nothing else would say which objects were its)."""
+    rows = session.exec(select(Recording).where(Recording.tenant_id == tenant_id)).all()
+    return [StoredAudio(r.name, RecordingState(r.state), r.s3_bucket, r.s3_key) for r in rows]

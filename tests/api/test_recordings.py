@@ -239,3 +239,33 @@ async def test_rest_scoping_local_audio_and_missing_files(
     assert "ivr/local" not in engine.recordings
     # Recording a live call needs an active CTI call (none here).
     assert client.post("/api/v1/calls/nope/record", json={}).status_code == 503
+
+
+async def test_deleting_a_tenant_deletes_its_audio(
+    client: TestClient, tenant_a: dict, db_sessions: SessionFactory, s3: S3Config
+) -> None:
+    raw = bucket(s3)
+    engine, service = service_for(db_sessions, s3, tenant_a["id"])
+    await service.start()
+    try:
+        await record(engine, "ivr/uploaded", "leg-1")
+        await wait_for_state(db_sessions, RecordingState.UPLOADED)
+    finally:
+        await service.stop()
+    # A second one stays on the engine (no bucket while it was recorded).
+    service.storage = None
+    await service.start()
+    try:
+        await record(engine, "ivr/local", "leg-2")
+        await wait_for_state(db_sessions, RecordingState.LOCAL)
+    finally:
+        await service.stop()
+    service.storage = S3Storage(s3)
+    [key] = objects(raw, s3)
+    assert key.startswith("recs/") and "ivr/local" in engine.recordings
+    app: FastAPI = client.app  # type: ignore[assignment]
+    app.state.recordings = service
+    assert client.delete(f"/api/v1/tenants/{tenant_a['id']}").status_code == 204
+    assert objects(raw, s3) == []
+    assert "ivr/local" not in engine.recordings
+    assert rows(db_sessions) == []
