@@ -1,13 +1,14 @@
-"""``make bench``: ``python -m bench [--only provisioning|ivr|rating|queues|adapter] [options]``
+"""``make bench``: ``python -m bench [--only <one of BENCHMARKS>] [options]``
 
 Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
 each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
-engine), the queues benchmark, and the adapter micro-benchmark (recorded ARI
-events replayed through the Asterisk adapter, no engine). Exits with 1 when a
-call, registration or apply of the provisioning run failed, when an IVR side
-took no step of the ramp with few enough failed calls, or when a sampled charge
-differs from the reference implementation; timings never fail it (they depend
-on the machine), they are for reading.
+engine), the queues benchmark (FakeEngine), the same queues on a fresh ``bench``
+engine with SIPp agents and callers, and the adapter micro-benchmark (recorded
+ARI events replayed through the Asterisk adapter, no engine). Exits with 1 when
+a call, registration or apply of the provisioning run failed, when an IVR side
+took no step of the ramp with few enough failed calls, when a queues ramp had no
+steady step, or when a sampled charge differs from the reference implementation;
+timings never fail it (they depend on the machine), they are for reading.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import argparse
 import asyncio
 import signal
 
-from bench import adapter, ivr, provisioning, queues, rating
+from bench import adapter, ivr, provisioning, queues, queues_engine, rating
 
-BENCHMARKS = ("provisioning", "ivr", "rating", "queues", "adapter")
+BENCHMARKS = ("provisioning", "ivr", "rating", "queues", "queues-engine", "adapter")
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -73,6 +74,26 @@ def main() -> int:
         default=queue_defaults.step_seconds,
         help="seconds of load per step (default: %(default)s)",
     )
+    qe_defaults = queues_engine.EngineQueueOptions()
+    group = parser.add_argument_group("queues-engine (Asterisk, SIPp agents and callers)")
+    group.add_argument(
+        "--queues-engine-rates",
+        type=_rates,
+        default=qe_defaults.rates,
+        help="the ramp: calls/s into the 50 queues, one step each (default: %(default)s)",
+    )
+    group.add_argument(
+        "--queues-engine-step-seconds",
+        type=float,
+        default=qe_defaults.step_seconds,
+        help="seconds of calls per step (default: %(default)s)",
+    )
+    group.add_argument(
+        "--queues-engine-hold-ms",
+        type=int,
+        default=qe_defaults.hold_ms,
+        help="each caller hangs up this long after it is answered (default: %(default)s)",
+    )
     adapter_defaults = adapter.AdapterOptions()
     group = parser.add_argument_group("adapter (recorded ARI events, no engine)")
     group.add_argument(
@@ -91,6 +112,8 @@ def main() -> int:
         parser.error("need at least 1 adapter call and no negative number of subscribers")
     if args.ivr_step_seconds <= 0:
         parser.error("--ivr-step-seconds must be positive")
+    if args.queues_engine_step_seconds <= 0 or args.queues_engine_hold_ms < 1:
+        parser.error("--queues-engine-step-seconds and --queues-engine-hold-ms must be positive")
     options = provisioning.Options(
         tenants=args.tenants,
         extensions=args.extensions,
@@ -119,6 +142,16 @@ def main() -> int:
     if args.only in (None, "queues"):
         failures += queues.run(
             queues.QueueOptions(rates=args.queue_rates, step_seconds=args.queue_step_seconds)
+        )
+    if args.only in (None, "queues-engine"):
+        failures += asyncio.run(
+            queues_engine.run(
+                queues_engine.EngineQueueOptions(
+                    rates=args.queues_engine_rates,
+                    step_seconds=args.queues_engine_step_seconds,
+                    hold_ms=args.queues_engine_hold_ms,
+                )
+            )
         )
     if args.only in (None, "adapter"):
         failures += adapter.run(
