@@ -617,7 +617,9 @@ class AsteriskEngine(Engine):
         # AMI, not ARI: ARI's endpoint state is wrong for realtime users (see contacts.py).
         if not endpoints:
             return {}
-        listing = await self.ami.action({"Action": "PJSIPShowContacts"}, as_list=True, timeout=10)
+        # as_list left to panoramisk: forced, the lone error Asterisk answers when there
+        # are no contacts at all never completes the action (a 10 s timeout each time).
+        listing = await self.ami.action({"Action": "PJSIPShowContacts"}, timeout=10)
         messages = listing if isinstance(listing, list) else [listing]
         return contact_states(messages, endpoints, time.time())
 
