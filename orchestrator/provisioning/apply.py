@@ -127,12 +127,15 @@ class AsteriskProvisioner:
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()
         try:
-            config = await asyncio.to_thread(self._load_tenant, tenant_id)
+            # Loaded under the lock: two changes of one tenant in quick succession must not
+            # apply the older data last (read before the other's apply, written after it).
+            async with self._lock:
+                config = await asyncio.to_thread(self._load_tenant, tenant_id)
+                if config is not None:
+                    rendered = self.renderer.render(config)
+                    changed = await self._apply_one(config, rendered)
             if config is None:
                 return await self.tenant_removed(tenant_id)
-            rendered = self.renderer.render(config)
-            async with self._lock:
-                changed = await self._apply_one(config, rendered)
             result = ApplyResult(
                 tenant_id, True, rendered.version, changed, time.perf_counter() - started
             )
