@@ -261,6 +261,12 @@ async def test_errors_are_translated(make_engine: Factory) -> None:
         await engine.destroy_bridge(f"{PREFIX}no-such-bridge")
     with pytest.raises(ValidationError):
         await engine.reload("everything")
+    # A leg gone before it joins a bridge (a queue caller hanging up as the agent
+    # answers): ARI says 400 "Channel not found"; for the owner the leg is gone.
+    bridge = await engine.create_bridge()
+    with pytest.raises(LegGoneError):
+        await engine.add_to_bridge(bridge.id, f"{PREFIX}no-such-leg")
+    await engine.destroy_bridge(bridge.id)
 
 
 async def test_ami_commands(make_engine: Factory) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from orchestrator.core.call import Bridge, Leg, LegState
 from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
 from orchestrator.core.errors import (
+    CallError,
     EngineError,
     LegGoneError,
     NotFoundError,
@@ -481,7 +482,15 @@ class AsteriskEngine(Engine):
         return self.bridges[bridge.id]
 
     async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
-        await self.ari.add_channel(bridge_id, leg_id)
+        try:
+            await self.ari.add_channel(bridge_id, leg_id)
+        except (ValidationError, CallError) as exc:
+            # ARI answers 400 "Channel not found" for a channel already gone and 422 "not
+            # in Stasis application" for one hanging up: both are a leg gone for its owner
+            # (a queue caller who hangs up as the agent answers), not a fault.
+            if exc.details.get("status") in (400, 422):
+                raise LegGoneError(str(exc), leg_id=leg_id, **exc.details) from exc
+            raise
 
     async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
         await self.ari.remove_channel(bridge_id, leg_id)
