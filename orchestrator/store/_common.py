@@ -84,6 +84,12 @@ def commit(session: Session, *objects: SQLModel, what: str) -> None:
         raise ConflictError(f"{what} conflicts with existing data", reason=str(exc.orig)) from exc
     for obj in objects:
         session.refresh(obj)
+    if objects:
+        # End the refresh's read transaction: a handler then awaits the engine (applying
+        # the tenant's configuration, seconds under load) and must not hold a pooled
+        # connection meanwhile (15 such requests exhausted the pool). Nothing is expired
+        # (expire_on_commit=False), so the objects stay readable without a connection.
+        session.commit()
 
 
 def exists(session: Session, statement: Any) -> bool:
