@@ -25,7 +25,7 @@ from api.routes.queues import CallCenterDep, reload
 from api.schemas import Page
 from orchestrator.callcenter import CallCenter
 from orchestrator.core.errors import EngineUnavailableError
-from orchestrator.store import queues
+from orchestrator.store import agents
 from orchestrator.store.models import QueueAgentCreate, QueueAgentPublic, QueueAgentUpdate
 
 router = APIRouter(prefix="/api/v1/agents", tags=["queues"])
@@ -50,7 +50,7 @@ class AgentStatus(BaseModel):
     logged_in: list[str]
 
 
-def public(row: queues.AgentRow, callcenter: CallCenter | None) -> QueueAgentPublic:
+def public(row: agents.AgentRow, callcenter: CallCenter | None) -> QueueAgentPublic:
     live: dict[str, Any] = {"state": None, "state_reason": "", "logged_in": []}
     if callcenter is not None and row.agent.id is not None:
         live = callcenter.actions.live(row.agent.tenant_id, row.agent.id)
@@ -78,11 +78,11 @@ def list_agents(
         assert user.tenant_id is not None and user.extension is not None
         if tenant_id is not None:
             user.require_tenant(tenant_id)
-        own = queues.agent_by_extension(session, user.tenant_id, user.extension)
+        own = agents.agent_by_extension(session, user.tenant_id, user.extension)
         mine = [own] if own is not None else []
         rows, total = mine[page.offset : page.offset + page.limit], len(mine)
     else:
-        rows, total = queues.list_agents(
+        rows, total = agents.list_agents(
             session=session,
             offset=page.offset,
             limit=page.limit,
@@ -98,7 +98,7 @@ async def create_agent(
     session: SessionDep, user: CurrentUser, data: QueueAgentCreate, callcenter: CallCenterDep
 ) -> QueueAgentPublic:
     """Make an extension of the tenant an agent (one agent per extension)."""
-    row = await run_in_threadpool(queues.create_agent, session=session, data=data, scope=user.scope)
+    row = await run_in_threadpool(agents.create_agent, session=session, data=data, scope=user.scope)
     await reload(callcenter, row.agent.tenant_id)
     return public(row, callcenter)
 
@@ -107,7 +107,7 @@ async def create_agent(
 def read_agent(
     session: SessionDep, user: CurrentUser, agent_id: AgentId, callcenter: CallCenterDep
 ) -> QueueAgentPublic:
-    row = queues.read_agent(session=session, agent_id=agent_id, scope=user.scope)
+    row = agents.read_agent(session=session, agent_id=agent_id, scope=user.scope)
     return public(row, callcenter)
 
 
@@ -120,7 +120,7 @@ async def update_agent(
     callcenter: CallCenterDep,
 ) -> QueueAgentPublic:
     row = await run_in_threadpool(
-        queues.update_agent, session=session, agent_id=agent_id, data=data, scope=user.scope
+        agents.update_agent, session=session, agent_id=agent_id, data=data, scope=user.scope
     )
     await reload(callcenter, row.agent.tenant_id)
     return public(row, callcenter)
@@ -132,7 +132,7 @@ async def delete_agent(
 ) -> None:
     """Delete an agent (logged out; a queue call in progress goes on)."""
     row = await run_in_threadpool(
-        queues.delete_agent, session=session, agent_id=agent_id, scope=user.scope
+        agents.delete_agent, session=session, agent_id=agent_id, scope=user.scope
     )
     await reload(callcenter, row.agent.tenant_id)
 

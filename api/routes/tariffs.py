@@ -21,7 +21,8 @@ from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator import billing
 from orchestrator.core.errors import ValidationError
-from orchestrator.store import billing as store
+from orchestrator.store import billing as billing_store
+from orchestrator.store import tariffs as store
 from orchestrator.store.billing_models import (
     ProductCreate,
     ProductPublic,
@@ -35,6 +36,7 @@ from orchestrator.store.billing_models import (
     TariffVersionPublic,
 )
 from orchestrator.store.models import BillingTariff
+from orchestrator.store.tariff_csv import parse_rates_csv
 
 router = APIRouter(prefix="/api/v1/tariffs", tags=["billing"], dependencies=[RequireAdmin])
 products_router = APIRouter(
@@ -123,7 +125,7 @@ async def import_version(
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError("the CSV must be UTF-8", field="csv") from None
-    rates = await run_in_threadpool(store.parse_rates_csv, text)
+    rates = await run_in_threadpool(parse_rates_csv, text)
     data = TariffVersionCreate(
         label=label,
         effective_from=effective_from,
@@ -166,7 +168,7 @@ def quote(session: SessionDep, user: CurrentUser, tariff_id: int, data: Quote) -
 def list_products(
     session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
 ) -> Page[ProductPublic]:
-    rows, total = store.list_products(
+    rows, total = billing_store.list_products(
         session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
     )
     return page_of(ProductPublic, rows, total, offset=page.offset, limit=page.limit)
@@ -174,22 +176,24 @@ def list_products(
 
 @products_router.post("", status_code=status.HTTP_201_CREATED)
 def create_product(session: SessionDep, user: CurrentUser, data: ProductCreate) -> ProductPublic:
-    return ProductPublic.model_validate(store.create_product(session, data, user.scope))
+    return ProductPublic.model_validate(billing_store.create_product(session, data, user.scope))
 
 
 @products_router.get("/{product_id}")
 def read_product(session: SessionDep, user: CurrentUser, product_id: int) -> ProductPublic:
-    return ProductPublic.model_validate(store.read_product(session, product_id, user.scope))
+    return ProductPublic.model_validate(billing_store.read_product(session, product_id, user.scope))
 
 
 @products_router.patch("/{product_id}")
 def update_product(
     session: SessionDep, user: CurrentUser, product_id: int, data: ProductUpdate
 ) -> ProductPublic:
-    return ProductPublic.model_validate(store.update_product(session, product_id, data, user.scope))
+    return ProductPublic.model_validate(
+        billing_store.update_product(session, product_id, data, user.scope)
+    )
 
 
 @products_router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_product(session: SessionDep, user: CurrentUser, product_id: int) -> None:
     """Delete a product no account is on (409 otherwise)."""
-    store.delete_product(session, product_id, user.scope)
+    billing_store.delete_product(session, product_id, user.scope)

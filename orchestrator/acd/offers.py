@@ -3,8 +3,9 @@
 An offer is a task of its own. It dials every chosen agent (through the
 :class:`~orchestrator.ivr.directory.Directory`: ``extension:101`` or a remote number)
 and waits until one answers, all fail, the ring timeout passes or the call stops
-waiting. The first agent to answer wins (decided in the ACD's event handler, so two
-answers at once cannot both win); at the end every other leg is hung up (cause 26,
+waiting. The first agent to answer wins (decided in :func:`agent_leg_event`, which the
+ACD's event handler calls synchronously, so two answers at once cannot both win); at the
+end every other leg is hung up (cause 26,
 answered elsewhere, when there is a winner) and each agent's part is settled:
 
 - ``no_answer``, ``busy``, ``rejected``, ``failed``: a miss. The agent is available
@@ -25,7 +26,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
+from orchestrator.core.call import LegState
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.core.events import LegCreated, LegDtmf, LegHungUp, LegStateChanged
 
 if TYPE_CHECKING:
     from orchestrator.acd.agents import Agent
@@ -116,3 +119,54 @@ async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
         entry.not_before = asyncio.get_running_loop().time() + config.retry_s
         acd.kick_at(config.retry_s)
     acd.kick()
+
+
+def agent_leg_event(
+    acd: AcdService,
+    entry: QueuedCall,
+    agent: Agent,
+    event: LegHungUp | LegStateChanged | LegCreated | LegDtmf,
+) -> None:
+    """An event on an agent leg of ``entry``: an answer, or a hangup while ringing or
+    talking. It only settles state and wakes the offer (or the call's owner)."""
+    offer = entry.offer
+    ringing = offer is not None and not offer.closed and event.leg_id in offer.legs
+    if isinstance(event, LegCreated | LegStateChanged) and event.state == LegState.UP:
+        if offer is None or not ringing:
+            return
+        offer.answered.add(event.leg_id)
+        if not offer.winner and entry.waiting:
+            _answered(acd, entry, offer, event.leg_id, agent)
+        offer.wake.set()
+    elif isinstance(event, LegHungUp):
+        if event.leg_id == entry.agent_leg:
+            acd.agent_leg_gone(entry)
+        if offer is not None and ringing:
+            offer.gone.setdefault(event.leg_id, event.cause)
+            offer.wake.set()
+
+
+def _answered(acd: AcdService, entry: QueuedCall, offer: Offer, leg_id: str, agent: Agent) -> None:
+    """The first agent to answer gets the call (later ones lose the race)."""
+    now = acd.clock()
+    offer.winner = entry.agent_leg = leg_id
+    entry.state, entry.agent, entry.answered_at = "connecting", agent, now
+    acd.release(entry)  # served: a restart from now on does not give it back
+    acd.agents.answered(agent)
+    runtime = acd.runtime_of(entry)
+    wait = entry.wait_s(now)
+    if entry.kind == "live":
+        runtime.recent_waits.append(wait)
+        acd.event(
+            "dequeued",
+            entry,
+            agent_id=agent.id,
+            reason="answered",
+            wait_s=wait,
+            sl_threshold_s=runtime.config.service_level_s,
+            kind=entry.kind,
+        )
+    number = entry.callback_number or entry.caller
+    if number:
+        acd.note_last_agent(entry.tenant_id, number, agent.id, keep=True)
+    entry.wake.set()

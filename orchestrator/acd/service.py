@@ -15,11 +15,12 @@ How it works (docs/queues.md has the whole picture):
 - each waiting caller is owned by its ``enqueue`` coroutine (:mod:`.session`): it
   answers the leg, plays music on hold and the periodic announcements, and bridges
   the caller with the agent who answers;
-- :meth:`AcdService._dispatch` runs whenever something changes (a caller arrives, an
-  agent becomes available, a retry pause ends): it matches waiting callers (queue
+- the dispatcher (:mod:`.dispatch`) runs whenever something changes (a caller arrives,
+  an agent becomes available, a retry pause ends): it matches waiting callers (queue
   weight, then priority, then arrival) with available agents (the queue's strategy)
-  and starts an :class:`~.waiting.Offer` task for each match;
-- engine events never block: the handler only sets flags and wakes the owner;
+  and starts an :class:`~.waiting.Offer` task (:mod:`.offers`) for each match;
+- engine events never block: the handler only sets flags and wakes the owner (an agent
+  leg's answer is settled in :func:`.offers.agent_leg_event`);
 - with a :class:`~.places.PlaceKeeper`, waiting callers and the last agents are kept
   in the store, so a restart of the orchestrator keeps their places (:mod:`.places`).
 """
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import itertools
 import logging
 import time
@@ -37,14 +37,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
-from orchestrator.acd import offers, places, session
+from orchestrator.acd import dispatch, offers, places, session
 from orchestrator.acd.agents import Agent, AgentBook
 from orchestrator.acd.config import AgentConfig, QueueConfig, skills
 from orchestrator.acd.events import AcdEvent, QueueEvents, QueueResult
 from orchestrator.acd.places import Place, PlaceKeeper, ResumedFlow
 from orchestrator.acd.reachability import Reachability
-from orchestrator.acd.strategies import pick
-from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
+from orchestrator.acd.waiting import QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConflictError, NotFoundError
@@ -262,6 +261,10 @@ class AcdService:
         """The calls waiting or being served, by call id."""
         return self._calls
 
+    def runtime_of(self, entry: QueuedCall) -> QueueRuntime:
+        """The queue ``entry`` waits in (it exists: a queue with callers is not removed)."""
+        return self._queues[(entry.tenant_id, entry.queue)]
+
     # -- callers --------------------------------------------------------------------
     async def enqueue(
         self,
@@ -344,7 +347,7 @@ class AcdService:
 
     def untrack(self, entry: QueuedCall) -> None:
         self.leave(entry)
-        self._release(entry)
+        self.release(entry)
 
     def leave(self, entry: QueuedCall) -> None:
         """Forget ``entry`` here; its place (if kept) stays for the next run."""
@@ -356,7 +359,7 @@ class AcdService:
         if entry.offer is not None:
             entry.offer.wake.set()
 
-    def _release(self, entry: QueuedCall) -> None:
+    def release(self, entry: QueuedCall) -> None:
         """The call waits no more: its place and its leg are not kept for a restart."""
         if self.places is not None:
             self.places.release(entry.id)
@@ -426,54 +429,8 @@ class AcdService:
 
     def _dispatch(self) -> None:
         self._kick_pending = False
-        if self.stopping:
-            return
-        now = asyncio.get_running_loop().time()
-        today = datetime.date.fromtimestamp(self.clock())
-        available = [a for a in self.agents.all() if a.available]
-        if not available:
-            return  # the common case under load: nothing to hand out
-        entries = [
-            c for c in self._calls.values() if c.waiting and c.offer is None and c.not_before <= now
-        ]
-        entries.sort(key=lambda c: c.order_key(self._queues[(c.tenant_id, c.queue)].config.weight))
-        # Members per queue, computed once per pass (agents change state as offers start).
-        members_of: dict[tuple[int, str], list[Agent]] = {}
-        for entry in entries:
-            runtime = self._queues[(entry.tenant_id, entry.queue)]
-            key = (entry.tenant_id, entry.queue)
-            if key not in members_of:
-                members_of[key] = self.agents.members(*key)
-            members = members_of[key]
-            free = [a for a in members if a.available]
-            if not free:
-                continue
-            chosen: list[Agent] = []
-            if entry.last_agent and now < entry.exclusive_until:
-                last = next((a for a in members if a.id == entry.last_agent), None)
-                if last is not None and last.reachable:
-                    if not last.available:
-                        continue  # exclusive: wait for them (until exclusive_until)
-                    chosen = [last]
-            if not chosen:
-                by_id = {a.id: a for a in free}
-                snaps = pick(
-                    runtime.config.strategy,
-                    [a.snapshot(entry.queue, today) for a in free],
-                    required=entry.skills,
-                    rr_last=runtime.rr_last,
-                    rr_last_order=runtime.rr_last_order,
-                    rng=runtime.rng,
-                    avoid=frozenset(entry.tried),
-                )
-                chosen = [by_id[s.agent_id] for s in snaps]
-            if not chosen:
-                continue
-            if all(a.id in entry.tried for a in chosen):
-                entry.tried.clear()  # everyone had a go: a new round
-            runtime.rr_last = chosen[0].id
-            runtime.rr_last_order = chosen[0].queues.get(entry.queue)
-            offers.start(self, runtime, entry, chosen)
+        if not self.stopping:
+            dispatch.run(self)
 
     # -- engine events ------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -482,7 +439,7 @@ class AcdService:
             if entry is not None:
                 self._caller_event(entry, event)
             elif event.leg_id in self._agent_legs:
-                self._agent_event(event)
+                offers.agent_leg_event(self, *self._agent_legs[event.leg_id], event)
         elif isinstance(event, PlaybackFinished):
             entry = self._playbacks.get(event.playback_id)
             if entry is not None:
@@ -501,7 +458,7 @@ class AcdService:
         elif isinstance(event, LegCreated | LegStateChanged) and event.state == LegState.UP:
             entry.caller_up = True
         elif isinstance(event, LegDtmf):
-            config = self._queues[(entry.tenant_id, entry.queue)].config
+            config = self.runtime_of(entry).config
             if config.callback_enabled and event.digit == config.callback_key and entry.waiting:
                 entry.callback_number = entry.callback_number or entry.caller
                 entry.callback_requested = True
@@ -511,24 +468,6 @@ class AcdService:
         if entry.offer is not None:
             entry.offer.wake.set()
 
-    def _agent_event(self, event: LegHungUp | LegStateChanged | LegCreated | LegDtmf) -> None:
-        entry, agent = self._agent_legs[event.leg_id]
-        offer = entry.offer
-        ringing = offer is not None and not offer.closed and event.leg_id in offer.legs
-        if isinstance(event, LegCreated | LegStateChanged) and event.state == LegState.UP:
-            if offer is None or not ringing:
-                return
-            offer.answered.add(event.leg_id)
-            if not offer.winner and entry.waiting:
-                self._answered(entry, offer, event.leg_id, agent)
-            offer.wake.set()
-        elif isinstance(event, LegHungUp):
-            if event.leg_id == entry.agent_leg:
-                self.agent_leg_gone(entry)
-            if offer is not None and ringing:
-                offer.gone.setdefault(event.leg_id, event.cause)
-                offer.wake.set()
-
     def agent_leg_gone(self, entry: QueuedCall) -> None:
         """The connected agent's leg ended: wrap-up, then ``completed`` (idempotent)."""
         agent = entry.agent
@@ -536,33 +475,8 @@ class AcdService:
             return
         entry.agent_gone, entry.talk_ended_at = True, self.clock()
         self.forget_agent_leg(entry.agent_leg)
-        config = self._queues[(entry.tenant_id, entry.queue)].config
+        config = self.runtime_of(entry).config
         self.agents.hung_up(agent, config.wrapup_s, lambda w: self._completed(entry, w))
-        entry.wake.set()
-
-    def _answered(self, entry: QueuedCall, offer: Offer, leg_id: str, agent: Agent) -> None:
-        """The first agent to answer gets the call (later ones lose the race)."""
-        now = self.clock()
-        offer.winner = entry.agent_leg = leg_id
-        entry.state, entry.agent, entry.answered_at = "connecting", agent, now
-        self._release(entry)  # served: a restart from now on does not give it back
-        self.agents.answered(agent)
-        runtime = self._queues[(entry.tenant_id, entry.queue)]
-        wait = entry.wait_s(now)
-        if entry.kind == "live":
-            runtime.recent_waits.append(wait)
-            self.event(
-                "dequeued",
-                entry,
-                agent_id=agent.id,
-                reason="answered",
-                wait_s=wait,
-                sl_threshold_s=runtime.config.service_level_s,
-                kind=entry.kind,
-            )
-        number = entry.callback_number or entry.caller
-        if number:
-            self.note_last_agent(entry.tenant_id, number, agent.id, keep=True)
         entry.wake.set()
 
     def _completed(self, entry: QueuedCall, wrapup: float) -> None:

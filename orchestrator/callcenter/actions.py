@@ -22,7 +22,8 @@ from orchestrator.acd import AcdService
 from orchestrator.acd.config import pause_reason
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.cti.commands import parse
-from orchestrator.store import queues as store
+from orchestrator.store import agents as store
+from orchestrator.store.queues import member_queues, set_logged_in
 
 
 class AgentCommand(BaseModel):
@@ -55,7 +56,7 @@ class AgentActions:
     def _read(self, agent_id: int, scope: int | None) -> tuple[store.AgentRow, list[str]]:
         with self.sessions() as session:
             row = store.read_agent(session=session, agent_id=agent_id, scope=scope)
-            return row, store.member_queues(session, agent_id)
+            return row, member_queues(session, agent_id)
 
     async def agent(self, agent_id: int, scope: int | None) -> tuple[store.AgentRow, list[str]]:
         """The agent (if visible in ``scope``) and the queues it is a member of."""
@@ -92,7 +93,7 @@ class AgentActions:
         if queue is not None and queue not in running:
             raise ConflictError(f"queue {queue} is disabled", queue=queue)
         queues = [q for q in queues if q in running]
-        await self._store(store.set_logged_in, agent_id, queues, True)
+        await self._store(set_logged_in, agent_id, queues, True)
         self._known(row)
         for name in queues:
             self.acd.login(row.agent.tenant_id, str(agent_id), name)
@@ -105,7 +106,7 @@ class AgentActions:
     ) -> dict[str, Any]:
         row, member_of = await self.agent(agent_id, scope)
         queues = self._pick(row, member_of, queue)
-        await self._store(store.set_logged_in, agent_id, queues, False)
+        await self._store(set_logged_in, agent_id, queues, False)
         self._known(row)
         for name in queues:
             self.acd.logout(row.agent.tenant_id, str(agent_id), name)

@@ -30,7 +30,7 @@ from typing import Any
 from sqlmodel import Session
 
 from orchestrator.acd import AcdEvent, QueueStats
-from orchestrator.store import queues as store
+from orchestrator.store import queue_runtime as store
 
 log = logging.getLogger("orchestrator.callcenter")
 

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from orchestrator.acd.places import Place
 from orchestrator.acd.service import LAST_AGENT_MEMORY
-from orchestrator.store import queues as store
+from orchestrator.store import queue_runtime as store
 
 log = logging.getLogger("orchestrator.callcenter")
 

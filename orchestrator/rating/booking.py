@@ -26,7 +26,7 @@ from orchestrator.billing import Charge, Service, Unrated, UnratedReason
 from orchestrator.billing.tariff import EXACT
 from orchestrator.core.errors import ValidationError
 from orchestrator.store import ledger
-from orchestrator.store.billing import account_by_name, account_for_extension, load_tariff
+from orchestrator.store.billing import account_by_name, account_for_extension
 from orchestrator.store.models import (
     Account,
     BillingProduct,
@@ -37,6 +37,7 @@ from orchestrator.store.models import (
     OutboundRoute,
     Trunk,
 )
+from orchestrator.store.tariffs import load_tariff
 
 Result = Charge | Unrated
 

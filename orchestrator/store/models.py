@@ -859,8 +859,9 @@ class RecordingPublic(RecordingBase):
 
 
 # == call queues (ACD) =======================================================
-# Configuration of orchestrator/acd read by orchestrator/store/queues.py; the field rules
-# live in orchestrator.acd.config (QueueConfig, AgentConfig), checked by the data functions.
+# Configuration of orchestrator/acd read by orchestrator/store/queues.py and agents.py
+# (the event log: queue_runtime.py); the field rules live in orchestrator.acd.config
+# (QueueConfig, AgentConfig), checked by the data functions.
 class PriorityRulePublic(SQLModel):
     match: str = Field(max_length=22, description="a number, or a prefix ending in *")
     priority: int = Field(description="0 to 100; higher is served first")
@@ -1049,10 +1050,11 @@ class QueueEvent(SQLModel, table=True):
 
 
 # == Billing: tariffs, products, accounts, ledger, charges ==================
-# Data functions: orchestrator/store/billing.py (tariffs, products, accounts) and
-# orchestrator/store/ledger.py (transactions, charges, reservations); the rating
-# service is orchestrator/rating (docs/billing.md). Migration 0007. Money columns are
-# ExactDecimal (NUMERIC(24, 10) / text): never a float.
+# Data functions: orchestrator/store/tariffs.py (tariffs, versions, rates),
+# orchestrator/store/billing.py (products, accounts) and orchestrator/store/ledger.py
+# (transactions, charges, reservations); the rating service is orchestrator/rating
+# (docs/billing.md). Migration 0007. Money columns are ExactDecimal (NUMERIC(24, 10) /
+# text): never a float.
 def _money(default: Any = None, nullable: bool = False) -> Any:
     return Field(default=default, sa_type=ExactDecimal, nullable=nullable)
 
@@ -1238,7 +1240,7 @@ class Reservation(SQLModel, table=True):
 
 
 # == Queue places: waiting callers and last agents kept across a restart ==============
-# Data functions: orchestrator/store/queues.py (places, last agents), written through
+# Data functions: orchestrator/store/queue_runtime.py (places, last agents), written through
 # orchestrator/callcenter/places.py; the ACD side is orchestrator/acd/places.py
 # (docs/queues.md, "Restart"). Migration 0008.
 class QueuePlace(SQLModel, table=True):

@@ -21,10 +21,10 @@ from orchestrator.callcenter import CallCenter, queue_flow
 from orchestrator.core import FakeEngine
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
-from orchestrator.store import queues as store
+from orchestrator.store import queue_runtime as store
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.endpoints import EndpointResolver
-from orchestrator.store.queues import events_since
+from orchestrator.store.queue_runtime import events_since
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orchestrator.store import billing, ledger
+from orchestrator.store import billing, ledger, tariffs
 from orchestrator.store.billing_models import (
     AccountCreate,
     ProductCreate,
@@ -37,11 +37,11 @@ def setup(
         s.add(Extension(tenant_id=tenant.id, number="101", sip_username="101",
                         sip_password="x" * 16))  # fmt: skip
         s.commit()
-        tariff = billing.create_tariff(
+        tariff = tariffs.create_tariff(
             s, TariffCreate(tenant_id=tenant.id, name="retail", currency="EUR"), None
         )
         assert tariff.id is not None
-        billing.add_version(
+        tariffs.add_version(
             s,
             tariff.id,
             TariffVersionCreate(

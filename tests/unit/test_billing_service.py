@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from orchestrator.rating import RatingService
-from orchestrator.store import billing, ledger
+from orchestrator.store import ledger, tariffs
 from orchestrator.store.billing_models import RateIn, TariffVersionCreate
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.models import Account, AccountTransaction, Cdr, LegCharge, Reservation
@@ -87,7 +87,7 @@ def test_rerate_books_the_difference_once_and_keeps_the_history(
     service.run_batch()
     with db_sessions() as s:
         # The UK price was wrong: 0.60 a minute should have been 0.30. Correct version v1.
-        billing.add_version(
+        tariffs.add_version(
             s,
             ids["tariff"],
             TariffVersionCreate(
