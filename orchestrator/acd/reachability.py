@@ -1,16 +1,20 @@
 """Agents' phone registrations read from the engine, so an unregistered phone is never "available".
 
-``EndpointStateChanged`` events keep an agent's ``reachable`` fact current, but events
-alone are not enough: at start nothing has been said yet, events are lost while the
-control link is down, and some engines do not send them at all for some users (Asterisk
-with realtime SIP users, see ``orchestrator/engines/asterisk/contacts.py``).
+``EndpointStateChanged`` events keep an agent's ``reachable`` fact current: the ACD
+applies each one at once (``AcdService`` -> ``AgentBook.set_reachable``). Events alone
+are not enough, though: at start nothing has been said yet, events are lost while the
+control link is down, and some engines do not send them at all for some users
+(``Engine.registration_events`` is false: Asterisk built without the test events its
+registrar raises, see ``orchestrator/engines/asterisk/contacts.py``).
 :class:`Reachability` therefore reads ``Engine.endpoint_states`` for
 
 - every agent when the engine (re)connects (``EngineConnected``), which also corrects
   whatever was missed while the link was down;
 - an agent added to the ACD, or logging in while logged out everywhere;
-- the logged-in agents every ``poll_s`` seconds (0: never), for engines that do not
-  report registrations.
+- the logged-in agents every ``poll_s`` seconds (0: never) when the engine does not
+  report registrations, and only every ``safety_poll_s`` (at least ``poll_s``) when it
+  does: a safety net for an event lost without the link dropping. A read of Asterisk
+  lists every contact of the engine, so this keeps its cost off the common case.
 
 Reads are coalesced: endpoints asked for while a read runs go in the next one. A state
 read is applied only if no event for that endpoint came while it was read
@@ -33,6 +37,8 @@ log = logging.getLogger("orchestrator.acd")
 
 # How often the poll loop looks at the clock (poll_s can be changed while it runs).
 _TICK_S = 0.5
+# The poll's period while the engine reports registrations (see the module doc).
+SAFETY_POLL_S = 60.0
 
 
 class Reachability:
@@ -45,10 +51,12 @@ class Reachability:
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
         *,
         poll_s: float = 0.0,
+        safety_poll_s: float = SAFETY_POLL_S,
     ) -> None:
         self.engine = engine
         self.agents = agents
         self.poll_s = poll_s
+        self.safety_poll_s = safety_poll_s
         self.reads = 0  # reads done (tests, diagnostics)
         self._spawn = spawn
         self._pending: set[str] = set()
@@ -99,11 +107,18 @@ class Reachability:
             self.reads += 1
             self.agents.seed_reachable(states, marks)
 
+    def interval(self) -> float:
+        """Seconds between two polls now (0: no polling)."""
+        if self.poll_s <= 0 or not self.engine.registration_events:
+            return self.poll_s
+        return max(self.poll_s, self.safety_poll_s)
+
     async def _poll(self) -> None:
         last = time.monotonic()
         while True:
             await asyncio.sleep(_TICK_S)
-            if self.poll_s <= 0 or time.monotonic() - last < self.poll_s:
+            interval = self.interval()
+            if interval <= 0 or time.monotonic() - last < interval:
                 continue
             last = time.monotonic()
             if not self.engine.status().connected:

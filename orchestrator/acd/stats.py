@@ -86,6 +86,11 @@ class QueueStats:
         self._queues: dict[tuple[int, str], _Queue] = {}
         # (tenant, agent) -> (state, queues logged into)
         self._agents: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
+        # The agents logged into each (tenant, queue), so that one queue's figures cost
+        # its own agents, not a scan of every tenant's; and each agent's rank of first
+        # appearance, which keeps the ``agents`` counts in the order a scan gave them.
+        self._members: dict[tuple[int, str], set[str]] = {}
+        self._rank: dict[tuple[int, str], int] = {}
         self.last_timestamp = 0.0
 
     @classmethod
@@ -113,7 +118,7 @@ class QueueStats:
     def apply(self, event: AcdEvent) -> None:
         self.last_timestamp = max(self.last_timestamp, event.timestamp)
         if event.type == "agent_state":
-            self._agents[(event.tenant_id, event.agent_id)] = (event.state, event.queues)
+            self._agent_state(event)
             return
         if not event.queue:
             return
@@ -134,6 +139,19 @@ class QueueStats:
         elif event.type == "completed":
             q.completed += 1
             q.handle_s += event.talk_s + event.wrapup_s
+
+    def _agent_state(self, event: AcdEvent) -> None:
+        tenant, agent = key = (event.tenant_id, event.agent_id)
+        old = self._agents.get(key)
+        for name in set(old[1] if old else ()) - set(event.queues):
+            members = self._members[(tenant, name)]
+            members.discard(agent)
+            if not members:
+                del self._members[(tenant, name)]
+        for name in event.queues:
+            self._members.setdefault((tenant, name), set()).add(agent)
+        self._agents[key] = (event.state, event.queues)
+        self._rank.setdefault(key, len(self._rank))
 
     @staticmethod
     def _dequeued(q: _Queue, event: AcdEvent) -> None:
@@ -159,11 +177,11 @@ class QueueStats:
         q = self._queues.get((tenant_id, queue)) or _Queue()
         at = self.last_timestamp if now is None else now
         longest = max((at - since for since in q.waiting.values()), default=0.0)
-        agents = Counter(
-            state
-            for (tenant, _), (state, queues) in self._agents.items()
-            if tenant == tenant_id and queue in queues
+        members = sorted(
+            ((tenant_id, a) for a in self._members.get((tenant_id, queue), ())),
+            key=self._rank.__getitem__,
         )
+        agents = Counter(self._agents[key][0] for key in members)
         return QueueFigures(
             tenant_id=tenant_id,
             queue=queue,

@@ -46,9 +46,10 @@ from orchestrator.ivr.directory import Directory
 
 log = logging.getLogger("orchestrator.callcenter")
 
-# How often logged-in agents' registrations are read from the engine: Asterisk sends no
-# event when a realtime SIP user registers (see orchestrator/acd/reachability.py), so
-# a phone that registers after its agent logged in becomes available within this.
+# How often logged-in agents' registrations are read from the engine when it does not
+# report them (Asterisk without the registrar's test events, see
+# orchestrator/engines/asterisk/registrations.py); with events the ACD reads them only
+# as a safety net (orchestrator/acd/reachability.py).
 REACHABILITY_POLL_S = 5.0
 
 

@@ -47,6 +47,13 @@ class Engine(abc.ABC):
     """A media engine under the orchestrator's control."""
 
     name: str = "engine"
+    # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
+    # (a phone registering, unregistering, or its registration expiring) while the engine
+    # is connected. Either way features read :meth:`endpoint_states` at each (re)connect
+    # (events are lost while down); without events they must also poll it. An adapter
+    # may set it when it connects (Asterisk: only builds that raise the registrar's test
+    # events, see orchestrator/engines/asterisk/contacts.py).
+    registration_events: bool = False
 
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
@@ -253,8 +260,9 @@ class Engine(abc.ABC):
         Each endpoint asked for maps to ``"online"`` (a phone is registered and not known
         to be unreachable), ``"offline"`` (no usable registration) or ``"unknown"`` (the
         engine cannot tell). Features use it to seed states that ``EndpointStateChanged``
-        events then keep current, and after a reconnect to correct what events were
-        missed. The default knows nothing (every endpoint ``"unknown"``).
+        events then keep current (see :attr:`registration_events`), and after a reconnect
+        to correct what events were missed. The default knows nothing (every endpoint
+        ``"unknown"``).
 
         How engines do it: Asterisk AMI ``PJSIPShowContacts`` (with realtime AORs ARI's
         endpoint ``state`` stays ``offline`` while the phone is registered, see the

@@ -152,7 +152,12 @@ class LegLeftBridge(BridgeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointStateChanged(Event):
-    """A SIP user's reachability changed (registered, unregistered...)."""
+    """A SIP user's reachability changed (registered, unregistered, expired...).
+
+    ``state``: ``online`` / ``offline`` for registrations (engines whose
+    ``Engine.registration_events`` is true send one for each), or the engine's own
+    endpoint or contact state (``reachable``, ``unreachable``...).
+    """
 
     endpoint: str
     state: str

@@ -42,6 +42,7 @@ from orchestrator.core.events import (
     ChannelStarted,
     ChannelStateChanged,
     ChannelUnbridged,
+    EndpointStateChanged,
     EngineConnected,
     EngineDisconnected,
     LegCreated,
@@ -63,8 +64,15 @@ DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, 
 class FakeEngine(Engine):
     name = "fake"
 
-    def __init__(self, *, version: str = "fake-1.0", auto_finish_playback: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        version: str = "fake-1.0",
+        auto_finish_playback: bool = True,
+        registration_events: bool = False,
+    ) -> None:
         super().__init__()
+        self.registration_events = registration_events
         self.version = version
         self.auto_finish_playback = auto_finish_playback
         self.connected = False
@@ -132,6 +140,14 @@ class FakeEngine(Engine):
             )
         )
         return leg
+
+    async def set_registration(self, endpoint: str, state: str) -> None:
+        """A phone registers (``"online"``) or goes (``"offline"``): what
+        :meth:`endpoint_states` answers from now on, and the ``EndpointStateChanged``
+        if this engine has ``registration_events``."""
+        self.endpoint_reachability[endpoint] = state
+        if self.registration_events and self.connected:
+            await self.emit(EndpointStateChanged(endpoint=endpoint, state=state))
 
     async def dtmf(self, leg_id: str, digits: str) -> None:
         for digit in digits:

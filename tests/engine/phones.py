@@ -46,8 +46,7 @@ PORTS_PER_SLOT = 100
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
-# Offsets 10-11 and 17-19 are free (test_foundation.py's fixed 16101-16212 sit in slots
-# 1-2, though).
+# Offset 17 is free (test_foundation.py's fixed 16101-16212 sit in slots 1-2, though).
 BLOCKS: dict[str, range] = {
     "test_queues_wallboard": range(0, 10),  # not using the helper (yet)
     "test_queues_restart": range(12, 17),  # not using the helper (yet)
@@ -60,6 +59,8 @@ BLOCKS: dict[str, range] = {
     "test_cti_transfer": range(80, 84),
     "test_cti_observed": range(90, 92),
     "test_cdrs": range(95, 98),
+    "test_registration_events": range(18, 20),
+    "test_registration_events_2": range(10, 12),  # the same module's second block
 }
 
 

@@ -14,10 +14,10 @@ agents' registrations read from the engine, ring-all and skills-based distributi
   (:class:`~tests.browser.wallboard_page.WallboardPage` records what it shows, when),
   and its final screenshot is saved under the test's ``tmp_path``.
 - **Registration**: an agent whose phone is not registered is ``unavailable`` from its
-  login on (read from the engine, AMI ``PJSIPShowContacts``: Asterisk sends no event
-  for realtime SIP users) and gets no call; once it registers the poll makes it
-  available and it gets the next call; a phone that unregisters while polling is off
-  is corrected by the next engine (re)connect.
+  login on (read from the engine, AMI ``PJSIPShowContacts``) and gets no call; once it
+  registers it is available (the registrar's events, see
+  tests/engine/test_registration_events.py) and gets the next call; an unregistration
+  the ACD missed is corrected by the next engine (re)connect.
 - **Ring-all**: two agents ring, the one answering after 1 s wins, the other one's phone
   gets the CANCEL (Reason: cause 26, answered elsewhere).
 - **Skills**: a call needing ``french`` goes to the agent who has it, not to the one who
@@ -486,7 +486,7 @@ async def test_registration_read_from_the_engine(
         assert result.answered, result.log
         await a801.wait_completed(1)
         assert offered == [str(wb["agents"]["801"])]
-        # 804 registers: no event comes from Asterisk; the poll finds it.
+        # 804 registers: the registrar's event says so (the poll would, without them).
         await register(service, wb, "804")
         took = await until_state(http, wb, "804", "available", timeout=reach.poll_s + 3)
         print(f"\nregistration seen after {took:.1f} s (poll every {reach.poll_s} s)")
@@ -498,14 +498,20 @@ async def test_registration_read_from_the_engine(
         assert a801.answered == 1 and offered[1:] == [str(wb["agents"]["804"])]
     await until_state(http, wb, "804", "available")
 
-    # Without polling nothing tells the ACD that 804 unregisters...
+    # 804 unregisters: the event makes it unavailable at once. With polling off, an
+    # event the ACD missed (played here: it is told the phone is back) stays wrong...
     poll_s, reach.poll_s = reach.poll_s, 0.0
     try:
         await register(service, wb, "804", expires=0)
-        await asyncio.sleep(1.0)
-        assert (await agent(http, wb, "804"))["state"] == "available"  # stale
-        # ...until the engine link comes back (as after a restart): all are read again.
+        await until_state(http, wb, "804", "unavailable", timeout=1)
         loop = _service_loop(service)
+        acd = service.app.state.acd
+        endpoint = acd.agents.get(wb["tenant_id"], str(wb["agents"]["804"])).config.endpoint
+        loop.call_soon_threadsafe(acd.agents.set_reachable, endpoint, "online")
+        await until_state(http, wb, "804", "available", timeout=1)  # stale
+        await asyncio.sleep(0.5)
+        assert (await agent(http, wb, "804"))["state"] == "available"
+        # ...until the engine link comes back (as after a restart): all are read again.
         engine = service.app.state.acd.engine if service.app else None
         reads = reach.reads
         asyncio.run_coroutine_threadsafe(engine.ari.drop_events_link(), loop).result(5)

@@ -1,6 +1,7 @@
 """Agents' registrations read from the engine (``Engine.endpoint_states``): at connect,
-for new agents and logins, by polling; events that come during a read win; and the
-Asterisk adapter's reading of AMI ``PJSIPShowContacts``."""
+for new agents and logins, by polling (only a slow safety poll when the engine reports
+registrations); events that come during a read win; and the Asterisk adapter's reading
+of AMI ``PJSIPShowContacts``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.acd import AcdService, AgentConfig
+from orchestrator.acd import AcdService, AgentConfig, reachability
 from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import EngineError
 from orchestrator.core.events import EndpointStateChanged, EngineConnected
@@ -117,6 +118,50 @@ async def test_logged_in_agents_are_polled() -> None:
         assert fake.endpoint_queries[-1] == (ALICE,)
     finally:
         await h.close()
+
+
+async def test_with_registration_events_polling_is_only_a_safety_net(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reachability, "_TICK_S", 0.02)
+    fake = FakeEngine(registration_events=True)
+    h = await harness_on(fake, reachability_poll_s=0.05)
+    reach = h.acd.reachability
+    reach.safety_poll_s = 1.0
+    try:
+        assert reach.interval() == 1.0
+        h.queue()
+        h.agent("101", endpoint=ALICE)
+        await h.until(lambda: reach.reads >= 1)
+        reads = reach.reads
+        # The phone goes and comes back: the events say so at once, nothing is read.
+        await fake.set_registration(ALICE, "offline")
+        assert h.state("101") == "unavailable"
+        await fake.set_registration(ALICE, "online")
+        assert h.state("101") == "available"
+        await asyncio.sleep(0.2)  # four poll_s: no poll yet
+        assert reach.reads == reads
+        # An event lost without the link dropping: the safety poll corrects it.
+        fake.endpoint_reachability[ALICE] = "offline"
+        await h.until(lambda: h.state("101") == "unavailable", timeout=3)
+        assert reach.reads >= reads + 1
+        # An engine that stops reporting registrations is polled at poll_s again.
+        fake.registration_events = False
+        assert reach.interval() == 0.05
+        await h.until(lambda: reach.reads >= reads + 3, timeout=2)
+    finally:
+        await h.close()
+
+
+async def test_without_registration_events_the_fake_only_answers_reads(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", endpoint=ALICE)
+    await h.until(lambda: h.acd.reachability.reads >= 1)
+    await h.fake.set_registration(ALICE, "offline")  # no event: only read
+    assert h.state("101") == "available"
+    assert h.acd.reachability.interval() == 0.0  # the harness does not poll
+    await h.fake.emit(EngineConnected(engine="fake", reconnect=True))
+    await h.until(lambda: h.state("101") == "unavailable")
 
 
 async def test_an_engine_that_cannot_answer_changes_nothing(h: AcdHarness) -> None:

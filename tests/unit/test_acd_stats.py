@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -140,3 +141,39 @@ def test_callbacks_are_counted_apart() -> None:
 def test_from_dict_ignores_unknown_keys() -> None:
     data = ev("queued", 0, queue="q", call_id="x").to_dict() | {"new_field": 1}
     assert AcdEvent.from_dict(data).call_id == "x"
+
+
+def test_the_agent_index_follows_logins_logouts_and_queue_changes() -> None:
+    """Per-queue agent counts stay what a scan of every agent gives (in its order too)."""
+    Row = tuple[str, tuple[str, ...]]
+
+    def scanned(agents: dict[tuple[int, str], Row], tenant: int, queue: str) -> list:
+        counts: dict[str, int] = {}
+        for (t, _), (state, queues) in agents.items():
+            if t == tenant and queue in queues:
+                counts[state] = counts.get(state, 0) + 1
+        return list(counts.items())
+
+    def agent_state(tenant: int, agent: str, state: str, queues: tuple[str, ...]) -> AcdEvent:
+        return AcdEvent(type="agent_state", tenant_id=tenant, timestamp=T0, agent_id=agent,
+                        state=state, queues=queues)  # fmt: skip
+
+    rng = random.Random(7)
+    stats = QueueStats()
+    truth: dict[tuple[int, str], Row] = {}
+    queues, states = ("q1", "q2", "q3"), ("available", "paused", "on_call", "logged_out")
+    for step in range(600):
+        tenant, agent = rng.choice((1, 2)), rng.choice(("a1", "a2", "a3", "a4", "a5"))
+        state = rng.choice(states)
+        # A logout leaves every queue; otherwise logins to, and logouts from, some of them.
+        joined = () if state == "logged_out" else tuple(q for q in queues if rng.random() < 0.5)
+        truth[(tenant, agent)] = (state, joined)
+        stats(agent_state(tenant, agent, state, joined))
+        for t in (1, 2):
+            for q in queues:
+                assert list(stats.figures(t, q).agents.items()) == scanned(truth, t, q), step
+    # Everyone logs out: no queue shows an agent, and the index keeps no empty queue.
+    for tenant, agent in truth:
+        stats(agent_state(tenant, agent, "logged_out", ()))
+    assert all(stats.figures(t, q).agents == {} for t in (1, 2) for q in queues)
+    assert not stats._members

@@ -61,6 +61,7 @@ from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
 from orchestrator.engines.asterisk.reconcile import Reconciler
+from orchestrator.engines.asterisk.registrations import Registrations
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,9 @@ class AsteriskEngine(Engine):
             backoff=backoff,
         )  # fmt: skip
         self.ami.on_link_change = lambda up, reason: self._queue.put_nowait(_AmiLink(up, reason))
+        # SIP users' registrations, followed through the registrar's AMI test events
+        # when the engine raises them (see registrations.py).
+        self.registrations = Registrations(self.ami, self._made) if endpoint_events else None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._ari_up = self._ami_up = False
@@ -203,6 +207,9 @@ class AsteriskEngine(Engine):
                 name="ari-events",
             ),
         ]
+        if self.registrations is not None:
+            expiry = self.registrations.run_expiry()
+            self._tasks.append(asyncio.create_task(expiry, name="asterisk-expiry"))
         await self.ami.start()
 
     async def stop(self) -> None:
@@ -248,6 +255,10 @@ class AsteriskEngine(Engine):
                     await self._report_link(f"ARI: {item.reason}")
                 elif isinstance(item, _AmiLink):
                     self._ami_up = item.up
+                    if self.registrations is not None and item.up:
+                        self.registration_events = await self.registrations.link_up()
+                    elif self.registrations is not None:
+                        self.registrations.link_down()
                     await self._report_link(f"AMI: {item.reason}")
                 elif isinstance(item, _Made):
                     await self.apply(item.event)
@@ -626,11 +637,16 @@ class AsteriskEngine(Engine):
         # AMI, not ARI: ARI's endpoint state is wrong for realtime users (see contacts.py).
         if not endpoints:
             return {}
+        book = self.registrations.book if self.registrations is not None else None
+        mark = book.mark() if book is not None else 0
         # as_list left to panoramisk: forced, the lone error Asterisk answers when there
         # are no contacts at all never completes the action (a 10 s timeout each time).
         listing = await self.ami.action({"Action": "PJSIPShowContacts"}, timeout=10)
         messages = listing if isinstance(listing, list) else [listing]
-        return contact_states(messages, endpoints, time.time())
+        now = time.time()
+        if book is not None:
+            book.load(messages, mark, now)  # what events missed while the link was down
+        return contact_states(messages, endpoints, now)
 
     def user_dial_string(self, endpoint: str) -> str:
         # The SIP user's endpoint id is "<user>@<domain>", as the tenant dialplans dial it.

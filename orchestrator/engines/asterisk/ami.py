@@ -71,11 +71,18 @@ class AmiClient:
         *,
         action_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.2, 5.0),
+        events: str = "on",
+        event_filters: tuple[str, ...] = (),
     ) -> None:
         self.host, self.port = host, port
         self._user, self._password = user, password
         self.action_timeout = action_timeout
         self.backoff = backoff
+        # What Asterisk sends once someone listens: the login's ``Events`` (a class mask:
+        # "on", "reporting"...) and regular expressions an event must match (AMI action
+        # ``Filter``, any of them), so that unused events cost neither side anything.
+        self.events = events
+        self.event_filters = event_filters
         self.connected = False
         self.on_link_change: Callable[[bool, str], None] | None = None
         self._callbacks: list[tuple[str, AmiEventCallback]] = []
@@ -97,7 +104,7 @@ class AmiClient:
             self._manager.register_event(pattern, lambda _m, msg: callback(msg))
             if first and self.connected:
                 # Logged in with events off (nobody listened): switch them on now.
-                task = asyncio.ensure_future(self.action({"Action": "Events", "EventMask": "on"}))
+                task = asyncio.ensure_future(self._events_on())
                 self._event_switch = task
 
     async def start(self) -> None:
@@ -152,7 +159,7 @@ class AmiClient:
             ping_interval=10,
             # Asterisk sends dozens of events a call; parsing them unused cost the bench
             # more CPU than anything else, so they are on only while someone listens.
-            events="on" if self._callbacks else "off",
+            events=self.events if self._callbacks else "off",
         )
         for pattern, callback in self._callbacks:
             manager.register_event(pattern, lambda _m, msg, cb=callback: cb(msg))
@@ -167,6 +174,15 @@ class AmiClient:
             await login
         if not manager.authenticated:
             raise EngineError("AMI login refused", host=self.host, port=self.port)
+        if self._callbacks:
+            async with asyncio.timeout(self.action_timeout):
+                for pattern in self.event_filters:
+                    _check_filter(await manager.send_action(_filter(pattern)), pattern)
+
+    async def _events_on(self) -> None:
+        for pattern in self.event_filters:
+            _check_filter(await self.action(_filter(pattern)), pattern)
+        await self.action({"Action": "Events", "EventMask": self.events})
 
     def _link_lost(self, exc: Exception | None) -> None:
         self._fail_pending(f"AMI link lost: {exc}" if exc else "AMI link lost")
@@ -242,3 +258,15 @@ class AmiClient:
         """Close the AMI socket (it reconnects); for tests and diagnostics."""
         if self._manager is not None and self._manager.protocol is not None:
             self._manager.protocol.transport.close()
+
+
+def _filter(pattern: str) -> dict[str, str]:
+    return {"Action": "Filter", "Operation": "Add", "Filter": pattern}
+
+
+def _check_filter(response: Any, pattern: str) -> None:
+    # Not fatal: unfiltered events cost CPU but lose nothing.
+    if isinstance(response, list):
+        response = response[0]
+    if response.get("Response") != "Success":
+        log.warning("AMI refused the event filter %r: %s", pattern, response.get("Message"))
