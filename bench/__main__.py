@@ -3,12 +3,15 @@
 Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
 each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
 engine), the queues benchmark (FakeEngine), the same queues on a fresh ``bench``
-engine with SIPp agents and callers, and the adapter micro-benchmark (recorded
-ARI events replayed through the Asterisk adapter, no engine). Exits with 1 when
-a call, registration or apply of the provisioning run failed, when an IVR side
-took no step of the ramp with few enough failed calls, when a queues ramp had no
-steady step, or when a sampled charge differs from the reference implementation;
-timings never fail it (they depend on the machine), they are for reading.
+engine with SIPp agents and callers, the adapter micro-benchmark (recorded
+ARI events replayed through the Asterisk adapter, no engine), and prepaid
+authorization over HTTP as the dialplan asks (the service on the FakeEngine).
+Exits with 1 when a call, registration or apply of the provisioning run failed,
+when an IVR side took no step of the ramp with few enough failed calls, when a
+queues ramp had no steady step, when a sampled charge differs from the reference
+implementation, or when simultaneous authorizations overspent an account or got
+other answers than its money allows; timings never fail it (they depend on the
+machine), they are for reading.
 """
 
 from __future__ import annotations
@@ -17,9 +20,17 @@ import argparse
 import asyncio
 import signal
 
-from bench import adapter, ivr, provisioning, queues, queues_engine, rating
+from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating
 
-BENCHMARKS = ("provisioning", "ivr", "rating", "queues", "queues-engine", "adapter")
+BENCHMARKS = (
+    "provisioning",
+    "ivr",
+    "rating",
+    "queues",
+    "queues-engine",
+    "adapter",
+    "authorize",
+)
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -103,6 +114,29 @@ def main() -> int:
         help="copies of each recorded call replayed per run (default: %(default)s)",
     )
     group.add_argument("--adapter-subscribers", type=int, default=adapter_defaults.subscribers)
+    auth_defaults = authorize.AuthorizeOptions()
+    group = parser.add_argument_group("authorize (prepaid authorization over HTTP, no engine)")
+    group.add_argument(
+        "--authorize-db",
+        default=auth_defaults.db,
+        metavar="URL",
+        help="a PostgreSQL URL, e.g. postgresql://postgres@127.0.0.1:5432/test (a schema of "
+        "its own, dropped after); default: a SQLite file",
+    )
+    group.add_argument("--authorize-prefixes", type=int, default=auth_defaults.prefixes)
+    group.add_argument("--authorize-requests", type=int, default=auth_defaults.requests)
+    group.add_argument(
+        "--authorize-concurrency",
+        type=int,
+        default=auth_defaults.concurrency,
+        help="requests in flight in the loaded level (default: %(default)s)",
+    )
+    group.add_argument(
+        "--authorize-contention",
+        type=int,
+        default=auth_defaults.contention,
+        help="requests at once against one account (default: %(default)s)",
+    )
     args = parser.parse_args()
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
         parser.error("need at least 1 rating prefix, 1 CDR and 1 sampled CDR")
@@ -110,6 +144,12 @@ def main() -> int:
         parser.error("need at least 1 tenant, 2 extensions, 1 change and 1 latency user")
     if args.adapter_calls < 1 or args.adapter_subscribers < 0:
         parser.error("need at least 1 adapter call and no negative number of subscribers")
+    if args.authorize_db and not args.authorize_db.startswith(("postgresql", "postgres://")):
+        parser.error("--authorize-db takes a PostgreSQL URL (SQLite is the default)")
+    if args.authorize_prefixes < 2 or args.authorize_requests < 1:
+        parser.error("need at least 2 authorize prefixes and 1 request")
+    if args.authorize_concurrency < 1 or args.authorize_contention < 2:
+        parser.error("need an authorize concurrency of 1 or more and a contention of 2 or more")
     if args.ivr_step_seconds <= 0:
         parser.error("--ivr-step-seconds must be positive")
     if args.queues_engine_step_seconds <= 0 or args.queues_engine_hold_ms < 1:
@@ -156,6 +196,18 @@ def main() -> int:
     if args.only in (None, "adapter"):
         failures += adapter.run(
             adapter.AdapterOptions(calls=args.adapter_calls, subscribers=args.adapter_subscribers)
+        )
+    if args.only in (None, "authorize"):
+        failures += asyncio.run(
+            authorize.run(
+                authorize.AuthorizeOptions(
+                    db=args.authorize_db,
+                    prefixes=args.authorize_prefixes,
+                    requests=args.authorize_requests,
+                    concurrency=args.authorize_concurrency,
+                    contention=args.authorize_contention,
+                )
+            )
         )
     return 1 if failures else 0
 
