@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from orchestrator.rating import RatingService
+from orchestrator.rating import Authorization, RatingService
 from orchestrator.store import ledger, tariffs
 from orchestrator.store.billing_models import RateIn, TariffVersionCreate
 from orchestrator.store.db import SessionFactory
@@ -131,17 +131,16 @@ def test_rerate_books_the_difference_once_and_keeps_the_history(
     assert _balance(db_sessions, ids["account"]) == (D("9.85"), D("9.85"))
 
 
-def test_two_simultaneous_calls_cannot_overspend(db_sessions: SessionFactory) -> None:
-    ids = setup(db_sessions, balance="0.05")
-    service = RatingService(db_sessions)
-    answers = []
-    barrier = threading.Barrier(4)
+def at_once(service: RatingService, tenant_id: int, calls: int) -> list[Authorization]:
+    """``calls`` authorizations of phone 101 to the same UK number, released together."""
+    answers: list[Authorization] = []
+    barrier = threading.Barrier(calls)
 
     def call(n: int) -> None:
         barrier.wait()
         answers.append(
             service.authorize(
-                tenant_id=ids["tenant"],
+                tenant_id=tenant_id,
                 number="0044207946001",
                 call_id=f"call-{n}",
                 endpoint="101@a.example",
@@ -149,11 +148,17 @@ def test_two_simultaneous_calls_cannot_overspend(db_sessions: SessionFactory) ->
             )
         )
 
-    threads = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(calls)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return answers
+
+
+def test_two_simultaneous_calls_cannot_overspend(db_sessions: SessionFactory) -> None:
+    ids = setup(db_sessions, balance="0.05")
+    answers = at_once(RatingService(db_sessions), ids["tenant"], 4)
     granted = [a for a in answers if a.decision == "limit"]
     # 0.05 buys 5 s at 0.01/s: one call gets all of it, the others find nothing left.
     assert len(granted) == 1 and granted[0].reserved == D("0.05")
@@ -182,26 +187,7 @@ def test_a_burst_on_one_account_takes_turns_instead_of_retrying(
             raise
 
     monkeypatch.setattr(service, "_reserve", watched)
-    answers = []
-    barrier = threading.Barrier(16)
-
-    def call(n: int) -> None:
-        barrier.wait()
-        answers.append(
-            service.authorize(
-                tenant_id=ids["tenant"],
-                number="0044207946001",
-                call_id=f"call-{n}",
-                endpoint="101@a.example",
-                now=START,
-            )
-        )
-
-    threads = [threading.Thread(target=call, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = at_once(service, ids["tenant"], 16)
     assert lost == []
     assert sorted(str(a.reserved) for a in answers if a.decision == "limit") == ["0.10"] * 10
     assert [a.reason for a in answers if a.decision == "refuse"] == ["no-balance"] * 6
