@@ -158,19 +158,34 @@ class AgentBook:
         self._order: dict[tuple[int, str], int] = {}
         # (tenant, queue) -> its logged-in agents: the dispatcher asks this on every pass.
         self._members: dict[tuple[int, str], dict[str, Agent]] = {}
-        # Registration events seen per endpoint: a state read from the engine is applied
-        # only if no event came while it was being read (the event is newer).
+        # endpoint -> the agents on it: every phone's registration events come here, and
+        # one costs only its own agents (most phones are no agent's: nothing).
+        self._by_endpoint: dict[str, dict[tuple[int, str], Agent]] = {}
+        # The last registration event of each agents' endpoint, by number: a state read
+        # from the engine is applied only if no event came while it was being read (the
+        # event is newer). Only endpoints in ``_by_endpoint`` are kept, and numbers are
+        # never reused, so an endpoint dropped and taken again cannot look unchanged.
         self._endpoint_events: dict[str, int] = {}
+        self._events_seen = 0
 
     # -- configuration -------------------------------------------------------------
     def put(self, config: AgentConfig, *, reachable: bool = True) -> Agent:
-        """Add an agent, or replace its configuration (its live state is kept)."""
+        """Add an agent, or replace its configuration (its live state is kept).
+
+        The only way to change an agent's endpoint: it keeps the endpoint index right.
+        """
         key = (config.tenant_id, config.agent_id)
         agent = self._agents.get(key)
         if agent is None:
             agent = self._agents[key] = Agent(config, self._clock(), reachable=reachable)
+        elif agent.config.endpoint != config.endpoint:
+            self._unindex(agent)
         else:
-            agent.config = config
+            agent.config = config  # the same phone: its index entry and event mark stand
+            return agent
+        agent.config = config
+        if config.endpoint:
+            self._by_endpoint.setdefault(config.endpoint, {})[key] = agent
         return agent
 
     def remove(self, tenant_id: int, agent_id: str) -> None:
@@ -178,7 +193,26 @@ class AgentBook:
         if agent.activity is not Activity.IDLE:
             raise ConflictError("the agent is on a queue call", agent_id=agent_id)
         self.logout(tenant_id, agent_id)
+        self._unindex(agent)
         del self._agents[(tenant_id, agent_id)]
+
+    def _unindex(self, agent: Agent) -> None:
+        """Take the agent off its endpoint; forget the endpoint once no agent uses it.
+
+        An agent that takes the endpoint later starts from a state read, as a new one does.
+        """
+        endpoint = agent.config.endpoint
+        on_it = self._by_endpoint.get(endpoint)
+        if on_it is None:
+            return
+        on_it.pop((agent.tenant_id, agent.id), None)
+        if not on_it:
+            del self._by_endpoint[endpoint]
+            self._endpoint_events.pop(endpoint, None)
+
+    def on_endpoint(self, endpoint: str) -> list[Agent]:
+        """The agents whose phone is ``endpoint``."""
+        return list(self._by_endpoint.get(endpoint, {}).values())
 
     def has(self, tenant_id: int, agent_id: str) -> bool:
         return (tenant_id, agent_id) in self._agents
@@ -248,18 +282,20 @@ class AgentBook:
             reachable = False
         else:
             return
-        self._endpoint_events[endpoint] = self._endpoint_events.get(endpoint, 0) + 1
+        if endpoint not in self._by_endpoint:
+            return  # no agent's phone: nothing to change, nothing to keep
+        self._events_seen += 1
+        self._endpoint_events[endpoint] = self._events_seen
         self._set_reachable(endpoint, reachable)
 
     def _set_reachable(self, endpoint: str, reachable: bool) -> None:
-        for agent in self._agents.values():
-            if agent.config.endpoint and agent.config.endpoint == endpoint:
-                agent.reachable = reachable
-                self.changed(agent)
+        for agent in self.on_endpoint(endpoint):  # a copy: ``changed`` calls out
+            agent.reachable = reachable
+            self.changed(agent)
 
     def endpoint_marks(self, endpoints: Iterable[str]) -> dict[str, int]:
-        """How many registration events each endpoint has had (see :meth:`seed_reachable`)."""
-        return {e: self._endpoint_events.get(e, 0) for e in endpoints}
+        """Where the registration events are now, per endpoint (see :meth:`seed_reachable`)."""
+        return dict.fromkeys(endpoints, self._events_seen)
 
     def seed_reachable(self, states: Mapping[str, str], marks: Mapping[str, int]) -> None:
         """Apply registration states read from the engine (``Engine.endpoint_states``).
@@ -268,7 +304,7 @@ class AgentBook:
         event came in meanwhile keeps what that newer event said.
         """
         for endpoint, state in states.items():
-            if self._endpoint_events.get(endpoint, 0) != marks.get(endpoint, 0):
+            if self._endpoint_events.get(endpoint, 0) > marks.get(endpoint, 0):
                 continue
             value = state.lower()
             if value in REACHABLE or value in UNREACHABLE:

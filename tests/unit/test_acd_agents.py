@@ -1,18 +1,22 @@
 """Agent states on a FakeEngine: wrap-up, pause, registration, busy elsewhere, several
-queues; and a queue used from a Python IVR flow."""
+queues; a queue used from a Python IVR flow; and the endpoint -> agents index."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from orchestrator.acd import AgentConfig, QueueResult
+from orchestrator.acd.agents import AgentBook
 from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import ValidationError
 from orchestrator.core.events import EndpointStateChanged
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
+
+ALICE, BOB = "alice@acme.example", "bob@acme.example"
 
 
 @pytest.fixture
@@ -218,3 +222,47 @@ async def test_enqueue_from_an_ivr_flow(h: AcdHarness) -> None:
         assert results[1].call_id and not leg.alive
     finally:
         await runner.stop()
+
+
+def test_the_endpoint_index_follows_agents() -> None:
+    book = AgentBook(lambda _event: None, lambda: None, time.monotonic)
+
+    def put(agent_id: str, endpoint: str, tenant_id: int = 1) -> None:
+        book.put(
+            AgentConfig(tenant_id=tenant_id, agent_id=agent_id, extension="101", endpoint=endpoint)
+        )
+
+    def on(endpoint: str) -> list[tuple[int, str]]:
+        return [(a.tenant_id, a.id) for a in book.on_endpoint(endpoint)]
+
+    put("a1", ALICE)
+    put("a2", ALICE, tenant_id=2)  # one phone, two tenants' agents: both follow it
+    put("a3", BOB)
+    put("a4", "")  # no phone: in no index entry
+    assert on(ALICE) == [(1, "a1"), (2, "a2")] and on(BOB) == [(1, "a3")] and on("") == []
+    put("a1", ALICE)  # another setting changed, the same phone
+    assert on(ALICE) == [(1, "a1"), (2, "a2")]
+    put("a2", BOB, tenant_id=2)
+    assert on(ALICE) == [(1, "a1")] and on(BOB) == [(1, "a3"), (2, "a2")]
+    book.set_reachable(ALICE, "offline")
+    assert [a.reachable for a in book.all()] == [False, True, True, True]
+    book.remove(1, "a1")
+    assert on(ALICE) == [] and ALICE not in book._by_endpoint
+    assert ALICE not in book._endpoint_events  # the last agent took its mark along
+    put("a4", BOB)
+    book.set_reachable(BOB, "unreachable")
+    assert [a.reachable for a in book.all()] == [False, False, False]
+    book.remove(1, "a3")
+    book.remove(2, "a2")
+    book.remove(1, "a4")
+    assert book._by_endpoint == {} and book._endpoint_events == {}
+
+
+async def test_an_agent_follows_its_new_phone(h: AcdHarness) -> None:
+    h.queue()
+    h.agent("101", endpoint=ALICE)
+    h.acd.put_agent(AgentConfig(tenant_id=1, agent_id="a101", extension="101", endpoint=BOB))
+    await h.fake.emit(EndpointStateChanged(endpoint=ALICE, state="offline"))
+    assert h.state("101") == "available"  # the old phone is no longer theirs
+    await h.fake.emit(EndpointStateChanged(endpoint=BOB, state="offline"))
+    assert h.state("101") == "unavailable"

@@ -6,12 +6,14 @@ of AMI ``PJSIPShowContacts``."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
 from orchestrator.acd import AcdService, AgentConfig, reachability
+from orchestrator.acd.agents import AgentBook
 from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import EngineError
 from orchestrator.core.events import EndpointStateChanged, EngineConnected
@@ -173,6 +175,36 @@ async def test_an_engine_that_cannot_answer_changes_nothing(h: AcdHarness) -> No
     assert h.state("101") == "available" and h.acd.reachability.reads == 0
     await h.fake.start()  # EngineConnected: read again
     await h.until(lambda: h.state("101") == "unavailable")
+
+
+async def test_a_phone_of_no_agent_keeps_no_state(h: AcdHarness) -> None:
+    h.queue()
+    await h.fake.emit(EndpointStateChanged(endpoint=BOB, state="offline"))
+    assert h.acd.agents._endpoint_events == {}
+    # An agent who takes that phone later gets its state from a read, as at login.
+    h.fake.endpoint_reachability[BOB] = "online"
+    h.agent("102", endpoint=BOB)
+    await h.until(lambda: h.acd.reachability.reads >= 1)
+    assert h.state("102") == "available"
+    await h.fake.emit(EndpointStateChanged(endpoint=BOB, state="offline"))
+    assert list(h.acd.agents._endpoint_events) == [BOB]
+    h.acd.agents.remove(1, "a102")
+    assert h.acd.agents._endpoint_events == {}
+
+
+def test_an_event_wins_over_a_read_even_if_the_phone_changed_hands() -> None:
+    book = AgentBook(lambda _event: None, lambda: None, time.monotonic)
+    config = AgentConfig(tenant_id=1, agent_id="a101", extension="101", endpoint=ALICE)
+    book.put(config)
+    book.set_reachable(ALICE, "online")
+    marks = book.endpoint_marks([ALICE])  # a read starts
+    book.remove(1, "a101")  # the endpoint is dropped, then taken again
+    agent = book.put(config)
+    book.set_reachable(ALICE, "online")  # newer than the read
+    book.seed_reachable({ALICE: "offline"}, marks)
+    assert agent.reachable
+    book.seed_reachable({ALICE: "offline"}, book.endpoint_marks([ALICE]))  # a later read
+    assert not agent.reachable
 
 
 def _contact(endpoint: str, status: str = "NonQualified", expires: float = 2000) -> dict:
