@@ -54,8 +54,10 @@ __all__ = [
     "dtmf_pcap",
     "load",
     "register",
+    "spawn",
     "uas",
     "unregister",
+    "wait_listening",
 ]
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -352,7 +354,8 @@ def _bind_failed(workdir: Path) -> bool:
     return "Unable to bind audio RTP socket" in text or "Unable to bind video RTP" in text
 
 
-async def _spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
+async def spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
+    """Start SIPp in its own session, stderr to ``workdir/stderr.log``."""
     # stdout is SIPp's live screen, redrawn every second: never a pipe nobody reads.
     with open(workdir / "stderr.log", "ab") as stderr:
         return await asyncio.create_subprocess_exec(
@@ -363,6 +366,20 @@ async def _spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
             stderr=stderr,
             start_new_session=True,
         )
+
+
+async def wait_listening(proc: asyncio.subprocess.Process, port: int, timeout: float) -> None:
+    """Return once SIPp holds UDP ``port`` (it binds it when ready, without SO_REUSEADDR);
+    :class:`SippError` if it exits first or ``timeout`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if proc.returncode is not None:
+            raise SippError(f"sipp exited with {proc.returncode}")
+        if not udp_free(port):
+            return
+        await asyncio.sleep(0.02)
+    raise SippError("timed out")
 
 
 async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
@@ -382,7 +399,7 @@ async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
 async def _run(cmd_for: Callable[..., list[str]], workdir: Path, timeout: float) -> int:
     """Run SIPp to the end; retry with another RTP port when SIPp lost a port race."""
     for attempt in range(_BIND_RETRIES):
-        proc = await _spawn(cmd_for(media_port=media_port(), sipp=_sipp_path()), workdir)
+        proc = await spawn(cmd_for(media_port=media_port(), sipp=_sipp_path()), workdir)
         try:
             # SIPp's own -timeout fires first; this only catches a wedged process.
             returncode = await asyncio.wait_for(proc.wait(), timeout + 5)
@@ -623,9 +640,9 @@ class Answerer:
                 extra=["-aa"],
                 sipp=_sipp_path(),
             )
-            self._proc = await _spawn(cmd, workdir)
+            self._proc = await spawn(cmd, workdir)
             try:
-                await self._wait_listening(ready_timeout)
+                await wait_listening(self._proc, self.local_port, ready_timeout)
                 return self
             except SippError:
                 if self._proc.returncode is None:
@@ -636,19 +653,6 @@ class Answerer:
                 self._cleanup()
                 raise SippError(f"answerer did not start on port {self.local_port}", log) from None
         raise AssertionError("unreachable")
-
-    async def _wait_listening(self, timeout: float) -> None:
-        assert self._proc is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if self._proc.returncode is not None:
-                raise SippError(f"sipp exited with {self._proc.returncode}")
-            # SIPp holds the port once it is ready (it binds it without SO_REUSEADDR).
-            if not udp_free(self.local_port):
-                return
-            await asyncio.sleep(0.02)
-        raise SippError("timed out")
 
     async def wait_answered(self, calls: int = 1, timeout: float = 10.0) -> int:
         """Wait until ``calls`` calls were answered; return the count (raise on timeout)."""

@@ -240,19 +240,12 @@ async def refusing_phone(
             extra=["-aa"],
             sipp=shutil.which("sipp") or "/usr/bin/sipp",
         )
-        proc = await asyncio.create_subprocess_exec(
-            *cmd,
-            cwd=workdir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        proc = await sipp.spawn(cmd, workdir)
         try:
-            deadline = time.monotonic() + 5
-            while sipp.udp_free(local_port):  # SIPp listens once it holds the port
-                assert proc.returncode is None, f"the refusing phone exited ({proc.returncode})"
-                assert time.monotonic() < deadline, "the refusing phone did not start"
-                await asyncio.sleep(0.02)
+            try:
+                await sipp.wait_listening(proc, local_port, 5)
+            except sipp.SippError as exc:
+                raise AssertionError(f"the refusing phone did not start: {exc}") from None
             yield
         finally:
             await sipp.kill(proc, grace=5)

@@ -147,20 +147,11 @@ class RingPhone:
             extra=["-aa"],
             sipp="sipp",
         )
-        with open(self.workdir / "stderr.log", "ab") as stderr:
-            self._proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                cwd=self.workdir,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 5
-        while sipp.udp_free(self.local_port):
-            if self._proc.returncode is not None or time.monotonic() > deadline:
-                raise sipp.SippError("ring phone did not start", self.log())
-            await asyncio.sleep(0.02)
+        self._proc = await sipp.spawn(cmd, self.workdir)
+        try:
+            await sipp.wait_listening(self._proc, self.local_port, 5)
+        except sipp.SippError:
+            raise sipp.SippError("ring phone did not start", self.log()) from None
         return self
 
     def count(self, word: str) -> int:
