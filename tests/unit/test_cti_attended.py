@@ -19,6 +19,7 @@ from orchestrator.cti import attended as attended_mod
 from orchestrator.cti.commands import ClickToCallParams
 from orchestrator.cti.errors import TransferStateError
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
+from tests.unit.test_click_to_call_billing import StubAuthorizer
 
 
 async def python_flow(call: IvrCall) -> None:
@@ -330,29 +331,11 @@ async def test_flow_calls_refuse_attended_transfer(h: H) -> None:
     assert "blind" in refused.value.message
 
 
-@dataclass
-class Payer:
-    """A stub billing authorizer: answers ``limit`` or raises ``refuse``."""
-
-    limit: float | None = None
-    refuse: Exception | None = None
-    asked: list[dict[str, Any]] = field(default_factory=list)
-
-    async def authorize(self, **ask: Any) -> float | None:
-        self.asked.append(ask)
-        if self.refuse is not None:
-            raise self.refuse
-        return self.limit
-
-    async def release(self, call_id: str) -> None:
-        raise AssertionError("a transfer's reservation is released with the call's CDR")
-
-
 UK = "+442079460000"
 
 
 async def test_external_target_refused_leaves_the_call_as_it_was(h: H) -> None:
-    h.cti.authorizer = payer = Payer()
+    h.cti.authorizer = payer = StubAuthorizer()
     call_id, a, b = await h.connected_call()  # between extensions: nothing paid
     assert payer.asked[-1]["numbers"] == []
     payer.refuse = PaymentRequiredError("no money", reason="no-balance")
@@ -367,10 +350,11 @@ async def test_external_target_refused_leaves_the_call_as_it_was(h: H) -> None:
     # An extension target is not asked about.
     await h.consult(call_id, leg="b", to="103")
     assert len(payer.asked) == 2
+    assert payer.released == []  # a transfer's reservation goes with the call's CDR
 
 
 async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> None:
-    h.cti.authorizer = Payer(limit=0.3)
+    h.cti.authorizer = payer = StubAuthorizer(limit=0.3)
     call_id, _a, b = await h.connected_call()
     target = await h.consult(call_id, leg="b", to=UK)
     await h.cmd("complete_transfer", call_id)  # completes when the target answers
@@ -384,3 +368,4 @@ async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> N
     assert hung_up.details["cut_off"] == "prepaid-limit"
     assert h.engine.legs[target].state is LegState.HUNG_UP
     assert h.engine.legs[b].state is LegState.HUNG_UP
+    assert payer.released == []
