@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Context, Decimal
@@ -57,6 +58,7 @@ __all__ = [
     "Rounding",
     "Tariff",
     "TariffVersion",
+    "exact_sum",
     "money",
 ]
 
@@ -76,6 +78,15 @@ FREE_SECONDS_MAX = 86_400
 # times over, and using our own context keeps a caller's decimal context (a small
 # precision, say) from changing a charge.
 EXACT = Context(prec=60)
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """The sum of ``amounts`` in :data:`EXACT` (never rounded, whatever the caller's context)."""
+    total = Decimal(0)
+    for amount in amounts:
+        total = EXACT.add(total, amount)
+    return total
+
 
 _PREFIX = re.compile(r"[0-9]{0,20}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from orchestrator.billing import Charge, Tariff, Unrated, rate
-from orchestrator.billing.tariff import EXACT
+from orchestrator.billing.tariff import exact_sum
 
 # A prepaid call is cut off this long before its money runs out: the CDR counts a
 # started second as a whole one, and the engine's timer and the events' clock differ
@@ -82,7 +82,7 @@ def max_joint_duration(
         return amounts
 
     def fits(amounts: list[Decimal]) -> bool:
-        return total(amounts) <= available
+        return exact_sum(amounts) <= available
 
     one = price(1)
     if isinstance(one, Unrated):
@@ -103,14 +103,6 @@ def max_joint_duration(
         else:
             high = middle
     return low, low_amounts
-
-
-def total(amounts: Sequence[Decimal]) -> Decimal:
-    """The exact sum of ``amounts`` (money never goes through a float or a rounding sum)."""
-    out = Decimal(0)
-    for amount in amounts:
-        out = EXACT.add(out, amount)
-    return out
 
 
 def limit_ms(seconds: int) -> int:

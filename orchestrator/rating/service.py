@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.billing import Charge, Service, Tariff, Unrated
-from orchestrator.billing.tariff import EXACT
+from orchestrator.billing.tariff import EXACT, exact_sum
 from orchestrator.rating.booking import (
     TariffCache,
     apply_to_cdr,
@@ -42,7 +42,7 @@ from orchestrator.rating.booking import (
     price,
     same,
 )
-from orchestrator.rating.prepaid import Authorization, limit_ms, max_joint_duration, total
+from orchestrator.rating.prepaid import Authorization, limit_ms, max_joint_duration
 from orchestrator.store import ledger
 from orchestrator.store.billing import account_by_name, account_for_extension
 from orchestrator.store.models import (
@@ -360,7 +360,7 @@ class RatingService:
         )
         session.commit()
         return Authorization(
-            "limit", max_ms=limit_ms(seconds), account_id=account.id, reserved=total(amounts)
+            "limit", max_ms=limit_ms(seconds), account_id=account.id, reserved=exact_sum(amounts)
         )
 
     # -- the schedule ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.billing.tariff import EXACT, money
+from orchestrator.billing.tariff import EXACT, exact_sum, money
 from orchestrator.core.errors import ConflictError, ValidationError
 from orchestrator.store._common import page
 from orchestrator.store.billing import read_account
@@ -147,10 +147,7 @@ def ledger_sum(session: Session, account_id: int) -> Decimal:
             col(AccountTransaction.account_id) == account_id
         )
     ).scalars()
-    total = Decimal(0)
-    for amount in amounts:
-        total = EXACT.add(total, amount)
-    return total
+    return exact_sum(amounts)
 
 
 # -- reservations ------------------------------------------------------------------------
@@ -161,10 +158,7 @@ def reserved(session: Session, account_id: int, now: datetime) -> Decimal:
             col(Reservation.account_id) == account_id, col(Reservation.expires_at) > now
         )
     ).scalars()
-    total = Decimal(0)
-    for amount in amounts:
-        total = EXACT.add(total, amount)
-    return total
+    return exact_sum(amounts)
 
 
 def reserve(
