@@ -6,7 +6,7 @@ Conventions (also in docs/api.md, "Examples in these docs"):
   bash with ``set -euo pipefail``.
 - A block tagged ``console`` holds commands after ``$ `` and, below each, the reply it
   shows. The reply is checked: JSON must have at least the keys shown (recursively, the
-  first item of a list standing for all), other text must start with the same line (a
+  first item of a list of objects standing for all), other text must start with the same line (a
   CSV header, say).
 - ``<!-- docs-check: skip: <reason> -->`` on the line before a block excludes it (``make
   run``, engine commands, SIPp); the reason is required, and a marker before anything but
@@ -125,8 +125,8 @@ def _closing(lines: Sequence[str], start: int, fence: str, path: str) -> int:
 
 
 def _complete(command: str) -> bool:
-    """Whether a command is whole: no open quote, no trailing backslash."""
-    if command.rstrip().endswith("\\"):
+    """Whether a command is whole: no open quote, no trailing backslash or pipe."""
+    if command.rstrip().endswith(("\\", "|", "&&")):
         return False
     try:
         shlex.split(command, comments=True)
@@ -187,9 +187,11 @@ def shape_errors(shown: Any, actual: Any, where: str = "$") -> list[str]:
     if isinstance(shown, list):
         if not isinstance(actual, list):
             return [f"{where}: shown a list, got {type(actual).__name__}"]
-        if shown and not actual:
+        if not shown or not isinstance(shown[0], dict | list):
+            return []  # a list of plain values: how many is a value, not a shape
+        if not actual:
             return [f"{where}: shown items, got an empty list"]
-        return shape_errors(shown[0], actual[0], f"{where}[0]") if shown else []
+        return shape_errors(shown[0], actual[0], f"{where}[0]")
     return []
 
 

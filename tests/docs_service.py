@@ -8,7 +8,7 @@ example needs parties that pick up, and no real phone is there to do it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from typing import Any
 
 import uvicorn
 
@@ -26,24 +26,8 @@ class AnsweringFakeEngine(FakeEngine):
         super().__init__()
         self._answering: set[asyncio.Task[None]] = set()
 
-    async def originate(
-        self,
-        endpoint: str,
-        *,
-        leg_id: str | None = None,
-        caller_id: str = "",
-        timeout: float = 30,
-        variables: Mapping[str, str] | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
-        leg = await super().originate(
-            endpoint,
-            leg_id=leg_id,
-            caller_id=caller_id,
-            timeout=timeout,
-            variables=variables,
-            app_args=app_args,
-        )
+    async def originate(self, endpoint: str, **options: Any) -> Leg:
+        leg = await super().originate(endpoint, **options)
         task = asyncio.get_running_loop().create_task(self._answer_later(leg.id))
         self._answering.add(task)  # keep a reference until it ran
         task.add_done_callback(self._answering.discard)

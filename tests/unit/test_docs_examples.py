@@ -139,6 +139,7 @@ def test_reply_shapes() -> None:
         "$.items: shown items, got an empty list"
     ]
     assert reply_errors('{"a": {"b": 1}}', '{"a": {"c": 1}}') == ["$.a: no key 'b' (got ['c'])"]
+    assert reply_errors('{"changed": ["sip"]}', '{"changed": []}') == []
     assert reply_errors("id,uuid\n1,x", "id,uuid\n") == []
     assert reply_errors("id,uuid,x\n1,x", "id,uuid\n") != []
     assert reply_errors('{"a": 1}', "not json") != []
