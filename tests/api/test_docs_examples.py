@@ -72,8 +72,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def shell(service: str) -> Session:
-    return Session(base_env({"ORCH": service, "TOKEN": ADMIN_TOKEN}), cwd=ROOT)
+def shell(service: str, tmp_path_factory: pytest.TempPathFactory) -> Session:
+    # An empty directory of its own: examples that keep a reply in a file (tee call.json)
+    # cannot meet another run's.
+    workdir = tmp_path_factory.mktemp("docs-examples")
+    return Session(base_env({"ORCH": service, "TOKEN": ADMIN_TOKEN}), cwd=workdir)
 
 
 EXAMPLES = collect(ROOT)
