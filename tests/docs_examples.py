@@ -242,6 +242,7 @@ class Session:
         self.env = dict(env)
         self.cwd = cwd
         self.timeout = timeout
+        self.done: set[str] = set()  # documents whose examples ran
 
     def run(self, example: Example) -> Outcome:
         with tempfile.NamedTemporaryFile(suffix=".env") as dump:

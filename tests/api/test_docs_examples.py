@@ -82,9 +82,24 @@ def shell(service: str, tmp_path_factory: pytest.TempPathFactory) -> Session:
 EXAMPLES = collect(ROOT)
 
 
-@pytest.mark.parametrize("document", [d for d in ORDER if (ROOT / d).exists()])
+DOCUMENTS = [d for d in ORDER if (ROOT / d).exists()]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
 def test_examples_of(document: str, shell: Session) -> None:
-    """The document's examples, in order, each answered 2xx with the reply it shows."""
+    """The document's examples, in order, each answered 2xx with the reply it shows.
+
+    The documents before it run first when they have not (``pytest -k cti.md``): its
+    examples use what theirs created.
+    """
+    for earlier in DOCUMENTS[: DOCUMENTS.index(document)]:
+        if earlier not in shell.done:
+            run_document(shell, earlier)
+    run_document(shell, document)
+
+
+def run_document(shell: Session, document: str) -> None:
+    shell.done.add(document)  # once, even when it fails: the failure is reported there
     for example in EXAMPLES:
         if example.path == document and not example.skip:
             outcome = shell.run(example)

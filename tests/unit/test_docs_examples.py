@@ -86,6 +86,13 @@ def test_extract_finds_sh_console_and_skipped_blocks() -> None:
     assert all(e.skip is None for e in examples[:3])
 
 
+def test_a_console_command_goes_on_after_a_pipe() -> None:
+    doc = "```console\n$ echo '{}' |\n  cat\n{}\n$ echo done\ndone\n```\n"
+    first, second = extract(doc, "pipe.md")
+    assert first.script == "echo '{}' |\n  cat\n" and first.expected == "{}"
+    assert second.script == "echo done\n"
+
+
 def test_a_marker_needs_a_reason_and_a_shell_block() -> None:
     with pytest.raises(DocsFormatError, match="needs a reason"):
         extract("<!-- docs-check: skip -->\n```sh\nmake run\n```\n", "a.md")
