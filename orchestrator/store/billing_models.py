@@ -1,23 +1,59 @@
 """The billing API's data shapes: what it accepts (``XCreate``/``XUpdate``) and returns.
 
 The tables are in :mod:`orchestrator.store.models` (billing section). Money fields are
-:class:`~decimal.Decimal`: send them as JSON strings (``"0.0125"``) to be sure no float
-ever touches them; a JSON number is read from its text, but a client library may have
-rounded it before sending. The rules (prefixes, increments, overlaps) are checked by the
-pure model in :mod:`orchestrator.billing.tariff` when a version is stored, so they live
-in one place.
+:data:`Money`: JSON strings such as ``"0.0125"``, read into :class:`~decimal.Decimal`
+from their text and given back the same way. A JSON number is refused (422): JSON
+parsers, pydantic's included, read it as a binary float, so ``0.01230000000000000001``
+arrived as 0.0123 and was stored so. The rules (prefixes, increments, overlaps) are
+checked by the pure model in :mod:`orchestrator.billing.tariff` when a version is
+stored, so they live in one place.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from sqlmodel import SQLModel
 
 from orchestrator.store.models import AccountKind
+
+# Money as text: an optional minus, up to 14 integer digits (NUMERIC(24, 10) holds no
+# more) and at most 10 places (the most a price may have). Ranges (a price is not
+# negative and below 10^9...) are the pure model's and the ledger's to check.
+MONEY_PATTERN = r"^-?[0-9]{1,14}(\.[0-9]{1,10})?$"
+_MONEY = re.compile(MONEY_PATTERN)
+MONEY_HINT = (
+    'send money as a JSON string of digits, e.g. "0.05" or "-1.5" '
+    "(an optional minus, at most 14 digits before the point and 10 after it)"
+)
+
+
+def money_text(value: Any) -> Decimal:
+    """A money field's value from a request: a decimal string (or a Decimal from our own
+    code), never a number; raises :class:`ValueError` with :data:`MONEY_HINT`."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(MONEY_HINT)
+        return value
+    if isinstance(value, int | float):  # bool too
+        raise ValueError(f"a JSON number is refused (it may have been a float); {MONEY_HINT}")
+    if not isinstance(value, str) or not _MONEY.fullmatch(value):
+        raise ValueError(MONEY_HINT)
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(money_text),
+    # format "f": never exponent notation (str(Decimal("1E-7")) is "1E-7").
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["0.0125"]}),
+]
+"""A money field (request or response): see the module doc."""
 
 
 # -- tariffs -----------------------------------------------------------------
@@ -26,19 +62,19 @@ class PeriodIn(SQLModel):
     weekdays: list[int] = Field(description="0 = Monday ... 6 = Sunday")
     start: time
     end: time = Field(description="not after start: crosses midnight; 00:00-00:00 all day")
-    price_per_minute: Decimal
-    connection_fee: Decimal | None = None
+    price_per_minute: Money
+    connection_fee: Money | None = None
 
 
 class RateIn(SQLModel):
     prefix: str = Field(default="", description="0-20 digits; '' is the default route")
     description: str = ""
-    price_per_minute: Decimal
-    connection_fee: Decimal = Decimal(0)
+    price_per_minute: Money
+    connection_fee: Money = Decimal(0)
     first_increment: int = 60
     next_increment: int = 60
     free_seconds: int = 0
-    minimum_charge: Decimal = Decimal(0)
+    minimum_charge: Money = Decimal(0)
     periods: list[PeriodIn] = []
 
 
@@ -68,6 +104,11 @@ class TariffVersionCreate(SQLModel):
     effective_to: datetime | None = None
     replaces: str | None = Field(
         default=None, description="a version's label: this one corrects it (re-rate after)"
+    )
+    allow_gap: bool = Field(
+        default=False,
+        description="with replaces: accept that part of the replaced version's period is "
+        "left without any version (calls then are not rated); refused (422) otherwise",
     )
     rates: list[RateIn] = []
 
@@ -130,7 +171,7 @@ class AccountCreate(SQLModel):
     name: str
     kind: AccountKind = AccountKind.PREPAID
     currency: str = "EUR"
-    credit_limit: Decimal = Field(default=Decimal(0), description="postpaid: how far below 0")
+    credit_limit: Money = Field(default=Decimal(0), description="postpaid: how far below 0")
     product_id: int | None = None
     is_default: bool = Field(default=False, description="pays for extensions without one")
     enabled: bool = True
@@ -139,7 +180,7 @@ class AccountCreate(SQLModel):
 class AccountUpdate(SQLModel):
     name: str | None = None
     kind: AccountKind | None = None
-    credit_limit: Decimal | None = None
+    credit_limit: Money | None = None
     product_id: int | None = None
     is_default: bool | None = None
     enabled: bool | None = None
@@ -151,10 +192,10 @@ class AccountPublic(SQLModel):
     name: str
     kind: str
     currency: str
-    balance: Decimal = Field(description="the sum of the account's transactions")
-    reserved: Decimal = Field(default=Decimal(0), description="held for prepaid calls")
-    available: Decimal = Field(default=Decimal(0), description="balance - reserved")
-    credit_limit: Decimal
+    balance: Money = Field(description="the sum of the account's transactions")
+    reserved: Money = Field(default=Decimal(0), description="held for prepaid calls")
+    available: Money = Field(default=Decimal(0), description="balance - reserved")
+    credit_limit: Money
     product_id: int | None
     is_default: bool
     enabled: bool
@@ -164,7 +205,7 @@ class AccountPublic(SQLModel):
 
 class TransactionCreate(SQLModel):
     kind: str = Field(default="topup", description="topup (a credit) or adjustment (+/-)")
-    amount: Decimal
+    amount: Money
     description: str = ""
 
 
@@ -172,8 +213,8 @@ class TransactionPublic(SQLModel):
     id: int
     account_id: int
     kind: str
-    amount: Decimal
-    balance_after: Decimal
+    amount: Money
+    balance_after: Money
     description: str
     charge_id: int | None
     detail: dict[str, Any]
@@ -196,7 +237,7 @@ class ChargePublic(SQLModel):
     duration_s: int
     rated: bool
     reason: str | None
-    amount: Decimal
+    amount: Money
     currency: str | None
     tariff_id: int | None
     version: str | None
