@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.store.billing_models import MONEY_HINT, PeriodIn, RateIn, money_text
+from orchestrator.store.billing_models import PRICE, PeriodIn, RateIn
 from orchestrator.store.tariffs import MAX_RATES, to_rate
 
 # CSV columns; "increments" ("30/6") may stand for first_increment and next_increment.
@@ -29,12 +29,12 @@ _ALIASES = {"price": "price_per_minute", "fee": "connection_fee", "minimum": "mi
 
 
 def _csv_money(value: str, field: str) -> Decimal:
-    """The same text rule as the JSON API's money (no exponents, NaN or 14+ digits)."""
+    """The JSON API's rule for prices (no sign, exponent, NaN or 10+ integer digits)."""
     try:
-        return money_text(value.strip())
+        return PRICE.parse(value.strip())
     except ValueError:
         raise ValidationError(
-            f"{field}: not a decimal number: {value[:40]!r} ({MONEY_HINT})", field=field
+            f"{field}: not a price: {value[:40]!r} ({PRICE.hint})", field=field
         ) from None
 
 

@@ -147,7 +147,7 @@ def test_money_as_a_json_number_is_refused(client: TestClient, tenant_a: dict[st
     r = client.post(url, json={"label": "v1", "effective_from": "2026-01-01T00:00:00Z",
                                "rates": rates})  # fmt: skip
     assert r.status_code == 422, r.text
-    for bad in ("1e-2", "NaN", "0x10", " 1", "1.", "123456789012345"):
+    for bad in ("1e-2", "NaN", "0x10", " 1", "1.", "1000000000", "-0.01", "1" * 40):
         rates = [{"prefix": "", "price_per_minute": bad}]
         r = client.post(url, json={"label": "v1", "effective_from": "2026-01-01T00:00:00Z",
                                    "rates": rates})  # fmt: skip
@@ -167,15 +167,18 @@ def test_money_as_a_json_number_is_refused(client: TestClient, tenant_a: dict[st
 
 def test_openapi_money_fields_are_decimal_strings(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    price = r"^[0-9]{1,9}(\.[0-9]{1,10})?$"
     fields = [
-        schemas["RateIn"]["properties"]["price_per_minute"],
-        schemas["PeriodIn"]["properties"]["price_per_minute"],
-        schemas["TransactionCreate"]["properties"]["amount"],
-        schemas["AccountCreate"]["properties"]["credit_limit"],
-        *schemas["AccountUpdate"]["properties"]["credit_limit"]["anyOf"][:1],
+        (schemas["RateIn"]["properties"]["price_per_minute"], price),
+        (schemas["RateIn"]["properties"]["minimum_charge"], price),
+        (schemas["PeriodIn"]["properties"]["price_per_minute"], price),
+        (schemas["AccountCreate"]["properties"]["credit_limit"], price),
+        (schemas["AccountUpdate"]["properties"]["credit_limit"]["anyOf"][0], price),
+        (schemas["TransactionCreate"]["properties"]["amount"], "^-?" + price[1:]),
+        (schemas["AccountPublic"]["properties"]["balance"], r"^-?[0-9]{1,14}(\.[0-9]{1,10})?$"),
     ]
-    for field in fields:
-        assert field["type"] == "string" and field["pattern"].startswith("^-?[0-9]"), field
+    for field, pattern in fields:
+        assert (field["type"], field["pattern"]) == ("string", pattern), field
 
 
 CSV_V1 = "prefix,description,price,fee\n49,Germany,0.02,0\n"
