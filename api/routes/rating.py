@@ -72,7 +72,9 @@ async def run(request: Request, _admin: SystemAdmin) -> RunResult:
 async def rerate(
     request: Request, session: SessionDep, user: CurrentUser, data: RerateRequest
 ) -> RerateResponse:
-    """Rate ``[from, to)`` again (UTC if no offset) and book the differences."""
+    """Rate ``[from, to)`` again (UTC if no offset) and book the differences. One
+    re-rating of a tenant (or of all tenants) runs at a time, in every service process
+    on the database: another one answers 409 at once (``details.lease``, ``since``)."""
     since, until = _utc(data.from_), _utc(data.to)
     if until <= since:
         raise ValidationError("to: must be after from", field="to")
