@@ -67,7 +67,8 @@ def _csv_periods(text: str) -> list[PeriodIn]:
 
 def parse_rates_csv(text: str) -> list[RateIn]:
     """Rates from CSV (a header line names the columns, see :data:`CSV_COLUMNS`)."""
-    reader = csv.reader(io.StringIO(text))
+    # strict: a quote left open or a stray one is an error, not a silently merged field.
+    reader = csv.reader(io.StringIO(text), strict=True)
     try:
         first = next(reader, None)
     except csv.Error as exc:
