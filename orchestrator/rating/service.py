@@ -187,14 +187,10 @@ class RatingService:
         Re-running it books nothing new (a charge equal to the current one is skipped).
         :class:`~orchestrator.core.errors.ConflictError` if a re-rating of the same
         tenant (or of all tenants, or any tenant's while this is of all) is running."""
-        if tenant_id is None:
-            name, blocked_by, who = "rerate:all", ["rerate:tenant:%"], "all tenants"
-        else:
-            name, blocked_by, who = (
-                f"rerate:tenant:{tenant_id}",
-                ["rerate:all"],
-                (f"tenant {tenant_id}"),
-            )
+        name = "rerate:all" if tenant_id is None else f"rerate:tenant:{tenant_id}"
+        # All tenants' re-rating and any one tenant's touch the same CDRs too.
+        blocked_by = ["rerate:tenant:%"] if tenant_id is None else ["rerate:all"]
+        who = "all tenants" if tenant_id is None else f"tenant {tenant_id}"
         detail = f"a re-rating of {who} [{since.isoformat()}, {until.isoformat()})"
         holder = leases.acquire(
             self.sessions, name, detail=detail, ttl=self.rerate_lease, blocked_by=blocked_by
