@@ -96,11 +96,14 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
     )
     interrupts = Interrupts()
     owned: AsteriskInstance | None = None
+    found: AsteriskInstance | None = None
     if settings.engine == "asterisk" and start_engine:
         instance = make_instance(settings)
         instance.install()
         if instance.start():
             owned = instance
+        else:
+            found = instance
         settings = Settings()  # now with the instance's credentials
     server: uvicorn.Server | None = None
     try:
@@ -122,5 +125,7 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
             )
         elif owned is not None:
             stop_when_idle(owned, grace_s=settings.engine_stop_grace_s, forced=interrupts.forced)
+        if found is not None:
+            _say(f"engine: instance {found.name} was running before this service: left running")
     if not served:
         raise SystemExit(STARTUP_FAILURE)

@@ -169,6 +169,7 @@ def test_ctrl_c_leaves_an_engine_it_found_running(
     assert run.wait() == 0, run.output
     assert engine_answers(instance), run.output
     assert instance.channels() == 2  # the call it did not own is still up
+    assert "was running before this service: left running" in run.output
 
 
 @pytest.mark.parametrize("engine_was_running", [True, False], ids=["found", "started"])
