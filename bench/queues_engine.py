@@ -48,6 +48,7 @@ from bench.ivr import engine_cpu, own_cpu, percentile, quiet_orchestrator_logs
 from bench.queues_engine_setup import (
     ANSWER_PORTS,
     NAME,
+    SMOKE,
     EngineQueueOptions,
     Tenant,
     place_calls,
@@ -60,7 +61,7 @@ from orchestrator.settings import Settings
 from orchestrator.testing import sipp
 from orchestrator.testing.browser import chromium, missing
 
-__all__ = ["EngineQueueOptions", "Step", "run"]
+__all__ = ["SMOKE", "EngineQueueOptions", "Step", "run"]
 
 AIM_P99_MS = 250.0
 # A steady step routes at least this share of its offered rate (see Step.steady).

@@ -1,7 +1,7 @@
 """The ``orchestrator`` command: run the service and manage its engine.
 
 orchestrator engine install|start|stop|status [--instance NAME]
-orchestrator run            # engine + API on 127.0.0.1:8000, Ctrl-C stops both
+orchestrator run            # engine + API on 127.0.0.1:8000 (see orchestrator.serve)
 orchestrator db upgrade
 """
 
@@ -11,7 +11,7 @@ import json
 
 import typer
 
-from orchestrator import runtime
+from orchestrator import runtime, serve
 from orchestrator.settings import get_settings
 
 app = typer.Typer(help="Telephony orchestrator over Asterisk.", no_args_is_help=True)
@@ -67,8 +67,13 @@ def db_upgrade() -> None:
 def run(
     no_engine: bool = typer.Option(False, help="do not start the local engine instance"),
 ) -> None:
-    """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT. Ctrl-C stops both."""
-    runtime.serve(get_settings(), start_engine=not no_engine)
+    """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT.
+
+    Ctrl-C stops the service, then the engine if this command started it, once no
+    channel is up or after ORCH_ENGINE_STOP_GRACE_S seconds; a second Ctrl-C stops it
+    at once. An engine that was already running is left running, as on a start-up error.
+    """
+    serve.serve(get_settings(), start_engine=not no_engine)
 
 
 if __name__ == "__main__":

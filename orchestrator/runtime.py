@@ -299,24 +299,3 @@ async def _sync_when_connected(engine: Engine, provisioner: AsteriskProvisioner)
         log.info("engine configuration in sync with the store (%.2f s)", seconds)
     except Exception:
         log.exception("could not bring the engine's configuration in sync")
-
-
-def serve(settings: Settings, *, start_engine: bool = True) -> None:
-    """``make run``: the engine instance, then the API; Ctrl-C stops both."""
-    import uvicorn
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    instance = None
-    if settings.engine == "asterisk" and start_engine:
-        instance = make_instance(settings)
-        instance.install()
-        instance.start()
-        settings = Settings()  # now with the instance's credentials
-    try:
-        app = build_app(settings)
-        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
-    finally:
-        if instance is not None:
-            instance.stop()

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     asterisk_root: Path = Path("/var/cache/orchestrator/asterisk-root")
     asterisk_instance: str = "default"
     asterisk_credentials: Path | None = None
+    # `orchestrator run` stops the engine it started only once no channel is up, or
+    # this long after Ctrl-C/SIGTERM (a second one stops it at once).
+    engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
     ari_url: str = ""
     ari_user: str = ""
     ari_password: str = ""
