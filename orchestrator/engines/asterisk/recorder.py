@@ -1,0 +1,148 @@
+"""Recording a whole conversation on Asterisk (``Engine.record_call``): a snoop channel.
+
+ARI records only channels in our Stasis app and not in a bridge (``POST
+/channels/{id}/record`` answers 409 "Channel not in Stasis application" for a
+phone-to-phone dialplan call and "Cannot record channel while in bridge" for any bridged
+leg), and records only bridges of our app. A snoop channel with ``spy=both`` on the
+recorded channel carries what that channel says *and* hears, mixed: both parties,
+whatever the channel is in (our bridge, a dialplan ``Dial()``, a queue's bridge, nothing),
+and it is in our app, alone, so ARI records it. With ``beep`` the snoop also whispers to
+both parties, so they hear the recording's beep (and nothing else: the snoop sends only
+the beep).
+
+The snoop channel is the adapter's business: its leg events never reach subscribers, its
+recording's events are reported for the recorded channel, and it is hung up when the
+recording ends (stopped, its limit reached) or goes away with the recorded channel. Its
+id carries the adapter's prefix, so a new run's start-up sweep clears one left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from orchestrator.core.errors import CallError, LegGoneError
+from orchestrator.core.events import (
+    Event,
+    LegCreated,
+    LegEvent,
+    LegHungUp,
+    RecordingFinished,
+    RecordingStarted,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.engines.asterisk.adapter import AsteriskEngine
+
+log = logging.getLogger(__name__)
+
+# The snoop channel's Stasis argument: tells a recorder from a supervisor's snoop.
+RECORD_ARG = "record-call"
+# How long the snoop channel may take to enter the app (it starts in its own thread, so
+# its StasisStart can trail the reply to the snoop request).
+READY_TIMEOUT_S = 5.0
+
+
+@dataclass(slots=True)
+class _Recorder:
+    snoop_id: str
+    leg_id: str
+    name: str
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: bool = False
+
+
+class CallRecorders:
+    """The snoop channels recording conversations for one :class:`AsteriskEngine`."""
+
+    def __init__(self, engine: AsteriskEngine) -> None:
+        self.engine = engine
+        self._by_snoop: dict[str, _Recorder] = {}
+        self._by_name: dict[str, _Recorder] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __contains__(self, snoop_id: str) -> bool:
+        return snoop_id in self._by_snoop
+
+    async def record(
+        self, leg_id: str, name: str, *, fmt: str, max_duration: int, beep: bool
+    ) -> None:
+        engine = self.engine
+        if name in self._by_name:
+            raise CallError(f"recording {name} is already being made", recording=name)
+        rec = _Recorder(snoop_id=engine.new_id(), leg_id=leg_id, name=name)
+        # Registered before the request: the snoop's StasisStart can come before the reply.
+        self._by_snoop[rec.snoop_id] = self._by_name[name] = rec
+        try:
+            await engine.ari.snoop(
+                leg_id,
+                snoop_id=rec.snoop_id,
+                spy="both",
+                whisper="both" if beep else "none",
+                app_args=(RECORD_ARG,),
+            )
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await rec.ready.wait()
+            if rec.gone:
+                raise LegGoneError(f"channel {leg_id} ended", leg_id=leg_id)
+            await engine.ari.record(
+                rec.snoop_id, name, fmt=fmt, max_duration=max_duration, beep=beep,
+                terminate_on="none", if_exists="fail",
+            )  # fmt: skip
+        except TimeoutError:
+            self._drop(rec)
+            await self._hangup(rec)
+            raise LegGoneError(
+                f"could not snoop on channel {leg_id} (no snoop channel came up)", leg_id=leg_id
+            ) from None
+        except BaseException:
+            self._drop(rec)
+            if not rec.gone:
+                await self._hangup(rec)
+            raise
+
+    def event(self, event: Event) -> Event | None:
+        """``event`` as subscribers see it: a recorder's leg events are swallowed (None),
+        its recording events name the recorded channel."""
+        if isinstance(event, LegEvent):
+            rec = self._by_snoop.get(event.leg_id)
+            if rec is None:
+                return event
+            if isinstance(event, LegCreated):
+                rec.ready.set()
+            elif isinstance(event, LegHungUp):
+                rec.gone = True
+                rec.ready.set()
+                self._by_snoop.pop(rec.snoop_id, None)
+            return None
+        if isinstance(event, RecordingStarted | RecordingFinished):
+            rec = self._by_snoop.get(event.leg_id) or self._by_name.get(event.recording)
+            if rec is None:
+                return event
+            if isinstance(event, RecordingFinished):
+                self._by_name.pop(rec.name, None)
+                self._hang_up(rec)  # stopped or at its limit: the snoop has no more use
+            return dataclasses.replace(event, leg_id=rec.leg_id)
+        return event
+
+    def _drop(self, rec: _Recorder) -> None:
+        self._by_name.pop(rec.name, None)
+
+    def _hang_up(self, rec: _Recorder) -> None:
+        # Not awaited: this runs on the adapter's dispatcher, which must not wait on ARI.
+        if rec.gone:
+            return
+        task = asyncio.create_task(self._hangup(rec), name=f"recorder-hangup-{rec.snoop_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hangup(self, rec: _Recorder) -> None:
+        with contextlib.suppress(LegGoneError):
+            try:
+                await self.engine.ari.hangup(rec.snoop_id, reason="normal")
+            except Exception as exc:  # the sweep of the next run clears it
+                log.warning("asterisk: could not hang up recorder %s: %s", rec.snoop_id, exc)
