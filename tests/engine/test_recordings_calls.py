@@ -15,7 +15,7 @@ import asyncio
 import io
 import time
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from orchestrator.ivr.call import IvrCall
+from orchestrator.testing import sipp
 from tests.engine.conftest import S3_BUCKET, Service
 from tests.engine.media_phone import MediaPhone, tone_level
 from tests.engine.phones import RINGING_SCENARIO, api, phone_ports, uas_phone, wait_call
@@ -33,6 +34,7 @@ from tests.engine.queue_helpers import (
     end_calls,
     logged_in,
 )
+from tests.engine.test_supervision import poll
 
 pytestmark = pytest.mark.engine
 
@@ -88,18 +90,6 @@ async def no_calls_left(service: Service, qt: QueueTenant) -> AsyncIterator[None
 # -- helpers -----------------------------------------------------------------------------
 
 
-async def until(
-    fn: Callable[[], Awaitable[Any]], ready: Callable[[Any], bool], timeout: float = 20
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fn()
-        if ready(value):
-            return value
-        assert time.monotonic() < deadline, value
-        await asyncio.sleep(0.2)
-
-
 async def listed_call(http: httpx.AsyncClient, tid: int, state: str = "answered") -> dict[str, Any]:
     """The tenant's one active call, once it is in ``state``."""
 
@@ -108,7 +98,7 @@ async def listed_call(http: httpx.AsyncClient, tid: int, state: str = "answered"
         assert r.status_code == 200, r.text
         return list(r.json()["items"])
 
-    items = await until(calls, lambda c: len(c) == 1 and c[0]["state"] == state)
+    items = await poll(calls, lambda c: len(c) == 1 and c[0]["state"] == state, timeout=20)
     return dict(items[0])
 
 
@@ -128,7 +118,7 @@ async def uploaded(
         assert r.status_code == 200, r.text
         return next((x for x in r.json()["items"] if x["name"] == name), None)
 
-    found = await until(
+    found = await poll(
         row, lambda x: x is not None and x["state"] == "uploaded" and x["cdr_id"] is not None, 40
     )
     r = await http.get(f"/api/v1/cdrs/{found['cdr_id']}")
@@ -165,6 +155,25 @@ async def no_snoops(service: Service, timeout: float = 10) -> None:
     while left := snoops(service):
         assert time.monotonic() < deadline, left
         await asyncio.sleep(0.2)
+
+
+async def recorded_until_hangup(
+    service: Service,
+    http: httpx.AsyncClient,
+    tid: int,
+    call_id: str,
+    placed: asyncio.Task[sipp.CallResult],
+) -> dict[str, int]:
+    """Record the bridged call until the caller (``placed``) hangs up; the tones in it."""
+    await asyncio.sleep(0.5)  # bridged
+    name = await record(http, call_id)
+    result = await placed
+    assert result.answered, result.log
+    row, audio = await uploaded(service, http, tid, name)
+    heard = tones_in(audio)
+    print(f"recording of call {call_id}:", row["duration_s"], "s, tones:", heard)
+    await no_snoops(service)
+    return heard
 
 
 # -- the kinds of calls ------------------------------------------------------------------
@@ -256,15 +265,8 @@ async def test_a_flows_dial_is_recorded(service: Service, qt: QueueTenant) -> No
         placed = asyncio.create_task(qt.dial("601", FLOW_DID, hold_ms=7000, timeout=30))
         await callee.wait_for("answered", timeout=20)
         call = await listed_call(http, qt.id)
-        await asyncio.sleep(0.5)  # bridged
-        name = await record(http, call["id"])
-        result = await placed
-        assert result.answered, result.log
-        row, audio = await uploaded(service, http, qt.id, name)
-        heard = tones_in(audio)
-        print("flow dial() recording:", row["duration_s"], "s, tones:", heard)
+        heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
         assert heard["602"] > HEARD, heard
-        await no_snoops(service)
 
 
 async def test_a_queue_call_is_recorded(service: Service, qt: QueueTenant) -> None:
@@ -278,12 +280,5 @@ async def test_a_queue_call_is_recorded(service: Service, qt: QueueTenant) -> No
         await agent.wait_for("answered", timeout=20)
         call = await listed_call(http, qt.id)
         await qt.until_state(http, "605", "on_call")
-        await asyncio.sleep(0.5)  # bridged
-        name = await record(http, call["id"])
-        result = await placed
-        assert result.answered, result.log
-        row, audio = await uploaded(service, http, qt.id, name)
-        heard = tones_in(audio)
-        print("queue recording:", row["duration_s"], "s, tones:", heard)
+        heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
         assert heard["605"] > HEARD, heard
-        await no_snoops(service)
