@@ -25,7 +25,7 @@ import pytest
 from orchestrator.ivr.call import IvrCall
 from orchestrator.testing import sipp
 from tests.engine.conftest import S3_BUCKET, Service
-from tests.engine.media_phone import MediaPhone, tone_level
+from tests.engine.media_phone import MediaPhone, tone_level, ulaw_decode
 from tests.engine.phones import RINGING_SCENARIO, api, phone_ports, uas_phone, wait_call
 from tests.engine.queue_helpers import (
     QueueSpec,
@@ -40,7 +40,8 @@ pytestmark = pytest.mark.engine
 
 DOMAIN = "record-calls.example"
 PORT = phone_ports("test_recordings_calls", "601", "602", "603", "604", "605")
-TONES = {"602": 700.0, "603": 400.0, "605": 1000.0}
+TONES = {"602": 1200.0, "603": 400.0, "605": 1000.0}
+BEEP_HZ = 700.0  # Asterisk's beep.gsm (no phone's tone near it)
 # A tone counts as recorded above this amplitude (the phones send it at 6000).
 HEARD = 1500.0
 QUEUE = QueueSpec("+17333559601", {"strategy": "ring_all"}, ("605",))
@@ -145,6 +146,18 @@ def tones_in(audio: bytes) -> dict[str, int]:
     return {who: round(tone_level(samples, hz)) for who, hz in TONES.items()}
 
 
+def band_level(samples: list[int], hz: float) -> float:
+    """How loud ``hz`` +-25 Hz is, on average over 20 ms frames (a beep's pitch is not exact)."""
+    frames = [samples[i : i + 160] for i in range(0, len(samples) - 159, 160)]
+    return sum(tone_level(f, hz) for f in frames) / max(len(frames), 1)
+
+
+def received(phone: MediaPhone, since: float, until: float) -> list[int]:
+    return [
+        ulaw_decode(b) for at, payload in phone.received if since <= at < until for b in payload
+    ]
+
+
 def snoops(service: Service) -> list[str]:
     out = service.instance.cli("core show channels concise")
     return [line.split("!")[0] for line in out.splitlines() if line.startswith("Snoop/")]
@@ -195,10 +208,24 @@ async def test_click_to_call_records_both_parties(service: Service, qt: QueueTen
         await a.wait_for("answered")
         await b.wait_for("answered")
         await asyncio.sleep(0.5)  # bridged
-        name = await record(http, call_id)
+        before = time.monotonic()
+        r = await http.post(f"/api/v1/calls/{call_id}/record", json={"beep": True})
+        assert r.status_code == 202, r.text
+        name = r.json()["recording"]
+        start = time.monotonic()
         r = await http.post(f"/api/v1/calls/{call_id}/record", json={})
         assert r.status_code == 409 and r.json()["error_id"] == "already-recording", r.text
         await asyncio.sleep(3)
+        # Both parties heard the beep once it started, and no beep before.
+        beeps = {
+            who: (
+                round(band_level(received(phone, before - 1.5, before), BEEP_HZ)),
+                round(band_level(received(phone, start, start + 1.5), BEEP_HZ)),
+            )
+            for who, phone in (("603", a), ("602", b))
+        }
+        print("beep heard (before, after):", beeps)
+        assert all(pre < 150 and post > 600 for pre, post in beeps.values()), beeps
         r = await http.post(f"/api/v1/calls/{call_id}/stop-record")
         assert r.status_code == 200 and r.json()["stopped"] == [name], r.text
         await no_snoops(service)  # the recorder's snoop went with its recording

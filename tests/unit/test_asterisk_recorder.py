@@ -17,6 +17,8 @@ from orchestrator.core.events import (
     Event,
     LegCreated,
     LegHungUp,
+    PlaybackFinished,
+    PlaybackStarted,
     RecordingFinished,
     RecordingStarted,
 )
@@ -51,6 +53,17 @@ class StandInAri:
     async def hangup(self, channel_id: str, **kw: Any) -> None:
         self.requests.append(("hangup", channel_id))
 
+    async def play(self, channel_id: str, media: list[str], playback_id: str) -> dict[str, Any]:
+        self.requests.append(("play", channel_id, media))
+        for event in (
+            PlaybackStarted(playback_id=playback_id, leg_id=channel_id),
+            PlaybackFinished(playback_id=playback_id, leg_id=channel_id),
+        ):
+            asyncio.get_running_loop().call_later(
+                0.01, lambda e=event: asyncio.ensure_future(self.engine.apply(e))
+            )
+        return {"id": playback_id}
+
 
 def engine_with(**kw: Any) -> tuple[AsteriskEngine, StandInAri, list[Event]]:
     engine = AsteriskEngine(
@@ -66,12 +79,12 @@ def engine_with(**kw: Any) -> tuple[AsteriskEngine, StandInAri, list[Event]]:
 
 async def test_records_a_snoop_of_the_leg_and_reports_it_as_the_legs() -> None:
     engine, ari, seen = engine_with()
-    assert await engine.record_call("1733.12", "rec/abc", max_duration=59.2, beep=True) == "rec/abc"
+    assert await engine.record_call("1733.12", "rec/abc", max_duration=59.2) == "rec/abc"
     [snoop, record] = ari.requests
     snoop_id = snoop[2]
     assert snoop[0] == "snoop" and snoop[1] == "1733.12" and snoop_id.startswith("orch-")
-    # spy both: what the leg says and hears; whispering only so both parties hear the beep.
-    assert snoop[3] == {"spy": "both", "whisper": "both", "app_args": (RECORD_ARG,)}
+    # spy both: what the leg says and hears; no whisper: the parties hear nothing of it.
+    assert snoop[3] == {"spy": "both", "whisper": "none", "app_args": (RECORD_ARG,)}
     assert record[:3] == ("record", snoop_id, "rec/abc")
     assert record[3]["max_duration"] == 60 and record[3]["if_exists"] == "fail"
     # The snoop channel is the adapter's own: subscribers never see it as a leg.
@@ -88,11 +101,23 @@ async def test_records_a_snoop_of_the_leg_and_reports_it_as_the_legs() -> None:
     assert len(seen) == 2
 
 
+async def test_a_beep_comes_from_a_whisper_only_snoop_that_then_goes() -> None:
+    engine, ari, seen = engine_with()
+    await engine.record_call("chan-1", "rec/beep", beep=True)
+    await asyncio.sleep(0.1)
+    [recorder, record, beeper, play, hangup] = ari.requests
+    assert recorder[3]["whisper"] == "none" and record[3]["beep"] is False
+    # Whisper only: a snoop that also spied would send the leg's own audio back to it.
+    assert beeper[0] == "snoop" and beeper[1] == "chan-1" and beeper[2] != recorder[2]
+    assert (beeper[3]["spy"], beeper[3]["whisper"]) == ("none", "both")
+    assert play == ("play", beeper[2], ["sound:beep"]) and hangup == ("hangup", beeper[2])
+    assert seen == []  # neither snoop, nor the beep, reaches subscribers
+
+
 async def test_the_leg_ending_ends_snoop_and_recording_without_a_second_hangup() -> None:
     engine, ari, seen = engine_with()
     await engine.record_call("chan-1", "rec/one")
     snoop_id = ari.requests[0][2]
-    assert ari.requests[0][3]["whisper"] == "none"  # no beep: nobody hears the snoop
     await engine.apply(LegHungUp(leg_id=snoop_id))  # Asterisk ends a snoop with its channel
     await engine.apply(RecordingFinished(recording="rec/one", leg_id=snoop_id))
     await asyncio.sleep(0.01)

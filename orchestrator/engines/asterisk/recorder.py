@@ -6,9 +6,12 @@ phone-to-phone dialplan call and "Cannot record channel while in bridge" for any
 leg), and records only bridges of our app. A snoop channel with ``spy=both`` on the
 recorded channel carries what that channel says *and* hears, mixed: both parties,
 whatever the channel is in (our bridge, a dialplan ``Dial()``, a queue's bridge, nothing),
-and it is in our app, alone, so ARI records it. With ``beep`` the snoop also whispers to
-both parties, so they hear the recording's beep (and nothing else: the snoop sends only
-the beep).
+and it is in our app, alone, so ARI records it.
+
+With ``beep`` a second, short-lived snoop that only whispers (``spy=none``,
+``whisper=both``) plays ``sound:beep`` to both parties once the recording runs (measured
+on Asterisk 22: both hear it, about 700 Hz, and nothing else of it). The recorder itself
+never whispers, so nothing it does can reach the parties.
 
 The snoop channel is the adapter's business: its leg events never reach subscribers, its
 recording's events are reported for the recorded channel, and it is hung up when the
@@ -22,15 +25,18 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.errors import CallError, LegGoneError
+from orchestrator.core.errors import CallError, LegGoneError, OrchestratorError
 from orchestrator.core.events import (
     Event,
     LegCreated,
     LegEvent,
     LegHungUp,
+    PlaybackFinished,
+    PlaybackStarted,
     RecordingFinished,
     RecordingStarted,
 )
@@ -53,6 +59,7 @@ class _Recorder:
     leg_id: str
     name: str
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    played: asyncio.Event = field(default_factory=asyncio.Event)  # a beeper's beep
     gone: bool = False
 
 
@@ -65,9 +72,6 @@ class CallRecorders:
         self._by_name: dict[str, _Recorder] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def __contains__(self, snoop_id: str) -> bool:
-        return snoop_id in self._by_snoop
-
     async def record(
         self, leg_id: str, name: str, *, fmt: str, max_duration: int, beep: bool
     ) -> None:
@@ -78,19 +82,9 @@ class CallRecorders:
         # Registered before the request: the snoop's StasisStart can come before the reply.
         self._by_snoop[rec.snoop_id] = self._by_name[name] = rec
         try:
-            await engine.ari.snoop(
-                leg_id,
-                snoop_id=rec.snoop_id,
-                spy="both",
-                whisper="both" if beep else "none",
-                app_args=(RECORD_ARG,),
-            )
-            async with asyncio.timeout(READY_TIMEOUT_S):
-                await rec.ready.wait()
-            if rec.gone:
-                raise LegGoneError(f"channel {leg_id} ended", leg_id=leg_id)
+            await self._snoop(rec, spy="both", whisper="none")
             await engine.ari.record(
-                rec.snoop_id, name, fmt=fmt, max_duration=max_duration, beep=beep,
+                rec.snoop_id, name, fmt=fmt, max_duration=max_duration, beep=False,
                 terminate_on="none", if_exists="fail",
             )  # fmt: skip
         except TimeoutError:
@@ -104,6 +98,33 @@ class CallRecorders:
             if not rec.gone:
                 await self._hangup(rec)
             raise
+        if beep:
+            self._spawn(self._beep(leg_id), f"recorder-beep-{rec.snoop_id}")
+
+    async def _snoop(self, rec: _Recorder, *, spy: str, whisper: str) -> None:
+        """Snoop on ``rec.leg_id`` and wait until the snoop channel is in the app."""
+        await self.engine.ari.snoop(
+            rec.leg_id, snoop_id=rec.snoop_id, spy=spy, whisper=whisper, app_args=(RECORD_ARG,)
+        )
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await rec.ready.wait()
+        if rec.gone:
+            raise LegGoneError(f"channel {rec.leg_id} ended", leg_id=rec.leg_id)
+
+    async def _beep(self, leg_id: str) -> None:
+        """Both parties hear a beep: a whisper-only snoop plays it, then goes."""
+        rec = _Recorder(snoop_id=self.engine.new_id(), leg_id=leg_id, name="")
+        self._by_snoop[rec.snoop_id] = rec
+        try:
+            await self._snoop(rec, spy="none", whisper="both")
+            await self.engine.ari.play(rec.snoop_id, ["sound:beep"], self.engine.new_id())
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await rec.played.wait()
+        except (TimeoutError, OrchestratorError) as exc:
+            log.warning("asterisk: no recording beep on %s: %s", leg_id, exc)
+        finally:
+            if not rec.gone:
+                await self._hangup(rec)
 
     def event(self, event: Event) -> Event | None:
         """``event`` as subscribers see it: a recorder's leg events are swallowed (None),
@@ -118,6 +139,13 @@ class CallRecorders:
                 rec.gone = True
                 rec.ready.set()
                 self._by_snoop.pop(rec.snoop_id, None)
+            return None
+        if isinstance(event, PlaybackStarted | PlaybackFinished):
+            rec = self._by_snoop.get(event.leg_id)
+            if rec is None:
+                return event
+            if isinstance(event, PlaybackFinished):
+                rec.played.set()
             return None
         if isinstance(event, RecordingStarted | RecordingFinished):
             rec = self._by_snoop.get(event.leg_id) or self._by_name.get(event.recording)
@@ -134,9 +162,11 @@ class CallRecorders:
 
     def _hang_up(self, rec: _Recorder) -> None:
         # Not awaited: this runs on the adapter's dispatcher, which must not wait on ARI.
-        if rec.gone:
-            return
-        task = asyncio.create_task(self._hangup(rec), name=f"recorder-hangup-{rec.snoop_id}")
+        if not rec.gone:
+            self._spawn(self._hangup(rec), f"recorder-hangup-{rec.snoop_id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
