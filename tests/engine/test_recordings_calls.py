@@ -309,3 +309,29 @@ async def test_a_queue_call_is_recorded(service: Service, qt: QueueTenant) -> No
         await qt.until_state(http, "605", "on_call")
         heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
         assert heard["605"] > HEARD, heard
+
+
+async def test_a_restart_ends_a_recording_and_keeps_it(service: Service, qt: QueueTenant) -> None:
+    """Last in this module: the service restarts (its new app has no test flow)."""
+    await qt.register("601", "602")
+    async with (
+        MediaPhone(local_port=PORT["602"], tone_hz=TONES["602"]) as callee,
+        api(service) as http,
+    ):
+        placed = asyncio.create_task(qt.dial("601", "602", hold_ms=14_000, timeout=40))
+        call = await listed_call(http, qt.id)
+        await callee.wait_for("answered")
+        name = await record(http, call["id"])
+        await asyncio.sleep(2)
+        await asyncio.to_thread(service.stop)
+        await asyncio.to_thread(service.start)
+        # The restart ended the recording (measured: at the old run's stop; the new run's
+        # sweep would clear a snoop left anyway); the phones' call goes on, and what the
+        # recording holds is uploaded by the new run.
+        row, audio = await uploaded(service, http, qt.id, name)
+        heard = tones_in(audio)
+        print("recording across a restart:", row["duration_s"], "s, tones:", heard)
+        assert heard["602"] > HEARD and row["duration_s"] >= 2, (row, heard)
+        await no_snoops(service)
+        result = await placed
+        assert result.answered and not result.far_end_hangup, result.log
