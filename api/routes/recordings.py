@@ -187,6 +187,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such active call (or it ended)"},
     409: {"description": "not answered yet, already being recorded, or the engine refused"},
     410: {"description": "the call's legs hung up meanwhile"},
+    503: {"description": "call control or the engine is not available"},
 }
 
 
@@ -209,7 +210,7 @@ async def record_call(
 @router.post(
     "/api/v1/calls/{call_id}/stop-record",
     dependencies=[RequireAdmin],
-    responses={404: _REFUSED[404]},
+    responses={404: _REFUSED[404], 503: _REFUSED[503]},
 )
 async def stop_record_call(user: CurrentUser, recorder: RecorderDep, call_id: str) -> RecordStopped:
     """Stop every recording of the call's legs (kept and uploaded like any other)."""
