@@ -1,7 +1,8 @@
 """On-demand recording of every kind of answered call, on the real Asterisk, into S3.
 
 ``POST /api/v1/calls/{id}/record`` on a click-to-call, a phone-to-phone dialplan call, a
-flow's ``dial()`` and a queue call connected to an agent: the recording lands in S3
+flow's ``dial()`` (recorded up to its ``max_duration_s``) and a queue call connected to an
+agent: the recording lands in S3
 (moto), is linked from the call's CDR, and holds the parties' audio. Phones that play
 audio are :class:`~tests.engine.media_phone.MediaPhone` s (each its own tone); a caller
 placing a call is SIPp, which sends no voice, so there only the called party's tone is
@@ -103,8 +104,8 @@ async def listed_call(http: httpx.AsyncClient, tid: int, state: str = "answered"
     return dict(items[0])
 
 
-async def record(http: httpx.AsyncClient, call_id: str) -> str:
-    r = await http.post(f"/api/v1/calls/{call_id}/record", json={"max_duration_s": 60})
+async def record(http: httpx.AsyncClient, call_id: str, max_duration_s: int = 60) -> str:
+    r = await http.post(f"/api/v1/calls/{call_id}/record", json={"max_duration_s": max_duration_s})
     assert r.status_code == 202, r.text
     return str(r.json()["recording"])
 
@@ -176,17 +177,23 @@ async def recorded_until_hangup(
     tid: int,
     call_id: str,
     placed: asyncio.Task[sipp.CallResult],
-) -> dict[str, int]:
-    """Record the bridged call until the caller (``placed``) hangs up; the tones in it."""
+    max_duration_s: int = 60,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Record the bridged call until the caller (``placed``) hangs up or ``max_duration_s``;
+    the recording's row and the tones in it."""
     await asyncio.sleep(0.5)  # bridged
-    name = await record(http, call_id)
+    name = await record(http, call_id, max_duration_s)
+    if max_duration_s < 60:
+        await asyncio.sleep(max_duration_s + 1)
+        assert not placed.done(), "the call outlasts the recording"
+        await no_snoops(service, timeout=3)  # ended at its limit: its snoop went with it
     result = await placed
     assert result.answered, result.log
     row, audio = await uploaded(service, http, tid, name)
     heard = tones_in(audio)
     print(f"recording of call {call_id}:", row["duration_s"], "s, tones:", heard)
     await no_snoops(service)
-    return heard
+    return row, heard
 
 
 # -- the kinds of calls ------------------------------------------------------------------
@@ -292,8 +299,11 @@ async def test_a_flows_dial_is_recorded(service: Service, qt: QueueTenant) -> No
         placed = asyncio.create_task(qt.dial("601", FLOW_DID, hold_ms=7000, timeout=30))
         await callee.wait_for("answered", timeout=20)
         call = await listed_call(http, qt.id)
-        heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
+        row, heard = await recorded_until_hangup(
+            service, http, qt.id, call["id"], placed, max_duration_s=2
+        )
         assert heard["602"] > HEARD, heard
+        assert 1.5 <= row["duration_s"] <= 3, row  # its limit, not the call's length
 
 
 async def test_a_queue_call_is_recorded(service: Service, qt: QueueTenant) -> None:
@@ -307,7 +317,7 @@ async def test_a_queue_call_is_recorded(service: Service, qt: QueueTenant) -> No
         await agent.wait_for("answered", timeout=20)
         call = await listed_call(http, qt.id)
         await qt.until_state(http, "605", "on_call")
-        heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
+        _, heard = await recorded_until_hangup(service, http, qt.id, call["id"], placed)
         assert heard["605"] > HEARD, heard
 
 
