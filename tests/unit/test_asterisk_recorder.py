@@ -31,11 +31,11 @@ class StandInAri:
         self.engine = engine
         self.requests: list[tuple[Any, ...]] = []
         self.refuse_record = refuse_record
-        self.snoop_comes_up = True
+        self.snoop_comes_up: bool | None = True  # None: up, and gone by the hangup
 
     async def snoop(self, channel_id: str, *, snoop_id: str, **kw: Any) -> dict[str, Any]:
         self.requests.append(("snoop", channel_id, snoop_id, kw))
-        if self.snoop_comes_up:
+        if self.snoop_comes_up is not False:
             # StasisStart trails the reply (Asterisk starts the snoop in its own thread).
             loop = asyncio.get_running_loop()
             loop.call_later(0.01, lambda: asyncio.ensure_future(self._up(snoop_id)))
@@ -52,6 +52,8 @@ class StandInAri:
 
     async def hangup(self, channel_id: str, **kw: Any) -> None:
         self.requests.append(("hangup", channel_id))
+        if self.snoop_comes_up is None:
+            raise LegGoneError(f"ARI DELETE /channels/{channel_id}: 404 Channel not found")
 
     async def play(self, channel_id: str, media: list[str], playback_id: str) -> dict[str, Any]:
         self.requests.append(("play", channel_id, media))
@@ -149,3 +151,16 @@ async def test_a_name_in_use_is_refused() -> None:
     await engine.record_call("chan-1", "rec/four")
     with pytest.raises(CallError):
         await engine.record_call("chan-2", "rec/four")
+
+
+async def test_a_snoop_gone_before_its_hangup_is_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine, ari, seen = engine_with()
+    ari.snoop_comes_up = None  # the recorded channel ends as the recording stops
+    await engine.record_call("chan-1", "rec/five")
+    snoop_id = ari.requests[0][2]
+    await engine.apply(RecordingFinished(recording="rec/five", leg_id=snoop_id))
+    await asyncio.sleep(0.01)
+    assert ari.requests[-1] == ("hangup", snoop_id)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text

@@ -22,7 +22,6 @@ id carries the adapter's prefix, so a new run's start-up sweep clears one left b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Coroutine
@@ -171,8 +170,9 @@ class CallRecorders:
         task.add_done_callback(self._tasks.discard)
 
     async def _hangup(self, rec: _Recorder) -> None:
-        with contextlib.suppress(LegGoneError):
-            try:
-                await self.engine.ari.hangup(rec.snoop_id, reason="normal")
-            except Exception as exc:  # the sweep of the next run clears it
-                log.warning("asterisk: could not hang up recorder %s: %s", rec.snoop_id, exc)
+        try:
+            await self.engine.ari.hangup(rec.snoop_id, reason="normal")
+        except LegGoneError:
+            pass  # it ended with the recorded channel meanwhile
+        except Exception as exc:  # the sweep of the next run clears it
+            log.warning("asterisk: could not hang up recorder %s: %s", rec.snoop_id, exc)
