@@ -156,7 +156,7 @@ async def test_a_name_in_use_is_refused() -> None:
 async def test_a_snoop_gone_before_its_hangup_is_not_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    engine, ari, seen = engine_with()
+    engine, ari, _ = engine_with()
     ari.snoop_comes_up = None  # the recorded channel ends as the recording stops
     await engine.record_call("chan-1", "rec/five")
     snoop_id = ari.requests[0][2]
