@@ -33,6 +33,7 @@ from orchestrator.provisioning.render import Renderer
 from orchestrator.rating import RatingService, authorize_router
 from orchestrator.rating.clicktocall import ClickToCallAuthorizer
 from orchestrator.recordings import RecordingService, S3Storage
+from orchestrator.recordings.calls import CallRecorder
 from orchestrator.recordings.sources import cti_tenant, ivr_tenant
 from orchestrator.settings import Settings
 from orchestrator.store import db
@@ -238,6 +239,9 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     cdrs.listeners.append(recordings.on_cdr)
     recordings.listeners.append(hooks.on_recording)
     app.state.recordings = recordings
+    # On-demand recording of any answered call (POST /api/v1/calls/{id}/record).
+    call_recorder = CallRecorder(engine, cti.calls, sessions)
+    app.state.call_recorder = call_recorder
 
     # -- Rating: each CDR's xDRs charged once (first, so webhooks see the charge), a
     # batch every minute for the rest; prepaid authorization for the dialplan and
@@ -264,6 +268,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         supervision.start()  # before the engine: it must see every channel
         await hooks.start()  # resumes the deliveries pending at the last stop
         await recordings.start()  # resumes the uploads pending at the last stop
+        call_recorder.start()
         rating.start()  # its first batch rates what was written while we were down
         await engine.start()
         # The SIP users must be served even before the engine answers; the dialplan
@@ -282,6 +287,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await cti.stop()
             await runner.stop()
             await cdrs.stop()
+            call_recorder.stop_following()
             await recordings.stop()
             await hooks.stop()
             rating.stop()
