@@ -206,23 +206,32 @@ async def assert_cleared(
     assert (causes[dead_role], causes[alive]) == (44, 16), cdr
 
 
+@pytest.mark.parametrize(
+    ("hold", "timeout", "port"),
+    [
+        pytest.param(False, RTP_TIMEOUT, "dead_caller", id="talking"),
+        # While the dead phone held the call the engine waits rtp_timeout_hold, not
+        # rtp_timeout (a holding phone may send nothing for a while).
+        pytest.param(True, RTP_TIMEOUT_HOLD, "hold_caller", id="holding"),
+    ],
+)
 async def test_caller_killed_mid_call_is_cleared(
-    short_timeouts: Service, tenant: TenantPhones
+    short_timeouts: Service, tenant: TenantPhones, hold: bool, timeout: int, port: str
 ) -> None:
     known = {c["id"] for c in cdrs(short_timeouts, tenant.id)}
     loop = asyncio.get_running_loop()
     async with (
         media_phone(tenant, "102") as callee,
-        await caller_101(tenant, "102", "dead_caller") as caller,
+        await caller_101(tenant, "102", port, hold=hold) as caller,
     ):
-        await caller.wait_answered()
+        await caller.wait_answered(2 if hold else 1)  # answered (and the hold accepted)
         await callee.wait_for("answered")
         answered_wall = time.time()
         # Both phones send RTP: the timeout ends no call that is alive.
         await asyncio.sleep(RTP_TIMEOUT + 2)
         assert callee._count("completed") == 0 and not caller.far_end_hangup, callee.log()
         killed = await caller.kill()
-        await callee.wait_for("completed", timeout=RTP_TIMEOUT + 15)
+        await callee.wait_for("completed", timeout=timeout + 15)
         bye_seen = loop.time()
     await assert_cleared(
         short_timeouts,
@@ -231,7 +240,7 @@ async def test_caller_killed_mid_call_is_cleared(
         killed=killed,
         bye_seen=bye_seen,
         answered_wall=answered_wall,
-        timeout=RTP_TIMEOUT,
+        timeout=timeout,
         dead_role="caller",
     )
 
@@ -266,33 +275,4 @@ async def test_callee_killed_mid_call_is_cleared(
         answered_wall=answered_wall,
         timeout=RTP_TIMEOUT,
         dead_role="callee",
-    )
-
-
-async def test_phone_killed_while_holding_the_call_is_cleared(
-    short_timeouts: Service, tenant: TenantPhones
-) -> None:
-    """While the dead phone held the call the engine waits rtp_timeout_hold, not
-    rtp_timeout (a holding phone may send nothing for a while)."""
-    known = {c["id"] for c in cdrs(short_timeouts, tenant.id)}
-    loop = asyncio.get_running_loop()
-    async with (
-        media_phone(tenant, "102") as callee,
-        await caller_101(tenant, "102", "hold_caller", hold=True) as caller,
-    ):
-        await caller.wait_answered(2)  # answered, then the hold accepted
-        await callee.wait_for("answered")
-        answered_wall = time.time()
-        killed = await caller.kill()
-        await callee.wait_for("completed", timeout=RTP_TIMEOUT_HOLD + 15)
-        bye_seen = loop.time()
-    await assert_cleared(
-        short_timeouts,
-        tenant,
-        known,
-        killed=killed,
-        bye_seen=bye_seen,
-        answered_wall=answered_wall,
-        timeout=RTP_TIMEOUT_HOLD,
-        dead_role="caller",
     )

@@ -49,6 +49,11 @@ def ringing_101_to_102() -> list[Event]:
     ]
 
 
+def answered_101_to_102() -> list[Event]:
+    """101 dials 102 and 102 answers at 2 s."""
+    return [*ringing_101_to_102(), up("b", 2), dial("a", "b", 2, "answer"), up("a", 2.02)]
+
+
 def roles(legs: list[CdrLeg]) -> list[tuple[str, str | None, str]]:
     return [(leg.role, leg.extension, leg.disposition) for leg in legs]
 
@@ -59,10 +64,7 @@ async def test_answered_call_between_two_extensions(
     await play(
         fake,
         builder,
-        *ringing_101_to_102(),
-        up("b", 2),
-        dial("a", "b", 2, "answer"),
-        up("a", 2.02),
+        *answered_101_to_102(),
         RecordingStarted(recording="rec-1", leg_id="a", timestamp=T0 + 3),
     )
     assert db.cdrs() == []  # still live
@@ -103,15 +105,7 @@ async def test_answered_call_between_two_extensions(
 async def test_answered_call_ended_by_the_engine_says_why(
     db: Db, fake: FakeEngine, builder: CdrBuilder, ends: list[ChannelEnded], cause: int
 ) -> None:
-    await play(
-        fake,
-        builder,
-        *ringing_101_to_102(),
-        up("b", 2),
-        dial("a", "b", 2, "answer"),
-        up("a", 2.02),
-        *ends,
-    )
+    await play(fake, builder, *answered_101_to_102(), *ends)
     cdr, legs = db.one()
     assert (cdr.disposition, cdr.hangup_cause) == ("answered", cause)
     assert sorted(leg.hangup_cause or 0 for leg in legs) == sorted(e.cause for e in ends)
