@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -121,9 +121,9 @@ async def test_odd_characters_get_404_like_an_unknown_number(
 async def test_unknown_number_still_404_and_known_one_rings(tenant: TenantPhones) -> None:
     result = await tenant.call("101", "999", expect=404)
     assert result.status == 404, result.log
-    await tenant.register("103")
-    async with tenant.answerer("103", calls=1) as phone:
-        result = await tenant.call("101", "103", hold_ms=500)
+    await tenant.register("102")
+    async with tenant.answerer("102", calls=1) as phone:
+        result = await tenant.call("101", "102", hold_ms=500)
         assert result.ok, result.log
         assert await phone.wait_answered(1) == 1
 
@@ -276,3 +276,81 @@ async def test_callee_killed_mid_call_is_cleared(
         timeout=RTP_TIMEOUT,
         dead_role="callee",
     )
+
+
+class _OptionsAnswerer(asyncio.DatagramProtocol):
+    """Answers every SIP OPTIONS with 200 OK, as a phone does to qualify."""
+
+    transport: asyncio.DatagramTransport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        head = data.decode(errors="replace").split("\r\n\r\n", 1)[0].split("\r\n")
+        if not head[0].startswith("OPTIONS "):
+            return
+        keep = ("via:", "from:", "to:", "call-id:", "cseq:")
+        lines = [h for h in head[1:] if h.lower().startswith(keep)]
+        reply = "\r\n".join(["SIP/2.0 200 OK", *lines, "Content-Length: 0", "", ""])
+        self.transport.sendto(reply.encode(), addr)
+
+
+@contextlib.asynccontextmanager
+async def options_answerer(port: int) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        _OptionsAnswerer, local_addr=("127.0.0.1", port)
+    )
+    try:
+        yield
+    finally:
+        transport.close()
+
+
+async def contact_status(service: Service, endpoint: str) -> str:
+    """The qualify status the engine shows for the endpoint's contact ("" if none)."""
+    listing = await asyncio.to_thread(service.instance.cli, "pjsip show contacts")
+    for line in listing.splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[0] == "Contact:" and words[1].startswith(endpoint + "/"):
+            return words[3]
+    return ""
+
+
+async def wait_status(service: Service, endpoint: str, wanted: str, timeout: float) -> float:
+    """Wait until the contact's status is ``wanted``; return how long that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (status := await contact_status(service, endpoint)) != wanted:
+        assert loop.time() - started < timeout, (endpoint, status)
+        await asyncio.sleep(0.25)
+    return loop.time() - started
+
+
+async def test_phone_that_stopped_answering_is_not_rung(
+    short_timeouts: Service, tenant: TenantPhones
+) -> None:
+    """Qualify: a registered phone that no longer answers OPTIONS is marked unreachable,
+    and a call to it fails at once instead of ringing a dead address for half a minute;
+    once it answers again, the next qualify makes it reachable (SIPp's answerers do not
+    answer OPTIONS: a few lines of Python do)."""
+    endpoint = f"103@{tenant.domain}"
+    await tenant.register("103")  # SIPp exits: nothing answers on 103's port now
+    try:
+        # The first qualify comes within one interval; its OPTIONS time out after 3 s.
+        await wait_status(short_timeouts, endpoint, "Unavail", QUALIFY + 3 + 10)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await tenant.call("101", "103", expect=404)
+        assert result.status == 404 and loop.time() - started < 5, result.log
+        async with options_answerer(PORT["103"]):
+            await wait_status(short_timeouts, endpoint, "Avail", QUALIFY + 10)
+    finally:
+        await sipp.unregister(
+            server=tenant.server,
+            username="103",
+            password=tenant.passwords["103"],
+            domain=tenant.domain,
+            local_port=PORT["103"],
+        )
