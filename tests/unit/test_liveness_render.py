@@ -10,6 +10,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import jinja2
 import pytest
 from pydantic import ValidationError as SettingsError
 
@@ -108,21 +109,37 @@ def _blocks(dialplan: str) -> list[tuple[str, list[str]]]:
     return blocks
 
 
-@pytest.mark.parametrize("billing", ["", "prepaid"])
-def test_no_wildcard_pattern_passes_the_dialed_string_on(billing: str) -> None:
+def _assert_wildcards_filter(dialplan: str) -> None:
     """AST-2010-002: a pattern with ``.`` or ``!`` matches commas and parentheses too.
 
     Patterns of digits (``X``) and literal numbers are safe; a wildcard one may hand the
     dialed string only to FILTER/LEN, and go on with what FILTER kept.
     """
-    r = Renderer(TEMPLATES).render(replace(tenant(), billing=billing))
-    wildcards = [(p, lines) for p, lines in _blocks(r.dialplan) if "!" in p or "." in p]
-    assert wildcards, r.dialplan
+    wildcards = [(p, lines) for p, lines in _blocks(dialplan) if "!" in p or "." in p]
+    assert wildcards, dialplan
     for pattern, lines in wildcards:
         for line in lines:
             rest = line
             for harmless in _HARMLESS:
                 rest = rest.replace(harmless, "")
             assert "EXTEN" not in rest, (pattern, line)
+
+
+def test_the_base_dialplan_filters_what_was_dialed_too() -> None:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "base"), undefined=jinja2.StrictUndefined
+    )
+    base = env.get_template("extensions.conf.j2").render(
+        ari_app="orchestrator", realtime_url="http://127.0.0.1:8000/x"
+    )
+    _assert_wildcards_filter(base)
+    stasis = next(lines for p, lines in _blocks(base) if p == "_X.")
+    assert " same => n,Stasis(orchestrator,${ORCH_DIALED})" in stasis, stasis
+
+
+@pytest.mark.parametrize("billing", ["", "prepaid"])
+def test_no_wildcard_pattern_passes_the_dialed_string_on(billing: str) -> None:
+    r = Renderer(TEMPLATES).render(replace(tenant(), billing=billing))
+    _assert_wildcards_filter(r.dialplan)
     catch_all = next(lines for p, lines in _blocks(r.dialplan) if p == "_[0-9*#+]!")
     assert any("?t1-unknown,${ORCH_DIALED},1)" in line for line in catch_all), catch_all
