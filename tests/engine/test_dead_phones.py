@@ -29,7 +29,8 @@ pytestmark = pytest.mark.engine
 # A phone that died leaves the engine retransmitting its BYE to the phone's port for
 # half a minute: each test kills a phone on a port of its own.
 PORT = phone_ports(
-    "test_dead_phones", "101", "102", "103", "104", "call", "dead_caller", "hold_caller"
+    "test_dead_phones",
+    *("101", "102", "103", "104", "call", "dead_caller", "hold_caller", "carrier"),
 )
 RTP_TIMEOUT = 4
 RTP_TIMEOUT_HOLD = 10
@@ -245,21 +246,22 @@ async def test_caller_killed_mid_call_is_cleared(
     )
 
 
-async def test_callee_killed_mid_call_is_cleared(
-    short_timeouts: Service, tenant: TenantPhones
+async def assert_callee_death_cleared(
+    service: Service,
+    tenant: TenantPhones,
+    callee: contextlib.AbstractAsyncContextManager[MediaPhone],
+    target: str,
 ) -> None:
-    known = {c["id"] for c in cdrs(short_timeouts, tenant.id)}
+    """101 calls ``target``, answered by ``callee``, which dies a second later."""
+    known = {c["id"] for c in cdrs(service, tenant.id)}
     loop = asyncio.get_running_loop()
-    async with (
-        media_phone(tenant, "104") as callee,
-        await caller_101(tenant, "104", "call") as caller,
-    ):
+    async with callee as phone, await caller_101(tenant, target, "call") as caller:
         await caller.wait_answered()
-        await callee.wait_for("answered")
+        await phone.wait_for("answered")
         answered_wall = time.time()
         await asyncio.sleep(1)
         assert not caller.far_end_hangup, caller.log()
-        await callee.kill()
+        await phone.kill()
         killed = loop.time()
         deadline = killed + RTP_TIMEOUT + 15
         while not caller.far_end_hangup:
@@ -267,7 +269,7 @@ async def test_callee_killed_mid_call_is_cleared(
             await asyncio.sleep(0.05)
         bye_seen = loop.time()
     await assert_cleared(
-        short_timeouts,
+        service,
         tenant,
         known,
         killed=killed,
@@ -276,6 +278,12 @@ async def test_callee_killed_mid_call_is_cleared(
         timeout=RTP_TIMEOUT,
         dead_role="callee",
     )
+
+
+async def test_callee_killed_mid_call_is_cleared(
+    short_timeouts: Service, tenant: TenantPhones
+) -> None:
+    await assert_callee_death_cleared(short_timeouts, tenant, media_phone(tenant, "104"), "104")
 
 
 class _OptionsAnswerer(asyncio.DatagramProtocol):
@@ -354,3 +362,33 @@ async def test_phone_that_stopped_answering_is_not_rung(
             domain=tenant.domain,
             local_port=PORT["103"],
         )
+
+
+async def test_trunk_that_went_silent_is_cleared(
+    short_timeouts: Service, tenant: TenantPhones
+) -> None:
+    """A carrier that stops mid-call (no BYE, no RTP) is cleared as a phone is."""
+    with short_timeouts.client() as http:
+        r = http.post(
+            "/api/v1/trunks",
+            json={
+                "tenant_id": tenant.id,
+                "name": "carrier",
+                "host": "127.0.0.1",
+                "port": PORT["carrier"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = http.post(
+            "/api/v1/outbound-routes",
+            json={
+                "tenant_id": tenant.id,
+                "name": "out",
+                "prefix": "9",
+                "strip": 1,
+                "trunk_id": r.json()["id"],
+            },
+        )
+        assert r.status_code == 201, r.text
+    carrier = MediaPhone(local_port=PORT["carrier"], tone_hz=700)
+    await assert_callee_death_cleared(short_timeouts, tenant, carrier, "912065550100")
