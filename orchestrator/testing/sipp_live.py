@@ -4,8 +4,8 @@
 crash, cable pulled) sends neither a BYE nor any more RTP; :func:`start_call` places a
 call that streams audio like a real phone until :meth:`LiveCall.kill` SIGKILLs it::
 
-    async with start_call(server=..., username="101", password=pw, domain="a.example",
-                          local_port=47101, target="102") as phone:
+    async with await start_call(server=..., username="101", password=pw,
+                                domain="a.example", local_port=47101, target="102") as phone:
         await phone.wait_answered()
         ...                      # the call is up, RTP flowing both ways
         await phone.kill()       # no BYE, no RTP: the engine must notice by itself
@@ -207,7 +207,7 @@ async def start_call(
     hold_ms: int = 120_000,
     timeout: float = 180,
 ) -> LiveCall:
-    """Place a call that streams a tone once answered; it hangs up after ``hold_ms``."""
+    """Place a call that streams RTP once answered; it hangs up after ``hold_ms``."""
     tmp = tempfile.TemporaryDirectory(prefix="sipp-live-")
     workdir = Path(tmp.name)
     try:
