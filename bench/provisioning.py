@@ -44,6 +44,7 @@ from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.settings import Settings
 from orchestrator.store import db
 from orchestrator.store.models import utcnow
+from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 LATENCY_PORT = sipp_port(27401)
 FIRST_NUMBER = 100
@@ -307,6 +308,8 @@ async def run(options: Options) -> int:
             asterisk_root=ROOT,
             asterisk_instance=INSTANCE,
             engine="asterisk",
+            # Its SIPp phones send no RTP and do not answer OPTIONS (see the constant).
+            **SIPP_PHONE_SETTINGS,
         )
         async with Service(settings) as service:
             return await benchmark(service, instance, options)

@@ -60,6 +60,7 @@ from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.settings import Settings
 from orchestrator.testing import sipp
 from orchestrator.testing.browser import chromium, missing
+from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 __all__ = ["SMOKE", "EngineQueueOptions", "Step", "run"]
 
@@ -413,6 +414,8 @@ async def run(options: EngineQueueOptions | None = None) -> int:
             asterisk_root=ROOT,
             asterisk_instance=INSTANCE,
             engine="asterisk",
+            # Its SIPp phones send no RTP and do not answer OPTIONS (see the constant).
+            **SIPP_PHONE_SETTINGS,
         )
         async with Service(settings) as service:
             failures = await benchmark(o, service, instance, driver, logs)

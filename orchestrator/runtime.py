@@ -29,7 +29,7 @@ from orchestrator.ivr.store_backed import StoreDirectory, store_lookup
 from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.data import load_all, load_tenant
 from orchestrator.provisioning.realtime import PREFIX, realtime_router
-from orchestrator.provisioning.render import Renderer
+from orchestrator.provisioning.render import Liveness, Renderer
 from orchestrator.rating import RatingService, authorize_router
 from orchestrator.rating.clicktocall import ClickToCallAuthorizer
 from orchestrator.recordings import RecordingService, S3Storage
@@ -156,7 +156,16 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     provisioner = AsteriskProvisioner(
         engine=engine,
         config_dir=Path(config_dir),
-        renderer=Renderer(templates_dir(), ari_app=settings.ari_app),
+        renderer=Renderer(
+            templates_dir(),
+            ari_app=settings.ari_app,
+            liveness=Liveness(
+                rtp_timeout=settings.sip_rtp_timeout_s,
+                rtp_timeout_hold=settings.sip_rtp_timeout_hold_s,
+                session_expires=settings.sip_session_expires_s,
+                qualify=settings.sip_qualify_s,
+            ),
+        ),
         load_tenant=_load_tenant,
         load_all=_load_all,
     )

@@ -62,6 +62,7 @@ BLOCKS: dict[str, range] = {
     "test_cdrs": range(95, 98),
     "test_registration_events": range(18, 20),
     "test_registration_events_2": range(10, 12),  # the same module's second block
+    "test_dead_phones": range(42, 50),
 }
 
 
