@@ -1,0 +1,122 @@
+"""CDRs of calls that end while the orchestrator is away, on the real Asterisk.
+
+Three SIPp phone-to-phone calls (601->611, 602->612, 603->613) are answered while an
+orchestrator runs in a process of its own; it is then killed (``SIGKILL``: a crash) or
+stopped as a deploy stops it (``SIGTERM``: a graceful shutdown) while they talk. The
+callers hang up while no orchestrator runs (each SIPp caller holds its call for a known
+time after the answer, then sends BYE: that is the phone's call length). A new
+orchestrator starts on the same database and engine. Expected: at once (no grace wait)
+exactly one CDR per call, answered, billsec within 1 s of what the phone held it,
+hangup cause 16 from the engine's journal, the rating done on that billsec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.core.errors import LegGoneError
+from orchestrator.engines.asterisk.ari import AriClient
+from tests.engine.child_service import orchestrator_process
+from tests.engine.conftest import Service
+from tests.engine.phones import TenantPhones, create_tenant, phone_ports
+
+pytestmark = pytest.mark.engine
+
+DOMAIN = "gaps.example"
+# caller -> (callee, how long the caller holds the answered call, in seconds)
+CALLS = {"601": ("611", 7.0), "602": ("612", 9.5), "603": ("613", 12.0)}
+CALLERS, CALLEES = list(CALLS), [callee for callee, _ in CALLS.values()]
+PORT = phone_ports("test_cdrs_gaps", *CALLERS, *CALLEES)
+
+
+@pytest.fixture(scope="module")
+def gaps(service: Service) -> TenantPhones:
+    phones = {number: PORT[number] for number in (*CALLERS, *CALLEES)}
+    return create_tenant(service, "Gaps", DOMAIN, phones)
+
+
+@pytest.fixture
+async def ari(service: Service) -> AsyncIterator[AriClient]:
+    """An ARI client behind the orchestrator's back: is the call up, are all gone."""
+    instance = service.instance
+    creds = instance.credentials()
+    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
+    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
+        yield client
+
+
+async def _tenant_channels(ari: AriClient) -> list[dict[str, Any]]:
+    return [c for c in await ari.list_channels() if DOMAIN in str(c.get("name", ""))]
+
+
+async def _cdrs(service: Service, tenant_id: int) -> list[dict[str, Any]]:
+    with service.client() as http:
+        r = http.get("/api/v1/cdrs", params={"tenant_id": tenant_id})
+        assert r.status_code == 200, r.text
+        return [http.get(f"/api/v1/cdrs/{c['id']}").json() for c in r.json()["items"]]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["crash", "graceful"])
+async def test_calls_ending_while_away_get_the_engines_times(
+    service: Service, gaps: TenantPhones, ari: AriClient, tmp_path: Path, stop: signal.Signals
+) -> None:
+    known = {c["id"] for c in await _cdrs(service, gaps.id)}
+    await gaps.register(*CALLEES)
+    await asyncio.to_thread(service.stop)
+    calls: dict[str, asyncio.Task[Any]] = {}
+    try:
+        async with contextlib.AsyncExitStack() as phones:
+            for callee in CALLEES:
+                await phones.enter_async_context(gaps.answerer(callee, calls=1))
+            with orchestrator_process(service, tmp_path) as child:
+                for caller, (callee, hold_s) in CALLS.items():
+                    call = gaps.call(caller, callee, hold_ms=round(hold_s * 1000), timeout=60)
+                    calls[caller] = asyncio.create_task(call)
+                deadline = time.monotonic() + 20
+                while sum(c["state"] == "Up" for c in await _tenant_channels(ari)) < 6:
+                    assert time.monotonic() < deadline, await _tenant_channels(ari)
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.5)  # talking, seen by the orchestrator
+                child.send_signal(stop)
+                child.wait(timeout=30)
+            # Away: every caller hangs up now, the engine alone sees it.
+            results = await asyncio.wait_for(asyncio.gather(*calls.values()), 30)
+            assert all(r.ok and r.answered for r in results), [r.log for r in results]
+            assert await _tenant_channels(ari) == []
+    finally:
+        for task in calls.values():
+            task.cancel()
+        await asyncio.gather(*calls.values(), return_exceptions=True)
+        for left in await _tenant_channels(ari):
+            with contextlib.suppress(LegGoneError):
+                await ari.hangup(left["id"])
+        restarted = time.monotonic()
+        await asyncio.to_thread(service.start)
+    # The CDRs come from the journal at once, not after the builder's grace (10 s).
+    deadline = restarted + 8
+    while len(fresh := [c for c in await _cdrs(service, gaps.id) if c["id"] not in known]) < 3:
+        assert time.monotonic() < deadline, fresh
+        await asyncio.sleep(0.2)
+    print(f"\n{stop.name}: 3 CDRs {time.monotonic() - restarted:.2f} s after the restart began")
+    await asyncio.sleep(1.0)  # a second CDR of a call would show by now
+    fresh = [c for c in await _cdrs(service, gaps.id) if c["id"] not in known]
+    by_caller = {c["caller_extension"]: c for c in fresh}
+    assert sorted(by_caller) == CALLERS and len(fresh) == 3, fresh
+    for caller, (callee, hold_s) in CALLS.items():
+        cdr = by_caller[caller]
+        assert (cdr["disposition"], cdr["called_extension"], cdr["hangup_cause"]) == (
+            "answered",
+            callee,
+            16,
+        ), cdr
+        assert abs(cdr["billsec"] - hold_s) <= 1, (caller, hold_s, cdr)
+        assert [leg["hangup_cause"] for leg in cdr["legs"]] == [16, 16], cdr
+        assert "journal" in (cdr["note"] or ""), cdr
