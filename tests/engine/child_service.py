@@ -1,6 +1,7 @@
-"""The orchestrator in a process of its own, for tests that kill it (``SIGKILL``: a crash)
-or stop it as a deploy does (``SIGTERM``: uvicorn's graceful shutdown), with the test
-service's settings (same database and engine)."""
+"""For tests that restart the orchestrator: the orchestrator in a process of its own, to
+kill it (``SIGKILL``: a crash) or stop it as a deploy does (``SIGTERM``: uvicorn's
+graceful shutdown), with the test service's settings (same database and engine); and an
+ARI client acting behind its back."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 
+from orchestrator.engines.asterisk.ari import AriClient
 from tests.engine.conftest import REPO, Service
 
 # The orchestrator as its own process: the settings (JSON) from argv[1].
@@ -51,3 +53,13 @@ def orchestrator_process(service: Service, tmp_path: Path) -> Iterator[subproces
         if child.poll() is None:
             child.kill()
         child.wait(timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def backdoor_ari(service: Service) -> AsyncIterator[AriClient]:
+    """An ARI client (REST only) on the service's engine, behind the orchestrator's back."""
+    instance = service.instance
+    creds = instance.credentials()
+    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
+    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
+        yield client

@@ -24,7 +24,7 @@ import pytest
 
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
-from tests.engine.child_service import orchestrator_process
+from tests.engine.child_service import backdoor_ari, orchestrator_process
 from tests.engine.conftest import Service
 from tests.engine.phones import TenantPhones, create_tenant, phone_ports
 
@@ -46,10 +46,7 @@ def gaps(service: Service) -> TenantPhones:
 @pytest.fixture
 async def ari(service: Service) -> AsyncIterator[AriClient]:
     """An ARI client behind the orchestrator's back: is the call up, are all gone."""
-    instance = service.instance
-    creds = instance.credentials()
-    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
-    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
+    async with backdoor_ari(service) as client:
         yield client
 
 

@@ -41,6 +41,7 @@ from websockets.asyncio.client import connect
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.testing import sipp
+from tests.engine.child_service import backdoor_ari
 from tests.engine.child_service import orchestrator_process as _process
 from tests.engine.conftest import SLOT, TEST_API_PORT, Service
 
@@ -92,10 +93,7 @@ def rq(service: Service) -> dict[str, Any]:
 @pytest.fixture
 async def ari(service: Service) -> AsyncIterator[AriClient]:
     """An ARI client acting behind the orchestrator's back (REST only)."""
-    instance = service.instance
-    creds = instance.credentials()
-    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
-    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
+    async with backdoor_ari(service) as client:
         yield client
 
 
