@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core import LegRecord
+from orchestrator.core.events import ChannelEnded
 from orchestrator.engines.asterisk import journal
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 
@@ -110,3 +111,22 @@ async def test_adapter_reads_its_instance_journal(tmp_path: Path) -> None:
         ami_user="u", ami_password="p" * 16,
     )  # fmt: skip
     assert await without.journal([A]) == {}
+
+
+def test_fill_gap_gives_channels_gone_while_disconnected_their_journal_times() -> None:
+    """After an ARI link gap the reconciliation's ChannelEnded would say "now, normal"."""
+    gone = [
+        ChannelEnded(channel_id=A, call_id=A, cause_text="gone while disconnected"),
+        ChannelEnded(channel_id=B, call_id=A, cause_text="gone while disconnected"),
+        ChannelEnded(channel_id="unjournaled", call_id=A),
+    ]
+    found = journal.records(RECORDED, [A, B])
+    # A was still ringing when the link dropped: it was answered in the gap, then ended.
+    out = journal.fill_gap(gone, found, {A: "ringing", B: "up", "unjournaled": "up"})
+    assert [(type(e).__name__, e.channel_id, e.timestamp) for e in out] == [
+        ("ChannelStateChanged", A, 1796566206.182584),
+        ("ChannelEnded", A, 1796566209.189675),
+        ("ChannelEnded", B, 1796566209.189556),
+        ("ChannelEnded", "unjournaled", gone[2].timestamp),
+    ]
+    assert [e.cause for e in out if isinstance(e, ChannelEnded)] == [17, 16, 16]

@@ -250,7 +250,11 @@ class AsteriskEngine(Engine):
     async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
         if self.journal_dir is None or not leg_ids:
             return {}
-        return await asyncio.to_thread(cel_journal.read, self.journal_dir, list(leg_ids))
+        try:
+            return await asyncio.to_thread(cel_journal.read, self.journal_dir, list(leg_ids))
+        except OSError as exc:  # unreadable (permissions, a vanished mount): no journal
+            log.warning("asterisk: cannot read the journal in %s: %s", self.journal_dir, exc)
+            return {}
 
     async def prune_journal(self, before: float) -> None:
         if self.journal_dir is not None:

@@ -23,13 +23,15 @@ cel_sqlite3_custom: see docs/cdrs.md ("The engine's journal").
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import re
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
+from orchestrator.core.events import ChannelEnded, ChannelEvent, ChannelStateChanged
 from orchestrator.core.journal import LegRecord
 
 log = logging.getLogger(__name__)
@@ -129,3 +131,30 @@ def prune(directory: Path, before: float) -> int:
     if deleted:
         log.info("engine journal: %d old files pruned in %s", deleted, directory)
     return deleted
+
+
+def fill_gap(
+    events: Iterable[ChannelEvent], found: Mapping[str, LegRecord], states: Mapping[str, str]
+) -> list[ChannelEvent]:
+    """The reconciliation's events after an ARI link gap, with the journal's truth.
+
+    A channel gone while the link was down is reported ended when the engine says it
+    ended, with its cause (not at the reconnect with "normal"); one that was answered in
+    the gap too (last known ``states`` not up) first gets its answer, at its time.
+    """
+    out: list[ChannelEvent] = []
+    for event in events:
+        record = found.get(event.channel_id) if isinstance(event, ChannelEnded) else None
+        if not isinstance(event, ChannelEnded) or record is None or record.ended_at is None:
+            out.append(event)
+            continue
+        if record.answered_at is not None and states.get(event.channel_id) != "up":
+            out.append(
+                ChannelStateChanged(
+                    channel_id=event.channel_id, call_id=event.call_id, state="up",
+                    timestamp=record.answered_at,
+                )
+            )  # fmt: skip
+        cause = record.cause if record.cause is not None else event.cause
+        out.append(dataclasses.replace(event, timestamp=record.ended_at, cause=cause))
+    return out
