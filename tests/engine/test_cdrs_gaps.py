@@ -26,7 +26,13 @@ from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
 from tests.engine.child_service import backdoor_ari, orchestrator_process
 from tests.engine.conftest import Service
-from tests.engine.phones import TenantPhones, create_tenant, phone_ports
+from tests.engine.phones import (
+    TenantPhones,
+    add_ivr_app,
+    assert_applied,
+    create_tenant,
+    phone_ports,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -37,10 +43,18 @@ CALLERS, CALLEES = list(CALLS), [callee for callee, _ in CALLS.values()]
 PORT = phone_ports("test_cdrs_gaps", *CALLERS, *CALLEES)
 
 
+ACCESS = "+17333558600"
+
+
 @pytest.fixture(scope="module")
 def gaps(service: Service) -> TenantPhones:
+    """The tenant with the phones, and the visa IVR app on ``ACCESS``."""
     phones = {number: PORT[number] for number in (*CALLERS, *CALLEES)}
-    return create_tenant(service, "Gaps", DOMAIN, phones)
+    tenant = create_tenant(service, "Gaps", DOMAIN, phones)
+    with service.client() as http:
+        add_ivr_app(http, tenant.id, ACCESS, pricing_batch="gaps", name="visa", app="visa_status")
+        assert_applied(http, tenant.id)
+    return tenant
 
 
 @pytest.fixture
@@ -117,3 +131,49 @@ async def test_calls_ending_while_away_get_the_engines_times(
         assert abs(cdr["billsec"] - hold_s) <= 1, (caller, hold_s, cdr)
         assert [leg["hangup_cause"] for leg in cdr["legs"]] == [16, 16], cdr
         assert "journal" in (cdr["note"] or ""), cdr
+
+
+async def test_ivr_caller_hanging_up_during_a_crash(
+    service: Service, gaps: TenantPhones, ari: AriClient, tmp_path: Path
+) -> None:
+    """A caller in an IVR flow (a channel in the Stasis app) hangs up while the service
+    is dead: its CDR is there within 3 s of the restart, ended when the phone hung up."""
+    known = {c["id"] for c in await _cdrs(service, gaps.id)}
+    hold_s = 8.0
+    await asyncio.to_thread(service.stop)
+    call: asyncio.Task[Any] | None = None
+    try:
+        with orchestrator_process(service, tmp_path) as child:
+            call = asyncio.create_task(
+                gaps.call("601", ACCESS, hold_ms=round(hold_s * 1000), timeout=60)
+            )
+            deadline = time.monotonic() + 20
+            while not any(c["state"] == "Up" for c in await _tenant_channels(ari)):
+                assert time.monotonic() < deadline, "the IVR did not answer"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+        result = await asyncio.wait_for(call, 30)
+        assert result.ok and result.answered, result.log
+        assert await _tenant_channels(ari) == []
+    finally:
+        if call is not None:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+        restarted = time.monotonic()
+        await asyncio.to_thread(service.start)
+    deadline = restarted + 3
+    while not [c for c in await _cdrs(service, gaps.id) if c["id"] not in known]:
+        assert time.monotonic() < deadline, "no CDR within 3 s of the restart"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    [cdr] = [c for c in await _cdrs(service, gaps.id) if c["id"] not in known]
+    assert (cdr["called_number"], cdr["disposition"], cdr["hangup_cause"]) == (
+        ACCESS,
+        "answered",
+        16,
+    ), cdr
+    assert abs(cdr["billsec"] - hold_s) <= 1, cdr
+    ivr = [leg for leg in cdr["legs"] if leg["role"] == "ivr"]
+    assert len(ivr) == 1 and abs(ivr[0]["billsec"] - hold_s) <= 1, cdr
