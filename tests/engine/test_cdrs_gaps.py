@@ -1,4 +1,4 @@
-"""CDRs of calls that end while the orchestrator is away, on the real Asterisk.
+"""CDRs of calls that end while the orchestrator is away (or its ARI link is), on the real Asterisk.
 
 Three SIPp phone-to-phone calls (601->611, 602->612, 603->613) are answered while an
 orchestrator runs in a process of its own; it is then killed (``SIGKILL``: a crash) or
@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 
 from orchestrator.core.errors import LegGoneError
+from orchestrator.core.events import (
+    ChannelEnded,
+    ChannelStarted,
+    ChannelStateChanged,
+    EngineConnected,
+    EngineDisconnected,
+)
 from orchestrator.engines.asterisk.ari import AriClient
+from orchestrator.engines.asterisk.instance import AsteriskInstance
 from tests.engine.child_service import backdoor_ari, orchestrator_process
 from tests.engine.conftest import Service
 from tests.engine.phones import (
@@ -33,6 +41,7 @@ from tests.engine.phones import (
     create_tenant,
     phone_ports,
 )
+from tests.engine.test_adapter import engine_factory
 
 pytestmark = pytest.mark.engine
 
@@ -177,3 +186,40 @@ async def test_ivr_caller_hanging_up_during_a_crash(
     assert abs(cdr["billsec"] - hold_s) <= 1, cdr
     ivr = [leg for leg in cdr["legs"] if leg["role"] == "ivr"]
     assert len(ivr) == 1 and abs(ivr[0]["billsec"] - hold_s) <= 1, cdr
+
+
+async def test_call_ending_while_the_link_is_down_ends_at_the_journal_time(
+    service: Service, gaps: TenantPhones, asterisk: AsteriskInstance
+) -> None:
+    """The orchestrator runs on but its ARI link is down while a call ends: the
+    reconciliation reports the end when the engine journaled it, not at the reconnect."""
+    await gaps.register("612")
+    async with engine_factory(asterisk, "gapstest", "gap-") as make:
+        # A slow first retry keeps the link down well past the caller's hang-up.
+        engine, rec = await make(
+            observe_channels=True, journal_dir=asterisk.journal_dir, backoff=(4.0, 5.0)
+        )
+        async with gaps.answerer("612", calls=1):
+            call = asyncio.create_task(gaps.call("602", "612", hold_ms=2000, timeout=30))
+            started = await rec.wait_for(
+                lambda e: isinstance(e, ChannelStarted) and e.endpoint == f"602@{DOMAIN}", 15
+            )
+            caller = started.channel_id
+            answered = await rec.wait_for(
+                lambda e: (
+                    isinstance(e, ChannelStateChanged)
+                    and e.channel_id == caller
+                    and e.state == "up"
+                ),
+                15,
+            )
+            await engine.ari.drop_events_link()
+            await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+            result = await asyncio.wait_for(call, 30)  # hangs up while the link is down
+            assert result.ok and result.answered, result.log
+            back = await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect, 20)
+            ended = rec.find(lambda e: isinstance(e, ChannelEnded) and e.channel_id == caller)
+    assert ended is not None and rec.events.index(ended) < rec.events.index(back)
+    talk = ended.timestamp - answered.timestamp
+    assert abs(talk - 2.0) < 1.0, (talk, ended, answered)
+    assert back.timestamp - ended.timestamp > 1.0 and ended.cause == 16, (ended, back)
