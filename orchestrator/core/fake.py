@@ -16,7 +16,9 @@ Example::
 Like a real engine it also reports every channel as observation events
 (``ChannelStarted``... ``ChannelEnded``, before the leg event of the same change), and
 :meth:`FakeEngine.dialplan_call` plays a call the engine switches on its own (two phones
-in dialplan) that only observation sees.
+in dialplan) that only observation sees. It journals every channel's answer and end
+(:meth:`~orchestrator.core.engine.Engine.journal`) whoever listens;
+:meth:`FakeEngine.journal_leg` plays what it recorded while the orchestrator was away.
 """
 
 from __future__ import annotations
