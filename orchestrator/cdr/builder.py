@@ -129,7 +129,9 @@ class CdrBuilder:
         ]
         if self._unconfirmed():
             # The journal needs no grace: what it says ended, ended.
-            self._tasks.append(asyncio.create_task(self._read_back_at_start()))
+            self._tasks.append(
+                asyncio.create_task(self._read_back_at_start(), name="cdr-journal-read-back")
+            )
         if self.engine.status().connected:
             self._arm_grace()
 
@@ -446,7 +448,10 @@ class CdrBuilder:
 
     def _note_stop_time(self) -> None:
         """A graceful stop knows its calls were alive until now, to the instant: the
-        fallback end if the engine journals nothing. They stay open for the next run."""
+        fallback end if the engine journals nothing. They stay open for the next run.
+        Not when the engine is away: its calls may have ended unseen since."""
+        if not self.engine.status().connected:
+            return
         now = time.time()
         for call in self.calls.values():
             if all(t.confirmed for t in call.channels.values()):

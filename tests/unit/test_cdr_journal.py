@@ -130,6 +130,22 @@ async def test_graceful_stop_records_the_exact_stop_time(db: Db) -> None:
     await builder.stop()
 
 
+async def test_stop_while_the_engine_is_away_does_not_vouch_for_its_calls(db: Db) -> None:
+    engine = FakeEngine()
+    await engine.start()
+    builder = CdrBuilder(engine, db.store(), node=NODE)
+    await builder.start()
+    await play(engine, builder, *ANSWERED)
+    engine.connected = False  # the link dropped: calls may end unseen from now on
+    await builder.stop()
+    builder = await restart(db, FakeEngine(), grace_s=0.05)
+    await asyncio.sleep(0.3)
+    await builder.flush()
+    cdr, _ = db.one()
+    assert cdr.ended_at == at(2)  # when last seen, not the stop
+    await builder.stop()
+
+
 async def test_live_channel_answered_in_the_gap_takes_the_journal_answer(db: Db) -> None:
     engine = FakeEngine()
     await engine.start()
