@@ -77,6 +77,14 @@ async def _tenant_channels(ari: AriClient) -> list[dict[str, Any]]:
     return [c for c in await ari.list_channels() if DOMAIN in str(c.get("name", ""))]
 
 
+async def _all_hung_up(ari: AriClient, timeout: float = 10) -> None:
+    """The engine tore every channel of the tenant down (a moment after the last BYE)."""
+    deadline = time.monotonic() + timeout
+    while left := await _tenant_channels(ari):
+        assert time.monotonic() < deadline, left
+        await asyncio.sleep(0.1)
+
+
 async def _cdrs(service: Service, tenant_id: int) -> list[dict[str, Any]]:
     with service.client() as http:
         r = http.get("/api/v1/cdrs", params={"tenant_id": tenant_id})
@@ -97,20 +105,27 @@ async def test_calls_ending_while_away_get_the_engines_times(
             for callee in CALLEES:
                 await phones.enter_async_context(gaps.answerer(callee, calls=1))
             with orchestrator_process(service, tmp_path) as child:
+                # One after the other: with three answers at once on a loaded machine,
+                # Asterisk sometimes re-INVITEd a caller (connected line) right after its
+                # ACK, which the SIPp caller scenario does not expect (it aborts).
                 for caller, (callee, hold_s) in CALLS.items():
                     call = gaps.call(caller, callee, hold_ms=round(hold_s * 1000), timeout=60)
                     calls[caller] = asyncio.create_task(call)
-                deadline = time.monotonic() + 20
-                while sum(c["state"] == "Up" for c in await _tenant_channels(ari)) < 6:
-                    assert time.monotonic() < deadline, await _tenant_channels(ari)
-                    await asyncio.sleep(0.1)
+                    deadline = time.monotonic() + 20
+                    while sum(c["state"] == "Up" for c in await _tenant_channels(ari)) < 2 * len(
+                        calls
+                    ):
+                        assert time.monotonic() < deadline, await _tenant_channels(ari)
+                        await asyncio.sleep(0.1)
                 await asyncio.sleep(1.5)  # talking, seen by the orchestrator
                 child.send_signal(stop)
                 child.wait(timeout=30)
             # Away: every caller hangs up now, the engine alone sees it.
             results = await asyncio.wait_for(asyncio.gather(*calls.values()), 30)
-            assert all(r.ok and r.answered for r in results), [r.log for r in results]
-            assert await _tenant_channels(ari) == []
+            assert all(r.ok and r.answered for r in results), [
+                (r.status, r.completed, r.far_end_hangup, r.log[-3000:]) for r in results
+            ]
+            await _all_hung_up(ari)
     finally:
         for task in calls.values():
             task.cancel()
@@ -165,7 +180,7 @@ async def test_ivr_caller_hanging_up_during_a_crash(
             child.wait(timeout=30)
         result = await asyncio.wait_for(call, 30)
         assert result.ok and result.answered, result.log
-        assert await _tenant_channels(ari) == []
+        await _all_hung_up(ari)
     finally:
         if call is not None:
             call.cancel()
