@@ -85,6 +85,7 @@ def build_engine(settings: Settings) -> Engine:
         ami_password=settings.ami_password,
         # Agents' phones: an unregistered phone is not offered queue calls.
         endpoint_events=True,
+        journal_dir=settings.asterisk_journal_dir,
     )
 
 

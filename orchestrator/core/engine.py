@@ -15,12 +15,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from orchestrator.core.call import Bridge, Leg
 from orchestrator.core.events import Event
+from orchestrator.core.journal import LegRecord
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,22 @@ class Engine(abc.ABC):
         adapter); FreeSWITCH ``sofia_contact`` / ``show registrations``.
         """
         return {endpoint: "unknown" for endpoint in endpoints}
+
+    # -- the engine's own journal ------------------------------------------------
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        """What the engine itself recorded about ``leg_ids`` (answer, end, cause).
+
+        Read after a gap (the orchestrator was down or lost its link): a leg that ended
+        meanwhile gets its true times from here, not from when the orchestrator last saw
+        it. Legs the engine recorded nothing about are missing from the answer. The
+        default keeps no journal (an empty answer); see :mod:`orchestrator.core.journal`.
+        """
+        return {}
+
+    async def prune_journal(self, before: float) -> None:
+        """Forget journal records older than ``before`` (Unix seconds), so the journal
+        does not grow forever; records at or after it stay readable."""
+        return None
 
     # -- dial strings -------------------------------------------------------
     @abc.abstractmethod

@@ -16,13 +16,15 @@ Example::
 Like a real engine it also reports every channel as observation events
 (``ChannelStarted``... ``ChannelEnded``, before the leg event of the same change), and
 :meth:`FakeEngine.dialplan_call` plays a call the engine switches on its own (two phones
-in dialplan) that only observation sees.
+in dialplan) that only observation sees. It journals every channel's answer and end
+(:meth:`~orchestrator.core.engine.Engine.journal`) whoever listens;
+:meth:`FakeEngine.journal_leg` plays what it recorded while the orchestrator was away.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
@@ -46,6 +48,7 @@ from orchestrator.core.events import (
     EndpointStateChanged,
     EngineConnected,
     EngineDisconnected,
+    Event,
     LegCreated,
     LegDtmf,
     LegEnteredBridge,
@@ -57,6 +60,7 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.journal import LegRecord
 
 # Q.850 cause of the dialed channel for a dial status (as app_dial maps them).
 DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, "cancel": 16}
@@ -93,6 +97,38 @@ class FakeEngine(Engine):
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
         self.endpoint_queries: list[tuple[str, ...]] = []
+        # The engine's own journal (Engine.journal): every channel's answer and end, kept
+        # whoever listens. A test plays what happened while the orchestrator was down
+        # with journal_leg(), which reports nothing.
+        self.journal_records: dict[str, LegRecord] = {}
+
+    async def emit(self, event: Event) -> None:
+        if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
+            self.journal_leg(event.channel_id, answered_at=event.timestamp)
+        elif isinstance(event, ChannelEnded):
+            self.journal_leg(event.channel_id, ended_at=event.timestamp, cause=event.cause)
+        await super().emit(event)
+
+    def journal_leg(
+        self,
+        leg_id: str,
+        *,
+        answered_at: float | None = None,
+        ended_at: float | None = None,
+        cause: int | None = None,
+    ) -> None:
+        """Record in the journal that ``leg_id`` was answered and/or ended (no event)."""
+        record = LegRecord(leg_id, answered_at, ended_at, cause)
+        known = self.journal_records.get(leg_id)
+        self.journal_records[leg_id] = known.merge(record) if known is not None else record
+
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        return {i: self.journal_records[i] for i in leg_ids if i in self.journal_records}
+
+    async def prune_journal(self, before: float) -> None:
+        for leg_id, record in list(self.journal_records.items()):
+            if record.ended_at is not None and record.ended_at < before:
+                del self.journal_records[leg_id]
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"

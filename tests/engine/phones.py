@@ -52,6 +52,7 @@ BLOCKS: dict[str, range] = {
     "test_queues_restart": range(12, 17),  # not using the helper (yet)
     "test_cdrs_flows": range(30, 38),  # not using the helper (yet)
     "test_observe": range(40, 42),
+    "test_cdrs_gaps": range(42, 48),
     "test_cti": range(50, 52),
     "test_supervision": range(60, 63),  # not using the helper (yet)
     "test_recordings_calls": range(63, 68),

@@ -29,10 +29,8 @@ import asyncio
 import contextlib
 import json
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,9 @@ from websockets.asyncio.client import connect
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.testing import sipp
-from tests.engine.conftest import REPO, SLOT, TEST_API_PORT, Service
+from tests.engine.child_service import backdoor_ari
+from tests.engine.child_service import orchestrator_process as _process
+from tests.engine.conftest import SLOT, TEST_API_PORT, Service
 
 pytestmark = pytest.mark.engine
 
@@ -93,10 +93,7 @@ def rq(service: Service) -> dict[str, Any]:
 @pytest.fixture
 async def ari(service: Service) -> AsyncIterator[AriClient]:
     """An ARI client acting behind the orchestrator's back (REST only)."""
-    instance = service.instance
-    creds = instance.credentials()
-    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
-    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
+    async with backdoor_ari(service) as client:
         yield client
 
 
@@ -267,42 +264,6 @@ async def test_waiting_callers_keep_their_places_across_a_restart(
         for channel in (await _channels(ari)).values():
             with contextlib.suppress(LegGoneError):
                 await ari.hangup(channel["id"])
-
-
-# The orchestrator as its own process: the settings (JSON) from argv[1].
-CHILD = """
-import json, sys, uvicorn
-from orchestrator.runtime import build_app
-from orchestrator.settings import Settings
-settings = Settings(**json.loads(open(sys.argv[1]).read()))
-uvicorn.run(build_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
-"""
-
-
-@contextlib.contextmanager
-def _process(service: Service, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The orchestrator in a child process with the service's settings, once healthy."""
-    assert service._settings is not None
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(service._settings.model_dump(mode="json")))
-    with (tmp_path / "child.log").open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(path)], cwd=REPO, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{service.url}/health", timeout=2).status_code == 200:
-                    break
-            assert child.poll() is None, (tmp_path / "child.log").read_text()
-            assert time.monotonic() < deadline, "the child orchestrator is not healthy"
-            time.sleep(0.2)
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=30)
 
 
 async def test_a_waiting_caller_outlives_a_crash(

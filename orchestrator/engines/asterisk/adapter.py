@@ -27,8 +27,9 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
@@ -56,6 +57,8 @@ from orchestrator.core.events import (
     LegLeftBridge,
     LegStateChanged,
 )
+from orchestrator.core.journal import LegRecord
+from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
@@ -159,8 +162,11 @@ class AsteriskEngine(Engine):
         request_timeout: float = 10.0,
         action_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.2, 5.0),
+        journal_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        # Where the instance's CEL journal is (journal.py); None: no journal kept.
+        self.journal_dir = journal_dir
         self.app = app
         self.id_prefix = id_prefix
         self.sweep_on_start = sweep_on_start
@@ -241,6 +247,20 @@ class AsteriskEngine(Engine):
     def new_id(self) -> str:
         """A fresh id for a leg, bridge or playback, with this adapter's prefix."""
         return f"{self.id_prefix}{uuid.uuid4().hex}"
+
+    # -- the engine's own journal (CEL lines, see journal.py) ---------------------
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        if self.journal_dir is None or not leg_ids:
+            return {}
+        try:
+            return await asyncio.to_thread(cel_journal.read, self.journal_dir, list(leg_ids))
+        except OSError as exc:  # unreadable (permissions, a vanished mount): no journal
+            log.warning("asterisk: cannot read the journal in %s: %s", self.journal_dir, exc)
+            return {}
+
+    async def prune_journal(self, before: float) -> None:
+        if self.journal_dir is not None:
+            await asyncio.to_thread(cel_journal.prune, self.journal_dir, before)
 
     # -- dispatcher -------------------------------------------------------
     async def _dispatch_loop(self) -> None:

@@ -32,11 +32,13 @@ from orchestrator.core.errors import LegGoneError, NotFoundError
 from orchestrator.core.events import (
     BridgeCreated,
     BridgeDestroyed,
+    ChannelEnded,
     LegEnteredBridge,
     LegHungUp,
     LegLeftBridge,
     LegStateChanged,
 )
+from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.translate import leg_created_from_snapshot, leg_state
 
 # What an app subscribed to all channels/bridges lists instead of their ids.
@@ -73,7 +75,13 @@ class Reconciler:
     async def _observe(self, channels: dict[str, dict[str, Any]]) -> None:
         engine = self.engine
         if engine.observe_channels:
-            for event in engine.channels.differences(channels.values()):
+            events = engine.channels.differences(channels.values())
+            gone = [e.channel_id for e in events if isinstance(e, ChannelEnded)]
+            if gone:
+                # Ended while the link was down: when and why, from the engine's journal.
+                found = await engine.journal(gone)
+                events = cel_journal.fill_gap(events, found, engine.channels.states)
+            for event in events:
                 if engine.channels.admit(event):
                     await engine.emit(event)
 
