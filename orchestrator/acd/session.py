@@ -20,7 +20,6 @@ import contextlib
 import logging
 import math
 import re
-import uuid
 from typing import TYPE_CHECKING
 
 from orchestrator.acd.events import QueueResult
@@ -186,7 +185,7 @@ async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -
         media += wait_prompt(estimate)
     if not media or entry.playback_id:
         return
-    playback_id = uuid.uuid4().hex
+    playback_id = acd.engine.new_id()
     acd.track_playback(entry, playback_id)
     await acd.engine.stop_moh(entry.leg_id)
     await acd.engine.play(entry.leg_id, media, playback_id=playback_id)
@@ -229,7 +228,7 @@ async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
 
 async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
     """A mixing bridge with the caller's and the agent's legs; a side gone is noted."""
-    bridge_id = uuid.uuid4().hex
+    bridge_id = acd.engine.new_id()
     entry.bridge_id = bridge_id
     await acd.engine.create_bridge(bridge_id, kind="mixing")
     try:
@@ -357,12 +356,12 @@ async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
     loop = asyncio.get_running_loop()
     number = entry.callback_number
     kind = "extension" if _EXTENSION.fullmatch(number) else "number"
-    ringback = uuid.uuid4().hex
+    ringback = engine.new_id()
     with contextlib.suppress(OrchestratorError):
         await engine.play(entry.agent_leg, "tone:ring", playback_id=ringback)
     try:
         target = await acd.directory.resolve(str(entry.tenant_id), f"{kind}:{number}")
-        leg_id = uuid.uuid4().hex
+        leg_id = engine.new_id()
         acd.track_leg(entry, leg_id)
         await engine.originate(
             target.dial_string,

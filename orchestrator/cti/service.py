@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Any
 
 from orchestrator.core.engine import Engine
@@ -318,7 +317,7 @@ class CtiService:
         target_a = await self.directory.resolve(tenant, destination(a))
         target_b = await self.directory.resolve(tenant, destination(b))
         call = ActiveCall(
-            id=uuid.uuid4().hex,
+            id=self.engine.new_id(),
             tenant_id=tenant_id,
             kind=kind,
             caller=target_a.number,
@@ -393,8 +392,8 @@ class CtiService:
                 return
             if limit is not None and paid[0]:
                 call.paid_until = loop.time() + limit
-            b = self.calls.add_leg(call, uuid.uuid4().hex, "b", target_b.number)
-            ringback = uuid.uuid4().hex
+            b = self.calls.add_leg(call, self.engine.new_id(), "b", target_b.number)
+            ringback = self.engine.new_id()
             with contextlib.suppress(OrchestratorError):
                 # Leg A waits in silence otherwise; the bridge ends the tone.
                 await self.engine.play(a.id, "tone:ring", playback_id=ringback)
@@ -414,7 +413,7 @@ class CtiService:
                 call.paid_until = min(call.paid_until, loop.time() + limit)
             with contextlib.suppress(OrchestratorError):
                 await self.engine.stop_playback(ringback)
-            call.bridge_id = uuid.uuid4().hex
+            call.bridge_id = self.engine.new_id()
             await self.engine.create_bridge(call.bridge_id)
             await self.engine.add_to_bridge(call.bridge_id, a.id)
             await self.engine.add_to_bridge(call.bridge_id, b.id)

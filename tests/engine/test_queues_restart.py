@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +88,6 @@ def rq(service: Service) -> dict[str, Any]:
         r = http.get(f"/api/v1/tenants/{tid}/config")
         assert r.json()["last_apply"]["ok"], r.text
     return out
-
-
-@pytest.fixture
-async def ari(service: Service) -> AsyncIterator[AriClient]:
-    """An ARI client acting behind the orchestrator's back (REST only)."""
-    instance = service.instance
-    creds = instance.credentials()
-    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
-    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
-        yield client
 
 
 def _http(service: Service) -> httpx.AsyncClient:
