@@ -22,6 +22,15 @@ counted from the original arrival; a ``queued`` event with ``reason`` ``resumed`
 the ``wait_s`` so far); a caller whose leg is gone is closed as ``abandoned`` (they
 left unserved while nobody watched); a callback waits on as a callback.
 
+A caller already talking to an agent is kept too, as *connected*: once the caller and
+the agent are bridged, the place is written again with the agent, the agent's leg, the
+bridge and the answer time, and both legs are in ``kept_legs`` (the sweep spares them
+and the bridge). The next run does not hand the call out again: :func:`adopt` re-owns
+it (:func:`session.run_adopted`): the agent is on that call again (not counted as a new
+answer), and when either side hangs up the other is hung up, the bridge destroyed, the
+agent wraps up and ``completed`` goes out, as if no restart had happened. If a side
+ended while nobody watched, that happens at once.
+
 Nobody's IVR flow is waiting for a resumed caller's result any more: the ACD hands it
 to :attr:`AcdService.resumed_flow` (the call center carries out what the builtin
 ``queue`` flow would: overflow destination, "thank you" after a callback, hang up) or,
@@ -72,6 +81,16 @@ class Place:
     seq: int = 0
     callback_at: float = 0.0
     skills: Mapping[str, int] = field(default_factory=dict)
+    # A live caller already talking to an agent (see "connected" in the module doc):
+    # the agent, its leg, the bridge of both, and when the agent answered (Unix time).
+    agent_id: str = ""
+    agent_leg: str = ""
+    bridge_id: str = ""
+    answered_at: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.agent_leg)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +99,7 @@ class Place:
 
     @classmethod
     def of(cls, entry: QueuedCall) -> Place:
+        connected = entry.kind == "live" and entry.state == "connecting" and bool(entry.bridge_id)
         return cls(
             call_id=entry.id,
             tenant_id=entry.tenant_id,
@@ -93,6 +113,11 @@ class Place:
             seq=entry.seq,
             callback_at=entry.callback_at,
             skills=dict(entry.skills),
+            # Kept as connected once the caller is bridged with its agent.
+            agent_id=(entry.agent.id if entry.agent else "") if connected else "",
+            agent_leg=entry.agent_leg if connected else "",
+            bridge_id=entry.bridge_id if connected else "",
+            answered_at=entry.answered_at if connected else 0.0,
         )
 
 
@@ -138,6 +163,8 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
             callback_at=place.callback_at,
             not_before=math.inf,  # until adopted
         )
+        if place.connected:
+            _reconnect(acd, entry, place)
         try:
             runtime = acd.queue(place.tenant_id, place.queue)
         except OrchestratorError:
@@ -163,6 +190,19 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
     return refused
 
 
+def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
+    """A connected place: the call is with its agent, not waiting (see the module doc)."""
+    entry.state, entry.answered_at = "connecting", place.answered_at
+    entry.agent_leg, entry.bridge_id = place.agent_leg, place.bridge_id
+    try:
+        entry.agent = acd.agents.get(place.tenant_id, place.agent_id)
+    except OrchestratorError:
+        entry.agent = None  # removed meanwhile: the call is kept, nobody wraps up
+    acd.engine.kept_legs.add(place.agent_leg)
+    if entry.agent is not None:
+        acd.track_agent_leg(entry, entry.agent, place.agent_leg)
+
+
 def remember_last_agents(acd: AcdService, rows: Iterable[tuple[int, str, str]]) -> None:
     """Fill the last-agent memory with stored ``(tenant, number, agent)``, oldest first."""
     for tenant_id, number, agent_id in rows:
@@ -180,6 +220,9 @@ def adopt(acd: AcdService) -> None:
                 session.run_callback(acd, runtime, entry, resumed=True),
                 f"acd-callback-{entry.id}",
             )
+            continue
+        if entry.agent_leg:
+            _adopt_connected(acd, runtime, entry)
             continue
         leg = acd.engine.legs.get(entry.leg_id)
         if leg is None or not leg.alive or entry.caller_gone:
@@ -199,11 +242,28 @@ def adopt(acd: AcdService) -> None:
     acd.kick()
 
 
+def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+    """A call bridged with its agent before the restart: owned again, not offered again."""
+    engine = acd.engine
+    caller, agent_leg = engine.legs.get(entry.leg_id), engine.legs.get(entry.agent_leg)
+    entry.not_before = 0.0
+    entry.caller_gone = entry.caller_gone or caller is None or not caller.alive
+    if entry.agent is not None:
+        acd.agents.resume_call(entry.agent, entry.id, entry.queue)
+        if agent_leg is None or not agent_leg.alive:
+            acd.agent_leg_gone(entry)  # wrap-up and completed, as after a hang-up
+    else:
+        entry.agent_gone = True
+    acd.spawn(_resume(acd, runtime, entry), f"acd-adopted-{entry.id}")
+
+
 async def _resume(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
-    """Own a resumed caller: hold it in the queue, then carry on in place of its flow."""
+    """Own a resumed caller: hold it in the queue (or re-own its call with an agent),
+    then carry on in place of its flow."""
     place = Place.of(entry)
+    owner = session.run_adopted if entry.agent_leg else session.run_resumed
     try:
-        result = await session.run_resumed(acd, runtime, entry)
+        result = await owner(acd, runtime, entry)
     except asyncio.CancelledError:
         # The service stops: a caller still waiting is kept for the next run; one who was
         # talking to an agent is cut, as a flow's caller is when its flow is cancelled.

@@ -210,8 +210,6 @@ def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: st
 async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     """An agent answered: bridge them with the caller until either hangs up."""
     engine = acd.engine
-    wait = max(0.0, entry.answered_at - entry.enqueued_at)
-    agent_id = entry.agent.id if entry.agent else ""
     if entry.playback_id:
         with contextlib.suppress(OrchestratorError):
             await engine.stop_playback(entry.playback_id)
@@ -219,11 +217,30 @@ async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     with contextlib.suppress(OrchestratorError):
         await engine.stop_moh(entry.leg_id)
     await _bridge(acd, entry)
+    return await _talking(acd, entry)
+
+
+async def _talking(acd: AcdService, entry: QueuedCall) -> QueueResult:
+    """Until the caller or the agent hangs up."""
+    wait = max(0.0, entry.answered_at - entry.enqueued_at)
+    agent_id = entry.agent.id if entry.agent else ""
     while not (entry.caller_gone or entry.agent_gone):
         entry.wake.clear()
         await entry.wake.wait()
     talk = (entry.talk_ended_at or acd.clock()) - entry.answered_at
     return QueueResult("answered", entry.queue, entry.id, wait, agent_id, max(0.0, talk))
+
+
+async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+    """Own a call that was bridged with its agent when the previous run ended (see
+    :mod:`.places`): the talk goes on; then the usual cleanup, wrap-up and completion."""
+    try:
+        return await _talking(acd, entry)
+    finally:
+        if acd.keeping(entry):
+            acd.leave(entry)  # the service stops again: the next run adopts it
+        else:
+            await _cleanup(acd, entry, moh=False)
 
 
 async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
@@ -240,6 +257,8 @@ async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
         await acd.engine.add_to_bridge(bridge_id, entry.agent_leg)
     except LegGoneError:
         acd.agent_leg_gone(entry)
+        return
+    acd.keep_connected(entry)
 
 
 async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:

@@ -1261,6 +1261,11 @@ class QueuePlace(SQLModel, table=True):
     enqueued_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     callback_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
     skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    # Set while the caller talks to an agent (the call is adopted after a restart).
+    agent_id: str = Field(default="", max_length=64)
+    agent_leg: str = Field(default="", max_length=128)
+    bridge_id: str = Field(default="", max_length=128)
+    answered_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
 
 
 class QueueLastAgent(SQLModel, table=True):
