@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -304,18 +304,7 @@ async def test_a_waiting_caller_outlives_a_crash(
     call: asyncio.Task[sipp.CallResult] | None = None
     try:
         with _process(service, tmp_path) as child:
-            call = asyncio.create_task(
-                sipp.call(
-                    server=f"127.0.0.1:{service.instance.ports.sip}",
-                    username="861",
-                    password=rq["passwords"]["861"],
-                    domain=DOMAIN,
-                    local_port=DIAL_FROM["861"],
-                    target=ACCESS,
-                    hold_ms=60_000,
-                    timeout=120,
-                )
-            )
+            call = asyncio.create_task(_call_861(service, rq))
             before = await _until(service, rq, lambda s: s["waiting"], "861 waits")
             channel = (await _channels(ari))["861"]
             child.send_signal(signal.SIGKILL)  # a crash: no shutdown at all
@@ -350,6 +339,20 @@ async def test_a_waiting_caller_outlives_a_crash(
         for left in (await _channels(ari)).values():
             with contextlib.suppress(LegGoneError):
                 await ari.hangup(left["id"])
+
+
+def _call_861(service: Service, rq: dict[str, Any]) -> Coroutine[Any, Any, sipp.CallResult]:
+    """861 calls the queue's access number and talks up to 60 s."""
+    return sipp.call(
+        server=f"127.0.0.1:{service.instance.ports.sip}",
+        username="861",
+        password=rq["passwords"]["861"],
+        domain=DOMAIN,
+        local_port=DIAL_FROM["861"],
+        target=ACCESS,
+        hold_ms=60_000,
+        timeout=120,
+    )
 
 
 async def _phones(ari: AriClient) -> dict[str, dict[str, Any]]:
@@ -390,18 +393,7 @@ async def test_a_call_with_an_agent_outlives_a_crash(
         async with sipp.Answerer(local_port=CONTACT[AGENT], calls=1) as phone:
             try:
                 with _process(service, tmp_path) as child:
-                    call = asyncio.create_task(
-                        sipp.call(
-                            server=f"127.0.0.1:{service.instance.ports.sip}",
-                            username="861",
-                            password=rq["passwords"]["861"],
-                            domain=DOMAIN,
-                            local_port=DIAL_FROM["861"],
-                            target=ACCESS,
-                            hold_ms=60_000,
-                            timeout=120,
-                        )
-                    )
+                    call = asyncio.create_task(_call_861(service, rq))
                     answered = start["answered"] + 1
                     await _until(service, rq, lambda s: s["figures"]["answered"] == answered, "ok")
                     await phone.wait_answered(1)
