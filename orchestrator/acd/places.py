@@ -254,6 +254,12 @@ def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
             acd.agent_leg_gone(entry)  # wrap-up and completed, as after a hang-up
     else:
         entry.agent_gone = True
+    if not (entry.caller_gone or entry.agent_gone):
+        for listener in list(acd.adopted):
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("adopted-call listener %r failed on %s", listener, entry.id)
     acd.spawn(_resume(acd, runtime, entry), f"acd-adopted-{entry.id}")
 
 

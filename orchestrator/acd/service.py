@@ -110,6 +110,9 @@ class AcdService:
         self.places = places
         # Carries on with a resumed caller in place of its flow (see .places).
         self.resumed_flow: ResumedFlow | None = None
+        # Told of each call with an agent taken back after a restart, both sides up (the
+        # call center lists it in CTI again: its IVR call is gone with the last run).
+        self.adopted: list[Callable[[QueuedCall], None]] = []
         # Caller legs of the live calls kept as connected to their agent (keep_connected).
         self.connected: set[str] = set()
         # Restored callers waiting for the engine to be connected (places.adopt).

@@ -366,6 +366,14 @@ async def _phones(ari: AriClient) -> dict[str, dict[str, Any]]:
     return out
 
 
+async def _listed(service: Service, rq: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The tenant's calls in ``GET /api/v1/calls``, by id."""
+    async with _http(service) as http:
+        r = await http.get("/api/v1/calls", params={"tenant_id": rq["tenant_id"]})
+    assert r.status_code == 200, r.text
+    return {c["id"]: c for c in r.json()["items"]}
+
+
 async def _cdr_count(service: Service, tenant_id: int) -> int:
     async with _http(service) as http:
         r = await http.get("/api/v1/cdrs", params={"tenant_id": tenant_id})
@@ -407,6 +415,8 @@ async def test_a_call_with_an_agent_outlives_a_crash(
                         assert time.monotonic() < deadline, (talking, bridges)
                         await asyncio.sleep(0.1)
                     await asyncio.sleep(0.3)  # the place is written a few ms after the bridge
+                    listed = await _listed(service, rq)
+                    assert list(listed) == [talking["861"]["id"]], listed
                     child.send_signal(signal.SIGKILL)  # a crash: no shutdown at all
                     child.wait(timeout=10)
             finally:
@@ -419,6 +429,11 @@ async def test_a_call_with_an_agent_outlives_a_crash(
             assert [b for b in await ari.list_bridges() if set(b["channels"]) == ids], "bridge"
             shown = await _agent(service, rq)
             assert shown["state"] == "on_call", shown
+            again = await _listed(service, rq)  # in CTI under its id, with both legs
+            assert list(again) == list(listed), again
+            [adopted] = again.values()
+            assert {leg["id"] for leg in adopted["legs"]} == ids, adopted
+            assert adopted["state"] == "answered", adopted
             figures = (await _status(service, rq))["figures"]
             assert (figures["answered"], figures["completed"]) == (
                 start["answered"] + 1,
