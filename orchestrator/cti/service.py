@@ -33,10 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, NotFoundError, OrchestratorError
+from orchestrator.cti import kept
 from orchestrator.cti.attended import AttendedTransfers
 from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.cti.commands import (
@@ -84,20 +86,43 @@ class CtiService:
         self.max_call_s = max_call_s
         self._tasks: set[asyncio.Task[None]] = set()
         # Click-to-call / originated calls whose two parties are in the call's bridge.
-        self._bridged: set[str] = set()
+        self.bridged: set[str] = set()
         self.transfers = AttendedTransfers(engine, self.calls, self._tasks, max_call_s)
         # Prepaid authorization of click-to-call / originate (None: nobody is asked).
         self.authorizer: CallAuthorizer | None = None
+        # Bridged click-to-call calls kept across a restart (see .kept; None: not kept).
+        self.keeper: kept.CallKeeper | None = None
+        self.kept: dict[str, kept.KeptCall] = {}
+        self.pending: list[kept.KeptCall] = []  # restored, until the engine is connected
+        self.stopping = False
+        self._unwatch: Callable[[], None] | None = None
 
     @property
     def stream(self) -> EventStream:
         return self.calls.stream
 
     def start(self, runner: IvrRunner | None = None) -> None:
+        self.stopping = False
         self.calls.start(runner)
+        if self._unwatch is None:
+            self._unwatch = self.engine.subscribe(lambda event: kept.on_event(self, event))
+
+    def restore(self, records: list[kept.KeptCall]) -> None:
+        """The click-to-call calls the last run kept (before the engine starts)."""
+        kept.restore(self, records)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
-        """Stop following the engine; click-to-call drivers end (their legs hung up)."""
+        """Stop following the engine; click-to-call drivers end (their legs hung up, but
+        those of calls kept for the next run)."""
+        self.stopping = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self.calls.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -169,7 +194,7 @@ class CtiService:
                 call,
                 args,
                 self.directory,
-                bridged=lambda: call.id in self._bridged,
+                bridged=lambda: call.id in self.bridged,
                 authorizer=self.authorizer,
             )
             return {"transfer": transfer}
@@ -417,7 +442,8 @@ class CtiService:
             await self.engine.create_bridge(call.bridge_id)
             await self.engine.add_to_bridge(call.bridge_id, a.id)
             await self.engine.add_to_bridge(call.bridge_id, b.id)
-            self._bridged.add(call.id)
+            self.bridged.add(call.id)
+            kept.keep(self, call)
             call.changed()
             # Two parties talk until one leaves; an attended transfer may replace one (and
             # bring the paid time forward: a prepaid external target).
@@ -425,10 +451,10 @@ class CtiService:
             while True:
                 deadline = call.paid_until
                 over = await call.wait_until(
-                    lambda: _over(call) or call.paid_until != deadline,  # noqa: B023
+                    lambda: call_over(call) or call.paid_until != deadline,  # noqa: B023
                     left(end_at - loop.time()),
                 )
-                if not over or _over(call):
+                if not over or call_over(call):
                     break
             cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
             if not over and loop.time() >= call.paid_until:
@@ -438,11 +464,17 @@ class CtiService:
             log.warning("call %s (%s): %s", call.id, call.kind, exc)
             cause = 41
         finally:
-            await self._finish(call, cause, **details)
+            await self.finish(call, cause, **details)
 
-    async def _finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
-        # Runs when the driver is cancelled too: no leg may outlive its call.
-        self._bridged.discard(call.id)
+    async def finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
+        """End a click-to-call: every leg hung up, the bridge destroyed, ``hung_up``."""
+        # Runs when the driver is cancelled too: no leg may outlive its call, but a kept
+        # one (see .kept) when the service stops: the next run adopts it.
+        if self.stopping and call.id in self.kept:
+            self.bridged.discard(call.id)
+            return
+        kept.release(self, call)
+        self.bridged.discard(call.id)
         for leg in list(call.legs.values()):
             try:
                 await self._hangup_leg(leg)
@@ -454,7 +486,7 @@ class CtiService:
         self.calls.end(call, CallState.HUNG_UP, cause=cause, **details)
 
 
-def _over(call: ActiveCall) -> bool:
+def call_over(call: ActiveCall) -> bool:
     """A bridged call is over when fewer than two parties are left (and no consultation)."""
     if call.ended:
         return True

@@ -65,7 +65,7 @@ class H:
         await self.until(lambda: len(self.originated()) == before + 2)
         b = self.originated()[-1]
         await self.engine.remote_answer(b)
-        await self.until(lambda: snap["id"] in self.cti._bridged)
+        await self.until(lambda: snap["id"] in self.cti.bridged)
         return snap["id"], snap["id"], b
 
     async def consult(self, call_id: str, leg: str = "b", to: str = "103") -> str:

@@ -7,11 +7,17 @@ lists them with the ids they had.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import ChannelStarted, Event
 from orchestrator.cti import CtiService
+from orchestrator.cti.commands import ClickToCallParams
+from orchestrator.cti.kept import KeptCall
 from orchestrator.cti.registry import CallRegistry
 from orchestrator.ivr import StaticDirectory
+from tests.unit.test_cti_calls import answer_when_originated
 
 OWNERS: dict[str, tuple[int, str | None]] = {
     "101@a.example": (1, "101"),
@@ -119,3 +125,86 @@ async def test_restart_sweeps_unkept_legs_and_bridges_and_keeps_the_rest() -> No
     names = [type(e).__name__ for e in seen]
     assert names.count("LegCreated") == 2 and names.count("LegEnteredBridge") == 2
     assert all(getattr(e, "resumed", True) for e in seen if type(e).__name__ == "LegCreated")
+
+
+async def _until(ready: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if ready():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("not in 2 s")
+
+
+class MemoryKeeper:
+    """The store's stand-in: the kept click-to-call records by call id."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, KeptCall] = {}
+
+    def keep(self, call: KeptCall) -> None:
+        self.calls[call.call_id] = call
+
+    def release(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+
+
+async def _bridged_click_to_call(engine: FakeEngine, keeper: MemoryKeeper) -> CtiService:
+    cti = CtiService(engine, StaticDirectory(engine))
+    cti.keeper = keeper
+    cti.start()
+    params = ClickToCallParams(tenant_id=1, a="101", b="102", account="acme")
+    call = await cti.click_to_call(params, scope=1)
+    await answer_when_originated(engine, 2)
+    await _until(lambda: call["id"] in keeper.calls)
+    return cti
+
+
+async def test_a_click_to_call_is_adopted_after_a_crash() -> None:
+    engine, keeper = FakeEngine(), MemoryKeeper()
+    await engine.start()
+    cti = await _bridged_click_to_call(engine, keeper)
+    [record] = keeper.calls.values()
+    a, b = (leg_id for leg_id, _, _ in record.legs)
+    bridge = record.bridge_id
+    assert engine.kept_legs == {a, b} and record.account == "acme"
+    # kill -9: nothing of the old run runs again; a new one starts on the same engine.
+    again = engine.restarted()
+    cti2 = CtiService(again, StaticDirectory(again))
+    cti2.keeper = keeper
+    cti2.start()
+    cti2.restore(list(keeper.calls.values()))
+    await again.start()
+    assert not any(c[0] == "swept_leg" for c in again.commands)
+    assert again.bridges[bridge].leg_ids == {a, b}
+    [listed] = cti2.list_calls(scope=1)
+    assert (listed["id"], listed["kind"], listed["state"]) == (a, "click_to_call", "answered")
+    assert listed["account"] == "acme"
+    assert {leg["id"]: leg["role"] for leg in listed["legs"]} == {a: "a", b: "b"}
+    # Hold and hang-up work on it; hang-up ends both legs and the bridge.
+    await cti2.command("hold", a, {}, scope=1, who="agent")
+    assert ("hold", b) in again.commands
+    await cti2.command("hangup", a, {}, scope=1, who="agent")
+    await _until(lambda: not keeper.calls and bridge not in again.bridges)
+    assert not again.legs[a].alive and not again.legs[b].alive
+    assert again.kept_legs == set() and cti2.list_calls(scope=None) == []
+    await cti.stop()
+    await cti2.stop()
+
+
+async def test_a_click_to_call_outlives_a_graceful_stop_and_a_side_gone_meanwhile() -> None:
+    engine, keeper = FakeEngine(), MemoryKeeper()
+    await engine.start()
+    cti = await _bridged_click_to_call(engine, keeper)
+    [record] = keeper.calls.values()
+    a, b = (leg_id for leg_id, _, _ in record.legs)
+    await cti.stop()  # a deploy: the call stays up, still kept
+    assert engine.legs[a].alive and engine.legs[b].alive and record.call_id in keeper.calls
+    await engine.remote_hangup(b)  # while nobody watches
+    cti2 = CtiService(engine, StaticDirectory(engine))
+    cti2.keeper = keeper
+    cti2.start()
+    cti2.restore(list(keeper.calls.values()))  # the engine is connected: adopted at once
+    await _until(lambda: not keeper.calls)
+    assert not engine.legs[a].alive  # the other side was hung up, the call ended
+    assert record.bridge_id not in engine.bridges
+    await cti2.stop()
