@@ -1,5 +1,7 @@
 """Live calls stay controllable across a crash of the orchestrator, on the real Asterisk.
 
+(Queue calls with an agent: tests/engine/test_queues_restart.py.)
+
 Three phones call a fourth through the tenant's dialplan (phone-to-phone calls the
 orchestrator only observes) while the orchestrator runs in a process of its own; it is
 killed (``SIGKILL``: nothing of it runs, no shutdown) with the calls up, and the test's
@@ -36,7 +38,8 @@ pytestmark = pytest.mark.engine
 DOMAIN = "adopt.example"
 CALLERS = ("7101", "7102", "7103")
 CALLEE = "7110"
-PHONE_PORT = phone_ports("test_restart_adopt", *CALLERS, CALLEE)
+A, B = "7120", "7121"  # a click-to-call's two phones
+PHONE_PORT = phone_ports("test_restart_adopt", *CALLERS, CALLEE, A, B)
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +121,8 @@ async def test_dialplan_calls_stay_controllable_across_a_crash(
         assert time.monotonic() < deadline, "channels left after the hang-ups"
         await asyncio.sleep(0.1)
     assert [b for b in await ari.list_bridges() if _ours(b)] == []
-    async with api(service) as http:
-        for call_id in before:
-            deadline = time.monotonic() + 15
-            while True:
-                r = await http.get("/api/v1/cdrs", params={"tenant_id": tid, "call_id": call_id})
-                assert r.status_code == 200, r.text
-                if r.json()["items"] or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            assert len(r.json()["items"]) == 1, r.json()
+    for call_id in before:
+        await _one_cdr(service, tid, call_id)
 
 
 async def test_start_up_sweep_destroys_our_empty_bridges(service: Service, ari: AriClient) -> None:
@@ -154,3 +149,69 @@ async def test_start_up_sweep_destroys_our_empty_bridges(service: Service, ari: 
         for bridge_id in ours + theirs:
             with contextlib.suppress(Exception):
                 await ari.destroy_bridge(bridge_id)
+
+
+async def _one_cdr(service: Service, tenant_id: int, call_id: str) -> None:
+    """Exactly one CDR for ``call_id`` (it may take a moment to be written)."""
+    async with api(service) as http:
+        deadline = time.monotonic() + 15
+        while True:
+            r = await http.get("/api/v1/cdrs", params={"tenant_id": tenant_id, "call_id": call_id})
+            assert r.status_code == 200, r.text
+            if r.json()["items"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # a second one would come now
+        r = await http.get("/api/v1/cdrs", params={"tenant_id": tenant_id, "call_id": call_id})
+        assert len(r.json()["items"]) == 1, r.json()
+
+
+async def test_a_click_to_call_stays_controllable_across_a_crash(
+    service: Service, phones: TenantPhones, ari: AriClient, tmp_path: Path
+) -> None:
+    """A bridged click-to-call outlives a kill -9: listed under its id with its legs,
+    hung up by REST, then nothing of it is left in Asterisk and it has one CDR.
+
+    (Before: the start-up sweep hung up both phones and left the bridge behind.)"""
+    tid = phones.id
+    await phones.register(A, B)
+    async with phones.answerer(A, calls=1) as phone_a, phones.answerer(B, calls=1) as phone_b:
+        await asyncio.to_thread(service.stop)
+        try:
+            with _process(service, tmp_path) as child:
+                async with api(service) as http:
+                    body = {"tenant_id": tid, "a": A, "b": B}
+                    r = await http.post("/api/v1/click-to-call", json=body)
+                    assert r.status_code == 202, r.text
+                    call_id = str(r.json()["id"])
+                    deadline = time.monotonic() + 20
+                    while True:
+                        r = await http.get(f"/api/v1/calls/{call_id}")
+                        before = r.json()
+                        if [leg["state"] for leg in before.get("legs", [])] == ["up", "up"]:
+                            break
+                        assert time.monotonic() < deadline, before
+                        await asyncio.sleep(0.1)
+                await asyncio.sleep(0.3)  # the call's record is written a few ms later
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=10)
+        finally:
+            await asyncio.to_thread(service.start)
+        legs = {leg["id"] for leg in before["legs"]}
+        async with api(service) as http:
+            r = await http.get(f"/api/v1/calls/{call_id}")
+            assert r.status_code == 200, r.text
+            after = r.json()
+            assert (after["kind"], after["state"]) == ("click_to_call", "answered"), after
+            assert {leg["id"] for leg in after["legs"]} == legs
+            assert [b for b in await ari.list_bridges() if set(b["channels"]) == legs]
+            r = await http.post(f"/api/v1/calls/{call_id}/hangup", json={})
+            assert r.status_code == 200, r.text
+        assert await phone_a.wait_completed(1) == 1
+        assert await phone_b.wait_completed(1) == 1
+    deadline = time.monotonic() + 10
+    while legs & {c["id"] for c in await ari.list_channels()}:
+        assert time.monotonic() < deadline, "channels left after the hang-up"
+        await asyncio.sleep(0.1)
+    assert [b for b in await ari.list_bridges() if _ours(b)] == []
+    await _one_cdr(service, tid, call_id)
