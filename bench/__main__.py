@@ -20,7 +20,7 @@ import argparse
 import asyncio
 import signal
 
-from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating
+from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating, restart
 
 BENCHMARKS = (
     "provisioning",
@@ -30,6 +30,7 @@ BENCHMARKS = (
     "queues-engine",
     "adapter",
     "authorize",
+    "restart",
 )
 
 
@@ -137,7 +138,17 @@ def main() -> int:
         default=auth_defaults.contention,
         help="requests at once against one account (default: %(default)s)",
     )
+    restart_defaults = restart.RestartOptions()
+    group = parser.add_argument_group("restart (live calls across a restart, Asterisk)")
+    group.add_argument(
+        "--restart-calls",
+        type=int,
+        default=restart_defaults.calls,
+        help="phone-to-phone calls up during the restart (default: %(default)s)",
+    )
     args = parser.parse_args()
+    if args.restart_calls < 1:
+        parser.error("--restart-calls must be at least 1")
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
         parser.error("need at least 1 rating prefix, 1 CDR and 1 sampled CDR")
     if args.tenants < 1 or args.extensions < 2 or args.changes < 1 or args.latency_users < 1:
@@ -209,6 +220,8 @@ def main() -> int:
                 )
             )
         )
+    if args.only in (None, "restart"):
+        failures += asyncio.run(restart.run(restart.RestartOptions(calls=args.restart_calls)))
     return 1 if failures else 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import sys
 import threading
@@ -72,6 +73,20 @@ def engine_instance() -> Iterator[AsteriskInstance]:
         instance.stop()
 
 
+def bench_settings(state_dir: Path) -> Settings:
+    """The service's settings for a run: a fresh SQLite store in ``state_dir``, the
+    ``bench`` engine, a new admin token."""
+    return Settings(
+        state_dir=state_dir,
+        database_url=f"sqlite:///{state_dir / 'bench.db'}",
+        admin_token="bench-" + secrets.token_urlsafe(24),
+        api_port=API_PORT,
+        asterisk_root=ROOT,
+        asterisk_instance=INSTANCE,
+        engine="asterisk",
+    )
+
+
 def rss_mb(instance: AsteriskInstance) -> float:
     """The engine's resident memory (VmRSS), in MB."""
     pid = instance.pid()
@@ -118,9 +133,13 @@ class Service:
             raise RuntimeError("the service is not running")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
+    def launch(self) -> None:
+        """Start serving, without waiting for anything (a restart's clock starts here)."""
+        self._thread.start()
+
     async def start(self, timeout: float = 60) -> None:
         """Serve, and return once healthy (engine connected) and the start-up sync is done."""
-        self._thread.start()
+        self.launch()
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as http:
             while True:

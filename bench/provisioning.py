@@ -29,10 +29,9 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from bench.harness import API_PORT, INSTANCE, ROOT, Service, engine_instance, progress, rss_mb
+from bench.harness import Service, bench_settings, engine_instance, progress, rss_mb
 from bench.traffic import Phone, Traffic, register_times
 from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.settings import Settings
 from orchestrator.store import db
 from orchestrator.store.models import utcnow
 
@@ -263,14 +262,6 @@ async def run(options: Options) -> int:
         tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp,
         engine_instance() as instance,
     ):
-        settings = Settings(
-            state_dir=Path(tmp),
-            database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
-            admin_token="bench-" + secrets.token_urlsafe(24),
-            api_port=API_PORT,
-            asterisk_root=ROOT,
-            asterisk_instance=INSTANCE,
-            engine="asterisk",
-        )
+        settings = bench_settings(Path(tmp))
         async with Service(settings) as service:
             return await benchmark(service, instance, options)
