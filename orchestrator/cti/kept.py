@@ -15,8 +15,8 @@ leg hung up, the bridge destroyed, ``hung_up``). A call a party left while nobod
 watched is ended at once.
 
 Not carried over: a prepaid limit (the call is cut at ``max_call_s`` from the restart at
-the latest) and an attended transfer in progress (the record names the legs bridged
-when it was written).
+the latest) and an attended transfer in progress (the record is written again when one
+completes, naming the legs bridged then).
 """
 
 from __future__ import annotations
@@ -141,8 +141,16 @@ def keep(cti: CtiService, call: ActiveCall) -> None:
         return
     record = KeptCall.of(call)
     cti.keeper.keep(record)
+    before = cti.kept.get(call.id)
+    if before is not None:  # written again after an attended transfer: other legs
+        cti.engine.kept_legs.difference_update(leg_id for leg_id, _, _ in before.legs)
     cti.engine.kept_legs.update(leg_id for leg_id, _, _ in record.legs)
     cti.kept[call.id] = record
+
+
+def bridged_legs(call: ActiveCall) -> frozenset[str]:
+    """The legs a record of the call would name now."""
+    return frozenset(leg.id for leg in call.legs.values() if leg.up)
 
 
 def release(cti: CtiService, call: ActiveCall) -> None:

@@ -449,13 +449,19 @@ class CtiService:
             # bring the paid time forward: a prepaid external target).
             end_at = loop.time() + self.max_call_s
             while True:
-                deadline = call.paid_until
+                deadline, legs = call.paid_until, kept.bridged_legs(call)
                 over = await call.wait_until(
-                    lambda: call_over(call) or call.paid_until != deadline,  # noqa: B023
+                    lambda: (
+                        call_over(call)
+                        or call.paid_until != deadline  # noqa: B023
+                        or (call.transfer is None and kept.bridged_legs(call) != legs)  # noqa: B023
+                    ),
                     left(end_at - loop.time()),
                 )
                 if not over or call_over(call):
                     break
+                if kept.bridged_legs(call) != legs:
+                    kept.keep(self, call)  # an attended transfer completed: other legs
             cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
             if not over and loop.time() >= call.paid_until:
                 log.info("call %s: the prepaid time (%s s) is used up", call.id, limit)
