@@ -163,8 +163,6 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
             callback_at=place.callback_at,
             not_before=math.inf,  # until adopted
         )
-        if place.connected:
-            _reconnect(acd, entry, place)
         try:
             runtime = acd.queue(place.tenant_id, place.queue)
         except OrchestratorError:
@@ -174,7 +172,7 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
                 acd.event(
                     "callback_result", entry, reason="cancelled", wait_s=wait, kind="callback"
                 )
-            else:
+            elif not place.connected:  # (a connected call's dequeued went out already)
                 acd.event("dequeued", entry, reason="restart", wait_s=wait, kind="live")
             if acd.places is not None:
                 acd.places.release(place.call_id)
@@ -183,6 +181,8 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
             continue  # already here (restored twice)
         if entry.kind == "live" and entry.leg_id:
             acd.engine.kept_legs.add(entry.leg_id)  # the engine's start-up sweep spares it
+        if place.connected:
+            _reconnect(acd, entry, place)
         acd.track(entry, keep=False)
         acd.pending.append((entry, runtime))
     if acd.pending and acd.following and acd.engine.status().connected:
@@ -199,6 +199,7 @@ def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
     except OrchestratorError:
         entry.agent = None  # removed meanwhile: the call is kept, nobody wraps up
     acd.engine.kept_legs.add(place.agent_leg)
+    acd.connected.add(place.leg_id)  # kept by a stop again, until it ends
     if entry.agent is not None:
         acd.track_agent_leg(entry, entry.agent, place.agent_leg)
 

@@ -331,3 +331,19 @@ async def test_the_agent_hung_up_while_nobody_watched(h: AcdHarness, places: Mem
     assert places.places == {} and h.fake.kept_legs == set()
     await h.until(lambda: h.state("101") == "available")
     assert len(h.of("completed")) == 1
+
+
+async def test_an_adopted_call_survives_a_second_restart(
+    h: AcdHarness, places: MemoryPlaces
+) -> None:
+    caller, agent, bridge = await _connected(h, places)
+    await h.restart()
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.restart()  # a second deploy while the adopted call goes on
+    await h.until(lambda: h.state("101") == "on_call")
+    assert h.fake.legs[caller].alive and h.fake.legs[agent].alive
+    assert h.fake.bridges[bridge].leg_ids == {caller, agent}
+    assert [p.connected for p in places.places.values()] == [True]
+    await h.phones.hangup("101")
+    await h.until(lambda: h.of("completed") and not places.places)
+    assert len(h.of("completed")) == 1 and h.fake.kept_legs == set()
