@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -48,6 +49,10 @@ class Engine(abc.ABC):
     """A media engine under the orchestrator's control."""
 
     name: str = "engine"
+    # Every leg, bridge and playback id the orchestrator chooses starts with it (see
+    # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
+    # tell our leftovers (an empty bridge after a crash) from anything else.
+    id_prefix: str = "orch-"
     # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
     # (a phone registering, unregistering, or its registration expiring) while the engine
     # is connected. Either way features read :meth:`endpoint_states` at each (re)connect
@@ -65,6 +70,13 @@ class Engine(abc.ABC):
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
         # sweep) spares them and reports each one still there as LegCreated(resumed=True).
         self.kept_legs: set[str] = set()
+
+    def new_id(self) -> str:
+        """A fresh id for a leg, bridge or playback the orchestrator creates.
+
+        Features call it instead of making their own, so all the engine objects of the
+        orchestrator carry :attr:`id_prefix` (``orch-3f2a...``)."""
+        return f"{self.id_prefix}{uuid.uuid4().hex}"
 
     # -- life cycle -------------------------------------------------------
     @abc.abstractmethod

@@ -25,7 +25,6 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -192,6 +191,7 @@ class AsteriskEngine(Engine):
         self._announced: set[str] = set()  # legs whose LegCreated went out
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        self.making_bridges: set[str] = set()  # bridges whose POST /bridges is in flight
         # Q.850 cause of an originate that failed, from ARI's Dial event: a busy Local
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
@@ -243,10 +243,6 @@ class AsteriskEngine(Engine):
             links={"ari": self._ari_up, "ami": self._ami_up},
             detail=self._detail,
         )
-
-    def new_id(self) -> str:
-        """A fresh id for a leg, bridge or playback, with this adapter's prefix."""
-        return f"{self.id_prefix}{uuid.uuid4().hex}"
 
     # -- the engine's own journal (CEL lines, see journal.py) ---------------------
     async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
@@ -512,8 +508,12 @@ class AsteriskEngine(Engine):
 
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
-        await self.ari.create_bridge(bridge.id, kind)
-        self.bridges.setdefault(bridge.id, bridge)
+        self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
+        try:
+            await self.ari.create_bridge(bridge.id, kind)
+            self.bridges.setdefault(bridge.id, bridge)
+        finally:
+            self.making_bridges.discard(bridge.id)
         # ARI does not send BridgeCreated to the app that made the bridge.
         self._made(BridgeCreated(bridge_id=bridge.id, kind=kind))
         return self.bridges[bridge.id]
