@@ -106,6 +106,10 @@ class FakeEngine(Engine):
         # whoever listens. A test plays what happened while the orchestrator was down
         # with journal_leg(), which reports nothing.
         self.journal_records: dict[str, LegRecord] = {}
+        # Each live channel as last reported (what restarted() carries over).
+        self._reported: dict[str, ChannelStarted] = {}
+        # What a previous run left (see restarted()), reported at the first start().
+        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge]] | None = None
 
     async def emit(self, event: Event) -> None:
         if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
@@ -134,10 +138,6 @@ class FakeEngine(Engine):
         for leg_id, record in list(self.journal_records.items()):
             if record.ended_at is not None and record.ended_at < before:
                 del self.journal_records[leg_id]
-        # Each live channel as last reported (what restarted() carries over).
-        self._reported: dict[str, ChannelStarted] = {}
-        # What a previous run left (see restarted()), reported at the first start().
-        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge]] | None = None
 
     def restarted(self) -> FakeEngine:
         """This engine as a new run of the orchestrator finds it after a crash.
