@@ -249,6 +249,19 @@ def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
     caller, agent_leg = engine.legs.get(entry.leg_id), engine.legs.get(entry.agent_leg)
     entry.not_before = 0.0
     entry.caller_gone = entry.caller_gone or caller is None or not caller.alive
+    if entry.kind == "live" and entry.id not in acd.dequeued_before:
+        # A crash lost the answer with the event log's last batch (written every
+        # half second): count it now, as it was, so the figures stay right.
+        wait = max(0.0, entry.answered_at - entry.enqueued_at)
+        acd.event(
+            "dequeued",
+            entry,
+            agent_id=entry.agent.id if entry.agent is not None else "",
+            reason="answered",
+            wait_s=wait,
+            sl_threshold_s=runtime.config.service_level_s,
+            kind=entry.kind,
+        )
     if entry.agent is not None:
         acd.agents.resume_call(entry.agent, entry.id, entry.queue)
         if agent_leg is None or not agent_leg.alive:

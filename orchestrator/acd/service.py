@@ -117,6 +117,10 @@ class AcdService:
         self.connected: set[str] = set()
         # Restored callers waiting for the engine to be connected (places.adopt).
         self.pending: list[tuple[QueuedCall, QueueRuntime]] = []
+        # Calls whose dequeue the statistics already hold (the call center fills it from
+        # the replayed event log before restore()): an adopted call not in it had its
+        # "answered" lost with the last run's unwritten batch, and is counted again.
+        self.dequeued_before: set[str] = set()
         self.stopping = False
         # Phones' registrations read from the engine (at connect, new agents, polling).
         self.reachability = Reachability(

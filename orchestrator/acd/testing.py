@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,7 +211,9 @@ class AcdHarness:
         acd.start()
         return cls(fake, acd)
 
-    async def restart(self, between: Callable[[], Any] | None = None) -> AcdService:
+    async def restart(
+        self, between: Callable[[], Any] | None = None, *, lost: Collection[str] = ()
+    ) -> AcdService:
         """The service stops and starts again on the same engine (calls stay up).
 
         The ACD stops, then the callers' ``enqueue`` are cancelled (as the IVR runner's
@@ -230,6 +232,14 @@ class AcdHarness:
                 await result
         keeper = old.places
         new = AcdService(self.fake, StaticDirectory(self.fake), seed=old._seed, places=keeper)
+        # What the event log replays; ``lost``: call ids whose events a crash did not let it
+        # write (the new ACD counts their answers again, and so do these stats).
+        new.dequeued_before = {e.call_id for e in self.events if e.type == "dequeued"} - set(lost)
+        if lost:
+            self.stats.reset()
+            for e in self.events:
+                if e.call_id not in lost or e.type == "queued":
+                    self.stats.apply(e)
         self._listen(new)
         for tenant_id in {a.tenant_id for a in old.agents.all()} | {1}:
             for config in old.queues(tenant_id):

@@ -104,6 +104,7 @@ class CallCenter:
         await self.sync.load(initial=True)
         self.acd.remember_last_agents(last_agents)
         self._recent_waits()
+        self.acd.dequeued_before = {e.call_id for e in self.events.replayed if e.type == "dequeued"}
         self.acd.restore(places)  # they wait for the engine (see orchestrator.acd.places)
         self.places.start()
         # The wallboard from the start, not from its first viewer: who logged out of which

@@ -310,6 +310,23 @@ async def test_a_call_with_an_agent_is_adopted_not_cut(h: AcdHarness, places: Me
     assert (figures.answered, figures.completed, figures.waiting) == (1, 1, 0)
 
 
+async def test_an_answer_lost_with_a_crash_is_counted_by_the_adoption(
+    h: AcdHarness, places: MemoryPlaces
+) -> None:
+    """A kill -9 can lose the event log's last half second, the call's "answered" with
+    it: the adoption counts it again, once (on the real engine: answered 3 for 4)."""
+    await _connected(h, places)
+    [place] = places.places.values()
+    await h.restart(lost={place.call_id})
+    await h.until(lambda: h.state("101") == "on_call")
+    await h.until(lambda: h.stats.figures(1, "support").answered == 1)
+    await h.phones.hangup("101")
+    await h.until(lambda: h.of("completed"))
+    figures = h.stats.figures(1, "support")
+    assert (figures.answered, figures.completed, figures.waiting) == (1, 1, 0)
+    assert figures.asa_s is not None and figures.asa_s < 1
+
+
 async def test_the_caller_hangs_up_after_the_restart(h: AcdHarness, places: MemoryPlaces) -> None:
     caller, agent, bridge = await _connected(h, places)
     await h.restart()
