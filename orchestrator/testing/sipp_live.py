@@ -41,6 +41,7 @@ SIPP_PHONE_SETTINGS = {
     "sip_qualify_s": 0,
 }
 
+ANSWERED = '<label id="answered"/>'
 _HOLD = """<pause milliseconds="500"/>
   <send retrans="500">
     <![CDATA[
@@ -214,7 +215,12 @@ async def start_call(
         wav = ulaw_wav(workdir / "silence.wav")
         scenario, _ = sipp._render("call.xml", workdir, None, hold_ms=hold_ms)
         stream = f'<nop><action><exec rtp_stream="{wav},-1,0"/></action></nop>\n  '
-        text = scenario.read_text().replace(sipp.DTMF_MARKER, stream + (_HOLD if hold else ""))
+        # The stream starts before the ACK: after the ACK the engine may re-INVITE at
+        # once (connected line), and SIPp still sitting on this nop (its exec takes a
+        # moment) took that for an unexpected message and aborted the call. Before the
+        # ACK the engine cannot send one (its INVITE transaction is still open).
+        text = scenario.read_text().replace(ANSWERED, ANSWERED + "\n  " + stream, 1)
+        text = text.replace(sipp.DTMF_MARKER, _HOLD if hold else "")
         scenario.write_text(text)
         cmd = sipp.build_command(
             scenario=scenario,
