@@ -12,7 +12,9 @@ import json
 import typer
 
 from orchestrator import runtime
+from orchestrator.core.errors import ValidationError
 from orchestrator.settings import get_settings
+from orchestrator.store.users import check_admin_token
 
 app = typer.Typer(help="Telephony orchestrator over Asterisk.", no_args_is_help=True)
 engine_app = typer.Typer(help="Install and run the Asterisk engine.", no_args_is_help=True)
@@ -68,7 +70,14 @@ def run(
     no_engine: bool = typer.Option(False, help="do not start the local engine instance"),
 ) -> None:
     """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT. Ctrl-C stops both."""
-    runtime.serve(get_settings(), start_engine=not no_engine)
+    settings = get_settings()
+    try:
+        # Before the engine starts: a refused token must not leave an engine behind.
+        check_admin_token(settings.admin_token)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    runtime.serve(settings, start_engine=not no_engine)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -30,6 +29,7 @@ from api.deps import (
     SessionDep,
 )
 from api.schemas import Page, page_of
+from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.core.errors import ConflictError, EngineUnavailableError, NotFoundError
 from orchestrator.cti import CtiService
 from orchestrator.recordings import RecordingService, S3Storage
@@ -51,13 +51,15 @@ RecordingsDep = Annotated[RecordingService, Depends(_service)]
 
 
 def get_filter(
-    tenant_id: int | None = None,
+    tenant_id: StoreInt | None = None,
     call_id: Annotated[str | None, Query(max_length=64)] = None,
-    cdr_id: int | None = None,
+    cdr_id: StoreInt | None = None,
     leg_id: Annotated[str | None, Query(max_length=64)] = None,
     state: RecordingState | None = None,
-    since: Annotated[datetime | None, Query(alias="from", description="started at/after")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="started before")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(alias="from", description="started at/after")
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to", description="started before")] = None,
 ) -> recordings.RecordingFilter:
     return recordings.RecordingFilter(
         tenant_id=tenant_id,
@@ -85,7 +87,9 @@ def list_recordings(
 
 
 @router.get("/api/v1/recordings/{recording_id}", dependencies=[RequireSupervisor])
-def read_recording(session: SessionDep, user: CurrentUser, recording_id: int) -> RecordingPublic:
+def read_recording(
+    session: SessionDep, user: CurrentUser, recording_id: StoreInt
+) -> RecordingPublic:
     return RecordingPublic.model_validate(
         recordings.read_recording(session, recording_id, user.scope)
     )
@@ -112,7 +116,7 @@ async def recording_audio(
     session: SessionDep,
     user: CurrentUser,
     service: RecordingsDep,
-    recording_id: int,
+    recording_id: StoreInt,
     redirect: bool = False,
 ) -> Response:
     """The audio: from S3 once uploaded (streamed, or a presigned redirect), else the engine."""
@@ -148,7 +152,7 @@ async def recording_audio(
     dependencies=[RequireAdmin],
 )
 async def delete_recording(
-    session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: int
+    session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: StoreInt
 ) -> None:
     """Delete the recording's audio (in S3 and on the engine) and its record."""
     row = await run_in_threadpool(recordings.read_recording, session, recording_id, user.scope)
@@ -164,7 +168,7 @@ async def delete_recording(
 
 # -- recording a live call -----------------------------------------------------------------
 class RecordParams(BaseModel):
-    max_duration_s: int = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
+    max_duration_s: StoreInt = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
     beep: bool = Field(default=False, description="a beep to the caller when it starts")
 
 

@@ -1,0 +1,67 @@
+"""Input types bounded to what the store can hold, for every API parameter and body.
+
+Every integer column is an ``INTEGER``: 32 bits on PostgreSQL, and SQLite's 64 bits
+overflow Python's driver at 2**63. An id, offset or count outside that range is
+refused with a 422 where it comes in, instead of failing as a 500 in the database
+(or, in a CSV export, after the 200 went out). The OpenAPI document shows the bounds
+(``format: int32``, ``minimum``/``maximum``), so a client or a fuzzer sees them too.
+
+Example::
+
+    class QueueCreate(SQLModel):
+        max_wait_s: StoreInt = 300
+
+    @router.get("/{tenant_id}")
+    def read_tenant(tenant_id: StoreInt) -> TenantPublic: ...
+
+Times given as text (``?from=``, ``?to=``) are ISO 8601 only: pydantic would read
+``to=0.5`` as half a second after the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from annotated_types import Interval
+from pydantic import BeforeValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+__all__ = ["STORE_INT_MAX", "STORE_INT_MIN", "IsoDateTime", "StoreInt"]
+
+#: The range of an ``INTEGER`` column on every supported database.
+STORE_INT_MIN = -(2**31)
+STORE_INT_MAX = 2**31 - 1
+
+
+class _Format:
+    """Adds an OpenAPI ``format`` to the JSON schema of the type it annotates."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        value = handler(schema)
+        value["format"] = self.name
+        return value
+
+
+#: An integer the store can hold: anything larger is a 422, never an overflow.
+StoreInt = Annotated[int, Interval(ge=STORE_INT_MIN, le=STORE_INT_MAX), _Format("int32")]
+
+# A date, optionally a time and an offset: what ISO 8601 looks like to pydantic.
+_ISO_8601 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ].*)?")
+
+
+def _iso_only(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_8601.fullmatch(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+
+
+#: A date-time given as ISO 8601 text; a number (a Unix time to pydantic) is refused.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
