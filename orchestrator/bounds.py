@@ -16,6 +16,12 @@ Example::
 
 Times given as text (``?from=``, ``?to=``) are ISO 8601 only: pydantic would read
 ``to=0.5`` as half a second after the Unix epoch.
+
+A PATCH body's fields are ``X | None = None`` so that they may be left out; where the
+store refuses an explicit null, :func:`refuses_null` takes null out of the document::
+
+    class TrunkUpdate(SQLModel):
+        model_config = refuses_null("name", "host")
 """
 
 from __future__ import annotations
@@ -25,11 +31,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from annotated_types import Interval
-from pydantic import BeforeValidator, GetJsonSchemaHandler
+from pydantic import BeforeValidator, ConfigDict, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-__all__ = ["STORE_INT_MAX", "STORE_INT_MIN", "IsoDateTime", "StoreInt"]
+__all__ = ["STORE_INT_MAX", "STORE_INT_MIN", "IsoDateTime", "StoreInt", "refuses_null"]
 
 #: The range of an ``INTEGER`` column on every supported database.
 STORE_INT_MIN = -(2**31)
@@ -65,3 +71,22 @@ def _iso_only(value: Any) -> Any:
 
 #: A date-time given as ISO 8601 text; a number (a Unix time to pydantic) is refused.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
+def refuses_null(*fields: str) -> Any:
+    """A model's config that documents ``fields`` (all, when none is named) as optional
+    but not nullable, as the store checks them (typed Any: SQLModel's config type is
+    private)."""
+
+    def drop_null(schema: dict[str, Any]) -> None:
+        for name, prop in schema.get("properties", {}).items():
+            if fields and name not in fields:
+                continue
+            variants = [v for v in prop.get("anyOf", []) if v != {"type": "null"}]
+            if len(variants) == 1:
+                del prop["anyOf"]
+                prop.update(variants[0])
+            elif variants:
+                prop["anyOf"] = variants
+
+    return ConfigDict(json_schema_extra=drop_null)

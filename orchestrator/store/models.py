@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from orchestrator.bounds import StoreInt
+from orchestrator.bounds import StoreInt, refuses_null
 
 # Constraint names must be stable so later migrations can drop or alter them.
 SQLModel.metadata.naming_convention = {
@@ -140,6 +140,10 @@ class ExtensionCreate(ExtensionBase):
 
 
 class ExtensionUpdate(SQLModel):
+    model_config = refuses_null(
+        "number", "sip_username", "name", "first_name", "last_name", "caller_id_name", "enabled"
+    )
+
     number: str | None = Field(default=None, max_length=10)
     name: str | None = Field(default=None, max_length=80)
     first_name: str | None = Field(default=None, max_length=80)
@@ -215,6 +219,8 @@ class DidCreate(DidBase):
 
 
 class DidUpdate(SQLModel):
+    model_config = refuses_null("pricing_batch")
+
     pricing_batch: str | None = Field(default=None, max_length=40)
     tenant_id: StoreInt | None = None
     destination: str | None = Field(default=None, max_length=60)
@@ -247,6 +253,8 @@ class AliasCreate(AliasBase):
 
 
 class AliasUpdate(SQLModel):
+    model_config = refuses_null("alias", "extension_id")
+
     alias: str | None = Field(default=None, max_length=100)
     extension_id: StoreInt | None = None
 
@@ -377,6 +385,8 @@ class IvrAppCreate(IvrAppBase):
 
 
 class IvrAppUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     app: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=200)
@@ -447,6 +457,8 @@ class TrunkCreate(TrunkBase):
 
 
 class TrunkUpdate(SQLModel):
+    model_config = refuses_null("name", "host", "port", "transport", "enabled")
+
     name: str | None = Field(default=None, max_length=40)
     host: str | None = Field(default=None, max_length=253)
     port: StoreInt | None = None
@@ -498,6 +510,8 @@ class OutboundRouteCreate(OutboundRouteBase):
 
 
 class OutboundRouteUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     prefix: str | None = Field(default=None, max_length=8)
     strip: StoreInt | None = None
@@ -706,6 +720,8 @@ class WebhookCreate(WebhookBase):
 
 
 class WebhookUpdate(SQLModel):
+    model_config = refuses_null("url", "events", "description", "enabled")
+
     url: str | None = Field(default=None, max_length=2000)
     events: list[str] | None = None
     description: str | None = Field(default=None, max_length=200)
@@ -926,6 +942,8 @@ class QueueCreate(QueueBase):
 
 
 class QueueUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     strategy: str | None = Field(default=None, max_length=20)
     ring_timeout_s: float | None = None
@@ -993,6 +1011,8 @@ class QueueAgentCreate(SQLModel):
 
 
 class QueueAgentUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=80)
     skills: dict[str, Any] | None = None
     penalty: StoreInt | None = None

@@ -1,8 +1,9 @@
 """Property-based run of every OpenAPI operation (schemathesis) against the app.
 
-The app runs on SQLite over a FakeEngine, as the system admin, with one tenant and
-some of its objects seeded so that generated ids sometimes name a real object and
-reach the code behind the 404. Each operation gets a bounded, derandomised number
+The whole service (``runtime.build_app``: calls, queues, supervision, recordings,
+rating...) runs on SQLite over a FakeEngine, called as the system admin, with one
+tenant and some of its objects seeded so that generated ids sometimes name a real
+object and reach the code behind the 404. Each operation gets a bounded, derandomised number
 of examples, so the run is repeatable and takes a few minutes on two cores.
 
 A case fails on a 5xx, on a status code the OpenAPI does not list for the
@@ -12,6 +13,7 @@ type the operation does not declare.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import shutil
 import tempfile
@@ -45,7 +47,7 @@ from orchestrator.settings import Settings
 from tests.api.conftest import ADMIN_TOKEN, bearer, make_tenant
 
 #: Examples per operation: enough to hit each parameter's edges, small enough for CI.
-EXAMPLES = 10
+EXAMPLES = 30
 
 CHECKS = [
     not_a_server_error,
@@ -112,6 +114,7 @@ class _StartOnce:
 # The schema is read from the app when the module loads (schemathesis makes one test per
 # operation from it); the database behind the app is seeded by ``seeded_store``.
 _DIR = Path(tempfile.mkdtemp(prefix="orch-schemathesis-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # also when the tests are deselected
 _SETTINGS = Settings(
     engine="fake",
     database_url=f"sqlite:///{_DIR / 'fuzz.db'}",
@@ -126,7 +129,9 @@ _SERVICE = _StartOnce(_APP)
 #: The seeded objects' ids, by the name of the path parameter that takes them.
 SEEDED: dict[str, int] = {}
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _SERVICE)
+# From the document itself: loading it over ASGI would start the service at import.
+schema = schemathesis.openapi.from_dict(_APP.openapi())
+schema.app, schema.location = _SERVICE, "/openapi.json"
 
 
 @schema.hook
@@ -147,7 +152,6 @@ def seeded_store() -> Iterator[None]:
     SEEDED.update(_seed(client))
     yield
     asgi._get_portal().call(_SERVICE.stop)  # the loop the service was started in
-    shutil.rmtree(_DIR, ignore_errors=True)
 
 
 @schema.parametrize()
