@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from orchestrator.bounds import StoreInt, refuses_null
+from orchestrator.validation import schema_pattern
 
 # Constraint names must be stable so later migrations can drop or alter them.
 SQLModel.metadata.naming_convention = {
@@ -105,7 +106,11 @@ class TenantPublic(TenantBase):
 
 # -- extensions ------------------------------------------------------------
 class ExtensionBase(SQLModel):
-    number: str = Field(max_length=10, description="2 to 10 digits, unique within the tenant")
+    number: str = Field(
+        max_length=10,
+        description="2 to 10 digits, unique within the tenant",
+        schema_extra=schema_pattern("extension_number"),
+    )
     name: str = Field(default="", max_length=80, description="the extension's name")
     first_name: str = Field(default="", max_length=80)
     last_name: str = Field(default="", max_length=80)
@@ -144,7 +149,9 @@ class ExtensionUpdate(SQLModel):
         "number", "sip_username", "name", "first_name", "last_name", "caller_id_name", "enabled"
     )
 
-    number: str | None = Field(default=None, max_length=10)
+    number: str | None = Field(
+        default=None, max_length=10, schema_extra=schema_pattern("extension_number")
+    )
     name: str | None = Field(default=None, max_length=80)
     first_name: str | None = Field(default=None, max_length=80)
     last_name: str | None = Field(default=None, max_length=80)
@@ -194,8 +201,10 @@ class SipCredentials(SQLModel):
 
 # -- DIDs ------------------------------------------------------------------
 class DidBase(SQLModel):
-    number: str = Field(max_length=16, description="E.164, e.g. +12065552453")
-    pricing_batch: str = Field(max_length=40)
+    number: str = Field(
+        max_length=16, description="E.164, e.g. +12065552453", schema_extra=schema_pattern("e164")
+    )
+    pricing_batch: str = Field(max_length=40, schema_extra=schema_pattern("pricing_batch"))
     tenant_id: StoreInt | None = Field(default=None, description="null: unassigned inventory")
     destination: str | None = Field(
         default=None, max_length=60, description="'extension:<number>', 'ivr:<name>' or 'hangup'"
@@ -221,7 +230,9 @@ class DidCreate(DidBase):
 class DidUpdate(SQLModel):
     model_config = refuses_null("pricing_batch")
 
-    pricing_batch: str | None = Field(default=None, max_length=40)
+    pricing_batch: str | None = Field(
+        default=None, max_length=40, schema_extra=schema_pattern("pricing_batch")
+    )
     tenant_id: StoreInt | None = None
     destination: str | None = Field(default=None, max_length=60)
 

@@ -136,3 +136,15 @@ def test_openapi_says_which_patch_fields_refuse_null(client: TestClient) -> None
     assert {"type": "null"} in did["destination"]["anyOf"]
     queue = schemas["QueueUpdate"]["properties"]
     assert all("anyOf" not in prop for prop in queue.values())
+
+
+def test_openapi_shows_the_patterns_the_store_checks(client: TestClient) -> None:
+    """Schema-valid numbers were refused: the document had no pattern for them."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["DidCreate"]["properties"]["number"]["pattern"] == r"^\+[1-9][0-9]{7,14}$"
+    assert schemas["ExtensionCreate"]["properties"]["number"]["pattern"] == "^[0-9]{2,10}$"
+    assert schemas["DidUpdate"]["properties"]["pricing_batch"]["pattern"].startswith("^[A-Za-z")
+    # The store still words the refusal.
+    resp = client.post("/api/v1/dids", json={"number": "12065550100", "pricing_batch": "b"})
+    assert resp.status_code == 422
+    assert "E.164" in resp.json()["message"]
