@@ -17,6 +17,7 @@ ConflictError              409     also a call command the call's state refuses
 PermissionDeniedError      403
 LegGoneError               410     the call's leg hung up (or was transferred) meanwhile
 InvalidTransitionError     409
+CallError                  409     any other refusal of a call command by the engine
 EngineUnavailableError     503
 EngineTimeoutError         504
 ConfigApplyError           502
@@ -44,6 +45,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.core.errors import (
+    CallError,
     ConfigApplyError,
     ConflictError,
     EngineTimeoutError,
@@ -74,6 +76,8 @@ STATUS: tuple[tuple[type[OrchestratorError], int], ...] = (
     (PermissionDeniedError, 403),
     (LegGoneError, 410),
     (InvalidTransitionError, 409),
+    # The engine refused a call command in the call's current state (ARI 409/412/422).
+    (CallError, 409),
     (EngineUnavailableError, 503),
     (EngineTimeoutError, 504),
     (ConfigApplyError, 502),

@@ -1,4 +1,4 @@
-"""``make bench``: ``python -m bench [--only <one of BENCHMARKS>] [options]``
+"""``make bench``: ``python -m bench [--only <one of BENCHMARKS>] [--smoke] [options]``
 
 Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
 each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
@@ -10,27 +10,43 @@ Exits with 1 when a call, registration or apply of the provisioning run failed,
 when an IVR side took no step of the ramp with few enough failed calls, when a
 queues ramp had no steady step, when a sampled charge differs from the reference
 implementation, or when simultaneous authorizations overspent an account or got
-other answers than its money allows; timings never fail it (they depend on the
-machine), they are for reading.
+other answers than its money allows, or when a benchmark raised (the others
+still run); timings never fail it (they depend on the machine), they are for
+reading. ``--smoke`` runs each at tiny sizes (``SMOKE``), as ``make test`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import TextIO
 
 from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating
+from bench.harness import progress
 
-BENCHMARKS = (
-    "provisioning",
-    "ivr",
-    "rating",
-    "queues",
-    "queues-engine",
-    "adapter",
-    "authorize",
-)
+Runner = Callable[[], int]
+
+# `--smoke`: every benchmark at tiny sizes, the way `make test` runs them
+# (tests/bench/test_smoke.py): each must still run to the end, exit 0 and print its
+# `name: value unit` lines; the figures mean nothing. A new benchmark is one line here
+# (and its full-size options in main()).
+SMOKE: dict[str, Runner] = {
+    "provisioning": lambda: asyncio.run(provisioning.run(provisioning.SMOKE)),
+    "ivr": lambda: asyncio.run(ivr.run(ivr.SMOKE)),
+    "rating": lambda: rating.run(rating.SMOKE),
+    "queues": lambda: queues.run(queues.SMOKE),
+    "queues-engine": lambda: asyncio.run(queues_engine.run(queues_engine.SMOKE)),
+    "adapter": lambda: adapter.run(adapter.SMOKE),
+    "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
+}
+BENCHMARKS = tuple(SMOKE)
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -48,6 +64,11 @@ def main() -> int:
     ivr_defaults = ivr.IvrOptions()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", choices=BENCHMARKS, help="run only this benchmark")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, other options ignored: checks that every benchmark still runs",
+    )
     group = parser.add_argument_group("provisioning")
     group.add_argument("--tenants", type=int, default=defaults.tenants)
     group.add_argument("--extensions", type=int, default=defaults.extensions)
@@ -164,27 +185,20 @@ def main() -> int:
         rates=args.ivr_rates,
         step_seconds=args.ivr_step_seconds,
     )
-    # SIGTERM unwinds like Ctrl-C, so the engine and every SIPp process are stopped.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    failures = 0
-    if args.only in (None, "provisioning"):
-        failures += asyncio.run(provisioning.run(options))
-    if args.only in (None, "ivr"):
-        failures += asyncio.run(ivr.run(ivr_options))
-    if args.only in (None, "rating"):
-        failures += rating.run(
+    full: dict[str, Runner] = {
+        "provisioning": lambda: asyncio.run(provisioning.run(options)),
+        "ivr": lambda: asyncio.run(ivr.run(ivr_options)),
+        "rating": lambda: rating.run(
             rating.RatingOptions(
                 prefixes=args.rating_prefixes,
                 cdrs=args.rating_cdrs,
                 sample=min(args.rating_sample, args.rating_cdrs),
             )
-        )
-    if args.only in (None, "queues"):
-        failures += queues.run(
+        ),
+        "queues": lambda: queues.run(
             queues.QueueOptions(rates=args.queue_rates, step_seconds=args.queue_step_seconds)
-        )
-    if args.only in (None, "queues-engine"):
-        failures += asyncio.run(
+        ),
+        "queues-engine": lambda: asyncio.run(
             queues_engine.run(
                 queues_engine.EngineQueueOptions(
                     rates=args.queues_engine_rates,
@@ -192,13 +206,11 @@ def main() -> int:
                     hold_ms=args.queues_engine_hold_ms,
                 )
             )
-        )
-    if args.only in (None, "adapter"):
-        failures += adapter.run(
+        ),
+        "adapter": lambda: adapter.run(
             adapter.AdapterOptions(calls=args.adapter_calls, subscribers=args.adapter_subscribers)
-        )
-    if args.only in (None, "authorize"):
-        failures += asyncio.run(
+        ),
+        "authorize": lambda: asyncio.run(
             authorize.run(
                 authorize.AuthorizeOptions(
                     db=args.authorize_db,
@@ -208,8 +220,53 @@ def main() -> int:
                     contention=args.authorize_contention,
                 )
             )
-        )
+        ),
+    }
+    runs = SMOKE if args.smoke else full
+    # SIGTERM unwinds like Ctrl-C, so the engine and every SIPp process are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    failures = 0
+    for name in [args.only] if args.only else BENCHMARKS:
+        failures += run_one(name, runs.get(name))
     return 1 if failures else 0
+
+
+class _LineCount(io.TextIOBase):
+    """stdout, counting the result lines a benchmark prints (for its summary on stderr)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def run_one(name: str, runner: Runner | None) -> int:
+    """Run one benchmark; 1 if it failed. An error ends that benchmark, not the others.
+
+    Its summary goes to stderr: ``bench: <name>: ok in 12.3 s, 16 results``.
+    """
+    if runner is None:
+        progress(f"bench: {name}: no way to run it in this mode")
+        return 1
+    progress(f"bench: {name}: starting")
+    started = time.monotonic()
+    out = _LineCount(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(out):
+            failed = runner()
+    except Exception:
+        traceback.print_exc()
+        failed = 1
+    outcome = "ok" if not failed else "FAILED"
+    seconds = time.monotonic() - started
+    progress(f"bench: {name}: {outcome} in {seconds:.1f} s, {out.lines} results")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

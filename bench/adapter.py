@@ -54,6 +54,10 @@ class AdapterOptions:
     repeat: int = 5
 
 
+# `python -m bench --smoke`
+SMOKE = AdapterOptions(calls=10, subscribers=2, repeat=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Figures:
     """CPU microseconds of one stream: per event and per call, by stage."""

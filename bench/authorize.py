@@ -79,6 +79,12 @@ class AuthorizeOptions:
     seed: int = 11
 
 
+# `python -m bench --smoke`: a few requests of each kind, 10 at once on one account.
+SMOKE = AuthorizeOptions(
+    prefixes=50, accounts=3, serial=10, requests=20, concurrency=4, contention=10
+)
+
+
 @dataclass(slots=True)
 class Level:
     """The requests of one load level."""

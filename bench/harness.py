@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.realtime import PREFIX
 from orchestrator.runtime import build_app, templates_dir
@@ -32,9 +32,26 @@ from orchestrator.settings import Settings
 T = TypeVar("T")
 
 ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
-INSTANCE = "bench"
+# ORCH_TEST_SLOT=k (1-9, as in tests/engine/conftest.py): an engine instance
+# ("bench<k>") and ports of its own, so a developer's parallel test run, which runs
+# every benchmark in smoke mode, does not share (and restart) another's bench engine.
+SLOT = int(os.environ.get("ORCH_TEST_SLOT", "0"))
+INSTANCE = f"bench{SLOT}" if SLOT else "bench"
+_base = PRESETS["bench"]
+PORTS = Ports(
+    _base.http + 100 * SLOT, _base.ami + 100 * SLOT, _base.sip + 100 * SLOT,
+    _base.rtp_start, _base.rtp_end,
+)  # fmt: skip
 # The service the bench engine fetches its SIP users from (realtime over HTTP).
-API_PORT = int(os.environ.get("ORCH_BENCH_API_PORT", "28000"))
+API_PORT = int(os.environ.get("ORCH_BENCH_API_PORT", str(28000 + 100 * SLOT)))
+
+
+def sipp_port(port: int) -> int:
+    """A SIPp phone's local port (27101-27651), moved for the slot.
+
+    7 a slot: no two slots 0-9 then share a port (``tests/unit/test_bench_main.py``).
+    """
+    return port + 7 * SLOT
 
 
 def progress(message: str) -> None:
@@ -46,6 +63,7 @@ def make_instance() -> AsteriskInstance:
     return AsteriskInstance(
         root=ROOT,
         name=INSTANCE,
+        ports=PORTS,
         templates_dir=templates_dir(),
         realtime_url_base=f"http://127.0.0.1:{API_PORT}{PREFIX}",
         progress=progress,

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import API_PORT, engine_instance, progress
+from bench.harness import API_PORT, engine_instance, progress, sipp_port
 from bench.traffic import SCENARIOS, _count, _errors, run_sipp
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
@@ -52,7 +52,7 @@ DOMAIN = "bench-ivr.example"
 CALLER = "ivr"
 NUMBERS = {"dialplan": "100", "python": "200"}
 # Local SIP ports of the two callers: odd, away from bench.traffic's 271xx-274xx.
-CALLER_PORTS = {"dialplan": 27501, "python": 27503}
+CALLER_PORTS = {"dialplan": sipp_port(27501), "python": sipp_port(27503)}
 SIDES = ("python", "dialplan")
 FLOW_KEY = "bench"
 TENANT = "1"
@@ -80,6 +80,10 @@ class IvrOptions:
     max_failed_pct: float = 0.1
     # Between steps: calls of the last step end, the engine frees their channels.
     settle: float = 3.0
+
+
+# `python -m bench --smoke`: one short, slow step.
+SMOKE = IvrOptions(rates=(2,), step_seconds=3, settle=0.5)
 
 
 def dialplan(app: str) -> str:

@@ -74,6 +74,12 @@ class QueueOptions:
     min_answered: float = 0.99
 
 
+# `python -m bench --smoke`: 2 queues of 2 agents, one slow step.
+SMOKE = QueueOptions(
+    tenants=1, queues_per_tenant=2, agents_per_queue=2, rates=(2,), step_seconds=2, settle_s=1
+)
+
+
 @dataclass(slots=True)
 class StepResult:
     rate: float

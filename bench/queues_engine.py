@@ -48,6 +48,7 @@ from bench.ivr import engine_cpu, own_cpu, percentile, quiet_orchestrator_logs
 from bench.queues_engine_setup import (
     ANSWER_PORTS,
     NAME,
+    SMOKE,
     EngineQueueOptions,
     Tenant,
     place_calls,
@@ -59,8 +60,9 @@ from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.settings import Settings
 from orchestrator.testing import sipp
 from orchestrator.testing.browser import chromium, missing
+from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
-__all__ = ["EngineQueueOptions", "Step", "run"]
+__all__ = ["SMOKE", "EngineQueueOptions", "Step", "run"]
 
 AIM_P99_MS = 250.0
 # A steady step routes at least this share of its offered rate (see Step.steady).
@@ -412,6 +414,8 @@ async def run(options: EngineQueueOptions | None = None) -> int:
             asterisk_root=ROOT,
             asterisk_instance=INSTANCE,
             engine="asterisk",
+            # Its SIPp phones send no RTP and do not answer OPTIONS (see the constant).
+            **SIPP_PHONE_SETTINGS,
         )
         async with Service(settings) as service:
             failures = await benchmark(o, service, instance, driver, logs)

@@ -20,15 +20,15 @@ from typing import Any
 
 import httpx
 
-from bench.harness import progress
+from bench.harness import progress, sipp_port
 from bench.traffic import REGISTER_SCENARIO, SCENARIOS, Phone, _count, _errors, run_sipp
 from orchestrator.testing import sipp
 
 SCENARIO = SCENARIOS / "queue_call.xml"
 DOMAIN = "queues.bench.example"
 # Odd local SIP ports (never a SIPp RTP port), away from the other benchmarks' 271xx-275xx.
-ANSWER_PORTS = (27601, 27603, 27605, 27607)
-CALLER_PORT = 27651
+ANSWER_PORTS = tuple(sipp_port(p) for p in (27601, 27603, 27605, 27607))
+CALLER_PORT = sipp_port(27651)
 FIRST_AGENT = 1000
 CALLER = "2000"
 FIRST_ACCESS = 17333560000
@@ -58,6 +58,20 @@ class EngineQueueOptions:
     idle_s: float = 10.0
     # Provisioning requests in flight at once.
     concurrency: int = 8
+
+
+# `python -m bench --smoke`: one queue of 4 agents (one a phone port), one slow step.
+SMOKE = EngineQueueOptions(
+    tenants=1,
+    queues_per_tenant=1,
+    agents_per_queue=4,
+    rates=(1,),
+    step_seconds=3,
+    hold_ms=1000,
+    settle_s=5,
+    idle_s=1,
+    concurrency=4,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,10 @@ class RatingOptions:
     seed: int = 5
 
 
+# `python -m bench --smoke`
+SMOKE = RatingOptions(prefixes=200, cdrs=2000, sample=100, chunk=1000)
+
+
 def report(name: str, value: float, unit: str, aim: str = "") -> None:
     """One result line on stdout, ``name: value unit``, and the aim after ``#``."""
     text = f"{value:.1f}" if unit in ("MiB", "s") else str(round(value))

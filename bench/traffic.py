@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.harness import sipp_port
 from orchestrator.testing import sipp
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -24,9 +25,9 @@ REGISTER_SCENARIO = SCENARIOS / "register_many.xml"
 CALL_SCENARIO = SCENARIOS / "call_hold.xml"
 # Local SIP ports of the benchmark's phones: odd, so never one of SIPp's RTP
 # ports (even, 20000-29998), and away from the test suite's 16xxx.
-CALLEE_PORTS = (27101, 27103, 27105, 27107)
-CALLER_PORT = 27201
-REGISTER_PORT = 27301
+CALLEE_PORTS = tuple(sipp_port(p) for p in (27101, 27103, 27105, 27107))
+CALLER_PORT = sipp_port(27201)
+REGISTER_PORT = sipp_port(27301)
 _KEPT_LOGS = 3
 
 

@@ -1,7 +1,7 @@
 """The ``orchestrator`` command: run the service and manage its engine.
 
 orchestrator engine install|start|stop|status [--instance NAME]
-orchestrator run            # engine + API on 127.0.0.1:8000, Ctrl-C stops both
+orchestrator run            # engine + API on 127.0.0.1:8000 (see orchestrator.serve)
 orchestrator db upgrade
 """
 
@@ -11,7 +11,7 @@ import json
 
 import typer
 
-from orchestrator import runtime
+from orchestrator import runtime, serve
 from orchestrator.core.errors import ValidationError
 from orchestrator.settings import get_settings
 from orchestrator.store.users import check_admin_token
@@ -69,7 +69,12 @@ def db_upgrade() -> None:
 def run(
     no_engine: bool = typer.Option(False, help="do not start the local engine instance"),
 ) -> None:
-    """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT. Ctrl-C stops both."""
+    """Start the engine, then the API on ORCH_API_HOST:ORCH_API_PORT.
+
+    Ctrl-C stops the service, then the engine if this command started it, once no
+    channel is up or after ORCH_ENGINE_STOP_GRACE_S seconds; a second Ctrl-C stops it
+    at once. An engine that was already running is left running, as on a start-up error.
+    """
     settings = get_settings()
     try:
         # Before the engine starts: a refused token must not leave an engine behind.
@@ -77,7 +82,7 @@ def run(
     except ValidationError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    runtime.serve(settings, start_engine=not no_engine)
+    serve.serve(settings, start_engine=not no_engine)
 
 
 if __name__ == "__main__":

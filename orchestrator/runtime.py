@@ -29,10 +29,11 @@ from orchestrator.ivr.store_backed import StoreDirectory, store_lookup
 from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.data import load_all, load_tenant
 from orchestrator.provisioning.realtime import PREFIX, realtime_router
-from orchestrator.provisioning.render import Renderer
+from orchestrator.provisioning.render import Liveness, Renderer
 from orchestrator.rating import RatingService, authorize_router
 from orchestrator.rating.clicktocall import ClickToCallAuthorizer
 from orchestrator.recordings import RecordingService, S3Storage
+from orchestrator.recordings.calls import CallRecorder
 from orchestrator.recordings.sources import cti_tenant, ivr_tenant
 from orchestrator.settings import Settings
 from orchestrator.store import db
@@ -155,7 +156,16 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     provisioner = AsteriskProvisioner(
         engine=engine,
         config_dir=Path(config_dir),
-        renderer=Renderer(templates_dir(), ari_app=settings.ari_app),
+        renderer=Renderer(
+            templates_dir(),
+            ari_app=settings.ari_app,
+            liveness=Liveness(
+                rtp_timeout=settings.sip_rtp_timeout_s,
+                rtp_timeout_hold=settings.sip_rtp_timeout_hold_s,
+                session_expires=settings.sip_session_expires_s,
+                qualify=settings.sip_qualify_s,
+            ),
+        ),
         load_tenant=_load_tenant,
         load_all=_load_all,
     )
@@ -238,6 +248,9 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     cdrs.listeners.append(recordings.on_cdr)
     recordings.listeners.append(hooks.on_recording)
     app.state.recordings = recordings
+    # On-demand recording of any answered call (POST /api/v1/calls/{id}/record).
+    call_recorder = CallRecorder(engine, cti.calls, sessions)
+    app.state.call_recorder = call_recorder
 
     # -- Rating: each CDR's xDRs charged once (first, so webhooks see the charge), a
     # batch every minute for the rest; prepaid authorization for the dialplan and
@@ -264,6 +277,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         supervision.start()  # before the engine: it must see every channel
         await hooks.start()  # resumes the deliveries pending at the last stop
         await recordings.start()  # resumes the uploads pending at the last stop
+        call_recorder.start()
         rating.start()  # its first batch rates what was written while we were down
         await engine.start()
         # The SIP users must be served even before the engine answers; the dialplan
@@ -282,6 +296,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await cti.stop()
             await runner.stop()
             await cdrs.stop()
+            call_recorder.stop_following()
             await recordings.stop()
             await hooks.stop()
             rating.stop()
@@ -299,24 +314,3 @@ async def _sync_when_connected(engine: Engine, provisioner: AsteriskProvisioner)
         log.info("engine configuration in sync with the store (%.2f s)", seconds)
     except Exception:
         log.exception("could not bring the engine's configuration in sync")
-
-
-def serve(settings: Settings, *, start_engine: bool = True) -> None:
-    """``make run``: the engine instance, then the API; Ctrl-C stops both."""
-    import uvicorn
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    instance = None
-    if settings.engine == "asterisk" and start_engine:
-        instance = make_instance(settings)
-        instance.install()
-        instance.start()
-        settings = Settings()  # now with the instance's credentials
-    try:
-        app = build_app(settings)
-        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
-    finally:
-        if instance is not None:
-            instance.stop()

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     asterisk_root: Path = Path("/var/cache/orchestrator/asterisk-root")
     asterisk_instance: str = "default"
     asterisk_credentials: Path | None = None
+    # `orchestrator run` stops the engine it started only once no channel is up, or
+    # this long after Ctrl-C/SIGTERM (a second one stops it at once).
+    engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
     ari_url: str = ""
     ari_user: str = ""
     ari_password: str = ""
@@ -68,6 +71,15 @@ class Settings(BaseSettings):
     s3_key_prefix: str = "recordings/"
     s3_presign_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     recording_upload_poll_s: float = Field(default=2.0, gt=0, le=600)
+    # Dead phones and trunks (docs/provisioning.md#phones-that-vanish): a call whose
+    # phone sends no RTP for this long (longer while it holds the call) is hung up; SIP
+    # session timers and OPTIONS qualify catch what RTP cannot. Seconds.
+    sip_rtp_timeout_s: int = Field(default=60, ge=2, le=3600)
+    sip_rtp_timeout_hold_s: int = Field(default=120, ge=2, le=3600)
+    # RFC 4028 allows no less than 90 s.
+    sip_session_expires_s: int = Field(default=180, ge=90, le=86400)
+    # 0: never qualify.
+    sip_qualify_s: int = Field(default=60, ge=0, le=86400)
 
     @model_validator(mode="after")
     def _fill_from_instance(self) -> Settings:

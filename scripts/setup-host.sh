@@ -12,6 +12,8 @@ command -v debootstrap >/dev/null || want+=(debootstrap)
 command -v sipp >/dev/null || want+=(sip-tester)
 command -v mount >/dev/null || want+=(mount)
 command -v curl >/dev/null || want+=(curl)
+# The docs check (tests/api/test_docs_examples.py) runs the docs' examples, which use jq.
+command -v jq >/dev/null || want+=(jq)
 
 services=0
 [ "${1:-}" = "--services" ] && services=1

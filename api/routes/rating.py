@@ -10,7 +10,6 @@ their explanation (rate, increments, rounding). A tenant admin acts on its tenan
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,7 +25,7 @@ from orchestrator.rating import RatingService
 from orchestrator.store._common import page as page_rows
 from orchestrator.store._common import tenant_filter
 from orchestrator.store.billing import read_account
-from orchestrator.store.billing_models import ChargePublic
+from orchestrator.store.billing_models import ChargePublic, Money
 from orchestrator.store.models import LegCharge
 
 router = APIRouter(prefix="/api/v1/rating", tags=["billing"], dependencies=[RequireAdmin])
@@ -47,7 +46,7 @@ class RerateResponse(BaseModel):
     checked: StoreInt
     changed: StoreInt
     first_rated: StoreInt
-    delta: dict[str, Decimal]
+    delta: dict[str, Money]
     details: list[dict[str, Any]]
 
 
@@ -74,7 +73,9 @@ async def run(request: Request, _admin: SystemAdmin) -> RunResult:
 async def rerate(
     request: Request, session: SessionDep, user: CurrentUser, data: RerateRequest
 ) -> RerateResponse:
-    """Rate ``[from, to)`` again (UTC if no offset) and book the differences."""
+    """Rate ``[from, to)`` again (UTC if no offset) and book the differences. One
+    re-rating of a tenant (or of all tenants) runs at a time, in every service process
+    on the database: another one answers 409 at once (``details.lease``, ``since``)."""
     since, until = _utc(data.from_), _utc(data.to)
     if until <= since:
         raise ValidationError("to: must be after from", field="to")

@@ -4,16 +4,15 @@ A tenant admin sees only its tenant's recordings; a supervisor reads and hears t
 only admins delete them or record a live call (an agent: none; docs/roles.md). The audio
 of an uploaded recording is streamed from S3 (``?redirect=true``: a 307 to a presigned
 URL instead); one not yet uploaded is read from the engine. ``POST
-/api/v1/calls/{id}/record`` starts recording an active call's caller leg;
+/api/v1/calls/{id}/record`` starts recording an answered call's conversation;
 ``/stop-record`` ends it. See docs/recordings.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -22,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     CurrentUser,
-    EngineDep,
     PageDep,
     RequireAdmin,
     RequireSupervisor,
@@ -31,8 +29,8 @@ from api.deps import (
 from api.schemas import Page, page_of
 from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.core.errors import ConflictError, EngineUnavailableError, NotFoundError
-from orchestrator.cti import CtiService
 from orchestrator.recordings import RecordingService, S3Storage
+from orchestrator.recordings.calls import CallRecorder
 from orchestrator.recordings.s3 import CONTENT_TYPES
 from orchestrator.store import recordings
 from orchestrator.store.models import Recording, RecordingPublic, RecordingState
@@ -169,50 +167,55 @@ async def delete_recording(
 # -- recording a live call -----------------------------------------------------------------
 class RecordParams(BaseModel):
     max_duration_s: StoreInt = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
-    beep: bool = Field(default=False, description="a beep to the caller when it starts")
+    beep: bool = Field(default=False, description="both parties hear a beep when it starts")
 
 
 class RecordStarted(BaseModel):
     recording: str = Field(description="the engine's recording name (see GET /recordings)")
-    leg_id: str
+    leg_id: str = Field(description="the call's leg whose conversation is recorded")
 
 
 class RecordStopped(BaseModel):
     stopped: list[str]
 
 
-def _cti(request: Request) -> CtiService:
-    service: CtiService | None = getattr(request.app.state, "cti", None)
-    if service is None:
+def _recorder(request: Request) -> CallRecorder:
+    recorder: CallRecorder | None = getattr(request.app.state, "call_recorder", None)
+    if recorder is None:
         raise EngineUnavailableError("call control is not running in this service")
-    return service
+    return recorder
+
+
+RecorderDep = Annotated[CallRecorder, Depends(_recorder)]
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such active call (or it ended)"},
+    409: {"description": "not answered yet, already being recorded, or the engine refused"},
+    410: {"description": "the call's legs hung up meanwhile"},
+    503: {"description": "call control or the engine is not available"},
+}
 
 
 @router.post(
     "/api/v1/calls/{call_id}/record",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[RequireAdmin],
+    responses=_REFUSED,
 )
 async def record_call(
-    request: Request, user: CurrentUser, engine: EngineDep, call_id: str, params: RecordParams
+    user: CurrentUser, recorder: RecorderDep, call_id: str, params: RecordParams
 ) -> RecordStarted:
-    """Record the call's caller leg (what the caller says) until stopped or hung up."""
-    call = _cti(request).calls.get(call_id, user.scope)
-    # The name is ours (never the client's): it reaches the engine's file system.
-    name = f"rec/{uuid.uuid4().hex}"
-    await engine.record(
-        call.id, name, max_duration=params.max_duration_s, beep=params.beep, terminate_on=""
+    """Record the answered call's conversation (both parties) until stopped or hung up."""
+    started = await recorder.record(
+        call_id, scope=user.scope, max_duration=params.max_duration_s, beep=params.beep
     )
-    return RecordStarted(recording=name, leg_id=call.id)
+    return RecordStarted(recording=started.recording, leg_id=started.leg_id)
 
 
-@router.post("/api/v1/calls/{call_id}/stop-record", dependencies=[RequireAdmin])
-async def stop_record_call(
-    request: Request, session: SessionDep, user: CurrentUser, engine: EngineDep, call_id: str
-) -> RecordStopped:
+@router.post(
+    "/api/v1/calls/{call_id}/stop-record",
+    dependencies=[RequireAdmin],
+    responses={404: _REFUSED[404], 503: _REFUSED[503]},
+)
+async def stop_record_call(user: CurrentUser, recorder: RecorderDep, call_id: str) -> RecordStopped:
     """Stop every recording of the call's legs (kept and uploaded like any other)."""
-    call = _cti(request).calls.get(call_id, user.scope)
-    live = await run_in_threadpool(recordings.live_recordings, session, list(call.legs))
-    for row in live:
-        await engine.stop_recording(row.name)
-    return RecordStopped(stopped=[row.name for row in live])
+    return RecordStopped(stopped=await recorder.stop(call_id, scope=user.scope))

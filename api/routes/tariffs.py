@@ -4,7 +4,9 @@ A tariff belongs to a tenant, or is global (``tenant_id`` null: system admins cr
 change it; every tenant may use it). Versions are never edited: ``POST .../versions``
 adds one (JSON, or ``POST .../versions.csv`` with the rates as CSV), a new version inside
 an open-ended one ends it there, and ``replaces`` corrects a version (then re-rate the
-period: ``POST /api/v1/rating/rerate``). ``POST .../quote`` prices a call and explains it.
+period: ``POST /api/v1/rating/rerate``; one that leaves part of the period without
+a version needs ``allow_gap``). Money is sent as JSON strings. ``POST .../quote``
+prices a call and explains it.
 Products name a tariff per service (outgoing, incoming, forwarded, conference). See
 docs/billing.md.
 """
@@ -113,12 +115,15 @@ async def import_version(
     effective_from: Annotated[datetime, Query()],
     effective_to: Annotated[datetime | None, Query()] = None,
     replaces: Annotated[str | None, Query()] = None,
+    allow_gap: Annotated[bool, Query()] = False,
 ) -> TariffVersionPublic:
     """Add a version whose rates are the request body as CSV (``text/csv``), a header
     line naming the columns: prefix, description, price_per_minute (or price),
     connection_fee (or fee), first_increment, next_increment (or increments "30/6"),
     free_seconds, minimum_charge (or minimum), periods (``name|01234|08:00|18:00|0.05``
-    entries separated by ``;``). All or nothing: a bad line is a 422 naming it."""
+    entries separated by ``;``). All or nothing: a line with more or fewer fields than
+    the header (quote a description with a comma) or a field that does not parse is a
+    422 naming the line, and nothing is stored. ``replaces``/``allow_gap`` as in JSON."""
     body = await request.body()
     if len(body) > MAX_CSV_BYTES:
         raise ValidationError(f"the CSV is larger than {MAX_CSV_BYTES} bytes", field="csv")
@@ -132,6 +137,7 @@ async def import_version(
         effective_from=effective_from,
         effective_to=effective_to,
         replaces=replaces,
+        allow_gap=allow_gap,
         rates=rates,
     )
     row = await run_in_threadpool(store.add_version, session, tariff_id, data, user.scope)

@@ -21,6 +21,9 @@ The disposition of a call (and of each of its legs) is decided in this order:
    The CDR's ``hangup_cause`` is the Q.850 cause of the party that ended first; for an
    unanswered call whose cause is only 16 "normal clearing" (Asterisk ends a callee
    that rang out that way), the cause of the dial outcome in the table is recorded.
+   For an answered call ended "normally" while another answered party ended with
+   another cause at the same moment (the engine cleared a phone that vanished: 44,
+   and Dial() then hung up the other party with 16), that cause is recorded.
 
 3. With no dial outcome at all, the Q.850 cause of the leg that ended first decides
    (:func:`disposition_for_cause`): 17 → busy; 18, 19 → no_answer; 16, 31, 0 and 127
@@ -57,7 +60,8 @@ DIAL_STATUS: dict[str, tuple[Disposition, int]] = {
     "chanunavail": (Disposition.FAILED, 20),
 }
 
-_CANCEL_CAUSES = frozenset({0, 16, 31, 127})
+# Causes that say only "someone hung up": normal clearing, normal unspecified, none.
+NORMAL_CAUSES = frozenset({0, 16, 31, 127})
 
 
 def disposition_for_cause(cause: int) -> Disposition:
@@ -66,7 +70,7 @@ def disposition_for_cause(cause: int) -> Disposition:
         return Disposition.BUSY
     if cause in (18, 19):
         return Disposition.NO_ANSWER
-    if cause in _CANCEL_CAUSES:
+    if cause in NORMAL_CAUSES:
         return Disposition.CANCELLED
     return Disposition.FAILED
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from orchestrator.cdr.disposition import (
     DIAL_STATUS,
+    NORMAL_CAUSES,
     Direction,
     Disposition,
     decide,
@@ -168,6 +169,31 @@ def _leg_disposition(track: ChannelTrack, call_disposition: Disposition, caller:
     return disposition_for_cause(track.cause or 0)
 
 
+# How close to the first party's end another party's abnormal end counts as the same one.
+_SAME_END_S = 2.0
+
+
+def _abnormal_end(ended: list[ChannelTrack]) -> int | None:
+    """The abnormal cause an answered party ended with, right as the call ended.
+
+    Dial() hangs up the callee (16) before the caller's own channel is gone, so when
+    the engine cleared the caller's channel (a phone that vanished: no RTP, 44) the
+    callee still ends first, "normally"; the caller's cause is why the call ended.
+    """
+    first = ended[0].ended if ended else None
+    for track in ended:
+        if (
+            first is not None
+            and track.ended is not None
+            and track.ended - first <= _SAME_END_S
+            and track.answered is not None
+            and track.cause
+            and track.cause not in NORMAL_CAUSES
+        ):
+            return track.cause
+    return None
+
+
 def build(call: OpenCall, *, node: str, resolve: Resolve) -> tuple[Cdr, list[CdrLeg]]:
     """The CDR row and its xDR rows for the finished ``call`` (not yet added to a session)."""
     parties = sorted((c for c in call.channels.values() if not c.plumbing), key=lambda c: c.seq)
@@ -189,6 +215,8 @@ def build(call: OpenCall, *, node: str, resolve: Resolve) -> tuple[Cdr, list[Cdr
         # "Normal clearing" of an unanswered call says nothing (Asterisk hangs up a
         # callee that rang out with 16): the dial outcome's cause is the real one.
         cause = _dial_cause(call.dial_statuses) or default_cause(disposition)
+    elif answer is not None and cause == 16:
+        cause = _abnormal_end(ended) or cause
 
     def owner(track: ChannelTrack | None) -> EndpointOwner | None:
         return owners.get(track.endpoint) if track is not None else None

@@ -213,6 +213,30 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def record_call(
+        self, leg_id: str, name: str, *, fmt: str = "wav", max_duration: float = 0,
+        beep: bool = False,
+    ) -> str:  # fmt: skip
+        """Record the conversation the channel ``leg_id`` is in, both directions mixed.
+
+        Unlike :meth:`record` (what one leg says, for prompts and voicemail) this works on
+        any answered channel of the engine: one the orchestrator controls, in a bridge or
+        not, or one it only observes (a phone-to-phone dialplan call). ``beep`` lets both
+        parties hear that it starts. Recording events report ``leg_id`` (never an object
+        of the adapter's own); :meth:`stop_recording` ends it, and so does the end of the
+        channel. Returns ``name``.
+
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when the channel is gone,
+        :class:`~orchestrator.core.errors.CallError` when the engine refuses (the channel
+        cannot be recorded now, the name is taken).
+
+        How engines do it: Asterisk snoops on the channel (``spy=both``, so the snoop
+        carries what the channel hears and says) and records the snoop channel: it works
+        for channels in or out of Stasis and in any bridge; FreeSWITCH
+        ``uuid_record``, which records both directions of a channel.
+        """
+
+    @abc.abstractmethod
     async def stop_recording(self, name: str) -> None:
         """End a live recording and keep it (already ended is not an error)."""
 

@@ -28,6 +28,7 @@ from typing import Any
 from orchestrator.core.call import Bridge, Leg, LegState
 from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
 from orchestrator.core.errors import (
+    CallError,
     EngineUnavailableError,
     LegGoneError,
     NotFoundError,
@@ -81,6 +82,7 @@ class FakeEngine(Engine):
         # Stored recordings by name; a test may put audio here or read what a flow recorded.
         self.recordings: dict[str, bytes] = {}
         self._live_recordings: dict[str, str] = {}  # name -> leg id
+        self.call_recordings: set[str] = set()  # the live ones made by record_call()
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
@@ -210,6 +212,9 @@ class FakeEngine(Engine):
         self.snoops.pop(channel_id, None)
         if call_id is not None:
             await self.emit(ChannelEnded(channel_id=channel_id, call_id=call_id, cause=cause))
+        # A conversation's recording ends (and is kept) with its channel, as on a real engine.
+        for name in [n for n in self.call_recordings if self._live_recordings[n] == channel_id]:
+            await self.finish_recording(name)
         # A snoop ends with the channel it snoops on, as on a real engine.
         for snoop_id, (target, _, _) in list(self.snoops.items()):
             if target == channel_id and snoop_id in self.legs:
@@ -419,11 +424,28 @@ class FakeEngine(Engine):
         await self.emit(RecordingStarted(recording=name, leg_id=leg_id))
         return name
 
+    async def record_call(
+        self, leg_id: str, name: str, *, fmt: str = "wav", max_duration: float = 0,
+        beep: bool = False,
+    ) -> str:  # fmt: skip
+        if not self.connected:
+            raise EngineUnavailableError("fake engine is not connected")
+        if leg_id not in self.channels:  # any live channel, a leg or a dialplan one
+            raise LegGoneError(f"channel {leg_id} is gone", leg_id=leg_id)
+        if name in self._live_recordings:
+            raise CallError(f"recording {name} is already being made", recording=name)
+        self.commands.append(("record_call", leg_id, name, fmt, max_duration, beep))
+        self._live_recordings[name] = leg_id
+        self.call_recordings.add(name)
+        await self.emit(RecordingStarted(recording=name, leg_id=leg_id))
+        return name
+
     async def finish_recording(
         self, name: str, *, audio: bytes = b"RIFF", duration: float = 1.0, state: str = "done"
     ) -> None:
         """The engine's side: a live recording ends (silence, max length, DTMF...)."""
         leg_id = self._live_recordings.pop(name, "")
+        self.call_recordings.discard(name)
         if state == "done":
             self.recordings[name] = audio
         await self.emit(

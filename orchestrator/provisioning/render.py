@@ -32,6 +32,34 @@ _OPTION = re.compile(r"(endpoint|auth|aor):\s*([a-z_]+)\s*=\s*(\S(?:.*\S)?)\s*")
 
 
 @dataclass(frozen=True, slots=True)
+class Liveness:
+    """How the engine notices a phone or trunk that vanished without a BYE (seconds).
+
+    ``rtp_timeout``/``rtp_timeout_hold``: hang up a call that received no RTP for that
+    long (while the far end holds it: the second); ``session_expires``: the SIP session
+    timer interval offered (RFC 4028); ``qualify``: OPTIONS every so often (0: never).
+    The defaults are :class:`orchestrator.settings.Settings`'.
+    """
+
+    rtp_timeout: int = 60
+    rtp_timeout_hold: int = 120
+    session_expires: int = 180
+    qualify: int = 60
+
+    def __post_init__(self) -> None:
+        bounds = {
+            "rtp_timeout": (2, 3600),
+            "rtp_timeout_hold": (2, 3600),
+            "session_expires": (90, 86400),
+            "qualify": (0, 86400),
+        }
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if type(value) is not int or not low <= value <= high:
+                raise ValidationError(f"{name} must be an integer from {low} to {high} s")
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     tenant_id: int
     dialplan: str
@@ -49,6 +77,7 @@ class Renderer:
         ari_app: str = "orchestrator",
         ring_timeout: int = 30,
         outbound_ring_timeout: int = 60,
+        liveness: Liveness | None = None,
     ):
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir / "tenant"),
@@ -64,18 +93,18 @@ class Renderer:
         self.ari_app = ari_app
         self.ring_timeout = ring_timeout
         self.outbound_ring_timeout = outbound_ring_timeout
+        self.liveness = liveness or Liveness()
         sources = [
             self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
             for name in TEMPLATES
         ]
         self._template_digest = "\0".join(
-            [*sources, ari_app, str(ring_timeout), str(outbound_ring_timeout)]
+            [*sources, ari_app, str(ring_timeout), str(outbound_ring_timeout), repr(self.liveness)]
         ).encode()
 
-    @staticmethod
-    def _options(template: jinja2.Template, t: TenantConfig) -> Options:
+    def _options(self, template: jinja2.Template, t: TenantConfig) -> Options:
         out: Options = {"endpoint": {}, "auth": {}, "aor": {}}
-        for raw in template.render(t=t).splitlines():
+        for raw in template.render(t=t, live=self.liveness).splitlines():
             line = raw.strip()
             if not line or line.startswith(";"):
                 continue

@@ -5,7 +5,10 @@ billable xDR (unique on ``(leg_id, seq)``), debits the ledger for each, marks ev
 ``rated_at``, copies the charges onto the CDR and releases the call's reservations.
 A crash before the commit leaves nothing; after it, the xDRs are rated and a re-run
 skips them (a concurrent rater loses on the unique key and rolls back). So the CDR
-listener, the scheduled batch and a manual run may overlap freely.
+listener, the scheduled batch and a manual run may overlap freely. Re-ratings do not
+overlap: each takes a database lease on its scope (a tenant, or all of them) first, so
+a second one of the same scope, in this process or another, gets a 409
+(:mod:`orchestrator.store.leases`).
 
 Example::
 
@@ -43,7 +46,7 @@ from orchestrator.rating.booking import (
     same,
 )
 from orchestrator.rating.prepaid import Authorization, limit_ms, max_joint_duration
-from orchestrator.store import ledger
+from orchestrator.store import leases, ledger
 from orchestrator.store.billing import account_by_name, account_for_extension
 from orchestrator.store.models import (
     Account,
@@ -82,16 +85,21 @@ class RatingService:
         cap_s: int = 4 * 3600,
         batch_every_s: float = 60.0,
         ring_s: int = 120,
+        rerate_lease_s: float = 300.0,
     ) -> None:
         self.sessions = sessions
         self.tariffs = TariffCache()
         self.cap_s = cap_s
         self.batch_every_s = batch_every_s
         self.ring_s = ring_s
+        # How long a re-rating's lease outlives a silent holder (renewed while it works).
+        self.rerate_lease = timedelta(seconds=rerate_lease_s)
         self.rated = 0  # xDR charges booked by this service
         self._scheduler: Any = None
         # Test hook: called after each CDR's charges are added, before the commit.
         self.before_commit: Callable[[int], None] | None = None
+        # Test hook: called with each CDR id a re-rating is about to rate again.
+        self.before_rerate: Callable[[int], None] | None = None
         # Authorizations of one account take turns (see _authorize); striped, so the
         # number of locks does not grow with the accounts.
         self._account_locks = [threading.Lock() for _ in range(64)]
@@ -176,8 +184,32 @@ class RatingService:
     ) -> RerateResult:
         """Rate the calls started in ``[since, until)`` again with the current tariffs and
         book each difference as a ``rerate`` line; the old charge is kept, superseded.
-        Re-running it books nothing new (a charge equal to the current one is skipped)."""
+        Re-running it books nothing new (a charge equal to the current one is skipped).
+        :class:`~orchestrator.core.errors.ConflictError` if a re-rating of the same
+        tenant (or of all tenants, or any tenant's while this is of all) is running."""
+        name = "rerate:all" if tenant_id is None else f"rerate:tenant:{tenant_id}"
+        # All tenants' re-rating and any one tenant's touch the same CDRs too.
+        blocked_by = ["rerate:tenant:%"] if tenant_id is None else ["rerate:all"]
+        who = "all tenants" if tenant_id is None else f"tenant {tenant_id}"
+        detail = f"a re-rating of {who} [{since.isoformat()}, {until.isoformat()})"
+        holder = leases.acquire(
+            self.sessions, name, detail=detail, ttl=self.rerate_lease, blocked_by=blocked_by
+        )
+        try:
+            return self._rerate(since, until, tenant_id, account_id, (name, holder))
+        finally:
+            leases.release(self.sessions, name, holder)
+
+    def _rerate(
+        self,
+        since: datetime,
+        until: datetime,
+        tenant_id: int | None,
+        account_id: int | None,
+        lease: tuple[str, str],
+    ) -> RerateResult:
         result = RerateResult()
+        renewed = utcnow()
         with self.sessions() as session:
             stmt = (
                 select(Cdr.id)
@@ -188,6 +220,11 @@ class RatingService:
                 stmt = stmt.where(Cdr.tenant_id == tenant_id)
             cdr_ids = [int(i) for i in session.exec(stmt).all() if i is not None]
         for cdr_id in cdr_ids:
+            if utcnow() - renewed > self.rerate_lease / 3:
+                leases.renew(self.sessions, *lease, self.rerate_lease)
+                renewed = utcnow()
+            if self.before_rerate is not None:
+                self.before_rerate(cdr_id)
             result.first_rated += self.rate_cdr(cdr_id)
 
             def work(session: Session, cdr_id: int = cdr_id) -> None:
@@ -230,7 +267,12 @@ class RatingService:
                 log.warning("re-rating leg %s would change its currency: skipped", leg.id)
                 continue
             session.add(new)
-            session.flush()  # unique (leg_id, seq): a concurrent re-rating fails here
+            try:
+                session.flush()  # unique (leg_id, seq): a concurrent re-rating fails here
+            except IntegrityError:
+                # Only if a lease expired under a slow holder: the other one books it.
+                session.rollback()
+                return
             old.superseded_by = new.id
             session.add(old)
             delta = EXACT.subtract(new_amount, old_amount)

@@ -1,24 +1,79 @@
 """The billing API's data shapes: what it accepts (``XCreate``/``XUpdate``) and returns.
 
 The tables are in :mod:`orchestrator.store.models` (billing section). Money fields are
-:class:`~decimal.Decimal`: send them as JSON strings (``"0.0125"``) to be sure no float
-ever touches them; a JSON number is read from its text, but a client library may have
-rounded it before sending. The rules (prefixes, increments, overlaps) are checked by the
-pure model in :mod:`orchestrator.billing.tariff` when a version is stored, so they live
-in one place.
+:data:`Price`, :data:`Amount` and :data:`Money`: JSON strings such as ``"0.0125"``,
+read into :class:`~decimal.Decimal` from their text and given back the same way. A JSON
+number is refused (422): JSON parsers, pydantic's included, read it as a binary float,
+so ``0.01230000000000000001`` arrived as 0.0123 and was stored so. The rules
+(prefixes, increments, overlaps) are checked by the pure model in
+:mod:`orchestrator.billing.tariff` when a version is stored, so they live in one place.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from sqlmodel import SQLModel
 
 from orchestrator.bounds import StoreInt
 from orchestrator.store.models import AccountKind
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyText:
+    """A rule for money as text: its pattern (in the OpenAPI too) and what to tell a
+    client whose value does not match it."""
+
+    pattern: str
+    hint: str
+
+    def parse(self, value: Any) -> Decimal:
+        """A money field's value from a request: a decimal string (or a Decimal from our
+        own code), never a number; :class:`ValueError` with :attr:`hint` otherwise."""
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError(self.hint)
+            return value
+        if isinstance(value, int | float):  # bool too
+            raise ValueError(f"a JSON number is refused (it may have been a float); {self.hint}")
+        if not isinstance(value, str) or not re.fullmatch(self.pattern, value):
+            raise ValueError(self.hint)
+        return Decimal(value)
+
+    def schema(self) -> WithJsonSchema:
+        return WithJsonSchema({"type": "string", "pattern": self.pattern, "examples": ["0.0125"]})
+
+
+# Prices, fees, minimums, credit limits: from 0 to below 10^9 with at most 10 places, as
+# the pure model's money() checks; the pattern says as much to clients.
+PRICE = MoneyText(
+    r"^[0-9]{1,9}(\.[0-9]{1,10})?$",
+    'send money as a JSON string of digits, e.g. "0.05" (at most 9 digits before the '
+    "point and 10 after it, no sign)",
+)
+# A ledger amount a client posts: a price's size, either sign (an adjustment may debit).
+AMOUNT = MoneyText(
+    r"^-?[0-9]{1,9}(\.[0-9]{1,10})?$",
+    'send money as a JSON string of digits, e.g. "10.00" or "-1.5" (an optional minus, '
+    "at most 9 digits before the point and 10 after it)",
+)
+# Money in answers: balances and sums may outgrow a price; NUMERIC(24, 10) holds 14 digits.
+ANSWER = MoneyText(r"^-?[0-9]{1,14}(\.[0-9]{1,10})?$", "money is a decimal string")
+
+# format "f": never exponent notation (str(Decimal("1E-7")) is "1E-7").
+_AS_TEXT = PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json")
+
+Price = Annotated[Decimal, BeforeValidator(PRICE.parse), _AS_TEXT, PRICE.schema()]
+"""A price, fee or limit a client sends (and gets back): see the module doc."""
+Amount = Annotated[Decimal, BeforeValidator(AMOUNT.parse), _AS_TEXT, AMOUNT.schema()]
+"""A ledger amount a client posts (either sign)."""
+Money = Annotated[Decimal, BeforeValidator(ANSWER.parse), _AS_TEXT, ANSWER.schema()]
+"""Money in an answer (a balance, a charge)."""
 
 
 # -- tariffs -----------------------------------------------------------------
@@ -27,19 +82,19 @@ class PeriodIn(SQLModel):
     weekdays: list[int] = Field(description="0 = Monday ... 6 = Sunday")
     start: time
     end: time = Field(description="not after start: crosses midnight; 00:00-00:00 all day")
-    price_per_minute: Decimal
-    connection_fee: Decimal | None = None
+    price_per_minute: Price
+    connection_fee: Price | None = None
 
 
 class RateIn(SQLModel):
     prefix: str = Field(default="", description="0-20 digits; '' is the default route")
     description: str = ""
-    price_per_minute: Decimal
-    connection_fee: Decimal = Decimal(0)
+    price_per_minute: Price
+    connection_fee: Price = Decimal(0)
     first_increment: StoreInt = 60
     next_increment: StoreInt = 60
     free_seconds: StoreInt = 0
-    minimum_charge: Decimal = Decimal(0)
+    minimum_charge: Price = Decimal(0)
     periods: list[PeriodIn] = []
 
 
@@ -69,6 +124,11 @@ class TariffVersionCreate(SQLModel):
     effective_to: datetime | None = None
     replaces: str | None = Field(
         default=None, description="a version's label: this one corrects it (re-rate after)"
+    )
+    allow_gap: bool = Field(
+        default=False,
+        description="with replaces: accept that part of the replaced version's period is "
+        "left without any version (calls then are not rated); refused (422) otherwise",
     )
     rates: list[RateIn] = []
 
@@ -131,7 +191,7 @@ class AccountCreate(SQLModel):
     name: str
     kind: AccountKind = AccountKind.PREPAID
     currency: str = "EUR"
-    credit_limit: Decimal = Field(default=Decimal(0), description="postpaid: how far below 0")
+    credit_limit: Price = Field(default=Decimal(0), description="postpaid: how far below 0")
     product_id: StoreInt | None = None
     is_default: bool = Field(default=False, description="pays for extensions without one")
     enabled: bool = True
@@ -140,7 +200,7 @@ class AccountCreate(SQLModel):
 class AccountUpdate(SQLModel):
     name: str | None = None
     kind: AccountKind | None = None
-    credit_limit: Decimal | None = None
+    credit_limit: Price | None = None
     product_id: StoreInt | None = None
     is_default: bool | None = None
     enabled: bool | None = None
@@ -152,10 +212,10 @@ class AccountPublic(SQLModel):
     name: str
     kind: str
     currency: str
-    balance: Decimal = Field(description="the sum of the account's transactions")
-    reserved: Decimal = Field(default=Decimal(0), description="held for prepaid calls")
-    available: Decimal = Field(default=Decimal(0), description="balance - reserved")
-    credit_limit: Decimal
+    balance: Money = Field(description="the sum of the account's transactions")
+    reserved: Money = Field(default=Decimal(0), description="held for prepaid calls")
+    available: Money = Field(default=Decimal(0), description="balance - reserved")
+    credit_limit: Money
     product_id: StoreInt | None
     is_default: bool
     enabled: bool
@@ -165,7 +225,7 @@ class AccountPublic(SQLModel):
 
 class TransactionCreate(SQLModel):
     kind: str = Field(default="topup", description="topup (a credit) or adjustment (+/-)")
-    amount: Decimal
+    amount: Amount
     description: str = ""
 
 
@@ -173,8 +233,8 @@ class TransactionPublic(SQLModel):
     id: StoreInt
     account_id: StoreInt
     kind: str
-    amount: Decimal
-    balance_after: Decimal
+    amount: Money
+    balance_after: Money
     description: str
     charge_id: StoreInt | None
     detail: dict[str, Any]
@@ -197,7 +257,7 @@ class ChargePublic(SQLModel):
     duration_s: StoreInt
     rated: bool
     reason: str | None
-    amount: Decimal
+    amount: Money
     currency: str | None
     tariff_id: StoreInt | None
     version: str | None

@@ -1282,6 +1282,21 @@ class Reservation(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 
 
+class RatingLease(SQLModel, table=True):
+    """Who re-rates what now, across every service process on the database: a row per
+    scope (``rerate:all``, ``rerate:tenant:7``), inserted to take the lease (the primary
+    key lets one writer win), renewed while the work runs, deleted at its end; a lease
+    whose holder died expires (orchestrator/store/leases.py, migration 0012)."""
+
+    __tablename__ = "rating_leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=64, description="a random id of the lease's owner")
+    detail: str = Field(default="", max_length=200, description="what it does, for the 409")
+    acquired_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
 # == Queue places: waiting callers and last agents kept across a restart ==============
 # Data functions: orchestrator/store/queue_runtime.py (places, last agents), written through
 # orchestrator/callcenter/places.py; the ACD side is orchestrator/acd/places.py

@@ -6,7 +6,9 @@ before it is stored: the tariff with the new version added must be a valid
 increments, money as Decimal), so the rules live in one place. Versions are never
 edited: a new one whose ``effective_from`` falls in an open-ended version closes that
 one there; ``replaces`` corrects a version (the old one is kept, marked
-``superseded_by``, for the charges it explains; re-rate the period afterwards).
+``superseded_by``, for the charges it explains; re-rate the period afterwards). A
+correction that would leave part of the replaced version's period without any version
+is refused unless ``allow_gap`` says so: re-rating such a period refunds its calls.
 
 ``scope`` is the tenant a tenant admin acts for (None: a system admin); global tariffs
 (``tenant_id`` None) follow the rules of :mod:`orchestrator.store.billing`. Rates as
@@ -215,6 +217,24 @@ def add_version(
         # A new version inside an open-ended one ends it there ("new prices from ...").
         if v.effective_to is None and v.effective_from < new.effective_from:
             closed = v
+    if replaced is not None and not data.allow_gap:
+        covers = [
+            (v.effective_from, new.effective_from if v is closed else v.effective_to)
+            for v in active
+        ]
+        gaps = uncovered(
+            (replaced.effective_from, replaced.effective_to),
+            [*covers, (new.effective_from, new.effective_to)],
+        )
+        if gaps:
+            shown = [(a.isoformat(), b.isoformat() if b else None) for a, b in gaps]
+            raise ValidationError(
+                f"replaces: {data.replaces!r} would leave {_spans(shown)} without a version "
+                "(calls there could not be rated); start the new version where the "
+                "replaced one starts, or send allow_gap: true",
+                field="replaces",
+                gaps=shown,
+            )
     windows = [
         billing.TariffVersion(
             v.label,
@@ -269,6 +289,33 @@ def add_version(
     session.add(tariff)
     commit(session, row, what="tariff version")
     return row
+
+
+Span = tuple[datetime, datetime | None]  # [from, to), None: open-ended
+
+
+def uncovered(window: Span, covers: Sequence[Span]) -> list[Span]:
+    """The parts of ``window`` that none of ``covers`` contains."""
+    gaps: list[Span] = []
+    start, end = window
+    for c_from, c_to in sorted(covers, key=lambda c: c[0]):
+        if end is not None and c_from >= end:
+            break
+        if c_to is not None and c_to <= start:
+            continue
+        if c_from > start:
+            gaps.append((start, c_from))
+        if c_to is None:
+            return gaps
+        start = c_to
+        if end is not None and start >= end:
+            return gaps
+    gaps.append((start, end))
+    return gaps
+
+
+def _spans(shown: list[tuple[str, str | None]]) -> str:
+    return ", ".join(f"[{a}, {b or 'open end'})" for a, b in shown)
 
 
 def list_rates(

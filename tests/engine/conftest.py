@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
+from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
@@ -150,6 +151,9 @@ def service(
         s3_access_key_id="test",
         s3_secret_access_key="test",
         recording_upload_poll_s=0.5,
+        # SIPp phones send no RTP and do not answer OPTIONS once registered; the
+        # dead-phone tests restart the service with short real timeouts.
+        **SIPP_PHONE_SETTINGS,
     )
     # A previous run's tenants must not linger in the engine: the store is fresh.
     for stale in asterisk.tenants_dir.glob("t*.conf"):

@@ -339,6 +339,14 @@ class MediaPhone:
                     parts.append(f"--- {name} ---\n{text}")
         return "\n".join(parts)
 
+    async def kill(self) -> None:
+        """The phone dies: SIPp is SIGKILLed (no BYE) and the tone stops (no more RTP)."""
+        if self._sender is not None:
+            self._sender.cancel()
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+
     async def stop(self) -> None:
         if self._sender is not None:
             self._sender.cancel()

@@ -54,6 +54,7 @@ BLOCKS: dict[str, range] = {
     "test_observe": range(40, 42),
     "test_cti": range(50, 52),
     "test_supervision": range(60, 63),  # not using the helper (yet)
+    "test_recordings_calls": range(63, 68),
     "test_queues_strategies": range(20, 30),
     "test_queues": range(70, 78),
     "test_cti_transfer": range(80, 84),
@@ -61,6 +62,7 @@ BLOCKS: dict[str, range] = {
     "test_cdrs": range(95, 98),
     "test_registration_events": range(18, 20),
     "test_registration_events_2": range(10, 12),  # the same module's second block
+    "test_dead_phones": range(42, 50),
 }
 
 

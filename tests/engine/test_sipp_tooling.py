@@ -1,6 +1,7 @@
 """The SIPp tooling against a real Asterisk: its own instance "sippdev", its own users.
 
-The instance fetches its SIP users from a realtime stub on 127.0.0.1:48000; the
+The instance fetches its SIP users from a realtime stub on 127.0.0.1:48000 (+10 per
+ORCH_TEST_SLOT); the
 dialplan context ``sipptest`` (a tenants/ file written here) routes 102 to the
 phone registered as 102, 103 to that phone through a digit reader run on the
 answered leg, and 200 to a digit reader; the readers store what they read in
@@ -10,6 +11,7 @@ AstDB (``sipptest/callee``, ``sipptest/caller``).
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import warnings
 from collections.abc import Iterator
@@ -25,8 +27,14 @@ from orchestrator.testing.realtime_stub import RealtimeStub, SipUser
 pytestmark = pytest.mark.engine
 
 REPO = Path(__file__).resolve().parents[2]
-STUB_PORT = 48000
-PORTS = Ports(http=48088, ami=45038, sip=45060, rtp_start=15000, rtp_end=15999)
+# ORCH_TEST_SLOT=k moves the instance ("sippdev<k>") and its ports by 10*k, so parallel runs
+# (see tests/engine/conftest.py) never share them.
+SLOT = int(os.environ.get("ORCH_TEST_SLOT", "0"))
+STUB_PORT = 48000 + 10 * SLOT
+PORTS = Ports(
+    http=48088 + 10 * SLOT, ami=45038 + 10 * SLOT, sip=45060 + 10 * SLOT,
+    rtp_start=15000 + 100 * SLOT, rtp_end=15099 + 100 * SLOT,
+)  # fmt: skip
 SERVER = f"127.0.0.1:{PORTS.sip}"
 DOMAIN = "a.example"
 USERS = {"101": "pw-101-secret", "102": "pw-102-secret"}
@@ -59,7 +67,7 @@ def engine() -> Iterator[AsteriskInstance]:
     stub = RealtimeStub(SipUser(u, DOMAIN, pw, context="sipptest") for u, pw in USERS.items())
     instance = AsteriskInstance(
         root=Path("/var/cache/orchestrator/asterisk-root"),
-        name="sippdev",
+        name=f"sippdev{SLOT}" if SLOT else "sippdev",
         templates_dir=REPO / "dialplan_templates" / "asterisk",
         realtime_url_base=f"http://127.0.0.1:{STUB_PORT}/engine/asterisk/realtime",
         ports=PORTS,

@@ -244,7 +244,8 @@ async def test_estimated_wait_is_announced_after_answers(h: AcdHarness) -> None:
 
 
 async def test_figures_from_a_live_scenario(h: AcdHarness) -> None:
-    h.queue(service_level_s=0.05, wrapup_s=0.01)
+    # The service level is generous: on a loaded 2-core CI machine an answer took > 50 ms.
+    h.queue(service_level_s=2, wrapup_s=0.01)
     h.agent("101", action=Answer())
     for n in range(3):
         caller = await h.call(f"+44770090000{n}")
@@ -260,6 +261,6 @@ async def test_figures_from_a_live_scenario(h: AcdHarness) -> None:
     f = h.stats.figures(1, "support")
     assert (f.answered, f.abandoned, f.completed, f.answered_within_sl) == (3, 1, 3, 3)
     assert f.service_level == 1 and f.service_level_with_abandoned == pytest.approx(0.75)
-    assert f.asa_s is not None and f.asa_s < 0.05
+    assert f.asa_s is not None and f.asa_s < 2
     assert f.aht_s is not None and f.aht_s >= 0.02
     assert f.agents == {"paused": 1}

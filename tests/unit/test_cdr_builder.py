@@ -11,7 +11,13 @@ import pytest
 from orchestrator.cdr import CdrBuilder
 from orchestrator.cdr.sources import cti_lookup
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import Event, LegCreated, LegLeftApp, RecordingStarted
+from orchestrator.core.events import (
+    ChannelEnded,
+    Event,
+    LegCreated,
+    LegLeftApp,
+    RecordingStarted,
+)
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg
 from orchestrator.store import cdrs as store
 from orchestrator.store.models import CdrLeg
@@ -43,6 +49,11 @@ def ringing_101_to_102() -> list[Event]:
     ]
 
 
+def answered_101_to_102() -> list[Event]:
+    """101 dials 102 and 102 answers at 2 s."""
+    return [*ringing_101_to_102(), up("b", 2), dial("a", "b", 2, "answer"), up("a", 2.02)]
+
+
 def roles(legs: list[CdrLeg]) -> list[tuple[str, str | None, str]]:
     return [(leg.role, leg.extension, leg.disposition) for leg in legs]
 
@@ -53,10 +64,7 @@ async def test_answered_call_between_two_extensions(
     await play(
         fake,
         builder,
-        *ringing_101_to_102(),
-        up("b", 2),
-        dial("a", "b", 2, "answer"),
-        up("a", 2.02),
+        *answered_101_to_102(),
         RecordingStarted(recording="rec-1", leg_id="a", timestamp=T0 + 3),
     )
     assert db.cdrs() == []  # still live
@@ -80,6 +88,27 @@ async def test_answered_call_between_two_extensions(
     assert roles(legs) == [("caller", "101", "answered"), ("callee", "102", "answered")]
     assert [leg.service for leg in legs] == ["voice", "voice"]
     assert legs[1].billsec == 10 and legs[1].charge is None  # rating fills it
+
+
+@pytest.mark.parametrize(
+    ("ends", "cause"),
+    [
+        # The caller's phone vanished: the engine cleared its channel (no RTP, 44) and
+        # Dial() hung up the callee first, "normally".
+        pytest.param([end("b", 12, 16), end("a", 12.004, 44)], 44, id="caller_vanished"),
+        pytest.param([end("b", 12, 44), end("a", 12.01, 16)], 44, id="callee_vanished"),
+        pytest.param([end("b", 12, 16), end("a", 12.01, 16)], 16, id="normal"),
+        # An abnormal end long after the call's first party left is not why it ended.
+        pytest.param([end("b", 12, 16), end("a", 20, 44)], 16, id="later"),
+    ],
+)
+async def test_answered_call_ended_by_the_engine_says_why(
+    db: Db, fake: FakeEngine, builder: CdrBuilder, ends: list[ChannelEnded], cause: int
+) -> None:
+    await play(fake, builder, *answered_101_to_102(), *ends)
+    cdr, legs = db.one()
+    assert (cdr.disposition, cdr.hangup_cause) == ("answered", cause)
+    assert sorted(leg.hangup_cause or 0 for leg in legs) == sorted(e.cause for e in ends)
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
 from orchestrator.engines.asterisk.reconcile import Reconciler
+from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
@@ -189,6 +190,7 @@ class AsteriskEngine(Engine):
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
         self._reconciler = Reconciler(self)
+        self._recorders = CallRecorders(self)  # snoop channels recording conversations
         # Every channel reported by ChannelStarted and not ended yet (observe_channels).
         self.channels = ChannelTable()
         # ARI events received, by type: what each call costs the adapter (diagnostics).
@@ -348,6 +350,10 @@ class AsteriskEngine(Engine):
 
     async def apply(self, event: Event, ari_type: str = "") -> None:
         """Update legs/bridges from ``event`` and emit it unless it is stale or not ours."""
+        seen = self._recorders.event(event)
+        if seen is None:
+            return  # a recorder's snoop channel: the adapter's own
+        event = seen
         if isinstance(event, LegCreated):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -582,6 +588,20 @@ class AsteriskEngine(Engine):
             terminate_on=TERMINATE_ON[terminate_on],
             # A flow re-recording under the same name (a retried prompt) replaces it.
             if_exists="overwrite",
+        )
+        return name
+
+    async def record_call(
+        self, leg_id: str, name: str, *, fmt: str = "wav", max_duration: float = 0,
+        beep: bool = False,
+    ) -> str:  # fmt: skip
+        _check(RECORDING_NAME, name, "recording name")
+        _check(RECORDING_FORMAT, fmt, "recording format")
+        if not 0 <= max_duration < math.inf:
+            raise ValidationError("a recording limit must be finite and >= 0", leg_id=leg_id)
+        # See recorder.py: a snoop channel on the leg, recorded.
+        await self._recorders.record(
+            leg_id, name, fmt=fmt, max_duration=math.ceil(max_duration), beep=beep
         )
         return name
 

@@ -130,13 +130,29 @@ class AsteriskInstance:
         self.name = name
         self.templates_dir = templates_dir
         self.realtime_url_base = realtime_url_base.rstrip("/")
-        self.ports = ports or PRESETS.get(name) or PRESETS["default"]
         self.bind_address = bind_address
         self.ari_app = ari_app
         self.progress = progress
         # Paths as Asterisk sees them (inside the root) and as we see them.
         self.inner_dir = f"/var/lib/orchestrator/{name}"
         self.dir = self.host(self.inner_dir)
+        # An instance keeps the ports it was configured with: a command naming only the
+        # instance (`orchestrator run`, `engine stop --instance`) must reach that engine,
+        # not whatever the preset of its name says.
+        self.ports = ports or self._recorded_ports() or PRESETS.get(name) or PRESETS["default"]
+
+    def _recorded_ports(self) -> Ports | None:
+        try:
+            data = json.loads(self.credentials_path.read_text())
+            return Ports(
+                int(data["http_port"]),
+                int(data["ami_port"]),
+                int(data["sip_port"]),
+                int(data["rtp_start"]),
+                int(data["rtp_end"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def host(self, inner: str) -> Path:
         """A path inside the root, as seen from the host."""
@@ -300,6 +316,8 @@ class AsteriskInstance:
             http_port=self.ports.http,
             ami_port=self.ports.ami,
             sip_port=self.ports.sip,
+            rtp_start=self.ports.rtp_start,
+            rtp_end=self.ports.rtp_end,
             config_dir=str(self.etc),
         )
         self._write_credentials(creds)
@@ -362,12 +380,16 @@ class AsteriskInstance:
             pass
         return pid
 
-    def start(self, *, timeout: float = 60.0) -> None:
-        """Start Asterisk in the background and wait until ARI answers."""
+    def start(self, *, timeout: float = 60.0) -> bool:
+        """Start Asterisk in the background and wait until ARI answers.
+
+        Returns False when the instance was already running: whoever started it owns
+        it, and only the owner may stop it (live calls would be cut).
+        """
         if self.pid():
             self.progress(f"engine: instance {self.name} already running (pid {self.pid()})")
             self.wait_ready(timeout=timeout)
-            return
+            return False
         self.configure()
         self._mount()
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
@@ -385,6 +407,7 @@ class AsteriskInstance:
         self.pid_path.write_text(str(proc.pid))
         self.progress(f"engine: starting Asterisk instance {self.name} (pid {proc.pid})")
         self.wait_ready(timeout=timeout, proc=proc)
+        return True
 
     def ari_get(self, path: str, timeout: float = 2.0) -> object:
         creds = self.credentials()
@@ -393,6 +416,11 @@ class AsteriskInstance:
         req.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
+
+    def channels(self) -> int:
+        """How many channels the engine has up (every leg of every call, dialplan's too)."""
+        channels = self.ari_get("/channels")
+        return len(channels) if isinstance(channels, list) else 0
 
     def wait_ready(
         self, *, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None

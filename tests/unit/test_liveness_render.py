@@ -1,0 +1,145 @@
+"""Dead phones and the catch-all in the rendered configuration (no engine).
+
+The real-engine side (a phone killed mid-call is cleared; odd dialed strings get 404)
+is tests/engine/test_dead_phones.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import jinja2
+import pytest
+from pydantic import ValidationError as SettingsError
+
+from orchestrator.core.errors import ValidationError
+from orchestrator.provisioning.data import TenantConfig
+from orchestrator.provisioning.render import Liveness, Renderer
+from orchestrator.settings import Settings
+from tests.unit.test_trunk_render import TEMPLATES, config, route, trunk
+
+
+def tenant() -> TenantConfig:
+    return config([trunk(username="acct", password="Secret123456")], [route(prefix="9")])
+
+
+def test_phones_and_trunks_get_the_default_timeouts() -> None:
+    r = Renderer(TEMPLATES).render(tenant())
+    for oid in ("101@a.example", "trunk-t1-carrier"):
+        endpoint = r.sip["ps_endpoints"][oid]
+        assert endpoint["rtp_timeout"] == "60", oid
+        assert endpoint["rtp_timeout_hold"] == "120", oid
+        assert endpoint["timers"] == "yes", oid
+        assert endpoint["timers_min_se"] == "90", oid
+        assert endpoint["timers_sess_expires"] == "180", oid
+        assert r.sip["ps_aors"][oid]["qualify_frequency"] == "60", oid
+
+
+def test_settings_reach_the_sip_objects_and_the_version() -> None:
+    short = Liveness(rtp_timeout=5, rtp_timeout_hold=9, session_expires=90, qualify=0)
+    r = Renderer(TEMPLATES, liveness=short).render(tenant())
+    endpoint = r.sip["ps_endpoints"]["101@a.example"]
+    assert (endpoint["rtp_timeout"], endpoint["rtp_timeout_hold"]) == ("5", "9")
+    assert endpoint["timers_sess_expires"] == "90"
+    assert r.sip["ps_aors"]["trunk-t1-carrier"]["qualify_frequency"] == "0"
+    # Other timeouts are another configuration: re-applied, not taken for unchanged.
+    assert r.version != Renderer(TEMPLATES).render(tenant()).version
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("rtp_timeout", 1),
+        ("rtp_timeout", 3601),
+        ("rtp_timeout_hold", 0),
+        ("session_expires", 89),
+        ("qualify", -1),
+        ("qualify", True),
+        ("rtp_timeout", 5.5),
+    ],
+)
+def test_liveness_refuses_out_of_range(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Liveness(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("ORCH_SIP_RTP_TIMEOUT_S", "1"),
+        ("ORCH_SIP_RTP_TIMEOUT_HOLD_S", "abc"),
+        ("ORCH_SIP_SESSION_EXPIRES_S", "30"),
+        ("ORCH_SIP_QUALIFY_S", "-5"),
+    ],
+)
+def test_settings_refuse_bad_timeouts(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name.removeprefix("ORCH_").lower()):
+        Settings(engine="fake")
+
+
+def test_settings_read_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_SIP_RTP_TIMEOUT_S", "30")
+    monkeypatch.setenv("ORCH_SIP_QUALIFY_S", "0")
+    settings = Settings(engine="fake")
+    assert (settings.sip_rtp_timeout_s, settings.sip_qualify_s) == (30, 0)
+    assert (settings.sip_rtp_timeout_hold_s, settings.sip_session_expires_s) == (120, 180)
+
+
+# -- what a caller dials ------------------------------------------------------
+
+_EXTEN = re.compile(r"^exten => (\S+?),")
+# The only places the dialed string may appear where a pattern lets any character
+# through: as the string FILTER keeps the allowed characters of, and measured.
+_HARMLESS = ("${FILTER(0-9*#+,${EXTEN})}", "${LEN(${EXTEN})}")
+
+
+def _blocks(dialplan: str) -> list[tuple[str, list[str]]]:
+    """(pattern, its lines) for every extension of the dialplan."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in dialplan.splitlines():
+        if m := _EXTEN.match(line):
+            blocks.append((m.group(1), [line]))
+        elif line.startswith(" same =>") and blocks:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def _assert_wildcards_filter(dialplan: str) -> None:
+    """AST-2010-002: a pattern with ``.`` or ``!`` matches commas and parentheses too.
+
+    Patterns of digits (``X``) and literal numbers are safe; a wildcard one may hand the
+    dialed string only to FILTER/LEN, and go on with what FILTER kept.
+    """
+    wildcards = [(p, lines) for p, lines in _blocks(dialplan) if "!" in p or "." in p]
+    assert wildcards, dialplan
+    for pattern, lines in wildcards:
+        for line in lines:
+            rest = line
+            for harmless in _HARMLESS:
+                rest = rest.replace(harmless, "")
+            assert "EXTEN" not in rest, (pattern, line)
+
+
+def test_the_base_dialplan_filters_what_was_dialed_too() -> None:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "base"), undefined=jinja2.StrictUndefined
+    )
+    base = env.get_template("extensions.conf.j2").render(
+        ari_app="orchestrator", realtime_url="http://127.0.0.1:8000/x"
+    )
+    _assert_wildcards_filter(base)
+    stasis = next(lines for p, lines in _blocks(base) if p == "_X.")
+    assert " same => n,Stasis(orchestrator,${ORCH_DIALED})" in stasis, stasis
+
+
+@pytest.mark.parametrize("billing", ["", "prepaid"])
+def test_no_wildcard_pattern_passes_the_dialed_string_on(billing: str) -> None:
+    r = Renderer(TEMPLATES).render(replace(tenant(), billing=billing))
+    _assert_wildcards_filter(r.dialplan)
+    catch_all = next(lines for p, lines in _blocks(r.dialplan) if p == "_[0-9*#+]!")
+    assert any("?t1-unknown,${ORCH_DIALED},1)" in line for line in catch_all), catch_all
