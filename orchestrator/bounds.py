@@ -30,8 +30,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from annotated_types import Interval
-from pydantic import BeforeValidator, ConfigDict, GetJsonSchemaHandler
+from pydantic import BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -42,22 +41,49 @@ STORE_INT_MIN = -(2**31)
 STORE_INT_MAX = 2**31 - 1
 
 
-class _Format:
-    """Adds an OpenAPI ``format`` to the JSON schema of the type it annotates."""
+class _StoreRange:
+    """Refuses an integer beyond :data:`STORE_INT_MIN`..:data:`STORE_INT_MAX` and shows the
+    range as ``format: int32``.
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    A validator, not ``annotated_types.Interval``: an Interval here would replace a
+    field's own, tighter ``Field(ge=1, le=64)`` instead of adding to it.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_in_range, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         value = handler(schema)
-        value["format"] = self.name
+        # A field's own bounds on this validator reach the schema under their Python names.
+        for python, json_name in _BOUND_NAMES.items():
+            if python in value:
+                value[json_name] = value.pop(python)
+        value["format"] = "int32"
+        value["minimum"] = max(value.get("minimum", STORE_INT_MIN), STORE_INT_MIN)
+        value["maximum"] = min(value.get("maximum", STORE_INT_MAX), STORE_INT_MAX)
         return value
 
 
+_BOUND_NAMES = {
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusiveMinimum",
+    "lt": "exclusiveMaximum",
+}
+
+
+def _in_range(value: int) -> int:
+    if not STORE_INT_MIN <= value <= STORE_INT_MAX:
+        raise ValueError(f"must be an integer from {STORE_INT_MIN} to {STORE_INT_MAX}")
+    return value
+
+
 #: An integer the store can hold: anything larger is a 422, never an overflow.
-StoreInt = Annotated[int, Interval(ge=STORE_INT_MIN, le=STORE_INT_MAX), _Format("int32")]
+StoreInt = Annotated[int, _StoreRange()]
 
 # A date, optionally a time and an offset: what ISO 8601 looks like to pydantic.
 _ISO_8601 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ].*)?")
