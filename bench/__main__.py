@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from typing import TextIO
 
-from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating
+from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating, restart
 from bench.harness import progress
 
 Runner = Callable[[], int]
@@ -45,6 +45,7 @@ SMOKE: dict[str, Runner] = {
     "queues-engine": lambda: asyncio.run(queues_engine.run(queues_engine.SMOKE)),
     "adapter": lambda: adapter.run(adapter.SMOKE),
     "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
+    "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
 }
 BENCHMARKS = tuple(SMOKE)
 
@@ -158,7 +159,17 @@ def main() -> int:
         default=auth_defaults.contention,
         help="requests at once against one account (default: %(default)s)",
     )
+    restart_defaults = restart.RestartOptions()
+    group = parser.add_argument_group("restart (live calls across a restart, Asterisk)")
+    group.add_argument(
+        "--restart-calls",
+        type=int,
+        default=restart_defaults.calls,
+        help="phone-to-phone calls up during the restart (default: %(default)s)",
+    )
     args = parser.parse_args()
+    if args.restart_calls < 1:
+        parser.error("--restart-calls must be at least 1")
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
         parser.error("need at least 1 rating prefix, 1 CDR and 1 sampled CDR")
     if args.tenants < 1 or args.extensions < 2 or args.changes < 1 or args.latency_users < 1:
@@ -220,6 +231,9 @@ def main() -> int:
                     contention=args.authorize_contention,
                 )
             )
+        ),
+        "restart": lambda: asyncio.run(
+            restart.run(restart.RestartOptions(calls=args.restart_calls))
         ),
     }
     runs = SMOKE if args.smoke else full

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import sys
 import threading
@@ -28,6 +29,7 @@ from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.realtime import PREFIX
 from orchestrator.runtime import build_app, templates_dir
 from orchestrator.settings import Settings
+from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 T = TypeVar("T")
 
@@ -90,6 +92,22 @@ def engine_instance() -> Iterator[AsteriskInstance]:
         instance.stop()
 
 
+def bench_settings(state_dir: Path) -> Settings:
+    """The service's settings for a run: a fresh SQLite store in ``state_dir``, the
+    ``bench`` engine, a new admin token."""
+    return Settings(
+        state_dir=state_dir,
+        database_url=f"sqlite:///{state_dir / 'bench.db'}",
+        admin_token="bench-" + secrets.token_urlsafe(24),
+        api_port=API_PORT,
+        asterisk_root=ROOT,
+        asterisk_instance=INSTANCE,
+        engine="asterisk",
+        # The benchmarks' SIPp phones send no RTP and do not answer OPTIONS (see the constant).
+        **SIPP_PHONE_SETTINGS,
+    )
+
+
 def rss_mb(instance: AsteriskInstance) -> float:
     """The engine's resident memory (VmRSS), in MB."""
     pid = instance.pid()
@@ -136,9 +154,13 @@ class Service:
             raise RuntimeError("the service is not running")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
+    def launch(self) -> None:
+        """Start serving, without waiting for anything (a restart's clock starts here)."""
+        self._thread.start()
+
     async def start(self, timeout: float = 60) -> None:
         """Serve, and return once healthy (engine connected) and the start-up sync is done."""
-        self._thread.start()
+        self.launch()
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as http:
             while True:

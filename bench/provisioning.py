@@ -29,22 +29,11 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from bench.harness import (
-    API_PORT,
-    INSTANCE,
-    ROOT,
-    Service,
-    engine_instance,
-    progress,
-    rss_mb,
-    sipp_port,
-)
+from bench.harness import Service, bench_settings, engine_instance, progress, rss_mb, sipp_port
 from bench.traffic import Phone, Traffic, register_times
 from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.settings import Settings
 from orchestrator.store import db
 from orchestrator.store.models import utcnow
-from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 LATENCY_PORT = sipp_port(27401)
 FIRST_NUMBER = 100
@@ -300,16 +289,6 @@ async def run(options: Options) -> int:
         tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp,
         engine_instance() as instance,
     ):
-        settings = Settings(
-            state_dir=Path(tmp),
-            database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
-            admin_token="bench-" + secrets.token_urlsafe(24),
-            api_port=API_PORT,
-            asterisk_root=ROOT,
-            asterisk_instance=INSTANCE,
-            engine="asterisk",
-            # Its SIPp phones send no RTP and do not answer OPTIONS (see the constant).
-            **SIPP_PHONE_SETTINGS,
-        )
+        settings = bench_settings(Path(tmp))
         async with Service(settings) as service:
             return await benchmark(service, instance, options)

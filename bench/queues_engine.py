@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import secrets
 import statistics
 import tempfile
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.harness import API_PORT, INSTANCE, ROOT, Service, engine_instance, progress
+from bench.harness import Service, bench_settings, engine_instance, progress
 from bench.ivr import engine_cpu, own_cpu, percentile, quiet_orchestrator_logs
 from bench.queues_engine_setup import (
     ANSWER_PORTS,
@@ -57,10 +56,8 @@ from bench.queues_engine_setup import (
 )
 from orchestrator.acd import AcdEvent
 from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.settings import Settings
 from orchestrator.testing import sipp
 from orchestrator.testing.browser import chromium, missing
-from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 __all__ = ["SMOKE", "EngineQueueOptions", "Step", "run"]
 
@@ -406,17 +403,7 @@ async def run(options: EngineQueueOptions | None = None) -> int:
         # an hour) would be listed by every registration read of the ACD.
         await asyncio.to_thread(instance.cli, "database deltree registrar")
         driver = stack.enter_context(chromium())
-        settings = Settings(
-            state_dir=tmp,
-            database_url=f"sqlite:///{tmp / 'bench.db'}",
-            admin_token="bench-" + secrets.token_urlsafe(24),
-            api_port=API_PORT,
-            asterisk_root=ROOT,
-            asterisk_instance=INSTANCE,
-            engine="asterisk",
-            # Its SIPp phones send no RTP and do not answer OPTIONS (see the constant).
-            **SIPP_PHONE_SETTINGS,
-        )
+        settings = bench_settings(tmp)
         async with Service(settings) as service:
             failures = await benchmark(o, service, instance, driver, logs)
         if logs.count:

@@ -242,9 +242,18 @@ def _count(stats: dict[str, str], key: str) -> int:
 
 
 async def place_calls(
-    *, server: str, caller: Phone, callee: Phone, calls: int, rate: float, hold_ms: int
+    *,
+    server: str,
+    caller: Phone,
+    callee: Phone,
+    calls: int,
+    rate: float,
+    hold_ms: int,
+    limit: int | None = None,
 ) -> tuple[int, int, str]:
-    """``calls`` calls at ``rate`` calls/s, each held ``hold_ms``: (attempted, failed, log)."""
+    """``calls`` calls at ``rate`` calls/s, each held ``hold_ms``: (attempted, failed, log).
+
+    ``limit``: calls up at once (SIPp's default is 3 x ``rate``)."""
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
         workdir = Path(tmp)
         scenario = workdir / CALL_SCENARIO.name
@@ -256,6 +265,7 @@ async def place_calls(
             local_port=CALLER_PORT,
             calls=calls,
             rate=rate,
+            limit=limit,
             keys={
                 "sip_user": caller.username,
                 "sip_domain": caller.domain,

@@ -38,6 +38,7 @@ from orchestrator.recordings.sources import cti_tenant, ivr_tenant
 from orchestrator.settings import Settings
 from orchestrator.store import db
 from orchestrator.store.endpoints import EndpointResolver
+from orchestrator.store.kept_calls import KeptCallStore
 from orchestrator.webhooks import WebhookService
 
 log = logging.getLogger("orchestrator")
@@ -85,6 +86,7 @@ def build_engine(settings: Settings) -> Engine:
         ami_password=settings.ami_password,
         # Agents' phones: an unregistered phone is not offered queue calls.
         endpoint_events=True,
+        journal_dir=settings.asterisk_journal_dir,
     )
 
 
@@ -188,6 +190,9 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     cti = CtiService(engine, directory)
     registry.builtins[REMOTE_APP] = cti.remote_flow
     app.state.cti = cti
+    # Bridged click-to-call calls are kept in the store: the next run adopts them.
+    kept_calls = KeptCallStore(sessions, node=cdr_node(settings))
+    cti.keeper = kept_calls
     # Phones calling each other in dialplan are CTI calls too: the engine's observed
     # channels name SIP endpoints, the store says whose they are.
     endpoint_owners = EndpointResolver(sessions)
@@ -272,6 +277,8 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lifespan(a: FastAPI) -> AsyncIterator[object]:
         runner.start()  # before the engine: no call may enter unseen
         cti.start(runner)
+        cti.restore(await kept_calls.load())  # before the engine: its sweep spares them
+        kept_calls.start()
         await cdrs.start()  # before the engine too: it reloads calls open at the last stop
         await callcenter.start()  # before the engine: statistics rebuilt, queues loaded
         supervision.start()  # before the engine: it must see every channel
@@ -294,6 +301,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await callcenter.stop()
             await supervision.stop()
             await cti.stop()
+            await kept_calls.stop()
             await runner.stop()
             await cdrs.stop()
             call_recorder.stop_following()

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     ami_password: str = ""
     # Where generated tenant configuration is written; the engine reads it from there.
     asterisk_config_dir: Path | None = None
+    # Where the engine journals its channels' answers and hang-ups (read back after a gap).
+    asterisk_journal_dir: Path | None = None
     # Shared secret in the URL path that Asterisk's res_config_curl uses to fetch SIP users.
     realtime_secret: str = ""
     # Directories holding IVR flow modules (default: the repository's ivr_apps/).
@@ -96,6 +98,8 @@ class Settings(BaseSettings):
             self.realtime_secret = self.realtime_secret or creds.get("realtime_secret", "")
             if self.asterisk_config_dir is None and creds.get("config_dir"):
                 self.asterisk_config_dir = Path(creds["config_dir"])
+            if self.asterisk_journal_dir is None and creds.get("journal_dir"):
+                self.asterisk_journal_dir = Path(creds["journal_dir"])
         if self.engine == "asterisk":
             for name in ("ari_password", "ami_password"):
                 if getattr(self, name).lower() in WEAK_SECRETS - {""}:

@@ -342,6 +342,12 @@ class AgentBook:
         agent.activity = Activity.ON_CALL
         self.changed(agent)
 
+    def resume_call(self, agent: Agent, call_id: str, queue: str) -> None:
+        """The agent is on ``call_id`` again, taken back after a restart (its answer was
+        counted by the run that connected it)."""
+        agent.activity, agent.call_id, agent.call_queue = Activity.ON_CALL, call_id, queue
+        self.changed(agent)
+
     def hung_up(self, agent: Agent, wrapup_s: float, done: Callable[[float], None]) -> None:
         """The agent's queue call ended: wrap-up for ``wrapup_s``, then ``done(wrapup)``."""
         if agent.activity is not Activity.ON_CALL:

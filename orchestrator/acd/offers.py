@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import uuid
 from typing import TYPE_CHECKING
 
 from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
@@ -43,7 +42,7 @@ ANSWERED_ELSEWHERE = 26
 
 def start(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, agents: list[Agent]) -> None:
     """Ring ``agents`` for ``entry`` (they are reserved at once) in a task of its own."""
-    offer = Offer(entry, {uuid.uuid4().hex: agent for agent in agents})
+    offer = Offer(entry, {acd.engine.new_id(): agent for agent in agents})
     entry.offer = offer
     for leg_id, agent in offer.legs.items():
         acd.track_agent_leg(entry, agent, leg_id)

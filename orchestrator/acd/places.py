@@ -22,6 +22,15 @@ counted from the original arrival; a ``queued`` event with ``reason`` ``resumed`
 the ``wait_s`` so far); a caller whose leg is gone is closed as ``abandoned`` (they
 left unserved while nobody watched); a callback waits on as a callback.
 
+A caller already talking to an agent is kept too, as *connected*: once the caller and
+the agent are bridged, the place is written again with the agent, the agent's leg, the
+bridge and the answer time, and both legs are in ``kept_legs`` (the sweep spares them
+and the bridge). The next run does not hand the call out again: :func:`adopt` re-owns
+it (:func:`session.run_adopted`): the agent is on that call again (not counted as a new
+answer), and when either side hangs up the other is hung up, the bridge destroyed, the
+agent wraps up and ``completed`` goes out, as if no restart had happened. If a side
+ended while nobody watched, that happens at once.
+
 Nobody's IVR flow is waiting for a resumed caller's result any more: the ACD hands it
 to :attr:`AcdService.resumed_flow` (the call center carries out what the builtin
 ``queue`` flow would: overflow destination, "thank you" after a callback, hang up) or,
@@ -72,6 +81,16 @@ class Place:
     seq: int = 0
     callback_at: float = 0.0
     skills: Mapping[str, int] = field(default_factory=dict)
+    # A live caller already talking to an agent (see "connected" in the module doc):
+    # the agent, its leg, the bridge of both, and when the agent answered (Unix time).
+    agent_id: str = ""
+    agent_leg: str = ""
+    bridge_id: str = ""
+    answered_at: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.agent_leg)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +99,7 @@ class Place:
 
     @classmethod
     def of(cls, entry: QueuedCall) -> Place:
+        connected = entry.kind == "live" and entry.state == "connecting" and bool(entry.bridge_id)
         return cls(
             call_id=entry.id,
             tenant_id=entry.tenant_id,
@@ -93,6 +113,11 @@ class Place:
             seq=entry.seq,
             callback_at=entry.callback_at,
             skills=dict(entry.skills),
+            # Kept as connected once the caller is bridged with its agent.
+            agent_id=(entry.agent.id if entry.agent else "") if connected else "",
+            agent_leg=entry.agent_leg if connected else "",
+            bridge_id=entry.bridge_id if connected else "",
+            answered_at=entry.answered_at if connected else 0.0,
         )
 
 
@@ -147,7 +172,7 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
                 acd.event(
                     "callback_result", entry, reason="cancelled", wait_s=wait, kind="callback"
                 )
-            else:
+            elif not place.connected:  # (a connected call's dequeued went out already)
                 acd.event("dequeued", entry, reason="restart", wait_s=wait, kind="live")
             if acd.places is not None:
                 acd.places.release(place.call_id)
@@ -156,11 +181,27 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
             continue  # already here (restored twice)
         if entry.kind == "live" and entry.leg_id:
             acd.engine.kept_legs.add(entry.leg_id)  # the engine's start-up sweep spares it
+        if place.connected:
+            _reconnect(acd, entry, place)
         acd.track(entry, keep=False)
         acd.pending.append((entry, runtime))
     if acd.pending and acd.following and acd.engine.status().connected:
         adopt(acd)
     return refused
+
+
+def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
+    """A connected place: the call is with its agent, not waiting (see the module doc)."""
+    entry.state, entry.answered_at = "connecting", place.answered_at
+    entry.agent_leg, entry.bridge_id = place.agent_leg, place.bridge_id
+    try:
+        entry.agent = acd.agents.get(place.tenant_id, place.agent_id)
+    except OrchestratorError:
+        entry.agent = None  # removed meanwhile: the call is kept, nobody wraps up
+    acd.engine.kept_legs.add(place.agent_leg)
+    acd.connected.add(place.leg_id)  # kept by a stop again, until it ends
+    if entry.agent is not None:
+        acd.track_agent_leg(entry, entry.agent, place.agent_leg)
 
 
 def remember_last_agents(acd: AcdService, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -181,6 +222,9 @@ def adopt(acd: AcdService) -> None:
                 f"acd-callback-{entry.id}",
             )
             continue
+        if entry.agent_leg:
+            _adopt_connected(acd, runtime, entry)
+            continue
         leg = acd.engine.legs.get(entry.leg_id)
         if leg is None or not leg.alive or entry.caller_gone:
             entry.state = "left"
@@ -199,11 +243,34 @@ def adopt(acd: AcdService) -> None:
     acd.kick()
 
 
+def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+    """A call bridged with its agent before the restart: owned again, not offered again."""
+    engine = acd.engine
+    caller, agent_leg = engine.legs.get(entry.leg_id), engine.legs.get(entry.agent_leg)
+    entry.not_before = 0.0
+    entry.caller_gone = entry.caller_gone or caller is None or not caller.alive
+    if entry.agent is not None:
+        acd.agents.resume_call(entry.agent, entry.id, entry.queue)
+        if agent_leg is None or not agent_leg.alive:
+            acd.agent_leg_gone(entry)  # wrap-up and completed, as after a hang-up
+    else:
+        entry.agent_gone = True
+    if not (entry.caller_gone or entry.agent_gone):
+        for listener in list(acd.adopted):
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("adopted-call listener %r failed on %s", listener, entry.id)
+    acd.spawn(_resume(acd, runtime, entry), f"acd-adopted-{entry.id}")
+
+
 async def _resume(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
-    """Own a resumed caller: hold it in the queue, then carry on in place of its flow."""
+    """Own a resumed caller: hold it in the queue (or re-own its call with an agent),
+    then carry on in place of its flow."""
     place = Place.of(entry)
+    owner = session.run_adopted if entry.agent_leg else session.run_resumed
     try:
-        result = await session.run_resumed(acd, runtime, entry)
+        result = await owner(acd, runtime, entry)
     except asyncio.CancelledError:
         # The service stops: a caller still waiting is kept for the next run; one who was
         # talking to an agent is cut, as a flow's caller is when its flow is cancelled.

@@ -110,6 +110,11 @@ class AcdService:
         self.places = places
         # Carries on with a resumed caller in place of its flow (see .places).
         self.resumed_flow: ResumedFlow | None = None
+        # Told of each call with an agent taken back after a restart, both sides up (the
+        # call center lists it in CTI again: its IVR call is gone with the last run).
+        self.adopted: list[Callable[[QueuedCall], None]] = []
+        # Caller legs of the live calls kept as connected to their agent (keep_connected).
+        self.connected: set[str] = set()
         # Restored callers waiting for the engine to be connected (places.adopt).
         self.pending: list[tuple[QueuedCall, QueueRuntime]] = []
         self.stopping = False
@@ -251,7 +256,10 @@ class AcdService:
 
     def keeping(self, entry: QueuedCall) -> bool:
         """Whether ``entry`` is left waiting for the next run (the service stops)."""
-        return self.stopping and self.places is not None and entry.waiting
+        if not self.stopping or self.places is None:
+            return False
+        # A caller talking to its agent is kept as well once both are bridged.
+        return entry.waiting or (entry.state == "connecting" and entry.leg_id in self.connected)
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -365,6 +373,18 @@ class AcdService:
             self.places.release(entry.id)
             if entry.kind == "live":
                 self.engine.kept_legs.discard(entry.leg_id)
+                self.connected.discard(entry.leg_id)
+            if entry.agent_leg:
+                self.engine.kept_legs.discard(entry.agent_leg)
+
+    def keep_connected(self, entry: QueuedCall) -> None:
+        """A live caller is bridged with its agent: kept (with the agent's leg and the
+        bridge) until the call ends, so a restart meanwhile adopts it (see .places)."""
+        if self.places is None or entry.kind != "live" or not entry.agent_leg:
+            return
+        self.places.keep(Place.of(entry))
+        self.engine.kept_legs |= {entry.leg_id, entry.agent_leg}
+        self.connected.add(entry.leg_id)
 
     def track_playback(self, entry: QueuedCall, playback_id: str) -> None:
         entry.playback_id, entry.playback_done = playback_id, False

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import math
 import re
-import uuid
 from typing import TYPE_CHECKING
 
 from orchestrator.acd.events import QueueResult
@@ -186,7 +185,7 @@ async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -
         media += wait_prompt(estimate)
     if not media or entry.playback_id:
         return
-    playback_id = uuid.uuid4().hex
+    playback_id = acd.engine.new_id()
     acd.track_playback(entry, playback_id)
     await acd.engine.stop_moh(entry.leg_id)
     await acd.engine.play(entry.leg_id, media, playback_id=playback_id)
@@ -211,8 +210,6 @@ def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: st
 async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     """An agent answered: bridge them with the caller until either hangs up."""
     engine = acd.engine
-    wait = max(0.0, entry.answered_at - entry.enqueued_at)
-    agent_id = entry.agent.id if entry.agent else ""
     if entry.playback_id:
         with contextlib.suppress(OrchestratorError):
             await engine.stop_playback(entry.playback_id)
@@ -220,6 +217,13 @@ async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     with contextlib.suppress(OrchestratorError):
         await engine.stop_moh(entry.leg_id)
     await _bridge(acd, entry)
+    return await _talking(acd, entry)
+
+
+async def _talking(acd: AcdService, entry: QueuedCall) -> QueueResult:
+    """Until the caller or the agent hangs up."""
+    wait = max(0.0, entry.answered_at - entry.enqueued_at)
+    agent_id = entry.agent.id if entry.agent else ""
     while not (entry.caller_gone or entry.agent_gone):
         entry.wake.clear()
         await entry.wake.wait()
@@ -227,9 +231,21 @@ async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     return QueueResult("answered", entry.queue, entry.id, wait, agent_id, max(0.0, talk))
 
 
+async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+    """Own a call that was bridged with its agent when the previous run ended (see
+    :mod:`.places`): the talk goes on; then the usual cleanup, wrap-up and completion."""
+    try:
+        return await _talking(acd, entry)
+    finally:
+        if acd.keeping(entry):
+            acd.leave(entry)  # the service stops again: the next run adopts it
+        else:
+            await _cleanup(acd, entry, moh=False)
+
+
 async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
     """A mixing bridge with the caller's and the agent's legs; a side gone is noted."""
-    bridge_id = uuid.uuid4().hex
+    bridge_id = acd.engine.new_id()
     entry.bridge_id = bridge_id
     await acd.engine.create_bridge(bridge_id, kind="mixing")
     try:
@@ -241,6 +257,8 @@ async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
         await acd.engine.add_to_bridge(bridge_id, entry.agent_leg)
     except LegGoneError:
         acd.agent_leg_gone(entry)
+        return
+    acd.keep_connected(entry)
 
 
 async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:
@@ -357,12 +375,12 @@ async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
     loop = asyncio.get_running_loop()
     number = entry.callback_number
     kind = "extension" if _EXTENSION.fullmatch(number) else "number"
-    ringback = uuid.uuid4().hex
+    ringback = engine.new_id()
     with contextlib.suppress(OrchestratorError):
         await engine.play(entry.agent_leg, "tone:ring", playback_id=ringback)
     try:
         target = await acd.directory.resolve(str(entry.tenant_id), f"{kind}:{number}")
-        leg_id = uuid.uuid4().hex
+        leg_id = engine.new_id()
         acd.track_leg(entry, leg_id)
         await engine.originate(
             target.dial_string,

@@ -12,6 +12,11 @@ An ACD listener turning :class:`~orchestrator.acd.AcdEvent` records into CTI eve
   ``agent_id``, ``extension``, ``state``, ``reason``, ``queues``, ``call_id``.
 
 Offers, completions and callback results stay in the ACD (the wallboard has them).
+
+A call with an agent taken back after a restart (:attr:`AcdService.adopted`) is listed
+in the CTI registry again under the id it had (the caller's leg), with its two legs:
+its IVR call ended with the previous run. ``hangup`` works on it; what only the IVR
+call could do (hold, transfer through the flow) answers 409.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import logging
 from typing import Any
 
 from orchestrator.acd import AcdEvent, AcdService
+from orchestrator.acd.waiting import QueuedCall
+from orchestrator.core.call import LegState
 from orchestrator.core.errors import NotFoundError
 from orchestrator.cti import CtiService
+from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallState
 
 log = logging.getLogger("orchestrator.callcenter")
 
@@ -37,6 +45,34 @@ class CtiForwarder:
         # Queue call id -> the call snapshot at ``queued``: a caller who hung up has left
         # the CTI registry by the time its ``dequeued`` comes.
         self._calls: dict[str, dict[str, Any]] = {}
+
+    def adopted(self, entry: QueuedCall) -> None:
+        """List a call with an agent taken back after a restart (see the module doc)."""
+        if self.cti.calls.call_of_leg(entry.leg_id) is not None:
+            return
+        leg = self.acd.engine.legs.get(entry.leg_id)
+        extension = entry.agent.config.extension if entry.agent is not None else ""
+        call = ActiveCall(
+            id=entry.leg_id,
+            tenant_id=entry.tenant_id,
+            kind=CallKind.IVR,
+            caller=entry.caller,
+            called=leg.called_number if leg is not None else "",
+            app="queue",
+            extensions=[extension] if extension else [],
+            state=CallState.ANSWERED,
+            started_at=entry.enqueued_at,
+            answered_at=entry.answered_at,
+            bridge_id=entry.bridge_id,
+        )
+        for leg_id, role, number in (
+            (entry.leg_id, "caller", entry.caller),
+            (entry.agent_leg, "dialed", extension),
+        ):
+            call.legs[leg_id] = CallLeg(
+                leg_id, role, number, state=LegState.UP, answered_at=entry.answered_at
+            )
+        self.cti.calls.add(call)
 
     def __call__(self, event: AcdEvent) -> None:
         if event.type in ("queued", "dequeued"):

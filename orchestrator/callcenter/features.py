@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import uuid
 from collections.abc import Callable
 
 from orchestrator.callcenter.actions import AgentActions
@@ -130,7 +129,7 @@ class FeatureCodes:
         return REFUSED
 
     async def _play(self, leg_id: str, prompt: str) -> None:
-        playback_id = uuid.uuid4().hex
+        playback_id = self.engine.new_id()
         loop = asyncio.get_running_loop()
         played, gone = loop.create_future(), loop.create_future()
         self._waiting[playback_id], self._waiting[leg_id] = played, gone

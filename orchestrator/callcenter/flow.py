@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from typing import Any
 
 from orchestrator.acd import AcdService, QueueResult
@@ -123,7 +122,7 @@ async def carry_on(acd: AcdService, place: Place, result: QueueResult) -> None:
 
 async def _play(engine: Engine, leg_id: str, media: str) -> None:
     """Play ``media`` to the end (or until the caller hangs up, or PLAY_LIMIT_S)."""
-    playback_id = uuid.uuid4().hex
+    playback_id = engine.new_id()
     done = asyncio.Event()
 
     def on(event: Event) -> None:

@@ -23,13 +23,14 @@ from sqlmodel import Session
 from orchestrator.acd.places import Place
 from orchestrator.acd.service import LAST_AGENT_MEMORY
 from orchestrator.store import queue_runtime as store
+from orchestrator.store.batching import BatchWriter
 
 log = logging.getLogger("orchestrator.callcenter")
 
 RETRY_S = 1.0
 
 
-class PlaceStore:
+class PlaceStore(BatchWriter):
     """The store behind the ACD's places and last agents (see the module doc)."""
 
     def __init__(
@@ -41,29 +42,26 @@ class PlaceStore:
         retry_s: float = RETRY_S,
     ) -> None:
         """``node``: the engine node (its run takes back the callers it holds)."""
+        super().__init__(retry_s=retry_s, name="acd-places")
         self.sessions = sessions
         self.node = node
         self.memory = memory
-        self.retry_s = retry_s
         self.batches = 0  # batches written (tests, diagnostics)
         self._places: dict[str, Place | None] = {}
         self._agents: dict[tuple[int, str], tuple[str, float]] = {}
-        self._noted = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
 
     # -- the PlaceKeeper ---------------------------------------------------------------
     def keep(self, place: Place) -> None:
         self._places[place.call_id] = place
-        self._noted.set()
+        self.noted()
 
     def release(self, call_id: str) -> None:
         self._places[call_id] = None
-        self._noted.set()
+        self.noted()
 
     def remember_agent(self, tenant_id: int, number: str, agent_id: str, at: float) -> None:
         self._agents[(tenant_id, number)] = (agent_id, at)
-        self._noted.set()
+        self.noted()
 
     # -- life cycle --------------------------------------------------------------------
     def _read(self) -> tuple[list[Place], list[tuple[int, str, str]]]:
@@ -74,20 +72,6 @@ class PlaceStore:
     async def load(self) -> tuple[list[Place], list[tuple[int, str, str]]]:
         """The places and the last agents ``(tenant, number, agent)`` kept by the last run."""
         return await asyncio.to_thread(self._read)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="acd-places")
-
-    async def stop(self) -> None:
-        """Write what is noted and stop (not a cancel: a write in flight completes)."""
-        if self._task is not None:
-            self._stopping = True
-            self._noted.set()
-            await self._task
-            self._task = None
-        await self.flush()
 
     def _write(
         self,
@@ -116,11 +100,3 @@ class PlaceStore:
             return False
         self.batches += 1
         return True
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            await self._noted.wait()
-            self._noted.clear()
-            if not await self.flush() and not self._stopping:
-                await asyncio.sleep(self.retry_s)  # the database is down: no tight loop
-                self._noted.set()

@@ -82,6 +82,8 @@ class CallCenter:
         self.events = EventLog(sessions, self.stats, flush_s=flush_s)
         self.actions = AgentActions(self.acd, sessions)
         self.forwarder = CtiForwarder(cti, self.acd) if cti is not None else None
+        if self.forwarder is not None:
+            self.acd.adopted.append(self.forwarder.adopted)
         self.features = FeatureCodes(engine, self.actions, resolve) if resolve else None
         self.wallboard = Wallboard(self.stats)
         self._started = False

@@ -13,10 +13,15 @@ change (``cdr_open_calls``), finished calls are written with their open state dr
 in the same transaction.
 
 After a restart the open calls are reloaded. Their channels count as unconfirmed until
-the engine reports them again (a ``ChannelStarted`` from the adapter's reconciliation);
-``grace_s`` after the engine connects, unconfirmed channels are taken as ended at the
-time the call was last seen alive (kept fresh every ``heartbeat_s``), so a call that
-ended while the orchestrator was down still gets its CDR, once.
+the engine reports them again (a ``ChannelStarted`` from the adapter's reconciliation).
+What happened to them meanwhile is read back from the engine's own journal
+(:mod:`orchestrator.cdr.journal`) at start and when the engine connects: a channel
+that ended in the gap gets its true end and cause (and answer, if that fell in the gap
+too) at once. Only if the engine journaled nothing about it, ``grace_s`` after the
+engine connects, is an unconfirmed channel taken as ended at the time the call was last
+seen alive (kept fresh every ``heartbeat_s``, and exact at a graceful stop), so a call
+that ended while the orchestrator was down still gets its CDR, once. The journal is
+pruned of what was followed live (older than ``journal_keep_s``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from orchestrator.cdr.disposition import DIAL_STATUS
+from orchestrator.cdr.journal import apply_record, legs_to_read_back
 from orchestrator.cdr.persist import CdrStore
 from orchestrator.cdr.tracker import ChannelTrack, OpenCall, ServiceSpan, is_plumbing
 from orchestrator.core.engine import Engine
@@ -73,6 +79,8 @@ class CdrBuilder:
         grace_s: float = 10.0,
         heartbeat_s: float = 15.0,
         retry_s: float = 2.0,
+        journal_keep_s: float = 900.0,
+        journal_prune_s: float = 300.0,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -80,6 +88,9 @@ class CdrBuilder:
         self.grace_s = grace_s
         self.heartbeat_s = heartbeat_s
         self.retry_s = retry_s
+        self.journal_keep_s = journal_keep_s
+        self.journal_prune_s = journal_prune_s
+        self._pruned_at = 0.0
         self.calls: dict[str, OpenCall] = {}
         self.listeners: list[Listener] = []
         self.lookups: list[Lookup] = []
@@ -116,6 +127,11 @@ class CdrBuilder:
             asyncio.create_task(self._writer(), name="cdr-writer"),
             asyncio.create_task(self._heartbeat(), name="cdr-heartbeat"),
         ]
+        if self._unconfirmed():
+            # The journal needs no grace: what it says ended, ended.
+            self._tasks.append(
+                asyncio.create_task(self._read_back_at_start(), name="cdr-journal-read-back")
+            )
         if self.engine.status().connected:
             self._arm_grace()
 
@@ -126,6 +142,7 @@ class CdrBuilder:
             self._unsubscribe = None
         if self._grace is not None:
             self._grace.cancel()
+        self._note_stop_time()
         self._dirty.update(self.calls)
         with contextlib.suppress(TimeoutError):
             await self.flush()
@@ -378,7 +395,9 @@ class CdrBuilder:
         self._grace = asyncio.create_task(self._expire_after_grace(), name="cdr-grace")
 
     async def _expire_after_grace(self) -> None:
+        await self.read_back_journal()
         await asyncio.sleep(self.grace_s)
+        await self.read_back_journal()
         self.expire_unconfirmed()
 
     def expire_unconfirmed(self) -> None:
@@ -396,6 +415,60 @@ class CdrBuilder:
                 self._close(call)
             else:
                 self._touch(call, None)
+
+    # -- across gaps: the engine's journal (see orchestrator/cdr/journal.py) ----------------
+    async def read_back_journal(self) -> int:
+        """Apply what the engine journaled about channels we could not follow (ended or
+        answered while we were down); returns how many of them ended."""
+        wanted = legs_to_read_back(self.calls.values())
+        if not wanted:
+            return 0
+        try:
+            found = await self.engine.journal(wanted)
+        except Exception:
+            log.exception("could not read the engine's journal back")
+            return 0
+        ended = 0
+        for leg_id, record in found.items():
+            key = self._by_channel.get(leg_id)
+            if key is None:
+                continue  # closed meanwhile by a live event
+            call = self.calls[key]
+            ended += apply_record(call, call.channels[leg_id], record)
+            if call.finished:
+                self._close(call)
+            else:
+                self._touch(call, None)
+        if ended:
+            log.info("CDR builder: %d channels ended while we were away, per the journal", ended)
+        return ended
+
+    async def _read_back_at_start(self) -> None:
+        await self.read_back_journal()
+
+    def _note_stop_time(self) -> None:
+        """A graceful stop knows its calls were alive until now, to the instant: the
+        fallback end if the engine journals nothing. They stay open for the next run.
+        Not when the engine is away: its calls may have ended unseen since."""
+        if not self.engine.status().connected:
+            return
+        now = time.time()
+        for call in self.calls.values():
+            if all(t.confirmed for t in call.channels.values()):
+                call.last_seen = max(call.last_seen, now)
+
+    async def _prune_journal(self, now: float) -> None:
+        """Keep the engine's journal short: what we followed live is not needed back.
+        Never while channels wait to be read back, nor while the engine is away."""
+        if now - self._pruned_at < self.journal_prune_s or self._unconfirmed():
+            return
+        if not self.engine.status().connected:
+            return
+        self._pruned_at = now
+        try:
+            await self.engine.prune_journal(now - self.journal_keep_s)
+        except Exception:
+            log.exception("could not prune the engine's journal")
 
     # -- the writer ---------------------------------------------------------------------------
     async def _writer(self) -> None:
@@ -460,6 +533,7 @@ class CdrBuilder:
                 await asyncio.to_thread(self.store.touch, self.node, alive, now)
             except Exception:
                 log.exception("could not refresh the open calls' last-seen time")
+            await self._prune_journal(now)
 
 
 # -- small appliers ------------------------------------------------------------------------

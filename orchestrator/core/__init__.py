@@ -20,6 +20,7 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.fake import FakeEngine
+from orchestrator.core.journal import LegRecord
 
 __all__ = [
     "Bridge",
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidTransitionError",
     "Leg",
     "LegGoneError",
+    "LegRecord",
     "LegState",
     "NotFoundError",
     "OrchestratorError",

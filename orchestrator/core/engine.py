@@ -15,12 +15,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from orchestrator.core.call import Bridge, Leg
 from orchestrator.core.events import Event
+from orchestrator.core.journal import LegRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ class Engine(abc.ABC):
     """A media engine under the orchestrator's control."""
 
     name: str = "engine"
+    # Every leg, bridge and playback id the orchestrator chooses starts with it (see
+    # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
+    # tell our leftovers (an empty bridge after a crash) from anything else.
+    id_prefix: str = "orch-"
     # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
     # (a phone registering, unregistering, or its registration expiring) while the engine
     # is connected. Either way features read :meth:`endpoint_states` at each (re)connect
@@ -64,6 +70,13 @@ class Engine(abc.ABC):
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
         # sweep) spares them and reports each one still there as LegCreated(resumed=True).
         self.kept_legs: set[str] = set()
+
+    def new_id(self) -> str:
+        """A fresh id for a leg, bridge or playback the orchestrator creates.
+
+        Features call it instead of making their own, so all the engine objects of the
+        orchestrator carry :attr:`id_prefix` (``orch-3f2a...``)."""
+        return f"{self.id_prefix}{uuid.uuid4().hex}"
 
     # -- life cycle -------------------------------------------------------
     @abc.abstractmethod
@@ -293,6 +306,22 @@ class Engine(abc.ABC):
         adapter); FreeSWITCH ``sofia_contact`` / ``show registrations``.
         """
         return {endpoint: "unknown" for endpoint in endpoints}
+
+    # -- the engine's own journal ------------------------------------------------
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        """What the engine itself recorded about ``leg_ids`` (answer, end, cause).
+
+        Read after a gap (the orchestrator was down or lost its link): a leg that ended
+        meanwhile gets its true times from here, not from when the orchestrator last saw
+        it. Legs the engine recorded nothing about are missing from the answer. The
+        default keeps no journal (an empty answer); see :mod:`orchestrator.core.journal`.
+        """
+        return {}
+
+    async def prune_journal(self, before: float) -> None:
+        """Forget journal records older than ``before`` (Unix seconds), so the journal
+        does not grow forever; records at or after it stay readable."""
+        return None
 
     # -- dial strings -------------------------------------------------------
     @abc.abstractmethod

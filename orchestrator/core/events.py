@@ -192,6 +192,10 @@ class ChannelStarted(ChannelEvent):
     caller_name: str = ""
     called_number: str = ""
     context: str = ""
+    # Found in the engine's list of channels after a gap (at start-up, or after the link
+    # was down), not reported as it started: its dial and bridge events were missed.
+    # ``state`` is its state now.
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

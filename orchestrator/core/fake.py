@@ -13,16 +13,23 @@ Example::
     await fake.answer(leg.id)
     assert fake.commands[-1] == ("answer", leg.id)
 
+:meth:`FakeEngine.restarted` is the same engine as a new run of the orchestrator finds it
+after a crash: its ``start()`` reports what is still up as the Asterisk adapter's
+start-up sweep does (see :attr:`Engine.kept_legs`).
+
 Like a real engine it also reports every channel as observation events
 (``ChannelStarted``... ``ChannelEnded``, before the leg event of the same change), and
 :meth:`FakeEngine.dialplan_call` plays a call the engine switches on its own (two phones
-in dialplan) that only observation sees.
+in dialplan) that only observation sees. It journals every channel's answer and end
+(:meth:`~orchestrator.core.engine.Engine.journal`) whoever listens;
+:meth:`FakeEngine.journal_leg` plays what it recorded while the orchestrator was away.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
@@ -46,6 +53,7 @@ from orchestrator.core.events import (
     EndpointStateChanged,
     EngineConnected,
     EngineDisconnected,
+    Event,
     LegCreated,
     LegDtmf,
     LegEnteredBridge,
@@ -57,6 +65,7 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.journal import LegRecord
 
 # Q.850 cause of the dialed channel for a dial status (as app_dial maps them).
 DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, "cancel": 16}
@@ -93,6 +102,102 @@ class FakeEngine(Engine):
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
         self.endpoint_queries: list[tuple[str, ...]] = []
+        # The engine's own journal (Engine.journal): every channel's answer and end, kept
+        # whoever listens. A test plays what happened while the orchestrator was down
+        # with journal_leg(), which reports nothing.
+        self.journal_records: dict[str, LegRecord] = {}
+        # Each live channel as last reported (what restarted() carries over).
+        self._reported: dict[str, ChannelStarted] = {}
+        # What a previous run left (see restarted()), reported at the first start().
+        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge]] | None = None
+
+    async def emit(self, event: Event) -> None:
+        if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
+            self.journal_leg(event.channel_id, answered_at=event.timestamp)
+        elif isinstance(event, ChannelEnded):
+            self.journal_leg(event.channel_id, ended_at=event.timestamp, cause=event.cause)
+        await super().emit(event)
+
+    def journal_leg(
+        self,
+        leg_id: str,
+        *,
+        answered_at: float | None = None,
+        ended_at: float | None = None,
+        cause: int | None = None,
+    ) -> None:
+        """Record in the journal that ``leg_id`` was answered and/or ended (no event)."""
+        record = LegRecord(leg_id, answered_at, ended_at, cause)
+        known = self.journal_records.get(leg_id)
+        self.journal_records[leg_id] = known.merge(record) if known is not None else record
+
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        return {i: self.journal_records[i] for i in leg_ids if i in self.journal_records}
+
+    async def prune_journal(self, before: float) -> None:
+        for leg_id, record in list(self.journal_records.items()):
+            if record.ended_at is not None and record.ended_at < before:
+                del self.journal_records[leg_id]
+
+    def restarted(self) -> FakeEngine:
+        """This engine as a new run of the orchestrator finds it after a crash.
+
+        The new object knows nothing yet; fill its :attr:`kept_legs`, then ``start()``
+        reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
+        takes the kept legs back (``LegCreated(resumed=True)``, then ``BridgeCreated``
+        and ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears
+        the rest: other legs are hung up, other bridges destroyed (``commands`` gets
+        ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
+
+            again = fake.restarted()
+            again.kept_legs.add(caller_leg)
+            registry = CallRegistry(again, ...)  # the new run's features
+            await again.start()
+        """
+        new = FakeEngine(
+            version=self.version,
+            auto_finish_playback=self.auto_finish_playback,
+            registration_events=self.registration_events,
+        )
+        new._ids, new.recordings = self._ids, self.recordings
+        # The engine's journal outlives the orchestrator (that is what it is for).
+        new.journal_records = self.journal_records
+        new.endpoint_reachability = dict(self.endpoint_reachability)
+        new._dialplan_bridges = dict(self._dialplan_bridges)
+        legs = {i: leg for i, leg in self.legs.items() if leg.alive}
+        new._left = (list(self._reported.values()), legs, dict(self.bridges))
+        return new
+
+    async def _take_over(self) -> None:
+        assert self._left is not None
+        channels, legs, bridges = self._left
+        self._left = None
+        swept = {i for i in legs if i not in self.kept_legs}
+        for leg_id in sorted(swept):
+            self.commands.append(("swept_leg", leg_id))
+        for started in channels:
+            if started.channel_id not in swept:
+                self.channels[started.channel_id] = started.call_id
+                self._reported[started.channel_id] = started
+                await self.emit(dataclasses.replace(started, resumed=True))
+        for leg_id in sorted(legs.keys() - swept):
+            leg = self.legs[leg_id] = legs[leg_id]
+            await self.emit(
+                LegCreated(
+                    leg_id=leg.id, name=leg.name, state=str(leg.state),
+                    caller_number=leg.caller_number, called_number=leg.called_number,
+                    resumed=True,
+                )
+            )  # fmt: skip
+        for bridge in bridges.values():
+            kept = sorted(bridge.leg_ids - swept)
+            if not kept:
+                self.commands.append(("swept_bridge", bridge.id))
+                continue
+            self.bridges[bridge.id] = Bridge(id=bridge.id, kind=bridge.kind, leg_ids=set(kept))
+            await self.emit(BridgeCreated(bridge_id=bridge.id, kind=bridge.kind))
+            for leg_id in kept:
+                await self.emit(LegEnteredBridge(bridge_id=bridge.id, leg_id=leg_id))
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
@@ -100,6 +205,8 @@ class FakeEngine(Engine):
     # -- life cycle -------------------------------------------------------
     async def start(self) -> None:
         self.connected = True
+        if self._left is not None:
+            await self._take_over()
         await self.emit(EngineConnected(engine=self.name, version=self.version))
 
     async def stop(self) -> None:
@@ -186,15 +293,18 @@ class FakeEngine(Engine):
         caller: str = "", called: str = "", name: str = "",
     ) -> None:  # fmt: skip
         self.channels[channel_id] = call_id
-        await self.emit(
-            ChannelStarted(
-                channel_id=channel_id, call_id=call_id, name=name, endpoint=endpoint,
-                state=state, caller_number=caller, called_number=called,
-            )
+        started = ChannelStarted(
+            channel_id=channel_id, call_id=call_id, name=name, endpoint=endpoint,
+            state=state, caller_number=caller, called_number=called,
         )  # fmt: skip
+        self._reported[channel_id] = started
+        await self.emit(started)
 
     async def _channel_state(self, channel_id: str, state: str) -> None:
         if channel_id in self.channels:
+            self._reported[channel_id] = dataclasses.replace(
+                self._reported[channel_id], state=state
+            )
             await self.emit(
                 ChannelStateChanged(
                     channel_id=channel_id, call_id=self.channels[channel_id], state=state
@@ -209,6 +319,7 @@ class FakeEngine(Engine):
 
     async def _channel_end(self, channel_id: str, cause: int) -> None:
         call_id = self.channels.pop(channel_id, None)
+        self._reported.pop(channel_id, None)
         self.snoops.pop(channel_id, None)
         if call_id is not None:
             await self.emit(ChannelEnded(channel_id=channel_id, call_id=call_id, cause=cause))

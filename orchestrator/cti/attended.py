@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +74,7 @@ class Consultation:
     # Prepaid: the seconds an external target may talk from its answer (None: no limit).
     limit: float | None = None
     done: bool = False
-    ringback: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ringback: str = ""  # the playback id of the transferer's ringback (Engine.new_id)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,8 +173,9 @@ class AttendedTransfers:
     ) -> Consultation:
         """Hold ``held``, call ``target``; :meth:`begin` checked the call's state."""
         assert call.bridge_id is not None
-        leg = self.calls.add_leg(call, uuid.uuid4().hex, TARGET_ROLE, target.number)
+        leg = self.calls.add_leg(call, self.engine.new_id(), TARGET_ROLE, target.number)
         c = Consultation(call, held, transferer, leg, target.number, target.kind, ring_s)
+        c.ringback = self.engine.new_id()
         call.transfer = c
         async with c.lock:
             try:

@@ -7,6 +7,11 @@ registry call of kind ``dialplan``: listed in ``GET /calls`` (per tenant and per
 extension) and announced to CTI clients as ``new``, ``ringing``, ``answered`` and
 ``hung_up``. Its id is the engine's call id (the caller's channel on Asterisk).
 
+After a restart of the orchestrator (or a gap in the engine link) the calls in progress
+come back with the same ids: the engine reports their channels again as
+``ChannelStarted(resumed=True)`` (their dials were missed), and each resumed channel of a
+call (same call id) that is not the call's first channel is taken as dialed by it.
+
 Not folded in (they belong to the other kinds, or to nobody): dials whose channels are
 legs of the orchestrator, Local channels (the engine's half of an originate or a
 flow's dial), and calls none of whose endpoints a tenant owns. The tenant and the
@@ -64,6 +69,8 @@ class DialplanCalls:
         if isinstance(event, ChannelStarted):
             self._channels[event.channel_id] = event
             self._states[event.channel_id] = LegState.from_engine(event.state)
+            if event.resumed:
+                await self._resumed(event)
         elif isinstance(event, ChannelDialed):
             if not event.status:
                 await self._dialed(event)
@@ -121,6 +128,31 @@ class DialplanCalls:
         if state is not LegState.DOWN:
             self._state(call, leg, state, event)
         # A later dial of the same caller (the next phone of a hunt) only adds its leg.
+
+    async def _resumed(self, event: ChannelStarted) -> None:
+        """A channel found after a gap: the dial that tied it to its call, made again.
+
+        The engine lists a call's first channel (whose id is the call id) before those it
+        dialed, but either order is taken."""
+        if event.channel_id != event.call_id:
+            dials = [(event.call_id, event)]
+        else:
+            dials = [
+                (event.channel_id, c)
+                for c in list(self._channels.values())
+                if c.resumed and c.call_id == event.channel_id and c.channel_id != c.call_id
+            ]
+        for caller_id, peer in dials:
+            if caller_id not in self._channels or peer.channel_id in self._calls:
+                continue
+            dial = ChannelDialed(
+                channel_id=caller_id,
+                call_id=event.call_id,
+                peer_id=peer.channel_id,
+                dial_string=peer.called_number or peer.endpoint,
+                timestamp=event.timestamp,
+            )
+            await self._dialed(dial)
 
     def _new_call(
         self,

@@ -33,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, NotFoundError, OrchestratorError
+from orchestrator.cti import kept
 from orchestrator.cti.attended import AttendedTransfers
 from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.cti.commands import (
@@ -85,20 +86,43 @@ class CtiService:
         self.max_call_s = max_call_s
         self._tasks: set[asyncio.Task[None]] = set()
         # Click-to-call / originated calls whose two parties are in the call's bridge.
-        self._bridged: set[str] = set()
+        self.bridged: set[str] = set()
         self.transfers = AttendedTransfers(engine, self.calls, self._tasks, max_call_s)
         # Prepaid authorization of click-to-call / originate (None: nobody is asked).
         self.authorizer: CallAuthorizer | None = None
+        # Bridged click-to-call calls kept across a restart (see .kept; None: not kept).
+        self.keeper: kept.CallKeeper | None = None
+        self.kept: dict[str, kept.KeptCall] = {}
+        self.pending: list[kept.KeptCall] = []  # restored, until the engine is connected
+        self.stopping = False
+        self._unwatch: Callable[[], None] | None = None
 
     @property
     def stream(self) -> EventStream:
         return self.calls.stream
 
     def start(self, runner: IvrRunner | None = None) -> None:
+        self.stopping = False
         self.calls.start(runner)
+        if self._unwatch is None:
+            self._unwatch = self.engine.subscribe(lambda event: kept.on_event(self, event))
+
+    def restore(self, records: list[kept.KeptCall]) -> None:
+        """The click-to-call calls the last run kept (before the engine starts)."""
+        kept.restore(self, records)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
-        """Stop following the engine; click-to-call drivers end (their legs hung up)."""
+        """Stop following the engine; click-to-call drivers end (their legs hung up, but
+        those of calls kept for the next run)."""
+        self.stopping = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self.calls.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -170,7 +194,7 @@ class CtiService:
                 call,
                 args,
                 self.directory,
-                bridged=lambda: call.id in self._bridged,
+                bridged=lambda: call.id in self.bridged,
                 authorizer=self.authorizer,
             )
             return {"transfer": transfer}
@@ -318,7 +342,7 @@ class CtiService:
         target_a = await self.directory.resolve(tenant, destination(a))
         target_b = await self.directory.resolve(tenant, destination(b))
         call = ActiveCall(
-            id=uuid.uuid4().hex,
+            id=self.engine.new_id(),
             tenant_id=tenant_id,
             kind=kind,
             caller=target_a.number,
@@ -393,8 +417,8 @@ class CtiService:
                 return
             if limit is not None and paid[0]:
                 call.paid_until = loop.time() + limit
-            b = self.calls.add_leg(call, uuid.uuid4().hex, "b", target_b.number)
-            ringback = uuid.uuid4().hex
+            b = self.calls.add_leg(call, self.engine.new_id(), "b", target_b.number)
+            ringback = self.engine.new_id()
             with contextlib.suppress(OrchestratorError):
                 # Leg A waits in silence otherwise; the bridge ends the tone.
                 await self.engine.play(a.id, "tone:ring", playback_id=ringback)
@@ -414,23 +438,30 @@ class CtiService:
                 call.paid_until = min(call.paid_until, loop.time() + limit)
             with contextlib.suppress(OrchestratorError):
                 await self.engine.stop_playback(ringback)
-            call.bridge_id = uuid.uuid4().hex
+            call.bridge_id = self.engine.new_id()
             await self.engine.create_bridge(call.bridge_id)
             await self.engine.add_to_bridge(call.bridge_id, a.id)
             await self.engine.add_to_bridge(call.bridge_id, b.id)
-            self._bridged.add(call.id)
+            self.bridged.add(call.id)
+            kept.keep(self, call)
             call.changed()
             # Two parties talk until one leaves; an attended transfer may replace one (and
             # bring the paid time forward: a prepaid external target).
             end_at = loop.time() + self.max_call_s
             while True:
-                deadline = call.paid_until
+                deadline, legs = call.paid_until, kept.bridged_legs(call)
                 over = await call.wait_until(
-                    lambda: _over(call) or call.paid_until != deadline,  # noqa: B023
+                    lambda: (
+                        call_over(call)
+                        or call.paid_until != deadline  # noqa: B023
+                        or (call.transfer is None and kept.bridged_legs(call) != legs)  # noqa: B023
+                    ),
                     left(end_at - loop.time()),
                 )
-                if not over or _over(call):
+                if not over or call_over(call):
                     break
+                if kept.bridged_legs(call) != legs:
+                    kept.keep(self, call)  # an attended transfer completed: other legs
             cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
             if not over and loop.time() >= call.paid_until:
                 log.info("call %s: the prepaid time (%s s) is used up", call.id, limit)
@@ -439,11 +470,17 @@ class CtiService:
             log.warning("call %s (%s): %s", call.id, call.kind, exc)
             cause = 41
         finally:
-            await self._finish(call, cause, **details)
+            await self.finish(call, cause, **details)
 
-    async def _finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
-        # Runs when the driver is cancelled too: no leg may outlive its call.
-        self._bridged.discard(call.id)
+    async def finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
+        """End a click-to-call: every leg hung up, the bridge destroyed, ``hung_up``."""
+        # Runs when the driver is cancelled too: no leg may outlive its call, but a kept
+        # one (see .kept) when the service stops: the next run adopts it.
+        if self.stopping and call.id in self.kept:
+            self.bridged.discard(call.id)
+            return
+        kept.release(self, call)
+        self.bridged.discard(call.id)
         for leg in list(call.legs.values()):
             try:
                 await self._hangup_leg(leg)
@@ -455,7 +492,7 @@ class CtiService:
         self.calls.end(call, CallState.HUNG_UP, cause=cause, **details)
 
 
-def _over(call: ActiveCall) -> bool:
+def call_over(call: ActiveCall) -> bool:
     """A bridged call is over when fewer than two parties are left (and no consultation)."""
     if call.ended:
         return True

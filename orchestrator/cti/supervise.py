@@ -273,7 +273,7 @@ class SupervisionService:
             mode=chosen,
             agent_channel=channel.id,
             call_id=self._call_of(channel.id) or channel.call_id or channel.id,
-            supervisor_leg=uuid.uuid4().hex,
+            supervisor_leg=self.engine.new_id(),
         )
         self._sessions[session.id] = session
         self._watch(session, session.agent_channel, session.supervisor_leg)
@@ -331,7 +331,7 @@ class SupervisionService:
                 if session.stop_reason is not None:
                     reason = session.stop_reason
                     return
-                session.bridge_id = uuid.uuid4().hex
+                session.bridge_id = self.engine.new_id()
                 await self.engine.create_bridge(session.bridge_id)
                 await self.engine.add_to_bridge(session.bridge_id, session.supervisor_leg)
                 await self._attach(session, session.mode)
@@ -377,7 +377,7 @@ class SupervisionService:
         """A snoop leg in ``mode`` into the session's bridge, replacing the current one."""
         assert session.bridge_id is not None
         listen, whisper = SNOOPS[mode]
-        snoop_id = uuid.uuid4().hex
+        snoop_id = self.engine.new_id()
         self._watch(session, snoop_id)
         try:
             await self.engine.snoop(

@@ -300,7 +300,7 @@ class IvrCall:
         items = media_list(media)
         if barge_in and self._digits:
             return self._digits[0]
-        playback_id = uuid.uuid4().hex
+        playback_id = self.engine.new_id()
         done = self._expect(
             lambda e: isinstance(e, PlaybackFinished) and e.playback_id == playback_id
         )
@@ -512,7 +512,7 @@ class IvrCall:
         if not 1 <= timeout <= 300:
             raise ValidationError("dial timeout must be 1..300 s", timeout=timeout)
         target = await self.directory.resolve(self.tenant, destination)
-        child = _Child(uuid.uuid4().hex)
+        child = _Child(self.engine.new_id())
         self._children[child.leg_id] = child
         if self._on_child is not None:
             self._on_child(child.leg_id, self)
@@ -543,7 +543,7 @@ class IvrCall:
                 return DialResult(DIAL_STATUS.get(cause, "failed"), cause, child.leg_id)
             # The dialed party answered: answer the caller too and connect them.
             await self.answer()
-            bridge_id = uuid.uuid4().hex
+            bridge_id = self.engine.new_id()
             ended = self._expect(
                 lambda e: isinstance(e, LegHungUp | LegLeftApp) and e.leg_id == child.leg_id
             )

@@ -1319,6 +1319,23 @@ class QueuePlace(SQLModel, table=True):
     enqueued_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     callback_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
     skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    # Set while the caller talks to an agent (the call is adopted after a restart).
+    agent_id: str = Field(default="", max_length=64)
+    agent_leg: str = Field(default="", max_length=128)
+    bridge_id: str = Field(default="", max_length=128)
+    answered_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+
+
+class KeptCallRecord(SQLModel, table=True):
+    """A bridged click-to-call the next run adopts (orchestrator/cti/kept.py)."""
+
+    __tablename__ = "cti_kept_calls"
+
+    call_id: str = Field(primary_key=True, max_length=64, description="the CTI call id")
+    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    node: str = Field(default="", max_length=64, description="the engine node of the legs")
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    kept_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 
 
 class QueueLastAgent(SQLModel, table=True):

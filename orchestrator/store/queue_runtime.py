@@ -77,6 +77,10 @@ def save_places(session: Session, changes: Mapping[str, Place | None], node: str
             enqueued_at=_moment(p.enqueued_at),
             callback_at=_moment(p.callback_at) if p.callback_at else None,
             skills=dict(p.skills),
+            agent_id=p.agent_id,
+            agent_leg=p.agent_leg,
+            bridge_id=p.bridge_id,
+            answered_at=_moment(p.answered_at) if p.answered_at else None,
         )
         for p in changes.values()
         if p is not None
@@ -160,6 +164,10 @@ def load_places(session: Session, node: str = "") -> list[Place]:
                     seq=r.seq,
                     callback_at=r.callback_at.timestamp() if r.callback_at else 0.0,
                     skills=dict(r.skills or {}),
+                    agent_id=r.agent_id,
+                    agent_leg=r.agent_leg,
+                    bridge_id=r.bridge_id,
+                    answered_at=r.answered_at.timestamp() if r.answered_at else 0.0,
                 )
             )
         except (ValueError, ValidationError):  # a row no release of ours wrote: skipped

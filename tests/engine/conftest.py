@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from moto.server import ThreadedMotoServer
 
+from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
@@ -187,3 +188,12 @@ def _serve(settings: Settings, url: str) -> tuple[FastAPI, uvicorn.Server, threa
             raise RuntimeError("the orchestrator did not become healthy within 30 s")
         time.sleep(0.2)
     return app, server, thread
+
+
+@pytest.fixture
+async def ari(service: Service) -> AsyncIterator[AriClient]:
+    """An ARI client acting behind the orchestrator's back (REST only)."""
+    from tests.engine.child_service import backdoor_ari
+
+    async with backdoor_ari(service) as client:
+        yield client

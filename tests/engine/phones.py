@@ -52,6 +52,7 @@ BLOCKS: dict[str, range] = {
     "test_queues_restart": range(12, 17),  # not using the helper (yet)
     "test_cdrs_flows": range(30, 38),  # not using the helper (yet)
     "test_observe": range(40, 42),
+    "test_cdrs_gaps": range(42, 48),
     "test_cti": range(50, 52),
     "test_supervision": range(60, 63),  # not using the helper (yet)
     "test_recordings_calls": range(63, 68),
@@ -60,9 +61,10 @@ BLOCKS: dict[str, range] = {
     "test_cti_transfer": range(80, 84),
     "test_cti_observed": range(90, 92),
     "test_cdrs": range(95, 98),
+    "test_restart_adopt": range(84, 90),
     "test_registration_events": range(18, 20),
     "test_registration_events_2": range(10, 12),  # the same module's second block
-    "test_dead_phones": range(42, 50),
+    "test_dead_phones": range(52, 60),
 }
 
 

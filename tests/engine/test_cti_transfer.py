@@ -56,7 +56,7 @@ def bridged_endpoints(service: Service) -> list[set[str]]:
     """For each Stasis bridge of the engine, the SIP users whose channels are in it."""
     out = []
     for bridge_id in re.findall(
-        r"^([0-9a-f-]{20,})\s", service.instance.cli("bridge show all"), re.M
+        r"^((?:orch-)?[0-9a-f-]{20,})\s", service.instance.cli("bridge show all"), re.M
     ):
         text = service.instance.cli(f"bridge show {bridge_id}")
         out.append(set(re.findall(r"PJSIP/(\d+)@", text)))

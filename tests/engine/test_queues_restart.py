@@ -29,10 +29,8 @@ import asyncio
 import contextlib
 import json
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,8 @@ from websockets.asyncio.client import connect
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.testing import sipp
-from tests.engine.conftest import REPO, SLOT, TEST_API_PORT, Service
+from tests.engine.child_service import orchestrator_process as _process
+from tests.engine.conftest import SLOT, TEST_API_PORT, Service
 
 pytestmark = pytest.mark.engine
 
@@ -88,16 +87,6 @@ def rq(service: Service) -> dict[str, Any]:
         r = http.get(f"/api/v1/tenants/{tid}/config")
         assert r.json()["last_apply"]["ok"], r.text
     return out
-
-
-@pytest.fixture
-async def ari(service: Service) -> AsyncIterator[AriClient]:
-    """An ARI client acting behind the orchestrator's back (REST only)."""
-    instance = service.instance
-    creds = instance.credentials()
-    url = f"http://{instance.bind_address}:{instance.ports.http}/ari"
-    async with AriClient(url, str(creds["ari_user"]), str(creds["ari_password"]), "x") as client:
-        yield client
 
 
 def _http(service: Service) -> httpx.AsyncClient:
@@ -269,42 +258,6 @@ async def test_waiting_callers_keep_their_places_across_a_restart(
                 await ari.hangup(channel["id"])
 
 
-# The orchestrator as its own process: the settings (JSON) from argv[1].
-CHILD = """
-import json, sys, uvicorn
-from orchestrator.runtime import build_app
-from orchestrator.settings import Settings
-settings = Settings(**json.loads(open(sys.argv[1]).read()))
-uvicorn.run(build_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
-"""
-
-
-@contextlib.contextmanager
-def _process(service: Service, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The orchestrator in a child process with the service's settings, once healthy."""
-    assert service._settings is not None
-    path = tmp_path / "settings.json"
-    path.write_text(json.dumps(service._settings.model_dump(mode="json")))
-    with (tmp_path / "child.log").open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(path)], cwd=REPO, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{service.url}/health", timeout=2).status_code == 200:
-                    break
-            assert child.poll() is None, (tmp_path / "child.log").read_text()
-            assert time.monotonic() < deadline, "the child orchestrator is not healthy"
-            time.sleep(0.2)
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=30)
-
-
 async def test_a_waiting_caller_outlives_a_crash(
     service: Service, rq: dict[str, Any], ari: AriClient, tmp_path: Path
 ) -> None:
@@ -314,18 +267,7 @@ async def test_a_waiting_caller_outlives_a_crash(
     call: asyncio.Task[sipp.CallResult] | None = None
     try:
         with _process(service, tmp_path) as child:
-            call = asyncio.create_task(
-                sipp.call(
-                    server=f"127.0.0.1:{service.instance.ports.sip}",
-                    username="861",
-                    password=rq["passwords"]["861"],
-                    domain=DOMAIN,
-                    local_port=DIAL_FROM["861"],
-                    target=ACCESS,
-                    hold_ms=60_000,
-                    timeout=120,
-                )
-            )
+            call = asyncio.create_task(_call_861(service, rq))
             before = await _until(service, rq, lambda s: s["waiting"], "861 waits")
             channel = (await _channels(ari))["861"]
             child.send_signal(signal.SIGKILL)  # a crash: no shutdown at all
@@ -353,6 +295,131 @@ async def test_a_waiting_caller_outlives_a_crash(
             assert call is not None
             result = await asyncio.wait_for(call, 15)
             assert result.answered and result.far_end_hangup, result.log
+    finally:
+        if call is not None:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+        for left in (await _channels(ari)).values():
+            with contextlib.suppress(LegGoneError):
+                await ari.hangup(left["id"])
+
+
+def _call_861(service: Service, rq: dict[str, Any]) -> Coroutine[Any, Any, sipp.CallResult]:
+    """861 calls the queue's access number and talks up to 60 s."""
+    return sipp.call(
+        server=f"127.0.0.1:{service.instance.ports.sip}",
+        username="861",
+        password=rq["passwords"]["861"],
+        domain=DOMAIN,
+        local_port=DIAL_FROM["861"],
+        target=ACCESS,
+        hold_ms=60_000,
+        timeout=120,
+    )
+
+
+async def _phones(ari: AriClient) -> dict[str, dict[str, Any]]:
+    """Live channels by their phone (PJSIP endpoint user): caller and agent alike (the
+    agent's leg shows the caller's number, so :func:`_channels` cannot tell them apart)."""
+    out = {}
+    for channel in await ari.list_channels():
+        name = str(channel.get("name", ""))
+        if name.startswith("PJSIP/") and "@" in name:
+            out[name[6:].split("@")[0]] = channel
+    return out
+
+
+async def _listed(service: Service, rq: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The tenant's calls in ``GET /api/v1/calls``, by id."""
+    async with _http(service) as http:
+        r = await http.get("/api/v1/calls", params={"tenant_id": rq["tenant_id"]})
+    assert r.status_code == 200, r.text
+    return {c["id"]: c for c in r.json()["items"]}
+
+
+async def _cdr_count(service: Service, tenant_id: int) -> int:
+    async with _http(service) as http:
+        r = await http.get("/api/v1/cdrs", params={"tenant_id": tenant_id})
+    assert r.status_code == 200, r.text
+    return int(r.json()["total"])
+
+
+async def test_a_call_with_an_agent_outlives_a_crash(
+    service: Service, rq: dict[str, Any], ari: AriClient, tmp_path: Path
+) -> None:
+    """Caller 861 talks to the agent when the orchestrator is killed: the new run adopts
+    the call (both legs and the bridge stay, the agent stays on call), and when the agent
+    hangs up the caller is hung up, the agent wraps up, ``completed`` counts it once.
+
+    (Before: the start-up sweep hung up both legs, left the bridge, and the figures never
+    got the call's ``completed``.)"""
+    await _agent(service, rq, "login")
+    if (await _agent(service, rq))["state"] == "paused":
+        await _agent(service, rq, "unpause")
+    start = (await _status(service, rq))["figures"]
+    cdrs = await _cdr_count(service, rq["tenant_id"])
+    await asyncio.to_thread(service.stop)
+    call: asyncio.Task[sipp.CallResult] | None = None
+    try:
+        async with sipp.Answerer(local_port=CONTACT[AGENT], calls=1) as phone:
+            try:
+                with _process(service, tmp_path) as child:
+                    call = asyncio.create_task(_call_861(service, rq))
+                    answered = start["answered"] + 1
+                    await _until(service, rq, lambda s: s["figures"]["answered"] == answered, "ok")
+                    await phone.wait_answered(1)
+                    deadline = time.monotonic() + 10
+                    while True:  # until Asterisk has the two in one bridge
+                        talking = await _phones(ari)
+                        ids = {talking[n]["id"] for n in ("861", AGENT) if n in talking}
+                        bridges = await ari.list_bridges()
+                        if len(ids) == 2 and any(set(b["channels"]) == ids for b in bridges):
+                            break
+                        assert time.monotonic() < deadline, (talking, bridges)
+                        await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.3)  # the place is written a few ms after the bridge
+                    listed = await _listed(service, rq)
+                    assert list(listed) == [talking["861"]["id"]], listed
+                    child.send_signal(signal.SIGKILL)  # a crash: no shutdown at all
+                    child.wait(timeout=10)
+            finally:
+                await asyncio.to_thread(service.start)
+            # -- adopted: the same two channels, still bridged together, the agent on call --
+            after = await _phones(ari)
+            assert {n: after[n]["id"] for n in ("861", AGENT)} == {
+                n: talking[n]["id"] for n in ("861", AGENT)
+            }
+            assert [b for b in await ari.list_bridges() if set(b["channels"]) == ids], "bridge"
+            shown = await _agent(service, rq)
+            assert shown["state"] == "on_call", shown
+            again = await _listed(service, rq)  # in CTI under its id, with both legs
+            assert list(again) == list(listed), again
+            [adopted] = again.values()
+            assert {leg["id"] for leg in adopted["legs"]} == ids, adopted
+            assert adopted["state"] == "answered", adopted
+            figures = (await _status(service, rq))["figures"]
+            assert (figures["answered"], figures["completed"]) == (
+                start["answered"] + 1,
+                start["completed"],
+            ), figures
+            # -- the agent hangs up: the caller too, then wrap-up and completed, once --
+            await _hang_up_agent(ari)
+            assert call is not None
+            result = await asyncio.wait_for(call, 15)
+            assert result.answered and result.far_end_hangup, result.log
+        done = start["completed"] + 1
+        final = await _until(service, rq, lambda s: s["figures"]["completed"] == done, "done")
+        figures = final["figures"]
+        assert (figures["answered"], figures["waiting"]) == (start["answered"] + 1, 0), figures
+        assert not {"861", AGENT} & set(await _phones(ari))
+        assert not ids & {c["id"] for c in await ari.list_channels()}
+        assert not [b for b in await ari.list_bridges() if b["id"].startswith("orch-")]
+        deadline = time.monotonic() + 15
+        while await _cdr_count(service, rq["tenant_id"]) < cdrs + 1:
+            assert time.monotonic() < deadline, "no CDR"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        assert await _cdr_count(service, rq["tenant_id"]) == cdrs + 1  # one CDR, not two
     finally:
         if call is not None:
             call.cancel()

@@ -116,6 +116,18 @@ def phone(
     )
 
 
+def alive_again(channel: str, call: str, t: float, *, user: str) -> ChannelStarted:
+    """A phone's channel found up by the adapter's reconciliation after a restart."""
+    return ChannelStarted(
+        channel_id=channel,
+        call_id=call,
+        name=f"PJSIP/{user}-{channel}",
+        endpoint=f"{user}@{DOMAIN}",
+        state="up",
+        timestamp=T0 + t,
+    )
+
+
 def local(channel: str, call: str, t: float, *, half: int, exten: str) -> ChannelStarted:
     return ChannelStarted(
         channel_id=channel,

@@ -11,8 +11,7 @@ import asyncio
 
 from orchestrator.cdr import CdrBuilder
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import ChannelStarted
-from tests.unit.cdr_script import NODE, T0, Db, at, db, dial, end, phone, play, up
+from tests.unit.cdr_script import NODE, T0, Db, alive_again, at, db, dial, end, phone, play, up
 
 __all__ = ["db"]
 
@@ -57,17 +56,8 @@ async def test_call_outliving_a_restart_gets_its_cdr_once(db: Db) -> None:
     await first_run(db, graceful=True)
     engine, builder = await second_run(db, grace_s=5)
     # The adapter's reconciliation reports the channels it finds.
-    for channel, user in (("a", "101"), ("b", "102")):
-        await engine.emit(
-            ChannelStarted(
-                channel_id=channel,
-                call_id="a",
-                name=f"PJSIP/{user}-{channel}",
-                endpoint=f"{user}@a.example",
-                state="up",
-                timestamp=T0 + 30,
-            )
-        )
+    await play(engine, builder, alive_again("a", "a", 30, user="101"))
+    await play(engine, builder, alive_again("b", "a", 30, user="102"))
     await play(engine, builder, end("b", 40), end("a", 40))
     cdr, legs = db.one()
     # The answer time is the one seen before the restart, not the re-report's.
@@ -119,18 +109,10 @@ async def test_heartbeat_bounds_the_end_of_a_call_lost_while_down(db: Db) -> Non
 
 
 async def test_only_some_channels_survive(db: Db) -> None:
-    await first_run(db, graceful=True)
+    # Killed (a graceful stop would bound the lost channel's end by the stop time).
+    await first_run(db, graceful=False)
     engine, builder = await second_run(db, grace_s=0.1)
-    await engine.emit(
-        ChannelStarted(
-            channel_id="a",
-            call_id="a",
-            name="PJSIP/101-a",
-            endpoint="101@a.example",
-            state="up",
-            timestamp=T0 + 30,
-        )
-    )
+    await engine.emit(alive_again("a", "a", 30, user="101"))
     await asyncio.sleep(0.3)
     await builder.flush()
     assert db.cdrs() == [] and builder.calls["a"].channels["b"].ended == T0 + 2

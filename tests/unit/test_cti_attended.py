@@ -20,6 +20,7 @@ from orchestrator.cti.commands import ClickToCallParams
 from orchestrator.cti.errors import TransferStateError
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
 from tests.unit.test_click_to_call_billing import StubAuthorizer
+from tests.unit.test_restart_adopt import MemoryKeeper
 
 
 async def python_flow(call: IvrCall) -> None:
@@ -65,7 +66,7 @@ class H:
         await self.until(lambda: len(self.originated()) == before + 2)
         b = self.originated()[-1]
         await self.engine.remote_answer(b)
-        await self.until(lambda: snap["id"] in self.cti._bridged)
+        await self.until(lambda: snap["id"] in self.cti.bridged)
         return snap["id"], snap["id"], b
 
     async def consult(self, call_id: str, leg: str = "b", to: str = "103") -> str:
@@ -369,3 +370,29 @@ async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> N
     assert h.engine.legs[target].state is LegState.HUNG_UP
     assert h.engine.legs[b].state is LegState.HUNG_UP
     assert payer.released == []
+
+
+async def test_the_kept_record_follows_a_completed_transfer(h: H) -> None:
+    """A bridged call is kept for a restart (orchestrator/cti/kept.py) with the legs of
+    the moment: after an attended transfer, the held party's and the target's."""
+    keeper = MemoryKeeper()
+    h.cti.keeper = keeper
+
+    def kept() -> set[str]:
+        record = keeper.calls.get(call_id)
+        return {leg_id for leg_id, _, _ in record.legs} if record else set()
+
+    call_id, a, b = await h.connected_call()
+    await h.until(lambda: kept() == {a, b})
+    target = await h.consult(call_id, leg="b", to="103")
+    await h.engine.remote_answer(target)
+    await h.event("transfer_answered")
+    assert kept() == {a, b}  # not rewritten during the consultation
+    await h.cmd("complete_transfer", call_id)
+    await h.event("transferred")
+    await h.until(lambda: kept() == {b, target})
+    assert h.engine.kept_legs == {b, target}
+    await h.engine.remote_hangup(target)
+    await h.event("hung_up")
+    await h.until(lambda: not keeper.calls)
+    assert h.engine.kept_legs == set()

@@ -25,10 +25,10 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
@@ -56,6 +56,8 @@ from orchestrator.core.events import (
     LegLeftBridge,
     LegStateChanged,
 )
+from orchestrator.core.journal import LegRecord
+from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
@@ -159,8 +161,11 @@ class AsteriskEngine(Engine):
         request_timeout: float = 10.0,
         action_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.2, 5.0),
+        journal_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        # Where the instance's CEL journal is (journal.py); None: no journal kept.
+        self.journal_dir = journal_dir
         self.app = app
         self.id_prefix = id_prefix
         self.sweep_on_start = sweep_on_start
@@ -186,6 +191,7 @@ class AsteriskEngine(Engine):
         self._announced: set[str] = set()  # legs whose LegCreated went out
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        self.making_bridges: set[str] = set()  # bridges whose POST /bridges is in flight
         # Q.850 cause of an originate that failed, from ARI's Dial event: a busy Local
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
@@ -238,9 +244,19 @@ class AsteriskEngine(Engine):
             detail=self._detail,
         )
 
-    def new_id(self) -> str:
-        """A fresh id for a leg, bridge or playback, with this adapter's prefix."""
-        return f"{self.id_prefix}{uuid.uuid4().hex}"
+    # -- the engine's own journal (CEL lines, see journal.py) ---------------------
+    async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:
+        if self.journal_dir is None or not leg_ids:
+            return {}
+        try:
+            return await asyncio.to_thread(cel_journal.read, self.journal_dir, list(leg_ids))
+        except OSError as exc:  # unreadable (permissions, a vanished mount): no journal
+            log.warning("asterisk: cannot read the journal in %s: %s", self.journal_dir, exc)
+            return {}
+
+    async def prune_journal(self, before: float) -> None:
+        if self.journal_dir is not None:
+            await asyncio.to_thread(cel_journal.prune, self.journal_dir, before)
 
     # -- dispatcher -------------------------------------------------------
     async def _dispatch_loop(self) -> None:
@@ -492,8 +508,12 @@ class AsteriskEngine(Engine):
 
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
-        await self.ari.create_bridge(bridge.id, kind)
-        self.bridges.setdefault(bridge.id, bridge)
+        self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
+        try:
+            await self.ari.create_bridge(bridge.id, kind)
+            self.bridges.setdefault(bridge.id, bridge)
+        finally:
+            self.making_bridges.discard(bridge.id)
         # ARI does not send BridgeCreated to the app that made the bridge.
         self._made(BridgeCreated(bridge_id=bridge.id, kind=kind))
         return self.bridges[bridge.id]

@@ -43,7 +43,6 @@ STOCK_FILES = [
     "pjproject.conf",
     "confbridge.conf",
     "res_parking.conf",
-    "cel.conf",
     "codecs.conf",
     "dsp.conf",
     "pjsip_notify.conf",
@@ -167,6 +166,11 @@ class AsteriskInstance:
         return self.etc / "tenants"
 
     @property
+    def journal_dir(self) -> Path:
+        """Where the engine journals its channels' answers and hang-ups (cel.conf)."""
+        return self.dir / "journal"
+
+    @property
     def credentials_path(self) -> Path:
         return self.dir / "credentials.json"
 
@@ -264,7 +268,10 @@ class AsteriskInstance:
     def configure(self) -> None:
         """Write the base configuration from the project's templates; keep tenant files."""
         creds = self.credentials()
-        dirs = {d: f"{self.inner_dir}/{d}" for d in ("etc", "run", "log", "spool", "db", "cache")}
+        dirs = {
+            d: f"{self.inner_dir}/{d}"
+            for d in ("etc", "run", "log", "spool", "db", "cache", "journal")
+        }
         for d in dirs.values():
             self.host(d).mkdir(parents=True, exist_ok=True)
         self.tenants_dir.mkdir(exist_ok=True)
@@ -319,6 +326,7 @@ class AsteriskInstance:
             rtp_start=self.ports.rtp_start,
             rtp_end=self.ports.rtp_end,
             config_dir=str(self.etc),
+            journal_dir=str(self.journal_dir),
         )
         self._write_credentials(creds)
         if not self.system and self.root != Path("/"):

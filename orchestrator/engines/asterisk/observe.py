@@ -97,7 +97,7 @@ def _ts(event: AriEvent) -> dict[str, float]:
     return {} if ts is None else {"timestamp": ts}
 
 
-def channel_started(channel: dict[str, Any], **extra: float) -> ChannelStarted:
+def channel_started(channel: dict[str, Any], **extra: Any) -> ChannelStarted:
     """The ChannelStarted for a channel snapshot (an event's, or one from ``GET /channels``)."""
     caller = channel.get("caller") or {}
     dialplan = channel.get("dialplan") or {}
@@ -219,6 +219,7 @@ class ChannelTable:
         appeared (ChannelStarted), changed state, or are gone (ChannelEnded)."""
         seen: dict[str, dict[str, Any]] = {str(c["id"]): c for c in snapshots}
         out: list[ChannelEvent] = []
+        found: list[tuple[str, str]] = []  # (creation time, id) of channels new to us
         for cid in [c for c in self.states if c not in seen]:
             out.append(
                 ChannelEnded(
@@ -228,11 +229,14 @@ class ChannelTable:
             )  # fmt: skip
         for cid, snapshot in seen.items():
             if cid not in self.states:
-                out.append(channel_started(snapshot))
+                found.append((str(snapshot.get("creationtime", "")), cid))
                 continue
             state = str(LegState.from_engine(str(snapshot.get("state", "down"))))
             if state != self.states[cid]:
                 out.append(
                     ChannelStateChanged(channel_id=cid, call_id=call_id_of(snapshot), state=state)
                 )
+        # Oldest first: a call's first channel (the caller) before the ones it dialed.
+        # (ARI's creation times share one format and zone: they sort as strings.)
+        out += [channel_started(seen[cid], resumed=True) for _, cid in sorted(found)]
         return out

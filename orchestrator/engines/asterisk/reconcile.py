@@ -7,10 +7,13 @@ what exists now and turns the difference into the events it missed, applied thro
 
 At the first connect of a process, :meth:`Reconciler.sweep` instead clears what a
 previous run left behind: channels still in our Stasis app have no owner any more,
-except those in ``Engine.kept_legs`` (callers a queue takes back): they are reported
-as ``LegCreated(resumed=True)``. Such a channel keeps what it was doing while nobody
-was connected (checked on Asterisk 22: still in the app, music on hold going on);
-only the events of that gap are lost.
+except those in ``Engine.kept_legs`` (callers a queue takes back, the legs of calls
+adopted from the store): they are reported as ``LegCreated(resumed=True)``. Such a
+channel keeps what it was doing while nobody was connected (checked on Asterisk 22:
+still in the app, music on hold going on, still bridged); only the events of that gap
+are lost. Our bridges (:attr:`Engine.id_prefix`, or the bare uuid hex ids of versions
+before it) are destroyed unless a kept leg is in one: that one is reported again
+(``BridgeCreated`` then ``LegEnteredBridge`` for each kept leg in it).
 
 With channel observation, both also bring the adapter's channel table in line: channels
 it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import LegState
@@ -32,15 +36,20 @@ from orchestrator.core.errors import LegGoneError, NotFoundError
 from orchestrator.core.events import (
     BridgeCreated,
     BridgeDestroyed,
+    ChannelEnded,
     LegEnteredBridge,
     LegHungUp,
     LegLeftBridge,
     LegStateChanged,
 )
+from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.translate import leg_created_from_snapshot, leg_state
 
 # What an app subscribed to all channels/bridges lists instead of their ids.
 ALL_TOPICS = frozenset({"__AST_CHANNEL_ALL_TOPIC", "__AST_BRIDGE_ALL_TOPIC"})
+# The bridge ids of the versions before Engine.new_id (a bare uuid4 hex); Asterisk's
+# own (dialplan) bridges have dashed uuids.
+LEGACY_BRIDGE_ID = re.compile(r"[0-9a-f]{32}")
 
 if TYPE_CHECKING:
     from orchestrator.engines.asterisk.adapter import AsteriskEngine
@@ -56,6 +65,14 @@ class Reconciler:
 
     def _ours(self, bridge_id: str, app_bridges: set[str]) -> bool:
         return bridge_id.startswith(self.engine.id_prefix) or bridge_id in app_bridges
+
+    def _made_by_us(self, bridge: dict[str, Any]) -> bool:
+        """A bridge some run of the orchestrator made (this one or an earlier one)."""
+        bridge_id = str(bridge["id"])
+        return (
+            bridge_id.startswith(self.engine.id_prefix)
+            or LEGACY_BRIDGE_ID.fullmatch(bridge_id) is not None
+        )
 
     def _in_app(self, app: dict[str, Any], channels: dict[str, dict[str, Any]]) -> set[str]:
         """The ids of the channels in our Stasis app now."""
@@ -73,14 +90,21 @@ class Reconciler:
     async def _observe(self, channels: dict[str, dict[str, Any]]) -> None:
         engine = self.engine
         if engine.observe_channels:
-            for event in engine.channels.differences(channels.values()):
+            events = engine.channels.differences(channels.values())
+            gone = [e.channel_id for e in events if isinstance(e, ChannelEnded)]
+            if gone:
+                # Ended while the link was down: when and why, from the engine's journal.
+                found = await engine.journal(gone)
+                events = cel_journal.fill_gap(events, found, engine.channels.states)
+            for event in events:
                 if engine.channels.admit(event):
                     await engine.emit(event)
 
     async def sweep(self) -> None:
         """Hang up the channels left in our app and destroy our bridges left behind.
 
-        Kept legs still in the app are taken back instead (``LegCreated(resumed=True)``).
+        Kept legs still in the app are taken back instead (``LegCreated(resumed=True)``),
+        with the bridge of ours they are in.
         """
         engine, ari = self.engine, self.engine.ari
         app = await ari.application()
@@ -92,24 +116,36 @@ class Reconciler:
             channels.pop(channel_id, None)
             with contextlib.suppress(LegGoneError):
                 await ari.hangup(channel_id, reason="normal")
-        bridge_ids = [
-            b["id"] for b in await ari.list_bridges() if b["id"].startswith(self.engine.id_prefix)
-        ]
-        for bridge_id in bridge_ids:
+        kept_bridges: list[dict[str, Any]] = []
+        bridge_ids: list[str] = []
+        for bridge in await ari.list_bridges():
+            if not self._made_by_us(bridge):
+                continue
+            if set(bridge.get("channels", [])) & set(kept):
+                kept_bridges.append(bridge)
+                continue
+            bridge_ids.append(str(bridge["id"]))
             with contextlib.suppress(NotFoundError):
-                await ari.destroy_bridge(bridge_id)
+                await ari.destroy_bridge(bridge["id"])
         if channel_ids or bridge_ids or kept:
             log.info(
                 "asterisk: swept %d channel(s) and %d bridge(s) left by a previous run, "
-                "took back %d",
+                "took back %d channel(s) and %d bridge(s)",
                 len(channel_ids),
                 len(bridge_ids),
                 len(kept),
+                len(kept_bridges),
             )
         await self._observe(channels)
         for channel_id in kept:
             created = leg_created_from_snapshot(channels[channel_id])
             await engine.apply(dataclasses.replace(created, resumed=True))
+        for bridge in kept_bridges:
+            bridge_id = str(bridge["id"])
+            kind = str(bridge.get("bridge_type", "mixing"))
+            await engine.apply(BridgeCreated(bridge_id=bridge_id, kind=kind))
+            for leg_id in sorted(set(bridge.get("channels", [])) & set(kept)):
+                await engine.apply(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
 
     async def reconcile(self) -> None:
         engine, ari = self.engine, self.engine.ari
@@ -148,6 +184,12 @@ class Reconciler:
         for bridge_id, snapshot in bridges.items():
             if bridge_id not in engine.bridges:
                 if not self._ours(bridge_id, in_app):
+                    continue
+                if not snapshot.get("channels") and bridge_id not in engine.making_bridges:
+                    # Ours, empty, and nobody of this run knows it: its owner's destroy
+                    # was lost with the link. Nothing can use it any more.
+                    with contextlib.suppress(NotFoundError):
+                        await engine.ari.destroy_bridge(bridge_id)
                     continue
                 kind = str(snapshot.get("bridge_type", "mixing"))
                 await engine.apply(BridgeCreated(bridge_id=bridge_id, kind=kind))
