@@ -32,6 +32,7 @@ from sqlmodel import Session
 from api.auth import Principal
 from api.config_state import ConfigState
 from api.errors import AuthenticationError
+from orchestrator.bounds import StoreInt
 from orchestrator.core import Engine
 from orchestrator.store import users
 from orchestrator.store._common import MAX_LIMIT, read_scoped
@@ -109,7 +110,7 @@ AdminUser = Annotated[Principal, Depends(get_admin)]
 SupervisorUser = Annotated[Principal, Depends(get_supervisor)]
 
 
-def check_agent(session: Session, user: Principal, agent_id: int) -> None:
+def check_agent(session: Session, user: Principal, agent_id: StoreInt) -> None:
     """404 for an agent the caller cannot see; 403 for an agent acting on another one."""
     if user.at_least(Role.SUPERVISOR):
         return  # the action itself looks the agent up in the caller's scope
@@ -117,7 +118,9 @@ def check_agent(session: Session, user: Principal, agent_id: int) -> None:
     user.require_own_agent(agent.extension_id, agent_id)
 
 
-def get_agent_id(session: SessionDep, user: CurrentUser, agent_id: Annotated[int, Path()]) -> int:
+def get_agent_id(
+    session: SessionDep, user: CurrentUser, agent_id: Annotated[StoreInt, Path()]
+) -> int:
     """The ``{agent_id}`` of the path, if the caller may act on that agent (see check_agent)."""
     check_agent(session, user, agent_id)
     return agent_id
@@ -126,13 +129,13 @@ def get_agent_id(session: SessionDep, user: CurrentUser, agent_id: Annotated[int
 AgentId = Annotated[int, Depends(get_agent_id)]
 
 
-def get_own_extension_id(user: CurrentUser, extension_id: Annotated[int, Path()]) -> int:
+def get_own_extension_id(user: CurrentUser, extension_id: Annotated[StoreInt, Path()]) -> int:
     """The ``{extension_id}`` of the path for an admin, or an agent's own; 403 otherwise."""
     user.require_own_extension(extension_id)
     return extension_id
 
 
-def get_readable_extension_id(user: CurrentUser, extension_id: Annotated[int, Path()]) -> int:
+def get_readable_extension_id(user: CurrentUser, extension_id: Annotated[StoreInt, Path()]) -> int:
     """As :func:`get_own_extension_id`, and supervisors may read any of their tenant's."""
     user.require_own_extension(extension_id, supervisor=True)
     return extension_id
@@ -142,7 +145,7 @@ OwnExtensionId = Annotated[int, Depends(get_own_extension_id)]
 ReadableExtensionId = Annotated[int, Depends(get_readable_extension_id)]
 
 
-def get_visible_tenant_id(tenant_id: Annotated[int, Path()], user: CurrentUser) -> int:
+def get_visible_tenant_id(tenant_id: Annotated[StoreInt, Path()], user: CurrentUser) -> int:
     """The ``{tenant_id}`` of the path, if the caller may see it; 404 otherwise."""
     return user.require_tenant(tenant_id)
 
@@ -152,13 +155,13 @@ VisibleTenantId = Annotated[int, Depends(get_visible_tenant_id)]
 
 @dataclass(frozen=True, slots=True)
 class PageParams:
-    offset: int
-    limit: int
+    offset: StoreInt
+    limit: StoreInt
 
 
 def get_page_params(
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[StoreInt, Query(ge=0)] = 0,
+    limit: Annotated[StoreInt, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> PageParams:
     return PageParams(offset=offset, limit=limit)
 

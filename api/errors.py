@@ -4,6 +4,9 @@ Every error response has the same body::
 
     {"error_id": "not-found", "message": "tenant 7 not found", "details": {"tenant_id": 7}}
 
+The OpenAPI document describes it as ``ErrorBody`` on every operation that can answer
+an error (:mod:`api.openapi`).
+
 =========================  ======  ==============================================
 error                      status  note
 =========================  ======  ==============================================

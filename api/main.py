@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from api.config_state import ConfigState
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import ROUTERS
 from orchestrator.core import Engine
 from orchestrator.provisioning.base import Provisioner
@@ -62,4 +63,5 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_openapi(app)
     return app

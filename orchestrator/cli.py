@@ -12,7 +12,9 @@ import json
 import typer
 
 from orchestrator import runtime, serve
+from orchestrator.core.errors import ValidationError
 from orchestrator.settings import get_settings
+from orchestrator.store.users import check_admin_token
 
 app = typer.Typer(help="Telephony orchestrator over Asterisk.", no_args_is_help=True)
 engine_app = typer.Typer(help="Install and run the Asterisk engine.", no_args_is_help=True)
@@ -73,7 +75,14 @@ def run(
     channel is up or after ORCH_ENGINE_STOP_GRACE_S seconds; a second Ctrl-C stops it
     at once. An engine that was already running is left running, as on a start-up error.
     """
-    serve.serve(get_settings(), start_engine=not no_engine)
+    settings = get_settings()
+    try:
+        # Before the engine starts: a refused token must not leave an engine behind.
+        check_admin_token(settings.admin_token)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    serve.serve(settings, start_engine=not no_engine)
 
 
 if __name__ == "__main__":

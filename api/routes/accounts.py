@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.billing.tariff import EXACT
+from orchestrator.bounds import StoreInt
 from orchestrator.store import billing as store
 from orchestrator.store import ledger
 from orchestrator.store.billing_models import (
@@ -43,7 +44,7 @@ def _public(session: SessionDep, account: Account) -> AccountPublic:
 
 @router.get("")
 def list_accounts(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[AccountPublic]:
     rows, total = store.list_accounts(
         session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
@@ -63,7 +64,7 @@ async def create_account(
 
 
 @router.get("/{account_id}")
-def read_account(session: SessionDep, user: CurrentUser, account_id: int) -> AccountPublic:
+def read_account(session: SessionDep, user: CurrentUser, account_id: StoreInt) -> AccountPublic:
     return _public(session, store.read_account(session, account_id, user.scope))
 
 
@@ -71,7 +72,7 @@ def read_account(session: SessionDep, user: CurrentUser, account_id: int) -> Acc
 async def update_account(
     session: SessionDep,
     user: CurrentUser,
-    account_id: int,
+    account_id: StoreInt,
     data: AccountUpdate,
     config: ConfigStateDep,
 ) -> AccountPublic:
@@ -82,7 +83,7 @@ async def update_account(
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_account(
-    session: SessionDep, user: CurrentUser, account_id: int, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, account_id: StoreInt, config: ConfigStateDep
 ) -> None:
     """Delete an account without transactions (409 otherwise: disable it instead)."""
     tenant_id = await run_in_threadpool(store.delete_account, session, account_id, user.scope)
@@ -91,7 +92,7 @@ async def delete_account(
 
 @router.get("/{account_id}/transactions")
 def list_transactions(
-    session: SessionDep, user: CurrentUser, page: PageDep, account_id: int
+    session: SessionDep, user: CurrentUser, page: PageDep, account_id: StoreInt
 ) -> Page[TransactionPublic]:
     """The account's ledger, newest first; ``balance_after`` is the running balance."""
     rows, total = ledger.list_transactions(
@@ -102,7 +103,7 @@ def list_transactions(
 
 @router.post("/{account_id}/transactions", status_code=status.HTTP_201_CREATED)
 async def add_transaction(
-    request: Request, user: CurrentUser, account_id: int, data: TransactionCreate
+    request: Request, user: CurrentUser, account_id: StoreInt, data: TransactionCreate
 ) -> TransactionPublic:
     """A top-up (``kind: topup``, positive) or an adjustment (either sign). Send the
     amount as a string ("10.00")."""
@@ -113,20 +114,20 @@ async def add_transaction(
 
 
 @router.get("/{account_id}/extensions")
-def list_extensions(session: SessionDep, user: CurrentUser, account_id: int) -> list[str]:
+def list_extensions(session: SessionDep, user: CurrentUser, account_id: StoreInt) -> list[str]:
     """The extensions this account pays for (besides all others, if it is the default)."""
     return store.account_extensions(session, account_id, user.scope)
 
 
 @router.post("/{account_id}/extensions", status_code=status.HTTP_204_NO_CONTENT)
 def assign_extension(
-    session: SessionDep, user: CurrentUser, account_id: int, data: ExtensionAssign
+    session: SessionDep, user: CurrentUser, account_id: StoreInt, data: ExtensionAssign
 ) -> None:
     store.assign_extension(session, account_id, data.extension, user.scope)
 
 
 @router.delete("/{account_id}/extensions/{number}", status_code=status.HTTP_204_NO_CONTENT)
 def unassign_extension(
-    session: SessionDep, user: CurrentUser, account_id: int, number: str
+    session: SessionDep, user: CurrentUser, account_id: StoreInt, number: str
 ) -> None:
     store.unassign_extension(session, account_id, number, user.scope)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AgentId, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.routes.queues import CallCenterDep, reload
 from api.schemas import Page
+from orchestrator.bounds import StoreInt
 from orchestrator.callcenter import CallCenter
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.store import agents
@@ -42,8 +43,8 @@ class PauseBody(BaseModel):
 
 
 class AgentStatus(BaseModel):
-    agent_id: int
-    tenant_id: int
+    agent_id: StoreInt
+    tenant_id: StoreInt
     extension: str
     state: str | None
     state_reason: str
@@ -71,7 +72,7 @@ def list_agents(
     user: CurrentUser,
     page: PageDep,
     callcenter: CallCenterDep,
-    tenant_id: int | None = None,
+    tenant_id: StoreInt | None = None,
 ) -> Page[QueueAgentPublic]:
     """The agents of the caller's tenant(s); for an agent, only itself."""
     if user.is_agent:
@@ -115,7 +116,7 @@ def read_agent(
 async def update_agent(
     session: SessionDep,
     user: CurrentUser,
-    agent_id: int,
+    agent_id: StoreInt,
     data: QueueAgentUpdate,
     callcenter: CallCenterDep,
 ) -> QueueAgentPublic:
@@ -128,7 +129,7 @@ async def update_agent(
 
 @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin])
 async def delete_agent(
-    session: SessionDep, user: CurrentUser, agent_id: int, callcenter: CallCenterDep
+    session: SessionDep, user: CurrentUser, agent_id: StoreInt, callcenter: CallCenterDep
 ) -> None:
     """Delete an agent (logged out; a queue call in progress goes on)."""
     row = await run_in_threadpool(

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, PageDep, RequireAdmin, SessionDep, VisibleTenantId
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import crud
 from orchestrator.store.models import AliasCreate, AliasPublic, AliasUpdate
 
@@ -17,7 +18,10 @@ router = APIRouter(
 
 @router.get("")
 def list_aliases(
-    session: SessionDep, tenant_id: VisibleTenantId, page: PageDep, extension_id: int | None = None
+    session: SessionDep,
+    tenant_id: VisibleTenantId,
+    page: PageDep,
+    extension_id: StoreInt | None = None,
 ) -> Page[AliasPublic]:
     rows, total = crud.list_aliases(
         session=session,
@@ -42,7 +46,7 @@ async def create_alias(
 
 
 @router.get("/{alias_id}")
-def read_alias(session: SessionDep, tenant_id: VisibleTenantId, alias_id: int) -> AliasPublic:
+def read_alias(session: SessionDep, tenant_id: VisibleTenantId, alias_id: StoreInt) -> AliasPublic:
     alias = crud.get_alias(session=session, tenant_id=tenant_id, alias_id=alias_id)
     return AliasPublic.model_validate(alias)
 
@@ -51,7 +55,7 @@ def read_alias(session: SessionDep, tenant_id: VisibleTenantId, alias_id: int) -
 async def update_alias(
     session: SessionDep,
     tenant_id: VisibleTenantId,
-    alias_id: int,
+    alias_id: StoreInt,
     data: AliasUpdate,
     config: ConfigStateDep,
 ) -> AliasPublic:
@@ -64,7 +68,7 @@ async def update_alias(
 
 @router.delete("/{alias_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_alias(
-    session: SessionDep, tenant_id: VisibleTenantId, alias_id: int, config: ConfigStateDep
+    session: SessionDep, tenant_id: VisibleTenantId, alias_id: StoreInt, config: ConfigStateDep
 ) -> None:
     await run_in_threadpool(
         crud.delete_alias, session=session, tenant_id=tenant_id, alias_id=alias_id

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RequireAdmin, RequireCallPlacer, RequireSupervisor
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.cti import CtiService
 from orchestrator.cti.commands import (
@@ -66,7 +67,7 @@ class CallPublic(BaseModel):
     """An active call. Times are Unix seconds."""
 
     id: str
-    tenant_id: int
+    tenant_id: StoreInt
     kind: str
     state: str
     caller: str
@@ -84,7 +85,7 @@ class CallPublic(BaseModel):
 
 class CallList(BaseModel):
     items: list[CallPublic]
-    total: int
+    total: StoreInt
 
 
 class CommandResult(BaseModel):
@@ -114,7 +115,7 @@ def _transfer_result(call_id: str, data: dict[str, Any]) -> TransferResult:
 async def list_calls(
     cti: CtiDep,
     user: CurrentUser,
-    tenant_id: int | None = None,
+    tenant_id: StoreInt | None = None,
     extension: Annotated[str | None, Query(pattern=r"^[0-9]{2,10}$")] = None,
     access_number: Annotated[str | None, Query(pattern=r"^\+?[0-9]{2,16}$")] = None,
 ) -> CallList:

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep, SystemAdmin
 from api.schemas import BulkImportResult, Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ValidationError
 from orchestrator.store import dids
 from orchestrator.store.did_import import import_dids_csv
@@ -28,7 +29,7 @@ def list_dids(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    tenant_id: int | None = None,
+    tenant_id: StoreInt | None = None,
     unassigned: Annotated[bool | None, Query(description="true: inventory only")] = None,
     pricing_batch: Annotated[str | None, Query(max_length=40)] = None,
     number_prefix: Annotated[str | None, Query(max_length=16)] = None,
@@ -74,13 +75,17 @@ async def import_dids(
 
 
 @router.get("/{did_id}")
-def read_did(session: SessionDep, user: CurrentUser, did_id: int) -> DidPublic:
+def read_did(session: SessionDep, user: CurrentUser, did_id: StoreInt) -> DidPublic:
     return DidPublic.model_validate(dids.get_did(session=session, did_id=did_id, scope=user.scope))
 
 
 @router.patch("/{did_id}")
 async def update_did(
-    session: SessionDep, user: CurrentUser, did_id: int, data: DidUpdate, config: ConfigStateDep
+    session: SessionDep,
+    user: CurrentUser,
+    did_id: StoreInt,
+    data: DidUpdate,
+    config: ConfigStateDep,
 ) -> DidPublic:
     """Change a DID; moving it between tenants reconfigures both."""
     did, tenants = await run_in_threadpool(
@@ -92,7 +97,7 @@ async def update_did(
 
 @router.delete("/{did_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_did(
-    session: SessionDep, user: CurrentUser, did_id: int, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, did_id: StoreInt, config: ConfigStateDep
 ) -> None:
     """Remove a DID from the inventory (system admin)."""
     # Visibility first, so another tenant's DID is 404 rather than 403.

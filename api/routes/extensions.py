@@ -24,6 +24,7 @@ from api.deps import (
     VisibleTenantId,
 )
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import crud, redirects
 from orchestrator.store.models import (
     ExtensionCreate,
@@ -79,7 +80,7 @@ def read_extension(
 
 @router.get("/{extension_id}/sip-credentials", dependencies=[RequireAdmin])
 def read_sip_credentials(
-    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: StoreInt
 ) -> SipCredentials:
     """What a phone needs to register: user name, password and domain."""
     return crud.get_sip_credentials(session=session, tenant_id=tenant_id, extension_id=extension_id)
@@ -89,7 +90,7 @@ def read_sip_credentials(
 async def update_extension(
     session: SessionDep,
     tenant_id: VisibleTenantId,
-    extension_id: int,
+    extension_id: StoreInt,
     data: ExtensionUpdate,
     config: ConfigStateDep,
 ) -> ExtensionPublic:
@@ -108,7 +109,7 @@ async def update_extension(
     "/{extension_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin]
 )
 async def delete_extension(
-    session: SessionDep, tenant_id: VisibleTenantId, extension_id: int, config: ConfigStateDep
+    session: SessionDep, tenant_id: VisibleTenantId, extension_id: StoreInt, config: ConfigStateDep
 ) -> None:
     """Delete an extension and its aliases; 409 while a DID routes to it."""
     await run_in_threadpool(

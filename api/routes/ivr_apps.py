@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import ivr_apps
 from orchestrator.store.models import (
     DidPublic,
@@ -42,7 +43,7 @@ KnownIvrApps = Annotated[list[str] | None, Depends(get_known_ivr_apps)]
 
 @router.get("")
 def list_ivr_apps(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[IvrAppPublic]:
     """IVR apps visible to the caller, by tenant and name."""
     rows, total = ivr_apps.list_ivr_apps(
@@ -72,7 +73,7 @@ async def create_ivr_app(
 
 
 @router.get("/{app_id}")
-def read_ivr_app(session: SessionDep, user: CurrentUser, app_id: int) -> IvrAppPublic:
+def read_ivr_app(session: SessionDep, user: CurrentUser, app_id: StoreInt) -> IvrAppPublic:
     app = ivr_apps.read_ivr_app(session=session, app_id=app_id, scope=user.scope)
     return IvrAppPublic.model_validate(app)
 
@@ -87,7 +88,7 @@ class CallSummaryPublic(BaseModel):
     ended_at: float
     answered: bool
     collected: list[str]
-    played: int
+    played: StoreInt
     transferred_to: str | None
     variables: dict[str, str]
     outcome: str
@@ -96,7 +97,7 @@ class CallSummaryPublic(BaseModel):
 
 @router.get("/{app_id}/recent-calls")
 def recent_ivr_calls(
-    session: SessionDep, user: CurrentUser, app_id: int, request: Request
+    session: SessionDep, user: CurrentUser, app_id: StoreInt, request: Request
 ) -> list[CallSummaryPublic]:
     """The app's last finished calls in this process: what each collected and how it ended.
 
@@ -116,7 +117,7 @@ def recent_ivr_calls(
 async def update_ivr_app(
     session: SessionDep,
     user: CurrentUser,
-    app_id: int,
+    app_id: StoreInt,
     data: IvrAppUpdate,
     known: KnownIvrApps,
     config: ConfigStateDep,
@@ -136,7 +137,7 @@ async def update_ivr_app(
 
 @router.delete("/{app_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_ivr_app(
-    session: SessionDep, user: CurrentUser, app_id: int, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, app_id: StoreInt, config: ConfigStateDep
 ) -> None:
     """Delete an IVR app; 409 while DIDs reach it."""
     app = await run_in_threadpool(
@@ -147,7 +148,7 @@ async def delete_ivr_app(
 
 @router.get("/{app_id}/numbers")
 def list_numbers(
-    session: SessionDep, user: CurrentUser, app_id: int, page: PageDep
+    session: SessionDep, user: CurrentUser, app_id: StoreInt, page: PageDep
 ) -> Page[DidPublic]:
     """The DIDs routed to the app."""
     rows, total = ivr_apps.list_numbers(
@@ -158,7 +159,11 @@ def list_numbers(
 
 @router.post("/{app_id}/numbers", status_code=status.HTTP_201_CREATED)
 async def allocate_number(
-    session: SessionDep, user: CurrentUser, app_id: int, data: IvrNumber, config: ConfigStateDep
+    session: SessionDep,
+    user: CurrentUser,
+    app_id: StoreInt,
+    data: IvrNumber,
+    config: ConfigStateDep,
 ) -> DidPublic:
     """Route a DID of the tenant to the app (a system admin may take unassigned inventory)."""
     did = await run_in_threadpool(
@@ -174,7 +179,7 @@ async def allocate_number(
 
 @router.delete("/{app_id}/numbers/{number}", status_code=status.HTTP_204_NO_CONTENT)
 async def release_number(
-    session: SessionDep, user: CurrentUser, app_id: int, number: str, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, app_id: StoreInt, number: str, config: ConfigStateDep
 ) -> None:
     """Stop routing the DID to the app; it keeps its tenant and has no destination."""
     did = await run_in_threadpool(

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import routes
 from orchestrator.store.models import (
     OutboundRouteCreate,
@@ -24,7 +25,7 @@ router = APIRouter(
 
 @router.get("")
 def list_routes(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[OutboundRoutePublic]:
     """Routes visible to the caller, by tenant, priority and name."""
     rows, total = routes.list_routes(
@@ -50,7 +51,7 @@ async def create_route(
 
 
 @router.get("/{route_id}")
-def read_route(session: SessionDep, user: CurrentUser, route_id: int) -> OutboundRoutePublic:
+def read_route(session: SessionDep, user: CurrentUser, route_id: StoreInt) -> OutboundRoutePublic:
     route = routes.read_route(session=session, route_id=route_id, scope=user.scope)
     return OutboundRoutePublic.model_validate(route)
 
@@ -59,7 +60,7 @@ def read_route(session: SessionDep, user: CurrentUser, route_id: int) -> Outboun
 async def update_route(
     session: SessionDep,
     user: CurrentUser,
-    route_id: int,
+    route_id: StoreInt,
     data: OutboundRouteUpdate,
     config: ConfigStateDep,
 ) -> OutboundRoutePublic:
@@ -72,7 +73,7 @@ async def update_route(
 
 @router.delete("/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_route(
-    session: SessionDep, user: CurrentUser, route_id: int, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, route_id: StoreInt, config: ConfigStateDep
 ) -> None:
     route = await run_in_threadpool(
         routes.delete_route, session=session, route_id=route_id, scope=user.scope

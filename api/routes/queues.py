@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, PageDep, RequireAdmin, RequireSupervisor, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.callcenter import CallCenter
 from orchestrator.store import queues
 from orchestrator.store.models import (
@@ -39,7 +40,7 @@ def get_callcenter(request: Request) -> CallCenter | None:
 CallCenterDep = Annotated[CallCenter | None, Depends(get_callcenter)]
 
 
-async def reload(callcenter: CallCenter | None, tenant_id: int) -> None:
+async def reload(callcenter: CallCenter | None, tenant_id: StoreInt) -> None:
     if callcenter is not None:
         await callcenter.reload(tenant_id)
 
@@ -47,7 +48,7 @@ async def reload(callcenter: CallCenter | None, tenant_id: int) -> None:
 class QueueStatus(BaseModel):
     """A queue now: callers waiting (first served first), its agents, today's figures."""
 
-    tenant_id: int
+    tenant_id: StoreInt
     queue: str
     running: bool = Field(description="false: the queue is disabled or the ACD is not running")
     time: float = Field(description="Unix time of this status")
@@ -58,7 +59,7 @@ class QueueStatus(BaseModel):
 
 @router.get("", dependencies=[RequireSupervisor])
 def list_queues(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[QueuePublic]:
     rows, total = queues.list_queues(
         session=session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
@@ -78,7 +79,7 @@ async def create_queue(
 
 
 @router.get("/{queue_id}", dependencies=[RequireSupervisor])
-def read_queue(session: SessionDep, user: CurrentUser, queue_id: int) -> QueuePublic:
+def read_queue(session: SessionDep, user: CurrentUser, queue_id: StoreInt) -> QueuePublic:
     queue = queues.read_queue(session=session, queue_id=queue_id, scope=user.scope)
     return QueuePublic.model_validate(queue)
 
@@ -87,7 +88,7 @@ def read_queue(session: SessionDep, user: CurrentUser, queue_id: int) -> QueuePu
 async def update_queue(
     session: SessionDep,
     user: CurrentUser,
-    queue_id: int,
+    queue_id: StoreInt,
     data: QueueUpdate,
     callcenter: CallCenterDep,
 ) -> QueuePublic:
@@ -105,7 +106,7 @@ async def update_queue(
 
 @router.delete("/{queue_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[RequireAdmin])
 async def delete_queue(
-    session: SessionDep, user: CurrentUser, queue_id: int, callcenter: CallCenterDep
+    session: SessionDep, user: CurrentUser, queue_id: StoreInt, callcenter: CallCenterDep
 ) -> None:
     """Delete a queue and its memberships; 409 while callers wait in it."""
     current = queues.read_queue(session=session, queue_id=queue_id, scope=user.scope)
@@ -118,7 +119,9 @@ async def delete_queue(
 
 
 @router.get("/{queue_id}/members", dependencies=[RequireSupervisor])
-def list_members(session: SessionDep, user: CurrentUser, queue_id: int) -> list[QueueMemberPublic]:
+def list_members(
+    session: SessionDep, user: CurrentUser, queue_id: StoreInt
+) -> list[QueueMemberPublic]:
     rows = queues.list_members(session=session, queue_id=queue_id, scope=user.scope)
     return [QueueMemberPublic.model_validate(r) for r in rows]
 
@@ -129,7 +132,7 @@ def list_members(session: SessionDep, user: CurrentUser, queue_id: int) -> list[
 async def add_member(
     session: SessionDep,
     user: CurrentUser,
-    queue_id: int,
+    queue_id: StoreInt,
     data: QueueMemberCreate,
     callcenter: CallCenterDep,
 ) -> QueueMemberPublic:
@@ -150,8 +153,8 @@ async def add_member(
 async def remove_member(
     session: SessionDep,
     user: CurrentUser,
-    queue_id: int,
-    agent_id: int,
+    queue_id: StoreInt,
+    agent_id: StoreInt,
     callcenter: CallCenterDep,
 ) -> None:
     """The agent leaves the queue (logged out of it; a call in progress goes on)."""
@@ -167,7 +170,7 @@ async def remove_member(
 
 @router.get("/{queue_id}/status", dependencies=[RequireSupervisor])
 def queue_status(
-    session: SessionDep, user: CurrentUser, queue_id: int, callcenter: CallCenterDep
+    session: SessionDep, user: CurrentUser, queue_id: StoreInt, callcenter: CallCenterDep
 ) -> QueueStatus:
     """Waiting calls with their wait, agents with their states, today's figures."""
     queue = queues.read_queue(session=session, queue_id=queue_id, scope=user.scope)

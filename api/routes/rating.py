@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep, SystemAdmin
 from api.schemas import Page, page_of
+from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.rating import RatingService
 from orchestrator.store._common import page as page_rows
@@ -31,20 +32,20 @@ router = APIRouter(prefix="/api/v1/rating", tags=["billing"], dependencies=[Requ
 
 
 class RunResult(BaseModel):
-    charges: int = Field(description="charges booked by this run")
+    charges: StoreInt = Field(description="charges booked by this run")
 
 
 class RerateRequest(BaseModel):
-    from_: datetime = Field(alias="from")
-    to: datetime
-    tenant_id: int | None = None
-    account_id: int | None = None
+    from_: IsoDateTime = Field(alias="from")
+    to: IsoDateTime
+    tenant_id: StoreInt | None = None
+    account_id: StoreInt | None = None
 
 
 class RerateResponse(BaseModel):
-    checked: int
-    changed: int
-    first_rated: int
+    checked: StoreInt
+    changed: StoreInt
+    first_rated: StoreInt
     delta: dict[str, Money]
     details: list[dict[str, Any]]
 
@@ -99,8 +100,8 @@ def list_charges(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    cdr_id: int | None = None,
-    account_id: int | None = None,
+    cdr_id: StoreInt | None = None,
+    account_id: StoreInt | None = None,
     current: bool = True,
 ) -> Page[ChargePublic]:
     """Charges with their explanations, newest first; ``current=false`` shows the
@@ -122,7 +123,7 @@ def list_charges(
 
 
 @router.get("/charges/{charge_id}")
-def read_charge(session: SessionDep, user: CurrentUser, charge_id: int) -> ChargePublic:
+def read_charge(session: SessionDep, user: CurrentUser, charge_id: StoreInt) -> ChargePublic:
     row = session.get(LegCharge, charge_id)
     if row is None or (user.scope is not None and row.tenant_id != user.scope):
         raise NotFoundError(f"charge {charge_id} not found", charge_id=charge_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -28,6 +27,7 @@ from api.deps import (
     SessionDep,
 )
 from api.schemas import Page, page_of
+from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.core.errors import ConflictError, EngineUnavailableError, NotFoundError
 from orchestrator.recordings import RecordingService, S3Storage
 from orchestrator.recordings.calls import CallRecorder
@@ -49,13 +49,15 @@ RecordingsDep = Annotated[RecordingService, Depends(_service)]
 
 
 def get_filter(
-    tenant_id: int | None = None,
+    tenant_id: StoreInt | None = None,
     call_id: Annotated[str | None, Query(max_length=64)] = None,
-    cdr_id: int | None = None,
+    cdr_id: StoreInt | None = None,
     leg_id: Annotated[str | None, Query(max_length=64)] = None,
     state: RecordingState | None = None,
-    since: Annotated[datetime | None, Query(alias="from", description="started at/after")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="started before")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(alias="from", description="started at/after")
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to", description="started before")] = None,
 ) -> recordings.RecordingFilter:
     return recordings.RecordingFilter(
         tenant_id=tenant_id,
@@ -83,7 +85,9 @@ def list_recordings(
 
 
 @router.get("/api/v1/recordings/{recording_id}", dependencies=[RequireSupervisor])
-def read_recording(session: SessionDep, user: CurrentUser, recording_id: int) -> RecordingPublic:
+def read_recording(
+    session: SessionDep, user: CurrentUser, recording_id: StoreInt
+) -> RecordingPublic:
     return RecordingPublic.model_validate(
         recordings.read_recording(session, recording_id, user.scope)
     )
@@ -110,7 +114,7 @@ async def recording_audio(
     session: SessionDep,
     user: CurrentUser,
     service: RecordingsDep,
-    recording_id: int,
+    recording_id: StoreInt,
     redirect: bool = False,
 ) -> Response:
     """The audio: from S3 once uploaded (streamed, or a presigned redirect), else the engine."""
@@ -146,7 +150,7 @@ async def recording_audio(
     dependencies=[RequireAdmin],
 )
 async def delete_recording(
-    session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: int
+    session: SessionDep, user: CurrentUser, service: RecordingsDep, recording_id: StoreInt
 ) -> None:
     """Delete the recording's audio (in S3 and on the engine) and its record."""
     row = await run_in_threadpool(recordings.read_recording, session, recording_id, user.scope)
@@ -162,7 +166,7 @@ async def delete_recording(
 
 # -- recording a live call -----------------------------------------------------------------
 class RecordParams(BaseModel):
-    max_duration_s: int = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
+    max_duration_s: StoreInt = Field(default=3600, ge=1, le=4 * 3600, description="then it stops")
     beep: bool = Field(default=False, description="both parties hear a beep when it starts")
 
 

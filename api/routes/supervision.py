@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RequireSupervisor
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError, ValidationError
 from orchestrator.cti.supervise import SupervisionService
 
@@ -45,7 +46,7 @@ class SupervisionStart(BaseModel):
     supervisor: str = _Extension
     agent: str = _Extension
     mode: ModeName = "listen"
-    tenant_id: int | None = Field(
+    tenant_id: StoreInt | None = Field(
         default=None, description="required for a system admin; else the caller's own tenant"
     )
 
@@ -58,7 +59,7 @@ class SupervisionPublic(BaseModel):
     """A supervision session. Times are Unix seconds."""
 
     id: str
-    tenant_id: int
+    tenant_id: StoreInt
     supervisor: str
     agent: str
     mode: ModeName
@@ -76,7 +77,7 @@ class SupervisionPublic(BaseModel):
 
 class SupervisionList(BaseModel):
     items: list[SupervisionPublic]
-    total: int
+    total: StoreInt
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -95,7 +96,7 @@ async def start_supervision(
 
 @router.get("")
 async def list_supervision(
-    service: SupervisionDep, user: CurrentUser, tenant_id: int | None = None
+    service: SupervisionDep, user: CurrentUser, tenant_id: StoreInt | None = None
 ) -> SupervisionList:
     """The live sessions (ringing or active) of the caller's tenant(s)."""
     items = service.list(scope=user.scope, tenant_id=tenant_id)

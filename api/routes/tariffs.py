@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
 from orchestrator import billing
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ValidationError
 from orchestrator.store import billing as billing_store
 from orchestrator.store import tariffs as store
@@ -60,7 +61,7 @@ def _public(session: Any, tariff: BillingTariff) -> TariffPublic:
 
 @router.get("")
 def list_tariffs(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[TariffPublic]:
     """The caller's tariffs and the global ones."""
     rows, total = store.list_tariffs(
@@ -78,26 +79,26 @@ def create_tariff(session: SessionDep, user: CurrentUser, data: TariffCreate) ->
 
 
 @router.get("/{tariff_id}")
-def read_tariff(session: SessionDep, user: CurrentUser, tariff_id: int) -> TariffPublic:
+def read_tariff(session: SessionDep, user: CurrentUser, tariff_id: StoreInt) -> TariffPublic:
     return _public(session, store.read_tariff(session, tariff_id, user.scope))
 
 
 @router.patch("/{tariff_id}")
 def update_tariff(
-    session: SessionDep, user: CurrentUser, tariff_id: int, data: TariffUpdate
+    session: SessionDep, user: CurrentUser, tariff_id: StoreInt, data: TariffUpdate
 ) -> TariffPublic:
     return _public(session, store.update_tariff(session, tariff_id, data, user.scope))
 
 
 @router.delete("/{tariff_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tariff(session: SessionDep, user: CurrentUser, tariff_id: int) -> None:
+def delete_tariff(session: SessionDep, user: CurrentUser, tariff_id: StoreInt) -> None:
     """Delete a tariff no product uses (409 otherwise)."""
     store.delete_tariff(session, tariff_id, user.scope)
 
 
 @router.post("/{tariff_id}/versions", status_code=status.HTTP_201_CREATED)
 async def add_version(
-    session: SessionDep, user: CurrentUser, tariff_id: int, data: TariffVersionCreate
+    session: SessionDep, user: CurrentUser, tariff_id: StoreInt, data: TariffVersionCreate
 ) -> TariffVersionPublic:
     """Add a version with its rates (validated by the rating model; 422 names the field)."""
     row = await run_in_threadpool(store.add_version, session, tariff_id, data, user.scope)
@@ -109,7 +110,7 @@ async def import_version(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    tariff_id: int,
+    tariff_id: StoreInt,
     label: Annotated[str, Query()],
     effective_from: Annotated[datetime, Query()],
     effective_to: Annotated[datetime | None, Query()] = None,
@@ -145,7 +146,7 @@ async def import_version(
 
 @router.get("/{tariff_id}/versions/{version_id}/rates")
 def list_rates(
-    session: SessionDep, user: CurrentUser, page: PageDep, tariff_id: int, version_id: int
+    session: SessionDep, user: CurrentUser, page: PageDep, tariff_id: StoreInt, version_id: StoreInt
 ) -> Page[RatePublic]:
     """A version's rates, by prefix."""
     rows, total = store.list_rates(
@@ -156,7 +157,9 @@ def list_rates(
 
 
 @router.post("/{tariff_id}/quote")
-def quote(session: SessionDep, user: CurrentUser, tariff_id: int, data: Quote) -> dict[str, Any]:
+def quote(
+    session: SessionDep, user: CurrentUser, tariff_id: StoreInt, data: Quote
+) -> dict[str, Any]:
     """Price a call with the tariff's current versions, with the explanation."""
     store.read_tariff(session, tariff_id, user.scope)
     tariff = store.load_tariff(session, tariff_id)
@@ -172,7 +175,7 @@ def quote(session: SessionDep, user: CurrentUser, tariff_id: int, data: Quote) -
 # -- products ------------------------------------------------------------------------
 @products_router.get("")
 def list_products(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[ProductPublic]:
     rows, total = billing_store.list_products(
         session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
@@ -186,13 +189,13 @@ def create_product(session: SessionDep, user: CurrentUser, data: ProductCreate) 
 
 
 @products_router.get("/{product_id}")
-def read_product(session: SessionDep, user: CurrentUser, product_id: int) -> ProductPublic:
+def read_product(session: SessionDep, user: CurrentUser, product_id: StoreInt) -> ProductPublic:
     return ProductPublic.model_validate(billing_store.read_product(session, product_id, user.scope))
 
 
 @products_router.patch("/{product_id}")
 def update_product(
-    session: SessionDep, user: CurrentUser, product_id: int, data: ProductUpdate
+    session: SessionDep, user: CurrentUser, product_id: StoreInt, data: ProductUpdate
 ) -> ProductPublic:
     return ProductPublic.model_validate(
         billing_store.update_product(session, product_id, data, user.scope)
@@ -200,6 +203,6 @@ def update_product(
 
 
 @products_router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_product(session: SessionDep, user: CurrentUser, product_id: int) -> None:
+def delete_product(session: SessionDep, user: CurrentUser, product_id: StoreInt) -> None:
     """Delete a product no account is on (409 otherwise)."""
     billing_store.delete_product(session, product_id, user.scope)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import trunks
 from orchestrator.store.models import TrunkCreate, TrunkPublic, TrunkUpdate
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/trunks", tags=["trunks"], dependencies=[Requi
 
 @router.get("")
 def list_trunks(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[TrunkPublic]:
     """Trunks visible to the caller, by tenant and name."""
     rows, total = trunks.list_trunks(
@@ -45,7 +46,7 @@ async def create_trunk(
 
 
 @router.get("/{trunk_id}")
-def read_trunk(session: SessionDep, user: CurrentUser, trunk_id: int) -> TrunkPublic:
+def read_trunk(session: SessionDep, user: CurrentUser, trunk_id: StoreInt) -> TrunkPublic:
     trunk = trunks.read_trunk(session=session, trunk_id=trunk_id, scope=user.scope)
     return TrunkPublic.model_validate(trunk)
 
@@ -54,7 +55,7 @@ def read_trunk(session: SessionDep, user: CurrentUser, trunk_id: int) -> TrunkPu
 async def update_trunk(
     session: SessionDep,
     user: CurrentUser,
-    trunk_id: int,
+    trunk_id: StoreInt,
     data: TrunkUpdate,
     config: ConfigStateDep,
 ) -> TrunkPublic:
@@ -67,7 +68,7 @@ async def update_trunk(
 
 @router.delete("/{trunk_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_trunk(
-    session: SessionDep, user: CurrentUser, trunk_id: int, config: ConfigStateDep
+    session: SessionDep, user: CurrentUser, trunk_id: StoreInt, config: ConfigStateDep
 ) -> None:
     """Delete a trunk; 409 while outbound routes use it."""
     trunk = await run_in_threadpool(

@@ -8,10 +8,11 @@ supervisors and agents (``tenant_id`` defaults to its tenant; other tenants' use
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from api.deps import AdminUser, CurrentUser, PageDep, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.store import users
 from orchestrator.store.models import ApiUserCreate, ApiUserCreated, ApiUserPublic, ApiUserUpdate
 
@@ -26,7 +27,7 @@ def read_me(session: SessionDep, user: CurrentUser) -> ApiUserPublic:
 
 @router.get("")
 def list_users(
-    session: SessionDep, admin: AdminUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, admin: AdminUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[ApiUserPublic]:
     rows, total = users.list_api_users(
         session=session,
@@ -50,14 +51,14 @@ def create_user(session: SessionDep, admin: AdminUser, data: ApiUserCreate) -> A
 
 
 @router.get("/{user_id}")
-def read_user(session: SessionDep, admin: AdminUser, user_id: int) -> ApiUserPublic:
+def read_user(session: SessionDep, admin: AdminUser, user_id: StoreInt) -> ApiUserPublic:
     user = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
     return ApiUserPublic.model_validate(user)
 
 
 @router.patch("/{user_id}")
 def update_user(
-    session: SessionDep, admin: AdminUser, user_id: int, data: ApiUserUpdate
+    session: SessionDep, admin: AdminUser, user_id: StoreInt, data: ApiUserUpdate
 ) -> ApiUserPublic:
     target = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
     admin.require_manages(target.role)
@@ -66,8 +67,13 @@ def update_user(
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(session: SessionDep, admin: AdminUser, user_id: int) -> None:
+def delete_user(request: Request, session: SessionDep, admin: AdminUser, user_id: StoreInt) -> None:
     """Delete an API user (not the last system admin); its token stops working at once."""
     target = users.get_api_user(session=session, user_id=user_id, scope=admin.scope)
     admin.require_manages(target.role)
-    users.delete_api_user(session=session, user_id=user_id, scope=admin.scope)
+    users.delete_api_user(
+        session=session,
+        user_id=user_id,
+        scope=admin.scope,
+        admin_token=request.app.state.settings.admin_token,
+    )

@@ -45,6 +45,7 @@ from api.errors import WS_GOING_AWAY, AuthenticationError, ws_close_code
 from api.routes.ws import _token
 from orchestrator.acd.stats import QueueStats
 from orchestrator.acd.wallboard import Wallboard, Watch
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
 from orchestrator.store import crud
 from orchestrator.store.models import Role
@@ -168,7 +169,7 @@ def _scope(websocket: WebSocket, principal: Principal) -> tuple[int | None, list
     return scope, queues
 
 
-def _tenant_exists(websocket: WebSocket, tenant_id: int) -> None:
+def _tenant_exists(websocket: WebSocket, tenant_id: StoreInt) -> None:
     with websocket.app.state.session_factory() as session:
         crud.get_tenant(session=session, tenant_id=tenant_id)
 
@@ -234,7 +235,7 @@ async def _send(
     await websocket.send_text(json.dumps(message, separators=(",", ":")))
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def _close(websocket: WebSocket, code: StoreInt, reason: str) -> None:
     if code and websocket.client_state is WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
             await websocket.close(code=code, reason=reason[:120])

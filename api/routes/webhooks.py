@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.settings import Settings
 from orchestrator.store import webhooks
@@ -70,7 +71,7 @@ def event_types(_user: CurrentUser) -> EventTypes:
 
 @router.get("")
 def list_webhooks(
-    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: int | None = None
+    session: SessionDep, user: CurrentUser, page: PageDep, tenant_id: StoreInt | None = None
 ) -> Page[WebhookPublic]:
     rows, total = webhooks.list_webhooks(
         session, offset=page.offset, limit=page.limit, tenant_id=tenant_id, scope=user.scope
@@ -95,13 +96,17 @@ async def create_webhook(
 
 
 @router.get("/{webhook_id}")
-def read_webhook(session: SessionDep, user: CurrentUser, webhook_id: int) -> WebhookPublic:
+def read_webhook(session: SessionDep, user: CurrentUser, webhook_id: StoreInt) -> WebhookPublic:
     return WebhookPublic.model_validate(webhooks.read_webhook(session, webhook_id, user.scope))
 
 
 @router.patch("/{webhook_id}")
 async def update_webhook(
-    request: Request, session: SessionDep, user: CurrentUser, webhook_id: int, data: WebhookUpdate
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    webhook_id: StoreInt,
+    data: WebhookUpdate,
 ) -> WebhookPublic:
     hook = await run_in_threadpool(
         webhooks.update_webhook,
@@ -117,7 +122,7 @@ async def update_webhook(
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook(
-    request: Request, session: SessionDep, user: CurrentUser, webhook_id: int
+    request: Request, session: SessionDep, user: CurrentUser, webhook_id: StoreInt
 ) -> None:
     """Delete the webhook, its pending deliveries and its delivery log."""
     await run_in_threadpool(webhooks.delete_webhook, session, webhook_id, user.scope)
@@ -125,14 +130,14 @@ async def delete_webhook(
 
 
 @router.post("/{webhook_id}/rotate-secret")
-def rotate_secret(session: SessionDep, user: CurrentUser, webhook_id: int) -> WebhookCreated:
+def rotate_secret(session: SessionDep, user: CurrentUser, webhook_id: StoreInt) -> WebhookCreated:
     """A new signing secret, shown this once; the old one stops signing at once."""
     return WebhookCreated.model_validate(webhooks.rotate_secret(session, webhook_id, user.scope))
 
 
 @router.post("/{webhook_id}/ping", status_code=status.HTTP_202_ACCEPTED)
 async def ping_webhook(
-    request: Request, session: SessionDep, user: CurrentUser, webhook_id: int
+    request: Request, session: SessionDep, user: CurrentUser, webhook_id: StoreInt
 ) -> PingResult:
     """Queue a ``webhook.ping`` event to this webhook (a test delivery, logged as any)."""
     hook = webhooks.read_webhook(session, webhook_id, user.scope)
@@ -148,7 +153,7 @@ def list_deliveries(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    webhook_id: int,
+    webhook_id: StoreInt,
     state: Annotated[DeliveryState | None, Query(description="dead: the dead letters")] = None,
 ) -> Page[WebhookDeliveryPublic]:
     """The webhook's deliveries, newest first."""
@@ -160,7 +165,7 @@ def list_deliveries(
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}")
 def read_delivery(
-    session: SessionDep, user: CurrentUser, webhook_id: int, delivery_id: int
+    session: SessionDep, user: CurrentUser, webhook_id: StoreInt, delivery_id: StoreInt
 ) -> WebhookDeliveryDetail:
     """One delivery with the event it carries and every attempt."""
     delivery, attempts = webhooks.read_delivery(session, webhook_id, delivery_id, user.scope)
@@ -174,7 +179,11 @@ def read_delivery(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED
 )
 async def redeliver(
-    request: Request, session: SessionDep, user: CurrentUser, webhook_id: int, delivery_id: int
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    webhook_id: StoreInt,
+    delivery_id: StoreInt,
 ) -> WebhookDeliveryPublic:
     """Queue a dead (or delivered) delivery again: same event, a fresh set of attempts."""
     delivery = await run_in_threadpool(

@@ -38,6 +38,7 @@ from api.errors import (
     error_body,
     ws_close_code,
 )
+from orchestrator.bounds import StoreInt
 from orchestrator.callcenter import AGENT_COMMANDS
 from orchestrator.callcenter.actions import AgentCommand
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
@@ -60,10 +61,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 class SubscribeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: int | None = Field(default=None, description="required for a system admin")
+    tenant_id: StoreInt | None = Field(default=None, description="required for a system admin")
     access_number: str | None = Field(default=None, pattern=r"^\+?[0-9]{2,16}$")
     extension: str | None = Field(default=None, pattern=r"^[0-9]{2,10}$")
-    after_seq: int | None = Field(default=None, ge=0)
+    after_seq: StoreInt | None = Field(default=None, ge=0)
 
 
 class UnsubscribeParams(BaseModel):
@@ -172,7 +173,7 @@ class CtiSession:
         self.subscriptions.clear()
         self.service.release(self.id)
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(self, code: StoreInt, reason: str) -> None:
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=code, reason=reason[:120])
@@ -294,7 +295,7 @@ class CtiSession:
         for event in replay.events:
             self._on_event(sub, event)
 
-    def _tenant_exists(self, tenant_id: int) -> None:
+    def _tenant_exists(self, tenant_id: StoreInt) -> None:
         with self.ws.app.state.session_factory() as session:
             crud.get_tenant(session=session, tenant_id=tenant_id)
 
@@ -332,7 +333,7 @@ class CtiSession:
         self.commands.add(task)
         task.add_done_callback(self.commands.discard)
 
-    def _check_agent(self, principal: Principal, agent_id: int) -> None:
+    def _check_agent(self, principal: Principal, agent_id: StoreInt) -> None:
         with self.ws.app.state.session_factory() as session:
             check_agent(session, principal, agent_id)
 

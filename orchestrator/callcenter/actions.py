@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from orchestrator.acd import AcdService
 from orchestrator.acd.config import pause_reason
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.cti.commands import parse
 from orchestrator.store import agents as store
@@ -31,7 +32,7 @@ class AgentCommand(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: int = Field(description="the agent's id (GET /api/v1/agents)")
+    agent_id: StoreInt = Field(description="the agent's id (GET /api/v1/agents)")
     queue: str | None = Field(
         default=None, max_length=40, description="login/logout: one queue; null or 'all': all"
     )

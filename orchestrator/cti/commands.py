@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ValidationError
 
 _Destination = Field(
@@ -38,7 +39,7 @@ class PlayParams(_Params):
 
 
 class CollectParams(_Params):
-    max_digits: int = Field(default=1, ge=1, le=64)
+    max_digits: StoreInt = Field(default=1, ge=1, le=64)
     first_timeout: float = Field(default=5.0, gt=0, le=60)
     inter_timeout: float = Field(default=3.0, gt=0, le=60)
     terminator: str = Field(default="#", pattern=r"^[0-9*#]?$")
@@ -48,7 +49,7 @@ class CollectParams(_Params):
 
 
 class HangupParams(_Params):
-    cause: int = Field(default=16, ge=1, le=127, description="Q.850 cause (16 normal)")
+    cause: StoreInt = Field(default=16, ge=1, le=127, description="Q.850 cause (16 normal)")
 
 
 class TransferParams(_Params):
@@ -68,7 +69,7 @@ class AttendedTransferParams(_Params):
 class ClickToCallParams(_Params):
     """Call ``a``; when it answers, call ``b`` and bridge them."""
 
-    tenant_id: int
+    tenant_id: StoreInt
     a: str = _Destination
     b: str = _Destination
     caller_id_a: str | None = _CallerId
@@ -84,7 +85,7 @@ class ClickToCallParams(_Params):
 class OriginateParams(_Params):
     """Ring the ``extension``'s phone; when it answers, dial ``destination`` and bridge."""
 
-    tenant_id: int
+    tenant_id: StoreInt
     extension: str = Field(pattern=r"^[0-9]{2,10}$")
     destination: str = _Destination
     caller_id: str | None = _CallerId

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from sqlmodel import SQLModel
 
+from orchestrator.bounds import StoreInt
 from orchestrator.store.models import AccountKind
 
 
@@ -90,30 +91,30 @@ class RateIn(SQLModel):
     description: str = ""
     price_per_minute: Price
     connection_fee: Price = Decimal(0)
-    first_increment: int = 60
-    next_increment: int = 60
-    free_seconds: int = 0
+    first_increment: StoreInt = 60
+    next_increment: StoreInt = 60
+    free_seconds: StoreInt = 0
     minimum_charge: Price = Decimal(0)
     periods: list[PeriodIn] = []
 
 
 class RatePublic(RateIn):
-    id: int
+    id: StoreInt
 
 
 class TariffCreate(SQLModel):
-    tenant_id: int | None = Field(default=None, description="null: a global tariff (system)")
+    tenant_id: StoreInt | None = Field(default=None, description="null: a global tariff (system)")
     name: str
     currency: str = Field(description="ISO 4217, e.g. EUR")
     rounding: str = "ROUND_HALF_UP"
-    precision: int = 2
+    precision: StoreInt = 2
     timezone: str = Field(default="UTC", description="IANA zone of the periods' clock")
 
 
 class TariffUpdate(SQLModel):
     name: str | None = None
     rounding: str | None = None
-    precision: int | None = None
+    precision: StoreInt | None = None
     timezone: str | None = None
 
 
@@ -133,24 +134,24 @@ class TariffVersionCreate(SQLModel):
 
 
 class TariffVersionPublic(SQLModel):
-    id: int
+    id: StoreInt
     label: str
     effective_from: datetime
     effective_to: datetime | None
-    superseded_by: int | None
-    rate_count: int
+    superseded_by: StoreInt | None
+    rate_count: StoreInt
     created_at: datetime
 
 
 class TariffPublic(SQLModel):
-    id: int
-    tenant_id: int | None
+    id: StoreInt
+    tenant_id: StoreInt | None
     name: str
     currency: str
     rounding: str
-    precision: int
+    precision: StoreInt
     timezone: str
-    revision: int
+    revision: StoreInt
     created_at: datetime
     updated_at: datetime
     versions: list[TariffVersionPublic] = []
@@ -161,12 +162,12 @@ class Quote(SQLModel):
 
     number: str
     start: datetime
-    duration_s: int
+    duration_s: StoreInt
 
 
 # -- products ----------------------------------------------------------------
 class ProductCreate(SQLModel):
-    tenant_id: int | None = None
+    tenant_id: StoreInt | None = None
     name: str
     tariffs: dict[str, int] = Field(
         default_factory=dict, description="service (outgoing, incoming, ...) -> tariff id"
@@ -179,19 +180,19 @@ class ProductUpdate(SQLModel):
 
 
 class ProductPublic(ProductCreate):
-    id: int
+    id: StoreInt
     created_at: datetime
     updated_at: datetime
 
 
 # -- accounts ----------------------------------------------------------------
 class AccountCreate(SQLModel):
-    tenant_id: int
+    tenant_id: StoreInt
     name: str
     kind: AccountKind = AccountKind.PREPAID
     currency: str = "EUR"
     credit_limit: Price = Field(default=Decimal(0), description="postpaid: how far below 0")
-    product_id: int | None = None
+    product_id: StoreInt | None = None
     is_default: bool = Field(default=False, description="pays for extensions without one")
     enabled: bool = True
 
@@ -200,14 +201,14 @@ class AccountUpdate(SQLModel):
     name: str | None = None
     kind: AccountKind | None = None
     credit_limit: Price | None = None
-    product_id: int | None = None
+    product_id: StoreInt | None = None
     is_default: bool | None = None
     enabled: bool | None = None
 
 
 class AccountPublic(SQLModel):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     name: str
     kind: str
     currency: str
@@ -215,7 +216,7 @@ class AccountPublic(SQLModel):
     reserved: Money = Field(default=Decimal(0), description="held for prepaid calls")
     available: Money = Field(default=Decimal(0), description="balance - reserved")
     credit_limit: Money
-    product_id: int | None
+    product_id: StoreInt | None
     is_default: bool
     enabled: bool
     created_at: datetime
@@ -229,13 +230,13 @@ class TransactionCreate(SQLModel):
 
 
 class TransactionPublic(SQLModel):
-    id: int
-    account_id: int
+    id: StoreInt
+    account_id: StoreInt
     kind: str
     amount: Money
     balance_after: Money
     description: str
-    charge_id: int | None
+    charge_id: StoreInt | None
     detail: dict[str, Any]
     created_at: datetime
 
@@ -245,22 +246,22 @@ class ExtensionAssign(SQLModel):
 
 
 class ChargePublic(SQLModel):
-    id: int
-    leg_id: int
-    cdr_id: int
-    seq: int
-    account_id: int | None
+    id: StoreInt
+    leg_id: StoreInt
+    cdr_id: StoreInt
+    seq: StoreInt
+    account_id: StoreInt | None
     service: str
     number: str
     started_at: datetime
-    duration_s: int
+    duration_s: StoreInt
     rated: bool
     reason: str | None
     amount: Money
     currency: str | None
-    tariff_id: int | None
+    tariff_id: StoreInt | None
     version: str | None
     prefix: str | None
     explanation: dict[str, Any]
-    superseded_by: int | None
+    superseded_by: StoreInt | None
     created_at: datetime

@@ -26,6 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from orchestrator.bounds import StoreInt, refuses_null
+from orchestrator.validation import schema_pattern
+
 # Constraint names must be stable so later migrations can drop or alter them.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -76,10 +79,10 @@ class Tenant(TenantBase, table=True):
     __tablename__ = "tenants"
     __table_args__ = (sa.UniqueConstraint("sip_domain"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
     # Bumped by every change to the tenant's engine configuration, so the
     # provisioner can tell what it already applied.
-    config_version: int = Field(default=1, nullable=False)
+    config_version: StoreInt = Field(default=1, nullable=False)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -95,15 +98,19 @@ class TenantUpdate(SQLModel):
 
 
 class TenantPublic(TenantBase):
-    id: int
-    config_version: int
+    id: StoreInt
+    config_version: StoreInt
     created_at: datetime
     updated_at: datetime
 
 
 # -- extensions ------------------------------------------------------------
 class ExtensionBase(SQLModel):
-    number: str = Field(max_length=10, description="2 to 10 digits, unique within the tenant")
+    number: str = Field(
+        max_length=10,
+        description="2 to 10 digits, unique within the tenant",
+        schema_extra=schema_pattern("extension_number"),
+    )
     name: str = Field(default="", max_length=80, description="the extension's name")
     first_name: str = Field(default="", max_length=80)
     last_name: str = Field(default="", max_length=80)
@@ -120,8 +127,8 @@ class Extension(ExtensionBase, table=True):
         sa.UniqueConstraint("tenant_id", "sip_username"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     sip_username: str = Field(max_length=40)
     sip_password: str = Field(max_length=64)
     # A standing redirect (agent busy/away): calls to the extension go there instead.
@@ -138,7 +145,13 @@ class ExtensionCreate(ExtensionBase):
 
 
 class ExtensionUpdate(SQLModel):
-    number: str | None = Field(default=None, max_length=10)
+    model_config = refuses_null(
+        "number", "sip_username", "name", "first_name", "last_name", "caller_id_name", "enabled"
+    )
+
+    number: str | None = Field(
+        default=None, max_length=10, schema_extra=schema_pattern("extension_number")
+    )
     name: str | None = Field(default=None, max_length=80)
     first_name: str | None = Field(default=None, max_length=80)
     last_name: str | None = Field(default=None, max_length=80)
@@ -150,8 +163,8 @@ class ExtensionUpdate(SQLModel):
 
 
 class ExtensionPublic(ExtensionBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     sip_username: str
     redirect_to: str | None = Field(
         default=None,
@@ -180,7 +193,7 @@ class ExtensionCreated(ExtensionPublic):
 
 
 class SipCredentials(SQLModel):
-    extension_id: int
+    extension_id: StoreInt
     sip_username: str
     sip_password: str
     sip_domain: str
@@ -188,9 +201,11 @@ class SipCredentials(SQLModel):
 
 # -- DIDs ------------------------------------------------------------------
 class DidBase(SQLModel):
-    number: str = Field(max_length=16, description="E.164, e.g. +12065552453")
-    pricing_batch: str = Field(max_length=40)
-    tenant_id: int | None = Field(default=None, description="null: unassigned inventory")
+    number: str = Field(
+        max_length=16, description="E.164, e.g. +12065552453", schema_extra=schema_pattern("e164")
+    )
+    pricing_batch: str = Field(max_length=40, schema_extra=schema_pattern("pricing_batch"))
+    tenant_id: StoreInt | None = Field(default=None, description="null: unassigned inventory")
     destination: str | None = Field(
         default=None, max_length=60, description="'extension:<number>', 'ivr:<name>' or 'hangup'"
     )
@@ -200,8 +215,8 @@ class Did(DidBase, table=True):
     __tablename__ = "dids"
     __table_args__ = (sa.UniqueConstraint("number"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int | None = Field(
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt | None = Field(
         default=None, foreign_key="tenants.id", ondelete="SET NULL", index=True
     )
     created_at: datetime = _created()
@@ -213,13 +228,17 @@ class DidCreate(DidBase):
 
 
 class DidUpdate(SQLModel):
-    pricing_batch: str | None = Field(default=None, max_length=40)
-    tenant_id: int | None = None
+    model_config = refuses_null("pricing_batch")
+
+    pricing_batch: str | None = Field(
+        default=None, max_length=40, schema_extra=schema_pattern("pricing_batch")
+    )
+    tenant_id: StoreInt | None = None
     destination: str | None = Field(default=None, max_length=60)
 
 
 class DidPublic(DidBase):
-    id: int
+    id: StoreInt
     created_at: datetime
     updated_at: datetime
 
@@ -227,16 +246,16 @@ class DidPublic(DidBase):
 # -- aliases ---------------------------------------------------------------
 class AliasBase(SQLModel):
     alias: str = Field(max_length=100, description="e.g. 12065552453@pstn; unique overall")
-    extension_id: int
+    extension_id: StoreInt
 
 
 class Alias(AliasBase, table=True):
     __tablename__ = "aliases"
     __table_args__ = (sa.UniqueConstraint("alias"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    extension_id: int = Field(foreign_key="extensions.id", ondelete="CASCADE", index=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    extension_id: StoreInt = Field(foreign_key="extensions.id", ondelete="CASCADE", index=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     created_at: datetime = _created()
 
 
@@ -245,13 +264,15 @@ class AliasCreate(AliasBase):
 
 
 class AliasUpdate(SQLModel):
+    model_config = refuses_null("alias", "extension_id")
+
     alias: str | None = Field(default=None, max_length=100)
-    extension_id: int | None = None
+    extension_id: StoreInt | None = None
 
 
 class AliasPublic(AliasBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     created_at: datetime
 
 
@@ -273,10 +294,10 @@ class Role(StrEnum):
 class ApiUserBase(SQLModel):
     name: str = Field(max_length=80)
     role: Role = Field(sa_type=sa.String(20))
-    tenant_id: int | None = Field(
+    tenant_id: StoreInt | None = Field(
         default=None, description="required for every role but system_admin"
     )
-    extension_id: int | None = Field(
+    extension_id: StoreInt | None = Field(
         default=None, description="an agent's own extension (required for an agent, else null)"
     )
 
@@ -302,12 +323,12 @@ class ApiUser(ApiUserBase, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int | None = Field(
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt | None = Field(
         default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
     )
     # Deleting the extension deletes its agent's API user (and so its token).
-    extension_id: int | None = Field(
+    extension_id: StoreInt | None = Field(
         default=None, foreign_key="extensions.id", ondelete="CASCADE", index=True
     )
     token_hash: str = Field(max_length=64, description="SHA-256 of the bearer token, hex")
@@ -323,7 +344,7 @@ class ApiUserUpdate(SQLModel):
 
 
 class ApiUserPublic(ApiUserBase):
-    id: int
+    id: StoreInt
     created_at: datetime
 
 
@@ -346,7 +367,7 @@ class IvrAppBase(SQLModel):
         max_length=60,
         description="where a failing flow sends the caller: 'extension:<number>' or 'hangup'",
     )
-    max_duration_s: int = Field(
+    max_duration_s: StoreInt = Field(
         default=3600, description="10 to 14400: the flow never holds a call longer"
     )
     settings: IvrSettings = Field(
@@ -361,32 +382,34 @@ class IvrApp(IvrAppBase, table=True):
     __tablename__ = "ivr_apps"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
 
 class IvrAppCreate(IvrAppBase):
-    tenant_id: int
+    tenant_id: StoreInt
     # Any JSON object here, so that a boolean or a nested value is refused with a clear
     # message by the store instead of being coerced (True -> 1) by pydantic.
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
 class IvrAppUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     app: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=200)
     fallback: str | None = Field(default=None, max_length=60)
-    max_duration_s: int | None = None
+    max_duration_s: StoreInt | None = None
     settings: dict[str, Any] | None = None
     enabled: bool | None = None
 
 
 class IvrAppPublic(IvrAppBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     created_at: datetime
     updated_at: datetime
 
@@ -401,7 +424,7 @@ class IvrNumber(SQLModel):
 class TrunkBase(SQLModel):
     name: str = Field(max_length=40, description="1 to 40 of a-z, 0-9, '-'; unique in the tenant")
     host: str = Field(max_length=253, description="the carrier's IPv4 address or DNS name")
-    port: int = Field(default=5060, description="1 to 65535")
+    port: StoreInt = Field(default=5060, description="1 to 65535")
     transport: str = Field(default="udp", max_length=8, description="only 'udp' for now")
     username: str | None = Field(default=None, max_length=40, description="for digest auth")
     from_user: str | None = Field(default=None, max_length=40)
@@ -416,8 +439,8 @@ class Trunk(TrunkBase, table=True):
     __tablename__ = "trunks"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     password: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -431,7 +454,7 @@ class Trunk(TrunkBase, table=True):
         return bool(self.password)
 
 
-def trunk_endpoint(tenant_id: int, name: str) -> str:
+def trunk_endpoint(tenant_id: StoreInt, name: str) -> str:
     """The engine's endpoint (and AOR, auth) id of a tenant's trunk: ``trunk-t<id>-<name>``.
 
     Tenant users' ids hold an ``@``, so the two kinds never collide.
@@ -440,14 +463,16 @@ def trunk_endpoint(tenant_id: int, name: str) -> str:
 
 
 class TrunkCreate(TrunkBase):
-    tenant_id: int
+    tenant_id: StoreInt
     password: str | None = Field(default=None, max_length=64, description="needs a username")
 
 
 class TrunkUpdate(SQLModel):
+    model_config = refuses_null("name", "host", "port", "transport", "enabled")
+
     name: str | None = Field(default=None, max_length=40)
     host: str | None = Field(default=None, max_length=253)
-    port: int | None = None
+    port: StoreInt | None = None
     transport: str | None = Field(default=None, max_length=8)
     username: str | None = Field(default=None, max_length=40)
     password: str | None = Field(default=None, max_length=64)
@@ -460,8 +485,8 @@ class TrunkUpdate(SQLModel):
 class TrunkPublic(TrunkBase):
     """A trunk without its password; ``has_password`` tells whether one is set."""
 
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     has_password: bool = False
     endpoint: str = Field(description="the engine's endpoint id, trunk-t<tenant_id>-<name>")
     created_at: datetime
@@ -472,43 +497,45 @@ class TrunkPublic(TrunkBase):
 class OutboundRouteBase(SQLModel):
     name: str = Field(max_length=40, description="1 to 40 of a-z, 0-9, '-'; unique in the tenant")
     prefix: str = Field(default="", max_length=8, description="dialed first: 0 to 8 of 0-9*#")
-    strip: int = Field(default=0, description="leading digits removed, at most len(prefix)")
+    strip: StoreInt = Field(default=0, description="leading digits removed, at most len(prefix)")
     prepend: str = Field(default="", max_length=8, description="put in front: 0 to 8 of 0-9+")
-    min_length: int = Field(default=3, description="digits after the prefix, at least")
-    max_length: int = Field(default=20, description="digits after the prefix, at most (24)")
-    trunk_id: int
-    priority: int = Field(default=100, description="0 to 1000; lower is tried first")
+    min_length: StoreInt = Field(default=3, description="digits after the prefix, at least")
+    max_length: StoreInt = Field(default=20, description="digits after the prefix, at most (24)")
+    trunk_id: StoreInt
+    priority: StoreInt = Field(default=100, description="0 to 1000; lower is tried first")
 
 
 class OutboundRoute(OutboundRouteBase, table=True):
     __tablename__ = "outbound_routes"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
-    trunk_id: int = Field(foreign_key="trunks.id", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    trunk_id: StoreInt = Field(foreign_key="trunks.id", index=True)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
 
 class OutboundRouteCreate(OutboundRouteBase):
-    tenant_id: int
+    tenant_id: StoreInt
 
 
 class OutboundRouteUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     prefix: str | None = Field(default=None, max_length=8)
-    strip: int | None = None
+    strip: StoreInt | None = None
     prepend: str | None = Field(default=None, max_length=8)
-    min_length: int | None = None
-    max_length: int | None = None
-    trunk_id: int | None = None
-    priority: int | None = None
+    min_length: StoreInt | None = None
+    max_length: StoreInt | None = None
+    trunk_id: StoreInt | None = None
+    priority: StoreInt | None = None
 
 
 class OutboundRoutePublic(OutboundRouteBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     created_at: datetime
     updated_at: datetime
 
@@ -561,7 +588,7 @@ def _moment(nullable: bool = False) -> Any:
 class CdrBase(SQLModel):
     uuid: str = Field(max_length=32, description="stable public id (hex)")
     call_id: str = Field(max_length=64, description="the engine's call id (Asterisk linkedid)")
-    tenant_id: int | None = Field(default=None, description="null: no tenant could be told")
+    tenant_id: StoreInt | None = Field(default=None, description="null: no tenant could be told")
     direction: str = Field(max_length=10, description="internal, outbound or inbound")
     caller_number: str = Field(default="", max_length=64)
     caller_name: str = Field(default="", max_length=80)
@@ -572,13 +599,13 @@ class CdrBase(SQLModel):
     started_at: datetime
     answered_at: datetime | None = None
     ended_at: datetime
-    duration_s: int = Field(description="start to end, whole seconds (started ones count)")
-    billsec: int = Field(description="answer to end (talk time), whole seconds")
+    duration_s: StoreInt = Field(description="start to end, whole seconds (started ones count)")
+    billsec: StoreInt = Field(description="answer to end (talk time), whole seconds")
     disposition: str = Field(max_length=12, description="answered, busy, no_answer, ...")
-    hangup_cause: int = Field(description="Q.850 cause")
+    hangup_cause: StoreInt = Field(description="Q.850 cause")
     account: str | None = Field(default=None, max_length=64, description="who pays; null: tenant")
     recordings: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    leg_count: int = 0
+    leg_count: StoreInt = 0
     note: str | None = Field(default=None, max_length=400)
     charge: Decimal | None = Field(default=None, sa_type=ExactDecimal, description="rating")
     currency: str | None = Field(default=None, max_length=3)
@@ -595,9 +622,9 @@ class Cdr(CdrBase, table=True):
         sa.Index("ix_cdrs_disposition_started_at", "disposition", "started_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
     node: str = Field(max_length=64, description="the engine node the call ran on")
-    tenant_id: int | None = Field(default=None, foreign_key="tenants.id", ondelete="SET NULL")
+    tenant_id: StoreInt | None = Field(default=None, foreign_key="tenants.id", ondelete="SET NULL")
     started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     answered_at: datetime | None = _moment(nullable=True)
     ended_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
@@ -605,12 +632,12 @@ class Cdr(CdrBase, table=True):
 
 
 class CdrLegBase(SQLModel):
-    seq: int = Field(description="order of the leg within the call")
+    seq: StoreInt = Field(description="order of the leg within the call")
     channel_id: str = Field(max_length=64)
     role: str = Field(max_length=24, description="caller, callee, forwarded, transferred, ...")
     service: str = Field(max_length=20, description="voice, forwarded, click_to_call, ivr, ...")
     endpoint: str = Field(default="", max_length=120)
-    tenant_id: int | None = None
+    tenant_id: StoreInt | None = None
     extension: str | None = Field(default=None, max_length=10)
     trunk: str | None = Field(default=None, max_length=40)
     number: str = Field(default="", max_length=64)
@@ -618,15 +645,15 @@ class CdrLegBase(SQLModel):
     started_at: datetime
     answered_at: datetime | None = None
     ended_at: datetime
-    billsec: int = 0
+    billsec: StoreInt = 0
     disposition: str = Field(max_length=12)
-    hangup_cause: int | None = None
+    hangup_cause: StoreInt | None = None
     account: str | None = Field(default=None, max_length=64)
     # Filled by the rating layer.
     charge: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     currency: str | None = Field(default=None, max_length=3)
-    tariff_id: int | None = None
-    rate_id: int | None = None
+    tariff_id: StoreInt | None = None
+    rate_id: StoreInt | None = None
     rated_at: datetime | None = None
 
 
@@ -634,9 +661,9 @@ class CdrLeg(CdrLegBase, table=True):
     __tablename__ = "cdr_legs"
     __table_args__ = (sa.Index("ix_cdr_legs_extension", "extension"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
     # Set by the writer once the CDR row has its id.
-    cdr_id: int | None = Field(
+    cdr_id: StoreInt | None = Field(
         default=None, foreign_key="cdrs.id", ondelete="CASCADE", index=True, nullable=False
     )
     started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
@@ -658,12 +685,12 @@ class CdrOpenCall(SQLModel, table=True):
 
 
 class CdrLegPublic(CdrLegBase):
-    id: int
-    cdr_id: int
+    id: StoreInt
+    cdr_id: StoreInt
 
 
 class CdrPublic(CdrBase):
-    id: int
+    id: StoreInt
     created_at: datetime
 
 
@@ -691,8 +718,8 @@ class WebhookBase(SQLModel):
 class Webhook(WebhookBase, table=True):
     __tablename__ = "webhooks"
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     # The HMAC key: needed in clear to sign, so stored; shown once (create, rotate).
     secret: str = Field(max_length=64)
     created_at: datetime = _created()
@@ -700,10 +727,12 @@ class Webhook(WebhookBase, table=True):
 
 
 class WebhookCreate(WebhookBase):
-    tenant_id: int
+    tenant_id: StoreInt
 
 
 class WebhookUpdate(SQLModel):
+    model_config = refuses_null("url", "events", "description", "enabled")
+
     url: str | None = Field(default=None, max_length=2000)
     events: list[str] | None = None
     description: str | None = Field(default=None, max_length=200)
@@ -711,8 +740,8 @@ class WebhookUpdate(SQLModel):
 
 
 class WebhookPublic(WebhookBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     created_at: datetime
     updated_at: datetime
 
@@ -731,16 +760,18 @@ class DeliveryState(StrEnum):
 
 class WebhookDeliveryBase(SQLModel):
     uuid: str = Field(max_length=32, description="the delivery id (X-Orchestrator-Delivery)")
-    webhook_id: int
-    tenant_id: int
+    webhook_id: StoreInt
+    tenant_id: StoreInt
     event_id: str = Field(max_length=32, description="the event's id (the body's id)")
     event_type: str = Field(max_length=40)
     state: DeliveryState = Field(sa_type=sa.String(12))
-    attempts: int = Field(default=0, description="attempts since it was (re)queued")
+    attempts: StoreInt = Field(default=0, description="attempts since it was (re)queued")
     next_attempt_at: datetime | None = None
-    last_status: int | None = Field(default=None, description="HTTP status of the last attempt")
+    last_status: StoreInt | None = Field(
+        default=None, description="HTTP status of the last attempt"
+    )
     last_error: str | None = Field(default=None, max_length=400)
-    last_latency_ms: int | None = None
+    last_latency_ms: StoreInt | None = None
     created_at: datetime
     delivered_at: datetime | None = None
 
@@ -756,8 +787,8 @@ class WebhookDelivery(WebhookDeliveryBase, table=True):
         sa.Index("ix_webhook_deliveries_webhook_id_created_at", "webhook_id", "created_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    webhook_id: int = Field(foreign_key="webhooks.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    webhook_id: StoreInt = Field(foreign_key="webhooks.id", ondelete="CASCADE")
     # The exact JSON body: every attempt (and a redelivery) sends the same bytes.
     body: str = Field(sa_type=sa.Text)
     next_attempt_at: datetime | None = _moment(nullable=True)
@@ -771,23 +802,25 @@ class WebhookAttempt(SQLModel, table=True):
 
     __tablename__ = "webhook_attempts"
 
-    id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(foreign_key="webhook_deliveries.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    delivery_id: StoreInt = Field(
+        foreign_key="webhook_deliveries.id", ondelete="CASCADE", index=True
+    )
     at: datetime = _created()
-    status_code: int | None = None
-    latency_ms: int = 0
+    status_code: StoreInt | None = None
+    latency_ms: StoreInt = 0
     error: str | None = Field(default=None, max_length=400)
 
 
 class WebhookAttemptPublic(SQLModel):
     at: datetime
-    status_code: int | None
-    latency_ms: int
+    status_code: StoreInt | None
+    latency_ms: StoreInt
     error: str | None
 
 
 class WebhookDeliveryPublic(WebhookDeliveryBase):
-    id: int
+    id: StoreInt
 
 
 class WebhookDeliveryDetail(WebhookDeliveryPublic):
@@ -808,20 +841,20 @@ class RecordingState(StrEnum):
 
 class RecordingBase(SQLModel):
     name: str = Field(max_length=120, description="the engine's recording name")
-    tenant_id: int
+    tenant_id: StoreInt
     call_id: str | None = Field(
         default=None, max_length=64, description="the CDR's call id once the call has a CDR"
     )
-    cdr_id: int | None = None
+    cdr_id: StoreInt | None = None
     leg_id: str = Field(max_length=64, description="the recorded leg (channel id)")
     format: str = Field(default="wav", max_length=8)
     state: RecordingState = Field(sa_type=sa.String(12))
     duration_s: float | None = None
-    size_bytes: int | None = None
+    size_bytes: StoreInt | None = None
     s3_bucket: str | None = Field(default=None, max_length=63)
     s3_key: str | None = Field(default=None, max_length=400)
     etag: str | None = Field(default=None, max_length=80)
-    attempts: int = 0
+    attempts: StoreInt = 0
     last_error: str | None = Field(default=None, max_length=400)
     started_at: datetime
     finished_at: datetime | None = None
@@ -838,11 +871,11 @@ class Recording(RecordingBase, table=True):
         sa.Index("ix_recordings_leg_id", "leg_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
     uuid: str = Field(max_length=32)
     node: str = Field(max_length=64, description="the engine node that holds the local copy")
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
-    cdr_id: int | None = Field(default=None, foreign_key="cdrs.id", ondelete="SET NULL")
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    cdr_id: StoreInt | None = Field(default=None, foreign_key="cdrs.id", ondelete="SET NULL")
     next_attempt_at: datetime | None = _moment(nullable=True)
     started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     finished_at: datetime | None = _moment(nullable=True)
@@ -852,7 +885,7 @@ class Recording(RecordingBase, table=True):
 
 
 class RecordingPublic(RecordingBase):
-    id: int
+    id: StoreInt
     uuid: str
     created_at: datetime
     updated_at: datetime
@@ -864,7 +897,7 @@ class RecordingPublic(RecordingBase):
 # (QueueConfig, AgentConfig), checked by the data functions.
 class PriorityRulePublic(SQLModel):
     match: str = Field(max_length=22, description="a number, or a prefix ending in *")
-    priority: int = Field(description="0 to 100; higher is served first")
+    priority: StoreInt = Field(description="0 to 100; higher is served first")
 
 
 class QueueBase(SQLModel):
@@ -878,7 +911,7 @@ class QueueBase(SQLModel):
     retry_s: float = Field(default=5.0, description="pause after a failed offer")
     wrapup_s: float = Field(default=0.0, description="after-call work; 0: none")
     max_wait_s: float = Field(default=0.0, description="then the caller overflows; 0: forever")
-    max_len: int = Field(default=0, description="callers waiting at most; 0: no limit")
+    max_len: StoreInt = Field(default=0, description="callers waiting at most; 0: no limit")
     overflow: str = Field(
         default="hangup",
         max_length=60,
@@ -894,8 +927,8 @@ class QueueBase(SQLModel):
     callback_key: str = Field(default="*", max_length=1)
     callback_expire_s: float = 3600.0
     last_agent_s: float = Field(default=0.0, description="exclusive to the last agent; 0: off")
-    weight: int = Field(default=0, description="0 to 100: shared agents serve heavier first")
-    autopause_after: int = Field(default=0, description="missed offers in a row; 0: never")
+    weight: StoreInt = Field(default=0, description="0 to 100: shared agents serve heavier first")
+    autopause_after: StoreInt = Field(default=0, description="missed offers in a row; 0: never")
     enabled: bool = True
 
 
@@ -903,8 +936,8 @@ class Queue(QueueBase, table=True):
     __tablename__ = "queues"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     required_skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
     # [{"match": "+44207946*", "priority": 5}, ...]
     priority_rules: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
@@ -913,20 +946,22 @@ class Queue(QueueBase, table=True):
 
 
 class QueueCreate(QueueBase):
-    tenant_id: int
+    tenant_id: StoreInt
     # Any JSON here, so that a wrong type is refused by QueueConfig with its own message.
     required_skills: dict[str, Any] = Field(default_factory=dict)
     priority_rules: list[PriorityRulePublic] = Field(default_factory=list, max_length=1000)
 
 
 class QueueUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=40)
     strategy: str | None = Field(default=None, max_length=20)
     ring_timeout_s: float | None = None
     retry_s: float | None = None
     wrapup_s: float | None = None
     max_wait_s: float | None = None
-    max_len: int | None = None
+    max_len: StoreInt | None = None
     overflow: str | None = Field(default=None, max_length=60)
     leave_when_empty: bool | None = None
     announce_every_s: float | None = None
@@ -938,16 +973,16 @@ class QueueUpdate(SQLModel):
     callback_key: str | None = Field(default=None, max_length=1)
     callback_expire_s: float | None = None
     last_agent_s: float | None = None
-    weight: int | None = None
-    autopause_after: int | None = None
+    weight: StoreInt | None = None
+    autopause_after: StoreInt | None = None
     enabled: bool | None = None
     required_skills: dict[str, Any] | None = None
     priority_rules: list[PriorityRulePublic] | None = Field(default=None, max_length=1000)
 
 
 class QueuePublic(QueueBase):
-    id: int
-    tenant_id: int
+    id: StoreInt
+    tenant_id: StoreInt
     required_skills: dict[str, int]
     priority_rules: list[PriorityRulePublic]
     created_at: datetime
@@ -959,7 +994,7 @@ class QueueAgentBase(SQLModel):
     skills: dict[str, int] = Field(
         default_factory=dict, sa_type=sa.JSON, description="{skill: level 1..10}"
     )
-    penalty: int = Field(default=0, description="0 to 100; lower is offered calls first")
+    penalty: StoreInt = Field(default=0, description="0 to 100; lower is offered calls first")
 
 
 class QueueAgent(QueueAgentBase, table=True):
@@ -968,9 +1003,9 @@ class QueueAgent(QueueAgentBase, table=True):
     __tablename__ = "queue_agents"
     __table_args__ = (sa.UniqueConstraint("extension_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
-    extension_id: int = Field(foreign_key="extensions.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    extension_id: StoreInt = Field(foreign_key="extensions.id", ondelete="CASCADE")
     # Kept across restarts; auto-pauses (missed calls) are not.
     paused: bool = False
     pause_reason: str = Field(default="", max_length=40)
@@ -979,23 +1014,25 @@ class QueueAgent(QueueAgentBase, table=True):
 
 
 class QueueAgentCreate(SQLModel):
-    tenant_id: int
+    tenant_id: StoreInt
     extension: str = Field(max_length=10, description="the number of an extension of the tenant")
     name: str = Field(default="", max_length=80)
     skills: dict[str, Any] = Field(default_factory=dict)
-    penalty: int = 0
+    penalty: StoreInt = 0
 
 
 class QueueAgentUpdate(SQLModel):
+    model_config = refuses_null()
+
     name: str | None = Field(default=None, max_length=80)
     skills: dict[str, Any] | None = None
-    penalty: int | None = None
+    penalty: StoreInt | None = None
 
 
 class QueueAgentPublic(QueueAgentBase):
-    id: int
-    tenant_id: int
-    extension_id: int
+    id: StoreInt
+    tenant_id: StoreInt
+    extension_id: StoreInt
     extension: str
     endpoint: str = Field(description="the SIP endpoint whose registration is followed")
     paused: bool
@@ -1013,26 +1050,26 @@ class QueueMember(SQLModel, table=True):
     __tablename__ = "queue_members"
     __table_args__ = (sa.UniqueConstraint("queue_id", "agent_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
-    queue_id: int = Field(foreign_key="queues.id", ondelete="CASCADE", index=True)
-    agent_id: int = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
-    penalty: int | None = Field(default=None, description="null: the agent's own penalty")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    queue_id: StoreInt = Field(foreign_key="queues.id", ondelete="CASCADE", index=True)
+    agent_id: StoreInt = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
+    penalty: StoreInt | None = Field(default=None, description="null: the agent's own penalty")
     logged_in: bool = False
     created_at: datetime = _created()
 
 
 class QueueMemberCreate(SQLModel):
-    agent_id: int
-    penalty: int | None = None
+    agent_id: StoreInt
+    penalty: StoreInt | None = None
 
 
 class QueueMemberPublic(SQLModel):
-    queue_id: int
-    agent_id: int
+    queue_id: StoreInt
+    agent_id: StoreInt
     extension: str
     name: str
-    penalty: int | None
+    penalty: StoreInt | None
     logged_in: bool
 
 
@@ -1042,8 +1079,8 @@ class QueueEvent(SQLModel, table=True):
     __tablename__ = "queue_events"
     __table_args__ = (sa.Index("ix_queue_events_at", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE")
     at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     type: str = Field(max_length=20)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
@@ -1064,17 +1101,17 @@ class BillingTariff(SQLModel, table=True):
 
     __tablename__ = "tariffs"
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int | None = Field(
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt | None = Field(
         default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
     )
     name: str = Field(max_length=64)
     currency: str = Field(max_length=3)
     rounding: str = Field(max_length=16)
-    precision: int
+    precision: StoreInt
     timezone: str = Field(max_length=64)
     # Bumped by every change (a new version, a new rounding...): the rater cache key.
-    revision: int = 1
+    revision: StoreInt = 1
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -1086,13 +1123,13 @@ class BillingTariffVersion(SQLModel, table=True):
     __tablename__ = "tariff_versions"
     __table_args__ = (sa.UniqueConstraint("tariff_id", "label"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tariff_id: int = Field(foreign_key="tariffs.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tariff_id: StoreInt = Field(foreign_key="tariffs.id", ondelete="CASCADE", index=True)
     label: str = Field(max_length=64)
     effective_from: datetime = Field(sa_type=UtcDateTime, nullable=False)
     effective_to: datetime | None = _moment(nullable=True)
-    superseded_by: int | None = None
-    rate_count: int = 0
+    superseded_by: StoreInt | None = None
+    rate_count: StoreInt = 0
     created_at: datetime = _created()
 
 
@@ -1102,15 +1139,15 @@ class BillingRate(SQLModel, table=True):
     __tablename__ = "tariff_rates"
     __table_args__ = (sa.UniqueConstraint("version_id", "prefix"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    version_id: int = Field(foreign_key="tariff_versions.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    version_id: StoreInt = Field(foreign_key="tariff_versions.id", ondelete="CASCADE")
     prefix: str = Field(max_length=20)
     description: str = Field(default="", max_length=200)
     price_per_minute: Decimal = _money()
     connection_fee: Decimal = _money(Decimal(0))
-    first_increment: int = 60
-    next_increment: int = 60
-    free_seconds: int = 0
+    first_increment: StoreInt = 60
+    next_increment: StoreInt = 60
+    free_seconds: StoreInt = 0
     minimum_charge: Decimal = _money(Decimal(0))
     # [{"name", "weekdays": [0..6], "start": "HH:MM:SS", "end", "price_per_minute",
     #   "connection_fee"}], money as strings.
@@ -1122,8 +1159,8 @@ class BillingProduct(SQLModel, table=True):
 
     __tablename__ = "products"
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int | None = Field(
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt | None = Field(
         default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
     )
     name: str = Field(max_length=64)
@@ -1145,17 +1182,19 @@ class Account(SQLModel, table=True):
     __tablename__ = "accounts"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     name: str = Field(max_length=64)
     kind: str = Field(max_length=10)
     currency: str = Field(max_length=3)
     balance: Decimal = _money(Decimal(0))
     credit_limit: Decimal = _money(Decimal(0))
-    product_id: int | None = Field(default=None, foreign_key="products.id", ondelete="SET NULL")
+    product_id: StoreInt | None = Field(
+        default=None, foreign_key="products.id", ondelete="SET NULL"
+    )
     is_default: bool = False
     enabled: bool = True
-    version: int = 1
+    version: StoreInt = 1
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -1165,8 +1204,10 @@ class AccountExtension(SQLModel, table=True):
 
     __tablename__ = "account_extensions"
 
-    extension_id: int = Field(foreign_key="extensions.id", ondelete="CASCADE", primary_key=True)
-    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE", index=True)
+    extension_id: StoreInt = Field(
+        foreign_key="extensions.id", ondelete="CASCADE", primary_key=True
+    )
+    account_id: StoreInt = Field(foreign_key="accounts.id", ondelete="CASCADE", index=True)
 
 
 class AccountTransaction(SQLModel, table=True):
@@ -1175,14 +1216,14 @@ class AccountTransaction(SQLModel, table=True):
     __tablename__ = "account_transactions"
     __table_args__ = (sa.Index("ix_account_transactions_account_id_id", "account_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    account_id: StoreInt = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE")
     kind: str = Field(max_length=12, description="topup, adjustment, charge, rerate")
     amount: Decimal = _money()
     balance_after: Decimal = _money()
     description: str = Field(default="", max_length=200)
-    charge_id: int | None = Field(default=None, unique=True)
+    charge_id: StoreInt | None = Field(default=None, unique=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = _created()
 
@@ -1198,25 +1239,27 @@ class LegCharge(SQLModel, table=True):
         sa.Index("ix_leg_charges_cdr_id", "cdr_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    leg_id: int = Field(foreign_key="cdr_legs.id", ondelete="CASCADE")
-    cdr_id: int = Field(foreign_key="cdrs.id", ondelete="CASCADE")
-    seq: int = 1
-    account_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
-    tenant_id: int | None = None
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    leg_id: StoreInt = Field(foreign_key="cdr_legs.id", ondelete="CASCADE")
+    cdr_id: StoreInt = Field(foreign_key="cdrs.id", ondelete="CASCADE")
+    seq: StoreInt = 1
+    account_id: StoreInt | None = Field(
+        default=None, foreign_key="accounts.id", ondelete="SET NULL"
+    )
+    tenant_id: StoreInt | None = None
     service: str = Field(max_length=12)
     number: str = Field(default="", max_length=64)
     started_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
-    duration_s: int = 0
+    duration_s: StoreInt = 0
     rated: bool = True
     reason: str | None = Field(default=None, max_length=24)
     amount: Decimal = _money(Decimal(0))
     currency: str | None = Field(default=None, max_length=3)
-    tariff_id: int | None = None
+    tariff_id: StoreInt | None = None
     version: str | None = Field(default=None, max_length=64)
     prefix: str | None = Field(default=None, max_length=20)
     explanation: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    superseded_by: int | None = None
+    superseded_by: StoreInt | None = None
     created_at: datetime = _created()
 
 
@@ -1229,12 +1272,12 @@ class Reservation(SQLModel, table=True):
         sa.Index("ix_reservations_account_id_expires_at", "account_id", "expires_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    id: StoreInt | None = Field(default=None, primary_key=True)
+    account_id: StoreInt = Field(foreign_key="accounts.id", ondelete="CASCADE")
     call_id: str = Field(max_length=64, index=True)
     number: str = Field(max_length=64)
     amount: Decimal = _money()
-    max_duration_s: int
+    max_duration_s: StoreInt
     created_at: datetime = _created()
     expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 
@@ -1264,15 +1307,15 @@ class QueuePlace(SQLModel, table=True):
     __tablename__ = "queue_places"
 
     call_id: str = Field(primary_key=True, max_length=64, description="the ACD's call id")
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", index=True)
     node: str = Field(default="", max_length=64, description="the engine node of the leg")
     queue: str = Field(max_length=40)
     kind: str = Field(max_length=10, description="live or callback")
     leg_id: str = Field(default="", max_length=128, description="a live caller's engine leg")
     caller: str = Field(default="", max_length=64)
     callback_number: str = Field(default="", max_length=64)
-    priority: int = 0
-    seq: int = Field(default=0, description="arrival order within the same instant")
+    priority: StoreInt = 0
+    seq: StoreInt = Field(default=0, description="arrival order within the same instant")
     enqueued_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
     callback_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
     skills: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
@@ -1301,7 +1344,7 @@ class QueueLastAgent(SQLModel, table=True):
     __tablename__ = "queue_last_agents"
     __table_args__ = (sa.Index("ix_queue_last_agents_at", "at"),)
 
-    tenant_id: int = Field(foreign_key="tenants.id", ondelete="CASCADE", primary_key=True)
+    tenant_id: StoreInt = Field(foreign_key="tenants.id", ondelete="CASCADE", primary_key=True)
     number: str = Field(max_length=64, primary_key=True)
-    agent_id: int = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
+    agent_id: StoreInt = Field(foreign_key="queue_agents.id", ondelete="CASCADE", index=True)
     at: datetime = Field(sa_type=UtcDateTime, nullable=False)

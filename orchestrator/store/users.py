@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 
@@ -140,13 +141,31 @@ def update_api_user(
     return user
 
 
-def delete_api_user(*, session: Session, user_id: int, scope: int | None = None) -> None:
-    """Delete an API user; the last system admin cannot be deleted."""
+def delete_api_user(
+    *, session: Session, user_id: int, scope: int | None = None, admin_token: str = ""
+) -> None:
+    """Delete an API user; the last system admin cannot be deleted, nor the one whose
+    token is ``ORCH_ADMIN_TOKEN`` (``admin_token``) while that is set."""
     user = get_api_user(session=session, user_id=user_id, scope=scope)
     if user.role == Role.SYSTEM_ADMIN:
-        admins = select(ApiUser.id).where(ApiUser.role == Role.SYSTEM_ADMIN, ApiUser.id != user_id)
-        if not exists(session, admins):
-            raise ConflictError("the last system admin cannot be deleted", user_id=user_id)
+        # Locked (on PostgreSQL), so two admins deleting each other cannot leave none.
+        others = session.exec(
+            select(ApiUser.id)
+            .where(ApiUser.role == Role.SYSTEM_ADMIN, ApiUser.id != user_id)
+            .with_for_update()
+        ).all()
+        if not others:
+            raise ConflictError(
+                "the last system admin cannot be deleted: create another system admin first",
+                user_id=user_id,
+            )
+        if admin_token and hmac.compare_digest(user.token_hash, hash_token(admin_token)):
+            raise ConflictError(
+                "this system admin logs in with ORCH_ADMIN_TOKEN, which would stop working "
+                "until the service restarts: unset ORCH_ADMIN_TOKEN (or set another) and "
+                "restart first",
+                user_id=user_id,
+            )
     session.delete(user)
     commit(session, what="API user")
 
@@ -168,6 +187,25 @@ def extension_number(*, session: Session, user: ApiUser) -> str | None:
     return session.exec(select(Extension.number).where(Extension.id == user.extension_id)).first()
 
 
+#: The rules for ``ORCH_ADMIN_TOKEN`` (README, Settings), said by the start-up error.
+ADMIN_TOKEN_RULES = (
+    "ORCH_ADMIN_TOKEN must be 16 to 256 printable ASCII characters without spaces "
+    "(it is sent in an HTTP header), or unset: then a token is generated and printed "
+    "once at the first start"
+)
+_ADMIN_TOKEN = re.compile(r"[!-~]{16,256}")
+
+
+def check_admin_token(token: str) -> str:
+    """``token`` if it may be ``ORCH_ADMIN_TOKEN`` ("" when unset); else ValidationError."""
+    if token and not _ADMIN_TOKEN.fullmatch(token):
+        raise ValidationError(
+            f"{ADMIN_TOKEN_RULES} (the one set has {len(token)} characters)",
+            field="admin_token",
+        )
+    return token
+
+
 def ensure_admin(session: Session, settings: Settings) -> str | None:
     """Make sure a system admin can log in; returns a generated token to print once.
 
@@ -179,11 +217,7 @@ def ensure_admin(session: Session, settings: Settings) -> str | None:
       admins are left alone.
     * Otherwise nothing changes.
     """
-    wanted = settings.admin_token
-    if wanted and len(wanted) < 16:
-        raise ValidationError(
-            "ORCH_ADMIN_TOKEN must be at least 16 characters", field="admin_token"
-        )
+    wanted = check_admin_token(settings.admin_token)
     admins = session.exec(select(ApiUser).where(ApiUser.role == Role.SYSTEM_ADMIN)).all()
     if admins and (not wanted or any(a.token_hash == hash_token(wanted) for a in admins)):
         return None

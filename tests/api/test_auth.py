@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from api.auth import ensure_admin
+from orchestrator import cli
 from orchestrator.core.errors import ValidationError
 from orchestrator.settings import Settings
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.models import ApiUser, Role
-from orchestrator.store.users import BOOTSTRAP_ADMIN, hash_token
+from orchestrator.store.users import (
+    ADMIN_TOKEN_RULES,
+    BOOTSTRAP_ADMIN,
+    check_admin_token,
+    hash_token,
+)
 from tests.api.conftest import ADMIN_TOKEN, bearer
 
 PROTECTED = [
@@ -219,3 +227,40 @@ def test_ensure_admin(db_sessions: SessionFactory, db_url: str) -> None:
 
     with db_sessions() as session, pytest.raises(ValidationError):
         ensure_admin(session, Settings(engine="fake", database_url=db_url, admin_token="short"))
+
+
+def test_the_admin_of_orch_admin_token_cannot_be_deleted(client: TestClient) -> None:
+    """Deleting it made ORCH_ADMIN_TOKEN stop working, with no message, until a restart."""
+    other = client.post("/api/v1/users", json={"name": "ops", "role": "system_admin"}).json()
+    users = client.get("/api/v1/users").json()["items"]
+    [first] = [u for u in users if u["name"] == BOOTSTRAP_ADMIN]
+    resp = client.delete(f"/api/v1/users/{first['id']}", headers=bearer(other["token"]))
+    assert resp.status_code == 409, resp.text
+    assert "ORCH_ADMIN_TOKEN" in resp.json()["message"]
+    assert client.get("/api/v1/users/me").status_code == 200
+    # The other admin is deleted as usual; then the first is the last one.
+    assert client.delete(f"/api/v1/users/{other['id']}").status_code == 204
+    resp = client.delete(f"/api/v1/users/{first['id']}")
+    assert resp.status_code == 409
+    assert "last system admin" in resp.json()["message"]
+
+
+def test_admin_token_rules_are_said(db_sessions: SessionFactory, db_url: str) -> None:
+    for bad in ["short", "x" * 15, "sixteen chars ok", "é" * 16, "x" * 257]:
+        settings = Settings(engine="fake", database_url=db_url, admin_token=bad)
+        with db_sessions() as session, pytest.raises(ValidationError) as refused:
+            ensure_admin(session, settings)
+        assert ADMIN_TOKEN_RULES in refused.value.message
+    assert check_admin_token("x" * 16) == "x" * 16
+    assert check_admin_token("") == ""
+
+
+def test_run_refuses_a_bad_admin_token_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORCH_ADMIN_TOKEN", "too-short")
+    monkeypatch.setenv("ORCH_STATE_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli.app, ["run"])
+    assert result.exit_code == 2
+    assert ADMIN_TOKEN_RULES in result.output
+    assert list(tmp_path.iterdir()) == []  # no database, no engine files
