@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -172,19 +173,32 @@ def test_ctrl_c_leaves_an_engine_it_found_running(
     assert "was running before this service: left running" in run.output
 
 
+def test_a_bad_admin_token_is_refused_before_anything_starts(
+    instance: AsteriskInstance, tmp_path: Path, runs: list[Run]
+) -> None:
+    run = Run(tmp_path, admin_token="too-short")  # refused: fewer than 16 characters
+    runs.append(run)
+    assert run.wait(timeout=120) != 0
+    assert "16 to 256 printable ASCII characters" in run.output
+    assert instance.pid() is None, run.output  # no engine started for a service that can't run
+
+
 @pytest.mark.parametrize("engine_was_running", [True, False], ids=["found", "started"])
 def test_a_start_up_error_leaves_the_engine_running(
     instance: AsteriskInstance, tmp_path: Path, runs: list[Run], engine_was_running: bool
 ) -> None:
     if engine_was_running:
         instance.start()
-    run = Run(tmp_path, admin_token="too-short")  # refused: fewer than 16 characters
-    runs.append(run)
-    assert run.wait(timeout=120) != 0
-    assert "16 characters" in run.output
+    # A start-up error after the engine is up: the API's port is taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", API_PORT))
+        busy.listen()
+        run = Run(tmp_path, admin_token=TOKEN)
+        runs.append(run)
+        assert run.wait(timeout=120) != 0
     assert engine_answers(instance), run.output
     if not engine_was_running:
-        assert "left running" in run.output
+        assert "the service did not start" in run.output and "left running" in run.output
 
 
 # SIGTERM as a service manager sends it: before, uvicorn re-raised it once shut down
