@@ -264,7 +264,8 @@ def dtmf_pcap(digits: str, target: Path, *, gap_ms: int = DTMF_GAP_MS) -> float:
     return end
 
 
-_HOLD = re.compile(r'(<recv request="BYE" timeout=")\d+(" ontimeout="hangup")')
+# The hold's receives (the optional re-INVITE SIPp waits on, then the BYE): see call.xml.
+_HOLD = re.compile(r'(<recv request="(?:INVITE|BYE)"[^>]* timeout=")\d+(" ontimeout="hangup")')
 
 
 def dtmf_pcap_length(digits: str, *, gap_ms: int = DTMF_GAP_MS) -> float:
@@ -289,8 +290,8 @@ def _render(
         # SIPp reads timeouts when it loads the scenario (no keywords there);
         # 0 would mean "no timeout".
         text, found = _HOLD.subn(rf"\g<1>{max(1, hold_ms)}\g<2>", text)
-        if found != 1:
-            raise SippError(f"scenario {scenario} has no hold timeout")
+        if found != 2:
+            raise SippError(f"scenario {scenario} has no hold timeouts")
     path = workdir / scenario
     path.write_text(text)
     return path, seconds
