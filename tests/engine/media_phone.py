@@ -260,7 +260,10 @@ class MediaPhone:
             local_port=self.local_port,
             media_port=sipp.media_port(),
             timeout=120,
-            calls=1,
+            # No call limit: a SIPp UAS counts any message with a new Call-ID as an
+            # incoming call, an engine's qualify OPTIONS too (answered thanks to -aa), and
+            # with -m 1 it would then discard the INVITE ("new calls while quitting").
+            calls=None,
             extra=["-aa"],
             sipp="sipp",
         )

@@ -82,10 +82,18 @@ def cdrs(service: Service, tenant_id: int) -> list[dict[str, Any]]:
         return [http.get(f"/api/v1/cdrs/{c['id']}").json() for c in r.json()["items"]]
 
 
-async def new_cdr(service: Service, tenant_id: int, known: set[int], timeout: float = 15) -> dict:
+async def new_cdr(
+    service: Service, tenant_id: int, known: set[int], called: str, timeout: float = 15
+) -> dict:
+    """The one new CDR of a call to ``called`` (a CDR of an earlier test's call that ended
+    late is not it)."""
     deadline = time.monotonic() + timeout
     while True:
-        fresh = [c for c in cdrs(service, tenant_id) if c["id"] not in known]
+        fresh = [
+            c
+            for c in cdrs(service, tenant_id)
+            if c["id"] not in known and c["called_number"] == called
+        ]
         if fresh:
             assert len(fresh) == 1, fresh
             known.add(fresh[0]["id"])
@@ -184,6 +192,7 @@ async def assert_cleared(
     answered_wall: float,
     timeout: float,
     dead_role: str,
+    called: str,
 ) -> None:
     """The call ended ``timeout`` after the phone died, and its CDR says when and why."""
     cleared = bye_seen - killed
@@ -191,7 +200,7 @@ async def assert_cleared(
     # the rest of the upper margin is a loaded machine's.
     assert timeout - 1.5 <= cleared <= timeout + 5, cleared
     ended_wall = time.time() - (asyncio.get_running_loop().time() - bye_seen)
-    cdr = await new_cdr(service, tenant.id, known)
+    cdr = await new_cdr(service, tenant.id, known, called)
     # The CDR ends when the engine cleared the call (within the BYE's polling step),
     # not when the orchestrator noticed; its billsec is the talk time until then.
     assert abs(seconds(cdr["ended_at"]) - ended_wall) <= 1.0, (cdr, ended_wall)
@@ -243,6 +252,7 @@ async def test_caller_killed_mid_call_is_cleared(
         answered_wall=answered_wall,
         timeout=timeout,
         dead_role="caller",
+        called="102",
     )
 
 
@@ -256,7 +266,10 @@ async def assert_callee_death_cleared(
     known = {c["id"] for c in cdrs(service, tenant.id)}
     loop = asyncio.get_running_loop()
     async with callee as phone, await caller_101(tenant, target, "call") as caller:
-        await caller.wait_answered()
+        try:
+            await caller.wait_answered()
+        except sipp.SippError as e:  # what the callee saw tells why it was not rung
+            raise sipp.SippError(f"{e}\n--- callee ---\n{phone.log()}", "") from None
         await phone.wait_for("answered")
         answered_wall = time.time()
         await asyncio.sleep(1)
@@ -277,6 +290,7 @@ async def assert_callee_death_cleared(
         answered_wall=answered_wall,
         timeout=RTP_TIMEOUT,
         dead_role="callee",
+        called=target,
     )
 
 
