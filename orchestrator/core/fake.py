@@ -33,7 +33,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import (
+    WHISPER_TO,
+    Engine,
+    EngineStatus,
+    SupervisionMode,
+    WhisperTo,
+)
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -98,6 +104,9 @@ class FakeEngine(Engine):
         self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
         # Snooping legs (Engine.snoop): leg id -> (snooped channel, listen, whisper).
         self.snoops: dict[str, tuple[str, bool, WhisperTo]] = {}
+        # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
+        # One ends when the supervisor's leg or the target's channel ends.
+        self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
         # Registration of SIP endpoints as endpoint_states() reports it; a test sets
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
@@ -280,6 +289,7 @@ class FakeEngine(Engine):
     async def _end(self, leg: Leg, cause: int) -> None:
         leg.transition(LegState.HUNG_UP)
         leg.hangup_cause = cause
+        self.supervisions.pop(leg.id, None)
         if leg.bridge_id and leg.bridge_id in self.bridges:
             self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
             await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
@@ -326,6 +336,10 @@ class FakeEngine(Engine):
         # A conversation's recording ends (and is kept) with its channel, as on a real engine.
         for name in [n for n in self.call_recordings if self._live_recordings[n] == channel_id]:
             await self.finish_recording(name)
+        # A supervision ends with the channel it supervises; the supervisor's leg stays.
+        for supervisor, (target, _) in list(self.supervisions.items()):
+            if target == channel_id:
+                del self.supervisions[supervisor]
         # A snoop ends with the channel it snoops on, as on a real engine.
         for snoop_id, (target, _, _) in list(self.snoops.items()):
             if target == channel_id and snoop_id in self.legs:
@@ -602,6 +616,25 @@ class FakeEngine(Engine):
         await self._started(leg.id, leg.id, state="up", name=leg.name)
         await self.emit(LegCreated(leg_id=leg.id, name=leg.name, state="up", args=tuple(app_args)))
         return leg
+
+    async def supervise(
+        self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
+    ) -> None:
+        if not self.connected:
+            raise EngineUnavailableError("fake engine is not connected")
+        try:
+            mode = SupervisionMode(mode)
+        except ValueError:
+            raise ValidationError(
+                f"unknown supervision mode {mode!r}", allowed=[str(m) for m in SupervisionMode]
+            ) from None
+        if target_leg_id not in self.channels:
+            raise LegGoneError(f"channel {target_leg_id} is gone", leg_id=target_leg_id)
+        self._leg(supervisor_leg_id)
+        if target_leg_id == supervisor_leg_id:
+            raise ValidationError("a leg cannot supervise itself", leg_id=target_leg_id)
+        self.supervisions[supervisor_leg_id] = (target_leg_id, mode)
+        self.commands.append(("supervise", target_leg_id, supervisor_leg_id, mode))
 
     async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
         if not self.connected:

@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import (
+    WHISPER_TO,
+    Engine,
+    EngineStatus,
+    SupervisionMode,
+    WhisperTo,
+)
 from orchestrator.core.errors import (
     CallError,
     EngineError,
@@ -65,6 +71,7 @@ from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, ob
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
+from orchestrator.engines.asterisk.supervisor import Supervisions
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
 log = logging.getLogger(__name__)
@@ -197,6 +204,7 @@ class AsteriskEngine(Engine):
         self._dial_causes: dict[str, tuple[int, str]] = {}
         self._reconciler = Reconciler(self)
         self._recorders = CallRecorders(self)  # snoop channels recording conversations
+        self._supervisions = Supervisions(self)  # snoop channels and bridges of supervisors
         # Every channel reported by ChannelStarted and not ended yet (observe_channels).
         self.channels = ChannelTable()
         # ARI events received, by type: what each call costs the adapter (diagnostics).
@@ -370,6 +378,8 @@ class AsteriskEngine(Engine):
         if seen is None:
             return  # a recorder's snoop channel: the adapter's own
         event = seen
+        if not self._supervisions.event(event):
+            return  # a supervisor's snoop channel or bridge: the adapter's own
         if isinstance(event, LegCreated):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -637,6 +647,12 @@ class AsteriskEngine(Engine):
         await self.ari.delete_recording(_check(RECORDING_NAME, name, "recording name"))
 
     # -- supervision ----------------------------------------------------------
+    async def supervise(
+        self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
+    ) -> None:
+        # See supervisor.py: a snoop on the target bridged with the supervisor's leg.
+        await self._supervisions.supervise(target_leg_id, supervisor_leg_id, mode)
+
     async def snoop(
         self,
         leg_id: str,
