@@ -19,7 +19,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from orchestrator.core.call import Bridge, Leg
 from orchestrator.core.events import Event
@@ -28,11 +27,6 @@ from orchestrator.core.journal import LegRecord
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None] | None]
-
-# Who hears a snooping leg (see Engine.snoop): nobody, the snooped leg only, only the
-# party the snooped leg talks to, or both of them.
-WhisperTo = Literal["none", "leg", "peer", "both"]
-WHISPER_TO: tuple[WhisperTo, ...] = ("none", "leg", "peer", "both")
 
 
 class SupervisionMode(enum.StrEnum):
@@ -316,35 +310,6 @@ class Engine(abc.ABC):
         with the whisper mode chosen by the DTMF keys eavesdrop understands (0 listen
         only, 2 speak to the eavesdropped leg, 1 to its peer, 3 to both), sent with
         ``uuid_recv_dtmf`` to switch; eavesdrop ends with either channel.
-        """
-
-    @abc.abstractmethod
-    async def snoop(
-        self,
-        leg_id: str,
-        *,
-        listen: bool = True,
-        whisper: WhisperTo = "none",
-        snoop_id: str | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
-        """A new leg that eavesdrops on the channel ``leg_id`` (supervisors, coaching).
-
-        ``leg_id`` may be any live channel of the engine, also one the orchestrator does
-        not control (a phone-to-phone dialplan call seen by observation). With ``listen``
-        the new leg carries what that channel hears and says, mixed; ``whisper`` says who
-        hears what is played or said into the new leg: ``"none"``, ``"leg"`` (only the
-        snooped channel: coaching), ``"peer"`` (only whoever it talks to) or ``"both"``
-        (barge). The leg is up at once and reported with ``LegCreated`` (``app_args`` as
-        its ``args``); bridge it with the supervisor's leg. It ends (``LegHungUp``) when
-        the snooped channel ends; hanging it up stops the snooping and nothing else.
-
-        How engines do it: Asterisk ARI ``POST /channels/{id}/snoop`` with ``spy=both``
-        (or ``none``) and ``whisper`` ``none``/``out``/``in``/``both`` ("out" is the
-        audio sent *to* the snooped channel, so ``"leg"`` maps to ``out`` and ``"peer"``
-        to ``in``); FreeSWITCH ``eavesdrop`` of the channel's uuid, whose whisper modes
-        (DTMF 2: speak to the eavesdropped leg, 1: to its peer, 3: to both, 0: listen
-        only) are the same four choices.
         """
 
     # -- SIP endpoints ----------------------------------------------------------

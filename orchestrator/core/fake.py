@@ -33,13 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import (
-    WHISPER_TO,
-    Engine,
-    EngineStatus,
-    SupervisionMode,
-    WhisperTo,
-)
+from orchestrator.core.engine import Engine, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -102,8 +96,6 @@ class FakeEngine(Engine):
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
         self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
-        # Snooping legs (Engine.snoop): leg id -> (snooped channel, listen, whisper).
-        self.snoops: dict[str, tuple[str, bool, WhisperTo]] = {}
         # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
         # One ends when the supervisor's leg or the target's channel ends.
         self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
@@ -330,7 +322,6 @@ class FakeEngine(Engine):
     async def _channel_end(self, channel_id: str, cause: int) -> None:
         call_id = self.channels.pop(channel_id, None)
         self._reported.pop(channel_id, None)
-        self.snoops.pop(channel_id, None)
         if call_id is not None:
             await self.emit(ChannelEnded(channel_id=channel_id, call_id=call_id, cause=cause))
         # A conversation's recording ends (and is kept) with its channel, as on a real engine.
@@ -340,10 +331,6 @@ class FakeEngine(Engine):
         for supervisor, (target, _) in list(self.supervisions.items()):
             if target == channel_id:
                 del self.supervisions[supervisor]
-        # A snoop ends with the channel it snoops on, as on a real engine.
-        for snoop_id, (target, _, _) in list(self.snoops.items()):
-            if target == channel_id and snoop_id in self.legs:
-                await self._end(self.legs[snoop_id], 16)
 
     async def dialplan_call(
         self,
@@ -593,30 +580,6 @@ class FakeEngine(Engine):
             raise NotFoundError(f"recording {name} not found", recording=name)
 
     # -- supervision ----------------------------------------------------------
-    async def snoop(
-        self,
-        leg_id: str,
-        *,
-        listen: bool = True,
-        whisper: WhisperTo = "none",
-        snoop_id: str | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
-        if not self.connected:
-            raise EngineUnavailableError("fake engine is not connected")
-        if whisper not in WHISPER_TO or (not listen and whisper == "none"):
-            raise ValidationError("a snoop listens or whispers", whisper=whisper)
-        if leg_id not in self.channels:
-            raise LegGoneError(f"channel {leg_id} is gone", leg_id=leg_id)
-        leg = Leg(id=snoop_id or self._next_id("snoop"), name=f"Snoop/{leg_id}")
-        leg.transition(LegState.UP)
-        self.legs[leg.id] = leg
-        self.snoops[leg.id] = (leg_id, listen, whisper)
-        self.commands.append(("snoop", leg_id, leg.id, listen, whisper))
-        await self._started(leg.id, leg.id, state="up", name=leg.name)
-        await self.emit(LegCreated(leg_id=leg.id, name=leg.name, state="up", args=tuple(app_args)))
-        return leg
-
     async def supervise(
         self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
     ) -> None:
