@@ -41,6 +41,7 @@ from orchestrator.core.events import (
     LegCreated,
     LegEvent,
     LegHungUp,
+    LegLeftApp,
 )
 
 if TYPE_CHECKING:
@@ -250,7 +251,9 @@ class Supervisions:
                 snoop, sup = found
                 if isinstance(event, LegCreated):
                     snoop.ready.set()
-                elif isinstance(event, LegHungUp):
+                elif isinstance(event, LegHungUp | LegLeftApp):
+                    # A snoop whose channel ends leaves the app (StasisEnd) and may send
+                    # nothing more to it.
                     snoop.gone.set()
                     snoop.ready.set()
                     if sup.snoop is snoop and not snoop.replaced:
