@@ -173,3 +173,15 @@ async def test_errors() -> None:
     with pytest.raises(ValidationError):
         await engine.supervise("sup", "sup", SupervisionMode.LISTEN)
     assert len(ari.requests) == 1 and seen == []
+
+
+async def test_a_failed_switch_keeps_the_supervision_going() -> None:
+    engine, ari, seen = await engine_with_supervisor()
+    await engine.supervise("agent-1", "sup", SupervisionMode.LISTEN)
+    del ari.requests[:]
+    ari.gone.add("agent-gone")
+    with pytest.raises(LegGoneError):
+        await engine.supervise("agent-gone", "sup", SupervisionMode.BARGE)
+    assert ari.requests == [("snoop", "agent-gone", "both", "both")]  # nothing undone
+    await engine.supervise("agent-1", "sup", SupervisionMode.LISTEN)  # still so: no-op
+    assert len(ari.requests) == 1 and seen == []

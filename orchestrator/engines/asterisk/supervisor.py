@@ -136,13 +136,14 @@ class Supervisions:
                     # The old snoop leaves before the new one enters: on Asterisk a hangup
                     # sent while the bridge changed from two to three parties was seen lost.
                     await self._drop_snoop(current)
-                sup.snoop = snoop
                 await self._add(sup.bridge_id, snoop.id, target)
-                sup.target, sup.mode = target, mode
+                sup.snoop, sup.target, sup.mode = snoop, target, mode
+                if snoop.gone.is_set():  # the target ended as the snoop entered the bridge
+                    raise LegGoneError(f"channel {target} is gone", leg_id=target)
             except BaseException:
                 if snoop is not None and sup.snoop is not snoop:
                     await self._drop_snoop(snoop)
-                if sup.snoop is None or sup.snoop.gone.is_set():
+                if sup.snoop is None or sup.snoop.replaced or sup.snoop.gone.is_set():
                     await self._end(sup)  # nothing left to listen with
                 raise
 
