@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from orchestrator.core.call import Bridge, Leg
 from orchestrator.core.events import Event
@@ -28,10 +28,25 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None] | None]
 
-# Who hears a snooping leg (see Engine.snoop): nobody, the snooped leg only, only the
-# party the snooped leg talks to, or both of them.
-WhisperTo = Literal["none", "leg", "peer", "both"]
-WHISPER_TO: tuple[WhisperTo, ...] = ("none", "leg", "peer", "both")
+
+class SupervisionMode(enum.StrEnum):
+    """How a supervisor takes part in the call they supervise (:meth:`Engine.supervise`).
+
+    The supervisor always hears both sides of the supervised leg's conversation; the
+    mode says who hears the supervisor:
+
+    ================  =======================================================
+    ``listen``        nobody (silent monitoring)
+    ``whisper``       the supervised leg only (coaching an agent)
+    ``whisper_peer``  only whoever the supervised leg talks to
+    ``barge``         both parties (a three-way conversation)
+    ================  =======================================================
+    """
+
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    WHISPER_PEER = "whisper_peer"
+    BARGE = "barge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,32 +277,39 @@ class Engine(abc.ABC):
 
     # -- supervision ----------------------------------------------------------
     @abc.abstractmethod
-    async def snoop(
-        self,
-        leg_id: str,
-        *,
-        listen: bool = True,
-        whisper: WhisperTo = "none",
-        snoop_id: str | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
-        """A new leg that eavesdrops on the channel ``leg_id`` (supervisors, coaching).
+    async def supervise(
+        self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
+    ) -> None:
+        """The supervisor's leg hears the conversation of ``target_leg_id``; ``mode`` says
+        who hears the supervisor (see :class:`SupervisionMode`).
 
-        ``leg_id`` may be any live channel of the engine, also one the orchestrator does
-        not control (a phone-to-phone dialplan call seen by observation). With ``listen``
-        the new leg carries what that channel hears and says, mixed; ``whisper`` says who
-        hears what is played or said into the new leg: ``"none"``, ``"leg"`` (only the
-        snooped channel: coaching), ``"peer"`` (only whoever it talks to) or ``"both"``
-        (barge). The leg is up at once and reported with ``LegCreated`` (``app_args`` as
-        its ``args``); bridge it with the supervisor's leg. It ends (``LegHungUp``) when
-        the snooped channel ends; hanging it up stops the snooping and nothing else.
+        ``target_leg_id`` may be any live channel of the engine, also one the orchestrator
+        does not control (a phone-to-phone dialplan call seen by observation).
+        ``supervisor_leg_id`` is an answered leg under the orchestrator's control (the
+        supervisor's phone, called for this); while it supervises it is connected to
+        nothing else. It returns once the supervisor hears the target. Calling it again
+        for the same supervisor's leg switches the mode (or the target) without dropping
+        that leg. The supervision ends when the supervisor's leg hangs up (hang it up to
+        stop) or when the target's channel ends; then the supervisor's leg stays up,
+        hearing nothing, and its owner decides (observation reports the target's end).
+        Whatever the engine needs for it (extra channels, bridges) is the adapter's own:
+        no leg or bridge event of it reaches subscribers.
 
-        How engines do it: Asterisk ARI ``POST /channels/{id}/snoop`` with ``spy=both``
-        (or ``none``) and ``whisper`` ``none``/``out``/``in``/``both`` ("out" is the
-        audio sent *to* the snooped channel, so ``"leg"`` maps to ``out`` and ``"peer"``
-        to ``in``); FreeSWITCH ``eavesdrop`` of the channel's uuid, whose whisper modes
-        (DTMF 2: speak to the eavesdropped leg, 1: to its peer, 3: to both, 0: listen
-        only) are the same four choices.
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when the target's channel
+        or the supervisor's leg is gone, :class:`~orchestrator.core.errors.ValidationError`
+        for an unknown mode.
+
+        How engines do it: Asterisk: the adapter snoops on the target (ARI ``POST
+        /channels/{id}/snoop``, ``spy=both``, ``whisper`` ``none``/``out``/``in``/``both``
+        for listen/whisper/whisper_peer/barge: "out" is the audio sent *to* the snooped
+        channel) and bridges the snoop channel with the supervisor's leg in a mixing
+        bridge of its own; a mode switch puts a new snoop in the bridge in place of the
+        old one; the supervisor's hangup takes snoop and bridge with it. FreeSWITCH:
+        ``eavesdrop`` of the target's uuid run on the supervisor's own leg
+        (``uuid_transfer <supervisor> eavesdrop:<target> inline``, or ``execute``),
+        with the whisper mode chosen by the DTMF keys eavesdrop understands (0 listen
+        only, 2 speak to the eavesdropped leg, 1 to its peer, 3 to both), sent with
+        ``uuid_recv_dtmf`` to switch; eavesdrop ends with either channel.
         """
 
     # -- SIP endpoints ----------------------------------------------------------

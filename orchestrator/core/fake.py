@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import Engine, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -96,8 +96,9 @@ class FakeEngine(Engine):
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
         self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
-        # Snooping legs (Engine.snoop): leg id -> (snooped channel, listen, whisper).
-        self.snoops: dict[str, tuple[str, bool, WhisperTo]] = {}
+        # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
+        # One ends when the supervisor's leg or the target's channel ends.
+        self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
         # Registration of SIP endpoints as endpoint_states() reports it; a test sets
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
@@ -280,6 +281,7 @@ class FakeEngine(Engine):
     async def _end(self, leg: Leg, cause: int) -> None:
         leg.transition(LegState.HUNG_UP)
         leg.hangup_cause = cause
+        self.supervisions.pop(leg.id, None)
         if leg.bridge_id and leg.bridge_id in self.bridges:
             self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
             await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
@@ -320,16 +322,15 @@ class FakeEngine(Engine):
     async def _channel_end(self, channel_id: str, cause: int) -> None:
         call_id = self.channels.pop(channel_id, None)
         self._reported.pop(channel_id, None)
-        self.snoops.pop(channel_id, None)
         if call_id is not None:
             await self.emit(ChannelEnded(channel_id=channel_id, call_id=call_id, cause=cause))
         # A conversation's recording ends (and is kept) with its channel, as on a real engine.
         for name in [n for n in self.call_recordings if self._live_recordings[n] == channel_id]:
             await self.finish_recording(name)
-        # A snoop ends with the channel it snoops on, as on a real engine.
-        for snoop_id, (target, _, _) in list(self.snoops.items()):
-            if target == channel_id and snoop_id in self.legs:
-                await self._end(self.legs[snoop_id], 16)
+        # A supervision ends with the channel it supervises; the supervisor's leg stays.
+        for supervisor, (target, _) in list(self.supervisions.items()):
+            if target == channel_id:
+                del self.supervisions[supervisor]
 
     async def dialplan_call(
         self,
@@ -579,29 +580,24 @@ class FakeEngine(Engine):
             raise NotFoundError(f"recording {name} not found", recording=name)
 
     # -- supervision ----------------------------------------------------------
-    async def snoop(
-        self,
-        leg_id: str,
-        *,
-        listen: bool = True,
-        whisper: WhisperTo = "none",
-        snoop_id: str | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
+    async def supervise(
+        self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
+    ) -> None:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
-        if whisper not in WHISPER_TO or (not listen and whisper == "none"):
-            raise ValidationError("a snoop listens or whispers", whisper=whisper)
-        if leg_id not in self.channels:
-            raise LegGoneError(f"channel {leg_id} is gone", leg_id=leg_id)
-        leg = Leg(id=snoop_id or self._next_id("snoop"), name=f"Snoop/{leg_id}")
-        leg.transition(LegState.UP)
-        self.legs[leg.id] = leg
-        self.snoops[leg.id] = (leg_id, listen, whisper)
-        self.commands.append(("snoop", leg_id, leg.id, listen, whisper))
-        await self._started(leg.id, leg.id, state="up", name=leg.name)
-        await self.emit(LegCreated(leg_id=leg.id, name=leg.name, state="up", args=tuple(app_args)))
-        return leg
+        try:
+            mode = SupervisionMode(mode)
+        except ValueError:
+            raise ValidationError(
+                f"unknown supervision mode {mode!r}", allowed=[str(m) for m in SupervisionMode]
+            ) from None
+        if target_leg_id not in self.channels:
+            raise LegGoneError(f"channel {target_leg_id} is gone", leg_id=target_leg_id)
+        self._leg(supervisor_leg_id)
+        if target_leg_id == supervisor_leg_id:
+            raise ValidationError("a leg cannot supervise itself", leg_id=target_leg_id)
+        self.supervisions[supervisor_leg_id] = (target_leg_id, mode)
+        self.commands.append(("supervise", target_leg_id, supervisor_leg_id, mode))
 
     async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
         if not self.connected:

@@ -1,22 +1,23 @@
 """Supervisors listen to, whisper to and barge in on an agent's call.
 
-A supervision session calls the supervisor's phone; when it answers, a mixing bridge
-holds the supervisor's leg and a *snoop* leg on the agent's channel
-(:meth:`Engine.snoop <orchestrator.core.engine.Engine.snoop>`):
+A supervision session calls the supervisor's phone; when it answers, the engine makes
+the supervisor's leg supervise the agent's channel
+(:meth:`Engine.supervise <orchestrator.core.engine.Engine.supervise>`, modes of
+:class:`~orchestrator.core.engine.SupervisionMode`):
 
-=========  ======================================  ==================================
-mode       snoop                                   who hears the supervisor
-=========  ======================================  ==================================
-listen     listen, whisper ``none``                nobody
-whisper    listen, whisper ``leg``                 the agent only (coaching)
-barge      listen, whisper ``both``                the agent and the other party
-=========  ======================================  ==================================
+=========  ===============================  ==================================
+mode       :class:`SupervisionMode` member  who hears the supervisor
+=========  ===============================  ==================================
+listen     ``LISTEN``                       nobody
+whisper    ``WHISPER``                      the agent only (coaching)
+barge      ``BARGE``                        the agent and the other party
+=========  ===============================  ==================================
 
-The supervisor always hears both sides. Switching the mode puts a new snoop leg in the
-bridge and hangs up the old one: the supervisor stays on the line. A session ends when
-the supervisor hangs up, the agent's call ends, it is stopped (``DELETE``), the
-supervisor does not answer, or the service stops; nothing it made outlives it (snoop
-leg, supervisor's leg, bridge).
+The supervisor always hears both sides. Switching the mode calls ``supervise`` again:
+the supervisor stays on the line. A session ends when the supervisor hangs up, the
+agent's call ends, it is stopped (``DELETE``), the supervisor does not answer, or the
+service stops; nothing it made outlives it: it hangs up the supervisor's leg, and the
+engine's supervision ends with that leg.
 
 The agent's call is the newest answered channel of the agent's SIP endpoint, as the
 engine's observation reports it (:class:`~orchestrator.cti.channels.ChannelWatch`), so
@@ -51,15 +52,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.core.call import LegState
-from orchestrator.core.engine import Engine, WhisperTo
+from orchestrator.core.call import LegState, can_transition
+from orchestrator.core.engine import Engine, SupervisionMode
 from orchestrator.core.errors import (
     ConflictError,
+    LegGoneError,
     NotFoundError,
     OrchestratorError,
     ValidationError,
 )
-from orchestrator.core.events import ChannelEvent, Event, LegEvent
+from orchestrator.core.events import (
+    ChannelEvent,
+    Event,
+    LegCreated,
+    LegEvent,
+    LegHungUp,
+    LegStateChanged,
+)
 from orchestrator.cti.channels import ChannelWatch
 from orchestrator.cti.registry import CallRegistry
 from orchestrator.cti.stream import EventStream
@@ -72,10 +81,8 @@ ExtensionEndpoint = Callable[[int, str], Awaitable[str | None]]
 EXTENSION = re.compile(r"[0-9]{2,10}")
 RING_S = 30.0
 MAX_SESSION_S = 4 * 3600.0
-# Margin on top of the ring time for the engine to report the outcome; and how long a
-# new snoop leg may take to come under control before it counts as failed.
+# Margin on top of the ring time for the engine to report the outcome.
 ENGINE_MARGIN_S = 10.0
-SNOOP_READY_S = 5.0
 SUPERVISE_ARG = "supervise"
 
 
@@ -85,11 +92,11 @@ class Mode(enum.StrEnum):
     BARGE = "barge"
 
 
-# Each mode as Engine.snoop's (listen, whisper).
-SNOOPS: dict[Mode, tuple[bool, WhisperTo]] = {
-    Mode.LISTEN: (True, "none"),
-    Mode.WHISPER: (True, "leg"),
-    Mode.BARGE: (True, "both"),
+# Each mode as the engine's.
+MODES: dict[Mode, SupervisionMode] = {
+    Mode.LISTEN: SupervisionMode.LISTEN,
+    Mode.WHISPER: SupervisionMode.WHISPER,
+    Mode.BARGE: SupervisionMode.BARGE,
 }
 
 
@@ -124,8 +131,8 @@ class SupervisionSession:
     call_id: str
     supervisor_leg: str
     state: SessionState = SessionState.RINGING
-    snoop_leg: str | None = None
-    bridge_id: str | None = None
+    # The supervisor's leg as its leg events report it.
+    supervisor_state: LegState = LegState.DOWN
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     ended_at: float | None = None
@@ -261,7 +268,6 @@ class SupervisionService:
                 f"supervisor {supervisor}'s phone is on a call", supervisor=supervisor
             )
         own = {s.supervisor_leg for s in self._sessions.values()}
-        own |= {s.snoop_leg for s in self._sessions.values() if s.snoop_leg}
         channel = next((c for c in self.channels.answered(agent_endpoint) if c.id not in own), None)
         if channel is None:
             raise AgentNotOnCallError(f"agent {agent} is not on a call", agent=agent)
@@ -331,16 +337,13 @@ class SupervisionService:
                 if session.stop_reason is not None:
                     reason = session.stop_reason
                     return
-                session.bridge_id = self.engine.new_id()
-                await self.engine.create_bridge(session.bridge_id)
-                await self.engine.add_to_bridge(session.bridge_id, session.supervisor_leg)
                 await self._attach(session, session.mode)
                 session.state, session.answered_at = SessionState.ACTIVE, time.time()
             self._publish(session, "supervision_changed")
             await session.wait_until(lambda: self._over(session) is not None, self.max_s)
             reason = self._over(session) or "max_duration"
         except AgentNotOnCallError:
-            reason = "call_ended"  # it ended while the snoop was being set up
+            reason = "call_ended"  # it ended while the supervision was being set up
         except OrchestratorError as exc:
             log.warning("supervision %s: %s", session.id, exc)
             reason = "failed"
@@ -356,7 +359,7 @@ class SupervisionService:
             return session.stop_reason
         if session.agent_channel not in self.channels:
             return "call_ended"
-        state = self._leg_state(session.supervisor_leg)
+        state = session.supervisor_state
         if state is LegState.UP:
             return "answered"
         return "no_answer" if state is LegState.HUNG_UP else None
@@ -365,73 +368,40 @@ class SupervisionService:
         """Why an active session is over, None while it goes on."""
         if session.stop_reason is not None:
             return session.stop_reason
-        if self._leg_state(session.supervisor_leg) is LegState.HUNG_UP:
+        if session.supervisor_state is LegState.HUNG_UP:
             return "supervisor_hung_up"
         if session.agent_channel not in self.channels:
             return "call_ended"
-        if session.snoop_leg and self._leg_state(session.snoop_leg) is LegState.HUNG_UP:
-            return "call_ended"  # the engine ends a snoop with the channel it snoops on
         return None
 
     async def _attach(self, session: SupervisionSession, mode: Mode) -> None:
-        """A snoop leg in ``mode`` into the session's bridge, replacing the current one."""
-        assert session.bridge_id is not None
-        listen, whisper = SNOOPS[mode]
-        snoop_id = self.engine.new_id()
-        self._watch(session, snoop_id)
+        """The supervisor's leg supervises the agent's channel in ``mode`` (first or switch)."""
         try:
-            await self.engine.snoop(
-                session.agent_channel,
-                listen=listen,
-                whisper=whisper,
-                snoop_id=snoop_id,
-                app_args=(SUPERVISE_ARG, session.id),
-            )
-            # Under the orchestrator's control (LegCreated) before it can be bridged.
-            ready = await session.wait_until(
-                lambda: self._leg_state(snoop_id) in (LegState.UP, LegState.HUNG_UP),
-                SNOOP_READY_S,
-            )
-            if not ready or self._leg_state(snoop_id) is not LegState.UP:
-                raise AgentNotOnCallError(
-                    f"agent {session.agent}'s call ended", agent=session.agent
-                )
-            old, session.snoop_leg = session.snoop_leg, snoop_id
-            if old is not None:
-                # The old snoop leaves before the new one enters: on Asterisk a hangup
-                # sent while the bridge changed from two to three parties was seen lost.
-                await self._hangup(old)
-                await session.wait_until(
-                    lambda: self._leg_state(old) is LegState.HUNG_UP, SNOOP_READY_S
-                )
-                self._unwatch(session, old)
-            await self.engine.add_to_bridge(session.bridge_id, snoop_id)
-        except BaseException:
-            await self._hangup(snoop_id)
-            self._unwatch(session, snoop_id)
-            raise
+            await self.engine.supervise(session.agent_channel, session.supervisor_leg, MODES[mode])
+        except LegGoneError:
+            if session.supervisor_state is LegState.HUNG_UP:
+                raise
+            raise AgentNotOnCallError(
+                f"agent {session.agent}'s call ended", agent=session.agent
+            ) from None
 
     async def _finish(self, session: SupervisionSession, reason: str) -> None:
         # Runs when the driver is cancelled too: nothing the session made may outlive it.
         async with session.lock:
             session.state, session.reason = SessionState.ENDED, reason
             session.ended_at = time.time()
-            for leg_id in (session.snoop_leg, session.supervisor_leg):
-                if leg_id is not None:
-                    await self._hangup(leg_id)
-            if session.bridge_id is not None:
-                with contextlib.suppress(OrchestratorError):
-                    await self.engine.destroy_bridge(session.bridge_id)
+            # The engine's supervision ends with the supervisor's leg.
+            await self._hangup(session)
         self._forget(session)
         self._publish(session, "supervision_ended", reason=reason)
 
-    async def _hangup(self, leg_id: str) -> None:
-        if self._leg_state(leg_id) is LegState.HUNG_UP:
+    async def _hangup(self, session: SupervisionSession) -> None:
+        if session.supervisor_state is LegState.HUNG_UP:
             return
         try:
-            await self.engine.hangup(leg_id)
+            await self.engine.hangup(session.supervisor_leg)
         except OrchestratorError as exc:
-            log.debug("supervision leg %s: %s", leg_id, exc)
+            log.debug("supervision leg %s: %s", session.supervisor_leg, exc)
 
     # -- helpers ---------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -440,15 +410,17 @@ class SupervisionService:
             sessions = self._watched.get(event.channel_id, ())
         elif isinstance(event, LegEvent):
             sessions = self._watched.get(event.leg_id, ())
+            state = _leg_state(event)
+            if state is not None:
+                for session in sessions:
+                    if session.supervisor_leg == event.leg_id and can_transition(
+                        session.supervisor_state, state
+                    ):
+                        session.supervisor_state = state
         else:
             return
         for session in sessions:
             session.changed()
-
-    def _leg_state(self, leg_id: str) -> LegState:
-        # The engine forgets a leg once it is destroyed: unknown means gone.
-        leg = self.engine.legs.get(leg_id)
-        return leg.state if leg is not None else LegState.HUNG_UP
 
     def _watch(self, session: SupervisionSession, *ids: str) -> None:
         for one in ids:
@@ -464,8 +436,7 @@ class SupervisionService:
 
     def _forget(self, session: SupervisionSession) -> None:
         self._sessions.pop(session.id, None)
-        ids = [session.agent_channel, session.supervisor_leg, session.snoop_leg]
-        self._unwatch(session, *(one for one in ids if one))
+        self._unwatch(session, session.agent_channel, session.supervisor_leg)
 
     def _request_stop(self, session: SupervisionSession, reason: str) -> None:
         if session.stop_reason is None:
@@ -500,6 +471,18 @@ class SupervisionService:
             "extensions": [session.supervisor],
         }
         self.stream.publish(event, session.tenant_id, record, {**session.snapshot(), **extra})
+
+
+def _leg_state(event: LegEvent) -> LegState | None:
+    """The leg's state an event reports, None for events that say nothing of it."""
+    if isinstance(event, LegHungUp):
+        return LegState.HUNG_UP
+    if isinstance(event, LegCreated | LegStateChanged):
+        try:
+            return LegState(event.state)
+        except ValueError:
+            return None
+    return None
 
 
 def _mode(value: str) -> Mode:

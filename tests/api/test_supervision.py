@@ -72,7 +72,7 @@ def test_start_switch_and_stop(
     assert r.json()["state"] == "active"
     r = client.patch(f"/api/v1/supervision/{session['id']}", json={"mode": "barge"}, headers=admin)
     assert r.status_code == 200 and r.json()["mode"] == "barge", r.text
-    assert [c[4] for c in fake_engine.commands if c[0] == "snoop"] == ["none", "both"]
+    assert [c[3] for c in fake_engine.commands if c[0] == "supervise"] == ["listen", "barge"]
     # Another tenant's admin sees nothing of it.
     other = bearer(tenant_b["token"])
     assert client.get(f"/api/v1/supervision/{session['id']}", headers=other).status_code == 404
@@ -83,6 +83,7 @@ def test_start_switch_and_stop(
     assert r.status_code == 200 and r.json()["reason"] == "stopped", r.text
     assert client.get("/api/v1/supervision", headers=admin).json()["total"] == 0
     assert not fake_engine.legs[leg].alive and not fake_engine.bridges
+    assert not fake_engine.supervisions
 
 
 def test_errors(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.core import FakeEngine
+from orchestrator.core.engine import SupervisionMode
 from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
 from orchestrator.cti import CtiService, EventStream
 from orchestrator.cti.channels import ChannelWatch
@@ -58,8 +59,8 @@ class Harness:
         for _ in range(20):
             await asyncio.sleep(0)
 
-    def snoops(self) -> list[tuple[Any, ...]]:
-        return [c for c in self.engine.commands if c[0] == "snoop"]
+    def supervises(self) -> list[tuple[Any, ...]]:
+        return [c for c in self.engine.commands if c[0] == "supervise"]
 
     def names(self) -> list[str]:
         return [e["event"] for e in self.events if e["event"].startswith("supervision")]
@@ -82,61 +83,67 @@ def sup_leg(h: Harness) -> str:
     return str(next(c[2] for c in reversed(h.engine.commands) if c[0] == "originate"))
 
 
-async def test_listen_bridges_the_supervisor_with_a_listen_only_snoop(h: Harness) -> None:
+async def test_listen_makes_the_supervisor_listen_to_the_agent(h: Harness) -> None:
     _customer, agent = await h.agent_call()
     session = await h.service.begin(1, supervisor="150", agent="101", mode="listen", scope=None)
     assert session["state"] == "ringing" and session["agent_channel"] == agent
     assert ("originate", "SIP/150@1", sup_leg(h)) in h.engine.commands
-    assert h.snoops() == []  # nothing before the supervisor answers
+    assert h.supervises() == []  # nothing before the supervisor answers
     await h.engine.remote_answer(sup_leg(h))
     await h.settle()
-    [(_, target, snoop, listen, whisper)] = h.snoops()
-    assert (target, listen, whisper) == (agent, True, "none")
+    [(_, target, supervisor, mode)] = h.supervises()
+    assert (target, supervisor, mode) == (agent, sup_leg(h), SupervisionMode.LISTEN)
     live = h.service.get(session["id"], scope=1)
     assert live["state"] == "active" and live["answered_at"] is not None
-    [bridge] = [b for b in h.engine.bridges.values() if sup_leg(h) in b.leg_ids]
-    assert bridge.leg_ids == {sup_leg(h), snoop}
+    # The supervisor's leg supervises the agent's channel, and nothing else.
+    assert h.engine.supervisions == {sup_leg(h): (agent, SupervisionMode.LISTEN)}
     assert h.names() == ["supervision_started", "supervision_changed"]
     # Only the tenant stream and the supervisor's extension see it, not the agent's.
     assert h.events[-1]["call"]["extensions"] == ["150"]
     assert h.events[-1]["details"]["state"] == "active"
 
 
-@pytest.mark.parametrize(("mode", "whisper"), [("whisper", "leg"), ("barge", "both")])
-async def test_whisper_and_barge_snoop_with_whisper(h: Harness, mode: str, whisper: str) -> None:
-    await h.agent_call()
+@pytest.mark.parametrize(
+    ("mode", "engine_mode"),
+    [("whisper", SupervisionMode.WHISPER), ("barge", SupervisionMode.BARGE)],
+)
+async def test_whisper_and_barge_supervise_in_that_mode(
+    h: Harness, mode: str, engine_mode: SupervisionMode
+) -> None:
+    _customer, agent = await h.agent_call()
     await start(h, mode)
-    assert [c[3:] for c in h.snoops()] == [(True, whisper)]
+    assert [c[3] for c in h.supervises()] == [engine_mode]
+    assert h.engine.supervisions == {sup_leg(h): (agent, engine_mode)}
 
 
-async def test_mode_switch_replaces_the_snoop_and_keeps_the_supervisor(h: Harness) -> None:
-    await h.agent_call()
+async def test_mode_switch_supervises_again_and_keeps_the_supervisor(h: Harness) -> None:
+    _customer, agent = await h.agent_call()
     session = await start(h)
     supervisor = sup_leg(h)
-    for mode, whisper in (("whisper", "leg"), ("barge", "both"), ("listen", "none")):
+    modes = SupervisionMode
+    for mode, engine_mode in (("whisper", modes.WHISPER), ("barge", modes.BARGE),
+                              ("listen", modes.LISTEN)):  # fmt: skip
         changed = await h.service.change(session["id"], mode, scope=1)
         assert changed["mode"] == mode and changed["state"] == "active"
-        snoop = h.snoops()[-1]
-        assert snoop[4] == whisper
-        [bridge] = [b for b in h.engine.bridges.values() if supervisor in b.leg_ids]
-        assert bridge.leg_ids == {supervisor, snoop[2]}
-    old = [c[2] for c in h.snoops()[:-1]]
-    assert all(("hangup", leg, 16) in h.engine.commands for leg in old)
+        assert h.supervises()[-1] == ("supervise", agent, supervisor, engine_mode)
+        # One supervision, switched: the supervisor's leg is not replaced.
+        assert h.engine.supervisions == {supervisor: (agent, engine_mode)}
+    assert not any(c[0] == "hangup" for c in h.engine.commands)
     assert h.engine.legs[supervisor].alive
     changes = [e["details"] for e in h.events if e["event"] == "supervision_changed"]
     assert [c.get("previous_mode") for c in changes] == [None, "listen", "whisper", "barge"]
     same = await h.service.change(session["id"], "listen", scope=1)
-    assert same["mode"] == "listen" and len(h.snoops()) == 4
+    assert same["mode"] == "listen" and len(h.supervises()) == 4
 
 
 async def test_supervisor_hanging_up_ends_it_cleanly(h: Harness) -> None:
     customer, agent = await h.agent_call()
     session = await start(h)
-    snoop = h.snoops()[0][2]
+    assert h.engine.supervisions
     await h.engine.remote_hangup(sup_leg(h))
     await h.settle()
     assert h.service.list(scope=None) == []
-    assert not h.engine.legs[snoop].alive and not h.engine.bridges
+    assert h.engine.supervisions == {} and not h.engine.bridges
     assert agent in h.engine.channels and customer in h.engine.channels  # the call goes on
     ended = h.events[-1]
     assert ended["event"] == "supervision_ended"
@@ -152,6 +159,7 @@ async def test_the_agents_call_ending_ends_it(h: Harness) -> None:
     assert h.events[-1]["details"]["reason"] == "call_ended"
     assert ("hangup", sup_leg(h), 16) in h.engine.commands
     assert not h.engine.bridges and h.service.list(scope=None) == []
+    assert h.engine.supervisions == {}
 
 
 async def test_stop_while_ringing_and_no_answer(h: Harness) -> None:
@@ -159,7 +167,7 @@ async def test_stop_while_ringing_and_no_answer(h: Harness) -> None:
     session = await h.service.begin(1, supervisor="150", agent="101", mode="listen", scope=None)
     ended = await h.service.end(session["id"], scope=1)
     assert ended["state"] == "ended" and ended["reason"] == "stopped"
-    assert not h.engine.legs[sup_leg(h)].alive and h.snoops() == []
+    assert not h.engine.legs[sup_leg(h)].alive and h.supervises() == []
     await h.service.begin(1, supervisor="150", agent="101", mode="listen", scope=None)
     await h.engine.remote_hangup(sup_leg(h), 19)
     await h.settle()
@@ -205,7 +213,10 @@ async def test_two_supervisors_on_one_agent(h: Harness) -> None:
         await h.service.begin(1, supervisor="152", agent="101", mode="whisper", scope=None)
         await h.engine.remote_answer(sup_leg(h))
         await h.settle()
-        assert [(c[1], c[4]) for c in h.snoops()] == [(agent, "none"), (agent, "leg")]
+        assert [(c[1], c[3]) for c in h.supervises()] == [
+            (agent, SupervisionMode.LISTEN),
+            (agent, SupervisionMode.WHISPER),
+        ]
         assert len(h.service.list(scope=1)) == 2
     finally:
         del ENDPOINTS[(1, "152")]
@@ -227,15 +238,55 @@ async def test_shutdown_ends_sessions(h: Harness) -> None:
     await start(h)
     await h.service.stop()
     assert h.events[-1]["details"]["reason"] == "shutdown" and not h.engine.bridges
+    assert h.engine.supervisions == {}
 
 
-async def test_fake_snoop_rules() -> None:
+async def test_the_supervisor_answering_as_the_call_ends_is_call_ended(h: Harness) -> None:
+    customer, _agent = await h.agent_call()
+    await h.service.begin(1, supervisor="150", agent="101", mode="listen", scope=None)
+    # The engine refuses: the agent's channel is gone before observation says so.
+    original = h.engine.supervise
+
+    async def gone(*args: Any) -> None:
+        raise LegGoneError("channel is gone")
+
+    h.engine.supervise = gone  # type: ignore[method-assign]
+    try:
+        await h.engine.remote_answer(sup_leg(h))
+        await h.settle()
+    finally:
+        h.engine.supervise = original  # type: ignore[method-assign]
+    assert h.events[-1]["details"]["reason"] == "call_ended"
+    assert not h.engine.legs[sup_leg(h)].alive and h.service.list(scope=None) == []
+    await h.engine.hangup_channel(customer)
+
+
+async def test_fake_supervise_rules() -> None:
     engine = FakeEngine()
     await engine.start()
+    customer, agent = await engine.dialplan_call("102@1", "101@1", hangup=False)
+    supervisor = await engine.originate("SIP/150@1")
     with pytest.raises(ValidationError):
-        await engine.snoop("x", listen=False, whisper="none")
+        await engine.supervise(agent, supervisor.id, "shout")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        await engine.supervise(supervisor.id, supervisor.id, SupervisionMode.LISTEN)
     with pytest.raises(LegGoneError):
-        await engine.snoop("nowhere")
+        await engine.supervise("nowhere", supervisor.id, SupervisionMode.LISTEN)
+    with pytest.raises(LegGoneError):
+        await engine.supervise(agent, "nobody", SupervisionMode.LISTEN)
+    assert engine.supervisions == {}
+    # Every mode, switched in place; it ends with the target (the supervisor's leg stays).
+    for mode in SupervisionMode:
+        await engine.supervise(agent, supervisor.id, mode)
+        assert engine.supervisions == {supervisor.id: (agent, mode)}
+    await engine.hangup_channel(customer)
+    assert engine.supervisions == {} and engine.legs[supervisor.id].alive
+    # ... and with the supervisor's leg.
+    _customer, agent = await engine.dialplan_call("102@1", "101@1", hangup=False)
+    await engine.supervise(agent, supervisor.id, "barge")  # type: ignore[arg-type]
+    assert engine.supervisions == {supervisor.id: (agent, SupervisionMode.BARGE)}
+    await engine.remote_hangup(supervisor.id)
+    assert engine.supervisions == {}
 
 
 def test_channel_watch_orders_bridged_then_newest() -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import Engine, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
     EngineError,
@@ -65,6 +65,7 @@ from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, ob
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
+from orchestrator.engines.asterisk.supervisor import Supervisions
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,6 @@ SIP_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 TRUNK_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
 TRUNK_NUMBER = re.compile(r"[0-9+*#]{1,32}")
 TERMINATE_ON = {"": "none", "#": "#", "*": "*", "any": "any"}
-# Engine.snoop's "who hears the whisper" as ARI's direction relative to the snooped
-# channel: "out" is the audio Asterisk sends to it (what it hears), "in" what it says.
-SNOOP_WHISPER = {"none": "none", "leg": "out", "peer": "in", "both": "both"}
-SNOOP_ARG = re.compile(r"[A-Za-z0-9_.@+-]{1,80}")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -197,6 +194,7 @@ class AsteriskEngine(Engine):
         self._dial_causes: dict[str, tuple[int, str]] = {}
         self._reconciler = Reconciler(self)
         self._recorders = CallRecorders(self)  # snoop channels recording conversations
+        self._supervisions = Supervisions(self)  # snoop channels and bridges of supervisors
         # Every channel reported by ChannelStarted and not ended yet (observe_channels).
         self.channels = ChannelTable()
         # ARI events received, by type: what each call costs the adapter (diagnostics).
@@ -370,6 +368,8 @@ class AsteriskEngine(Engine):
         if seen is None:
             return  # a recorder's snoop channel: the adapter's own
         event = seen
+        if not self._supervisions.event(event):
+            return  # a supervisor's snoop channel or bridge: the adapter's own
         if isinstance(event, LegCreated):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -637,40 +637,11 @@ class AsteriskEngine(Engine):
         await self.ari.delete_recording(_check(RECORDING_NAME, name, "recording name"))
 
     # -- supervision ----------------------------------------------------------
-    async def snoop(
-        self,
-        leg_id: str,
-        *,
-        listen: bool = True,
-        whisper: WhisperTo = "none",
-        snoop_id: str | None = None,
-        app_args: Sequence[str] = (),
-    ) -> Leg:
-        if whisper not in WHISPER_TO or (not listen and whisper == "none"):
-            raise ValidationError("a snoop listens or whispers", whisper=str(whisper))
-        for arg in app_args:
-            # appArgs is one comma-separated string: a comma would split an argument.
-            _check(SNOOP_ARG, arg, "snoop argument")
-        leg = Leg(id=snoop_id or self.new_id(), name=f"Snoop/{leg_id}")
-        # Registered before the request: its StasisStart can come before the reply.
-        self.legs[leg.id] = leg
-        self._originating.add(leg.id)
-        try:
-            snapshot = await self.ari.snoop(
-                leg_id,
-                snoop_id=leg.id,
-                spy="both" if listen else "none",
-                whisper=SNOOP_WHISPER[whisper],
-                app_args=app_args,
-            )
-        except BaseException:
-            if self.legs.get(leg.id) is leg and leg.id not in self._announced:
-                del self.legs[leg.id]
-            raise
-        finally:
-            self._originating.discard(leg.id)
-        leg.name = snapshot.get("name", leg.name)
-        return leg
+    async def supervise(
+        self, target_leg_id: str, supervisor_leg_id: str, mode: SupervisionMode
+    ) -> None:
+        # See supervisor.py: a snoop on the target bridged with the supervisor's leg.
+        await self._supervisions.supervise(target_leg_id, supervisor_leg_id, mode)
 
     # -- dial strings -------------------------------------------------------
     async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:

@@ -183,8 +183,8 @@ class Reconciler:
                 await engine.apply(BridgeDestroyed(bridge_id=bridge_id))
         for bridge_id, snapshot in bridges.items():
             if bridge_id not in engine.bridges:
-                if not self._ours(bridge_id, in_app):
-                    continue
+                if not self._ours(bridge_id, in_app) or engine._supervisions.owns_bridge(bridge_id):
+                    continue  # not ours, or the adapter's own (supervisor.py)
                 if not snapshot.get("channels") and bridge_id not in engine.making_bridges:
                     # Ours, empty, and nobody of this run knows it: its owner's destroy
                     # was lost with the link. Nothing can use it any more.
