@@ -115,7 +115,7 @@ async def carry_on(acd: AcdService, place: Place, result: QueueResult) -> None:
             await engine.continue_in_dialplan(leg_id, target.context, target.extension)
             return
         break
-    leg = engine.legs.get(leg_id)
+    leg = engine.leg(leg_id)
     if leg is not None and leg.alive:
         await engine.hangup(leg_id)
 

@@ -16,7 +16,7 @@ import abc
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,6 +70,36 @@ class Engine(abc.ABC):
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
         # sweep) spares them and reports each one still there as LegCreated(resumed=True).
         self.kept_legs: set[str] = set()
+
+    # -- legs: what the engine knows of them, and which outlive this run ----------------
+    def leg(self, leg_id: str) -> Leg | None:
+        """The leg ``leg_id`` as the engine last reported it, or None if it never was one
+        (ended legs stay readable until the engine forgets them: check ``Leg.alive``).
+
+        How engines do it: every adapter keeps a table of the legs under the orchestrator's
+        control, filled from ``LegCreated`` / ``LegStateChanged`` / ``LegHungUp``
+        (Asterisk: StasisStart...ChannelDestroyed; FreeSWITCH: CHANNEL_PARK...
+        CHANNEL_HANGUP_COMPLETE)."""
+        return self.legs.get(leg_id)
+
+    def keep(self, leg_ids: Iterable[str]) -> None:
+        """Keep ``leg_ids`` up across a stop of the orchestrator (callers waiting in a
+        queue, a call with an agent): a stop leaves them up and the next run, told to
+        keep them again before :meth:`start`, takes them back (``LegCreated(resumed=True)``
+        for each one still there) instead of clearing them as leftovers.
+
+        How engines do it: Asterisk's start-up sweep spares the kept channels and reports
+        each one found in Stasis; FreeSWITCH leaves the parked uuids alone and reads them
+        back with ``show channels``."""
+        self.kept_legs.update(leg_ids)
+
+    def release(self, leg_ids: Iterable[str]) -> None:
+        """Stop keeping ``leg_ids`` (see :meth:`keep`); unknown ids are ignored."""
+        self.kept_legs.difference_update(leg_ids)
+
+    def is_kept(self, leg_id: str) -> bool:
+        """Whether ``leg_id`` is kept across a stop (see :meth:`keep`)."""
+        return leg_id in self.kept_legs
 
     def new_id(self) -> str:
         """A fresh id for a leg, bridge or playback the orchestrator creates.

@@ -90,10 +90,10 @@ class DialplanCalls:
 
     # -- a dial starts a call (or adds a leg to one) -------------------------------------
     def _controlled(self, *channels: ChannelStarted) -> bool:
-        legs = self.registry.engine.legs
+        engine = self.registry.engine
         return any(
-            c.channel_id in legs
-            or c.call_id in legs
+            engine.leg(c.channel_id) is not None
+            or engine.leg(c.call_id) is not None
             or c.name.startswith("Local/")
             or self.registry.call_of_leg(c.channel_id) is not None
             for c in channels

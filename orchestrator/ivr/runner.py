@@ -160,7 +160,7 @@ class IvrRunner:
         call.deliver(event)
 
     def _start(self, event: LegCreated) -> None:
-        leg = self.engine.legs.get(event.leg_id) or Leg(
+        leg = self.engine.leg(event.leg_id) or Leg(
             id=event.leg_id,
             caller_number=event.caller_number,
             called_number=event.called_number,
@@ -239,7 +239,7 @@ class IvrRunner:
         finally:
             # A kept leg outlives the flow (a caller waiting in a queue when the service
             # stops: the next run takes it back), so it is not hung up.
-            kept = call.id in self.engine.kept_legs
+            kept = self.engine.is_kept(call.id)
             try:
                 if not call.hung_up and not call.transferred and not kept:
                     await call.hangup()
