@@ -4,7 +4,7 @@ It imports nothing else of the project; adapters and features build on it.
 """
 
 from orchestrator.core.call import Bridge, Call, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus, EventHandler
+from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, EventHandler
 from orchestrator.core.errors import (
     CallError,
     ConfigApplyError,
@@ -29,6 +29,7 @@ __all__ = [
     "ConfigApplyError",
     "ConflictError",
     "Engine",
+    "EngineCapabilities",
     "EngineError",
     "EngineStatus",
     "EngineTimeoutError",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -35,6 +36,42 @@ WHISPER_TO: tuple[WhisperTo, ...] = ("none", "leg", "peer", "both")
 
 
 @dataclass(frozen=True, slots=True)
+class EngineCapabilities:
+    """What an engine can do, where engines differ: features read this, never an engine's
+    name or an adapter's own flags.
+
+    - ``registration_events``: ``EndpointStateChanged`` reports every registration change
+      of the SIP users (a phone registering, unregistering, or its registration expiring)
+      while the engine is connected. Either way features read
+      :meth:`Engine.endpoint_states` at each (re)connect (events are lost while down);
+      without events they must also poll it. Asterisk: only builds that raise the
+      registrar's test events (the adapter finds out when AMI connects, see
+      orchestrator/engines/asterisk/contacts.py); FreeSWITCH: ``sofia::register`` /
+      ``sofia::unregister`` / ``sofia::expire`` events, always.
+    - ``supervision_modes``: how a supervisor may join a call (``listen``: hears both
+      sides; ``whisper``: also speaks to the supervised leg only; ``barge``: speaks to
+      both). Asterisk: a snoop channel's ``spy``/``whisper`` directions; FreeSWITCH:
+      ``eavesdrop`` and its DTMF-switched modes. All three on both.
+    - ``talk_detection``: the adapter reports when a leg starts and stops talking.
+      Asterisk could (the ``TALK_DETECT`` function, ARI ChannelTalkingStarted/Finished)
+      and FreeSWITCH could (``mod_vad``), but no adapter translates those events yet:
+      false everywhere for now.
+    - ``call_recording``: :meth:`Engine.record_call` works on any answered channel
+      (also one the orchestrator only observes). Asterisk: a snoop channel recorded;
+      FreeSWITCH: ``uuid_record``.
+    - ``journal``: :meth:`Engine.journal` answers from the engine's own records.
+      Asterisk: the instance's CEL file when the adapter is given its folder;
+      FreeSWITCH: none yet.
+    """
+
+    registration_events: bool = False
+    supervision_modes: frozenset[str] = frozenset({"listen", "whisper", "barge"})
+    talk_detection: bool = False
+    call_recording: bool = True
+    journal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EngineStatus:
     """What ``GET /health`` shows about the engine."""
 
@@ -53,13 +90,9 @@ class Engine(abc.ABC):
     # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
     # tell our leftovers (an empty bridge after a crash) from anything else.
     id_prefix: str = "orch-"
-    # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
-    # (a phone registering, unregistering, or its registration expiring) while the engine
-    # is connected. Either way features read :meth:`endpoint_states` at each (re)connect
-    # (events are lost while down); without events they must also poll it. An adapter
-    # may set it when it connects (Asterisk: only builds that raise the registrar's test
-    # events, see orchestrator/engines/asterisk/contacts.py).
-    registration_events: bool = False
+    # What this engine can do (see EngineCapabilities); an adapter may replace it when it
+    # connects (Asterisk learns then whether it raises registration events).
+    capabilities: EngineCapabilities = EngineCapabilities()
 
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
@@ -100,6 +133,15 @@ class Engine(abc.ABC):
     def is_kept(self, leg_id: str) -> bool:
         """Whether ``leg_id`` is kept across a stop (see :meth:`keep`)."""
         return leg_id in self.kept_legs
+
+    @property
+    def registration_events(self) -> bool:
+        """Shorthand for ``capabilities.registration_events`` (see :class:`EngineCapabilities`)."""
+        return self.capabilities.registration_events
+
+    @registration_events.setter
+    def registration_events(self, value: bool) -> None:
+        self.capabilities = dataclasses.replace(self.capabilities, registration_events=value)
 
     def new_id(self) -> str:
         """A fresh id for a leg, bridge or playback the orchestrator creates.
@@ -327,7 +369,7 @@ class Engine(abc.ABC):
         Each endpoint asked for maps to ``"online"`` (a phone is registered and not known
         to be unreachable), ``"offline"`` (no usable registration) or ``"unknown"`` (the
         engine cannot tell). Features use it to seed states that ``EndpointStateChanged``
-        events then keep current (see :attr:`registration_events`), and after a reconnect
+        events then keep current (see :class:`EngineCapabilities`), and after a reconnect
         to correct what events were missed. The default knows nothing (every endpoint
         ``"unknown"``).
 

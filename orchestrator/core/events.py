@@ -155,7 +155,7 @@ class EndpointStateChanged(Event):
     """A SIP user's reachability changed (registered, unregistered, expired...).
 
     ``state``: ``online`` / ``offline`` for registrations (engines whose
-    ``Engine.registration_events`` is true send one for each), or the engine's own
+    ``Engine.capabilities.registration_events`` is true send one for each), or the engine's own
     endpoint or contact state (``reachable``, ``unreachable``...).
     """
 

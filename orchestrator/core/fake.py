@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import WHISPER_TO, Engine, EngineCapabilities, EngineStatus, WhisperTo
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -82,7 +82,12 @@ class FakeEngine(Engine):
         registration_events: bool = False,
     ) -> None:
         super().__init__()
-        self.registration_events = registration_events
+        self.capabilities = EngineCapabilities(
+            registration_events=registration_events,
+            supervision_modes=frozenset({"listen", "whisper", "barge"}),
+            call_recording=True,
+            journal=True,
+        )
         self.version = version
         self.auto_finish_playback = auto_finish_playback
         self.connected = False
@@ -157,7 +162,7 @@ class FakeEngine(Engine):
         new = FakeEngine(
             version=self.version,
             auto_finish_playback=self.auto_finish_playback,
-            registration_events=self.registration_events,
+            registration_events=self.capabilities.registration_events,
         )
         new._ids, new.recordings = self._ids, self.recordings
         # The engine's journal outlives the orchestrator (that is what it is for).
@@ -255,7 +260,7 @@ class FakeEngine(Engine):
         :meth:`endpoint_states` answers from now on, and the ``EndpointStateChanged``
         if this engine has ``registration_events``."""
         self.endpoint_reachability[endpoint] = state
-        if self.registration_events and self.connected:
+        if self.capabilities.registration_events and self.connected:
             await self.emit(EndpointStateChanged(endpoint=endpoint, state=state))
 
     async def dtmf(self, leg_id: str, digits: str) -> None:

@@ -27,12 +27,18 @@ import re
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import WHISPER_TO, Engine, EngineStatus, WhisperTo
+from orchestrator.core.engine import (
+    WHISPER_TO,
+    Engine,
+    EngineCapabilities,
+    EngineStatus,
+    WhisperTo,
+)
 from orchestrator.core.errors import (
     CallError,
     EngineError,
@@ -164,6 +170,12 @@ class AsteriskEngine(Engine):
         journal_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        # Registration events: learnt when AMI connects (see Registrations.link_up).
+        self.capabilities = EngineCapabilities(
+            supervision_modes=frozenset({"listen", "whisper", "barge"}),
+            call_recording=True,
+            journal=journal_dir is not None,
+        )
         # Where the instance's CEL journal is (journal.py); None: no journal kept.
         self.journal_dir = journal_dir
         self.app = app
@@ -274,7 +286,10 @@ class AsteriskEngine(Engine):
                 elif isinstance(item, _AmiLink):
                     self._ami_up = item.up
                     if self.registrations is not None and item.up:
-                        self.registration_events = await self.registrations.link_up()
+                        self.capabilities = replace(
+                            self.capabilities,
+                            registration_events=await self.registrations.link_up(),
+                        )
                     elif self.registrations is not None:
                         self.registrations.link_down()
                     await self._report_link(f"AMI: {item.reason}")
