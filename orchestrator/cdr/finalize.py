@@ -1,7 +1,8 @@
 """Turn a finished :class:`~orchestrator.cdr.tracker.OpenCall` into a CDR and its xDRs.
 
-Parties are the channels that are not plumbing (Local channel halves are folded: a
-party dialed through a Local channel counts as dialed by whoever dialed the Local).
+Parties are the channels that are not the engine's plumbing (loopback channel halves
+are folded: a party dialed through a loopback channel, Asterisk's Local, counts as dialed
+by whoever dialed the loopback).
 Roles, unless a feature noted one (click-to-call ``click-to-call-a``/``-b``, IVR dials):
 
 - ``caller``: the first party nobody (no party) dialed;
@@ -62,13 +63,13 @@ def _origin(track: ChannelTrack, call: OpenCall) -> ChannelTrack | None:
     while current is not None and current.id not in seen:
         seen.add(current.id)
         dialer = call.channels.get(current.dialed_by or "")
-        if dialer is None and current is not track and current.local_pair:
-            # The ;2 half of a Local channel runs the dialplan; the ;1 half was dialed.
+        if dialer is None and current is not track and current.loopback_pair:
+            # One half of a loopback channel runs the dialplan; the other one was dialed.
             dialer = next(
                 (
                     c
                     for c in call.channels.values()
-                    if c.local_pair == current.local_pair and c.id != current.id
+                    if c.loopback_pair == current.loopback_pair and c.id != current.id
                 ),
                 None,
             )

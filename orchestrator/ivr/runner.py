@@ -164,7 +164,7 @@ class IvrRunner:
             id=event.leg_id,
             caller_number=event.caller_number,
             called_number=event.called_number,
-            state=LegState.from_engine(event.state),
+            state=LegState(event.state),
         )
         name = event.args[1] if len(event.args) > 1 else ""
         tenant = event.args[2] if len(event.args) > 2 else ""

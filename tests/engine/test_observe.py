@@ -22,6 +22,7 @@ from orchestrator.core.events import (
     ChannelStateChanged,
     ChannelUnbridged,
 )
+from orchestrator.core.outcomes import DialOutcome
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.testing import sipp
@@ -100,7 +101,7 @@ async def test_dialplan_call_is_observed(
     dials = [e for e in events if isinstance(e, ChannelDialed)]
     assert [(d.channel_id, d.peer_id, d.status) for d in dials] == [
         (a.channel_id, b.channel_id, ""),
-        (a.channel_id, b.channel_id, "answer"),
+        (a.channel_id, b.channel_id, DialOutcome.ANSWERED),
     ]
     assert dials[0].dial_string == f"402@{DOMAIN}"
     ups = [e.channel_id for e in events if isinstance(e, ChannelStateChanged) and e.state == "up"]
@@ -120,7 +121,7 @@ async def test_dialplan_call_is_observed(
 
 @pytest.mark.parametrize(("code", "status", "cause"), [("486 Busy Here", "busy", 17),
                                                         ("480 Temporarily Unavailable",
-                                                         "noanswer", 19)])  # fmt: skip
+                                                         "no_answer", 19)])  # fmt: skip
 async def test_refused_dial_statuses(
     service: Service,
     observe_tenant: TenantPhones,

@@ -392,7 +392,7 @@ class AsteriskEngine(Engine):
             leg.name = event.name or leg.name
             leg.caller_number, leg.caller_name = event.caller_number, event.caller_name
             leg.called_number = event.called_number
-            leg.transition(LegState.from_engine(event.state))
+            leg.transition(LegState(event.state))
             if event.leg_id in self._announced:
                 return
             self._announced.add(event.leg_id)
