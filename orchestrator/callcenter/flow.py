@@ -34,11 +34,12 @@ from orchestrator.acd.places import Place
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, ValidationError
 from orchestrator.core.events import Event, LegHungUp, PlaybackFinished
+from orchestrator.core.prompts import Prompt
 from orchestrator.ivr import CallEnded, IvrCall
 
 QUEUE_APP = "queue"
 MAX_HOPS = 3
-THANK_YOU = "sound:queue-thankyou"
+THANK_YOU = Prompt.QUEUE_THANK_YOU
 # Longest a resumed caller's "thank you" may take.
 PLAY_LIMIT_S = 10.0
 

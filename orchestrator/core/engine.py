@@ -219,7 +219,9 @@ class Engine(abc.ABC):
     async def play(
         self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
-        """Start playing ``media`` (``sound:NAME``, ``tone:NAME``, ``digits:123``...).
+        """Start playing ``media`` (``prompt:NAME``, a stock
+        :class:`~orchestrator.core.prompts.Prompt`; ``sound:NAME``, ``tone:NAME``,
+        ``digits:123``...).
 
         Returns the playback id; :class:`PlaybackFinished` reports the end.
         """

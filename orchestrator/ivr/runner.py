@@ -38,6 +38,7 @@ from orchestrator.core.events import (
     PlaybackFinished,
     RecordingFinished,
 )
+from orchestrator.core.prompts import Prompt
 from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.directory import Directory
 from orchestrator.ivr.errors import CallEnded
@@ -45,7 +46,7 @@ from orchestrator.ivr.registry import AppRegistry
 
 log = logging.getLogger("orchestrator.ivr")
 
-APOLOGY = ("sound:im-sorry", "sound:please-try-call-later")
+APOLOGY = (Prompt.SORRY, Prompt.TRY_AGAIN_LATER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
+from orchestrator.engines.asterisk.prompts import engine_media
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
@@ -509,7 +510,7 @@ class AsteriskEngine(Engine):
     async def play(
         self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
-        items = [media] if isinstance(media, str) else list(media)
+        items = engine_media([media] if isinstance(media, str) else media)
         if not items:
             raise ValidationError("nothing to play", leg_id=leg_id)
         pid = playback_id or self.new_id()
