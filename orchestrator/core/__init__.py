@@ -21,13 +21,17 @@ from orchestrator.core.errors import (
 )
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.outcomes import ChannelKind, DialOutcome, HangupCause
+from orchestrator.core.prompts import Prompt
 
 __all__ = [
     "Bridge",
     "Call",
     "CallError",
+    "ChannelKind",
     "ConfigApplyError",
     "ConflictError",
+    "DialOutcome",
     "Engine",
     "EngineCapabilities",
     "EngineError",
@@ -36,6 +40,7 @@ __all__ = [
     "EngineUnavailableError",
     "EventHandler",
     "FakeEngine",
+    "HangupCause",
     "InvalidTransitionError",
     "Leg",
     "LegGoneError",
@@ -44,5 +49,6 @@ __all__ = [
     "NotFoundError",
     "OrchestratorError",
     "PermissionDeniedError",
+    "Prompt",
     "ValidationError",
 ]
