@@ -102,10 +102,12 @@ def decide(answered: bool, dial_statuses: list[str], first_cause: int | None) ->
 
 def default_cause(disposition: Disposition) -> int:
     """The Q.850 cause recorded when the engine reported none (0)."""
-    return {
-        Disposition.ANSWERED: 16,
-        Disposition.BUSY: 17,
-        Disposition.NO_ANSWER: 19,
-        Disposition.CANCELLED: 16,
-        Disposition.FAILED: 41,
-    }[disposition]
+    return int(
+        {
+            Disposition.ANSWERED: HangupCause.NORMAL_CLEARING,
+            Disposition.BUSY: HangupCause.USER_BUSY,
+            Disposition.NO_ANSWER: HangupCause.NO_ANSWER,
+            Disposition.CANCELLED: HangupCause.NORMAL_CLEARING,
+            Disposition.FAILED: HangupCause.NORMAL_TEMPORARY_FAILURE,
+        }[disposition]
+    )

@@ -34,6 +34,7 @@ from orchestrator.cdr.disposition import (
     disposition_for_cause,
 )
 from orchestrator.cdr.tracker import ChannelTrack, OpenCall
+from orchestrator.core.outcomes import HangupCause
 from orchestrator.store.endpoints import EndpointOwner
 from orchestrator.store.models import Cdr, CdrLeg
 
@@ -151,7 +152,7 @@ def _dial_cause(statuses: list[str]) -> int | None:
     for status in reversed(statuses):
         known = DIAL_STATUS.get(status)
         if known is not None and known[0] is not Disposition.ANSWERED:
-            return known[1]
+            return int(known[1])
     return None
 
 
@@ -212,11 +213,12 @@ def build(call: OpenCall, *, node: str, resolve: Resolve) -> tuple[Cdr, list[Cdr
     first_cause = next((c.cause for c in ended if c.cause), None)
     disposition = decide(answer is not None, call.dial_statuses, first_cause)
     cause = first_cause or default_cause(disposition)
-    if answer is None and cause == 16 and disposition is not Disposition.CANCELLED:
+    normal = cause == HangupCause.NORMAL_CLEARING
+    if answer is None and normal and disposition is not Disposition.CANCELLED:
         # "Normal clearing" of an unanswered call says nothing (Asterisk hangs up a
         # callee that rang out with 16): the dial outcome's cause is the real one.
         cause = _dial_cause(call.dial_statuses) or default_cause(disposition)
-    elif answer is not None and cause == 16:
+    elif answer is not None and normal:
         cause = _abnormal_end(ended) or cause
 
     def owner(track: ChannelTrack | None) -> EndpointOwner | None:

@@ -378,7 +378,9 @@ class FakeEngine(Engine):
             await self._channel_bridge(a, bridge, entered=True)
             self._dialplan_bridges[a] = self._dialplan_bridges[b] = bridge
         else:
-            await self._channel_end(b, DIAL_OUTCOME_CAUSES.get(status, HangupCause.NORMAL_CLEARING))
+            await self._channel_end(
+                b, int(DIAL_OUTCOME_CAUSES.get(status, HangupCause.NORMAL_CLEARING))
+            )
         if hangup:
             await self.hangup_channel(a)
         return a, b
