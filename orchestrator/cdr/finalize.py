@@ -58,7 +58,7 @@ def seconds(start: float | None, end: float | None) -> int:
 
 
 def _origin(track: ChannelTrack, call: OpenCall) -> ChannelTrack | None:
-    """The party that (through any Local channels) dialed ``track``, or None."""
+    """The party that (through any loopback channels) dialed ``track``, or None."""
     seen: set[str] = set()
     current: ChannelTrack | None = track
     while current is not None and current.id not in seen:

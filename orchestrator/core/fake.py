@@ -150,7 +150,7 @@ class FakeEngine(Engine):
     def restarted(self) -> FakeEngine:
         """This engine as a new run of the orchestrator finds it after a crash.
 
-        The new object knows nothing yet; fill its :attr:`kept_legs`, then ``start()``
+        The new object knows nothing yet; tell it what to :meth:`keep`, then ``start()``
         reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
         takes the kept legs back (``LegCreated(resumed=True)``, then ``BridgeCreated``
         and ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears
@@ -158,7 +158,7 @@ class FakeEngine(Engine):
         ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
 
             again = fake.restarted()
-            again.kept_legs.add(caller_leg)
+            again.keep([caller_leg])
             registry = CallRegistry(again, ...)  # the new run's features
             await again.start()
         """
