@@ -11,7 +11,7 @@ the events of the gap, a key pressed or a hangup, are lost). So the ACD tells a
 - :meth:`PlaceKeeper.release` when it stops waiting (answered, gone, timed out...);
 - :meth:`PlaceKeeper.remember_agent` when an agent answers a caller's number.
 
-With a keeper, the waiting callers' legs are in ``Engine.kept_legs`` and a stop leaves
+With a keeper, the waiting callers' legs are kept (``Engine.keep``) and a stop leaves
 them as they are (no ``dequeued``, music on). The next run gives :func:`restore` the
 stored places before the engine starts: the entries are back in the waiting list at
 once, in their order and before any new caller, but get no offer yet. When the engine
@@ -24,7 +24,7 @@ left unserved while nobody watched); a callback waits on as a callback.
 
 A caller already talking to an agent is kept too, as *connected*: once the caller and
 the agent are bridged, the place is written again with the agent, the agent's leg, the
-bridge and the answer time, and both legs are in ``kept_legs`` (the sweep spares them
+bridge and the answer time, and both legs are kept (the sweep spares them
 and the bridge). The next run does not hand the call out again: :func:`adopt` re-owns
 it (:func:`session.run_adopted`): the agent is on that call again (not counted as a new
 answer), and when either side hangs up the other is hung up, the bridge destroyed, the
@@ -180,7 +180,7 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
         if place.call_id in acd.calls or (place.leg_id and acd.owns_leg(place.leg_id)):
             continue  # already here (restored twice)
         if entry.kind == "live" and entry.leg_id:
-            acd.engine.kept_legs.add(entry.leg_id)  # the engine's start-up sweep spares it
+            acd.engine.keep([entry.leg_id])  # the engine's start-up sweep spares it
         if place.connected:
             _reconnect(acd, entry, place)
         acd.track(entry, keep=False)
@@ -198,7 +198,7 @@ def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
         entry.agent = acd.agents.get(place.tenant_id, place.agent_id)
     except OrchestratorError:
         entry.agent = None  # removed meanwhile: the call is kept, nobody wraps up
-    acd.engine.kept_legs.add(place.agent_leg)
+    acd.engine.keep([place.agent_leg])
     acd.connected.add(place.leg_id)  # kept by a stop again, until it ends
     if entry.agent is not None:
         acd.track_agent_leg(entry, entry.agent, place.agent_leg)
@@ -225,7 +225,7 @@ def adopt(acd: AcdService) -> None:
         if entry.agent_leg:
             _adopt_connected(acd, runtime, entry)
             continue
-        leg = acd.engine.legs.get(entry.leg_id)
+        leg = acd.engine.leg(entry.leg_id)
         if leg is None or not leg.alive or entry.caller_gone:
             entry.state = "left"
             acd.event(
@@ -246,7 +246,7 @@ def adopt(acd: AcdService) -> None:
 def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
     """A call bridged with its agent before the restart: owned again, not offered again."""
     engine = acd.engine
-    caller, agent_leg = engine.legs.get(entry.leg_id), engine.legs.get(entry.agent_leg)
+    caller, agent_leg = engine.leg(entry.leg_id), engine.leg(entry.agent_leg)
     entry.not_before = 0.0
     entry.caller_gone = entry.caller_gone or caller is None or not caller.alive
     if entry.kind == "live" and entry.id not in acd.dequeued_before:
@@ -287,7 +287,7 @@ async def _resume(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> 
     except asyncio.CancelledError:
         # The service stops: a caller still waiting is kept for the next run; one who was
         # talking to an agent is cut, as a flow's caller is when its flow is cancelled.
-        if entry.leg_id not in acd.engine.kept_legs and not entry.caller_gone:
+        if not acd.engine.is_kept(entry.leg_id) and not entry.caller_gone:
             with contextlib.suppress(OrchestratorError):
                 await acd.engine.hangup(entry.leg_id)
         raise

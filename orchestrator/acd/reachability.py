@@ -4,7 +4,7 @@
 applies each one at once (``AcdService`` -> ``AgentBook.set_reachable``). Events alone
 are not enough, though: at start nothing has been said yet, events are lost while the
 control link is down, and some engines do not send them at all for some users
-(``Engine.registration_events`` is false: Asterisk built without the test events its
+(``Engine.capabilities.registration_events`` is false: Asterisk built without the test events its
 registrar raises, see ``orchestrator/engines/asterisk/contacts.py``).
 :class:`Reachability` therefore reads ``Engine.endpoint_states`` for
 
@@ -109,7 +109,7 @@ class Reachability:
 
     def interval(self) -> float:
         """Seconds between two polls now (0: no polling)."""
-        if self.poll_s <= 0 or not self.engine.registration_events:
+        if self.poll_s <= 0 or not self.engine.capabilities.registration_events:
             return self.poll_s
         return max(self.poll_s, self.safety_poll_s)
 

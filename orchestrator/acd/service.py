@@ -350,7 +350,7 @@ class AcdService:
             if keep:
                 self.places.keep(Place.of(entry))
             if entry.kind == "live" and entry.leg_id:
-                self.engine.kept_legs.add(entry.leg_id)
+                self.engine.keep([entry.leg_id])
         self.kick()
 
     def track_leg(self, entry: QueuedCall, leg_id: str) -> None:
@@ -376,10 +376,10 @@ class AcdService:
         if self.places is not None:
             self.places.release(entry.id)
             if entry.kind == "live":
-                self.engine.kept_legs.discard(entry.leg_id)
+                self.engine.release([entry.leg_id])
                 self.connected.discard(entry.leg_id)
             if entry.agent_leg:
-                self.engine.kept_legs.discard(entry.agent_leg)
+                self.engine.release([entry.agent_leg])
 
     def keep_connected(self, entry: QueuedCall) -> None:
         """A live caller is bridged with its agent: kept (with the agent's leg and the
@@ -387,7 +387,7 @@ class AcdService:
         if self.places is None or entry.kind != "live" or not entry.agent_leg:
             return
         self.places.keep(Place.of(entry))
-        self.engine.kept_legs |= {entry.leg_id, entry.agent_leg}
+        self.engine.keep([entry.leg_id, entry.agent_leg])
         self.connected.add(entry.leg_id)
 
     def track_playback(self, entry: QueuedCall, playback_id: str) -> None:

@@ -103,7 +103,7 @@ async def _own(
     acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool
 ) -> QueueResult:
     config, engine = runtime.config, acd.engine
-    leg = engine.legs.get(entry.leg_id)
+    leg = engine.leg(entry.leg_id)
     entry.caller_up = entry.caller_up or (leg is not None and leg.state is LegState.UP)
     entry.caller_gone = entry.caller_gone or (leg is not None and not leg.alive)
     waited = entry.wait_s(acd.clock()) if resumed else 0.0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from orchestrator.acd.config import QueueConfig
+from orchestrator.core.prompts import Prompt
 
 if TYPE_CHECKING:
     from orchestrator.acd.agents import Agent
@@ -124,16 +125,16 @@ class Offer:
 
 
 def position_prompt(position: int) -> list[str]:
-    """Asterisk's "you are next" or "there are N calls waiting ahead of you" prompts."""
+    """The "you are next" or "there are N calls waiting ahead of you" prompts."""
     if position <= 1:
-        return ["sound:queue-youarenext"]
-    return ["sound:queue-thereare", f"number:{position - 1}", "sound:queue-callswaiting"]
+        return [Prompt.QUEUE_YOU_ARE_NEXT]
+    return [Prompt.QUEUE_THERE_ARE, f"number:{position - 1}", Prompt.QUEUE_CALLS_WAITING]
 
 
 def wait_prompt(seconds: float) -> list[str]:
-    """Asterisk's "the estimated hold time is (less than) N minute(s)" prompts."""
+    """The "the estimated hold time is (less than) N minute(s)" prompts."""
     minutes = round(seconds / 60)
     if minutes < 1:
-        return ["sound:queue-holdtime", "sound:queue-less-than", "number:1", "sound:queue-minute"]
-    unit = "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"
-    return ["sound:queue-holdtime", f"number:{minutes}", unit]
+        return [Prompt.QUEUE_HOLD_TIME, Prompt.QUEUE_LESS_THAN, "number:1", Prompt.QUEUE_MINUTE]
+    unit = Prompt.QUEUE_MINUTE if minutes == 1 else Prompt.QUEUE_MINUTES
+    return [Prompt.QUEUE_HOLD_TIME, f"number:{minutes}", unit]

@@ -50,7 +50,7 @@ class CtiForwarder:
         """List a call with an agent taken back after a restart (see the module doc)."""
         if self.cti.calls.call_of_leg(entry.leg_id) is not None:
             return
-        leg = self.acd.engine.legs.get(entry.leg_id)
+        leg = self.acd.engine.leg(entry.leg_id)
         extension = entry.agent.config.extension if entry.agent is not None else ""
         call = ActiveCall(
             id=entry.leg_id,

@@ -12,13 +12,15 @@ acts, answers, plays a confirmation and hangs up:
 code        action            confirmation
 ==========  ================  ========================================================
 ``*91``     ``agent_login``   log into every queue the agent is a member of:
-                              ``agent-loginok`` ("agent logged in")
-``*92``     ``agent_logout``  log out of every queue: ``agent-loggedoff``
-``*93``     ``agent_pause``   pause, or unpause if paused: ``dictate/paused`` /
-                              ``agent-loginok``
+                              ``agent-logged-in`` ("agent logged in")
+``*92``     ``agent_logout``  log out of every queue: ``agent-logged-out``
+``*93``     ``agent_pause``   pause, or unpause if paused: ``agent-paused`` /
+                              ``agent-logged-in``
 ==========  ================  ========================================================
 
-A phone that is no agent (or has no queue to log into) hears ``agent-incorrect``.
+The confirmations are stock prompts (:class:`~orchestrator.core.prompts.Prompt`; on
+Asterisk ``agent-loginok``, ``agent-loggedoff``, ``dictate/paused``). A phone that is no
+agent (or has no queue to log into) hears ``agent-refused`` (``agent-incorrect``).
 Extensions are digits only, so codes starting with ``*`` never clash with them.
 """
 
@@ -34,13 +36,14 @@ from orchestrator.callcenter.actions import AgentActions
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.events import Event, LegCreated, LegHungUp, PlaybackFinished
+from orchestrator.core.prompts import Prompt
 from orchestrator.store.endpoints import EndpointOwner
 
 log = logging.getLogger("orchestrator.callcenter")
 
 FEATURE_CODES = {"*91": "agent_login", "*92": "agent_logout", "*93": "agent_pause"}
-LOGGED_IN, LOGGED_OUT = "sound:agent-loginok", "sound:agent-loggedoff"
-PAUSED, UNPAUSED, REFUSED = "sound:dictate/paused", "sound:agent-loginok", "sound:agent-incorrect"
+LOGGED_IN, LOGGED_OUT = Prompt.AGENT_LOGGED_IN, Prompt.AGENT_LOGGED_OUT
+PAUSED, UNPAUSED, REFUSED = Prompt.AGENT_PAUSED, Prompt.AGENT_LOGGED_IN, Prompt.AGENT_REFUSED
 # Longest a confirmation may play before the call is hung up anyway.
 PLAY_LIMIT_S = 10.0
 _ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}@[A-Za-z0-9.-]{1,253}")

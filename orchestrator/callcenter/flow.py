@@ -34,11 +34,12 @@ from orchestrator.acd.places import Place
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, ValidationError
 from orchestrator.core.events import Event, LegHungUp, PlaybackFinished
+from orchestrator.core.prompts import Prompt
 from orchestrator.ivr import CallEnded, IvrCall
 
 QUEUE_APP = "queue"
 MAX_HOPS = 3
-THANK_YOU = "sound:queue-thankyou"
+THANK_YOU = Prompt.QUEUE_THANK_YOU
 # Longest a resumed caller's "thank you" may take.
 PLAY_LIMIT_S = 10.0
 
@@ -115,7 +116,7 @@ async def carry_on(acd: AcdService, place: Place, result: QueueResult) -> None:
             await engine.continue_in_dialplan(leg_id, target.context, target.extension)
             return
         break
-    leg = engine.legs.get(leg_id)
+    leg = engine.leg(leg_id)
     if leg is not None and leg.alive:
         await engine.hangup(leg_id)
 

@@ -37,7 +37,7 @@ from typing import Any
 from orchestrator.cdr.disposition import DIAL_STATUS
 from orchestrator.cdr.journal import apply_record, legs_to_read_back
 from orchestrator.cdr.persist import CdrStore
-from orchestrator.cdr.tracker import ChannelTrack, OpenCall, ServiceSpan, is_plumbing
+from orchestrator.cdr.tracker import ChannelTrack, OpenCall, ServiceSpan
 from orchestrator.core.engine import Engine
 from orchestrator.core.events import (
     ChannelDialed,
@@ -52,6 +52,7 @@ from orchestrator.core.events import (
     LegStateChanged,
     RecordingStarted,
 )
+from orchestrator.core.outcomes import ChannelKind
 
 log = logging.getLogger("orchestrator.cdr")
 
@@ -255,7 +256,7 @@ class CdrBuilder:
         track.name, track.endpoint, track.context = e.name, e.endpoint, e.context
         track.caller_number, track.caller_name = e.caller_number, e.caller_name
         track.called_number = e.called_number
-        track.plumbing = is_plumbing(e.name)
+        track.plumbing, track.pair_id = e.kind == ChannelKind.INTERNAL, e.pair_id
         if e.state == "up":
             track.answered = ts
         self._by_channel[e.channel_id] = key

@@ -2,21 +2,25 @@
 
 The disposition of a call (and of each of its legs) is decided in this order:
 
-1. ``answered``: a party leg (not Local-channel plumbing) went up. For a leg: it went up.
-2. Otherwise the **last final dial status** that concerned the call (or the leg, as the
+1. ``answered``: a party leg (not the engine's internal plumbing, such as loopback
+   channels) went up. For a leg: it went up.
+2. Otherwise the **last final dial outcome** that concerned the call (or the leg, as the
    dialed peer) decides, since the last attempt is what the caller finally got (a busy
    extension forwarded to one that rang out is ``no_answer``; a caller who gave up
    while the forward target rang is ``cancelled``):
 
-   ==============  ===========  ===========================================
-   dial status     disposition  Q.850 cause used when the engine gave none
-   ==============  ===========  ===========================================
-   ``busy``        busy         17 user busy
-   ``noanswer``    no_answer    19 no answer from user (user alerted)
-   ``cancel``      cancelled    16 normal clearing (the caller hung up)
-   ``congestion``  failed       34 no circuit/channel available
-   ``chanunavail`` failed       20 subscriber absent
-   ==============  ===========  ===========================================
+   ===============  ===========  ===========================================
+   dial outcome     disposition  Q.850 cause used when the engine gave none
+   ===============  ===========  ===========================================
+   ``busy``         busy         17 user busy
+   ``no_answer``    no_answer    19 no answer from user (user alerted)
+   ``cancelled``    cancelled    16 normal clearing (the caller hung up)
+   ``congestion``   failed       34 no circuit/channel available
+   ``unavailable``  failed       20 subscriber absent
+   ===============  ===========  ===========================================
+
+   (``rejected``, the callee's screening refusing the call, does not decide: the
+   cause does, as step 3.)
 
    The CDR's ``hangup_cause`` is the Q.850 cause of the party that ended first; for an
    unanswered call whose cause is only 16 "normal clearing" (Asterisk ends a callee
@@ -35,6 +39,8 @@ from __future__ import annotations
 
 import enum
 
+from orchestrator.core.outcomes import DialOutcome, HangupCause
+
 
 class Disposition(enum.StrEnum):
     ANSWERED = "answered"
@@ -52,23 +58,30 @@ class Direction(enum.StrEnum):
 
 # The engine's final dial outcomes (ChannelDialed.status) -> disposition, default Q.850 cause.
 DIAL_STATUS: dict[str, tuple[Disposition, int]] = {
-    "answer": (Disposition.ANSWERED, 16),
-    "busy": (Disposition.BUSY, 17),
-    "noanswer": (Disposition.NO_ANSWER, 19),
-    "cancel": (Disposition.CANCELLED, 16),
-    "congestion": (Disposition.FAILED, 34),
-    "chanunavail": (Disposition.FAILED, 20),
+    DialOutcome.ANSWERED: (Disposition.ANSWERED, HangupCause.NORMAL_CLEARING),
+    DialOutcome.BUSY: (Disposition.BUSY, HangupCause.USER_BUSY),
+    DialOutcome.NO_ANSWER: (Disposition.NO_ANSWER, HangupCause.NO_ANSWER),
+    DialOutcome.CANCELLED: (Disposition.CANCELLED, HangupCause.NORMAL_CLEARING),
+    DialOutcome.CONGESTION: (Disposition.FAILED, HangupCause.NORMAL_CIRCUIT_CONGESTION),
+    DialOutcome.UNAVAILABLE: (Disposition.FAILED, HangupCause.SUBSCRIBER_ABSENT),
 }
 
 # Causes that say only "someone hung up": normal clearing, normal unspecified, none.
-NORMAL_CAUSES = frozenset({0, 16, 31, 127})
+NORMAL_CAUSES = frozenset(
+    {
+        HangupCause.NOT_DEFINED,
+        HangupCause.NORMAL_CLEARING,
+        HangupCause.NORMAL_UNSPECIFIED,
+        HangupCause.INTERWORKING,
+    }
+)
 
 
 def disposition_for_cause(cause: int) -> Disposition:
     """The disposition of an unanswered call that ended with ``cause`` and no dial outcome."""
-    if cause == 17:
+    if cause == HangupCause.USER_BUSY:
         return Disposition.BUSY
-    if cause in (18, 19):
+    if cause in (HangupCause.NO_USER_RESPONSE, HangupCause.NO_ANSWER):
         return Disposition.NO_ANSWER
     if cause in NORMAL_CAUSES:
         return Disposition.CANCELLED
@@ -89,10 +102,12 @@ def decide(answered: bool, dial_statuses: list[str], first_cause: int | None) ->
 
 def default_cause(disposition: Disposition) -> int:
     """The Q.850 cause recorded when the engine reported none (0)."""
-    return {
-        Disposition.ANSWERED: 16,
-        Disposition.BUSY: 17,
-        Disposition.NO_ANSWER: 19,
-        Disposition.CANCELLED: 16,
-        Disposition.FAILED: 41,
-    }[disposition]
+    return int(
+        {
+            Disposition.ANSWERED: HangupCause.NORMAL_CLEARING,
+            Disposition.BUSY: HangupCause.USER_BUSY,
+            Disposition.NO_ANSWER: HangupCause.NO_ANSWER,
+            Disposition.CANCELLED: HangupCause.NORMAL_CLEARING,
+            Disposition.FAILED: HangupCause.NORMAL_TEMPORARY_FAILURE,
+        }[disposition]
+    )

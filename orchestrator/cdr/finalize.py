@@ -1,7 +1,8 @@
 """Turn a finished :class:`~orchestrator.cdr.tracker.OpenCall` into a CDR and its xDRs.
 
-Parties are the channels that are not plumbing (Local channel halves are folded: a
-party dialed through a Local channel counts as dialed by whoever dialed the Local).
+Parties are the channels that are not the engine's plumbing (loopback channel halves
+are folded: a party dialed through a loopback channel, Asterisk's Local, counts as dialed
+by whoever dialed the loopback).
 Roles, unless a feature noted one (click-to-call ``click-to-call-a``/``-b``, IVR dials):
 
 - ``caller``: the first party nobody (no party) dialed;
@@ -33,6 +34,7 @@ from orchestrator.cdr.disposition import (
     disposition_for_cause,
 )
 from orchestrator.cdr.tracker import ChannelTrack, OpenCall
+from orchestrator.core.outcomes import HangupCause
 from orchestrator.store.endpoints import EndpointOwner
 from orchestrator.store.models import Cdr, CdrLeg
 
@@ -56,19 +58,19 @@ def seconds(start: float | None, end: float | None) -> int:
 
 
 def _origin(track: ChannelTrack, call: OpenCall) -> ChannelTrack | None:
-    """The party that (through any Local channels) dialed ``track``, or None."""
+    """The party that (through any loopback channels) dialed ``track``, or None."""
     seen: set[str] = set()
     current: ChannelTrack | None = track
     while current is not None and current.id not in seen:
         seen.add(current.id)
         dialer = call.channels.get(current.dialed_by or "")
-        if dialer is None and current is not track and current.local_pair:
-            # The ;2 half of a Local channel runs the dialplan; the ;1 half was dialed.
+        if dialer is None and current is not track and current.loopback_pair:
+            # One half of a loopback channel runs the dialplan; the other one was dialed.
             dialer = next(
                 (
                     c
                     for c in call.channels.values()
-                    if c.local_pair == current.local_pair and c.id != current.id
+                    if c.loopback_pair == current.loopback_pair and c.id != current.id
                 ),
                 None,
             )
@@ -150,7 +152,7 @@ def _dial_cause(statuses: list[str]) -> int | None:
     for status in reversed(statuses):
         known = DIAL_STATUS.get(status)
         if known is not None and known[0] is not Disposition.ANSWERED:
-            return known[1]
+            return int(known[1])
     return None
 
 
@@ -211,11 +213,12 @@ def build(call: OpenCall, *, node: str, resolve: Resolve) -> tuple[Cdr, list[Cdr
     first_cause = next((c.cause for c in ended if c.cause), None)
     disposition = decide(answer is not None, call.dial_statuses, first_cause)
     cause = first_cause or default_cause(disposition)
-    if answer is None and cause == 16 and disposition is not Disposition.CANCELLED:
+    normal = cause == HangupCause.NORMAL_CLEARING
+    if answer is None and normal and disposition is not Disposition.CANCELLED:
         # "Normal clearing" of an unanswered call says nothing (Asterisk hangs up a
         # callee that rang out with 16): the dial outcome's cause is the real one.
         cause = _dial_cause(call.dial_statuses) or default_cause(disposition)
-    elif answer is not None and cause == 16:
+    elif answer is not None and normal:
         cause = _abnormal_end(ended) or cause
 
     def owner(track: ChannelTrack | None) -> EndpointOwner | None:

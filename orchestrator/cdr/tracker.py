@@ -17,23 +17,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# Channel technologies that are engine plumbing, never a party of the call.
-PLUMBING_PREFIXES = (
-    "Local/",
-    "Snoop/",
-    "Announcer/",
-    "Recorder/",
-    "UnicastRTP/",
-    "AudioSocket/",
-    "Message/",
-    "CBAnn/",
-    "CBRec/",
-)
-
-
-def is_plumbing(name: str) -> bool:
-    """Whether a channel named ``name`` is internal (a Local channel half, a snoop...)."""
-    return name.startswith(PLUMBING_PREFIXES)
+# Dial outcomes as open calls saved before the outcomes were engine-neutral wrote them
+# (Asterisk's DIALSTATUS in lower case): read back as today's values after an upgrade.
+_SAVED_DIAL_STATUSES = {"answer": "answered", "noanswer": "no_answer", "cancel": "cancelled",
+                        "chanunavail": "unavailable", "dontcall": "rejected",
+                        "torture": "rejected"}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -60,7 +48,10 @@ class ChannelTrack:
     service: str = ""
     account: str | None = None
     tenant_id: int | None = None
+    # The engine's plumbing (ChannelStarted.kind internal), never a party of the call.
     plumbing: bool = False
+    # ChannelStarted.pair_id: shared by the two halves of a loopback channel.
+    pair_id: str = ""
     # False for a channel reloaded after a restart until the engine reports it again.
     confirmed: bool = True
     # The answer time was not seen (it happened while the orchestrator was down).
@@ -71,11 +62,9 @@ class ChannelTrack:
         return self.ended is None
 
     @property
-    def local_pair(self) -> str | None:
-        """``Local/x@ctx-00000001`` for both halves (``;1``, ``;2``) of a Local channel."""
-        if self.name.startswith("Local/") and ";" in self.name:
-            return self.name.rsplit(";", 1)[0]
-        return None
+    def loopback_pair(self) -> str | None:
+        """What both halves of a loopback channel share (None for other channels)."""
+        return self.pair_id or None
 
 
 @dataclass(slots=True)
@@ -156,5 +145,10 @@ class OpenCall:
     def from_state(cls, state: dict[str, Any]) -> OpenCall:
         data = dict(state)
         channels = {k: ChannelTrack(**v) for k, v in data.pop("channels", {}).items()}
+        for track in channels.values():
+            track.dial_status = _SAVED_DIAL_STATUSES.get(track.dial_status, track.dial_status)
+        data["dial_statuses"] = [
+            _SAVED_DIAL_STATUSES.get(s, s) for s in data.get("dial_statuses", [])
+        ]
         spans = [ServiceSpan(**s) for s in data.pop("spans", [])]
         return cls(**data, channels=channels, spans=spans)

@@ -4,7 +4,7 @@ It imports nothing else of the project; adapters and features build on it.
 """
 
 from orchestrator.core.call import Bridge, Call, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus, EventHandler
+from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, EventHandler
 from orchestrator.core.errors import (
     CallError,
     ConfigApplyError,
@@ -21,20 +21,26 @@ from orchestrator.core.errors import (
 )
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.outcomes import ChannelKind, DialOutcome, HangupCause
+from orchestrator.core.prompts import Prompt
 
 __all__ = [
     "Bridge",
     "Call",
     "CallError",
+    "ChannelKind",
     "ConfigApplyError",
     "ConflictError",
+    "DialOutcome",
     "Engine",
+    "EngineCapabilities",
     "EngineError",
     "EngineStatus",
     "EngineTimeoutError",
     "EngineUnavailableError",
     "EventHandler",
     "FakeEngine",
+    "HangupCause",
     "InvalidTransitionError",
     "Leg",
     "LegGoneError",
@@ -43,5 +49,6 @@ __all__ = [
     "NotFoundError",
     "OrchestratorError",
     "PermissionDeniedError",
+    "Prompt",
     "ValidationError",
 ]

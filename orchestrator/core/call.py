@@ -22,22 +22,18 @@ from orchestrator.core.errors import InvalidTransitionError
 
 
 class LegState(enum.StrEnum):
+    """Where a leg (or an observed channel) stands.
+
+    How engines do it: each adapter maps its own channel states onto these in its
+    translate module (Asterisk: ARI's ``Down``, ``Ring``, ``Ringing``, ``Up``...;
+    FreeSWITCH: ``CS_*`` channel states and ``Channel-Call-State`` ``RINGING``,
+    ``EARLY``, ``ACTIVE``, ``HANGUP``).
+    """
+
     DOWN = "down"
     RINGING = "ringing"
     UP = "up"
     HUNG_UP = "hung_up"
-
-    @classmethod
-    def from_engine(cls, value: str) -> LegState:
-        """Map an engine's channel state name onto ours (ARI and ESL names)."""
-        v = value.strip().lower().replace(" ", "_")
-        if v in {"up", "answered", "cs_exchange_media", "active"}:
-            return cls.UP
-        if v in {"ring", "ringing", "early", "cs_routing", "pre_ring", "dialing"}:
-            return cls.RINGING
-        if v in {"hung_up", "hangup", "cs_hangup", "cs_destroy", "destroyed"}:
-            return cls.HUNG_UP
-        return cls.DOWN
 
 
 _ALLOWED: dict[LegState, frozenset[LegState]] = {

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.call import Bridge, Leg
@@ -50,6 +51,41 @@ class SupervisionMode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class EngineCapabilities:
+    """What an engine can do, where engines differ: features read this, never an engine's
+    name or an adapter's own flags.
+
+    - ``registration_events``: ``EndpointStateChanged`` reports every registration change
+      of the SIP users (a phone registering, unregistering, or its registration expiring)
+      while the engine is connected. Either way features read
+      :meth:`Engine.endpoint_states` at each (re)connect (events are lost while down);
+      without events they must also poll it. Asterisk: only builds that raise the
+      registrar's test events (the adapter finds out when AMI connects, see
+      orchestrator/engines/asterisk/contacts.py); FreeSWITCH: ``sofia::register`` /
+      ``sofia::unregister`` / ``sofia::expire`` events, always.
+    - ``supervision_modes``: the :class:`SupervisionMode` values :meth:`Engine.supervise`
+      takes. Asterisk: a snoop channel's ``spy``/``whisper`` directions; FreeSWITCH:
+      ``eavesdrop`` and its DTMF-switched modes. All four on both.
+    - ``talk_detection``: the adapter reports when a leg starts and stops talking.
+      Asterisk could (the ``TALK_DETECT`` function, ARI ChannelTalkingStarted/Finished)
+      and FreeSWITCH could (``mod_vad``), but no adapter translates those events yet:
+      false everywhere for now.
+    - ``call_recording``: :meth:`Engine.record_call` works on any answered channel
+      (also one the orchestrator only observes). Asterisk: a snoop channel recorded;
+      FreeSWITCH: ``uuid_record``.
+    - ``journal``: :meth:`Engine.journal` answers from the engine's own records.
+      Asterisk: the instance's CEL file when the adapter is given its folder;
+      FreeSWITCH: none yet.
+    """
+
+    registration_events: bool = False
+    supervision_modes: frozenset[SupervisionMode] = frozenset(SupervisionMode)
+    talk_detection: bool = False
+    call_recording: bool = True
+    journal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EngineStatus:
     """What ``GET /health`` shows about the engine."""
 
@@ -68,13 +104,9 @@ class Engine(abc.ABC):
     # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
     # tell our leftovers (an empty bridge after a crash) from anything else.
     id_prefix: str = "orch-"
-    # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
-    # (a phone registering, unregistering, or its registration expiring) while the engine
-    # is connected. Either way features read :meth:`endpoint_states` at each (re)connect
-    # (events are lost while down); without events they must also poll it. An adapter
-    # may set it when it connects (Asterisk: only builds that raise the registrar's test
-    # events, see orchestrator/engines/asterisk/contacts.py).
-    registration_events: bool = False
+    # What this engine can do (see EngineCapabilities); an adapter may replace it when it
+    # connects (Asterisk learns then whether it raises registration events).
+    capabilities: EngineCapabilities = EngineCapabilities()
 
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
@@ -85,6 +117,45 @@ class Engine(abc.ABC):
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
         # sweep) spares them and reports each one still there as LegCreated(resumed=True).
         self.kept_legs: set[str] = set()
+
+    # -- legs: what the engine knows of them, and which outlive this run ----------------
+    def leg(self, leg_id: str) -> Leg | None:
+        """The leg ``leg_id`` as the engine last reported it, or None if it never was one
+        (ended legs stay readable until the engine forgets them: check ``Leg.alive``).
+
+        How engines do it: every adapter keeps a table of the legs under the orchestrator's
+        control, filled from ``LegCreated`` / ``LegStateChanged`` / ``LegHungUp``
+        (Asterisk: StasisStart...ChannelDestroyed; FreeSWITCH: CHANNEL_PARK...
+        CHANNEL_HANGUP_COMPLETE)."""
+        return self.legs.get(leg_id)
+
+    def keep(self, leg_ids: Iterable[str]) -> None:
+        """Keep ``leg_ids`` up across a stop of the orchestrator (callers waiting in a
+        queue, a call with an agent): a stop leaves them up and the next run, told to
+        keep them again before :meth:`start`, takes them back (``LegCreated(resumed=True)``
+        for each one still there) instead of clearing them as leftovers.
+
+        How engines do it: Asterisk's start-up sweep spares the kept channels and reports
+        each one found in Stasis; FreeSWITCH leaves the parked uuids alone and reads them
+        back with ``show channels``."""
+        self.kept_legs.update(leg_ids)
+
+    def release(self, leg_ids: Iterable[str]) -> None:
+        """Stop keeping ``leg_ids`` (see :meth:`keep`); unknown ids are ignored."""
+        self.kept_legs.difference_update(leg_ids)
+
+    def is_kept(self, leg_id: str) -> bool:
+        """Whether ``leg_id`` is kept across a stop (see :meth:`keep`)."""
+        return leg_id in self.kept_legs
+
+    @property
+    def registration_events(self) -> bool:
+        """Shorthand for ``capabilities.registration_events`` (see :class:`EngineCapabilities`)."""
+        return self.capabilities.registration_events
+
+    @registration_events.setter
+    def registration_events(self, value: bool) -> None:
+        self.capabilities = dataclasses.replace(self.capabilities, registration_events=value)
 
     def new_id(self) -> str:
         """A fresh id for a leg, bridge or playback the orchestrator creates.
@@ -162,7 +233,9 @@ class Engine(abc.ABC):
     async def play(
         self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
-        """Start playing ``media`` (``sound:NAME``, ``tone:NAME``, ``digits:123``...).
+        """Start playing ``media`` (``prompt:NAME``, a stock
+        :class:`~orchestrator.core.prompts.Prompt`; ``sound:NAME``, ``tone:NAME``,
+        ``digits:123``...).
 
         Returns the playback id; :class:`PlaybackFinished` reports the end.
         """
@@ -319,7 +392,7 @@ class Engine(abc.ABC):
         Each endpoint asked for maps to ``"online"`` (a phone is registered and not known
         to be unreachable), ``"offline"`` (no usable registration) or ``"unknown"`` (the
         engine cannot tell). Features use it to seed states that ``EndpointStateChanged``
-        events then keep current (see :attr:`registration_events`), and after a reconnect
+        events then keep current (see :class:`EngineCapabilities`), and after a reconnect
         to correct what events were missed. The default knows nothing (every endpoint
         ``"unknown"``).
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from orchestrator.core.call import LegState
+from orchestrator.core.outcomes import ChannelKind, DialOutcome, HangupCause
 
 
 def _now() -> float:
@@ -47,7 +50,7 @@ class LegCreated(LegEvent):
     """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...)."""
 
     name: str = ""
-    state: str = "down"
+    state: LegState = LegState.DOWN
     caller_number: str = ""
     caller_name: str = ""
     called_number: str = ""
@@ -61,7 +64,7 @@ class LegCreated(LegEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegStateChanged(LegEvent):
-    state: str
+    state: LegState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +75,9 @@ class LegDtmf(LegEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegHungUp(LegEvent):
-    cause: int = 16
+    """The leg ended, with the Q.850 ``cause`` (see :class:`HangupCause`)."""
+
+    cause: int = HangupCause.NORMAL_CLEARING
     cause_text: str = ""
 
 
@@ -155,7 +160,7 @@ class EndpointStateChanged(Event):
     """A SIP user's reachability changed (registered, unregistered, expired...).
 
     ``state``: ``online`` / ``offline`` for registrations (engines whose
-    ``Engine.registration_events`` is true send one for each), or the engine's own
+    ``Engine.capabilities.registration_events`` is true send one for each), or the engine's own
     endpoint or contact state (``reachable``, ``unreachable``...).
     """
 
@@ -182,12 +187,19 @@ class ChannelEvent(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelStarted(ChannelEvent):
     """A channel exists. ``endpoint`` is the SIP user or trunk it belongs to (``""`` for
-    internal channels such as Local ones); ``called_number`` is what it dialed/was dialed as.
+    internal channels such as loopback ones); ``called_number`` is what it dialed/was
+    dialed as. ``kind`` says whether it is a party of the call (a phone, a trunk) or the
+    engine's plumbing (internal). The two halves of a loopback channel (the engine dialing
+    itself: Asterisk's Local channel ``;1``/``;2``, FreeSWITCH's ``loopback/`` a- and
+    b-leg) share one ``pair_id`` (``""`` for any other channel): what is dialed into one
+    half comes out of the other. ``name`` is the engine's own channel name, for logs only.
     """
 
     name: str = ""
     endpoint: str = ""
-    state: str = "down"
+    kind: ChannelKind = ChannelKind.PHONE
+    pair_id: str = ""
+    state: LegState = LegState.DOWN
     caller_number: str = ""
     caller_name: str = ""
     called_number: str = ""
@@ -200,23 +212,21 @@ class ChannelStarted(ChannelEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelStateChanged(ChannelEvent):
-    """``state`` as in :class:`~orchestrator.core.call.LegState` values; ``up`` = answered."""
+    """The channel's new :class:`~orchestrator.core.call.LegState` (``up``: answered)."""
 
-    state: str
+    state: LegState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelDialed(ChannelEvent):
-    """The channel dialed ``peer_id`` (``status`` ``""``), or that attempt ended.
-
-    ``status``: ``answer``, ``busy``, ``noanswer``, ``cancel``, ``congestion``,
-    ``chanunavail`` (the engine's dial outcome, lower case). ``channel_id`` is ``""``
-    when the engine itself dialed (an originate: no calling channel).
+    """The channel dialed ``peer_id`` (``status`` ``""``), or that attempt ended with the
+    :class:`DialOutcome` ``status``. ``channel_id`` is ``""`` when the engine itself
+    dialed (an originate: no calling channel).
     """
 
     peer_id: str
     dial_string: str = ""
-    status: str = ""
+    status: DialOutcome | Literal[""] = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,7 +241,7 @@ class ChannelUnbridged(ChannelEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelEnded(ChannelEvent):
-    """The channel is gone, with the Q.850 ``cause``."""
+    """The channel is gone, with the Q.850 ``cause`` (see :class:`HangupCause`)."""
 
-    cause: int = 16
+    cause: int = HangupCause.NORMAL_CLEARING
     cause_text: str = ""

@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus, SupervisionMode
+from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -66,9 +66,12 @@ from orchestrator.core.events import (
     RecordingStarted,
 )
 from orchestrator.core.journal import LegRecord
-
-# Q.850 cause of the dialed channel for a dial status (as app_dial maps them).
-DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, "cancel": 16}
+from orchestrator.core.outcomes import (
+    DIAL_OUTCOME_CAUSES,
+    ChannelKind,
+    DialOutcome,
+    HangupCause,
+)
 
 
 class FakeEngine(Engine):
@@ -82,7 +85,12 @@ class FakeEngine(Engine):
         registration_events: bool = False,
     ) -> None:
         super().__init__()
-        self.registration_events = registration_events
+        self.capabilities = EngineCapabilities(
+            registration_events=registration_events,
+            supervision_modes=frozenset(SupervisionMode),
+            call_recording=True,
+            journal=True,
+        )
         self.version = version
         self.auto_finish_playback = auto_finish_playback
         self.connected = False
@@ -143,7 +151,7 @@ class FakeEngine(Engine):
     def restarted(self) -> FakeEngine:
         """This engine as a new run of the orchestrator finds it after a crash.
 
-        The new object knows nothing yet; fill its :attr:`kept_legs`, then ``start()``
+        The new object knows nothing yet; tell it what to :meth:`keep`, then ``start()``
         reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
         takes the kept legs back (``LegCreated(resumed=True)``, then ``BridgeCreated``
         and ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears
@@ -151,14 +159,14 @@ class FakeEngine(Engine):
         ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
 
             again = fake.restarted()
-            again.kept_legs.add(caller_leg)
+            again.keep([caller_leg])
             registry = CallRegistry(again, ...)  # the new run's features
             await again.start()
         """
         new = FakeEngine(
             version=self.version,
             auto_finish_playback=self.auto_finish_playback,
-            registration_events=self.registration_events,
+            registration_events=self.capabilities.registration_events,
         )
         new._ids, new.recordings = self._ids, self.recordings
         # The engine's journal outlives the orchestrator (that is what it is for).
@@ -185,7 +193,7 @@ class FakeEngine(Engine):
             leg = self.legs[leg_id] = legs[leg_id]
             await self.emit(
                 LegCreated(
-                    leg_id=leg.id, name=leg.name, state=str(leg.state),
+                    leg_id=leg.id, name=leg.name, state=leg.state,
                     caller_number=leg.caller_number, called_number=leg.called_number,
                     resumed=True,
                 )
@@ -239,11 +247,11 @@ class FakeEngine(Engine):
         )
         leg.transition(LegState.RINGING)
         self.legs[leg.id] = leg
-        await self._started(leg.id, leg.id, state=str(leg.state), caller=caller, called=called)
+        await self._started(leg.id, leg.id, state=leg.state, caller=caller, called=called)
         await self.emit(
             LegCreated(
                 leg_id=leg.id,
-                state=str(leg.state),
+                state=leg.state,
                 caller_number=caller,
                 called_number=called,
                 args=tuple(args),
@@ -256,7 +264,7 @@ class FakeEngine(Engine):
         :meth:`endpoint_states` answers from now on, and the ``EndpointStateChanged``
         if this engine has ``registration_events``."""
         self.endpoint_reachability[endpoint] = state
-        if self.registration_events and self.connected:
+        if self.capabilities.registration_events and self.connected:
             await self.emit(EndpointStateChanged(endpoint=endpoint, state=state))
 
     async def dtmf(self, leg_id: str, digits: str) -> None:
@@ -272,8 +280,8 @@ class FakeEngine(Engine):
     async def remote_answer(self, leg_id: str) -> None:
         leg = self._leg(leg_id)
         if leg.transition(LegState.UP):
-            await self._channel_state(leg.id, str(leg.state))
-            await self.emit(LegStateChanged(leg_id=leg.id, state=str(leg.state)))
+            await self._channel_state(leg.id, leg.state)
+            await self.emit(LegStateChanged(leg_id=leg.id, state=leg.state))
 
     async def finish_playback(self, playback_id: str, leg_id: str = "") -> None:
         await self.emit(PlaybackFinished(playback_id=playback_id, leg_id=leg_id))
@@ -291,18 +299,19 @@ class FakeEngine(Engine):
 
     # -- observation: every channel, legs or not ------------------------------
     async def _started(
-        self, channel_id: str, call_id: str, *, endpoint: str = "", state: str = "down",
-        caller: str = "", called: str = "", name: str = "",
+        self, channel_id: str, call_id: str, *, endpoint: str = "",
+        state: LegState = LegState.DOWN, caller: str = "", called: str = "", name: str = "",
+        kind: ChannelKind = ChannelKind.PHONE,
     ) -> None:  # fmt: skip
         self.channels[channel_id] = call_id
         started = ChannelStarted(
-            channel_id=channel_id, call_id=call_id, name=name, endpoint=endpoint,
+            channel_id=channel_id, call_id=call_id, name=name, endpoint=endpoint, kind=kind,
             state=state, caller_number=caller, called_number=called,
         )  # fmt: skip
         self._reported[channel_id] = started
         await self.emit(started)
 
-    async def _channel_state(self, channel_id: str, state: str) -> None:
+    async def _channel_state(self, channel_id: str, state: LegState) -> None:
         if channel_id in self.channels:
             self._reported[channel_id] = dataclasses.replace(
                 self._reported[channel_id], state=state
@@ -339,36 +348,40 @@ class FakeEngine(Engine):
         *,
         caller: str = "",
         called: str = "",
-        status: str = "answer",
+        status: DialOutcome = DialOutcome.ANSWERED,
         hangup: bool = True,
     ) -> tuple[str, str]:
         """Play a call the engine switches alone: ``caller_endpoint`` dials ``callee_endpoint``.
 
-        Started (both), dialed, ringing, then per ``status``: ``answer`` (both up and
-        bridged), or ``busy``/``noanswer``/... (the callee's channel ends with the matching
-        cause). With ``hangup`` the caller then hangs up (cause 16) and the call ends;
-        otherwise end it with :meth:`hangup_channel`. Returns the (caller, callee) channel
-        ids; the call id is the caller's channel id, as Asterisk's linkedid.
+        Started (both), dialed, ringing, then per ``status``: ``answered`` (both up and
+        bridged), or ``busy``/``no_answer``/... (the callee's channel ends with the
+        matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
+        ``hangup`` the caller then hangs up (cause 16) and the call ends; otherwise end it
+        with :meth:`hangup_channel`. Returns the (caller, callee) channel ids; the call id
+        is the caller's channel id, as Asterisk's linkedid.
         """
+        status = DialOutcome(status)
         a, b = self._next_id("chan"), self._next_id("chan")
-        await self._started(a, a, endpoint=caller_endpoint, state="ringing", caller=caller,
+        await self._started(a, a, endpoint=caller_endpoint, state=LegState.RINGING, caller=caller,
                             called=called, name=f"SIP/{caller_endpoint}")  # fmt: skip
         await self._started(b, a, endpoint=callee_endpoint, caller=called,
                             name=f"SIP/{callee_endpoint}")  # fmt: skip
         dial_string = f"SIP/{callee_endpoint}"
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, dial_string=dial_string))
-        await self._channel_state(b, "ringing")
-        if status == "answer":
-            await self._channel_state(b, "up")
+        await self._channel_state(b, LegState.RINGING)
+        if status is DialOutcome.ANSWERED:
+            await self._channel_state(b, LegState.UP)
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, status=status))
-        if status == "answer":
-            await self._channel_state(a, "up")
+        if status is DialOutcome.ANSWERED:
+            await self._channel_state(a, LegState.UP)
             bridge = self._next_id("dialplan-bridge")
             await self._channel_bridge(b, bridge, entered=True)
             await self._channel_bridge(a, bridge, entered=True)
             self._dialplan_bridges[a] = self._dialplan_bridges[b] = bridge
         else:
-            await self._channel_end(b, DIAL_CAUSES.get(status, 16))
+            await self._channel_end(
+                b, int(DIAL_OUTCOME_CAUSES.get(status, HangupCause.NORMAL_CLEARING))
+            )
         if hangup:
             await self.hangup_channel(a)
         return a, b
@@ -412,8 +425,8 @@ class FakeEngine(Engine):
         leg = self._leg(leg_id)
         self.commands.append(("answer", leg_id))
         if leg.transition(LegState.UP):
-            await self._channel_state(leg_id, str(leg.state))
-            await self.emit(LegStateChanged(leg_id=leg_id, state=str(leg.state)))
+            await self._channel_state(leg_id, leg.state)
+            await self.emit(LegStateChanged(leg_id=leg_id, state=leg.state))
 
     async def hangup(self, leg_id: str, cause: int = 16) -> None:
         if leg_id not in self.legs and leg_id in self.channels and self.connected:

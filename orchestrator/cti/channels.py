@@ -84,7 +84,7 @@ class ChannelWatch:
                 call_id=event.call_id,
                 name=event.name,
                 endpoint=event.endpoint,
-                state=LegState.from_engine(event.state),
+                state=LegState(event.state),
                 started_at=event.timestamp,
             )
             self._channels[seen.id] = seen
@@ -95,7 +95,7 @@ class ChannelWatch:
         if channel is None:
             return
         if isinstance(event, ChannelStateChanged):
-            channel.state = LegState.from_engine(event.state)
+            channel.state = LegState(event.state)
         elif isinstance(event, ChannelBridged):
             channel.bridge_id = event.bridge_id
         elif isinstance(event, ChannelUnbridged):

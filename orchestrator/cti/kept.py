@@ -4,7 +4,7 @@ Such a call lives in the engine (two legs in our Stasis application and the brid
 between them) but is driven by a task of the orchestrator. So once its two parties are
 bridged, :class:`CtiService` tells a :class:`CallKeeper` (the store, in the service)
 what it takes to drive it again (a :class:`KeptCall`: id, tenant, kind, parties, legs,
-bridge, times) and puts its legs in ``Engine.kept_legs``; when the call ends the record
+bridge, times) and keeps its legs (``Engine.keep``); when the call ends the record
 is released. A graceful stop leaves such calls up, as a crash does.
 
 The next run gives :func:`restore` the records before the engine starts: their legs are
@@ -143,8 +143,8 @@ def keep(cti: CtiService, call: ActiveCall) -> None:
     cti.keeper.keep(record)
     before = cti.kept.get(call.id)
     if before is not None:  # written again after an attended transfer: other legs
-        cti.engine.kept_legs.difference_update(leg_id for leg_id, _, _ in before.legs)
-    cti.engine.kept_legs.update(leg_id for leg_id, _, _ in record.legs)
+        cti.engine.release(leg_id for leg_id, _, _ in before.legs)
+    cti.engine.keep(leg_id for leg_id, _, _ in record.legs)
     cti.kept[call.id] = record
 
 
@@ -159,14 +159,14 @@ def release(cti: CtiService, call: ActiveCall) -> None:
     if record is None or cti.keeper is None:
         return
     cti.keeper.release(call.id)
-    cti.engine.kept_legs.difference_update(leg_id for leg_id, _, _ in record.legs)
+    cti.engine.release(leg_id for leg_id, _, _ in record.legs)
 
 
 def restore(cti: CtiService, records: list[KeptCall]) -> None:
     """Before the engine starts: keep the records' legs; adopted once it is connected."""
     for record in records:
         cti.kept[record.call_id] = record
-        cti.engine.kept_legs.update(leg_id for leg_id, _, _ in record.legs)
+        cti.engine.keep(leg_id for leg_id, _, _ in record.legs)
         cti.pending.append(record)
     if cti.pending and cti.engine.status().connected:
         adopt(cti)
@@ -183,7 +183,7 @@ def adopt(cti: CtiService) -> None:
     for record in pending:
         call = record.to_call()
         for leg in call.legs.values():
-            engine_leg = cti.engine.legs.get(leg.id)
+            engine_leg = cti.engine.leg(leg.id)
             if engine_leg is None or not engine_leg.alive:
                 leg.state = LegState.HUNG_UP
         cti.calls.add(call)

@@ -13,10 +13,11 @@ come back with the same ids: the engine reports their channels again as
 call (same call id) that is not the call's first channel is taken as dialed by it.
 
 Not folded in (they belong to the other kinds, or to nobody): dials whose channels are
-legs of the orchestrator, Local channels (the engine's half of an originate or a
-flow's dial), and calls none of whose endpoints a tenant owns. The tenant and the
-extensions come from an :data:`EndpointLookup` the composition root provides (the
-store's endpoint resolver); this package does not read the store itself.
+legs of the orchestrator, internal channels (a loopback half: the engine's half of an
+originate or a flow's dial, Asterisk's Local channels), and calls none of whose
+endpoints a tenant owns. The tenant and the extensions come from an
+:data:`EndpointLookup` the composition root provides (the store's endpoint resolver);
+this package does not read the store itself.
 
 Example::
 
@@ -39,6 +40,7 @@ from orchestrator.core.events import (
     ChannelStateChanged,
     Event,
 )
+from orchestrator.core.outcomes import ChannelKind
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallRegistry, CallState
 
 log = logging.getLogger("orchestrator.cti")
@@ -68,7 +70,7 @@ class DialplanCalls:
             return
         if isinstance(event, ChannelStarted):
             self._channels[event.channel_id] = event
-            self._states[event.channel_id] = LegState.from_engine(event.state)
+            self._states[event.channel_id] = LegState(event.state)
             if event.resumed:
                 await self._resumed(event)
         elif isinstance(event, ChannelDialed):
@@ -77,7 +79,7 @@ class DialplanCalls:
         elif isinstance(event, ChannelStateChanged):
             if event.channel_id in self._states:
                 # The dialed phone may ring before the engine reports the dial itself.
-                self._states[event.channel_id] = LegState.from_engine(event.state)
+                self._states[event.channel_id] = LegState(event.state)
             call = self._calls.get(event.channel_id)
             if call is not None:
                 self._state(call, call.legs[event.channel_id], LegState(event.state), event)
@@ -90,11 +92,11 @@ class DialplanCalls:
 
     # -- a dial starts a call (or adds a leg to one) -------------------------------------
     def _controlled(self, *channels: ChannelStarted) -> bool:
-        legs = self.registry.engine.legs
+        engine = self.registry.engine
         return any(
-            c.channel_id in legs
-            or c.call_id in legs
-            or c.name.startswith("Local/")
+            engine.leg(c.channel_id) is not None
+            or engine.leg(c.call_id) is not None
+            or c.kind == ChannelKind.INTERNAL
             or self.registry.call_of_leg(c.channel_id) is not None
             for c in channels
         )
@@ -172,7 +174,7 @@ class DialplanCalls:
         if caller_owner is not None and caller_owner[0] == tenant_id and caller_owner[1]:
             call.extensions.append(caller_owner[1])
         leg = CallLeg(caller.channel_id, "caller", caller.caller_number)
-        leg.state = LegState.from_engine(caller.state)
+        leg.state = LegState(caller.state)
         call.legs[leg.id] = leg
         self._calls[caller.channel_id] = call
         return call

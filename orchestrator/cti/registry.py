@@ -337,7 +337,7 @@ class CallRegistry:
             return
         leg = call.legs[event.leg_id]
         if isinstance(event, LegCreated | LegStateChanged):
-            if LegState.from_engine(event.state) is LegState.UP:
+            if LegState(event.state) is LegState.UP:
                 self.leg_answered(call, leg, event.timestamp)
         elif isinstance(event, LegDtmf):
             # Keys typed into a Python flow are its input (PINs, account numbers): they

@@ -7,7 +7,9 @@ Flows name media the way the engine-neutral :meth:`Engine.play` takes it:
 - ``"recording:ivr/abc123"``: something recorded earlier with :meth:`IvrCall.record`;
 - ``"tone:ring"`` / ``"tone:busy"``: a tone (``ring``, ``busy``, ``congestion``,
   ``dial``, ``info``, ``stutter``, ``record``);
-- ``"digits:2024"`` (said one by one) and ``"number:42"`` (said as a number).
+- ``"digits:2024"`` (said one by one) and ``"number:42"`` (said as a number);
+- ``"prompt:queue-thank-you"``: a stock prompt the engine maps to its own recording
+  (:class:`~orchestrator.core.prompts.Prompt`).
 
 Anything else is refused with a :class:`ValidationError`: media names can come from a
 remote CTI client or from caller input, and an unchecked name could read files outside
@@ -20,12 +22,13 @@ import re
 from collections.abc import Iterable
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.prompts import PROMPT_NAMES
 
 _PATH = re.compile(r"[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}")
 _DIGITS = re.compile(r"[0-9*#]{1,32}")
 _NUMBER = re.compile(r"-?[0-9]{1,15}")
 TONES = frozenset({"ring", "busy", "congestion", "dial", "info", "stutter", "record"})
-KINDS = ("sound", "recording", "tone", "digits", "number")
+KINDS = ("sound", "recording", "tone", "digits", "number", "prompt")
 
 
 def media_item(value: object) -> str:
@@ -42,12 +45,13 @@ def media_item(value: object) -> str:
         "tone": rest in TONES,
         "digits": _DIGITS.fullmatch(rest),
         "number": _NUMBER.fullmatch(rest),
+        "prompt": rest in PROMPT_NAMES,
     }.get(kind)
     if not ok:
         raise ValidationError(
             f"cannot play {text!r}",
             media=text,
-            expected="sound name, sound:, recording:, tone:, digits: or number:",
+            expected="sound name, sound:, recording:, tone:, digits:, number: or prompt:",
         )
     return f"{kind}:{rest}"
 

@@ -38,6 +38,7 @@ from orchestrator.core.events import (
     PlaybackFinished,
     RecordingFinished,
 )
+from orchestrator.core.prompts import Prompt
 from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.directory import Directory
 from orchestrator.ivr.errors import CallEnded
@@ -45,7 +46,7 @@ from orchestrator.ivr.registry import AppRegistry
 
 log = logging.getLogger("orchestrator.ivr")
 
-APOLOGY = ("sound:im-sorry", "sound:please-try-call-later")
+APOLOGY = (Prompt.SORRY, Prompt.TRY_AGAIN_LATER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +161,11 @@ class IvrRunner:
         call.deliver(event)
 
     def _start(self, event: LegCreated) -> None:
-        leg = self.engine.legs.get(event.leg_id) or Leg(
+        leg = self.engine.leg(event.leg_id) or Leg(
             id=event.leg_id,
             caller_number=event.caller_number,
             called_number=event.called_number,
-            state=LegState.from_engine(event.state),
+            state=LegState(event.state),
         )
         name = event.args[1] if len(event.args) > 1 else ""
         tenant = event.args[2] if len(event.args) > 2 else ""
@@ -239,7 +240,7 @@ class IvrRunner:
         finally:
             # A kept leg outlives the flow (a caller waiting in a queue when the service
             # stops: the next run takes it back), so it is not hung up.
-            kept = call.id in self.engine.kept_legs
+            kept = self.engine.is_kept(call.id)
             try:
                 if not call.hung_up and not call.transferred and not kept:
                     await call.hangup()

@@ -19,6 +19,7 @@ from orchestrator.acd.places import Place
 from orchestrator.acd.testing import AgentPhones, Answer
 from orchestrator.callcenter import CallCenter, queue_flow
 from orchestrator.core import FakeEngine
+from orchestrator.core.prompts import Prompt
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
 from orchestrator.store import queue_runtime as store
@@ -427,17 +428,17 @@ def test_feature_codes_log_in_and_pause_an_agent(
         return str(prompt)
 
     agent = lambda: wired.center.acd.agents.get(tid, str(ann["id"]))  # noqa: E731
-    assert "agent-loginok" in dial("agent_login", "101@a.example")
+    assert Prompt.AGENT_LOGGED_IN in dial("agent_login", "101@a.example")
     assert list(agent().queues) == ["support"]
     assert "paused" in dial("agent_pause", "101@a.example")
     assert agent().paused
-    assert "agent-loginok" in dial("agent_pause", "101@a.example")
+    assert Prompt.AGENT_LOGGED_IN in dial("agent_pause", "101@a.example")
     assert not agent().paused
-    assert "agent-loggedoff" in dial("agent_logout", "101@a.example")
+    assert Prompt.AGENT_LOGGED_OUT in dial("agent_logout", "101@a.example")
     assert not agent().queues
     # Not an agent, an agent of no queue, another tenant's domain, garbage: refused.
     for endpoint in ("555@a.example", "102@a.example", "101@b.example", "x;y"):
-        assert "agent-incorrect" in dial("agent_login", endpoint)
+        assert Prompt.AGENT_REFUSED in dial("agent_login", endpoint)
     assert not agent().queues
 
 

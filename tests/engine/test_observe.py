@@ -21,7 +21,9 @@ from orchestrator.core.events import (
     ChannelStarted,
     ChannelStateChanged,
     ChannelUnbridged,
+    LegCreated,
 )
+from orchestrator.core.outcomes import ChannelKind, DialOutcome
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.testing import sipp
@@ -100,7 +102,7 @@ async def test_dialplan_call_is_observed(
     dials = [e for e in events if isinstance(e, ChannelDialed)]
     assert [(d.channel_id, d.peer_id, d.status) for d in dials] == [
         (a.channel_id, b.channel_id, ""),
-        (a.channel_id, b.channel_id, "answer"),
+        (a.channel_id, b.channel_id, DialOutcome.ANSWERED),
     ]
     assert dials[0].dial_string == f"402@{DOMAIN}"
     ups = [e.channel_id for e in events if isinstance(e, ChannelStateChanged) and e.state == "up"]
@@ -120,7 +122,7 @@ async def test_dialplan_call_is_observed(
 
 @pytest.mark.parametrize(("code", "status", "cause"), [("486 Busy Here", "busy", 17),
                                                         ("480 Temporarily Unavailable",
-                                                         "noanswer", 19)])  # fmt: skip
+                                                         "no_answer", 19)])  # fmt: skip
 async def test_refused_dial_statuses(
     service: Service,
     observe_tenant: TenantPhones,
@@ -141,3 +143,42 @@ async def test_refused_dial_statuses(
     ended = next(e for e in events if isinstance(e, ChannelEnded) and e.channel_id == peer)
     assert ended.cause == cause
     assert not [e for e in events if isinstance(e, ChannelBridged)]
+
+
+async def test_local_pair_and_phone_get_neutral_fields(
+    service: Service, observe_tenant: TenantPhones, observer: tuple[AsteriskEngine, Recorder]
+) -> None:
+    """The adapter says what each channel is (ChannelKind) and pairs a Local channel's
+    halves, so features never read Asterisk's channel names."""
+    engine, rec = observer
+    await observe_tenant.register()
+    async with observe_tenant.answerer("402", calls=1) as phone:
+        # ;1 comes to the app once answered; ;2 runs the tenant's dialplan: Dial(402).
+        leg = await engine.originate(f"Local/402@t{observe_tenant.id}", timeout=10)
+        await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id, timeout=15)
+        await engine.hangup(leg.id)
+        await phone.wait_completed(1)
+
+    def started() -> dict[str, ChannelStarted]:
+        return {
+            e.channel_id: e
+            for e in rec.events
+            if isinstance(e, ChannelStarted) and e.call_id == leg.id
+        }
+
+    await rec.wait_for(lambda e: len(started()) >= 3, timeout=15)
+    channels = started()
+    one, two = channels[leg.id], channels[f"{leg.id};2"]
+    assert one.kind is two.kind is ChannelKind.INTERNAL
+    assert one.pair_id == two.pair_id != ""
+    assert one.endpoint == two.endpoint == ""
+    (callee,) = [
+        c for c in channels.values() if c.channel_id not in (one.channel_id, two.channel_id)
+    ]
+    assert callee.kind is ChannelKind.PHONE and callee.pair_id == ""
+    assert callee.endpoint == f"402@{DOMAIN}"
+    dials = [
+        e for e in rec.events if isinstance(e, ChannelDialed) and e.peer_id == callee.channel_id
+    ]
+    assert dials[0].channel_id == two.channel_id
+    assert dials[-1].status is DialOutcome.ANSWERED

@@ -23,6 +23,7 @@ from orchestrator.core.events import (
     ChannelStateChanged,
     Event,
 )
+from orchestrator.core.outcomes import ChannelKind
 from orchestrator.store.db import SessionFactory, make_engine, session_factory, upgrade
 from orchestrator.store.endpoints import EndpointResolver
 from orchestrator.store.models import Cdr, CdrLeg, Extension, Tenant, Trunk
@@ -133,6 +134,8 @@ def local(channel: str, call: str, t: float, *, half: int, exten: str) -> Channe
         channel_id=channel,
         call_id=call,
         name=f"Local/{exten}@fwd-0001;{half}",
+        kind=ChannelKind.INTERNAL,
+        pair_id=f"Local/{exten}@fwd-0001",
         called_number=exten,
         timestamp=T0 + t,
     )

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.acd import PriorityRule, Strategy
 from orchestrator.acd.testing import AcdHarness, Answer, Silent
 from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.core.prompts import Prompt
 
 
 @pytest.fixture
@@ -216,8 +217,8 @@ async def test_announcements_between_music(h: AcdHarness) -> None:
         lambda: len([c for c in h.fake.commands if c[0] == "play" and c[1] == second.leg.id]) >= 2
     )
     plays = [c[2] for c in h.fake.commands if c[0] == "play"]
-    assert ("sound:queue-youarenext",) in plays
-    assert ("sound:queue-thereare", "number:1", "sound:queue-callswaiting") in plays
+    assert (Prompt.QUEUE_YOU_ARE_NEXT,) in plays
+    assert (Prompt.QUEUE_THERE_ARE, "number:1", Prompt.QUEUE_CALLS_WAITING) in plays
     cmds = [c[0] for c in h.fake.commands if c[1:2] == (second.leg.id,)]
     assert cmds[:3] == ["answer", "start_moh", "stop_moh"]
     assert cmds[3:5] == ["play", "start_moh"]
@@ -238,7 +239,7 @@ async def test_estimated_wait_is_announced_after_answers(h: AcdHarness) -> None:
     waiting = await h.call("+447700900002")
     await h.until(lambda: any(c[0] == "play" for c in h.fake.commands))
     play = next(c for c in h.fake.commands if c[0] == "play")
-    assert play[2][:2] == ("sound:queue-holdtime", "sound:queue-less-than")
+    assert play[2][:2] == (Prompt.QUEUE_HOLD_TIME, Prompt.QUEUE_LESS_THAN)
     await h.fake.remote_hangup(waiting.leg.id)
     await waiting.result()
 

@@ -26,6 +26,7 @@ from orchestrator.core.events import (
     LegCreated,
     LegEvent,
 )
+from orchestrator.core.outcomes import DialOutcome
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.observe import (
     ChannelTable,
@@ -101,7 +102,7 @@ def test_dial_statuses_and_hangup_cause() -> None:
     dials = [e for e in observed() if isinstance(e, ChannelDialed)]
     assert [(d.peer_id, d.dial_string, d.status) for d in dials] == [
         (B, "302@probe.example", ""),
-        (B, "", "answer"),
+        (B, "", DialOutcome.ANSWERED),
     ]
     ups = [e.channel_id for e in observed() if isinstance(e, ChannelStateChanged)]
     assert ups == [B, B, A]

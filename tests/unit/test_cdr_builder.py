@@ -51,7 +51,7 @@ def ringing_101_to_102() -> list[Event]:
 
 def answered_101_to_102() -> list[Event]:
     """101 dials 102 and 102 answers at 2 s."""
-    return [*ringing_101_to_102(), up("b", 2), dial("a", "b", 2, "answer"), up("a", 2.02)]
+    return [*ringing_101_to_102(), up("b", 2), dial("a", "b", 2, "answered"), up("a", 2.02)]
 
 
 def roles(legs: list[CdrLeg]) -> list[tuple[str, str | None, str]]:
@@ -121,7 +121,7 @@ async def test_answered_call_ended_by_the_engine_says_why(
         ),
         pytest.param(
             [
-                dial("a", "b", 30.1, "noanswer"),
+                dial("a", "b", 30.1, "no_answer"),
                 end("b", 30.1, 0),  # Asterisk gives the cancelled peer no cause
                 end("a", 30.2, 19),
             ],
@@ -129,7 +129,7 @@ async def test_answered_call_ended_by_the_engine_says_why(
             id="no_answer",
         ),
         pytest.param(
-            [end("a", 5, 16), dial("a", "b", 5, "cancel"), end("b", 5.01, 0)],
+            [end("a", 5, 16), dial("a", "b", 5, "cancelled"), end("b", 5.01, 0)],
             {"disposition": "cancelled", "hangup_cause": 16},
             id="caller_cancels_while_ringing",
         ),
@@ -203,7 +203,7 @@ async def test_forward_on_no_answer_through_a_local_channel(
         fake,
         builder,
         *ringing_101_to_102(),
-        dial("a", "b", 10, "noanswer"),
+        dial("a", "b", 10, "no_answer"),
         end("b", 10, 0),
         local("l1", "a", 10.1, half=1, exten="103"),
         local("l2", "a", 10.1, half=2, exten="103"),
@@ -211,10 +211,10 @@ async def test_forward_on_no_answer_through_a_local_channel(
         phone("c", "a", 10.2, user="103"),
         dial("l2", "c", 10.2),
         up("c", 15),
-        dial("l2", "c", 15, "answer"),
+        dial("l2", "c", 15, "answered"),
         up("l2", 15),
         up("l1", 15),
-        dial("a", "l1", 15, "answer"),
+        dial("a", "l1", 15, "answered"),
         up("a", 15),
         end("c", 25),
         end("l2", 25),

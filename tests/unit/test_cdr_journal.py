@@ -24,7 +24,7 @@ RINGING = [
     phone("b", "a", 0.1, user="102"),
     dial("a", "b", 0.1),
 ]
-ANSWERED = [*RINGING, up("b", 2), dial("a", "b", 2, "answer"), up("a", 2)]
+ANSWERED = [*RINGING, up("b", 2), dial("a", "b", 2, "answered"), up("a", 2)]
 
 
 async def run_until_gap(db: Db, engine: FakeEngine, events: list, *, graceful: bool) -> None:  # type: ignore[type-arg]

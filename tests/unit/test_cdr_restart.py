@@ -22,7 +22,7 @@ def answered_call() -> list:  # type: ignore[type-arg]
         phone("b", "a", 0.1, user="102"),
         dial("a", "b", 0.1),
         up("b", 2),
-        dial("a", "b", 2, "answer"),
+        dial("a", "b", 2, "answered"),
         up("a", 2),
     ]
 

@@ -16,6 +16,7 @@ from orchestrator.core.events import (
     ChannelStateChanged,
     Event,
 )
+from orchestrator.core.outcomes import ChannelKind
 from orchestrator.cti import CallStateError, CtiEvent, CtiService, Subscription
 from orchestrator.cti.observed import DialplanCalls
 from orchestrator.ivr import StaticDirectory
@@ -177,7 +178,10 @@ async def test_orchestrator_legs_are_not_double_counted(h: Harness) -> None:
         ChannelStarted(channel_id="p1", call_id=leg.id, endpoint="102@a.example")
     )
     await observer.on_event(ChannelDialed(channel_id=leg.id, call_id=leg.id, peer_id="p1"))
-    local = ChannelStarted(channel_id="l1;2", call_id="l1", name="Local/102@t1-00000001;2")
+    local = ChannelStarted(
+        channel_id="l1;2", call_id="l1", name="Local/102@t1-00000001;2",
+        kind=ChannelKind.INTERNAL, pair_id="Local/102@t1-00000001",
+    )  # fmt: skip
     await observer.on_event(local)
     await observer.on_event(ChannelStarted(channel_id="p2", call_id="l1", endpoint="102@a.example"))
     await observer.on_event(ChannelDialed(channel_id="l1;2", call_id="l1", peer_id="p2"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.prompts import Prompt
 from orchestrator.ivr import AppRegistry, CallerHungUp, FlowNotFoundError, IvrCall
 from orchestrator.ivr.media import media_item
 from orchestrator.ivr.testing import HANGUP, run_flow
@@ -76,7 +77,7 @@ async def test_flow_that_raises_gets_apology_and_fallback(caplog: pytest.LogCapt
 
     with caplog.at_level(logging.ERROR, logger="orchestrator.ivr"):
         result = await run_flow(flow, fallback="extension:100")
-    assert result.played == ["sound:im-sorry", "sound:please-try-call-later"]
+    assert result.played == [Prompt.SORRY, Prompt.TRY_AGAIN_LATER]
     assert result.transferred_to == "extension:100"
     failure = next(r for r in caplog.records if "failed" in r.getMessage())
     assert failure.exc_info is not None and "database down" in str(failure.exc_info[1])

@@ -27,12 +27,12 @@ import re
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Bridge, Leg, LegState
-from orchestrator.core.engine import Engine, EngineStatus, SupervisionMode
+from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
     EngineError,
@@ -62,6 +62,7 @@ from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
+from orchestrator.engines.asterisk.prompts import engine_media
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
@@ -161,6 +162,12 @@ class AsteriskEngine(Engine):
         journal_dir: Path | None = None,
     ) -> None:
         super().__init__()
+        # Registration events: learnt when AMI connects (see Registrations.link_up).
+        self.capabilities = EngineCapabilities(
+            supervision_modes=frozenset(SupervisionMode),
+            call_recording=True,
+            journal=journal_dir is not None,
+        )
         # Where the instance's CEL journal is (journal.py); None: no journal kept.
         self.journal_dir = journal_dir
         self.app = app
@@ -272,7 +279,10 @@ class AsteriskEngine(Engine):
                 elif isinstance(item, _AmiLink):
                     self._ami_up = item.up
                     if self.registrations is not None and item.up:
-                        self.registration_events = await self.registrations.link_up()
+                        self.capabilities = replace(
+                            self.capabilities,
+                            registration_events=await self.registrations.link_up(),
+                        )
                     elif self.registrations is not None:
                         self.registrations.link_down()
                     await self._report_link(f"AMI: {item.reason}")
@@ -377,7 +387,7 @@ class AsteriskEngine(Engine):
             leg.name = event.name or leg.name
             leg.caller_number, leg.caller_name = event.caller_number, event.caller_name
             leg.called_number = event.called_number
-            leg.transition(LegState.from_engine(event.state))
+            leg.transition(LegState(event.state))
             if event.leg_id in self._announced:
                 return
             self._announced.add(event.leg_id)
@@ -494,7 +504,7 @@ class AsteriskEngine(Engine):
     async def play(
         self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
-        items = [media] if isinstance(media, str) else list(media)
+        items = engine_media([media] if isinstance(media, str) else media)
         if not items:
             raise ValidationError("nothing to play", leg_id=leg_id)
         pid = playback_id or self.new_id()

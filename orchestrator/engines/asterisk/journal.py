@@ -31,6 +31,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
+from orchestrator.core.call import LegState
 from orchestrator.core.events import ChannelEnded, ChannelEvent, ChannelStateChanged
 from orchestrator.core.journal import LegRecord
 
@@ -151,7 +152,7 @@ def fill_gap(
         if record.answered_at is not None and states.get(event.channel_id) != "up":
             out.append(
                 ChannelStateChanged(
-                    channel_id=event.channel_id, call_id=event.call_id, state="up",
+                    channel_id=event.channel_id, call_id=event.call_id, state=LegState.UP,
                     timestamp=record.answered_at,
                 )
             )  # fmt: skip

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from orchestrator.core.call import LegState
 from orchestrator.core.events import (
     ChannelBridged,
     ChannelDialed,
@@ -29,7 +28,14 @@ from orchestrator.core.events import (
     ChannelStateChanged,
     ChannelUnbridged,
 )
-from orchestrator.engines.asterisk.translate import LINKEDID_VAR, NORMAL_CLEARING, parse_timestamp
+from orchestrator.core.outcomes import ChannelKind
+from orchestrator.engines.asterisk.translate import (
+    DIAL_STATUSES,
+    LINKEDID_VAR,
+    NORMAL_CLEARING,
+    leg_state,
+    parse_timestamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +69,14 @@ STASIS_TYPES = (
 )
 ENDPOINT_TYPES = ("EndpointStateChange", "ContactStatusChange")
 # Dial statuses that end a dial attempt (RINGING, PROGRESS, PROCEEDING do not).
-FINAL_DIAL_STATUSES = frozenset(
-    {"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE"}
-)
+FINAL_DIAL_STATUSES = frozenset(DIAL_STATUSES)
+# Channel technologies that are the engine's plumbing, never a party of the call.
+INTERNAL_TECHNOLOGIES = frozenset(
+    {
+        "Local", "Snoop", "Announcer", "Recorder", "UnicastRTP", "AudioSocket", "Message",
+        "CBAnn", "CBRec",
+    }
+)  # fmt: skip
 
 
 def event_filter(endpoint_events: bool) -> dict[str, list[dict[str, str]]]:
@@ -84,6 +95,27 @@ def channel_endpoint(name: str) -> str:
     if not name.startswith("PJSIP/"):
         return ""
     return name[6:].rpartition("-")[0]
+
+
+def channel_kind(name: str) -> ChannelKind:
+    """A channel's :class:`ChannelKind` from its name: a PJSIP channel of a SIP user
+    (``<user>@<domain>``, see :func:`channel_endpoint`) is a phone, of another endpoint a
+    trunk; the technologies in :data:`INTERNAL_TECHNOLOGIES` are internal; any other
+    technology (DAHDI, IAX2...) is a line to the outside, a trunk."""
+    technology = name.partition("/")[0]
+    if technology in INTERNAL_TECHNOLOGIES:
+        return ChannelKind.INTERNAL
+    if technology == "PJSIP" and "@" in channel_endpoint(name):
+        return ChannelKind.PHONE
+    return ChannelKind.TRUNK
+
+
+def pair_id_of(name: str) -> str:
+    """What both halves of a Local channel share: ``Local/103@fwd-00000001`` for
+    ``Local/103@fwd-00000001;1`` and ``;2``; ``""`` for any other channel."""
+    if name.startswith("Local/") and ";" in name:
+        return name.rpartition(";")[0]
+    return ""
 
 
 def call_id_of(channel: dict[str, Any]) -> str:
@@ -108,7 +140,9 @@ def channel_started(channel: dict[str, Any], **extra: Any) -> ChannelStarted:
         call_id=call_id_of(channel),
         name=name,
         endpoint=channel_endpoint(name),
-        state=str(LegState.from_engine(str(channel.get("state", "down")))),
+        kind=channel_kind(name),
+        pair_id=pair_id_of(name),
+        state=leg_state(channel),
         caller_number=str(caller.get("number", "")),
         caller_name=str(caller.get("name", "")),
         # A dialed channel starts at "s" before Dial sets its exten: not a number.
@@ -123,7 +157,7 @@ def _state(e: AriEvent) -> ChannelEvent:
     return ChannelStateChanged(
         channel_id=ch["id"],
         call_id=call_id_of(ch),
-        state=str(LegState.from_engine(str(ch.get("state", "down")))),
+        state=leg_state(ch),
         **_ts(e),
     )
 
@@ -141,7 +175,7 @@ def _dial(e: AriEvent) -> ChannelEvent | None:
         call_id=call_id_of(source),
         peer_id=str(peer["id"]),
         dial_string=str(e.get("dialstring", "")),
-        status=status.lower(),
+        status=DIAL_STATUSES[status] if status else "",
         **_ts(e),
     )
 
@@ -231,7 +265,7 @@ class ChannelTable:
             if cid not in self.states:
                 found.append((str(snapshot.get("creationtime", "")), cid))
                 continue
-            state = str(LegState.from_engine(str(snapshot.get("state", "down"))))
+            state = leg_state(snapshot)
             if state != self.states[cid]:
                 out.append(
                     ChannelStateChanged(channel_id=cid, call_id=call_id_of(snapshot), state=state)

@@ -31,7 +31,6 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.call import LegState
 from orchestrator.core.errors import LegGoneError, NotFoundError
 from orchestrator.core.events import (
     BridgeCreated,
@@ -168,7 +167,7 @@ class Reconciler:
             if snapshot is None:
                 gone = LegHungUp(leg_id=leg.id, cause_text="gone while disconnected")
                 await engine.apply(gone, "ChannelDestroyed")
-            elif LegState(leg_state(snapshot)) is not leg.state:
+            elif leg_state(snapshot) is not leg.state:
                 await engine.apply(LegStateChanged(leg_id=leg.id, state=leg_state(snapshot)))
         for channel_id in sorted(in_app - engine.legs.keys()):
             if channel_id in channels:

@@ -4,7 +4,7 @@
 for the registrar's test events only (class mask and filter, see ``contacts.py``),
 turns each into the state to report, reports registrations that expire without a
 refresh, empties the book when the link drops, and says at each AMI connect whether
-this Asterisk raises the events at all (``Engine.registration_events``).
+this Asterisk raises the events at all (``Engine.capabilities.registration_events``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.outcomes import DialOutcome, HangupCause
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,33 @@ AriEvent = dict[str, Any]
 
 # Q.850 cause given to a LegHungUp when ARI does not say (a *soft* ChannelHangupRequest
 # carries the soft-hangup flags in "cause", not a Q.850 value).
-NORMAL_CLEARING = 16
+NORMAL_CLEARING: int = HangupCause.NORMAL_CLEARING
 
 # The channel variable (a dialplan function, see ari.conf's channelvars) carrying the
 # channel's linkedid in every ARI channel snapshot; observation reads it, legs do not.
 LINKEDID_VAR = "CHANNEL(linkedid)"
 
+# Asterisk's final DIALSTATUS values (ARI's Dial event ``dialstatus``) -> our outcomes.
+# RINGING, PROGRESS and PROCEEDING are not final (see observe._dial). DONTCALL and
+# TORTURE are the privacy manager sending the caller away: refused by the callee's side.
+DIAL_STATUSES: dict[str, DialOutcome] = {
+    "ANSWER": DialOutcome.ANSWERED,
+    "BUSY": DialOutcome.BUSY,
+    "NOANSWER": DialOutcome.NO_ANSWER,
+    "CANCEL": DialOutcome.CANCELLED,
+    "CONGESTION": DialOutcome.CONGESTION,
+    "CHANUNAVAIL": DialOutcome.UNAVAILABLE,
+    "DONTCALL": DialOutcome.REJECTED,
+    "TORTURE": DialOutcome.REJECTED,
+}
+
 # Q.850 causes for the final dial statuses of a failed originate (as app_dial maps them).
-DIAL_STATUS_CAUSES = {"BUSY": 17, "NOANSWER": 19, "CHANUNAVAIL": 20, "CONGESTION": 34}
+DIAL_STATUS_CAUSES: dict[str, HangupCause] = {
+    "BUSY": HangupCause.USER_BUSY,
+    "NOANSWER": HangupCause.NO_ANSWER,
+    "CHANUNAVAIL": HangupCause.SUBSCRIBER_ABSENT,
+    "CONGESTION": HangupCause.NORMAL_CIRCUIT_CONGESTION,
+}
 
 
 # strptime costs ~30 us a call (locale checks, a regex) and every ARI event has a
@@ -101,8 +121,39 @@ def _strptime(value: str) -> float | None:
         return None
 
 
-def leg_state(channel: dict[str, Any]) -> str:
-    return str(LegState.from_engine(str(channel.get("state", "down"))))
+# ARI's channel states (the Channel model's ``state``, Asterisk's ast_state2str) -> ours.
+# A leg rings once the far end is alerted or the channel is dialing out; anything short
+# of that (reserved, off hook, busy, an analog line's pre-ring, unknown) is still down.
+CHANNEL_STATES: dict[str, LegState] = {
+    "Down": LegState.DOWN,
+    "Rsrved": LegState.DOWN,
+    "OffHook": LegState.DOWN,
+    "Dialing": LegState.RINGING,
+    "Ring": LegState.RINGING,
+    "Ringing": LegState.RINGING,
+    "Up": LegState.UP,
+    "Busy": LegState.DOWN,
+    "Dialing Offhook": LegState.DOWN,
+    "Pre-ring": LegState.DOWN,
+    "Unknown": LegState.DOWN,
+}
+
+
+_CHANNEL_STATES_LOWER = {name.lower(): state for name, state in CHANNEL_STATES.items()}
+
+
+def channel_state(value: object) -> LegState:
+    """Our state for an ARI channel state name (:data:`CHANNEL_STATES`, in any case;
+    any other name: down)."""
+    state = CHANNEL_STATES.get(str(value))
+    if state is None:
+        state = _CHANNEL_STATES_LOWER.get(str(value).strip().lower(), LegState.DOWN)
+    return state
+
+
+def leg_state(channel: dict[str, Any]) -> LegState:
+    """Our state for an ARI channel snapshot."""
+    return channel_state(channel.get("state", "Down"))
 
 
 def target_leg(media: dict[str, Any]) -> str:
