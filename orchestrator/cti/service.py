@@ -90,7 +90,7 @@ class CtiService:
         self.transfers = AttendedTransfers(engine, self.calls, self._tasks, max_call_s)
         # Prepaid authorization of click-to-call / originate (None: nobody is asked).
         self.authorizer: CallAuthorizer | None = None
-        # Bridged click-to-call calls kept across a restart (see .kept; None: not kept).
+        # Connected click-to-call calls kept across a restart (see .kept; None: not kept).
         self.keeper: kept.CallKeeper | None = None
         self.kept: dict[str, kept.KeptCall] = {}
         self.pending: list[kept.KeptCall] = []  # restored, until the engine is connected
