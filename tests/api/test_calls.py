@@ -44,7 +44,7 @@ async def answer_originated(engine: FakeEngine, count: int) -> list[str]:
                 answered.append(cmd[2])
                 await engine.remote_answer(cmd[2])
         if len(answered) >= count:
-            await asyncio.sleep(0.01)  # the bridge is made
+            await asyncio.sleep(0.01)  # the two are connected
             return answered
         await asyncio.sleep(0.001)
     raise AssertionError(f"{len(answered)} of {count} legs originated")
@@ -114,7 +114,7 @@ def test_transfer_destination_is_validated(
     assert not any(c[0] == "continue" for c in fake_engine.commands)
 
 
-def test_click_to_call_bridges_and_hangs_up_both_legs(
+def test_click_to_call_connects_and_hangs_up_both_legs(
     client: TestClient, cti: Any, fake_engine: FakeEngine, tenant_a: dict
 ) -> None:
     body = {
