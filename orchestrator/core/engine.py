@@ -5,9 +5,11 @@ from the composition root (:mod:`orchestrator.runtime`) and never import an
 adapter. The Asterisk adapter implements it over ARI + AMI, the FreeSWITCH
 adapter over ESL, and :class:`orchestrator.core.fake.FakeEngine` in memory.
 
-Identifiers are chosen by the caller where the engine allows it (leg, bridge
-and playback ids), so a waiter can be registered before the request is sent:
-an engine may report a new channel before it answers the request that made it.
+Identifiers are chosen by the caller where the engine allows it (leg and
+playback ids), so a waiter can be registered before the request is sent: an
+engine may report a new channel before it answers the request that made it.
+The seam speaks of intents (connect two legs, hold one); how an engine does it
+(Asterisk's bridges, FreeSWITCH's uuid_bridge) stays in its adapter.
 """
 
 from __future__ import annotations
