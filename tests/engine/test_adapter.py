@@ -309,6 +309,24 @@ async def test_a_hangup_ends_the_connection_and_its_bridge(
     await until_bridges(ari, [])
 
 
+async def test_a_connection_ended_while_the_link_was_down(
+    make_engine: Factory, ari: AriClient
+) -> None:
+    # A slow first retry leaves time to hang a leg up while the link is down.
+    engine, rec = await make_engine(backoff=(1.5, 5.0))
+    a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, b, a))
+    await engine.ari.drop_events_link()
+    await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+    await ari.hangup(a, reason="normal")
+    await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect)
+    # The reconcile tells b what it missed, and the one-legged bridge goes.
+    await rec.wait_for(lambda e: disconnected(e, b, a))
+    await until_bridges(ari, [])
+    assert engine.legs[b].alive and engine.connections.peer(b) is None
+
+
 async def test_a_connection_survives_a_restart(make_engine: Factory, ari: AriClient) -> None:
     first, rec = await make_engine()
     a, b, c, d = [await call_in_stasis(first, rec) for _ in range(4)]
