@@ -465,7 +465,8 @@ class FakeEngine(Engine):
     async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
         if a_leg_id == b_leg_id:
             raise ValidationError("a leg cannot be connected to itself", leg_id=a_leg_id)
-        self._leg(a_leg_id), self._leg(b_leg_id)
+        self._leg(a_leg_id)
+        self._leg(b_leg_id)
         self.commands.append(("connect", a_leg_id, b_leg_id))
         if self.connections.get(a_leg_id) == b_leg_id:
             return
