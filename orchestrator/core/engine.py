@@ -51,9 +51,10 @@ class Engine(abc.ABC):
     """A media engine under the orchestrator's control."""
 
     name: str = "engine"
-    # Every leg, bridge and playback id the orchestrator chooses starts with it (see
-    # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
-    # tell our leftovers (an empty bridge after a crash) from anything else.
+    # Every id the orchestrator and its adapter choose (legs, playbacks, the adapter's
+    # own objects) starts with it (see new_id): what the engine holds with this prefix
+    # is ours, so a start-up sweep can tell our leftovers (after a crash) from anything
+    # else.
     id_prefix: str = "orch-"
     # Whether ``EndpointStateChanged`` reports every registration change of the SIP users
     # (a phone registering, unregistering, or its registration expiring) while the engine
@@ -66,7 +67,7 @@ class Engine(abc.ABC):
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
         self.legs: dict[str, Leg] = {}
-        self.bridges: dict[str, Bridge] = {}
+        self.bridges: dict[str, Bridge] = {}  # adapter internals, leaving the seam
         # Legs that outlive this run of the orchestrator (callers waiting in a queue): a
         # stop leaves them up. Filled before start() by a new run, they are taken back:
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
@@ -74,7 +75,8 @@ class Engine(abc.ABC):
         self.kept_legs: set[str] = set()
 
     def new_id(self) -> str:
-        """A fresh id for a leg, bridge or playback the orchestrator creates.
+        """A fresh id for a leg or playback the orchestrator creates (and for the
+        adapter's own objects).
 
         Features call it instead of making their own, so all the engine objects of the
         orchestrator carry :attr:`id_prefix` (``orch-3f2a...``)."""
@@ -271,7 +273,7 @@ class Engine(abc.ABC):
         """Record the conversation the channel ``leg_id`` is in, both directions mixed.
 
         Unlike :meth:`record` (what one leg says, for prompts and voicemail) this works on
-        any answered channel of the engine: one the orchestrator controls, in a bridge or
+        any answered channel of the engine: one the orchestrator controls, connected or
         not, or one it only observes (a phone-to-phone dialplan call). ``beep`` lets both
         parties hear that it starts. Recording events report ``leg_id`` (never an object
         of the adapter's own); :meth:`stop_recording` ends it, and so does the end of the

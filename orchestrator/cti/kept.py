@@ -43,8 +43,8 @@ log = logging.getLogger("orchestrator.cti")
 class KeptCall:
     """What it takes to drive a connected click-to-call again (times are Unix times).
 
-    Records of earlier versions also name the engine's bridge of the two legs: ignored
-    (the engine takes the legs' connection back by itself)."""
+    Records of earlier versions carry one key more (the engine's own object joining the
+    two legs): ignored, the engine takes the legs' connection back by itself."""
 
     call_id: str
     tenant_id: int
