@@ -205,3 +205,24 @@ async def test_a_click_to_call_outlives_a_graceful_stop_and_a_side_gone_meanwhil
     assert not engine.legs[a].alive  # the other side was hung up, the call ended
     assert engine.peer(a) is None
     await cti2.stop()
+
+
+def test_a_record_of_the_previous_version_still_loads() -> None:
+    """Records written before connect/disconnect also named the engine's bridge: a run
+    of this version adopts them all the same (the engine takes the connection back)."""
+    data = {
+        "kind": "click_to_call",
+        "legs": [["orch-a", "a", "101"], ["orch-b", "b", "102"]],
+        "bridge_id": "orch-bridge",
+        "started_at": 1.0,
+        "answered_at": 2.0,
+    }
+    record = KeptCall.from_json("orch-a", 1, data)
+    assert [leg for leg, _, _ in record.legs] == ["orch-a", "orch-b"]
+    assert set(record.to_json()) == set(data) - {"bridge_id"} | {
+        "caller",
+        "called",
+        "extensions",
+        "account",
+    }
+    assert set(record.to_call().legs) == {"orch-a", "orch-b"}
