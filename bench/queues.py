@@ -9,7 +9,7 @@ headless Chromium showing ``/wallboard`` for all 50 queues over the WebSocket.
 :class:`~orchestrator.core.FakeEngine`, not Asterisk: on this 2-core machine 500
 ringing/answering agent channels plus callers would measure Asterisk and SIPp, not
 the ACD, and leave no core for the browser. So calls/s is the routing rate of the
-orchestrator's ACD (queueing, strategy, offer, answer, bridge, wrap-up, events,
+orchestrator's ACD (queueing, strategy, offer, answer, connect, wrap-up, events,
 statistics, wallboard), with the engine's side costing next to nothing.
 
 The load: 5 tenants x 10 queues (longest-idle), 10 agents each. Callers arrive at

@@ -12,7 +12,7 @@ thread, SQLite), a headless Chromium showing ``/wallboard`` for every queue, and
   call at once;
 - **callers**: one extension per tenant calls the queues' access numbers in turn
   (``scenarios/queue_call.xml``), one SIPp per step at ``rate`` calls/s for
-  ``step_seconds``. The queue answers, the caller waits (music on hold), is bridged to
+  ``step_seconds``. The queue answers, the caller waits (music on hold), is connected to
   an agent and hangs up ``hold_ms`` later; the queue then hangs the agent up.
 
 The rate goes up in steps. A step is *steady* when no call failed in SIP, every caller

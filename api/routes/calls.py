@@ -130,7 +130,7 @@ async def list_calls(
     "/api/v1/calls", status_code=status.HTTP_202_ACCEPTED, dependencies=[RequireCallPlacer]
 )
 async def originate(cti: CtiDep, user: CurrentUser, data: OriginateParams) -> CallPublic:
-    """Ring the extension's phone; when it answers, dial ``destination`` and bridge them."""
+    """Ring the extension's phone; when it answers, dial ``destination`` and connect them."""
     user.require_call_from(data.extension, {"caller_id": data.caller_id, "account": data.account})
     return CallPublic.model_validate(await cti.originate(data, scope=user.scope))
 
@@ -139,7 +139,7 @@ async def originate(cti: CtiDep, user: CurrentUser, data: OriginateParams) -> Ca
     "/api/v1/click-to-call", status_code=status.HTTP_202_ACCEPTED, dependencies=[RequireCallPlacer]
 )
 async def click_to_call(cti: CtiDep, user: CurrentUser, data: ClickToCallParams) -> CallPublic:
-    """Call leg ``a``; when it answers, call leg ``b`` and bridge them.
+    """Call leg ``a``; when it answers, call leg ``b`` and connect them.
 
     Follow the call with ``GET /api/v1/calls/{id}`` or the WebSocket's events.
     """

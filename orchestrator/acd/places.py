@@ -23,11 +23,11 @@ the ``wait_s`` so far); a caller whose leg is gone is closed as ``abandoned`` (t
 left unserved while nobody watched); a callback waits on as a callback.
 
 A caller already talking to an agent is kept too, as *connected*: once the caller and
-the agent are bridged, the place is written again with the agent, the agent's leg, the
-bridge and the answer time, and both legs are kept (the sweep spares them
-and the bridge). The next run does not hand the call out again: :func:`adopt` re-owns
-it (:func:`session.run_adopted`): the agent is on that call again (not counted as a new
-answer), and when either side hangs up the other is hung up, the bridge destroyed, the
+the agent are connected (``Engine.connect``), the place is written again with the agent,
+the agent's leg and the answer time, and both legs are kept (``Engine.keep``: the engine's
+sweep spares them and their connection). The next run does not hand the call out again:
+:func:`adopt` re-owns it (:func:`session.run_adopted`): the agent is on that call again
+(not counted as a new answer), and when either side hangs up the other is hung up, the
 agent wraps up and ``completed`` goes out, as if no restart had happened. If a side
 ended while nobody watched, that happens at once.
 
@@ -82,10 +82,9 @@ class Place:
     callback_at: float = 0.0
     skills: Mapping[str, int] = field(default_factory=dict)
     # A live caller already talking to an agent (see "connected" in the module doc):
-    # the agent, its leg, the bridge of both, and when the agent answered (Unix time).
+    # the agent, its leg, and when the agent answered (Unix time).
     agent_id: str = ""
     agent_leg: str = ""
-    bridge_id: str = ""
     answered_at: float = 0.0
 
     @property
@@ -99,7 +98,7 @@ class Place:
 
     @classmethod
     def of(cls, entry: QueuedCall) -> Place:
-        connected = entry.kind == "live" and entry.state == "connecting" and bool(entry.bridge_id)
+        connected = entry.kind == "live" and entry.state == "connecting" and entry.connected
         return cls(
             call_id=entry.id,
             tenant_id=entry.tenant_id,
@@ -113,10 +112,9 @@ class Place:
             seq=entry.seq,
             callback_at=entry.callback_at,
             skills=dict(entry.skills),
-            # Kept as connected once the caller is bridged with its agent.
+            # Kept as connected once the caller is connected with its agent.
             agent_id=(entry.agent.id if entry.agent else "") if connected else "",
             agent_leg=entry.agent_leg if connected else "",
-            bridge_id=entry.bridge_id if connected else "",
             answered_at=entry.answered_at if connected else 0.0,
         )
 
@@ -193,7 +191,7 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
 def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
     """A connected place: the call is with its agent, not waiting (see the module doc)."""
     entry.state, entry.answered_at = "connecting", place.answered_at
-    entry.agent_leg, entry.bridge_id = place.agent_leg, place.bridge_id
+    entry.agent_leg, entry.connected = place.agent_leg, True
     try:
         entry.agent = acd.agents.get(place.tenant_id, place.agent_id)
     except OrchestratorError:
@@ -244,7 +242,7 @@ def adopt(acd: AcdService) -> None:
 
 
 def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
-    """A call bridged with its agent before the restart: owned again, not offered again."""
+    """A call connected with its agent before the restart: owned again, not offered again."""
     engine = acd.engine
     caller, agent_leg = engine.leg(entry.leg_id), engine.leg(entry.agent_leg)
     entry.not_before = 0.0

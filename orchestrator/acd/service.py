@@ -13,7 +13,7 @@ An IVR flow hands its caller to a queue and gets back what happened::
 How it works (docs/queues.md has the whole picture):
 
 - each waiting caller is owned by its ``enqueue`` coroutine (:mod:`.session`): it
-  answers the leg, plays music on hold and the periodic announcements, and bridges
+  answers the leg, plays music on hold and the periodic announcements, and connects
   the caller with the agent who answers;
 - the dispatcher (:mod:`.dispatch`) runs whenever something changes (a caller arrives,
   an agent becomes available, a retry pause ends): it matches waiting callers (queue
@@ -262,7 +262,7 @@ class AcdService:
         """Whether ``entry`` is left waiting for the next run (the service stops)."""
         if not self.stopping or self.places is None:
             return False
-        # A caller talking to its agent is kept as well once both are bridged.
+        # A caller talking to its agent is kept as well once both are connected.
         return entry.waiting or (entry.state == "connecting" and entry.leg_id in self.connected)
 
     def next_seq(self) -> int:
@@ -382,8 +382,8 @@ class AcdService:
                 self.engine.release([entry.agent_leg])
 
     def keep_connected(self, entry: QueuedCall) -> None:
-        """A live caller is bridged with its agent: kept (with the agent's leg and the
-        bridge) until the call ends, so a restart meanwhile adopts it (see .places)."""
+        """A live caller is connected with its agent: kept (with the agent's leg) until
+        the call ends, so a restart meanwhile adopts it (see .places)."""
         if self.places is None or entry.kind != "live" or not entry.agent_leg:
             return
         self.places.keep(Place.of(entry))

@@ -3,14 +3,13 @@
 Each owner is the only code sending commands for its call, and its ``finally``
 always runs the cleanup: the call leaves the waiting list (which ends any offer in
 progress, hanging up the agents still ringing), music and announcements stop, the
-agent's leg is hung up and the bridge destroyed. Nothing outlives the owner, except a
+agent's leg is hung up (the engine ends their connection). Nothing outlives the owner, except a
 caller still waiting when the service stops with a place keeper: it is left as it is,
 music on, for the next run (:mod:`.places`), which resumes it with :func:`run_resumed`.
 
-While waiting, the caller hears music on hold on its own leg (``start_moh``): it is
-engine-neutral and needs no holding bridge. An announcement stops the music, plays,
-and the music resumes when the playback ends. When an agent answers, the caller and
-the agent are put in a new mixing bridge.
+While waiting, the caller is on hold on its own leg (``hold`` with the queue's music
+class). An announcement takes it off hold, plays, and the music resumes when the
+playback ends. When an agent answers, the caller and the agent are connected.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ async def _own(
         try:
             if not entry.caller_up and not entry.caller_gone:
                 await engine.answer(entry.leg_id)
-            await engine.start_moh(entry.leg_id, config.moh_class)
+            await engine.hold(entry.leg_id, config.moh_class)
             moh = True
             again = {"reason": "resumed", "wait_s": waited} if resumed else {}
             acd.event(
@@ -163,7 +162,7 @@ async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waite
             return "callback"
         if entry.playback_done:
             acd.forget_playback(entry)
-            await engine.start_moh(entry.leg_id, config.moh_class)
+            await engine.hold(entry.leg_id, config.moh_class)
             continue
         now = loop.time()
         if now >= deadline:
@@ -187,7 +186,7 @@ async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -
         return
     playback_id = acd.engine.new_id()
     acd.track_playback(entry, playback_id)
-    await acd.engine.stop_moh(entry.leg_id)
+    await acd.engine.unhold(entry.leg_id)
     await acd.engine.play(entry.leg_id, media, playback_id=playback_id)
 
 
@@ -208,15 +207,15 @@ def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: st
 
 
 async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
-    """An agent answered: bridge them with the caller until either hangs up."""
+    """An agent answered: connect them with the caller until either hangs up."""
     engine = acd.engine
     if entry.playback_id:
         with contextlib.suppress(OrchestratorError):
             await engine.stop_playback(entry.playback_id)
         acd.forget_playback(entry)
     with contextlib.suppress(OrchestratorError):
-        await engine.stop_moh(entry.leg_id)
-    await _bridge(acd, entry)
+        await engine.unhold(entry.leg_id)
+    await _connect(acd, entry)
     return await _talking(acd, entry)
 
 
@@ -232,7 +231,7 @@ async def _talking(acd: AcdService, entry: QueuedCall) -> QueueResult:
 
 
 async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
-    """Own a call that was bridged with its agent when the previous run ended (see
+    """Own a call that was connected with its agent when the previous run ended (see
     :mod:`.places`): the talk goes on; then the usual cleanup, wrap-up and completion."""
     try:
         return await _talking(acd, entry)
@@ -243,20 +242,16 @@ async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall)
             await _cleanup(acd, entry, moh=False)
 
 
-async def _bridge(acd: AcdService, entry: QueuedCall) -> None:
-    """A mixing bridge with the caller's and the agent's legs; a side gone is noted."""
-    bridge_id = acd.engine.new_id()
-    entry.bridge_id = bridge_id
-    await acd.engine.create_bridge(bridge_id, kind="mixing")
+async def _connect(acd: AcdService, entry: QueuedCall) -> None:
+    """The caller and the agent talk; a side gone is noted."""
+    entry.connected = True
     try:
-        await acd.engine.add_to_bridge(bridge_id, entry.leg_id)
-    except LegGoneError:
-        entry.caller_gone = True
-        return
-    try:
-        await acd.engine.add_to_bridge(bridge_id, entry.agent_leg)
-    except LegGoneError:
-        acd.agent_leg_gone(entry)
+        await acd.engine.connect(entry.leg_id, entry.agent_leg)
+    except LegGoneError as exc:
+        if exc.details.get("leg_id") == entry.agent_leg:
+            acd.agent_leg_gone(entry)
+        else:
+            entry.caller_gone = True
         return
     acd.keep_connected(entry)
 
@@ -274,14 +269,11 @@ async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:
         acd.forget_playback(entry)
     if moh and not entry.caller_gone:
         with contextlib.suppress(Exception):
-            await engine.stop_moh(entry.leg_id)
+            await engine.unhold(entry.leg_id)
     if entry.agent_leg and not entry.agent_gone:
         with contextlib.suppress(Exception):
             await engine.hangup(entry.agent_leg)
         acd.agent_leg_gone(entry)  # in case the engine said nothing (already gone)
-    if entry.bridge_id:
-        with contextlib.suppress(Exception):
-            await engine.destroy_bridge(entry.bridge_id)
 
 
 # -- callbacks -------------------------------------------------------------------------
@@ -308,7 +300,7 @@ def _start_callback(acd: AcdService, runtime: QueueRuntime, live: QueuedCall) ->
 async def run_callback(
     acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool = False
 ) -> None:
-    """When an agent answers, call the customer back and bridge them.
+    """When an agent answers, call the customer back and connect them.
 
     The agent is called first, so a customer never picks up to silence; the agent
     hears ringback meanwhile. ``resumed``: a callback taken back after a restart
@@ -403,5 +395,5 @@ async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
         return "no_answer"
     with contextlib.suppress(OrchestratorError):
         await engine.stop_playback(ringback)
-    await _bridge(acd, entry)
+    await _connect(acd, entry)
     return "connected"

@@ -76,7 +76,7 @@ class QueuedCall:
     agent: Agent | None = None
     agent_leg: str = ""
     agent_gone: bool = False
-    bridge_id: str = ""
+    connected: bool = False  # the caller and its agent were connected (Engine.connect)
     answered_at: float = 0.0  # wall clock
     talk_ended_at: float = 0.0
 

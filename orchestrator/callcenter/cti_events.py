@@ -63,7 +63,6 @@ class CtiForwarder:
             state=CallState.ANSWERED,
             started_at=entry.enqueued_at,
             answered_at=entry.answered_at,
-            bridge_id=entry.bridge_id,
         )
         for leg_id, role, number in (
             (entry.leg_id, "caller", entry.caller),

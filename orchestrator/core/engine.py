@@ -5,9 +5,11 @@ from the composition root (:mod:`orchestrator.runtime`) and never import an
 adapter. The Asterisk adapter implements it over ARI + AMI, the FreeSWITCH
 adapter over ESL, and :class:`orchestrator.core.fake.FakeEngine` in memory.
 
-Identifiers are chosen by the caller where the engine allows it (leg, bridge
-and playback ids), so a waiter can be registered before the request is sent:
-an engine may report a new channel before it answers the request that made it.
+Identifiers are chosen by the caller where the engine allows it (leg and
+playback ids), so a waiter can be registered before the request is sent: an
+engine may report a new channel before it answers the request that made it.
+The seam speaks of intents (connect two legs, hold one); how an engine does it
+(Asterisk's bridges, FreeSWITCH's uuid_bridge) stays in its adapter.
 """
 
 from __future__ import annotations
@@ -100,9 +102,10 @@ class Engine(abc.ABC):
     """A media engine under the orchestrator's control."""
 
     name: str = "engine"
-    # Every leg, bridge and playback id the orchestrator chooses starts with it (see
-    # new_id): what the engine holds with this prefix is ours, so a start-up sweep can
-    # tell our leftovers (an empty bridge after a crash) from anything else.
+    # Every id the orchestrator and its adapter choose (legs, playbacks, the adapter's
+    # own objects) starts with it (see new_id): what the engine holds with this prefix
+    # is ours, so a start-up sweep can tell our leftovers (after a crash) from anything
+    # else.
     id_prefix: str = "orch-"
     # What this engine can do (see EngineCapabilities); an adapter may replace it when it
     # connects (Asterisk learns then whether it raises registration events).
@@ -111,7 +114,7 @@ class Engine(abc.ABC):
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
         self.legs: dict[str, Leg] = {}
-        self.bridges: dict[str, Bridge] = {}
+        self.bridges: dict[str, Bridge] = {}  # adapter internals, leaving the seam
         # Legs that outlive this run of the orchestrator (callers waiting in a queue): a
         # stop leaves them up. Filled before start() by a new run, they are taken back:
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
@@ -158,7 +161,8 @@ class Engine(abc.ABC):
         self.capabilities = dataclasses.replace(self.capabilities, registration_events=value)
 
     def new_id(self) -> str:
-        """A fresh id for a leg, bridge or playback the orchestrator creates.
+        """A fresh id for a leg or playback the orchestrator creates (and for the
+        adapter's own objects).
 
         Features call it instead of making their own, so all the engine objects of the
         orchestrator carry :attr:`id_prefix` (``orch-3f2a...``)."""
@@ -244,16 +248,42 @@ class Engine(abc.ABC):
     async def stop_playback(self, playback_id: str) -> None: ...
 
     @abc.abstractmethod
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge: ...
+    async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
+        """Let two answered legs talk to each other.
+
+        Each leg first leaves what it was connected to (its former peer stays up,
+        connected to nothing, and gets :class:`~orchestrator.core.events.LegDisconnected`);
+        connecting two legs already connected to each other changes nothing. Both get
+        :class:`~orchestrator.core.events.LegConnected` naming the other. When either
+        hangs up the connection ends (the other stays up). A connection of legs in
+        :attr:`kept_legs` outlives the orchestrator: the next run's engine reports it
+        again with ``LegConnected`` once it has taken the legs back.
+
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when a leg is gone (or
+        going), :class:`~orchestrator.core.errors.ValidationError` for a leg with itself.
+
+        Example::
+
+            await engine.connect(caller_leg, agent_leg)  # they talk
+            await engine.connect(caller_leg, other_leg)  # agent_leg is alone now
+
+        How engines do it: Asterisk: a mixing bridge per connection that the adapter
+        names, creates, destroys once fewer than two legs are in it, and adopts after a
+        restart (moving a leg = into a new bridge); FreeSWITCH ``uuid_bridge`` of the
+        two uuids (with ``park_after_bridge`` so a leg whose peer leaves stays parked).
+        """
 
     @abc.abstractmethod
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+    async def disconnect(self, leg_id: str) -> None:
+        """The leg leaves its connection; its peer stays up, connected to nothing.
 
-    @abc.abstractmethod
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+        Both get :class:`~orchestrator.core.events.LegDisconnected`. A leg connected to
+        nothing is not an error (nothing happens).
 
-    @abc.abstractmethod
-    async def destroy_bridge(self, bridge_id: str) -> None: ...
+        How engines do it: Asterisk: the adapter destroys the connection's bridge (both
+        legs stay in the Stasis application); FreeSWITCH ``uuid_transfer`` of the leg to
+        ``park`` (its peer, with ``park_after_bridge``, is parked too).
+        """
 
     @abc.abstractmethod
     async def set_variable(self, leg_id: str, name: str, value: str) -> None: ...
@@ -273,18 +303,28 @@ class Engine(abc.ABC):
         """Send DTMF digits (``0-9*#A-D``) to the leg, out of band (RFC 4733)."""
 
     @abc.abstractmethod
-    async def hold(self, leg_id: str) -> None:
-        """Put the leg on hold (it hears music on hold; its media is not passed on)."""
+    async def hold(self, leg_id: str, music: str = "") -> None:
+        """Put the leg on hold: it hears music on hold until :meth:`unhold`.
+
+        ``music`` names the music-on-hold class the leg hears, for a leg waiting on its
+        own (a queue caller, the party an attended transfer set aside after
+        :meth:`disconnect`); ``""`` holds it as a party of a conversation is held (the
+        hold a phone's button would do: the music the leg's own endpoint is set up for,
+        and it stays connected, its media not passed on).
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/hold`` (the channel's hold
+        indication) for ``""``, ``POST /channels/{id}/moh?mohClass=`` for a class;
+        FreeSWITCH ``uuid_hold`` for ``""``, ``uuid_broadcast`` of the class's
+        ``local_stream://`` otherwise.
+        """
 
     @abc.abstractmethod
-    async def unhold(self, leg_id: str) -> None: ...
+    async def unhold(self, leg_id: str) -> None:
+        """Take the leg off hold (the music stops); a leg not on hold is not an error.
 
-    @abc.abstractmethod
-    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
-        """Play music on hold to the leg until :meth:`stop_moh` (or it enters a bridge)."""
-
-    @abc.abstractmethod
-    async def stop_moh(self, leg_id: str) -> None: ...
+        How engines do it: Asterisk undoes what :meth:`hold` did (``DELETE .../hold`` or
+        ``DELETE .../moh``); FreeSWITCH ``uuid_hold off`` / ``uuid_break``.
+        """
 
     @abc.abstractmethod
     async def get_variable(self, leg_id: str, name: str) -> str:
@@ -321,7 +361,7 @@ class Engine(abc.ABC):
         """Record the conversation the channel ``leg_id`` is in, both directions mixed.
 
         Unlike :meth:`record` (what one leg says, for prompts and voicemail) this works on
-        any answered channel of the engine: one the orchestrator controls, in a bridge or
+        any answered channel of the engine: one the orchestrator controls, connected or
         not, or one it only observes (a phone-to-phone dialplan call). ``beep`` lets both
         parties hear that it starts. Recording events report ``leg_id`` (never an object
         of the adapter's own); :meth:`stop_recording` ends it, and so does the end of the
@@ -439,3 +479,19 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def command(self, text: str) -> str:
         """Run an engine console command and return its output (for checks and tooling)."""
+
+    # -- adapter internals, leaving the seam ---------------------------------------
+    # Bridges as objects belong to the adapters (connect/disconnect are the seam's
+    # words). Only cti/supervise.py uses these still, until supervise() replaces its
+    # snoop + bridge; then they go (issue 11).
+    @abc.abstractmethod
+    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge: ...
+
+    @abc.abstractmethod
+    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def destroy_bridge(self, bridge_id: str) -> None: ...

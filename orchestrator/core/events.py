@@ -131,6 +131,25 @@ class RecordingFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LegConnected(LegEvent):
+    """The leg now talks with ``peer_id`` (``Engine.connect``); sent for each of the two.
+
+    Also sent after a restart for a connection of kept legs that the engine still holds.
+    """
+
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegDisconnected(LegEvent):
+    """The leg no longer talks with ``peer_id``: either side was disconnected, connected
+    elsewhere or hung up (sent for each side still up); each is then connected to nothing."""
+
+    peer_id: str
+
+
+# -- adapter internals, leaving the events (features use LegConnected/LegDisconnected) --
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BridgeEvent(Event):
     bridge_id: str
 

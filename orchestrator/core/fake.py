@@ -54,7 +54,9 @@ from orchestrator.core.events import (
     EngineConnected,
     EngineDisconnected,
     Event,
+    LegConnected,
     LegCreated,
+    LegDisconnected,
     LegDtmf,
     LegEnteredBridge,
     LegHungUp,
@@ -107,6 +109,12 @@ class FakeEngine(Engine):
         # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
         # One ends when the supervisor's leg or the target's channel ends.
         self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
+        # Engine.connect: leg -> the leg it talks with (both ways), and the id of each
+        # connection that observation reports as the channels' bridge.
+        self.connections: dict[str, str] = {}
+        self._connection_ids: dict[str, str] = {}
+        # Legs on hold (Engine.hold): leg -> music class ("" for a party's hold).
+        self.held: dict[str, str] = {}
         # Registration of SIP endpoints as endpoint_states() reports it; a test sets
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
@@ -118,7 +126,9 @@ class FakeEngine(Engine):
         # Each live channel as last reported (what restarted() carries over).
         self._reported: dict[str, ChannelStarted] = {}
         # What a previous run left (see restarted()), reported at the first start().
-        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge]] | None = None
+        self._left: (
+            tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge], dict[str, str]] | None
+        ) = None
 
     async def emit(self, event: Event) -> None:
         if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
@@ -153,9 +163,10 @@ class FakeEngine(Engine):
 
         The new object knows nothing yet; tell it what to :meth:`keep`, then ``start()``
         reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
-        takes the kept legs back (``LegCreated(resumed=True)``, then ``BridgeCreated``
-        and ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears
-        the rest: other legs are hung up, other bridges destroyed (``commands`` gets
+        takes the kept legs back (``LegCreated(resumed=True)``, then ``LegConnected`` for
+        each of two kept legs still connected, and ``BridgeCreated`` and
+        ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears the
+        rest: other legs are hung up, other bridges destroyed (``commands`` gets
         ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
 
             again = fake.restarted()
@@ -174,12 +185,14 @@ class FakeEngine(Engine):
         new.endpoint_reachability = dict(self.endpoint_reachability)
         new._dialplan_bridges = dict(self._dialplan_bridges)
         legs = {i: leg for i, leg in self.legs.items() if leg.alive}
-        new._left = (list(self._reported.values()), legs, dict(self.bridges))
+        connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
+        new._left = (list(self._reported.values()), legs, dict(self.bridges), connections)
+        new._connection_ids = {a: self._connection_ids[a] for a in connections}
         return new
 
     async def _take_over(self) -> None:
         assert self._left is not None
-        channels, legs, bridges = self._left
+        channels, legs, bridges, connections = self._left
         self._left = None
         swept = {i for i in legs if i not in self.kept_legs}
         for leg_id in sorted(swept):
@@ -207,6 +220,13 @@ class FakeEngine(Engine):
             await self.emit(BridgeCreated(bridge_id=bridge.id, kind=bridge.kind))
             for leg_id in kept:
                 await self.emit(LegEnteredBridge(bridge_id=bridge.id, leg_id=leg_id))
+        # A connection of two kept legs is still there; one with a swept side is not.
+        for leg_id, peer in sorted(connections.items()):
+            if leg_id in swept or peer in swept:
+                self._connection_ids.pop(leg_id, None)
+                continue
+            self.connections[leg_id] = peer
+            await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
@@ -290,10 +310,12 @@ class FakeEngine(Engine):
         leg.transition(LegState.HUNG_UP)
         leg.hangup_cause = cause
         self.supervisions.pop(leg.id, None)
+        self.held.pop(leg.id, None)
         if leg.bridge_id and leg.bridge_id in self.bridges:
             self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
             await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
             await self.emit(LegLeftBridge(bridge_id=leg.bridge_id, leg_id=leg.id))
+        await self._unpair(leg.id, gone=True)
         await self._channel_end(leg.id, cause)
         await self.emit(LegHungUp(leg_id=leg.id, cause=cause))
 
@@ -454,6 +476,48 @@ class FakeEngine(Engine):
         self.commands.append(("stop_playback", playback_id))
         await self.emit(PlaybackFinished(playback_id=playback_id, state="stopped"))
 
+    async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
+        if a_leg_id == b_leg_id:
+            raise ValidationError("a leg cannot be connected to itself", leg_id=a_leg_id)
+        self._leg(a_leg_id)
+        self._leg(b_leg_id)
+        self.commands.append(("connect", a_leg_id, b_leg_id))
+        if self.connections.get(a_leg_id) == b_leg_id:
+            return
+        await self._unpair(a_leg_id)
+        await self._unpair(b_leg_id)
+        connection = self._next_id("connection")
+        for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
+            self.connections[leg_id] = peer
+            self._connection_ids[leg_id] = connection
+            await self._channel_bridge(leg_id, connection, entered=True)
+        for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
+            await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
+
+    async def disconnect(self, leg_id: str) -> None:
+        self._leg(leg_id)
+        self.commands.append(("disconnect", leg_id))
+        await self._unpair(leg_id)
+
+    def peer(self, leg_id: str) -> str | None:
+        """The leg ``leg_id`` talks with now (``None``: connected to nothing)."""
+        return self.connections.get(leg_id)
+
+    async def _unpair(self, leg_id: str, *, gone: bool = False) -> None:
+        """``leg_id`` leaves its connection (``gone``: it hung up); both sides are told."""
+        peer = self.connections.pop(leg_id, None)
+        if peer is None:
+            return
+        del self.connections[peer]
+        connection = self._connection_ids.pop(leg_id, "")
+        self._connection_ids.pop(peer, None)
+        # Observation sees both channels leave (the engine's bridge of the two is gone).
+        for side in (leg_id, peer):
+            await self._channel_bridge(side, connection, entered=False)
+        told = ((peer, leg_id),) if gone else ((leg_id, peer), (peer, leg_id))
+        for side, other in told:
+            await self.emit(LegDisconnected(leg_id=side, peer_id=other))
+
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self._next_id("bridge"), kind=kind)
         self.bridges[bridge.id] = bridge
@@ -508,21 +572,15 @@ class FakeEngine(Engine):
         self._leg(leg_id)
         self.commands.append(("send_dtmf", leg_id, digits))
 
-    async def hold(self, leg_id: str) -> None:
+    async def hold(self, leg_id: str, music: str = "") -> None:
         self._leg(leg_id)
-        self.commands.append(("hold", leg_id))
+        self.held[leg_id] = music
+        self.commands.append(("hold", leg_id, music))
 
     async def unhold(self, leg_id: str) -> None:
         self._leg(leg_id)
+        self.held.pop(leg_id, None)
         self.commands.append(("unhold", leg_id))
-
-    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
-        self._leg(leg_id)
-        self.commands.append(("start_moh", leg_id, moh_class))
-
-    async def stop_moh(self, leg_id: str) -> None:
-        self._leg(leg_id)
-        self.commands.append(("stop_moh", leg_id))
 
     async def get_variable(self, leg_id: str, name: str) -> str:
         return self._leg(leg_id).variables.get(name, "")

@@ -1,15 +1,14 @@
-"""Attended (consultative) transfer of a two-party call the orchestrator bridged.
+"""Attended (consultative) transfer of a two-party call the orchestrator connected.
 
-The party that stays (``held``) is taken out of the call's bridge and hears music on
-hold; the other party (the ``transferer``) stays in the bridge and hears ringback while
-the ``target`` is called; when the target answers it joins the transferer in the
-bridge (the consultation). Then:
+The party that stays (``held``) is disconnected and put on hold (music on hold); the
+other party (the ``transferer``) hears ringback while the ``target`` is called; when the
+target answers it is connected with the transferer (the consultation). Then:
 
 ======================================  ==============================================
 what happens                            outcome
 ======================================  ==============================================
-``complete`` while talking              held + target bridged, transferer hung up
-``complete`` while the target rings     transferer hung up now; held + target bridged
+``complete`` while talking              held + target connected, transferer hung up
+``complete`` while the target rings     transferer hung up now; held + target connected
                                         when the target answers (music until then)
 ``cancel``; target busy, no answer,     target dropped, held + transferer reconnected
 or hangs up
@@ -46,10 +45,12 @@ log = logging.getLogger("orchestrator.cti")
 
 # Margin on top of the target's ring time for the engine to report the outcome.
 ENGINE_MARGIN_S = 10.0
-# How long a transfer asked for right after both parties answered waits for their bridge.
-BRIDGE_WAIT_S = 2.0
+# How long a transfer asked for right after both parties answered waits for their connection.
+CONNECT_WAIT_S = 2.0
 # The role of the consulted party's leg until the transfer completes.
 TARGET_ROLE = "target"
+# The music-on-hold class the held party hears while set aside.
+MUSIC = "default"
 
 
 class ConsultState(enum.StrEnum):
@@ -106,12 +107,12 @@ class AttendedTransfers:
         args: AttendedTransferParams,
         directory: Directory,
         *,
-        bridged: Callable[[], bool],
+        connected: Callable[[], bool],
         authorizer: CallAuthorizer | None = None,
     ) -> dict[str, Any]:
         """Check the call, resolve the target, and start the consultation.
 
-        ``bridged()``: whether the call's driver has put both parties in its bridge.
+        ``connected()``: whether the call's driver has connected both parties.
         ``authorizer``: asked before an external target rings (prepaid billing); a refusal
         (PaymentRequiredError) leaves the call as it was.
         """
@@ -131,14 +132,13 @@ class AttendedTransfers:
         held = call.leg(args.leg)
         other = call.leg("b" if args.leg == "a" else "a")
         if held is not None and other is not None and held.up and other.up:
-            # Both answered: the driver bridges them in a moment (clients see "up" first).
-            await call.wait_until(lambda: bridged() or call.ended, BRIDGE_WAIT_S)
+            # Both answered: the driver connects them in a moment (clients see "up" first).
+            await call.wait_until(lambda: connected() or call.ended, CONNECT_WAIT_S)
         if (
             held is None
             or other is None
             or not (held.up and other.up)
-            or not bridged()
-            or call.bridge_id is None
+            or not connected()
             or call.state is not CallState.ANSWERED
         ):
             raise CallStateError(
@@ -172,15 +172,14 @@ class AttendedTransfers:
         ring_s: float,
     ) -> Consultation:
         """Hold ``held``, call ``target``; :meth:`begin` checked the call's state."""
-        assert call.bridge_id is not None
         leg = self.calls.add_leg(call, self.engine.new_id(), TARGET_ROLE, target.number)
         c = Consultation(call, held, transferer, leg, target.number, target.kind, ring_s)
         c.ringback = self.engine.new_id()
         call.transfer = c
         async with c.lock:
             try:
-                await self.engine.remove_from_bridge(call.bridge_id, held.id)
-                await self.engine.start_moh(held.id)
+                await self.engine.disconnect(held.id)
+                await self.engine.hold(held.id, MUSIC)
                 with contextlib.suppress(OrchestratorError):
                     # The transferer waits in silence otherwise; the target's answer ends it.
                     await self.engine.play(transferer.id, "tone:ring", playback_id=c.ringback)
@@ -301,11 +300,10 @@ class AttendedTransfers:
             c.call.changed()
 
     async def _consult(self, c: Consultation) -> None:
-        """The target answered: it joins the transferer in the call's bridge."""
-        assert c.call.bridge_id is not None
+        """The target answered: it is connected with the transferer."""
         with contextlib.suppress(OrchestratorError):
             await self.engine.stop_playback(c.ringback)
-        await self.engine.add_to_bridge(c.call.bridge_id, c.target.id)
+        await self.engine.connect(c.transferer.id, c.target.id)
         c.state = ConsultState.TALKING
         self.calls.publish(c.call, "transfer_answered", **c.to_dict())
 
@@ -319,15 +317,12 @@ class AttendedTransfers:
 
     async def _complete(self, c: Consultation, *, by: str) -> None:
         call, held, xfer, target = c.call, c.held, c.transferer, c.target
-        assert call.bridge_id is not None
         with contextlib.suppress(OrchestratorError):
             await self.engine.stop_playback(c.ringback)
         await self._drop(xfer)
         with contextlib.suppress(OrchestratorError):
-            await self.engine.stop_moh(held.id)
-        await self.engine.add_to_bridge(call.bridge_id, held.id)
-        if c.state is ConsultState.RINGING:
-            await self.engine.add_to_bridge(call.bridge_id, target.id)
+            await self.engine.unhold(held.id)
+        await self.engine.connect(held.id, target.id)
         # The target takes the transferer's place (its role): hold, blind transfer and
         # the leg list go on working on a two-party call.
         target.role = xfer.role
@@ -350,11 +345,11 @@ class AttendedTransfers:
         with contextlib.suppress(OrchestratorError):
             await self.engine.stop_playback(c.ringback)
         await self._drop(target)
-        if not held.gone and not xfer.gone and call.bridge_id is not None:
+        if not held.gone and not xfer.gone:
             with contextlib.suppress(OrchestratorError):
-                await self.engine.stop_moh(held.id)
+                await self.engine.unhold(held.id)
             with contextlib.suppress(OrchestratorError):
-                await self.engine.add_to_bridge(call.bridge_id, held.id)
+                await self.engine.connect(held.id, xfer.id)
         self.calls.drop_leg(call, target.id)
         await self._end(c, "transfer_cancelled", reason=reason, **details)
 

@@ -67,7 +67,7 @@ class AttendedTransferParams(_Params):
 
 
 class ClickToCallParams(_Params):
-    """Call ``a``; when it answers, call ``b`` and bridge them."""
+    """Call ``a``; when it answers, call ``b`` and connect them."""
 
     tenant_id: StoreInt
     a: str = _Destination
@@ -83,7 +83,7 @@ class ClickToCallParams(_Params):
 
 
 class OriginateParams(_Params):
-    """Ring the ``extension``'s phone; when it answers, dial ``destination`` and bridge."""
+    """Ring the ``extension``'s phone; when it answers, dial ``destination`` and connect."""
 
     tenant_id: StoreInt
     extension: str = Field(pattern=r"^[0-9]{2,10}$")

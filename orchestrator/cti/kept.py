@@ -1,22 +1,22 @@
 """Click-to-call and originated calls kept across a restart of the orchestrator.
 
-Such a call lives in the engine (two legs in our Stasis application and the bridge
-between them) but is driven by a task of the orchestrator. So once its two parties are
-bridged, :class:`CtiService` tells a :class:`CallKeeper` (the store, in the service)
-what it takes to drive it again (a :class:`KeptCall`: id, tenant, kind, parties, legs,
-bridge, times) and keeps its legs (``Engine.keep``); when the call ends the record
-is released. A graceful stop leaves such calls up, as a crash does.
+Such a call lives in the engine (two legs connected to each other, see
+``Engine.connect``) but is driven by a task of the orchestrator. So once its two parties
+are connected, :class:`CtiService` tells a :class:`CallKeeper` (the store, in the
+service) what it takes to drive it again (a :class:`KeptCall`: id, tenant, kind,
+parties, legs, times) and keeps its legs (``Engine.keep``); when the call ends the
+record is released. A graceful stop leaves such calls up, as a crash does.
 
 The next run gives :func:`restore` the records before the engine starts: their legs are
-kept, so the engine's start-up sweep spares them and their bridge. Once the engine is
-connected, :func:`adopt` takes each call back under its old id: listed in ``GET /calls``
-and the CTI snapshot again, driven until a party leaves, then ended as usual (the other
-leg hung up, the bridge destroyed, ``hung_up``). A call a party left while nobody
+kept, so the engine's start-up sweep spares them and their connection. Once the engine
+is connected, :func:`adopt` takes each call back under its old id: listed in ``GET
+/calls`` and the CTI snapshot again, driven until a party leaves, then ended as usual
+(the other leg hung up, ``hung_up``). A call a party left while nobody
 watched is ended at once.
 
 Not carried over: a prepaid limit (the call is cut at ``max_call_s`` from the restart at
 the latest) and an attended transfer in progress (the record is written again when one
-completes, naming the legs bridged then).
+completes, naming the legs connected then).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ log = logging.getLogger("orchestrator.cti")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeptCall:
-    """What it takes to drive a bridged click-to-call again (times are Unix times)."""
+    """What it takes to drive a connected click-to-call again (times are Unix times).
+
+    Records of earlier versions carry one key more (the engine's own object joining the
+    two legs): ignored, the engine takes the legs' connection back by itself."""
 
     call_id: str
     tenant_id: int
@@ -51,7 +54,6 @@ class KeptCall:
     extensions: tuple[str, ...] = ()
     account: str | None = None
     legs: tuple[tuple[str, str, str], ...] = ()  # (leg id, role, number)
-    bridge_id: str = ""
     started_at: float = 0.0
     answered_at: float = 0.0
 
@@ -66,7 +68,6 @@ class KeptCall:
             extensions=tuple(call.extensions),
             account=call.account,
             legs=tuple((leg.id, leg.role, leg.number) for leg in call.legs.values() if leg.up),
-            bridge_id=call.bridge_id or "",
             started_at=call.started_at,
             answered_at=call.answered_at or 0.0,
         )
@@ -79,7 +80,6 @@ class KeptCall:
             "extensions": list(self.extensions),
             "account": self.account,
             "legs": [list(leg) for leg in self.legs],
-            "bridge_id": self.bridge_id,
             "started_at": self.started_at,
             "answered_at": self.answered_at,
         }
@@ -97,7 +97,6 @@ class KeptCall:
             extensions=tuple(str(e) for e in data.get("extensions", ())),
             account=data.get("account"),
             legs=legs,
-            bridge_id=str(data.get("bridge_id", "")),
             started_at=float(data.get("started_at", 0.0)),
             answered_at=float(data.get("answered_at", 0.0)),
         )
@@ -115,7 +114,6 @@ class KeptCall:
             state=CallState.ANSWERED,
             started_at=self.started_at or time.time(),
             answered_at=self.answered_at or None,
-            bridge_id=self.bridge_id or None,
         )
         for leg_id, role, number in self.legs:
             call.legs[leg_id] = CallLeg(
@@ -125,7 +123,7 @@ class KeptCall:
 
 
 class CallKeeper(Protocol):
-    """Keeps the records of bridged click-to-call calls (the service: the store).
+    """Keeps the records of connected click-to-call calls (the service: the store).
 
     Called synchronously from the CTI service: it must not block (queue the write).
     """
@@ -136,7 +134,7 @@ class CallKeeper(Protocol):
 
 
 def keep(cti: CtiService, call: ActiveCall) -> None:
-    """The call's parties are bridged: kept until it ends (see the module doc)."""
+    """The call's parties are connected: kept until it ends (see the module doc)."""
     if cti.keeper is None:
         return
     record = KeptCall.of(call)
@@ -148,7 +146,7 @@ def keep(cti: CtiService, call: ActiveCall) -> None:
     cti.kept[call.id] = record
 
 
-def bridged_legs(call: ActiveCall) -> frozenset[str]:
+def connected_legs(call: ActiveCall) -> frozenset[str]:
     """The legs a record of the call would name now."""
     return frozenset(leg.id for leg in call.legs.values() if leg.up)
 
@@ -187,7 +185,7 @@ def adopt(cti: CtiService) -> None:
             if engine_leg is None or not engine_leg.alive:
                 leg.state = LegState.HUNG_UP
         cti.calls.add(call)
-        cti.bridged.add(call.id)
+        cti.connected.add(call.id)
         cti.spawn(_drive(cti, call), f"cti-adopted-{call.id}")
 
 

@@ -118,7 +118,6 @@ class ActiveCall:
     started_at: float = field(default_factory=time.time)
     answered_at: float | None = None
     legs: dict[str, CallLeg] = field(default_factory=dict)
-    bridge_id: str | None = None
     ivr: IvrCall | None = None
     # Who drives a remote-app call (set by orchestrator.cti.remote); None otherwise.
     control: Any = None

@@ -85,12 +85,12 @@ class CtiService:
         self.calls = CallRegistry(engine, stream)
         self.max_call_s = max_call_s
         self._tasks: set[asyncio.Task[None]] = set()
-        # Click-to-call / originated calls whose two parties are in the call's bridge.
-        self.bridged: set[str] = set()
+        # Click-to-call / originated calls whose two parties are connected.
+        self.connected: set[str] = set()
         self.transfers = AttendedTransfers(engine, self.calls, self._tasks, max_call_s)
         # Prepaid authorization of click-to-call / originate (None: nobody is asked).
         self.authorizer: CallAuthorizer | None = None
-        # Bridged click-to-call calls kept across a restart (see .kept; None: not kept).
+        # Connected click-to-call calls kept across a restart (see .kept; None: not kept).
         self.keeper: kept.CallKeeper | None = None
         self.kept: dict[str, kept.KeptCall] = {}
         self.pending: list[kept.KeptCall] = []  # restored, until the engine is connected
@@ -194,7 +194,7 @@ class CtiService:
                 call,
                 args,
                 self.directory,
-                bridged=lambda: call.id in self.bridged,
+                connected=lambda: call.id in self.connected,
                 authorizer=self.authorizer,
             )
             return {"transfer": transfer}
@@ -295,7 +295,7 @@ class CtiService:
     async def click_to_call(
         self, params: ClickToCallParams, *, scope: int | None
     ) -> dict[str, Any]:
-        """Call leg A; when it answers, call leg B and bridge them. Returns the new call."""
+        """Call leg A; when it answers, call leg B and connect them. Returns the new call."""
         return await self._connect(
             params.tenant_id,
             params.a,
@@ -309,7 +309,7 @@ class CtiService:
         )
 
     async def originate(self, params: OriginateParams, *, scope: int | None) -> dict[str, Any]:
-        """Ring an extension's phone; when it answers, dial the destination and bridge."""
+        """Ring an extension's phone; when it answers, dial the destination and connect."""
         return await self._connect(
             params.tenant_id,
             f"extension:{params.extension}",
@@ -399,7 +399,7 @@ class CtiService:
         limit: float | None = None,
         paid: tuple[bool, bool] = (False, False),
     ) -> None:
-        """Leg A answered? call B; B answered? bridge; either leaves? end the call.
+        """Leg A answered? call B; B answered? connect them; either leaves? end the call.
 
         ``limit``: the seconds a ``paid`` leg (A, B) may last from its answer (prepaid)."""
         a = call.legs[call.id]
@@ -420,7 +420,7 @@ class CtiService:
             b = self.calls.add_leg(call, self.engine.new_id(), "b", target_b.number)
             ringback = self.engine.new_id()
             with contextlib.suppress(OrchestratorError):
-                # Leg A waits in silence otherwise; the bridge ends the tone.
+                # Leg A waits in silence otherwise; connecting ends the tone.
                 await self.engine.play(a.id, "tone:ring", playback_id=ringback)
             await self.engine.originate(
                 target_b.dial_string,
@@ -438,29 +438,26 @@ class CtiService:
                 call.paid_until = min(call.paid_until, loop.time() + limit)
             with contextlib.suppress(OrchestratorError):
                 await self.engine.stop_playback(ringback)
-            call.bridge_id = self.engine.new_id()
-            await self.engine.create_bridge(call.bridge_id)
-            await self.engine.add_to_bridge(call.bridge_id, a.id)
-            await self.engine.add_to_bridge(call.bridge_id, b.id)
-            self.bridged.add(call.id)
+            await self.engine.connect(a.id, b.id)
+            self.connected.add(call.id)
             kept.keep(self, call)
             call.changed()
             # Two parties talk until one leaves; an attended transfer may replace one (and
             # bring the paid time forward: a prepaid external target).
             end_at = loop.time() + self.max_call_s
             while True:
-                deadline, legs = call.paid_until, kept.bridged_legs(call)
+                deadline, legs = call.paid_until, kept.connected_legs(call)
                 over = await call.wait_until(
                     lambda: (
                         call_over(call)
                         or call.paid_until != deadline  # noqa: B023
-                        or (call.transfer is None and kept.bridged_legs(call) != legs)  # noqa: B023
+                        or (call.transfer is None and kept.connected_legs(call) != legs)  # noqa: B023
                     ),
                     left(end_at - loop.time()),
                 )
                 if not over or call_over(call):
                     break
-                if kept.bridged_legs(call) != legs:
+                if kept.connected_legs(call) != legs:
                     kept.keep(self, call)  # an attended transfer completed: other legs
             cause = next((leg.cause for leg in call.legs.values() if leg.gone), None) or 16
             if not over and loop.time() >= call.paid_until:
@@ -473,27 +470,24 @@ class CtiService:
             await self.finish(call, cause, **details)
 
     async def finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
-        """End a click-to-call: every leg hung up, the bridge destroyed, ``hung_up``."""
+        """End a click-to-call: every leg hung up (their connection ends), ``hung_up``."""
         # Runs when the driver is cancelled too: no leg may outlive its call, but a kept
         # one (see .kept) when the service stops: the next run adopts it.
         if self.stopping and call.id in self.kept:
-            self.bridged.discard(call.id)
+            self.connected.discard(call.id)
             return
         kept.release(self, call)
-        self.bridged.discard(call.id)
+        self.connected.discard(call.id)
         for leg in list(call.legs.values()):
             try:
                 await self._hangup_leg(leg)
             except Exception as exc:
                 log.debug("leg %s: %s", leg.id, exc)
-        if call.bridge_id is not None:
-            with contextlib.suppress(Exception):
-                await self.engine.destroy_bridge(call.bridge_id)
         self.calls.end(call, CallState.HUNG_UP, cause=cause, **details)
 
 
 def call_over(call: ActiveCall) -> bool:
-    """A bridged call is over when fewer than two parties are left (and no consultation)."""
+    """A connected call is over when fewer than two parties are left (and no consultation)."""
     if call.ended:
         return True
     return call.transfer is None and sum(not leg.gone for leg in call.legs.values()) < 2

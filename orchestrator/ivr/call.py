@@ -67,7 +67,7 @@ _CALLER_ID = re.compile(r"\+?[0-9]{1,20}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Q.850 causes a failed dial reports, as DialResult.status.
 DIAL_STATUS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected", 1: "unallocated"}
-# Longest a single engine round trip (play start, bridge...) may take before we give up.
+# Longest a single engine round trip (play start, connect...) may take before we give up.
 COMMAND_TIMEOUT = 10.0
 
 Observer = Callable[["IvrCall", str, dict[str, Any]], None]
@@ -106,6 +106,14 @@ class DialResult:
 class _Waiter:
     match: Callable[[Event], bool]
     future: asyncio.Future[Event]
+
+
+class _DialedGone(Exception):
+    """The dialed leg went as it was being connected (carries the engine's error)."""
+
+    def __init__(self, error: LegGoneError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -501,7 +509,7 @@ class IvrCall:
         timeout: float = 30,
         caller_id: str | None = None,
     ) -> DialResult:
-        """Call ``destination`` and, when it answers, bridge it with the caller.
+        """Call ``destination`` and, when it answers, connect it with the caller.
 
         Returns once the dialed party hangs up (``answered``, with the talk time) or
         when the dial fails (``busy``, ``no_answer``...); the flow goes on with the
@@ -516,7 +524,6 @@ class IvrCall:
         self._children[child.leg_id] = child
         if self._on_child is not None:
             self._on_child(child.leg_id, self)
-        bridge_id = ""
         try:
             reached = self._expect(
                 lambda e: (
@@ -543,33 +550,38 @@ class IvrCall:
                 return DialResult(DIAL_STATUS.get(cause, "failed"), cause, child.leg_id)
             # The dialed party answered: answer the caller too and connect them.
             await self.answer()
-            bridge_id = self.engine.new_id()
             ended = self._expect(
                 lambda e: isinstance(e, LegHungUp | LegLeftApp) and e.leg_id == child.leg_id
             )
-            await self.engine.create_bridge(bridge_id)
-            await self._command(ended, self.engine.add_to_bridge(bridge_id, self.id))
-            await self.engine.add_to_bridge(bridge_id, child.leg_id)
+            try:
+                await self._command(ended, self._connect(child.leg_id))
+            except _DialedGone as gone:
+                raise gone.error from None
             started = asyncio.get_running_loop().time()
-            self._notify("bridged", leg_id=child.leg_id, bridge_id=bridge_id)
+            self._notify("connected", leg_id=child.leg_id)
             await self._wait(ended, None)
             talk = asyncio.get_running_loop().time() - started
             return DialResult("answered", child.cause or 16, child.leg_id, talk)
         finally:
-            await self._end_child(child, bridge_id)
+            await self._end_child(child)
 
-    async def _end_child(self, child: _Child, bridge_id: str) -> None:
+    async def _connect(self, child_id: str) -> None:
+        """Connect the caller with the dialed leg; the dialed leg gone is not the caller
+        hanging up (it propagates as LegGoneError, as it always did)."""
+        try:
+            await self.engine.connect(self.id, child_id)
+        except LegGoneError as exc:
+            if exc.details.get("leg_id") == child_id:
+                raise _DialedGone(exc) from None
+            raise
+
+    async def _end_child(self, child: _Child) -> None:
         # Cleanup must finish even when the flow is being cancelled or the caller left.
         if not child.gone:
             try:
                 await self.engine.hangup(child.leg_id)
             except Exception as exc:  # already gone is fine
                 self.log.debug("dialed leg %s: %s", child.leg_id, exc)
-        if bridge_id:
-            try:
-                await self.engine.destroy_bridge(bridge_id)
-            except Exception as exc:
-                self.log.debug("bridge %s: %s", bridge_id, exc)
         self._children.pop(child.leg_id, None)
         if self._on_child is not None:
             self._on_child(child.leg_id, None)

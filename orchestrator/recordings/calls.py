@@ -1,7 +1,7 @@
 """Recording a live call on demand (``POST /api/v1/calls/{id}/record``, ``/stop-record``).
 
 Any answered call of the CTI registry can be recorded: a phone-to-phone dialplan call, a
-click-to-call, an IVR call (also while a flow's ``dial()`` or a queue has bridged the
+click-to-call, an IVR call (also while a flow's ``dial()`` or a queue has connected the
 caller to someone). The engine records the whole conversation of one of the call's
 answered legs (:meth:`Engine.record_call <orchestrator.core.engine.Engine.record_call>`:
 both parties, mixed); the recording is then tracked, uploaded and linked to the CDR by

@@ -1,4 +1,4 @@
-"""Bridged click-to-call calls kept for the next run (the CTI's CallKeeper, in the store).
+"""Connected click-to-call calls kept for the next run (the CTI's CallKeeper, in the store).
 
 :class:`KeptCallStore` notes each change synchronously and a writer task stores what is
 noted in one transaction in a worker thread, a few milliseconds later (a crash in that

@@ -79,7 +79,6 @@ def save_places(session: Session, changes: Mapping[str, Place | None], node: str
             skills=dict(p.skills),
             agent_id=p.agent_id,
             agent_leg=p.agent_leg,
-            bridge_id=p.bridge_id,
             answered_at=_moment(p.answered_at) if p.answered_at else None,
         )
         for p in changes.values()
@@ -166,7 +165,6 @@ def load_places(session: Session, node: str = "") -> list[Place]:
                     skills=dict(r.skills or {}),
                     agent_id=r.agent_id,
                     agent_leg=r.agent_leg,
-                    bridge_id=r.bridge_id,
                     answered_at=r.answered_at.timestamp() if r.answered_at else 0.0,
                 )
             )

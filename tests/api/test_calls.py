@@ -44,7 +44,7 @@ async def answer_originated(engine: FakeEngine, count: int) -> list[str]:
                 answered.append(cmd[2])
                 await engine.remote_answer(cmd[2])
         if len(answered) >= count:
-            await asyncio.sleep(0.01)  # the bridge is made
+            await asyncio.sleep(0.01)  # the two are connected
             return answered
         await asyncio.sleep(0.001)
     raise AssertionError(f"{len(answered)} of {count} legs originated")
@@ -114,7 +114,7 @@ def test_transfer_destination_is_validated(
     assert not any(c[0] == "continue" for c in fake_engine.commands)
 
 
-def test_click_to_call_bridges_and_hangs_up_both_legs(
+def test_click_to_call_connects_and_hangs_up_both_legs(
     client: TestClient, cti: Any, fake_engine: FakeEngine, tenant_a: dict
 ) -> None:
     body = {
@@ -134,9 +134,9 @@ def test_click_to_call_bridges_and_hangs_up_both_legs(
     now = client.get(f"/api/v1/calls/{a}").json()
     assert now["state"] == "answered"
     assert [(leg["role"], leg["state"]) for leg in now["legs"]] == [("a", "up"), ("b", "up")]
-    assert [c[2] for c in fake_engine.commands if c[0] == "add_to_bridge"] == [a, b]
+    assert [c[1:] for c in fake_engine.commands if c[0] == "connect"] == [(a, b)]
     assert client.post(f"/api/v1/calls/{a}/hold").status_code == 200
-    assert ("hold", b) in fake_engine.commands
+    assert ("hold", b, "") in fake_engine.commands
     assert client.get(f"/api/v1/calls/{a}").json()["state"] == "held"
     assert client.post(f"/api/v1/calls/{a}/hangup").status_code == 200
     assert fake_engine.legs[a].state is LegState.HUNG_UP

@@ -29,7 +29,7 @@ def cti(
 
 
 def connected(client: TestClient, engine: FakeEngine, tenant: dict, **headers: Any) -> str:
-    """A click-to-call 101 -> 102 of ``tenant``, both legs answered and bridged."""
+    """A click-to-call 101 -> 102 of ``tenant``, both legs answered and connected."""
     body = {"tenant_id": tenant["id"], "a": "101", "b": "102"}
     r = client.post("/api/v1/click-to-call", json=body, **headers)
     assert r.status_code == 202, r.text

@@ -364,15 +364,15 @@ def test_callers_and_statistics_survive_a_restart(
     assert agent.state() == ("paused", "coffee") and list(agent.queues) == ["support"]
     assert figures_after.agents == {"paused": 1}
 
-    # Served like any caller: the agent answers, the caller is bridged with them.
+    # Served like any caller: the agent answers, the caller is connected with them.
     assert wired.phones is not None
     wired.phones.default("101", Answer())
     assert client.post(f"{AGENTS}/{ann['id']}/unpause").status_code == 200
     until(client, lambda: figures().answered == 1)
     agent_leg = wired.phones.live_leg("101")
     assert agent_leg is not None
-    until(client, lambda: wired.engine.legs[leg.id].bridge_id is not None)
-    assert wired.engine.legs[leg.id].bridge_id == wired.engine.legs[agent_leg].bridge_id
+    until(client, lambda: wired.engine.peer(leg.id) is not None)
+    assert wired.engine.peer(leg.id) == agent_leg
     # The agent hangs up first: no flow waits for this caller any more, it is hung up.
     call(client, wired.phones.hangup, "101")
     until(client, lambda: not wired.engine.legs[leg.id].alive)

@@ -17,13 +17,13 @@ import pytest
 
 from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
 from orchestrator.core.events import (
-    BridgeDestroyed,
     EngineConnected,
     EngineDisconnected,
     Event,
+    LegConnected,
     LegCreated,
+    LegDisconnected,
     LegDtmf,
-    LegEnteredBridge,
     LegHungUp,
     LegStateChanged,
     PlaybackFinished,
@@ -111,6 +111,7 @@ async def engine_factory(
         # the new registration or stall ARI; channel observation is tested with one
         # registration per service (test_observe.py and the service-level tests).
         options.setdefault("observe_channels", False)
+        kept_legs = options.pop("kept_legs", set())
         engine = AsteriskEngine(
             ari_url=ari_url(asterisk),
             ari_user=str(creds["ari_user"]),
@@ -123,6 +124,7 @@ async def engine_factory(
             id_prefix=prefix,
             **options,
         )
+        engine.kept_legs |= kept_legs  # a new run taking legs back (before start)
         recorder = Recorder(engine)
         engines.append(engine)
         await engine.start()
@@ -206,37 +208,152 @@ async def test_answer_play_and_hangup(make_engine: Factory) -> None:
     assert leg.id not in engine.legs or not engine.legs[leg.id].alive
 
 
-def entered_bridge(event: Event, bridge_id: str, leg_id: str) -> bool:
-    return (
-        isinstance(event, LegEnteredBridge)
-        and event.bridge_id == bridge_id
-        and event.leg_id == leg_id
+def connected(event: Event, leg_id: str, peer_id: str) -> bool:
+    return isinstance(event, LegConnected) and (event.leg_id, event.peer_id) == (leg_id, peer_id)
+
+
+def disconnected(event: Event, leg_id: str, peer_id: str) -> bool:
+    return isinstance(event, LegDisconnected) and (event.leg_id, event.peer_id) == (
+        leg_id,
+        peer_id,
     )
 
 
-async def test_bridge_two_legs(make_engine: Factory) -> None:
+async def our_bridges(ari: AriClient) -> dict[str, set[str]]:
+    """The adapter's bridges on the engine now: id -> the channels in it."""
+    return {
+        str(b["id"]): set(b.get("channels", []))
+        for b in await ari.list_bridges()
+        if str(b["id"]).startswith(PREFIX)
+    }
+
+
+async def until_bridges(ari: AriClient, expected: list[set[str]], timeout: float = 5.0) -> None:
+    """Poll until the adapter's bridges hold exactly ``expected`` (no event on this side)."""
+    want = sorted(map(sorted, expected))
+    async with asyncio.timeout(timeout):
+        while sorted(map(sorted, (await our_bridges(ari)).values())) != want:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+async def test_connect_two_legs(make_engine: Factory, ari: AriClient) -> None:
     engine, rec = await make_engine()
     a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
-    bridge = await engine.create_bridge()
-    await engine.add_to_bridge(bridge.id, a)
-    await engine.add_to_bridge(bridge.id, b)
-    entered = {
-        e.leg_id
-        for e in [
-            await rec.wait_for(lambda e: entered_bridge(e, bridge.id, a)),
-            await rec.wait_for(lambda e: entered_bridge(e, bridge.id, b)),
-        ]
-    }
-    assert entered == {a, b}
-    assert engine.bridges[bridge.id].leg_ids == {a, b}
-    assert engine.legs[a].bridge_id == bridge.id
-    await engine.destroy_bridge(bridge.id)
-    await rec.wait_for(lambda e: isinstance(e, BridgeDestroyed) and e.bridge_id == bridge.id)
-    assert bridge.id not in engine.bridges
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, a, b))
+    await rec.wait_for(lambda e: connected(e, b, a))
+    assert engine.connections.peer(a) == b and engine.connections.peer(b) == a
+    # One mixing bridge of the adapter's carries it, named with its id prefix.
+    assert list((await our_bridges(ari)).values()) == [{a, b}]
+    await engine.connect(b, a)  # already talking: nothing changes
+    assert list((await our_bridges(ari)).values()) == [{a, b}]
+    with pytest.raises(ValidationError):
+        await engine.connect(a, a)
     await engine.hangup(a)
     await engine.hangup(b)
     await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == a)
     await rec.wait_for(lambda e: isinstance(e, LegHungUp) and e.leg_id == b)
+    await until_bridges(ari, [])
+
+
+async def test_connect_moves_a_leg_connected_elsewhere(
+    make_engine: Factory, ari: AriClient
+) -> None:
+    engine, rec = await make_engine()
+    a, b, c = [await call_in_stasis(engine, rec) for _ in range(3)]
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, b, a))
+    await engine.connect(a, c)
+    # b's connection ended (b stays up, alone); a talks with c in a new bridge.
+    await rec.wait_for(lambda e: disconnected(e, b, a))
+    await rec.wait_for(lambda e: disconnected(e, a, b))
+    await rec.wait_for(lambda e: connected(e, a, c))
+    await rec.wait_for(lambda e: connected(e, c, a))
+    assert engine.connections.peer(b) is None and engine.connections.peer(c) == a
+    await until_bridges(ari, [{a, c}])
+    assert engine.legs[b].alive
+    pid = await engine.play(b, "sound:beep")  # still ours, still up
+    await rec.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+
+
+async def test_disconnect_leaves_the_peer_up(make_engine: Factory, ari: AriClient) -> None:
+    engine, rec = await make_engine()
+    a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, b, a))
+    await engine.disconnect(a)
+    await rec.wait_for(lambda e: disconnected(e, a, b))
+    await rec.wait_for(lambda e: disconnected(e, b, a))
+    await until_bridges(ari, [])  # the adapter's bridge went with the connection
+    assert engine.legs[a].alive and engine.legs[b].alive
+    await engine.disconnect(a)  # connected to nothing: nothing to do
+    pid = await engine.play(b, "sound:beep")
+    await rec.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+
+
+async def test_a_hangup_ends_the_connection_and_its_bridge(
+    make_engine: Factory, ari: AriClient
+) -> None:
+    engine, rec = await make_engine()
+    a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, b, a))
+    await ari.hangup(a, reason="normal")  # the far end leaves
+    await rec.wait_for(lambda e: disconnected(e, b, a))
+    await until_bridges(ari, [])  # no empty (or one-legged) bridge of ours is left
+    assert engine.legs[b].alive and engine.connections.peer(b) is None
+    assert rec.find(lambda e: disconnected(e, a, b)) is None  # a is gone, not told
+    # A leg gone before it is connected is LegGoneError, and leaves no bridge behind.
+    with pytest.raises(LegGoneError):
+        await engine.connect(b, a)
+    await until_bridges(ari, [])
+
+
+async def test_a_connection_ended_while_the_link_was_down(
+    make_engine: Factory, ari: AriClient
+) -> None:
+    # A slow first retry leaves time to hang a leg up while the link is down.
+    engine, rec = await make_engine(backoff=(1.5, 5.0))
+    a, b = await call_in_stasis(engine, rec), await call_in_stasis(engine, rec)
+    await engine.connect(a, b)
+    await rec.wait_for(lambda e: connected(e, b, a))
+    await engine.ari.drop_events_link()
+    await rec.wait_for(lambda e: isinstance(e, EngineDisconnected))
+    await ari.hangup(a, reason="normal")
+    await rec.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect)
+    # The reconcile tells b what it missed, and the one-legged bridge goes.
+    await rec.wait_for(lambda e: disconnected(e, b, a))
+    await until_bridges(ari, [])
+    assert engine.legs[b].alive and engine.connections.peer(b) is None
+
+
+async def test_a_connection_survives_a_restart(make_engine: Factory, ari: AriClient) -> None:
+    first, rec = await make_engine()
+    a, b, c, d = [await call_in_stasis(first, rec) for _ in range(4)]
+    await first.connect(a, b)
+    await first.connect(c, d)
+    await rec.wait_for(lambda e: connected(e, d, c))
+    await first.stop()  # a crash: the legs stay in Stasis, connected
+    await until_bridges(ari, [{a, b}, {c, d}])
+    # Asterisk drops the old events socket's registration in its own time; one dropped
+    # after the next run registered the app would take the new one with it (see
+    # engine_factory).
+    await asyncio.sleep(1.0)
+
+    # The next run keeps a and b, and c (its peer d is not kept: swept). The app is
+    # subscribed to the dialplan half of each Local channel too: kept with it.
+    kept = {a, b, c} | {f"{leg};2" for leg in (a, b, c)}
+    second, rec2 = await make_engine(kept_legs=kept)
+    await rec2.wait_for(lambda e: connected(e, a, b))
+    await rec2.wait_for(lambda e: connected(e, b, a))
+    assert second.connections.peer(a) == b and second.connections.peer(c) is None
+    await until_bridges(ari, [{a, b}])  # c's bridge went (c is up, alone)
+    assert second.legs[c].alive
+    # Driven as any connection of this run: moved, then the empty bridge goes.
+    await second.connect(a, c)
+    await rec2.wait_for(lambda e: disconnected(e, b, a))
+    await rec2.wait_for(lambda e: connected(e, c, a))
+    await until_bridges(ari, [{a, c}])
 
 
 async def test_dtmf_from_dialplan(make_engine: Factory) -> None:

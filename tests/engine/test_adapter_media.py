@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from orchestrator.core.errors import LegGoneError, NotFoundError
+from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
 from orchestrator.core.events import (
     LegCreated,
     LegHungUp,
@@ -172,17 +172,19 @@ async def test_hold_unhold_and_music_on_hold(make_engine: Factory) -> None:
     leg_id = await call_in_stasis(engine, rec)
     await engine.hold(leg_id)
     await engine.unhold(leg_id)
-    await engine.start_moh(leg_id)
-    await engine.stop_moh(leg_id)
-    await engine.start_moh(leg_id, "default")
-    await engine.stop_moh(leg_id)
+    await engine.hold(leg_id, "default")
+    await engine.unhold(leg_id)
+    await engine.hold(leg_id, "default")
+    await engine.unhold(leg_id)
+    with pytest.raises(ValidationError):
+        await engine.hold(leg_id, "no/such class")
     assert engine.legs[leg_id].alive
     await engine.hangup(leg_id)
     await destroyed(engine, rec, leg_id)
     with pytest.raises(LegGoneError):
         await engine.hold(leg_id)
     with pytest.raises(LegGoneError):
-        await engine.start_moh(leg_id)
+        await engine.hold(leg_id, "default")
 
 
 async def test_ring_an_unanswered_leg(make_engine: Factory) -> None:

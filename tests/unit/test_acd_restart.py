@@ -56,7 +56,7 @@ async def test_callers_keep_their_places_and_order(h: AcdHarness, places: Memory
     for caller in (first, vip, second):
         assert caller.task.cancelled()  # its flow ended with the previous run
         assert h.fake.legs[caller.leg.id].alive
-        assert commands_on(h, caller.leg.id, mark) == ["start_moh"]  # music restarted
+        assert commands_on(h, caller.leg.id, mark) == ["hold"]  # music restarted
     after = h.acd.waiting(1, "support")
     assert [w["call_id"] for w in after] == [w["call_id"] for w in before]
     assert [w["caller"] for w in after] == ["+442079460001", "+447700900001", "+447700900002"]
@@ -249,7 +249,7 @@ async def test_without_a_keeper_a_stop_ends_the_waiting_calls() -> None:
     caller.task.cancel()
     await asyncio.gather(caller.task, return_exceptions=True)
     assert h.of("dequeued")[0].reason == "abandoned"
-    assert "stop_moh" in commands_on(h, caller.leg.id)
+    assert "unhold" in commands_on(h, caller.leg.id)
     assert h.fake.kept_legs == set()
     await h.close()
 
@@ -271,38 +271,38 @@ async def test_an_offer_in_progress_ends_without_a_miss(h: AcdHarness) -> None:
     assert h.fake.legs[caller.leg.id].alive
 
 
-# -- calls bridged with an agent: adopted, not cut (before: their legs were not kept, the
+# -- calls connected with an agent: adopted, not cut (before: their legs were not kept, the
 # restart cut them and no ``completed`` ever came) ---------------------------------------
-async def _connected(h: AcdHarness, places: MemoryPlaces) -> tuple[str, str, str]:
-    """A caller talking to agent 101: (caller leg, agent leg, bridge)."""
+async def _connected(h: AcdHarness, places: MemoryPlaces) -> tuple[str, str]:
+    """A caller talking to agent 101: (caller leg, agent leg)."""
     h.queue(wrapup_s=0)
     h.agent("101", action=Answer())
     caller = await h.call("+447700900001")
     await h.until(lambda: any(p.connected for p in places.places.values()))
     [place] = places.places.values()
     assert place.agent_id == "a101" and place.leg_id == caller.leg.id
-    assert h.fake.bridges[place.bridge_id].leg_ids == {caller.leg.id, place.agent_leg}
+    assert h.fake.peer(caller.leg.id) == place.agent_leg
     assert h.fake.kept_legs == {caller.leg.id, place.agent_leg}
-    return caller.leg.id, place.agent_leg, place.bridge_id
+    return caller.leg.id, place.agent_leg
 
 
 async def test_a_call_with_an_agent_is_adopted_not_cut(h: AcdHarness, places: MemoryPlaces) -> None:
-    caller, agent, bridge = await _connected(h, places)
+    caller, agent = await _connected(h, places)
     mark = len(h.fake.commands)
     await h.restart()
     await h.until(lambda: h.state("101") == "on_call")
-    # Nothing was done to the call: both legs up, still bridged, not offered again.
-    assert [c for c in h.fake.commands[mark:] if set(c[1:]) & {caller, agent, bridge}] == []
+    # Nothing was done to the call: both legs up, still connected, not offered again.
+    assert [c for c in h.fake.commands[mark:] if set(c[1:]) & {caller, agent}] == []
     assert h.fake.legs[caller].alive and h.fake.legs[agent].alive
-    assert h.fake.bridges[bridge].leg_ids == {caller, agent}
+    assert h.fake.peer(caller) == agent
     assert h.acd.waiting(1, "support") == []
-    # The agent hangs up: the bridge goes, wrap-up (none here), completed once.
+    # The agent hangs up: the connection ends, wrap-up (none here), completed once.
     await h.phones.hangup("101")
     await h.until(lambda: h.of("completed"))
     await h.until(lambda: h.resumed)
     [(_, result)] = h.resumed
     assert (result.outcome, result.agent_id) == ("answered", "a101")
-    assert ("destroy_bridge", bridge) in h.fake.commands
+    assert h.fake.peer(caller) is None
     assert len(h.of("completed")) == 1 and len(h.of("dequeued", reason="answered")) == 1
     assert places.places == {} and h.fake.kept_legs == set()
     await h.until(lambda: h.state("101") == "available")
@@ -328,23 +328,23 @@ async def test_an_answer_lost_with_a_crash_is_counted_by_the_adoption(
 
 
 async def test_the_caller_hangs_up_after_the_restart(h: AcdHarness, places: MemoryPlaces) -> None:
-    caller, agent, bridge = await _connected(h, places)
+    caller, agent = await _connected(h, places)
     await h.restart()
     await h.until(lambda: h.state("101") == "on_call")
     await h.fake.remote_hangup(caller)
     await h.until(lambda: h.of("completed"))
     assert not h.fake.legs[agent].alive  # the agent's leg was hung up
-    assert ("destroy_bridge", bridge) in h.fake.commands
+    assert h.fake.peer(caller) is None
     assert places.places == {} and h.fake.kept_legs == set()
 
 
 async def test_the_agent_hung_up_while_nobody_watched(h: AcdHarness, places: MemoryPlaces) -> None:
-    _, agent, bridge = await _connected(h, places)
+    caller, agent = await _connected(h, places)
     await h.restart(lambda: h.fake.remote_hangup(agent))
     await h.until(lambda: h.of("completed"))
     await h.until(lambda: h.resumed)
     assert h.resumed[0][1].outcome == "answered"
-    assert ("destroy_bridge", bridge) in h.fake.commands
+    assert h.fake.peer(caller) is None
     assert places.places == {} and h.fake.kept_legs == set()
     await h.until(lambda: h.state("101") == "available")
     assert len(h.of("completed")) == 1
@@ -353,13 +353,13 @@ async def test_the_agent_hung_up_while_nobody_watched(h: AcdHarness, places: Mem
 async def test_an_adopted_call_survives_a_second_restart(
     h: AcdHarness, places: MemoryPlaces
 ) -> None:
-    caller, agent, bridge = await _connected(h, places)
+    caller, agent = await _connected(h, places)
     await h.restart()
     await h.until(lambda: h.state("101") == "on_call")
     await h.restart()  # a second deploy while the adopted call goes on
     await h.until(lambda: h.state("101") == "on_call")
     assert h.fake.legs[caller].alive and h.fake.legs[agent].alive
-    assert h.fake.bridges[bridge].leg_ids == {caller, agent}
+    assert h.fake.peer(caller) == agent
     assert [p.connected for p in places.places.values()] == [True]
     await h.phones.hangup("101")
     await h.until(lambda: h.of("completed") and not places.places)

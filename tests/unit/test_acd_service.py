@@ -20,8 +20,8 @@ async def h() -> AsyncIterator[AcdHarness]:
 
 
 def assert_clean(h: AcdHarness) -> None:
-    """No bridge, offer or agent leg outlives the calls."""
-    assert h.fake.bridges == {}
+    """No connection, offer or agent leg outlives the calls."""
+    assert h.fake.connections == {}
     assert not h.acd._calls and not h.acd._agent_legs and not h.acd._caller_legs
     agent_legs = [leg for leg in h.fake.legs.values() if leg.name.startswith("SIP/")]
     assert all(not leg.alive for leg in agent_legs)
@@ -43,11 +43,12 @@ async def test_longest_idle_end_to_end(h: AcdHarness) -> None:
     caller = await h.call("+447700900001")
     await h.until(lambda: h.state("101") == "on_call")
     assert h.state("102") == "available"
-    # Caller and agent are in one mixing bridge; the caller's music stopped first.
-    (bridge,) = h.fake.bridges.values()
-    assert bridge.kind == "mixing" and caller.leg.id in bridge.leg_ids and len(bridge.leg_ids) == 2
+    # Caller and agent talk with each other; the caller's music stopped first.
+    agent_leg = h.fake.peer(caller.leg.id)
+    assert agent_leg is not None and h.fake.peer(agent_leg) == caller.leg.id
+    assert len(h.fake.connections) == 2
     cmds = [c[0] for c in h.fake.commands if c[1:2] == (caller.leg.id,)]
-    assert cmds[:2] == ["answer", "start_moh"] and "stop_moh" in cmds
+    assert cmds[:2] == ["answer", "hold"] and "unhold" in cmds
     await asyncio.sleep(0.02)
     await h.phones.hangup("101")
     result = await caller.result()

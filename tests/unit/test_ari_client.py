@@ -232,7 +232,7 @@ def offline_engine(url: str = "http://ari.invalid/ari") -> AsteriskEngine:
         lambda e: e.send_dtmf("x", "12E"),
         lambda e: e.send_dtmf("x", ""),
         lambda e: e.send_dtmf("x", "1" * 33),
-        lambda e: e.start_moh("x", "default,evil"),
+        lambda e: e.hold("x", "default,evil"),
         lambda e: e.get_variable("x", "${SHELL(id)}"),
         lambda e: e.get_variable("x", "CALLERID(num)]"),
         lambda e: e.set_caller_id("x", "101&PJSIP/evil"),

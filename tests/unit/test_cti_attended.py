@@ -57,7 +57,7 @@ class H:
         return await self.cti.command(name, call_id, params, scope=1, who="rest")
 
     async def connected_call(self) -> tuple[str, str, str]:
-        """A click-to-call 101 -> 102, both answered and bridged: (call id, leg a, leg b)."""
+        """A click-to-call 101 -> 102, both answered and connected: (call id, leg a, leg b)."""
         before = len(self.originated())
         snap = await self.cti.click_to_call(
             ClickToCallParams(tenant_id=1, a="101", b="102"), scope=1
@@ -66,7 +66,7 @@ class H:
         await self.until(lambda: len(self.originated()) == before + 2)
         b = self.originated()[-1]
         await self.engine.remote_answer(b)
-        await self.until(lambda: snap["id"] in self.cti.bridged)
+        await self.until(lambda: snap["id"] in self.cti.connected)
         return snap["id"], snap["id"], b
 
     async def consult(self, call_id: str, leg: str = "b", to: str = "103") -> str:
@@ -74,10 +74,9 @@ class H:
         reply = await self.cmd("attended_transfer", call_id, leg=leg, to=to)
         return str(reply["transfer"]["target_leg"])
 
-    def bridge(self, call_id: str) -> set[str]:
-        bridge_id = self.cti.calls.get(call_id).bridge_id
-        assert bridge_id is not None
-        return set(self.engine.bridges[bridge_id].leg_ids)
+    def connected(self, call_id: str) -> set[str]:
+        """The legs that talk with another now (the call's two, or none)."""
+        return set(self.engine.connections)
 
     def legs(self, call_id: str) -> dict[str, tuple[str, str]]:
         snap = self.cti.get_call(call_id, scope=1)
@@ -110,21 +109,20 @@ async def h() -> AsyncIterator[H]:
         await runner.stop()
 
 
-async def test_consult_then_complete_bridges_held_party_and_target(h: H) -> None:
+async def test_consult_then_complete_connects_held_party_and_target(h: H) -> None:
     call_id, a, b = await h.connected_call()
-    bridge = h.cti.calls.get(call_id).bridge_id
     target = await h.consult(call_id, leg="b", to="103")
-    assert ("remove_from_bridge", bridge, b) in h.engine.commands
-    assert ("start_moh", b, "default") in h.engine.commands
+    assert ("disconnect", b) in h.engine.commands
+    assert ("hold", b, "default") in h.engine.commands
     assert ("originate", "SIP/103@1", target) in h.engine.commands
     assert h.engine.legs[target].caller_number == "101"  # caller ID: the transferer
     started = h.last("transfer_started")
     assert started.details["held_leg"] == b and started.details["transferer_leg"] == a
     assert started.call["transfer"]["state"] == "ringing"
-    assert h.bridge(call_id) == {a}
+    assert h.connected(call_id) == set()  # the transferer alone hears ringback
     await h.engine.remote_answer(target)
     await h.event("transfer_answered")
-    assert h.bridge(call_id) == {a, target}
+    assert h.connected(call_id) == {a, target}
     assert h.cti.get_call(call_id, scope=1)["transfer"]["state"] == "talking"
 
     reply = await h.cmd("complete_transfer", call_id)
@@ -133,7 +131,7 @@ async def test_consult_then_complete_bridges_held_party_and_target(h: H) -> None
     assert done.details["attended"] is True and done.details["by"] == "command"
     assert done.details["leg_id"] == target and done.details["replaced_leg"] == a
     assert h.engine.legs[a].state is LegState.HUNG_UP
-    assert h.bridge(call_id) == {b, target}
+    assert h.connected(call_id) == {b, target}
     assert h.legs(call_id) == {b: ("b", "up"), target: ("a", "up")}
     snap = h.cti.get_call(call_id, scope=1)
     assert snap["state"] == "answered" and snap["transfer"] is None
@@ -154,8 +152,8 @@ async def test_cancel_drops_the_target_and_reconnects_the_parties(h: H) -> None:
     cancelled = await h.event("transfer_cancelled")
     assert cancelled.details["reason"] == "cancelled"
     assert h.engine.legs[target].state is LegState.HUNG_UP
-    assert ("stop_moh", b) in h.engine.commands
-    assert h.bridge(call_id) == {a, b}
+    assert ("unhold", b) in h.engine.commands
+    assert h.connected(call_id) == {a, b}
     assert h.legs(call_id) == {a: ("a", "up"), b: ("b", "up")}
     with pytest.raises(TransferStateError):
         await h.cmd("complete_transfer", call_id)
@@ -177,7 +175,7 @@ async def test_target_busy_or_not_answering_returns_the_held_party(
     await h.engine.remote_hangup(target, cause)
     cancelled = await h.event("transfer_cancelled")
     assert cancelled.details["reason"] == reason
-    assert h.bridge(call_id) == {a, b}
+    assert h.connected(call_id) == {a, b}
     assert ("stop_playback", cancelled.call["id"]) not in h.engine.commands
     assert h.cti.get_call(call_id, scope=1)["transfer"] is None
 
@@ -189,7 +187,7 @@ async def test_target_hanging_up_during_the_consultation_cancels(h: H) -> None:
     await h.event("transfer_answered")
     await h.engine.remote_hangup(target)
     assert (await h.event("transfer_cancelled")).details["reason"] == "target_hung_up"
-    assert h.bridge(call_id) == {a, b}
+    assert h.connected(call_id) == {a, b}
 
 
 async def test_ring_timeout_cancels(h: H, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,7 +200,7 @@ async def test_ring_timeout_cancels(h: H, monkeypatch: pytest.MonkeyPatch) -> No
     cancelled = await h.event("transfer_cancelled")
     assert cancelled.details["reason"] == "no_answer"
     assert h.engine.legs[c.target.id].state is LegState.HUNG_UP
-    assert h.bridge(call_id) == {a, b}
+    assert h.connected(call_id) == {a, b}
 
 
 async def test_transferer_hanging_up_after_the_answer_completes(h: H) -> None:
@@ -210,11 +208,11 @@ async def test_transferer_hanging_up_after_the_answer_completes(h: H) -> None:
     target = await h.consult(call_id, leg="a")  # b transfers a
     await h.engine.remote_answer(target)
     await h.event("transfer_answered")
-    assert h.bridge(call_id) == {b, target}
+    assert h.connected(call_id) == {b, target}
     await h.engine.remote_hangup(b)
     done = await h.event("transferred")
     assert done.details["by"] == "transferer_hung_up"
-    assert h.bridge(call_id) == {a, target}
+    assert h.connected(call_id) == {a, target}
     assert h.legs(call_id) == {a: ("a", "up"), target: ("b", "up")}
     assert "hung_up" not in h.names()
 
@@ -224,11 +222,11 @@ async def test_transferer_hanging_up_while_the_target_rings_completes_on_answer(
     target = await h.consult(call_id)
     await h.engine.remote_hangup(a)
     await h.until(lambda: h.cti.get_call(call_id, scope=1)["transfer"]["complete_on_answer"])
-    assert h.bridge(call_id) == set()  # the held party still hears music
+    assert h.connected(call_id) == set()  # the held party still hears music
     await h.engine.remote_answer(target)
     done = await h.event("transferred")
     assert done.details["by"] == "transferer_hung_up"
-    assert h.bridge(call_id) == {b, target}
+    assert h.connected(call_id) == {b, target}
     assert "hung_up" not in h.names()
 
 
@@ -242,7 +240,7 @@ async def test_complete_while_the_target_rings(h: H) -> None:
         await h.cmd("cancel_transfer", call_id)
     await h.engine.remote_answer(target)
     await h.event("transferred")
-    assert h.bridge(call_id) == {b, target}
+    assert h.connected(call_id) == {b, target}
 
 
 async def test_complete_on_answer_with_no_answer_ends_the_call(h: H) -> None:
@@ -280,7 +278,7 @@ async def test_held_party_hanging_up_while_the_target_rings(h: H) -> None:
     assert h.cti.get_call(call_id, scope=1)["transfer"] is not None  # still calling
     await h.engine.remote_answer(target)
     assert (await h.event("transfer_cancelled")).details["reason"] == "held_hung_up"
-    assert h.bridge(call_id) == {a, target}
+    assert h.connected(call_id) == {a, target}
 
 
 async def test_hangup_command_during_the_consultation_ends_everything(h: H) -> None:
@@ -346,8 +344,8 @@ async def test_external_target_refused_leaves_the_call_as_it_was(h: H) -> None:
     assert payer.asked[-1] == {
         "tenant_id": 1, "call_id": call_id, "account": None, "extension": "101", "numbers": [UK]
     }  # fmt: skip
-    assert len(h.originated()) == before and h.bridge(call_id) == {a, b}
-    assert ("start_moh", b, "default") not in h.engine.commands
+    assert len(h.originated()) == before and h.connected(call_id) == {a, b}
+    assert ("hold", b, "default") not in h.engine.commands
     # An extension target is not asked about.
     await h.consult(call_id, leg="b", to="103")
     assert len(payer.asked) == 2
@@ -363,7 +361,7 @@ async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> N
     loop = asyncio.get_running_loop()
     answered = loop.time()
     await h.event("transferred")
-    assert h.bridge(call_id) == {b, target}
+    assert h.connected(call_id) == {b, target}
     hung_up = await h.event("hung_up")
     assert 0.25 <= loop.time() - answered < 1.5
     assert hung_up.details["cut_off"] == "prepaid-limit"
@@ -373,7 +371,7 @@ async def test_prepaid_external_target_is_cut_off_after_its_paid_time(h: H) -> N
 
 
 async def test_the_kept_record_follows_a_completed_transfer(h: H) -> None:
-    """A bridged call is kept for a restart (orchestrator/cti/kept.py) with the legs of
+    """A connected call is kept for a restart (orchestrator/cti/kept.py) with the legs of
     the moment: after an attended transfer, the held party's and the target's."""
     keeper = MemoryKeeper()
     h.cti.keeper = keeper

@@ -128,11 +128,11 @@ async def test_dial_reports_outcome(outcome: str, status: str) -> None:
     assert engine is not None
     originated = [c for c in engine.commands if c[0] == "originate"]
     assert originated and originated[0][1] == "SIP/102@1"
-    bridged = [c for c in engine.commands if c[0] == "add_to_bridge"]
-    assert len(bridged) == (2 if status == "answered" else 0)
+    connected = [c for c in engine.commands if c[0] == "connect"]
+    assert len(connected) == (1 if status == "answered" else 0)
     if status == "answered":
         assert results[0].talk_seconds > 0
-        assert ("destroy_bridge", bridged[0][1]) in engine.commands
+        assert engine.peer(connected[0][1]) is None  # the dialed party left: over
 
 
 async def test_dial_unknown_extension_is_an_error_for_the_flow() -> None:

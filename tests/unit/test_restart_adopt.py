@@ -102,28 +102,26 @@ async def test_a_channel_started_as_usual_is_not_taken_as_dialed() -> None:
     registry.stop()
 
 
-async def test_restart_sweeps_unkept_legs_and_bridges_and_keeps_the_rest() -> None:
+async def test_restart_sweeps_unkept_legs_and_keeps_the_rest_connected() -> None:
     engine = FakeEngine()
     await engine.start()
     caller = await engine.incoming_call(caller="101", called="200")
     agent = await engine.originate("SIP/201@a.example")
     other = await engine.incoming_call(caller="102", called="200")
-    talk = await engine.create_bridge(engine.new_id())
-    await engine.add_to_bridge(talk.id, caller.id)
-    await engine.add_to_bridge(talk.id, agent.id)
-    empty = await engine.create_bridge(engine.new_id())
-    assert talk.id.startswith("orch-") and empty.id.startswith("orch-")
+    lone = await engine.originate("SIP/202@a.example")
+    await engine.connect(caller.id, agent.id)
+    await engine.connect(other.id, lone.id)
     again = engine.restarted()
-    again.kept_legs |= {caller.id, agent.id}
+    again.kept_legs |= {caller.id, agent.id, lone.id}
     seen: list[Event] = []
     again.subscribe(seen.append)
     await again.start()
     assert ("swept_leg", other.id) in again.commands
-    assert ("swept_bridge", empty.id) in again.commands
-    assert set(again.legs) == {caller.id, agent.id}
-    assert again.bridges[talk.id].leg_ids == {caller.id, agent.id}
+    assert set(again.legs) == {caller.id, agent.id, lone.id}
+    assert again.peer(caller.id) == agent.id and again.peer(agent.id) == caller.id
+    assert again.peer(lone.id) is None  # its peer was swept: connected to nothing
     names = [type(e).__name__ for e in seen]
-    assert names.count("LegCreated") == 2 and names.count("LegEnteredBridge") == 2
+    assert names.count("LegCreated") == 3 and names.count("LegConnected") == 2
     assert all(getattr(e, "resumed", True) for e in seen if type(e).__name__ == "LegCreated")
 
 
@@ -148,7 +146,7 @@ class MemoryKeeper:
         self.calls.pop(call_id, None)
 
 
-async def _bridged_click_to_call(engine: FakeEngine, keeper: MemoryKeeper) -> CtiService:
+async def _connected_click_to_call(engine: FakeEngine, keeper: MemoryKeeper) -> CtiService:
     cti = CtiService(engine, StaticDirectory(engine))
     cti.keeper = keeper
     cti.start()
@@ -162,10 +160,9 @@ async def _bridged_click_to_call(engine: FakeEngine, keeper: MemoryKeeper) -> Ct
 async def test_a_click_to_call_is_adopted_after_a_crash() -> None:
     engine, keeper = FakeEngine(), MemoryKeeper()
     await engine.start()
-    cti = await _bridged_click_to_call(engine, keeper)
+    cti = await _connected_click_to_call(engine, keeper)
     [record] = keeper.calls.values()
     a, b = (leg_id for leg_id, _, _ in record.legs)
-    bridge = record.bridge_id
     assert engine.kept_legs == {a, b} and record.account == "acme"
     # kill -9: nothing of the old run runs again; a new one starts on the same engine.
     again = engine.restarted()
@@ -175,16 +172,16 @@ async def test_a_click_to_call_is_adopted_after_a_crash() -> None:
     cti2.restore(list(keeper.calls.values()))
     await again.start()
     assert not any(c[0] == "swept_leg" for c in again.commands)
-    assert again.bridges[bridge].leg_ids == {a, b}
+    assert again.peer(a) == b
     [listed] = cti2.list_calls(scope=1)
     assert (listed["id"], listed["kind"], listed["state"]) == (a, "click_to_call", "answered")
     assert listed["account"] == "acme"
     assert {leg["id"]: leg["role"] for leg in listed["legs"]} == {a: "a", b: "b"}
-    # Hold and hang-up work on it; hang-up ends both legs and the bridge.
+    # Hold and hang-up work on it; hang-up ends both legs and their connection.
     await cti2.command("hold", a, {}, scope=1, who="agent")
-    assert ("hold", b) in again.commands
+    assert ("hold", b, "") in again.commands
     await cti2.command("hangup", a, {}, scope=1, who="agent")
-    await _until(lambda: not keeper.calls and bridge not in again.bridges)
+    await _until(lambda: not keeper.calls and again.peer(a) is None)
     assert not again.legs[a].alive and not again.legs[b].alive
     assert again.kept_legs == set() and cti2.list_calls(scope=None) == []
     await cti.stop()
@@ -194,7 +191,7 @@ async def test_a_click_to_call_is_adopted_after_a_crash() -> None:
 async def test_a_click_to_call_outlives_a_graceful_stop_and_a_side_gone_meanwhile() -> None:
     engine, keeper = FakeEngine(), MemoryKeeper()
     await engine.start()
-    cti = await _bridged_click_to_call(engine, keeper)
+    cti = await _connected_click_to_call(engine, keeper)
     [record] = keeper.calls.values()
     a, b = (leg_id for leg_id, _, _ in record.legs)
     await cti.stop()  # a deploy: the call stays up, still kept
@@ -206,5 +203,26 @@ async def test_a_click_to_call_outlives_a_graceful_stop_and_a_side_gone_meanwhil
     cti2.restore(list(keeper.calls.values()))  # the engine is connected: adopted at once
     await _until(lambda: not keeper.calls)
     assert not engine.legs[a].alive  # the other side was hung up, the call ended
-    assert record.bridge_id not in engine.bridges
+    assert engine.peer(a) is None
     await cti2.stop()
+
+
+def test_a_record_of_the_previous_version_still_loads() -> None:
+    """Records written before connect/disconnect also named the engine's bridge: a run
+    of this version adopts them all the same (the engine takes the connection back)."""
+    data = {
+        "kind": "click_to_call",
+        "legs": [["orch-a", "a", "101"], ["orch-b", "b", "102"]],
+        "bridge_id": "orch-bridge",
+        "started_at": 1.0,
+        "answered_at": 2.0,
+    }
+    record = KeptCall.from_json("orch-a", 1, data)
+    assert [leg for leg, _, _ in record.legs] == ["orch-a", "orch-b"]
+    assert set(record.to_json()) == set(data) - {"bridge_id"} | {
+        "caller",
+        "called",
+        "extensions",
+        "account",
+    }
+    assert set(record.to_call().legs) == {"orch-a", "orch-b"}

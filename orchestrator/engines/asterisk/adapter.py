@@ -49,7 +49,9 @@ from orchestrator.core.events import (
     EngineConnected,
     EngineDisconnected,
     Event,
+    LegConnected,
     LegCreated,
+    LegDisconnected,
     LegEnteredBridge,
     LegEvent,
     LegHungUp,
@@ -60,6 +62,7 @@ from orchestrator.core.journal import LegRecord
 from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
+from orchestrator.engines.asterisk.connections import Connections
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
 from orchestrator.engines.asterisk.prompts import engine_media
@@ -196,6 +199,11 @@ class AsteriskEngine(Engine):
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
         self.making_bridges: set[str] = set()  # bridges whose POST /bridges is in flight
+        # Engine.connect: one mixing bridge of ours per connection of two legs. The pairs
+        # change at once (a connect must know what each leg leaves); LegConnected and
+        # LegDisconnected follow the bridge's events, in engine order.
+        self.connections = Connections()
+        self._hold_music: dict[str, str] = {}  # what hold() last did to a leg (its music)
         # Q.850 cause of an originate that failed, from ARI's Dial event: a busy Local
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
@@ -227,6 +235,7 @@ class AsteriskEngine(Engine):
 
     async def stop(self) -> None:
         await self.ami.stop()
+        await self.connections.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -442,9 +451,43 @@ class AsteriskEngine(Engine):
         elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
             return
         await self.emit(event)
+        if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
+            await self._connection_changed(event)
+
+    async def _connection_changed(
+        self, event: LegEnteredBridge | LegLeftBridge | BridgeDestroyed
+    ) -> None:
+        """Tell the legs of a connection's bridge that they talk, or no longer do; a
+        connection's bridge with fewer than two legs left goes (its leg stays up)."""
+        bridge_id = event.bridge_id
+        pair = self.connections.pair(bridge_id)
+        if pair is None:
+            return
+        bridge = self.bridges.get(bridge_id)
+        members = bridge.leg_ids if bridge is not None else set()
+        if isinstance(event, LegEnteredBridge):
+            if set(pair) <= members and self.connections.announce(bridge_id):
+                for leg_id, peer in (pair, pair[::-1]):
+                    await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
+            return
+        if self.connections.ended(bridge_id):
+            for leg_id, peer in (pair, pair[::-1]):
+                leg = self.legs.get(leg_id)
+                if leg is not None and leg.alive:
+                    await self.emit(LegDisconnected(leg_id=leg_id, peer_id=peer))
+        if isinstance(event, BridgeDestroyed):
+            self.connections.forget(bridge_id)
+        elif len(members) < 2 and self.connections.unpair(bridge_id):
+            # A leg left on its own (hung up, transferred): its peer is alone now.
+            self.connections.spawn(self._drop_connection(bridge_id))
+
+    async def _drop_connection(self, bridge_id: str) -> None:
+        with contextlib.suppress(OrchestratorError):
+            await self.destroy_bridge(bridge_id)
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
+        self._hold_music.pop(leg_id, None)
         self._announced.discard(leg_id)
         self._hangup_causes.pop(leg_id, None)
         self._dial_causes.pop(leg_id, None)
@@ -516,6 +559,39 @@ class AsteriskEngine(Engine):
         with contextlib.suppress(NotFoundError):
             await self.ari.stop_playback(playback_id)
 
+    async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
+        if a_leg_id == b_leg_id:
+            raise ValidationError("a leg cannot be connected to itself", leg_id=a_leg_id)
+        if self.connections.peer(a_leg_id) == b_leg_id:
+            return
+        await self._leave(a_leg_id)
+        await self._leave(b_leg_id)
+        bridge_id = self.new_id()
+        self.connections.pair_up(bridge_id, a_leg_id, b_leg_id)
+        try:
+            await self.create_bridge(bridge_id)
+            await self.add_to_bridge(bridge_id, a_leg_id)
+            await self.add_to_bridge(bridge_id, b_leg_id)
+        except BaseException:
+            # Neither talks to anyone: the bridge goes (a leg in it stays up).
+            self.connections.unpair(bridge_id)
+            with contextlib.suppress(OrchestratorError):
+                await self.destroy_bridge(bridge_id)
+            raise
+
+    async def disconnect(self, leg_id: str) -> None:
+        await self._leave(leg_id)
+
+    async def _leave(self, leg_id: str) -> None:
+        """``leg_id`` and its peer talk no more: their bridge goes (both stay up)."""
+        bridge_id = self.connections.bridge_of(leg_id)
+        if bridge_id is None:
+            return
+        self.connections.unpair(bridge_id)
+        with contextlib.suppress(NotFoundError):
+            await self.destroy_bridge(bridge_id)
+
+    # -- adapter internals, leaving the seam (see Engine) ------------------------------
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
         self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
@@ -548,6 +624,7 @@ class AsteriskEngine(Engine):
         # (its last channel left); apply() drops the duplicate when it does.
         self._made(BridgeDestroyed(bridge_id=bridge_id))
 
+    # -- call control (continued) ---------------------------------------------------
     async def set_variable(self, leg_id: str, name: str, value: str) -> None:
         await self.ari.set_variable(leg_id, name, value)
         if leg_id in self.legs:
@@ -564,17 +641,20 @@ class AsteriskEngine(Engine):
     async def send_dtmf(self, leg_id: str, digits: str) -> None:
         await self.ari.send_dtmf(leg_id, _check(DTMF_DIGITS, digits, "DTMF digits"))
 
-    async def hold(self, leg_id: str) -> None:
-        await self.ari.hold(leg_id)
+    async def hold(self, leg_id: str, music: str = "") -> None:
+        if music:
+            await self.ari.start_moh(leg_id, _check(MOH_CLASS, music, "music-on-hold class"))
+        else:
+            await self.ari.hold(leg_id)
+        self._hold_music[leg_id] = music
 
     async def unhold(self, leg_id: str) -> None:
-        await self.ari.unhold(leg_id)
-
-    async def start_moh(self, leg_id: str, moh_class: str = "default") -> None:
-        await self.ari.start_moh(leg_id, _check(MOH_CLASS, moh_class, "music-on-hold class"))
-
-    async def stop_moh(self, leg_id: str) -> None:
-        await self.ari.stop_moh(leg_id)
+        # Undo what hold() last did (kept: taking a leg off hold twice does it twice);
+        # a leg held by an earlier run was held as a party (the only hold kept across).
+        if self._hold_music.get(leg_id, ""):
+            await self.ari.stop_moh(leg_id)
+        else:
+            await self.ari.unhold(leg_id)
 
     async def get_variable(self, leg_id: str, name: str) -> str:
         return await self.ari.get_variable(leg_id, _check(VARIABLE_NAME, name, "variable name"))

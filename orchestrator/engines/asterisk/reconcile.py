@@ -12,8 +12,10 @@ adopted from the store): they are reported as ``LegCreated(resumed=True)``. Such
 channel keeps what it was doing while nobody was connected (checked on Asterisk 22:
 still in the app, music on hold going on, still bridged); only the events of that gap
 are lost. Our bridges (:attr:`Engine.id_prefix`, or the bare uuid hex ids of versions
-before it) are destroyed unless a kept leg is in one: that one is reported again
-(``BridgeCreated`` then ``LegEnteredBridge`` for each kept leg in it).
+before it) are destroyed unless two kept legs are in one: a bridge of two is a connection
+again (``Engine.connect``: reported as ``BridgeCreated``, ``LegEnteredBridge`` for each
+leg, then ``LegConnected``), one of more is reported as a bridge. A bridge with a single
+kept leg goes (its peer is gone: the leg stays up, connected to nothing).
 
 With channel observation, both also bring the adapter's channel table in line: channels
 it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
@@ -120,7 +122,7 @@ class Reconciler:
         for bridge in await ari.list_bridges():
             if not self._made_by_us(bridge):
                 continue
-            if set(bridge.get("channels", [])) & set(kept):
+            if len(set(bridge.get("channels", [])) & set(kept)) >= 2:
                 kept_bridges.append(bridge)
                 continue
             bridge_ids.append(str(bridge["id"]))
@@ -142,8 +144,11 @@ class Reconciler:
         for bridge in kept_bridges:
             bridge_id = str(bridge["id"])
             kind = str(bridge.get("bridge_type", "mixing"))
+            legs = sorted(set(bridge.get("channels", [])) & set(kept))
+            if len(legs) == 2:
+                engine.connections.pair_up(bridge_id, legs[0], legs[1])
             await engine.apply(BridgeCreated(bridge_id=bridge_id, kind=kind))
-            for leg_id in sorted(set(bridge.get("channels", [])) & set(kept)):
+            for leg_id in legs:
                 await engine.apply(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
 
     async def reconcile(self) -> None:
