@@ -21,6 +21,7 @@ from orchestrator.core.errors import (
 )
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 __all__ = [
     "Bridge",
@@ -34,6 +35,7 @@ __all__ = [
     "EngineTimeoutError",
     "EngineUnavailableError",
     "EventHandler",
+    "Extension",
     "FakeEngine",
     "InvalidTransitionError",
     "Leg",
@@ -43,5 +45,9 @@ __all__ = [
     "NotFoundError",
     "OrchestratorError",
     "PermissionDeniedError",
+    "Routing",
+    "SipUser",
+    "Target",
+    "TrunkNumber",
     "ValidationError",
 ]

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.core.targets import Routing
+
 
 def _now() -> float:
     return time.time()
@@ -44,15 +46,20 @@ class LegEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegCreated(LegEvent):
-    """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...)."""
+    """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...).
+
+    ``routing`` says which service takes it: what ``Engine.originate(routing=...)`` gave
+    for a leg the orchestrator made, or what the engine's dialplan says for one it hands
+    over (an IVR access number: ``Routing("ivr", {"flow": ..., "tenant": ...})``); None
+    when nothing says (a leg adopted after a reconnect whose routing was lost).
+    """
 
     name: str = ""
     state: str = "down"
     caller_number: str = ""
     caller_name: str = ""
     called_number: str = ""
-    context: str = ""
-    args: tuple[str, ...] = ()
+    routing: Routing | None = None
     variables: dict[str, str] = field(default_factory=dict)
     # Left in the engine by a previous run of the orchestrator and taken back because it
     # is in ``Engine.kept_legs``: its owner resumes it, nothing new starts on it.

@@ -66,6 +66,27 @@ from orchestrator.core.events import (
     RecordingStarted,
 )
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
+
+
+def channel_name(target: Target) -> str:
+    """The name the fake gives a channel it dials to ``target`` (``SIP/101@a.example``,
+    ``SIP/+4420...@carrier``, ``Local/102@t3``)."""
+    if isinstance(target, SipUser):
+        return f"SIP/{target.endpoint}"
+    if isinstance(target, TrunkNumber):
+        return f"SIP/{target.number}@{target.trunk}"
+    if isinstance(target, Extension):
+        return f"Local/{target.number}@t{target.tenant}"
+    raise ValidationError(f"the fake engine cannot reach {target!r}", target=repr(target))
+
+
+def snoop_routing(app_args: Sequence[str]) -> Routing | None:
+    """A snoop's ``app_args`` as its LegCreated routing (a service, positional values)."""
+    if not app_args:
+        return None
+    return Routing(app_args[0], {f"arg{i}": v for i, v in enumerate(app_args[1:], 1)})
+
 
 # Q.850 cause of the dialed channel for a dial status (as app_dial maps them).
 DIAL_CAUSES = {"busy": 17, "noanswer": 19, "chanunavail": 20, "congestion": 34, "cancel": 16}
@@ -231,8 +252,15 @@ class FakeEngine(Engine):
 
     # -- the engine's side, driven by tests ---------------------------------
     async def incoming_call(
-        self, *, caller: str = "", called: str = "", tenant: str = "", args: Sequence[str] = ()
+        self,
+        *,
+        caller: str = "",
+        called: str = "",
+        tenant: str = "",
+        routing: Routing | None = None,
     ) -> Leg:
+        """A call the engine's dialplan hands over, with its ``routing`` (an IVR access
+        number: ``Routing("ivr", {"flow": "support", "tenant": "1"})``)."""
         leg = Leg(
             id=self._next_id("leg"), caller_number=caller, called_number=called, tenant=tenant
         )
@@ -245,7 +273,7 @@ class FakeEngine(Engine):
                 state=str(leg.state),
                 caller_number=caller,
                 called_number=called,
-                args=tuple(args),
+                routing=routing,
             )
         )
         return leg
@@ -389,22 +417,23 @@ class FakeEngine(Engine):
     # -- call control -----------------------------------------------------
     async def originate(
         self,
-        endpoint: str,
+        target: Target,
         *,
         leg_id: str | None = None,
         caller_id: str = "",
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
+        endpoint = channel_name(target)
         leg = Leg(id=leg_id or self._next_id("leg"), name=endpoint, caller_number=caller_id)
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
-        self.commands.append(("originate", endpoint, leg.id))
+        self.commands.append(("originate", target, leg.id))
         await self._started(leg.id, leg.id, endpoint=endpoint.removeprefix("SIP/"), name=endpoint)
-        await self.emit(LegCreated(leg_id=leg.id, name=endpoint, args=tuple(app_args)))
+        await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
 
     async def answer(self, leg_id: str) -> None:
@@ -480,11 +509,12 @@ class FakeEngine(Engine):
         self._leg(leg_id).variables[name] = value
         self.commands.append(("set_variable", leg_id, name, value))
 
-    async def continue_in_dialplan(
-        self, leg_id: str, context: str, extension: str, priority: int = 1
-    ) -> None:
+    async def transfer(self, leg_id: str, target: Target) -> None:
+        """Recorded as ``("transfer", leg_id, target)``; the leg stays as it is (a test
+        plays what the engine does next, e.g. :meth:`remote_hangup`)."""
         self._leg(leg_id)
-        self.commands.append(("continue", leg_id, context, extension, priority))
+        channel_name(target)  # a target the fake cannot reach is refused, as on an engine
+        self.commands.append(("transfer", leg_id, target))
 
     async def ring(self, leg_id: str) -> None:
         self._leg(leg_id)
@@ -600,7 +630,9 @@ class FakeEngine(Engine):
         self.snoops[leg.id] = (leg_id, listen, whisper)
         self.commands.append(("snoop", leg_id, leg.id, listen, whisper))
         await self._started(leg.id, leg.id, state="up", name=leg.name)
-        await self.emit(LegCreated(leg_id=leg.id, name=leg.name, state="up", args=tuple(app_args)))
+        await self.emit(
+            LegCreated(leg_id=leg.id, name=leg.name, state="up", routing=snoop_routing(app_args))
+        )
         return leg
 
     async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
@@ -608,12 +640,6 @@ class FakeEngine(Engine):
             raise EngineUnavailableError("fake engine is not connected")
         self.endpoint_queries.append(tuple(endpoints))  # not in commands: polled
         return {e: self.endpoint_reachability.get(e, "unknown") for e in endpoints}
-
-    def user_dial_string(self, endpoint: str) -> str:
-        return f"SIP/{endpoint}"
-
-    def trunk_dial_string(self, trunk: str, number: str) -> str:
-        return f"SIP/{number}@{trunk}"
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

@@ -60,6 +60,7 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import ChannelEvent, Event, LegEvent
+from orchestrator.core.targets import Routing, SipUser
 from orchestrator.cti.channels import ChannelWatch
 from orchestrator.cti.registry import CallRegistry
 from orchestrator.cti.stream import EventStream
@@ -248,7 +249,7 @@ class SupervisionService:
             raise ValidationError("an agent cannot supervise their own call", field="agent")
         supervisor_endpoint = await self._endpoint(tenant_id, supervisor, "supervisor")
         agent_endpoint = await self._endpoint(tenant_id, agent, "agent")
-        dial = self.engine.user_dial_string(supervisor_endpoint)
+        dial = SipUser(supervisor_endpoint)
         # From here to the registration, no await: two requests cannot both pass.
         if any(
             s.tenant_id == tenant_id and s.supervisor == supervisor for s in self._sessions.values()
@@ -283,7 +284,7 @@ class SupervisionService:
                 leg_id=session.supervisor_leg,
                 caller_id=agent,
                 timeout=self.ring_s,
-                app_args=(SUPERVISE_ARG, session.id),
+                routing=Routing(SUPERVISE_ARG, {"session": session.id}),
             )
         except BaseException:
             self._forget(session)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import ChannelStarted, Event
+from orchestrator.core.targets import SipUser
 from orchestrator.cti import CtiService
 from orchestrator.cti.commands import ClickToCallParams
 from orchestrator.cti.kept import KeptCall
@@ -106,7 +107,7 @@ async def test_restart_sweeps_unkept_legs_and_bridges_and_keeps_the_rest() -> No
     engine = FakeEngine()
     await engine.start()
     caller = await engine.incoming_call(caller="101", called="200")
-    agent = await engine.originate("SIP/201@a.example")
+    agent = await engine.originate(SipUser("201@a.example"))
     other = await engine.incoming_call(caller="102", called="200")
     talk = await engine.create_bridge(engine.new_id())
     await engine.add_to_bridge(talk.id, caller.id)
