@@ -432,7 +432,9 @@ class FakeEngine(Engine):
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", target, leg.id))
-        await self._started(leg.id, leg.id, endpoint=endpoint.removeprefix("SIP/"), name=endpoint)
+        # Observation names the SIP user or trunk a channel belongs to ("" for Local ones).
+        sip = endpoint.removeprefix("SIP/") if endpoint.startswith("SIP/") else ""
+        await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
 
