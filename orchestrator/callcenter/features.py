@@ -75,7 +75,8 @@ class FeatureCodes:
                 await task
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, LegCreated) and event.routing and event.routing.service == "feature":
+        routing = event.routing if isinstance(event, LegCreated) else None
+        if isinstance(event, LegCreated) and routing is not None and routing.service == "feature":
             task = asyncio.create_task(self._run(event), name=f"feature-{event.leg_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

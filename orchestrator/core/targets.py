@@ -103,7 +103,7 @@ class Routing(Mapping[str, str]):
     """Which service takes a new leg (``service``) and that service's data (str -> str).
 
     Immutable and hashable; a read-only mapping of the data, whose :meth:`get` reads a
-    missing key as ``""``. Example::
+    missing key as ``""``, and always true (test ``is None`` for "no routing"). Example::
 
         routing = Routing("cti", {"call": call.id})
         routing.service, routing["call"]
@@ -129,6 +129,10 @@ class Routing(Mapping[str, str]):
     def data(self) -> dict[str, str]:
         """A copy of the data."""
         return dict(self._data)
+
+    def __bool__(self) -> bool:
+        # It names a service even without data: never mistaken for "no routing".
+        return True
 
     def __getitem__(self, key: str) -> str:
         return self._data[key]

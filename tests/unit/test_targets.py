@@ -51,6 +51,7 @@ def test_routing_is_an_immutable_mapping() -> None:
     routing = Routing("cti", {"call": "orch-1", "tenant": "3"})
     assert routing.service == "cti" and routing["call"] == "orch-1"
     assert routing.get("missing") == "" and dict(routing) == routing.data
+    assert Routing("fromdialplan") and len(Routing("fromdialplan")) == 0  # true, even empty
     assert routing == Routing("cti", {"tenant": "3", "call": "orch-1"})
     assert routing != Routing("acd", {"call": "orch-1", "tenant": "3"})
     assert len({routing, Routing("cti", {"tenant": "3", "call": "orch-1"})}) == 1
