@@ -166,7 +166,8 @@ class Load:
             self.answered_at.append(event.timestamp)
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, LegCreated) and event.args[:1] == ("acd",):
+        routing = event.routing if isinstance(event, LegCreated) else None
+        if routing is not None and routing.service == "acd":
             self._spawn(self._agent_phone(event.leg_id))
 
     async def _agent_phone(self, leg_id: str) -> None:

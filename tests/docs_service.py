@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from orchestrator.core import FakeEngine, Leg
+from orchestrator.core.targets import Target
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 
@@ -26,8 +27,8 @@ class AnsweringFakeEngine(FakeEngine):
         super().__init__()
         self._answering: set[asyncio.Task[None]] = set()
 
-    async def originate(self, endpoint: str, **options: Any) -> Leg:
-        leg = await super().originate(endpoint, **options)
+    async def originate(self, target: Target, **options: Any) -> Leg:
+        leg = await super().originate(target, **options)
         task = asyncio.get_running_loop().create_task(self._answer_later(leg.id))
         self._answering.add(task)  # keep a reference until it ran
         task.add_done_callback(self._answering.discard)

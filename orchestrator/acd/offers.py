@@ -28,6 +28,7 @@ from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.events import LegCreated, LegDtmf, LegHungUp, LegStateChanged
+from orchestrator.core.targets import Routing
 
 if TYPE_CHECKING:
     from orchestrator.acd.agents import Agent
@@ -61,12 +62,12 @@ async def _run(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
             try:
                 target = await acd.directory.resolve(str(entry.tenant_id), agent.config.dial_target)
                 await acd.engine.originate(
-                    target.dial_string,
+                    target.dial,
                     leg_id=leg_id,
                     caller_id=entry.caller,
                     # The engine's own limit is only a backstop for ours.
                     timeout=math.ceil(config.ring_timeout_s) + 1,
-                    app_args=("acd", entry.id),
+                    routing=Routing("acd", {"call": entry.id}),
                 )
             except OrchestratorError as exc:
                 log.warning("queue %s: cannot ring agent %s: %s", entry.queue, agent.id, exc)

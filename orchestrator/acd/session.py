@@ -25,6 +25,7 @@ from orchestrator.acd.events import QueueResult
 from orchestrator.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import LegGoneError, OrchestratorError
+from orchestrator.core.targets import Routing
 
 if TYPE_CHECKING:
     from orchestrator.acd.service import AcdService
@@ -375,10 +376,10 @@ async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
         leg_id = engine.new_id()
         acd.track_leg(entry, leg_id)
         await engine.originate(
-            target.dial_string,
+            target.dial,
             leg_id=leg_id,
             timeout=math.ceil(config.ring_timeout_s) + 1,
-            app_args=("acd", entry.id),
+            routing=Routing("acd", {"call": entry.id}),
         )
     except OrchestratorError as exc:
         log.warning("callback %s to %s: %s", entry.id, number, exc)

@@ -1,6 +1,6 @@
 """Agents' phones played on a :class:`~orchestrator.core.FakeEngine`, for ACD tests.
 
-Each time the ACD rings an agent (an originate with ``app_args`` ``("acd", ...)``),
+Each time the ACD rings an agent (an originate with the routing ``Routing("acd", ...)``),
 the phone does the next scripted action for that extension, or its default::
 
     phones = AgentPhones(fake)
@@ -105,7 +105,9 @@ class AgentPhones:
                 await task
 
     def _on_event(self, event: Event) -> None:
-        if not isinstance(event, LegCreated) or event.args[:1] != ("acd",):
+        if not isinstance(event, LegCreated) or event.routing is None:
+            return
+        if event.routing.service != "acd":
             return
         # FakeEngine dial strings are SIP/<extension>@<tenant>.
         extension = event.name.removeprefix("SIP/").partition("@")[0]

@@ -78,7 +78,8 @@ class FeatureCodes:
                 await task
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, LegCreated) and event.args[:1] == ("feature",):
+        routing = event.routing if isinstance(event, LegCreated) else None
+        if isinstance(event, LegCreated) and routing is not None and routing.service == "feature":
             task = asyncio.create_task(self._run(event), name=f"feature-{event.leg_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -91,7 +92,11 @@ class FeatureCodes:
     async def _run(self, event: LegCreated) -> None:
         leg_id = event.leg_id
         try:
-            prompt = await self.act(*event.args[1:4])
+            routing = event.routing
+            assert routing is not None
+            prompt = await self.act(
+                routing.get("action"), routing.get("tenant"), routing.get("endpoint")
+            )
         except Exception:
             log.exception("feature code on %s failed", leg_id)
             prompt = REFUSED

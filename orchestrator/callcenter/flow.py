@@ -111,9 +111,7 @@ async def carry_on(acd: AcdService, place: Place, result: QueueResult) -> None:
             continue
         if destination != "hangup":
             target = await acd.directory.resolve(str(place.tenant_id), destination)
-            for name, value in target.variables.items():
-                await engine.set_variable(leg_id, name, value)
-            await engine.continue_in_dialplan(leg_id, target.context, target.extension)
+            await engine.transfer(leg_id, target.transfer)
             return
         break
     leg = engine.leg(leg_id)

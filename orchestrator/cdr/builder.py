@@ -297,22 +297,27 @@ class CdrBuilder:
                 self._close(self.calls[key])
 
     def _leg_created(self, e: LegCreated) -> None:
-        kind, rest = (e.args[0], e.args[1:]) if e.args else ("", ())
-        if kind == "ivr" and rest:
-            tenant = int(rest[1]) if len(rest) > 1 and rest[1].isdigit() else None
-            self._on_channel(e.leg_id, _ivr_span(rest[0], tenant, e.timestamp))
-        elif kind == "dial" and rest:
-            self.note(e.leg_id, join=rest[0])
+        routing = e.routing
+        if routing is None:
+            return
+        kind = routing.service
+        if kind == "ivr" and routing.get("flow"):
+            tenant = routing.get("tenant")
+            flow, tenant_id = routing["flow"], int(tenant) if tenant.isdigit() else None
+            self._on_channel(e.leg_id, _ivr_span(flow, tenant_id, e.timestamp))
+        elif kind == "dial" and routing.get("call"):
+            self.note(e.leg_id, join=routing["call"])
             self._on_channel(e.leg_id, _default_role("callee"))
-        elif kind == "cti" and rest:
+        elif kind == "cti" and routing.get("call"):
             # The CTI lookup may have named the leg's role already (an attended
             # transfer's consult leg): this is only the default.
-            role = "click-to-call-a" if e.leg_id == rest[0] else "click-to-call-b"
-            self.note(e.leg_id, join=None if e.leg_id == rest[0] else rest[0])
+            call_id = routing["call"]
+            role = "click-to-call-a" if e.leg_id == call_id else "click-to-call-b"
+            self.note(e.leg_id, join=None if e.leg_id == call_id else call_id)
             self._on_channel(e.leg_id, _default_role(role))
             self._on_channel(e.leg_id, _default_service("click_to_call"))
-        elif kind == "acd" and rest:
-            self._on_channel(e.leg_id, self._queue_leg(ACD_ALIAS + rest[0]))
+        elif kind == "acd" and routing.get("call"):
+            self._on_channel(e.leg_id, self._queue_leg(ACD_ALIAS + routing["call"]))
 
     def _queue_leg(self, alias: str) -> _Apply:
         """An agent leg the ACD rang joins the queued caller's call (see sources.follow_acd)."""

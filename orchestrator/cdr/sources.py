@@ -6,9 +6,9 @@
 - :func:`follow_ivr`: a leg an IVR flow dials joins the caller's call before the engine
   reports it, so an unanswered dial still belongs to the caller's CDR;
 - :func:`follow_acd`: a queue call's id names the queued caller's call, so the agent leg
-  the ACD rings for it (``app_args`` ``("acd", <queue call id>)``) joins the caller's CDR
-  as ``queue-agent`` (service ``queue``) when it answers; :func:`acd_lookup` does the same
-  from the first sight of the channel, so an offer nobody answers (no answer, a lost
+  the ACD rings for it (its routing: ``Routing("acd", {"call": <queue call id>})``) joins
+  the caller's CDR as ``queue-agent`` (service ``queue``) when it answers; :func:`acd_lookup`
+  does the same from the first sight of the channel, so an offer nobody answers (no answer, a lost
   ring-all race) is a leg of the caller's CDR too, not a CDR of its own.
 
 Wired in :mod:`orchestrator.runtime`::

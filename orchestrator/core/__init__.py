@@ -23,6 +23,7 @@ from orchestrator.core.fake import FakeEngine
 from orchestrator.core.journal import LegRecord
 from orchestrator.core.outcomes import ChannelKind, DialOutcome, HangupCause
 from orchestrator.core.prompts import Prompt
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 __all__ = [
     "Bridge",
@@ -39,6 +40,7 @@ __all__ = [
     "EngineTimeoutError",
     "EngineUnavailableError",
     "EventHandler",
+    "Extension",
     "FakeEngine",
     "HangupCause",
     "InvalidTransitionError",
@@ -50,5 +52,9 @@ __all__ = [
     "OrchestratorError",
     "PermissionDeniedError",
     "Prompt",
+    "Routing",
+    "SipUser",
+    "Target",
+    "TrunkNumber",
     "ValidationError",
 ]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from orchestrator.core.call import Bridge, Leg
 from orchestrator.core.events import Event
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.targets import Routing, Target
 
 log = logging.getLogger(__name__)
 
@@ -214,17 +215,33 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def originate(
         self,
-        endpoint: str,
+        target: Target,
         *,
         leg_id: str | None = None,
         caller_id: str = "",
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
-        """Call ``endpoint`` (engine dial string, e.g. ``PJSIP/101@a.example``).
+        """Call ``target`` (a :mod:`~orchestrator.core.targets` value) on a new leg.
 
-        The new leg comes under the orchestrator's control when it answers.
+        The new leg comes under the orchestrator's control when it answers:
+        ``LegCreated`` then carries ``routing``, so the service that made it (or any
+        subscriber) knows whose it is, without keeping the leg id aside. ``variables``
+        are set on the new channel; ``timeout`` is how long it may ring (seconds).
+        ``leg_id`` (see :meth:`new_id`) lets the caller watch for the leg's events
+        before the request is sent.
+
+        Errors: :class:`~orchestrator.core.errors.ValidationError` for a target or
+        routing the engine cannot carry (nothing is sent),
+        :class:`~orchestrator.core.errors.EngineError` when the engine refuses.
+
+        How engines do it: Asterisk ARI ``POST /channels`` to the target's dial string
+        (``PJSIP/<endpoint>``, ``PJSIP/<number>@<trunk>``, ``Local/<number>@t<tenant>/n``)
+        into the Stasis app, ``routing`` as the Stasis arguments (``service,key=value,...``)
+        that StasisStart gives back; FreeSWITCH ``originate {orch_route=...,vars}<dial
+        string> &park()`` (or ``socket``), the routing read back from the channel's
+        variables on CHANNEL_PARK.
         """
 
     @abc.abstractmethod
@@ -289,10 +306,26 @@ class Engine(abc.ABC):
     async def set_variable(self, leg_id: str, name: str, value: str) -> None: ...
 
     @abc.abstractmethod
-    async def continue_in_dialplan(
-        self, leg_id: str, context: str, extension: str, priority: int = 1
-    ) -> None:
-        """Hand the leg back to the engine's own dialplan at the given place."""
+    async def transfer(self, leg_id: str, target: Target) -> None:
+        """Blind transfer: the leg leaves the orchestrator's control for ``target``.
+
+        The engine switches the rest of the call itself (``LegLeftApp`` reports that the
+        leg left; observation events keep following it). An :class:`Extension` is
+        handled as if a phone of its tenant dialled the number (redirects, feature
+        codes, DIDs, outbound routes); a :class:`SipUser` or :class:`TrunkNumber` is
+        dialled as it is.
+
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when the leg is gone,
+        :class:`~orchestrator.core.errors.ValidationError` for a target the engine
+        cannot reach (nothing is sent).
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/continue`` to the tenant's
+        context (``t<tenant>``, ``<number>``, priority 1), or to the adapter's
+        ``orchestrator-dial`` context with the dial string in ``ORCH_DIAL`` for a SIP
+        user or a trunk number; FreeSWITCH ``uuid_transfer <uuid> <number> XML
+        <context>`` to an extension in a dialplan context the adapter owns (the
+        tenant's, or one that bridges to the dial string set in a channel variable).
+        """
 
     @abc.abstractmethod
     async def ring(self, leg_id: str) -> None:
@@ -457,15 +490,6 @@ class Engine(abc.ABC):
         """Forget journal records older than ``before`` (Unix seconds), so the journal
         does not grow forever; records at or after it stay readable."""
         return None
-
-    # -- dial strings -------------------------------------------------------
-    @abc.abstractmethod
-    def user_dial_string(self, endpoint: str) -> str:
-        """How :meth:`originate` reaches the SIP user ``endpoint`` (``<user>@<domain>``)."""
-
-    @abc.abstractmethod
-    def trunk_dial_string(self, trunk: str, number: str) -> str:
-        """How :meth:`originate` reaches ``number`` through the SIP trunk ``trunk``."""
 
     # -- configuration ----------------------------------------------------
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from orchestrator.core.call import LegState
 from orchestrator.core.outcomes import ChannelKind, DialOutcome, HangupCause
+from orchestrator.core.targets import Routing
 
 
 def _now() -> float:
@@ -47,15 +48,20 @@ class LegEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegCreated(LegEvent):
-    """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...)."""
+    """A leg entered the orchestrator's control (ARI StasisStart, ESL CHANNEL_PARK...).
+
+    ``routing`` says which service takes it: what ``Engine.originate(routing=...)`` gave
+    for a leg the orchestrator made, or what the engine's dialplan says for one it hands
+    over (an IVR access number: ``Routing("ivr", {"flow": ..., "tenant": ...})``); None
+    when nothing says (a leg adopted after a reconnect whose routing was lost).
+    """
 
     name: str = ""
     state: LegState = LegState.DOWN
     caller_number: str = ""
     caller_name: str = ""
     called_number: str = ""
-    context: str = ""
-    args: tuple[str, ...] = ()
+    routing: Routing | None = None
     variables: dict[str, str] = field(default_factory=dict)
     # Left in the engine by a previous run of the orchestrator and taken back because it
     # is in ``Engine.kept_legs``: its owner resumes it, nothing new starts on it.

@@ -74,6 +74,19 @@ from orchestrator.core.outcomes import (
     DialOutcome,
     HangupCause,
 )
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
+
+
+def channel_name(target: Target) -> str:
+    """The name the fake gives a channel it dials to ``target`` (``SIP/101@a.example``,
+    ``SIP/+4420...@carrier``, ``Local/102@t3``)."""
+    if isinstance(target, SipUser):
+        return f"SIP/{target.endpoint}"
+    if isinstance(target, TrunkNumber):
+        return f"SIP/{target.number}@{target.trunk}"
+    if isinstance(target, Extension):
+        return f"Local/{target.number}@t{target.tenant}"
+    raise ValidationError(f"the fake engine cannot reach {target!r}", target=repr(target))
 
 
 class FakeEngine(Engine):
@@ -260,8 +273,15 @@ class FakeEngine(Engine):
 
     # -- the engine's side, driven by tests ---------------------------------
     async def incoming_call(
-        self, *, caller: str = "", called: str = "", tenant: str = "", args: Sequence[str] = ()
+        self,
+        *,
+        caller: str = "",
+        called: str = "",
+        tenant: str = "",
+        routing: Routing | None = None,
     ) -> Leg:
+        """A call the engine's dialplan hands over, with its ``routing`` (an IVR access
+        number: ``Routing("ivr", {"flow": "support", "tenant": "1"})``)."""
         leg = Leg(
             id=self._next_id("leg"), caller_number=caller, called_number=called, tenant=tenant
         )
@@ -274,7 +294,7 @@ class FakeEngine(Engine):
                 state=leg.state,
                 caller_number=caller,
                 called_number=called,
-                args=tuple(args),
+                routing=routing,
             )
         )
         return leg
@@ -425,22 +445,25 @@ class FakeEngine(Engine):
     # -- call control -----------------------------------------------------
     async def originate(
         self,
-        endpoint: str,
+        target: Target,
         *,
         leg_id: str | None = None,
         caller_id: str = "",
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
+        endpoint = channel_name(target)
         leg = Leg(id=leg_id or self._next_id("leg"), name=endpoint, caller_number=caller_id)
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
-        self.commands.append(("originate", endpoint, leg.id))
-        await self._started(leg.id, leg.id, endpoint=endpoint.removeprefix("SIP/"), name=endpoint)
-        await self.emit(LegCreated(leg_id=leg.id, name=endpoint, args=tuple(app_args)))
+        self.commands.append(("originate", target, leg.id))
+        # Observation names the SIP user or trunk a channel belongs to ("" for Local ones).
+        sip = endpoint.removeprefix("SIP/") if endpoint.startswith("SIP/") else ""
+        await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
+        await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
 
     async def answer(self, leg_id: str) -> None:
@@ -558,11 +581,12 @@ class FakeEngine(Engine):
         self._leg(leg_id).variables[name] = value
         self.commands.append(("set_variable", leg_id, name, value))
 
-    async def continue_in_dialplan(
-        self, leg_id: str, context: str, extension: str, priority: int = 1
-    ) -> None:
+    async def transfer(self, leg_id: str, target: Target) -> None:
+        """Recorded as ``("transfer", leg_id, target)``; the leg stays as it is (a test
+        plays what the engine does next, e.g. :meth:`remote_hangup`)."""
         self._leg(leg_id)
-        self.commands.append(("continue", leg_id, context, extension, priority))
+        channel_name(target)  # a target the fake cannot reach is refused, as on an engine
+        self.commands.append(("transfer", leg_id, target))
 
     async def ring(self, leg_id: str) -> None:
         self._leg(leg_id)
@@ -675,12 +699,6 @@ class FakeEngine(Engine):
             raise EngineUnavailableError("fake engine is not connected")
         self.endpoint_queries.append(tuple(endpoints))  # not in commands: polled
         return {e: self.endpoint_reachability.get(e, "unknown") for e in endpoints}
-
-    def user_dial_string(self, endpoint: str) -> str:
-        return f"SIP/{endpoint}"
-
-    def trunk_dial_string(self, trunk: str, number: str) -> str:
-        return f"SIP/{number}@{trunk}"
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

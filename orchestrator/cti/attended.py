@@ -35,6 +35,7 @@ from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.core.targets import Routing
 from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.cti.commands import AttendedTransferParams, destination
 from orchestrator.cti.errors import CallStateError, TransferStateError
@@ -187,11 +188,11 @@ class AttendedTransfers:
                 # A number through a trunk with its own caller ID shows the trunk's.
                 caller_id = target.caller_id if target.kind == "number" else ""
                 await self.engine.originate(
-                    target.dial_string,
+                    target.dial,
                     leg_id=leg.id,
                     caller_id=caller_id or transferer.number,
                     timeout=ring_s,
-                    app_args=("cti", call.id),
+                    routing=Routing("cti", {"call": call.id}),
                 )
             except OrchestratorError as exc:
                 await self._cancel(c, reason="failed", error=exc.error_id)

@@ -327,8 +327,9 @@ class CallRegistry:
         if not isinstance(event, LegEvent):
             return
         call = self._by_leg.get(event.leg_id)
-        if call is None and isinstance(event, LegCreated) and event.args[:1] == ("dial",):
-            parent = self._calls.get(event.args[1]) if len(event.args) > 1 else None
+        routing = event.routing if isinstance(event, LegCreated) else None
+        if call is None and routing is not None and routing.service == "dial":
+            parent = self._calls.get(routing.get("call"))
             if parent is not None:
                 call = parent
                 self.add_leg(parent, event.leg_id, "dialed")

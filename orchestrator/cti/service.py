@@ -38,6 +38,7 @@ from typing import Any
 
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, NotFoundError, OrchestratorError
+from orchestrator.core.targets import Routing
 from orchestrator.cti import kept
 from orchestrator.cti.attended import AttendedTransfers
 from orchestrator.cti.authorizer import CallAuthorizer
@@ -273,9 +274,7 @@ class CtiService:
                 "the call is not connected yet: nothing to transfer", call_id=call.id
             )
         target = await self.directory.resolve(str(call.tenant_id), where)
-        for name, value in target.variables.items():
-            await self.engine.set_variable(b.id, name, value)
-        await self.engine.continue_in_dialplan(b.id, target.context, target.extension)
+        await self.engine.transfer(b.id, target.transfer)
         b.transferred = True
         self.calls.end(call, CallState.TRANSFERRED, destination=where, leg_id=b.id)
 
@@ -367,11 +366,11 @@ class CtiService:
         self.calls.add(call)
         try:
             await self.engine.originate(
-                target_a.dial_string,
+                target_a.dial,
                 leg_id=leg_a.id,
                 caller_id=caller_id_a or target_b.number,
                 timeout=timeout,
-                app_args=("cti", call.id),
+                routing=Routing("cti", {"call": call.id}),
             )
         except OrchestratorError as exc:
             self.calls.end(call, CallState.HUNG_UP, cause=0, error=exc.error_id)
@@ -423,11 +422,11 @@ class CtiService:
                 # Leg A waits in silence otherwise; connecting ends the tone.
                 await self.engine.play(a.id, "tone:ring", playback_id=ringback)
             await self.engine.originate(
-                target_b.dial_string,
+                target_b.dial,
                 leg_id=b.id,
                 caller_id=caller_id,
                 timeout=ring,
-                app_args=("cti", call.id),
+                routing=Routing("cti", {"call": call.id}),
             )
             self.calls.ringing(call, leg_id=b.id, role="b")
             await call.wait_until(lambda: b.up or b.gone or a.gone, left(ring + ENGINE_MARGIN_S))

@@ -69,6 +69,7 @@ from orchestrator.core.events import (
     LegHungUp,
     LegStateChanged,
 )
+from orchestrator.core.targets import Routing, SipUser
 from orchestrator.cti.channels import ChannelWatch
 from orchestrator.cti.registry import CallRegistry
 from orchestrator.cti.stream import EventStream
@@ -255,7 +256,7 @@ class SupervisionService:
             raise ValidationError("an agent cannot supervise their own call", field="agent")
         supervisor_endpoint = await self._endpoint(tenant_id, supervisor, "supervisor")
         agent_endpoint = await self._endpoint(tenant_id, agent, "agent")
-        dial = self.engine.user_dial_string(supervisor_endpoint)
+        dial = SipUser(supervisor_endpoint)
         # From here to the registration, no await: two requests cannot both pass.
         if any(
             s.tenant_id == tenant_id and s.supervisor == supervisor for s in self._sessions.values()
@@ -289,7 +290,7 @@ class SupervisionService:
                 leg_id=session.supervisor_leg,
                 caller_id=agent,
                 timeout=self.ring_s,
-                app_args=(SUPERVISE_ARG, session.id),
+                routing=Routing(SUPERVISE_ARG, {"session": session.id}),
             )
         except BaseException:
             self._forget(session)

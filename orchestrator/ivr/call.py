@@ -55,6 +55,7 @@ from orchestrator.core.events import (
     PlaybackFinished,
     RecordingFinished,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.ivr.directory import Directory
 from orchestrator.ivr.errors import CallerHungUp, CallTransferred
 from orchestrator.ivr.media import media_list
@@ -494,11 +495,7 @@ class IvrCall:
         """
         self._check()
         target = await self.directory.resolve(self.tenant, destination)
-        for name, value in target.variables.items():
-            await self._command(None, self.engine.set_variable(self.id, name, value))
-        await self._command(
-            None, self.engine.continue_in_dialplan(self.id, target.context, target.extension)
-        )
+        await self._command(None, self.engine.transfer(self.id, target.transfer))
         self.transferred = True
         self._notify("transferred", destination=destination, kind=target.kind)
 
@@ -538,11 +535,11 @@ class IvrCall:
                 await self._command(reached, self.engine.ring(self.id))
             self._notify("dial", destination=destination, leg_id=child.leg_id)
             await self.engine.originate(
-                target.dial_string,
+                target.dial,
                 leg_id=child.leg_id,
                 caller_id=caller_id or target.caller_id or self.caller,
                 timeout=timeout,
-                app_args=("dial", self.id),
+                routing=Routing("dial", {"call": self.id}),
             )
             event = await self._wait(reached, timeout + COMMAND_TIMEOUT)
             if event is None or isinstance(event, LegHungUp) or not child.answered:

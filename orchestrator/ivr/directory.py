@@ -1,10 +1,10 @@
 """Where a flow's ``transfer("102")`` or ``dial("number:+44...")`` goes.
 
-A :class:`Directory` turns a destination a flow names into what the engine needs:
-a dial string for :meth:`Engine.originate` and a dialplan place for a blind
-transfer. The composition root gives the runner one backed by the store (an
-extension's SIP endpoint, the tenant's outbound routes); tests use
-:class:`StaticDirectory`.
+A :class:`Directory` turns a destination a flow names into the engine's typed targets
+(:mod:`orchestrator.core.targets`): what :meth:`Engine.originate` dials and where
+:meth:`Engine.transfer` sends a blind transfer. The composition root gives the runner
+one backed by the store (an extension's SIP endpoint, the tenant's outbound routes);
+tests use :class:`StaticDirectory`.
 
 Destinations: ``"102"`` or ``"extension:102"`` (an extension of the call's tenant),
 ``"number:+442079460000"`` (an external number, through the tenant's outbound route).
@@ -13,10 +13,10 @@ Destinations: ``"102"`` or ``"extension:102"`` (an extension of the call's tenan
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.core import targets
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import NotFoundError, ValidationError
 
@@ -28,16 +28,15 @@ _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 class Target:
     """A resolved destination.
 
-    ``context``/``extension`` (+ ``variables`` set first) is where a blind transfer
-    continues in the engine's dialplan; ``dial_string`` is what ``originate`` dials.
+    ``dial`` is what ``originate`` calls (an extension's phone itself); ``transfer`` is
+    where a blind transfer sends the call (an extension's number in its tenant's
+    dialplan, so what the tenant's phones get for it applies).
     """
 
     kind: str
     number: str
-    dial_string: str
-    context: str
-    extension: str
-    variables: Mapping[str, str] = field(default_factory=dict)
+    dial: targets.Target
+    transfer: targets.Target
     caller_id: str = ""
 
 
@@ -61,11 +60,6 @@ class Directory(Protocol):
     async def resolve(self, tenant: str, destination: str) -> Target: ...
 
 
-# The engine's generic "dial this" place for blind transfers to external numbers
-# (see dialplan_templates/asterisk/base/extensions.conf.j2).
-DIAL_CONTEXT = "orchestrator-dial"
-
-
 class StaticDirectory:
     """A directory from a fixed table, for tests and the flow harness.
 
@@ -73,10 +67,14 @@ class StaticDirectory:
     ``<number>@<tenant>``; numbers leave through the trunk ``trunk``.
     """
 
+    # ``engine`` is not needed any more (targets are engine-neutral): accepted for callers.
     def __init__(
-        self, engine: Engine, *, extensions: set[str] | None = None, trunk: str = "carrier"
+        self,
+        engine: Engine | None = None,
+        *,
+        extensions: set[str] | None = None,
+        trunk: str = "carrier",
     ) -> None:
-        self.engine = engine
         self.extensions = extensions
         self.trunk = trunk
 
@@ -85,7 +83,7 @@ class StaticDirectory:
         if kind == "extension":
             if self.extensions is not None and value not in self.extensions:
                 raise NotFoundError(f"no extension {value}", extension=value)
-            dial = self.engine.user_dial_string(f"{value}@{tenant}")
-            return Target(kind, value, dial, f"t{tenant}", value)
-        dial = self.engine.trunk_dial_string(self.trunk, value)
-        return Target(kind, value, dial, DIAL_CONTEXT, "s", {"ORCH_DIAL": dial})
+            user = targets.SipUser(f"{value}@{tenant}")
+            return Target(kind, value, user, targets.Extension(tenant, value))
+        out = targets.TrunkNumber(self.trunk, value)
+        return Target(kind, value, out, out)

@@ -148,7 +148,12 @@ class IvrRunner:
             call = self._routes.get(event.leg_id)
             if call is not None:
                 self._deliver(call, event)
-            elif isinstance(event, LegCreated) and event.args[:1] == ("ivr",) and not event.resumed:
+            elif (
+                isinstance(event, LegCreated)
+                and event.routing is not None
+                and event.routing.service == "ivr"
+                and not event.resumed
+            ):
                 self._start(event)  # (a resumed leg's flow ended with the previous run)
         elif isinstance(event, PlaybackFinished | RecordingFinished):
             call = self._routes.get(event.leg_id)
@@ -167,8 +172,9 @@ class IvrRunner:
             called_number=event.called_number,
             state=LegState(event.state),
         )
-        name = event.args[1] if len(event.args) > 1 else ""
-        tenant = event.args[2] if len(event.args) > 2 else ""
+        routing = event.routing
+        name = routing.get("flow") if routing is not None else ""
+        tenant = routing.get("tenant") if routing is not None else ""
         call = IvrCall(
             self.engine,
             leg,

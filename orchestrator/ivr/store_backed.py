@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from orchestrator.core import targets
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import NotFoundError, ValidationError
-from orchestrator.ivr.directory import DIAL_CONTEXT, Target, parse
+from orchestrator.ivr.directory import Target, parse
 from orchestrator.ivr.runner import AppSpec
 from orchestrator.store.models import Extension, Tenant
 from orchestrator.store.redirects import MAX_HOPS
@@ -95,8 +96,8 @@ class StoreDirectory:
                     return self._extension(session, tenant_id, target, seen)
             except (NotFoundError, ValidationError) as exc:
                 log.info("extension %s: redirect %s ignored: %s", number, redirect_to, exc)
-        dial = self.engine.user_dial_string(f"{username}@{domain}")
-        return Target("extension", number, dial, f"t{tenant_id}", number)
+        user = targets.SipUser(f"{username}@{domain}")
+        return Target("extension", number, user, targets.Extension(str(tenant_id), number))
 
     @staticmethod
     def _enabled(session: Session, tenant_id: int, number: str) -> bool:
@@ -111,10 +112,8 @@ class StoreDirectory:
         from orchestrator.store.routes import resolve_outbound
 
         out = resolve_outbound(session, tenant_id, number)
-        dial = self.engine.trunk_dial_string(out.trunk_endpoint, out.number)
-        return Target(
-            "number", out.number, dial, DIAL_CONTEXT, "s", {"ORCH_DIAL": dial}, out.caller_id_number
-        )
+        trunk = targets.TrunkNumber(out.trunk_endpoint, out.number)
+        return Target("number", out.number, trunk, trunk, out.caller_id_number)
 
     async def resolve(self, tenant: str, destination: str) -> Target:
         return await asyncio.to_thread(self._resolve, tenant, destination)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.core.fake import FakeEngine
+from orchestrator.core.targets import Routing
 from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.directory import StaticDirectory
 from orchestrator.ivr.registry import AppRegistry, Flow
@@ -176,7 +177,8 @@ async def run_flow(
     runner.observers.append(script.observe)
     runner.start()
     try:
-        await engine.incoming_call(caller=caller, called=called, args=("ivr", "test", tenant))
+        routing = Routing("ivr", {"flow": "test", "tenant": tenant})
+        await engine.incoming_call(caller=caller, called=called, routing=routing)
         await asyncio.sleep(0)
         await runner.wait_idle(timeout)
         for task in list(script.tasks):

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from orchestrator.core import FakeEngine
+from orchestrator.core.targets import Routing
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
 
@@ -52,7 +53,9 @@ async def incoming(
 ) -> str:
     """A caller dials an access number of ``tenant``; returns the call id once it is known."""
     leg = await engine.incoming_call(
-        caller="+447700900123", called=called, args=("ivr", app, str(tenant))
+        caller="+447700900123",
+        called=called,
+        routing=Routing("ivr", {"flow": app, "tenant": str(tenant)}),
     )
     for _ in range(1000):
         await asyncio.sleep(0.001)

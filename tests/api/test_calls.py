@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.call import LegState
+from orchestrator.core.targets import Extension
 from orchestrator.cti import CtiService
 from orchestrator.ivr import IvrRunner
 from tests.api import cti_helpers
@@ -89,7 +90,7 @@ def test_redirect_ringing_call_then_transfer_refused_once_gone(
     call_id = call_in(client, cti, fake_engine, tenant_a["id"])
     r = client.post(f"/api/v1/calls/{call_id}/redirect", json={"destination": "102"})
     assert r.status_code == 200, r.text
-    assert ("continue", call_id, f"t{tenant_a['id']}", "102", 1) in fake_engine.commands
+    assert ("transfer", call_id, Extension(str(tenant_a["id"]), "102")) in fake_engine.commands
     r = client.post(f"/api/v1/calls/{call_id}/transfer", json={"destination": "103"})
     assert r.status_code == 404
 
@@ -102,7 +103,7 @@ def test_redirect_of_an_answered_call_is_a_conflict(
     assert r.status_code == 409 and r.json()["error_id"] == "call-state"
     r = client.post(f"/api/v1/calls/{call_id}/transfer", json={"destination": "extension:102"})
     assert r.status_code == 200
-    assert ("continue", call_id, f"t{tenant_a['id']}", "102", 1) in fake_engine.commands
+    assert ("transfer", call_id, Extension(str(tenant_a["id"]), "102")) in fake_engine.commands
 
 
 def test_transfer_destination_is_validated(
@@ -111,7 +112,7 @@ def test_transfer_destination_is_validated(
     call_id = call_in(client, cti, fake_engine, tenant_a["id"], app="menu")
     r = client.post(f"/api/v1/calls/{call_id}/transfer", json={"destination": "10&2"})
     assert r.status_code == 422
-    assert not any(c[0] == "continue" for c in fake_engine.commands)
+    assert not any(c[0] == "transfer" for c in fake_engine.commands)
 
 
 def test_click_to_call_connects_and_hangs_up_both_legs(

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator.core import FakeEngine
+from orchestrator.core.targets import Extension, SipUser, TrunkNumber
 from orchestrator.ivr.store_backed import StoreDirectory
 from orchestrator.provisioning.base import RecordingProvisioner
 from orchestrator.provisioning.data import load_tenant
@@ -237,17 +238,18 @@ def test_the_directory_follows_redirects(
     def resolve(destination: str) -> Any:
         return asyncio.run(directory.resolve(tid, destination))
 
-    assert resolve("101").dial_string == "SIP/101@a.example"
+    assert resolve("101").dial == SipUser("101@a.example")
     assert put(client, tenant_a, exts["101"], to="102").status_code == 200
     assert put(client, tenant_a, exts["102"], to="103").status_code == 200
     target = resolve("101")
-    assert (target.number, target.dial_string) == ("103", "SIP/103@a.example")
-    assert (target.context, target.extension) == (f"t{tid}", "103")
+    assert (target.number, target.dial) == ("103", SipUser("103@a.example"))
+    assert target.transfer == Extension(tid, "103")
     route_0044(client, tenant_a)
     assert put(client, tenant_a, exts["103"], to="00442079460000").status_code == 200
     target = resolve("extension:101")
-    assert (target.kind, target.dial_string) == ("number", "SIP/00442079460000@trunk-t1-carrier")
+    number = TrunkNumber("trunk-t1-carrier", "00442079460000")
+    assert (target.kind, target.dial) == ("number", number)
     # A target that stopped resolving (its extension disabled) is skipped.
     assert client.delete(url(tenant_a, f"/{exts['103']}/redirect")).status_code == 200
     client.patch(url(tenant_a, f"/{exts['103']}"), json={"enabled": False})
-    assert resolve("101").dial_string == "SIP/102@a.example"
+    assert resolve("101").dial == SipUser("102@a.example")

@@ -20,6 +20,7 @@ from orchestrator.acd.testing import AgentPhones, Answer
 from orchestrator.callcenter import CallCenter, queue_flow
 from orchestrator.core import FakeEngine
 from orchestrator.core.prompts import Prompt
+from orchestrator.core.targets import ROUTING_VALUE, Routing
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
 from orchestrator.store import queue_runtime as store
@@ -31,6 +32,18 @@ from tests.api.fields import error_field
 
 QUEUES, AGENTS = "/api/v1/queues", "/api/v1/agents"
 FAST = {"ring_timeout_s": 1, "retry_s": 0.05}
+
+
+def support(tid: int) -> Routing:
+    """What the dialplan gives a call to the tenant's "support" IVR access number."""
+    return Routing("ivr", {"flow": "support", "tenant": str(tid)})
+
+
+def feature(action: str, tid: int, endpoint: str) -> Routing:
+    """What the dialplan gives a feature code (*91...) call. Garbage no routing can carry
+    (``x;y``) reaches the feature as a missing value: the engine leaves it out."""
+    data = {"action": action, "tenant": str(tid), "endpoint": endpoint}
+    return Routing("feature", {k: v for k, v in data.items() if ROUTING_VALUE.fullmatch(v)})
 
 
 class Wired:
@@ -306,7 +319,7 @@ def test_call_to_the_queue_flow_reaches_an_agent_and_events_go_out(
         assert wired.phones is not None
         wired.phones.default("101", Answer(0.01))
         leg = call(client, lambda: wired.engine.incoming_call(
-            caller="+447700900001", called="+15550100", args=("ivr", "support", str(tid))
+            caller="+447700900001", called="+15550100", routing=support(tid)
         ))  # fmt: skip
         queued = next_of("queued")
         assert queued["call"]["id"] == leg.id and queued["call"]["access_number"] == "+15550100"
@@ -338,13 +351,13 @@ def test_callers_and_statistics_survive_a_restart(
     figures = lambda: wired.center.stats.figures(tid, "support")  # noqa: E731
     # A caller abandons while nobody is free, another waits through the restart.
     gone = call(client, lambda: wired.engine.incoming_call(
-        caller="+447700900001", called="+15550100", args=("ivr", "support", str(tid))
+        caller="+447700900001", called="+15550100", routing=support(tid)
     ))  # fmt: skip
     until(client, lambda: figures().waiting == 1)
     call(client, wired.engine.remote_hangup, gone.id)
     until(client, lambda: figures().abandoned == 1)
     leg = call(client, lambda: wired.engine.incoming_call(
-        caller="+447700900002", called="+15550100", args=("ivr", "support", str(tid))
+        caller="+447700900002", called="+15550100", routing=support(tid)
     ))  # fmt: skip
     until(client, lambda: figures().waiting == 1)
     [before] = wired.center.acd.waiting(tid, "support")
@@ -420,7 +433,7 @@ def test_feature_codes_log_in_and_pause_an_agent(
 
     def dial(action: str, endpoint: str) -> str:
         leg = call(client, lambda: engine.incoming_call(
-            caller="101", called="*9x", args=("feature", action, str(tid), endpoint)
+            caller="101", called="*9x", routing=feature(action, tid, endpoint)
         ))  # fmt: skip
         until(client, lambda: any(c[:2] == ("hangup", leg.id) for c in engine.commands))
         prompt = next(c[2] for c in engine.commands if c[0] == "play" and c[1] == leg.id)

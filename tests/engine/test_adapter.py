@@ -29,9 +29,11 @@ from orchestrator.core.events import (
     PlaybackFinished,
     PlaybackStarted,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.engines.asterisk.targets import DialplanPlace
 
 pytestmark = [
     pytest.mark.engine,
@@ -165,7 +167,7 @@ async def ari(asterisk: AsteriskInstance) -> AsyncIterator[AriClient]:
 
 async def call_in_stasis(engine: AsteriskEngine, rec: Recorder, exten: str = "wait") -> str:
     """Originate a Local channel whose other half answers; return the leg id once in Stasis."""
-    leg = await engine.originate(f"Local/{exten}@zz-adaptertest", caller_id='"Test" <101>')
+    leg = await engine.originate(DialplanPlace("zz-adaptertest", exten), caller_id='"Test" <101>')
     await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
     return leg.id
 
@@ -181,11 +183,13 @@ async def test_connects_and_reports_version(make_engine: Factory) -> None:
 
 async def test_answer_play_and_hangup(make_engine: Factory) -> None:
     engine, rec = await make_engine()
-    leg = await engine.originate("Local/stasis@zz-adaptertest", caller_id='"Test" <101>')
+    leg = await engine.originate(
+        DialplanPlace("zz-adaptertest", "stasis"), caller_id='"Test" <101>'
+    )
     # The ;2 half runs Stasis() from the dialplan, ringing: we answer it ...
     half = await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == f"{leg.id};2")
-    assert half.args == ("fromdialplan",) and half.state == "ringing"
-    assert half.context == "zz-adaptertest" and half.caller_number == "101"
+    assert half.routing == Routing("fromdialplan") and half.state == "ringing"
+    assert half.caller_number == "101"
     await engine.answer(half.leg_id)
     await rec.wait_for(
         lambda e: isinstance(e, LegStateChanged) and e.leg_id == half.leg_id and e.state == "up"

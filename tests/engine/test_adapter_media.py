@@ -24,6 +24,7 @@ from orchestrator.core.events import (
 )
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.engines.asterisk.targets import DialplanPlace
 from tests.engine.test_adapter import Factory, Recorder, engine_factory
 
 pytestmark = [
@@ -81,7 +82,7 @@ async def make_engine(asterisk: AsteriskInstance, media_context: None) -> AsyncI
 
 async def call_in_stasis(engine: AsteriskEngine, rec: Recorder, exten: str = "wait") -> str:
     """Originate a Local channel whose other half answers; return the leg id once in Stasis."""
-    leg = await engine.originate(f"Local/{exten}@zz-adaptermedia", caller_id='"Test" <101>')
+    leg = await engine.originate(DialplanPlace("zz-adaptermedia", exten), caller_id='"Test" <101>')
     await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
     return leg.id
 
@@ -189,7 +190,7 @@ async def test_hold_unhold_and_music_on_hold(make_engine: Factory) -> None:
 
 async def test_ring_an_unanswered_leg(make_engine: Factory) -> None:
     engine, rec = await make_engine()
-    leg = await engine.originate("Local/stasis@zz-adaptermedia")
+    leg = await engine.originate(DialplanPlace("zz-adaptermedia", "stasis"))
     half = f"{leg.id};2"
     created = await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == half)
     assert created.state == "ringing"
@@ -229,7 +230,7 @@ async def test_failed_originate_is_reported(
     make_engine: Factory, exten: str, timeout: float, cause: int
 ) -> None:
     engine, rec = await make_engine()
-    leg = await engine.originate(f"Local/{exten}@zz-adaptermedia", timeout=timeout)
+    leg = await engine.originate(DialplanPlace("zz-adaptermedia", exten), timeout=timeout)
     gone = await rec.wait_for(
         lambda e: isinstance(e, LegHungUp) and e.leg_id == leg.id, timeout=timeout + 5
     )

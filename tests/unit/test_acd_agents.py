@@ -14,9 +14,13 @@ from orchestrator.acd.agents import AgentBook
 from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import ValidationError
 from orchestrator.core.events import EndpointStateChanged
+from orchestrator.core.targets import Routing
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
 
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
+
+# A call to the queue flow "q" of tenant 1, as the dialplan hands it over.
+Q = Routing("ivr", {"flow": "q", "tenant": "1"})
 
 
 @pytest.fixture
@@ -206,15 +210,13 @@ async def test_enqueue_from_an_ivr_flow(h: AcdHarness) -> None:
     runner.start()
     try:
         # Nobody logged in: the caller times out and the flow transfers it.
-        await h.fake.incoming_call(caller="+447700900001", called="5000", args=("ivr", "q", "1"))
+        await h.fake.incoming_call(caller="+447700900001", called="5000", routing=Q)
         await runner.wait_idle(2)
         assert results[0].outcome == "timeout"
-        assert h.fake.commands[-1][0] == "continue"
+        assert h.fake.commands[-1][0] == "transfer"
         # An agent answers, talks, hangs up; the flow ends and the runner hangs up.
         h.agent("101", action=Answer())
-        leg = await h.fake.incoming_call(
-            caller="+447700900002", called="5000", args=("ivr", "q", "1")
-        )
+        leg = await h.fake.incoming_call(caller="+447700900002", called="5000", routing=Q)
         await h.until(lambda: h.state("101") == "on_call")
         await h.phones.hangup("101")
         await runner.wait_idle(2)

@@ -12,6 +12,10 @@ from orchestrator.acd import PriorityRule, Strategy
 from orchestrator.acd.testing import AcdHarness, Answer, Silent
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.core.prompts import Prompt
+from orchestrator.core.targets import TrunkNumber
+
+# A callback to this number rings it through the StaticDirectory's trunk.
+CUSTOMER = TrunkNumber("carrier", "+447700900001")
 
 
 @pytest.fixture
@@ -136,12 +140,8 @@ async def test_callback_keeps_the_place(h: AcdHarness) -> None:
     assert [w["kind"] for w in h.acd.waiting(1, "support")] == ["callback", "live"]
     h.acd.unpause(1, "a101")
     # The agent is called first, then the customer's number.
-    await h.until(
-        lambda: any(c[0] == "originate" and "+447700900001" in c[1] for c in h.fake.commands)
-    )
-    customer = next(
-        c[2] for c in h.fake.commands if c[0] == "originate" and "+447700900001" in c[1]
-    )
+    await h.until(lambda: any(c[0] == "originate" and c[1] == CUSTOMER for c in h.fake.commands))
+    customer = next(c[2] for c in h.fake.commands if c[0] == "originate" and c[1] == CUSTOMER)
     assert h.state("101") == "on_call"
     await h.fake.remote_answer(customer)
     await h.until_event("callback_result", reason="connected")

@@ -29,8 +29,10 @@ from orchestrator.core.events import (
     LegUnheld,
     RecordingFinished,
 )
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp, StreamItem
+from orchestrator.engines.asterisk.targets import DialplanPlace, Place, dial_string, transfer_place
 
 EVENTS = Path(__file__).resolve().parents[1] / "data" / "ari" / "events"
 # Not UTF-8 (a WAV header and 8-bit samples): must come back byte for byte.
@@ -174,7 +176,7 @@ async def test_originate_registers_the_leg_before_the_request(
             while not engine.status().links["ari"]:  # noqa: ASYNC110 - no event for one link
                 await asyncio.sleep(0.01)
         assert engine.version == "22.0-fake" and not engine.status().connected
-        leg = await engine.originate("Local/100@ctx", caller_id="101")
+        leg = await engine.originate(DialplanPlace("ctx", "100"), caller_id="101")
         # The StasisStart came (and was applied) before the HTTP reply.
         created = [e for e in seen if isinstance(e, LegCreated)]
         assert [e.leg_id for e in created] == [leg.id]
@@ -207,6 +209,12 @@ async def test_get_variable_unset_is_empty_but_a_missing_channel_is_gone(
             await ari.get_variable("gone", "NOT_SET")
 
 
+def forged_routing() -> Routing:
+    routing = Routing("cti")
+    object.__setattr__(routing, "_data", {"call": "a,b"})  # past the core's checks
+    return routing
+
+
 def offline_engine(url: str = "http://ari.invalid/ari") -> AsteriskEngine:
     return AsteriskEngine(
         ari_url=url, ari_user="u", ari_password="p", ami_port=1, ami_user="u", ami_password="p",
@@ -237,6 +245,10 @@ def offline_engine(url: str = "http://ari.invalid/ari") -> AsteriskEngine:
         lambda e: e.get_variable("x", "CALLERID(num)]"),
         lambda e: e.set_caller_id("x", "101&PJSIP/evil"),
         lambda e: e.set_caller_id("x", "101", "Bob\r\nX-Evil: 1"),
+        lambda e: e.originate(forged(SipUser, endpoint="101@a.example&PJSIP/evil")),
+        lambda e: e.originate(SipUser("101@a.example"), routing=forged_routing()),
+        lambda e: e.transfer("x", forged(Extension, tenant="3", number="1,n,System(id)")),
+        lambda e: e.transfer("x", forged(TrunkNumber, trunk="c", number="1&PJSIP/x")),
     ],
 )
 async def test_bad_input_never_reaches_the_engine(
@@ -252,18 +264,78 @@ async def test_bad_input_never_reaches_the_engine(
         await engine.stop()
 
 
+def forged(cls: type[Target], **fields: str) -> Target:
+    """A target made without its checks (a bug, a subclass): the adapter checks again."""
+    target = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(target, name, value)
+    return target
+
+
 def test_dial_strings() -> None:
-    engine = offline_engine()
-    assert engine.user_dial_string("101@a.example") == "PJSIP/101@a.example"
-    assert engine.trunk_dial_string("carrier-1.eu", "+4930123") == "PJSIP/+4930123@carrier-1.eu"
+    assert dial_string(SipUser("101@a.example")) == "PJSIP/101@a.example"
+    assert dial_string(TrunkNumber("carrier-1.eu", "+4930123")) == "PJSIP/+4930123@carrier-1.eu"
+    assert dial_string(Extension("3", "*91")) == "Local/*91@t3/n"
     for endpoint in ["101", "101@a.example&PJSIP/102@b.example", "101@a.example/x", "@a.example"]:
         with pytest.raises(ValidationError):
-            engine.user_dial_string(endpoint)
+            SipUser(endpoint)
+        with pytest.raises(ValidationError):
+            dial_string(forged(SipUser, endpoint=endpoint))
     for trunk, number in [("carrier", "12a"), ("carrier", ""), ("c&d", "1"), ("c/d", "1")]:
         with pytest.raises(ValidationError):
-            engine.trunk_dial_string(trunk, number)
+            TrunkNumber(trunk, number)
+        with pytest.raises(ValidationError):
+            dial_string(forged(TrunkNumber, trunk=trunk, number=number))
     with pytest.raises(ValidationError):
-        engine.trunk_dial_string("carrier", "1" * 33)
+        TrunkNumber("carrier", "1" * 33)
+    for tenant, number in [("3", "1,2"), ("3", "1)"), ("3-x", "1"), ("", "1"), ("3", "")]:
+        with pytest.raises(ValidationError):
+            Extension(tenant, number)
+        with pytest.raises(ValidationError):
+            dial_string(forged(Extension, tenant=tenant, number=number))
+        with pytest.raises(ValidationError):
+            transfer_place(forged(Extension, tenant=tenant, number=number))
+
+
+def test_transfer_places() -> None:
+    assert transfer_place(Extension("3", "102")) == Place("t3", "102")
+    assert transfer_place(TrunkNumber("carrier", "0044")) == Place(
+        "orchestrator-dial", "s", 1, {"ORCH_DIAL": "PJSIP/0044@carrier"}
+    )
+    assert transfer_place(SipUser("101@a.example")) == Place(
+        "orchestrator-dial", "s", 1, {"ORCH_DIAL": "PJSIP/101@a.example"}
+    )
+    assert transfer_place(DialplanPlace("zz", "wait", 2)) == Place("zz", "wait", 2)
+    with pytest.raises(ValidationError):
+        transfer_place(Target())  # not a target this adapter knows
+
+
+async def test_transfer_and_originate_requests_as_sent(server: tuple[FakeAri, str]) -> None:
+    fake, url = server
+    engine = offline_engine(url)
+    try:
+        await engine.transfer("orch-1", TrunkNumber("carrier", "+4420"))
+        await engine.transfer("orch-1", Extension("3", "102"))
+        routing = Routing("cti", {"call": "orch-9"})
+        await engine.originate(Extension("3", "102"), leg_id="orch-2", routing=routing)
+    finally:
+        await engine.stop()
+    sent = [(method, tail, query) for method, tail, query in fake.requests]
+    assert sent[0][:2] == ("POST", "channels/orch-1/variable")
+    assert sent[0][2] == {"variable": "ORCH_DIAL", "value": "PJSIP/+4420@carrier"}
+    assert sent[1] == (
+        "POST",
+        "channels/orch-1/continue",
+        {"context": "orchestrator-dial", "extension": "s", "priority": "1"},
+    )
+    assert sent[2] == (
+        "POST",
+        "channels/orch-1/continue",
+        {"context": "t3", "extension": "102", "priority": "1"},
+    )
+    assert sent[3][:2] == ("POST", "channels")
+    assert sent[3][2]["endpoint"] == "Local/102@t3/n"
+    assert sent[3][2]["appArgs"] == "cti,call=orch-9"
 
 
 async def test_media_requests_as_sent(server: tuple[FakeAri, str]) -> None:
@@ -308,7 +380,9 @@ async def test_adapter_forwards_hold_recording_and_failed_dial(
         async with asyncio.timeout(2):
             while not engine.status().links["ari"]:  # noqa: ASYNC110 - no event for one link
                 await asyncio.sleep(0.01)
-        announced = await engine.originate("Local/100@ctx")  # FakeAri sends its StasisStart
+        announced = await engine.originate(
+            DialplanPlace("ctx", "100")
+        )  # FakeAri sends its StasisStart
         # An originate still ringing: registered, never in Stasis (no LegCreated).
         engine.legs["orch-f1"] = Leg(id="orch-f1")
         channel = json.loads((EVENTS / "stasis_start.json").read_text())["channel"]

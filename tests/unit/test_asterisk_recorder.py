@@ -22,6 +22,7 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.recorder import RECORD_ARG
 
@@ -42,7 +43,9 @@ class StandInAri:
         return {"id": snoop_id, "name": f"Snoop/{channel_id}-00000001"}
 
     async def _up(self, snoop_id: str) -> None:
-        await self.engine.apply(LegCreated(leg_id=snoop_id, state="up", args=(RECORD_ARG,)))
+        await self.engine.apply(
+            LegCreated(leg_id=snoop_id, state="up", routing=Routing(RECORD_ARG))
+        )
 
     async def record(self, channel_id: str, name: str, **kw: Any) -> dict[str, Any]:
         self.requests.append(("record", channel_id, name, kw))

@@ -28,7 +28,9 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.ari import AriProtocolError, parse_event
+from orchestrator.engines.asterisk.targets import routing_from_args, stasis_args
 from orchestrator.engines.asterisk.translate import (
     dial_failure,
     leg_created_from_snapshot,
@@ -111,20 +113,58 @@ def test_stasis_start() -> None:
     assert event.leg_id == "orch-c1" and event.state == "up"
     assert event.name == "Local/100@orchestrator-stasis-00000002;1"
     assert (event.caller_number, event.caller_name) == ("101", "Bob")
-    assert (event.called_number, event.context) == ("100", "orchestrator-stasis")
+    # The dialplan place shows in observation (ChannelStarted.context), not here: a leg
+    # says whose it is by its routing (the Stasis arguments "a,b").
+    assert event.called_number == "100" and event.routing == Routing("a", {"arg1": "b"})
     assert event.timestamp == parse_timestamp("2026-11-22T09:04:27.822+0000")
 
 
 def test_stasis_start_from_dialplan_has_args_and_rings() -> None:
     event = translate(recorded("stasis_start_local2"))
     assert isinstance(event, LegCreated)
-    assert event.leg_id == "orch-c1;2" and event.state == "ringing" and event.args == ("100",)
+    assert event.leg_id == "orch-c1;2" and event.state == "ringing"
+    # [orchestrator-stasis] passes the dialled digits alone.
+    assert event.routing == Routing("dialed", {"number": "100"})
+
+
+@pytest.mark.parametrize(
+    ("args", "routing"),
+    [
+        # What the tenant dialplans pass (dialplan_templates/asterisk/tenant), by position.
+        (["ivr", "support", "3"], Routing("ivr", {"flow": "support", "tenant": "3"})),
+        (
+            ["feature", "agent_login", "3", "101@a.example"],
+            Routing(
+                "feature", {"action": "agent_login", "tenant": "3", "endpoint": "101@a.example"}
+            ),
+        ),
+        # What originate(routing=...) sends: by name.
+        (["cti", "call=orch-1f"], Routing("cti", {"call": "orch-1f"})),
+        (["acd", "call=q-9", "tenant=3"], Routing("acd", {"call": "q-9", "tenant": "3"})),
+        (["fromdialplan"], Routing("fromdialplan")),
+        ([], None),
+        # A value no routing can carry is left out; no service, no routing.
+        (["ivr", "sup port", "3"], Routing("ivr", {"tenant": "3"})),
+        (["Not a service"], None),
+    ],
+)
+def test_stasis_args_become_routing(args: list[str], routing: Routing | None) -> None:
+    event = translate({**recorded("stasis_start"), "args": args})
+    assert isinstance(event, LegCreated) and event.routing == routing
+
+
+def test_routing_round_trips_through_stasis_args() -> None:
+    routing = Routing("dial", {"call": "orch-3a", "tenant": "12"})
+    assert stasis_args(routing) == ["dial", "call=orch-3a", "tenant=12"]
+    assert routing_from_args(stasis_args(routing)) == routing
+    assert stasis_args(None) == []
 
 
 def test_snapshot_recovers_stasis_args() -> None:
     channel = recorded("channel_entered_bridge")["channel"]  # app_data "orchestrator,a,b"
     event = leg_created_from_snapshot(channel)
-    assert event.leg_id == "orch-c1" and event.args == ("a", "b") and event.state == "up"
+    assert event.leg_id == "orch-c1" and event.state == "up"
+    assert event.routing == Routing("a", {"arg1": "b"})
 
 
 def test_leg_events() -> None:

@@ -18,6 +18,7 @@ from orchestrator.core.events import (
     LegLeftApp,
     RecordingStarted,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg
 from orchestrator.store import cdrs as store
 from orchestrator.store.models import CdrLeg
@@ -299,10 +300,10 @@ async def test_click_to_call_with_account(db: Db, fake: FakeEngine, builder: Cdr
         builder,
         phone("ctc", "ctc", 0, user="101", caller="102"),
         up("ctc", 3),
-        LegCreated(leg_id="ctc", args=("cti", "ctc"), timestamp=T0 + 3),
+        LegCreated(leg_id="ctc", routing=Routing("cti", {"call": "ctc"}), timestamp=T0 + 3),
         phone("ctcb", "ctcb", 3.1, user="102", caller="101"),
         up("ctcb", 5),
-        LegCreated(leg_id="ctcb", args=("cti", "ctc"), timestamp=T0 + 5),
+        LegCreated(leg_id="ctcb", routing=Routing("cti", {"call": "ctc"}), timestamp=T0 + 5),
         end("ctcb", 65),
         end("ctc", 65),
     )
@@ -327,10 +328,10 @@ async def test_click_to_call_legs_join_by_leg_events_alone(
         builder,
         phone("x1", "x1", 0, user="101"),
         up("x1", 1),
-        LegCreated(leg_id="x1", args=("cti", "x1"), timestamp=T0 + 1),
+        LegCreated(leg_id="x1", routing=Routing("cti", {"call": "x1"}), timestamp=T0 + 1),
         phone("x2", "x2", 1.1, user="102"),
         up("x2", 2),
-        LegCreated(leg_id="x2", args=("cti", "x1"), timestamp=T0 + 2),
+        LegCreated(leg_id="x2", routing=Routing("cti", {"call": "x1"}), timestamp=T0 + 2),
         end("x2", 3),
         end("x1", 3),
     )
@@ -344,7 +345,11 @@ async def test_ivr_call_has_an_ivr_leg(db: Db, fake: FakeEngine, builder: CdrBui
         fake,
         builder,
         phone("a", "a", 0, user="201", called=access),
-        LegCreated(leg_id="a", args=("ivr", "visa", str(db.tenant_id)), timestamp=T0 + 0.1),
+        LegCreated(
+            leg_id="a",
+            routing=Routing("ivr", {"flow": "visa", "tenant": str(db.tenant_id)}),
+            timestamp=T0 + 0.1,
+        ),
         up("a", 0.5),
         # The flow dials 102: the observer notes it before the engine reports the leg.
     )
@@ -354,7 +359,7 @@ async def test_ivr_call_has_an_ivr_leg(db: Db, fake: FakeEngine, builder: CdrBui
         builder,
         phone("d", "d", 5, user="102"),
         up("d", 7),
-        LegCreated(leg_id="d", args=("dial", "a"), timestamp=T0 + 7),
+        LegCreated(leg_id="d", routing=Routing("dial", {"call": "a"}), timestamp=T0 + 7),
         end("d", 17),
         LegLeftApp(leg_id="a", timestamp=T0 + 20),
         end("a", 20),

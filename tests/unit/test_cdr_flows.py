@@ -11,6 +11,7 @@ from orchestrator.cdr import CdrBuilder
 from orchestrator.cdr.sources import cti_lookup, follow_acd
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import LegCreated
+from orchestrator.core.targets import Routing
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg
 from tests.unit.cdr_script import T0, Db, builder, db, end, fake, phone, play, up
 
@@ -51,7 +52,11 @@ async def test_agent_leg_joins_the_queued_callers_cdr(
         fake,
         builder,
         phone("c", "c", 0, user="201", called="+15550100"),
-        LegCreated(leg_id="c", args=("ivr", "support", str(db.tenant_id)), timestamp=T0 + 0.1),
+        LegCreated(
+            leg_id="c",
+            routing=Routing("ivr", {"flow": "support", "tenant": str(db.tenant_id)}),
+            timestamp=T0 + 0.1,
+        ),
         up("c", 0.2),
     )
     acd.emit(AcdEvent(type="queued", tenant_id=1, timestamp=T0 + 1, call_id="q1", leg_id="c"))
@@ -61,7 +66,7 @@ async def test_agent_leg_joins_the_queued_callers_cdr(
         # The ACD rings agent 102: an originated channel, a call of its own to the engine.
         phone("ag", "ag", 5, user="102"),
         up("ag", 7),
-        LegCreated(leg_id="ag", args=("acd", "q1"), timestamp=T0 + 7),
+        LegCreated(leg_id="ag", routing=Routing("acd", {"call": "q1"}), timestamp=T0 + 7),
         end("ag", 17),
         end("c", 17.1),
     )
@@ -83,7 +88,11 @@ async def test_an_offer_nobody_answers_is_a_leg_of_the_callers_cdr(
         fake,
         builder,
         phone("c", "c", 0, user="201", called="+15550100"),
-        LegCreated(leg_id="c", args=("ivr", "support", str(db.tenant_id)), timestamp=T0 + 0.1),
+        LegCreated(
+            leg_id="c",
+            routing=Routing("ivr", {"flow": "support", "tenant": str(db.tenant_id)}),
+            timestamp=T0 + 0.1,
+        ),
         up("c", 0.2),
     )
     acd.emit(AcdEvent(type="queued", tenant_id=1, timestamp=T0 + 1, call_id="q1", leg_id="c"))
@@ -107,7 +116,7 @@ async def test_an_unknown_queue_call_leaves_the_leg_alone(
         builder,
         phone("ag", "ag", 0, user="102"),
         up("ag", 1),
-        LegCreated(leg_id="ag", args=("acd", "unknown"), timestamp=T0 + 1),
+        LegCreated(leg_id="ag", routing=Routing("acd", {"call": "unknown"}), timestamp=T0 + 1),
         end("ag", 3),
     )
     _cdr, legs = db.one()
@@ -127,13 +136,13 @@ async def test_click_to_call_with_a_consult_leg(
         # Leg A shows the caller ID it was given (leg B's number), not its own.
         phone("a", "a", 0, user="101", caller="102"),
         up("a", 1),
-        LegCreated(leg_id="a", args=("cti", "a"), timestamp=T0 + 1),
+        LegCreated(leg_id="a", routing=Routing("cti", {"call": "a"}), timestamp=T0 + 1),
         phone("b", "b", 1.1, user="102", caller="101"),
         up("b", 2),
-        LegCreated(leg_id="b", args=("cti", "a"), timestamp=T0 + 2),
+        LegCreated(leg_id="b", routing=Routing("cti", {"call": "a"}), timestamp=T0 + 2),
         phone("t", "t", 5, user="103", caller="102"),
         up("t", 6),
-        LegCreated(leg_id="t", args=("cti", "a"), timestamp=T0 + 6),
+        LegCreated(leg_id="t", routing=Routing("cti", {"call": "a"}), timestamp=T0 + 6),
         end("b", 8),
         end("t", 12),
         end("a", 12),

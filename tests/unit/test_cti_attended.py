@@ -14,6 +14,7 @@ import pytest
 from orchestrator.core import FakeEngine, ValidationError
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import PaymentRequiredError
+from orchestrator.core.targets import Routing, SipUser
 from orchestrator.cti import CallStateError, CtiEvent, CtiService, Subscription
 from orchestrator.cti import attended as attended_mod
 from orchestrator.cti.commands import ClickToCallParams
@@ -114,7 +115,7 @@ async def test_consult_then_complete_connects_held_party_and_target(h: H) -> Non
     target = await h.consult(call_id, leg="b", to="103")
     assert ("disconnect", b) in h.engine.commands
     assert ("hold", b, "default") in h.engine.commands
-    assert ("originate", "SIP/103@1", target) in h.engine.commands
+    assert ("originate", SipUser("103@1"), target) in h.engine.commands
     assert h.engine.legs[target].caller_number == "101"  # caller ID: the transferer
     started = h.last("transfer_started")
     assert started.details["held_leg"] == b and started.details["transferer_leg"] == a
@@ -322,7 +323,7 @@ async def test_wrong_states_are_409_and_bad_input_422(h: H) -> None:
 
 async def test_flow_calls_refuse_attended_transfer(h: H) -> None:
     leg = await h.engine.incoming_call(
-        caller="+447700900123", called="+1555", args=("ivr", "m", "1")
+        caller="+447700900123", called="+1555", routing=Routing("ivr", {"flow": "m", "tenant": "1"})
     )
     await h.until(lambda: leg.id in h.runner.calls and h.names()[-1:] == ["answered"])
     with pytest.raises(CallStateError) as refused:

@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.core import FakeEngine, NotFoundError, ValidationError
 from orchestrator.core.call import LegState
+from orchestrator.core.targets import Extension, Routing, SipUser
 from orchestrator.cti import CallNotRemoteError, CallStateError, CtiEvent, CtiService, Subscription
 from orchestrator.cti.commands import ClickToCallParams, OriginateParams
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
@@ -38,7 +39,9 @@ class Harness:
 
     async def incoming(self, app: str = "visa", tenant: str = "1") -> IvrCall:
         leg = await self.engine.incoming_call(
-            caller="+447700900123", called=ACCESS, args=("ivr", app, tenant)
+            caller="+447700900123",
+            called=ACCESS,
+            routing=Routing("ivr", {"flow": app, "tenant": tenant}),
         )
         for _ in range(100):
             await asyncio.sleep(0)
@@ -134,7 +137,7 @@ async def test_collect_with_prompt_returns_keys_pressed_during_it(h: Harness) ->
 async def test_nobody_in_control_goes_to_the_fallback(h: Harness) -> None:
     ivr = await h.incoming("fb")
     await h.until("transferred", timeout=2)
-    assert ("continue", ivr.id, "t1", "102", 1) in h.engine.commands
+    assert ("transfer", ivr.id, Extension("1", "102")) in h.engine.commands
     assert h.events[-1].details == {"destination": "extension:102"}
 
 
@@ -189,7 +192,7 @@ async def test_redirect_of_a_ringing_call_transfers_it(h: Harness) -> None:
     ivr = await h.incoming()
     await h.cti.command("redirect", ivr.id, {"destination": "103"}, scope=1, who="rest")
     await h.until("transferred")
-    assert ("continue", ivr.id, "t1", "103", 1) in h.engine.commands
+    assert ("transfer", ivr.id, Extension("1", "103")) in h.engine.commands
     await h.runner.wait_idle(2)
     assert ("answer", ivr.id) not in h.engine.commands
 
@@ -225,7 +228,7 @@ async def test_click_to_call_connects_both_legs_and_records_the_account(h: Harne
     assert call["extensions"] == ["101"]
     a, b = await answer_when_originated(h.engine, 2)
     assert a == call["id"]
-    assert h.engine.commands[0][1] == "SIP/101@1"
+    assert h.engine.commands[0][1] == SipUser("101@1")
     await asyncio.sleep(0.01)
     connected = [c for c in h.engine.commands if c[0] == "connect"]
     assert [c[1:] for c in connected] == [(a, b)]
@@ -245,7 +248,7 @@ async def test_click_to_call_leg_a_not_answering_ends_the_call(h: Harness) -> No
     await h.engine.remote_hangup(call["id"], 17)
     event = await h.until("hung_up")
     assert event.details["cause"] == 17
-    assert not any(c[0] == "originate" and c[1] == "SIP/102@1" for c in h.engine.commands)
+    assert not any(c[0] == "originate" and c[1] == SipUser("102@1") for c in h.engine.commands)
 
 
 async def test_originate_transfer_and_hold(h: Harness) -> None:
@@ -264,7 +267,7 @@ async def test_originate_transfer_and_hold(h: Harness) -> None:
         await h.cti.command("answer", call["id"], {}, scope=1, who="rest")
     await h.cti.command("transfer", call["id"], {"destination": "103"}, scope=1, who="rest")
     await h.until("transferred")
-    assert ("continue", b, "t1", "103", 1) in h.engine.commands
+    assert ("transfer", b, Extension("1", "103")) in h.engine.commands
     await asyncio.sleep(0.01)
     assert ("hangup", call["id"], 16) in h.engine.commands  # A leaves
     assert not any(c[:2] == ("hangup", b) for c in h.engine.commands)

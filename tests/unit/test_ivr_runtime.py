@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.core.errors import ValidationError
 from orchestrator.core.prompts import Prompt
+from orchestrator.core.targets import Routing, SipUser
 from orchestrator.ivr import AppRegistry, CallerHungUp, FlowNotFoundError, IvrCall
 from orchestrator.ivr.media import media_item
 from orchestrator.ivr.testing import HANGUP, run_flow
@@ -127,7 +128,7 @@ async def test_dial_reports_outcome(outcome: str, status: str) -> None:
     engine = result.engine
     assert engine is not None
     originated = [c for c in engine.commands if c[0] == "originate"]
-    assert originated and originated[0][1] == "SIP/102@1"
+    assert originated and originated[0][1] == SipUser("102@1")
     connected = [c for c in engine.commands if c[0] == "connect"]
     assert len(connected) == (1 if status == "answered" else 0)
     if status == "answered":
@@ -193,7 +194,7 @@ async def test_bad_input_from_a_flow_is_refused_before_the_engine() -> None:
     result = await run_flow(flow)
     assert seen == ["refused"] * 4
     assert result.engine is not None
-    assert not [c for c in result.engine.commands if c[0] in {"play", "continue", "set_variable"}]
+    assert not [c for c in result.engine.commands if c[0] in {"play", "transfer", "set_variable"}]
 
 
 def test_registry_hot_reloads_and_keeps_last_good(tmp_path: Path) -> None:
@@ -228,11 +229,13 @@ async def test_runner_keeps_a_summary_of_each_finished_call() -> None:
 
     runner = IvrRunner(engine, registry, lookup, StaticDirectory(engine), timescale=0.001)
     runner.start()
-    leg = await engine.incoming_call(caller="+15550123", called="7000", args=("ivr", "visa", "3"))
+    leg = await engine.incoming_call(
+        caller="+15550123", called="7000", routing=Routing("ivr", {"flow": "visa", "tenant": "3"})
+    )
     await engine.dtmf(leg.id, "20241234")
     await asyncio.sleep(0.05)
     await engine.remote_hangup(leg.id)
-    await engine.incoming_call(args=("ivr", "missing", "3"))
+    await engine.incoming_call(routing=Routing("ivr", {"flow": "missing", "tenant": "3"}))
     await runner.wait_idle()
     await runner.stop()
     first, second = runner.recent

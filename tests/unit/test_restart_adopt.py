@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import ChannelStarted, Event
+from orchestrator.core.targets import SipUser
 from orchestrator.cti import CtiService
 from orchestrator.cti.commands import ClickToCallParams
 from orchestrator.cti.kept import KeptCall
@@ -106,7 +107,7 @@ async def test_restart_sweeps_unkept_legs_and_keeps_the_rest_connected() -> None
     engine = FakeEngine()
     await engine.start()
     caller = await engine.incoming_call(caller="101", called="200")
-    agent = await engine.originate("SIP/201@a.example")
+    agent = await engine.originate(SipUser("201@a.example"))
     other = await engine.incoming_call(caller="102", called="200")
     lone = await engine.originate("SIP/202@a.example")
     await engine.connect(caller.id, agent.id)

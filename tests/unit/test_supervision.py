@@ -13,6 +13,7 @@ import pytest
 from orchestrator.core import FakeEngine
 from orchestrator.core.engine import SupervisionMode
 from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
+from orchestrator.core.targets import SipUser
 from orchestrator.cti import CtiService, EventStream
 from orchestrator.cti.channels import ChannelWatch
 from orchestrator.cti.commands import ClickToCallParams
@@ -87,7 +88,7 @@ async def test_listen_makes_the_supervisor_listen_to_the_agent(h: Harness) -> No
     _customer, agent = await h.agent_call()
     session = await h.service.begin(1, supervisor="150", agent="101", mode="listen", scope=None)
     assert session["state"] == "ringing" and session["agent_channel"] == agent
-    assert ("originate", "SIP/150@1", sup_leg(h)) in h.engine.commands
+    assert ("originate", SipUser("150@1"), sup_leg(h)) in h.engine.commands
     assert h.supervises() == []  # nothing before the supervisor answers
     await h.engine.remote_answer(sup_leg(h))
     await h.settle()

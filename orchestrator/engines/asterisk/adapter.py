@@ -59,6 +59,7 @@ from orchestrator.core.events import (
     LegStateChanged,
 )
 from orchestrator.core.journal import LegRecord
+from orchestrator.core.targets import Routing, Target
 from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
@@ -70,6 +71,7 @@ from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
 from orchestrator.engines.asterisk.supervisor import Supervisions
+from orchestrator.engines.asterisk.targets import dial_string, stasis_args, transfer_place
 from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,6 @@ MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}(\([A-Za-z0-9_.,@+ -]{0,80}\))?")
 CALLER_NUMBER = re.compile(r"[A-Za-z0-9+*#_.-]{0,40}")
 CALLER_NAME_MAX = 80
-SIP_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
-TRUNK_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
-TRUNK_NUMBER = re.compile(r"[0-9+*#]{1,32}")
 TERMINATE_ON = {"": "none", "#": "#", "*": "*", "any": "any"}
 
 
@@ -139,7 +138,7 @@ class AsteriskEngine(Engine):
         )
         await engine.start()
         await engine.wait_connected()
-        leg = await engine.originate("PJSIP/101@t1", caller_id='"IVR" <200>')
+        leg = await engine.originate(SipUser("101@a.example"), caller_id='"IVR" <200>')
     """
 
     name = "asterisk"
@@ -498,14 +497,15 @@ class AsteriskEngine(Engine):
     # -- call control -----------------------------------------------------
     async def originate(
         self,
-        endpoint: str,
+        target: Target,
         *,
         leg_id: str | None = None,
         caller_id: str = "",
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
+        endpoint, app_args = dial_string(target), stasis_args(routing)  # checked first
         leg = Leg(id=leg_id or self.new_id(), name=endpoint, variables=dict(variables or {}))
         # Registered before the request: StasisStart can come before the HTTP reply.
         self.legs[leg.id] = leg
@@ -630,10 +630,11 @@ class AsteriskEngine(Engine):
         if leg_id in self.legs:
             self.legs[leg_id].variables[name] = value
 
-    async def continue_in_dialplan(
-        self, leg_id: str, context: str, extension: str, priority: int = 1
-    ) -> None:
-        await self.ari.continue_in_dialplan(leg_id, context, extension, priority)
+    async def transfer(self, leg_id: str, target: Target) -> None:
+        place = transfer_place(target)  # see targets.py: checked before anything is sent
+        for name, value in place.variables.items():
+            await self.set_variable(leg_id, name, value)
+        await self.ari.continue_in_dialplan(leg_id, place.context, place.extension, place.priority)
 
     async def ring(self, leg_id: str) -> None:
         await self.ari.ring(leg_id)
@@ -733,7 +734,7 @@ class AsteriskEngine(Engine):
         # See supervisor.py: a snoop on the target bridged with the supervisor's leg.
         await self._supervisions.supervise(target_leg_id, supervisor_leg_id, mode)
 
-    # -- dial strings -------------------------------------------------------
+    # -- SIP endpoints ----------------------------------------------------------
     async def endpoint_states(self, endpoints: Sequence[str]) -> dict[str, str]:
         # AMI, not ARI: ARI's endpoint state is wrong for realtime users (see contacts.py).
         if not endpoints:
@@ -748,14 +749,6 @@ class AsteriskEngine(Engine):
         if book is not None:
             book.load(messages, mark, now)  # what events missed while the link was down
         return contact_states(messages, endpoints, now)
-
-    def user_dial_string(self, endpoint: str) -> str:
-        # The SIP user's endpoint id is "<user>@<domain>", as the tenant dialplans dial it.
-        return f"PJSIP/{_check(SIP_ENDPOINT, endpoint, 'SIP endpoint')}"
-
-    def trunk_dial_string(self, trunk: str, number: str) -> str:
-        _check(TRUNK_NAME, trunk, "trunk name")
-        return f"PJSIP/{_check(TRUNK_NUMBER, number, 'number')}@{trunk}"
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

@@ -89,7 +89,8 @@ def channel_endpoint(name: str) -> str:
     """The SIP endpoint of a PJSIP channel name, ``""`` for other technologies.
 
     ``PJSIP/101@t1.example-00000003`` -> ``101@t1.example`` (a SIP user, named as
-    :meth:`AsteriskEngine.user_dial_string` dials it); ``PJSIP/trunk-t1-x-0000000a``
+    :func:`~orchestrator.engines.asterisk.targets.dial_string` dials it);
+    ``PJSIP/trunk-t1-x-0000000a``
     -> ``trunk-t1-x``. The part after the last ``-`` is Asterisk's channel counter.
     """
     if not name.startswith("PJSIP/"):

@@ -34,6 +34,7 @@ from orchestrator.core.events import (
     RecordingStarted,
 )
 from orchestrator.core.outcomes import DialOutcome, HangupCause
+from orchestrator.engines.asterisk.targets import routing_from_args
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,7 @@ def _stasis_start(e: AriEvent) -> Event:
         caller_number=caller.get("number", ""),
         caller_name=caller.get("name", ""),
         called_number=dialplan.get("exten", ""),
-        context=dialplan.get("context", ""),
-        args=tuple(str(a) for a in e.get("args", ())),
+        routing=routing_from_args([str(a) for a in e.get("args", ())]),
         variables={
             str(k): str(v) for k, v in (ch.get("channelvars") or {}).items() if k != LINKEDID_VAR
         },
@@ -190,7 +190,7 @@ def _stasis_start(e: AriEvent) -> Event:
 def leg_created_from_snapshot(channel: dict[str, Any]) -> LegCreated:
     """A LegCreated for a channel found by ``GET /channels`` (adopted after a reconnect).
 
-    The Stasis arguments are recovered from the dialplan application data
+    The Stasis arguments (its routing) are recovered from the dialplan application data
     (``Stasis(app,arg1,arg2)`` shows as ``app_data: "app,arg1,arg2"``).
     """
     dialplan = channel.get("dialplan") or {}

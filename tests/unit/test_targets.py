@@ -1,0 +1,109 @@
+"""Typed targets and routing (orchestrator.core.targets) and how the FakeEngine plays them."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError, dataclass
+
+import pytest
+
+from orchestrator.core.errors import LegGoneError, ValidationError
+from orchestrator.core.events import Event, LegCreated
+from orchestrator.core.fake import FakeEngine
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SipUser("101"),
+        lambda: SipUser("101@a.example,PJSIP/evil"),
+        lambda: SipUser("101@a.example)"),
+        lambda: TrunkNumber("carrier", "12a"),
+        lambda: TrunkNumber("carrier", ""),
+        lambda: TrunkNumber("car,rier", "1"),
+        lambda: TrunkNumber("carrier", "1" * 33),
+        lambda: Extension("1", "102,1"),
+        lambda: Extension("1-unknown", "102"),
+        lambda: Extension("", "102"),
+        lambda: Extension("1", "${EXTEN}"),
+        lambda: Routing("IVR"),
+        lambda: Routing("ivr", {"Flow": "x"}),
+        lambda: Routing("ivr", {"flow": "a,b"}),
+        lambda: Routing("ivr", {"flow": "a b"}),
+        lambda: Routing("ivr", {"flow": "x" * 129}),
+        lambda: Routing("ivr", {"flow": 3}),  # type: ignore[dict-item]
+    ],
+)
+def test_what_reaches_an_engine_is_checked_when_made(make: object) -> None:
+    with pytest.raises(ValidationError):
+        make()  # type: ignore[operator]
+
+
+def test_targets_are_values() -> None:
+    assert SipUser("101@a.example") == SipUser("101@a.example")
+    assert Extension("3", "*91") != Extension("4", "*91")
+    assert len({TrunkNumber("c", "+4420"), TrunkNumber("c", "+4420")}) == 1
+    with pytest.raises(FrozenInstanceError):
+        SipUser("101@a.example").endpoint = "102@a.example"  # type: ignore[misc]
+
+
+def test_routing_is_an_immutable_mapping() -> None:
+    routing = Routing("cti", {"call": "orch-1", "tenant": "3"})
+    assert routing.service == "cti" and routing["call"] == "orch-1"
+    assert routing.get("missing") == "" and dict(routing) == routing.data
+    assert Routing("fromdialplan") and len(Routing("fromdialplan")) == 0  # true, even empty
+    assert routing == Routing("cti", {"tenant": "3", "call": "orch-1"})
+    assert routing != Routing("acd", {"call": "orch-1", "tenant": "3"})
+    assert len({routing, Routing("cti", {"tenant": "3", "call": "orch-1"})}) == 1
+    with pytest.raises(AttributeError):
+        routing.service = "acd"  # type: ignore[misc]
+    data = {"call": "x"}
+    made = Routing("dial", data)
+    data["call"] = "y"  # the routing keeps what it was given
+    assert made["call"] == "x"
+
+
+async def test_fake_records_transfers_and_originates() -> None:
+    fake = FakeEngine()
+    await fake.start()
+    events: list[Event] = []
+    fake.subscribe(events.append)
+    routing = Routing("cti", {"call": "c1"})
+    leg = await fake.originate(SipUser("101@a.example"), leg_id="l1", routing=routing)
+    assert fake.commands[-1] == ("originate", SipUser("101@a.example"), "l1")
+    created = [e for e in events if isinstance(e, LegCreated)]
+    assert created[-1].leg_id == leg.id and created[-1].routing == routing
+    await fake.originate(TrunkNumber("carrier", "+4420"), leg_id="l2")
+    assert [e for e in events if isinstance(e, LegCreated)][-1].routing is None
+    for target in (Extension("1", "102"), SipUser("102@a.example"), TrunkNumber("c", "+4420")):
+        await fake.transfer(leg.id, target)
+        assert fake.commands[-1] == ("transfer", leg.id, target)
+    await fake.remote_hangup(leg.id)
+    with pytest.raises(LegGoneError):
+        await fake.transfer(leg.id, Extension("1", "102"))
+
+
+async def test_fake_refuses_a_target_it_cannot_reach() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Elsewhere(Target):
+        where: str
+
+    fake = FakeEngine()
+    await fake.start()
+    leg = await fake.incoming_call(routing=Routing("ivr", {"flow": "m", "tenant": "1"}))
+    with pytest.raises(ValidationError):
+        await fake.originate(Elsewhere("moon"))
+    with pytest.raises(ValidationError):
+        await fake.transfer(leg.id, Elsewhere("moon"))
+    assert [c[0] for c in fake.commands] == []
+
+
+async def test_fake_incoming_call_carries_the_dialplans_routing() -> None:
+    fake = FakeEngine()
+    await fake.start()
+    events: list[Event] = []
+    fake.subscribe(events.append)
+    routing = Routing("ivr", {"flow": "support", "tenant": "1"})
+    leg = await fake.incoming_call(caller="+4420", called="5000", routing=routing)
+    created = next(e for e in events if isinstance(e, LegCreated))
+    assert created.leg_id == leg.id and created.routing == routing
