@@ -1,6 +1,8 @@
-"""The billing service side: rating CDRs into the ledger, re-rating, prepaid authorization.
+"""The rating service: rates stored CDRs and books their charges in the ledger; re-rating;
+prepaid authorization.
 
-:mod:`orchestrator.billing` prices a call (pure); this package applies it to the store:
+:mod:`orchestrator.pricing` prices a call (pure, no store); this package applies it to
+the store:
 
 - :class:`RatingService` rates each xDR of a CDR when it is written (a
   :class:`~orchestrator.cdr.CdrBuilder` listener) and in scheduled batches (APScheduler),

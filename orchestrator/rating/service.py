@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from orchestrator.billing import Charge, Service, Tariff, Unrated
-from orchestrator.billing.tariff import EXACT, exact_sum
+from orchestrator.pricing import Charge, Service, Tariff, Unrated
+from orchestrator.pricing.tariff import EXACT, exact_sum
 from orchestrator.rating.booking import (
     TariffCache,
     apply_to_cdr,

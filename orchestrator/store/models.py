@@ -1134,7 +1134,7 @@ class BillingTariffVersion(SQLModel, table=True):
 
 
 class BillingRate(SQLModel, table=True):
-    """One rate of a tariff version (see :class:`orchestrator.billing.Rate`)."""
+    """One rate of a tariff version (see :class:`orchestrator.pricing.Rate`)."""
 
     __tablename__ = "tariff_rates"
     __table_args__ = (sa.UniqueConstraint("version_id", "prefix"),)
