@@ -1,6 +1,6 @@
 """The billing API's data shapes: what it accepts (``XCreate``/``XUpdate``) and returns.
 
-The tables are in :mod:`orchestrator.store.models` (billing section). Money fields are
+The tables are in :mod:`orchestrator.store.models.billing`. Money fields are
 :data:`Price`, :data:`Amount` and :data:`Money`: JSON strings such as ``"0.0125"``,
 read into :class:`~decimal.Decimal` from their text and given back the same way. A JSON
 number is refused (422): JSON parsers, pydantic's included, read it as a binary float,
