@@ -18,6 +18,7 @@ See docs/billing.md.
 
 from orchestrator.rating.dialplan import authorize_router
 from orchestrator.rating.prepaid import Authorization, max_duration
-from orchestrator.rating.service import RatingService, RerateResult
+from orchestrator.rating.rerate import RerateResult
+from orchestrator.rating.service import RatingService
 
 __all__ = ["Authorization", "RatingService", "RerateResult", "authorize_router", "max_duration"]
