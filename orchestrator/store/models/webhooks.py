@@ -1,6 +1,6 @@
 """Webhooks, their deliveries and attempts.
 
-orchestrator/webhooks and orchestrator/store/webhooks.py (docs/webhooks.md). Migration 0006.
+orchestrator/webhooks and orchestrator/store/webhooks/ (docs/webhooks.md). Migration 0006.
 """
 
 from __future__ import annotations
