@@ -55,7 +55,7 @@ from bench.authorize_check import (
 )
 from bench.authorize_service import AttemptLog, database, serve, service_cpu_s
 from bench.harness import progress
-from orchestrator.billing import Rounding
+from orchestrator.pricing import Rounding
 from orchestrator.rating.service import RatingService
 from orchestrator.settings import Settings
 from orchestrator.store import ledger

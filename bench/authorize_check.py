@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bench.rating import country_codes
-from orchestrator.billing import Charge, Rate, Rounding, Tariff, TariffVersion, reference_rate
+from orchestrator.pricing import Charge, Rate, Rounding, Tariff, TariffVersion, reference_rate
 from orchestrator.rating.dialplan import PREFIX
 from orchestrator.rating.prepaid import MARGIN_MS
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as wall
 from decimal import Decimal
 
-from orchestrator.billing import (
+from orchestrator.pricing import (
     WEEKEND,
     WORKDAYS,
     Charge,

@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
-from orchestrator.billing.tariff import EXACT
 from orchestrator.bounds import StoreInt
+from orchestrator.pricing.tariff import EXACT
 from orchestrator.store import billing as store
 from orchestrator.store import ledger
 from orchestrator.store.billing_models import (

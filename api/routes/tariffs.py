@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
-from orchestrator import billing
+from orchestrator import pricing
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ValidationError
 from orchestrator.store import billing as billing_store
@@ -167,7 +167,7 @@ def quote(
         raise ValidationError("the tariff has no version yet", field="tariff_id")
     if data.start.utcoffset() is None:
         raise ValidationError("start: must have a timezone offset", field="start")
-    return billing.rate(
+    return pricing.rate(
         tariff, number=data.number, start=data.start, duration_s=data.duration_s
     ).to_dict()
 

@@ -1,6 +1,8 @@
-"""The billing service side: rating CDRs into the ledger, re-rating, prepaid authorization.
+"""The rating service: rates stored CDRs and books their charges in the ledger; re-rating;
+prepaid authorization.
 
-:mod:`orchestrator.billing` prices a call (pure); this package applies it to the store:
+:mod:`orchestrator.pricing` prices a call (pure, no store); this package applies it to
+the store:
 
 - :class:`RatingService` rates each xDR of a CDR when it is written (a
   :class:`~orchestrator.cdr.CdrBuilder` listener) and in scheduled batches (APScheduler),
@@ -16,6 +18,7 @@ See docs/billing.md.
 
 from orchestrator.rating.dialplan import authorize_router
 from orchestrator.rating.prepaid import Authorization, max_duration
-from orchestrator.rating.service import RatingService, RerateResult
+from orchestrator.rating.rerate import RerateResult
+from orchestrator.rating.service import RatingService
 
 __all__ = ["Authorization", "RatingService", "RerateResult", "authorize_router", "max_duration"]

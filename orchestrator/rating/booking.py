@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from orchestrator import billing
-from orchestrator.billing import Charge, Service, Unrated, UnratedReason
-from orchestrator.billing.tariff import EXACT
+from orchestrator import pricing
 from orchestrator.core.errors import ValidationError
+from orchestrator.pricing import Charge, Service, Unrated, UnratedReason
+from orchestrator.pricing.tariff import EXACT
 from orchestrator.store import ledger
 from orchestrator.store.billing import account_by_name, account_for_extension
 from orchestrator.store.models import (
@@ -96,10 +96,10 @@ class TariffCache:
     """Stored tariffs as compiled pure models, reloaded when their ``revision`` moves."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[int, billing.Tariff | None]] = {}
+        self._cache: dict[int, tuple[int, pricing.Tariff | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, tariff_id: int) -> billing.Tariff | None:
+    def get(self, session: Session, tariff_id: int) -> pricing.Tariff | None:
         revision = session.exec(
             select(BillingTariff.revision).where(BillingTariff.id == tariff_id)
         ).first()
@@ -151,7 +151,7 @@ def price(
             number, start, duration_s, UnratedReason.NO_VERSION, "the tariff has no version"
         ), int(tariff_id)
     try:
-        result = billing.rate(tariff, number=number, start=start, duration_s=duration_s)
+        result = pricing.rate(tariff, number=number, start=start, duration_s=duration_s)
     except ValidationError as exc:
         return _unrated(number, start, duration_s, UnratedReason.INVALID_CALL, str(exc)), None
     if isinstance(result, Charge) and result.currency != account.currency:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from orchestrator.billing import Charge, Tariff, Unrated, rate
-from orchestrator.billing.tariff import exact_sum
+from orchestrator.pricing import Charge, Tariff, Unrated, rate
+from orchestrator.pricing.tariff import exact_sum
 
 # A prepaid call is cut off this long before its money runs out: the CDR counts a
 # started second as a whole one, and the engine's timer and the events' clock differ

@@ -1,7 +1,9 @@
-"""Persistence: SQLModel tables (:mod:`.models`), the database engine and
-migrations (:mod:`.db`), and keyword-only data functions (:mod:`.crud` for
+"""Persistence: SQLModel tables (:mod:`.models`, one module per feature), the database
+engine and migrations (:mod:`.db`), and keyword-only data functions (:mod:`.crud` for
 tenants, extensions and aliases; :mod:`.dids` and :mod:`.did_import` for DIDs;
 :mod:`.ivr_apps` for IVR applications and their access numbers; :mod:`.trunks` for
 SIP trunks; :mod:`.routes` for outbound routes and ``resolve_outbound``;
-:mod:`.users` for API users and tokens).
+:mod:`.users` for API users and tokens; :mod:`.cdrs`; :mod:`.queues`, :mod:`.agents`
+and :mod:`.queue_runtime` for call queues; :mod:`.tariffs`, :mod:`.billing`,
+:mod:`.ledger` and :mod:`.leases` for billing; :mod:`.webhooks`; :mod:`.recordings`).
 """

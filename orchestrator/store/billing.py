@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator import billing
-from orchestrator.billing.tariff import money
+from orchestrator import pricing
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.pricing.tariff import money
 from orchestrator.store._common import (
     bump_config,
     commit,
@@ -97,10 +97,10 @@ def _product_tariffs(
     out = {}
     for service, tariff_id in tariffs.items():
         try:
-            key = billing.Service(service)
+            key = pricing.Service(service)
         except ValueError:
             raise ValidationError(
-                f"tariffs: unknown service {service!r}; one of {', '.join(billing.Service)}",
+                f"tariffs: unknown service {service!r}; one of {', '.join(pricing.Service)}",
                 field="tariffs",
             ) from None
         row = session.get(BillingTariff, tariff_id)
@@ -112,7 +112,7 @@ def _product_tariffs(
 
 def create_product(session: Session, data: ProductCreate, scope: int | None) -> BillingProduct:
     tenant_id = owner_for_write(session, data.tenant_id, scope)
-    name = billing.tariff._name(data.name, "name")
+    name = pricing.tariff._name(data.name, "name")
     check_name_free(session, BillingProduct, tenant_id, name)
     product = BillingProduct(
         tenant_id=tenant_id, name=name, tariffs=_product_tariffs(session, data.tariffs, tenant_id)
@@ -145,7 +145,7 @@ def update_product(
     values = data.model_dump(exclude_unset=True)
     refuse_nulls(values, "name", "tariffs")
     if "name" in values:
-        product.name = billing.tariff._name(values["name"], "name")
+        product.name = pricing.tariff._name(values["name"], "name")
         check_name_free(session, BillingProduct, product.tenant_id, product.name, product_id)
     if "tariffs" in values:
         product.tariffs = _product_tariffs(session, values["tariffs"], product.tenant_id)
@@ -167,7 +167,7 @@ def delete_product(session: Session, product_id: int, scope: int | None) -> None
 def _account_fields(session: Session, values: dict[str, Any], tenant_id: int) -> dict[str, Any]:
     refuse_nulls(values, "name", "kind", "credit_limit", "is_default", "enabled", "currency")
     if "name" in values:
-        values["name"] = billing.tariff._name(values["name"], "name")
+        values["name"] = pricing.tariff._name(values["name"], "name")
     if "currency" in values and not (
         isinstance(values["currency"], str)
         and len(values["currency"]) == 3

@@ -1,12 +1,12 @@
 """The billing API's data shapes: what it accepts (``XCreate``/``XUpdate``) and returns.
 
-The tables are in :mod:`orchestrator.store.models` (billing section). Money fields are
+The tables are in :mod:`orchestrator.store.models.billing`. Money fields are
 :data:`Price`, :data:`Amount` and :data:`Money`: JSON strings such as ``"0.0125"``,
 read into :class:`~decimal.Decimal` from their text and given back the same way. A JSON
 number is refused (422): JSON parsers, pydantic's included, read it as a binary float,
 so ``0.01230000000000000001`` arrived as 0.0123 and was stored so. The rules
 (prefixes, increments, overlaps) are checked by the pure model in
-:mod:`orchestrator.billing.tariff` when a version is stored, so they live in one place.
+:mod:`orchestrator.pricing.tariff` when a version is stored, so they live in one place.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.billing.tariff import EXACT, exact_sum, money
 from orchestrator.core.errors import ConflictError, ValidationError
+from orchestrator.pricing.tariff import EXACT, exact_sum, money
 from orchestrator.store._common import page
 from orchestrator.store.billing import read_account
 from orchestrator.store.billing_models import TransactionCreate

@@ -1,8 +1,8 @@
 """Data functions for tariffs, their versions and rates.
 
-Every tariff version is checked by the pure model (:mod:`orchestrator.billing.tariff`)
+Every tariff version is checked by the pure model (:mod:`orchestrator.pricing.tariff`)
 before it is stored: the tariff with the new version added must be a valid
-:class:`~orchestrator.billing.Tariff` (no overlapping versions, unique prefixes, sane
+:class:`~orchestrator.pricing.Tariff` (no overlapping versions, unique prefixes, sane
 increments, money as Decimal), so the rules live in one place. Versions are never
 edited: a new one whose ``effective_from`` falls in an open-ended version closes that
 one there; ``replaces`` corrects a version (the old one is kept, marked
@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator import billing
+from orchestrator import pricing
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
 from orchestrator.store._common import commit, page, refuse_nulls
 from orchestrator.store.billing import (
@@ -64,7 +64,7 @@ def _tariff_header(values: dict[str, Any], base: BillingTariff | None = None) ->
         "timezone": base.timezone if base else "UTC",
         **values,
     }
-    probe = billing.Tariff(
+    probe = pricing.Tariff(
         name=merged["name"],
         currency=merged["currency"],
         rounding=merged["rounding"],
@@ -75,10 +75,10 @@ def _tariff_header(values: dict[str, Any], base: BillingTariff | None = None) ->
     return {k: getattr(probe, k) if k != "rounding" else str(probe.rounding) for k in values}
 
 
-_PROBE_VERSION = billing.TariffVersion(
+_PROBE_VERSION = pricing.TariffVersion(
     "probe",
     datetime(2000, 1, 1, tzinfo=UTC),
-    rates=(billing.Rate("", "probe", Decimal(0)),),
+    rates=(pricing.Rate("", "probe", Decimal(0)),),
 )
 
 
@@ -151,8 +151,8 @@ def _ids(product: BillingProduct) -> set[int]:
 
 
 # -- versions and rates ----------------------------------------------------------------
-def _period(p: PeriodIn) -> billing.Period:
-    return billing.Period(
+def _period(p: PeriodIn) -> pricing.Period:
+    return pricing.Period(
         name=p.name,
         weekdays=frozenset(p.weekdays),
         start=p.start,
@@ -162,9 +162,9 @@ def _period(p: PeriodIn) -> billing.Period:
     )
 
 
-def to_rate(r: RateIn) -> billing.Rate:
+def to_rate(r: RateIn) -> pricing.Rate:
     """The pure model's rate (it validates every field)."""
-    return billing.Rate(
+    return pricing.Rate(
         prefix=r.prefix,
         description=r.description,
         price_per_minute=r.price_per_minute,
@@ -177,7 +177,7 @@ def to_rate(r: RateIn) -> billing.Rate:
     )
 
 
-def _period_json(p: billing.Period) -> dict[str, Any]:
+def _period_json(p: pricing.Period) -> dict[str, Any]:
     return {
         "name": p.name,
         "weekdays": sorted(p.weekdays),
@@ -198,7 +198,7 @@ def add_version(
     if len(data.rates) > MAX_RATES:
         raise ValidationError(f"rates: at most {MAX_RATES} per version", field="rates")
     rates = tuple(to_rate(r) for r in data.rates)
-    new = billing.TariffVersion(
+    new = pricing.TariffVersion(
         data.label, data.effective_from, rates=rates, effective_to=data.effective_to
     )
     active = [v for v in versions_of(session, tariff_id) if v.superseded_by is None]
@@ -236,7 +236,7 @@ def add_version(
                 gaps=shown,
             )
     windows = [
-        billing.TariffVersion(
+        pricing.TariffVersion(
             v.label,
             v.effective_from,
             rates=_PROBE_VERSION.rates,
@@ -244,9 +244,9 @@ def add_version(
         )
         for v in active
     ]
-    billing.Tariff(  # validates that no versions overlap
-        tariff.name, tariff.currency, billing.Rounding(tariff.rounding), tariff.precision,
-        tariff.timezone, versions=(*windows, billing.TariffVersion(
+    pricing.Tariff(  # validates that no versions overlap
+        tariff.name, tariff.currency, pricing.Rounding(tariff.rounding), tariff.precision,
+        tariff.timezone, versions=(*windows, pricing.TariffVersion(
             new.id, new.effective_from, rates=_PROBE_VERSION.rates, effective_to=new.effective_to
         )),
     )  # fmt: skip
@@ -343,7 +343,7 @@ def rate_in(row: BillingRate) -> RateIn:
     )
 
 
-def load_tariff(session: Session, tariff_id: int) -> billing.Tariff | None:
+def load_tariff(session: Session, tariff_id: int) -> pricing.Tariff | None:
     """The pure model of a stored tariff (its current versions), None without any."""
     tariff = session.get(BillingTariff, tariff_id)
     if tariff is None:
@@ -351,20 +351,20 @@ def load_tariff(session: Session, tariff_id: int) -> billing.Tariff | None:
     versions = [v for v in versions_of(session, tariff_id) if v.superseded_by is None]
     if not versions:
         return None
-    by_version: dict[int, list[billing.Rate]] = {v.id: [] for v in versions if v.id is not None}
+    by_version: dict[int, list[pricing.Rate]] = {v.id: [] for v in versions if v.id is not None}
     rows = session.exec(
         select(BillingRate).where(col(BillingRate.version_id).in_(list(by_version)))
     ).all()
     for row in rows:
         by_version[row.version_id].append(to_rate(rate_in(row)))
-    return billing.Tariff(
+    return pricing.Tariff(
         name=tariff.name,
         currency=tariff.currency,
-        rounding=billing.Rounding(tariff.rounding),
+        rounding=pricing.Rounding(tariff.rounding),
         precision=tariff.precision,
         timezone=tariff.timezone,
         versions=tuple(
-            billing.TariffVersion(
+            pricing.TariffVersion(
                 v.label, v.effective_from, tuple(by_version[v.id]), v.effective_to
             )
             for v in versions

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestrator.billing import Charge, Rate, Rounding, Tariff, TariffVersion, Unrated, rate
+from orchestrator.pricing import Charge, Rate, Rounding, Tariff, TariffVersion, Unrated, rate
 from orchestrator.rating import Authorization, max_duration
 from orchestrator.rating.prepaid import max_joint_duration
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orchestrator.billing import (
+from orchestrator.core.errors import ValidationError
+from orchestrator.pricing import (
     EVERY_DAY,
     WORKDAYS,
     Charge,
@@ -25,7 +26,6 @@ from orchestrator.billing import (
     rate_many,
     reference_rate,
 )
-from orchestrator.core.errors import ValidationError
 
 WED_NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 EPOCH_2026 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.billing import (
+from orchestrator.core.errors import ValidationError
+from orchestrator.pricing import (
     WORKDAYS,
     Charge,
     Period,
@@ -25,7 +26,6 @@ from orchestrator.billing import (
     rate,
     rerate_delta,
 )
-from orchestrator.core.errors import ValidationError
 
 FROM = datetime(2026, 1, 1, tzinfo=UTC)
 START = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)

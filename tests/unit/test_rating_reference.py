@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench import rating as bench
-from orchestrator.billing import (
+from orchestrator.core.errors import ValidationError
+from orchestrator.pricing import (
     Charge,
     Period,
     Rate,
@@ -24,7 +25,6 @@ from orchestrator.billing import (
     rate,
     reference_rate,
 )
-from orchestrator.core.errors import ValidationError
 
 # Zones with DST, half-hour offsets, and Lord Howe's half-hour DST change.
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")

@@ -1,22 +1,23 @@
-"""Rating: tariffs, exact charges in Decimal, explanations, products.
+"""Pricing, the pure tariff engine: tariffs, exact charges in Decimal, explanations, products.
 
 Engine-neutral and free of persistence: it imports nothing but the core (errors) and
-the validators. See docs/billing.md.
+the validators. :mod:`orchestrator.rating` is the service that applies it to stored CDRs
+and books the charges. See docs/billing.md.
 
 Example::
 
-    from orchestrator.billing import rate
+    from orchestrator.pricing import rate
     charge = rate(tariff, number="4930123456", start=start, duration_s=125)
     if charge.rated:
         print(charge.amount, charge.currency)
         print(charge.explain())
 """
 
-from orchestrator.billing.charge import Charge, Unrated, UnratedReason, rerate_delta
-from orchestrator.billing.product import Product, Service
-from orchestrator.billing.rater import Rater, rate, rate_many, rater_for
-from orchestrator.billing.reference import reference_rate
-from orchestrator.billing.tariff import (
+from orchestrator.pricing.charge import Charge, Unrated, UnratedReason, rerate_delta
+from orchestrator.pricing.product import Product, Service
+from orchestrator.pricing.rater import Rater, rate, rate_many, rater_for
+from orchestrator.pricing.reference import reference_rate
+from orchestrator.pricing.tariff import (
     EVERY_DAY,
     WEEKEND,
     WORKDAYS,

@@ -3,7 +3,7 @@
 :func:`rate` picks the tariff version in force when the call started, the rate with
 the longest prefix of the number, the period the call started in, then bills
 increments after the free seconds and rounds once. :func:`rate_many` does the same
-for a batch, turning bad records into :class:`~orchestrator.billing.charge.Unrated`
+for a batch, turning bad records into :class:`~orchestrator.pricing.charge.Unrated`
 instead of raising.
 
 How it stays exact and fast (see docs/billing.md, "Rating"):
@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from orchestrator.billing.charge import Charge, Unrated, UnratedReason
-from orchestrator.billing.schedule import DAY, WEEK, compile_windows
-from orchestrator.billing.tariff import (
+from orchestrator.core.errors import ValidationError
+from orchestrator.pricing.charge import Charge, Unrated, UnratedReason
+from orchestrator.pricing.schedule import DAY, WEEK, compile_windows
+from orchestrator.pricing.tariff import (
     EXACT,
     MONEY_DECIMALS_MAX,
     Period,
@@ -42,7 +43,6 @@ from orchestrator.billing.tariff import (
     Tariff,
     TariffVersion,
 )
-from orchestrator.core.errors import ValidationError
 
 __all__ = ["Rater", "rate", "rate_many", "rater_for"]
 

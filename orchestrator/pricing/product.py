@@ -19,10 +19,10 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from orchestrator.billing.charge import Charge, Unrated, UnratedReason
-from orchestrator.billing.rater import rate
-from orchestrator.billing.tariff import Tariff, _name
 from orchestrator.core.errors import ValidationError
+from orchestrator.pricing.charge import Charge, Unrated, UnratedReason
+from orchestrator.pricing.rater import rate
+from orchestrator.pricing.tariff import Tariff, _name
 
 __all__ = ["Product", "Service"]
 

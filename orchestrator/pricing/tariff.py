@@ -43,8 +43,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestrator.billing.schedule import Window, compile_windows
 from orchestrator.core.errors import ValidationError
+from orchestrator.pricing.schedule import Window, compile_windows
 from orchestrator.validation import bounded_int, description
 
 __all__ = [
@@ -195,7 +195,7 @@ class Period:
 
     @property
     def window(self) -> Window:
-        """The window in the form :func:`~orchestrator.billing.schedule.compile_windows` takes."""
+        """The window in the form :func:`~orchestrator.pricing.schedule.compile_windows` takes."""
         return (self.name, self.weekdays, self.start, self.end)
 
     def covers(self, local: datetime) -> bool:
@@ -319,7 +319,7 @@ class Tariff:
     precision: int
     timezone: str
     versions: tuple[TariffVersion, ...]
-    # The compiled form used by the rater (orchestrator.billing.rater), built on first use.
+    # The compiled form used by the rater (orchestrator.pricing.rater), built on first use.
     _rater: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

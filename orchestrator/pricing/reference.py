@@ -3,7 +3,7 @@
 :func:`reference_rate` follows docs/billing.md step by step with :class:`Decimal`
 arithmetic at 60 digits and ``quantize``, ``datetime.astimezone`` and
 :meth:`Period.covers`, a loop for the increments, and every prefix of the number
-looked up in a plain dict: none of :class:`~orchestrator.billing.rater.Rater`'s
+looked up in a plain dict: none of :class:`~orchestrator.pricing.rater.Rater`'s
 integer money, offset caches or compiled week schedules. Tests and the benchmark
 compare the two on many calls; it is slow and not meant for production.
 """
@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from zoneinfo import ZoneInfo
 
-from orchestrator.billing.charge import Charge, Unrated, UnratedReason
-from orchestrator.billing.tariff import EXACT, Rate, Tariff, TariffVersion
+from orchestrator.pricing.charge import Charge, Unrated, UnratedReason
+from orchestrator.pricing.tariff import EXACT, Rate, Tariff, TariffVersion
 
 __all__ = ["reference_rate"]
 
@@ -34,7 +34,7 @@ def _table(version: TariffVersion) -> dict[str, Rate]:
 def reference_rate(
     tariff: Tariff, *, number: str, start: datetime, duration_s: int
 ) -> Charge | Unrated:
-    """What :func:`~orchestrator.billing.rater.rate` must return, computed plainly."""
+    """What :func:`~orchestrator.pricing.rater.rate` must return, computed plainly."""
 
     def unrated(reason: str, message: str) -> Unrated:
         return Unrated(number, start, duration_s, tariff.name, reason, message)

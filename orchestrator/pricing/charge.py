@@ -1,8 +1,8 @@
 """What rating a call gives: a :class:`Charge` that explains itself, or :class:`Unrated`.
 
 Both are immutable named tuples (cheap to make: the rater makes a million in
-seconds). A :class:`Charge` keeps the :class:`~orchestrator.billing.tariff.Rate` and
-:class:`~orchestrator.billing.tariff.Period` it used, so everything else (increments,
+seconds). A :class:`Charge` keeps the :class:`~orchestrator.pricing.tariff.Rate` and
+:class:`~orchestrator.pricing.tariff.Period` it used, so everything else (increments,
 prices, the unrounded amount) is derived from them when asked for.
 
 Re-rating: rate the CDR again with the corrected tariff and book
@@ -17,9 +17,9 @@ from decimal import Decimal, Inexact, localcontext
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from orchestrator.billing.schedule import describe_weekdays
-from orchestrator.billing.tariff import EXACT, Period, Rate, Rounding
 from orchestrator.core.errors import ValidationError
+from orchestrator.pricing.schedule import describe_weekdays
+from orchestrator.pricing.tariff import EXACT, Period, Rate, Rounding
 
 __all__ = ["Charge", "Unrated", "UnratedReason", "rerate_delta"]
 
