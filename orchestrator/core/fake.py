@@ -615,7 +615,8 @@ class FakeEngine(Engine):
     def trunk_dial_string(self, trunk: str, number: str) -> str:
         return f"SIP/{number}@{trunk}"
 
-    # -- configuration ----------------------------------------------------
+    # -- configuration: not on the Engine seam; the provisioning tests use these as
+    # the engine's configuration side (orchestrator.provisioning.base.EngineConfig) --
     async def reload(self, what: str) -> None:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")

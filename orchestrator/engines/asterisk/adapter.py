@@ -696,7 +696,8 @@ class AsteriskEngine(Engine):
         _check(TRUNK_NAME, trunk, "trunk name")
         return f"PJSIP/{_check(TRUNK_NUMBER, number, 'number')}@{trunk}"
 
-    # -- configuration ----------------------------------------------------
+    # -- configuration: not on the Engine seam; the Asterisk kit hands these to its
+    # provisioner (orchestrator.provisioning.base.EngineConfig) --
     async def reload(self, what: str) -> None:
         try:
             command = RELOAD_COMMANDS[what]
