@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # identity (or none) alone. Default: derived from the database, so the nodes of one
     # service share it and two services with their own stores never do.
     service_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
-    asterisk: AsteriskSettings = Field(default_factory=lambda: AsteriskSettings())
+    asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     # `orchestrator run` stops the engine it started only once no channel is up, or
     # this long after Ctrl-C/SIGTERM (a second one stops it at once).
     engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
