@@ -1,6 +1,6 @@
 """Telling the provisioner about committed changes, and remembering the outcome.
 
-The last :class:`ApplyResult` per tenant is kept in memory (``app.state``),
+The last :class:`ApplyResult` per tenant is kept in memory (``Services.config_state``),
 for ``GET /api/v1/tenants/{id}/config``.
 
 A failure to apply after a data change does not fail the request: the data

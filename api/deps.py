@@ -32,6 +32,7 @@ from sqlmodel import Session
 from api.auth import Principal
 from api.config_state import ConfigState
 from api.errors import AuthenticationError
+from api.services import Services, services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.core import Engine
 from orchestrator.store import users
@@ -41,9 +42,17 @@ from orchestrator.store.models import QueueAgent, Role
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_services(request: Request) -> Services:
+    """The app's typed services (api.services); every other dependency starts here."""
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
     """One database session per request."""
-    with request.app.state.session_factory() as session:
+    with services.session_factory() as session:
         yield session
 
 
@@ -169,17 +178,15 @@ def get_page_params(
 PageDep = Annotated[PageParams, Depends(get_page_params)]
 
 
-def get_config_state(request: Request) -> ConfigState:
-    state: ConfigState = request.app.state.config_state
-    return state
+def get_config_state(services: ServicesDep) -> ConfigState:
+    return services.config_state
 
 
 ConfigStateDep = Annotated[ConfigState, Depends(get_config_state)]
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+def get_engine(services: ServicesDep) -> Engine:
+    return services.engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

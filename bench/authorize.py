@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
+from api.services import services_of
 from bench.authorize_check import (
     CONTENTION_NUMBER,
     CONTENTION_REST,
@@ -108,10 +109,10 @@ class Bench:
         self.o = o
         self.ports = [server.port for server in servers]
         self.secret = secret
-        self.rating: RatingService = servers[0].app.state.rating
+        self.rating: RatingService = services_of(servers[0].app).rating
         self.log = AttemptLog()
         for server in servers:
-            self.log.watch(server.app.state.rating)
+            self.log.watch(services_of(server.app).rating)
         self.http = httpx.AsyncClient(
             base_url=servers[0].url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
         )
@@ -303,7 +304,7 @@ async def run(o: AuthorizeOptions) -> int:
             state_dir=Path(tmp) / NODES[0],
             admin_token=TOKEN,
             realtime_secret=secret,
-            asterisk_credentials=Path(tmp) / "no-engine.json",  # not the machine's instance
+            asterisk={"credentials": Path(tmp) / "no-engine.json"},  # not the machine's
         )
         # Two nodes of the service on the one database, as two orchestrators would be: each
         # takes the authorizations of an account in turn, the account's compare-and-set

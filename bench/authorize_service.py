@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from api.config_state import ConfigState
+from api.services import services_of
 from bench.authorize_check import Attempt
 from bench.harness import _start_up_sync_done
 from orchestrator.core.fake import FakeEngine
@@ -34,7 +35,7 @@ def serve(settings: Settings) -> LiveServer:
     # The FakeEngine shows no dialplan, so the provisioner's check after each admin
     # change would fail (and log) on every account made; authorizing does not read the
     # tenant's dialplan files, so those changes go to a recording provisioner.
-    app.state.config_state = ConfigState(RecordingProvisioner())
+    services_of(app).config_state = ConfigState(RecordingProvisioner())
     server = LiveServer(app).start()
     server.run(_start_up_sync_done())  # the start-up apply: before any tenant exists
     return server

@@ -19,21 +19,23 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import uvicorn
 
+from api.services import services_of
 from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
+from orchestrator.engines.asterisk.kit import templates_dir
 from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.realtime import PREFIX
-from orchestrator.runtime import build_app, templates_dir
+from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 T = TypeVar("T")
 
-ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
+ROOT = Path(os.environ.get("ORCH_ASTERISK__ROOT", "/var/cache/orchestrator/asterisk-root"))
 # ORCH_TEST_SLOT=k (1-9, as in tests/engine/conftest.py): an engine instance
 # ("bench<k>") and ports of its own, so a developer's parallel test run, which runs
 # every benchmark in smoke mode, does not share (and restart) another's bench engine.
@@ -100,8 +102,7 @@ def bench_settings(state_dir: Path) -> Settings:
         database_url=f"sqlite:///{state_dir / 'bench.db'}",
         admin_token="bench-" + secrets.token_urlsafe(24),
         api_port=API_PORT,
-        asterisk_root=ROOT,
-        asterisk_instance=INSTANCE,
+        asterisk={"root": ROOT, "instance": INSTANCE},
         engine="asterisk",
         # The benchmarks' SIPp phones send no RTP and do not answer OPTIONS (see the constant).
         **SIPP_PHONE_SETTINGS,
@@ -136,8 +137,7 @@ class Service:
 
     @property
     def provisioner(self) -> AsteriskProvisioner:
-        provisioner: AsteriskProvisioner = self.app.state.provisioner
-        return provisioner
+        return cast(AsteriskProvisioner, services_of(self.app).provisioner)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=60)

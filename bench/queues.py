@@ -46,6 +46,7 @@ from typing import Any
 from api.auth import ensure_admin
 from api.main import create_app
 from api.routes.wallboard import get_wallboard
+from api.services import services_of
 from bench.harness import progress
 from orchestrator.acd import AcdEvent, AcdService, AgentConfig, QueueConfig, QueueStats, Strategy
 from orchestrator.core.events import Event, LegCreated
@@ -132,8 +133,8 @@ class Load:
         acd.start()
         stats = QueueStats()
         acd.listeners.append(stats)
-        app.state.acd, app.state.acd_stats = acd, stats
-        board = get_wallboard(app.state)
+        services_of(app).acd, services_of(app).acd_stats = acd, stats
+        board = get_wallboard(services_of(app))
         load = cls(options, fake, acd)
         ext = 1000
         for tenant, name in load.queues:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from api.services import services_of
 from bench.harness import Service, bench_settings, engine_instance, progress
 from bench.ivr import engine_cpu, own_cpu, percentile, quiet_orchestrator_logs
 from bench.queues_engine_setup import (
@@ -158,7 +159,7 @@ async def _agent_states(acd: Any, tenants: list[Tenant]) -> collections.Counter[
 
 
 async def wait_available(service: Service, tenants: list[Tenant], timeout: float = 30) -> None:
-    acd = service.app.state.acd
+    acd = services_of(service.app).acd
     agents = sum(len(t.seats) for t in tenants)
     deadline = time.monotonic() + timeout
     while True:
@@ -191,7 +192,7 @@ class Bench:
         self.tenants = tenants
         self.tape = tape
         self.logs = logs
-        self.acd = service.app.state.acd
+        self.acd = services_of(service.app).acd
         self.server = f"127.0.0.1:{instance.ports.sip}"
 
     async def load(self) -> tuple[int, int]:
@@ -376,7 +377,7 @@ async def benchmark(
             await phones.enter_async_context(sipp.Answerer(local_port=port, timeout=3600))
         await wait_available(service, tenants)
         tape = AcdTape(t.id for t in tenants)
-        await service.run(_listen(service.app.state.acd, tape))
+        await service.run(_listen(services_of(service.app).acd, tape))
         await open_wallboard(service, driver)
         bench = Bench(o, service, instance, driver, tenants, tape, logs)
         idle = await bench.idle(o.idle_s)

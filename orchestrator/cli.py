@@ -8,13 +8,18 @@ orchestrator db upgrade
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
+import pydantic
 import typer
 
 from orchestrator import runtime, serve
 from orchestrator.core.errors import ValidationError
-from orchestrator.settings import get_settings
+from orchestrator.settings import Settings, get_settings
 from orchestrator.store.users import check_admin_token
+
+if TYPE_CHECKING:
+    from orchestrator.engines.asterisk.kit import AsteriskInstance
 
 app = typer.Typer(help="Telephony orchestrator over Asterisk.", no_args_is_help=True)
 engine_app = typer.Typer(help="Install and run the Asterisk engine.", no_args_is_help=True)
@@ -22,37 +27,58 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
 app.add_typer(db_app, name="db")
 
+
+def _settings() -> Settings:
+    """The settings, or a one-line start-up error (exit status 2) naming what is wrong."""
+    try:
+        return get_settings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        typer.echo(f"error: bad settings: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _instance(name: str | None) -> AsteriskInstance:
+    from orchestrator.engines.asterisk.kit import make_instance
+
+    return make_instance(_settings(), name)
+
+
 InstanceOpt = typer.Option(None, "--instance", help="engine instance (default: settings)")
 
 
 @engine_app.command("install")
 def engine_install(instance: str | None = InstanceOpt) -> None:
     """Install Asterisk (Debian sid root via debootstrap, or the system's if >= 20)."""
-    runtime.make_instance(get_settings(), instance).install()
+    _instance(instance).install()
 
 
 @engine_app.command("configure")
 def engine_configure(instance: str | None = InstanceOpt) -> None:
     """Only write the base configuration (for an engine that runs elsewhere, e.g. Docker)."""
-    runtime.make_instance(get_settings(), instance).configure()
+    _instance(instance).configure()
 
 
 @engine_app.command("start")
 def engine_start(instance: str | None = InstanceOpt) -> None:
     """Write the base configuration and start Asterisk in the background."""
-    inst = runtime.make_instance(get_settings(), instance)
+    inst = _instance(instance)
     inst.install()
     inst.start()
 
 
 @engine_app.command("stop")
 def engine_stop(instance: str | None = InstanceOpt) -> None:
-    runtime.make_instance(get_settings(), instance).stop()
+    _instance(instance).stop()
 
 
 @engine_app.command("status")
 def engine_status(instance: str | None = InstanceOpt) -> None:
-    status = runtime.make_instance(get_settings(), instance).status()
+    status = _instance(instance).status()
     typer.echo(json.dumps(status, indent=2))
     if not status.get("running"):
         raise typer.Exit(1)
@@ -61,7 +87,7 @@ def engine_status(instance: str | None = InstanceOpt) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""
-    runtime.upgrade_database(get_settings())
+    runtime.upgrade_database(_settings())
     typer.echo("database is up to date")
 
 
@@ -75,7 +101,7 @@ def run(
     channel is up or after ORCH_ENGINE_STOP_GRACE_S seconds; a second Ctrl-C stops it
     at once. An engine that was already running is left running, as on a start-up error.
     """
-    settings = get_settings()
+    settings = _settings()
     try:
         # Before the engine starts: a refused token must not leave an engine behind.
         check_admin_token(settings.admin_token)

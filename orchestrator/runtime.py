@@ -1,7 +1,12 @@
-"""The composition root: the one place that picks the engine adapter and wires it up.
+"""The composition root: the engine kit, then every feature, then the API.
 
-Features and the API receive an :class:`~orchestrator.core.Engine`; only this
-module (and the CLI through it) imports an adapter.
+Only this module, :mod:`orchestrator.serve` and :mod:`orchestrator.cli` choose an engine,
+and they do it through its kit (:func:`orchestrator.engines.load_kit`); features and the
+API receive an :class:`~orchestrator.core.Engine`.
+
+Each feature package has an ``install`` module; its components start in the order of
+:func:`components` (everything before the engine connects: no call may enter unseen)
+and stop in reverse (the engine last).
 """
 
 from __future__ import annotations
@@ -9,123 +14,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from orchestrator.acd import QueueStats
-from orchestrator.callcenter import QUEUE_APP, CallCenter, queue_flow
-from orchestrator.cdr import CdrBuilder, CdrStore
-from orchestrator.cdr.sources import cti_lookup, follow_acd, follow_ivr
-from orchestrator.core import Engine, FakeEngine
-from orchestrator.cti import REMOTE_APP, CtiService
-from orchestrator.cti.observed import EndpointLookup
-from orchestrator.cti.supervise import ExtensionEndpoint, SupervisionService
-from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.ivr import AppRegistry, IvrRunner
-from orchestrator.ivr.store_backed import StoreDirectory, store_lookup
-from orchestrator.provisioning.apply import AsteriskProvisioner
-from orchestrator.provisioning.data import load_all, load_tenant
-from orchestrator.provisioning.realtime import PREFIX, realtime_router
-from orchestrator.provisioning.render import Liveness, Renderer
-from orchestrator.rating import RatingService, authorize_router
-from orchestrator.rating.clicktocall import ClickToCallAuthorizer
-from orchestrator.recordings import RecordingService, S3Storage
-from orchestrator.recordings.calls import CallRecorder
-from orchestrator.recordings.sources import cti_tenant, ivr_tenant
+from api.config_state import ConfigState
+from api.services import Services
+from orchestrator.callcenter import install as queues_install
+from orchestrator.cdr import install as cdr_install
+from orchestrator.components import Component, Deps, Hooks, start_all
+from orchestrator.core import Engine
+from orchestrator.cti import install as cti_install
+from orchestrator.engines import load_kit
+from orchestrator.engines.kit import EngineKit, KitDeps
+from orchestrator.ivr import install as ivr_install
+from orchestrator.provisioning.base import EngineProvisioner
+from orchestrator.provisioning.data import TenantConfig, load_all, load_tenant
+from orchestrator.rating import install as rating_install
+from orchestrator.recordings import install as recordings_install
 from orchestrator.settings import Settings
 from orchestrator.store import db
-from orchestrator.store.endpoints import EndpointResolver
-from orchestrator.store.kept_calls import KeptCallStore
-from orchestrator.webhooks import WebhookService
+from orchestrator.webhooks import install as webhooks_install
 
 log = logging.getLogger("orchestrator")
-
-
-def templates_dir() -> Path:
-    env = os.environ.get("ORCH_TEMPLATES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "dialplan_templates" / "asterisk"
-
-
-def ivr_app_dirs(settings: Settings) -> list[Path]:
-    """Where flows are looked up: ORCH_IVR_APPS_DIRS, else the repository's ivr_apps/."""
-    if settings.ivr_apps_dirs:
-        return list(settings.ivr_apps_dirs)
-    return [Path(__file__).resolve().parent.parent / "ivr_apps"]
-
-
-def make_instance(settings: Settings, name: str | None = None) -> AsteriskInstance:
-    return AsteriskInstance(
-        root=settings.asterisk_root,
-        name=name or settings.asterisk_instance,
-        templates_dir=templates_dir(),
-        realtime_url_base=f"http://127.0.0.1:{settings.api_port}{PREFIX}",
-        ari_app=settings.ari_app,
-    )
-
-
-def build_engine(settings: Settings) -> Engine:
-    if settings.engine == "fake":
-        return FakeEngine()
-    from orchestrator.engines.asterisk.adapter import AsteriskEngine
-
-    if not settings.ari_url:
-        raise SystemExit("no Asterisk credentials: run `orchestrator engine start` first")
-    return AsteriskEngine(
-        ari_url=settings.ari_url,
-        ari_user=settings.ari_user,
-        ari_password=settings.ari_password,
-        app=settings.ari_app,
-        ami_host=settings.ami_host,
-        ami_port=settings.ami_port,
-        ami_user=settings.ami_user,
-        ami_password=settings.ami_password,
-        # Agents' phones: an unregistered phone is not offered queue calls.
-        endpoint_events=True,
-        journal_dir=settings.asterisk_journal_dir,
-    )
-
-
-def cdr_node(settings: Settings) -> str:
-    """The engine node a CDR's call id is unique on: the Asterisk instance's name."""
-    return settings.asterisk_instance if settings.engine == "asterisk" else settings.engine
-
-
-def endpoint_lookup(owners: EndpointResolver) -> EndpointLookup:
-    """CTI's view of the store's endpoint owners: (tenant, extension or None for a trunk)."""
-
-    async def lookup(endpoint: str) -> tuple[int, str | None] | None:
-        owner = await asyncio.to_thread(owners.resolve, endpoint)
-        if owner is None:
-            return None
-        return owner.tenant_id, owner.name if owner.kind == "extension" else None
-
-    return lookup
-
-
-def extension_endpoint(sessions: db.SessionFactory) -> ExtensionEndpoint:
-    """Supervision's view of the store: a tenant's extension -> its SIP endpoint id."""
-    from sqlmodel import col, select
-
-    from orchestrator.store.models import Extension, Tenant
-
-    def read(tenant_id: int, number: str) -> str | None:
-        with sessions() as session:
-            row = session.exec(
-                select(Extension.sip_username, Tenant.sip_domain)
-                .join(Tenant, col(Tenant.id) == col(Extension.tenant_id))
-                .where(Extension.tenant_id == tenant_id, Extension.number == number)
-            ).first()
-        return f"{row[0]}@{row[1]}" if row else None
-
-    async def lookup(tenant_id: int, number: str) -> str | None:
-        return await asyncio.to_thread(read, tenant_id, number)
-
-    return lookup
 
 
 def upgrade_database(settings: Settings) -> None:
@@ -136,186 +49,153 @@ def upgrade_database(settings: Settings) -> None:
     db.upgrade(settings.database_url)
 
 
+def build_kit(
+    settings: Settings, sessions: db.SessionFactory, engine: Engine | None = None
+) -> EngineKit:
+    """The kit of ``ORCH_ENGINE``, reading tenants from the store."""
+
+    def _load_tenant(tenant_id: int) -> TenantConfig | None:
+        with sessions() as session:
+            return load_tenant(session, tenant_id)
+
+    def _load_all() -> list[TenantConfig]:
+        with sessions() as session:
+            return load_all(session)
+
+    return load_kit(KitDeps(settings, _load_tenant, _load_all, engine))
+
+
+@dataclass(slots=True)
+class Features:
+    """Every feature of the service, installed over one engine kit."""
+
+    ivr: ivr_install.Ivr
+    cti: cti_install.Cti
+    supervision: cti_install.Supervision
+    cdrs: cdr_install.Cdrs
+    queues: queues_install.Queues
+    webhooks: webhooks_install.Webhooks
+    recordings: recordings_install.Recordings
+    rating: rating_install.Rating
+
+
+def install_features(deps: Deps) -> Features:
+    rating = rating_install.install(deps)
+    ivr = ivr_install.install(deps)
+    cti = cti_install.install(deps, ivr, authorizer=rating.click_to_call)
+    # Rating sees each CDR first, so that webhooks see the charge.
+    cdrs = cdr_install.install(deps, ivr, cti, first=[rating.service.on_cdr])
+    queues = queues_install.install(deps, ivr, cti, cdrs)
+    supervision = cti_install.install_supervision(deps, cti)
+    webhooks = webhooks_install.install(deps, cti, cdrs, queues)
+    recordings = recordings_install.install(deps, ivr, cti, cdrs, webhooks)
+    return Features(ivr, cti, supervision, cdrs, queues, webhooks, recordings, rating)
+
+
+def components(f: Features, kit: EngineKit) -> list[Component]:
+    """Start order; the reverse is the stop order (the queues first, rating last)."""
+    return [
+        f.rating.component,  # its first batch rates what was written while we were down
+        f.webhooks.component,  # resumes the deliveries pending at the last stop
+        *f.recordings.components,  # resumes the uploads pending at the last stop
+        f.cdrs.component,  # reloads the calls open at the last stop
+        f.ivr.component,
+        f.cti.component,  # restores the calls kept at the last stop
+        f.supervision.component,  # must see every channel
+        f.queues.component,  # statistics rebuilt, queues loaded
+        EngineConnection(kit.engine, kit.provisioner),  # last: every feature listens
+    ]
+
+
+class EngineConnection:
+    """Connects the engine and brings its configuration in sync with the store."""
+
+    name = "engine"
+
+    def __init__(self, engine: Engine, provisioner: EngineProvisioner) -> None:
+        self.engine = engine
+        self.provisioner = provisioner
+        self._sync: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.engine.start()
+        # The SIP users must be served even before the engine answers; the dialplan
+        # is reloaded once it does.
+        await self.provisioner.apply_all(reload=False)
+        self._sync = asyncio.create_task(_sync_when_connected(self.engine, self.provisioner))
+
+    async def stop(self) -> None:
+        # The engine itself stops after every feature (see build_app).
+        if self._sync is not None:
+            self._sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync
+
+
+def services(
+    settings: Settings, kit: EngineKit, sessions: db.SessionFactory, f: Features
+) -> Services:
+    """What the API serves: the typed services object its routes depend on."""
+    center = f.queues.center
+    return Services(
+        settings=settings,
+        engine=kit.engine,
+        session_factory=sessions,
+        config_state=ConfigState(kit.provisioner),
+        ivr_registry=f.ivr.registry,
+        ivr_runner=f.ivr.runner,
+        directory=f.ivr.directory,
+        cti=f.cti.service,
+        endpoint_owners=f.cti.endpoint_owners,
+        cdrs=f.cdrs.builder,
+        callcenter=center,
+        acd=center.acd,
+        acd_stats=center.stats,
+        wallboard=center.wallboard,
+        supervision=f.supervision.service,
+        webhooks=f.webhooks.service,
+        recordings=f.recordings.service,
+        call_recorder=f.recordings.recorder,
+        rating=f.rating.service,
+    )
+
+
 def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The whole service: store, engine, provisioning and the API, with their life cycle."""
+    """The whole service: store, engine kit, features and the API, with their life cycle.
+
+    ``engine``: one built by the caller (tests, benchmarks) instead of the kit's own.
+    """
     from api.auth import ensure_admin
-    from api.main import create_app
+    from api.main import build_api
 
     upgrade_database(settings)
     sql = db.make_engine(settings.database_url)
     sessions = db.session_factory(sql)
-    engine = engine or build_engine(settings)
-    config_dir = settings.asterisk_config_dir or settings.state_dir / "engine-config"
-
-    def _load_tenant(tenant_id: int):  # type: ignore[no-untyped-def]
-        with sessions() as session:
-            return load_tenant(session, tenant_id)
-
-    def _load_all():  # type: ignore[no-untyped-def]
-        with sessions() as session:
-            return load_all(session)
-
-    provisioner = AsteriskProvisioner(
-        engine=engine,
-        config_dir=Path(config_dir),
-        renderer=Renderer(
-            templates_dir(),
-            ari_app=settings.ari_app,
-            liveness=Liveness(
-                rtp_timeout=settings.sip_rtp_timeout_s,
-                rtp_timeout_hold=settings.sip_rtp_timeout_hold_s,
-                session_expires=settings.sip_session_expires_s,
-                qualify=settings.sip_qualify_s,
-            ),
-        ),
-        load_tenant=_load_tenant,
-        load_all=_load_all,
-    )
-    app = create_app(
-        settings=settings, engine=engine, provisioner=provisioner, session_factory=sessions
-    )
-    app.include_router(realtime_router(lambda: provisioner, lambda: settings.realtime_secret))
-    app.state.provisioner = provisioner
-
-    # -- IVR: flows from ivr_apps/ (hot-reloaded) run on calls to access numbers --
-    registry = AppRegistry(ivr_app_dirs(settings))
-    directory = StoreDirectory(sessions, engine)
-    runner = IvrRunner(engine, registry, store_lookup(sessions), directory)
-    app.state.ivr_registry = registry
-    app.state.ivr_runner = runner
-    app.state.directory = directory
-
-    # -- CTI: the call registry, events and commands behind /api/v1/ws and /calls;
-    # IVR apps with the flow key "remote" are driven by a CTI client --
-    cti = CtiService(engine, directory)
-    registry.builtins[REMOTE_APP] = cti.remote_flow
-    app.state.cti = cti
-    # Bridged click-to-call calls are kept in the store: the next run adopts them.
-    kept_calls = KeptCallStore(sessions, node=cdr_node(settings))
-    cti.keeper = kept_calls
-    # Phones calling each other in dialplan are CTI calls too: the engine's observed
-    # channels name SIP endpoints, the store says whose they are.
-    endpoint_owners = EndpointResolver(sessions)
-    cti.calls.endpoints = endpoint_lookup(endpoint_owners)
-    app.state.endpoint_owners = endpoint_owners
-
-    # -- CDRs: built from the engine's channel events, written when each call ends;
-    # live calls are kept in the store so a restart loses none --
-    cdrs = CdrBuilder(engine, CdrStore(sessions, endpoint_owners.resolve), node=cdr_node(settings))
-    cdrs.lookups.append(cti_lookup(cti))
-    follow_ivr(cdrs, runner)
-    app.state.cdrs = cdrs
-
-    # -- Call queues: the ACD with its store, statistics (app.state.acd_stats, rebuilt
-    # from today's stored events at start), CTI events, feature codes *91-*93, and the
-    # IVR flow "queue"; flows reach it with call.queue(...) --
-    callcenter = CallCenter(
-        engine,
-        directory,
-        sessions,
-        cti=cti,
-        resolve=endpoint_owners.resolve,
-        stats=QueueStats(),
-        node=cdr_node(settings),  # waiting callers are kept per engine node
-    )
-    registry.builtins[QUEUE_APP] = queue_flow
-    runner.queues = callcenter.acd
-    follow_acd(cdrs, callcenter.acd)  # agent legs join their caller's CDR
-    app.state.callcenter = callcenter
-    app.state.acd = callcenter.acd
-    app.state.acd_stats = callcenter.stats
-    app.state.wallboard = callcenter.wallboard
-
-    # -- Supervisors: listen / whisper / barge on any agent's call (snoop legs),
-    # /api/v1/supervision, events on the CTI stream --
-    supervision = SupervisionService(
-        engine, cti.stream, extension_endpoint(sessions), calls=cti.calls
-    )
-    app.state.supervision = supervision
-
-    # -- Webhooks: CDRs, call and queue events, uploads; stored as deliveries before
-    # the first attempt, retried with backoff, logged (docs/webhooks.md) --
-    hooks = WebhookService.from_settings(sessions, settings, cti.stream)
-    cdrs.listeners.append(hooks.on_cdr)
-    callcenter.acd.listeners.append(hooks.on_queue_event)
-    app.state.webhooks = hooks
-
-    # -- Recordings: tracked per tenant, uploaded to S3 and only then deleted from the
-    # engine, linked to their CDR (docs/recordings.md) --
-    recordings = RecordingService(
-        engine,
-        sessions,
-        node=cdr_node(settings),
-        storage=S3Storage.from_settings(settings),
-        poll_s=settings.recording_upload_poll_s,
-    )
-    recordings.lookups += [ivr_tenant(runner), cti_tenant(cti)]
-    cdrs.listeners.append(recordings.on_cdr)
-    recordings.listeners.append(hooks.on_recording)
-    app.state.recordings = recordings
-    # On-demand recording of any answered call (POST /api/v1/calls/{id}/record).
-    call_recorder = CallRecorder(engine, cti.calls, sessions)
-    app.state.call_recorder = call_recorder
-
-    # -- Rating: each CDR's xDRs charged once (first, so webhooks see the charge), a
-    # batch every minute for the rest; prepaid authorization for the dialplan and
-    # click-to-call (docs/billing.md) --
-    rating = RatingService(sessions)
-    cdrs.listeners.insert(0, rating.on_cdr)
-    app.include_router(authorize_router(lambda: rating, lambda: settings.realtime_secret))
-    cti.authorizer = ClickToCallAuthorizer(rating)
-    app.state.rating = rating
+    kit = build_kit(settings, sessions, engine)
+    features = install_features(Deps(settings, kit.engine, sessions, kit.node))
+    order = components(features, kit)
 
     with sessions() as session:
         token = ensure_admin(session, settings)
     if token:
         print(f"First admin API token (shown once): {token}", flush=True)
 
-    inner = app.router.lifespan_context
-
     @contextlib.asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[object]:
-        runner.start()  # before the engine: no call may enter unseen
-        cti.start(runner)
-        cti.restore(await kept_calls.load())  # before the engine: its sweep spares them
-        kept_calls.start()
-        await cdrs.start()  # before the engine too: it reloads calls open at the last stop
-        await callcenter.start()  # before the engine: statistics rebuilt, queues loaded
-        supervision.start()  # before the engine: it must see every channel
-        await hooks.start()  # resumes the deliveries pending at the last stop
-        await recordings.start()  # resumes the uploads pending at the last stop
-        call_recorder.start()
-        rating.start()  # its first batch rates what was written while we were down
-        await engine.start()
-        # The SIP users must be served even before the engine answers; the dialplan
-        # is reloaded once it does.
-        await provisioner.apply_all(reload=False)
-        sync = asyncio.create_task(_sync_when_connected(engine, provisioner))
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            sync.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync
-            await callcenter.stop()
-            await supervision.stop()
-            await cti.stop()
-            await kept_calls.stop()
-            await runner.stop()
-            await cdrs.stop()
-            call_recorder.stop_following()
-            await recordings.stop()
-            await hooks.stop()
-            rating.stop()
-            await engine.stop()
-            sql.dispose()
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(sql.dispose)
+            # Registered first, so it stops last: features stop while it still answers.
+            await start_all(stack, [Hooks("engine-stop", on_stop=kit.engine.stop)])
+            await start_all(stack, order)
+            yield
 
-    app.router.lifespan_context = lifespan  # type: ignore[assignment]
-    return app
+    # The engine's call-back routes (Asterisk: realtime SIP users), then the dialplan's
+    # prepaid authorization.
+    routers = [*kit.routers, features.rating.router]
+    return build_api(services(settings, kit, sessions, features), lifespan=lifespan, extra=routers)
 
 
-async def _sync_when_connected(engine: Engine, provisioner: AsteriskProvisioner) -> None:
+async def _sync_when_connected(engine: Engine, provisioner: EngineProvisioner) -> None:
     try:
         await engine.wait_connected(timeout=120)
         seconds = await provisioner.apply_all()

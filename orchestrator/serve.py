@@ -22,8 +22,9 @@ import time
 import urllib.error
 from types import FrameType
 
-from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.runtime import build_app, make_instance
+from orchestrator.engines import local_instance
+from orchestrator.engines.kit import LocalInstance
+from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application does not start
@@ -55,7 +56,7 @@ class Interrupts:
             self.forced.set()
 
 
-def _channels_up(instance: AsteriskInstance) -> int:
+def _channels_up(instance: LocalInstance) -> int:
     try:
         return instance.channels()
     except (OSError, urllib.error.URLError, ValueError):
@@ -63,7 +64,7 @@ def _channels_up(instance: AsteriskInstance) -> int:
 
 
 def stop_when_idle(
-    instance: AsteriskInstance, *, grace_s: float, forced: threading.Event, poll_s: float = 0.5
+    instance: LocalInstance, *, grace_s: float, forced: threading.Event, poll_s: float = 0.5
 ) -> None:
     """Stop ``instance`` once no channel is up, after ``grace_s`` or when ``forced``."""
     deadline = time.monotonic() + grace_s
@@ -95,10 +96,10 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     interrupts = Interrupts()
-    owned: AsteriskInstance | None = None
-    found: AsteriskInstance | None = None
-    if settings.engine == "asterisk" and start_engine:
-        instance = make_instance(settings)
+    owned: LocalInstance | None = None
+    found: LocalInstance | None = None
+    instance = local_instance(settings) if start_engine else None
+    if instance is not None:
         instance.install()
         if instance.start():
             owned = instance

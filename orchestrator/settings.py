@@ -7,35 +7,48 @@ first admin token comes from ``ORCH_ADMIN_TOKEN`` or is generated and printed on
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEAK_SECRETS = {"", "asterisk", "secret", "password", "changeme", "admin", "1234"}
+#: The engines a kit exists for (orchestrator.engines.load_kit).
+ENGINES = ("asterisk", "fake")
+#: Flat names of the Asterisk settings before they became the ``ORCH_ASTERISK__`` group.
+RENAMED = {
+    f"ORCH_{old}": f"ORCH_ASTERISK__{new}"
+    for old, new in {
+        "ASTERISK_ROOT": "ROOT",
+        "ASTERISK_INSTANCE": "INSTANCE",
+        "ASTERISK_CREDENTIALS": "CREDENTIALS",
+        "ASTERISK_CONFIG_DIR": "CONFIG_DIR",
+        "ASTERISK_JOURNAL_DIR": "JOURNAL_DIR",
+        **{f"ARI_{n}": f"ARI_{n}" for n in ("URL", "USER", "PASSWORD", "APP")},
+        **{f"AMI_{n}": f"AMI_{n}" for n in ("HOST", "PORT", "USER", "PASSWORD")},
+    }.items()
+}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORCH_", env_file=".env", extra="ignore")
+class AsteriskSettings(BaseModel):
+    """``ORCH_ASTERISK__*``: the Asterisk instance, where it is and how to reach it.
 
-    state_dir: Path = Field(default=Path("var"), description="where the service keeps its files")
-    database_url: str = Field(default="", description="SQLAlchemy URL; SQLite file by default")
-    admin_token: str = Field(default="", description="first system-admin API token")
+    Empty credentials are filled from the instance's ``credentials.json`` (written
+    when ``orchestrator engine install`` sets the instance up), e.g.::
 
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+        ORCH_ENGINE=asterisk ORCH_ASTERISK__INSTANCE=lab orchestrator run
+        ORCH_ASTERISK__ARI_URL=http://pbx:8088/ari ORCH_ASTERISK__ARI_USER=... orchestrator run
+    """
 
-    engine: Literal["asterisk", "fake"] = "asterisk"
-    # The Asterisk instance: where its root is, and how to reach it.
-    asterisk_root: Path = Path("/var/cache/orchestrator/asterisk-root")
-    asterisk_instance: str = "default"
-    asterisk_credentials: Path | None = None
-    # `orchestrator run` stops the engine it started only once no channel is up, or
-    # this long after Ctrl-C/SIGTERM (a second one stops it at once).
-    engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
+    root: Path = Path("/var/cache/orchestrator/asterisk-root")
+    instance: str = "default"
+    # The instance's credentials.json (default: under root, for instance).
+    credentials: Path | None = None
     ari_url: str = ""
     ari_user: str = ""
     ari_password: str = ""
@@ -45,9 +58,69 @@ class Settings(BaseSettings):
     ami_user: str = ""
     ami_password: str = ""
     # Where generated tenant configuration is written; the engine reads it from there.
-    asterisk_config_dir: Path | None = None
+    config_dir: Path | None = None
     # Where the engine journals its channels' answers and hang-ups (read back after a gap).
-    asterisk_journal_dir: Path | None = None
+    journal_dir: Path | None = None
+
+    def credentials_path(self) -> Path:
+        return self.credentials or (
+            self.root / "var/lib/orchestrator" / self.instance / "credentials.json"
+        )
+
+    def read_credentials(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.credentials_path().read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def fill_from_instance(self) -> dict[str, Any] | None:
+        """Fill what is not set from the instance's credentials; return them."""
+        creds = self.read_credentials()
+        if creds:
+            self.ari_url = self.ari_url or f"http://127.0.0.1:{creds['http_port']}/ari"
+            self.ari_user = self.ari_user or creds["ari_user"]
+            self.ari_password = self.ari_password or creds["ari_password"]
+            self.ami_port = self.ami_port or int(creds["ami_port"])
+            self.ami_user = self.ami_user or creds["ami_user"]
+            self.ami_password = self.ami_password or creds["ami_password"]
+            if self.config_dir is None and creds.get("config_dir"):
+                self.config_dir = Path(creds["config_dir"])
+            if self.journal_dir is None and creds.get("journal_dir"):
+                self.journal_dir = Path(creds["journal_dir"])
+        return creds
+
+    def refuse_weak_secrets(self) -> None:
+        for name in ("ari_password", "ami_password"):
+            if getattr(self, name).lower() in WEAK_SECRETS - {""}:
+                raise ValueError(
+                    f"ORCH_ASTERISK__{name.upper()} is a well-known default; refusing it"
+                )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORCH_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    state_dir: Path = Field(default=Path("var"), description="where the service keeps its files")
+    database_url: str = Field(default="", description="SQLAlchemy URL; SQLite file by default")
+    admin_token: str = Field(default="", description="first system-admin API token")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Which engine the service drives (orchestrator.engines: one kit per engine); only
+    # that engine's settings group below is read.
+    engine: str = "asterisk"
+    # Who wrote an engine configuration file: the service leaves files with another
+    # identity (or none) alone. Default: derived from the database, so the nodes of one
+    # service share it and two services with their own stores never do.
+    service_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
+    # `orchestrator run` stops the engine it started only once no channel is up, or
+    # this long after Ctrl-C/SIGTERM (a second one stops it at once).
+    engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
     # Shared secret in the URL path that Asterisk's res_config_curl uses to fetch SIP users.
     realtime_secret: str = ""
     # Directories holding IVR flow modules (default: the repository's ivr_apps/).
@@ -83,41 +156,47 @@ class Settings(BaseSettings):
     # 0: never qualify.
     sip_qualify_s: int = Field(default=60, ge=0, le=86400)
 
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value in ENGINES:
+            return value
+        if value == "freeswitch":
+            raise ValueError(
+                "ORCH_ENGINE=freeswitch: the FreeSWITCH engine is not available yet "
+                f"(issue 12); choose one of {', '.join(ENGINES)}"
+            )
+        raise ValueError(f"ORCH_ENGINE={value!r} is no engine; choose one of {', '.join(ENGINES)}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed(cls, data: Any) -> Any:
+        # A renamed variable silently ignored would point the service at another engine.
+        old = sorted(name for name in RENAMED if name in os.environ)
+        if old:
+            raise ValueError(
+                "renamed settings: " + ", ".join(f"{o} is now {RENAMED[o]}" for o in old)
+            )
+        return data
+
     @model_validator(mode="after")
     def _fill_from_instance(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.state_dir / 'orchestrator.db').resolve()}"
-        creds = self.credentials()
-        if creds:
-            self.ari_url = self.ari_url or f"http://127.0.0.1:{creds['http_port']}/ari"
-            self.ari_user = self.ari_user or creds["ari_user"]
-            self.ari_password = self.ari_password or creds["ari_password"]
-            self.ami_port = self.ami_port or int(creds["ami_port"])
-            self.ami_user = self.ami_user or creds["ami_user"]
-            self.ami_password = self.ami_password or creds["ami_password"]
-            self.realtime_secret = self.realtime_secret or creds.get("realtime_secret", "")
-            if self.asterisk_config_dir is None and creds.get("config_dir"):
-                self.asterisk_config_dir = Path(creds["config_dir"])
-            if self.asterisk_journal_dir is None and creds.get("journal_dir"):
-                self.asterisk_journal_dir = Path(creds["journal_dir"])
+        if not self.service_id:
+            self.service_id = hashlib.sha256(self.database_url.encode()).hexdigest()[:12]
+        # Only the chosen engine's instance is read: a service on another engine must
+        # not take its credentials, configuration folder or secret.
         if self.engine == "asterisk":
-            for name in ("ari_password", "ami_password"):
-                if getattr(self, name).lower() in WEAK_SECRETS - {""}:
-                    raise ValueError(f"ORCH_{name.upper()} is a well-known default; refusing it")
+            creds = self.asterisk.fill_from_instance()
+            if creds:
+                self.realtime_secret = self.realtime_secret or creds.get("realtime_secret", "")
+            self.asterisk.refuse_weak_secrets()
         return self
 
     def credentials(self) -> dict[str, Any] | None:
-        path = self.asterisk_credentials or (
-            self.asterisk_root
-            / "var/lib/orchestrator"
-            / self.asterisk_instance
-            / "credentials.json"
-        )
-        try:
-            data: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        return data
+        """The Asterisk instance's credentials.json (None for another engine)."""
+        return self.asterisk.read_credentials() if self.engine == "asterisk" else None
 
 
 @lru_cache

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from api.services import services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.pricing.tariff import EXACT
 from orchestrator.store import billing as store
@@ -108,7 +109,11 @@ async def add_transaction(
     """A top-up (``kind: topup``, positive) or an adjustment (either sign). Send the
     amount as a string ("10.00")."""
     line = await run_in_threadpool(
-        ledger.add_transaction, request.app.state.session_factory, account_id, data, user.scope
+        ledger.add_transaction,
+        services_of(request.app).session_factory,
+        account_id,
+        data,
+        user.scope,
     )
     return TransactionPublic.model_validate(line, from_attributes=True)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, RequireAdmin, RequireCallPlacer, RequireSupervisor
+from api.deps import CurrentUser, RequireAdmin, RequireCallPlacer, RequireSupervisor, ServicesDep
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError
 from orchestrator.cti import CtiService
@@ -32,8 +32,8 @@ from orchestrator.ivr.directory import parse as parse_destination
 router = APIRouter(tags=["calls"])
 
 
-def get_cti(request: Request) -> CtiService:
-    service: CtiService | None = getattr(request.app.state, "cti", None)
+def get_cti(services: ServicesDep) -> CtiService:
+    service = services.cti
     if service is None:
         raise EngineUnavailableError("call control is not running in this service")
     return service

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import CurrentUser, PageDep, RequireSupervisor, SessionDep
 from api.schemas import Page, page_of
+from api.services import services_of
 from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.cdr.disposition import Direction, Disposition
 from orchestrator.cdr.export import csv_lines
@@ -77,7 +78,7 @@ def export_cdrs(request: Request, user: CurrentUser, where: FilterDep) -> Stream
     """Every matching CDR as CSV (no paging), oldest first; columns in docs/cdrs.md."""
     # Checked before the first byte goes out: a refused tenant is a 404, not a cut stream.
     tenant_filter(where.tenant_id, user.scope)
-    sessions = request.app.state.session_factory
+    sessions = services_of(request.app).session_factory
     scope = user.scope
 
     lines = csv_lines(cdrs.iter_cdrs(sessions, where, scope=scope))

@@ -8,13 +8,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep
 from api.schemas import DatabaseHealth, EngineHealth, Health
+from api.services import services_of
 
 router = APIRouter(tags=["health"])
 
 
 def _database_ok(request: Request) -> bool:
     try:
-        with request.app.state.session_factory() as session:
+        with services_of(request.app).session_factory() as session:
             session.connection().exec_driver_sql("SELECT 1")
     except Exception:
         return False

@@ -1,7 +1,7 @@
 """``/api/v1/ivr-apps``: IVR applications and the DIDs (access numbers) that reach them.
 
 A tenant admin sees and changes only its tenant's apps (others answer 404). When
-the service runs IVR flows (``app.state.ivr_registry``), an app must name one of
+the service runs IVR flows (``Services.ivr_registry``), an app must name one of
 them; otherwise any well-formed key is accepted.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, SessionDep
+from api.deps import ConfigStateDep, CurrentUser, PageDep, RequireAdmin, ServicesDep, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.bounds import StoreInt
 from orchestrator.store import ivr_apps
@@ -32,9 +32,9 @@ class IvrRegistry(Protocol):
     def names(self) -> list[str]: ...
 
 
-def get_known_ivr_apps(request: Request) -> list[str] | None:
+def get_known_ivr_apps(services: ServicesDep) -> list[str] | None:
     """The flows this service can run, or None when it has no IVR registry."""
-    registry: IvrRegistry | None = getattr(request.app.state, "ivr_registry", None)
+    registry: IvrRegistry | None = services.ivr_registry
     return None if registry is None else list(registry.names())
 
 
@@ -97,14 +97,14 @@ class CallSummaryPublic(BaseModel):
 
 @router.get("/{app_id}/recent-calls")
 def recent_ivr_calls(
-    session: SessionDep, user: CurrentUser, app_id: StoreInt, request: Request
+    session: SessionDep, user: CurrentUser, app_id: StoreInt, services: ServicesDep
 ) -> list[CallSummaryPublic]:
     """The app's last finished calls in this process: what each collected and how it ended.
 
     For IVR developers checking a flow on live calls; kept in memory (200 calls in all).
     """
     app = ivr_apps.read_ivr_app(session=session, app_id=app_id, scope=user.scope)
-    runner = getattr(request.app.state, "ivr_runner", None)
+    runner = services.ivr_runner
     recent = [] if runner is None else list(runner.recent)
     return [
         CallSummaryPublic.model_validate(s, from_attributes=True)

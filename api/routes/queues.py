@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, RequireAdmin, RequireSupervisor, SessionDep
+from api.deps import CurrentUser, PageDep, RequireAdmin, RequireSupervisor, ServicesDep, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.bounds import StoreInt
 from orchestrator.callcenter import CallCenter
@@ -32,9 +32,9 @@ from orchestrator.store.models import (
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
 
 
-def get_callcenter(request: Request) -> CallCenter | None:
+def get_callcenter(services: ServicesDep) -> CallCenter | None:
     """The running call center, or None where the service runs no calls (some tests)."""
-    return getattr(request.app.state, "callcenter", None)
+    return services.callcenter
 
 
 CallCenterDep = Annotated[CallCenter | None, Depends(get_callcenter)]

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep, SystemAdmin
+from api.deps import CurrentUser, PageDep, RequireAdmin, ServicesDep, SessionDep, SystemAdmin
 from api.schemas import Page, page_of
 from orchestrator.bounds import IsoDateTime, StoreInt
 from orchestrator.core.errors import NotFoundError, ValidationError
@@ -50,13 +50,11 @@ class RerateResponse(BaseModel):
     details: list[dict[str, Any]]
 
 
-def service(request: Request) -> RatingService:
+def service(services: ServicesDep) -> RatingService:
     """The app's rating service, or one over the app's database (the API-only app)."""
-    found: RatingService | None = getattr(request.app.state, "rating", None)
-    if found is None:
-        found = RatingService(request.app.state.session_factory)
-        request.app.state.rating = found
-    return found
+    if services.rating is None:
+        services.rating = RatingService(services.session_factory)
+    return services.rating
 
 
 def _utc(moment: datetime) -> datetime:
@@ -64,14 +62,14 @@ def _utc(moment: datetime) -> datetime:
 
 
 @router.post("/run")
-async def run(request: Request, _admin: SystemAdmin) -> RunResult:
+async def run(services: ServicesDep, _admin: SystemAdmin) -> RunResult:
     """Rate every xDR not rated yet (the scheduled batch, now)."""
-    return RunResult(charges=await run_in_threadpool(service(request).run_batch))
+    return RunResult(charges=await run_in_threadpool(service(services).run_batch))
 
 
 @router.post("/rerate")
 async def rerate(
-    request: Request, session: SessionDep, user: CurrentUser, data: RerateRequest
+    services: ServicesDep, session: SessionDep, user: CurrentUser, data: RerateRequest
 ) -> RerateResponse:
     """Rate ``[from, to)`` again (UTC if no offset) and book the differences. One
     re-rating of a tenant (or of all tenants) runs at a time, in every service process
@@ -84,7 +82,11 @@ async def rerate(
         account = read_account(session, data.account_id, user.scope)
         tenant_id = account.tenant_id
     result = await run_in_threadpool(
-        service(request).rerate, since, until, tenant_id=tenant_id, account_id=data.account_id
+        service(services).rerate,
+        since,
+        until,
+        tenant_id=tenant_id,
+        account_id=data.account_id,
     )
     return RerateResponse(
         checked=result.checked,

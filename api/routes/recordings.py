@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from api.deps import (
     PageDep,
     RequireAdmin,
     RequireSupervisor,
+    ServicesDep,
     SessionDep,
 )
 from api.schemas import Page, page_of
@@ -38,8 +39,8 @@ from orchestrator.store.models import Recording, RecordingPublic, RecordingState
 router = APIRouter(tags=["recordings"])
 
 
-def _service(request: Request) -> RecordingService:
-    service: RecordingService | None = getattr(request.app.state, "recordings", None)
+def _service(services: ServicesDep) -> RecordingService:
+    service = services.recordings
     if service is None:
         raise EngineUnavailableError("recordings are not handled by this service")
     return service
@@ -179,8 +180,8 @@ class RecordStopped(BaseModel):
     stopped: list[str]
 
 
-def _recorder(request: Request) -> CallRecorder:
-    recorder: CallRecorder | None = getattr(request.app.state, "call_recorder", None)
+def _recorder(services: ServicesDep) -> CallRecorder:
+    recorder = services.call_recorder
     if recorder is None:
         raise EngineUnavailableError("call control is not running in this service")
     return recorder

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, RequireSupervisor
+from api.deps import CurrentUser, RequireSupervisor, ServicesDep
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError, ValidationError
 from orchestrator.cti.supervise import SupervisionService
@@ -32,8 +32,8 @@ ModeName = Literal["listen", "whisper", "barge"]
 _Extension = Field(pattern=r"^[0-9]{2,10}$", description="an extension of the tenant")
 
 
-def get_supervision(request: Request) -> SupervisionService:
-    service: SupervisionService | None = getattr(request.app.state, "supervision", None)
+def get_supervision(services: ServicesDep) -> SupervisionService:
+    service = services.supervision
     if service is None:
         raise EngineUnavailableError("supervision is not running in this service")
     return service

@@ -21,7 +21,7 @@ from api.deps import (
     VisibleTenantId,
 )
 from api.schemas import ApplyResultPublic, Page, TenantConfig, page_of
-from orchestrator.recordings import RecordingService
+from api.services import services_of
 from orchestrator.store import crud, recordings
 from orchestrator.store.models import TenantCreate, TenantPublic, TenantUpdate
 
@@ -92,7 +92,7 @@ async def delete_tenant(
     audio = await run_in_threadpool(recordings.tenant_audio, session, tenant_id)
     await run_in_threadpool(crud.delete_tenant, session=session, tenant_id=tenant_id)
     await config.removed(tenant_id)
-    service: RecordingService | None = getattr(request.app.state, "recordings", None)
+    service = services_of(request.app).recordings
     if audio and service is not None:
         await service.purge(audio)
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, status
 
 from api.deps import AdminUser, CurrentUser, PageDep, SessionDep
 from api.schemas import Page, page_of
+from api.services import services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.store import users
 from orchestrator.store.models import ApiUserCreate, ApiUserCreated, ApiUserPublic, ApiUserUpdate
@@ -75,5 +76,5 @@ def delete_user(request: Request, session: SessionDep, admin: AdminUser, user_id
         session=session,
         user_id=user_id,
         scope=admin.scope,
-        admin_token=request.app.state.settings.admin_token,
+        admin_token=services_of(request.app).settings.admin_token,
     )

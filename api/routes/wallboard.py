@@ -36,13 +36,13 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import State
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import Principal
 from api.deps import get_current_user
 from api.errors import WS_GOING_AWAY, AuthenticationError, ws_close_code
 from api.routes.ws import _token
+from api.services import Services, services_of
 from orchestrator.acd.stats import QueueStats
 from orchestrator.acd.wallboard import Wallboard, Watch
 from orchestrator.bounds import StoreInt
@@ -82,18 +82,18 @@ def wallboard_page() -> HTMLResponse:
     return HTMLResponse(_page(), headers=_HEADERS)
 
 
-def get_wallboard(state: State) -> Wallboard:
-    """The service's wallboard, made on first use over ``state.acd`` / ``state.acd_stats``."""
-    board: Wallboard | None = getattr(state, "wallboard", None)
+def get_wallboard(services: Services) -> Wallboard:
+    """The service's wallboard, made on first use over ``services.acd`` / ``.acd_stats``."""
+    board = services.wallboard
     if board is None:
-        acd = getattr(state, "acd", None)
+        acd = services.acd
         if acd is None:
             raise NotFoundError("the queues (ACD) are not running in this service")
-        stats: QueueStats | None = getattr(state, "acd_stats", None)
+        stats = services.acd_stats
         # Without the service's own statistics (fed by the ACD), keep some here.
         board = Wallboard(stats if stats is not None else QueueStats(), feed_stats=stats is None)
         board.attach(acd)
-        state.wallboard = board
+        services.wallboard = board
     return board
 
 
@@ -111,7 +111,7 @@ async def wallboard_socket(websocket: WebSocket) -> None:
         await _close(websocket, *_close_reason(exc))
         return
     try:
-        board = get_wallboard(websocket.app.state)
+        board = get_wallboard(services_of(websocket.app))
     except NotFoundError as exc:
         await _close(websocket, WS_UNAVAILABLE, exc.message)
         return
@@ -120,7 +120,7 @@ async def wallboard_socket(websocket: WebSocket) -> None:
     try:
         snapshots = board.snapshots(scope, watch.queues)
         await _send(websocket, "snapshot", snapshots, board.clock(), scope=scope)
-        await _serve(websocket, board, watch, websocket.app.state.settings.ws_heartbeat_s)
+        await _serve(websocket, board, watch, services_of(websocket.app).settings.ws_heartbeat_s)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away
     finally:
@@ -135,7 +135,7 @@ async def _authenticate(websocket: WebSocket) -> Principal:
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
 
     def lookup() -> Principal:
-        with websocket.app.state.session_factory() as session:
+        with services_of(websocket.app).session_factory() as session:
             return get_current_user(session=session, credentials=credentials)
 
     return await run_in_threadpool(lookup)
@@ -170,7 +170,7 @@ def _scope(websocket: WebSocket, principal: Principal) -> tuple[int | None, list
 
 
 def _tenant_exists(websocket: WebSocket, tenant_id: StoreInt) -> None:
-    with websocket.app.state.session_factory() as session:
+    with services_of(websocket.app).session_factory() as session:
         crud.get_tenant(session=session, tenant_id=tenant_id)
 
 

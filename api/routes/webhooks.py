@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.schemas import Page, page_of
+from api.services import services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import EngineUnavailableError
-from orchestrator.settings import Settings
 from orchestrator.store import webhooks
 from orchestrator.store.models import (
     DeliveryState,
@@ -48,13 +48,11 @@ class PingResult(BaseModel):
 
 
 def _allow_private(request: Request) -> bool:
-    settings: Settings = request.app.state.settings
-    return settings.webhook_allow_private
+    return services_of(request.app).settings.webhook_allow_private
 
 
 def _service(request: Request) -> WebhookService | None:
-    service: WebhookService | None = getattr(request.app.state, "webhooks", None)
-    return service
+    return services_of(request.app).webhooks
 
 
 async def _changed(request: Request) -> None:

@@ -38,10 +38,16 @@ from api.errors import (
     error_body,
     ws_close_code,
 )
+from api.services import services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.callcenter import AGENT_COMMANDS
 from orchestrator.callcenter.actions import AgentCommand
-from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
+from orchestrator.core.errors import (
+    EngineUnavailableError,
+    NotFoundError,
+    OrchestratorError,
+    ValidationError,
+)
 from orchestrator.cti import CtiEvent, CtiService, Subscription
 from orchestrator.cti.commands import COMMANDS, parse
 from orchestrator.store import crud
@@ -91,11 +97,13 @@ class CtiSession:
     """One client connection (see the module doc)."""
 
     def __init__(self, websocket: WebSocket) -> None:
-        state = websocket.app.state
+        services = services_of(websocket.app)
         self.ws = websocket
-        self.service: CtiService = state.cti
-        self.heartbeat_s: float = state.settings.ws_heartbeat_s
-        self.idle_s: float = state.settings.ws_idle_timeout_s
+        if services.cti is None:  # as before: the connection fails, nothing to serve
+            raise EngineUnavailableError("call control is not running in this service")
+        self.service: CtiService = services.cti
+        self.heartbeat_s: float = services.settings.ws_heartbeat_s
+        self.idle_s: float = services.settings.ws_idle_timeout_s
         self.id = "ws-" + uuid.uuid4().hex[:12]
         self.principal: Principal | None = None
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
@@ -162,7 +170,7 @@ class CtiSession:
         credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
 
         def lookup() -> Principal:
-            with self.ws.app.state.session_factory() as session:
+            with services_of(self.ws.app).session_factory() as session:
                 return get_current_user(session=session, credentials=credentials)
 
         return await run_in_threadpool(lookup)
@@ -296,7 +304,7 @@ class CtiSession:
             self._on_event(sub, event)
 
     def _tenant_exists(self, tenant_id: StoreInt) -> None:
-        with self.ws.app.state.session_factory() as session:
+        with services_of(self.ws.app).session_factory() as session:
             crud.get_tenant(session=session, tenant_id=tenant_id)
 
     def _unsubscribe(self, msg_id: Any, params: UnsubscribeParams) -> None:
@@ -310,7 +318,7 @@ class CtiSession:
 
     def _agent_command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:
         """Agent login/logout/pause/unpause (docs/queues.md); no call id."""
-        callcenter = getattr(self.ws.app.state, "callcenter", None)
+        callcenter = services_of(self.ws.app).callcenter
         if callcenter is None:
             raise NotFoundError("call queues are not running in this service", command=name)
         if len(self.commands) >= MAX_PENDING_COMMANDS:
@@ -334,7 +342,7 @@ class CtiSession:
         task.add_done_callback(self.commands.discard)
 
     def _check_agent(self, principal: Principal, agent_id: StoreInt) -> None:
-        with self.ws.app.state.session_factory() as session:
+        with services_of(self.ws.app).session_factory() as session:
             check_agent(session, principal, agent_id)
 
     def _command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:

@@ -491,18 +491,9 @@ class Engine(abc.ABC):
         does not grow forever; records at or after it stay readable."""
         return None
 
-    # -- configuration ----------------------------------------------------
-    @abc.abstractmethod
-    async def reload(self, what: str) -> None:
-        """Reload one part of the engine's configuration: ``dialplan`` or ``sip``."""
-
-    @abc.abstractmethod
-    async def invalidate_sip_objects(self, object_type: str, ids: Sequence[str]) -> None:
-        """Drop cached SIP objects (endpoints, auths, AORs) so the next lookup refetches them."""
-
-    @abc.abstractmethod
-    async def command(self, text: str) -> str:
-        """Run an engine console command and return its output (for checks and tooling)."""
+    # The engine's configuration side (reload, cache expiry, console commands) is not
+    # part of the seam: each engine kit hands it to its own provisioner
+    # (orchestrator.provisioning.base.EngineConfig).
 
     # -- adapter internals, leaving the seam ---------------------------------------
     # Bridges as objects belong to the adapters (connect/disconnect are the seam's

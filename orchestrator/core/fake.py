@@ -700,7 +700,8 @@ class FakeEngine(Engine):
         self.endpoint_queries.append(tuple(endpoints))  # not in commands: polled
         return {e: self.endpoint_reachability.get(e, "unknown") for e in endpoints}
 
-    # -- configuration ----------------------------------------------------
+    # -- configuration: not on the Engine seam; the provisioning tests use these as
+    # the engine's configuration side (orchestrator.provisioning.base.EngineConfig) --
     async def reload(self, what: str) -> None:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")

@@ -11,6 +11,11 @@ verify that the engine took it, and roll back to the previous file if it did not
   (realtime, see :mod:`orchestrator.provisioning.realtime`), so a change needs no
   SIP reload at all: the changed objects are expired from the engine's cache and
   fetched again on next use.
+* Ownership: every file written starts with :func:`mark` (the service's identity,
+  ``ORCH_SERVICE_ID``). Only files with this service's mark are removed; a file without
+  one (written by hand, or before files were marked) is rewritten for a tenant of ours
+  but never removed, and a file with another service's mark is neither rewritten nor
+  removed: two services pointed at one engine by mistake do not wipe each other's tenants.
 """
 
 from __future__ import annotations
@@ -24,9 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConfigApplyError, EngineError
-from orchestrator.provisioning.base import ApplyResult
+from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.data import TenantConfig
 from orchestrator.provisioning.render import FAMILIES, Rendered, Renderer
 
@@ -37,6 +41,18 @@ FEATURE_CODES = 3
 
 _COUNT = re.compile(r"-= (\d+) extensions? \(")
 _TENANT_FILE = re.compile(r"t(\d+)\.conf")
+_MARK = re.compile(r"; orchestrator service (\S+):")
+
+
+def mark(owner: str) -> str:
+    """The first line of every file the service ``owner`` writes."""
+    return f"; orchestrator service {owner}: written from its store; other services leave it\n"
+
+
+def owner_of(text: str | None) -> str | None:
+    """The service that wrote a file (its first line), or None for an unmarked file."""
+    m = _MARK.match(text or "")
+    return m.group(1) if m else None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -52,13 +68,15 @@ class AsteriskProvisioner:
     def __init__(
         self,
         *,
-        engine: Engine,
+        engine: EngineConfig,
         config_dir: Path,
         renderer: Renderer,
         load_tenant: Callable[[int], TenantConfig | None],
         load_all: Callable[[], list[TenantConfig]],
+        owner: str = "default",
     ) -> None:
         self.engine = engine
+        self.owner = owner
         self.tenants_dir = config_dir / "tenants"
         self.history_dir = config_dir / "tenants-history"
         self.renderer = renderer
@@ -71,6 +89,14 @@ class AsteriskProvisioner:
 
     def path(self, tenant_id: int) -> Path:
         return self.tenants_dir / f"t{tenant_id}.conf"
+
+    def _text(self, rendered: Rendered) -> str:
+        return mark(self.owner) + rendered.dialplan
+
+    def _foreign(self, text: str | None) -> str | None:
+        """Another service's identity if it wrote ``text``; None if ours or unmarked."""
+        owner = owner_of(text)
+        return owner if owner not in (None, self.owner) else None
 
     # -- the SIP index -----------------------------------------------------
     def _swap_sip(self, tenant_id: int, new: Rendered | None) -> dict[str, list[str]]:
@@ -149,13 +175,20 @@ class AsteriskProvisioner:
     async def _apply_one(self, config: TenantConfig, rendered: Rendered) -> list[str]:
         path = self.path(config.id)
         previous = path.read_text() if path.exists() else None
+        if other := self._foreign(previous):
+            raise ConfigApplyError(
+                f"{path.name} was written by orchestrator service {other}, not this one "
+                f"({self.owner}): left alone; two services must not share an engine",
+                owner=other,
+            )
+        text = self._text(rendered)
         changed: list[str] = []
-        if previous != rendered.dialplan:
+        if previous != text:
             self.tenants_dir.mkdir(parents=True, exist_ok=True)
             self.history_dir.mkdir(exist_ok=True)
             if previous is not None:
                 _write_atomic(self.history_dir / f"t{config.id}.conf.previous", previous)
-            _write_atomic(path, rendered.dialplan)
+            _write_atomic(path, text)
             try:
                 await self._reload_and_verify(self._expected(config))
             except Exception:
@@ -182,7 +215,7 @@ class AsteriskProvisioner:
         async with self._lock:
             path = self.path(tenant_id)
             changed: list[str] = []
-            if path.exists():
+            if path.exists() and self._owns(path):
                 path.unlink()
                 await self.engine.reload("dialplan")
                 changed.append("dialplan")
@@ -210,7 +243,9 @@ class AsteriskProvisioner:
                 self._swap_sip(gone, None)
             if reload and dirty:
                 # Verifying one tenant shows the reload took the whole file set.
-                expected = self._expected(configs[-1]) if configs else {}
+                written = {r.tenant_id for r in renders}
+                ours = [c for c in configs if c.id in written]
+                expected = self._expected(ours[-1]) if ours else {}
                 await self._reload_and_verify(expected)
             if reload:
                 # Whatever the engine cached may predate this process: drop it all.
@@ -228,7 +263,7 @@ class AsteriskProvisioner:
         dirty = False
         for name in os.listdir(self.tenants_dir):
             m = _TENANT_FILE.fullmatch(name)
-            if m and int(m.group(1)) not in wanted:
+            if m and int(m.group(1)) not in wanted and self._owns(self.tenants_dir / name):
                 (self.tenants_dir / name).unlink()
                 dirty = True
         renders = []
@@ -239,11 +274,33 @@ class AsteriskProvisioner:
                 current = path.read_text()
             except FileNotFoundError:
                 current = None
-            if current != rendered.dialplan:
-                _write_atomic(path, rendered.dialplan)
+            if other := self._foreign(current):
+                log.error(
+                    "%s was written by orchestrator service %s, not this one (%s): left alone",
+                    path.name, other, self.owner,
+                )  # fmt: skip
+                continue
+            text = self._text(rendered)
+            if current != text:
+                _write_atomic(path, text)
                 dirty = True
             renders.append(rendered)
         return renders, dirty
+
+    def _owns(self, path: Path) -> bool:
+        """Whether this service wrote ``path`` (only such files are removed)."""
+        try:
+            with path.open() as f:
+                first = f.readline()
+        except OSError:
+            return False
+        owner = owner_of(first)
+        if owner != self.owner:
+            log.warning(
+                "%s is not this service's (%s) but %s: not removed",
+                path.name, self.owner, f"service {owner}'s" if owner else "unmarked",
+            )  # fmt: skip
+        return owner == self.owner
 
     def lookup(self, family: str, fields: dict[str, str], *, multi: bool) -> list[dict[str, str]]:
         """Answer an engine's realtime query from the index (exact ``id`` or field match)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.core.targets import Routing
 from orchestrator.cti import CtiService
@@ -41,10 +42,10 @@ def wire(app: FastAPI, engine: FakeEngine, **settings: Any) -> tuple[CtiService,
     runner = IvrRunner(engine, registry, lookup, directory)
     runner.start()
     cti.start(runner)
-    app.state.cti = cti
-    app.state.ivr_runner = runner
+    services_of(app).cti = cti
+    services_of(app).ivr_runner = runner
     if settings:
-        app.state.settings = app.state.settings.model_copy(update=settings)
+        services_of(app).settings = services_of(app).settings.model_copy(update=settings)
     return cti, runner
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.services import services_of
 from orchestrator.rating import RatingService
 from orchestrator.store.db import SessionFactory
 from tests.api.conftest import bearer
@@ -149,7 +150,7 @@ def test_simultaneous_rerates_of_one_period_one_runs_the_others_409(
                    "next_increment": 1}]})  # fmt: skip
     assert r.status_code == 201, r.text
     service = RatingService(db_sessions)
-    app.state.rating = service
+    services_of(app).rating = service
     # The winner stays inside its re-rating long enough for the others to arrive.
     service.before_rerate = lambda _cdr_id: time.sleep(1.5)
     body = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}

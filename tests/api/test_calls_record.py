@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.core.errors import CallError
 from orchestrator.cti import CtiService
@@ -39,7 +40,7 @@ def wired(
     cti.calls.start()  # (again: now it follows dialplan calls too)
     recorder = CallRecorder(fake_engine, cti.calls, db_sessions)
     recorder.start()
-    app.state.call_recorder = recorder
+    services_of(app).call_recorder = recorder
     yield cti, runner
     recorder.stop_following()
     client.portal.call(cti_helpers.stop, cti, runner)  # type: ignore[union-attr]

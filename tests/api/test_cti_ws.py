@@ -13,6 +13,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from api.errors import WS_IDLE_TIMEOUT, WS_UNAUTHENTICATED
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.cti import CtiService
 from orchestrator.ivr import IvrRunner
@@ -200,7 +201,9 @@ def test_reconnect_replays_after_last_seq_or_says_missed(
 
 
 def test_heartbeat_is_sent_periodically(app: FastAPI, client: TestClient, cti: Any) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"ws_heartbeat_s": 0.05})
+    services_of(app).settings = services_of(app).settings.model_copy(
+        update={"ws_heartbeat_s": 0.05}
+    )
     with connect(client) as ws:
         first, second = ws.until(lambda m: True), ws.until(lambda m: True)
     assert first["type"] == second["type"] == "heartbeat"
@@ -208,7 +211,9 @@ def test_heartbeat_is_sent_periodically(app: FastAPI, client: TestClient, cti: A
 
 
 def test_idle_client_is_closed_with_4408(app: FastAPI, client: TestClient, cti: Any) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"ws_idle_timeout_s": 0.2})
+    services_of(app).settings = services_of(app).settings.model_copy(
+        update={"ws_idle_timeout_s": 0.2}
+    )
     with connect(client) as ws, pytest.raises(WebSocketDisconnect) as closed:
         ws.until(lambda m: False)
     assert closed.value.code == WS_IDLE_TIMEOUT

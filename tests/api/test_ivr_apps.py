@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.services import services_of
 from orchestrator.provisioning.base import RecordingProvisioner
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.ivr_apps import get_ivr_app
@@ -175,7 +176,7 @@ def test_registry_names_the_known_flows(
 ) -> None:
     # Without a registry any well-formed key goes (the flows may be installed later).
     add_app(client, tenant_a, "free", app="not_installed_yet")
-    app.state.ivr_registry = Registry()
+    services_of(app).ivr_registry = Registry()
     resp = client.post(URL, json={"tenant_id": tenant_a["id"], "name": "x", "app": "nope"})
     assert resp.status_code == 422
     body = resp.json()

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.services import services_of
 from orchestrator.acd import QueueStats
 from orchestrator.acd.places import Place
 from orchestrator.acd.testing import AgentPhones, Answer
@@ -69,9 +70,9 @@ class Wired:
         self.center = self.make_center()
         self.runner.queues = self.center.acd
         app = self.app
-        app.state.cti, app.state.ivr_runner = self.cti, self.runner
-        app.state.callcenter, app.state.acd = self.center, self.center.acd
-        app.state.acd_stats = self.center.stats
+        services_of(app).cti, services_of(app).ivr_runner = self.cti, self.runner
+        services_of(app).callcenter, services_of(app).acd = self.center, self.center.acd
+        services_of(app).acd_stats = self.center.stats
 
     def make_center(self) -> CallCenter:
         return CallCenter(

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 from sqlmodel import select
 
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import RecordingFinished, RecordingStarted
 from orchestrator.recordings import RecordingService, S3Config, S3Storage
@@ -145,7 +146,7 @@ async def test_upload_then_delete_local_copy_and_link_to_the_cdr(
 
     # REST: metadata, audio streamed from S3 or through a presigned URL, scoping, delete.
     app: FastAPI = client.app  # type: ignore[assignment]
-    app.state.recordings = service
+    services_of(app).recordings = service
     listed = client.get(f"/api/v1/recordings?cdr_id={cdr_id}").json()
     assert [r["id"] for r in listed["items"]] == [row.id]
     assert client.get("/api/v1/recordings?call_id=nope").json()["total"] == 0
@@ -221,7 +222,7 @@ async def test_rest_scoping_local_audio_and_missing_files(
     finally:
         await service.stop()
     app: FastAPI = client.app  # type: ignore[assignment]
-    app.state.recordings = service
+    services_of(app).recordings = service
     local, cancelled = rows(db_sessions)
     assert (local.state, cancelled.state) == (RecordingState.LOCAL, RecordingState.MISSING)
     got = client.get(f"/api/v1/recordings/{local.id}/audio")
@@ -264,7 +265,7 @@ async def test_deleting_a_tenant_deletes_its_audio(
     [key] = objects(raw, s3)
     assert key.startswith("recs/") and "ivr/local" in engine.recordings
     app: FastAPI = client.app  # type: ignore[assignment]
-    app.state.recordings = service
+    services_of(app).recordings = service
     assert client.delete(f"/api/v1/tenants/{tenant_a['id']}").status_code == 204
     assert objects(raw, s3) == []
     assert "ivr/local" not in engine.recordings

@@ -22,10 +22,11 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from api.routes import ROUTERS
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.cti import EventStream
+from orchestrator.cti.install import extension_endpoint
 from orchestrator.cti.supervise import SupervisionService
-from orchestrator.runtime import extension_endpoint
 from orchestrator.store.db import SessionFactory
 from tests.api.conftest import bearer
 from tests.api.test_queues import Wired
@@ -446,7 +447,7 @@ def supervision(
 ) -> Iterator[SupervisionService]:
     service = SupervisionService(fake_engine, EventStream(), extension_endpoint(db_sessions))
     service.start()
-    app.state.supervision = service
+    services_of(app).supervision = service
     yield service
     client.portal.call(service.stop)  # type: ignore[union-attr]
 

@@ -40,6 +40,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from api.config_state import ConfigState
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.provisioning.base import RecordingProvisioner
 from orchestrator.runtime import build_app
@@ -123,8 +124,7 @@ _SETTINGS = Settings(
 )
 _APP = build_app(_SETTINGS, engine=FakeEngine())
 # Configuration changes are recorded, not rendered for an Asterisk the FakeEngine is not.
-_APP.state.provisioner = RecordingProvisioner()
-_APP.state.config_state = ConfigState(_APP.state.provisioner)
+services_of(_APP).config_state = ConfigState(RecordingProvisioner())
 _SERVICE = _StartOnce(_APP)
 #: The seeded objects' ids, by the name of the path parameter that takes them.
 SEEDED: dict[str, int] = {}

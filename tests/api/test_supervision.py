@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from api.services import services_of
 from orchestrator.core import FakeEngine
 from orchestrator.cti import EventStream
+from orchestrator.cti.install import extension_endpoint
 from orchestrator.cti.supervise import SupervisionService
-from orchestrator.runtime import extension_endpoint
 from orchestrator.store.db import SessionFactory
 from tests.api.conftest import TestClient, bearer
 
@@ -24,7 +25,7 @@ def supervision(
 ) -> Iterator[SupervisionService]:
     service = SupervisionService(fake_engine, EventStream(), extension_endpoint(db_sessions))
     service.start()
-    app.state.supervision = service
+    services_of(app).supervision = service
     yield service
     client.portal.call(service.stop)  # type: ignore[union-attr]
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from api.services import services_of
 from orchestrator.core.errors import ConfigApplyError
 from orchestrator.provisioning.base import ApplyResult, RecordingProvisioner
 from tests.api.conftest import ADMIN_TOKEN, TestClient, bearer
@@ -176,7 +177,7 @@ class FailingProvisioner(RecordingProvisioner):
 
 
 def test_failed_apply_keeps_the_data_and_is_reported(app: FastAPI) -> None:
-    app.state.config_state.provisioner = FailingProvisioner()
+    services_of(app).config_state.provisioner = FailingProvisioner()
     with TestClient(app, headers=bearer(ADMIN_TOKEN)) as client:
         resp = client.post("/api/v1/tenants", json={"name": "A", "sip_domain": "a.example"})
         assert resp.status_code == 201

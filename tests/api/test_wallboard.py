@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from starlette.websockets import WebSocketDisconnect
 
 from api.routes import wallboard as route
+from api.services import services_of
 from orchestrator.acd.events import AcdEvent
 from orchestrator.acd.stats import QueueStats
 from orchestrator.acd.wallboard import Wallboard
@@ -196,7 +197,7 @@ async def test_logged_out_agents_stay_on_the_tile_for_the_day() -> None:
 @pytest.fixture
 def board(app: FastAPI) -> Wallboard:
     board = Wallboard(QueueStats(), feed_stats=True, min_interval_s=0.01)
-    app.state.wallboard = board
+    services_of(app).wallboard = board
     return board
 
 
@@ -287,7 +288,7 @@ def test_tenant_admin_sees_only_their_tenant(
 
 
 def test_without_queues_running(anon: TestClient, app: FastAPI) -> None:
-    assert getattr(app.state, "acd", None) is None
+    assert services_of(app).acd is None
     with (
         anon.websocket_connect("/api/v1/wallboard/ws", headers=bearer(ADMIN_TOKEN)) as ws,
         pytest.raises(WebSocketDisconnect) as exc,
@@ -302,10 +303,10 @@ def test_made_over_the_services_acd(anon: TestClient, app: FastAPI) -> None:
     scenario = anon.portal.call(Scenario.create)
     try:
         anon.portal.call(scenario.run)
-        app.state.acd, app.state.acd_stats = scenario.h.acd, scenario.h.stats
+        services_of(app).acd, services_of(app).acd_stats = scenario.h.acd, scenario.h.stats
         with anon.websocket_connect("/api/v1/wallboard/ws", headers=bearer(ADMIN_TOKEN)) as ws:
             [q] = ws.receive_json()["queues"]
         assert (q["answered"], q["abandoned"], q["service_level"]) == (8, 2, 0.625)
-        assert app.state.wallboard.stats is scenario.h.stats
+        assert services_of(app).wallboard.stats is scenario.h.stats
     finally:
         anon.portal.call(scenario.close)

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from api.auth import ensure_admin
 from api.main import create_app
+from api.services import services_of
 from orchestrator.acd.events import AcdEvent
 from orchestrator.acd.stats import QueueStats
 from orchestrator.acd.wallboard import Wallboard
@@ -84,8 +85,8 @@ def test_wallboard_in_chromium(driver: Any, tmp_path: Path) -> None:
     scenario: Scenario | None = None
     try:
         scenario = server.run(Scenario.create())
-        app.state.acd, app.state.acd_stats = scenario.h.acd, scenario.h.stats
-        app.state.wallboard = scenario.board
+        services_of(app).acd, services_of(app).acd_stats = scenario.h.acd, scenario.h.stats
+        services_of(app).wallboard = scenario.board
         driver.get(f"{server.url}/wallboard#token={TOKEN}")
         _wait(driver, lambda d: d.execute_script("return window.wallboard.connected"), what="live")
         assert "token" not in driver.current_url  # dropped from the address bar
@@ -158,7 +159,7 @@ def test_wallboard_in_chromium(driver: Any, tmp_path: Path) -> None:
         board = Wallboard(QueueStats.rebuild(events), clock=clock)
         board.replay(events)
         app2 = _app(tmp_path)
-        app2.state.wallboard = board
+        services_of(app2).wallboard = board
         server = LiveServer(app2, port=server.port).start()
         _wait(
             driver,

@@ -27,7 +27,7 @@ from orchestrator.settings import Settings
 from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
-ROOT = Path(os.environ.get("ORCH_ASTERISK_ROOT", "/var/cache/orchestrator/asterisk-root"))
+ROOT = Path(os.environ.get("ORCH_ASTERISK__ROOT", "/var/cache/orchestrator/asterisk-root"))
 # ORCH_TEST_SLOT=k (1-9) gives a developer's parallel run its own engine instance
 # ("test<k>") and ports (+100*k), so several people can run tests/engine at once.
 SLOT = int(os.environ.get("ORCH_TEST_SLOT", "0"))
@@ -144,8 +144,7 @@ def service(
         database_url=f"sqlite:///{tmp / 'e2e.db'}",
         admin_token=token,
         api_port=TEST_API_PORT,
-        asterisk_root=ROOT,
-        asterisk_instance=asterisk.name,
+        asterisk={"root": ROOT, "instance": asterisk.name},
         engine="asterisk",
         s3_bucket=S3_BUCKET,
         s3_endpoint_url=s3_server,

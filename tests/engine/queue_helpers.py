@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from api.services import services_of
 from orchestrator.acd import AcdEvent, AcdService
 from orchestrator.testing import sipp
 from tests.engine.conftest import TEST_API_PORT, Service
@@ -298,7 +299,7 @@ class AcdLog:
 def acd_of(service: Service) -> AcdService:
     """The service's ACD (its listeners are how a test sees offers)."""
     assert service.app is not None
-    return service.app.state.acd  # type: ignore[no-any-return]
+    return services_of(service.app).acd  # type: ignore[no-any-return]
 
 
 class CtiEvents:

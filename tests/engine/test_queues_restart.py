@@ -38,6 +38,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from api.services import services_of
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.testing import sipp
@@ -208,7 +209,7 @@ async def test_waiting_callers_keep_their_places_across_a_restart(
             channels["862"]["id"],
         }
         assert service.app is not None
-        runner = service.app.state.ivr_runner
+        runner = services_of(service.app).ivr_runner
         assert not set(runner.calls) & {c["id"] for c in channels.values()}  # no flow anew
         shown = await _agent(service, rq)
         assert (shown["state"], shown["state_reason"], shown["logged_in"]) == (

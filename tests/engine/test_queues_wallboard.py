@@ -38,6 +38,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from api.services import services_of
 from orchestrator.acd.events import AcdEvent
 from orchestrator.acd.wallboard import STATE_ORDER
 from orchestrator.testing import browser, sipp
@@ -191,7 +192,7 @@ def chrome() -> Iterator[Callable[[], Any]]:
 def acd_events(service: Service) -> Iterator[list[AcdEvent]]:
     """The service's queue events from now on (each dated by the service: time.time())."""
     assert service.app is not None
-    listeners = service.app.state.acd.listeners
+    listeners = services_of(service.app).acd.listeners
     events: list[AcdEvent] = []
     listeners.append(events.append)  # called in the service's thread; append is safe
     yield events
@@ -459,14 +460,14 @@ async def test_skills_based_call_goes_to_the_agent_with_the_skill(
 def _service_loop(service: Service) -> asyncio.AbstractEventLoop:
     """The service thread's event loop (from the ACD's registration poller task)."""
     assert service.app is not None
-    tasks = service.app.state.acd._tasks
+    tasks = services_of(service.app).acd._tasks
     return next(iter(tasks)).get_loop()
 
 
 async def test_registration_read_from_the_engine(
     service: Service, wb: dict, http: httpx.AsyncClient
 ) -> None:
-    reach = service.app.state.acd.reachability if service.app else None
+    reach = services_of(service.app).acd.reachability if service.app else None
     assert reach is not None and reach.poll_s > 0
     # A previous run may have left 804's contact in the engine (astdb, 300 s).
     await register(service, wb, "804", expires=0)
@@ -477,7 +478,7 @@ async def test_registration_read_from_the_engine(
     await until_state(http, wb, "801", "available")
     assert (await agent(http, wb, "804"))["state_reason"] == "unregistered"
     offered: list[Any] = []  # the ACD's offers (a list append is safe across threads)
-    service.app.state.acd.listeners.append(
+    services_of(service.app).acd.listeners.append(
         lambda e: offered.append(e.agent_id) if e.type == "offered" else None
     )
     async with sipp.Answerer(local_port=CONTACT["801"]) as a801:
@@ -505,14 +506,14 @@ async def test_registration_read_from_the_engine(
         await register(service, wb, "804", expires=0)
         await until_state(http, wb, "804", "unavailable", timeout=1)
         loop = _service_loop(service)
-        acd = service.app.state.acd
+        acd = services_of(service.app).acd
         endpoint = acd.agents.get(wb["tenant_id"], str(wb["agents"]["804"])).config.endpoint
         loop.call_soon_threadsafe(acd.agents.set_reachable, endpoint, "online")
         await until_state(http, wb, "804", "available", timeout=1)  # stale
         await asyncio.sleep(0.5)
         assert (await agent(http, wb, "804"))["state"] == "available"
         # ...until the engine link comes back (as after a restart): all are read again.
-        engine = service.app.state.acd.engine if service.app else None
+        engine = services_of(service.app).acd.engine if service.app else None
         reads = reach.reads
         asyncio.run_coroutine_threadsafe(engine.ari.drop_events_link(), loop).result(5)
         took = await until_state(http, wb, "804", "unavailable", timeout=10)

@@ -23,6 +23,7 @@ import boto3
 import httpx
 import pytest
 
+from api.services import services_of
 from orchestrator.ivr.call import IvrCall
 from orchestrator.testing import sipp
 from tests.engine.conftest import S3_BUCKET, Service
@@ -60,7 +61,7 @@ async def dial_flow(call: IvrCall) -> None:
 @pytest.fixture(scope="module")
 def qt(service: Service) -> QueueTenant:
     assert service.app is not None
-    service.app.state.ivr_registry.builtins[DIAL_FLOW] = dial_flow
+    services_of(service.app).ivr_registry.builtins[DIAL_FLOW] = dial_flow
     out = create_queue_tenant(
         service, "Recorded calls", DOMAIN, PORT, agents=("605",), queues={"rq": QUEUE},
         pricing_batch="rec-calls",

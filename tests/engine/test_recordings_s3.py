@@ -15,6 +15,7 @@ import boto3
 import httpx
 import pytest
 
+from api.services import services_of
 from orchestrator.ivr.call import IvrCall
 from orchestrator.testing import sipp
 from tests.engine.conftest import S3_BUCKET, SLOT, Service
@@ -39,7 +40,7 @@ async def record_flow(call: IvrCall) -> None:
 @pytest.fixture(scope="module")
 def rec_tenant(service: Service) -> dict[str, Any]:
     assert service.app is not None
-    service.app.state.ivr_registry.builtins[FLOW] = record_flow
+    services_of(service.app).ivr_registry.builtins[FLOW] = record_flow
     out: dict[str, Any] = {}
     with service.client() as http:
         r = http.post("/api/v1/tenants", json={"name": "Recorded", "sip_domain": DOMAIN})

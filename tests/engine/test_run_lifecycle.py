@@ -63,8 +63,8 @@ class Run:
             ORCH_STATE_DIR=str(tmp),
             ORCH_ADMIN_TOKEN=admin_token,
             ORCH_API_PORT=str(API_PORT),
-            ORCH_ASTERISK_ROOT=str(ROOT),
-            ORCH_ASTERISK_INSTANCE=f"run{SLOT}",
+            ORCH_ASTERISK__ROOT=str(ROOT),
+            ORCH_ASTERISK__INSTANCE=f"run{SLOT}",
             ORCH_ENGINE_STOP_GRACE_S=str(grace_s),
         )
         self.lines: list[str] = []

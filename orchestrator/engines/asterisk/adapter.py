@@ -750,7 +750,8 @@ class AsteriskEngine(Engine):
             book.load(messages, mark, now)  # what events missed while the link was down
         return contact_states(messages, endpoints, now)
 
-    # -- configuration ----------------------------------------------------
+    # -- configuration: not on the Engine seam; the Asterisk kit hands these to its
+    # provisioner (orchestrator.provisioning.base.EngineConfig) --
     async def reload(self, what: str) -> None:
         try:
             command = RELOAD_COMMANDS[what]

@@ -1,0 +1,42 @@
+"""Call queues: the ACD with its store, statistics (rebuilt from today's stored events at
+start), CTI events, feature codes *91-*93, and the IVR flow "queue"; flows reach it with
+``call.queue(...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.acd import QueueStats
+from orchestrator.callcenter.flow import QUEUE_APP, queue_flow
+from orchestrator.callcenter.service import CallCenter
+from orchestrator.cdr.install import Cdrs
+from orchestrator.cdr.sources import follow_acd
+from orchestrator.components import Component, Deps, Hooks
+from orchestrator.cti.install import Cti
+from orchestrator.ivr.install import Ivr
+
+
+@dataclass(slots=True)
+class Queues:
+    center: CallCenter
+    component: Component = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Started before the engine: statistics rebuilt, queues loaded.
+        self.component = Hooks("callcenter", self.center.start, self.center.stop)
+
+
+def install(deps: Deps, ivr: Ivr, cti: Cti, cdrs: Cdrs) -> Queues:
+    center = CallCenter(
+        deps.engine,
+        ivr.directory,
+        deps.sessions,
+        cti=cti.service,
+        resolve=cti.endpoint_owners.resolve,
+        stats=QueueStats(),
+        node=deps.node,  # waiting callers are kept per engine node
+    )
+    ivr.registry.builtins[QUEUE_APP] = queue_flow
+    ivr.runner.queues = center.acd
+    follow_acd(cdrs.builder, center.acd)  # agent legs join their caller's CDR
+    return Queues(center)

@@ -1,0 +1,72 @@
+"""What an engine kit gives the composition root.
+
+One kit per engine (``orchestrator.engines.<name>.kit``), chosen by ``ORCH_ENGINE``
+through :func:`orchestrator.engines.load_kit`. A kit is the one place that knows how an
+engine is built, configured and called back::
+
+    kit = load_kit(KitDeps(settings, load_tenant, load_all))
+    kit.engine        # the Engine the features drive
+    kit.provisioner   # keeps the engine's per-tenant configuration equal to the store
+    kit.config        # the engine's configuration side (reload, console), or None
+    kit.routers       # HTTP routes the engine calls back (Asterisk: realtime CURL hooks)
+    kit.settings      # its settings group (Settings.asterisk, ...)
+
+Features and the API never see a kit: they get the Engine and the provisioner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from orchestrator.core import Engine
+from orchestrator.provisioning.base import EngineConfig, EngineProvisioner
+from orchestrator.provisioning.data import TenantConfig
+from orchestrator.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class KitDeps:
+    """What a kit needs from the service: its settings and the store's tenants."""
+
+    settings: Settings
+    load_tenant: Callable[[int], TenantConfig | None]
+    load_all: Callable[[], list[TenantConfig]]
+    #: An engine built by the caller (tests, benchmarks) instead of the kit's own.
+    engine: Engine | None = None
+
+
+@dataclass(slots=True)
+class EngineKit:
+    """One engine, ready to wire: see the module docstring."""
+
+    name: str
+    #: The engine node a call id is unique on (CDRs, kept calls, waiting callers).
+    node: str
+    engine: Engine
+    provisioner: EngineProvisioner
+    config: EngineConfig | None = None
+    routers: list[APIRouter] = field(default_factory=list)
+    settings: BaseModel | None = None
+
+
+class LocalInstance(Protocol):
+    """An engine process this machine runs for the service (``orchestrator run``)."""
+
+    name: str
+
+    def install(self) -> None: ...
+
+    def start(self) -> bool:
+        """Start it; False if it was already running (then it is not ours to stop)."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def channels(self) -> int:
+        """How many calls' channels are up (the service waits for 0 before stopping it)."""
+        ...

@@ -1,0 +1,88 @@
+"""The service removes only engine configuration it wrote itself (files marked with its
+identity): two services pointed at one engine do not wipe each other's tenants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.core import FakeEngine
+from orchestrator.provisioning.apply import AsteriskProvisioner, mark, owner_of
+from orchestrator.provisioning.data import TenantConfig
+from orchestrator.provisioning.render import Renderer
+from tests.unit.test_provisioning import TEMPLATES, tenant
+
+
+async def _service(owner: str, config_dir: Path, configs: dict[int, TenantConfig]):
+    engine = FakeEngine()
+    await engine.start()
+    for tid in range(1, 10):
+        engine.console[f"dialplan show t{tid}"] = "-= 7 extensions (13 priorities) in 1 context. =-"
+    return AsteriskProvisioner(
+        engine=engine,
+        config_dir=config_dir,
+        renderer=Renderer(TEMPLATES),
+        load_tenant=configs.get,
+        load_all=lambda: list(configs.values()),
+        owner=owner,
+    )
+
+
+async def test_files_are_marked_with_the_service(tmp_path: Path) -> None:
+    a = await _service("svc-a", tmp_path, {1: tenant()})
+    await a.apply_all()
+    text = (tmp_path / "tenants" / "t1.conf").read_text()
+    assert text.startswith(mark("svc-a")) and owner_of(text) == "svc-a"
+    assert owner_of("[t1]\n") is None
+
+
+async def test_two_services_on_one_engine_keep_each_others_tenants(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    a = await _service("svc-a", tmp_path, {1: tenant(), 2: tenant(2, "b.example")})
+    b = await _service("svc-b", tmp_path, {3: tenant(3, "c.example")})
+    await a.apply_all()
+    a_files = {p.name: p.read_text() for p in tenants.iterdir()}
+    assert set(a_files) == {"t1.conf", "t2.conf"}
+
+    # B starts: its start-up apply does not delete A's tenants...
+    await b.apply_all()
+    assert {p.name for p in tenants.iterdir()} == {"t1.conf", "t2.conf", "t3.conf"}
+    assert {n: (tenants / n).read_text() for n in a_files} == a_files
+    # ...nor does A's next start delete B's.
+    await a.apply_all()
+    assert owner_of((tenants / "t3.conf").read_text()) == "svc-b"
+
+    # A tenant id both stores have: the second service does not overwrite the file.
+    b_clash = await _service("svc-b", tmp_path, {1: tenant(numbers=("555",))})
+    result = await b_clash.tenant_changed(1)
+    assert not result.ok and "svc-a" in result.error
+    assert (tenants / "t1.conf").read_text() == a_files["t1.conf"]
+    await b_clash.apply_all()
+    assert (tenants / "t1.conf").read_text() == a_files["t1.conf"]
+    # Nor remove it when its own tenant 1 goes.
+    removed = await b_clash.tenant_removed(1)
+    assert removed.ok and (tenants / "t1.conf").read_text() == a_files["t1.conf"]
+
+
+async def test_unmarked_files_are_never_removed(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "t7.conf").write_text("[t7]\nexten => 1,1,Hangup()\n")  # by hand
+    a = await _service("svc-a", tmp_path, {1: tenant()})
+    await a.apply_all()
+    assert (tenants / "t7.conf").read_text() == "[t7]\nexten => 1,1,Hangup()\n"
+    assert (await a.tenant_removed(7)).ok
+    assert (tenants / "t7.conf").exists()
+    # One's own stale file goes, as before.
+    (tenants / "t8.conf").write_text(mark("svc-a") + "[t8]\n")
+    await a.apply_all()
+    assert not (tenants / "t8.conf").exists()
+
+
+async def test_an_unmarked_file_of_our_tenant_is_taken_over(tmp_path: Path) -> None:
+    """A file written before files were marked: rewritten (marked) for a tenant we have."""
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "t1.conf").write_text("[t1]\n; an older version's file\n")
+    a = await _service("svc-a", tmp_path, {1: tenant()})
+    await a.apply_all()
+    assert owner_of((tenants / "t1.conf").read_text()) == "svc-a"
