@@ -23,6 +23,7 @@ from orchestrator.core.events import (
     LegHungUp,
     LegLeftApp,
 )
+from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 
 
@@ -40,7 +41,7 @@ class StandInAri:
         self.requests.append(("snoop", channel_id, kw["spy"], kw["whisper"]))
         if channel_id in self.gone:
             raise NotFoundError(f"ARI POST /channels/{channel_id}/snoop: 404 Channel not found")
-        self._later(LegCreated(leg_id=snoop_id, state="up", args=("supervise",)))
+        self._later(LegCreated(leg_id=snoop_id, state="up", routing=Routing("supervise", {})))
         return {"id": snoop_id, "name": f"Snoop/{channel_id}-00000001"}
 
     async def create_bridge(self, bridge_id: str, kind: str = "mixing") -> dict[str, Any]:

@@ -109,7 +109,7 @@ async def test_restart_sweeps_unkept_legs_and_keeps_the_rest_connected() -> None
     caller = await engine.incoming_call(caller="101", called="200")
     agent = await engine.originate(SipUser("201@a.example"))
     other = await engine.incoming_call(caller="102", called="200")
-    lone = await engine.originate("SIP/202@a.example")
+    lone = await engine.originate(SipUser("202@a.example"))
     await engine.connect(caller.id, agent.id)
     await engine.connect(other.id, lone.id)
     again = engine.restarted()

@@ -266,7 +266,7 @@ async def test_fake_supervise_rules() -> None:
     engine = FakeEngine()
     await engine.start()
     customer, agent = await engine.dialplan_call("102@1", "101@1", hangup=False)
-    supervisor = await engine.originate("SIP/150@1")
+    supervisor = await engine.originate(SipUser("150@1"))
     with pytest.raises(ValidationError):
         await engine.supervise(agent, supervisor.id, "shout")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
