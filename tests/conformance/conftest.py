@@ -10,6 +10,7 @@ engine and one service per slot, see ``shared`` there).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.conformance.drivers import (
     Events,
     FakeDriver,
 )
+from tests.conformance.worlds import AsteriskWorld, FakeWorld, World
 from tests.engine.conftest import asterisk, s3_server, service  # noqa: F401  (shared)
 
 ENGINE_MARKS = [
@@ -60,6 +62,19 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
         yield made
     finally:
         await made.close()
+
+
+@pytest.fixture(params=ENGINES)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The whole service on each engine (see worlds.py)."""
+    made: FakeWorld | AsteriskWorld
+    if request.param == "fake":
+        made = FakeWorld(tmp_path)
+    else:
+        request.getfixturevalue("conformance_dialplan")
+        made = AsteriskWorld(request.getfixturevalue("service"))
+    with made:
+        yield made
 
 
 @pytest.fixture
