@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +28,30 @@ import httpx
 from fastapi import FastAPI
 
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import LegStateChanged
+from orchestrator.core.events import Event, LegCreated, LegStateChanged
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 from orchestrator.store import db
+from orchestrator.testing import sipp
 from tests.conformance.drivers import CONTEXT_FAR, FarEnd
+from tests.engine.conftest import SLOT
+from tests.engine.phones import BLOCKS, PHONE_PORT_BASE, PORTS_PER_SLOT
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
 ADMIN_TOKEN = "conformance-admin-token-0123456789"
+# The SIPp phones of the Asterisk world (tests/engine/phones.py BLOCKS "conformance").
+PHONE_PORTS = [PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset for offset in BLOCKS["conformance"]]
+
+
+@dataclass
+class Tenant:
+    id: int
+    domain: str
+    phones: dict[str, tuple[str, str]] = field(default_factory=dict)  # number: user, password
 
 
 class World(abc.ABC):
@@ -60,7 +74,7 @@ class World(abc.ABC):
         """A test-only IVR flow the service knows as ``key`` (an IVR app's ``app``)."""
         self.app.state.ivr_registry.builtins[key] = flow
 
-    def poll(self, path: str, ready: Callable[[Any], bool], timeout: float = 15) -> Any:
+    async def poll(self, path: str, ready: Callable[[Any], bool], timeout: float = 15) -> Any:
         """GET ``path`` until ``ready(json)``; returns that json."""
         deadline = time.monotonic() + timeout
         while True:
@@ -70,7 +84,27 @@ class World(abc.ABC):
             if ready(data):
                 return data
             assert time.monotonic() < deadline, f"{path}: not ready: {data}"
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
+
+    def tenant(self, *extensions: str) -> Tenant:
+        """A new tenant with these extensions (phones not registered yet)."""
+        tag = uuid.uuid4().hex[:8]
+        domain = f"{tag}.conf.example"
+        r = self.http.post("/api/v1/tenants", json={"name": f"Conf {tag}", "sip_domain": domain})
+        assert r.status_code == 201, r.text
+        tenant = Tenant(r.json()["id"], domain)
+        for number in extensions:
+            r = self.http.post(f"/api/v1/tenants/{tenant.id}/extensions", json={"number": number})
+            assert r.status_code == 201, r.text
+            tenant.phones[number] = (r.json()["sip_username"], r.json()["sip_password"])
+        self.tenant_ready(tenant.id)
+        return tenant
+
+    @abc.abstractmethod
+    def answering(
+        self, tenant: Tenant, number: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The phone of the extension ``number`` is registered and answers the calls it gets."""
 
 
 def unique_number() -> str:
@@ -127,6 +161,26 @@ class FakeWorld(World):
         assert self._client.portal is not None
         self._client.portal.call(arrive)
 
+    @contextlib.asynccontextmanager
+    async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
+        user, _ = tenant.phones[number]
+        dial_string = self.fake.user_dial_string(f"{user}@{tenant.domain}")
+
+        def on(event: Event) -> None:
+            # The phone rings and its user picks up (in the engine's loop).
+            if isinstance(event, LegCreated) and self.fake.legs[event.leg_id].name == dial_string:
+                asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
+
+        stop = self.fake.subscribe(on)
+        try:
+            yield
+        finally:
+            stop()
+
+    def _pick_up(self, leg_id: str) -> None:
+        if self.fake.legs[leg_id].alive:
+            asyncio.get_running_loop().create_task(self.fake.remote_answer(leg_id))
+
     async def _keys(self, leg_id: str, far: FarEnd) -> None:
         answered = asyncio.Event()
 
@@ -161,6 +215,7 @@ class AsteriskWorld(World):
             timeout=10,
         )
         self._far: list[str] = []
+        self._phones: list[int] = []
 
     def __enter__(self) -> AsteriskWorld:
         self.http = self.service.client().__enter__()
@@ -171,6 +226,22 @@ class AsteriskWorld(World):
             self._ari.delete(f"/channels/{far_id}")  # gone already is fine
         self._ari.close()
         self.http.__exit__(*exc)
+
+    @contextlib.asynccontextmanager
+    async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
+        user, password = tenant.phones[number]
+        port = PHONE_PORTS[len(self._phones) % len(PHONE_PORTS)]
+        self._phones.append(port)
+        result = await sipp.register(
+            server=f"127.0.0.1:{self.service.instance.ports.sip}",
+            username=user,
+            password=password,
+            domain=tenant.domain,
+            local_port=port,
+        )
+        assert result.status == 200, result.log
+        async with sipp.Answerer(local_port=port, timeout=60):
+            yield
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
         far = far or FarEnd()
