@@ -93,16 +93,21 @@ class FarEnd:
 
     ``kind``: ``wait`` (silent), ``dtmf`` (keys ``digits`` after ``after`` seconds),
     ``audio`` (speaks: plays a sound at us), ``read`` (collects what we key, up to ``#``;
-    :meth:`Driver.far_end_heard` tells).
+    :meth:`Driver.far_end_heard` tells), ``hangup`` (hangs up after ``after`` seconds;
+    worlds only).
     """
 
-    kind: Literal["wait", "dtmf", "audio", "read"] = "wait"
+    kind: Literal["wait", "dtmf", "audio", "read", "hangup"] = "wait"
     digits: str = ""
     after: int = 1
 
     @classmethod
     def dtmf(cls, digits: str, after: int = 1) -> FarEnd:
         return cls("dtmf", digits, after)
+
+    @classmethod
+    def hangs_up(cls, after: int) -> FarEnd:
+        return cls("hangup", "", after)
 
 
 @dataclass(slots=True)
@@ -336,6 +341,9 @@ exten => _X.,1,Stasis(${{CONF_APP}},incoming)
  same => n,Hangup()
 [{CONTEXT_FAR}]
 exten => wait,1,Wait(60)
+ same => n,Hangup()
+; bye-<after> ("n", "x", "z" are pattern characters: none in these names)
+exten => _bye-X,1,Wait(${{EXTEN:4}})
  same => n,Hangup()
 exten => audio,1,Playback(tt-monkeys)
  same => n,Wait(60)

@@ -126,3 +126,45 @@ async def test_click_to_call_connects_two_phones_then_rest_hangs_up(world: World
     assert cdr["call_id"] == call_id and cdr["disposition"] == "answered", cdr
     assert parties(cdr) == [("click-to-call-a", "801", None), ("click-to-call-b", "802", None)]
     assert [leg["disposition"] for leg in cdr["legs"]] == ["answered"] * 2
+
+
+# -- call queues ------------------------------------------------------------------------
+
+
+async def test_queue_offers_the_caller_to_an_agent(world: World) -> None:
+    tenant = world.tenant("803")
+    http = world.http
+    agent = http.post("/api/v1/agents", json={"tenant_id": tenant.id, "extension": "803"})
+    assert agent.status_code == 201, agent.text
+    agent_id = agent.json()["id"]
+    queue = http.post(
+        "/api/v1/queues",
+        json={"tenant_id": tenant.id, "name": "cq", "ring_timeout_s": 8, "retry_s": 0.5},
+    )
+    assert queue.status_code == 201, queue.text
+    r = http.post(f"/api/v1/queues/{queue.json()['id']}/members", json={"agent_id": agent_id})
+    assert r.status_code == 201, r.text
+    number = unique_number()
+    did = {"number": number, "pricing_batch": "conformance", "tenant_id": tenant.id}
+    assert http.post("/api/v1/dids", json=did).status_code == 201
+    app = http.post(
+        "/api/v1/ivr-apps",
+        json={"tenant_id": tenant.id, "name": "cq", "app": "queue",
+              "settings": {"queue": "cq"}, "max_duration_s": 60},
+    )  # fmt: skip
+    assert app.status_code == 201, app.text
+    r = http.post(f"/api/v1/ivr-apps/{app.json()['id']}/numbers", json={"number": number})
+    assert r.status_code in (200, 201), r.text
+    world.tenant_ready(tenant.id)
+    async with world.answering(tenant, "803"):
+        r = http.post(f"/api/v1/agents/{agent_id}/login", json={"queue": "cq"})
+        assert r.status_code == 200, r.text
+        # Available once the engine has reported the phone's registration.
+        await world.poll(f"/api/v1/agents/{agent_id}", lambda a: a["state"] == "available")
+        world.call_in(number, far=FarEnd.hangs_up(after=3))
+        cdr = await one_cdr(world, tenant.id)
+    assert (cdr["called_number"], cdr["answered_by"]) == (number, "803"), cdr
+    roles = [(leg["role"], leg["service"], leg["extension"]) for leg in cdr["legs"]]
+    assert ("queue-agent", "queue", "803") in roles and ("ivr", "ivr", None) in roles, cdr
+    agent_leg = next(leg for leg in cdr["legs"] if leg["role"] == "queue-agent")
+    assert agent_leg["disposition"] == "answered", cdr

@@ -155,8 +155,8 @@ class FakeWorld(World):
 
         async def arrive() -> None:
             leg = await self.fake.incoming_call(caller=caller, called=number, args=args)
-            if far.kind == "dtmf":
-                asyncio.get_running_loop().create_task(self._keys(leg.id, far))
+            if far.kind in ("dtmf", "hangup"):
+                asyncio.get_running_loop().create_task(self._far_end(leg.id, far))
 
         assert self._client.portal is not None
         self._client.portal.call(arrive)
@@ -172,16 +172,21 @@ class FakeWorld(World):
                 asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
 
         stop = self.fake.subscribe(on)
+        portal = self._client.portal
+        assert portal is not None
+        endpoint = f"{user}@{tenant.domain}"
+        portal.call(self.fake.set_registration, endpoint, "online")
         try:
             yield
         finally:
             stop()
+            portal.call(self.fake.set_registration, endpoint, "offline")
 
     def _pick_up(self, leg_id: str) -> None:
         if self.fake.legs[leg_id].alive:
             asyncio.get_running_loop().create_task(self.fake.remote_answer(leg_id))
 
-    async def _keys(self, leg_id: str, far: FarEnd) -> None:
+    async def _far_end(self, leg_id: str, far: FarEnd) -> None:
         answered = asyncio.Event()
 
         def on(event: Any) -> None:
@@ -195,8 +200,10 @@ class FakeWorld(World):
         finally:
             stop()
         await asyncio.sleep(far.after)
-        if self.fake.legs[leg_id].alive:
+        if self.fake.legs[leg_id].alive and far.kind == "dtmf":
             await self.fake.dtmf(leg_id, far.digits)
+        elif far.kind == "hangup":
+            await self.fake.remote_hangup(leg_id)
 
 
 class AsteriskWorld(World):
@@ -245,9 +252,12 @@ class AsteriskWorld(World):
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
         far = far or FarEnd()
-        exten = {"wait": "wait", "audio": "audio", "dtmf": f"dtmf-{far.after}-{far.digits}"}[
-            far.kind
-        ]
+        exten = {
+            "wait": "wait",
+            "audio": "audio",
+            "dtmf": f"dtmf-{far.after}-{far.digits}",
+            "hangup": f"bye-{far.after}",
+        }[far.kind]
         far_id = f"conformance-far-{uuid.uuid4().hex[:12]}"
         self._far.append(far_id)
         # The ;2 half dials the number in the context inbound trunks deliver to.
