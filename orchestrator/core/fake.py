@@ -93,6 +93,7 @@ class FakeEngine(Engine):
         self._live_recordings: dict[str, str] = {}  # name -> leg id
         self._terminate_on: dict[str, str] = {}  # live recording name -> its ending digit
         self._playing: dict[str, str] = {}  # playback id -> leg id, until it finishes
+        self._trunk_dials: dict[str, str] = {}  # trunk_dial_string() made -> its trunk
         self.call_recordings: set[str] = set()  # the live ones made by record_call()
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
@@ -433,7 +434,9 @@ class FakeEngine(Engine):
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", endpoint, leg.id))
-        await self._started(leg.id, leg.id, endpoint=endpoint.removeprefix("SIP/"), name=endpoint)
+        # A call through a trunk belongs to the trunk's endpoint, as on a real engine.
+        sip = self._trunk_dials.get(endpoint) or endpoint.removeprefix("SIP/")
+        await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, args=tuple(app_args)))
         return leg
 
@@ -649,7 +652,9 @@ class FakeEngine(Engine):
         return f"SIP/{endpoint}"
 
     def trunk_dial_string(self, trunk: str, number: str) -> str:
-        return f"SIP/{number}@{trunk}"
+        dial = f"SIP/{number}@{trunk}"
+        self._trunk_dials[dial] = trunk
+        return dial
 
     # -- configuration ----------------------------------------------------
     async def reload(self, what: str) -> None:

@@ -168,3 +168,71 @@ async def test_queue_offers_the_caller_to_an_agent(world: World) -> None:
     assert ("queue-agent", "queue", "803") in roles and ("ivr", "ivr", None) in roles, cdr
     agent_leg = next(leg for leg in cdr["legs"] if leg["role"] == "queue-agent")
     assert agent_leg["disposition"] == "answered", cdr
+
+
+# -- prepaid ----------------------------------------------------------------------------
+
+
+async def test_prepaid_click_to_call_is_cut_off_when_the_money_is_used_up(world: World) -> None:
+    """3 seconds' worth of credit (0.01 EUR a second): the call ends by itself."""
+    tenant = world.tenant("804")
+    world.carrier(tenant)
+    http = world.http
+    tariff = http.post(
+        "/api/v1/tariffs", json={"tenant_id": tenant.id, "name": "ps", "currency": "EUR"}
+    )
+    assert tariff.status_code == 201, tariff.text
+    r = http.post(
+        f"/api/v1/tariffs/{tariff.json()['id']}/versions",
+        json={"label": "v1", "effective_from": "2020-01-01T00:00:00Z", "rates": [
+            {"prefix": "0044", "description": "UK", "price_per_minute": "0.60",
+             "first_increment": 1, "next_increment": 1},
+        ]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    product = http.post(
+        "/api/v1/products",
+        json={
+            "tenant_id": tenant.id,
+            "name": "retail",
+            "tariffs": {"outgoing": tariff.json()["id"]},
+        },
+    )
+    assert product.status_code == 201, product.text
+    account = http.post(
+        "/api/v1/accounts",
+        json={"tenant_id": tenant.id, "name": "tiny", "kind": "prepaid", "currency": "EUR",
+              "product_id": product.json()["id"]},
+    )  # fmt: skip
+    assert account.status_code == 201, account.text
+    account_id = account.json()["id"]
+    r = http.post(
+        f"/api/v1/accounts/{account_id}/transactions", json={"kind": "topup", "amount": "0.03"}
+    )
+    assert r.status_code in (200, 201), r.text
+    async with world.answering(tenant, "804"), world.carrier_answering():
+        r = http.post(
+            "/api/v1/click-to-call",
+            json={"tenant_id": tenant.id, "a": "804", "b": "number:900442079460001",
+                  "account": "tiny"},
+        )  # fmt: skip
+        assert r.status_code == 202, r.text
+        call_id = r.json()["id"]
+        await world.poll(f"/api/v1/calls/{call_id}", both_up)
+        # Nobody hangs up: the 3 paid seconds end the call.
+        await world.poll(
+            "/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]], timeout=10
+        )
+    cdr = await one_cdr(world, tenant.id)
+    b = cdr["legs"][1]
+    assert (b["trunk"], b["billsec"]) == ("carrier", 3), cdr
+    rated = await world.poll(f"/api/v1/cdrs/{cdr['id']}", lambda c: c["charge"] is not None)
+    assert rated["charge"] == "0.03", rated
+    balance = http.get(f"/api/v1/accounts/{account_id}").json()
+    assert (balance["balance"], balance["reserved"]) == ("0.00", "0"), balance
+    # No money left: refused before anything rings.
+    r = http.post(
+        "/api/v1/click-to-call",
+        json={"tenant_id": tenant.id, "a": "804", "b": "number:900442079460001", "account": "tiny"},
+    )
+    assert r.status_code == 409 and r.json()["error_id"] == "payment-required", r.text

@@ -45,6 +45,7 @@ with warnings.catch_warnings():
 ADMIN_TOKEN = "conformance-admin-token-0123456789"
 # The SIPp phones of the Asterisk world (tests/engine/phones.py BLOCKS "conformance").
 PHONE_PORTS = [PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset for offset in BLOCKS["conformance"]]
+CARRIER_PORT = PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + BLOCKS["conformance_2"][0]
 
 
 @dataclass
@@ -106,6 +107,30 @@ class World(abc.ABC):
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """The phone of the extension ``number`` is registered and answers the calls it gets."""
 
+    def carrier(self, tenant: Tenant) -> int:
+        """A SIP trunk ``carrier`` of the tenant to a carrier that answers every call
+        (:meth:`carrier_answering`), with the outbound route ``9`` (the 9 stripped);
+        returns the trunk's id."""
+        r = self.http.post(
+            "/api/v1/trunks",
+            json={"tenant_id": tenant.id, "name": "carrier", "host": "127.0.0.1",
+                  "port": CARRIER_PORT},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        trunk_id = int(r.json()["id"])
+        r = self.http.post(
+            "/api/v1/outbound-routes",
+            json={"tenant_id": tenant.id, "name": "out", "prefix": "9", "strip": 1,
+                  "trunk_id": trunk_id},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        self.tenant_ready(tenant.id)
+        return trunk_id
+
+    @abc.abstractmethod
+    def carrier_answering(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The carrier of :meth:`carrier` answers the calls sent to it."""
+
 
 def unique_number() -> str:
     """A DID number no other scenario (or run on the same engine) uses."""
@@ -161,17 +186,30 @@ class FakeWorld(World):
         assert self._client.portal is not None
         self._client.portal.call(arrive)
 
+    def _picking_up(self, reached: Callable[[str], bool]) -> Callable[[], None]:
+        """Answer every leg originated to a dial string that ``reached`` accepts."""
+
+        def on(event: Event) -> None:
+            # The phone rings and its user picks up (in the engine's loop).
+            if isinstance(event, LegCreated) and reached(self.fake.legs[event.leg_id].name):
+                asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
+
+        return self.fake.subscribe(on)
+
+    @contextlib.asynccontextmanager
+    async def carrier_answering(self) -> AsyncIterator[None]:
+        # A trunk's dial string names the trunk's endpoint (no dots), a phone's its domain.
+        stop = self._picking_up(lambda name: "." not in name.partition("@")[2])
+        try:
+            yield
+        finally:
+            stop()
+
     @contextlib.asynccontextmanager
     async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
         user, _ = tenant.phones[number]
         dial_string = self.fake.user_dial_string(f"{user}@{tenant.domain}")
-
-        def on(event: Event) -> None:
-            # The phone rings and its user picks up (in the engine's loop).
-            if isinstance(event, LegCreated) and self.fake.legs[event.leg_id].name == dial_string:
-                asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
-
-        stop = self.fake.subscribe(on)
+        stop = self._picking_up(lambda name: name == dial_string)
         portal = self._client.portal
         assert portal is not None
         endpoint = f"{user}@{tenant.domain}"
@@ -248,6 +286,11 @@ class AsteriskWorld(World):
         )
         assert result.status == 200, result.log
         async with sipp.Answerer(local_port=port, timeout=60):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def carrier_answering(self) -> AsyncIterator[None]:
+        async with sipp.Answerer(local_port=CARRIER_PORT, timeout=60):
             yield
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
