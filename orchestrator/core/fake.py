@@ -430,7 +430,8 @@ class FakeEngine(Engine):
     ) -> Leg:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
-        leg = Leg(id=leg_id or self._next_id("leg"), name=endpoint, caller_number=caller_id)
+        # Ours, with id_prefix (see Engine.new_id), as a real adapter's.
+        leg = Leg(id=leg_id or self.new_id(), name=endpoint, caller_number=caller_id)
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", endpoint, leg.id))

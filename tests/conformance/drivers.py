@@ -236,7 +236,7 @@ class FakeDriver(Driver):
         """A playback lasts as long as its media (unless stopped), as on a real engine."""
         media = next(c[2] for c in self.fake.commands if c[0] == "play" and c[3] == playback_id)
         await asyncio.sleep(sum(MEDIA_SECONDS.get(m, 0.05) for m in media))
-        if playback_id in self.fake._playing:
+        if ("stop_playback", playback_id) not in self.fake.commands:
             await self.fake.finish_playback(playback_id)
 
     async def close(self) -> None:

@@ -238,6 +238,7 @@ async def test_originate_failed(
     driver: Driver, events: Events, outcome: Outcome, cause: int
 ) -> None:
     leg = await driver.originate(outcome, timeout=2)
+    assert leg.id.startswith(driver.engine.id_prefix)  # no leg_id given: the engine's own
     gone = await events.hung_up(leg.id, timeout=8)
     assert gone.cause == cause
     assert isinstance(first_outcome(events, leg.id), LegHungUp)
