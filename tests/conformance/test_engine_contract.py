@@ -72,6 +72,13 @@ async def test_hangup_with_a_cause(driver: Driver, events: Events, cause: int) -
     await driver.gone(call.leg_id)
 
 
+async def test_reject_a_ringing_call(driver: Driver, events: Events) -> None:
+    call = await driver.incoming()
+    await driver.engine.hangup(call.leg_id, cause=21)
+    assert (await events.hung_up(call.leg_id)).cause == 21
+    assert events.find(lambda e: isinstance(e, LegStateChanged) and e.leg_id == call.leg_id) is None
+
+
 async def test_the_caller_hangs_up(driver: Driver, events: Events) -> None:
     call = await driver.answered_call()
     await driver.caller_hangs_up(call.leg_id)
@@ -141,6 +148,16 @@ async def test_collect_digits_with_a_timeout(driver: Driver, events: Events) -> 
     # Then the caller keys, one LegDtmf per digit, in order.
     await events.wait_for(lambda e: len(digits(events, call.leg_id)) >= 3, timeout=5)
     assert digits(events, call.leg_id) == "12#"
+
+
+async def test_digits_arrive_during_a_playback(driver: Driver, events: Events) -> None:
+    """Keys pressed while a prompt plays are reported at once (IVR barge-in)."""
+    call = await driver.answered_call(far=FarEnd.dtmf("5", after=1))
+    pid = await driver.engine.play(call.leg_id, "sound:tt-monkeys")  # about 10 s
+    await events.wait_for(lambda e: isinstance(e, LegDtmf) and e.leg_id == call.leg_id, 5)
+    assert events.find(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid) is None
+    await driver.engine.stop_playback(pid)
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
 
 
 async def test_send_dtmf_reaches_the_far_end(driver: Driver) -> None:
