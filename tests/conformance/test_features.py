@@ -128,6 +128,48 @@ async def test_click_to_call_connects_two_phones_then_rest_hangs_up(world: World
     assert [leg["disposition"] for leg in cdr["legs"]] == ["answered"] * 2
 
 
+async def test_attended_transfer_and_the_transferred_calls_cdr(world: World) -> None:
+    """811 calls 812 (click-to-call); 812 consults 813 and hands 811 over to 813."""
+    tenant = world.tenant("811", "812", "813")
+    http = world.http
+    async with (
+        world.answering(tenant, "811"),
+        world.answering(tenant, "812"),
+        world.answering(tenant, "813"),
+    ):
+        r = http.post(
+            "/api/v1/click-to-call", json={"tenant_id": tenant.id, "a": "811", "b": "812"}
+        )
+        assert r.status_code == 202, r.text
+        call_id = r.json()["id"]
+        await world.poll(f"/api/v1/calls/{call_id}", both_up)
+        # Leg a (811) waits while 812 consults 813.
+        r = http.post(f"/api/v1/calls/{call_id}/attended-transfer", json={"leg": "a", "to": "813"})
+        assert r.status_code == 200, r.text
+        await world.poll(
+            f"/api/v1/calls/{call_id}",
+            lambda c: (c["transfer"] or {}).get("state") == "talking",
+        )
+        r = http.post(f"/api/v1/calls/{call_id}/attended-transfer/complete")
+        assert r.status_code == 200, r.text
+        call = await world.poll(f"/api/v1/calls/{call_id}", lambda c: c["transfer"] is None)
+        legs = {(leg["role"], leg["number"], leg["state"]) for leg in call["legs"]}
+        assert legs == {("a", "811", "up"), ("b", "813", "up")}, call
+        assert call["state"] == "answered" and "813" in call["extensions"], call
+        assert http.post(f"/api/v1/calls/{call_id}/hangup").status_code == 200
+        await world.poll("/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]])
+    cdr = await one_cdr(world, tenant.id)
+    assert cdr["call_id"] == call_id, cdr
+    assert parties(cdr) == [
+        ("click-to-call-a", "811", None),
+        ("click-to-call-b", "812", None),
+        ("consult", "813", None),
+    ], cdr
+    _a, b, consult = cdr["legs"]
+    # The consult leg outlives the transferer's and ends with leg a.
+    assert consult["ended_at"] > b["ended_at"] and consult["service"] == "click_to_call", cdr
+
+
 # -- call queues ------------------------------------------------------------------------
 
 
