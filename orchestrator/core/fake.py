@@ -114,6 +114,8 @@ class FakeEngine(Engine):
         # Stored recordings by name; a test may put audio here or read what a flow recorded.
         self.recordings: dict[str, bytes] = {}
         self._live_recordings: dict[str, str] = {}  # name -> leg id
+        self._terminate_on: dict[str, str] = {}  # live recording name -> its ending digit
+        self._playing: dict[str, str] = {}  # playback id -> leg id, until it finishes
         self.call_recordings: set[str] = set()  # the live ones made by record_call()
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
@@ -142,6 +144,9 @@ class FakeEngine(Engine):
         self._left: (
             tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge], dict[str, str]] | None
         ) = None
+        # While the control link is down (drop_link()): legs that ended meanwhile, with
+        # their cause, reported when it is back (reconnect()), as a real adapter reconciles.
+        self._missed_hangups: dict[str, int] | None = None
 
     async def emit(self, event: Event) -> None:
         if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
@@ -255,6 +260,23 @@ class FakeEngine(Engine):
         self.connected = False
         await self.emit(EngineDisconnected(engine=self.name, reason="stopped"))
 
+    async def drop_link(self, reason: str = "link dropped") -> None:
+        """The control link drops (the engine runs on): ``EngineDisconnected``, commands
+        fail with :class:`EngineUnavailableError`, and until :meth:`reconnect` the legs
+        that end (:meth:`remote_hangup`) are not reported."""
+        self.connected = False
+        self._missed_hangups = {}
+        await self.emit(EngineDisconnected(engine=self.name, reason=reason))
+
+    async def reconnect(self) -> None:
+        """The link is back after :meth:`drop_link`: the legs that ended meanwhile are
+        reported hung up first (reconciliation), then ``EngineConnected(reconnect=True)``."""
+        missed, self._missed_hangups = self._missed_hangups or {}, None
+        self.connected = True
+        for leg_id, cause in missed.items():
+            await self._end(self.legs[leg_id], cause)
+        await self.emit(EngineConnected(engine=self.name, version=self.version, reconnect=True))
+
     def status(self) -> EngineStatus:
         return EngineStatus(
             engine=self.name,
@@ -310,10 +332,17 @@ class FakeEngine(Engine):
     async def dtmf(self, leg_id: str, digits: str) -> None:
         for digit in digits:
             await self.emit(LegDtmf(leg_id=leg_id, digit=digit))
+            # As on a real engine, a recording's terminating digit ends it (kept).
+            for name, leg in list(self._live_recordings.items()):
+                if leg == leg_id and self._terminate_on.get(name) in (digit, "any"):
+                    await self.finish_recording(name)
 
     async def remote_hangup(self, leg_id: str, cause: int = 16) -> None:
         leg = self.legs.get(leg_id)
         if leg is None or not leg.alive:
+            return
+        if self._missed_hangups is not None:  # the link is down: reported at reconnect()
+            self._missed_hangups.setdefault(leg_id, cause)
             return
         await self._end(leg, cause)
 
@@ -324,6 +353,7 @@ class FakeEngine(Engine):
             await self.emit(LegStateChanged(leg_id=leg.id, state=leg.state))
 
     async def finish_playback(self, playback_id: str, leg_id: str = "") -> None:
+        leg_id = self._playing.pop(playback_id, "") or leg_id
         await self.emit(PlaybackFinished(playback_id=playback_id, leg_id=leg_id))
 
     async def _end(self, leg: Leg, cause: int) -> None:
@@ -456,12 +486,19 @@ class FakeEngine(Engine):
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
         endpoint = channel_name(target)
-        leg = Leg(id=leg_id or self._next_id("leg"), name=endpoint, caller_number=caller_id)
+        # Ours, with id_prefix (see Engine.new_id), as a real adapter's.
+        leg = Leg(id=leg_id or self.new_id(), name=endpoint, caller_number=caller_id)
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", target, leg.id))
-        # Observation names the SIP user or trunk a channel belongs to ("" for Local ones).
-        sip = endpoint.removeprefix("SIP/") if endpoint.startswith("SIP/") else ""
+        # Observation names the SIP user or trunk a channel belongs to ("" for Local
+        # ones): a call through a trunk belongs to the trunk's endpoint, as on a real engine.
+        if isinstance(target, TrunkNumber):
+            sip = target.trunk
+        elif isinstance(target, SipUser):
+            sip = target.endpoint
+        else:
+            sip = ""
         await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
@@ -487,17 +524,21 @@ class FakeEngine(Engine):
         self, leg_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
         self._leg(leg_id)
-        pid = playback_id or self._next_id("playback")
+        pid = playback_id or self.new_id()  # ours, with id_prefix, as a real adapter's
         items = [media] if isinstance(media, str) else list(media)
         self.commands.append(("play", leg_id, tuple(items), pid))
         await self.emit(PlaybackStarted(playback_id=pid, leg_id=leg_id))
         if self.auto_finish_playback:
             await self.emit(PlaybackFinished(playback_id=pid, leg_id=leg_id))
+        else:
+            self._playing[pid] = leg_id
         return pid
 
     async def stop_playback(self, playback_id: str) -> None:
         self.commands.append(("stop_playback", playback_id))
-        await self.emit(PlaybackFinished(playback_id=playback_id, state="stopped"))
+        # Reported for the leg it played on, as a real engine does.
+        leg_id = self._playing.pop(playback_id, "")
+        await self.emit(PlaybackFinished(playback_id=playback_id, leg_id=leg_id, state="stopped"))
 
     async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
         if a_leg_id == b_leg_id:
@@ -628,6 +669,7 @@ class FakeEngine(Engine):
         self._leg(leg_id)
         self.commands.append(("record", leg_id, name, fmt, max_duration, max_silence, beep))
         self._live_recordings[name] = leg_id
+        self._terminate_on[name] = terminate_on
         await self.emit(RecordingStarted(recording=name, leg_id=leg_id))
         return name
 
@@ -652,6 +694,7 @@ class FakeEngine(Engine):
     ) -> None:
         """The engine's side: a live recording ends (silence, max length, DTMF...)."""
         leg_id = self._live_recordings.pop(name, "")
+        self._terminate_on.pop(name, None)
         self.call_recordings.discard(name)
         if state == "done":
             self.recordings[name] = audio

@@ -7,12 +7,14 @@ started it. Every test in tests/engine/ talks to it: none is skipped.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -45,6 +47,35 @@ S3_PORT = 18050 + 100 * SLOT
 S3_BUCKET = "orchestrator-recordings"
 
 
+T = TypeVar("T")
+
+
+def shared(fixture: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:
+    """One value per session for a session fixture that tests/conformance/conftest.py
+    imports too: pytest makes a fixture per conftest that names it, and two test engines
+    or services on one slot's ports would clash. The first user makes it, the last one
+    to finish tears it down."""
+    made: list[tuple[T, Iterator[T]]] = []
+    users = 0
+
+    @functools.wraps(fixture)
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator[T]:
+        nonlocal users
+        if not made:
+            steps = fixture(*args, **kwargs)
+            made.append((next(steps), steps))
+        users += 1
+        try:
+            yield made[0][0]
+        finally:
+            users -= 1
+            if not users:
+                _, steps = made.pop()
+                next(steps, None)
+
+    return wrapper
+
+
 def make_instance() -> AsteriskInstance:
     return AsteriskInstance(
         root=ROOT,
@@ -56,6 +87,7 @@ def make_instance() -> AsteriskInstance:
 
 
 @pytest.fixture(scope="session")
+@shared
 def asterisk() -> Iterator[AsteriskInstance]:
     """The running test instance of Asterisk (ports: ARI 18088, AMI 15038, SIP 15060)."""
     instance = make_instance()
@@ -117,6 +149,7 @@ class Service:
 
 
 @pytest.fixture(scope="session")
+@shared
 def s3_server() -> Iterator[str]:
     """A real S3-compatible server (moto's server mode) with the bucket S3_BUCKET."""
     import boto3
@@ -133,6 +166,7 @@ def s3_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+@shared
 def service(
     asterisk: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory, s3_server: str
 ) -> Iterator[Service]:

@@ -65,6 +65,8 @@ BLOCKS: dict[str, range] = {
     "test_registration_events": range(18, 20),
     "test_registration_events_2": range(10, 12),  # the same module's second block
     "test_dead_phones": range(52, 60),
+    "conformance": range(92, 95),  # tests/conformance/worlds.py: phones
+    "conformance_2": range(98, 100),  # tests/conformance/worlds.py: the carrier
 }
 
 

@@ -1,0 +1,87 @@
+"""The conformance suites' fixtures: every test runs on the FakeEngine and the real Asterisk.
+
+``driver`` is parametrized over the engines ("fake", "asterisk"; a FreeSWITCH driver joins
+them in issue 12) and plays the engine's side of a test (see drivers.py); ``engine`` and
+``events`` are its engine object and the events it reported. The Asterisk parameter is
+marked ``engine`` like tests/engine and shares that directory's session fixtures (one test
+engine and one service per slot, see ``shared`` there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.engine import Engine
+from orchestrator.engines.asterisk.instance import AsteriskInstance
+from tests.conformance.drivers import (
+    DB_FAMILY,
+    DIALPLAN,
+    AsteriskDriver,
+    Driver,
+    Events,
+    FakeDriver,
+)
+from tests.conformance.worlds import AsteriskWorld, FakeWorld, World
+from tests.engine.conftest import asterisk, s3_server, service  # noqa: F401  (shared)
+
+ENGINE_MARKS = [
+    pytest.mark.engine,
+    # AsteriskInstance.start() drops its Popen while Asterisk runs on (by design).
+    pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
+]
+ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
+DIALPLAN_FILE = "zz_conformance.conf"
+
+
+@pytest.fixture(scope="session")
+def conformance_dialplan(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The drivers' test-only dialplan in the test engine (see drivers.DIALPLAN)."""
+    instance: AsteriskInstance = request.getfixturevalue("asterisk")
+    path = instance.tenants_dir / DIALPLAN_FILE
+    path.write_text(DIALPLAN)
+    instance.cli("dialplan reload")
+    yield
+    path.unlink(missing_ok=True)
+    instance.cli("dialplan reload")
+    instance.cli(f"database deltree {DB_FAMILY}")
+
+
+@pytest.fixture(params=ENGINES)
+async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
+    made: Driver
+    if request.param == "fake":
+        made = FakeDriver()
+    else:
+        request.getfixturevalue("conformance_dialplan")
+        made = AsteriskDriver(request.getfixturevalue("asterisk"))
+    await made.start()
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@pytest.fixture(params=ENGINES)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The whole service on each engine (see worlds.py)."""
+    made: FakeWorld | AsteriskWorld
+    if request.param == "fake":
+        made = FakeWorld(tmp_path)
+    else:
+        request.getfixturevalue("conformance_dialplan")
+        made = AsteriskWorld(request.getfixturevalue("service"))
+    with made:
+        yield made
+
+
+@pytest.fixture
+def engine(driver: Driver) -> Engine:
+    return driver.engine
+
+
+@pytest.fixture
+def events(driver: Driver) -> Events:
+    return driver.events

@@ -1,0 +1,137 @@
+"""The FakeEngine's driver (see tests/conformance/drivers/__init__.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator.core.call import Leg
+from orchestrator.core.errors import LegGoneError
+from orchestrator.core.events import Event, PlaybackStarted
+from orchestrator.core.fake import FakeEngine
+from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
+
+# How long the FakeDriver's playbacks last (others: 0.05 s).
+MEDIA_SECONDS = {"sound:tt-monkeys": 10.0}
+
+
+class FakeDriver(Driver):
+    """The FakeEngine's driver: plays the far end with its scripting hooks."""
+
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._engines: list[FakeEngine] = []
+
+    @property
+    def fake(self) -> FakeEngine:
+        assert isinstance(self.engine, FakeEngine)
+        return self.engine
+
+    async def start(self) -> None:
+        await self._use(FakeEngine(auto_finish_playback=False))
+
+    async def _use(self, fake: FakeEngine) -> None:
+        self.engine, self.events = fake, Events(fake)
+        self._engines.append(fake)
+        fake.subscribe(self._on_event)
+        await fake.start()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, PlaybackStarted):
+            self._spawn(self._play_out(event.playback_id))
+
+    async def _play_out(self, playback_id: str) -> None:
+        """A playback lasts as long as its media (unless stopped), as on a real engine."""
+        media = next(c[2] for c in self.fake.commands if c[0] == "play" and c[3] == playback_id)
+        await asyncio.sleep(sum(MEDIA_SECONDS.get(m, 0.05) for m in media))
+        if ("stop_playback", playback_id) not in self.fake.commands:
+            await self.fake.finish_playback(playback_id)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def incoming(
+        self, *, caller: str = "101", called: str = "200", far: FarEnd | None = None
+    ) -> Incoming:
+        far = far or FarEnd()
+        leg = await self.fake.incoming_call(caller=caller, called=called)
+        if far.kind == "dtmf":
+            self._spawn(self._keys_after_answer(leg.id, far))
+        return Incoming(leg.id, far)
+
+    async def _keys_after_answer(self, leg_id: str, far: FarEnd) -> None:
+        await self.events.up(leg_id, timeout=60)
+        await asyncio.sleep(far.after)
+        if self.fake.legs[leg_id].alive:
+            await self.fake.dtmf(leg_id, far.digits)
+
+    async def originate(
+        self,
+        outcome: Outcome,
+        *,
+        leg_id: str | None = None,
+        caller_id: str = "",
+        timeout: float = 10,
+        variables: dict[str, str] | None = None,
+        app_args: Sequence[str] = (),
+    ) -> Leg:
+        leg = await self.fake.originate(
+            f"SIP/{outcome}@conformance.example",
+            leg_id=leg_id,
+            caller_id=caller_id,
+            timeout=timeout,
+            variables=variables,
+            app_args=app_args,
+        )
+        self._spawn(self._target(leg.id, outcome, timeout))
+        return leg
+
+    async def _target(self, leg_id: str, outcome: Outcome, timeout: float) -> None:
+        await asyncio.sleep(0.05)  # the target's answer comes after the request
+        if outcome == "answer":
+            with contextlib.suppress(LegGoneError):
+                await self.fake.remote_answer(leg_id)
+            return
+        if outcome == "no_answer":
+            await asyncio.sleep(timeout)
+        await self.fake.remote_hangup(leg_id, {"busy": 17, "no_answer": 19, "reject": 21}[outcome])
+
+    async def caller_hangs_up(self, leg_id: str) -> None:
+        await self.fake.remote_hangup(leg_id)
+
+    async def far_end_heard(self, call: Incoming, timeout: float = 10) -> str:
+        sent = "".join(
+            c[2] for c in self.fake.commands if c[0] == "send_dtmf" and c[1] == call.leg_id
+        )
+        return sent.split("#", 1)[0]
+
+    async def drop_link(self) -> None:
+        await self.fake.drop_link()
+
+    async def link_back(self) -> None:
+        await self.fake.reconnect()
+
+    async def restart(self, kept: set[str]) -> None:
+        old = self.fake
+        await old.stop()
+        self.events.unsubscribe()
+        new = old.restarted()
+        new.kept_legs |= kept
+        await self._use(new)
+
+    async def exists(self, leg_id: str) -> bool:
+        # After restarted(), a swept leg is in no engine object's channels any more.
+        return leg_id in self.fake.channels

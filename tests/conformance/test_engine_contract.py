@@ -1,0 +1,299 @@
+"""The Engine contract: what every engine does, checked on the FakeEngine and the real Asterisk.
+
+Each test runs once per engine (the ``driver`` fixture, see conftest.py); what the far end
+does is the driver's part. Where the engines differed, the test says what the contract is
+and the FakeEngine was made to follow the real engine (see /work/notes/conformance.md).
+The methods the seam is replacing in issue 11 (bridges, snoop, dial strings) get their
+contract tests with their replacements (connect, supervise, typed targets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator.core.engine import Engine
+from orchestrator.core.errors import LegGoneError, NotFoundError
+from orchestrator.core.events import (
+    EngineConnected,
+    EngineDisconnected,
+    Event,
+    LegCreated,
+    LegDtmf,
+    LegHungUp,
+    LegStateChanged,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFinished,
+    RecordingStarted,
+)
+from tests.conformance.drivers import Driver, Events, FarEnd, Outcome
+
+
+def recording_name() -> str:
+    import uuid
+
+    return f"conformance/rec-{uuid.uuid4().hex[:12]}"
+
+
+def digits(events: Events, leg_id: str) -> str:
+    return "".join(
+        e.digit for e in events.all(lambda e: isinstance(e, LegDtmf) and e.leg_id == leg_id)
+    )
+
+
+# -- a call arrives: answer, ring, hang up -----------------------------------------------
+
+
+async def test_incoming_call_ringing_then_answered(driver: Driver, events: Events) -> None:
+    call = await driver.incoming(caller="101", called="200")
+    created = await events.leg_created(call.leg_id)
+    assert (created.state, created.caller_number, created.called_number) == (
+        "ringing",
+        "101",
+        "200",
+    )
+    assert created.resumed is False
+    await driver.engine.ring(call.leg_id)  # the caller hears ringback; nothing else changes
+    await driver.engine.answer(call.leg_id)
+    up = await events.up(call.leg_id)
+    assert isinstance(up, LegStateChanged)
+    await driver.engine.hangup(call.leg_id)
+    gone = await events.hung_up(call.leg_id)
+    assert gone.cause == 16
+
+
+@pytest.mark.parametrize("cause", [16, 17, 21])
+async def test_hangup_with_a_cause(driver: Driver, events: Events, cause: int) -> None:
+    call = await driver.answered_call()
+    await driver.engine.hangup(call.leg_id, cause=cause)
+    assert (await events.hung_up(call.leg_id)).cause == cause
+    await driver.gone(call.leg_id)
+
+
+async def test_reject_a_ringing_call(driver: Driver, events: Events) -> None:
+    call = await driver.incoming()
+    await driver.engine.hangup(call.leg_id, cause=21)
+    assert (await events.hung_up(call.leg_id)).cause == 21
+    assert events.find(lambda e: isinstance(e, LegStateChanged) and e.leg_id == call.leg_id) is None
+
+
+async def test_the_caller_hangs_up(driver: Driver, events: Events) -> None:
+    call = await driver.answered_call()
+    await driver.caller_hangs_up(call.leg_id)
+    assert (await events.hung_up(call.leg_id)).cause == 16
+
+
+async def test_commands_on_a_gone_leg_raise_leg_gone(driver: Driver, events: Events) -> None:
+    call = await driver.answered_call()
+    engine = driver.engine
+    await engine.hangup(call.leg_id)
+    await events.hung_up(call.leg_id)
+    await driver.gone(call.leg_id)
+    for command in (
+        engine.answer(call.leg_id),
+        engine.ring(call.leg_id),
+        engine.hangup(call.leg_id),
+        engine.play(call.leg_id, "sound:beep"),
+        engine.get_variable(call.leg_id, "CONF_X"),
+        engine.set_variable(call.leg_id, "CONF_X", "1"),
+        engine.send_dtmf(call.leg_id, "1"),
+        engine.set_caller_id(call.leg_id, "102"),
+    ):
+        with pytest.raises(LegGoneError):
+            await command
+
+
+# -- media: play, stop, DTMF in and out, record -------------------------------------------
+
+
+async def test_play_reports_start_and_finish(driver: Driver, events: Events) -> None:
+    call = await driver.answered_call()
+    pid = await driver.engine.play(call.leg_id, "sound:beep")
+    assert pid.startswith(driver.engine.id_prefix)
+    started = await events.wait_for(
+        lambda e: isinstance(e, PlaybackStarted) and e.playback_id == pid
+    )
+    assert started.leg_id == call.leg_id
+    done = await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    assert (done.leg_id, done.state) == (call.leg_id, "done")
+    # A playback id chosen by the caller is the one reported.
+    mine = driver.engine.new_id()
+    assert (
+        await driver.engine.play(call.leg_id, ["sound:beep", "sound:beep"], playback_id=mine)
+        == mine
+    )
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == mine)
+
+
+async def test_stop_playback(driver: Driver, events: Events) -> None:
+    call = await driver.answered_call()
+    pid = await driver.engine.play(call.leg_id, "sound:tt-monkeys")  # about 10 s
+    await events.wait_for(lambda e: isinstance(e, PlaybackStarted) and e.playback_id == pid)
+    await driver.engine.stop_playback(pid)
+    done = await events.wait_for(
+        lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid, timeout=3
+    )
+    # (its state is the engine's word: Asterisk says "done", the FakeEngine "stopped")
+    assert done.leg_id == call.leg_id
+    assert len(events.all(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)) == 1
+
+
+async def test_collect_digits_with_a_timeout(driver: Driver, events: Events) -> None:
+    call = await driver.answered_call(far=FarEnd.dtmf("12#", after=1))
+    # Collecting with a short timeout: nothing keyed yet.
+    with pytest.raises(TimeoutError):
+        await events.wait_for(lambda e: isinstance(e, LegDtmf) and e.leg_id == call.leg_id, 0.3)
+    # Then the caller keys, one LegDtmf per digit, in order.
+    await events.wait_for(lambda e: len(digits(events, call.leg_id)) >= 3, timeout=5)
+    assert digits(events, call.leg_id) == "12#"
+
+
+async def test_digits_arrive_during_a_playback(driver: Driver, events: Events) -> None:
+    """Keys pressed while a prompt plays are reported at once (IVR barge-in)."""
+    call = await driver.answered_call(far=FarEnd.dtmf("5", after=1))
+    pid = await driver.engine.play(call.leg_id, "sound:tt-monkeys")  # about 10 s
+    await events.wait_for(lambda e: isinstance(e, LegDtmf) and e.leg_id == call.leg_id, 5)
+    assert events.find(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid) is None
+    await driver.engine.stop_playback(pid)
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+
+
+async def test_send_dtmf_reaches_the_far_end(driver: Driver) -> None:
+    call = await driver.answered_call(far=FarEnd("read"))
+    await driver.engine.send_dtmf(call.leg_id, "40*7#")  # "#" ends the far end's reading
+    assert await driver.far_end_heard(call) == "40*7"
+
+
+async def test_record_stop_fetch_and_delete(driver: Driver, events: Events) -> None:
+    engine = driver.engine
+    call = await driver.answered_call(far=FarEnd("audio"))
+    name = recording_name()
+    assert await engine.record(call.leg_id, name, terminate_on="") == name
+    started = await events.wait_for(
+        lambda e: isinstance(e, RecordingStarted) and e.recording == name
+    )
+    assert started.leg_id == call.leg_id
+    await asyncio.sleep(0.5)
+    await engine.stop_recording(name)
+    done = await events.wait_for(lambda e: isinstance(e, RecordingFinished) and e.recording == name)
+    assert (done.leg_id, done.state) == (call.leg_id, "done")
+    await engine.stop_recording(name)  # already ended: not an error
+    assert (await engine.recording_file(name))[:4] == b"RIFF"
+    await engine.delete_recording(name)
+    with pytest.raises(NotFoundError):
+        await engine.recording_file(name)
+    with pytest.raises(NotFoundError):
+        await engine.delete_recording(name)
+
+
+async def test_recording_ends_on_the_terminating_digit(driver: Driver, events: Events) -> None:
+    engine = driver.engine
+    call = await driver.answered_call(far=FarEnd.dtmf("#", after=1))
+    name = recording_name()
+    await engine.record(call.leg_id, name, terminate_on="#")
+    done = await events.wait_for(
+        lambda e: isinstance(e, RecordingFinished) and e.recording == name, timeout=5
+    )
+    assert (done.leg_id, done.state) == (call.leg_id, "done")
+    assert (await engine.recording_file(name))[:4] == b"RIFF"
+    await engine.delete_recording(name)
+
+
+# -- variables and caller ID -----------------------------------------------------------------
+
+
+async def test_variables_and_caller_id(driver: Driver) -> None:
+    engine = driver.engine
+    call = await driver.answered_call()
+    assert await engine.get_variable(call.leg_id, "CONF_UNSET") == ""
+    await engine.set_variable(call.leg_id, "CONF_X", "42")
+    assert await engine.get_variable(call.leg_id, "CONF_X") == "42"
+    await engine.set_variable(call.leg_id, "CONF_X", "43")
+    assert await engine.get_variable(call.leg_id, "CONF_X") == "43"
+    await engine.set_caller_id(call.leg_id, "+4930123", "Front desk")
+
+
+# -- originate -----------------------------------------------------------------------------
+
+
+def first_outcome(events: Events, leg_id: str) -> Event | None:
+    """The originated leg's first "answered" or "ended" event."""
+    return events.find(
+        lambda e: (
+            getattr(e, "leg_id", None) == leg_id
+            and (
+                isinstance(e, LegHungUp)
+                or (isinstance(e, LegCreated | LegStateChanged) and e.state == "up")
+            )
+        )
+    )
+
+
+async def test_originate_answered(driver: Driver, events: Events) -> None:
+    engine = driver.engine
+    leg_id = engine.new_id()
+    leg = await driver.originate(
+        "answer", leg_id=leg_id, caller_id="200", variables={"CONF_ORIG": "yes"},
+        app_args=("dial", "conformance"),
+    )  # fmt: skip
+    assert leg.id == leg_id
+    await events.up(leg_id)
+    assert not isinstance(first_outcome(events, leg_id), LegHungUp)
+    # The routing data comes back on the new leg's LegCreated.
+    created = await events.leg_created(leg_id)
+    assert created.args == ("dial", "conformance")
+    assert await engine.get_variable(leg_id, "CONF_ORIG") == "yes"
+    await engine.hangup(leg_id)
+    assert (await events.hung_up(leg_id)).cause == 16
+
+
+# How a failed originate is reported: the leg is never up, it ends with the Q.850 cause.
+@pytest.mark.parametrize(("outcome", "cause"), [("busy", 17), ("reject", 21), ("no_answer", 19)])
+async def test_originate_failed(
+    driver: Driver, events: Events, outcome: Outcome, cause: int
+) -> None:
+    leg = await driver.originate(outcome, timeout=2)
+    assert leg.id.startswith(driver.engine.id_prefix)  # no leg_id given: the engine's own
+    gone = await events.hung_up(leg.id, timeout=8)
+    assert gone.cause == cause
+    assert isinstance(first_outcome(events, leg.id), LegHungUp)
+
+
+# -- the control link and the orchestrator's restarts ------------------------------------------
+
+
+async def test_link_drops_reconnects_and_reconciles(driver: Driver, events: Events) -> None:
+    stays, ends = await driver.answered_call(), await driver.answered_call()
+    await driver.drop_link()
+    assert not driver.engine.status().connected
+    await driver.caller_hangs_up(ends.leg_id)  # while nobody listens
+    await driver.link_back()
+    back = await events.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect, 10)
+    # The leg that ended while the link was down is reported hung up, before the link is up.
+    gone = events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == ends.leg_id)
+    assert gone is not None and events.events.index(gone) < events.events.index(back)
+    dropped = events.find(lambda e: isinstance(e, EngineDisconnected))
+    assert events.events.index(dropped) < events.events.index(back)
+    assert driver.engine.status().connected
+    # Still in control of the leg that stayed.
+    pid = await driver.engine.play(stays.leg_id, "sound:beep")
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    assert events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == stays.leg_id) is None
+
+
+async def test_kept_legs_outlive_a_restart(driver: Driver) -> None:
+    kept, other = await driver.answered_call(), await driver.answered_call()
+    await driver.restart(kept={kept.leg_id})
+    engine: Engine = driver.engine
+    events = driver.events
+    resumed = await events.leg_created(kept.leg_id)
+    assert resumed.resumed is True and resumed.state == "up"
+    # What was not kept is cleared by the new run; the kept leg is ours again.
+    await driver.gone(other.leg_id)
+    assert await driver.exists(kept.leg_id)
+    pid = await engine.play(kept.leg_id, "sound:beep")
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    await engine.hangup(kept.leg_id)
+    await events.hung_up(kept.leg_id)

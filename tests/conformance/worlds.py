@@ -1,0 +1,319 @@
+"""Worlds: the whole service on one engine, for the feature-level conformance suite.
+
+A world is the service the composition root builds (``orchestrator.runtime.build_app``)
+on an engine, reached through its HTTP API, plus the engine's side of the scenarios:
+calls that arrive at a number, with a far end that keys digits. The FakeEngine's world
+runs the app in a TestClient and plays the engine's dialplan (a DID routed to an IVR
+app enters the app with the same routing data the real dialplan gives it); the Asterisk
+world is the test service of tests/engine (one per session) and makes calls arrive with
+Local channels whose far half runs the drivers' far-end dialplan (drivers.py).
+
+Scenario tests are plain functions over a world: they name no engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from orchestrator.core import FakeEngine
+from orchestrator.core.events import Event, LegCreated, LegStateChanged
+from orchestrator.provisioning.data import load_all
+from orchestrator.runtime import build_app
+from orchestrator.settings import Settings
+from orchestrator.store import db
+from orchestrator.testing import sipp
+from tests.conformance.drivers import CONTEXT_FAR, FarEnd
+from tests.engine.conftest import SLOT
+from tests.engine.phones import BLOCKS, PHONE_PORT_BASE, PORTS_PER_SLOT
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+ADMIN_TOKEN = "conformance-admin-token-0123456789"
+# The SIPp phones of the Asterisk world (tests/engine/phones.py BLOCKS "conformance").
+PHONE_PORTS = [PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset for offset in BLOCKS["conformance"]]
+CARRIER_PORT = PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + BLOCKS["conformance_2"][0]
+
+
+@dataclass
+class Tenant:
+    id: int
+    domain: str
+    phones: dict[str, tuple[str, str]] = field(default_factory=dict)  # number: user, password
+
+
+class World(abc.ABC):
+    """The service on one engine (see the module docstring)."""
+
+    kind: str
+    app: FastAPI
+    http: httpx.Client | TestClient  # as the system admin
+
+    @abc.abstractmethod
+    def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
+        """A call to ``number`` arrives from outside (a trunk's DID), from ``caller``."""
+
+    def tenant_ready(self, tenant_id: int) -> None:
+        """The tenant's configuration is in the engine (calls to its numbers work)."""
+        r = self.http.get(f"/api/v1/tenants/{tenant_id}/config")
+        assert r.json()["last_apply"]["ok"], r.text
+
+    def add_flow(self, key: str, flow: Callable[..., Any]) -> None:
+        """A test-only IVR flow the service knows as ``key`` (an IVR app's ``app``)."""
+        self.app.state.ivr_registry.builtins[key] = flow
+
+    async def poll(self, path: str, ready: Callable[[Any], bool], timeout: float = 15) -> Any:
+        """GET ``path`` until ``ready(json)``; returns that json."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.http.get(path)
+            assert r.status_code == 200, r.text
+            data = r.json()
+            if ready(data):
+                return data
+            assert time.monotonic() < deadline, f"{path}: not ready: {data}"
+            await asyncio.sleep(0.05)
+
+    def tenant(self, *extensions: str) -> Tenant:
+        """A new tenant with these extensions (phones not registered yet)."""
+        tag = uuid.uuid4().hex[:8]
+        domain = f"{tag}.conf.example"
+        r = self.http.post("/api/v1/tenants", json={"name": f"Conf {tag}", "sip_domain": domain})
+        assert r.status_code == 201, r.text
+        tenant = Tenant(r.json()["id"], domain)
+        for number in extensions:
+            r = self.http.post(f"/api/v1/tenants/{tenant.id}/extensions", json={"number": number})
+            assert r.status_code == 201, r.text
+            tenant.phones[number] = (r.json()["sip_username"], r.json()["sip_password"])
+        self.tenant_ready(tenant.id)
+        return tenant
+
+    @abc.abstractmethod
+    def answering(
+        self, tenant: Tenant, number: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The phone of the extension ``number`` is registered and answers the calls it gets."""
+
+    def carrier(self, tenant: Tenant) -> int:
+        """A SIP trunk ``carrier`` of the tenant to a carrier that answers every call
+        (:meth:`carrier_answering`), with the outbound route ``9`` (the 9 stripped);
+        returns the trunk's id."""
+        r = self.http.post(
+            "/api/v1/trunks",
+            json={"tenant_id": tenant.id, "name": "carrier", "host": "127.0.0.1",
+                  "port": CARRIER_PORT},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        trunk_id = int(r.json()["id"])
+        r = self.http.post(
+            "/api/v1/outbound-routes",
+            json={"tenant_id": tenant.id, "name": "out", "prefix": "9", "strip": 1,
+                  "trunk_id": trunk_id},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        self.tenant_ready(tenant.id)
+        return trunk_id
+
+    @abc.abstractmethod
+    def carrier_answering(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The carrier of :meth:`carrier` answers the calls sent to it."""
+
+
+def unique_number() -> str:
+    """A DID number no other scenario (or run on the same engine) uses."""
+    return "+1733" + str(uuid.uuid4().int)[:7]
+
+
+class FakeWorld(World):
+    """The service over a FakeEngine in a TestClient (its event loop is the portal's)."""
+
+    kind = "fake"
+
+    def __init__(self, tmp: Path) -> None:
+        self.fake = FakeEngine()
+        url = f"sqlite:///{tmp / 'conformance.db'}"
+        settings = Settings(engine="fake", database_url=url, state_dir=tmp, admin_token=ADMIN_TOKEN)
+        self.app = build_app(settings, engine=self.fake)
+        self._sessions = db.session_factory(db.make_engine(url))
+        self._client = TestClient(self.app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    def __enter__(self) -> FakeWorld:
+        self.http = self._client.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.__exit__(*exc)
+
+    def tenant_ready(self, tenant_id: int) -> None:
+        # The FakeEngine has no dialplan to check the applied configuration against
+        # (its console answers nothing); _route() reads the same data the dialplan is
+        # made from.
+        return None
+
+    def _route(self, number: str) -> tuple[str, ...]:
+        """What the engine's dialplan does with a call to ``number`` (see the tenant
+        template's orchestrator-dids context): an IVR DID enters the app as
+        ``ivr,<app>,<tenant>``."""
+        with self._sessions() as session:
+            for tenant in load_all(session):
+                for did in tenant.dids:
+                    if did.number == number and did.kind == "ivr" and tenant.enabled:
+                        return ("ivr", did.target, str(tenant.id))
+        raise AssertionError(f"no route for {number}")
+
+    def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
+        args = self._route(number)
+        far = far or FarEnd()
+
+        async def arrive() -> None:
+            leg = await self.fake.incoming_call(caller=caller, called=number, args=args)
+            if far.kind in ("dtmf", "hangup"):
+                asyncio.get_running_loop().create_task(self._far_end(leg.id, far))
+
+        assert self._client.portal is not None
+        self._client.portal.call(arrive)
+
+    def _picking_up(self, reached: Callable[[str], bool]) -> Callable[[], None]:
+        """Answer every leg originated to a dial string that ``reached`` accepts."""
+
+        def on(event: Event) -> None:
+            # The phone rings and its user picks up (in the engine's loop).
+            if isinstance(event, LegCreated) and reached(self.fake.legs[event.leg_id].name):
+                asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
+
+        return self.fake.subscribe(on)
+
+    @contextlib.asynccontextmanager
+    async def carrier_answering(self) -> AsyncIterator[None]:
+        # A trunk's dial string names the trunk's endpoint (no dots), a phone's its domain.
+        stop = self._picking_up(lambda name: "." not in name.partition("@")[2])
+        try:
+            yield
+        finally:
+            stop()
+
+    @contextlib.asynccontextmanager
+    async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
+        user, _ = tenant.phones[number]
+        dial_string = self.fake.user_dial_string(f"{user}@{tenant.domain}")
+        stop = self._picking_up(lambda name: name == dial_string)
+        portal = self._client.portal
+        assert portal is not None
+        endpoint = f"{user}@{tenant.domain}"
+        portal.call(self.fake.set_registration, endpoint, "online")
+        try:
+            yield
+        finally:
+            stop()
+            portal.call(self.fake.set_registration, endpoint, "offline")
+
+    def _pick_up(self, leg_id: str) -> None:
+        if self.fake.legs[leg_id].alive:
+            asyncio.get_running_loop().create_task(self.fake.remote_answer(leg_id))
+
+    async def _far_end(self, leg_id: str, far: FarEnd) -> None:
+        answered = asyncio.Event()
+
+        def on(event: Any) -> None:
+            if isinstance(event, LegStateChanged) and event.leg_id == leg_id:
+                answered.set()
+
+        stop = self.fake.subscribe(on)
+        try:
+            if self.fake.legs[leg_id].state != "up":
+                await asyncio.wait_for(answered.wait(), 30)
+        finally:
+            stop()
+        await asyncio.sleep(far.after)
+        if self.fake.legs[leg_id].alive and far.kind == "dtmf":
+            await self.fake.dtmf(leg_id, far.digits)
+        elif far.kind == "hangup":
+            await self.fake.remote_hangup(leg_id)
+
+
+class AsteriskWorld(World):
+    """The test service of tests/engine on the real Asterisk (shared per session)."""
+
+    kind = "asterisk"
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.app = service.app
+        instance = service.instance
+        creds = instance.credentials()
+        self._ari = httpx.Client(
+            base_url=f"http://{instance.bind_address}:{instance.ports.http}/ari",
+            auth=(str(creds["ari_user"]), str(creds["ari_password"])),
+            timeout=10,
+        )
+        self._far: list[str] = []
+        self._phones: list[int] = []
+
+    def __enter__(self) -> AsteriskWorld:
+        self.http = self.service.client().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for far_id in self._far:
+            self._ari.delete(f"/channels/{far_id}")  # gone already is fine
+        self._ari.close()
+        self.http.__exit__(*exc)
+
+    @contextlib.asynccontextmanager
+    async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
+        user, password = tenant.phones[number]
+        port = PHONE_PORTS[len(self._phones) % len(PHONE_PORTS)]
+        self._phones.append(port)
+        result = await sipp.register(
+            server=f"127.0.0.1:{self.service.instance.ports.sip}",
+            username=user,
+            password=password,
+            domain=tenant.domain,
+            local_port=port,
+        )
+        assert result.status == 200, result.log
+        async with sipp.Answerer(local_port=port, timeout=60):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def carrier_answering(self) -> AsyncIterator[None]:
+        async with sipp.Answerer(local_port=CARRIER_PORT, timeout=60):
+            yield
+
+    def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
+        far = far or FarEnd()
+        exten = {
+            "wait": "wait",
+            "audio": "audio",
+            "dtmf": f"dtmf-{far.after}-{far.digits}",
+            "hangup": f"bye-{far.after}",
+        }[far.kind]
+        far_id = f"conformance-far-{uuid.uuid4().hex[:12]}"
+        self._far.append(far_id)
+        # The ;2 half dials the number in the context inbound trunks deliver to.
+        r = self._ari.post(
+            "/channels",
+            params={
+                "endpoint": f"Local/{number}@orchestrator-dids",
+                "context": CONTEXT_FAR,
+                "extension": exten,
+                "priority": 1,
+                "callerId": f'"Caller" <{caller}>',
+                "timeout": 30,
+                "channelId": far_id,
+            },
+        )
+        assert r.status_code == 200, r.text
