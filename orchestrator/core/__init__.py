@@ -3,7 +3,7 @@
 It imports nothing else of the project; adapters and features build on it.
 """
 
-from orchestrator.core.call import Bridge, Call, Leg, LegState
+from orchestrator.core.call import Call, Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, EventHandler
 from orchestrator.core.errors import (
     CallError,
@@ -26,7 +26,6 @@ from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 __all__ = [
-    "Bridge",
     "Call",
     "CallError",
     "ChannelKind",

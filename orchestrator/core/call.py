@@ -63,7 +63,6 @@ class Leg:
     answered_at: float | None = None
     ended_at: float | None = None
     hangup_cause: int | None = None
-    bridge_id: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
 
     def transition(self, new: LegState, *, at: float | None = None, strict: bool = False) -> bool:
@@ -95,13 +94,6 @@ class Leg:
     @property
     def alive(self) -> bool:
         return self.state is not LegState.HUNG_UP
-
-
-@dataclass(slots=True)
-class Bridge:
-    id: str
-    kind: str = "mixing"
-    leg_ids: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

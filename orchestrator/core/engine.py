@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.core.call import Bridge, Leg
+from orchestrator.core.call import Leg
 from orchestrator.core.events import Event
 from orchestrator.core.journal import LegRecord
 from orchestrator.core.targets import Routing, Target
@@ -115,7 +115,6 @@ class Engine(abc.ABC):
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
         self.legs: dict[str, Leg] = {}
-        self.bridges: dict[str, Bridge] = {}  # adapter internals, leaving the seam
         # Legs that outlive this run of the orchestrator (callers waiting in a queue): a
         # stop leaves them up. Filled before start() by a new run, they are taken back:
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
@@ -494,19 +493,3 @@ class Engine(abc.ABC):
     # The engine's configuration side (reload, cache expiry, console commands) is not
     # part of the seam: each engine kit hands it to its own provisioner
     # (orchestrator.provisioning.base.EngineConfig).
-
-    # -- adapter internals, leaving the seam ---------------------------------------
-    # Bridges as objects belong to the adapters (connect/disconnect are the seam's
-    # words). Only cti/supervise.py uses these still, until supervise() replaces its
-    # snoop + bridge; then they go (issue 11).
-    @abc.abstractmethod
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge: ...
-
-    @abc.abstractmethod
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def destroy_bridge(self, bridge_id: str) -> None: ...

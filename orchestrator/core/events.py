@@ -154,32 +154,6 @@ class LegDisconnected(LegEvent):
     peer_id: str
 
 
-# -- adapter internals, leaving the events (features use LegConnected/LegDisconnected) --
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeEvent(Event):
-    bridge_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeCreated(BridgeEvent):
-    kind: str = "mixing"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeDestroyed(BridgeEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegEnteredBridge(BridgeEvent):
-    leg_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegLeftBridge(BridgeEvent):
-    leg_id: str
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointStateChanged(Event):
     """A SIP user's reachability changed (registered, unregistered, expired...).

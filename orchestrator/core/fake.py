@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from orchestrator.core.call import Bridge, Leg, LegState
+from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
@@ -42,8 +42,6 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     ChannelBridged,
     ChannelDialed,
     ChannelEnded,
@@ -58,9 +56,7 @@ from orchestrator.core.events import (
     LegCreated,
     LegDisconnected,
     LegDtmf,
-    LegEnteredBridge,
     LegHungUp,
-    LegLeftBridge,
     LegStateChanged,
     PlaybackFinished,
     PlaybackStarted,
@@ -141,9 +137,7 @@ class FakeEngine(Engine):
         # Each live channel as last reported (what restarted() carries over).
         self._reported: dict[str, ChannelStarted] = {}
         # What a previous run left (see restarted()), reported at the first start().
-        self._left: (
-            tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge], dict[str, str]] | None
-        ) = None
+        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, str]] | None = None
         # While the control link is down (drop_link()): legs that ended meanwhile, with
         # their cause, reported when it is back (reconnect()), as a real adapter reconciles.
         self._missed_hangups: dict[str, int] | None = None
@@ -182,10 +176,8 @@ class FakeEngine(Engine):
         The new object knows nothing yet; tell it what to :meth:`keep`, then ``start()``
         reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
         takes the kept legs back (``LegCreated(resumed=True)``, then ``LegConnected`` for
-        each of two kept legs still connected, and ``BridgeCreated`` and
-        ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears the
-        rest: other legs are hung up, other bridges destroyed (``commands`` gets
-        ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
+        each of two kept legs still connected), and clears the rest: other legs are hung
+        up (``commands`` gets ``("swept_leg", id)``). Example::
 
             again = fake.restarted()
             again.keep([caller_leg])
@@ -204,13 +196,13 @@ class FakeEngine(Engine):
         new._dialplan_bridges = dict(self._dialplan_bridges)
         legs = {i: leg for i, leg in self.legs.items() if leg.alive}
         connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
-        new._left = (list(self._reported.values()), legs, dict(self.bridges), connections)
+        new._left = (list(self._reported.values()), legs, connections)
         new._connection_ids = {a: self._connection_ids[a] for a in connections}
         return new
 
     async def _take_over(self) -> None:
         assert self._left is not None
-        channels, legs, bridges, connections = self._left
+        channels, legs, connections = self._left
         self._left = None
         swept = {i for i in legs if i not in self.kept_legs}
         for leg_id in sorted(swept):
@@ -229,15 +221,6 @@ class FakeEngine(Engine):
                     resumed=True,
                 )
             )  # fmt: skip
-        for bridge in bridges.values():
-            kept = sorted(bridge.leg_ids - swept)
-            if not kept:
-                self.commands.append(("swept_bridge", bridge.id))
-                continue
-            self.bridges[bridge.id] = Bridge(id=bridge.id, kind=bridge.kind, leg_ids=set(kept))
-            await self.emit(BridgeCreated(bridge_id=bridge.id, kind=bridge.kind))
-            for leg_id in kept:
-                await self.emit(LegEnteredBridge(bridge_id=bridge.id, leg_id=leg_id))
         # A connection of two kept legs is still there; one with a swept side is not.
         for leg_id, peer in sorted(connections.items()):
             if leg_id in swept or peer in swept:
@@ -361,10 +344,6 @@ class FakeEngine(Engine):
         leg.hangup_cause = cause
         self.supervisions.pop(leg.id, None)
         self.held.pop(leg.id, None)
-        if leg.bridge_id and leg.bridge_id in self.bridges:
-            self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
-            await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
-            await self.emit(LegLeftBridge(bridge_id=leg.bridge_id, leg_id=leg.id))
         await self._unpair(leg.id, gone=True)
         await self._channel_end(leg.id, cause)
         await self.emit(LegHungUp(leg_id=leg.id, cause=cause))
@@ -581,42 +560,6 @@ class FakeEngine(Engine):
         told = ((peer, leg_id),) if gone else ((leg_id, peer), (peer, leg_id))
         for side, other in told:
             await self.emit(LegDisconnected(leg_id=side, peer_id=other))
-
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
-        bridge = Bridge(id=bridge_id or self._next_id("bridge"), kind=kind)
-        self.bridges[bridge.id] = bridge
-        self.commands.append(("create_bridge", bridge.id, kind))
-        await self.emit(BridgeCreated(bridge_id=bridge.id, kind=kind))
-        return bridge
-
-    def _bridge(self, bridge_id: str) -> Bridge:
-        try:
-            return self.bridges[bridge_id]
-        except KeyError:
-            raise NotFoundError(f"bridge {bridge_id} not found", bridge_id=bridge_id) from None
-
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
-        bridge, leg = self._bridge(bridge_id), self._leg(leg_id)
-        bridge.leg_ids.add(leg_id)
-        leg.bridge_id = bridge_id
-        self.commands.append(("add_to_bridge", bridge_id, leg_id))
-        await self._channel_bridge(leg_id, bridge_id, entered=True)
-        await self.emit(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
-
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
-        bridge = self._bridge(bridge_id)
-        bridge.leg_ids.discard(leg_id)
-        if leg_id in self.legs:
-            self.legs[leg_id].bridge_id = None
-        self.commands.append(("remove_from_bridge", bridge_id, leg_id))
-        await self._channel_bridge(leg_id, bridge_id, entered=False)
-        await self.emit(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
-
-    async def destroy_bridge(self, bridge_id: str) -> None:
-        self._bridge(bridge_id)
-        del self.bridges[bridge_id]
-        self.commands.append(("destroy_bridge", bridge_id))
-        await self.emit(BridgeDestroyed(bridge_id=bridge_id))
 
     async def set_variable(self, leg_id: str, name: str, value: str) -> None:
         self._leg(leg_id).variables[name] = value

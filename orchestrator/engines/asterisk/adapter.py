@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.call import Bridge, Leg, LegState
+from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
@@ -42,8 +42,6 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     ChannelEnded,
     ChannelEvent,
     EngineConnected,
@@ -52,10 +50,8 @@ from orchestrator.core.events import (
     LegConnected,
     LegCreated,
     LegDisconnected,
-    LegEnteredBridge,
     LegEvent,
     LegHungUp,
-    LegLeftBridge,
     LegStateChanged,
 )
 from orchestrator.core.journal import LegRecord
@@ -63,6 +59,14 @@ from orchestrator.core.targets import Routing, Target
 from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
+from orchestrator.engines.asterisk.bridges import (
+    Bridge,
+    BridgeCreated,
+    BridgeDestroyed,
+    BridgeEvent,
+    LegEnteredBridge,
+    LegLeftBridge,
+)
 from orchestrator.engines.asterisk.connections import Connections
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
@@ -197,6 +201,9 @@ class AsteriskEngine(Engine):
         self._announced: set[str] = set()  # legs whose LegCreated went out
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        # The adapter's own bridges (connections, see bridges.py); supervision bridges are
+        # kept out (supervisor.py).
+        self.bridges: dict[str, Bridge] = {}
         self.making_bridges: set[str] = set()  # bridges whose POST /bridges is in flight
         # Engine.connect: one mixing bridge of ours per connection of two legs. The pairs
         # change at once (a connect must know what each leg leaves); LegConnected and
@@ -409,8 +416,6 @@ class AsteriskEngine(Engine):
             elif event.bridge_id in self.bridges:
                 # (A left-bridge can trail our own BridgeDestroyed: do not re-create it.)
                 self.bridges[event.bridge_id].leg_ids.discard(event.leg_id)
-            if leg is not None:
-                leg.bridge_id = event.bridge_id if isinstance(event, LegEnteredBridge) else None
         elif isinstance(event, LegEvent):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -449,9 +454,12 @@ class AsteriskEngine(Engine):
             self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id, kind=event.kind))
         elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
             return
+        if isinstance(event, BridgeEvent):
+            # The adapter's own: subscribers learn LegConnected / LegDisconnected from it.
+            if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
+                await self._connection_changed(event)
+            return
         await self.emit(event)
-        if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
-            await self._connection_changed(event)
 
     async def _connection_changed(
         self, event: LegEnteredBridge | LegLeftBridge | BridgeDestroyed
@@ -591,7 +599,7 @@ class AsteriskEngine(Engine):
         with contextlib.suppress(NotFoundError):
             await self.destroy_bridge(bridge_id)
 
-    # -- adapter internals, leaving the seam (see Engine) ------------------------------
+    # -- the adapter's own bridges (not the seam: connect/disconnect/supervise use them) --
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
         self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
@@ -614,9 +622,6 @@ class AsteriskEngine(Engine):
             if exc.details.get("status") in (400, 422):
                 raise LegGoneError(str(exc), leg_id=leg_id, **exc.details) from exc
             raise
-
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
-        await self.ari.remove_channel(bridge_id, leg_id)
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
