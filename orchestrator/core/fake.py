@@ -373,11 +373,13 @@ class FakeEngine(Engine):
                 )
             )
 
-    async def _channel_bridge(self, channel_id: str, bridge_id: str, *, entered: bool) -> None:
+    async def _channel_bridge(self, channel_id: str, conversation: str, *, entered: bool) -> None:
         if channel_id in self.channels:
             kind = ChannelBridged if entered else ChannelUnbridged
             call_id = self.channels[channel_id]
-            await self.emit(kind(channel_id=channel_id, call_id=call_id, bridge_id=bridge_id))
+            await self.emit(
+                kind(channel_id=channel_id, call_id=call_id, conversation_id=conversation)
+            )
 
     async def _channel_end(self, channel_id: str, cause: int) -> None:
         call_id = self.channels.pop(channel_id, None)

@@ -109,7 +109,7 @@ def test_dial_statuses_and_hangup_cause() -> None:
     ends = [e for e in observed() if isinstance(e, ChannelEnded)]
     assert [(e.cause, e.cause_text) for e in ends] == [(16, "Normal Clearing")] * 2
     bridged = [e for e in observed() if isinstance(e, ChannelBridged | ChannelUnbridged)]
-    assert len({e.bridge_id for e in bridged}) == 1
+    assert len({e.conversation_id for e in bridged}) == 1
 
 
 def test_busy_dial_and_engine_dial_without_caller() -> None:

@@ -299,7 +299,7 @@ def test_channel_watch_orders_bridged_then_newest() -> None:
         watch.on_event(
             ChannelStarted(channel_id=n, call_id=n, endpoint="101@1", state="up", timestamp=at)
         )
-    watch.on_event(ChannelBridged(channel_id="a", call_id="a", bridge_id="br"))
+    watch.on_event(ChannelBridged(channel_id="a", call_id="a", conversation_id="br"))
     assert [c.id for c in watch.answered("101@1")] == ["a", "c", "b"]
     watch.on_event(ChannelEnded(channel_id="a", call_id="a"))
     assert [c.id for c in watch.answered("101@1")] == ["c", "b"] and "a" not in watch
