@@ -28,6 +28,7 @@ from orchestrator.core.events import LegCreated, LegEvent, LegHungUp
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.bridges import BridgeEvent
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.engines.asterisk.targets import DialplanPlace
 from tests.engine.media_phone import tone_level
 from tests.engine.test_adapter import Factory, Recorder, engine_factory
 
@@ -101,7 +102,7 @@ class Party:
 
 async def party(engine: AsteriskEngine, rec: Recorder, folder: Path, hz: int) -> Party:
     key = uuid.uuid4().hex[:12]
-    leg = await engine.originate(f"Local/say-{hz}-{key}@zz-adaptersupervise/n")
+    leg = await engine.originate(DialplanPlace("zz-adaptersupervise", f"say-{hz}-{key}"))
     await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
     return Party(leg.id, hz, folder / f"{key}.wav")
 

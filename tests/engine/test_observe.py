@@ -24,6 +24,7 @@ from orchestrator.core.events import (
     LegCreated,
 )
 from orchestrator.core.outcomes import ChannelKind, DialOutcome
+from orchestrator.core.targets import Extension
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.testing import sipp
@@ -154,7 +155,7 @@ async def test_local_pair_and_phone_get_neutral_fields(
     await observe_tenant.register()
     async with observe_tenant.answerer("402", calls=1) as phone:
         # ;1 comes to the app once answered; ;2 runs the tenant's dialplan: Dial(402).
-        leg = await engine.originate(f"Local/402@t{observe_tenant.id}", timeout=10)
+        leg = await engine.originate(Extension(str(observe_tenant.id), "402"), timeout=10)
         await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id, timeout=15)
         await engine.hangup(leg.id)
         await phone.wait_completed(1)
