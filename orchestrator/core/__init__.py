@@ -1,4 +1,4 @@
-"""The engine-neutral core: legs, bridges, calls, events and the Engine interface.
+"""The engine-neutral core: legs, calls, events, typed targets and the Engine interface.
 
 It imports nothing else of the project; adapters and features build on it.
 """

@@ -116,12 +116,12 @@ class FakeEngine(Engine):
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
-        self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
+        self._dialplan_talks: dict[str, str] = {}  # dialplan-only channel -> its conversation
         # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
         # One ends when the supervisor's leg or the target's channel ends.
         self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
         # Engine.connect: leg -> the leg it talks with (both ways), and the id of each
-        # connection that observation reports as the channels' bridge.
+        # connection that observation reports as the channels' conversation.
         self.connections: dict[str, str] = {}
         self._connection_ids: dict[str, str] = {}
         # Legs on hold (Engine.hold): leg -> music class ("" for a party's hold).
@@ -193,7 +193,7 @@ class FakeEngine(Engine):
         # The engine's journal outlives the orchestrator (that is what it is for).
         new.journal_records = self.journal_records
         new.endpoint_reachability = dict(self.endpoint_reachability)
-        new._dialplan_bridges = dict(self._dialplan_bridges)
+        new._dialplan_talks = dict(self._dialplan_talks)
         legs = {i: leg for i, leg in self.legs.items() if leg.alive}
         connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
         new._left = (list(self._reported.values()), legs, connections)
@@ -373,7 +373,7 @@ class FakeEngine(Engine):
                 )
             )
 
-    async def _channel_bridge(self, channel_id: str, conversation: str, *, entered: bool) -> None:
+    async def _channel_joined(self, channel_id: str, conversation: str, *, entered: bool) -> None:
         if channel_id in self.channels:
             kind = ChannelBridged if entered else ChannelUnbridged
             call_id = self.channels[channel_id]
@@ -407,8 +407,8 @@ class FakeEngine(Engine):
         """Play a call the engine switches alone: ``caller_endpoint`` dials ``callee_endpoint``.
 
         Started (both), dialed, ringing, then per ``status``: ``answered`` (both up and
-        bridged), or ``busy``/``no_answer``/... (the callee's channel ends with the
-        matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
+        talking: ``ChannelBridged``), or ``busy``/``no_answer``/... (the callee's channel
+        ends with the matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
         ``hangup`` the caller then hangs up (cause 16) and the call ends; otherwise end it
         with :meth:`hangup_channel`. Returns the (caller, callee) channel ids; the call id
         is the caller's channel id, as Asterisk's linkedid.
@@ -427,10 +427,10 @@ class FakeEngine(Engine):
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, status=status))
         if status is DialOutcome.ANSWERED:
             await self._channel_state(a, LegState.UP)
-            bridge = self._next_id("dialplan-bridge")
-            await self._channel_bridge(b, bridge, entered=True)
-            await self._channel_bridge(a, bridge, entered=True)
-            self._dialplan_bridges[a] = self._dialplan_bridges[b] = bridge
+            talk = self._next_id("dialplan-call")
+            await self._channel_joined(b, talk, entered=True)
+            await self._channel_joined(a, talk, entered=True)
+            self._dialplan_talks[a] = self._dialplan_talks[b] = talk
         else:
             await self._channel_end(
                 b, int(DIAL_OUTCOME_CAUSES.get(status, HangupCause.NORMAL_CLEARING))
@@ -440,17 +440,17 @@ class FakeEngine(Engine):
         return a, b
 
     async def hangup_channel(self, channel_id: str, cause: int = 16) -> None:
-        """End a dialplan-only channel; its bridge peer ends too (as after a Dial)."""
+        """End a dialplan-only channel; the channel it talks with ends too (as after a Dial)."""
         if channel_id not in self.channels:
             return
-        bridge = self._dialplan_bridges.pop(channel_id, None)
-        peers = [c for c, b in self._dialplan_bridges.items() if bridge and b == bridge]
-        if bridge:
-            await self._channel_bridge(channel_id, bridge, entered=False)
+        talk = self._dialplan_talks.pop(channel_id, None)
+        peers = [c for c, t in self._dialplan_talks.items() if talk and t == talk]
+        if talk:
+            await self._channel_joined(channel_id, talk, entered=False)
         await self._channel_end(channel_id, cause)
         for peer in peers:
-            del self._dialplan_bridges[peer]
-            await self._channel_bridge(peer, bridge or "", entered=False)
+            del self._dialplan_talks[peer]
+            await self._channel_joined(peer, talk or "", entered=False)
             await self._channel_end(peer, cause)
 
     # -- call control -----------------------------------------------------
@@ -535,7 +535,7 @@ class FakeEngine(Engine):
         for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
             self.connections[leg_id] = peer
             self._connection_ids[leg_id] = connection
-            await self._channel_bridge(leg_id, connection, entered=True)
+            await self._channel_joined(leg_id, connection, entered=True)
         for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
             await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
 
@@ -556,9 +556,9 @@ class FakeEngine(Engine):
         del self.connections[peer]
         connection = self._connection_ids.pop(leg_id, "")
         self._connection_ids.pop(peer, None)
-        # Observation sees both channels leave (the engine's bridge of the two is gone).
+        # Observation sees both channels leave their conversation.
         for side in (leg_id, peer):
-            await self._channel_bridge(side, connection, entered=False)
+            await self._channel_joined(side, connection, entered=False)
         told = ((peer, leg_id),) if gone else ((leg_id, peer), (peer, leg_id))
         for side, other in told:
             await self.emit(LegDisconnected(leg_id=side, peer_id=other))

@@ -11,6 +11,8 @@ which this test skips. Words that are every engine's (dialplan, channel, hold) a
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 from pathlib import Path
 
@@ -132,3 +134,36 @@ def test_the_check_catches_what_it_should(tmp_path: Path) -> None:
         assert FORBIDDEN.search(word), word
     for word in ("engine.connect(a, b)", "a dialplan call", "hold the caller", "priority: int"):
         assert not FORBIDDEN.search(word), word
+
+
+def test_the_seam_is_small_in_telephony_words_and_says_how_engines_do_it() -> None:
+    """~20-25 abstract methods; none names an engine object model (name or parameter);
+    each says how Asterisk and FreeSWITCH do it (docs/architecture.md is written from it)."""
+    from orchestrator.core.engine import Engine
+
+    methods = sorted(Engine.__abstractmethods__)
+    assert 20 <= len(methods) <= 25, methods
+    for name in methods:
+        method = getattr(Engine, name)
+        words = " ".join([name, *inspect.signature(method).parameters])
+        assert not FORBIDDEN.search(words.replace("_", " ")), words
+        doc = inspect.getdoc(method) or ""
+        note = doc.partition("How engines do it:")[2]
+        assert "Asterisk" in note and "FreeSWITCH" in note, name
+    # The adapters' own objects are gone from the seam.
+    for gone in ("create_bridge", "add_to_bridge", "remove_from_bridge", "destroy_bridge"):
+        assert not hasattr(Engine, gone), gone
+
+
+def test_no_bridge_state_in_the_core() -> None:
+    import orchestrator.core as core
+    from orchestrator.core import events
+    from orchestrator.core.call import Leg
+    from orchestrator.core.fake import FakeEngine
+
+    fake = FakeEngine()
+    assert not hasattr(fake, "bridges") and not hasattr(fake, "create_bridge")
+    assert "bridge_id" not in {f.name for f in dataclasses.fields(Leg)}
+    assert not hasattr(core, "Bridge")
+    for name in ("BridgeCreated", "BridgeDestroyed", "LegEnteredBridge", "LegLeftBridge"):
+        assert not hasattr(events, name), name
