@@ -14,7 +14,10 @@ and ``GET /bridges`` before it reports the link up; at the very first connect, w
 With ``observe_channels`` (the default) the app is subscribed to every channel of the
 engine and also reports the core's ``Channel*`` observation events for all of them
 (see :mod:`orchestrator.engines.asterisk.observe`), before the leg event of the same
-ARI event. Leg and bridge events stay limited to the legs and bridges of this app.
+ARI event. Leg events stay limited to the legs of this app. Bridges are the adapter's own
+(see :mod:`orchestrator.engines.asterisk.bridges`): their events keep ``self.bridges``
+and, for connections, become ``LegConnected`` / ``LegDisconnected``; they never reach
+subscribers.
 """
 
 from __future__ import annotations
@@ -490,7 +493,7 @@ class AsteriskEngine(Engine):
 
     async def _drop_connection(self, bridge_id: str) -> None:
         with contextlib.suppress(OrchestratorError):
-            await self.destroy_bridge(bridge_id)
+            await self._destroy_bridge(bridge_id)
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
@@ -577,14 +580,14 @@ class AsteriskEngine(Engine):
         bridge_id = self.new_id()
         self.connections.pair_up(bridge_id, a_leg_id, b_leg_id)
         try:
-            await self.create_bridge(bridge_id)
-            await self.add_to_bridge(bridge_id, a_leg_id)
-            await self.add_to_bridge(bridge_id, b_leg_id)
+            await self._create_bridge(bridge_id)
+            await self._add_to_bridge(bridge_id, a_leg_id)
+            await self._add_to_bridge(bridge_id, b_leg_id)
         except BaseException:
             # Neither talks to anyone: the bridge goes (a leg in it stays up).
             self.connections.unpair(bridge_id)
             with contextlib.suppress(OrchestratorError):
-                await self.destroy_bridge(bridge_id)
+                await self._destroy_bridge(bridge_id)
             raise
 
     async def disconnect(self, leg_id: str) -> None:
@@ -597,10 +600,10 @@ class AsteriskEngine(Engine):
             return
         self.connections.unpair(bridge_id)
         with contextlib.suppress(NotFoundError):
-            await self.destroy_bridge(bridge_id)
+            await self._destroy_bridge(bridge_id)
 
     # -- the adapter's own bridges (not the seam: connect/disconnect/supervise use them) --
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
+    async def _create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
         self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
         try:
@@ -612,7 +615,7 @@ class AsteriskEngine(Engine):
         self._made(BridgeCreated(bridge_id=bridge.id, kind=kind))
         return self.bridges[bridge.id]
 
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
+    async def _add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
         try:
             await self.ari.add_channel(bridge_id, leg_id)
         except (ValidationError, CallError) as exc:
@@ -623,7 +626,7 @@ class AsteriskEngine(Engine):
                 raise LegGoneError(str(exc), leg_id=leg_id, **exc.details) from exc
             raise
 
-    async def destroy_bridge(self, bridge_id: str) -> None:
+    async def _destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
         # ARI sends no BridgeDestroyed when the app lost interest in the bridge first
         # (its last channel left); apply() drops the duplicate when it does.
