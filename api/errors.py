@@ -76,7 +76,7 @@ STATUS: tuple[tuple[type[OrchestratorError], int], ...] = (
     (PermissionDeniedError, 403),
     (LegGoneError, 410),
     (InvalidTransitionError, 409),
-    # The engine refused a call command in the call's current state (ARI 409/412/422).
+    # The engine refused a call command in the call's current state.
     (CallError, 409),
     (EngineUnavailableError, 503),
     (EngineTimeoutError, 504),

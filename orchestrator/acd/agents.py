@@ -35,8 +35,8 @@ from orchestrator.acd.events import AcdEvent
 from orchestrator.acd.strategies import AgentSnapshot
 from orchestrator.core.errors import ConflictError, NotFoundError
 
-# Registration states that mean "reachable" / "not reachable" (ARI endpoint and contact
-# states, FreeSWITCH's); anything else (``unknown``) leaves reachability as it was.
+# Registration states that mean "reachable" / "not reachable" (the engines' endpoint and
+# contact states); anything else (``unknown``) leaves reachability as it was.
 REACHABLE = frozenset({"online", "reachable", "created", "registered", "not_in_use"})
 UNREACHABLE = frozenset({"offline", "unreachable", "removed", "unregistered", "unavailable"})
 

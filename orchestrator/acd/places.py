@@ -2,7 +2,7 @@
 
 The ACD lives in the orchestrator's memory but its callers live in the engine: when the
 orchestrator stops (or dies) and starts again, a caller waiting in a queue is still
-there, in our Stasis application, hearing music on hold (checked on Asterisk 22; only
+there, under the orchestrator's control, hearing music on hold (checked on Asterisk 22; only
 the events of the gap, a key pressed or a hangup, are lost). So the ACD tells a
 :class:`PlaceKeeper` (the store, in the service) where every waiting caller stands:
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Dial outcomes as open calls saved before the outcomes were engine-neutral wrote them
-# (Asterisk's DIALSTATUS in lower case): read back as today's values after an upgrade.
+# (the Asterisk adapter's dial statuses in lower case): read back as today's values after
+# an upgrade.
 _SAVED_DIAL_STATUSES = {"answer": "answered", "noanswer": "no_answer", "cancel": "cancelled",
                         "chanunavail": "unavailable", "dontcall": "rejected",
                         "torture": "rejected"}  # fmt: skip

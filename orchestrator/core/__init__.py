@@ -1,9 +1,9 @@
-"""The engine-neutral core: legs, bridges, calls, events and the Engine interface.
+"""The engine-neutral core: legs, calls, events, typed targets and the Engine interface.
 
 It imports nothing else of the project; adapters and features build on it.
 """
 
-from orchestrator.core.call import Bridge, Call, Leg, LegState
+from orchestrator.core.call import Call, Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, EventHandler
 from orchestrator.core.errors import (
     CallError,
@@ -26,7 +26,6 @@ from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 __all__ = [
-    "Bridge",
     "Call",
     "CallError",
     "ChannelKind",

@@ -1,8 +1,10 @@
-"""Legs, bridges and calls, with the leg state machine.
+"""Legs and calls, with the leg state machine.
 
-A *leg* is one channel on the engine (one SIP dialog, one Local half...). A
-*call* groups the legs that belong together (the caller and whoever they got
-connected to). A *bridge* mixes the media of the legs in it.
+A *leg* is one channel on the engine (one SIP dialog, one half of a loopback
+channel...). A *call* groups the legs that belong together (the caller and whoever
+they got connected to). Who talks with whom is not kept here: ``Engine.connect``
+says it and ``LegConnected`` / ``LegDisconnected`` report it; how the engine carries
+the media between them is its adapter's business.
 
 The state machine is explicit so that a late or duplicated engine event can
 never move a leg backwards (an ``answered`` after ``hung_up`` is ignored)::
@@ -63,7 +65,6 @@ class Leg:
     answered_at: float | None = None
     ended_at: float | None = None
     hangup_cause: int | None = None
-    bridge_id: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
 
     def transition(self, new: LegState, *, at: float | None = None, strict: bool = False) -> bool:
@@ -95,13 +96,6 @@ class Leg:
     @property
     def alive(self) -> bool:
         return self.state is not LegState.HUNG_UP
-
-
-@dataclass(slots=True)
-class Bridge:
-    id: str
-    kind: str = "mixing"
-    leg_ids: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

@@ -1,15 +1,42 @@
 """The :class:`Engine` interface that every media-engine adapter implements.
 
-Features (IVR flows, queues, provisioning...) and the API receive an ``Engine``
+Features (IVR flows, queues, CTI, recordings...) and the API receive an ``Engine``
 from the composition root (:mod:`orchestrator.runtime`) and never import an
 adapter. The Asterisk adapter implements it over ARI + AMI, the FreeSWITCH
 adapter over ESL, and :class:`orchestrator.core.fake.FakeEngine` in memory.
 
+The seam speaks of legs and intents, in telephony words: answer, play, record,
+connect two legs, hold one, transfer it to a typed target
+(:mod:`orchestrator.core.targets`), supervise it, originate a call. Every id in it
+is a leg's, a playback's or a recording's; whatever an engine needs to do the job
+(Asterisk's bridges, snoop channels, Local channels and dialplan contexts,
+FreeSWITCH's uuid_bridge, eavesdrop and loopback channels) is its adapter's own.
+Each method's "How engines do it" note says how Asterisk and FreeSWITCH do it.
+
 Identifiers are chosen by the caller where the engine allows it (leg and
 playback ids), so a waiter can be registered before the request is sent: an
 engine may report a new channel before it answers the request that made it.
-The seam speaks of intents (connect two legs, hold one); how an engine does it
-(Asterisk's bridges, FreeSWITCH's uuid_bridge) stays in its adapter.
+
+The abstract methods, by group:
+
+- life cycle: :meth:`~Engine.start`, :meth:`~Engine.stop`, :meth:`~Engine.status`;
+- a leg: :meth:`~Engine.originate`, :meth:`~Engine.answer`, :meth:`~Engine.ring`,
+  :meth:`~Engine.hangup`, :meth:`~Engine.transfer`;
+- media: :meth:`~Engine.play`, :meth:`~Engine.stop_playback`, :meth:`~Engine.send_dtmf`,
+  :meth:`~Engine.hold`, :meth:`~Engine.unhold`;
+- who talks with whom: :meth:`~Engine.connect`, :meth:`~Engine.disconnect`,
+  :meth:`~Engine.supervise`;
+- channel data: :meth:`~Engine.set_variable`, :meth:`~Engine.get_variable`,
+  :meth:`~Engine.set_caller_id`;
+- recordings: :meth:`~Engine.record`, :meth:`~Engine.record_call`,
+  :meth:`~Engine.stop_recording`, :meth:`~Engine.recording_file`,
+  :meth:`~Engine.delete_recording`.
+
+With defaults an adapter may replace: :meth:`~Engine.endpoint_states`,
+:meth:`~Engine.journal`, :meth:`~Engine.prune_journal`; and, concrete: the legs table
+(:meth:`~Engine.leg`, :meth:`~Engine.keep`, :meth:`~Engine.release`,
+:meth:`~Engine.is_kept`), events (:meth:`~Engine.subscribe`, :meth:`~Engine.emit`),
+:meth:`~Engine.new_id`, :meth:`~Engine.wait_connected` and :attr:`~Engine.capabilities`.
 """
 
 from __future__ import annotations
@@ -23,7 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.core.call import Bridge, Leg
+from orchestrator.core.call import Leg
 from orchestrator.core.events import Event
 from orchestrator.core.journal import LegRecord
 from orchestrator.core.targets import Routing, Target
@@ -115,7 +142,6 @@ class Engine(abc.ABC):
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []
         self.legs: dict[str, Leg] = {}
-        self.bridges: dict[str, Bridge] = {}  # adapter internals, leaving the seam
         # Legs that outlive this run of the orchestrator (callers waiting in a queue): a
         # stop leaves them up. Filled before start() by a new run, they are taken back:
         # an engine that clears what a previous run left (the Asterisk adapter's start-up
@@ -172,14 +198,35 @@ class Engine(abc.ABC):
     # -- life cycle -------------------------------------------------------
     @abc.abstractmethod
     async def start(self) -> None:
-        """Connect, and keep reconnecting in the background if the link drops."""
+        """Connect, and keep reconnecting in the background if the link drops.
+
+        ``EngineConnected`` / ``EngineDisconnected`` report the link. After each
+        reconnect the adapter reports what it missed (legs that ended or came meanwhile);
+        at the first connect it clears what a previous run left, sparing :attr:`kept_legs`.
+
+        How engines do it: Asterisk: the ARI events WebSocket of the Stasis application
+        plus an AMI login, each reconnecting with a backoff; after a reconnect the adapter
+        compares ``GET /channels`` and ``GET /bridges`` with what it knows. FreeSWITCH:
+        an inbound ESL connection (``auth``, ``event plain ...``), reconnecting likewise,
+        ``show channels`` after a reconnect.
+        """
 
     @abc.abstractmethod
     async def stop(self) -> None:
-        """Disconnect and stop reconnecting."""
+        """Disconnect and stop reconnecting (legs stay up on the engine).
+
+        How engines do it: Asterisk closes the ARI WebSocket and the AMI session;
+        FreeSWITCH closes the ESL connection.
+        """
 
     @abc.abstractmethod
-    def status(self) -> EngineStatus: ...
+    def status(self) -> EngineStatus:
+        """The engine's links and version now, for ``GET /health`` (no request sent).
+
+        How engines do it: Asterisk: whether the ARI WebSocket and AMI are up, the
+        version from ARI ``GET /asterisk/info``; FreeSWITCH: the ESL link, the version
+        from ``api version``.
+        """
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Wait until every control link is up, or raise ``TimeoutError``."""
@@ -245,10 +292,27 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def answer(self, leg_id: str) -> None: ...
+    async def answer(self, leg_id: str) -> None:
+        """Answer an inbound leg (``LegStateChanged`` to ``up`` follows).
+
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when the leg is gone.
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/answer``; FreeSWITCH
+        ``uuid_answer <uuid>``.
+        """
 
     @abc.abstractmethod
-    async def hangup(self, leg_id: str, cause: int = 16) -> None: ...
+    async def hangup(self, leg_id: str, cause: int = 16) -> None:
+        """Hang the leg up with the Q.850 ``cause`` (a
+        :class:`~orchestrator.core.outcomes.HangupCause`; 16 normal clearing), which
+        ``LegHungUp`` then reports.
+
+        Errors: :class:`~orchestrator.core.errors.LegGoneError` when the leg is gone.
+
+        How engines do it: Asterisk ARI ``DELETE /channels/{id}`` with ARI's ``reason``
+        name for the cause, or ``reason_code``; FreeSWITCH ``uuid_kill <uuid> <cause
+        name>``.
+        """
 
     @abc.abstractmethod
     async def play(
@@ -259,10 +323,22 @@ class Engine(abc.ABC):
         ``digits:123``...).
 
         Returns the playback id; :class:`PlaybackFinished` reports the end.
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/play/{playback_id}`` with
+        the media as ARI URIs (``sound:``, ``tone:``, ``digits:``; prompts mapped to
+        Asterisk's stock sounds by the adapter), PlaybackStarted/Finished; FreeSWITCH
+        ``uuid_broadcast`` (or ``execute playback``) of the files, tone_stream:// and
+        ``say``, the playback followed through PLAYBACK_START/STOP events.
         """
 
     @abc.abstractmethod
-    async def stop_playback(self, playback_id: str) -> None: ...
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (already finished is not an error); :class:`PlaybackFinished`
+        reports it with state ``stopped``.
+
+        How engines do it: Asterisk ARI ``DELETE /playbacks/{id}``; FreeSWITCH
+        ``uuid_break`` of the leg playing it.
+        """
 
     @abc.abstractmethod
     async def connect(self, a_leg_id: str, b_leg_id: str) -> None:
@@ -303,7 +379,12 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def set_variable(self, leg_id: str, name: str, value: str) -> None: ...
+    async def set_variable(self, leg_id: str, name: str, value: str) -> None:
+        """Set a channel variable on the leg (read by the engine's own dialplan, CDRs...).
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/variable``; FreeSWITCH
+        ``uuid_setvar <uuid> <name> <value>``.
+        """
 
     @abc.abstractmethod
     async def transfer(self, leg_id: str, target: Target) -> None:
@@ -329,11 +410,19 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def ring(self, leg_id: str) -> None:
-        """Indicate ringing to an unanswered leg (the caller hears ringback)."""
+        """Indicate ringing to an unanswered leg (the caller hears ringback).
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/ring``; FreeSWITCH
+        ``execute ring_ready`` on the leg (a 180 Ringing).
+        """
 
     @abc.abstractmethod
     async def send_dtmf(self, leg_id: str, digits: str) -> None:
-        """Send DTMF digits (``0-9*#A-D``) to the leg, out of band (RFC 4733)."""
+        """Send DTMF digits (``0-9*#A-D``) to the leg, out of band (RFC 4733).
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/dtmf``; FreeSWITCH
+        ``uuid_send_dtmf <uuid> <digits>``.
+        """
 
     @abc.abstractmethod
     async def hold(self, leg_id: str, music: str = "") -> None:
@@ -361,11 +450,23 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def get_variable(self, leg_id: str, name: str) -> str:
-        """A channel variable's value (``""`` when unset)."""
+        """A channel variable's value (``""`` when unset).
+
+        How engines do it: Asterisk ARI ``GET /channels/{id}/variable``; FreeSWITCH
+        ``uuid_getvar <uuid> <name>``.
+        """
 
     @abc.abstractmethod
     async def set_caller_id(self, leg_id: str, number: str, name: str = "") -> None:
-        """Set the caller ID the leg presents to whatever it is connected to next."""
+        """Set the caller ID the leg presents to whatever it is connected to next.
+
+        Errors: :class:`~orchestrator.core.errors.ValidationError` for a number or name
+        the engine cannot carry (nothing is sent).
+
+        How engines do it: Asterisk sets ``CALLERID(num)`` / ``CALLERID(name)`` on the
+        channel (ARI ``POST /channels/{id}/variable``); FreeSWITCH ``uuid_setvar`` of
+        ``effective_caller_id_number`` / ``effective_caller_id_name``.
+        """
 
     @abc.abstractmethod
     async def record(
@@ -384,6 +485,11 @@ class Engine(abc.ABC):
         ``max_duration`` / ``max_silence`` of 0 mean no limit; ``terminate_on`` is a
         DTMF digit that ends the recording (``""`` for none). Returns ``name``;
         :class:`~orchestrator.core.events.RecordingFinished` reports the end.
+
+        How engines do it: Asterisk ARI ``POST /channels/{id}/record`` (``maxDurationSeconds``,
+        ``maxSilenceSeconds``, ``beep``, ``terminateOn``), RecordingStarted/Finished;
+        FreeSWITCH ``execute record`` with its limit and silence arguments and
+        ``playback_terminators``, RECORD_START/STOP events.
         """
 
     @abc.abstractmethod
@@ -412,14 +518,33 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def stop_recording(self, name: str) -> None:
-        """End a live recording and keep it (already ended is not an error)."""
+        """End a live recording and keep it (already ended is not an error).
+
+        How engines do it: Asterisk ARI ``POST /recordings/live/{name}/stop``;
+        FreeSWITCH ``uuid_record <uuid> stop <path>`` (a conversation) or ``uuid_break``
+        of the leg's ``record``.
+        """
 
     @abc.abstractmethod
     async def recording_file(self, name: str) -> bytes:
-        """The stored recording's audio file (for upload or download)."""
+        """The stored recording's audio file (for upload or download).
+
+        Errors: :class:`~orchestrator.core.errors.NotFoundError` for no such recording.
+
+        How engines do it: Asterisk ARI ``GET /recordings/stored/{name}/file``;
+        FreeSWITCH: the file in the recordings folder the adapter records into (shared
+        with the orchestrator, or fetched over HTTP).
+        """
 
     @abc.abstractmethod
-    async def delete_recording(self, name: str) -> None: ...
+    async def delete_recording(self, name: str) -> None:
+        """Delete a stored recording.
+
+        Errors: :class:`~orchestrator.core.errors.NotFoundError` for no such recording.
+
+        How engines do it: Asterisk ARI ``DELETE /recordings/stored/{name}``;
+        FreeSWITCH: the adapter removes the file from its recordings folder.
+        """
 
     # -- supervision ----------------------------------------------------------
     @abc.abstractmethod
@@ -494,19 +619,3 @@ class Engine(abc.ABC):
     # The engine's configuration side (reload, cache expiry, console commands) is not
     # part of the seam: each engine kit hands it to its own provisioner
     # (orchestrator.provisioning.base.EngineConfig).
-
-    # -- adapter internals, leaving the seam ---------------------------------------
-    # Bridges as objects belong to the adapters (connect/disconnect are the seam's
-    # words). Only cti/supervise.py uses these still, until supervise() replaces its
-    # snoop + bridge; then they go (issue 11).
-    @abc.abstractmethod
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge: ...
-
-    @abc.abstractmethod
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def destroy_bridge(self, bridge_id: str) -> None: ...

@@ -154,32 +154,6 @@ class LegDisconnected(LegEvent):
     peer_id: str
 
 
-# -- adapter internals, leaving the events (features use LegConnected/LegDisconnected) --
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeEvent(Event):
-    bridge_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeCreated(BridgeEvent):
-    kind: str = "mixing"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BridgeDestroyed(BridgeEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegEnteredBridge(BridgeEvent):
-    leg_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegLeftBridge(BridgeEvent):
-    leg_id: str
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointStateChanged(Event):
     """A SIP user's reachability changed (registered, unregistered, expired...).
@@ -256,12 +230,21 @@ class ChannelDialed(ChannelEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelBridged(ChannelEvent):
-    bridge_id: str
+    """The channel joined the conversation ``conversation_id``: the channels that share
+    one talk with each other (a dialplan dial, a connection, a queue call).
+
+    ``conversation_id`` is opaque, only compared: the adapter makes it from whatever
+    carries the media (Asterisk: the bridge's id; FreeSWITCH: the two bridged uuids).
+    """
+
+    conversation_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelUnbridged(ChannelEvent):
-    bridge_id: str
+    """The channel left the conversation ``conversation_id`` (see :class:`ChannelBridged`)."""
+
+    conversation_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from orchestrator.core.call import Bridge, Leg, LegState
+from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
@@ -42,8 +42,6 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     ChannelBridged,
     ChannelDialed,
     ChannelEnded,
@@ -58,9 +56,7 @@ from orchestrator.core.events import (
     LegCreated,
     LegDisconnected,
     LegDtmf,
-    LegEnteredBridge,
     LegHungUp,
-    LegLeftBridge,
     LegStateChanged,
     PlaybackFinished,
     PlaybackStarted,
@@ -120,12 +116,12 @@ class FakeEngine(Engine):
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
-        self._dialplan_bridges: dict[str, str] = {}  # dialplan-only channel -> bridge
+        self._dialplan_talks: dict[str, str] = {}  # dialplan-only channel -> its conversation
         # Supervisions (Engine.supervise): supervisor's leg id -> (target channel, mode).
         # One ends when the supervisor's leg or the target's channel ends.
         self.supervisions: dict[str, tuple[str, SupervisionMode]] = {}
         # Engine.connect: leg -> the leg it talks with (both ways), and the id of each
-        # connection that observation reports as the channels' bridge.
+        # connection that observation reports as the channels' conversation.
         self.connections: dict[str, str] = {}
         self._connection_ids: dict[str, str] = {}
         # Legs on hold (Engine.hold): leg -> music class ("" for a party's hold).
@@ -141,9 +137,7 @@ class FakeEngine(Engine):
         # Each live channel as last reported (what restarted() carries over).
         self._reported: dict[str, ChannelStarted] = {}
         # What a previous run left (see restarted()), reported at the first start().
-        self._left: (
-            tuple[list[ChannelStarted], dict[str, Leg], dict[str, Bridge], dict[str, str]] | None
-        ) = None
+        self._left: tuple[list[ChannelStarted], dict[str, Leg], dict[str, str]] | None = None
         # While the control link is down (drop_link()): legs that ended meanwhile, with
         # their cause, reported when it is back (reconnect()), as a real adapter reconciles.
         self._missed_hangups: dict[str, int] | None = None
@@ -182,10 +176,8 @@ class FakeEngine(Engine):
         The new object knows nothing yet; tell it what to :meth:`keep`, then ``start()``
         reports the live channels as ``ChannelStarted(resumed=True)`` (oldest first),
         takes the kept legs back (``LegCreated(resumed=True)``, then ``LegConnected`` for
-        each of two kept legs still connected, and ``BridgeCreated`` and
-        ``LegEnteredBridge`` for a bridge of ours with kept legs in it), and clears the
-        rest: other legs are hung up, other bridges destroyed (``commands`` gets
-        ``("swept_leg", id)`` / ``("swept_bridge", id)``). Example::
+        each of two kept legs still connected), and clears the rest: other legs are hung
+        up (``commands`` gets ``("swept_leg", id)``). Example::
 
             again = fake.restarted()
             again.keep([caller_leg])
@@ -201,16 +193,16 @@ class FakeEngine(Engine):
         # The engine's journal outlives the orchestrator (that is what it is for).
         new.journal_records = self.journal_records
         new.endpoint_reachability = dict(self.endpoint_reachability)
-        new._dialplan_bridges = dict(self._dialplan_bridges)
+        new._dialplan_talks = dict(self._dialplan_talks)
         legs = {i: leg for i, leg in self.legs.items() if leg.alive}
         connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
-        new._left = (list(self._reported.values()), legs, dict(self.bridges), connections)
+        new._left = (list(self._reported.values()), legs, connections)
         new._connection_ids = {a: self._connection_ids[a] for a in connections}
         return new
 
     async def _take_over(self) -> None:
         assert self._left is not None
-        channels, legs, bridges, connections = self._left
+        channels, legs, connections = self._left
         self._left = None
         swept = {i for i in legs if i not in self.kept_legs}
         for leg_id in sorted(swept):
@@ -229,15 +221,6 @@ class FakeEngine(Engine):
                     resumed=True,
                 )
             )  # fmt: skip
-        for bridge in bridges.values():
-            kept = sorted(bridge.leg_ids - swept)
-            if not kept:
-                self.commands.append(("swept_bridge", bridge.id))
-                continue
-            self.bridges[bridge.id] = Bridge(id=bridge.id, kind=bridge.kind, leg_ids=set(kept))
-            await self.emit(BridgeCreated(bridge_id=bridge.id, kind=bridge.kind))
-            for leg_id in kept:
-                await self.emit(LegEnteredBridge(bridge_id=bridge.id, leg_id=leg_id))
         # A connection of two kept legs is still there; one with a swept side is not.
         for leg_id, peer in sorted(connections.items()):
             if leg_id in swept or peer in swept:
@@ -361,10 +344,6 @@ class FakeEngine(Engine):
         leg.hangup_cause = cause
         self.supervisions.pop(leg.id, None)
         self.held.pop(leg.id, None)
-        if leg.bridge_id and leg.bridge_id in self.bridges:
-            self.bridges[leg.bridge_id].leg_ids.discard(leg.id)
-            await self._channel_bridge(leg.id, leg.bridge_id, entered=False)
-            await self.emit(LegLeftBridge(bridge_id=leg.bridge_id, leg_id=leg.id))
         await self._unpair(leg.id, gone=True)
         await self._channel_end(leg.id, cause)
         await self.emit(LegHungUp(leg_id=leg.id, cause=cause))
@@ -394,11 +373,13 @@ class FakeEngine(Engine):
                 )
             )
 
-    async def _channel_bridge(self, channel_id: str, bridge_id: str, *, entered: bool) -> None:
+    async def _channel_joined(self, channel_id: str, conversation: str, *, entered: bool) -> None:
         if channel_id in self.channels:
             kind = ChannelBridged if entered else ChannelUnbridged
             call_id = self.channels[channel_id]
-            await self.emit(kind(channel_id=channel_id, call_id=call_id, bridge_id=bridge_id))
+            await self.emit(
+                kind(channel_id=channel_id, call_id=call_id, conversation_id=conversation)
+            )
 
     async def _channel_end(self, channel_id: str, cause: int) -> None:
         call_id = self.channels.pop(channel_id, None)
@@ -426,8 +407,8 @@ class FakeEngine(Engine):
         """Play a call the engine switches alone: ``caller_endpoint`` dials ``callee_endpoint``.
 
         Started (both), dialed, ringing, then per ``status``: ``answered`` (both up and
-        bridged), or ``busy``/``no_answer``/... (the callee's channel ends with the
-        matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
+        talking: ``ChannelBridged``), or ``busy``/``no_answer``/... (the callee's channel
+        ends with the matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
         ``hangup`` the caller then hangs up (cause 16) and the call ends; otherwise end it
         with :meth:`hangup_channel`. Returns the (caller, callee) channel ids; the call id
         is the caller's channel id, as Asterisk's linkedid.
@@ -446,10 +427,10 @@ class FakeEngine(Engine):
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, status=status))
         if status is DialOutcome.ANSWERED:
             await self._channel_state(a, LegState.UP)
-            bridge = self._next_id("dialplan-bridge")
-            await self._channel_bridge(b, bridge, entered=True)
-            await self._channel_bridge(a, bridge, entered=True)
-            self._dialplan_bridges[a] = self._dialplan_bridges[b] = bridge
+            talk = self._next_id("dialplan-call")
+            await self._channel_joined(b, talk, entered=True)
+            await self._channel_joined(a, talk, entered=True)
+            self._dialplan_talks[a] = self._dialplan_talks[b] = talk
         else:
             await self._channel_end(
                 b, int(DIAL_OUTCOME_CAUSES.get(status, HangupCause.NORMAL_CLEARING))
@@ -459,17 +440,17 @@ class FakeEngine(Engine):
         return a, b
 
     async def hangup_channel(self, channel_id: str, cause: int = 16) -> None:
-        """End a dialplan-only channel; its bridge peer ends too (as after a Dial)."""
+        """End a dialplan-only channel; the channel it talks with ends too (as after a Dial)."""
         if channel_id not in self.channels:
             return
-        bridge = self._dialplan_bridges.pop(channel_id, None)
-        peers = [c for c, b in self._dialplan_bridges.items() if bridge and b == bridge]
-        if bridge:
-            await self._channel_bridge(channel_id, bridge, entered=False)
+        talk = self._dialplan_talks.pop(channel_id, None)
+        peers = [c for c, t in self._dialplan_talks.items() if talk and t == talk]
+        if talk:
+            await self._channel_joined(channel_id, talk, entered=False)
         await self._channel_end(channel_id, cause)
         for peer in peers:
-            del self._dialplan_bridges[peer]
-            await self._channel_bridge(peer, bridge or "", entered=False)
+            del self._dialplan_talks[peer]
+            await self._channel_joined(peer, talk or "", entered=False)
             await self._channel_end(peer, cause)
 
     # -- call control -----------------------------------------------------
@@ -554,7 +535,7 @@ class FakeEngine(Engine):
         for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
             self.connections[leg_id] = peer
             self._connection_ids[leg_id] = connection
-            await self._channel_bridge(leg_id, connection, entered=True)
+            await self._channel_joined(leg_id, connection, entered=True)
         for leg_id, peer in ((a_leg_id, b_leg_id), (b_leg_id, a_leg_id)):
             await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
 
@@ -575,48 +556,12 @@ class FakeEngine(Engine):
         del self.connections[peer]
         connection = self._connection_ids.pop(leg_id, "")
         self._connection_ids.pop(peer, None)
-        # Observation sees both channels leave (the engine's bridge of the two is gone).
+        # Observation sees both channels leave their conversation.
         for side in (leg_id, peer):
-            await self._channel_bridge(side, connection, entered=False)
+            await self._channel_joined(side, connection, entered=False)
         told = ((peer, leg_id),) if gone else ((leg_id, peer), (peer, leg_id))
         for side, other in told:
             await self.emit(LegDisconnected(leg_id=side, peer_id=other))
-
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
-        bridge = Bridge(id=bridge_id or self._next_id("bridge"), kind=kind)
-        self.bridges[bridge.id] = bridge
-        self.commands.append(("create_bridge", bridge.id, kind))
-        await self.emit(BridgeCreated(bridge_id=bridge.id, kind=kind))
-        return bridge
-
-    def _bridge(self, bridge_id: str) -> Bridge:
-        try:
-            return self.bridges[bridge_id]
-        except KeyError:
-            raise NotFoundError(f"bridge {bridge_id} not found", bridge_id=bridge_id) from None
-
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
-        bridge, leg = self._bridge(bridge_id), self._leg(leg_id)
-        bridge.leg_ids.add(leg_id)
-        leg.bridge_id = bridge_id
-        self.commands.append(("add_to_bridge", bridge_id, leg_id))
-        await self._channel_bridge(leg_id, bridge_id, entered=True)
-        await self.emit(LegEnteredBridge(bridge_id=bridge_id, leg_id=leg_id))
-
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
-        bridge = self._bridge(bridge_id)
-        bridge.leg_ids.discard(leg_id)
-        if leg_id in self.legs:
-            self.legs[leg_id].bridge_id = None
-        self.commands.append(("remove_from_bridge", bridge_id, leg_id))
-        await self._channel_bridge(leg_id, bridge_id, entered=False)
-        await self.emit(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
-
-    async def destroy_bridge(self, bridge_id: str) -> None:
-        self._bridge(bridge_id)
-        del self.bridges[bridge_id]
-        self.commands.append(("destroy_bridge", bridge_id))
-        await self.emit(BridgeDestroyed(bridge_id=bridge_id))
 
     async def set_variable(self, leg_id: str, name: str, value: str) -> None:
         self._leg(leg_id).variables[name] = value

@@ -1,11 +1,11 @@
 """Every live channel of the engine by SIP endpoint, from the observation events.
 
 Supervision needs "the call extension 101 is on now", whatever kind of call it is: a
-queue call the ACD bridged, a click-to-call, a phone-to-phone dialplan call or a dial
+queue call the ACD connected, a click-to-call, a phone-to-phone dialplan call or a dial
 from an IVR flow. The CTI registry lists only some of them, with the legs' roles; the
 engine's observation events (``ChannelStarted``... ``ChannelEnded``, see
 :mod:`orchestrator.core.events`) see every channel with its SIP endpoint, state and
-bridge. :class:`ChannelWatch` keeps that table; feed it every engine event::
+conversation. :class:`ChannelWatch` keeps that table; feed it every engine event::
 
     watch = ChannelWatch()
     engine.subscribe(watch.on_event)
@@ -38,7 +38,7 @@ class SeenChannel:
     endpoint: str
     state: LegState
     started_at: float
-    bridge_id: str | None = None
+    conversation_id: str | None = None  # whom it talks with (see ChannelBridged)
 
 
 class ChannelWatch:
@@ -58,20 +58,20 @@ class ChannelWatch:
         return self._channels.get(channel_id)
 
     def answered(self, endpoint: str) -> list[SeenChannel]:
-        """The endpoint's answered channels, bridged ones first, then newest first."""
+        """The endpoint's answered channels, those in a conversation first, then newest first."""
         found = [c for c in self._by_endpoint.get(endpoint, {}).values() if c.state is LegState.UP]
-        found.sort(key=lambda c: (c.bridge_id is not None, c.started_at), reverse=True)
+        found.sort(key=lambda c: (c.conversation_id is not None, c.started_at), reverse=True)
         return found
 
-    def bridge_peers(self, channel_id: str) -> list[SeenChannel]:
-        """The other channels in the same bridge as ``channel_id`` (none if unbridged)."""
+    def peers(self, channel_id: str) -> list[SeenChannel]:
+        """The other channels in the conversation of ``channel_id`` (none if in none)."""
         channel = self._channels.get(channel_id)
-        if channel is None or channel.bridge_id is None:
+        if channel is None or channel.conversation_id is None:
             return []
         return [
             c
             for c in self._channels.values()
-            if c.bridge_id == channel.bridge_id and c.id != channel_id
+            if c.conversation_id == channel.conversation_id and c.id != channel_id
         ]
 
     def on_event(self, event: Event) -> None:
@@ -97,10 +97,10 @@ class ChannelWatch:
         if isinstance(event, ChannelStateChanged):
             channel.state = LegState(event.state)
         elif isinstance(event, ChannelBridged):
-            channel.bridge_id = event.bridge_id
+            channel.conversation_id = event.conversation_id
         elif isinstance(event, ChannelUnbridged):
-            if channel.bridge_id == event.bridge_id:
-                channel.bridge_id = None
+            if channel.conversation_id == event.conversation_id:
+                channel.conversation_id = None
         elif isinstance(event, ChannelEnded):
             del self._channels[channel.id]
             mine = self._by_endpoint.get(channel.endpoint)

@@ -77,7 +77,7 @@ def install(deps: Deps, ivr: Ivr, *, authorizer: CallAuthorizer | None = None) -
     service = CtiService(deps.engine, ivr.directory)
     # IVR apps with the flow key "remote" are driven by a CTI client.
     ivr.registry.builtins[REMOTE_APP] = service.remote_flow
-    # Bridged click-to-call calls are kept in the store: the next run adopts them.
+    # Connected click-to-call calls are kept in the store: the next run adopts them.
     kept_calls = KeptCallStore(deps.sessions, node=deps.node)
     service.keeper = kept_calls
     # Phones calling each other in dialplan are CTI calls too: the engine's observed

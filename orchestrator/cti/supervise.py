@@ -22,7 +22,7 @@ engine's supervision ends with that leg.
 The agent's call is the newest answered channel of the agent's SIP endpoint, as the
 engine's observation reports it (:class:`~orchestrator.cti.channels.ChannelWatch`), so
 any call can be supervised: a queue call, a click-to-call, a phone-to-phone call.
-``call_id`` is the CTI registry's call for that channel or its bridge peers, else the
+``call_id`` is the CTI registry's call for that channel or its peers, else the
 engine's call id.
 
 CTI events on the tenant's stream (``call`` is a record of kind ``supervision`` listing
@@ -453,10 +453,10 @@ class SupervisionService:
         return endpoint
 
     def _call_of(self, channel_id: str) -> str | None:
-        """The CTI registry's call of the channel or of a channel it is bridged with."""
+        """The CTI registry's call of the channel or of a channel it talks with."""
         if self.calls is None:
             return None
-        for one in [channel_id, *(c.id for c in self.channels.bridge_peers(channel_id))]:
+        for one in [channel_id, *(c.id for c in self.channels.peers(channel_id))]:
             call = self.calls.call_of_leg(one)
             if call is not None:
                 return call.id

@@ -2,7 +2,7 @@
 
 - ``RecordingStarted`` of a leg whose tenant a lookup knows (an IVR flow's or a CTI
   call's leg, see :mod:`orchestrator.recordings.sources`) makes a row; recordings of
-  legs nobody claims (another Stasis app's, a test's) are left alone.
+  legs nobody claims (another application's, a test's) are left alone.
 - ``RecordingFinished`` with state ``done`` makes it ``local``: due for upload.
 - The uploader claims due rows with a lease, fetches the file from the engine
   (``Engine.recording_file``), puts it in the bucket (in a worker thread), marks it

@@ -65,7 +65,8 @@ MAX_PRIORITY = 1000
 
 @dataclass(frozen=True, slots=True)
 class OutboundTarget:
-    """Where to send an outbound call: ``PJSIP/<number>@<trunk_endpoint>``.
+    """Where to send an outbound call: ``number`` through the trunk ``trunk_endpoint``
+    (a :class:`~orchestrator.core.targets.TrunkNumber` target).
 
     ``caller_id_number`` is the trunk's caller ID, or ``""`` when it has none
     (keep the caller's own).

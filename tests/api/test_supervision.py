@@ -83,7 +83,7 @@ def test_start_switch_and_stop(
     r = client.delete(f"/api/v1/supervision/{session['id']}", headers=admin)
     assert r.status_code == 200 and r.json()["reason"] == "stopped", r.text
     assert client.get("/api/v1/supervision", headers=admin).json()["total"] == 0
-    assert not fake_engine.legs[leg].alive and not fake_engine.bridges
+    assert not fake_engine.legs[leg].alive and fake_engine.peer(leg) is None
     assert not fake_engine.supervisions
 
 

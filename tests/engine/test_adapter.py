@@ -141,7 +141,7 @@ async def engine_factory(
                     await engine.hangup(leg_id)
             for bridge_id in list(engine.bridges):
                 with contextlib.suppress(NotFoundError):
-                    await engine.destroy_bridge(bridge_id)
+                    await engine._destroy_bridge(bridge_id)
         await engine.stop()
     # Asterisk closes an app's events socket in its own time; if that lands after the next
     # test's adapter registered the same app, it destroys that registration (messages.log:
@@ -379,15 +379,15 @@ async def test_errors_are_translated(make_engine: Factory) -> None:
     with pytest.raises(LegGoneError):
         await engine.play(f"{PREFIX}no-such-leg", "sound:beep")
     with pytest.raises(NotFoundError):
-        await engine.destroy_bridge(f"{PREFIX}no-such-bridge")
+        await engine._destroy_bridge(f"{PREFIX}no-such-bridge")
     with pytest.raises(ValidationError):
         await engine.reload("everything")
     # A leg gone before it joins a bridge (a queue caller hanging up as the agent
     # answers): ARI says 400 "Channel not found"; for the owner the leg is gone.
-    bridge = await engine.create_bridge()
+    bridge = await engine._create_bridge()
     with pytest.raises(LegGoneError):
-        await engine.add_to_bridge(bridge.id, f"{PREFIX}no-such-leg")
-    await engine.destroy_bridge(bridge.id)
+        await engine._add_to_bridge(bridge.id, f"{PREFIX}no-such-leg")
+    await engine._destroy_bridge(bridge.id)
 
 
 async def test_ami_commands(make_engine: Factory) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.events import (
-    BridgeCreated,
     ChannelBridged,
     ChannelDialed,
     ChannelEnded,
@@ -28,6 +27,7 @@ from orchestrator.core.events import (
 )
 from orchestrator.core.outcomes import DialOutcome
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
+from orchestrator.engines.asterisk.bridges import BridgeEvent
 from orchestrator.engines.asterisk.observe import (
     ChannelTable,
     call_id_of,
@@ -109,7 +109,7 @@ def test_dial_statuses_and_hangup_cause() -> None:
     ends = [e for e in observed() if isinstance(e, ChannelEnded)]
     assert [(e.cause, e.cause_text) for e in ends] == [(16, "Normal Clearing")] * 2
     bridged = [e for e in observed() if isinstance(e, ChannelBridged | ChannelUnbridged)]
-    assert len({e.bridge_id for e in bridged}) == 1
+    assert len({e.conversation_id for e in bridged}) == 1
 
 
 def test_busy_dial_and_engine_dial_without_caller() -> None:
@@ -200,6 +200,6 @@ async def test_adapter_reports_observation_but_no_legs_for_a_dialplan_call() -> 
         task.cancel()
     assert [e for e in got if isinstance(e, ChannelEvent)] == observed()
     # The dialplan's bridge and channels are not ours: no leg or bridge events.
-    assert not [e for e in got if isinstance(e, LegEvent | BridgeCreated)]
+    assert not [e for e in got if isinstance(e, LegEvent | BridgeEvent)]
     assert got == observed() and not engine.bridges and not engine.legs
     assert len(engine.channels) == 0 and sum(engine.ari_event_counts.values()) == 18

@@ -15,16 +15,10 @@ import pytest
 
 from orchestrator.core.engine import SupervisionMode
 from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
-from orchestrator.core.events import (
-    BridgeCreated,
-    Event,
-    LegCreated,
-    LegEnteredBridge,
-    LegHungUp,
-    LegLeftApp,
-)
+from orchestrator.core.events import Event, LegCreated, LegHungUp, LegLeftApp
 from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
+from orchestrator.engines.asterisk.bridges import BridgeCreated, LegEnteredBridge
 
 
 class StandInAri:
@@ -96,7 +90,7 @@ async def test_a_snoop_bridged_with_the_supervisor_none_of_it_reported() -> None
     assert snoop.startswith("orch-snoop-") and ari.requests[3] == ("add_channel", snoop)
     # The snoop, the bridge and the supervisor's seat in it are the adapter's own.
     assert seen == [] and snoop not in engine.legs and not engine.bridges
-    assert engine.legs["sup"].bridge_id is None
+    assert not engine.connections.bridge_of("sup")
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,12 @@ from typing import Any
 import pytest
 
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     EndpointStateChanged,
     LegCreated,
     LegDtmf,
-    LegEnteredBridge,
     LegHeld,
     LegHungUp,
     LegLeftApp,
-    LegLeftBridge,
     LegStateChanged,
     LegUnheld,
     PlaybackFinished,
@@ -30,6 +26,12 @@ from orchestrator.core.events import (
 )
 from orchestrator.core.targets import Routing
 from orchestrator.engines.asterisk.ari import AriProtocolError, parse_event
+from orchestrator.engines.asterisk.bridges import (
+    BridgeCreated,
+    BridgeDestroyed,
+    LegEnteredBridge,
+    LegLeftBridge,
+)
 from orchestrator.engines.asterisk.targets import routing_from_args, stasis_args
 from orchestrator.engines.asterisk.translate import (
     dial_failure,

@@ -48,7 +48,9 @@ async def test_connect_two_legs(fake: FakeEngine) -> None:
     assert fake.peer(a) == b and fake.peer(b) == a
     # Observation sees both channels in one bridge of the engine's, as on Asterisk.
     bridged = [e for e in seen if isinstance(e, ChannelBridged)]
-    assert {e.channel_id for e in bridged} == {a, b} and len({e.bridge_id for e in bridged}) == 1
+    assert {e.channel_id for e in bridged} == {a, b} and len(
+        {e.conversation_id for e in bridged}
+    ) == 1
     seen.clear()
     await fake.connect(b, a)  # already talking: nothing changes
     assert told(seen) == []

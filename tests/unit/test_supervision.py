@@ -144,7 +144,7 @@ async def test_supervisor_hanging_up_ends_it_cleanly(h: Harness) -> None:
     await h.engine.remote_hangup(sup_leg(h))
     await h.settle()
     assert h.service.list(scope=None) == []
-    assert h.engine.supervisions == {} and not h.engine.bridges
+    assert h.engine.supervisions == {} and h.engine.peer(sup_leg(h)) is None
     assert agent in h.engine.channels and customer in h.engine.channels  # the call goes on
     ended = h.events[-1]
     assert ended["event"] == "supervision_ended"
@@ -159,7 +159,7 @@ async def test_the_agents_call_ending_ends_it(h: Harness) -> None:
     await h.settle()
     assert h.events[-1]["details"]["reason"] == "call_ended"
     assert ("hangup", sup_leg(h), 16) in h.engine.commands
-    assert not h.engine.bridges and h.service.list(scope=None) == []
+    assert h.engine.peer(sup_leg(h)) is None and h.service.list(scope=None) == []
     assert h.engine.supervisions == {}
 
 
@@ -238,7 +238,8 @@ async def test_shutdown_ends_sessions(h: Harness) -> None:
     await h.agent_call()
     await start(h)
     await h.service.stop()
-    assert h.events[-1]["details"]["reason"] == "shutdown" and not h.engine.bridges
+    assert h.events[-1]["details"]["reason"] == "shutdown"
+    assert h.engine.peer(sup_leg(h)) is None
     assert h.engine.supervisions == {}
 
 
@@ -298,7 +299,7 @@ def test_channel_watch_orders_bridged_then_newest() -> None:
         watch.on_event(
             ChannelStarted(channel_id=n, call_id=n, endpoint="101@1", state="up", timestamp=at)
         )
-    watch.on_event(ChannelBridged(channel_id="a", call_id="a", bridge_id="br"))
+    watch.on_event(ChannelBridged(channel_id="a", call_id="a", conversation_id="br"))
     assert [c.id for c in watch.answered("101@1")] == ["a", "c", "b"]
     watch.on_event(ChannelEnded(channel_id="a", call_id="a"))
     assert [c.id for c in watch.answered("101@1")] == ["c", "b"] and "a" not in watch

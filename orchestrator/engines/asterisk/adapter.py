@@ -14,7 +14,10 @@ and ``GET /bridges`` before it reports the link up; at the very first connect, w
 With ``observe_channels`` (the default) the app is subscribed to every channel of the
 engine and also reports the core's ``Channel*`` observation events for all of them
 (see :mod:`orchestrator.engines.asterisk.observe`), before the leg event of the same
-ARI event. Leg and bridge events stay limited to the legs and bridges of this app.
+ARI event. Leg events stay limited to the legs of this app. Bridges are the adapter's own
+(see :mod:`orchestrator.engines.asterisk.bridges`): their events keep ``self.bridges``
+and, for connections, become ``LegConnected`` / ``LegDisconnected``; they never reach
+subscribers.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.call import Bridge, Leg, LegState
+from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
 from orchestrator.core.errors import (
     CallError,
@@ -42,8 +45,6 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     ChannelEnded,
     ChannelEvent,
     EngineConnected,
@@ -52,10 +53,8 @@ from orchestrator.core.events import (
     LegConnected,
     LegCreated,
     LegDisconnected,
-    LegEnteredBridge,
     LegEvent,
     LegHungUp,
-    LegLeftBridge,
     LegStateChanged,
 )
 from orchestrator.core.journal import LegRecord
@@ -63,6 +62,14 @@ from orchestrator.core.targets import Routing, Target
 from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.ari import AriClient, LinkDown, LinkUp
+from orchestrator.engines.asterisk.bridges import (
+    Bridge,
+    BridgeCreated,
+    BridgeDestroyed,
+    BridgeEvent,
+    LegEnteredBridge,
+    LegLeftBridge,
+)
 from orchestrator.engines.asterisk.connections import Connections
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
@@ -197,6 +204,9 @@ class AsteriskEngine(Engine):
         self._announced: set[str] = set()  # legs whose LegCreated went out
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
+        # The adapter's own bridges (connections, see bridges.py); supervision bridges are
+        # kept out (supervisor.py).
+        self.bridges: dict[str, Bridge] = {}
         self.making_bridges: set[str] = set()  # bridges whose POST /bridges is in flight
         # Engine.connect: one mixing bridge of ours per connection of two legs. The pairs
         # change at once (a connect must know what each leg leaves); LegConnected and
@@ -409,8 +419,6 @@ class AsteriskEngine(Engine):
             elif event.bridge_id in self.bridges:
                 # (A left-bridge can trail our own BridgeDestroyed: do not re-create it.)
                 self.bridges[event.bridge_id].leg_ids.discard(event.leg_id)
-            if leg is not None:
-                leg.bridge_id = event.bridge_id if isinstance(event, LegEnteredBridge) else None
         elif isinstance(event, LegEvent):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -449,9 +457,12 @@ class AsteriskEngine(Engine):
             self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id, kind=event.kind))
         elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
             return
+        if isinstance(event, BridgeEvent):
+            # The adapter's own: subscribers learn LegConnected / LegDisconnected from it.
+            if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
+                await self._connection_changed(event)
+            return
         await self.emit(event)
-        if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
-            await self._connection_changed(event)
 
     async def _connection_changed(
         self, event: LegEnteredBridge | LegLeftBridge | BridgeDestroyed
@@ -482,7 +493,7 @@ class AsteriskEngine(Engine):
 
     async def _drop_connection(self, bridge_id: str) -> None:
         with contextlib.suppress(OrchestratorError):
-            await self.destroy_bridge(bridge_id)
+            await self._destroy_bridge(bridge_id)
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
@@ -569,14 +580,14 @@ class AsteriskEngine(Engine):
         bridge_id = self.new_id()
         self.connections.pair_up(bridge_id, a_leg_id, b_leg_id)
         try:
-            await self.create_bridge(bridge_id)
-            await self.add_to_bridge(bridge_id, a_leg_id)
-            await self.add_to_bridge(bridge_id, b_leg_id)
+            await self._create_bridge(bridge_id)
+            await self._add_to_bridge(bridge_id, a_leg_id)
+            await self._add_to_bridge(bridge_id, b_leg_id)
         except BaseException:
             # Neither talks to anyone: the bridge goes (a leg in it stays up).
             self.connections.unpair(bridge_id)
             with contextlib.suppress(OrchestratorError):
-                await self.destroy_bridge(bridge_id)
+                await self._destroy_bridge(bridge_id)
             raise
 
     async def disconnect(self, leg_id: str) -> None:
@@ -589,10 +600,10 @@ class AsteriskEngine(Engine):
             return
         self.connections.unpair(bridge_id)
         with contextlib.suppress(NotFoundError):
-            await self.destroy_bridge(bridge_id)
+            await self._destroy_bridge(bridge_id)
 
-    # -- adapter internals, leaving the seam (see Engine) ------------------------------
-    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
+    # -- the adapter's own bridges (not the seam: connect/disconnect/supervise use them) --
+    async def _create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> Bridge:
         bridge = Bridge(id=bridge_id or self.new_id(), kind=kind)
         self.making_bridges.add(bridge.id)  # a reconcile meanwhile must not destroy it
         try:
@@ -604,7 +615,7 @@ class AsteriskEngine(Engine):
         self._made(BridgeCreated(bridge_id=bridge.id, kind=kind))
         return self.bridges[bridge.id]
 
-    async def add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
+    async def _add_to_bridge(self, bridge_id: str, leg_id: str) -> None:
         try:
             await self.ari.add_channel(bridge_id, leg_id)
         except (ValidationError, CallError) as exc:
@@ -615,10 +626,7 @@ class AsteriskEngine(Engine):
                 raise LegGoneError(str(exc), leg_id=leg_id, **exc.details) from exc
             raise
 
-    async def remove_from_bridge(self, bridge_id: str, leg_id: str) -> None:
-        await self.ari.remove_channel(bridge_id, leg_id)
-
-    async def destroy_bridge(self, bridge_id: str) -> None:
+    async def _destroy_bridge(self, bridge_id: str) -> None:
         await self.ari.destroy_bridge(bridge_id)
         # ARI sends no BridgeDestroyed when the app lost interest in the bridge first
         # (its last channel left); apply() drops the duplicate when it does.

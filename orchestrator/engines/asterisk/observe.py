@@ -184,7 +184,9 @@ def _dial(e: AriEvent) -> ChannelEvent | None:
 def _bridge(e: AriEvent) -> ChannelEvent:
     ch = e["channel"]
     kind = ChannelBridged if e["type"] == "ChannelEnteredBridge" else ChannelUnbridged
-    return kind(channel_id=ch["id"], call_id=call_id_of(ch), bridge_id=e["bridge"]["id"], **_ts(e))
+    # The bridge's id is the conversation's: channels in one bridge talk with each other.
+    conversation = e["bridge"]["id"]
+    return kind(channel_id=ch["id"], call_id=call_id_of(ch), conversation_id=conversation, **_ts(e))
 
 
 def _destroyed(e: AriEvent) -> ChannelEvent:

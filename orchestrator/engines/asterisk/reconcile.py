@@ -34,16 +34,14 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.errors import LegGoneError, NotFoundError
-from orchestrator.core.events import (
+from orchestrator.core.events import ChannelEnded, LegHungUp, LegStateChanged
+from orchestrator.engines.asterisk import journal as cel_journal
+from orchestrator.engines.asterisk.bridges import (
     BridgeCreated,
     BridgeDestroyed,
-    ChannelEnded,
     LegEnteredBridge,
-    LegHungUp,
     LegLeftBridge,
-    LegStateChanged,
 )
-from orchestrator.engines.asterisk import journal as cel_journal
 from orchestrator.engines.asterisk.translate import leg_created_from_snapshot, leg_state
 
 # What an app subscribed to all channels/bridges lists instead of their ids.

@@ -36,13 +36,13 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.events import (
-    BridgeEvent,
     Event,
     LegCreated,
     LegEvent,
     LegHungUp,
     LegLeftApp,
 )
+from orchestrator.engines.asterisk.bridges import BridgeEvent
 
 if TYPE_CHECKING:
     from orchestrator.engines.asterisk.adapter import AsteriskEngine

@@ -15,17 +15,13 @@ from typing import Any
 
 from orchestrator.core.call import LegState
 from orchestrator.core.events import (
-    BridgeCreated,
-    BridgeDestroyed,
     EndpointStateChanged,
     Event,
     LegCreated,
     LegDtmf,
-    LegEnteredBridge,
     LegHeld,
     LegHungUp,
     LegLeftApp,
-    LegLeftBridge,
     LegStateChanged,
     LegUnheld,
     PlaybackFinished,
@@ -34,6 +30,12 @@ from orchestrator.core.events import (
     RecordingStarted,
 )
 from orchestrator.core.outcomes import DialOutcome, HangupCause
+from orchestrator.engines.asterisk.bridges import (
+    BridgeCreated,
+    BridgeDestroyed,
+    LegEnteredBridge,
+    LegLeftBridge,
+)
 from orchestrator.engines.asterisk.targets import routing_from_args
 
 log = logging.getLogger(__name__)

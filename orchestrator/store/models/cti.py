@@ -1,4 +1,4 @@
-"""What CTI keeps across a restart: the bridged click-to-calls the next run adopts
+"""What CTI keeps across a restart: the connected click-to-calls the next run adopts
 (orchestrator/cti/kept.py, orchestrator/store/kept_calls.py). Migration 0010.
 """
 
@@ -14,7 +14,7 @@ from orchestrator.store.models.columns import UtcDateTime
 
 
 class KeptCallRecord(SQLModel, table=True):
-    """A bridged click-to-call the next run adopts (orchestrator/cti/kept.py)."""
+    """A connected click-to-call the next run adopts (orchestrator/cti/kept.py)."""
 
     __tablename__ = "cti_kept_calls"
 
