@@ -60,6 +60,7 @@ from orchestrator.core.events import (
     LegDtmf,
     LegEnteredBridge,
     LegHungUp,
+    LegLeftApp,
     LegLeftBridge,
     LegStateChanged,
     PlaybackFinished,
@@ -128,6 +129,8 @@ class FakeEngine(Engine):
         # connection that observation reports as the channels' bridge.
         self.connections: dict[str, str] = {}
         self._connection_ids: dict[str, str] = {}
+        # Legs handed over by transfer(): alive, no longer under our control.
+        self.transferred: set[str] = set()
         # Legs on hold (Engine.hold): leg -> music class ("" for a party's hold).
         self.held: dict[str, str] = {}
         # Registration of SIP endpoints as endpoint_states() reports it; a test sets
@@ -291,6 +294,8 @@ class FakeEngine(Engine):
         leg = self.legs.get(leg_id)
         if leg is None or not leg.alive:
             raise LegGoneError(f"leg {leg_id} is gone", leg_id=leg_id)
+        if leg_id in self.transferred:  # as Asterisk's 409 "not in Stasis application"
+            raise CallError(f"leg {leg_id} left our control (transferred)", leg_id=leg_id)
         return leg
 
     # -- the engine's side, driven by tests ---------------------------------
@@ -623,11 +628,16 @@ class FakeEngine(Engine):
         self.commands.append(("set_variable", leg_id, name, value))
 
     async def transfer(self, leg_id: str, target: Target) -> None:
-        """Recorded as ``("transfer", leg_id, target)``; the leg stays as it is (a test
-        plays what the engine does next, e.g. :meth:`remote_hangup`)."""
+        """Recorded as ``("transfer", leg_id, target)``. As on a real engine the leg leaves
+        our control (``LegLeftApp``): a connection it was in ends (both sides are told),
+        commands on it raise CallError; its channel lives on (a test plays what the engine
+        does next, e.g. :meth:`remote_hangup`)."""
         self._leg(leg_id)
         channel_name(target)  # a target the fake cannot reach is refused, as on an engine
         self.commands.append(("transfer", leg_id, target))
+        await self._unpair(leg_id)
+        self.transferred.add(leg_id)
+        await self.emit(LegLeftApp(leg_id=leg_id))
 
     async def ring(self, leg_id: str) -> None:
         self._leg(leg_id)

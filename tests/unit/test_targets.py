@@ -75,9 +75,13 @@ async def test_fake_records_transfers_and_originates() -> None:
     assert created[-1].leg_id == leg.id and created[-1].routing == routing
     await fake.originate(TrunkNumber("carrier", "+4420"), leg_id="l2")
     assert [e for e in events if isinstance(e, LegCreated)][-1].routing is None
-    for target in (Extension("1", "102"), SipUser("102@a.example"), TrunkNumber("c", "+4420")):
-        await fake.transfer(leg.id, target)
-        assert fake.commands[-1] == ("transfer", leg.id, target)
+    # (A transferred leg leaves our control: one leg per target.)
+    for n, target in enumerate(
+        (Extension("1", "102"), SipUser("102@a.example"), TrunkNumber("c", "+4420"))
+    ):
+        other = await fake.originate(SipUser("101@a.example"), leg_id=f"t{n}")
+        await fake.transfer(other.id, target)
+        assert fake.commands[-1] == ("transfer", other.id, target)
     await fake.remote_hangup(leg.id)
     with pytest.raises(LegGoneError):
         await fake.transfer(leg.id, Extension("1", "102"))
