@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.core.call import Leg
 from orchestrator.core.errors import LegGoneError
 from orchestrator.core.events import Event, PlaybackStarted
 from orchestrator.core.fake import FakeEngine
+from orchestrator.core.targets import Routing, SipUser
 from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
 
 # How long the FakeDriver's playbacks last (others: 0.05 s).
@@ -86,15 +86,15 @@ class FakeDriver(Driver):
         caller_id: str = "",
         timeout: float = 10,
         variables: dict[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         leg = await self.fake.originate(
-            f"SIP/{outcome}@conformance.example",
+            SipUser(f"{outcome}@conformance.example"),
             leg_id=leg_id,
             caller_id=caller_id,
             timeout=timeout,
             variables=variables,
-            app_args=app_args,
+            routing=routing,
         )
         self._spawn(self._target(leg.id, outcome, timeout))
         return leg
