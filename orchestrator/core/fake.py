@@ -463,6 +463,36 @@ class FakeEngine(Engine):
             await self.hangup_channel(a)
         return a, b
 
+    async def dialplan_dial(
+        self, channel_id: str, callee_endpoint: str, *, called: str = ""
+    ) -> str:
+        """Play the engine's dialplan on the live channel ``channel_id`` (e.g. a leg after
+        :meth:`transfer`) dialling ``callee_endpoint``, which answers: started, dialed,
+        up, bridged with it. Returns the callee's channel id; end both with
+        :meth:`hangup_channel` (of the callee)."""
+        call_id = self.channels[channel_id]
+        b = self._next_id("chan")
+        await self._started(b, call_id, endpoint=callee_endpoint, caller=called,
+                            name=f"SIP/{callee_endpoint}")  # fmt: skip
+        dial_string = f"SIP/{callee_endpoint}"
+        await self.emit(
+            ChannelDialed(
+                channel_id=channel_id, call_id=call_id, peer_id=b, dial_string=dial_string
+            )
+        )
+        await self._channel_state(b, LegState.RINGING)
+        await self._channel_state(b, LegState.UP)
+        await self.emit(
+            ChannelDialed(
+                channel_id=channel_id, call_id=call_id, peer_id=b, status=DialOutcome.ANSWERED
+            )
+        )
+        bridge = self._next_id("dialplan-bridge")
+        await self._channel_bridge(b, bridge, entered=True)
+        await self._channel_bridge(channel_id, bridge, entered=True)
+        self._dialplan_bridges[channel_id] = self._dialplan_bridges[b] = bridge
+        return b
+
     async def hangup_channel(self, channel_id: str, cause: int = 16) -> None:
         """End a dialplan-only channel; its bridge peer ends too (as after a Dial)."""
         if channel_id not in self.channels:

@@ -321,8 +321,9 @@ def disconnects(events: Events, leg_id: str) -> list[tuple[str, str]]:
 
 
 async def wait_connected(events: Events, a: str, b: str) -> None:
-    for leg_id, peer_id in ((a, b), (b, a)):
-        await events.wait_for(lambda e, x=leg_id, y=peer_id: connected(events, x, y) is not None)
+    await events.wait_for(
+        lambda e: connected(events, a, b) is not None and connected(events, b, a) is not None
+    )
 
 
 async def wait_disconnected(events: Events, leg_id: str, peer_id: str) -> None:

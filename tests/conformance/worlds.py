@@ -29,8 +29,8 @@ from fastapi import FastAPI
 
 from api.services import services_of
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import Event, LegCreated, LegStateChanged
-from orchestrator.core.targets import Routing, SipUser, Target, TrunkNumber
+from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChanged
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
@@ -135,6 +135,10 @@ class World(abc.ABC):
     def carrier_answering(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The carrier of :meth:`carrier` answers the calls sent to it."""
 
+    @abc.abstractmethod
+    def hang_up_everything(self) -> None:
+        """Every call on the engine ends (the parties hang up)."""
+
 
 def unique_number() -> str:
     """A DID number no other scenario (or run on the same engine) uses."""
@@ -156,7 +160,38 @@ class FakeWorld(World):
 
     def __enter__(self) -> FakeWorld:
         self.http = self._client.__enter__()
+        # The engine's dialplan for blind transfers (see _transferred).
+        self._phones: dict[tuple[str, str], str] = {}  # (tenant id, number) -> endpoint
+        self.fake.subscribe(self._transferred)
         return self
+
+    def _transferred(self, event: Event) -> None:
+        """A leg transferred to a tenant's extension: the tenant's dialplan dials its phone
+        (which answers, if it is :meth:`answering`)."""
+        if not isinstance(event, LegLeftApp):
+            return
+        target = next(
+            c[2] for c in reversed(self.fake.commands)
+            if c[0] == "transfer" and c[1] == event.leg_id
+        )  # fmt: skip
+        if not isinstance(target, Extension):
+            return
+        endpoint = self._phones.get((target.tenant, target.number))
+        if endpoint is not None:
+            asyncio.get_running_loop().create_task(
+                self.fake.dialplan_dial(event.leg_id, endpoint, called=target.number)
+            )
+
+    def hang_up_everything(self) -> None:
+        async def end() -> None:
+            for leg_id, leg in list(self.fake.legs.items()):
+                if leg.alive:
+                    await self.fake.remote_hangup(leg_id)
+            for channel_id in list(self.fake.channels):
+                await self.fake.hangup_channel(channel_id)
+
+        assert self._client.portal is not None
+        self._client.portal.call(end)
 
     def __exit__(self, *exc: object) -> None:
         self._client.__exit__(*exc)
@@ -190,7 +225,7 @@ class FakeWorld(World):
         assert self._client.portal is not None
         self._client.portal.call(arrive)
 
-    def _picking_up(self, reached: Callable[[Target], bool]) -> Callable[[], None]:
+    def _picking_up(self, reached: Callable[[Target | None], bool]) -> Callable[[], None]:
         """Answer every leg originated to a target that ``reached`` accepts."""
 
         def on(event: Event) -> None:
@@ -219,6 +254,7 @@ class FakeWorld(World):
         user, _ = tenant.phones[number]
         endpoint = f"{user}@{tenant.domain}"
         stop = self._picking_up(lambda target: target == SipUser(endpoint))
+        self._phones[(str(tenant.id), number)] = endpoint
         portal = self._client.portal
         assert portal is not None
         portal.call(self.fake.set_registration, endpoint, "online")
@@ -300,6 +336,9 @@ class AsteriskWorld(World):
     async def carrier_answering(self) -> AsyncIterator[None]:
         async with sipp.Answerer(local_port=CARRIER_PORT, timeout=60):
             yield
+
+    def hang_up_everything(self) -> None:
+        self.service.instance.cli("channel request hangup all")
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
         far = far or FarEnd()
