@@ -350,6 +350,15 @@ async def test_connect_two_legs(driver: Driver, events: Events) -> None:
         await driver.engine.connect(a.leg_id, gone.leg_id)
 
 
+async def test_connected_legs_hear_each_other(driver: Driver, events: Events) -> None:
+    """What one party keys reaches the other's far end (DTMF passes the connection)."""
+    a = await driver.answered_call(far=FarEnd.dtmf("73#", after=2))
+    b = await driver.answered_call(far=FarEnd("read"))
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    assert await driver.far_end_heard(b) == "73"
+
+
 async def test_connecting_a_connected_leg_moves_it(driver: Driver, events: Events) -> None:
     a, b, c = [await driver.answered_call() for _ in range(3)]
     await driver.engine.connect(a.leg_id, b.leg_id)

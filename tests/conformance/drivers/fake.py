@@ -25,6 +25,7 @@ class FakeDriver(Driver):
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._engines: list[FakeEngine] = []
+        self._heard: dict[str, str] = {}  # leg -> digits keyed by the far end of its peer
 
     @property
     def fake(self) -> FakeEngine:
@@ -77,6 +78,10 @@ class FakeDriver(Driver):
         await asyncio.sleep(far.after)
         if self.fake.legs[leg_id].alive:
             await self.fake.dtmf(leg_id, far.digits)
+            # What a far end keys reaches the leg it is connected to, as over a real bridge.
+            peer = self.fake.peer(leg_id)
+            if peer is not None:
+                self._heard[peer] = self._heard.get(peer, "") + far.digits
 
     async def originate(
         self,
@@ -113,10 +118,17 @@ class FakeDriver(Driver):
         await self.fake.remote_hangup(leg_id)
 
     async def far_end_heard(self, call: Incoming, timeout: float = 10) -> str:
-        sent = "".join(
-            c[2] for c in self.fake.commands if c[0] == "send_dtmf" and c[1] == call.leg_id
-        )
-        return sent.split("#", 1)[0]
+        def heard() -> str:
+            sent = "".join(
+                c[2] for c in self.fake.commands if c[0] == "send_dtmf" and c[1] == call.leg_id
+            )
+            return sent + self._heard.get(call.leg_id, "")
+
+        async with asyncio.timeout(timeout):
+            # Polled: the keys come from the driver's own far-end tasks.
+            while "#" not in heard():  # noqa: ASYNC110  ("#" ends the reading)
+                await asyncio.sleep(0.05)
+        return heard().split("#", 1)[0]
 
     async def drop_link(self) -> None:
         await self.fake.drop_link()
