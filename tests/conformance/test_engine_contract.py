@@ -474,6 +474,11 @@ async def test_transfer_to_an_extension_leaves_our_control(driver: Driver, event
     # Its connection ended (the peer is told and stays ours); the transferred channel
     # lives on in the tenant's dialplan, but commands on it are refused.
     await wait_disconnected(events, b.leg_id, a.leg_id)
+    # Both sides are told, before the leg is reported gone from our control.
+    left = events.find(lambda e: isinstance(e, LegLeftApp) and e.leg_id == a.leg_id)
+    told = events.find(lambda e: isinstance(e, LegDisconnected) and e.leg_id == a.leg_id)
+    assert (told.leg_id, told.peer_id) == (a.leg_id, b.leg_id)
+    assert events.events.index(told) < events.events.index(left)
     assert await driver.exists(a.leg_id)
     with pytest.raises(CallError):
         await driver.engine.play(a.leg_id, "sound:beep")
