@@ -57,6 +57,7 @@ from orchestrator.core.events import (
     LegDisconnected,
     LegDtmf,
     LegHungUp,
+    LegLeftApp,
     LegStateChanged,
     PlaybackFinished,
     PlaybackStarted,
@@ -124,6 +125,8 @@ class FakeEngine(Engine):
         # connection that observation reports as the channels' conversation.
         self.connections: dict[str, str] = {}
         self._connection_ids: dict[str, str] = {}
+        # Legs handed over by transfer(): alive, no longer under our control.
+        self.transferred: set[str] = set()
         # Legs on hold (Engine.hold): leg -> music class ("" for a party's hold).
         self.held: dict[str, str] = {}
         # Registration of SIP endpoints as endpoint_states() reports it; a test sets
@@ -274,6 +277,8 @@ class FakeEngine(Engine):
         leg = self.legs.get(leg_id)
         if leg is None or not leg.alive:
             raise LegGoneError(f"leg {leg_id} is gone", leg_id=leg_id)
+        if leg_id in self.transferred:  # as Asterisk's 409 "not in Stasis application"
+            raise CallError(f"leg {leg_id} left our control (transferred)", leg_id=leg_id)
         return leg
 
     # -- the engine's side, driven by tests ---------------------------------
@@ -439,6 +444,36 @@ class FakeEngine(Engine):
             await self.hangup_channel(a)
         return a, b
 
+    async def dialplan_dial(
+        self, channel_id: str, callee_endpoint: str, *, called: str = ""
+    ) -> str:
+        """Play the engine's dialplan on the live channel ``channel_id`` (e.g. a leg after
+        :meth:`transfer`) dialling ``callee_endpoint``, which answers: started, dialed,
+        up, bridged with it. Returns the callee's channel id; end both with
+        :meth:`hangup_channel` (of the callee)."""
+        call_id = self.channels[channel_id]
+        b = self._next_id("chan")
+        await self._started(b, call_id, endpoint=callee_endpoint, caller=called,
+                            name=f"SIP/{callee_endpoint}")  # fmt: skip
+        dial_string = f"SIP/{callee_endpoint}"
+        await self.emit(
+            ChannelDialed(
+                channel_id=channel_id, call_id=call_id, peer_id=b, dial_string=dial_string
+            )
+        )
+        await self._channel_state(b, LegState.RINGING)
+        await self._channel_state(b, LegState.UP)
+        await self.emit(
+            ChannelDialed(
+                channel_id=channel_id, call_id=call_id, peer_id=b, status=DialOutcome.ANSWERED
+            )
+        )
+        talk = self._next_id("dialplan-call")
+        await self._channel_joined(b, talk, entered=True)
+        await self._channel_joined(channel_id, talk, entered=True)
+        self._dialplan_talks[channel_id] = self._dialplan_talks[b] = talk
+        return b
+
     async def hangup_channel(self, channel_id: str, cause: int = 16) -> None:
         """End a dialplan-only channel; the channel it talks with ends too (as after a Dial)."""
         if channel_id not in self.channels:
@@ -568,11 +603,16 @@ class FakeEngine(Engine):
         self.commands.append(("set_variable", leg_id, name, value))
 
     async def transfer(self, leg_id: str, target: Target) -> None:
-        """Recorded as ``("transfer", leg_id, target)``; the leg stays as it is (a test
-        plays what the engine does next, e.g. :meth:`remote_hangup`)."""
+        """Recorded as ``("transfer", leg_id, target)``. As on a real engine the leg leaves
+        our control (``LegLeftApp``): a connection it was in ends (both sides are told),
+        commands on it raise CallError; its channel lives on (a test plays what the engine
+        does next, e.g. :meth:`remote_hangup`)."""
         self._leg(leg_id)
         channel_name(target)  # a target the fake cannot reach is refused, as on an engine
         self.commands.append(("transfer", leg_id, target))
+        await self._unpair(leg_id)
+        self.transferred.add(leg_id)
+        await self.emit(LegLeftApp(leg_id=leg_id))
 
     async def ring(self, leg_id: str) -> None:
         self._leg(leg_id)

@@ -10,24 +10,29 @@ contract tests with their replacements (connect, supervise, typed targets).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from orchestrator.core.engine import Engine
-from orchestrator.core.errors import LegGoneError, NotFoundError
+from orchestrator.core.engine import Engine, SupervisionMode
+from orchestrator.core.errors import CallError, LegGoneError, NotFoundError, ValidationError
 from orchestrator.core.events import (
     EngineConnected,
     EngineDisconnected,
     Event,
+    LegConnected,
     LegCreated,
+    LegDisconnected,
     LegDtmf,
     LegHungUp,
+    LegLeftApp,
     LegStateChanged,
     PlaybackFinished,
     PlaybackStarted,
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from tests.conformance.drivers import Driver, Events, FarEnd, Outcome
 
 
@@ -236,14 +241,14 @@ async def test_originate_answered(driver: Driver, events: Events) -> None:
     leg_id = engine.new_id()
     leg = await driver.originate(
         "answer", leg_id=leg_id, caller_id="200", variables={"CONF_ORIG": "yes"},
-        app_args=("dial", "conformance"),
+        routing=Routing("dial", {"call": "conformance"}),
     )  # fmt: skip
     assert leg.id == leg_id
     await events.up(leg_id)
     assert not isinstance(first_outcome(events, leg_id), LegHungUp)
     # The routing data comes back on the new leg's LegCreated.
     created = await events.leg_created(leg_id)
-    assert created.args == ("dial", "conformance")
+    assert created.routing == Routing("dial", {"call": "conformance"})
     assert await engine.get_variable(leg_id, "CONF_ORIG") == "yes"
     await engine.hangup(leg_id)
     assert (await events.hung_up(leg_id)).cause == 16
@@ -297,3 +302,219 @@ async def test_kept_legs_outlive_a_restart(driver: Driver) -> None:
     await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
     await engine.hangup(kept.leg_id)
     await events.hung_up(kept.leg_id)
+
+
+# -- connect / disconnect --------------------------------------------------------------------
+
+
+def connected(events: Events, leg_id: str, peer_id: str) -> Any:
+    return events.find(
+        lambda e: isinstance(e, LegConnected) and (e.leg_id, e.peer_id) == (leg_id, peer_id)
+    )
+
+
+def disconnects(events: Events, leg_id: str) -> list[tuple[str, str]]:
+    return [
+        (e.leg_id, e.peer_id)
+        for e in events.all(lambda e: isinstance(e, LegDisconnected) and e.leg_id == leg_id)
+    ]
+
+
+async def still_ours(driver: Driver, events: Events, leg_id: str) -> None:
+    """The leg is up and under our control: a playback on it runs to its end.
+
+    Asterisk: the adapter drops a connection's bridge just AFTER it reports
+    LegDisconnected; a playback started in that instant can be cut without any
+    PlaybackFinished (seen on the real engine, see /work/notes/conformance-seam.md), so
+    a left-alone leg is given a moment first. The Fake needs none.
+    """
+    await asyncio.sleep(0.3)
+    pid = await driver.engine.play(leg_id, "sound:beep")
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+
+
+async def wait_connected(events: Events, a: str, b: str) -> None:
+    await events.wait_for(
+        lambda e: connected(events, a, b) is not None and connected(events, b, a) is not None
+    )
+
+
+async def wait_disconnected(events: Events, leg_id: str, peer_id: str) -> None:
+    await events.wait_for(lambda e: (leg_id, peer_id) in disconnects(events, leg_id))
+
+
+async def test_connect_two_legs(driver: Driver, events: Events) -> None:
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    # Connecting them again changes nothing.
+    await driver.engine.connect(b.leg_id, a.leg_id)
+    await asyncio.sleep(0.2)
+    assert len(events.all(lambda e: isinstance(e, LegConnected))) == 2
+    assert events.find(lambda e: isinstance(e, LegDisconnected)) is None
+    # A leg with itself, or with a gone leg: refused.
+    with pytest.raises(ValidationError):
+        await driver.engine.connect(a.leg_id, a.leg_id)
+    gone = await driver.answered_call()
+    await driver.engine.hangup(gone.leg_id)
+    await events.hung_up(gone.leg_id)
+    await driver.gone(gone.leg_id)
+    with pytest.raises(LegGoneError):
+        await driver.engine.connect(a.leg_id, gone.leg_id)
+
+
+async def test_connected_legs_hear_each_other(driver: Driver, events: Events) -> None:
+    """What one party keys reaches the other's far end (DTMF passes the connection)."""
+    a = await driver.answered_call(far=FarEnd.dtmf("73#", after=2))
+    b = await driver.answered_call(far=FarEnd("read"))
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    assert await driver.far_end_heard(b) == "73"
+
+
+async def test_connecting_a_connected_leg_moves_it(driver: Driver, events: Events) -> None:
+    a, b, c = [await driver.answered_call() for _ in range(3)]
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.engine.connect(a.leg_id, c.leg_id)
+    await wait_connected(events, a.leg_id, c.leg_id)
+    # b was left alone (told so), up and under control.
+    await wait_disconnected(events, b.leg_id, a.leg_id)
+    assert (a.leg_id, b.leg_id) in disconnects(events, a.leg_id)
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    await still_ours(driver, events, b.leg_id)
+
+
+async def test_disconnect_leaves_the_peer_up(driver: Driver, events: Events) -> None:
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.engine.disconnect(a.leg_id)
+    await wait_disconnected(events, a.leg_id, b.leg_id)
+    await wait_disconnected(events, b.leg_id, a.leg_id)
+    await driver.engine.disconnect(a.leg_id)  # connected to nothing: not an error
+    await asyncio.sleep(0.2)
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    assert await driver.exists(a.leg_id) and await driver.exists(b.leg_id)
+    # They can be connected again.
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await events.wait_for(lambda e: len(events.all(lambda e: isinstance(e, LegConnected))) == 4)
+
+
+async def test_a_hangup_ends_the_connection(driver: Driver, events: Events) -> None:
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.caller_hangs_up(a.leg_id)
+    await events.hung_up(a.leg_id)
+    # Only the side still up is told; it stays up and under control.
+    await wait_disconnected(events, b.leg_id, a.leg_id)
+    assert disconnects(events, a.leg_id) == []
+    await still_ours(driver, events, b.leg_id)
+    assert events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == b.leg_id) is None
+
+
+# -- hold ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("music", ["default", ""], ids=["music-class", "as-a-party"])
+async def test_hold_and_unhold(driver: Driver, events: Events, music: str) -> None:
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.engine.hold(b.leg_id, music)
+    await asyncio.sleep(0.3)
+    await driver.engine.unhold(b.leg_id)
+    await driver.engine.unhold(b.leg_id)  # not on hold any more: not an error
+    # On hold or off, nothing else changed: both up, still connected, under control.
+    assert events.find(lambda e: isinstance(e, LegHungUp | LegDisconnected)) is None
+    await still_ours(driver, events, b.leg_id)
+    await driver.engine.hangup(b.leg_id)
+    await events.hung_up(b.leg_id)
+    await driver.gone(b.leg_id)
+    with pytest.raises(LegGoneError):
+        await driver.engine.hold(b.leg_id, music)
+
+
+# -- supervise -------------------------------------------------------------------------------
+
+
+async def test_supervise_in_each_mode_and_end_on_the_supervisors_hangup(
+    driver: Driver, events: Events
+) -> None:
+    agent, customer = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(agent.leg_id, customer.leg_id)
+    await wait_connected(events, agent.leg_id, customer.leg_id)
+    supervisor = await driver.answered_call()
+    ours = {agent.leg_id, customer.leg_id, supervisor.leg_id}
+    for mode in SupervisionMode:  # the first call starts it, each next one switches mode
+        await driver.engine.supervise(agent.leg_id, supervisor.leg_id, mode)
+    await driver.engine.supervise(agent.leg_id, supervisor.leg_id, SupervisionMode.LISTEN)
+    with pytest.raises(ValidationError):
+        await driver.engine.supervise(supervisor.leg_id, supervisor.leg_id, SupervisionMode.LISTEN)
+    # Whatever the engine uses for it is its own: no leg of it is reported.
+    assert {getattr(e, "leg_id", agent.leg_id) for e in events.events} <= ours
+    await driver.engine.hangup(supervisor.leg_id)
+    await events.hung_up(supervisor.leg_id)
+    await asyncio.sleep(0.3)
+    # The supervised conversation goes on.
+    assert events.find(lambda e: isinstance(e, LegDisconnected)) is None
+    assert events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id != supervisor.leg_id) is None
+    assert await driver.exists(agent.leg_id) and await driver.exists(customer.leg_id)
+    # A gone supervisor cannot supervise; another one can.
+    with pytest.raises(LegGoneError):
+        await driver.engine.supervise(agent.leg_id, supervisor.leg_id, SupervisionMode.LISTEN)
+    other = await driver.answered_call()
+    await driver.engine.supervise(agent.leg_id, other.leg_id, SupervisionMode.BARGE)
+    assert {getattr(e, "leg_id", agent.leg_id) for e in events.events} <= ours | {other.leg_id}
+
+
+# -- transfer --------------------------------------------------------------------------------
+
+
+async def test_transfer_to_an_extension_leaves_our_control(driver: Driver, events: Events) -> None:
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.engine.transfer(a.leg_id, Extension(driver.tenant, "300"))
+    await events.wait_for(lambda e: isinstance(e, LegLeftApp) and e.leg_id == a.leg_id)
+    # Its connection ended (the peer is told and stays ours); the transferred channel
+    # lives on in the tenant's dialplan, but commands on it are refused.
+    await wait_disconnected(events, b.leg_id, a.leg_id)
+    # Both sides are told, before the leg is reported gone from our control.
+    left = events.find(lambda e: isinstance(e, LegLeftApp) and e.leg_id == a.leg_id)
+    told = events.find(lambda e: isinstance(e, LegDisconnected) and e.leg_id == a.leg_id)
+    assert (told.leg_id, told.peer_id) == (a.leg_id, b.leg_id)
+    assert events.events.index(told) < events.events.index(left)
+    assert await driver.exists(a.leg_id)
+    with pytest.raises(CallError):
+        await driver.engine.play(a.leg_id, "sound:beep")
+    await still_ours(driver, events, b.leg_id)
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    # A target the engine cannot reach is refused before anything is sent; a gone leg too.
+    await driver.engine.hangup(b.leg_id)
+    await events.hung_up(b.leg_id)
+    await driver.gone(b.leg_id)
+    with pytest.raises(LegGoneError):
+        await driver.engine.transfer(b.leg_id, Extension(driver.tenant, "300"))
+
+
+@pytest.mark.parametrize(
+    "target",
+    [SipUser("nobody@zzconformance.example"), TrunkNumber("zz-no-such-trunk", "+4420")],
+    ids=["sip-user", "trunk-number"],
+)
+async def test_transfer_to_a_dialled_target_leaves_our_control(
+    driver: Driver, events: Events, target: Target
+) -> None:
+    """A SIP user or a trunk number is dialled by the engine, no longer by us (here no
+    such phone or trunk exists: what the engine does with the channel then is its own)."""
+    a, b = await driver.answered_call(), await driver.answered_call()
+    await driver.engine.connect(a.leg_id, b.leg_id)
+    await wait_connected(events, a.leg_id, b.leg_id)
+    await driver.engine.transfer(a.leg_id, target)
+    await events.wait_for(lambda e: isinstance(e, LegLeftApp) and e.leg_id == a.leg_id)
+    await wait_disconnected(events, b.leg_id, a.leg_id)
+    with pytest.raises(CallError):  # not ours any more (or already gone)
+        await driver.engine.play(a.leg_id, "sound:beep")
+    await still_ours(driver, events, b.leg_id)

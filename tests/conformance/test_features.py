@@ -7,6 +7,7 @@ HTTP API, calls that arrive from outside and phones that answer; it names no eng
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from orchestrator.ivr.call import IvrCall
@@ -168,6 +169,38 @@ async def test_attended_transfer_and_the_transferred_calls_cdr(world: World) -> 
     _a, b, consult = cdr["legs"]
     # The consult leg outlives the transferer's and ends with leg a.
     assert consult["ended_at"] > b["ended_at"] and consult["service"] == "click_to_call", cdr
+
+
+async def test_blind_transfer_and_the_transferred_calls_cdr(world: World) -> None:
+    """821 calls 822 (click-to-call); the CTI client sends 822 on to 823 (blind)."""
+    tenant = world.tenant("821", "822", "823")
+    http = world.http
+    async with (
+        world.answering(tenant, "821"),
+        world.answering(tenant, "822"),
+        world.answering(tenant, "823"),
+    ):
+        r = http.post(
+            "/api/v1/click-to-call", json={"tenant_id": tenant.id, "a": "821", "b": "822"}
+        )
+        assert r.status_code == 202, r.text
+        call_id = r.json()["id"]
+        await world.poll(f"/api/v1/calls/{call_id}", both_up)
+        # Leg b (822) leaves for 823; leg a (821) hangs up; the call is ours no more.
+        r = http.post(f"/api/v1/calls/{call_id}/transfer", json={"destination": "823"})
+        assert r.status_code == 200, r.text
+        await world.poll("/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]])
+        await asyncio.sleep(2)  # 822 talks with 823
+        world.hang_up_everything()
+        cdr = await one_cdr(world, tenant.id)
+    assert cdr["call_id"] == call_id and cdr["disposition"] == "answered", cdr
+    assert parties(cdr) == [
+        ("click-to-call-a", "821", None),
+        ("click-to-call-b", "822", None),
+        ("transferred", "823", None),
+    ], cdr
+    assert [leg["disposition"] for leg in cdr["legs"]] == ["answered"] * 3, cdr
+    assert 1 <= cdr["legs"][2]["billsec"] <= 4, cdr
 
 
 # -- call queues ------------------------------------------------------------------------

@@ -27,8 +27,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from api.services import services_of
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import Event, LegCreated, LegStateChanged
+from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChanged
+from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
@@ -73,7 +75,9 @@ class World(abc.ABC):
 
     def add_flow(self, key: str, flow: Callable[..., Any]) -> None:
         """A test-only IVR flow the service knows as ``key`` (an IVR app's ``app``)."""
-        self.app.state.ivr_registry.builtins[key] = flow
+        registry = services_of(self.app).ivr_registry
+        assert registry is not None
+        registry.builtins[key] = flow
 
     async def poll(self, path: str, ready: Callable[[Any], bool], timeout: float = 15) -> Any:
         """GET ``path`` until ``ready(json)``; returns that json."""
@@ -131,6 +135,10 @@ class World(abc.ABC):
     def carrier_answering(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The carrier of :meth:`carrier` answers the calls sent to it."""
 
+    @abc.abstractmethod
+    def hang_up_everything(self) -> None:
+        """Every call on the engine ends (the parties hang up)."""
+
 
 def unique_number() -> str:
     """A DID number no other scenario (or run on the same engine) uses."""
@@ -152,7 +160,38 @@ class FakeWorld(World):
 
     def __enter__(self) -> FakeWorld:
         self.http = self._client.__enter__()
+        # The engine's dialplan for blind transfers (see _transferred).
+        self._phones: dict[tuple[str, str], str] = {}  # (tenant id, number) -> endpoint
+        self.fake.subscribe(self._transferred)
         return self
+
+    def _transferred(self, event: Event) -> None:
+        """A leg transferred to a tenant's extension: the tenant's dialplan dials its phone
+        (which answers, if it is :meth:`answering`)."""
+        if not isinstance(event, LegLeftApp):
+            return
+        target = next(
+            c[2] for c in reversed(self.fake.commands)
+            if c[0] == "transfer" and c[1] == event.leg_id
+        )  # fmt: skip
+        if not isinstance(target, Extension):
+            return
+        endpoint = self._phones.get((target.tenant, target.number))
+        if endpoint is not None:
+            asyncio.get_running_loop().create_task(
+                self.fake.dialplan_dial(event.leg_id, endpoint, called=target.number)
+            )
+
+    def hang_up_everything(self) -> None:
+        async def end() -> None:
+            for leg_id, leg in list(self.fake.legs.items()):
+                if leg.alive:
+                    await self.fake.remote_hangup(leg_id)
+            for channel_id in list(self.fake.channels):
+                await self.fake.hangup_channel(channel_id)
+
+        assert self._client.portal is not None
+        self._client.portal.call(end)
 
     def __exit__(self, *exc: object) -> None:
         self._client.__exit__(*exc)
@@ -163,43 +202,48 @@ class FakeWorld(World):
         # made from.
         return None
 
-    def _route(self, number: str) -> tuple[str, ...]:
+    def _route(self, number: str) -> Routing:
         """What the engine's dialplan does with a call to ``number`` (see the tenant
-        template's orchestrator-dids context): an IVR DID enters the app as
-        ``ivr,<app>,<tenant>``."""
+        template's orchestrator-dids context): an IVR DID enters the app with the
+        routing ``ivr`` (flow, tenant)."""
         with self._sessions() as session:
             for tenant in load_all(session):
                 for did in tenant.dids:
                     if did.number == number and did.kind == "ivr" and tenant.enabled:
-                        return ("ivr", did.target, str(tenant.id))
+                        return Routing("ivr", {"flow": did.target, "tenant": str(tenant.id)})
         raise AssertionError(f"no route for {number}")
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
-        args = self._route(number)
+        routing = self._route(number)
         far = far or FarEnd()
 
         async def arrive() -> None:
-            leg = await self.fake.incoming_call(caller=caller, called=number, args=args)
+            leg = await self.fake.incoming_call(caller=caller, called=number, routing=routing)
             if far.kind in ("dtmf", "hangup"):
                 asyncio.get_running_loop().create_task(self._far_end(leg.id, far))
 
         assert self._client.portal is not None
         self._client.portal.call(arrive)
 
-    def _picking_up(self, reached: Callable[[str], bool]) -> Callable[[], None]:
-        """Answer every leg originated to a dial string that ``reached`` accepts."""
+    def _picking_up(self, reached: Callable[[Target | None], bool]) -> Callable[[], None]:
+        """Answer every leg originated to a target that ``reached`` accepts."""
 
         def on(event: Event) -> None:
             # The phone rings and its user picks up (in the engine's loop).
-            if isinstance(event, LegCreated) and reached(self.fake.legs[event.leg_id].name):
+            if isinstance(event, LegCreated) and reached(self._target_of(event.leg_id)):
                 asyncio.get_running_loop().call_later(0.05, self._pick_up, event.leg_id)
 
         return self.fake.subscribe(on)
 
+    def _target_of(self, leg_id: str) -> Target | None:
+        """The target the leg ``leg_id`` was originated to (None: not originated)."""
+        return next(
+            (c[1] for c in self.fake.commands if c[0] == "originate" and c[2] == leg_id), None
+        )
+
     @contextlib.asynccontextmanager
     async def carrier_answering(self) -> AsyncIterator[None]:
-        # A trunk's dial string names the trunk's endpoint (no dots), a phone's its domain.
-        stop = self._picking_up(lambda name: "." not in name.partition("@")[2])
+        stop = self._picking_up(lambda target: isinstance(target, TrunkNumber))
         try:
             yield
         finally:
@@ -208,11 +252,11 @@ class FakeWorld(World):
     @contextlib.asynccontextmanager
     async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
         user, _ = tenant.phones[number]
-        dial_string = self.fake.user_dial_string(f"{user}@{tenant.domain}")
-        stop = self._picking_up(lambda name: name == dial_string)
+        endpoint = f"{user}@{tenant.domain}"
+        stop = self._picking_up(lambda target: target == SipUser(endpoint))
+        self._phones[(str(tenant.id), number)] = endpoint
         portal = self._client.portal
         assert portal is not None
-        endpoint = f"{user}@{tenant.domain}"
         portal.call(self.fake.set_registration, endpoint, "online")
         try:
             yield
@@ -292,6 +336,9 @@ class AsteriskWorld(World):
     async def carrier_answering(self) -> AsyncIterator[None]:
         async with sipp.Answerer(local_port=CARRIER_PORT, timeout=60):
             yield
+
+    def hang_up_everything(self) -> None:
+        self.service.instance.cli("channel request hangup all")
 
     def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
         far = far or FarEnd()

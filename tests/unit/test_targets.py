@@ -6,8 +6,8 @@ from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
 
-from orchestrator.core.errors import LegGoneError, ValidationError
-from orchestrator.core.events import Event, LegCreated
+from orchestrator.core.errors import CallError, LegGoneError, ValidationError
+from orchestrator.core.events import ChannelDialed, ChannelStarted, Event, LegCreated, LegHungUp
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
@@ -75,12 +75,47 @@ async def test_fake_records_transfers_and_originates() -> None:
     assert created[-1].leg_id == leg.id and created[-1].routing == routing
     await fake.originate(TrunkNumber("carrier", "+4420"), leg_id="l2")
     assert [e for e in events if isinstance(e, LegCreated)][-1].routing is None
-    for target in (Extension("1", "102"), SipUser("102@a.example"), TrunkNumber("c", "+4420")):
-        await fake.transfer(leg.id, target)
-        assert fake.commands[-1] == ("transfer", leg.id, target)
+    # (A transferred leg leaves our control: one leg per target.)
+    for n, target in enumerate(
+        (Extension("1", "102"), SipUser("102@a.example"), TrunkNumber("c", "+4420"))
+    ):
+        other = await fake.originate(SipUser("101@a.example"), leg_id=f"t{n}")
+        await fake.transfer(other.id, target)
+        assert fake.commands[-1] == ("transfer", other.id, target)
     await fake.remote_hangup(leg.id)
     with pytest.raises(LegGoneError):
         await fake.transfer(leg.id, Extension("1", "102"))
+
+
+async def test_fake_transfer_hands_the_leg_over_and_its_dialplan_dials() -> None:
+    """As on Asterisk (tests/conformance): the connection ends (both told), then
+    LegLeftApp; the channel lives on, commands on it raise CallError; the engine's
+    dialplan may then dial a phone from it (dialplan_dial), observed as channels."""
+    fake = FakeEngine()
+    await fake.start()
+    events: list[Event] = []
+    fake.subscribe(events.append)
+    a = await fake.incoming_call(caller="101")
+    b = await fake.incoming_call(caller="102")
+    await fake.connect(a.id, b.id)
+    await fake.transfer(a.id, Extension("1", "103"))
+    tail = [(type(e).__name__, getattr(e, "leg_id", "")) for e in events[-3:]]
+    assert tail == [
+        ("LegDisconnected", a.id), ("LegDisconnected", b.id), ("LegLeftApp", a.id),
+    ]  # fmt: skip
+    assert fake.peer(b.id) is None and a.id in fake.channels
+    with pytest.raises(CallError):
+        await fake.play(a.id, "sound:beep")
+    await fake.play(b.id, "sound:beep")  # the peer is still ours
+    callee = await fake.dialplan_dial(a.id, "103@a.example", called="103")
+    started = next(e for e in events if isinstance(e, ChannelStarted) and e.channel_id == callee)
+    assert (started.call_id, started.endpoint) == (fake.channels[a.id], "103@a.example")
+    dialed = [e for e in events if isinstance(e, ChannelDialed) and e.peer_id == callee]
+    assert [(d.channel_id, d.status) for d in dialed] == [(a.id, ""), (a.id, "answered")]
+    await fake.hangup_channel(callee)
+    assert callee not in fake.channels and a.id not in fake.channels
+    await fake.remote_hangup(a.id)
+    assert isinstance(events[-1], LegHungUp)
 
 
 async def test_fake_refuses_a_target_it_cannot_reach() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.core.call import Leg
 from orchestrator.core.errors import CallError, LegGoneError, NotFoundError
+from orchestrator.core.targets import Routing
+from orchestrator.engines.asterisk.targets import DialplanPlace
 from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
 
 # The test-only dialplan (written into the instance's tenants directory by the fixture).
@@ -20,6 +21,7 @@ CONTEXT_IN = "zz-conformance-in"
 CONTEXT_FAR = "zz-conformance-far"
 CONTEXT_OUT = "zz-conformance-out"
 DB_FAMILY = "conformance"
+TENANT = "zzconformance"
 DIALPLAN = f"""; written by tests/conformance (drivers.py), removed at the end
 [{CONTEXT_IN}]
 exten => _X.,1,Stasis(${{CONF_APP}},incoming)
@@ -52,6 +54,11 @@ exten => no_answer,1,Ringing()
  same => n,Wait(60)
  same => n,Hangup()
 exten => reject,1,Hangup(21)
+; a tenant's numbers (core Extension targets: the adapter continues to t<tenant>)
+[t{TENANT}]
+exten => 300,1,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
 """
 
 
@@ -163,15 +170,15 @@ class AsteriskDriver(Driver):
         caller_id: str = "",
         timeout: float = 10,
         variables: dict[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         leg: Leg = await self.engine.originate(
-            f"Local/{outcome}@{CONTEXT_OUT}",
+            DialplanPlace(CONTEXT_OUT, outcome),
             leg_id=leg_id,
             caller_id=caller_id,
             timeout=timeout,
             variables=variables,
-            app_args=app_args,
+            routing=routing,
         )
         return leg
 

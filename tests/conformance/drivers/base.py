@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from orchestrator.core.call import Leg
 from orchestrator.core.engine import Engine
 from orchestrator.core.events import Event, LegCreated, LegHungUp, LegStateChanged
+from orchestrator.core.targets import Routing
 
 # What an originated target does: answers, is busy, does not answer (rings until the
 # originate's timeout), or rejects the call.
@@ -103,6 +104,8 @@ class Driver(abc.ABC):
     kind: str
     engine: Engine
     events: Events
+    # A tenant whose number "300" answers and stays (transfer's Extension target).
+    tenant = "zzconformance"
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -128,10 +131,10 @@ class Driver(abc.ABC):
         caller_id: str = "",
         timeout: float = 10,
         variables: dict[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         """``engine.originate`` to a target that does ``outcome``: the suite's one
-        originate (the seam's target type changes here only)."""
+        originate (the only place that knows which typed target does what on the engine)."""
 
     @abc.abstractmethod
     async def caller_hangs_up(self, leg_id: str) -> None:

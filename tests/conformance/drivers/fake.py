@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.core.call import Leg
 from orchestrator.core.errors import LegGoneError
 from orchestrator.core.events import Event, PlaybackStarted
 from orchestrator.core.fake import FakeEngine
+from orchestrator.core.targets import Routing, SipUser
 from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
 
 # How long the FakeDriver's playbacks last (others: 0.05 s).
@@ -25,6 +25,7 @@ class FakeDriver(Driver):
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._engines: list[FakeEngine] = []
+        self._heard: dict[str, str] = {}  # leg -> digits keyed by the far end of its peer
 
     @property
     def fake(self) -> FakeEngine:
@@ -77,6 +78,10 @@ class FakeDriver(Driver):
         await asyncio.sleep(far.after)
         if self.fake.legs[leg_id].alive:
             await self.fake.dtmf(leg_id, far.digits)
+            # What a far end keys reaches the leg it is connected to, as over a real bridge.
+            peer = self.fake.peer(leg_id)
+            if peer is not None:
+                self._heard[peer] = self._heard.get(peer, "") + far.digits
 
     async def originate(
         self,
@@ -86,15 +91,15 @@ class FakeDriver(Driver):
         caller_id: str = "",
         timeout: float = 10,
         variables: dict[str, str] | None = None,
-        app_args: Sequence[str] = (),
+        routing: Routing | None = None,
     ) -> Leg:
         leg = await self.fake.originate(
-            f"SIP/{outcome}@conformance.example",
+            SipUser(f"{outcome}@conformance.example"),
             leg_id=leg_id,
             caller_id=caller_id,
             timeout=timeout,
             variables=variables,
-            app_args=app_args,
+            routing=routing,
         )
         self._spawn(self._target(leg.id, outcome, timeout))
         return leg
@@ -113,10 +118,17 @@ class FakeDriver(Driver):
         await self.fake.remote_hangup(leg_id)
 
     async def far_end_heard(self, call: Incoming, timeout: float = 10) -> str:
-        sent = "".join(
-            c[2] for c in self.fake.commands if c[0] == "send_dtmf" and c[1] == call.leg_id
-        )
-        return sent.split("#", 1)[0]
+        def heard() -> str:
+            sent = "".join(
+                c[2] for c in self.fake.commands if c[0] == "send_dtmf" and c[1] == call.leg_id
+            )
+            return sent + self._heard.get(call.leg_id, "")
+
+        async with asyncio.timeout(timeout):
+            # Polled: the keys come from the driver's own far-end tasks.
+            while "#" not in heard():  # noqa: ASYNC110  ("#" ends the reading)
+                await asyncio.sleep(0.05)
+        return heard().split("#", 1)[0]
 
     async def drop_link(self) -> None:
         await self.fake.drop_link()
