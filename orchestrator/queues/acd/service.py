@@ -37,13 +37,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
-from orchestrator.acd import dispatch, offers, places, session
-from orchestrator.acd.agents import Agent, AgentBook
-from orchestrator.acd.config import AgentConfig, QueueConfig, skills
-from orchestrator.acd.events import AcdEvent, QueueEvents, QueueResult
-from orchestrator.acd.places import Place, PlaceKeeper, ResumedFlow
-from orchestrator.acd.reachability import Reachability
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConflictError, NotFoundError
@@ -58,8 +51,15 @@ from orchestrator.core.events import (
     PlaybackFinished,
 )
 from orchestrator.ivr.directory import Directory
+from orchestrator.queues.acd import dispatch, offers, places, session
+from orchestrator.queues.acd.agents import Agent, AgentBook
+from orchestrator.queues.acd.config import AgentConfig, QueueConfig, skills
+from orchestrator.queues.acd.events import AcdEvent, QueueEvents, QueueResult
+from orchestrator.queues.acd.places import Place, PlaceKeeper, ResumedFlow
+from orchestrator.queues.acd.reachability import Reachability
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 # Callers' numbers whose last agent is remembered (oldest forgotten first).
 LAST_AGENT_MEMORY = 100_000

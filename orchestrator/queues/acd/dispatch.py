@@ -15,12 +15,12 @@ import asyncio
 import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator.acd import offers
-from orchestrator.acd.strategies import pick
+from orchestrator.queues.acd import offers
+from orchestrator.queues.acd.strategies import pick
 
 if TYPE_CHECKING:
-    from orchestrator.acd.agents import Agent
-    from orchestrator.acd.service import AcdService
+    from orchestrator.queues.acd.agents import Agent
+    from orchestrator.queues.acd.service import AcdService
 
 
 def run(acd: AcdService) -> None:

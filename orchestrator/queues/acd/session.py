@@ -21,16 +21,16 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from orchestrator.acd.events import QueueResult
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import LegGoneError, OrchestratorError
 from orchestrator.core.targets import Routing
+from orchestrator.queues.acd.events import QueueResult
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
 
 if TYPE_CHECKING:
-    from orchestrator.acd.service import AcdService
+    from orchestrator.queues.acd.service import AcdService
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
 # Longest the owner waits for an ended offer to hang up its agents.

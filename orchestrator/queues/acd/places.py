@@ -47,16 +47,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator.acd import session
-from orchestrator.acd.config import skills
-from orchestrator.acd.events import QueueResult
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.queues.acd import session
+from orchestrator.queues.acd.config import skills
+from orchestrator.queues.acd.events import QueueResult
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime
 
 if TYPE_CHECKING:
-    from orchestrator.acd.service import AcdService
+    from orchestrator.queues.acd.service import AcdService
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 KINDS = ("live", "callback")
 

@@ -24,17 +24,17 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.events import LegCreated, LegDtmf, LegHungUp, LegStateChanged
 from orchestrator.core.targets import Routing
+from orchestrator.queues.acd.waiting import Offer, QueuedCall, QueueRuntime
 
 if TYPE_CHECKING:
-    from orchestrator.acd.agents import Agent
-    from orchestrator.acd.service import AcdService
+    from orchestrator.queues.acd.agents import Agent
+    from orchestrator.queues.acd.service import AcdService
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 # Q.850 causes of a failed offer, as offer_ended reasons.
 OFFER_FAILURES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer"}
