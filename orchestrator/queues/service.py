@@ -6,18 +6,18 @@
   and after every change through the API (:meth:`CallCenter.reload`);
 - :class:`~.eventlog.EventLog`: every ACD event stored; today's statistics rebuilt into
   :attr:`CallCenter.stats` (a live :class:`~orchestrator.queues.acd.QueueStats`) at start;
-- :class:`~.places.PlaceStore`: waiting callers' places and the last agents kept in the
+- :class:`~.store.places.PlaceStore`: waiting callers' places and the last agents kept in the
   store, so a restart gives the callers their places back (:meth:`CallCenter.start`);
 - :class:`~.actions.AgentActions`: login/logout/pause for REST, WebSocket and phones;
-- :class:`~.cti_events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
+- :class:`~.events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
   stream;
-- :class:`~.features.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
+- :class:`~.feature_codes.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
 - the IVR flow ``queue`` (:func:`~.flow.queue_flow`).
 
-The composition root (orchestrator/runtime.py) builds it and calls :meth:`start`
-before the engine starts (so the engine's start-up sweep spares the callers taken back)
-and :meth:`stop` before the IVR runner stops (so the flows of waiting callers leave
-them up for the next run).
+The composition root (orchestrator/runtime.py, through :mod:`.install`) builds it and
+calls :meth:`start` before the engine starts (so the engine's start-up sweep spares the
+callers taken back) and :meth:`stop` before the IVR runner stops (so the flows of
+waiting callers leave them up for the next run).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ callers and the last agent of each caller's number.
 The event log feeds the statistics after a restart (:mod:`orchestrator.queues.eventlog`);
 the places and last agents give the callers their places back (:func:`save_places`,
 :func:`load_places`...; docs/queues.md, "Restart"). Both are written from worker
-threads by :mod:`orchestrator.queues` (``eventlog``, ``places``).
+threads by :mod:`orchestrator.queues` (``eventlog``, ``store.places``).
 """
 
 from __future__ import annotations
