@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from orchestrator.queues.acd.places import Place
-from orchestrator.queues.acd.service import LAST_AGENT_MEMORY
+from orchestrator.queues.acd.tracking import LAST_AGENT_MEMORY
 from orchestrator.queues.store import runtime as store
 from orchestrator.store.batching import BatchWriter
 
