@@ -26,14 +26,14 @@ from orchestrator.settings import Settings
 from orchestrator.store.db import SessionFactory
 
 if TYPE_CHECKING:
-    from orchestrator.acd import AcdService, QueueStats
-    from orchestrator.acd.wallboard import Wallboard
-    from orchestrator.callcenter import CallCenter
     from orchestrator.cdr import CdrBuilder
     from orchestrator.cti import CtiService
     from orchestrator.cti.supervise import SupervisionService
     from orchestrator.ivr import AppRegistry, IvrRunner
     from orchestrator.ivr.store_backed import StoreDirectory
+    from orchestrator.queues.acd import AcdService, QueueStats
+    from orchestrator.queues.acd.wallboard import Wallboard
+    from orchestrator.queues.service import CallCenter
     from orchestrator.rating import RatingService
     from orchestrator.recordings import RecordingService
     from orchestrator.recordings.calls import CallRecorder

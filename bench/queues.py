@@ -1,8 +1,8 @@
 """Call queues: 50 queues, 500 agents, a wallboard in a real Chromium, rising call rates.
 
 What runs: the API (``create_app``) served by uvicorn from a thread, with an
-:class:`~orchestrator.acd.AcdService` and the live
-:class:`~orchestrator.acd.wallboard.Wallboard` in the service's event loop, and a
+:class:`~orchestrator.queues.acd.AcdService` and the live
+:class:`~orchestrator.queues.acd.wallboard.Wallboard` in the service's event loop, and a
 headless Chromium showing ``/wallboard`` for all 50 queues over the WebSocket.
 
 **Engine: the FakeEngine.** The call legs are the orchestrator's in-memory
@@ -48,11 +48,18 @@ from api.main import create_app
 from api.routes.wallboard import get_wallboard
 from api.services import services_of
 from bench.harness import progress
-from orchestrator.acd import AcdEvent, AcdService, AgentConfig, QueueConfig, QueueStats, Strategy
 from orchestrator.core.events import Event, LegCreated
 from orchestrator.core.fake import FakeEngine
 from orchestrator.ivr.directory import StaticDirectory
 from orchestrator.provisioning.base import RecordingProvisioner
+from orchestrator.queues.acd import (
+    AcdEvent,
+    AcdService,
+    AgentConfig,
+    QueueConfig,
+    QueueStats,
+    Strategy,
+)
 from orchestrator.settings import Settings
 from orchestrator.store.db import make_engine, session_factory, upgrade
 from orchestrator.testing.browser import LiveServer, chromium, missing

@@ -55,8 +55,8 @@ from bench.queues_engine_setup import (
     provision,
     start_agents,
 )
-from orchestrator.acd import AcdEvent
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.queues.acd import AcdEvent
 from orchestrator.testing import sipp
 from orchestrator.testing.browser import chromium, missing
 

@@ -22,7 +22,6 @@ from fastapi import FastAPI
 
 from api.config_state import ConfigState
 from api.services import Services
-from orchestrator.callcenter import install as queues_install
 from orchestrator.cdr import install as cdr_install
 from orchestrator.components import Component, Deps, Hooks, start_all
 from orchestrator.core import Engine
@@ -32,6 +31,7 @@ from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.ivr import install as ivr_install
 from orchestrator.provisioning.base import EngineProvisioner
 from orchestrator.provisioning.data import TenantConfig, load_all, load_tenant
+from orchestrator.queues import install as queues_install
 from orchestrator.rating import install as rating_install
 from orchestrator.recordings import install as recordings_install
 from orchestrator.settings import Settings

@@ -24,9 +24,9 @@ from api.deps import AgentId, CurrentUser, PageDep, RequireAdmin, SessionDep
 from api.routes.queues import CallCenterDep, reload
 from api.schemas import Page
 from orchestrator.bounds import StoreInt
-from orchestrator.callcenter import CallCenter
 from orchestrator.core.errors import EngineUnavailableError
-from orchestrator.store import agents
+from orchestrator.queues.service import CallCenter
+from orchestrator.queues.store import agents
 from orchestrator.store.models import QueueAgentCreate, QueueAgentPublic, QueueAgentUpdate
 
 router = APIRouter(prefix="/api/v1/agents", tags=["queues"])

@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentUser, PageDep, RequireAdmin, RequireSupervisor, ServicesDep, SessionDep
 from api.schemas import Page, page_of
 from orchestrator.bounds import StoreInt
-from orchestrator.callcenter import CallCenter
-from orchestrator.store import queues
+from orchestrator.queues.service import CallCenter
+from orchestrator.queues.store import queues
 from orchestrator.store.models import (
     QueueCreate,
     QueueMemberCreate,

@@ -14,7 +14,7 @@ The WebSocket (docs/queues.md, "Wallboard"):
   ``?queue=a&queue=b`` narrows to queues;
 - the server sends ``{"type": "snapshot", "queues": [...]}`` once, then
   ``{"type": "update", "queues": [...]}`` with the queues that changed (each a full
-  snapshot of that queue, see :class:`~orchestrator.acd.wallboard.Wallboard`), and a
+  snapshot of that queue, see :class:`~orchestrator.queues.acd.wallboard.Wallboard`), and a
   ``heartbeat`` every ``ws_heartbeat_s``; a client may send ``{"type": "ping"}``.
 
 Close codes: 4401 no or unknown token, 4403 the role may not see wallboards (agents),
@@ -43,10 +43,10 @@ from api.deps import get_current_user
 from api.errors import WS_GOING_AWAY, AuthenticationError, ws_close_code
 from api.routes.ws import _token
 from api.services import Services, services_of
-from orchestrator.acd.stats import QueueStats
-from orchestrator.acd.wallboard import Wallboard, Watch
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import NotFoundError, OrchestratorError, ValidationError
+from orchestrator.queues.acd.stats import QueueStats
+from orchestrator.queues.acd.wallboard import Wallboard, Watch
 from orchestrator.store import crud
 from orchestrator.store.models import Role
 

@@ -40,8 +40,6 @@ from api.errors import (
 )
 from api.services import services_of
 from orchestrator.bounds import StoreInt
-from orchestrator.callcenter import AGENT_COMMANDS
-from orchestrator.callcenter.actions import AgentCommand
 from orchestrator.core.errors import (
     EngineUnavailableError,
     NotFoundError,
@@ -50,6 +48,7 @@ from orchestrator.core.errors import (
 )
 from orchestrator.cti import CtiEvent, CtiService, Subscription
 from orchestrator.cti.commands import COMMANDS, parse
+from orchestrator.queues.actions import AGENT_COMMANDS, AgentCommand
 from orchestrator.store import crud
 from orchestrator.store.models import Role
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.acd import AcdEvent, AcdService
 from orchestrator.cdr.builder import ACD_ALIAS, CdrBuilder, Lookup
 from orchestrator.cti import CtiService
 from orchestrator.cti.registry import CallKind
 from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.runner import IvrRunner
+from orchestrator.queues.acd import AcdEvent, AcdService
 
 # CTI leg roles -> xDR roles ("target": the party an attended transfer consults).
 _CTI_ROLES = {"a": "click-to-call-a", "b": "click-to-call-b", "target": "consult"}

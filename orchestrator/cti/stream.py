@@ -39,7 +39,7 @@ EVENTS = frozenset(
         "hung_up",
         "queued",
         "dequeued",
-        # An agent's state changed (orchestrator.callcenter.cti_events).
+        # An agent's state changed (orchestrator.queues.events).
         "agent_state",
         # Supervisors on agents' calls (orchestrator.cti.supervise).
         "supervision_started",

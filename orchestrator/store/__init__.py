@@ -3,7 +3,7 @@ engine and migrations (:mod:`.db`), and keyword-only data functions (:mod:`.crud
 tenants, extensions and aliases; :mod:`.dids` and :mod:`.did_import` for DIDs;
 :mod:`.ivr_apps` for IVR applications and their access numbers; :mod:`.trunks` for
 SIP trunks; :mod:`.routes` for outbound routes and ``resolve_outbound``;
-:mod:`.users` for API users and tokens; :mod:`.cdrs`; :mod:`.queues`, :mod:`.agents`
-and :mod:`.queue_runtime` for call queues; :mod:`.tariffs`, :mod:`.billing`,
+:mod:`.users` for API users and tokens; :mod:`.cdrs`; :mod:`.tariffs`, :mod:`.billing`,
 :mod:`.ledger` and :mod:`.leases` for billing; :mod:`.webhooks`; :mod:`.recordings`).
+Call queues keep their data functions in :mod:`orchestrator.queues.store`.
 """

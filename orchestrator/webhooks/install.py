@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.callcenter.install import Queues
 from orchestrator.cdr.install import Cdrs
 from orchestrator.components import Component, Deps, Hooks
 from orchestrator.cti.install import Cti
+from orchestrator.queues.install import Queues
 from orchestrator.webhooks.dispatcher import WebhookService
 
 

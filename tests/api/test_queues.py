@@ -15,19 +15,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.services import services_of
-from orchestrator.acd import QueueStats
-from orchestrator.acd.places import Place
-from orchestrator.acd.testing import AgentPhones, Answer
-from orchestrator.callcenter import CallCenter, queue_flow
 from orchestrator.core import FakeEngine
 from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import ROUTING_VALUE, Routing
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
-from orchestrator.store import queue_runtime as store
+from orchestrator.queues.acd import QueueStats
+from orchestrator.queues.acd.places import Place
+from orchestrator.queues.acd.testing import AgentPhones, Answer
+from orchestrator.queues.flow import queue_flow
+from orchestrator.queues.service import CallCenter
+from orchestrator.queues.store import runtime as store
+from orchestrator.queues.store.runtime import events_since
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.endpoints import EndpointResolver
-from orchestrator.store.queue_runtime import events_since
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
 

@@ -18,9 +18,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.routes import wallboard as route
 from api.services import services_of
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.stats import QueueStats
-from orchestrator.acd.wallboard import Wallboard
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.stats import QueueStats
+from orchestrator.queues.acd.wallboard import Wallboard
 from tests.api.conftest import ADMIN_TOKEN, TestClient, bearer
 from tests.api.wallboard_scenario import EXPECTED, FINAL_STATES, QUEUE, SL_S, TENANT, Scenario
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from orchestrator.acd.config import AgentConfig
-from orchestrator.acd.service import AcdService
-from orchestrator.acd.testing import AcdHarness, Answer, Caller
-from orchestrator.acd.wallboard import Wallboard
 from orchestrator.core.fake import FakeEngine
 from orchestrator.ivr.directory import StaticDirectory
+from orchestrator.queues.acd.config import AgentConfig
+from orchestrator.queues.acd.service import AcdService
+from orchestrator.queues.acd.testing import AcdHarness, Answer, Caller
+from orchestrator.queues.acd.wallboard import Wallboard
 
 TENANT = 1
 QUEUE = "support"

@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from api.auth import ensure_admin
 from api.main import create_app
 from api.services import services_of
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.stats import QueueStats
-from orchestrator.acd.wallboard import Wallboard
 from orchestrator.core.fake import FakeEngine
 from orchestrator.provisioning.base import RecordingProvisioner
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.stats import QueueStats
+from orchestrator.queues.acd.wallboard import Wallboard
 from orchestrator.settings import Settings
 from orchestrator.store.db import make_engine, session_factory, upgrade
 from orchestrator.testing.browser import LiveServer, chromium, missing, png_summary

@@ -33,7 +33,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from api.services import services_of
-from orchestrator.acd import AcdEvent, AcdService
+from orchestrator.queues.acd import AcdEvent, AcdService
 from orchestrator.testing import sipp
 from tests.engine.conftest import TEST_API_PORT, Service
 from tests.engine.phones import (

@@ -39,8 +39,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from api.services import services_of
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.wallboard import STATE_ORDER
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.wallboard import STATE_ORDER
 from orchestrator.testing import browser, sipp
 from tests.browser.wallboard_page import NONE, Change, Shown, WallboardPage, rounded
 from tests.engine.conftest import SLOT, TEST_API_PORT, Service

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from orchestrator.acd.reachability import SAFETY_POLL_S
+from orchestrator.queues.acd.reachability import SAFETY_POLL_S
 from orchestrator.testing import sipp
 from tests.engine.conftest import Service
 from tests.engine.phones import phone_ports

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orchestrator.acd import AgentConfig, QueueResult
-from orchestrator.acd.agents import AgentBook
-from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import ValidationError
 from orchestrator.core.events import EndpointStateChanged
 from orchestrator.core.targets import Routing
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
+from orchestrator.queues.acd import AgentConfig, QueueResult
+from orchestrator.queues.acd.agents import AgentBook
+from orchestrator.queues.acd.testing import AcdHarness, Answer
 
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.acd.config import (
+from orchestrator.core.errors import ValidationError
+from orchestrator.queues.acd.config import (
     AgentConfig,
     PriorityRule,
     QueueConfig,
@@ -14,7 +15,6 @@ from orchestrator.acd.config import (
     destination,
     pause_reason,
 )
-from orchestrator.core.errors import ValidationError
 
 
 def test_defaults_and_strategy_from_text() -> None:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orchestrator.acd import PriorityRule, Strategy
-from orchestrator.acd.testing import AcdHarness, Answer, Silent
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import TrunkNumber
+from orchestrator.queues.acd import PriorityRule, Strategy
+from orchestrator.queues.acd.testing import AcdHarness, Answer, Silent
 
 # A callback to this number rings it through the StaticDirectory's trunk.
 CUSTOMER = TrunkNumber("carrier", "+447700900001")

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from orchestrator.acd import AcdService, AgentConfig, reachability
-from orchestrator.acd.agents import AgentBook
-from orchestrator.acd.testing import AcdHarness, Answer
 from orchestrator.core.errors import EngineError
 from orchestrator.core.events import EndpointStateChanged, EngineConnected
 from orchestrator.core.fake import FakeEngine
 from orchestrator.engines.asterisk.contacts import endpoint_states
 from orchestrator.ivr import StaticDirectory
+from orchestrator.queues.acd import AcdService, AgentConfig, reachability
+from orchestrator.queues.acd.agents import AgentBook
+from orchestrator.queues.acd.testing import AcdHarness, Answer
 
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
 

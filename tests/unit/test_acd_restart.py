@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orchestrator.acd import AcdService, PriorityRule, QueueStats, Strategy
-from orchestrator.acd.places import Place
-from orchestrator.acd.testing import AcdHarness, Answer, MemoryPlaces, Silent
 from orchestrator.core import FakeEngine
 from orchestrator.ivr import StaticDirectory
+from orchestrator.queues.acd import AcdService, PriorityRule, QueueStats, Strategy
+from orchestrator.queues.acd.places import Place
+from orchestrator.queues.acd.testing import AcdHarness, Answer, MemoryPlaces, Silent
 
 
 @pytest.fixture

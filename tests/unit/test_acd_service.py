@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orchestrator.acd import AgentState, Strategy
-from orchestrator.acd.testing import AcdHarness, Answer, Busy, Reject, Silent
 from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.queues.acd import AgentState, Strategy
+from orchestrator.queues.acd.testing import AcdHarness, Answer, Busy, Reject, Silent
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.stats import QueueStats
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.stats import QueueStats
 
 T0 = 1_700_000_000.0
 SL = 20.0

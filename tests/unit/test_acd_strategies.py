@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from orchestrator.acd.config import Strategy
-from orchestrator.acd.strategies import AgentSnapshot, eligible, has_skills, pick, rank
+from orchestrator.queues.acd.config import Strategy
+from orchestrator.queues.acd.strategies import AgentSnapshot, eligible, has_skills, pick, rank
 
 
 def agent(

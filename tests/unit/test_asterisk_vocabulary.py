@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from orchestrator.acd.waiting import position_prompt, wait_prompt
 from orchestrator.core import EngineCapabilities, FakeEngine
 from orchestrator.core.call import LegState
 from orchestrator.core.events import ChannelDialed, ChannelEnded, ChannelStarted, LegHungUp
@@ -24,6 +23,7 @@ from orchestrator.engines.asterisk.translate import (
     dial_failure,
     translate,
 )
+from orchestrator.queues.acd.waiting import position_prompt, wait_prompt
 
 SWAGGER = Path(__file__).resolve().parents[1] / "data" / "ari" / "channels.json"
 

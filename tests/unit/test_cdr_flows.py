@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.acd import AcdEvent
 from orchestrator.cdr import CdrBuilder
 from orchestrator.cdr.sources import cti_lookup, follow_acd
 from orchestrator.core import FakeEngine
 from orchestrator.core.events import LegCreated
 from orchestrator.core.targets import Routing
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg
+from orchestrator.queues.acd import AcdEvent
 from tests.unit.cdr_script import T0, Db, builder, db, end, fake, phone, play, up
 
 __all__ = ["builder", "db", "fake"]  # fixtures

@@ -1,7 +1,7 @@
 """Live calls adopted after a restart: queue calls with an agent, bridged click-to-call.
 
 A queue place with an ``agent_leg`` is a live caller bridged with that agent: the next
-run re-owns the call instead of cutting it (see orchestrator/acd/places.py).
+run re-owns the call instead of cutting it (see orchestrator/queues/acd/places.py).
 ``cti_kept_calls`` holds the bridged click-to-call calls (orchestrator/cti/kept.py).
 
 Revision ID: 0010

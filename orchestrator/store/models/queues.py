@@ -1,7 +1,7 @@
 """Call queues (ACD): queues, agents, members, the event log, and what a restart keeps.
 
-Configuration of orchestrator/acd read by orchestrator/store/queues.py and agents.py
-(the event log: queue_runtime.py); the field rules live in orchestrator.acd.config
+Configuration of orchestrator/queues/acd read by orchestrator/queues/store/queues.py and
+agents.py (the event log: runtime.py); the field rules live in orchestrator.queues.acd.config
 (QueueConfig, AgentConfig), checked by the data functions.
 """
 
@@ -196,7 +196,8 @@ class QueueMemberPublic(SQLModel):
 
 
 class QueueEvent(SQLModel, table=True):
-    """An ACD event (orchestrator.acd.AcdEvent as JSON), kept to rebuild today's statistics."""
+    """An ACD event (orchestrator.queues.acd.AcdEvent as JSON), kept to rebuild today's
+    statistics."""
 
     __tablename__ = "queue_events"
     __table_args__ = (sa.Index("ix_queue_events_at", "at"),)
@@ -209,8 +210,8 @@ class QueueEvent(SQLModel, table=True):
 
 
 # == Queue places: waiting callers and last agents kept across a restart ==============
-# Data functions: orchestrator/store/queue_runtime.py (places, last agents), written through
-# orchestrator/callcenter/places.py; the ACD side is orchestrator/acd/places.py
+# Data functions: orchestrator/queues/store/runtime.py (places, last agents), written through
+# orchestrator/queues/store/places.py; the ACD side is orchestrator/queues/acd/places.py
 # (docs/queues.md, "Restart"). Migration 0008.
 class QueuePlace(SQLModel, table=True):
     """A caller waiting in a queue (or kept for a callback): its place survives a restart."""

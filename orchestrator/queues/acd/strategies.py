@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from orchestrator.acd.config import Strategy
+from orchestrator.queues.acd.config import Strategy
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 One flat, JSON-friendly :class:`AcdEvent` carries every kind of event, so the
 per-tenant WebSocket stream, the store (stats that survive a restart) and the
-:class:`~orchestrator.acd.stats.QueueStats` accumulator all take the same record.
+:class:`~orchestrator.queues.acd.stats.QueueStats` accumulator all take the same record.
 
 ``type`` and the fields each one fills (``tenant_id``, ``timestamp`` always):
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.acd.events import AcdEvent
+from orchestrator.queues.acd.events import AcdEvent
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 One :class:`AgentActions` serves the REST API (``POST /api/v1/agents/{id}/login``...),
 the WebSocket commands (``agent_login``...) and the phones' feature codes (``*91``...).
 Each action writes the store first (so a reload or a restart keeps it, see
-:mod:`.sync`) and then tells the :class:`~orchestrator.acd.AcdService`, whose
+:mod:`.sync`) and then tells the :class:`~orchestrator.queues.acd.AcdService`, whose
 ``agent_state`` events report the result.
 
 An agent logs into the queues it is a member of: one (``queue``) or all of them.
@@ -18,13 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from orchestrator.acd import AcdService
-from orchestrator.acd.config import pause_reason
 from orchestrator.bounds import StoreInt
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.cti.commands import parse
-from orchestrator.store import agents as store
-from orchestrator.store.queues import member_queues, set_logged_in
+from orchestrator.queues.acd import AcdService
+from orchestrator.queues.acd.config import pause_reason
+from orchestrator.queues.store import agents as store
+from orchestrator.queues.store.queues import member_queues, set_logged_in
 
 
 class AgentCommand(BaseModel):

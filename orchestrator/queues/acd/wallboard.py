@@ -1,8 +1,8 @@
 """The live wallboard model: per queue, the figures and the agents, pushed as they change.
 
-A :class:`Wallboard` is an :class:`~orchestrator.acd.events.AcdEvent` listener. For
+A :class:`Wallboard` is an :class:`~orchestrator.queues.acd.events.AcdEvent` listener. For
 every queue it builds a JSON-friendly snapshot (:meth:`Wallboard.snapshot`): the
-figures of a :class:`~orchestrator.acd.stats.QueueStats` (waiting calls, longest
+figures of a :class:`~orchestrator.queues.acd.stats.QueueStats` (waiting calls, longest
 wait, answered / abandoned today, both service levels, ASA, AHT) plus the queue's
 agents with their state and reason, and pushes it to the watchers allowed to see the
 queue's tenant (:meth:`Wallboard.watch`), e.g. the wallboard WebSocket
@@ -51,9 +51,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.stats import QueueStats
 from orchestrator.core.errors import NotFoundError
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.stats import QueueStats
 
 # How agents are listed on a tile: working first, absent last.
 STATE_ORDER = (
@@ -72,13 +72,13 @@ QueueKey = tuple[int, str]
 
 
 class _AgentLike(Protocol):
-    """What the board reads of an ACD agent (:class:`~orchestrator.acd.agents.Agent`)."""
+    """What the board reads of an ACD agent (:class:`~orchestrator.queues.acd.agents.Agent`)."""
 
     def to_dict(self) -> dict[str, object]: ...
 
 
 class _AcdLike(Protocol):
-    """What :meth:`Wallboard.attach` needs of an :class:`~orchestrator.acd.AcdService`."""
+    """What :meth:`Wallboard.attach` needs of an :class:`~orchestrator.queues.acd.AcdService`."""
 
     listeners: list[Callable[[AcdEvent], None]]
 

@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-from orchestrator.acd import offers
-from orchestrator.acd.strategies import pick
-
-if TYPE_CHECKING:
-    from orchestrator.acd.agents import Agent
-    from orchestrator.acd.service import AcdService
+from orchestrator.queues.acd import offers
+from orchestrator.queues.acd.agents import Agent
+from orchestrator.queues.acd.strategies import pick
+from orchestrator.queues.acd.waiting import QueuedCall
 
 
-def run(acd: AcdService) -> None:
+class DispatchHost(offers.OfferHost, Protocol):
+    """What a dispatch pass needs of the ACD: an offer's needs and the calls."""
+
+    @property
+    def calls(self) -> Mapping[str, QueuedCall]: ...
+
+
+def run(acd: DispatchHost) -> None:
     """Match waiting callers with available agents; start an offer for each match."""
     now = asyncio.get_running_loop().time()
     today = datetime.date.fromtimestamp(acd.clock())

@@ -1,10 +1,10 @@
 """Data functions for call queues and their members, and the ACD's view of them.
 
-A queue's fields are checked by :class:`~orchestrator.acd.config.QueueConfig` itself
-(and an agent's by :class:`~orchestrator.acd.config.AgentConfig`), so the rules live in
+A queue's fields are checked by :class:`~orchestrator.queues.acd.config.QueueConfig` itself
+(and an agent's by :class:`~orchestrator.queues.acd.config.AgentConfig`), so the rules live in
 one place whoever writes: the REST API, the composition root loading the store, tests.
 
-A member is an agent (:mod:`orchestrator.store.agents`) allowed in a queue, with an
+A member is an agent (:mod:`orchestrator.queues.store.agents`) allowed in a queue, with an
 optional per-queue penalty; ``logged_in`` is kept here (and the agent's pause with the
 agent) so they survive a restart of the service. :func:`load_acd` reads everything the
 ACD needs at start.
@@ -12,7 +12,7 @@ ACD needs at start.
 ``scope`` is the tenant a tenant admin acts for (``None`` for a system admin): rows
 of other tenants are invisible (:class:`NotFoundError`). What the running ACD writes
 back (its event log, waiting callers' places, last agents):
-:mod:`orchestrator.store.queue_runtime`.
+:mod:`orchestrator.queues.store.runtime`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.acd.config import AgentConfig, PriorityRule, QueueConfig
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.queues.acd.config import AgentConfig, PriorityRule, QueueConfig
+from orchestrator.queues.store.agents import agent_rows
 from orchestrator.store._common import (
     commit,
     exists,
@@ -34,7 +35,6 @@ from orchestrator.store._common import (
     refuse_nulls,
     tenant_for_write,
 )
-from orchestrator.store.agents import agent_rows
 from orchestrator.store.models import (
     Extension,
     Queue,

@@ -1,13 +1,13 @@
 """Queue statistics that survive a restart: every ACD event is stored, today's replayed.
 
-:class:`EventLog` is an ACD listener. It keeps each :class:`~orchestrator.acd.AcdEvent`
+:class:`EventLog` is an ACD listener. It keeps each :class:`~orchestrator.queues.acd.AcdEvent`
 in memory and writes them in batches (every ``flush_s``, in a worker thread, so the
 event dispatch never waits for the database). At start, :meth:`EventLog.start` replays
-the events stored since local midnight into the live :class:`~orchestrator.acd.QueueStats`
+the events stored since local midnight into the live :class:`~orchestrator.queues.acd.QueueStats`
 (the one the wallboard reads), so today's figures are the same as before the restart.
 
 What the previous run left open is closed, except the callers whose places were kept
-(``keep``: the ACD takes them back, see :mod:`orchestrator.acd.places`): other waiting
+(``keep``: the ACD takes them back, see :mod:`orchestrator.queues.acd.places`): other waiting
 callers and callbacks get a ``dequeued`` event of reason ``restart`` (not counted as
 answered or abandoned) or a ``callback_result`` ``cancelled``, and the logged-in agents
 an ``agent_state`` ``logged_out``; the agents' logins restored from the store then come
@@ -29,10 +29,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from orchestrator.acd import AcdEvent, QueueStats
-from orchestrator.store import queue_runtime as store
+from orchestrator.queues.acd import AcdEvent, QueueStats
+from orchestrator.queues.store import runtime as store
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 FLUSH_S = 0.5
 KEEP_DAYS = 7

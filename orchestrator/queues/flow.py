@@ -17,7 +17,7 @@ queue's result (docs/queues.md):
 
 Flows of one's own do the same with ``await call.queue("support")``.
 
-A caller taken back after a restart of the service (see :mod:`orchestrator.acd.places`)
+A caller taken back after a restart of the service (see :mod:`orchestrator.queues.acd.places`)
 has no flow any more, whichever flow put it in the queue: :func:`carry_on` does what
 this flow would have done with the result (the ACD calls it), and then hangs up.
 """
@@ -28,14 +28,14 @@ import asyncio
 import contextlib
 from typing import Any
 
-from orchestrator.acd import AcdService, QueueResult
-from orchestrator.acd.config import queue_name, skills
-from orchestrator.acd.places import Place
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import LegGoneError, ValidationError
 from orchestrator.core.events import Event, LegHungUp, PlaybackFinished
 from orchestrator.core.prompts import Prompt
 from orchestrator.ivr import CallEnded, IvrCall
+from orchestrator.queues.acd import AcdService, QueueResult
+from orchestrator.queues.acd.config import queue_name, skills
+from orchestrator.queues.acd.places import Place
 
 QUEUE_APP = "queue"
 MAX_HOPS = 3

@@ -32,14 +32,14 @@ import logging
 import re
 from collections.abc import Callable
 
-from orchestrator.callcenter.actions import AgentActions
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.events import Event, LegCreated, LegHungUp, PlaybackFinished
 from orchestrator.core.prompts import Prompt
+from orchestrator.queues.actions import AgentActions
 from orchestrator.store.endpoints import EndpointOwner
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 FEATURE_CODES = {"*91": "agent_login", "*92": "agent_logout", "*93": "agent_pause"}
 LOGGED_IN, LOGGED_OUT = Prompt.AGENT_LOGGED_IN, Prompt.AGENT_LOGGED_OUT

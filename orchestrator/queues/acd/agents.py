@@ -30,10 +30,10 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.acd.config import AgentConfig, pause_reason
-from orchestrator.acd.events import AcdEvent
-from orchestrator.acd.strategies import AgentSnapshot
 from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.queues.acd.config import AgentConfig, pause_reason
+from orchestrator.queues.acd.events import AcdEvent
+from orchestrator.queues.acd.strategies import AgentSnapshot
 
 # Registration states that mean "reachable" / "not reachable" (the engines' endpoint and
 # contact states); anything else (``unknown``) leaves reachability as it was.

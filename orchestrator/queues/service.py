@@ -1,23 +1,23 @@
 """The call center as the service runs it: the ACD wired to the store, IVR, CTI and phones.
 
-:class:`CallCenter` puts together, around one :class:`~orchestrator.acd.AcdService`:
+:class:`CallCenter` puts together, around one :class:`~orchestrator.queues.acd.AcdService`:
 
 - :class:`~.sync.StoreSync`: queues, agents and memberships from the store, at start
   and after every change through the API (:meth:`CallCenter.reload`);
 - :class:`~.eventlog.EventLog`: every ACD event stored; today's statistics rebuilt into
-  :attr:`CallCenter.stats` (a live :class:`~orchestrator.acd.QueueStats`) at start;
-- :class:`~.places.PlaceStore`: waiting callers' places and the last agents kept in the
+  :attr:`CallCenter.stats` (a live :class:`~orchestrator.queues.acd.QueueStats`) at start;
+- :class:`~.store.places.PlaceStore`: waiting callers' places and the last agents kept in the
   store, so a restart gives the callers their places back (:meth:`CallCenter.start`);
 - :class:`~.actions.AgentActions`: login/logout/pause for REST, WebSocket and phones;
-- :class:`~.cti_events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
+- :class:`~.events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
   stream;
-- :class:`~.features.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
+- :class:`~.feature_codes.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
 - the IVR flow ``queue`` (:func:`~.flow.queue_flow`).
 
-The composition root (orchestrator/runtime.py) builds it and calls :meth:`start`
-before the engine starts (so the engine's start-up sweep spares the callers taken back)
-and :meth:`stop` before the IVR runner stops (so the flows of waiting callers leave
-them up for the next run).
+The composition root (orchestrator/runtime.py, through :mod:`.install`) builds it and
+calls :meth:`start` before the engine starts (so the engine's start-up sweep spares the
+callers taken back) and :meth:`stop` before the IVR runner stops (so the flows of
+waiting callers leave them up for the next run).
 """
 
 from __future__ import annotations
@@ -30,26 +30,26 @@ from typing import Any
 
 from sqlmodel import Session
 
-from orchestrator.acd import AcdService, QueueStats
-from orchestrator.acd.wallboard import Wallboard
-from orchestrator.callcenter.actions import AgentActions
-from orchestrator.callcenter.cti_events import CtiForwarder
-from orchestrator.callcenter.eventlog import EventLog
-from orchestrator.callcenter.features import FeatureCodes, Resolve
-from orchestrator.callcenter.flow import carry_on
-from orchestrator.callcenter.places import PlaceStore
-from orchestrator.callcenter.sync import StoreSync
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConflictError, NotFoundError
 from orchestrator.cti import CtiService
 from orchestrator.ivr.directory import Directory
+from orchestrator.queues.acd import AcdService, QueueStats
+from orchestrator.queues.acd.wallboard import Wallboard
+from orchestrator.queues.actions import AgentActions
+from orchestrator.queues.eventlog import EventLog
+from orchestrator.queues.events import CtiForwarder
+from orchestrator.queues.feature_codes import FeatureCodes, Resolve
+from orchestrator.queues.flow import carry_on
+from orchestrator.queues.store.places import PlaceStore
+from orchestrator.queues.sync import StoreSync
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 # How often logged-in agents' registrations are read from the engine when it does not
 # report them (Asterisk without the registrar's test events, see
 # orchestrator/engines/asterisk/registrations.py); with events the ACD reads them only
-# as a safety net (orchestrator/acd/reachability.py).
+# as a safety net (orchestrator/queues/acd/reachability.py).
 REACHABILITY_POLL_S = 5.0
 
 
@@ -105,7 +105,7 @@ class CallCenter:
         self.acd.remember_last_agents(last_agents)
         self._recent_waits()
         self.acd.dequeued_before = {e.call_id for e in self.events.replayed if e.type == "dequeued"}
-        self.acd.restore(places)  # they wait for the engine (see orchestrator.acd.places)
+        self.acd.restore(places)  # they wait for the engine (see orchestrator.queues.acd.places)
         self.places.start()
         # The wallboard from the start, not from its first viewer: who logged out of which
         # queue earlier today is only in the replayed events.

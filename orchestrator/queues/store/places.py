@@ -1,6 +1,6 @@
 """Waiting callers' places and the last agents, kept in the store for the next run.
 
-:class:`PlaceStore` is the ACD's :class:`~orchestrator.acd.places.PlaceKeeper`. The ACD
+:class:`PlaceStore` is the ACD's :class:`~orchestrator.queues.acd.places.PlaceKeeper`. The ACD
 tells it of every change synchronously; it only notes the change, and a writer task
 stores what is noted at once, in one transaction in a worker thread. So a caller's
 place is in the store a few milliseconds after it started waiting (the window in which
@@ -20,12 +20,12 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
-from orchestrator.acd.places import Place
-from orchestrator.acd.service import LAST_AGENT_MEMORY
-from orchestrator.store import queue_runtime as store
+from orchestrator.queues.acd.places import Place
+from orchestrator.queues.acd.tracking import LAST_AGENT_MEMORY
+from orchestrator.queues.store import runtime as store
 from orchestrator.store.batching import BatchWriter
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 RETRY_S = 1.0
 

@@ -24,16 +24,16 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.acd.agents import Agent
-from orchestrator.acd.config import AgentConfig, QueueConfig
-from orchestrator.acd.events import AcdEvent, QueueResult
-from orchestrator.acd.places import Place
-from orchestrator.acd.service import AcdService
-from orchestrator.acd.stats import QueueStats
 from orchestrator.core.call import Leg
 from orchestrator.core.events import Event, LegCreated
 from orchestrator.core.fake import FakeEngine
 from orchestrator.ivr.directory import StaticDirectory
+from orchestrator.queues.acd.agents import Agent
+from orchestrator.queues.acd.config import AgentConfig, QueueConfig
+from orchestrator.queues.acd.events import AcdEvent, QueueResult
+from orchestrator.queues.acd.places import Place
+from orchestrator.queues.acd.service import AcdService
+from orchestrator.queues.acd.stats import QueueStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,7 @@ class AgentPhones:
 
 
 class MemoryPlaces:
-    """A :class:`~orchestrator.acd.places.PlaceKeeper` in memory: the store's stand-in,
+    """A :class:`~orchestrator.queues.acd.places.PlaceKeeper` in memory: the store's stand-in,
     outliving the :class:`AcdService` instances of a test."""
 
     def __init__(self) -> None:

@@ -22,26 +22,58 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
-from orchestrator.acd.waiting import Offer, QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.events import LegCreated, LegDtmf, LegHungUp, LegStateChanged
 from orchestrator.core.targets import Routing
+from orchestrator.ivr.directory import Directory
+from orchestrator.queues.acd.agents import AgentBook
+from orchestrator.queues.acd.waiting import Offer, QueuedCall, QueueRuntime
 
 if TYPE_CHECKING:
-    from orchestrator.acd.agents import Agent
-    from orchestrator.acd.service import AcdService
+    from orchestrator.core.engine import Engine
+    from orchestrator.queues.acd.agents import Agent
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 # Q.850 causes of a failed offer, as offer_ended reasons.
 OFFER_FAILURES = {17: "busy", 21: "rejected", 18: "no_answer", 19: "no_answer"}
 ANSWERED_ELSEWHERE = 26
 
 
-def start(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, agents: list[Agent]) -> None:
+class OfferHost(Protocol):
+    """What an offer needs of the ACD (:class:`~.service.AcdService` is one): the engine,
+    the agents, and the bookkeeping of agent legs, events and dispatch passes."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def directory(self) -> Directory: ...
+    @property
+    def agents(self) -> AgentBook: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def stopping(self) -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]: ...
+    def event(self, type_: str, entry: QueuedCall, **fields: object) -> None: ...
+    def kick(self) -> None: ...
+    def kick_at(self, delay: float) -> None: ...
+    def runtime_of(self, entry: QueuedCall) -> QueueRuntime: ...
+    def track_agent_leg(self, entry: QueuedCall, agent: Agent, leg_id: str) -> None: ...
+    def forget_agent_leg(self, leg_id: str) -> None: ...
+    def agent_leg_gone(self, entry: QueuedCall) -> None: ...
+    def release(self, entry: QueuedCall) -> None: ...
+    def note_last_agent(
+        self, tenant_id: int, number: str, agent_id: str, *, keep: bool
+    ) -> None: ...
+
+
+def start(acd: OfferHost, runtime: QueueRuntime, entry: QueuedCall, agents: list[Agent]) -> None:
     """Ring ``agents`` for ``entry`` (they are reserved at once) in a task of its own."""
     offer = Offer(entry, {acd.engine.new_id(): agent for agent in agents})
     entry.offer = offer
@@ -52,7 +84,7 @@ def start(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, agents: lis
     offer.task = acd.spawn(_run(acd, runtime, offer), f"acd-offer-{entry.id}")
 
 
-async def _run(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
+async def _run(acd: OfferHost, runtime: QueueRuntime, offer: Offer) -> None:
     entry, config = offer.call, runtime.config
     loop = asyncio.get_running_loop()
     try:
@@ -85,7 +117,7 @@ async def _run(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
         await _end(acd, runtime, offer)
 
 
-async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
+async def _end(acd: OfferHost, runtime: QueueRuntime, offer: Offer) -> None:
     """Hang up every leg but the winner's and settle each agent's part."""
     entry, config = offer.call, runtime.config
     offer.closed = True
@@ -122,7 +154,7 @@ async def _end(acd: AcdService, runtime: QueueRuntime, offer: Offer) -> None:
 
 
 def agent_leg_event(
-    acd: AcdService,
+    acd: OfferHost,
     entry: QueuedCall,
     agent: Agent,
     event: LegHungUp | LegStateChanged | LegCreated | LegDtmf,
@@ -146,7 +178,7 @@ def agent_leg_event(
             offer.wake.set()
 
 
-def _answered(acd: AcdService, entry: QueuedCall, offer: Offer, leg_id: str, agent: Agent) -> None:
+def _answered(acd: OfferHost, entry: QueuedCall, offer: Offer, leg_id: str, agent: Agent) -> None:
     """The first agent to answer gets the call (later ones lose the race)."""
     now = acd.clock()
     offer.winner = entry.agent_leg = leg_id

@@ -1,6 +1,6 @@
 """Queue and agent events on the CTI stream (``/api/v1/ws``), per tenant.
 
-An ACD listener turning :class:`~orchestrator.acd.AcdEvent` records into CTI events:
+An ACD listener turning :class:`~orchestrator.queues.acd.AcdEvent` records into CTI events:
 
 - ``queued`` / ``dequeued``: on the call the CTI registry knows for the caller's leg
   (an IVR call: its ``access_number`` subscription sees them), or on a minimal call
@@ -24,14 +24,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from orchestrator.acd import AcdEvent, AcdService
-from orchestrator.acd.waiting import QueuedCall
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import NotFoundError
 from orchestrator.cti import CtiService
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallState
+from orchestrator.queues.acd import AcdEvent, AcdService
+from orchestrator.queues.acd.waiting import QueuedCall
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 CALL_FIELDS = ("queue", "caller", "position", "priority", "kind", "reason", "wait_s", "agent_id")
 

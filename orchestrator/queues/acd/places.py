@@ -47,16 +47,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator.acd import session
-from orchestrator.acd.config import skills
-from orchestrator.acd.events import QueueResult
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.queues.acd import session
+from orchestrator.queues.acd.config import skills
+from orchestrator.queues.acd.events import QueueResult
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime
 
 if TYPE_CHECKING:
-    from orchestrator.acd.service import AcdService
+    from orchestrator.queues.acd.agents import Agent
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 KINDS = ("live", "callback")
 
@@ -137,7 +137,38 @@ class PlaceKeeper(Protocol):
 ResumedFlow = Callable[[Place, QueueResult], Awaitable[None]]
 
 
-def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
+class PlaceHost(session.SessionHost, Protocol):
+    """What a restart needs of the ACD (:class:`~.service.AcdService` is one): a caller
+    owner's needs, the place keeper, and the calls and legs to take back."""
+
+    @property
+    def calls(self) -> Mapping[str, QueuedCall]: ...
+    @property
+    def following(self) -> bool: ...
+    @property
+    def places(self) -> PlaceKeeper | None: ...
+    @property
+    def resumed_flow(self) -> ResumedFlow | None: ...
+    @property
+    def adopted(self) -> list[Callable[[QueuedCall], None]]: ...
+    @property
+    def connected(self) -> set[str]: ...
+    @property
+    def pending(self) -> list[tuple[QueuedCall, QueueRuntime]]: ...
+    @property
+    def dequeued_before(self) -> set[str]: ...
+
+    def kick(self) -> None: ...
+    def next_seq(self) -> int: ...
+    def queue(self, tenant_id: int, name: str) -> QueueRuntime: ...
+    def owns_leg(self, leg_id: str) -> bool: ...
+    def track_agent_leg(self, entry: QueuedCall, agent: Agent, leg_id: str) -> None: ...
+    def note_last_agent(
+        self, tenant_id: int, number: str, agent_id: str, *, keep: bool
+    ) -> None: ...
+
+
+def restore(acd: PlaceHost, places: Iterable[Place]) -> list[Place]:
     """Put the places back in the waiting lists (no offers yet); returns those refused.
 
     A place whose queue is unknown (deleted or disabled meanwhile) is refused: the
@@ -188,7 +219,7 @@ def restore(acd: AcdService, places: Iterable[Place]) -> list[Place]:
     return refused
 
 
-def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
+def _reconnect(acd: PlaceHost, entry: QueuedCall, place: Place) -> None:
     """A connected place: the call is with its agent, not waiting (see the module doc)."""
     entry.state, entry.answered_at = "connecting", place.answered_at
     entry.agent_leg, entry.connected = place.agent_leg, True
@@ -202,13 +233,13 @@ def _reconnect(acd: AcdService, entry: QueuedCall, place: Place) -> None:
         acd.track_agent_leg(entry, entry.agent, place.agent_leg)
 
 
-def remember_last_agents(acd: AcdService, rows: Iterable[tuple[int, str, str]]) -> None:
+def remember_last_agents(acd: PlaceHost, rows: Iterable[tuple[int, str, str]]) -> None:
     """Fill the last-agent memory with stored ``(tenant, number, agent)``, oldest first."""
     for tenant_id, number, agent_id in rows:
         acd.note_last_agent(tenant_id, number, agent_id, keep=False)
 
 
-def adopt(acd: AcdService) -> None:
+def adopt(acd: PlaceHost) -> None:
     """The engine is connected: each restored caller waits on, or is closed if gone."""
     pending, acd.pending[:] = list(acd.pending), []
     for entry, runtime in pending:
@@ -241,7 +272,7 @@ def adopt(acd: AcdService) -> None:
     acd.kick()
 
 
-def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+def _adopt_connected(acd: PlaceHost, runtime: QueueRuntime, entry: QueuedCall) -> None:
     """A call connected with its agent before the restart: owned again, not offered again."""
     engine = acd.engine
     caller, agent_leg = engine.leg(entry.leg_id), engine.leg(entry.agent_leg)
@@ -275,7 +306,7 @@ def _adopt_connected(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) 
     acd.spawn(_resume(acd, runtime, entry), f"acd-adopted-{entry.id}")
 
 
-async def _resume(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+async def _resume(acd: PlaceHost, runtime: QueueRuntime, entry: QueuedCall) -> None:
     """Own a resumed caller: hold it in the queue (or re-own its call with an agent),
     then carry on in place of its flow."""
     place = Place.of(entry)

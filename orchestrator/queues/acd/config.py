@@ -1,7 +1,7 @@
 """Queue and agent configuration, validated when built.
 
 Everything here is plain data: the store (part 2) keeps it, the REST API fills it,
-and :class:`~orchestrator.acd.service.AcdService` reads it. Each dataclass checks
+and :class:`~orchestrator.queues.acd.service.AcdService` reads it. Each dataclass checks
 itself in ``__post_init__`` and raises :class:`ValidationError` with a ``field``
 detail, so a bad value is refused where an admin typed it and never reaches the
 engine (dial strings, prompts and MOH class names all come from here).
@@ -96,7 +96,7 @@ def destination(value: Any, *, field_name: str = "overflow") -> str:
     """Where a caller goes when a queue gives up on it.
 
     ``extension:<n>``, ``number:<+n>``, ``queue:<name>`` or ``hangup``; the flow that
-    called :meth:`~orchestrator.acd.service.AcdService.enqueue` carries it out.
+    called :meth:`~orchestrator.queues.acd.service.AcdService.enqueue` carries it out.
     """
     if not isinstance(value, str):
         raise _fail(field_name, "must be a string", value)

@@ -1,8 +1,8 @@
 """The ACD's configuration from the store: loaded at start, reloaded after each change.
 
 :class:`StoreSync` reads a tenant's (or every tenant's) enabled queues, agents and
-memberships (:func:`orchestrator.store.queues.load_acd`, in a worker thread) and makes
-the :class:`~orchestrator.acd.AcdService` match them:
+memberships (:func:`orchestrator.queues.store.queues.load_acd`, in a worker thread) and makes
+the :class:`~orchestrator.queues.acd.AcdService` match them:
 
 - queues are added or changed in place (waiting callers stay); a queue gone from the
   store (deleted, disabled, renamed) is removed, unless callers still wait in it (it
@@ -23,11 +23,11 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
-from orchestrator.acd import AcdService
 from orchestrator.core.errors import ConflictError
-from orchestrator.store import queues as store
+from orchestrator.queues.acd import AcdService
+from orchestrator.queues.store import queues as store
 
-log = logging.getLogger("orchestrator.callcenter")
+log = logging.getLogger("orchestrator.queues")
 
 
 class StoreSync:

@@ -19,22 +19,55 @@ import contextlib
 import logging
 import math
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
-from orchestrator.acd.events import QueueResult
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import LegGoneError, OrchestratorError
 from orchestrator.core.targets import Routing
+from orchestrator.ivr.directory import Directory
+from orchestrator.queues.acd.agents import AgentBook
+from orchestrator.queues.acd.events import QueueResult
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime, position_prompt, wait_prompt
 
 if TYPE_CHECKING:
-    from orchestrator.acd.service import AcdService
+    from orchestrator.core.engine import Engine
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
 # Longest the owner waits for an ended offer to hang up its agents.
 OFFER_CLEANUP_S = 10.0
+
+
+class SessionHost(Protocol):
+    """What a caller's owner needs of the ACD (:class:`~.service.AcdService` is one):
+    the engine, the agents, and the bookkeeping of calls, legs, playbacks and events."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def directory(self) -> Directory: ...
+    @property
+    def agents(self) -> AgentBook: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]: ...
+    def event(self, type_: str, entry: QueuedCall, **fields: object) -> None: ...
+    def kick_at(self, delay: float) -> None: ...
+    def track(self, entry: QueuedCall, *, keep: bool = True) -> None: ...
+    def track_leg(self, entry: QueuedCall, leg_id: str) -> None: ...
+    def untrack(self, entry: QueuedCall) -> None: ...
+    def leave(self, entry: QueuedCall) -> None: ...
+    def keeping(self, entry: QueuedCall) -> bool: ...
+    def keep_connected(self, entry: QueuedCall) -> None: ...
+    def ordered(self, tenant_id: int, queue: str) -> list[QueuedCall]: ...
+    def position(self, entry: QueuedCall) -> int: ...
+    def last_agent_of(self, tenant_id: int, number: str) -> str: ...
+    def track_playback(self, entry: QueuedCall, playback_id: str) -> None: ...
+    def forget_playback(self, entry: QueuedCall) -> None: ...
+    def agent_leg_gone(self, entry: QueuedCall) -> None: ...
 
 
 async def _wait(entry: QueuedCall, until: float) -> None:
@@ -46,7 +79,7 @@ async def _wait(entry: QueuedCall, until: float) -> None:
         await asyncio.wait_for(entry.wake.wait(), None if math.isinf(timeout) else timeout)
 
 
-def _dequeued(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, reason: str) -> None:
+def _dequeued(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, reason: str) -> None:
     acd.event(
         "dequeued",
         entry,
@@ -57,7 +90,7 @@ def _dequeued(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, reason:
     )
 
 
-def _refusal(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
+def _refusal(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> str:
     """Why the caller cannot even join: ``max_len``, ``no_agents`` or ``""``."""
     config = runtime.config
     if config.max_len and len(acd.ordered(entry.tenant_id, entry.queue)) >= config.max_len:
@@ -68,7 +101,7 @@ def _refusal(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
     return ""
 
 
-async def run_live(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+async def run_live(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
     """Hold a live caller in the queue until it is answered, leaves or gives up."""
     config = runtime.config
     refusal = _refusal(acd, runtime, entry)
@@ -82,7 +115,7 @@ async def run_live(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) ->
     return await _own(acd, runtime, entry, resumed=False)
 
 
-def exclusive(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> None:
+def exclusive(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> None:
     """With ``last_agent_s``, offer the caller only to its last agent for a while (what
     is left of the period after ``waited`` seconds in the queue)."""
     last = acd.last_agent_of(entry.tenant_id, entry.caller)
@@ -93,14 +126,14 @@ def exclusive(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waited:
         acd.kick_at(remaining)
 
 
-async def run_resumed(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+async def run_resumed(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
     """Hold a caller taken back after a restart (already tracked), from where it was:
     ``max_wait_s`` and the last-agent period count from its original arrival."""
     return await _own(acd, runtime, entry, resumed=True)
 
 
 async def _own(
-    acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool
+    acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool
 ) -> QueueResult:
     config, engine = runtime.config, acd.engine
     leg = engine.leg(entry.leg_id)
@@ -141,7 +174,7 @@ async def _own(
                 _start_callback(acd, runtime, entry)
 
 
-async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> str:
+async def _hold(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, waited: float) -> str:
     """Wait for an agent; the reason the caller leaves otherwise (``""``: answered).
 
     ``waited``: seconds already spent in the queue (by a caller resumed after a restart).
@@ -175,7 +208,7 @@ async def _hold(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, waite
         await _wait(entry, min(deadline, next_announce))
 
 
-async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> None:
+async def _announce(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> None:
     config = runtime.config
     media: list[str] = []
     if config.announce_position:
@@ -191,7 +224,7 @@ async def _announce(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -
     await acd.engine.play(entry.leg_id, media, playback_id=playback_id)
 
 
-def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: str) -> QueueResult:
+def _left(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, outcome: str) -> QueueResult:
     """The caller leaves without an agent: ``abandoned``, ``timeout`` or ``callback``."""
     entry.state = "left"
     wait = entry.wait_s(acd.clock())
@@ -207,7 +240,7 @@ def _left(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, outcome: st
     )
 
 
-async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
+async def _talk(acd: SessionHost, entry: QueuedCall) -> QueueResult:
     """An agent answered: connect them with the caller until either hangs up."""
     engine = acd.engine
     if entry.playback_id:
@@ -220,7 +253,7 @@ async def _talk(acd: AcdService, entry: QueuedCall) -> QueueResult:
     return await _talking(acd, entry)
 
 
-async def _talking(acd: AcdService, entry: QueuedCall) -> QueueResult:
+async def _talking(acd: SessionHost, entry: QueuedCall) -> QueueResult:
     """Until the caller or the agent hangs up."""
     wait = max(0.0, entry.answered_at - entry.enqueued_at)
     agent_id = entry.agent.id if entry.agent else ""
@@ -231,7 +264,7 @@ async def _talking(acd: AcdService, entry: QueuedCall) -> QueueResult:
     return QueueResult("answered", entry.queue, entry.id, wait, agent_id, max(0.0, talk))
 
 
-async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
+async def run_adopted(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> QueueResult:
     """Own a call that was connected with its agent when the previous run ended (see
     :mod:`.places`): the talk goes on; then the usual cleanup, wrap-up and completion."""
     try:
@@ -243,7 +276,7 @@ async def run_adopted(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall)
             await _cleanup(acd, entry, moh=False)
 
 
-async def _connect(acd: AcdService, entry: QueuedCall) -> None:
+async def _connect(acd: SessionHost, entry: QueuedCall) -> None:
     """The caller and the agent talk; a side gone is noted."""
     entry.connected = True
     try:
@@ -257,7 +290,7 @@ async def _connect(acd: AcdService, entry: QueuedCall) -> None:
     acd.keep_connected(entry)
 
 
-async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:
+async def _cleanup(acd: SessionHost, entry: QueuedCall, *, moh: bool) -> None:
     # Runs when the owner is cancelled too: every step is attempted whatever failed.
     engine = acd.engine
     offer = entry.offer
@@ -278,7 +311,7 @@ async def _cleanup(acd: AcdService, entry: QueuedCall, *, moh: bool) -> None:
 
 
 # -- callbacks -------------------------------------------------------------------------
-def _start_callback(acd: AcdService, runtime: QueueRuntime, live: QueuedCall) -> None:
+def _start_callback(acd: SessionHost, runtime: QueueRuntime, live: QueuedCall) -> None:
     """Keep the caller's place (arrival order and priority) as a callback entry."""
     entry = QueuedCall(
         id=live.id,
@@ -299,7 +332,7 @@ def _start_callback(acd: AcdService, runtime: QueueRuntime, live: QueuedCall) ->
 
 
 async def run_callback(
-    acd: AcdService, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool = False
+    acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall, *, resumed: bool = False
 ) -> None:
     """When an agent answers, call the customer back and connect them.
 
@@ -352,7 +385,7 @@ async def run_callback(
                 _callback_result(acd, entry, result or "cancelled")
 
 
-def _callback_result(acd: AcdService, entry: QueuedCall, reason: str) -> None:
+def _callback_result(acd: SessionHost, entry: QueuedCall, reason: str) -> None:
     acd.event(
         "callback_result",
         entry,
@@ -363,7 +396,7 @@ def _callback_result(acd: AcdService, entry: QueuedCall, reason: str) -> None:
     )
 
 
-async def _call_back(acd: AcdService, runtime: QueueRuntime, entry: QueuedCall) -> str:
+async def _call_back(acd: SessionHost, runtime: QueueRuntime, entry: QueuedCall) -> str:
     config, engine = runtime.config, acd.engine
     loop = asyncio.get_running_loop()
     number = entry.callback_number

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.acd import QueueStats
-from orchestrator.callcenter.flow import QUEUE_APP, queue_flow
-from orchestrator.callcenter.service import CallCenter
 from orchestrator.cdr.install import Cdrs
 from orchestrator.cdr.sources import follow_acd
 from orchestrator.components import Component, Deps, Hooks
 from orchestrator.cti.install import Cti
 from orchestrator.ivr.install import Ivr
+from orchestrator.queues.acd import QueueStats
+from orchestrator.queues.flow import QUEUE_APP, queue_flow
+from orchestrator.queues.service import CallCenter
 
 
 @dataclass(slots=True)

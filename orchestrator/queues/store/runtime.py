@@ -1,10 +1,10 @@
 """What the running ACD keeps in the store: its event log, the places of waiting
 callers and the last agent of each caller's number.
 
-The event log feeds the statistics after a restart (:mod:`orchestrator.callcenter.eventlog`);
+The event log feeds the statistics after a restart (:mod:`orchestrator.queues.eventlog`);
 the places and last agents give the callers their places back (:func:`save_places`,
 :func:`load_places`...; docs/queues.md, "Restart"). Both are written from worker
-threads by :mod:`orchestrator.callcenter` (``eventlog``, ``places``).
+threads by :mod:`orchestrator.queues` (``eventlog``, ``store.places``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.acd.places import Place
 from orchestrator.core.errors import ValidationError
+from orchestrator.queues.acd.places import Place
 from orchestrator.store.models import Queue, QueueEvent, QueueLastAgent, QueuePlace
 
 

@@ -16,11 +16,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestrator.acd.config import QueueConfig
 from orchestrator.core.prompts import Prompt
+from orchestrator.queues.acd.config import QueueConfig
 
 if TYPE_CHECKING:
-    from orchestrator.acd.agents import Agent
+    from orchestrator.queues.acd.agents import Agent
 
 # Answered waits kept per queue for the estimated-wait announcement.
 RECENT_WAITS = 20

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from orchestrator.acd.agents import AgentBook
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.queues.acd.agents import AgentBook
 
-log = logging.getLogger("orchestrator.acd")
+log = logging.getLogger("orchestrator.queues.acd")
 
 # How often the poll loop looks at the clock (poll_s can be changed while it runs).
 _TICK_S = 0.5

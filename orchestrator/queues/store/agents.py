@@ -2,9 +2,9 @@
 
 An agent is an extension of the tenant plus skills and a penalty; its SIP endpoint
 (``<sip_username>@<tenant sip_domain>``) follows from the extension. Its fields are
-checked by :class:`~orchestrator.acd.config.AgentConfig` itself, so the rules live in
+checked by :class:`~orchestrator.queues.acd.config.AgentConfig` itself, so the rules live in
 one place. The agent's pause is kept here so it survives a restart of the service; its
-queues and logins are memberships (:mod:`orchestrator.store.queues`).
+queues and logins are memberships (:mod:`orchestrator.queues.store.queues`).
 
 ``scope`` is the tenant a tenant admin acts for (``None`` for a system admin): rows
 of other tenants are invisible (:class:`NotFoundError`).
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.acd.config import AgentConfig
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.queues.acd.config import AgentConfig
 from orchestrator.store._common import (
     commit,
     exists,

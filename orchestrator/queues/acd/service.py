@@ -23,6 +23,8 @@ How it works (docs/queues.md has the whole picture):
   leg's answer is settled in :func:`.offers.agent_leg_event`);
 - with a :class:`~.places.PlaceKeeper`, waiting callers and the last agents are kept
   in the store, so a restart of the orchestrator keeps their places (:mod:`.places`).
+- which legs and playbacks belong to which call is :class:`~.tracking.CallTracking`'s
+  bookkeeping (the service's base class).
 """
 
 from __future__ import annotations
@@ -37,13 +39,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
-from orchestrator.acd import dispatch, offers, places, session
-from orchestrator.acd.agents import Agent, AgentBook
-from orchestrator.acd.config import AgentConfig, QueueConfig, skills
-from orchestrator.acd.events import AcdEvent, QueueEvents, QueueResult
-from orchestrator.acd.places import Place, PlaceKeeper, ResumedFlow
-from orchestrator.acd.reachability import Reachability
-from orchestrator.acd.waiting import QueuedCall, QueueRuntime
 from orchestrator.core.call import LegState
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import ConflictError, NotFoundError
@@ -58,11 +53,16 @@ from orchestrator.core.events import (
     PlaybackFinished,
 )
 from orchestrator.ivr.directory import Directory
+from orchestrator.queues.acd import dispatch, offers, places, session
+from orchestrator.queues.acd.agents import Agent, AgentBook
+from orchestrator.queues.acd.config import AgentConfig, QueueConfig, skills
+from orchestrator.queues.acd.events import AcdEvent, QueueEvents, QueueResult
+from orchestrator.queues.acd.places import Place, PlaceKeeper, ResumedFlow
+from orchestrator.queues.acd.reachability import Reachability
+from orchestrator.queues.acd.tracking import CallTracking
+from orchestrator.queues.acd.waiting import QueuedCall, QueueRuntime
 
-log = logging.getLogger("orchestrator.acd")
-
-# Callers' numbers whose last agent is remembered (oldest forgotten first).
-LAST_AGENT_MEMORY = 100_000
+log = logging.getLogger("orchestrator.queues.acd")
 
 
 class CallerLike(Protocol):
@@ -75,7 +75,7 @@ class CallerLike(Protocol):
     def caller(self) -> str: ...
 
 
-class AcdService:
+class AcdService(CallTracking):
     """Call queues of every tenant on one engine (see the module doc)."""
 
     def __init__(
@@ -242,10 +242,6 @@ class AcdService:
         """
         self.agents.set_busy(tenant_id, extension, busy)
 
-    def owns_leg(self, leg_id: str) -> bool:
-        """Whether ``leg_id`` is a caller or agent leg the ACD is handling."""
-        return leg_id in self._caller_legs or leg_id in self._agent_legs
-
     # -- a restart ------------------------------------------------------------------
     def restore(self, stored: Iterable[Place]) -> list[Place]:
         """Take back the callers a previous run left waiting; returns those refused.
@@ -339,102 +335,6 @@ class AcdService:
     def position(self, entry: QueuedCall) -> int:
         ordered = self.ordered(entry.tenant_id, entry.queue)
         return ordered.index(entry) + 1 if entry in ordered else 0
-
-    # -- bookkeeping used by the call owners (session.py) ---------------------------------
-    def track(self, entry: QueuedCall, *, keep: bool = True) -> None:
-        """A call starts waiting; ``keep``: tell the place keeper (not when restored)."""
-        self._calls[entry.id] = entry
-        if entry.leg_id:
-            self._caller_legs[entry.leg_id] = entry
-        if self.places is not None:
-            if keep:
-                self.places.keep(Place.of(entry))
-            if entry.kind == "live" and entry.leg_id:
-                self.engine.keep([entry.leg_id])
-        self.kick()
-
-    def track_leg(self, entry: QueuedCall, leg_id: str) -> None:
-        entry.leg_id = leg_id
-        self._caller_legs[leg_id] = entry
-
-    def untrack(self, entry: QueuedCall) -> None:
-        self.leave(entry)
-        self.release(entry)
-
-    def leave(self, entry: QueuedCall) -> None:
-        """Forget ``entry`` here; its place (if kept) stays for the next run."""
-        self._calls.pop(entry.id, None)
-        if self._caller_legs.get(entry.leg_id) is entry:
-            del self._caller_legs[entry.leg_id]
-        if entry.playback_id:
-            self._playbacks.pop(entry.playback_id, None)
-        if entry.offer is not None:
-            entry.offer.wake.set()
-
-    def release(self, entry: QueuedCall) -> None:
-        """The call waits no more: its place and its leg are not kept for a restart."""
-        if self.places is not None:
-            self.places.release(entry.id)
-            if entry.kind == "live":
-                self.engine.release([entry.leg_id])
-                self.connected.discard(entry.leg_id)
-            if entry.agent_leg:
-                self.engine.release([entry.agent_leg])
-
-    def keep_connected(self, entry: QueuedCall) -> None:
-        """A live caller is connected with its agent: kept (with the agent's leg) until
-        the call ends, so a restart meanwhile adopts it (see .places)."""
-        if self.places is None or entry.kind != "live" or not entry.agent_leg:
-            return
-        self.places.keep(Place.of(entry))
-        self.engine.keep([entry.leg_id, entry.agent_leg])
-        self.connected.add(entry.leg_id)
-
-    def track_playback(self, entry: QueuedCall, playback_id: str) -> None:
-        entry.playback_id, entry.playback_done = playback_id, False
-        self._playbacks[playback_id] = entry
-
-    def forget_playback(self, entry: QueuedCall) -> None:
-        self._playbacks.pop(entry.playback_id, None)
-        entry.playback_id, entry.playback_done = "", False
-
-    def track_agent_leg(self, entry: QueuedCall, agent: Agent, leg_id: str) -> None:
-        self._agent_legs[leg_id] = (entry, agent)
-
-    def forget_agent_leg(self, leg_id: str) -> None:
-        self._agent_legs.pop(leg_id, None)
-
-    def agent_leg_call(self, leg_id: str) -> str | None:
-        """The queue call an agent leg is ringing (or talking) for, if it is one of ours."""
-        tracked = self._agent_legs.get(leg_id)
-        return tracked[0].id if tracked is not None else None
-
-    def event(self, type_: str, entry: QueuedCall, **fields: object) -> None:
-        """Emit a call event of ``entry`` stamped now."""
-        self.emit(
-            AcdEvent(
-                type=type_,
-                tenant_id=entry.tenant_id,
-                timestamp=self.clock(),
-                queue=entry.queue,
-                call_id=entry.id,
-                caller=entry.caller,
-                leg_id=entry.leg_id,
-                **fields,  # type: ignore[arg-type]
-            )
-        )
-
-    def last_agent_of(self, tenant_id: int, number: str) -> str:
-        return self._last_agent.get((tenant_id, number), "") if number else ""
-
-    def note_last_agent(self, tenant_id: int, number: str, agent_id: str, *, keep: bool) -> None:
-        """Remember who answered ``number`` last; ``keep``: in the place keeper too."""
-        self._last_agent[(tenant_id, number)] = agent_id
-        self._last_agent.move_to_end((tenant_id, number))
-        while len(self._last_agent) > LAST_AGENT_MEMORY:
-            self._last_agent.popitem(last=False)
-        if keep and self.places is not None:
-            self.places.remember_agent(tenant_id, number, agent_id, self.clock())
 
     # -- distribution -----------------------------------------------------------------
     def kick(self) -> None:
