@@ -725,9 +725,16 @@ class AsteriskEngine(Engine):
         return name
 
     async def stop_recording(self, name: str) -> None:
-        # Already ended: RecordingFinished has been (or will be) sent.
-        with contextlib.suppress(NotFoundError):
+        # Already ended: RecordingFinished has been (or will be) sent. ARI says so with 404
+        # (gone) or, in the moment a finished recording is still listed, 409 "Recording
+        # not in session" (seen right after RecordingFinished).
+        try:
             await self.ari.stop_recording(_check(RECORDING_NAME, name, "recording name"))
+        except NotFoundError:
+            pass
+        except CallError as exc:
+            if exc.details.get("status") != 409:
+                raise
 
     async def recording_file(self, name: str) -> bytes:
         return await self.ari.recording_file(_check(RECORDING_NAME, name, "recording name"))
