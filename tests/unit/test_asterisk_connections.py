@@ -226,3 +226,20 @@ async def test_a_side_never_seen_leaving_is_told_after_a_moment(
     await until(seen, LegDisconnected, "b")
     await until(seen, LegDisconnected, "a")
     assert not engine.connections.still_in(ari.requests[0][1])
+
+
+async def test_a_side_gone_before_the_moment_is_not_told(
+    asterisk: tuple[AsteriskEngine, StandInAsterisk, list[Event]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, ari, seen = asterisk
+    monkeypatch.setattr(adapter_module, "LEAVE_WAIT_S", 0.2)
+    await connected(engine, seen, "a", "b")
+    ari.reports_leaving = False
+    await engine.disconnect("a")
+    await asyncio.sleep(0.1)
+    ari.hangs_up("a")  # out of the bridge already: no ChannelLeftBridge any more
+    await until(seen, LegDisconnected, "b")
+    await asyncio.sleep(0.05)
+    assert told(seen) == [("b", "a")]
+    assert not engine.connections.still_in(ari.requests[0][1])

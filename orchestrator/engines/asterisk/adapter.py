@@ -514,7 +514,10 @@ class AsteriskEngine(Engine):
         link): told after a moment all the same, through the dispatcher."""
         await asyncio.sleep(LEAVE_WAIT_S)
         for leg_id in self.connections.still_in(bridge_id):
-            self._made(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
+            if leg_id in self.legs:
+                self._made(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
+            else:  # gone meanwhile: nobody to tell
+                self.connections.out_of(bridge_id, [leg_id])
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)

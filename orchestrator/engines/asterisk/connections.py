@@ -86,14 +86,14 @@ class Connections:
         telling = self._telling.get(bridge_id)
         if telling is None:
             return []
-        told = [(leg_id, telling.pop(leg_id)) for leg_id in sorted(leg_ids) if leg_id in telling]
+        told = [(leg_id, telling.pop(leg_id)) for leg_id in list(telling) if leg_id in leg_ids]
         if not telling:
             del self._telling[bridge_id]
         return told
 
     def still_in(self, bridge_id: str) -> list[str]:
         """The sides of an ended connection not yet seen leaving its bridge."""
-        return sorted(self._telling.get(bridge_id, ()))
+        return list(self._telling.get(bridge_id, ()))
 
     def forget(self, bridge_id: str) -> None:
         """Its bridge is gone (the sides still to be told stay, see :meth:`out_of`)."""
