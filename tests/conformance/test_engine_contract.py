@@ -323,12 +323,10 @@ def disconnects(events: Events, leg_id: str) -> list[tuple[str, str]]:
 async def still_ours(driver: Driver, events: Events, leg_id: str) -> None:
     """The leg is up and under our control: a playback on it runs to its end.
 
-    Asterisk: the adapter drops a connection's bridge just AFTER it reports
-    LegDisconnected; a playback started in that instant can be cut without any
-    PlaybackFinished (seen on the real engine, see /work/notes/conformance-seam.md), so
-    a left-alone leg is given a moment first. The Fake needs none.
+    Called at once after the leg was told LegDisconnected: an engine reports that only
+    once the leg is out of the connection (Asterisk: out of its bridge, where a playback
+    would be dropped with the dissolving bridge, without any PlaybackFinished).
     """
-    await asyncio.sleep(0.3)
     pid = await driver.engine.play(leg_id, "sound:beep")
     await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
 

@@ -36,11 +36,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 from websockets.asyncio.client import connect
 
 from api.services import services_of
 from orchestrator.core.errors import LegGoneError
 from orchestrator.engines.asterisk.ari import AriClient
+from orchestrator.store.db import make_engine
+from orchestrator.store.models import QueuePlace
 from orchestrator.testing import sipp
 from tests.engine.child_service import orchestrator_process as _process
 from tests.engine.conftest import SLOT, TEST_API_PORT, Service
@@ -270,6 +273,7 @@ async def test_a_waiting_caller_outlives_a_crash(
         with _process(service, tmp_path) as child:
             call = asyncio.create_task(_call_861(service, rq))
             before = await _until(service, rq, lambda s: s["waiting"], "861 waits")
+            await _place_stored(service, before["waiting"][0]["call_id"])
             channel = (await _channels(ari))["861"]
             child.send_signal(signal.SIGKILL)  # a crash: no shutdown at all
             child.wait(timeout=10)
@@ -303,6 +307,29 @@ async def test_a_waiting_caller_outlives_a_crash(
         for left in (await _channels(ari)).values():
             with contextlib.suppress(LegGoneError):
                 await ari.hangup(left["id"])
+
+
+async def _place_stored(service: Service, call_id: str, timeout: float = 10) -> None:
+    """The caller's place is in the store: what a crash leaves to the next run.
+
+    The ACD lists a caller as waiting at once and its place is written a moment later, in
+    a worker thread (orchestrator/queues/store/places.py: "a few milliseconds", the window
+    in which a crash loses it; far more on a loaded machine). A kill inside that window
+    is a crash the product does not promise to survive, so the test kills after it.
+    """
+    settings = service._settings  # the service's own store
+    assert settings is not None
+    db = make_engine(settings.database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with Session(db) as session:
+                if session.get(QueuePlace, call_id) is not None:
+                    return
+            assert time.monotonic() < deadline, f"the place of {call_id} was never stored"
+            await asyncio.sleep(0.05)
+    finally:
+        db.dispose()
 
 
 def _call_861(service: Service, rq: dict[str, Any]) -> Coroutine[Any, Any, sipp.CallResult]:

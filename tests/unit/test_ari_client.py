@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from orchestrator.core.call import Leg
 from orchestrator.core.errors import (
     CallError,
+    EngineError,
     EngineTimeoutError,
     EngineUnavailableError,
     LegGoneError,
@@ -88,6 +89,11 @@ class FakeAri:
             # What Asterisk 22 answers for an unset variable and for a missing channel.
             what = "variable" if tail.startswith("channels/x") else "channel"
             return web.json_response({"message": f"Provided {what} was not found"}, status=404)
+        if tail == "recordings/live/just-ended/stop":
+            # Asterisk 22 right after RecordingFinished: still listed, no longer recording.
+            return web.json_response({"message": "Recording not in session"}, status=409)
+        if tail == "recordings/live/broken/stop":
+            return web.json_response({"message": "Internal Server Error"}, status=500)
         if tail.startswith("recordings/live/"):
             return web.json_response({"message": "Recording not found"}, status=404)
         if tail == "channels/x" and request.method == "GET":
@@ -365,6 +371,27 @@ async def test_media_requests_as_sent(server: tuple[FakeAri, str]) -> None:
     assert variables == [
         {"variable": "CALLERID(num)", "value": "+4930123"},
         {"variable": "CALLERID(name)", "value": "Front desk"},
+    ]
+
+
+async def test_stopping_an_ended_recording_is_not_an_error(server: tuple[FakeAri, str]) -> None:
+    """ARI answers 404 for a recording gone and 409 "Recording not in session" for one
+    that has just finished (RecordingFinished sent, still listed): both are "already
+    ended" for Engine.stop_recording. Any other failure is still one."""
+    fake, url = server
+    engine = offline_engine(url)
+    try:
+        await engine.stop_recording("t1/greeting")  # 404
+        await engine.stop_recording("just-ended")  # 409
+        with pytest.raises(EngineError):
+            await engine.stop_recording("broken")  # 500
+    finally:
+        await engine.stop()
+    stops = [t for m, t, q in fake.requests if m == "POST" and t.endswith("/stop")]
+    assert stops == [
+        "recordings/live/t1/greeting/stop",
+        "recordings/live/just-ended/stop",
+        "recordings/live/broken/stop",
     ]
 
 

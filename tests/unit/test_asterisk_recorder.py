@@ -53,6 +53,14 @@ class StandInAri:
             raise CallError("ARI POST /channels/x/record: 409 Channel is not in Stasis")
         return {"name": name}
 
+    async def stop_recording(self, name: str) -> None:
+        self.requests.append(("stop_recording", name))
+        # What Asterisk 22 answers in the moment after RecordingFinished.
+        raise CallError(
+            f"ARI POST /recordings/live/{name}/stop: 409 Recording not in session",
+            status=409,
+        )
+
     async def hangup(self, channel_id: str, **kw: Any) -> None:
         self.requests.append(("hangup", channel_id))
         if self.snoop_comes_up is None:
@@ -167,3 +175,15 @@ async def test_a_snoop_gone_before_its_hangup_is_not_a_warning(
     await asyncio.sleep(0.01)
     assert ari.requests[-1] == ("hangup", snoop_id)
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+
+
+async def test_stopping_a_conversation_recording_that_just_ended_is_not_an_error() -> None:
+    """The call recorder's stop right after RecordingFinished (ARI: 409 "Recording not in
+    session") is a stop of an ended recording: not an error (Engine.stop_recording)."""
+    engine, ari, seen = engine_with()
+    await engine.record_call("chan-1", "rec/ended")
+    snoop_id = ari.requests[0][2]
+    await engine.apply(RecordingFinished(recording="rec/ended", leg_id=snoop_id, duration=2))
+    await engine.stop_recording("rec/ended")
+    assert ("stop_recording", "rec/ended") in ari.requests
+    assert [type(e).__name__ for e in seen] == ["RecordingFinished"]

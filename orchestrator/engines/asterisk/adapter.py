@@ -113,6 +113,9 @@ VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}(\([A-Za-z0-9_.,@+ -]{0,
 CALLER_NUMBER = re.compile(r"[A-Za-z0-9+*#_.-]{0,40}")
 CALLER_NAME_MAX = 80
 TERMINATE_ON = {"": "none", "#": "#", "*": "*", "any": "any"}
+# How long a leg of a connection we destroyed may take to be seen leaving it before it
+# is told LegDisconnected all the same (it takes milliseconds; see connections.py).
+LEAVE_WAIT_S = 2.0
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -455,45 +458,66 @@ class AsteriskEngine(Engine):
             ):
                 return  # we announced it when we made it, or it is not ours
             self.bridges.setdefault(event.bridge_id, Bridge(id=event.bridge_id, kind=event.kind))
-        elif isinstance(event, BridgeDestroyed) and self.bridges.pop(event.bridge_id, None) is None:
+        elif isinstance(event, BridgeDestroyed):
+            destroyed = self.bridges.pop(event.bridge_id, None)
+            if destroyed is None:
+                return
+            # Our DELETE answered (ari_type ""): the legs still in it leave a moment later;
+            # Asterisk's own BridgeDestroyed comes once every channel is out.
+            inside = destroyed.leg_ids if not ari_type else set()
+            await self._connection_changed(event, inside)
             return
         if isinstance(event, BridgeEvent):
             # The adapter's own: subscribers learn LegConnected / LegDisconnected from it.
-            if isinstance(event, LegEnteredBridge | LegLeftBridge | BridgeDestroyed):
-                await self._connection_changed(event)
+            if isinstance(event, LegEnteredBridge | LegLeftBridge):
+                now = self.bridges.get(event.bridge_id)
+                await self._connection_changed(event, now.leg_ids if now else set())
             return
         await self.emit(event)
 
     async def _connection_changed(
-        self, event: LegEnteredBridge | LegLeftBridge | BridgeDestroyed
+        self, event: LegEnteredBridge | LegLeftBridge | BridgeDestroyed, inside: set[str]
     ) -> None:
-        """Tell the legs of a connection's bridge that they talk, or no longer do; a
-        connection's bridge with fewer than two legs left goes (its leg stays up)."""
+        """Tell the legs of a connection's bridge that they talk, or no longer do (each
+        once it is out of the bridge: see connections.py); a connection's bridge with
+        fewer than two legs left goes (its leg stays up). ``inside``: our legs in it now."""
         bridge_id = event.bridge_id
         pair = self.connections.pair(bridge_id)
-        if pair is None:
-            return
-        bridge = self.bridges.get(bridge_id)
-        members = bridge.leg_ids if bridge is not None else set()
-        if isinstance(event, LegEnteredBridge):
-            if set(pair) <= members and self.connections.announce(bridge_id):
+        if pair is not None and isinstance(event, LegEnteredBridge):
+            if set(pair) <= inside and self.connections.announce(bridge_id):
                 for leg_id, peer in (pair, pair[::-1]):
                     await self.emit(LegConnected(leg_id=leg_id, peer_id=peer))
             return
-        if self.connections.ended(bridge_id):
-            for leg_id, peer in (pair, pair[::-1]):
-                leg = self.legs.get(leg_id)
-                if leg is not None and leg.alive:
-                    await self.emit(LegDisconnected(leg_id=leg_id, peer_id=peer))
+        if pair is not None and self.connections.ended(bridge_id):
+            self.connections.to_tell(bridge_id, pair)
+        out = {event.leg_id} if isinstance(event, LegLeftBridge) else set(pair or ()) - inside
+        for leg_id, peer in self.connections.out_of(bridge_id, out):
+            leg = self.legs.get(leg_id)
+            if leg is not None and leg.alive:
+                await self.emit(LegDisconnected(leg_id=leg_id, peer_id=peer))
+        if pair is None:
+            return  # a leg leaving a connection's bridge already gone
         if isinstance(event, BridgeDestroyed):
             self.connections.forget(bridge_id)
-        elif len(members) < 2 and self.connections.unpair(bridge_id):
+            if self.connections.still_in(bridge_id):
+                self.connections.spawn(self._told_late(bridge_id))
+        elif len(inside) < 2 and self.connections.unpair(bridge_id):
             # A leg left on its own (hung up, transferred): its peer is alone now.
             self.connections.spawn(self._drop_connection(bridge_id))
 
     async def _drop_connection(self, bridge_id: str) -> None:
         with contextlib.suppress(OrchestratorError):
             await self._destroy_bridge(bridge_id)
+
+    async def _told_late(self, bridge_id: str) -> None:
+        """A side of a destroyed connection never seen leaving (its event lost with the
+        link): told after a moment all the same, through the dispatcher."""
+        await asyncio.sleep(LEAVE_WAIT_S)
+        for leg_id in self.connections.still_in(bridge_id):
+            if leg_id in self.legs:
+                self._made(LegLeftBridge(bridge_id=bridge_id, leg_id=leg_id))
+            else:  # gone meanwhile: nobody to tell
+                self.connections.out_of(bridge_id, [leg_id])
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
@@ -725,9 +749,16 @@ class AsteriskEngine(Engine):
         return name
 
     async def stop_recording(self, name: str) -> None:
-        # Already ended: RecordingFinished has been (or will be) sent.
-        with contextlib.suppress(NotFoundError):
+        # Already ended: RecordingFinished has been (or will be) sent. ARI says so with 404
+        # (gone) or, in the moment a finished recording is still listed, 409 "Recording
+        # not in session" (seen right after RecordingFinished).
+        try:
             await self.ari.stop_recording(_check(RECORDING_NAME, name, "recording name"))
+        except NotFoundError:
+            pass
+        except CallError as exc:
+            if exc.details.get("status") != 409:
+                raise
 
     async def recording_file(self, name: str) -> bytes:
         return await self.ari.recording_file(_check(RECORDING_NAME, name, "recording name"))

@@ -6,13 +6,20 @@ at once, when connect/disconnect change it (a connect must know what each leg le
 and which connections have been announced with ``LegConnected``; the adapter turns the
 bridge's own events into ``LegConnected`` / ``LegDisconnected`` in engine order and
 destroys a connection's bridge once fewer than two legs are in it.
+
+A side of an ended connection is told (``LegDisconnected``) only once it is out of the
+bridge itself: its own ChannelLeftBridge, or Asterisk's BridgeDestroyed. Asterisk queues
+a command on a leg still in a bridge (a playback) on the bridge, and a dissolving bridge
+drops it without a word (no PlaybackFinished), so a subscriber that plays to the leg it
+was just told about must find it out already. Our own DELETE's answer does not say that:
+the legs leave on their own threads a moment later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 
@@ -23,6 +30,8 @@ class Connections:
         self._pairs: dict[str, tuple[str, str]] = {}  # bridge -> its two legs, until gone
         self._bridge_of: dict[str, str] = {}  # leg -> bridge, while the two talk
         self._announced: set[str] = set()  # bridges whose LegConnected went out
+        # Ended connections: the sides still to be told (leg -> peer), until out of it.
+        self._telling: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def pair_up(self, bridge_id: str, a_leg_id: str, b_leg_id: str) -> None:
@@ -67,8 +76,27 @@ class Connections:
         self._announced.discard(bridge_id)
         return True
 
+    def to_tell(self, bridge_id: str, pair: tuple[str, str]) -> None:
+        """The connection ended: each side is to be told, once out of the bridge."""
+        a, b = pair
+        self._telling[bridge_id] = {a: b, b: a}
+
+    def out_of(self, bridge_id: str, leg_ids: Collection[str]) -> list[tuple[str, str]]:
+        """``leg_ids`` are out of the bridge: those yet to be told, with their peer."""
+        telling = self._telling.get(bridge_id)
+        if telling is None:
+            return []
+        told = [(leg_id, telling.pop(leg_id)) for leg_id in list(telling) if leg_id in leg_ids]
+        if not telling:
+            del self._telling[bridge_id]
+        return told
+
+    def still_in(self, bridge_id: str) -> list[str]:
+        """The sides of an ended connection not yet seen leaving its bridge."""
+        return list(self._telling.get(bridge_id, ()))
+
     def forget(self, bridge_id: str) -> None:
-        """Its bridge is gone."""
+        """Its bridge is gone (the sides still to be told stay, see :meth:`out_of`)."""
         self.unpair(bridge_id)
         self._pairs.pop(bridge_id, None)
         self._announced.discard(bridge_id)
