@@ -100,6 +100,19 @@ class Party:
         }
 
 
+async def heard_by(parties: dict[str, Party], timeout: float = 10) -> dict[str, dict[int, float]]:
+    """What each party heard, once MixMonitor has closed their files (on a loaded machine
+    that takes a while after the hang-up: no fixed wait)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return {name: one.heard() for name, one in parties.items()}
+        except (OSError, EOFError, wave.Error, AssertionError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 async def party(engine: AsteriskEngine, rec: Recorder, folder: Path, hz: int) -> Party:
     key = uuid.uuid4().hex[:12]
     leg = await engine.originate(DialplanPlace("zz-adaptersupervise", f"say-{hz}-{key}"))
@@ -187,12 +200,7 @@ async def test_each_mode_is_heard_by_the_right_legs(
     await hang_up(engine, rec, target, peer)
     await engine.ari.destroy_bridge(talking)
     nothing_reported(rec)
-    await asyncio.sleep(0.5)  # MixMonitor closes its files
-    heard = {
-        "supervisor": supervisor.heard(),
-        "target": target.heard(),
-        "peer": peer.heard(),
-    }
+    heard = await heard_by({"supervisor": supervisor, "target": target, "peer": peer})
     print(mode, "levels heard:", heard)
     # The supervisor hears both parties; they hear each other as before.
     assert heard["supervisor"][TARGET_HZ] > HEARD and heard["supervisor"][PEER_HZ] > HEARD, heard
