@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.core import FakeEngine
-from orchestrator.provisioning.apply import AsteriskProvisioner, mark, owner_of
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner, mark, owner_of
+from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import TenantConfig
-from orchestrator.provisioning.render import Renderer
 from tests.unit.test_provisioning import TEMPLATES, tenant
 
 

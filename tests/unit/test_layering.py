@@ -43,13 +43,10 @@ FORBIDDEN = re.compile(
     re.IGNORECASE,
 )
 
-# Files that are an engine's configuration, not a feature: the Asterisk provisioner
-# (renders dialplan files with contexts, serves res_config_curl's PJSIP objects). The
-# Asterisk kit builds it; it moves under orchestrator/engines/asterisk/ with the kits.
+# Files that are an engine's configuration, not a feature: the Asterisk provisioner moved
+# into the Asterisk kit (orchestrator/engines/asterisk/provisioning/), which this test does
+# not read.
 ENGINE_FILES = {
-    "orchestrator/provisioning/apply.py",
-    "orchestrator/provisioning/render.py",
-    "orchestrator/provisioning/realtime.py",
     "orchestrator/provisioning/data.py",
 }
 

@@ -8,7 +8,7 @@ verify that the engine took it, and roll back to the previous file if it did not
   other tenants' files are untouched, and a dialplan reload never drops calls in
   progress.
 * SIP users: served to the engine on demand from :attr:`AsteriskProvisioner.index`
-  (realtime, see :mod:`orchestrator.provisioning.realtime`), so a change needs no
+  (realtime, see :mod:`orchestrator.engines.asterisk.provisioning.realtime`), so a change needs no
   SIP reload at all: the changed objects are expired from the engine's cache and
   fetched again on next use.
 * Ownership: every file written starts with :func:`mark` (the service's identity,
@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError
+from orchestrator.engines.asterisk.provisioning.render import FAMILIES, Rendered, Renderer
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.data import TenantConfig
-from orchestrator.provisioning.render import FAMILIES, Rendered, Renderer
 
 log = logging.getLogger(__name__)
 # The queue agents' feature codes *91, *92, *93 in every enabled tenant's context
