@@ -98,11 +98,6 @@ class TenantConfig:
     billing: str = ""
 
     @property
-    def context(self) -> str:
-        """The dialplan context this tenant's phones dial from."""
-        return f"t{self.id}"
-
-    @property
     def routed_dids(self) -> tuple[DidRoute, ...]:
         """DIDs that reach something: the tenant's own phones may dial them directly."""
         return tuple(d for d in self.dids if d.kind in ("extension", "ivr"))

@@ -30,7 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError
-from orchestrator.engines.asterisk.provisioning.render import FAMILIES, Rendered, Renderer
+from orchestrator.engines.asterisk.provisioning.render import (
+    FAMILIES,
+    Rendered,
+    Renderer,
+    dialplan_context,
+)
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.data import TenantConfig
 
@@ -148,7 +153,7 @@ class AsteriskProvisioner:
         # Each user's number, each own DID, each outbound route pattern, the agents'
         # feature codes, and the catch-all for numbers that are not ours.
         count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + FEATURE_CODES + 1
-        return {t.context: count if t.enabled else 1}
+        return {dialplan_context(t): count if t.enabled else 1}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()
