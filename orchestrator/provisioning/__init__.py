@@ -6,6 +6,8 @@
   (:class:`~.base.EngineConfig`);
 * :mod:`.data`: the validated :class:`~.data.TenantConfig` snapshot, read from the store
   (``load_tenant``, ``load_all``; the composition root hands them to the engine's kit).
+* :mod:`.ownership`: the mark on every file a provisioner writes, so a service removes
+  only the engine configuration it wrote itself.
 
 Each engine's kit brings its own provisioner that renders and applies it (Asterisk:
 :mod:`orchestrator.engines.asterisk.provisioning`).

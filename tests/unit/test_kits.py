@@ -17,8 +17,8 @@ with warnings.catch_warnings():
 
 from orchestrator.core import FakeEngine
 from orchestrator.engines import UnknownEngineError, load_kit, local_instance
-from orchestrator.engines.asterisk.provisioning.apply import owner_of
 from orchestrator.engines.kit import KitDeps
+from orchestrator.provisioning.ownership import owner_of
 from orchestrator.runtime import build_app
 from orchestrator.settings import RENAMED, Settings
 
