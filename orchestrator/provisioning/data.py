@@ -74,9 +74,12 @@ class SipTrunk:
 
 @dataclass(frozen=True, slots=True)
 class DialPattern:
-    """One dialplan pattern of an outbound route, e.g. ``_9XXXXXXXXXXXXX`` (one per length)."""
+    """The numbers an outbound route takes at one length: ``prefix``, then exactly
+    ``length`` digits (a route from 3 to 20 digits gives 18 of them). Each engine writes
+    it in its own dialplan syntax."""
 
-    pattern: str
+    prefix: str
+    length: int
     route: str
     strip: int
     prepend: str
@@ -171,7 +174,7 @@ def _dial_patterns(
         if row.tenant_id != tenant_id:
             raise ValidationError(f"trunk {row.id} is not tenant {tenant_id}'s", field="trunk_id")
         by_id[row.id] = _trunk(tenant_id, row) if row.enabled else None
-    patterns: dict[str, DialPattern] = {}
+    patterns: dict[tuple[str, int], DialPattern] = {}
     for row in sorted(routes, key=lambda r: (r.priority, r.id)):
         if row.trunk_id not in by_id:
             raise ValidationError(
@@ -186,11 +189,11 @@ def _dial_patterns(
         if trunk is None:
             continue  # a disabled trunk: its routes dial nothing, numbers fall through
         for length in range(values["min_length"], values["max_length"] + 1):
-            pattern = "_" + values["prefix"] + "X" * length
             patterns.setdefault(
-                pattern,
+                (values["prefix"], length),
                 DialPattern(
-                    pattern=pattern,
+                    prefix=values["prefix"],
+                    length=length,
                     route=values["name"],
                     strip=values["strip"],
                     prepend=values["prepend"],
@@ -263,7 +266,7 @@ def _redirected(
         if kind == "extension":
             routable = target in numbers and target != ext.number
         else:
-            routable = any(_matches(p.pattern, target) for p in patterns)
+            routable = any(_takes(p, target) for p in patterns)
         if routable:
             wanted[ext.number] = (kind, target, reason)
     to_extension = {n: t for n, (k, t, _r) in wanted.items() if k == "extension"}
@@ -277,13 +280,10 @@ def _redirected(
     )
 
 
-def _matches(pattern: str, number: str) -> bool:
-    """Whether a dial pattern ``_<prefix>XXX`` (see :func:`_dial_patterns`) takes ``number``."""
-    prefix = pattern[1:].rstrip("X")
-    rest = number[len(prefix) :]
-    return (
-        number.startswith(prefix) and len(rest) == len(pattern) - 1 - len(prefix) and rest.isdigit()
-    )
+def _takes(pattern: DialPattern, number: str) -> bool:
+    """Whether ``number`` is one a dial pattern (see :func:`_dial_patterns`) takes."""
+    rest = number[len(pattern.prefix) :]
+    return number.startswith(pattern.prefix) and len(rest) == pattern.length and rest.isdigit()
 
 
 def _in_loop(start: str, to_extension: dict[str, str]) -> bool:
