@@ -4,8 +4,10 @@
   was removed), what the composition root needs (:class:`~.base.EngineProvisioner`:
   bring everything in sync) and an engine's configuration side
   (:class:`~.base.EngineConfig`);
-* :mod:`.data`: the validated :class:`~.data.TenantConfig` snapshot, read from the store
-  (``load_tenant``, ``load_all``; the composition root hands them to the engine's kit).
+* :mod:`.tenant`: the :class:`~.tenant.TenantConfig` snapshot, pure values an engine's
+  provisioner renders;
+* :mod:`.data`: builds and validates it from the store (``load_tenant``, ``load_all``;
+  the composition root hands them to the engine's kit).
 * :mod:`.ownership`: the mark on every file a provisioner writes, so a service removes
   only the engine configuration it wrote itself.
 

@@ -2,14 +2,16 @@
 
 The snapshot is read from the store in one go and re-validated here, so that a
 row written by any path (API, CSV import, a hand-edited database) cannot reach a
-template unchecked.
+template unchecked. The composition root hands :func:`load_tenant` and
+:func:`load_all` to the engine's kit; the snapshot's types are
+:mod:`orchestrator.provisioning.tenant` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +19,13 @@ from sqlmodel import Session, select
 
 from orchestrator import validation
 from orchestrator.core.errors import ValidationError
+from orchestrator.provisioning.tenant import (
+    DialPattern,
+    DidRoute,
+    SipTrunk,
+    SipUser,
+    TenantConfig,
+)
 from orchestrator.store.models import (
     Account,
     Did,
@@ -31,79 +40,18 @@ from orchestrator.store.redirects import parse_redirect, redirect_reason
 from orchestrator.store.routes import check_route_shape, route_fields
 from orchestrator.store.trunks import check_credentials, trunk_fields
 
+__all__ = [
+    "DialPattern",
+    "DidRoute",
+    "SipTrunk",
+    "SipUser",
+    "TenantConfig",
+    "load_all",
+    "load_tenant",
+    "snapshot",
+]
+
 _PASSWORD = re.compile(r"[A-Za-z0-9]{12,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class SipUser:
-    """One extension's SIP identity. ``endpoint`` is ``<sip_username>@<domain>``.
-
-    ``redirect`` (an extension number or a number an outbound route matches) is where
-    calls to the extension go instead of its phone; ``""``: ring the phone.
-    """
-
-    number: str
-    username: str
-    password: str
-    endpoint: str
-    caller_id: str
-    redirect: str = ""
-    redirect_reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DidRoute:
-    number: str
-    kind: str
-    target: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SipTrunk:
-    """One enabled trunk: ``endpoint`` is ``trunk-t<tenant_id>-<name>``; empty = not set."""
-
-    endpoint: str
-    host: str
-    port: int
-    username: str = ""
-    password: str = ""
-    from_user: str = ""
-    from_domain: str = ""
-    caller_id_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DialPattern:
-    """The numbers an outbound route takes at one length: ``prefix``, then exactly
-    ``length`` digits (a route from 3 to 20 digits gives 18 of them). Each engine writes
-    it in its own dialplan syntax."""
-
-    prefix: str
-    length: int
-    route: str
-    strip: int
-    prepend: str
-    endpoint: str
-    caller_id_number: str
-
-
-@dataclass(frozen=True, slots=True)
-class TenantConfig:
-    id: int
-    domain: str
-    enabled: bool
-    users: tuple[SipUser, ...] = ()
-    dids: tuple[DidRoute, ...] = field(default_factory=tuple)
-    trunks: tuple[SipTrunk, ...] = ()
-    dial_patterns: tuple[DialPattern, ...] = ()
-    # "prepaid"/"postpaid" when the tenant has billing accounts: outbound calls are then
-    # authorized by the orchestrator first (docs/billing.md); "" otherwise.
-    billing: str = ""
-
-    @property
-    def routed_dids(self) -> tuple[DidRoute, ...]:
-        """DIDs that reach something: the tenant's own phones may dial them directly."""
-        return tuple(d for d in self.dids if d.kind in ("extension", "ivr"))
 
 
 def _caller_id(ext: Any) -> str:

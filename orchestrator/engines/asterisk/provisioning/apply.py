@@ -38,8 +38,8 @@ from orchestrator.engines.asterisk.provisioning.render import (
     dialplan_context,
 )
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
-from orchestrator.provisioning.data import TenantConfig
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
+from orchestrator.provisioning.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 # The queue agents' feature codes *91, *92, *93 in every enabled tenant's context

@@ -23,7 +23,7 @@ import jinja2
 
 from orchestrator.core.errors import ValidationError
 from orchestrator.engines.asterisk.targets import tenant_context
-from orchestrator.provisioning.data import SipTrunk, TenantConfig
+from orchestrator.provisioning.tenant import SipTrunk, TenantConfig
 
 SipRows = dict[str, dict[str, dict[str, str]]]  # family -> object id -> fields
 Options = dict[str, dict[str, str]]  # object type -> option -> value
