@@ -27,8 +27,8 @@ import uvicorn
 from api.services import services_of
 from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Ports
 from orchestrator.engines.asterisk.kit import templates_dir
-from orchestrator.provisioning.apply import AsteriskProvisioner
-from orchestrator.provisioning.realtime import PREFIX
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.realtime import PREFIX
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from orchestrator.core import Engine
 from orchestrator.provisioning.base import EngineConfig, EngineProvisioner
-from orchestrator.provisioning.data import TenantConfig
+from orchestrator.provisioning.tenant import TenantConfig
 from orchestrator.settings import Settings
 
 

@@ -2,14 +2,16 @@
 
 The snapshot is read from the store in one go and re-validated here, so that a
 row written by any path (API, CSV import, a hand-edited database) cannot reach a
-template unchecked.
+template unchecked. The composition root hands :func:`load_tenant` and
+:func:`load_all` to the engine's kit; the snapshot's types are
+:mod:`orchestrator.provisioning.tenant` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +19,13 @@ from sqlmodel import Session, select
 
 from orchestrator import validation
 from orchestrator.core.errors import ValidationError
+from orchestrator.provisioning.tenant import (
+    DialPattern,
+    DidRoute,
+    SipTrunk,
+    SipUser,
+    TenantConfig,
+)
 from orchestrator.store.models import (
     Account,
     Did,
@@ -31,81 +40,18 @@ from orchestrator.store.redirects import parse_redirect, redirect_reason
 from orchestrator.store.routes import check_route_shape, route_fields
 from orchestrator.store.trunks import check_credentials, trunk_fields
 
+__all__ = [
+    "DialPattern",
+    "DidRoute",
+    "SipTrunk",
+    "SipUser",
+    "TenantConfig",
+    "load_all",
+    "load_tenant",
+    "snapshot",
+]
+
 _PASSWORD = re.compile(r"[A-Za-z0-9]{12,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class SipUser:
-    """One extension's SIP identity. ``endpoint`` is ``<sip_username>@<domain>``.
-
-    ``redirect`` (an extension number or a number an outbound route matches) is where
-    calls to the extension go instead of its phone; ``""``: ring the phone.
-    """
-
-    number: str
-    username: str
-    password: str
-    endpoint: str
-    caller_id: str
-    redirect: str = ""
-    redirect_reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DidRoute:
-    number: str
-    kind: str
-    target: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SipTrunk:
-    """One enabled trunk: ``endpoint`` is ``trunk-t<tenant_id>-<name>``; empty = not set."""
-
-    endpoint: str
-    host: str
-    port: int
-    username: str = ""
-    password: str = ""
-    from_user: str = ""
-    from_domain: str = ""
-    caller_id_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DialPattern:
-    """One dialplan pattern of an outbound route, e.g. ``_9XXXXXXXXXXXXX`` (one per length)."""
-
-    pattern: str
-    route: str
-    strip: int
-    prepend: str
-    endpoint: str
-    caller_id_number: str
-
-
-@dataclass(frozen=True, slots=True)
-class TenantConfig:
-    id: int
-    domain: str
-    enabled: bool
-    users: tuple[SipUser, ...] = ()
-    dids: tuple[DidRoute, ...] = field(default_factory=tuple)
-    trunks: tuple[SipTrunk, ...] = ()
-    dial_patterns: tuple[DialPattern, ...] = ()
-    # "prepaid"/"postpaid" when the tenant has billing accounts: outbound calls are then
-    # authorized by the orchestrator first (docs/billing.md); "" otherwise.
-    billing: str = ""
-
-    @property
-    def context(self) -> str:
-        """The dialplan context this tenant's phones dial from."""
-        return f"t{self.id}"
-
-    @property
-    def routed_dids(self) -> tuple[DidRoute, ...]:
-        """DIDs that reach something: the tenant's own phones may dial them directly."""
-        return tuple(d for d in self.dids if d.kind in ("extension", "ivr"))
 
 
 def _caller_id(ext: Any) -> str:
@@ -176,7 +122,7 @@ def _dial_patterns(
         if row.tenant_id != tenant_id:
             raise ValidationError(f"trunk {row.id} is not tenant {tenant_id}'s", field="trunk_id")
         by_id[row.id] = _trunk(tenant_id, row) if row.enabled else None
-    patterns: dict[str, DialPattern] = {}
+    patterns: dict[tuple[str, int], DialPattern] = {}
     for row in sorted(routes, key=lambda r: (r.priority, r.id)):
         if row.trunk_id not in by_id:
             raise ValidationError(
@@ -191,11 +137,11 @@ def _dial_patterns(
         if trunk is None:
             continue  # a disabled trunk: its routes dial nothing, numbers fall through
         for length in range(values["min_length"], values["max_length"] + 1):
-            pattern = "_" + values["prefix"] + "X" * length
             patterns.setdefault(
-                pattern,
+                (values["prefix"], length),
                 DialPattern(
-                    pattern=pattern,
+                    prefix=values["prefix"],
+                    length=length,
                     route=values["name"],
                     strip=values["strip"],
                     prepend=values["prepend"],
@@ -268,7 +214,7 @@ def _redirected(
         if kind == "extension":
             routable = target in numbers and target != ext.number
         else:
-            routable = any(_matches(p.pattern, target) for p in patterns)
+            routable = any(_takes(p, target) for p in patterns)
         if routable:
             wanted[ext.number] = (kind, target, reason)
     to_extension = {n: t for n, (k, t, _r) in wanted.items() if k == "extension"}
@@ -282,13 +228,10 @@ def _redirected(
     )
 
 
-def _matches(pattern: str, number: str) -> bool:
-    """Whether a dial pattern ``_<prefix>XXX`` (see :func:`_dial_patterns`) takes ``number``."""
-    prefix = pattern[1:].rstrip("X")
-    rest = number[len(prefix) :]
-    return (
-        number.startswith(prefix) and len(rest) == len(pattern) - 1 - len(prefix) and rest.isdigit()
-    )
+def _takes(pattern: DialPattern, number: str) -> bool:
+    """Whether ``number`` is one a dial pattern (see :func:`_dial_patterns`) takes."""
+    rest = number[len(pattern.prefix) :]
+    return number.startswith(pattern.prefix) and len(rest) == pattern.length and rest.isdigit()
 
 
 def _in_loop(start: str, to_extension: dict[str, str]) -> bool:

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.targets import Extension, SipUser, TrunkNumber
+from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.ivr.store_backed import StoreDirectory
 from orchestrator.provisioning.base import RecordingProvisioner
 from orchestrator.provisioning.data import load_tenant
-from orchestrator.provisioning.render import Renderer
 from orchestrator.store.db import SessionFactory
 from tests.api.conftest import bearer
 from tests.api.fields import error_field

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.core import FakeEngine
-from orchestrator.provisioning.apply import AsteriskProvisioner, mark, owner_of
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import TenantConfig
-from orchestrator.provisioning.render import Renderer
+from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of
 from tests.unit.test_provisioning import TEMPLATES, tenant
 
 
@@ -33,6 +34,21 @@ async def test_files_are_marked_with_the_service(tmp_path: Path) -> None:
     text = (tmp_path / "tenants" / "t1.conf").read_text()
     assert text.startswith(mark("svc-a")) and owner_of(text) == "svc-a"
     assert owner_of("[t1]\n") is None
+
+
+def test_the_mark_is_the_same_rule_in_any_file_syntax() -> None:
+    """orchestrator.provisioning.ownership is every engine's: a .conf's ``;`` line (the
+    exact line Asterisk's tenant files have carried) or an XML comment."""
+    conf = mark("svc-a")
+    assert conf == "; orchestrator service svc-a: written from its store; other services leave it\n"
+    xml = mark("svc-a", comment="<!--", end=" -->")
+    assert xml.startswith("<!-- orchestrator service svc-a:") and xml.endswith(" -->\n")
+    for text in (conf, xml):
+        assert owner_of(text + "body") == "svc-a"
+        assert foreign_owner(text, "svc-a") is None
+        assert foreign_owner(text, "svc-b") == "svc-a"
+    assert foreign_owner("<include>\n", "svc-b") is None  # unmarked: not another's
+    assert owner_of("[t1]\n; orchestrator service svc-a: below the first line\n") is None
 
 
 async def test_two_services_on_one_engine_keep_each_others_tenants(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
 from orchestrator.core import FakeEngine
 from orchestrator.engines import UnknownEngineError, load_kit, local_instance
 from orchestrator.engines.kit import KitDeps
-from orchestrator.provisioning.apply import owner_of
+from orchestrator.provisioning.ownership import owner_of
 from orchestrator.runtime import build_app
 from orchestrator.settings import RENAMED, Settings
 

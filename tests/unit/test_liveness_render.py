@@ -15,8 +15,8 @@ import pytest
 from pydantic import ValidationError as SettingsError
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.engines.asterisk.provisioning.render import Liveness, Renderer
 from orchestrator.provisioning.data import TenantConfig
-from orchestrator.provisioning.render import Liveness, Renderer
 from orchestrator.settings import Settings
 from tests.unit.test_trunk_render import TEMPLATES, config, route, trunk
 

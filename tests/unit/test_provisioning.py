@@ -8,10 +8,10 @@ import pytest
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.errors import ValidationError
-from orchestrator.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.realtime import encode_rows
+from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import DidRoute, SipUser, TenantConfig, snapshot
-from orchestrator.provisioning.realtime import encode_rows
-from orchestrator.provisioning.render import Renderer
 from orchestrator.store.models import Did, Extension, Tenant
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"
@@ -170,7 +170,7 @@ async def test_realtime_http_answers_only_with_the_secret(tmp_path: Path) -> Non
     import httpx
     from fastapi import FastAPI
 
-    from orchestrator.provisioning.realtime import PREFIX, realtime_router
+    from orchestrator.engines.asterisk.provisioning.realtime import PREFIX, realtime_router
 
     p = _provisioner(tmp_path, FakeEngine(), {})
     p._swap_sip(1, Renderer(TEMPLATES).render(tenant()))

@@ -10,9 +10,9 @@ import pytest
 
 from orchestrator.core import FakeEngine
 from orchestrator.core.errors import ValidationError
-from orchestrator.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import DidRoute, TenantConfig, snapshot
-from orchestrator.provisioning.render import Renderer
 from orchestrator.store.models import Did, Extension, IvrApp, OutboundRoute, Tenant, Trunk
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"

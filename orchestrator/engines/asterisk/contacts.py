@@ -22,8 +22,8 @@ Two sources remain, both right for realtime users:
   lists it under "Build Options", see :func:`has_test_events`). :class:`ContactBook`
   turns them into endpoint states.
 
-Each SIP user's AOR is named as its endpoint (orchestrator/provisioning/render.py), so
-the AOR a registration names is the endpoint reported.
+Each SIP user's AOR is named as its endpoint (``provisioning/render.py`` in this package),
+so the AOR a registration names is the endpoint reported.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from typing import cast
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 
 __all__ = ["AsteriskInstance", "build", "config_dir", "make_instance", "templates_dir"]
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.realtime import PREFIX, realtime_router
+from orchestrator.engines.asterisk.provisioning.render import Liveness, Renderer
 from orchestrator.engines.kit import EngineKit, KitDeps
-from orchestrator.provisioning.apply import AsteriskProvisioner
 from orchestrator.provisioning.base import EngineConfig
-from orchestrator.provisioning.realtime import PREFIX, realtime_router
-from orchestrator.provisioning.render import Liveness, Renderer
 from orchestrator.settings import Settings
 
 

@@ -14,7 +14,7 @@ import time
 from orchestrator.core import FakeEngine
 from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.provisioning.base import ApplyResult
-from orchestrator.provisioning.data import TenantConfig
+from orchestrator.provisioning.tenant import TenantConfig
 
 
 class MemoryProvisioner:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from orchestrator.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
 
 PREFIX = "/engine/asterisk/realtime"
 

@@ -22,13 +22,19 @@ from pathlib import Path
 import jinja2
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.provisioning.data import SipTrunk, TenantConfig
+from orchestrator.engines.asterisk.targets import tenant_context
+from orchestrator.provisioning.tenant import SipTrunk, TenantConfig
 
 SipRows = dict[str, dict[str, dict[str, str]]]  # family -> object id -> fields
 Options = dict[str, dict[str, str]]  # object type -> option -> value
 FAMILIES = {"endpoint": "ps_endpoints", "auth": "ps_auths", "aor": "ps_aors"}
 TEMPLATES = ("extensions.conf.j2", "sip_defaults.conf.j2", "trunk_defaults.conf.j2")
 _OPTION = re.compile(r"(endpoint|auth|aor):\s*([a-z_]+)\s*=\s*(\S(?:.*\S)?)\s*")
+
+
+def dialplan_context(t: TenantConfig) -> str:
+    """The dialplan context the tenant's phones dial from (``t<id>``; its ``-unknown`` too)."""
+    return tenant_context(str(t.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,9 @@ class Renderer:
 
     def _options(self, template: jinja2.Template, t: TenantConfig) -> Options:
         out: Options = {"endpoint": {}, "auth": {}, "aor": {}}
-        for raw in template.render(t=t, live=self.liveness).splitlines():
+        for raw in template.render(
+            t=t, context=dialplan_context(t), live=self.liveness
+        ).splitlines():
             line = raw.strip()
             if not line or line.startswith(";"):
                 continue
@@ -173,6 +181,7 @@ class Renderer:
         version = digest.hexdigest()[:12]
         body = self.dialplan_template.render(
             t=t,
+            context=dialplan_context(t),
             version=version,
             ari_app=self.ari_app,
             ring_timeout=self.ring_timeout,

@@ -8,10 +8,11 @@ verify that the engine took it, and roll back to the previous file if it did not
   other tenants' files are untouched, and a dialplan reload never drops calls in
   progress.
 * SIP users: served to the engine on demand from :attr:`AsteriskProvisioner.index`
-  (realtime, see :mod:`orchestrator.provisioning.realtime`), so a change needs no
-  SIP reload at all: the changed objects are expired from the engine's cache and
-  fetched again on next use.
-* Ownership: every file written starts with :func:`mark` (the service's identity,
+  (realtime, see :mod:`orchestrator.engines.asterisk.provisioning.realtime`), so a
+  change needs no SIP reload at all: the changed objects are expired from the engine's
+  cache and fetched again on next use.
+* Ownership (:mod:`orchestrator.provisioning.ownership`, every engine's rule): every
+  file written starts with a ``;`` comment :func:`mark` (the service's identity,
   ``ORCH_SERVICE_ID``). Only files with this service's mark are removed; a file without
   one (written by hand, or before files were marked) is rewritten for a tenant of ours
   but never removed, and a file with another service's mark is neither rewritten nor
@@ -30,9 +31,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError
+from orchestrator.engines.asterisk.provisioning.render import (
+    FAMILIES,
+    Rendered,
+    Renderer,
+    dialplan_context,
+)
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
-from orchestrator.provisioning.data import TenantConfig
-from orchestrator.provisioning.render import FAMILIES, Rendered, Renderer
+from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
+from orchestrator.provisioning.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 # The queue agents' feature codes *91, *92, *93 in every enabled tenant's context
@@ -41,25 +48,6 @@ FEATURE_CODES = 3
 
 _COUNT = re.compile(r"-= (\d+) extensions? \(")
 _TENANT_FILE = re.compile(r"t(\d+)\.conf")
-_MARK = re.compile(r"; orchestrator service (\S+):")
-
-
-def mark(owner: str) -> str:
-    """The first line of every file the service ``owner`` writes."""
-    return f"; orchestrator service {owner}: written from its store; other services leave it\n"
-
-
-def owner_of(text: str | None) -> str | None:
-    """The service that wrote a file (its first line), or None for an unmarked file."""
-    m = _MARK.match(text or "")
-    return m.group(1) if m else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    # rename() is atomic: the engine reads the old file or the new one, never half of one.
-    tmp.replace(path)
 
 
 class AsteriskProvisioner:
@@ -95,8 +83,7 @@ class AsteriskProvisioner:
 
     def _foreign(self, text: str | None) -> str | None:
         """Another service's identity if it wrote ``text``; None if ours or unmarked."""
-        owner = owner_of(text)
-        return owner if owner not in (None, self.owner) else None
+        return foreign_owner(text, self.owner)
 
     # -- the SIP index -----------------------------------------------------
     def _swap_sip(self, tenant_id: int, new: Rendered | None) -> dict[str, list[str]]:
@@ -148,7 +135,7 @@ class AsteriskProvisioner:
         # Each user's number, each own DID, each outbound route pattern, the agents'
         # feature codes, and the catch-all for numbers that are not ours.
         count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + FEATURE_CODES + 1
-        return {t.context: count if t.enabled else 1}
+        return {dialplan_context(t): count if t.enabled else 1}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()
@@ -187,8 +174,8 @@ class AsteriskProvisioner:
             self.tenants_dir.mkdir(parents=True, exist_ok=True)
             self.history_dir.mkdir(exist_ok=True)
             if previous is not None:
-                _write_atomic(self.history_dir / f"t{config.id}.conf.previous", previous)
-            _write_atomic(path, text)
+                write_atomic(self.history_dir / f"t{config.id}.conf.previous", previous)
+            write_atomic(path, text)
             try:
                 await self._reload_and_verify(self._expected(config))
             except Exception:
@@ -206,7 +193,7 @@ class AsteriskProvisioner:
         if previous is None:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, previous)
+            write_atomic(path, previous)
         with contextlib.suppress(EngineError):
             await self.engine.reload("dialplan")
 
@@ -282,7 +269,7 @@ class AsteriskProvisioner:
                 continue
             text = self._text(rendered)
             if current != text:
-                _write_atomic(path, text)
+                write_atomic(path, text)
                 dirty = True
             renders.append(rendered)
         return renders, dirty
