@@ -205,6 +205,7 @@ class FakeEngine(Engine):
         connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
         new._left = (list(self._reported.values()), legs, connections)
         new._connection_ids = {a: self._connection_ids[a] for a in connections}
+        new.conferences.left_behind = {c: list(r) for c, r in self.conferences.rooms.items()}
         return new
 
     async def _take_over(self) -> None:

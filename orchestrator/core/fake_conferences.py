@@ -38,6 +38,9 @@ class FakeConferences(Conferences):
         self.held_music: dict[str, str] = {}  # held member -> its music class
         self._of: dict[str, str] = {}  # leg -> its conference
         self._recordings: dict[str, str] = {}  # live recording name -> its conference
+        # What a previous run left (FakeEngine.restarted): conference -> its members then.
+        # create() of one takes back the members still ours (kept), without their flags.
+        self.left_behind: dict[str, list[str]] = {}
 
     def _room(self, conference_id: str) -> dict[str, ConferenceMember]:
         room = self.rooms.get(conference_id)
@@ -64,7 +67,18 @@ class FakeConferences(Conferences):
         check_conference_id(conference_id)
         self.fake._require_link()
         self.fake.commands.append(("conference_create", conference_id))
-        self.rooms.setdefault(conference_id, {})
+        if conference_id in self.rooms:
+            return
+        room = self.rooms[conference_id] = {}
+        for leg_id in self.left_behind.pop(conference_id, []):
+            leg = self.fake.legs.get(leg_id)
+            if leg is None or not leg.alive or leg_id in self._of:
+                continue
+            room[leg_id] = ConferenceMember(leg_id)
+            self._of[leg_id] = conference_id
+            await self.fake.emit(
+                ConferenceMemberJoined(conference_id=conference_id, leg_id=leg_id, resumed=True)
+            )
 
     async def join(
         self,

@@ -20,6 +20,7 @@ from orchestrator.core.events import (
     ConferenceMemberJoined,
     ConferenceMemberLeft,
     ConferenceMemberUpdated,
+    EngineConnected,
     LegDisconnected,
     LegHungUp,
     PlaybackFinished,
@@ -222,3 +223,43 @@ async def test_leave_hangup_and_moving_a_member(driver: Driver, events: Events) 
     with pytest.raises(ValidationError):
         await conferences.create("no spaces/please")
     await conferences.end(conf)
+
+
+async def test_a_conference_of_kept_legs_outlives_a_restart(driver: Driver) -> None:
+    conf, (a, b, c) = await conference_of_three(driver, driver.events)
+    await driver.restart(kept={a, b})
+    engine, events = driver.engine, driver.events
+    for leg_id in (a, b):
+        await events.leg_created(leg_id)
+    await driver.gone(c)  # not kept: cleared by the new run
+    # The new run's create() takes the conference back with the kept members in it.
+    await engine.conferences.create(conf)
+    for leg_id in (a, b):
+        back = await events.wait_for(
+            lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None
+        )
+        assert back.resumed is True
+    assert sorted(m.leg_id for m in engine.conferences.members(conf)) == sorted([a, b])
+    # Still under control: mute one, end it; both stay up.
+    await engine.conferences.mute(a)
+    await wait_updated(events, a, muted=True)
+    await engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    for leg_id in (a, b):
+        await still_ours(driver, events, leg_id)
+
+
+async def test_a_member_gone_while_the_link_was_down(driver: Driver, events: Events) -> None:
+    conf, (a, b, c) = await conference_of_three(driver, events)
+    await driver.drop_link()
+    await driver.caller_hangs_up(b)  # while nobody listens
+    await driver.link_back()
+    back = await events.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect, 10)
+    left = await wait_left(events, conf, b)
+    assert left.reason == "hangup" and events.events.index(left) < events.events.index(back)
+    assert sorted(m.leg_id for m in driver.engine.conferences.members(conf)) == sorted([a, c])
+    await driver.engine.conferences.hold(c)
+    await wait_updated(events, c, held=True)
+    await driver.engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))

@@ -23,6 +23,7 @@ to this run and empty is destroyed, as connections' are.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRIDGE_MARK = "conf-"
+CREATE_ATTEMPTS = 20
 Reason = Literal["left", "hangup", "ended"]
 
 
@@ -141,8 +143,7 @@ class AsteriskConferences(Conferences):
         engine, bridge_id = self.engine, self.bridge_id(conference_id)
         engine.making_bridges.add(bridge_id)  # a reconcile meanwhile must not destroy it
         try:
-            # Creates it, or finds it (left by a previous run with kept members in it).
-            snapshot = await engine.ari.post(f"/bridges/{bridge_id}", {"type": "mixing"})
+            snapshot = await self._make_or_find(bridge_id)
             room = self._rooms[conference_id] = _Room(conference_id, bridge_id)
         finally:
             engine.making_bridges.discard(bridge_id)
@@ -155,6 +156,27 @@ class AsteriskConferences(Conferences):
             engine._made(
                 ConferenceMemberJoined(conference_id=conference_id, leg_id=leg_id, resumed=True)
             )
+
+    async def _make_or_find(self, bridge_id: str) -> dict[str, Any]:
+        """Create the bridge, or find it (left by a previous run with kept members in it).
+
+        A bridge of the same id just destroyed (``end`` then ``create``) can still be
+        there for a moment: 409 on create, then 404 on the look-up; try again then.
+        """
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return await self.engine.ari.create_bridge(bridge_id, "mixing")
+            except CallError as exc:
+                if exc.details.get("status") != 409:
+                    raise
+            try:
+                found: dict[str, Any] = await self.engine.ari.get(f"/bridges/{bridge_id}")
+                return found
+            except NotFoundError:
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
 
     async def join(
         self,
