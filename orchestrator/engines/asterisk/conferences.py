@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -170,8 +171,7 @@ class AsteriskConferences(Conferences):
                 if exc.details.get("status") != 409:
                     raise
             try:
-                found: dict[str, Any] = await self.engine.ari.get(f"/bridges/{bridge_id}")
-                return found
+                return await self.engine.ari.get_bridge(bridge_id)
             except NotFoundError:
                 if attempt == CREATE_ATTEMPTS - 1:
                     raise
@@ -238,7 +238,7 @@ class AsteriskConferences(Conferences):
         with contextlib.suppress(LegGoneError):
             if member.held:
                 with contextlib.suppress(CallError, NotFoundError):
-                    await self.engine.ari.delete(f"/channels/{leg_id}/moh")
+                    await self.engine.ari.stop_moh(leg_id)
             elif in_bridge:
                 with contextlib.suppress(CallError, NotFoundError, ValidationError):
                     await self.engine.ari.remove_channel(room.bridge_id, leg_id)
@@ -316,9 +316,7 @@ class AsteriskConferences(Conferences):
         if not items:
             raise ValidationError("nothing to play", conference_id=conference_id)
         pid = playback_id or self.engine.new_id()
-        await self.engine.ari.post(
-            f"/bridges/{room.bridge_id}/play", {"media": ",".join(items), "playbackId": pid}
-        )
+        await self.engine.ari.play_to_bridge(room.bridge_id, items, pid)
         return pid
 
     async def record(
@@ -333,18 +331,13 @@ class AsteriskConferences(Conferences):
 
         _check(RECORDING_NAME, name, "recording name")
         _check(RECORDING_FORMAT, fmt, "recording format")
-        if not 0 <= max_duration < float("inf"):
+        if not 0 <= max_duration < math.inf:
             raise ValidationError("a recording limit must be finite and >= 0", name=name)
         room = self._room(conference_id)
-        params: dict[str, Any] = {
-            "name": name,
-            "format": fmt,
-            "maxDurationSeconds": -int(-max_duration // 1),  # whole seconds, rounded up
-            "beep": beep,
-            "terminateOn": "none",
-            "ifExists": "overwrite",
-        }
-        await self.engine.ari.post(f"/bridges/{room.bridge_id}/record", params)
+        await self.engine.ari.record_bridge(
+            room.bridge_id, name, fmt=fmt, beep=beep, if_exists="overwrite",
+            max_duration=math.ceil(max_duration),  # whole seconds: never cut short
+        )  # fmt: skip
         return name
 
     async def end(self, conference_id: str) -> None:
@@ -383,8 +376,7 @@ class AsteriskConferences(Conferences):
         ):
             if was == now:
                 continue
-            path = f"/channels/{leg_id}/mute"
             if now:
-                await self.engine.ari.post(path, {"direction": direction})
+                await self.engine.ari.mute(leg_id, direction)
             else:
-                await self.engine.ari.delete(path, {"direction": direction})
+                await self.engine.ari.unmute(leg_id, direction)
