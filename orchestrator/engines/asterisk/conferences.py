@@ -48,7 +48,7 @@ from orchestrator.core.events import (
     LegHungUp,
     LegLeftApp,
 )
-from orchestrator.engines.asterisk.bridges import BridgeEvent
+from orchestrator.engines.asterisk.bridges import BridgeEvent, LegLeftBridge
 from orchestrator.engines.asterisk.prompts import engine_media
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 BRIDGE_MARK = "conf-"
 CREATE_ATTEMPTS = 20
+LEAVE_TIMEOUT_S = 2.0  # how long a channel may take to leave the bridge (on hold)
 Reason = Literal["left", "hangup", "ended"]
 
 
@@ -76,6 +77,7 @@ class AsteriskConferences(Conferences):
         self.engine = engine
         self._rooms: dict[str, _Room] = {}
         self._of: dict[str, str] = {}  # leg -> its conference
+        self._leaving: dict[str, asyncio.Event] = {}  # leg -> set once out of its bridge
 
     # -- what the adapter asks ---------------------------------------------------------
     def bridge_id(self, conference_id: str) -> str:
@@ -97,7 +99,11 @@ class AsteriskConferences(Conferences):
     async def event(self, event: Event) -> None:
         """On the adapter's dispatcher, before ``event`` is applied: a member gone is
         reported gone (before its ``LegHungUp``). The bridge's own events stop here."""
-        if isinstance(event, LegHungUp | LegLeftApp):
+        if isinstance(event, LegLeftBridge):
+            leaving = self._leaving.get(event.leg_id)
+            if leaving is not None:
+                leaving.set()
+        elif isinstance(event, LegHungUp | LegLeftApp):
             room, member = self._forget(event.leg_id)
             if room is not None and member is not None:
                 await self.engine.emit(
@@ -283,9 +289,18 @@ class AsteriskConferences(Conferences):
         ari = self.engine.ari
         try:
             if on:
-                # Out of the conference, alone with the music (see the module doc).
-                with contextlib.suppress(CallError, NotFoundError, ValidationError):
-                    await ari.remove_channel(room.bridge_id, leg_id)
+                # Out of the conference, alone with the music (see the module doc). Music
+                # started while the channel is still in the bridge stops as it leaves
+                # (seen on Asterisk 22): it starts once the channel is out.
+                left = self._leaving[leg_id] = asyncio.Event()
+                try:
+                    with contextlib.suppress(CallError, NotFoundError, ValidationError):
+                        await ari.remove_channel(room.bridge_id, leg_id)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(LEAVE_TIMEOUT_S):
+                                await left.wait()
+                finally:
+                    self._leaving.pop(leg_id, None)
                 await self._mute(leg_id, old, new)
                 await ari.start_moh(leg_id, music or None)
                 room.music[leg_id] = music
