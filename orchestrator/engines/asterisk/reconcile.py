@@ -16,6 +16,9 @@ before it) are destroyed unless two kept legs are in one: a bridge of two is a c
 again (``Engine.connect``: reported as ``BridgeCreated``, ``LegEnteredBridge`` for each
 leg, then ``LegConnected``), one of more is reported as a bridge. A bridge with a single
 kept leg goes (its peer is gone: the leg stays up, connected to nothing).
+A conference's bridge (conferences.py) is spared while a kept leg is in it, for the next
+run's ``Conferences.create`` of the same id to take back, and destroyed otherwise; after a
+reconnect one this run does not know and nobody is in is destroyed.
 
 With channel observation, both also bring the adapter's channel table in line: channels
 it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
