@@ -194,8 +194,9 @@ class Conferences(abc.ABC):
     @abc.abstractmethod
     async def end(self, conference_id: str) -> None:
         """End the conference: every member leaves it (``ConferenceMemberLeft`` with
-        reason ``ended``) and stays up, connected to nothing; its recording stops; then
-        ``ConferenceEnded``. An unknown or ended conference: nothing.
+        reason ``ended``) and stays up, connected to nothing, then ``ConferenceEnded``; a
+        recording of it ends (its ``RecordingFinished`` may come after ``ConferenceEnded``).
+        An unknown or ended conference: nothing.
 
         How engines do it: Asterisk: ARI ``DELETE /bridges/{id}`` (the channels stay in
         the Stasis application); FreeSWITCH: ``uuid_transfer`` of each member to ``park``,
