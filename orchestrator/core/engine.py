@@ -37,6 +37,10 @@ With defaults an adapter may replace: :meth:`~Engine.endpoint_states`,
 (:meth:`~Engine.leg`, :meth:`~Engine.keep`, :meth:`~Engine.release`,
 :meth:`~Engine.is_kept`), events (:meth:`~Engine.subscribe`, :meth:`~Engine.emit`),
 :meth:`~Engine.new_id`, :meth:`~Engine.wait_connected` and :attr:`~Engine.capabilities`.
+
+Conferences are one attribute, :attr:`~Engine.conferences` (a
+:class:`~orchestrator.core.conferences.Conferences` with its own methods), so the seam's
+own method count stays small.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass, field
 
 from orchestrator.core.call import Leg
+from orchestrator.core.conferences import Conferences
 from orchestrator.core.events import Event
 from orchestrator.core.journal import LegRecord
 from orchestrator.core.targets import Routing, Target
@@ -138,6 +143,10 @@ class Engine(abc.ABC):
     # What this engine can do (see EngineCapabilities); an adapter may replace it when it
     # connects (Asterisk learns then whether it raises registration events).
     capabilities: EngineCapabilities = EngineCapabilities()
+    # -- conferences: many legs talking together (create, join with flags, leave,
+    # mute/deafen/hold a member, play to all, record, end); each adapter sets its own
+    # (see orchestrator/core/conferences.py for the methods and how engines do them).
+    conferences: Conferences
 
     def __init__(self) -> None:
         self._handlers: list[EventHandler] = []

@@ -253,3 +253,46 @@ class ChannelEnded(ChannelEvent):
 
     cause: int = HangupCause.NORMAL_CLEARING
     cause_text: str = ""
+
+
+# -- conferences (Engine.conferences, see orchestrator/core/conferences.py) ------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceEvent(Event):
+    conference_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceMemberJoined(ConferenceEvent):
+    """The leg is a member now, with these flags (also for a kept member taken back after a
+    restart: ``resumed``)."""
+
+    leg_id: str
+    muted: bool = False
+    deaf: bool = False
+    moderator: bool = False
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceMemberUpdated(ConferenceEvent):
+    """The member's flags now (after a mute, deafen or hold)."""
+
+    leg_id: str
+    muted: bool = False
+    deaf: bool = False
+    held: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceMemberLeft(ConferenceEvent):
+    """The leg is a member no more. ``reason``: ``left`` (``Conferences.leave``, or it
+    joined another conference or was connected elsewhere), ``hangup`` (it ended or left our
+    control), ``ended`` (``Conferences.end``)."""
+
+    leg_id: str
+    reason: Literal["left", "hangup", "ended"] = "left"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceEnded(ConferenceEvent):
+    """The conference is gone (``Conferences.end``; every member was told it left first)."""

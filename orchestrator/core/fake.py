@@ -64,6 +64,7 @@ from orchestrator.core.events import (
     RecordingFinished,
     RecordingStarted,
 )
+from orchestrator.core.fake_conferences import FakeConferences
 from orchestrator.core.journal import LegRecord
 from orchestrator.core.outcomes import (
     DIAL_OUTCOME_CAUSES,
@@ -88,6 +89,7 @@ def channel_name(target: Target) -> str:
 
 class FakeEngine(Engine):
     name = "fake"
+    conferences: FakeConferences
 
     def __init__(
         self,
@@ -144,6 +146,8 @@ class FakeEngine(Engine):
         # While the control link is down (drop_link()): legs that ended meanwhile, with
         # their cause, reported when it is back (reconnect()), as a real adapter reconciles.
         self._missed_hangups: dict[str, int] | None = None
+        # Engine.conferences, in memory (see fake_conferences.py).
+        self.conferences = FakeConferences(self)
 
     async def emit(self, event: Event) -> None:
         if isinstance(event, ChannelStarted | ChannelStateChanged) and event.state == "up":
@@ -201,6 +205,7 @@ class FakeEngine(Engine):
         connections = {a: b for a, b in self.connections.items() if a in legs and b in legs}
         new._left = (list(self._reported.values()), legs, connections)
         new._connection_ids = {a: self._connection_ids[a] for a in connections}
+        new.conferences.left_behind = {c: list(r) for c, r in self.conferences.rooms.items()}
         return new
 
     async def _take_over(self) -> None:
@@ -270,6 +275,10 @@ class FakeEngine(Engine):
             version=self.version,
             links={"fake": self.connected},
         )
+
+    def _require_link(self) -> None:
+        if not self.connected:
+            raise EngineUnavailableError("fake engine is not connected")
 
     def _leg(self, leg_id: str) -> Leg:
         if not self.connected:
@@ -349,6 +358,7 @@ class FakeEngine(Engine):
         leg.hangup_cause = cause
         self.supervisions.pop(leg.id, None)
         self.held.pop(leg.id, None)
+        await self.conferences.left(leg.id, "hangup")
         await self._unpair(leg.id, gone=True)
         await self._channel_end(leg.id, cause)
         await self.emit(LegHungUp(leg_id=leg.id, cause=cause))
@@ -564,6 +574,8 @@ class FakeEngine(Engine):
         self.commands.append(("connect", a_leg_id, b_leg_id))
         if self.connections.get(a_leg_id) == b_leg_id:
             return
+        for leg_id in (a_leg_id, b_leg_id):  # a conference member leaves it first
+            await self.conferences.left(leg_id, "left")
         await self._unpair(a_leg_id)
         await self._unpair(b_leg_id)
         connection = self._next_id("connection")
@@ -610,6 +622,7 @@ class FakeEngine(Engine):
         self._leg(leg_id)
         channel_name(target)  # a target the fake cannot reach is refused, as on an engine
         self.commands.append(("transfer", leg_id, target))
+        await self.conferences.left(leg_id, "hangup")
         await self._unpair(leg_id)
         self.transferred.add(leg_id)
         await self.emit(LegLeftApp(leg_id=leg_id))

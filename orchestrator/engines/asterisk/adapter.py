@@ -70,6 +70,7 @@ from orchestrator.engines.asterisk.bridges import (
     LegEnteredBridge,
     LegLeftBridge,
 )
+from orchestrator.engines.asterisk.conferences import AsteriskConferences
 from orchestrator.engines.asterisk.connections import Connections
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
@@ -152,6 +153,7 @@ class AsteriskEngine(Engine):
     """
 
     name = "asterisk"
+    conferences: AsteriskConferences
 
     def __init__(
         self,
@@ -222,6 +224,7 @@ class AsteriskEngine(Engine):
         self._reconciler = Reconciler(self)
         self._recorders = CallRecorders(self)  # snoop channels recording conversations
         self._supervisions = Supervisions(self)  # snoop channels and bridges of supervisors
+        self.conferences = AsteriskConferences(self)  # a mixing bridge per conference
         # Every channel reported by ChannelStarted and not ended yet (observe_channels).
         self.channels = ChannelTable()
         # ARI events received, by type: what each call costs the adapter (diagnostics).
@@ -401,6 +404,10 @@ class AsteriskEngine(Engine):
         event = seen
         if not self._supervisions.event(event):
             return  # a supervisor's snoop channel or bridge: the adapter's own
+        if self.conferences.concerns(event):
+            await self.conferences.event(event)  # a member gone: told before its hangup
+            if isinstance(event, BridgeEvent):
+                return  # a conference's bridge: the adapter's own (conferences.py)
         if isinstance(event, LegCreated):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -599,6 +606,8 @@ class AsteriskEngine(Engine):
             raise ValidationError("a leg cannot be connected to itself", leg_id=a_leg_id)
         if self.connections.peer(a_leg_id) == b_leg_id:
             return
+        for leg_id in (a_leg_id, b_leg_id):  # a conference member leaves it first
+            await self.conferences.leave(leg_id)
         await self._leave(a_leg_id)
         await self._leave(b_leg_id)
         bridge_id = self.new_id()
@@ -664,6 +673,7 @@ class AsteriskEngine(Engine):
 
     async def transfer(self, leg_id: str, target: Target) -> None:
         place = transfer_place(target)  # see targets.py: checked before anything is sent
+        await self.conferences.handing_over(leg_id)
         for name, value in place.variables.items():
             await self.set_variable(leg_id, name, value)
         await self.ari.continue_in_dialplan(leg_id, place.context, place.extension, place.priority)

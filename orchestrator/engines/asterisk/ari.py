@@ -388,6 +388,36 @@ class AriClient:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.delete(f"/bridges/{bridge_id}")
 
+    # -- conferences (conferences.py): a bridge's media, a channel's mute ------------
+    async def get_bridge(self, bridge_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/bridges/{bridge_id}")
+        return result
+
+    async def play_to_bridge(self, bridge_id: str, media: Sequence[str], playback_id: str) -> None:
+        params = {"media": ",".join(media), "playbackId": playback_id}
+        await self.post(f"/bridges/{bridge_id}/play", params)
+
+    async def record_bridge(
+        self, bridge_id: str, name: str, *, fmt: str = "wav", max_duration: int = 0,
+        beep: bool = False, if_exists: str = "fail",
+    ) -> None:  # fmt: skip
+        params: dict[str, str | int | bool] = {
+            "name": name,
+            "format": fmt,
+            "maxDurationSeconds": max_duration,
+            "beep": beep,
+            "terminateOn": "none",
+            "ifExists": if_exists,
+        }
+        await self.post(f"/bridges/{bridge_id}/record", params)
+
+    async def mute(self, channel_id: str, direction: str) -> None:
+        """Drop the channel's voice ``in`` (what it sends), ``out`` (what it hears) or ``both``."""
+        await self.post(f"/channels/{channel_id}/mute", {"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: str) -> None:
+        await self.delete(f"/channels/{channel_id}/mute", {"direction": direction})
+
     # -- events -----------------------------------------------------------
     def events_url(self) -> str:
         return f"{self.base_url}/events"

@@ -16,6 +16,9 @@ before it) are destroyed unless two kept legs are in one: a bridge of two is a c
 again (``Engine.connect``: reported as ``BridgeCreated``, ``LegEnteredBridge`` for each
 leg, then ``LegConnected``), one of more is reported as a bridge. A bridge with a single
 kept leg goes (its peer is gone: the leg stays up, connected to nothing).
+A conference's bridge (conferences.py) is spared while a kept leg is in it, for the next
+run's ``Conferences.create`` of the same id to take back, and destroyed otherwise; after a
+reconnect one this run does not know and nobody is in is destroyed.
 
 With channel observation, both also bring the adapter's channel table in line: channels
 it never reported get a ChannelStarted (the calls in progress at start-up, the ones that
@@ -120,7 +123,10 @@ class Reconciler:
         for bridge in await ari.list_bridges():
             if not self._made_by_us(bridge):
                 continue
-            if len(set(bridge.get("channels", [])) & set(kept)) >= 2:
+            if engine.conferences.owns_bridge(str(bridge["id"])):
+                if set(bridge.get("channels", [])) & set(kept):
+                    continue  # a conference with kept members: the next create() takes it
+            elif len(set(bridge.get("channels", [])) & set(kept)) >= 2:
                 kept_bridges.append(bridge)
                 continue
             bridge_ids.append(str(bridge["id"]))
@@ -185,6 +191,17 @@ class Reconciler:
                 await engine.apply(BridgeDestroyed(bridge_id=bridge_id))
         for bridge_id, snapshot in bridges.items():
             if bridge_id not in engine.bridges:
+                if engine.conferences.owns_bridge(bridge_id):
+                    # A conference's (conferences.py): one this run does not know and
+                    # nobody is in goes, as an empty connection's does.
+                    if not (
+                        snapshot.get("channels")
+                        or engine.conferences.knows_bridge(bridge_id)
+                        or bridge_id in engine.making_bridges
+                    ):
+                        with contextlib.suppress(NotFoundError):
+                            await engine.ari.destroy_bridge(bridge_id)
+                    continue
                 if not self._ours(bridge_id, in_app) or engine._supervisions.owns_bridge(bridge_id):
                     continue  # not ours, or the adapter's own (supervisor.py)
                 if not snapshot.get("channels") and bridge_id not in engine.making_bridges:

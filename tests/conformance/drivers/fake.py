@@ -47,7 +47,11 @@ class FakeDriver(Driver):
 
     async def _play_out(self, playback_id: str) -> None:
         """A playback lasts as long as its media (unless stopped), as on a real engine."""
-        media = next(c[2] for c in self.fake.commands if c[0] == "play" and c[3] == playback_id)
+        media = next(
+            c[2]
+            for c in self.fake.commands
+            if c[0] in ("play", "conference_play") and c[3] == playback_id
+        )
         await asyncio.sleep(sum(MEDIA_SECONDS.get(m, 0.05) for m in media))
         if ("stop_playback", playback_id) not in self.fake.commands:
             await self.fake.finish_playback(playback_id)
@@ -79,9 +83,15 @@ class FakeDriver(Driver):
         if self.fake.legs[leg_id].alive:
             await self.fake.dtmf(leg_id, far.digits)
             # What a far end keys reaches the leg it is connected to, as over a real bridge.
-            peer = self.fake.peer(leg_id)
-            if peer is not None:
-                self._heard[peer] = self._heard.get(peer, "") + far.digits
+            # So do they reach every other member of a conference it is in (DTMF passes
+            # mute and deaf on a real engine too: those act on the voice).
+            peers = [self.fake.peer(leg_id)]
+            conference = self.fake.conferences.conference_of(leg_id)
+            if conference is not None:
+                peers = [m.leg_id for m in self.fake.conferences.members(conference)]
+            for peer in peers:
+                if peer is not None and peer != leg_id:
+                    self._heard[peer] = self._heard.get(peer, "") + far.digits
 
     async def originate(
         self,

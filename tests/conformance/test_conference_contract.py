@@ -1,0 +1,265 @@
+"""The conference contract (``Engine.conferences``) on the FakeEngine and the real Asterisk.
+
+Members join with flags, are muted, deafened, held, told something all at once, recorded,
+leave, and the conference ends with every member still up and under control. What the
+members hear is checked where the driver can check it (DTMF keyed by one member's far end
+reaches another's); mute, deaf and hold are checked through the state and the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from orchestrator.core.errors import LegGoneError, NotFoundError, ValidationError
+from orchestrator.core.events import (
+    ConferenceEnded,
+    ConferenceMemberJoined,
+    ConferenceMemberLeft,
+    ConferenceMemberUpdated,
+    EngineConnected,
+    LegDisconnected,
+    LegHungUp,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFinished,
+    RecordingStarted,
+)
+from tests.conformance.drivers import Driver, Events, FarEnd
+from tests.conformance.test_engine_contract import recording_name, still_ours, wait_connected
+
+
+def conference_id() -> str:
+    return f"conformance-{uuid.uuid4().hex[:10]}"
+
+
+def joined(events: Events, conf: str, leg_id: str) -> Any:
+    return events.find(
+        lambda e: (
+            isinstance(e, ConferenceMemberJoined) and (e.conference_id, e.leg_id) == (conf, leg_id)
+        )
+    )
+
+
+async def wait_left(events: Events, conf: str, leg_id: str) -> ConferenceMemberLeft:
+    left: ConferenceMemberLeft = await events.wait_for(
+        lambda e: (
+            isinstance(e, ConferenceMemberLeft) and (e.conference_id, e.leg_id) == (conf, leg_id)
+        )
+    )
+    return left
+
+
+async def wait_updated(events: Events, leg_id: str, **flags: bool) -> None:
+    await events.wait_for(
+        lambda e: (
+            isinstance(e, ConferenceMemberUpdated)
+            and e.leg_id == leg_id
+            and all(getattr(e, k) == v for k, v in flags.items())
+        )
+    )
+
+
+async def conference_of_three(
+    driver: Driver, events: Events, **far: FarEnd
+) -> tuple[str, list[str]]:
+    conf = conference_id()
+    await driver.engine.conferences.create(conf)
+    legs = []
+    for name in ("a", "b", "c"):
+        call = await driver.answered_call(far=far.get(name))
+        legs.append(call.leg_id)
+    a, b, c = legs
+    await driver.engine.conferences.join(conf, a, moderator=True)
+    await driver.engine.conferences.join(conf, b, muted=True)
+    await driver.engine.conferences.join(conf, c, deaf=True)
+    for leg_id in legs:
+        await events.wait_for(lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None)
+    return conf, legs
+
+
+async def test_members_join_with_flags_and_the_end_leaves_them_up(
+    driver: Driver, events: Events
+) -> None:
+    conferences = driver.engine.conferences
+    conf, (a, b, c) = await conference_of_three(driver, events)
+    flags = {
+        leg: (e.muted, e.deaf, e.moderator) for leg in (a, b, c) if (e := joined(events, conf, leg))
+    }
+    assert flags == {a: (False, False, True), b: (True, False, False), c: (False, True, False)}
+    assert conferences.conference_of(b) == conf
+    state = {m.leg_id: (m.muted, m.deaf, m.held) for m in conferences.members(conf)}
+    assert state == {a: (False, False, False), b: (True, False, False), c: (False, True, False)}
+    await conferences.create(conf)  # exists: nothing changes
+    await conferences.join(conf, a)  # already a member: nothing changes
+    await asyncio.sleep(0.2)
+    assert len(events.all(lambda e: isinstance(e, ConferenceMemberJoined))) == 3
+    await conferences.end(conf)
+    for leg_id in (a, b, c):
+        assert (await wait_left(events, conf, leg_id)).reason == "ended"
+    ended = await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+    assert ended.conference_id == conf
+    assert conferences.members(conf) == [] and conferences.conference_of(a) is None
+    await conferences.end(conf)  # ended: not an error
+    # Every member stays up and under our control.
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    for leg_id in (a, b, c):
+        await still_ours(driver, events, leg_id)
+
+
+async def test_mute_deafen_and_hold_a_member(driver: Driver, events: Events) -> None:
+    conferences = driver.engine.conferences
+    conf, (a, b, c) = await conference_of_three(driver, events)
+    await conferences.mute(b, False)
+    await wait_updated(events, b, muted=False, deaf=False, held=False)
+    await conferences.mute(a)
+    await wait_updated(events, a, muted=True)
+    await conferences.deafen(c, False)
+    await wait_updated(events, c, deaf=False)
+    await conferences.deafen(b)
+    await wait_updated(events, b, deaf=True)
+    # Hold: the member hears music, nobody hears it; it stays a member all along and
+    # comes back with its flags as they were.
+    await conferences.hold(a)
+    await wait_updated(events, a, held=True, muted=True)
+    await asyncio.sleep(0.5)
+    await conferences.hold(a, False)
+    await wait_updated(events, a, held=False, muted=True)
+    state = {m.leg_id: (m.muted, m.deaf, m.held) for m in conferences.members(conf)}
+    assert state == {a: (True, False, False), b: (False, True, False), c: (False, False, False)}
+    assert events.find(lambda e: isinstance(e, ConferenceMemberLeft | LegHungUp)) is None
+    # Not a member: refused.
+    other = await driver.answered_call()
+    with pytest.raises(NotFoundError):
+        await conferences.mute(other.leg_id)
+    await conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+
+
+async def test_members_hear_each_other(driver: Driver, events: Events) -> None:
+    """What one member's far end keys reaches another member's far end."""
+    conf = conference_id()
+    conferences = driver.engine.conferences
+    await conferences.create(conf)
+    a = await driver.answered_call(far=FarEnd.dtmf("73#", after=2))
+    b = await driver.answered_call(far=FarEnd("read"))
+    c = await driver.answered_call()
+    for call in (a, b, c):
+        await conferences.join(conf, call.leg_id)
+    assert await driver.far_end_heard(b) == "73"
+    await conferences.end(conf)
+
+
+async def test_play_to_all_and_record(driver: Driver, events: Events) -> None:
+    engine, conferences = driver.engine, driver.engine.conferences
+    conf = conference_id()
+    await conferences.create(conf)
+    for far in (FarEnd("audio"), FarEnd()):
+        call = await driver.answered_call(far=far)
+        await conferences.join(conf, call.leg_id)
+    name = recording_name()
+    assert await conferences.record(conf, name) == name
+    started = await events.wait_for(
+        lambda e: isinstance(e, RecordingStarted) and e.recording == name
+    )
+    assert started.leg_id == ""
+    pid = await conferences.play(conf, "sound:beep")
+    assert pid.startswith(engine.id_prefix)
+    await events.wait_for(lambda e: isinstance(e, PlaybackStarted) and e.playback_id == pid)
+    done = await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    assert done.leg_id == ""
+    mine = engine.new_id()
+    assert await conferences.play(conf, ["sound:beep"], playback_id=mine) == mine
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == mine)
+    await asyncio.sleep(0.3)
+    await engine.stop_recording(name)
+    done = await events.wait_for(lambda e: isinstance(e, RecordingFinished) and e.recording == name)
+    assert (done.leg_id, done.state) == ("", "done")
+    assert (await engine.recording_file(name))[:4] == b"RIFF"
+    await engine.delete_recording(name)
+    await conferences.end(conf)
+    # No such conference: refused.
+    with pytest.raises(NotFoundError):
+        await conferences.play(conf, "sound:beep")
+    with pytest.raises(NotFoundError):
+        await conferences.join(conf, driver.engine.new_id())
+
+
+async def test_leave_hangup_and_moving_a_member(driver: Driver, events: Events) -> None:
+    conferences = driver.engine.conferences
+    conf, (a, b, c) = await conference_of_three(driver, events)
+    await conferences.leave(a)
+    assert (await wait_left(events, conf, a)).reason == "left"
+    await conferences.leave(a)  # in no conference: nothing
+    await still_ours(driver, events, a)
+    # A member that hangs up leaves; the conference goes on.
+    await driver.caller_hangs_up(b)
+    assert (await wait_left(events, conf, b)).reason == "hangup"
+    assert [m.leg_id for m in conferences.members(conf)] == [c]
+    # Connected elsewhere, a member leaves first; joining, a connected leg leaves its peer.
+    d = await driver.answered_call()
+    await driver.engine.connect(c, d.leg_id)
+    assert (await wait_left(events, conf, c)).reason == "left"
+    await wait_connected(events, c, d.leg_id)
+    await conferences.join(conf, c)
+    await events.wait_for(
+        lambda e: isinstance(e, LegDisconnected) and (e.leg_id, e.peer_id) == (d.leg_id, c)
+    )
+    await events.wait_for(
+        lambda e: (
+            len(events.all(lambda e: isinstance(e, ConferenceMemberJoined) and e.leg_id == c)) == 2
+        )
+    )
+    await still_ours(driver, events, d.leg_id)
+    await conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+    # A gone leg cannot join; a bad id is refused before anything is sent.
+    await conferences.create(conf)
+    with pytest.raises(LegGoneError):
+        await conferences.join(conf, b)
+    with pytest.raises(ValidationError):
+        await conferences.create("no spaces/please")
+    await conferences.end(conf)
+
+
+async def test_a_conference_of_kept_legs_outlives_a_restart(driver: Driver) -> None:
+    conf, (a, b, c) = await conference_of_three(driver, driver.events)
+    await driver.restart(kept={a, b})
+    engine, events = driver.engine, driver.events
+    for leg_id in (a, b):
+        await events.leg_created(leg_id)
+    await driver.gone(c)  # not kept: cleared by the new run
+    # The new run's create() takes the conference back with the kept members in it.
+    await engine.conferences.create(conf)
+    for leg_id in (a, b):
+        back = await events.wait_for(
+            lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None
+        )
+        assert back.resumed is True
+    assert sorted(m.leg_id for m in engine.conferences.members(conf)) == sorted([a, b])
+    # Still under control: mute one, end it; both stay up.
+    await engine.conferences.mute(a)
+    await wait_updated(events, a, muted=True)
+    await engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+    assert events.find(lambda e: isinstance(e, LegHungUp)) is None
+    for leg_id in (a, b):
+        await still_ours(driver, events, leg_id)
+
+
+async def test_a_member_gone_while_the_link_was_down(driver: Driver, events: Events) -> None:
+    conf, (a, b, c) = await conference_of_three(driver, events)
+    await driver.drop_link()
+    await driver.caller_hangs_up(b)  # while nobody listens
+    await driver.link_back()
+    back = await events.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect, 10)
+    left = await wait_left(events, conf, b)
+    assert left.reason == "hangup" and events.events.index(left) < events.events.index(back)
+    assert sorted(m.leg_id for m in driver.engine.conferences.members(conf)) == sorted([a, c])
+    await driver.engine.conferences.hold(c)
+    await wait_updated(events, c, held=True)
+    await driver.engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
