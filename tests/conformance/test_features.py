@@ -106,23 +106,34 @@ def both_up(call: dict[str, Any]) -> bool:
     return [(leg["role"], leg["state"]) for leg in call["legs"]] == [("a", "up"), ("b", "up")]
 
 
+async def click_to_call(world: World, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """POST a click-to-call; its id and the call once both legs are up."""
+    r = world.http.post("/api/v1/click-to-call", json=body)
+    assert r.status_code == 202, r.text
+    call_id = str(r.json()["id"])
+    return call_id, await world.poll(f"/api/v1/calls/{call_id}", both_up)
+
+
+async def until_gone(world: World, call_id: str, timeout: float = 15) -> None:
+    """Until ``GET /calls`` no longer lists the call."""
+    await world.poll(
+        "/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]], timeout=timeout
+    )
+
+
 async def test_click_to_call_connects_two_phones_then_rest_hangs_up(world: World) -> None:
     tenant = world.tenant("801", "802")
     async with world.answering(tenant, "801"), world.answering(tenant, "802"):
-        r = world.http.post(
-            "/api/v1/click-to-call",
-            json={"tenant_id": tenant.id, "a": "801", "b": "802", "account": "conf-7"},
+        call_id, call = await click_to_call(
+            world, {"tenant_id": tenant.id, "a": "801", "b": "802", "account": "conf-7"}
         )
-        assert r.status_code == 202, r.text
-        call_id = r.json()["id"]
-        call = await world.poll(f"/api/v1/calls/{call_id}", both_up)
         assert (call["state"], call["kind"], call["account"]) == (
             "answered", "click_to_call", "conf-7",
         )  # fmt: skip
         listed = world.http.get("/api/v1/calls", params={"extension": "802"}).json()
         assert [c["id"] for c in listed["items"]] == [call_id]
         assert world.http.post(f"/api/v1/calls/{call_id}/hangup").status_code == 200
-        await world.poll("/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]])
+        await until_gone(world, call_id)
     cdr = await one_cdr(world, tenant.id)
     assert cdr["call_id"] == call_id and cdr["disposition"] == "answered", cdr
     assert parties(cdr) == [("click-to-call-a", "801", None), ("click-to-call-b", "802", None)]
@@ -138,12 +149,7 @@ async def test_attended_transfer_and_the_transferred_calls_cdr(world: World) -> 
         world.answering(tenant, "812"),
         world.answering(tenant, "813"),
     ):
-        r = http.post(
-            "/api/v1/click-to-call", json={"tenant_id": tenant.id, "a": "811", "b": "812"}
-        )
-        assert r.status_code == 202, r.text
-        call_id = r.json()["id"]
-        await world.poll(f"/api/v1/calls/{call_id}", both_up)
+        call_id, _ = await click_to_call(world, {"tenant_id": tenant.id, "a": "811", "b": "812"})
         # Leg a (811) waits while 812 consults 813.
         r = http.post(f"/api/v1/calls/{call_id}/attended-transfer", json={"leg": "a", "to": "813"})
         assert r.status_code == 200, r.text
@@ -158,7 +164,7 @@ async def test_attended_transfer_and_the_transferred_calls_cdr(world: World) -> 
         assert legs == {("a", "811", "up"), ("b", "813", "up")}, call
         assert call["state"] == "answered" and "813" in call["extensions"], call
         assert http.post(f"/api/v1/calls/{call_id}/hangup").status_code == 200
-        await world.poll("/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]])
+        await until_gone(world, call_id)
     cdr = await one_cdr(world, tenant.id)
     assert cdr["call_id"] == call_id, cdr
     assert parties(cdr) == [
@@ -180,16 +186,11 @@ async def test_blind_transfer_and_the_transferred_calls_cdr(world: World) -> Non
         world.answering(tenant, "822"),
         world.answering(tenant, "823"),
     ):
-        r = http.post(
-            "/api/v1/click-to-call", json={"tenant_id": tenant.id, "a": "821", "b": "822"}
-        )
-        assert r.status_code == 202, r.text
-        call_id = r.json()["id"]
-        await world.poll(f"/api/v1/calls/{call_id}", both_up)
+        call_id, _ = await click_to_call(world, {"tenant_id": tenant.id, "a": "821", "b": "822"})
         # Leg b (822) leaves for 823; leg a (821) hangs up; the call is ours no more.
         r = http.post(f"/api/v1/calls/{call_id}/transfer", json={"destination": "823"})
         assert r.status_code == 200, r.text
-        await world.poll("/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]])
+        await until_gone(world, call_id)
         await asyncio.sleep(2)  # 822 talks with 823
         world.hang_up_everything()
         cdr = await one_cdr(world, tenant.id)
@@ -286,18 +287,12 @@ async def test_prepaid_click_to_call_is_cut_off_when_the_money_is_used_up(world:
     )
     assert r.status_code in (200, 201), r.text
     async with world.answering(tenant, "804"), world.carrier_answering():
-        r = http.post(
-            "/api/v1/click-to-call",
-            json={"tenant_id": tenant.id, "a": "804", "b": "number:900442079460001",
-                  "account": "tiny"},
-        )  # fmt: skip
-        assert r.status_code == 202, r.text
-        call_id = r.json()["id"]
-        await world.poll(f"/api/v1/calls/{call_id}", both_up)
-        # Nobody hangs up: the 3 paid seconds end the call.
-        await world.poll(
-            "/api/v1/calls", lambda d: call_id not in [c["id"] for c in d["items"]], timeout=10
+        call_id, _ = await click_to_call(
+            world,
+            {"tenant_id": tenant.id, "a": "804", "b": "number:900442079460001", "account": "tiny"},
         )
+        # Nobody hangs up: the 3 paid seconds end the call.
+        await until_gone(world, call_id, timeout=10)
     cdr = await one_cdr(world, tenant.id)
     b = cdr["legs"][1]
     assert (b["trunk"], b["billsec"]) == ("carrier", 3), cdr
