@@ -25,7 +25,7 @@ from tests.conformance.drivers import (
     FakeDriver,
 )
 from tests.conformance.worlds import AsteriskWorld, FakeWorld, World
-from tests.engine.conftest import asterisk, s3_server, service  # noqa: F401  (shared)
+from tests.engine.conftest import asterisk, dialplan_file, s3_server, service  # noqa: F401  (shared)
 
 ENGINE_MARKS = [
     pytest.mark.engine,
@@ -40,12 +40,8 @@ DIALPLAN_FILE = "zz_conformance.conf"
 def conformance_dialplan(request: pytest.FixtureRequest) -> Iterator[None]:
     """The drivers' test-only dialplan in the test engine (see drivers.DIALPLAN)."""
     instance: AsteriskInstance = request.getfixturevalue("asterisk")
-    path = instance.tenants_dir / DIALPLAN_FILE
-    path.write_text(DIALPLAN)
-    instance.cli("dialplan reload")
-    yield
-    path.unlink(missing_ok=True)
-    instance.cli("dialplan reload")
+    with dialplan_file(instance, DIALPLAN_FILE, DIALPLAN):
+        yield
     instance.cli(f"database deltree {DB_FAMILY}")
 
 

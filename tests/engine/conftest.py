@@ -7,6 +7,7 @@ started it. Every test in tests/engine/ talks to it: none is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -48,6 +49,20 @@ S3_BUCKET = "orchestrator-recordings"
 
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def dialplan_file(asterisk: AsteriskInstance, file_name: str, text: str) -> Iterator[Path]:
+    """A test-only dialplan file in the instance's tenants folder, loaded, then removed
+    (and the dialplan reloaded without it) at the end; yields its path."""
+    path = asterisk.tenants_dir / file_name
+    path.write_text(text)
+    asterisk.cli("dialplan reload")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        asterisk.cli("dialplan reload")
 
 
 def shared(fixture: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:

@@ -34,6 +34,7 @@ from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.ari import AriClient
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.engines.asterisk.targets import DialplanPlace
+from tests.engine.conftest import dialplan_file
 
 pytestmark = [
     pytest.mark.engine,
@@ -88,12 +89,8 @@ def ari_url(asterisk: AsteriskInstance) -> str:
 
 @pytest.fixture(scope="module")
 def test_context(asterisk: AsteriskInstance) -> Iterator[None]:
-    path = asterisk.tenants_dir / CONTEXT_FILE
-    path.write_text(CONTEXT)
-    asterisk.cli("dialplan reload")
-    yield
-    path.unlink(missing_ok=True)
-    asterisk.cli("dialplan reload")
+    with dialplan_file(asterisk, CONTEXT_FILE, CONTEXT):
+        yield
 
 
 Factory = Callable[..., Awaitable[tuple[AsteriskEngine, Recorder]]]

@@ -25,6 +25,7 @@ from orchestrator.core.events import (
 from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.engines.asterisk.targets import DialplanPlace
+from tests.engine.conftest import dialplan_file
 from tests.engine.test_adapter import Factory, Recorder, engine_factory
 
 pytestmark = [
@@ -65,12 +66,8 @@ exten => stasis,1,Stasis({APP},fromdialplan)
 def media_context(asterisk: AsteriskInstance) -> Iterator[None]:
     # configure() must make it: Asterisk makes only the directories below it.
     assert (asterisk.dir / "spool" / "recording").is_dir()
-    path = asterisk.tenants_dir / CONTEXT_FILE
-    path.write_text(CONTEXT)
-    asterisk.cli("dialplan reload")
-    yield
-    path.unlink(missing_ok=True)
-    asterisk.cli("dialplan reload")
+    with dialplan_file(asterisk, CONTEXT_FILE, CONTEXT):
+        yield
     asterisk.cli(f"database deltree {DB_FAMILY}")
 
 

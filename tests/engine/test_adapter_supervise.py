@@ -29,6 +29,7 @@ from orchestrator.engines.asterisk.adapter import AsteriskEngine
 from orchestrator.engines.asterisk.bridges import BridgeEvent
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.engines.asterisk.targets import DialplanPlace
+from tests.engine.conftest import dialplan_file
 from tests.engine.media_phone import tone_level
 from tests.engine.test_adapter import Factory, Recorder, engine_factory
 
@@ -64,13 +65,10 @@ exten => _say.,1,Answer()
 def folder(asterisk: AsteriskInstance) -> Iterator[Path]:
     where = asterisk.dir / "spool" / "recording" / "ads"
     where.mkdir(parents=True, exist_ok=True)
-    path = asterisk.tenants_dir / CONTEXT_FILE
     # The path as Asterisk sees it (its root may be a chroot).
-    path.write_text(context(Path(asterisk.inner_dir) / "spool" / "recording" / "ads"))
-    asterisk.cli("dialplan reload")
-    yield where
-    path.unlink(missing_ok=True)
-    asterisk.cli("dialplan reload")
+    text = context(Path(asterisk.inner_dir) / "spool" / "recording" / "ads")
+    with dialplan_file(asterisk, CONTEXT_FILE, text):
+        yield where
     for file in where.glob("*.wav"):
         file.unlink()
 

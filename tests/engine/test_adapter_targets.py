@@ -25,6 +25,7 @@ from orchestrator.core.events import (
 from orchestrator.core.targets import Extension, Routing, SipUser, TrunkNumber
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.engines.asterisk.targets import DialplanPlace
+from tests.engine.conftest import dialplan_file
 from tests.engine.test_adapter import Factory, engine_factory
 
 pytestmark = [
@@ -55,12 +56,8 @@ WELCOME = Routing("ivr", {"flow": "welcome", "tenant": TENANT})
 
 @pytest.fixture(scope="module")
 def targets_context(asterisk: AsteriskInstance) -> Iterator[None]:
-    path = asterisk.tenants_dir / CONTEXT_FILE
-    path.write_text(CONTEXT)
-    asterisk.cli("dialplan reload")
-    yield
-    path.unlink(missing_ok=True)
-    asterisk.cli("dialplan reload")
+    with dialplan_file(asterisk, CONTEXT_FILE, CONTEXT):
+        yield
 
 
 @pytest.fixture
