@@ -75,15 +75,17 @@ from orchestrator.core.outcomes import (
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 
-def channel_name(target: Target) -> str:
+def dialed_channel(target: Target) -> tuple[str, str]:
     """The name the fake gives a channel it dials to ``target`` (``SIP/101@a.example``,
-    ``SIP/+4420...@carrier``, ``Local/102@t3``)."""
+    ``SIP/+4420...@carrier``, ``Local/102@t3``), and the SIP user or trunk observation
+    says it belongs to (``""`` for a Local one; a trunk call is the trunk's, as on a
+    real engine)."""
     if isinstance(target, SipUser):
-        return f"SIP/{target.endpoint}"
+        return f"SIP/{target.endpoint}", target.endpoint
     if isinstance(target, TrunkNumber):
-        return f"SIP/{target.number}@{target.trunk}"
+        return f"SIP/{target.number}@{target.trunk}", target.trunk
     if isinstance(target, Extension):
-        return f"Local/{target.number}@t{target.tenant}"
+        return f"Local/{target.number}@t{target.tenant}", ""
     raise ValidationError(f"the fake engine cannot reach {target!r}", target=repr(target))
 
 
@@ -511,20 +513,12 @@ class FakeEngine(Engine):
     ) -> Leg:
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
-        endpoint = channel_name(target)
+        endpoint, sip = dialed_channel(target)
         # Ours, with id_prefix (see Engine.new_id), as a real adapter's.
         leg = Leg(id=leg_id or self.new_id(), name=endpoint, caller_number=caller_id)
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", target, leg.id))
-        # Observation names the SIP user or trunk a channel belongs to ("" for Local
-        # ones): a call through a trunk belongs to the trunk's endpoint, as on a real engine.
-        if isinstance(target, TrunkNumber):
-            sip = target.trunk
-        elif isinstance(target, SipUser):
-            sip = target.endpoint
-        else:
-            sip = ""
         await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
@@ -620,7 +614,7 @@ class FakeEngine(Engine):
         commands on it raise CallError; its channel lives on (a test plays what the engine
         does next, e.g. :meth:`remote_hangup`)."""
         self._leg(leg_id)
-        channel_name(target)  # a target the fake cannot reach is refused, as on an engine
+        dialed_channel(target)  # a target the fake cannot reach is refused, as on an engine
         self.commands.append(("transfer", leg_id, target))
         await self.conferences.left(leg_id, "hangup")
         await self._unpair(leg_id)
