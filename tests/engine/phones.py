@@ -146,19 +146,14 @@ class TenantPhones:
     async def register(self, *numbers: str, attempts: int = 3) -> None:
         """REGISTER ``numbers`` (all phones by default) from their contact ports."""
         for number in numbers or tuple(self.ports):
-            for attempt in range(attempts):
-                result = await sipp.register(
-                    server=self.server,
-                    username=number,
-                    password=self.passwords[number],
-                    domain=self.domain,
-                    local_port=self.ports[number],
-                )
-                # A retry covers a SIPp run that lost a port race or a transient refusal;
-                # a wrong password fails every attempt and shows the last one's log.
-                if result.status == 200 or attempt + 1 == attempts:
-                    break
-                await asyncio.sleep(0.5)
+            result = await register_retrying(
+                attempts=attempts,
+                server=self.server,
+                username=number,
+                password=self.passwords[number],
+                domain=self.domain,
+                local_port=self.ports[number],
+            )
             assert result.status == 200, result.log
 
     async def call(self, number: str, target: str, **kw: Any) -> sipp.CallResult:
@@ -178,6 +173,22 @@ class TenantPhones:
     ) -> sipp.Answerer:
         """``number``'s phone, answering every call (``async with``; see :class:`sipp.Answerer`)."""
         return sipp.Answerer(local_port=self.ports[number], calls=calls, dtmf=dtmf)
+
+
+async def register_retrying(*, attempts: int = 3, **kw: Any) -> sipp.RegisterResult:
+    """:func:`sipp.register` until a 200 or ``attempts`` runs; the last run's result.
+
+    A retry covers a SIPp run that lost a port race or a transient refusal, and one that
+    a loaded machine's slow first lookup of a cold tenant aborted (SIPp retransmitted the
+    REGISTER and the second 401 ended its run): the next one meets a warm engine. A
+    wrong password fails every attempt and shows the last one's log.
+    """
+    for attempt in range(attempts):
+        result = await sipp.register(**kw)
+        if result.status == 200 or attempt + 1 == attempts:
+            break
+        await asyncio.sleep(0.5)
+    return result
 
 
 def create_tenant(

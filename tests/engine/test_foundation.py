@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.testing import sipp
 from tests.engine.conftest import Service
+from tests.engine.phones import register_retrying
 
 pytestmark = pytest.mark.engine
 
@@ -47,20 +48,13 @@ def server(service: Service) -> str:
 
 
 async def register(service: Service, pbx: dict[str, Any], tenant: str, number: str) -> None:
-    for _attempt in range(3):
-        result = await sipp.register(
-            server=server(service),
-            username=number,
-            password=pbx["passwords"][(tenant, number)],
-            domain=A if tenant == "a" else B,
-            local_port=PORTS[(tenant, number)],
-        )
-        # A loaded machine's first lookup of a cold tenant can be slow enough that SIPp
-        # retransmits the REGISTER, and the second 401 aborts SIPp's run: a new REGISTER
-        # then meets a warm engine. A wrong password fails every attempt.
-        if result.status == 200:
-            break
-        await asyncio.sleep(0.5)
+    result = await register_retrying(
+        server=server(service),
+        username=number,
+        password=pbx["passwords"][(tenant, number)],
+        domain=A if tenant == "a" else B,
+        local_port=PORTS[(tenant, number)],
+    )
     assert result.status == 200, result.log
 
 
