@@ -1,0 +1,431 @@
+"""Dialplan applications of the fake FreeSWITCH (mod_dptools' behaviour, simulated).
+
+Media is simulated: a playback lasts as long as its tone_stream / silence_stream
+says (a file: ``Switch.file_ms``), DTMF arrives as events, a recording is a short
+silent WAV file written where FreeSWITCH would write it.
+"""
+
+from __future__ import annotations
+
+import re
+import wave
+from pathlib import Path
+
+from orchestrator.testing.freeswitch.channels import Channel
+from orchestrator.testing.freeswitch.events import now_us
+from orchestrator.testing.freeswitch.switch import App, Interrupted, Switch
+
+__all__ = ["APPS", "media_ms", "receive_dtmf", "send_dtmf"]
+
+_PLAY = ("switch_ivr_play_say.c", "switch_ivr_play_file", 2020)
+
+
+def media_ms(sw: Switch, path: str) -> int | None:
+    """How long ``path`` plays, in ms (None: forever, until broken)."""
+    if path.startswith("file_string://"):
+        total = 0
+        for part in path[len("file_string://") :].split("!"):
+            ms = media_ms(sw, part)
+            if ms is None:
+                return None
+            total += ms
+        return total
+    if path.startswith("silence_stream://"):
+        ms = int(path.split("://", 1)[1].split(",")[0] or "0")
+        return None if ms <= 0 else ms
+    if path.startswith("tone_stream://"):
+        if "loops=-1" in path:
+            return None
+        total = sum(int(a) + int(b) for a, b in re.findall(r"%\((\d+),(\d+)", path))
+        loops = re.search(r"loops=(\d+)", path)
+        return total * (int(loops.group(1)) if loops else 1)
+    if path.startswith("local_stream://"):
+        return None
+    return sw.file_ms
+
+
+def _file_type(path: str) -> str:
+    if "://" in path:
+        return path.split("://", 1)[0]
+    return Path(path).suffix.lstrip(".") or "wav"
+
+
+async def play(sw: Switch, ch: Channel, path: str, *, stop_on_dtmf: bool = False) -> str:
+    """``switch_ivr_play_file``: PLAYBACK_START, the media's length, PLAYBACK_STOP."""
+    info = [("Playback-File-Type", _file_type(path)), ("Playback-File-Path", path)]
+    sw.emit(
+        ch,
+        "PLAYBACK_START",
+        after=info,
+        calling=("switch_ivr_play_say.c", "switch_ivr_play_file", 1558),
+    )
+    ms = media_ms(sw, path)
+    wake = frozenset({"break", "dtmf"} if stop_on_dtmf else {"break"})
+    started = now_us()
+    status = "done"
+    try:
+        kind = await sw.wait(ch, None if ms is None else ms / 1000, wake=wake)
+        if kind != "timeout":
+            status = "break"
+    finally:
+        played = ms if status == "done" and ms is not None else (now_us() - started) // 1000
+        ch.variables.update(
+            {
+                "playback_last_offset_pos": str(played * 8),
+                "playback_seconds": str(played // 1000),
+                "playback_ms": str(played),
+                "playback_samples": str(played * 8),
+            }
+        )
+        if ch.up:
+            sw.emit(ch, "PLAYBACK_STOP", after=info + [("Playback-Status", status)], calling=_PLAY)
+    return status
+
+
+async def app_playback(sw: Switch, ch: Channel, arg: str) -> str:
+    await play(sw, ch, arg, stop_on_dtmf=bool(ch.variables.get("playback_terminators")))
+    ch.variables["current_application_response"] = "FILE PLAYED"
+    return "FILE PLAYED"
+
+
+async def app_answer(sw: Switch, ch: Channel, arg: str) -> str:
+    sw.answer(ch)
+    return "_none_"
+
+
+async def app_pre_answer(sw: Switch, ch: Channel, arg: str) -> str:
+    sw.pre_answer(ch)
+    return "_none_"
+
+
+async def app_ring_ready(sw: Switch, ch: Channel, arg: str) -> str:
+    sw.pre_answer(ch, ring=True)
+    return "_none_"
+
+
+async def app_park(sw: Switch, ch: Channel, arg: str) -> str:
+    """Parked: run sendmsg apps as they come, until a bridge, transfer or hangup."""
+    ch.state = "CS_EXECUTE"
+    sw.emit(ch, "CHANNEL_PARK", calling=("switch_ivr.c", "switch_ivr_park", 983))
+    try:
+        while True:
+            await sw.run_messages(ch)
+            await sw.wait(ch, None, wake=frozenset({"message"}))
+    finally:
+        sw.emit(ch, "CHANNEL_UNPARK", calling=("switch_ivr.c", "switch_ivr_park", 1204))
+
+
+async def app_sleep(sw: Switch, ch: Channel, arg: str) -> str:
+    await sw.wait(ch, int(arg or "0") / 1000, wake=frozenset())
+    return "_none_"
+
+
+async def app_hangup(sw: Switch, ch: Channel, arg: str) -> str:
+    sw.hangup(ch, arg.strip() or "NORMAL_CLEARING")
+    raise Interrupted("hangup")
+
+
+async def app_respond(sw: Switch, ch: Channel, arg: str) -> str:
+    code = arg.split()[0] if arg.split() else ""
+    if code in ("180", "183"):
+        sw.pre_answer(ch, ring=code == "180")
+    elif code == "200":
+        sw.answer(ch)
+    elif code:
+        causes = {
+            "404": "UNALLOCATED_NUMBER",
+            "486": "USER_BUSY",
+            "480": "NO_USER_RESPONSE",
+            "403": "CALL_REJECTED",
+            "503": "NORMAL_TEMPORARY_FAILURE",
+        }
+        sw.hangup(ch, causes.get(code, "CALL_REJECTED"))
+        raise Interrupted("hangup")
+    return "_none_"
+
+
+async def app_set(sw: Switch, ch: Channel, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    if value:
+        ch.variables[name] = value
+    else:
+        ch.variables.pop(name, None)
+    return "_none_"
+
+
+async def app_export(sw: Switch, ch: Channel, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    name = name.removeprefix("nolocal:")
+    ch.variables[name] = value
+    peer = sw.get(ch.bridged_to) or sw.get(ch.loopback_peer)
+    if peer is not None:
+        peer.variables[name] = value
+    return "_none_"
+
+
+async def app_unset(sw: Switch, ch: Channel, arg: str) -> str:
+    ch.variables.pop(arg.strip(), None)
+    return "_none_"
+
+
+async def app_multiset(sw: Switch, ch: Channel, arg: str) -> str:
+    for item in arg.split():
+        await app_set(sw, ch, item)
+    return "_none_"
+
+
+async def app_send_dtmf(sw: Switch, ch: Channel, arg: str) -> str:
+    send_dtmf(sw, ch, arg)
+    return "_none_"
+
+
+async def app_log(sw: Switch, ch: Channel, arg: str) -> str:
+    return "_none_"
+
+
+async def app_transfer(sw: Switch, ch: Channel, arg: str) -> str:
+    parts = arg.split()
+    dest = parts[0] if parts else ""
+    sw.transfer(ch, dest, parts[1] if len(parts) > 1 else "XML", parts[2] if len(parts) > 2 else "")
+    raise Interrupted(ch.interrupts.pop() if ch.interrupts else "transfer")
+
+
+async def app_hash(sw: Switch, ch: Channel, arg: str) -> str:
+    from orchestrator.testing.freeswitch.commands import hash_command
+
+    hash_command(sw, arg)
+    return "_none_"
+
+
+# -- DTMF -------------------------------------------------------------------------
+def receive_dtmf(sw: Switch, ch: Channel, digits: str) -> None:
+    """Digits arriving *on* ``ch``: DTMF events there, passed on through a bridge."""
+    for digit in digits:
+        if not ch.up:
+            return
+        sw.emit(
+            ch,
+            "DTMF",
+            variables=False,
+            after=[("DTMF-Digit", digit), ("DTMF-Duration", "2000"), ("DTMF-Source", "UNKNOWN")],
+            calling=("switch_channel.c", "switch_channel_dequeue_dtmf", 677),
+        )
+        ch.dtmf.put_nowait(digit)
+        ch.interrupt("dtmf")
+        partner = sw.get(ch.bridged_to)
+        if partner is not None:
+            send_dtmf(sw, partner, digit)
+
+
+def send_dtmf(sw: Switch, ch: Channel, digits: str) -> None:
+    """Digits sent *out of* ``ch``: a loopback leg's peer receives them."""
+    digits = "".join(d for d in digits.split("@")[0] if d in "0123456789*#ABCDabcd")
+    peer = sw.get(ch.loopback_peer)
+    if peer is not None:
+        receive_dtmf(sw, peer, digits.upper())
+    else:
+        sw.dtmf_sent.setdefault(ch.uuid, []).append(digits)
+
+
+async def collect(
+    sw: Switch,
+    ch: Channel,
+    *,
+    min_digits: int,
+    max_digits: int,
+    timeout_ms: int,
+    terminators: str,
+    prompt: str,
+    digit_timeout_ms: int,
+) -> tuple[str, str]:
+    """Play ``prompt`` (broken by a digit), then collect digits: (digits, terminator)."""
+    while not ch.dtmf.empty():
+        ch.dtmf.get_nowait()
+    if prompt:
+        await play(sw, ch, prompt, stop_on_dtmf=True)
+    digits, used = "", ""
+    first = True
+    while len(digits) < max_digits:
+        if ch.dtmf.empty():
+            wait_ms = timeout_ms if first else digit_timeout_ms
+            kind = await sw.wait(ch, wait_ms / 1000, wake=frozenset({"dtmf", "break"}))
+            if kind in ("timeout", "break"):
+                break
+            continue
+        digit = ch.dtmf.get_nowait()
+        first = False
+        if digit in terminators:
+            used = digit
+            break
+        digits += digit
+    return digits, used
+
+
+async def app_play_and_get_digits(sw: Switch, ch: Channel, arg: str) -> str:
+    a = arg.split()
+    min_d, max_d, tries, timeout, terms, prompt = (
+        int(a[0]),
+        int(a[1]),
+        int(a[2]),
+        int(a[3]),
+        a[4],
+        a[5],
+    )
+    var = a[7] if len(a) > 7 else "pagd_result"
+    regex = a[8] if len(a) > 8 else ""
+    digit_timeout = int(a[9]) if len(a) > 9 else timeout
+    for _ in range(max(1, tries)):
+        digits, used = await collect(
+            sw,
+            ch,
+            min_digits=min_d,
+            max_digits=max_d,
+            timeout_ms=timeout,
+            terminators=terms,
+            prompt=prompt,
+            digit_timeout_ms=digit_timeout,
+        )
+        if used:
+            ch.variables["read_terminator_used"] = used
+        if len(digits) >= min_d and (not regex or re.fullmatch(regex, digits)):
+            ch.variables["read_result"] = "success"
+            ch.variables[var] = digits
+            return "_none_"
+        if len(a) > 6 and a[6] and tries > 1:
+            await play(sw, ch, a[6], stop_on_dtmf=True)
+    ch.variables["read_result"] = "failure"
+    ch.variables.pop(var, None)
+    return "_none_"
+
+
+async def app_read(sw: Switch, ch: Channel, arg: str) -> str:
+    a = arg.split()
+    min_d, max_d, prompt, var = int(a[0]), int(a[1]), a[2], a[3]
+    timeout = int(a[4]) if len(a) > 4 else 5000
+    terms = a[5] if len(a) > 5 else "#"
+    digit_timeout = int(a[6]) if len(a) > 6 else timeout
+    digits, used = await collect(
+        sw,
+        ch,
+        min_digits=min_d,
+        max_digits=max_d,
+        timeout_ms=timeout,
+        terminators=terms,
+        prompt=prompt,
+        digit_timeout_ms=digit_timeout,
+    )
+    ch.variables[var] = digits
+    ch.variables["read_result"] = "success" if len(digits) >= min_d else "failure"
+    if used:
+        ch.variables["read_terminator_used"] = used
+    return "_none_"
+
+
+# -- recording ----------------------------------------------------------------------
+def write_wav(path: str, ms: int) -> None:
+    """A silent 8 kHz 16-bit mono WAV of ``ms`` (what a recording of silence holds)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * (8 * max(ms, 0)))
+
+
+async def app_record(sw: Switch, ch: Channel, arg: str) -> str:
+    """``record <path> [<limit s>] [<silence thresh>] [<silence hits s>]``."""
+    a = arg.split()
+    path = a[0]
+    limit = int(a[1]) if len(a) > 1 and a[1].isdigit() else 0
+    terms = ch.variables.get("playback_terminators", "*#")
+    sw.emit(
+        ch,
+        "RECORD_START",
+        after=[("Record-File-Path", path)],
+        calling=("switch_ivr_play_say.c", "switch_ivr_record_file_event", 399),
+    )
+    started = now_us()
+    cause = "success-maxtime"
+    try:
+        deadline = limit if limit > 0 else None
+        while True:
+            kind = await sw.wait(ch, deadline, wake=frozenset({"break", "dtmf"}))
+            if kind == "timeout":
+                break
+            if kind == "break":
+                cause = "success-break"
+                break
+            digit = ch.dtmf.get_nowait() if not ch.dtmf.empty() else ""
+            if digit and (terms == "any" or digit in terms):
+                ch.variables["playback_terminator_used"] = digit
+                cause = "success-dtmf"
+                break
+            if deadline is not None:
+                deadline = max(0.0, limit - (now_us() - started) / 1e6)
+    finally:
+        ms = (now_us() - started) // 1000
+        write_wav(path, ms)
+        ch.variables.update(
+            {
+                "record_ms": str(ms),
+                "record_seconds": str(ms // 1000),
+                "record_samples": str(ms * 8),
+                "record_completion_cause": cause,
+            }
+        )
+        if ch.up:
+            sw.emit(
+                ch,
+                "RECORD_STOP",
+                after=[("Record-File-Path", path), ("Record-Completion-Cause", cause)],
+                calling=("switch_ivr_play_say.c", "switch_ivr_record_file_event", 399),
+            )
+    return "_none_"
+
+
+async def app_eavesdrop(sw: Switch, ch: Channel, arg: str) -> str:
+    """Listen to ``arg``'s channel until it or this one ends (no audio is simulated)."""
+    target = sw.get(arg.strip())
+    if target is None:
+        return "_none_"
+    ch.variables["eavesdrop_target"] = target.uuid
+    try:
+        while target.up:
+            await sw.wait(ch, 0.05, wake=frozenset({"break"}))
+            if not ch.dtmf.empty():
+                sw.eavesdrop_modes[ch.uuid] = ch.dtmf.get_nowait()
+    finally:
+        ch.variables.pop("eavesdrop_target", None)
+    return "_none_"
+
+
+async def app_bridge(sw: Switch, ch: Channel, arg: str) -> str:
+    """``bridge <dial string>``: originate the other leg, then bridge to it."""
+    from orchestrator.testing.freeswitch.originate import originate
+
+    result = await originate(sw, arg, None, caller=ch)
+    if isinstance(result, str):
+        ch.variables["originate_disposition"] = result
+        ch.variables["last_bridge_hangup_cause"] = result
+        return "_none_"
+    await sw.bridge(ch, result)
+    raise Interrupted("bridge")
+
+
+async def app_conference(sw: Switch, ch: Channel, arg: str) -> str:
+    from orchestrator.testing.freeswitch.conference import join
+
+    await join(sw, ch, arg)
+    return "_none_"
+
+
+APPS: dict[str, App] = {
+    "answer": app_answer, "pre_answer": app_pre_answer, "ring_ready": app_ring_ready,
+    "park": app_park, "playback": app_playback, "sleep": app_sleep, "hangup": app_hangup,
+    "respond": app_respond, "set": app_set, "export": app_export, "unset": app_unset,
+    "multiset": app_multiset, "send_dtmf": app_send_dtmf, "log": app_log, "info": app_log,
+    "transfer": app_transfer, "hash": app_hash, "play_and_get_digits": app_play_and_get_digits,
+    "read": app_read, "record": app_record, "eavesdrop": app_eavesdrop, "bridge": app_bridge,
+    "conference": app_conference,
+}  # fmt: skip

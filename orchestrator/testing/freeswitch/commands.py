@@ -1,0 +1,417 @@
+"""``api`` / ``bgapi`` commands of the fake FreeSWITCH (mod_commands, mod_hash...),
+with the reply bodies FreeSWITCH writes (see f_errors in the captures)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+from orchestrator.testing.freeswitch import apps
+from orchestrator.testing.freeswitch.channels import Channel, Message
+from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, url_encode
+from orchestrator.testing.freeswitch.originate import ORIGINATE_USAGE, originate, split_app
+from orchestrator.testing.freeswitch.switch import Switch
+
+__all__ = ["VERSION", "api", "hash_command"]
+
+VERSION = "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
+_STARTED = time.time()
+
+Command = Callable[[Switch, str], Awaitable[str]]
+
+
+async def api(sw: Switch, line: str) -> str:
+    """Run one api command line; its output (errors included, as FreeSWITCH writes them)."""
+    name, _, arg = line.strip().partition(" ")
+    func = COMMANDS.get(name)
+    if func is None:
+        return f"-ERR {name} Command not found!\n"
+    sw.fire(
+        FsEvent(
+            "API",
+            [("API-Command", name)] + ([("API-Command-Argument", arg)] if arg else []),
+            calling=("switch_loadable_module.c", "switch_api_execute", 2954),
+        )
+    )
+    return await func(sw, arg.strip())
+
+
+async def status(sw: Switch, arg: str) -> str:
+    up = int(time.time() - _STARTED)
+    return (
+        f"UP 0 years, 0 days, 0 hours, {up // 60} minutes, {up % 60} seconds, 0 milliseconds, 0 microseconds\n"
+        "FreeSWITCH (Version 1.10.12-release  64bit) is ready\n"
+        f"{sw.session_count} session(s) since startup\n"
+        f"{len(sw.channels)} session(s) - peak {len(sw.channels)}, last 5min 0 \n"
+        "0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n"
+        "1000 session(s) max\nmin idle cpu 0.00/87.93\nCurrent Stack Size/Max 240K/8192K\n"
+    )
+
+
+async def version(sw: Switch, arg: str) -> str:
+    return VERSION
+
+
+async def originate_cmd(sw: Switch, arg: str) -> str:
+    """``originate <dial> <exten>|&app(args) [dialplan] [context] [cid_name] [cid_num] [timeout]``."""
+    args = _split_originate(arg)
+    if len(args) < 2:
+        return ORIGINATE_USAGE
+    dial, target = args[0], args[1]
+    dialplan = args[2] if len(args) > 2 else "XML"
+    context = args[3] if len(args) > 3 else "default"
+    cid_name = args[4] if len(args) > 4 else ""
+    cid_num = args[5] if len(args) > 5 else ""
+    timeout = float(args[6]) if len(args) > 6 and args[6].isdigit() else None
+    result = await originate(sw, dial, timeout, cid_name=cid_name, cid_num=cid_num)
+    if isinstance(result, str):
+        return f"-ERR {result}\n"
+    app = split_app(target)
+    if app is not None:
+        sw.set_state(result, "CS_EXECUTE")
+        sw.start(result, [app])
+    else:
+        result.profile.destination_number = target
+        result.profile.dialplan = dialplan
+        result.profile.context = context
+        sw.start(result, None)
+    return f"+OK {result.uuid}\n"
+
+
+def _split_originate(arg: str) -> list[str]:
+    """Split on spaces outside ``{}``/``()``/quotes (the dial string may hold spaces in vars)."""
+    out, cur, depth, quote = [], "", 0, False
+    for ch in arg:
+        if ch == "'":
+            quote = not quote
+        elif ch in "{([" and not quote:
+            depth += 1
+        elif ch in "})]" and not quote:
+            depth -= 1
+        if ch == " " and depth == 0 and not quote:
+            if cur:
+                out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _channel(sw: Switch, uuid: str) -> Channel | None:
+    return sw.get(uuid.strip())
+
+
+async def uuid_answer(sw: Switch, arg: str) -> str:
+    ch = _channel(sw, arg)
+    if ch is None:
+        return "-ERROR\n"
+    sw.answer(ch)
+    return "+OK\n"
+
+
+async def uuid_kill(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None:
+        return "-ERR No such channel!\n"
+    sw.hangup(ch, parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
+    return "+OK\n"
+
+
+async def uuid_bridge(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    if len(parts) < 2:
+        return "-USAGE: <uuid> <other_uuid>\n"
+    a, b = _channel(sw, parts[0]), _channel(sw, parts[1])
+    if a is None or b is None or a is b:
+        return "-ERR Invalid uuid\n"
+    await sw.bridge(a, b)
+    return f"+OK {b.uuid}\n"
+
+
+async def uuid_transfer(sw: Switch, arg: str) -> str:
+    """``uuid_transfer <uuid> [-bleg|-both] <dest> [<dialplan>] [<context>]``."""
+    parts = arg.split()
+    if len(parts) < 2:
+        return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
+    ch = _channel(sw, parts[0])
+    if ch is None:
+        return "-ERR No such channel!\n"
+    legs = [ch]
+    rest = parts[1:]
+    if rest[0] in ("-bleg", "-both"):
+        other = sw.get(ch.bridged_to)
+        legs = ([ch] if rest[0] == "-both" else []) + ([other] if other is not None else [])
+        rest = rest[1:]
+    if not rest:
+        return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
+    dest = rest[0]
+    dialplan = rest[1] if len(rest) > 1 else "XML"
+    context = rest[2] if len(rest) > 2 else ""
+    for leg in legs:
+        if dialplan != "inline" and not context:
+            context = leg.profile.context
+        sw.transfer(leg, dest, dialplan, context)
+    return "+OK\n"
+
+
+async def uuid_setvar(sw: Switch, arg: str) -> str:
+    parts = arg.split(" ", 2)
+    if len(parts) < 2:
+        return "-USAGE: <uuid> <var> [value]\n"
+    ch = _channel(sw, parts[0])
+    if ch is None:
+        return "-ERR No such channel!\n"
+    if len(parts) > 2 and parts[2]:
+        ch.variables[parts[1]] = parts[2]
+    else:
+        ch.variables.pop(parts[1], None)
+    return "+OK\n"
+
+
+async def uuid_getvar(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    if len(parts) < 2:
+        return "-USAGE: <uuid> <var>\n"
+    ch = _channel(sw, parts[0])
+    if ch is None:
+        return "-ERR No such channel!\n"
+    return ch.variables.get(parts[1], "_undef_")
+
+
+async def uuid_exists(sw: Switch, arg: str) -> str:
+    return "true" if _channel(sw, arg) is not None else "false"
+
+
+async def uuid_send_dtmf(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None or len(parts) < 2:
+        return "-ERR Cannot locate session!\n"
+    apps.send_dtmf(sw, ch, parts[1])
+    return f"+OK {ch.uuid} sent DTMF {parts[1]}.\n"
+
+
+async def uuid_recv_dtmf(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None or len(parts) < 2:
+        return "-ERR Cannot locate session!\n"
+    apps.receive_dtmf(sw, ch, parts[1].split("@")[0])
+    return f"+OK {ch.uuid} received DTMF {parts[1]}.\n"
+
+
+async def uuid_break(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None:
+        return "-ERR No such channel!\n"
+    if len(parts) > 1 and parts[1] == "all":
+        while not ch.messages.empty():
+            ch.messages.get_nowait()
+    ch.interrupt("break")
+    return "+OK\n"
+
+
+async def uuid_broadcast(sw: Switch, arg: str) -> str:
+    """``uuid_broadcast <uuid> <path>|<app>::<args> [aleg|bleg|both]``."""
+    parts = arg.split()
+    if len(parts) < 2:
+        return "-USAGE: <uuid> <path> [aleg|bleg|holdb|both]\n"
+    ch = _channel(sw, parts[0])
+    if ch is None:
+        return "-ERR invalid uuid\n"
+    which = parts[2] if len(parts) > 2 else "aleg"
+    targets = []
+    if which in ("aleg", "both", "holdb"):
+        targets.append(ch)
+    other = sw.get(ch.bridged_to)
+    if which in ("bleg", "both") and other is not None:
+        targets.append(other)
+    app, sep, app_arg = parts[1].partition("::")
+    if not sep:
+        app, app_arg = "playback", parts[1]
+    for leg in targets:
+        sw.queue(leg, Message(app, app_arg, new_uuid()))
+    return "+OK Message sent\n"
+
+
+async def uuid_hold(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    mode = "on"
+    if parts and parts[0] in ("off", "toggle"):
+        mode, parts = parts[0], parts[1:]
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None:
+        return "-ERR Operation failed\n"
+    hold = not ch.held if mode == "toggle" else mode == "on"
+    if hold == ch.held:
+        return "+OK Success\n" if hold else "-ERR Operation failed\n"
+    ch.held = hold
+    sw.emit(
+        ch,
+        "CHANNEL_HOLD" if hold else "CHANNEL_UNHOLD",
+        calling=("switch_ivr.c", "switch_ivr_hold" if hold else "switch_ivr_unhold", 1534),
+    )
+    sw.set_callstate(ch, "HELD" if hold else "ACTIVE")
+    return "+OK Success\n"
+
+
+async def uuid_record(sw: Switch, arg: str) -> str:
+    """``uuid_record <uuid> start|stop <path> [<limit>]`` (a media bug on both directions)."""
+    from orchestrator.testing.freeswitch.recording import session_record
+
+    return await session_record(sw, arg)
+
+
+async def uuid_dump(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    ch = _channel(sw, parts[0]) if parts else None
+    if ch is None:
+        return "-ERR No such channel!\n"
+    event = ch.event("CHANNEL_DATA", calling=("mod_commands.c", "uuid_dump_function", 5226))
+    if len(parts) > 1 and parts[1] == "json":
+        return event.json().decode()
+    return "".join(f"{k}: {url_encode(v)}\n" for k, v in event.all_headers())
+
+
+def _row(ch: Channel, *, calls: bool = False) -> dict[str, str]:
+    created = ch.times["created"]
+    return {
+        "uuid": ch.uuid, "direction": ch.direction,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created / 1e6)),
+        "created_epoch": str(created // 1_000_000), "name": ch.name, "state": ch.state,
+        "cid_name": ch.profile.caller_id_name or "Outbound Call", "cid_num": ch.profile.caller_id_number,
+        "ip_addr": "", "dest": ch.profile.destination_number,
+        "application": ch.current_app or "", "application_data": ch.variables.get("current_application_data", "") if ch.current_app else "",
+        "dialplan": ch.profile.dialplan, "context": ch.profile.context, "read_codec": "L16",
+        "read_rate": "8000", "read_bit_rate": "128000", "write_codec": "L16", "write_rate": "8000",
+        "write_bit_rate": "128000", "secure": "", "hostname": "vm", "presence_id": "",
+        "presence_data": "", "accountcode": "", "callstate": ch.callstate, "callee_name": "",
+        "callee_num": "", "callee_direction": "", "call_uuid": ch.call_uuid if ch.bridged_to else "",
+        "sent_callee_name": "", "sent_callee_num": "", "initial_cid_name": ch.profile.caller_id_name,
+        "initial_cid_num": ch.profile.caller_id_number, "initial_ip_addr": "",
+        "initial_dest": ch.profile.destination_number, "initial_dialplan": ch.profile.dialplan,
+        "initial_context": ch.profile.context,
+    }  # fmt: skip
+
+
+async def show(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    what = parts[0] if parts else ""
+    as_json = parts[-2:] == ["as", "json"]
+    if what not in ("channels", "calls", "bridged_calls"):
+        return "-USAGE: show channels|calls|bridged_calls [as json]\n"
+    rows = [_row(ch) for ch in sw.channels.values() if ch.up]
+    if what != "channels":
+        seen: set[str] = set()
+        call_rows = []
+        for ch in sw.channels.values():
+            if not ch.up or ch.uuid in seen or (what == "bridged_calls" and not ch.bridged_to):
+                continue
+            seen.update({ch.uuid, ch.bridged_to})
+            row = _row(ch)
+            other = sw.get(ch.bridged_to)
+            if other is not None:
+                row.update({f"b_{k}": v for k, v in _row(other).items()})
+            call_rows.append(row)
+        rows = call_rows
+    if as_json:
+        if not rows:
+            return '{"row_count": 0}\n'
+        return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
+    if not rows:
+        return "\n0 total.\n"
+    header = ",".join(rows[0])
+    lines = [",".join(r.values()) for r in rows]
+    return header + "\n" + "\n".join(lines) + f"\n\n{len(rows)} total.\n"
+
+
+async def hupall(sw: Switch, arg: str) -> str:
+    cause = arg.split()[0] if arg.split() else "NORMAL_CLEARING"
+    for ch in list(sw.channels.values()):
+        sw.hangup(ch, cause)
+    return f"+OK hangup all channels with cause {cause}\n"
+
+
+async def reloadxml(sw: Switch, arg: str) -> str:
+    sw.fire(FsEvent("RELOADXML", calling=("switch_xml.c", "switch_xml_open_root", 2385)))
+    return "+OK [Success]\n"
+
+
+async def xml_flush_cache(sw: Switch, arg: str) -> str:
+    sw.flushed.append(arg)
+    return "+OK cleared\n"
+
+
+async def sofia(sw: Switch, arg: str) -> str:
+    if arg.startswith("status"):
+        return (
+            "                     Name\t   Type\t                                      Data\tState\n"
+            "=================================================================================================\n"
+            "                 internal\tprofile\t          sip:mod_sofia@127.0.0.1:5060\tRUNNING (0)\n"
+            "=================================================================================================\n"
+            "1 profile 0 aliases\n"
+        )
+    if arg.startswith("profile") and ("rescan" in arg or "restart" in arg):
+        sw.flushed.append(f"sofia {arg}")
+        return "+OK scan complete\n"
+    return "-ERR Usage: sofia status|profile <name> rescan\n"
+
+
+def hash_command(sw: Switch, arg: str) -> str:
+    """mod_hash: ``insert|select|delete/<realm>/<key>[/<value>]``."""
+    parts = arg.split("/", 3)
+    if len(parts) < 3:
+        return "-ERR Usage: insert|select|delete/realm/key[/value]\n"
+    op, realm, key = parts[0], parts[1], parts[2]
+    table = sw.hash.setdefault(realm, {})
+    if op == "insert":
+        table[key] = parts[3] if len(parts) > 3 else ""
+        return "+OK\n"
+    if op == "delete":
+        table.pop(key, None)
+        return "+OK\n"
+    if op == "select":
+        return table.get(key, "")
+    return "-ERR Usage: insert|select|delete/realm/key[/value]\n"
+
+
+async def hash_api(sw: Switch, arg: str) -> str:
+    return hash_command(sw, arg)
+
+
+async def eval_cmd(sw: Switch, arg: str) -> str:
+    if arg.startswith("uuid:"):
+        uuid, _, text = arg[5:].partition(" ")
+        return sw.expand(sw.get(uuid), text)
+    return sw.expand(None, arg)
+
+
+async def global_getvar(sw: Switch, arg: str) -> str:
+    return sw.globals.get(arg, "")
+
+
+async def conference_api(sw: Switch, arg: str) -> str:
+    from orchestrator.testing.freeswitch.conference import conference_command
+
+    return conference_command(sw, arg)
+
+
+async def log_cmd(sw: Switch, arg: str) -> str:
+    return "+OK\n"
+
+
+COMMANDS: dict[str, Command] = {
+    "status": status, "version": version, "originate": originate_cmd, "uuid_answer": uuid_answer,
+    "uuid_kill": uuid_kill, "uuid_bridge": uuid_bridge, "uuid_transfer": uuid_transfer,
+    "uuid_setvar": uuid_setvar, "uuid_getvar": uuid_getvar, "uuid_exists": uuid_exists,
+    "uuid_send_dtmf": uuid_send_dtmf, "uuid_recv_dtmf": uuid_recv_dtmf, "uuid_break": uuid_break,
+    "uuid_broadcast": uuid_broadcast, "uuid_hold": uuid_hold, "uuid_record": uuid_record,
+    "uuid_dump": uuid_dump, "show": show, "hupall": hupall, "reloadxml": reloadxml,
+    "xml_flush_cache": xml_flush_cache, "sofia": sofia, "hash": hash_api, "eval": eval_cmd,
+    "global_getvar": global_getvar, "conference": conference_api, "log": log_cmd,
+}  # fmt: skip

@@ -1,0 +1,193 @@
+"""A minimal mod_conference: members join with the ``conference`` app and leave when
+transferred, hung up or kicked; conference::maintenance events and the usual api
+subcommands (list, json_list, count, mute, unmute, deaf, undeaf, kick, hup)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+
+from orchestrator.testing.freeswitch.channels import Channel
+from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
+from orchestrator.testing.freeswitch.switch import Interrupted, Switch
+
+__all__ = ["Conference", "conference_command", "join"]
+
+SUBCLASS = "conference::maintenance"
+_member_ids = itertools.count(1)  # process-wide, like FreeSWITCH's
+
+
+@dataclass
+class Member:
+    id: int
+    channel: Channel
+    speak: bool = True
+    hear: bool = True
+    moderator: bool = False
+
+
+@dataclass
+class Conference:
+    name: str
+    profile: str
+    uuid: str = field(default_factory=new_uuid)
+    members: dict[int, Member] = field(default_factory=dict)
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Conference-Name", self.name),
+            ("Conference-Domain", "127.0.0.1"),
+            ("Conference-Size", str(len(self.members))),
+            ("Conference-Ghosts", "0"),
+            ("Conference-Profile-Name", self.profile),
+            ("Conference-Unique-ID", self.uuid),
+        ]
+
+
+def _conferences(sw: Switch) -> dict[str, Conference]:
+    if not hasattr(sw, "conferences"):
+        sw.conferences = {}  # type: ignore[attr-defined]
+    return sw.conferences  # type: ignore[attr-defined, no-any-return]
+
+
+def _event(
+    sw: Switch,
+    conf: Conference,
+    action: str,
+    member: Member | None = None,
+    extra: list[tuple[str, str]] | None = None,
+) -> None:
+    headers = conf.headers()
+    if member is not None:
+        ch = member.channel
+        headers += [("Floor", "false")] + ch.data(variables=False)
+        headers += [
+            ("Video", "false"),
+            ("Hear", str(member.hear).lower()),
+            ("See", "true"),
+            ("Speak", str(member.speak).lower()),
+            ("Talking", "false"),
+            ("Mute-Detect", "false"),
+            ("Hold", "false"),
+            ("Member-ID", str(member.id)),
+            ("Member-Type", "member"),
+            ("Member-Ghost", "false"),
+            ("Energy-Level", "100"),
+            ("Current-Energy", "0"),
+        ]
+    headers.append(("Action", action))
+    headers += extra or []
+    sw.fire(
+        FsEvent(
+            "CUSTOM",
+            headers,
+            subclass=SUBCLASS,
+            calling=("mod_conference.c", "conference_event_send", 0),
+        )
+    )
+
+
+async def join(sw: Switch, ch: Channel, arg: str) -> None:
+    """The ``conference <name>[@<profile>][+flags{mute|deaf|moderator}]`` app."""
+    spec, _, flags_part = arg.partition("+flags{")
+    flags = set(flags_part.rstrip("}").split("|")) if flags_part else set()
+    name, _, profile = spec.strip().partition("@")
+    confs = _conferences(sw)
+    conf = confs.get(name)
+    if conf is None:
+        conf = confs[name] = Conference(name, profile or "default")
+        _event(sw, conf, "conference-create")
+    member = Member(
+        next(_member_ids),
+        ch,
+        speak="mute" not in flags,
+        hear="deaf" not in flags,
+        moderator="moderator" in flags,
+    )
+    conf.members[member.id] = member
+    ch.variables["conference_member_id"] = str(member.id)
+    ch.variables["conference_name"] = name
+    _event(sw, conf, "add-member", member)
+    try:
+        await sw.wait(ch, None, wake=frozenset({"kick"}))
+    except Interrupted:
+        _leave(sw, conf, member)
+        raise
+    _leave(sw, conf, member)
+
+
+def _leave(sw: Switch, conf: Conference, member: Member) -> None:
+    if conf.members.pop(member.id, None) is None:
+        return
+    extra = [("Hangup-Cause", member.channel.hangup_cause)] if member.channel.hangup_cause else []
+    _event(sw, conf, "del-member", member, extra)
+    if not conf.members:
+        _event(sw, conf, "conference-destroy")
+        _conferences(sw).pop(conf.name, None)
+
+
+def conference_command(sw: Switch, arg: str) -> str:
+    parts = arg.split()
+    if not parts:
+        return "-USAGE: conference <name> <command> [args]\n"
+    confs = _conferences(sw)
+    if parts[0] == "list" and len(parts) == 1:
+        return "".join(_list(c) for c in confs.values())
+    conf = confs.get(parts[0])
+    if conf is None:
+        return f"-ERR Conference {parts[0]} not found\n"
+    cmd = parts[1] if len(parts) > 1 else ""
+    if cmd == "list":
+        return _list(conf)
+    if cmd == "count":
+        return str(len(conf.members))
+    if cmd == "json_list":
+        members = [
+            {
+                "id": m.id,
+                "uuid": m.channel.uuid,
+                "caller_id_name": m.channel.profile.caller_id_name,
+                "caller_id_number": m.channel.profile.caller_id_number,
+                "flags": {"can_hear": m.hear, "can_speak": m.speak, "is_moderator": m.moderator},
+            }
+            for m in conf.members.values()
+        ]
+        return json.dumps(
+            [{"conference_name": conf.name, "member_count": len(members), "members": members}]
+        )
+    if cmd in ("mute", "unmute", "deaf", "undeaf", "kick", "hup"):
+        if len(parts) < 3:
+            return f"-USAGE: {cmd} <[member_id|all|last|non_moderator]> [<optional sound file>]\n"
+        member = conf.members.get(int(parts[2])) if parts[2].isdigit() else None
+        if member is None:
+            return f"-ERR Non-Existant ID {parts[2]}\n"
+        if cmd in ("mute", "unmute"):
+            member.speak = cmd == "unmute"
+            _event(sw, conf, f"{cmd}-member", member)
+        elif cmd in ("deaf", "undeaf"):
+            member.hear = cmd == "undeaf"
+            _event(sw, conf, f"{cmd}-member", member)
+        elif cmd == "kick":
+            _event(sw, conf, "kick-member", member)
+            member.channel.interrupt("kick")
+            return f"+OK kicked {member.id}\n"
+        else:
+            _event(sw, conf, "hup-member", member)
+            sw.hangup(member.channel, "NORMAL_CLEARING")
+            return f"+OK hup {member.id}\n"
+        return f"+OK {cmd} {member.id}\n"
+    return f"-ERR Command {cmd} not found\n"
+
+
+def _list(conf: Conference) -> str:
+    lines = []
+    for m in conf.members.values():
+        flags = "|".join(
+            f for f, on in (("hear", m.hear), ("speak", m.speak), ("moderator", m.moderator)) if on
+        )
+        ch = m.channel
+        lines.append(
+            f"{m.id};{ch.name};{ch.uuid};{ch.profile.caller_id_name};{ch.profile.caller_id_number};{flags};0;0;100;0\n"
+        )
+    return "".join(lines)
