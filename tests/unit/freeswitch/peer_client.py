@@ -77,8 +77,12 @@ class RawClient:
         self.writer.write(data)
 
     async def command(self, line: str) -> Frame:
+        """The command's reply (events read meanwhile are dropped)."""
         self.send(line.encode() + b"\n\n")
-        return await self.read()
+        while True:
+            frame = await self.read()
+            if not frame.get("Content-Type").startswith("text/event"):
+                return frame
 
     async def login(self, password: str = "ClueCon") -> None:
         assert (await self.read()).get("Content-Type") == "auth/request"
