@@ -78,7 +78,7 @@ async def play(sw: Switch, ch: Channel, path: str, *, stop_on_dtmf: bool = False
             }
         )
         if ch.up:
-            sw.emit(ch, "PLAYBACK_STOP", after=info + [("Playback-Status", status)], calling=_PLAY)
+            sw.emit(ch, "PLAYBACK_STOP", after=[*info, ("Playback-Status", status)], calling=_PLAY)
     return status
 
 
@@ -348,7 +348,7 @@ async def app_record(sw: Switch, ch: Channel, arg: str) -> str:
     started = now_us()
     cause = "success-maxtime"
     try:
-        deadline = limit if limit > 0 else None
+        deadline: float | None = limit if limit > 0 else None
         while True:
             kind = await sw.wait(ch, deadline, wake=frozenset({"break", "dtmf"}))
             if kind == "timeout":

@@ -40,7 +40,8 @@ async def api(sw: Switch, line: str) -> str:
 async def status(sw: Switch, arg: str) -> str:
     up = int(time.time() - _STARTED)
     return (
-        f"UP 0 years, 0 days, 0 hours, {up // 60} minutes, {up % 60} seconds, 0 milliseconds, 0 microseconds\n"
+        f"UP 0 years, 0 days, 0 hours, {up // 60} minutes, {up % 60} seconds, "
+        "0 milliseconds, 0 microseconds\n"
         "FreeSWITCH (Version 1.10.12-release  64bit) is ready\n"
         f"{sw.session_count} session(s) since startup\n"
         f"{len(sw.channels)} session(s) - peak {len(sw.channels)}, last 5min 0 \n"
@@ -54,7 +55,8 @@ async def version(sw: Switch, arg: str) -> str:
 
 
 async def originate_cmd(sw: Switch, arg: str) -> str:
-    """``originate <dial> <exten>|&app(args) [dialplan] [context] [cid_name] [cid_num] [timeout]``."""
+    """``originate <dial> <exten>|&app(args) [dialplan] [context] [cid_name] [cid_num]
+    [timeout]``."""
     args = _split_originate(arg)
     if len(args) < 2:
         return ORIGINATE_USAGE
@@ -278,56 +280,163 @@ async def uuid_dump(sw: Switch, arg: str) -> str:
     return "".join(f"{k}: {url_encode(v)}\n" for k, v in event.all_headers())
 
 
-def _row(ch: Channel, *, calls: bool = False) -> dict[str, str]:
+_CHANNEL_KEYS = [
+    "uuid",
+    "direction",
+    "created",
+    "created_epoch",
+    "name",
+    "state",
+    "cid_name",
+    "cid_num",
+    "ip_addr",
+    "dest",
+    "application",
+    "application_data",
+    "dialplan",
+    "context",
+    "read_codec",
+    "read_rate",
+    "read_bit_rate",
+    "write_codec",
+    "write_rate",
+    "write_bit_rate",
+    "secure",
+    "hostname",
+    "presence_id",
+    "presence_data",
+    "accountcode",
+    "callstate",
+    "callee_name",
+    "callee_num",
+    "callee_direction",
+    "call_uuid",
+    "sent_callee_name",
+    "sent_callee_num",
+    "initial_cid_name",
+    "initial_cid_num",
+    "initial_ip_addr",
+    "initial_dest",
+    "initial_dialplan",
+    "initial_context",
+]
+_CALL_KEYS = [
+    "uuid",
+    "direction",
+    "created",
+    "created_epoch",
+    "name",
+    "state",
+    "cid_name",
+    "cid_num",
+    "ip_addr",
+    "dest",
+    "presence_id",
+    "presence_data",
+    "accountcode",
+    "callstate",
+    "callee_name",
+    "callee_num",
+    "callee_direction",
+    "call_uuid",
+    "hostname",
+    "sent_callee_name",
+    "sent_callee_num",
+]
+_B_KEYS = [
+    "uuid",
+    "direction",
+    "created",
+    "created_epoch",
+    "name",
+    "state",
+    "cid_name",
+    "cid_num",
+    "ip_addr",
+    "dest",
+    "presence_id",
+    "presence_data",
+    "accountcode",
+    "callstate",
+    "callee_name",
+    "callee_num",
+    "callee_direction",
+    "sent_callee_name",
+    "sent_callee_num",
+]
+
+
+def _row(ch: Channel) -> dict[str, str]:
+    """A row of mod_commands' channels table (the captures' columns)."""
     created = ch.times["created"]
-    return {
-        "uuid": ch.uuid, "direction": ch.direction,
+    p = ch.profile
+    values = {
+        "uuid": ch.uuid,
+        "direction": ch.direction,
         "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created / 1e6)),
-        "created_epoch": str(created // 1_000_000), "name": ch.name, "state": ch.state,
-        "cid_name": ch.profile.caller_id_name or "Outbound Call", "cid_num": ch.profile.caller_id_number,
-        "ip_addr": "", "dest": ch.profile.destination_number,
-        "application": ch.current_app or "", "application_data": ch.variables.get("current_application_data", "") if ch.current_app else "",
-        "dialplan": ch.profile.dialplan, "context": ch.profile.context, "read_codec": "L16",
-        "read_rate": "8000", "read_bit_rate": "128000", "write_codec": "L16", "write_rate": "8000",
-        "write_bit_rate": "128000", "secure": "", "hostname": "vm", "presence_id": "",
-        "presence_data": "", "accountcode": "", "callstate": ch.callstate, "callee_name": "",
-        "callee_num": "", "callee_direction": "", "call_uuid": ch.call_uuid if ch.bridged_to else "",
-        "sent_callee_name": "", "sent_callee_num": "", "initial_cid_name": ch.profile.caller_id_name,
-        "initial_cid_num": ch.profile.caller_id_number, "initial_ip_addr": "",
-        "initial_dest": ch.profile.destination_number, "initial_dialplan": ch.profile.dialplan,
-        "initial_context": ch.profile.context,
-    }  # fmt: skip
+        "created_epoch": str(created // 1_000_000),
+        "name": ch.name,
+        "state": ch.state,
+        "cid_name": p.caller_id_name,
+        "cid_num": p.caller_id_number,
+        "dest": p.destination_number,
+        "application": ch.current_app,
+        "application_data": ch.variables.get("current_application_data", "")
+        if ch.current_app
+        else "",
+        "dialplan": p.dialplan,
+        "context": p.context,
+        "read_codec": "L16",
+        "read_rate": "8000",
+        "read_bit_rate": "128000",
+        "write_codec": "L16",
+        "write_rate": "8000",
+        "write_bit_rate": "128000",
+        "hostname": "vm",
+        "presence_id": ch.variables.get("presence_id", ""),
+        "callstate": ch.callstate,
+        "callee_num": p.callee_id_number,
+        "call_uuid": ch.call_uuid,
+        "initial_cid_num": p.caller_id_number,
+        "initial_dest": p.destination_number,
+        "initial_dialplan": p.dialplan.lower(),
+        "initial_context": p.context,
+    }
+    return values
 
 
 async def show(sw: Switch, arg: str) -> str:
+    """``show channels|calls|bridged_calls [as json]``."""
     parts = arg.split()
     what = parts[0] if parts else ""
     as_json = parts[-2:] == ["as", "json"]
     if what not in ("channels", "calls", "bridged_calls"):
         return "-USAGE: show channels|calls|bridged_calls [as json]\n"
-    rows = [_row(ch) for ch in sw.channels.values() if ch.up]
-    if what != "channels":
+    live = [ch for ch in sw.channels.values() if ch.up]
+    rows: list[dict[str, str]] = []
+    if what == "channels":
+        rows = [{k: _row(ch).get(k, "") for k in _CHANNEL_KEYS} for ch in live]
+    else:
         seen: set[str] = set()
-        call_rows = []
-        for ch in sw.channels.values():
-            if not ch.up or ch.uuid in seen or (what == "bridged_calls" and not ch.bridged_to):
+        for ch in live:
+            if ch.uuid in seen or (what == "bridged_calls" and not ch.bridged_to):
                 continue
             seen.update({ch.uuid, ch.bridged_to})
-            row = _row(ch)
+            base = _row(ch)
+            row = {k: base.get(k, "") for k in _CALL_KEYS}
             other = sw.get(ch.bridged_to)
-            if other is not None:
-                row.update({f"b_{k}": v for k, v in _row(other).items()})
-            call_rows.append(row)
-        rows = call_rows
+            b = _row(other) if other is not None else {}
+            row.update({f"b_{k}": b.get(k, "") for k in _B_KEYS})
+            row["call_created_epoch"] = b.get("created_epoch", "")
+            rows.append(row)
     if as_json:
         if not rows:
             return '{"row_count": 0}\n'
         return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
     if not rows:
         return "\n0 total.\n"
-    header = ",".join(rows[0])
-    lines = [",".join(r.values()) for r in rows]
-    return header + "\n" + "\n".join(lines) + f"\n\n{len(rows)} total.\n"
+    lines = [",".join(rows[0])] + [",".join(r.values()) for r in rows]
+    return "\n".join(lines) + f"\n\n{len(rows)} total.\n"
 
 
 async def hupall(sw: Switch, arg: str) -> str:
@@ -349,12 +458,11 @@ async def xml_flush_cache(sw: Switch, arg: str) -> str:
 
 async def sofia(sw: Switch, arg: str) -> str:
     if arg.startswith("status"):
+        rule = "=" * 97 + "\n"
         return (
-            "                     Name\t   Type\t                                      Data\tState\n"
-            "=================================================================================================\n"
-            "                 internal\tprofile\t          sip:mod_sofia@127.0.0.1:5060\tRUNNING (0)\n"
-            "=================================================================================================\n"
-            "1 profile 0 aliases\n"
+            f"{'Name':>25}\t{'Type':>7}\t{'Data':>42}\tState\n{rule}"
+            f"{'internal':>25}\t{'profile':>7}\t{'sip:mod_sofia@127.0.0.1:5060':>42}\tRUNNING (0)\n"
+            f"{rule}1 profile 0 aliases\n"
         )
     if arg.startswith("profile") and ("rescan" in arg or "restart" in arg):
         sw.flushed.append(f"sofia {arg}")

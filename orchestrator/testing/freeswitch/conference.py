@@ -61,7 +61,7 @@ def _event(
     headers = conf.headers()
     if member is not None:
         ch = member.channel
-        headers += [("Floor", "false")] + ch.data(variables=False)
+        headers += [("Floor", "false"), *ch.data(variables=False)]
         headers += [
             ("Video", "false"),
             ("Hear", str(member.hear).lower()),

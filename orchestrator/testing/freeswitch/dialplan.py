@@ -11,6 +11,7 @@ to the static dialplan silently (as FreeSWITCH does).
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
@@ -152,6 +153,11 @@ def _field_value(ch: Channel, field: str) -> str:
     return ch.variables.get(field, "")
 
 
+def _group(groups: tuple[str, ...], m: re.Match[str]) -> str:
+    index = int(m.group(1))
+    return groups[index] if index < len(groups) else ""
+
+
 def _match_context(ctx: ET.Element, ch: Channel) -> Steps | None:
     steps: Steps = []
     matched = False
@@ -170,11 +176,7 @@ def _match_context(ctx: ET.Element, ch: Channel) -> Steps | None:
             tag = "action" if ok else "anti-action"
             for act in cond.findall(tag):
                 data = act.get("data", "")
-                data = re.sub(
-                    r"\$(\d)",
-                    lambda mm: groups[int(mm.group(1))] if int(mm.group(1)) < len(groups) else "",
-                    data,
-                )
+                data = re.sub(r"\$(\d)", functools.partial(_group, groups), data)
                 ext_steps.append((act.get("application", ""), data))
             if ok:
                 hit = True

@@ -365,7 +365,7 @@ class Switch:
         self.emit(
             ch,
             "CHANNEL_EXECUTE",
-            after=data + [("Application-UUID", app_uuid)],
+            after=[*data, ("Application-UUID", app_uuid)],
             calling=("switch_core_session.c", "switch_core_session_exec", 2919),
         )
         response = "_none_"
@@ -378,7 +378,7 @@ class Switch:
             ch.variables["last_app"] = app
             if arg:
                 ch.variables["last_arg"] = arg
-            after = data + [("Application-Response", response), ("Application-UUID", app_uuid)]
+            after = [*data, ("Application-Response", response), ("Application-UUID", app_uuid)]
             self.emit(
                 ch,
                 "CHANNEL_EXECUTE_COMPLETE",

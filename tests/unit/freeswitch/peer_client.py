@@ -98,17 +98,23 @@ class RawClient:
             if events is not None:
                 events.append(frame)
 
-    async def until(self, name: str, events: list[Frame], timeout: float = 3.0, **match: str) -> Frame:
+    async def until(
+        self, name: str, events: list[Frame], timeout: float = 3.0, **match: str
+    ) -> Frame:
         """Read events (kept in ``events``) until ``name`` with the header values ``match``."""
         for frame in events:
             ev = frame.event()
-            if ev.get("Event-Name") == name and all(ev.get(k.replace("_", "-")) == v for k, v in match.items()):
+            if ev.get("Event-Name") == name and all(
+                ev.get(k.replace("_", "-")) == v for k, v in match.items()
+            ):
                 return frame
         while True:
             frame = await self.read(timeout)
             events.append(frame)
             ev = frame.event()
-            if ev.get("Event-Name") == name and all(ev.get(k.replace("_", "-")) == v for k, v in match.items()):
+            if ev.get("Event-Name") == name and all(
+                ev.get(k.replace("_", "-")) == v for k, v in match.items()
+            ):
                 return frame
 
     async def close(self) -> None:

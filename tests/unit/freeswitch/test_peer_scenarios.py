@@ -28,7 +28,8 @@ async def test_parked_leg_playback_and_dtmf_across_loopback() -> None:
     async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
         c = await connect(fs)
         ev: list[Frame] = []
-        c.send(b"bgapi originate {origination_uuid=a1,park_after_bridge=true}loopback/7010/esl &park()\n"
+        c.send(b"bgapi originate {origination_uuid=a1,park_after_bridge=true}"
+               b"loopback/7010/esl &park()\n"
                b"Job-UUID: job1\n\n")  # fmt: skip
         reply = await c.read()
         assert reply.get("Reply-Text") == "+OK Job-UUID: job1"
@@ -41,20 +42,27 @@ async def test_parked_leg_playback_and_dtmf_across_loopback() -> None:
         await c.until("CHANNEL_PARK", ev, Unique_ID="a1")
         c.send(f"sendmsg {b_leg}\ncall-command: execute\nexecute-app-name: play_and_get_digits\n"
                f"Event-UUID: pb1\ncontent-type: text/plain\ncontent-length: 76\n\n"
-               f"1 4 1 4000 # tone_stream://%(100,0,600) silence_stream://250 pagd_result \\d+".encode())  # fmt: skip
+               f"1 4 1 4000 # tone_stream://%(100,0,600) silence_stream://250 "
+               f"pagd_result \\d+".encode())  # fmt: skip
         await c.until("PLAYBACK_STOP", ev, Unique_ID=b_leg)
         assert await c.api("uuid_send_dtmf a1 42#", ev) == "+OK a1 sent DTMF 42#.\n"
         done = await c.until("CHANNEL_EXECUTE_COMPLETE", ev, Application_UUID="pb1")
         assert done.event()["variable_pagd_result"] == "42"
         digits = [e.event()["DTMF-Digit"] for e in ev if e.event().get("Event-Name") == "DTMF"]
         assert digits == ["4", "2", "#"]
-        assert {e.event()["Unique-ID"] for e in ev if e.event().get("Event-Name") == "DTMF"} == {b_leg}
+        assert {e.event()["Unique-ID"] for e in ev if e.event().get("Event-Name") == "DTMF"} == {
+            b_leg
+        }
         assert await c.api(f"uuid_getvar {b_leg} pagd_result") == "42"
         assert await c.api(f"uuid_getvar {b_leg} nope") == "_undef_"
         await c.api("uuid_kill a1 CALL_REJECTED", ev)
         hup = await c.until("CHANNEL_HANGUP_COMPLETE", ev, Unique_ID=b_leg)
         assert hup.event()["Hangup-Cause"] == "CALL_REJECTED"
-        assert names(ev, "a1")[-3:] == ["CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "CHANNEL_STATE"]
+        assert names(ev, "a1")[-3:] == [
+            "CHANNEL_HANGUP_COMPLETE",
+            "CHANNEL_DESTROY",
+            "CHANNEL_STATE",
+        ]
         await c.close()
 
 
@@ -63,7 +71,11 @@ async def test_bridge_unbridge_and_park_after_bridge() -> None:
         c = await connect(fs)
         ev: list[Frame] = []
         for leg in ("x1", "x2"):
-            body = await c.api(f"originate {{origination_uuid={leg},park_after_bridge=true}}loopback/7000/esl &park()", ev)
+            body = await c.api(
+                f"originate {{origination_uuid={leg},park_after_bridge=true}}"
+                "loopback/7000/esl &park()",
+                ev,
+            )
             assert body == f"+OK {leg}\n"
             await c.until("CHANNEL_PARK", ev, Unique_ID=leg)
         assert await c.api("uuid_bridge x1 x2", ev) == "+OK x2\n"
@@ -157,10 +169,13 @@ async def test_call_in_and_xml_curl_fallback() -> None:
         posted.append({k: str(v) for k, v in form.items()})
         if form.get("Hunt-Destination-Number") == "5000":
             return web.Response(status=404)
-        return web.Response(text="""<document type="freeswitch/xml"><section name="dialplan">
-<context name="orchestrator-dids"><extension name="x"><condition field="destination_number" expression="^(\\d+)$">
+        return web.Response(
+            text="""<document type="freeswitch/xml"><section name="dialplan">
+<context name="orchestrator-dids"><extension name="x">
+<condition field="destination_number" expression="^(\\d+)$">
 <action application="set" data="matched_by=xml_curl_$1"/><action application="park"/>
-</condition></extension></context></section></document>""")
+</condition></extension></context></section></document>"""
+        )
 
     app = web.Application()
     app.router.add_post("/fsxml", handler)
@@ -170,10 +185,13 @@ async def test_call_in_and_xml_curl_fallback() -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     static = """<include><context name="orchestrator-dids"><extension name="s">
-<condition field="destination_number" expression="^5000$"><action application="set" data="matched_by=static"/>
+<condition field="destination_number" expression="^5000$">
+<action application="set" data="matched_by=static"/>
 <action application="park"/></condition></extension></context></include>"""
     try:
-        async with FakeFreeSwitch(dialplan=static, xml_curl_url=f"http://127.0.0.1:{port}/fsxml") as fs:
+        async with FakeFreeSwitch(
+            dialplan=static, xml_curl_url=f"http://127.0.0.1:{port}/fsxml"
+        ) as fs:
             c = await connect(fs)
             ev: list[Frame] = []
             one = await fs.call_in("4000", caller="101")
@@ -183,7 +201,10 @@ async def test_call_in_and_xml_curl_fallback() -> None:
             two = await fs.call_in("5000")
             park = await c.until("CHANNEL_PARK", ev, Unique_ID=two)
             assert park.event()["variable_matched_by"] == "static"
-            assert posted[0]["section"] == "dialplan" and posted[0]["Hunt-Context"] == "orchestrator-dids"
+            assert (
+                posted[0]["section"] == "dialplan"
+                and posted[0]["Hunt-Context"] == "orchestrator-dids"
+            )
             three = await fs.call_in("6000")  # nothing anywhere for 6000 in static -> xml_curl only
             await c.until("CHANNEL_PARK", ev, Unique_ID=three)
             await c.close()
@@ -198,7 +219,10 @@ async def test_record_writes_a_wav(tmp_path) -> None:  # type: ignore[no-untyped
         await c.api("originate {origination_uuid=r1}loopback/7000/esl &park()", ev)
         await c.until("CHANNEL_PARK", ev, Unique_ID="r1")
         path = tmp_path / "rec.wav"
-        c.send(f"sendmsg r1\ncall-command: execute\nexecute-app-name: record\nexecute-app-arg: {path} 5\n\n".encode())
+        c.send(
+            f"sendmsg r1\ncall-command: execute\nexecute-app-name: record\n"
+            f"execute-app-arg: {path} 5\n\n".encode()
+        )
         await c.until("RECORD_START", ev, Unique_ID="r1")
         await asyncio.sleep(0.05)
         assert await c.api("uuid_break r1", ev) == "+OK\n"

@@ -15,7 +15,9 @@ async def test_originate_answer_park() -> None:
     async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
         c = await RawClient.open(fs.port)
         await c.login()
-        assert (await c.command("event plain ALL")).get("Reply-Text") == "+OK event listener enabled plain"
+        assert (await c.command("event plain ALL")).get(
+            "Reply-Text"
+        ) == "+OK event listener enabled plain"
         events: list = []
         body = await c.api("originate {origination_uuid=u1}loopback/7000/esl &park()", events)
         assert body == "+OK u1\n"
