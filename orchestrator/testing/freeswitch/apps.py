@@ -7,79 +7,22 @@ silent WAV file written where FreeSWITCH would write it.
 
 from __future__ import annotations
 
-import re
 import wave
 from pathlib import Path
 
 from orchestrator.testing.freeswitch.channels import Channel
+from orchestrator.testing.freeswitch.digits import (
+    app_play_and_get_digits,
+    app_read,
+    send_dtmf,
+)
 from orchestrator.testing.freeswitch.events import now_us
+from orchestrator.testing.freeswitch.media import play
 from orchestrator.testing.freeswitch.switch import App, Interrupted, Switch
 
-__all__ = ["APPS", "media_ms", "receive_dtmf", "send_dtmf"]
+__all__ = ["APPS", "write_wav"]
 
 _PLAY = ("switch_ivr_play_say.c", "switch_ivr_play_file", 2020)
-
-
-def media_ms(sw: Switch, path: str) -> int | None:
-    """How long ``path`` plays, in ms (None: forever, until broken)."""
-    if path.startswith("file_string://"):
-        total = 0
-        for part in path[len("file_string://") :].split("!"):
-            ms = media_ms(sw, part)
-            if ms is None:
-                return None
-            total += ms
-        return total
-    if path.startswith("silence_stream://"):
-        ms = int(path.split("://", 1)[1].split(",")[0] or "0")
-        return None if ms <= 0 else ms
-    if path.startswith("tone_stream://"):
-        if "loops=-1" in path:
-            return None
-        total = sum(int(a) + int(b) for a, b in re.findall(r"%\((\d+),(\d+)", path))
-        loops = re.search(r"loops=(\d+)", path)
-        return total * (int(loops.group(1)) if loops else 1)
-    if path.startswith("local_stream://"):
-        return None
-    return sw.file_ms
-
-
-def _file_type(path: str) -> str:
-    if "://" in path:
-        return path.split("://", 1)[0]
-    return Path(path).suffix.lstrip(".") or "wav"
-
-
-async def play(sw: Switch, ch: Channel, path: str, *, stop_on_dtmf: bool = False) -> str:
-    """``switch_ivr_play_file``: PLAYBACK_START, the media's length, PLAYBACK_STOP."""
-    info = [("Playback-File-Type", _file_type(path)), ("Playback-File-Path", path)]
-    sw.emit(
-        ch,
-        "PLAYBACK_START",
-        after=info,
-        calling=("switch_ivr_play_say.c", "switch_ivr_play_file", 1558),
-    )
-    ms = media_ms(sw, path)
-    wake = frozenset({"break", "dtmf"} if stop_on_dtmf else {"break"})
-    started = now_us()
-    status = "done"
-    try:
-        kind = await sw.wait(ch, None if ms is None else ms / 1000, wake=wake)
-        if kind != "timeout":
-            status = "break"
-    finally:
-        played = ms if status == "done" and ms is not None else (now_us() - started) // 1000
-        ch.variables.update(
-            {
-                "playback_last_offset_pos": str(played * 8),
-                "playback_seconds": str(played // 1000),
-                "playback_ms": str(played),
-                "playback_samples": str(played * 8),
-            }
-        )
-        if ch.up:
-            sw.emit(ch, "PLAYBACK_STOP", after=[*info, ("Playback-Status", status)], calling=_PLAY)
-    return status
 
 
 async def app_playback(sw: Switch, ch: Channel, arg: str) -> str:
@@ -194,130 +137,6 @@ async def app_hash(sw: Switch, ch: Channel, arg: str) -> str:
     from orchestrator.testing.freeswitch.commands import hash_command
 
     hash_command(sw, arg)
-    return "_none_"
-
-
-# -- DTMF -------------------------------------------------------------------------
-def receive_dtmf(sw: Switch, ch: Channel, digits: str) -> None:
-    """Digits arriving *on* ``ch``: DTMF events there, passed on through a bridge."""
-    for digit in digits:
-        if not ch.up:
-            return
-        sw.emit(
-            ch,
-            "DTMF",
-            variables=False,
-            after=[("DTMF-Digit", digit), ("DTMF-Duration", "2000"), ("DTMF-Source", "UNKNOWN")],
-            calling=("switch_channel.c", "switch_channel_dequeue_dtmf", 677),
-        )
-        ch.dtmf.put_nowait(digit)
-        ch.interrupt("dtmf")
-        partner = sw.get(ch.bridged_to)
-        if partner is not None:
-            send_dtmf(sw, partner, digit)
-
-
-def send_dtmf(sw: Switch, ch: Channel, digits: str) -> None:
-    """Digits sent *out of* ``ch``: a loopback leg's peer receives them."""
-    digits = "".join(d for d in digits.split("@")[0] if d in "0123456789*#ABCDabcd")
-    peer = sw.get(ch.loopback_peer)
-    if peer is not None:
-        receive_dtmf(sw, peer, digits.upper())
-    else:
-        sw.dtmf_sent.setdefault(ch.uuid, []).append(digits)
-
-
-async def collect(
-    sw: Switch,
-    ch: Channel,
-    *,
-    min_digits: int,
-    max_digits: int,
-    timeout_ms: int,
-    terminators: str,
-    prompt: str,
-    digit_timeout_ms: int,
-) -> tuple[str, str]:
-    """Play ``prompt`` (broken by a digit), then collect digits: (digits, terminator)."""
-    while not ch.dtmf.empty():
-        ch.dtmf.get_nowait()
-    if prompt:
-        await play(sw, ch, prompt, stop_on_dtmf=True)
-    digits, used = "", ""
-    first = True
-    while len(digits) < max_digits:
-        if ch.dtmf.empty():
-            wait_ms = timeout_ms if first else digit_timeout_ms
-            kind = await sw.wait(ch, wait_ms / 1000, wake=frozenset({"dtmf", "break"}))
-            if kind in ("timeout", "break"):
-                break
-            continue
-        digit = ch.dtmf.get_nowait()
-        first = False
-        if digit in terminators:
-            used = digit
-            break
-        digits += digit
-    return digits, used
-
-
-async def app_play_and_get_digits(sw: Switch, ch: Channel, arg: str) -> str:
-    a = arg.split()
-    min_d, max_d, tries, timeout, terms, prompt = (
-        int(a[0]),
-        int(a[1]),
-        int(a[2]),
-        int(a[3]),
-        a[4],
-        a[5],
-    )
-    var = a[7] if len(a) > 7 else "pagd_result"
-    regex = a[8] if len(a) > 8 else ""
-    digit_timeout = int(a[9]) if len(a) > 9 else timeout
-    for _ in range(max(1, tries)):
-        digits, used = await collect(
-            sw,
-            ch,
-            min_digits=min_d,
-            max_digits=max_d,
-            timeout_ms=timeout,
-            terminators=terms,
-            prompt=prompt,
-            digit_timeout_ms=digit_timeout,
-        )
-        if used:
-            ch.variables["read_terminator_used"] = used
-        if len(digits) >= min_d and (not regex or re.fullmatch(regex, digits)):
-            ch.variables["read_result"] = "success"
-            ch.variables[var] = digits
-            return "_none_"
-        if len(a) > 6 and a[6] and tries > 1:
-            await play(sw, ch, a[6], stop_on_dtmf=True)
-    ch.variables["read_result"] = "failure"
-    ch.variables.pop(var, None)
-    return "_none_"
-
-
-async def app_read(sw: Switch, ch: Channel, arg: str) -> str:
-    a = arg.split()
-    min_d, max_d, prompt, var = int(a[0]), int(a[1]), a[2], a[3]
-    timeout = int(a[4]) if len(a) > 4 else 5000
-    terms = a[5] if len(a) > 5 else "#"
-    digit_timeout = int(a[6]) if len(a) > 6 else timeout
-    digits, used = await collect(
-        sw,
-        ch,
-        min_digits=min_d,
-        max_digits=max_d,
-        timeout_ms=timeout,
-        terminators=terms,
-        prompt=prompt,
-        digit_timeout_ms=digit_timeout,
-    )
-    ch.variables[var] = digits
-    ch.variables["read_result"] = "success" if len(digits) >= min_d else "failure"
-    if used:
-        ch.variables["read_terminator_used"] = used
     return "_none_"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.testing.freeswitch.events import FsEvent, now_us
 
-__all__ = ["STATE_NUMBERS", "Channel", "Message", "Profile"]
+__all__ = ["STATE_NUMBERS", "Channel", "Interrupted", "Message", "Profile"]
 
 STATE_NUMBERS = {
     "CS_NEW": 0, "CS_INIT": 1, "CS_ROUTING": 2, "CS_SOFT_EXECUTE": 3, "CS_EXECUTE": 4,
@@ -29,6 +29,14 @@ _CODEC = [
     ("Channel-Read-Codec-Bit-Rate", "128000"), ("Channel-Write-Codec-Name", "L16"),
     ("Channel-Write-Codec-Rate", "8000"), ("Channel-Write-Codec-Bit-Rate", "128000"),
 ]  # fmt: skip
+
+
+class Interrupted(Exception):
+    """The running app was interrupted (``kind``: transfer, bridge, hangup, break)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass

@@ -186,7 +186,7 @@ class FakeFreeSwitch:
 
     async def send_dtmf_in(self, uuid: str, digits: str) -> None:
         """Digits pressed on the phone of channel ``uuid`` (DTMF events on it)."""
-        from orchestrator.testing.freeswitch.apps import receive_dtmf
+        from orchestrator.testing.freeswitch.digits import receive_dtmf
 
         ch = self.switch.get(uuid)
         if ch is None:

@@ -15,141 +15,15 @@ from typing import TYPE_CHECKING
 from orchestrator.testing.freeswitch.channels import Message
 from orchestrator.testing.freeswitch.commands import api
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
+from orchestrator.testing.freeswitch.names import EVENT_NAMES, MYEVENTS
 from orchestrator.testing.freeswitch.originate import background_job
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.server import FakeFreeSwitch
 
-__all__ = ["EVENT_NAMES", "EslSession"]
+__all__ = ["EslSession"]
 
 GOODBYE = b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
-
-EVENT_NAMES = frozenset(
-    [
-        "CUSTOM",
-        "CLONE",
-        "CHANNEL_CREATE",
-        "CHANNEL_DESTROY",
-        "CHANNEL_STATE",
-        "CHANNEL_CALLSTATE",
-        "CHANNEL_ANSWER",
-        "CHANNEL_HANGUP",
-        "CHANNEL_HANGUP_COMPLETE",
-        "CHANNEL_EXECUTE",
-        "CHANNEL_EXECUTE_COMPLETE",
-        "CHANNEL_HOLD",
-        "CHANNEL_UNHOLD",
-        "CHANNEL_BRIDGE",
-        "CHANNEL_UNBRIDGE",
-        "CHANNEL_PROGRESS",
-        "CHANNEL_PROGRESS_MEDIA",
-        "CHANNEL_OUTGOING",
-        "CHANNEL_PARK",
-        "CHANNEL_UNPARK",
-        "CHANNEL_APPLICATION",
-        "CHANNEL_ORIGINATE",
-        "CHANNEL_UUID",
-        "API",
-        "LOG",
-        "INBOUND_CHAN",
-        "OUTBOUND_CHAN",
-        "STARTUP",
-        "SHUTDOWN",
-        "PUBLISH",
-        "UNPUBLISH",
-        "TALK",
-        "NOTALK",
-        "SESSION_CRASH",
-        "MODULE_LOAD",
-        "MODULE_UNLOAD",
-        "DTMF",
-        "MESSAGE",
-        "PRESENCE_IN",
-        "NOTIFY_IN",
-        "PRESENCE_OUT",
-        "PRESENCE_PROBE",
-        "MESSAGE_WAITING",
-        "MESSAGE_QUERY",
-        "ROSTER",
-        "CODEC",
-        "BACKGROUND_JOB",
-        "DETECTED_SPEECH",
-        "DETECTED_TONE",
-        "PRIVATE_COMMAND",
-        "HEARTBEAT",
-        "TRAP",
-        "ADD_SCHEDULE",
-        "DEL_SCHEDULE",
-        "EXE_SCHEDULE",
-        "RE_SCHEDULE",
-        "RELOADXML",
-        "NOTIFY",
-        "PHONE_FEATURE",
-        "PHONE_FEATURE_SUBSCRIBE",
-        "SEND_MESSAGE",
-        "RECV_MESSAGE",
-        "REQUEST_PARAMS",
-        "CHANNEL_DATA",
-        "GENERAL",
-        "COMMAND",
-        "SESSION_HEARTBEAT",
-        "CLIENT_DISCONNECTED",
-        "SERVER_DISCONNECTED",
-        "SEND_INFO",
-        "RECV_INFO",
-        "RECV_RTCP_MESSAGE",
-        "SEND_RTCP_MESSAGE",
-        "CALL_SECURE",
-        "NAT",
-        "RECORD_START",
-        "RECORD_STOP",
-        "PLAYBACK_START",
-        "PLAYBACK_STOP",
-        "CALL_UPDATE",
-        "FAILURE",
-        "SOCKET_DATA",
-        "MEDIA_BUG_START",
-        "MEDIA_BUG_STOP",
-        "CONFERENCE_DATA_QUERY",
-        "CONFERENCE_DATA",
-        "CALL_SETUP_REQ",
-        "CALL_SETUP_RESULT",
-        "CALL_DETAIL",
-        "DEVICE_STATE",
-        "TEXT",
-        "SHUTDOWN_REQUESTED",
-        "ALL",
-    ]
-)
-
-# What ``myevents`` subscribes to (mod_event_socket's fixed list: no PLAYBACK_*).
-MYEVENTS = frozenset(
-    [
-        "CHANNEL_ANSWER",
-        "CHANNEL_APPLICATION",
-        "CHANNEL_BRIDGE",
-        "CHANNEL_CREATE",
-        "CHANNEL_DATA",
-        "CHANNEL_DESTROY",
-        "CHANNEL_EXECUTE",
-        "CHANNEL_EXECUTE_COMPLETE",
-        "CHANNEL_HANGUP",
-        "CHANNEL_HANGUP_COMPLETE",
-        "CHANNEL_ORIGINATE",
-        "CHANNEL_OUTGOING",
-        "CHANNEL_PARK",
-        "CHANNEL_PROGRESS",
-        "CHANNEL_PROGRESS_MEDIA",
-        "CHANNEL_STATE",
-        "CHANNEL_UNBRIDGE",
-        "CHANNEL_UNPARK",
-        "CHANNEL_UUID",
-        "DETECTED_SPEECH",
-        "DTMF",
-        "NOTALK",
-        "TALK",
-    ]
-)
 
 
 class EslSession:

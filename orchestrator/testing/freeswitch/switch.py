@@ -10,32 +10,19 @@ away and wake the task with an interrupt (break, transfer, bridge, hangup).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from orchestrator.testing.freeswitch.channels import Channel, Message, Profile
+from orchestrator.testing.freeswitch import bridging
+from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Message, Profile
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
+from orchestrator.testing.freeswitch.names import CAUSES
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.dialplan import Dialplan
 
 __all__ = ["CAUSES", "Interrupted", "Switch"]
 
-# Q.850 codes of the causes FreeSWITCH names (switch_channel.c CAUSE_CHART, the usual ones).
-CAUSES = {
-    "UNALLOCATED_NUMBER": 1, "NO_ROUTE_TRANSIT_NET": 2, "NO_ROUTE_DESTINATION": 3,
-    "NORMAL_CLEARING": 16, "USER_BUSY": 17, "NO_USER_RESPONSE": 18, "NO_ANSWER": 19,
-    "SUBSCRIBER_ABSENT": 20, "CALL_REJECTED": 21, "NUMBER_CHANGED": 22,
-    "DESTINATION_OUT_OF_ORDER": 27, "INVALID_NUMBER_FORMAT": 28, "FACILITY_REJECTED": 29,
-    "NORMAL_UNSPECIFIED": 31, "NORMAL_CIRCUIT_CONGESTION": 34, "NETWORK_OUT_OF_ORDER": 38,
-    "NORMAL_TEMPORARY_FAILURE": 41, "SWITCH_CONGESTION": 42, "REQUESTED_CHAN_UNAVAIL": 44,
-    "BEARERCAPABILITY_NOTAVAIL": 58, "SERVICE_UNAVAILABLE": 63, "CHAN_NOT_IMPLEMENTED": 66,
-    "INCOMPATIBLE_DESTINATION": 88, "RECOVERY_ON_TIMER_EXPIRE": 102,
-    "ORIGINATOR_CANCEL": 487, "ALLOTTED_TIMEOUT": 602, "USER_NOT_REGISTERED": 606,
-    "LOSE_RACE": 502, "MANAGER_REQUEST": 503, "BLIND_TRANSFER": 600, "ATTENDED_TRANSFER": 601,
-}  # fmt: skip
-CAUSE_NAMES = {code: name for name, code in CAUSES.items()}
 
 EventSink = Callable[[FsEvent], None]
 # An endpoint handler gets (switch, the rest of the dial string, the {vars}) and returns
@@ -46,16 +33,14 @@ App = Callable[["Switch", Channel, str], Awaitable[str]]
 _STATE_CALLING = ("switch_core_state_machine.c", "switch_core_session_run", 626)
 
 
-class Interrupted(Exception):
-    """The running app was interrupted (``kind``: transfer, bridge, hangup, break)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
 class Switch:
     """The core of the fake switch; :class:`~.server.FakeFreeSwitch` wraps it."""
+
+    bridge = bridging.bridge
+    transfer = bridging.transfer
+    _unbridge = bridging.unbridge
+    _bridged = bridging.bridged
+    _after_bridge = bridging.after_bridge
 
     def __init__(self, dialplan: Dialplan, apps: dict[str, App]) -> None:
         self.channels: dict[str, Channel] = {}
@@ -255,101 +240,6 @@ class Switch:
         self.emit(ch, "CHANNEL_STATE", calling=_STATE_CALLING)
         self.channels.pop(ch.uuid, None)
 
-    # -- bridges --------------------------------------------------------------
-    async def bridge(self, a: Channel, b: Channel) -> None:
-        """``uuid_bridge a b``: both leave what they ran, then talk (``a`` is the A side)."""
-        for leg in (a, b):
-            self._unbridge(leg)
-        for leg, other, kind in ((a, b, "originatee"), (b, a, "originator")):
-            leg.bridged_to = other.uuid
-            leg.other_type = kind
-            leg.other_profile = other.profile
-            leg.in_bridge.clear()
-            leg.interrupt("bridge")
-        # Let both sessions leave their app (CHANNEL_UNPARK, EXECUTE_COMPLETE) first.
-        for leg in (a, b):
-            if (
-                leg.task is not None
-                and not leg.task.done()
-                and leg.task is not asyncio.current_task()
-            ):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(leg.in_bridge.wait(), 1.0)
-        if not (a.up and b.up and a.bridged_to == b.uuid):
-            return
-        now = now_us()
-        b.variables["call_uuid"] = a.uuid
-        for leg in (a, b):
-            leg.times["bridged"] = now
-            leg.variables.update(
-                {
-                    "last_bridge_to": leg.bridged_to,
-                    "bridge_channel": self.channels[leg.bridged_to].name,
-                    "bridge_uuid": leg.bridged_to,
-                }
-            )
-        ids = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
-        self.emit(
-            a,
-            "CHANNEL_BRIDGE",
-            before=ids,
-            calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689),
-        )
-
-    def _unbridge(self, ch: Channel) -> None:
-        """End ``ch``'s bridge: CHANNEL_UNBRIDGE on the A side; the partner goes on
-        (parked with ``park_after_bridge``, else hung up NORMAL_CLEARING)."""
-        other = self.channels.get(ch.bridged_to)
-        if not ch.bridged_to:
-            return
-        a, b = (ch, other) if ch.other_type == "originatee" else (other, ch)
-        ch.bridged_to = ""
-        ch.other_type = ""
-        if other is None:
-            return
-        other.bridged_to = ""
-        other.other_type = ""
-        ids = [
-            ("Bridge-A-Unique-ID", a.uuid if a else ""),
-            ("Bridge-B-Unique-ID", b.uuid if b else ""),
-        ]
-        if a is not None:
-            self.emit(
-                a,
-                "CHANNEL_UNBRIDGE",
-                before=ids,
-                calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1756),
-            )
-        if other.up:
-            other.interrupt("unbridge")
-
-    # -- transfer -------------------------------------------------------------
-    def transfer(self, ch: Channel, dest: str, dialplan: str = "XML", context: str = "") -> None:
-        """``switch_ivr_session_transfer``: a new caller profile, routed again."""
-        context = context or ch.profile.context
-        ch.times["transfer"] = now_us()
-        history = (
-            f"{ch.times['transfer'] // 1_000_000}:{new_uuid()}:bl_xfer:{dest}/{context}/{dialplan}"
-        )
-        ch.variables["transfer_history"] = history
-        ch.variables["transfer_source"] = history
-        profile = Profile(
-            direction=ch.profile.direction,
-            destination_number=dest,
-            context=context,
-            channel_name=ch.name,
-            unique_id=ch.uuid,
-            caller_id_name=ch.profile.caller_id_name,
-            caller_id_number=ch.profile.caller_id_number,
-            source=ch.profile.source,
-            dialplan=dialplan,
-            transfer_source=history,
-            index=ch.profile.index + 1,
-        )
-        ch.profile = profile
-        ch.pending_route = (dest, dialplan, context)
-        ch.interrupt("transfer")
-
     # -- apps -----------------------------------------------------------------
     async def execute(self, ch: Channel, app: str, arg: str, app_uuid: str | None = None) -> None:
         """Run one app with CHANNEL_EXECUTE / CHANNEL_EXECUTE_COMPLETE around it."""
@@ -492,31 +382,6 @@ class Switch:
         if kind == "unbridge":
             return self._after_bridge(ch)
         return []
-
-    async def _bridged(self, ch: Channel) -> list[tuple[str, str]] | None:
-        """Stay in the bridge, running queued apps, until it ends."""
-        ch.in_bridge.set()
-        while True:
-            try:
-                await self.run_messages(ch)
-                await self.wait(ch, None, wake=frozenset({"message"}))
-            except Interrupted as exc:
-                if exc.kind == "unbridge":
-                    return self._after_bridge(ch)
-                if exc.kind == "transfer":
-                    self._unbridge(ch)
-                    return []
-                if exc.kind == "bridge":
-                    continue
-                raise
-
-    def _after_bridge(self, ch: Channel) -> list[tuple[str, str]] | None:
-        if ch.pending_route is not None:
-            return []
-        if ch.variables.get("park_after_bridge") == "true":
-            return [("park", "")]
-        self.hangup(ch, "NORMAL_CLEARING")
-        raise Interrupted("hangup")
 
     # -- variables ------------------------------------------------------------
     def expand(self, ch: Channel | None, text: str) -> str:

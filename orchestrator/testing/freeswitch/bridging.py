@@ -1,0 +1,137 @@
+"""Bridges and transfers of the fake switch (``uuid_bridge``, ``uuid_transfer``,
+``park_after_bridge``), methods of :class:`~.switch.Switch`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Profile
+from orchestrator.testing.freeswitch.events import new_uuid, now_us
+
+if TYPE_CHECKING:
+    from orchestrator.testing.freeswitch.switch import Switch
+
+__all__ = ["after_bridge", "bridge", "bridged", "transfer", "unbridge"]
+
+
+# -- bridges --------------------------------------------------------------
+async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
+    """``uuid_bridge a b``: both leave what they ran, then talk (``a`` is the A side)."""
+    for leg in (a, b):
+        unbridge(sw, leg)
+    for leg, other, kind in ((a, b, "originatee"), (b, a, "originator")):
+        leg.bridged_to = other.uuid
+        leg.other_type = kind
+        leg.other_profile = other.profile
+        leg.in_bridge.clear()
+        leg.interrupt("bridge")
+    # Let both sessions leave their app (CHANNEL_UNPARK, EXECUTE_COMPLETE) first.
+    for leg in (a, b):
+        if leg.task is not None and not leg.task.done() and leg.task is not asyncio.current_task():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(leg.in_bridge.wait(), 1.0)
+    if not (a.up and b.up and a.bridged_to == b.uuid):
+        return
+    now = now_us()
+    b.variables["call_uuid"] = a.uuid
+    for leg in (a, b):
+        leg.times["bridged"] = now
+        leg.variables.update(
+            {
+                "last_bridge_to": leg.bridged_to,
+                "bridge_channel": sw.channels[leg.bridged_to].name,
+                "bridge_uuid": leg.bridged_to,
+            }
+        )
+    ids = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
+    sw.emit(
+        a,
+        "CHANNEL_BRIDGE",
+        before=ids,
+        calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689),
+    )
+
+
+def unbridge(sw: Switch, ch: Channel) -> None:
+    """End ``ch``'s bridge: CHANNEL_UNBRIDGE on the A side; the partner goes on
+    (parked with ``park_after_bridge``, else hung up NORMAL_CLEARING)."""
+    other = sw.channels.get(ch.bridged_to)
+    if not ch.bridged_to:
+        return
+    a, b = (ch, other) if ch.other_type == "originatee" else (other, ch)
+    ch.bridged_to = ""
+    ch.other_type = ""
+    if other is None:
+        return
+    other.bridged_to = ""
+    other.other_type = ""
+    ids = [
+        ("Bridge-A-Unique-ID", a.uuid if a else ""),
+        ("Bridge-B-Unique-ID", b.uuid if b else ""),
+    ]
+    if a is not None:
+        sw.emit(
+            a,
+            "CHANNEL_UNBRIDGE",
+            before=ids,
+            calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1756),
+        )
+    if other.up:
+        other.interrupt("unbridge")
+
+
+# -- transfer -------------------------------------------------------------
+def transfer(sw: Switch, ch: Channel, dest: str, dialplan: str = "XML", context: str = "") -> None:
+    """``switch_ivr_session_transfer``: a new caller profile, routed again."""
+    context = context or ch.profile.context
+    ch.times["transfer"] = now_us()
+    history = (
+        f"{ch.times['transfer'] // 1_000_000}:{new_uuid()}:bl_xfer:{dest}/{context}/{dialplan}"
+    )
+    ch.variables["transfer_history"] = history
+    ch.variables["transfer_source"] = history
+    profile = Profile(
+        direction=ch.profile.direction,
+        destination_number=dest,
+        context=context,
+        channel_name=ch.name,
+        unique_id=ch.uuid,
+        caller_id_name=ch.profile.caller_id_name,
+        caller_id_number=ch.profile.caller_id_number,
+        source=ch.profile.source,
+        dialplan=dialplan,
+        transfer_source=history,
+        index=ch.profile.index + 1,
+    )
+    ch.profile = profile
+    ch.pending_route = (dest, dialplan, context)
+    ch.interrupt("transfer")
+
+
+async def bridged(sw: Switch, ch: Channel) -> list[tuple[str, str]] | None:
+    """Stay in the bridge, running queued apps, until it ends."""
+    ch.in_bridge.set()
+    while True:
+        try:
+            await sw.run_messages(ch)
+            await sw.wait(ch, None, wake=frozenset({"message"}))
+        except Interrupted as exc:
+            if exc.kind == "unbridge":
+                return after_bridge(sw, ch)
+            if exc.kind == "transfer":
+                unbridge(sw, ch)
+                return []
+            if exc.kind == "bridge":
+                continue
+            raise
+
+
+def after_bridge(sw: Switch, ch: Channel) -> list[tuple[str, str]] | None:
+    if ch.pending_route is not None:
+        return []
+    if ch.variables.get("park_after_bridge") == "true":
+        return [("park", "")]
+    sw.hangup(ch, "NORMAL_CLEARING")
+    raise Interrupted("hangup")
