@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Profile
+from orchestrator.testing.freeswitch.channels import Channel, Interrupted
 from orchestrator.testing.freeswitch.events import new_uuid, now_us
 
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
         leg.other_type = kind
         leg.other_profile = other.profile
         leg.in_bridge.clear()
+        source = f"{now_us() // 1_000_000}:{new_uuid()}:uuid_br:{other.uuid}"
+        leg.profile = leg.profile.clone(
+            transfer_source=source,
+            callee_id_name=other.profile.orig_caller_id_name or "",
+            callee_id_number=other.profile.orig_caller_id_number or "",
+        )
         leg.interrupt("bridge")
     # Let both sessions leave their app (CHANNEL_UNPARK, EXECUTE_COMPLETE) first.
     for leg in (a, b):
@@ -86,24 +92,15 @@ def unbridge(sw: Switch, ch: Channel) -> None:
 def transfer(sw: Switch, ch: Channel, dest: str, dialplan: str = "XML", context: str = "") -> None:
     """``switch_ivr_session_transfer``: a new caller profile, routed again."""
     context = context or ch.profile.context
-    ch.times["transfer"] = now_us()
-    history = (
-        f"{ch.times['transfer'] // 1_000_000}:{new_uuid()}:bl_xfer:{dest}/{context}/{dialplan}"
-    )
+    history = f"{now_us() // 1_000_000}:{new_uuid()}:bl_xfer:{dest}/{context}/{dialplan}"
     ch.variables["transfer_history"] = history
     ch.variables["transfer_source"] = history
-    profile = Profile(
-        direction=ch.profile.direction,
+    profile = ch.profile.clone(
         destination_number=dest,
         context=context,
-        channel_name=ch.name,
-        unique_id=ch.uuid,
-        caller_id_name=ch.profile.caller_id_name,
-        caller_id_number=ch.profile.caller_id_number,
-        source=ch.profile.source,
         dialplan=dialplan,
         transfer_source=history,
-        index=ch.profile.index + 1,
+        rdnis=ch.profile.destination_number,
     )
     ch.profile = profile
     ch.pending_route = (dest, dialplan, context)

@@ -9,6 +9,7 @@ Header order follows the captures: base headers, event-specific leading headers,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 from orchestrator.testing.freeswitch.events import FsEvent, now_us
@@ -58,6 +59,28 @@ class Profile:
     index: int = 1
     created: int = field(default_factory=now_us)
     logical_direction: str = ""
+    orig_caller_id_name: str | None = None
+    orig_caller_id_number: str | None = None
+    ani: str | None = None
+    rdnis: str = ""
+
+    def __post_init__(self) -> None:
+        if self.orig_caller_id_name is None:
+            self.orig_caller_id_name = self.caller_id_name
+        if self.orig_caller_id_number is None:
+            self.orig_caller_id_number = self.caller_id_number
+        if self.ani is None:
+            self.ani = self.caller_id_number
+
+    def clone(self, **changes: object) -> Profile:
+        """A new profile for the same channel (a transfer or a bridge makes one)."""
+        return dataclasses.replace(self, index=self.index + 1, created=now_us(), **changes)  # type: ignore[arg-type]
+
+    def flip(self) -> None:
+        """An answered originated leg shows the far end as its caller (cid flipped)."""
+        caller = (self.caller_id_name, self.caller_id_number)
+        self.caller_id_name, self.caller_id_number = self.callee_id_name, self.callee_id_number
+        self.callee_id_name, self.callee_id_number = caller
 
     def headers(self, prefix: str, ch: Channel, *, other: bool = False) -> list[tuple[str, str]]:
         """The profile as ``<prefix>*`` headers (``Caller-`` or ``Other-Leg-``)."""
@@ -70,22 +93,25 @@ class Profile:
         if self.caller_id_name:
             out.append((f"{p}Caller-ID-Name", self.caller_id_name))
         out.append((f"{p}Caller-ID-Number", self.caller_id_number))
-        if self.caller_id_name:
-            out.append((f"{p}Orig-Caller-ID-Name", self.caller_id_name))
-        out.append((f"{p}Orig-Caller-ID-Number", self.caller_id_number))
+        if self.orig_caller_id_name:
+            out.append((f"{p}Orig-Caller-ID-Name", self.orig_caller_id_name))
+        out.append((f"{p}Orig-Caller-ID-Number", self.orig_caller_id_number or ""))
         if self.callee_id_name:
             out.append((f"{p}Callee-ID-Name", self.callee_id_name))
         if self.callee_id_number:
             out.append((f"{p}Callee-ID-Number", self.callee_id_number))
         out += [
-            (f"{p}ANI", self.caller_id_number),
+            (f"{p}ANI", self.ani or ""),
             (f"{p}Destination-Number", self.destination_number),
             (f"{p}Unique-ID", self.unique_id),
             (f"{p}Source", self.source),
         ]
         if self.transfer_source:
             out.append((f"{p}Transfer-Source", self.transfer_source))
-        out += [(f"{p}Context", self.context), (f"{p}Channel-Name", self.channel_name)]
+        out.append((f"{p}Context", self.context))
+        if self.rdnis:
+            out.append((f"{p}RDNIS", self.rdnis))
+        out.append((f"{p}Channel-Name", self.channel_name))
         if not other:
             out.append((f"{p}Profile-Index", str(self.index)))
         t = ch.times
@@ -118,6 +144,7 @@ class Message:
     loops: int = 1
     # The sendmsg headers, for the PRIVATE_COMMAND event fired once it ran.
     private: list[tuple[str, str]] = field(default_factory=list)
+    body: str = ""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CAUSES", "CAUSE_NAMES", "EVENT_NAMES", "MYEVENTS"]
+__all__ = ["CALLSTATE_NUMBERS", "CAUSES", "CAUSE_NAMES", "EVENT_NAMES", "MYEVENTS"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -50,3 +50,9 @@ MYEVENTS = _words(
     "CHANNEL_PROGRESS_MEDIA CHANNEL_STATE CHANNEL_UNBRIDGE CHANNEL_UNPARK CHANNEL_UUID "
     "DETECTED_SPEECH DTMF NOTALK TALK "
 )
+
+# switch_channel_callstate_t
+CALLSTATE_NUMBERS = {
+    "DOWN": 0, "DIALING": 1, "RINGING": 2, "EARLY": 3, "ACTIVE": 4, "HELD": 5,
+    "RING_WAIT": 6, "HANGUP": 7, "UNHELD": 8,
+}  # fmt: skip

@@ -151,7 +151,7 @@ def _loopback(sw: Switch, data: str, variables: dict[str, str]) -> Channel:
         caller_name=name,
     )
     a.profile.callee_id_name = "Outbound Call"
-    a.profile.callee_id_number = ext
+    a.profile.callee_id_number = context
     a.loopback_peer = b_uuid
     if "origination_uuid" in variables:
         old = new_uuid()
@@ -182,7 +182,7 @@ def _loopback(sw: Switch, data: str, variables: dict[str, str]) -> Channel:
     )
     b.profile.dialplan = dialplan
     b.profile.callee_id_name = "Outbound Call"
-    b.profile.callee_id_number = ext
+    b.profile.callee_id_number = context
     b.loopback_peer = a_uuid
     b.hit_dialplan = True
     create = ("switch_core_state_machine.c", "switch_core_session_run", 626)

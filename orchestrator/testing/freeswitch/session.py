@@ -288,6 +288,7 @@ class EslSession:
                 h.get("execute-app-name", ""), arg, h.get("event-uuid") or new_uuid(), loops
             )
             msg.private = private
+            msg.body = body
             self.fs.switch.queue(ch, msg)
         elif command == "hangup":
             self.fs.switch.hangup(ch, h.get("hangup-cause", "NORMAL_CLEARING"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orchestrator.testing.freeswitch import bridging
 from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Message, Profile
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
-from orchestrator.testing.freeswitch.names import CAUSES
+from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSES
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.dialplan import Dialplan
@@ -72,16 +72,16 @@ class Switch:
 
     def set_state(self, ch: Channel, state: str) -> None:
         ch.state = state
-        self.emit(ch, "CHANNEL_STATE", calling=_STATE_CALLING)
+        self.emit(ch, "CHANNEL_STATE", variables=False, calling=_STATE_CALLING)
 
     def set_callstate(self, ch: Channel, callstate: str) -> None:
         original = ch.callstate
         ch.callstate = callstate
-        self.emit(
-            ch,
-            "CHANNEL_CALLSTATE",
-            after=[("Original-Channel-Call-State", original), ("Channel-Call-State-Number", "0")],
-        )
+        before = [
+            ("Original-Channel-Call-State", original),
+            ("Channel-Call-State-Number", str(CALLSTATE_NUMBERS.get(callstate, 0))),
+        ]
+        self.emit(ch, "CHANNEL_CALLSTATE", before=before, variables=False)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds / self.speed)
@@ -153,8 +153,6 @@ class Switch:
         ch.answered = True
         ch.times["answered"] = now_us()
         ch.variables.setdefault("answer_epoch", str(ch.times["answered"] // 1_000_000))
-        if update:  # an a-leg's caller ID flips when its b-leg answers
-            ch.variables["channel_cid_flipped"] = "yes"
         self.emit(
             ch,
             "CHANNEL_ANSWER",
@@ -162,6 +160,9 @@ class Switch:
         )
         self.set_callstate(ch, "ACTIVE")
         if update:
+            ch.variables["pre_transfer_caller_id_number"] = ch.profile.caller_id_number
+            ch.profile.flip()
+            ch.variables["channel_cid_flipped"] = "yes"
             self.emit(ch, "CALL_UPDATE", before=[("Direction", "RECV")])
         ch.answered_event.set()
 
@@ -213,7 +214,7 @@ class Switch:
             self.hangup(peer, ch.hangup_cause)
         self._unbridge(ch)
         ch.state = "CS_REPORTING"
-        self.emit(ch, "CHANNEL_STATE", calling=_STATE_CALLING)
+        self.emit(ch, "CHANNEL_STATE", variables=False, calling=_STATE_CALLING)
         end = now_us()
         answered = ch.times["answered"]
         ch.variables.update(
@@ -237,7 +238,7 @@ class Switch:
             calling=("switch_core_session.c", "switch_core_session_perform_destroy", 1731),
         )
         ch.state = "CS_DESTROY"
-        self.emit(ch, "CHANNEL_STATE", calling=_STATE_CALLING)
+        self.emit(ch, "CHANNEL_STATE", variables=False, calling=_STATE_CALLING)
         self.channels.pop(ch.uuid, None)
 
     # -- apps -----------------------------------------------------------------
@@ -312,9 +313,9 @@ class Switch:
                     await self.execute(ch, msg.app, msg.arg, msg.app_uuid)
             finally:
                 if msg.private:
-                    self.private_command(ch, msg.private)
+                    self.private_command(ch, msg.private, msg.body)
 
-    def private_command(self, ch: Channel, leading: list[tuple[str, str]]) -> None:
+    def private_command(self, ch: Channel, leading: list[tuple[str, str]], body: str = "") -> None:
         """The PRIVATE_COMMAND event of a sendmsg (its headers first)."""
         event = ch.event(
             "PRIVATE_COMMAND",
@@ -322,6 +323,7 @@ class Switch:
             calling=("switch_core_session.c", "switch_core_session_perform_receive_message", 0),
         )
         event.leading = list(leading)
+        event.body = body
         self.fire(event)
 
     def queue(self, ch: Channel, msg: Message) -> None:
