@@ -49,6 +49,7 @@ async def app_ring_ready(sw: Switch, ch: Channel, arg: str) -> str:
 async def app_park(sw: Switch, ch: Channel, arg: str) -> str:
     """Parked: run sendmsg apps as they come, until a bridge, transfer or hangup."""
     ch.state = "CS_EXECUTE"
+    ch.forget_other_leg()
     sw.emit(ch, "CHANNEL_PARK", calling=("switch_ivr.c", "switch_ivr_park", 983))
     try:
         while True:

@@ -21,18 +21,22 @@ async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
     """``uuid_bridge a b``: both leave what they ran, then talk (``a`` is the A side)."""
     for leg in (a, b):
         unbridge(sw, leg)
+    before = {a.uuid: b.profile, b.uuid: a.profile}  # Other-Leg-* shows the pre-bridge profile
     for leg, other, kind in ((a, b, "originatee"), (b, a, "originator")):
         leg.bridged_to = other.uuid
         leg.other_type = kind
-        leg.other_profile = other.profile
+        leg.other_profile = before[leg.uuid]
         leg.in_bridge.clear()
-        source = f"{now_us() // 1_000_000}:{new_uuid()}:uuid_br:{other.uuid}"
+        # uuid_bridge moves the leg into a new caller profile (Transfer-Source uuid_br:<other>).
         leg.profile = leg.profile.clone(
-            transfer_source=source,
-            callee_id_name=other.profile.orig_caller_id_name or "",
+            transfer_source=f"{now_us() // 1_000_000}:{new_uuid()}:uuid_br:{other.uuid}",
+            caller_id_name=leg.profile.orig_caller_id_name or "",
+            caller_id_number=leg.profile.orig_caller_id_number or "",
+            callee_id_name="",
             callee_id_number=other.profile.orig_caller_id_number or "",
         )
         leg.interrupt("bridge")
+
     # Let both sessions leave their app (CHANNEL_UNPARK, EXECUTE_COMPLETE) first.
     for leg in (a, b):
         if leg.task is not None and not leg.task.done() and leg.task is not asyncio.current_task():
@@ -68,11 +72,9 @@ def unbridge(sw: Switch, ch: Channel) -> None:
         return
     a, b = (ch, other) if ch.other_type == "originatee" else (other, ch)
     ch.bridged_to = ""
-    ch.other_type = ""
     if other is None:
         return
     other.bridged_to = ""
-    other.other_type = ""
     ids = [
         ("Bridge-A-Unique-ID", a.uuid if a else ""),
         ("Bridge-B-Unique-ID", b.uuid if b else ""),
@@ -82,6 +84,7 @@ def unbridge(sw: Switch, ch: Channel) -> None:
             a,
             "CHANNEL_UNBRIDGE",
             before=ids,
+            other=False,
             calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1756),
         )
     if other.up:

@@ -215,6 +215,12 @@ class Channel:
             return "answered"
         return "early" if self.early else "ringing"
 
+    def forget_other_leg(self) -> None:
+        """Drop the Other-Leg-* data of a bridge that ended (once the leg moves on)."""
+        if not self.bridged_to:
+            self.other_type = ""
+            self.other_profile = None
+
     def interrupt(self, kind: str) -> None:
         """Wake the channel's running app with ``kind`` (break, transfer, bridge, hangup)."""
         self.interrupts.append(kind)
@@ -239,10 +245,10 @@ class Channel:
             out.append(("Hangup-Cause", self.hangup_cause))
         return out
 
-    def data(self, *, variables: bool = True) -> list[tuple[str, str]]:
+    def data(self, *, variables: bool = True, other: bool = True) -> list[tuple[str, str]]:
         """``switch_channel_event_set_data``: basic data, codec, profiles, variables."""
         out = self.basic() + _CODEC + self.profile.headers("Caller-", self)
-        if self.other_profile is not None and self.other_type:
+        if other and self.other_profile is not None and self.other_type:
             out.append(("Other-Type", self.other_type))
             out += self.other_profile.headers("Other-Leg-", self, other=True)
         if variables:
@@ -256,9 +262,10 @@ class Channel:
         before: list[tuple[str, str]] | None = None,
         after: list[tuple[str, str]] | None = None,
         variables: bool = True,
+        other: bool = True,
         calling: tuple[str, str, int] = ("switch_channel.c", "switch_channel_perform_event", 0),
         subclass: str = "",
     ) -> FsEvent:
         """A channel event with this channel's data between ``before`` and ``after``."""
-        headers = list(before or []) + self.data(variables=variables) + list(after or [])
+        headers = [*(before or []), *self.data(variables=variables, other=other), *(after or [])]
         return FsEvent(name, headers, calling=calling, subclass=subclass)

@@ -348,6 +348,7 @@ class Switch:
         while ch.up:
             if route is not None:
                 self.set_state(ch, "CS_ROUTING")
+                ch.forget_other_leg()
                 found = await self.dialplan.lookup(self, ch, *route)
                 route = None
                 if found is None:
