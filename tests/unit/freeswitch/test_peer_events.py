@@ -1,0 +1,155 @@
+"""Events of the fake FreeSWITCH have the captures' shapes: header names in the same
+order (variables collapsed), Content-Length first, plain URL-encoded, json all strings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from orchestrator.testing.freeswitch import FakeFreeSwitch
+from tests.unit.freeswitch.peer_client import Frame, RawClient, parse_frames
+from tests.unit.freeswitch.test_peer_captures import ESL_DIALPLAN, PASSWORD, records
+
+CHECKED = {
+    "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_PARK", "CHANNEL_UNPARK", "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE", "CALL_UPDATE", "PLAYBACK_START", "PLAYBACK_STOP", "DTMF",
+    "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_DESTROY", "BACKGROUND_JOB", "CHANNEL_UUID", "CHANNEL_OUTGOING", "CHANNEL_ORIGINATE",
+    "API",
+}  # fmt: skip
+
+
+def shape(frame: Frame) -> tuple[str, ...]:
+    names: list[str] = []
+    for line in frame.body.decode().split("\n\n")[0].split("\n"):
+        key = line.split(": ", 1)[0]
+        key = "variable_*" if key.startswith("variable_") else key
+        if not names or names[-1] != key:
+            names.append(key)
+    return tuple(names)
+
+
+async def run_capture(name: str) -> tuple[list[Frame], list[Frame]]:
+    """Replay ``name``'s client bytes (its b-leg uuids mapped to ours); both event lists."""
+    sent, received = [], b""
+    for direction, payload in records(name):
+        if direction == ">>":
+            sent.append(payload)
+        elif direction == "<<":
+            received += payload
+    frames, _ = parse_frames(received)
+    captured = [f for f in frames if f.get("Content-Type").startswith("text/event")]
+    capture_b = [
+        f.event()["Unique-ID"]
+        for f in captured
+        if f.event().get("Event-Name") == "CHANNEL_CREATE"
+        and f.event().get("Channel-Name", "").endswith("-b")
+    ]
+    got: list[Frame] = []
+    mapping: dict[str, str] = {}
+    async with FakeFreeSwitch(password=PASSWORD, dialplan=ESL_DIALPLAN) as fs:
+        fs.switch.speed = 4.0
+        client = await RawClient.open(fs.port)
+        for data in sent:
+            for old, new in mapping.items():
+                data = data.replace(old.encode(), new.encode())
+            client.send(data)
+            while True:
+                try:
+                    frame = await client.read(0.15)
+                except (TimeoutError, EOFError):
+                    break
+                got.append(frame)
+                ev = frame.event()
+                if ev.get("Event-Name") == "CHANNEL_CREATE" and ev.get("Channel-Name", "").endswith(
+                    "-b"
+                ):
+                    mapping[capture_b[len(mapping)]] = ev["Unique-ID"]
+        await client.close()
+    return captured, [f for f in got if f.get("Content-Type").startswith("text/event")]
+
+
+async def test_call_control_events_have_the_captured_shapes() -> None:
+    captured, ours = await run_capture("b_call_control_plain.esl.txt")
+    allowed: dict[str, set[tuple[str, ...]]] = {}
+    for frame in captured:
+        allowed.setdefault(frame.event()["Event-Name"], set()).add(shape(frame))
+    seen = set()
+    for frame in ours:
+        assert frame.names == ["Content-Length", "Content-Type"]
+        name = frame.event()["Event-Name"]
+        if name in CHECKED and name != "CHANNEL_STATE":
+            seen.add(name)
+            assert shape(frame) in allowed[name], name
+    assert seen >= CHECKED - {"API"}
+
+    # The same events per channel, in the same order, for the first call's b-leg.
+    def order(events: list[Frame], uuid: str) -> list[str]:
+        return [
+            e.event()["Event-Name"]
+            for e in events
+            if e.event().get("Unique-ID") == uuid and e.event()["Event-Name"] in CHECKED
+        ]
+
+    assert order(ours, "167b3665-3673-4169-984e-6aa7a0347039") == order(
+        captured, "167b3665-3673-4169-984e-6aa7a0347039"
+    )
+    # Event-Sequence: global (no repeats), increasing within each channel.
+    per_channel: dict[str, list[int]] = {}
+    for frame in ours:
+        ev = frame.event()
+        per_channel.setdefault(ev.get("Unique-ID", ""), []).append(int(ev["Event-Sequence"]))
+    for seqs in per_channel.values():
+        assert seqs == sorted(seqs)
+    every = [s for seqs in per_channel.values() for s in seqs]
+    assert len(every) == len(set(every))
+
+
+async def test_json_and_xml_events() -> None:
+    async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event json CHANNEL_ANSWER BACKGROUND_JOB CUSTOM conference::maintenance")
+        await c.command("bgapi originate {origination_uuid=j1}loopback/7000/esl &park()")
+        ev: list[Frame] = []
+        job = await c.until("BACKGROUND_JOB", ev)
+        assert job.get("Content-Type") == "text/event-json"
+        raw = job.body.decode()
+        assert not raw.endswith("\n")
+        pairs = json.loads(raw, object_pairs_hook=lambda p: p)
+        assert all(isinstance(v, str) for _, v in pairs)
+        assert [k for k, _ in pairs][-2:] == ["Content-Length", "_body"]
+        assert dict(pairs)["_body"] == "+OK j1\n"
+        answer = await c.until("CHANNEL_ANSWER", ev)
+        assert '"Event-Date-Local":"' in answer.body.decode()  # not URL-encoded in json
+        await c.command("noevents")
+        await c.command("event xml CHANNEL_HANGUP_COMPLETE")
+        await c.api("uuid_kill j1")
+        hangup = await c.read()
+        assert hangup.get("Content-Type") == "text/event-xml"
+        body = hangup.body.decode()
+        assert body.startswith(
+            "<event>\n  <headers>\n    <Event-Name>CHANNEL_HANGUP_COMPLETE</Event-Name>"
+        )
+        assert body.count("<Hangup-Cause>NORMAL_CLEARING</Hangup-Cause>") == 2
+        await c.close()
+
+
+async def test_plain_values_are_url_encoded_and_words_after_custom_are_subclasses() -> None:
+    async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        # CHANNEL_HANGUP_COMPLETE after CUSTOM is taken as a subclass: no hangup events.
+        await c.command("event plain CUSTOM conference::maintenance CHANNEL_HANGUP_COMPLETE")
+        assert await c.api("originate {origination_uuid=p1}loopback/7000/esl &park()") == "+OK p1\n"
+        await c.api("uuid_kill p1")
+        await asyncio.sleep(0.1)
+        await c.command("event plain CHANNEL_CREATE")
+        assert await c.api("originate {origination_uuid=p2}loopback/7000/esl &park()") == "+OK p2\n"
+        created = await c.read()
+        text = created.body.decode()
+        assert created.event()["Event-Name"] == "CHANNEL_CREATE"  # not a hangup of p1
+        assert "\nEvent-Date-GMT: " in text and "%20GMT\n" in text
+        assert "\nFreeSWITCH-IPv6: fd00%3A%3A2\n" in text
+        assert text.endswith("\n\n")
+        await c.close()
