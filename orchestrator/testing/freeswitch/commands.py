@@ -253,12 +253,12 @@ async def uuid_hold(sw: Switch, arg: str) -> str:
     if hold == ch.held:
         return "+OK Success\n" if hold else "-ERR Operation failed\n"
     ch.held = hold
+    sw.set_callstate(ch, "HELD" if hold else "ACTIVE")
     sw.emit(
         ch,
         "CHANNEL_HOLD" if hold else "CHANNEL_UNHOLD",
         calling=("switch_ivr.c", "switch_ivr_hold" if hold else "switch_ivr_unhold", 1534),
     )
-    sw.set_callstate(ch, "HELD" if hold else "ACTIVE")
     return "+OK Success\n"
 
 

@@ -177,7 +177,13 @@ def _match_context(ctx: ET.Element, ch: Channel) -> Steps | None:
             for act in cond.findall(tag):
                 data = act.get("data", "")
                 data = re.sub(r"\$(\d)", functools.partial(_group, groups), data)
-                ext_steps.append((act.get("application", ""), data))
+                app = act.get("application", "")
+                if act.get("inline") == "true" and app == "set":
+                    # inline actions run while hunting, so later conditions see them
+                    name, _, value = data.partition("=")
+                    ch.variables[name] = value
+                    continue
+                ext_steps.append((app, data))
             if ok:
                 hit = True
             elif cond.get("break", "on-false") in ("on-false", "always"):

@@ -1,0 +1,178 @@
+"""api commands and apps of the fake FreeSWITCH beyond the recorded captures."""
+
+from __future__ import annotations
+
+import json
+
+from orchestrator.testing.freeswitch import FakeFreeSwitch
+from tests.unit.freeswitch.peer_client import Frame, RawClient
+from tests.unit.freeswitch.test_peer_captures import ESL_DIALPLAN
+
+DIALPLAN = ESL_DIALPLAN.replace(
+    "</context>",
+    """<extension name="ring"><condition field="destination_number" expression="^7030$">
+<action application="ring_ready"/><action application="park"/></condition></extension>
+<extension name="vars" continue="true"><condition field="destination_number" expression="^8(\\d+)$">
+<action application="set" data="digits=$1" inline="true"/></condition></extension>
+<extension name="echo"><condition field="${digits}" expression="^\\d+$">
+<action application="set" data="seen=${digits}"/><action application="answer"/>
+<action application="park"/></condition></extension>
+<extension name="room"><condition field="destination_number" expression="^3000$">
+<action application="answer"/><action application="conference" data="room1@default"/>
+</condition></extension>
+</context>""",
+)
+
+
+async def connect(fs: FakeFreeSwitch) -> RawClient:
+    client = await RawClient.open(fs.port)
+    await client.login()
+    await client.command("event plain ALL")
+    return client
+
+
+async def parked(c: RawClient, ev: list[Frame], uuid: str, ext: str = "7000") -> None:
+    assert await c.api(f"originate {{origination_uuid={uuid}}}loopback/{ext}/esl &park()", ev) == (
+        f"+OK {uuid}\n"
+    )
+    await c.until("CHANNEL_PARK", ev, Unique_ID=uuid)
+
+
+async def test_hold_broadcast_break_and_variables() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        c = await connect(fs)
+        ev: list[Frame] = []
+        await parked(c, ev, "h1")
+        assert await c.api("uuid_hold h1", ev) == "+OK Success\n"
+        hold = await c.until("CHANNEL_HOLD", ev, Unique_ID="h1")
+        assert hold.event()["Channel-Call-State"] == "HELD"
+        assert await c.api("uuid_hold off h1", ev) == "+OK Success\n"
+        await c.until("CHANNEL_UNHOLD", ev, Unique_ID="h1")
+        assert await c.api("uuid_hold off h1", ev) == "-ERR Operation failed\n"
+        assert await c.api("uuid_hold nosuch", ev) == "-ERR Operation failed\n"
+        moh = "local_stream://moh"
+        assert await c.api(f"uuid_broadcast h1 {moh} aleg", ev) == "+OK Message sent\n"
+        start = await c.until("PLAYBACK_START", ev, Unique_ID="h1")
+        assert start.event()["Playback-File-Path"] == moh
+        assert await c.api("uuid_break h1 all", ev) == "+OK\n"
+        stop = await c.until("PLAYBACK_STOP", ev, Unique_ID="h1")
+        assert stop.event()["Playback-Status"] == "break"
+        # back to the park loop: still parked, still up
+        assert await c.api("uuid_exists h1") == "true"
+        assert await c.api("uuid_setvar h1 effective_caller_id_number 555") == "+OK\n"
+        assert await c.api("uuid_getvar h1 effective_caller_id_number") == "555"
+        assert await c.api("uuid_setvar h1 effective_caller_id_number") == "+OK\n"
+        assert await c.api("uuid_getvar h1 effective_caller_id_number") == "_undef_"
+        assert await c.api("eval uuid:h1 ${uuid}/${nope}") == "h1/"
+        assert await c.api("uuid_answer nosuch") == "-ERROR\n"
+        dump = await c.api("uuid_dump h1")
+        assert dump.startswith("Event-Name: CHANNEL_DATA\n") and "\nUnique-ID: h1\n" in dump
+        assert json.loads(await c.api("uuid_dump h1 json"))["Unique-ID"] == "h1"
+        assert await c.api("hupall NORMAL_CLEARING", ev) == (
+            "+OK hangup all channels with cause NORMAL_CLEARING\n"
+        )
+        await c.until("CHANNEL_DESTROY", ev, Unique_ID="h1")
+        assert await c.api("show channels as json") == '{"row_count": 0}\n'
+        await c.close()
+
+
+async def test_originate_forms_and_failures() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        c = await connect(fs)
+        ev: list[Frame] = []
+        # <exten> XML <context>: the a-leg runs the dialplan itself; $1 and ${var} expand.
+        body = await c.api("originate {origination_uuid=o1}loopback/7000/esl 8123 XML esl", ev)
+        assert body == "+OK o1\n"
+        park = await c.until("CHANNEL_PARK", ev, Unique_ID="o1")
+        assert park.event()["variable_seen"] == "123"
+        assert (
+            await c.api("originate loopback/9999/esl &park()", ev) == "-ERR NO_ROUTE_DESTINATION\n"
+        )
+        assert await c.api("originate nosuch/foo &park()") == "-ERR CHAN_NOT_IMPLEMENTED\n"
+        assert await c.api("originate error/USER_BUSY &park()") == "-ERR USER_BUSY\n"
+        assert await c.api("originate user/1000@example.com &park()") == "-ERR SUBSCRIBER_ABSENT\n"
+        # ring_ready only: no answer before originate_timeout
+        body = await c.api(
+            "originate {originate_timeout=1,origination_uuid=o2}loopback/7030/esl &park()", ev
+        )
+        assert body == "-ERR NO_ANSWER\n"
+        await c.until("CHANNEL_PROGRESS", ev, Unique_ID="o2")
+        hup = await c.until("CHANNEL_HANGUP", ev, Unique_ID="o2")
+        assert hup.event()["Hangup-Cause"] == "NO_ANSWER"
+        # an unknown app on a live channel hangs it up with DESTINATION_OUT_OF_ORDER
+        c.send(b"sendmsg o1\ncall-command: execute\nexecute-app-name: no_such_app\n\n")
+        hup = await c.until("CHANNEL_HANGUP", ev, Unique_ID="o1")
+        assert hup.event()["Hangup-Cause"] == "DESTINATION_OUT_OF_ORDER"
+        await c.close()
+
+
+async def test_hash_and_reload() -> None:
+    async with FakeFreeSwitch() as fs:
+        c = await connect(fs)
+        ev: list[Frame] = []
+        assert await c.api("hash insert/realm/key/value") == "+OK\n"
+        assert await c.api("hash select/realm/key") == "value"
+        assert await c.api("hash delete/realm/key") == "+OK\n"
+        assert await c.api("hash select/realm/key") == ""
+        assert await c.api("reloadxml", ev) == "+OK [Success]\n"
+        await c.until("RELOADXML", ev)
+        assert await c.api("xml_flush_cache id 1000 example.com") == "+OK cleared\n"
+        assert fs.switch.flushed == ["id 1000 example.com"]
+        assert (await c.api("sofia status")).endswith("1 profile 0 aliases\n")
+        await c.close()
+
+
+async def test_conference_join_mute_kick_and_leave() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_PARK CUSTOM conference::maintenance")
+        ev: list[Frame] = []
+        await parked(c, ev, "m1")
+        await parked(c, ev, "m2")
+        assert (
+            await c.api("uuid_transfer m1 conference:room9@default+flags{mute} inline", ev)
+            == "+OK\n"
+        )
+        created = await c.until("CUSTOM", ev, Action="conference-create")
+        assert created.event()["Conference-Name"] == "room9"
+        add = await c.until("CUSTOM", ev, Action="add-member")
+        assert add.event()["Speak"] == "false" and add.event()["Unique-ID"] == "m1"
+        member = add.event()["Member-ID"]
+        await c.api("uuid_transfer m2 conference:room9@default inline", ev)
+        assert await c.api("conference room9 count") == "2"
+        assert await c.api(f"conference room9 unmute {member}", ev) == f"+OK unmute {member}\n"
+        await c.until("CUSTOM", ev, Action="unmute-member")
+        assert await c.api("conference room9 mute 999") == "-ERR Non-Existant ID 999\n"
+        assert await c.api("conference nosuch list") == "-ERR Conference nosuch not found\n"
+        listed = json.loads(await c.api("conference room9 json_list"))
+        assert {m["uuid"] for m in listed[0]["members"]} == {"m1", "m2"}
+        # leave = transfer to park; the last one out destroys the conference
+        await c.api("uuid_transfer m1 park inline", ev)
+        await c.until("CUSTOM", ev, Action="del-member", Unique_ID="m1")
+        await c.until("CHANNEL_PARK", [], Unique_ID="m1")
+        assert (
+            await c.api(f"conference room9 kick {int(member) + 1}", ev)
+            == f"+OK kicked {int(member) + 1}\n"
+        )
+        await c.until("CUSTOM", ev, Action="conference-destroy")
+        await c.close()
+
+
+async def test_recv_dtmf_and_eavesdrop_inline() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        c = await connect(fs)
+        ev: list[Frame] = []
+        await parked(c, ev, "t1")
+        await parked(c, ev, "s1")
+        assert await c.api("uuid_transfer s1 eavesdrop:t1,park inline", ev) == "+OK\n"
+        await c.until("CHANNEL_EXECUTE", ev, Unique_ID="s1", Application="eavesdrop")
+        assert await c.api("uuid_recv_dtmf s1 2") == "+OK s1 received DTMF 2.\n"
+        dtmf = await c.until("DTMF", ev, Unique_ID="s1")
+        assert dtmf.event()["DTMF-Digit"] == "2"
+        await c.api("uuid_kill t1", ev)
+        # eavesdrop ends with its target; the inline dialplan goes on to park
+        await c.until("CHANNEL_EXECUTE_COMPLETE", ev, Unique_ID="s1", Application="eavesdrop")
+        await c.until("CHANNEL_PARK", [], Unique_ID="s1")
+        assert fs.switch.eavesdrop_modes["s1"] == "2"
+        await c.close()
