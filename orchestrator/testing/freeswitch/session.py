@@ -72,17 +72,18 @@ class EslSession:
             self.held.append(frame)
         else:
             self.write(frame)
+        # The notice follows CHANNEL_HANGUP_COMPLETE (no CHANNEL_DESTROY reached a3's socket).
         if (
             self.myevents_uuid
-            and event.name == "CHANNEL_DESTROY"
+            and event.name == "CHANNEL_HANGUP_COMPLETE"
             and event.unique_id == self.myevents_uuid
         ):
+            self.format = ""  # nothing more for this socket but the notice
             asyncio.get_running_loop().call_soon(self._myevents_gone)
 
     def _myevents_gone(self) -> None:
-        self.notice(
-            [("Controlled-Session-UUID", self.myevents_uuid), ("Content-Disposition", "disconnect")]
-        )
+        self.myevents_uuid, uuid = "", self.myevents_uuid
+        self.notice([("Controlled-Session-UUID", uuid), ("Content-Disposition", "disconnect")])
         self.close()
 
     def _wanted(self, event: FsEvent) -> bool:

@@ -153,3 +153,46 @@ async def test_plain_values_are_url_encoded_and_words_after_custom_are_subclasse
         assert "\nFreeSWITCH-IPv6: fd00%3A%3A2\n" in text
         assert text.endswith("\n\n")
         await c.close()
+
+
+async def test_myevents_on_an_inbound_socket() -> None:
+    """a3: plain events (the json word is lost) of one channel, no PLAYBACK_*, then a
+    disconnect notice after its CHANNEL_HANGUP_COMPLETE."""
+    wanted = [
+        f.event()["Event-Name"]
+        for f in parse_frames(b"".join(p for d, p in records("a3_myevents.esl.txt") if d == "<<"))[
+            0
+        ]
+        if f.get("Content-Type") == "text/event-plain"
+    ]
+    async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
+        control = await RawClient.open(fs.port)
+        await control.login()
+        await control.command("bgapi originate {origination_uuid=my1}loopback/7010/esl &park()")
+        watcher = await RawClient.open(fs.port)
+        await watcher.login()
+        assert (await watcher.command("myevents my1 json")).get(
+            "Reply-Text"
+        ) == "+OK Events Enabled"
+        b_leg = await control.api("uuid_getvar my1 other_loopback_leg_uuid")
+        assert await control.api(f"uuid_answer {b_leg}") == "+OK\n"
+        await asyncio.sleep(0.05)
+        await control.api("uuid_broadcast my1 tone_stream://%(200,0,700) aleg")
+        await asyncio.sleep(0.3)
+        await control.api(f"uuid_send_dtmf {b_leg} 7")
+        await control.api("uuid_kill my1 NORMAL_CLEARING")
+        got: list[Frame] = []
+        while True:
+            frame = await watcher.read()
+            got.append(frame)
+            if frame.get("Content-Type") == "text/disconnect-notice":
+                break
+        assert frame.get("Controlled-Session-UUID") == "my1"
+        assert frame.names == [
+            "Content-Type", "Controlled-Session-UUID", "Content-Disposition", "Content-Length"
+        ]  # fmt: skip
+        events = [f for f in got if f.get("Content-Type").startswith("text/event")]
+        assert {f.get("Content-Type") for f in events} == {"text/event-plain"}
+        assert [f.event()["Event-Name"] for f in events] == wanted
+        await watcher.close()
+        await control.close()
