@@ -8,7 +8,8 @@ import contextlib
 
 from orchestrator.testing.freeswitch.channels import Channel
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
-from orchestrator.testing.freeswitch.switch import CAUSES, Switch
+from orchestrator.testing.freeswitch.names import CAUSES
+from orchestrator.testing.freeswitch.switch import Switch
 
 __all__ = ["ORIGINATE_USAGE", "originate", "parse_vars", "split_app"]
 

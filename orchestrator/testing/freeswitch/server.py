@@ -72,7 +72,7 @@ class FakeFreeSwitch:
         for session in list(self.sessions):
             session.close()
         for ch in list(self.switch.channels.values()):
-            self.switch.hangup(ch, "SYSTEM_SHUTDOWN" if False else "NORMAL_CLEARING")
+            self.switch.hangup(ch, "SYSTEM_SHUTDOWN")
         tasks = [ch.task for ch in self.switch.channels.values() if ch.task is not None]
         tasks += list(self.jobs)
         for task in tasks:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orchestrator.testing.freeswitch import bridging
 from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Message, Profile
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
-from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSES
+from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSE_NAMES, CAUSES, q850
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.dialplan import Dialplan
@@ -189,11 +189,13 @@ class Switch:
         """``switch_channel_hangup``: CHANNEL_HANGUP now, the rest from the session task."""
         if not ch.up:
             return
+        if cause.isdigit():  # switch_channel_str2cause takes numbers too
+            cause = CAUSE_NAMES.get(int(cause), "NORMAL_CLEARING")
         cause = cause if cause in CAUSES else "NORMAL_CLEARING"
         ch.hangup_cause = cause
         ch.times["hangup"] = now_us()
         ch.variables["hangup_cause"] = cause
-        ch.variables["hangup_cause_q850"] = str(CAUSES[cause])
+        ch.variables["hangup_cause_q850"] = str(q850(cause))
         self.emit(
             ch,
             "CHANNEL_HANGUP",
