@@ -229,8 +229,19 @@ async def app_bridge(sw: Switch, ch: Channel, arg: str) -> str:
         ch.variables["originate_disposition"] = result
         ch.variables["last_bridge_hangup_cause"] = result
         return "_none_"
-    await sw.bridge(ch, result)
-    raise Interrupted("bridge")
+    await sw.bridge(ch, result, by_app=True)
+    try:
+        while True:  # in the bridge until it ends; then the extension goes on
+            kind = await sw.wait(ch, None, wake=frozenset({"message", "unbridge"}))
+            if kind == "unbridge":
+                break
+            await sw.run_messages(ch)
+    finally:
+        sw.unbridge(ch)
+    if ch.variables.get("hangup_after_bridge") == "true":
+        sw.hangup(ch, "NORMAL_CLEARING")
+        raise Interrupted("hangup")
+    return "_none_"
 
 
 async def app_conference(sw: Switch, ch: Channel, arg: str) -> str:

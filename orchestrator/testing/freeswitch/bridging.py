@@ -17,8 +17,10 @@ __all__ = ["after_bridge", "bridge", "bridged", "transfer", "unbridge"]
 
 
 # -- bridges --------------------------------------------------------------
-async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
-    """``uuid_bridge a b``: both leave what they ran, then talk (``a`` is the A side)."""
+async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) -> None:
+    """``uuid_bridge a b``: both leave what they ran, then talk (``a`` is the A side).
+    ``by_app``: the ``bridge`` app running on ``a`` (it stays in its app; ``b`` is the
+    leg it just dialled)."""
     for leg in (a, b):
         unbridge(sw, leg)
     before = {a.uuid: b.profile, b.uuid: a.profile}  # Other-Leg-* shows the pre-bridge profile
@@ -27,6 +29,8 @@ async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
         leg.other_type = kind
         leg.other_profile = before[leg.uuid]
         leg.in_bridge.clear()
+        if by_app:
+            continue
         # uuid_bridge moves the leg into a new caller profile (Transfer-Source uuid_br:<other>).
         leg.profile = leg.profile.clone(
             transfer_source=f"{now_us() // 1_000_000}:{new_uuid()}:uuid_br:{other.uuid}",
@@ -36,6 +40,8 @@ async def bridge(sw: Switch, a: Channel, b: Channel) -> None:
             callee_id_number=other.profile.orig_caller_id_number or "",
         )
         leg.interrupt("bridge")
+    if by_app:
+        sw.start(b, [])  # the dialled leg's session goes straight into the bridge
 
     # Let both sessions leave their app (CHANNEL_UNPARK, EXECUTE_COMPLETE) first.
     for leg in (a, b):

@@ -24,6 +24,7 @@ from orchestrator.testing.freeswitch.apps import APPS
 from orchestrator.testing.freeswitch.channels import Channel
 from orchestrator.testing.freeswitch.dialplan import Dialplan
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
+from orchestrator.testing.freeswitch.phones import FarEnd, dial_gateway, dial_sip, dial_user
 from orchestrator.testing.freeswitch.session import EslSession
 from orchestrator.testing.freeswitch.switch import Switch
 
@@ -49,6 +50,9 @@ class FakeFreeSwitch:
         self.port = port
         self.dialplan = Dialplan(dialplan, xml_curl_url=xml_curl_url, timeout=xml_curl_timeout)
         self.switch = Switch(self.dialplan, dict(APPS))
+        self.switch.endpoints.update(
+            {"user/": dial_user, "sofia/gateway/": dial_gateway, "sofia/": dial_sip}
+        )
         self.sessions: set[EslSession] = set()
         self.jobs: set[asyncio.Task[None]] = set()
         self.refuse_connections = False
@@ -192,6 +196,19 @@ class FakeFreeSwitch:
         if ch is None:
             raise KeyError(uuid)
         receive_dtmf(self.switch, ch, digits)
+
+    def add_phone(self, endpoint: str, far_end: FarEnd | None = None) -> FarEnd:
+        """A SIP user ``user@domain`` that ``user/user@domain`` reaches (how it answers:
+        ``far_end``; default: registered, answers at once)."""
+        phone = far_end or FarEnd()
+        self.switch.phones[endpoint] = phone
+        return phone
+
+    def add_gateway(self, name: str, far_end: FarEnd | None = None) -> FarEnd:
+        """A SIP trunk ``sofia/gateway/<name>/<number>`` reaches."""
+        gateway = far_end or FarEnd()
+        self.switch.gateways[name] = gateway
+        return gateway
 
     def set_dialplan(self, xml: str) -> None:
         """Replace the static dialplan (what ``reloadxml`` would read)."""

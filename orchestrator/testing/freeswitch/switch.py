@@ -20,6 +20,7 @@ from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSE_NAMES
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.dialplan import Dialplan
+    from orchestrator.testing.freeswitch.phones import FarEnd
 
 __all__ = ["CAUSES", "Interrupted", "Switch"]
 
@@ -38,6 +39,7 @@ class Switch:
 
     bridge = bridging.bridge
     transfer = bridging.transfer
+    unbridge = bridging.unbridge
     _unbridge = bridging.unbridge
     _bridged = bridging.bridged
     _after_bridge = bridging.after_bridge
@@ -60,6 +62,9 @@ class Switch:
         self.flushed: list[str] = []  # xml_flush_cache / sofia rescan arguments, in order
         # Endpoints other than loopback/ and error/: prefix -> handler (wave 2: user/, sofia/).
         self.endpoints: dict[str, Endpoint] = {}
+        # SIP far ends by "user@domain" / gateway name (see phones.FarEnd).
+        self.phones: dict[str, FarEnd] = {}
+        self.gateways: dict[str, FarEnd] = {}
 
     # -- events ---------------------------------------------------------------
     def fire(self, event: FsEvent) -> FsEvent:

@@ -1,0 +1,61 @@
+"""SIP far ends of the fake FreeSWITCH: user/ and sofia/gateway/ endpoints, and the
+dialplan ``bridge`` app to them (the extension goes on after the bridge)."""
+
+from __future__ import annotations
+
+from orchestrator.testing.freeswitch import FakeFreeSwitch
+from orchestrator.testing.freeswitch.phones import FarEnd
+from tests.unit.freeswitch.peer_client import Frame, RawClient
+
+DIALPLAN = """<include><context name="t1">
+<extension name="phone"><condition field="destination_number" expression="^(10\\d\\d)$">
+<action application="bridge" data="user/$1@t1.example"/>
+<action application="playback" data="tone_stream://%(50,0,400)"/>
+<action application="hangup" data="NORMAL_CLEARING"/>
+</condition></extension></context></include>"""
+
+
+async def test_user_endpoints_answer_ring_or_refuse() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        fs.add_phone("1000@t1.example")
+        fs.add_phone("1001@t1.example", FarEnd(refuse="USER_BUSY"))
+        fs.add_phone("1002@t1.example", FarEnd(registered=False))
+        fs.add_gateway("trunk1", FarEnd(answer_after=0.05))
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_ANSWER CHANNEL_HANGUP")
+        ev: list[Frame] = []
+        body = await c.api("originate {origination_uuid=u1}user/1000@t1.example &park()", ev)
+        assert body == "+OK u1\n"
+        answer = await c.until("CHANNEL_ANSWER", ev, Unique_ID="u1")
+        assert answer.event()["Channel-Name"] == "sofia/internal/1000@t1.example"
+        assert await c.api("originate user/1001@t1.example &park()") == "-ERR USER_BUSY\n"
+        assert await c.api("originate user/1002@t1.example &park()") == "-ERR USER_NOT_REGISTERED\n"
+        assert await c.api("originate user/9@t1.example &park()") == "-ERR SUBSCRIBER_ABSENT\n"
+        assert await c.api("originate sofia/gateway/nope/123 &park()") == "-ERR INVALID_GATEWAY\n"
+        body = await c.api("originate {origination_uuid=g1}sofia/gateway/trunk1/5551234 &park()")
+        assert body == "+OK g1\n"
+        assert fs.channels["g1"].name == "sofia/gateway/trunk1/5551234"
+        await c.close()
+
+
+async def test_dialplan_bridge_then_the_extension_goes_on() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        fs.add_phone("1000@t1.example")
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain ALL")
+        ev: list[Frame] = []
+        caller = await fs.call_in("1000", caller="1005", context="t1")
+        bridge = await c.until("CHANNEL_BRIDGE", ev)
+        assert bridge.event()["Bridge-A-Unique-ID"] == caller
+        callee = bridge.event()["Bridge-B-Unique-ID"]
+        assert fs.channels[callee].name == "sofia/internal/1000@t1.example"
+        await fs.hangup(callee, "NORMAL_CLEARING")
+        await c.until("CHANNEL_UNBRIDGE", ev)
+        done = await c.until("CHANNEL_EXECUTE_COMPLETE", ev, Unique_ID=caller, Application="bridge")
+        assert done.event()["Application-Data"] == "user/1000@t1.example"
+        await c.until("PLAYBACK_STOP", ev, Unique_ID=caller)
+        hup = await c.until("CHANNEL_HANGUP_COMPLETE", ev, Unique_ID=caller)
+        assert hup.event()["Hangup-Cause"] == "NORMAL_CLEARING"
+        await c.close()
