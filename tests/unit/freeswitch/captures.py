@@ -72,6 +72,6 @@ def stream(name: str, direction: str = "<<") -> bytes:
     return b"".join(r.payload for r in _records(name) if r.direction == direction)
 
 
-def annotations(name: str) -> list[str]:
+def notes(name: str) -> list[str]:
     """The recorder's ``--`` notes (``step: ...``), in order."""
     return [r.payload.decode() for r in _records(name) if r.direction == "--"]

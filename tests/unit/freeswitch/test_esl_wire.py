@@ -404,7 +404,7 @@ def test_bad_event_bodies_are_refused() -> None:
 
 def test_event_helpers() -> None:
     body = (
-        b"Event-Name: CHANNEL_PARK\nUnique-ID: u1\nEvent-Sequence: 12\nvariable_orch_route: ivr\n\n"
+        b"Event-Name: CHANNEL_PARK\nUnique-ID: u1\nEvent-Sequence: 12\nvariable_orch_route: x\n\n"
     )
     event = parse_event(Frame({"Content-Type": "text/event-plain"}, body))
     assert (event.name, event.uuid, event.sequence) == ("CHANNEL_PARK", "u1", 12)

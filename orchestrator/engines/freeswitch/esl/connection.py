@@ -290,7 +290,7 @@ class EslConnection:
             raise
 
     async def subscribe(self, events: Sequence[str], custom: Sequence[str] = ()) -> None:
-        """``event json <events...> BACKGROUND_JOB CUSTOM <custom...>``.
+        """``event json <events...> BACKGROUND_JOB CUSTOM <custom...>`` (``ALL`` has all).
 
         Plain names go before ``CUSTOM``: FreeSWITCH reads every word after it as a
         subclass and silently ignores a plain name there.
@@ -301,7 +301,7 @@ class EslConnection:
                 raise ValidationError(f"bad event name {name!r}")
         if "CUSTOM" in names:
             raise ValidationError("CUSTOM goes in custom=[subclasses], not in events")
-        if "BACKGROUND_JOB" not in names:
+        if "BACKGROUND_JOB" not in names and "ALL" not in names:
             names.append("BACKGROUND_JOB")
         if custom:
             names += ["CUSTOM", *custom]
