@@ -13,6 +13,7 @@ json``, registrations, conference lists, ``uuid_dump``).
 
 from __future__ import annotations
 
+from orchestrator.engines.freeswitch.esl import listings
 from orchestrator.engines.freeswitch.esl.client import EslClient, LinkDown, LinkUp, StreamItem
 from orchestrator.engines.freeswitch.esl.connection import (
     EslCommandError,
@@ -41,5 +42,6 @@ __all__ = [
     "StreamItem",
     "check_result",
     "encode_command",
+    "listings",
     "parse_event",
 ]
