@@ -183,12 +183,18 @@ def _plain_headers(text: str) -> tuple[dict[str, str], str]:
         name, colon, value = line.partition(":")
         if not colon or not name:
             raise EslProtocolError(f"not an event header line: {line[:80]!r}")
-        headers.setdefault(name, unquote(value.lstrip(" ")))
+        if name not in headers:
+            value = value.lstrip(" ")
+            headers[name] = unquote(value) if "%" in value else value
     return headers, body
 
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value.
+    out = {}
     for key, value in pairs:
         out.setdefault(key, value)
     return out
