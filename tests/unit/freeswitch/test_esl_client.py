@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.core.errors import EngineTimeoutError, EngineUnavailableError
 from orchestrator.engines.freeswitch.esl.client import EslClient, LinkDown, LinkUp, StreamItem
+from orchestrator.engines.freeswitch.esl.connection import EslCommandError
 from orchestrator.engines.freeswitch.esl.wire import EslEvent, FrameParser
 from tests.unit.freeswitch.captures import stream
 from tests.unit.freeswitch.replay import ReplayServer, Step, script_from
@@ -157,3 +158,19 @@ async def test_the_subscription_names_plain_events_before_custom() -> None:
         assert server.mismatches == []
         await client.close()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_refused_subscription_ends_the_run_with_the_error() -> None:
+    steps = script_from("f_errors", start="unknown event name", stop="noevents")
+    refused = next(p for k, p in steps if k == "send")
+    assert isinstance(refused, bytes)
+    assert b"-ERR no keywords supplied" in refused
+    bad = b"event json NO_SUCH_EVENT BACKGROUND_JOB\n\n"
+    script = [*LOGIN[:3], ("recv", bad), ("send", refused)]
+    async with ReplayServer(script) as server:
+        client = EslClient("127.0.0.1", server.port, "esl-throwaway-pw", events=["NO_SUCH_EVENT"])
+        seen = Collector()
+        with pytest.raises(EslCommandError, match="no keywords supplied"):
+            await asyncio.wait_for(client.run(seen), 5)
+        assert seen.items == []
+        assert server.mismatches == []

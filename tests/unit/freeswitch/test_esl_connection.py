@@ -34,6 +34,18 @@ async def test_a_wrong_password_is_refused() -> None:
         assert server.finished == [0]
 
 
+async def test_an_address_outside_the_esl_acl_is_refused() -> None:
+    # mod_event_socket.c: what a connection refused by apply-inbound-acl gets, then EOF.
+    message = b"Access Denied, go away.\n"
+    rude = b"Content-Type: text/rude-rejection\nContent-Length: %d\n\n%s" % (
+        len(message),
+        message,
+    )
+    async with ReplayServer([("send", rude), ("close", b"")]) as server:
+        with pytest.raises(EngineUnavailableError, match=r"ACL \(Access Denied, go away.\)"):
+            await EslConnection.open("127.0.0.1", server.port, PASSWORD)
+
+
 async def test_nothing_listening_is_unavailable() -> None:
     async with ReplayServer() as server:
         port = server.port

@@ -95,27 +95,14 @@ class EslClient:
         ever_up = False
         while not self._stop.is_set():
             queue: asyncio.Queue[EslEvent | _Lost] = asyncio.Queue()
-            conn: EslConnection | None = None
-            try:
-                conn = await EslConnection.open(
-                    self.host,
-                    self.port,
-                    self._password,
-                    timeout=self.request_timeout,
-                    on_event=queue.put_nowait,
-                    on_close=_closer(queue),
-                )
-                await conn.subscribe(self.events, self.custom)
-                if self._stop.is_set():
-                    await conn.close()
-                    break
-            except EngineError as exc:
-                if conn is not None:
-                    await conn.close()
-                log.debug("ESL connect failed: %s; retry in %.1f s", exc, delay)
+            conn = await self._connect(queue)
+            if conn is None:
                 await self._pause(delay)
                 delay = min(delay * 2, self.backoff[1])
                 continue
+            if self._stop.is_set():
+                await conn.close()
+                break
             self._conn = conn
             delay = self.backoff[0]
             try:
@@ -134,6 +121,33 @@ class EslClient:
                 await conn.close()
             await on_item(LinkDown(reason))
             await self._pause(delay)
+
+    async def _connect(self, queue: asyncio.Queue[EslEvent | _Lost]) -> EslConnection | None:
+        """A subscribed connection feeding ``queue``; None if the engine is not reachable."""
+        try:
+            conn = await EslConnection.open(
+                self.host,
+                self.port,
+                self._password,
+                timeout=self.request_timeout,
+                on_event=queue.put_nowait,
+                on_close=_closer(queue),
+            )
+        except EngineError as exc:
+            log.debug("ESL %s:%s: connect failed: %s", self.host, self.port, exc)
+            return None
+        try:
+            await conn.subscribe(self.events, self.custom)
+        except EngineError as exc:
+            await conn.close()
+            log.debug("ESL %s:%s: subscribe failed: %s", self.host, self.port, exc)
+            return None
+        except BaseException:
+            # A subscription FreeSWITCH refuses (an unknown event name) is a bug to
+            # report, not a link to retry.
+            await conn.close()
+            raise
+        return conn
 
     async def _pause(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -13,7 +13,8 @@ arrives only on a connection subscribed to BACKGROUND_JOB (:meth:`subscribe` add
 
 Errors are translated here into :mod:`orchestrator.core.errors`:
 
-* refused / closed / wrong password (``-ERR invalid``: "ESL auth refused") ->
+* refused / closed / not in the ESL ACL (``text/rude-rejection``) / wrong password
+  (``-ERR invalid``: "ESL auth refused") ->
   :class:`EngineUnavailableError`; no answer in time -> :class:`EngineTimeoutError`;
 * the link lost with requests pending -> each fails at once with
   :class:`EngineUnavailableError`;
@@ -354,6 +355,10 @@ class EslConnection:
         elif kind == "auth/request":
             if not self._auth_request.done():
                 self._auth_request.set_result(None)
+        elif kind == "text/rude-rejection":
+            # The ESL ACL (apply-inbound-acl) refused our address; the close follows.
+            text = frame.body.decode("utf-8", "replace").strip()
+            self.close_reason = f"refused by the engine's ACL ({text})"
         elif kind == "text/disconnect-notice":
             disposition = frame.headers.get("Content-Disposition", "disconnect")
             self.close_reason = f"disconnect-notice ({disposition})"
