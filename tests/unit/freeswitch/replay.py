@@ -73,6 +73,7 @@ class ReplayServer:
         self.finished: list[int] = []
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
 
     async def __aenter__(self) -> Self:
@@ -85,11 +86,17 @@ class ReplayServer:
         self._server.close()
         for writer in self._writers:
             writer.close()
+        # Let each connection's handler see its EOF and end (not be cancelled mid-read).
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=2)
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = len(self.accepted_at)
         self.accepted_at.append(time.monotonic())
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         self._writers.append(writer)
         script = self.scripts[index] if index < len(self.scripts) else [("close", b"")]
         try:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from orchestrator.core.errors import EngineTimeoutError, EngineUnavailableError
+from orchestrator.core.errors import EngineTimeoutError, EngineUnavailableError, ValidationError
 from orchestrator.engines.freeswitch.esl.client import EslClient, LinkDown, LinkUp, StreamItem
-from orchestrator.engines.freeswitch.esl.connection import EslCommandError
+from orchestrator.engines.freeswitch.esl.connection import EslCommandError, EslConnection
 from orchestrator.engines.freeswitch.esl.wire import EslEvent, FrameParser
 from tests.unit.freeswitch.captures import stream
 from tests.unit.freeswitch.replay import ReplayServer, Step, script_from
@@ -174,3 +174,54 @@ async def test_a_refused_subscription_ends_the_run_with_the_error() -> None:
             await asyncio.wait_for(client.run(seen), 5)
         assert seen.items == []
         assert server.mismatches == []
+
+
+async def test_filters_are_set_after_every_subscribe_with_background_job_first() -> None:
+    captured = script_from("a2_inbound_basics", start="nixevent", stop="filter delete")[2:4]
+    regex = script_from("a2_inbound_basics", start="filter delete,", stop="noevents")[2:4]
+    job = [
+        ("recv", b"filter Event-Name BACKGROUND_JOB\n\n"),
+        (
+            "send",
+            b"Content-Type: command/reply\n"
+            b"Reply-Text: +OK filter added. [Event-Name]=[BACKGROUND_JOB]\n\n",
+        ),
+    ]
+    filtered = [*LOGIN, *job, *captured, *regex]
+    assert [k for k, _ in filtered[-4:]] == ["recv", "send"] * 2
+    dropped = [*filtered, ("send", EVENT_FRAMES[0]), ("close", b"")]
+    async with ReplayServer(dropped, filtered) as server:
+        client = EslClient(
+            "127.0.0.1",
+            server.port,
+            "esl-throwaway-pw",
+            events=["ALL"],
+            filters=[
+                ("Unique-ID", "5e67ffdb-5abe-478e-9398-f0311a2baf61"),
+                ("Event-Name", "/^CHANNEL_(ANSWER|HANGUP_COMPLETE)$/"),
+            ],
+            backoff=(0.01, 0.05),
+        )
+        seen = Collector()
+        task = asyncio.create_task(client.run(seen))
+        await seen.until(lambda items: LinkUp(reconnect=True) in items)
+        assert server.mismatches == []
+        assert server.finished == [0, 1]
+        await client.close()
+        await asyncio.wait_for(task, 5)
+    assert [type(i).__name__ for i in seen.items] == [
+        "LinkUp",
+        "EslEvent",
+        "LinkDown",
+        "LinkUp",
+        "LinkDown",
+    ]
+
+
+async def test_bad_filters_are_refused_before_the_wire() -> None:
+    async with ReplayServer([*LOGIN[:3]]) as server:
+        conn = await EslConnection.open("127.0.0.1", server.port, "esl-throwaway-pw")
+        for header, value in (("Unique ID", "x"), ("delete", "all"), ("Unique-ID", " ")):
+            with pytest.raises(ValidationError):
+                await conn.filter(header, value)
+        await conn.close()

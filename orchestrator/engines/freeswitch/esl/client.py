@@ -1,9 +1,10 @@
 """The ESL link that stays up: reconnect with backoff, re-subscribe, report the gaps.
 
-:meth:`EslClient.run` connects, authenticates and subscribes, then hands its callback
+:meth:`EslClient.run` connects, authenticates, subscribes and sets the event filters
+(``filters``: ``filter <header> <value>`` pairs), then hands its callback
 :class:`LinkUp`, every event in arrival order, and :class:`LinkDown` when the link is
 lost; it reconnects with exponential backoff (``backoff = (first delay, cap)``) and
-subscribes again, forever, until :meth:`EslClient.close`. Between a LinkDown and the
+subscribes and filters again, forever, until :meth:`EslClient.close`. Between a LinkDown and the
 next LinkUp events were missed: the LinkUp handler is where the adapter reconciles
 (``show channels as json``). Requests made while the link is down fail at once with
 :class:`EngineUnavailableError`; nothing is queued for a resend (an ``originate`` sent
@@ -72,6 +73,7 @@ class EslClient:
         *,
         events: Sequence[str],
         custom: Sequence[str] = (),
+        filters: Sequence[tuple[str, str]] = (),
         backoff: tuple[float, float] = (0.2, 5.0),
         request_timeout: float = 5.0,
     ) -> None:
@@ -79,6 +81,11 @@ class EslClient:
         self._password = password
         self.events = tuple(events)
         self.custom = tuple(custom)
+        self.filters = tuple(filters)
+        if self.filters and ("Event-Name", "BACKGROUND_JOB") not in self.filters:
+            # A filtered connection drops every event no filter lets through: without
+            # this one, bgapi results would never arrive.
+            self.filters = (("Event-Name", "BACKGROUND_JOB"), *self.filters)
         self.backoff = backoff
         self.request_timeout = request_timeout
         self._conn: EslConnection | None = None
@@ -123,7 +130,8 @@ class EslClient:
             await self._pause(delay)
 
     async def _connect(self, queue: asyncio.Queue[EslEvent | _Lost]) -> EslConnection | None:
-        """A subscribed connection feeding ``queue``; None if the engine is not reachable."""
+        """A subscribed, filtered connection feeding ``queue``; None if the engine is not
+        reachable."""
         try:
             conn = await EslConnection.open(
                 self.host,
@@ -138,13 +146,15 @@ class EslClient:
             return None
         try:
             await conn.subscribe(self.events, self.custom)
+            for header, value in self.filters:
+                await conn.filter(header, value)
         except EngineError as exc:
             await conn.close()
-            log.debug("ESL %s:%s: subscribe failed: %s", self.host, self.port, exc)
+            log.debug("ESL %s:%s: subscribe/filter failed: %s", self.host, self.port, exc)
             return None
         except BaseException:
-            # A subscription FreeSWITCH refuses (an unknown event name) is a bug to
-            # report, not a link to retry.
+            # A subscription or filter FreeSWITCH refuses (an unknown event name) is a
+            # bug to report, not a link to retry.
             await conn.close()
             raise
         return conn

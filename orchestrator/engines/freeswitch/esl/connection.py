@@ -99,7 +99,8 @@ def _reply_text(frame: Frame) -> str:
 
 
 class EslConnection:
-    """An authenticated inbound connection; build it with :meth:`open`."""
+    """An authenticated inbound connection; build it with :meth:`open` (the constructor
+    takes an open stream pair as is, before any auth)."""
 
     def __init__(
         self,
@@ -307,6 +308,19 @@ class EslConnection:
         if custom:
             names += ["CUSTOM", *custom]
         await self.command("event json " + " ".join(names))
+
+    async def filter(self, header: str, value: str) -> None:
+        """``filter <header> <value>``: once any filter is set, only events matching one
+        of them are sent (``value``: exact, ``/regex/``, or ``-value`` to exclude).
+
+        Mind BACKGROUND_JOB: a filtered connection needs ``filter Event-Name
+        BACKGROUND_JOB`` too, or no bgapi ever completes (:class:`EslClient` adds it).
+        """
+        if not header or any(c.isspace() for c in header) or header.lower() == "delete":
+            raise ValidationError(f"bad filter header {header!r}")
+        if not value.strip():
+            raise ValidationError(f"filter {header}: an empty value")
+        await self.command(f"filter {header} {value}")
 
     # -- reading -----------------------------------------------------------
     async def _read_loop(self) -> None:
