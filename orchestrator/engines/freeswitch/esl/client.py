@@ -189,21 +189,20 @@ class EslClient:
             raise EngineUnavailableError(f"ESL {self.host}:{self.port}: not connected")
         return conn
 
-    # -- requests: EslConnection's, on the current link -------------------
+    # -- requests: EslConnection's, on the current link (request_timeout is for the
+    # connect, auth and subscription; each request has its own timeout) --------
     async def command(
         self,
         line: str,
         headers: Mapping[str, str] | None = None,
         body: str | None = None,
         *,
-        timeout: float | None = None,
+        timeout: float = 5.0,
     ) -> str:
-        return await self._link().command(
-            line, headers, body, timeout=timeout or self.request_timeout
-        )
+        return await self._link().command(line, headers, body, timeout=timeout)
 
-    async def api(self, command: str, *, timeout: float | None = None) -> str:
-        return await self._link().api(command, timeout=timeout or self.request_timeout)
+    async def api(self, command: str, *, timeout: float = 5.0) -> str:
+        return await self._link().api(command, timeout=timeout)
 
     async def bgapi(
         self, command: str, *, job_uuid: str | None = None, timeout: float = 30.0
@@ -219,14 +218,8 @@ class EslClient:
         arg: str = "",
         event_uuid: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float = 5.0,
     ) -> None:
         await self._link().sendmsg(
-            uuid,
-            command,
-            app=app,
-            arg=arg,
-            event_uuid=event_uuid,
-            headers=headers,
-            timeout=timeout or self.request_timeout,
+            uuid, command, app=app, arg=arg, event_uuid=event_uuid, headers=headers, timeout=timeout
         )

@@ -78,8 +78,9 @@ class EslCommandError(CallError):
 
     error_id = "esl-command-refused"
 
-    def __init__(self, text: str, *, command: str = "") -> None:
-        super().__init__(f"FreeSWITCH refused {command!r}: {text}", command=command)
+    def __init__(self, text: str, *, command: str = "", **details: Any) -> None:
+        message = f"FreeSWITCH refused {command!r}: {text}" if command else text
+        super().__init__(message, command=command, **details)
         self.text = text
 
 

@@ -144,7 +144,7 @@ class EslEvent:
     """
 
     name: str
-    headers: Mapping[str, str] = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: str = ""
 
     @property
