@@ -308,3 +308,43 @@ async def test_sendmsg_to_a_gone_channel_and_bad_input() -> None:
             await conn.subscribe(["CHANNEL_CREATE HEARTBEAT"])
         await conn.close()
         assert server.mismatches == []
+
+
+async def test_close_fails_pending_requests_and_a_bad_handler_does_not_stop_the_reader(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job, (job_uuid,) = with_chosen_job_uuids(
+        script_from(A2, start="event plain BACKGROUND_JOB, then", stop="caller-chosen")
+    )
+    script = [*script_from(A2, stop="step: api status"), *job, ("recv", b"api version\n\n")]
+    seen: list[str] = []
+
+    def handler(event: EslEvent) -> None:
+        seen.append(event.name)
+        raise RuntimeError("a handler's bug")
+
+    async with ReplayServer(script) as server:
+        conn = await EslConnection.open("127.0.0.1", server.port, PASSWORD, on_event=handler)
+        await conn.command("event plain BACKGROUND_JOB")
+        assert (await conn.bgapi("status", job_uuid=job_uuid)).startswith("UP 0 years")
+        pending = asyncio.create_task(conn.api("version", timeout=30))
+        await asyncio.sleep(0.05)
+        assert not pending.done()
+        await conn.close()
+        with pytest.raises(EngineUnavailableError, match="closed by the orchestrator"):
+            await pending
+        assert conn.closed
+        assert server.mismatches == []
+    assert seen == ["BACKGROUND_JOB"]
+    assert "event handler failed on BACKGROUND_JOB" in caplog.text
+
+
+async def test_a_broken_frame_drops_the_link() -> None:
+    closed: list[str] = []
+    script = [*script_from(A2, stop="step: api status"), ("send", b"no colon here\n\n")]
+    async with ReplayServer(script) as server:
+        conn = await EslConnection.open("127.0.0.1", server.port, PASSWORD, on_close=closed.append)
+        with pytest.raises(EngineUnavailableError, match="protocol error"):
+            await conn.api("status", timeout=5)
+        assert closed == ["protocol error: not a header line: 'no colon here'"]
+        await conn.close()

@@ -412,3 +412,12 @@ def test_event_helpers() -> None:
     assert event.variable("missing", "-") == "-"
     assert event.get("Missing") == ""
     assert event.subclass == ""
+
+
+def test_the_frames_before_a_bad_one_are_not_lost() -> None:
+    good = b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n"
+    with pytest.raises(EslProtocolError) as caught:
+        FrameParser().feed(good + b"garbage\n\n")
+    assert caught.value.frames == (
+        Frame({"Content-Type": "command/reply", "Reply-Text": "+OK accepted"}),
+    )

@@ -334,6 +334,8 @@ class EslConnection:
                 for frame in self._parser.feed(data):
                     self._dispatch(frame)
         except EslProtocolError as exc:
+            for frame in exc.frames:
+                self._dispatch(frame)
             reason = f"protocol error: {exc}"
             log.warning("ESL: %s; dropping the connection", reason)
         except OSError as exc:

@@ -45,7 +45,13 @@ MAX_CONTENT_LENGTH = 64 << 20
 
 
 class EslProtocolError(ValueError):
-    """Bytes that are not an ESL frame, or an event body that cannot be read."""
+    """Bytes that are not an ESL frame, or an event body that cannot be read.
+
+    Raised by :meth:`FrameParser.feed`, ``frames`` holds the whole frames that came
+    before the bad one in the same feed (a reply the caller still waits for).
+    """
+
+    frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +92,17 @@ class FrameParser:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
+        """The frames ``data`` completes, in order; the rest is kept for the next feed."""
         self._buf += data
         frames: list[Frame] = []
+        try:
+            self._split(frames)
+        except EslProtocolError as exc:
+            exc.frames = tuple(frames)
+            raise
+        return frames
+
+    def _split(self, frames: list[Frame]) -> None:
         buf = self._buf
         start = 0
         while True:
@@ -118,7 +133,6 @@ class FrameParser:
             self._pending = None
         del buf[:start]
         self._scan -= start
-        return frames
 
 
 def _content_length(headers: Mapping[str, str]) -> int:
