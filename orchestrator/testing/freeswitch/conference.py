@@ -1,15 +1,19 @@
-"""A minimal mod_conference: members join with the ``conference`` app and leave when
-transferred, hung up or kicked; conference::maintenance events and the usual api
-subcommands (list, json_list, count, mute, unmute, deaf, undeaf, kick, hup)."""
+"""A small mod_conference: members join with the ``conference`` app and leave when
+transferred, hung up or kicked; conference::maintenance events and the api
+subcommands list, json_list, count, mute, unmute, deaf, undeaf, hold, unhold, kick,
+hup, lock, unlock, play, stop, record and norecord (replies as mod_conference writes)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
 
+from orchestrator.testing.freeswitch.apps import write_wav
 from orchestrator.testing.freeswitch.channels import Channel
-from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
+from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
+from orchestrator.testing.freeswitch.media import media_ms
 from orchestrator.testing.freeswitch.switch import Interrupted, Switch
 
 __all__ = ["Conference", "conference_command", "join"]
@@ -25,6 +29,7 @@ class Member:
     speak: bool = True
     hear: bool = True
     moderator: bool = False
+    hold: bool = False
 
 
 @dataclass
@@ -33,6 +38,9 @@ class Conference:
     profile: str
     uuid: str = field(default_factory=new_uuid)
     members: dict[int, Member] = field(default_factory=dict)
+    locked: bool = False
+    recordings: dict[str, int] = field(default_factory=dict)  # path -> start (us)
+    plays: set[asyncio.Task[None]] = field(default_factory=set)
 
     def headers(self) -> list[tuple[str, str]]:
         return [
@@ -57,8 +65,9 @@ def _event(
     action: str,
     member: Member | None = None,
     extra: list[tuple[str, str]] | None = None,
+    before: list[tuple[str, str]] | None = None,
 ) -> None:
-    headers = conf.headers()
+    headers = conf.headers() + (before or [])
     if member is not None:
         ch = member.channel
         headers += [("Floor", "false"), *ch.data(variables=False)]
@@ -69,7 +78,7 @@ def _event(
             ("Speak", str(member.speak).lower()),
             ("Talking", "false"),
             ("Mute-Detect", "false"),
-            ("Hold", "false"),
+            ("Hold", str(member.hold).lower()),
             ("Member-ID", str(member.id)),
             ("Member-Type", "member"),
             ("Member-Ghost", "false"),
@@ -123,8 +132,36 @@ def _leave(sw: Switch, conf: Conference, member: Member) -> None:
     extra = [("Hangup-Cause", member.channel.hangup_cause)] if member.channel.hangup_cause else []
     _event(sw, conf, "del-member", member, extra)
     if not conf.members:
+        for task in list(conf.plays):
+            task.cancel()
+        for path in list(conf.recordings):
+            _stop_recording(sw, conf, path)
         _event(sw, conf, "conference-destroy")
         _conferences(sw).pop(conf.name, None)
+
+
+def _stop_recording(sw: Switch, conf: Conference, path: str) -> None:
+    started = conf.recordings.pop(path)
+    ms = (now_us() - started) // 1000
+    write_wav(path, ms)
+    extra = [("Path", path), ("Other-Recordings", "true" if conf.recordings else "false"),
+             ("Samples-Out", str(ms * 8)), ("Milliseconds-Elapsed", str(ms))]  # fmt: skip
+    _event(sw, conf, "stop-recording", extra=extra)
+
+
+async def _play(sw: Switch, conf: Conference, path: str) -> None:
+    ms = media_ms(sw, path)
+    try:
+        await sw.sleep((ms if ms is not None else 3_600_000) / 1000)
+    except asyncio.CancelledError:
+        ms = 0
+        raise
+    finally:
+        played = ms or 0
+        if conf.name in _conferences(sw):
+            _event(sw, conf, "play-file-done", extra=[("File", path)], before=[
+                ("seconds", str(played // 1000)), ("milliseconds", str(played)),
+                ("samples", str(played * 8))])  # fmt: skip
 
 
 def conference_command(sw: Switch, arg: str) -> str:
@@ -156,6 +193,47 @@ def conference_command(sw: Switch, arg: str) -> str:
         return json.dumps(
             [{"conference_name": conf.name, "member_count": len(members), "members": members}]
         )
+    if cmd in ("lock", "unlock"):
+        conf.locked = cmd == "lock"
+        _event(sw, conf, cmd)
+        return f"+OK {conf.name} {cmd}ed\n"
+    if cmd == "play":
+        if len(parts) < 3:
+            return "-ERR (play) File: (unspecified) not found.\n"
+        _event(sw, conf, "play-file", extra=[("File", parts[2]), ("Async", "false")])
+        task = asyncio.get_running_loop().create_task(_play(sw, conf, parts[2]))
+        conf.plays.add(task)
+        task.add_done_callback(conf.plays.discard)
+        return f"+OK (play) Playing file {parts[2]}\n"
+    if cmd == "stop":
+        count = len(conf.plays)
+        for task in list(conf.plays):
+            task.cancel()
+        return f"+OK Stopped {count} files\n"
+    if cmd == "record":
+        if len(parts) < 3:
+            return "-ERR missing args\n"
+        if parts[2] in conf.recordings:
+            return f"-ERR file [{parts[2]}] is already being used for recording.\n"
+        conf.recordings[parts[2]] = now_us()
+        _event(sw, conf, "start-recording", extra=[("Path", parts[2])])
+        return f"+OK Record file {parts[2]}\n"
+    if cmd == "norecord":
+        if len(parts) < 3:
+            return "-ERR missing args\n"
+        paths = list(conf.recordings) if parts[2] == "all" else [parts[2]]
+        if not all(p in conf.recordings for p in paths) or (parts[2] != "all" and not paths):
+            return f"-ERR non-existant recording '{parts[2]}'\n"
+        for path in paths:
+            _stop_recording(sw, conf, path)
+        return f"+OK Stopped recording {len(paths)} file{'' if len(paths) == 1 else 's'}\n"
+    if cmd in ("hold", "unhold"):
+        member = conf.members.get(int(parts[2])) if len(parts) > 2 and parts[2].isdigit() else None
+        if member is None:
+            return f"-ERR Member: {parts[2] if len(parts) > 2 else ''} not found.\n"
+        member.hold = cmd == "hold"
+        _event(sw, conf, f"{cmd}-member", member)
+        return f"+OK {cmd} {member.id}\n"
     if cmd in ("mute", "unmute", "deaf", "undeaf", "kick", "hup"):
         if len(parts) < 3:
             return f"-USAGE: {cmd} <[member_id|all|last|non_moderator]> [<optional sound file>]\n"

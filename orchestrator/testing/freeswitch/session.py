@@ -102,7 +102,7 @@ class EslSession:
             if value.startswith("/") and value.endswith("/") and len(value) > 1:
                 if re.search(value[1:-1], actual):
                     return True
-            elif actual == value:
+            elif actual.lower() == value.lower():  # strcasecmp in mod_event_socket
                 return True
         return False
 

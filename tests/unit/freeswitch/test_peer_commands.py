@@ -176,3 +176,42 @@ async def test_recv_dtmf_and_eavesdrop_inline() -> None:
         await c.until("CHANNEL_PARK", [], Unique_ID="s1")
         assert fs.switch.eavesdrop_modes["s1"] == "2"
         await c.close()
+
+
+async def test_conference_hold_play_record_and_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        fs.switch.file_ms = 30
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_PARK CUSTOM conference::maintenance")
+        ev: list[Frame] = []
+        await parked(c, ev, "k1")
+        await parked(c, ev, "k2")
+        for leg in ("k1", "k2"):
+            await c.api(f"uuid_transfer {leg} conference:room7@default inline", ev)
+            await c.until("CUSTOM", ev, Action="add-member", Unique_ID=leg)
+        member = fs.channels["k1"].variables["conference_member_id"]
+        assert await c.api(f"conference room7 hold {member}", ev) == f"+OK hold {member}\n"
+        held = await c.until("CUSTOM", ev, Action="hold-member")
+        assert held.event()["Hold"] == "true"
+        assert await c.api(f"conference room7 unhold {member}", ev) == f"+OK unhold {member}\n"
+        tone = "tone_stream://%(50,0,440)"
+        assert (
+            await c.api(f"conference room7 play {tone}", ev) == f"+OK (play) Playing file {tone}\n"
+        )
+        done = await c.until("CUSTOM", ev, Action="play-file-done")
+        assert done.event()["File"] == tone and done.event()["milliseconds"] == "50"
+        path = str(tmp_path / "conf.wav")
+        assert await c.api(f"conference room7 record {path}", ev) == f"+OK Record file {path}\n"
+        await c.until("CUSTOM", ev, Action="start-recording")
+        assert await c.api("conference room7 lock", ev) == "+OK room7 locked\n"
+        # end: every member is transferred to park; the last one out destroys it,
+        # which also ends the recording
+        for leg in ("k1", "k2"):
+            await c.api(f"uuid_transfer {leg} park inline", ev)
+        stop = await c.until("CUSTOM", ev, Action="stop-recording")
+        assert stop.event()["Path"] == path
+        await c.until("CUSTOM", ev, Action="conference-destroy")
+        assert (tmp_path / "conf.wav").read_bytes()[:4] == b"RIFF"
+        assert fs.exists("k1") and fs.exists("k2")
+        await c.close()
