@@ -31,6 +31,15 @@ async def app_playback(sw: Switch, ch: Channel, arg: str) -> str:
     return "FILE PLAYED"
 
 
+async def app_say(sw: Switch, ch: Channel, arg: str) -> str:
+    """mod_say: ``<lang> <type> <method> <text>``, played as one file per character."""
+    text = arg.split(" ", 3)[-1] if arg.count(" ") >= 3 else arg
+    for char in text:
+        if char.isalnum():
+            await play(sw, ch, f"digits/{char}.wav")
+    return "_none_"
+
+
 async def app_answer(sw: Switch, ch: Channel, arg: str) -> str:
     sw.answer(ch)
     return "_none_"
@@ -258,5 +267,5 @@ APPS: dict[str, App] = {
     "multiset": app_multiset, "send_dtmf": app_send_dtmf, "log": app_log, "info": app_log,
     "transfer": app_transfer, "hash": app_hash, "play_and_get_digits": app_play_and_get_digits,
     "read": app_read, "record": app_record, "eavesdrop": app_eavesdrop, "bridge": app_bridge,
-    "conference": app_conference,
+    "conference": app_conference, "say": app_say,
 }  # fmt: skip

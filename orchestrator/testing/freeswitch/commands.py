@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from orchestrator.testing.freeswitch import digits
+from orchestrator.testing.freeswitch import digits, registrations
 from orchestrator.testing.freeswitch.channels import Channel, Message
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
 from orchestrator.testing.freeswitch.listings import show, uuid_dump
@@ -287,6 +287,8 @@ async def xml_flush_cache(sw: Switch, arg: str) -> str:
 
 
 async def sofia(sw: Switch, arg: str) -> str:
+    if arg.split()[:2] == ["status", "profile"] and arg.split()[-1] == "reg":
+        return registrations.sofia_reg(sw)
     if arg.startswith("status"):
         rule = "=" * 97 + "\n"
         return (
@@ -329,6 +331,16 @@ async def eval_cmd(sw: Switch, arg: str) -> str:
     return sw.expand(None, arg)
 
 
+async def show_or_registrations(sw: Switch, arg: str) -> str:
+    if arg.split()[:1] == ["registrations"]:
+        return registrations.show_registrations(sw)
+    return await show(sw, arg)
+
+
+async def sofia_contact(sw: Switch, arg: str) -> str:
+    return registrations.sofia_contact(sw, arg)
+
+
 async def global_getvar(sw: Switch, arg: str) -> str:
     return sw.globals.get(arg, "")
 
@@ -343,13 +355,43 @@ async def log_cmd(sw: Switch, arg: str) -> str:
     return "+OK\n"
 
 
+async def uuid_park(sw: Switch, arg: str) -> str:
+    ch = _channel(sw, arg)
+    if ch is None:
+        return "-ERR No such channel!\n"
+    sw.transfer(ch, "park", "inline")
+    return "+OK\n"
+
+
+async def uuid_setvar_multi(sw: Switch, arg: str) -> str:
+    """``uuid_setvar_multi <uuid> <a>=<1>;<b>=<2>``."""
+    uuid, _, pairs = arg.partition(" ")
+    ch = _channel(sw, uuid)
+    if ch is None:
+        return "-ERR No such channel!\n"
+    for pair in pairs.split(";"):
+        name, _, value = pair.partition("=")
+        if name and value:
+            ch.variables[name] = value
+        elif name:
+            ch.variables.pop(name, None)
+    return "+OK\n"
+
+
+async def reload_module(sw: Switch, arg: str) -> str:
+    return "+OK Reloading XML\n+OK module unloaded\n+OK module loaded\n"
+
+
 COMMANDS: dict[str, Command] = {
-    "status": status, "version": version, "originate": originate_cmd, "uuid_answer": uuid_answer,
-    "uuid_kill": uuid_kill, "uuid_bridge": uuid_bridge, "uuid_transfer": uuid_transfer,
-    "uuid_setvar": uuid_setvar, "uuid_getvar": uuid_getvar, "uuid_exists": uuid_exists,
-    "uuid_send_dtmf": uuid_send_dtmf, "uuid_recv_dtmf": uuid_recv_dtmf, "uuid_break": uuid_break,
-    "uuid_broadcast": uuid_broadcast, "uuid_hold": uuid_hold, "uuid_record": uuid_record,
-    "uuid_dump": uuid_dump, "show": show, "hupall": hupall, "reloadxml": reloadxml,
-    "xml_flush_cache": xml_flush_cache, "sofia": sofia, "hash": hash_api, "eval": eval_cmd,
-    "global_getvar": global_getvar, "conference": conference_api, "log": log_cmd,
+    "status": status, "version": version, "originate": originate_cmd,
+    "uuid_answer": uuid_answer, "uuid_kill": uuid_kill, "uuid_bridge": uuid_bridge,
+    "uuid_transfer": uuid_transfer, "uuid_park": uuid_park, "uuid_setvar": uuid_setvar,
+    "uuid_setvar_multi": uuid_setvar_multi, "uuid_getvar": uuid_getvar,
+    "uuid_exists": uuid_exists, "uuid_send_dtmf": uuid_send_dtmf,
+    "uuid_recv_dtmf": uuid_recv_dtmf, "uuid_break": uuid_break, "uuid_broadcast": uuid_broadcast,
+    "uuid_hold": uuid_hold, "uuid_record": uuid_record, "uuid_dump": uuid_dump,
+    "show": show_or_registrations, "sofia_contact": sofia_contact, "hupall": hupall,
+    "reloadxml": reloadxml, "reload": reload_module, "xml_flush_cache": xml_flush_cache,
+    "sofia": sofia, "hash": hash_api, "eval": eval_cmd, "global_getvar": global_getvar,
+    "conference": conference_api, "log": log_cmd,
 }  # fmt: skip

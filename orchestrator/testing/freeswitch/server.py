@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from types import TracebackType
 
+from orchestrator.testing.freeswitch import registrations
 from orchestrator.testing.freeswitch.apps import APPS
 from orchestrator.testing.freeswitch.channels import Channel
 from orchestrator.testing.freeswitch.dialplan import Dialplan
@@ -199,10 +200,29 @@ class FakeFreeSwitch:
 
     def add_phone(self, endpoint: str, far_end: FarEnd | None = None) -> FarEnd:
         """A SIP user ``user@domain`` that ``user/user@domain`` reaches (how it answers:
-        ``far_end``; default: registered, answers at once)."""
+        ``far_end``; default: registered, answers at once). No event fires: use
+        :meth:`register` / :meth:`unregister` for ``sofia::register`` / ``unregister``."""
         phone = far_end or FarEnd()
         self.switch.phones[endpoint] = phone
+        if phone.registered:
+            user, _, domain = endpoint.partition("@")
+            registrations.remember(self.switch, registrations.Registration(user, domain))
         return phone
+
+    def register(self, endpoint: str, *, variables: dict[str, str] | None = None) -> None:
+        """The phone ``user@domain`` registers (a phone is added if there is none)."""
+        phone = self.switch.phones.setdefault(endpoint, FarEnd())
+        phone.registered = True
+        user, _, domain = endpoint.partition("@")
+        reg = registrations.Registration(user, domain, variables=dict(variables or {}))
+        registrations.register(self.switch, reg)
+
+    def unregister(self, endpoint: str) -> None:
+        """The phone's registration ends (``sofia::unregister``; calls to it fail)."""
+        phone = self.switch.phones.get(endpoint)
+        if phone is not None:
+            phone.registered = False
+        registrations.unregister(self.switch, endpoint)
 
     def add_gateway(self, name: str, far_end: FarEnd | None = None) -> FarEnd:
         """A SIP trunk ``sofia/gateway/<name>/<number>`` reaches."""

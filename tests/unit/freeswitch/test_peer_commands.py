@@ -64,6 +64,18 @@ async def test_hold_broadcast_break_and_variables() -> None:
         assert await c.api("uuid_setvar h1 effective_caller_id_number") == "+OK\n"
         assert await c.api("uuid_getvar h1 effective_caller_id_number") == "_undef_"
         assert await c.api("eval uuid:h1 ${uuid}/${nope}") == "h1/"
+        assert await c.api("uuid_setvar_multi h1 a=1;b=2") == "+OK\n"
+        assert await c.api("uuid_getvar h1 b") == "2"
+        c.send(b"sendmsg h1\ncall-command: execute\nexecute-app-name: say\n"
+               b"execute-app-arg: en number pronounced 42\nEvent-UUID: say1\n\n")  # fmt: skip
+        said = await c.until("CHANNEL_EXECUTE_COMPLETE", ev, Application_UUID="say1")
+        assert said.event()["Application"] == "say"
+        files = [
+            e.event()["Playback-File-Path"]
+            for e in ev
+            if e.event().get("Event-Name") == "PLAYBACK_STOP"
+        ]
+        assert files[-2:] == ["digits/4.wav", "digits/2.wav"]
         assert await c.api("uuid_answer nosuch") == "-ERROR\n"
         dump = await c.api("uuid_dump h1")
         assert dump.startswith("Event-Name: CHANNEL_DATA\n") and "\nUnique-ID: h1\n" in dump

@@ -59,3 +59,34 @@ async def test_dialplan_bridge_then_the_extension_goes_on() -> None:
         hup = await c.until("CHANNEL_HANGUP_COMPLETE", ev, Unique_ID=caller)
         assert hup.event()["Hangup-Cause"] == "NORMAL_CLEARING"
         await c.close()
+
+
+async def test_registrations_events_and_listings() -> None:
+    from orchestrator.engines.freeswitch.esl import listings
+
+    async with FakeFreeSwitch() as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CUSTOM sofia::register sofia::unregister")
+        assert await c.api("show registrations") == "\n0 total.\n"
+        fs.register("1000@t1.example", variables={"tenant_id": "1"})
+        reg = await c.read()
+        assert reg.event()["Event-Subclass"] == "sofia::register"
+        assert reg.event()["status"] == "Registered(UDP)" and reg.event()["tenant_id"] == "1"
+        rows = listings.parse_show_registrations(await c.api("show registrations"))
+        assert [(r.user, r.realm) for r in rows] == [("1000", "t1.example")]
+        sofia = listings.parse_sofia_registrations(await c.api("sofia status profile internal reg"))
+        assert [s.user for s in sofia] == ["1000@t1.example"]
+        contact = await c.api("sofia_contact internal/1000@t1.example")
+        assert contact.startswith("sofia/internal/sip:1000@")
+        assert (
+            await c.api("originate {origination_uuid=r1}user/1000@t1.example &park()") == "+OK r1\n"
+        )
+        fs.unregister("1000@t1.example")
+        frame = await c.read()
+        while frame.event().get("Event-Subclass") != "sofia::unregister":
+            frame = await c.read()
+        assert frame.event()["expires"] == "0"
+        assert await c.api("sofia_contact 1000@t1.example") == "error/user_not_registered"
+        assert await c.api("originate user/1000@t1.example &park()") == "-ERR USER_NOT_REGISTERED\n"
+        await c.close()
