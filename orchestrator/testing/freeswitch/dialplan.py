@@ -103,17 +103,21 @@ class Dialplan:
         assert self.xml_curl_url is not None
         self.requests.append(dict(fields))
         body = "&".join(f"{url_encode(k)}={url_encode(v)}" for k, v in fields)
-        headers = {
+        data = body.encode()
+        headers = {  # libcurl's, in its order (no Accept-Encoding, no Expect)
             "User-Agent": "freeswitch-xml/1.0",
             "Accept": "*/*",
+            "Content-Length": str(len(data)),
             "Content-Type": "application/x-www-form-urlencoded",
         }
         try:
             timeout = aiohttp.ClientTimeout(total=self.timeout)
-            connector = aiohttp.TCPConnector(force_close=True)  # a new connection per lookup
             async with (
-                aiohttp.ClientSession(timeout=timeout, connector=connector) as http,
-                http.post(self.xml_curl_url, data=body.encode(), headers=headers) as resp,
+                # a session per lookup: a new TCP connection each time, as mod_xml_curl
+                aiohttp.ClientSession(
+                    timeout=timeout, skip_auto_headers=("Accept-Encoding",)
+                ) as http,
+                http.post(self.xml_curl_url, data=data, headers=headers) as resp,
             ):
                 if resp.status != 200:
                     return None

@@ -234,3 +234,52 @@ async def test_record_writes_a_wav(tmp_path) -> None:  # type: ignore[no-untyped
         await c.until("RECORD_STOP", ev, Record_File_Path=str(tmp_path / "call.wav"))
         assert (tmp_path / "call.wav").exists()
         await c.close()
+
+
+async def test_xml_curl_dialplan_request_is_shaped_like_mod_xml_curl() -> None:
+    """The form fields of a loopback dialplan lookup, in e1's order (variables aside)."""
+    import pathlib
+
+    data = (
+        pathlib.Path(__file__).parents[2] / "data" / "freeswitch-esl" / "e1_xml_curl_requests.json"
+    )
+    recorded = json.loads(data.read_text())
+    loopback = next(
+        r for r in recorded
+        if dict(map(tuple, r["fields"])).get("Channel-Name", "").startswith("loopback/")
+    )  # fmt: skip
+    seen: list[tuple[list[str], dict[str, str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = (await request.read()).decode()
+        names = [part.split("=", 1)[0] for part in body.split("&")]
+        seen.append((names, dict(request.headers)))
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_post("/fsxml", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}/fsxml"
+        async with FakeFreeSwitch(dialplan=ESL_DIALPLAN, xml_curl_url=url) as fs:
+            c = await connect(fs)
+            assert await c.api("originate {origination_uuid=x9}loopback/7000/esl &park()") == (
+                "+OK x9\n"
+            )
+            await c.close()
+    finally:
+        await runner.cleanup()
+
+    def shape(names: list[str]) -> list[str]:
+        return [n for n in names if not n.startswith("variable_")]
+
+    want = shape([name for name, _ in loopback["fields"]])
+    names, headers = seen[0]
+    assert shape(names) == want
+    assert list(headers) == ["Host", "User-Agent", "Accept", "Content-Length", "Content-Type"]
+    assert headers["User-Agent"] == "freeswitch-xml/1.0"
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
