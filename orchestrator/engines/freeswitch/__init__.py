@@ -1,0 +1,1 @@
+"""The FreeSWITCH engine: the ESL client (``esl``) and the adapter over it."""
