@@ -42,6 +42,8 @@ _ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 _CALLER_ID = re.compile(r'(?:"([^"]*)" )?<(\+?[0-9]{1,20})>')
 _TEXT = re.compile(r"[^${}\\\x00-\x1f\x7f]*")
+# A caller ID name: what validation.display_name allows (no " \\ < > ; $ { } `).
+_NAME = re.compile(r"[^\"\\<>;${}`\x00-\x1f\x7f]{0,80}")
 
 
 def tenant_context(tenant_id: int) -> str:
@@ -68,7 +70,7 @@ def _check_user(u: SipUser, domain: str) -> tuple[str, str]:
     if u.endpoint != f"{u.username}@{domain}":
         raise ValidationError(f"endpoint {u.endpoint!r} is not {u.username}@{domain}")
     m = _CALLER_ID.fullmatch(u.caller_id)
-    if m is None or _TEXT.fullmatch(m.group(1) or "") is None:
+    if m is None or _NAME.fullmatch(m.group(1) or "") is None:
         raise ValidationError(f"invalid caller ID {u.caller_id!r}", field="caller_id")
     if u.redirect:
         _check(_NUMBER, u.redirect, "redirect")
