@@ -14,7 +14,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.engines.freeswitch.instance import FreeSwitchInstance, Layout
+from orchestrator.engines.freeswitch.instance import (
+    FreeSwitchInstance,
+    InstanceError,
+    Layout,
+    esl_request,
+)
 from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
 from orchestrator.engines.freeswitch.provisioning.render import Renderer
 from orchestrator.engines.freeswitch.provisioning.xml_curl import PREFIX, xml_curl_router
@@ -22,7 +27,15 @@ from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.provisioning.base import EngineConfig
 from orchestrator.settings import FreeSwitchSettings, Settings
 
-__all__ = ["FreeSwitchInstance", "build", "is_remote", "make_instance", "templates_dir"]
+__all__ = [
+    "FreeSwitchInstance",
+    "build",
+    "configurable_instance",
+    "is_remote",
+    "make_instance",
+    "remote_status",
+    "templates_dir",
+]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -38,6 +51,19 @@ def templates_dir() -> Path:
 def is_remote(group: FreeSwitchSettings) -> bool:
     """A FreeSWITCH elsewhere: another host, or a password given rather than generated."""
     return group.esl_host not in _LOOPBACK or "esl_password" in group.model_fields_set
+
+
+def remote_status(group: FreeSwitchSettings) -> dict[str, object]:
+    """``orchestrator engine status`` of a remote FreeSWITCH: its ``api status``."""
+    result: dict[str, object] = {
+        "engine": "freeswitch",
+        "remote": f"{group.esl_host}:{group.esl_port}",
+    }
+    try:
+        text = esl_request(group.esl_host, group.esl_port, group.esl_password, "status")
+    except (OSError, InstanceError) as exc:
+        return result | {"running": False, "error": str(exc) or type(exc).__name__}
+    return result | {"running": True, "status": text.strip().splitlines()[:2]}
 
 
 def xml_curl_url(settings: Settings) -> str:
