@@ -116,13 +116,13 @@ def build(deps: KitDeps) -> EngineKit:
     group = settings.freeswitch
     engine = deps.engine
     if engine is None:
-        from orchestrator.engines.freeswitch.adapter import FreeSwitchEngine
-
         if not group.esl_password:
             raise SystemExit(
                 "no FreeSWITCH ESL password: run `orchestrator engine configure` (a local "
                 "instance) or set ORCH_FREESWITCH__ESL_PASSWORD (a remote one)"
             )
+        from orchestrator.engines.freeswitch.adapter import FreeSwitchEngine
+
         engine = FreeSwitchEngine(
             host=group.esl_host,
             port=group.esl_port,
