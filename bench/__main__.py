@@ -28,7 +28,17 @@ import traceback
 from collections.abc import Callable
 from typing import TextIO
 
-from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating, restart
+from bench import (
+    adapter,
+    authorize,
+    ivr,
+    provisioning,
+    queues,
+    queues_engine,
+    rating,
+    restart,
+    xml_curl,
+)
 from bench.harness import progress
 
 Runner = Callable[[], int]
@@ -46,6 +56,7 @@ SMOKE: dict[str, Runner] = {
     "adapter": lambda: adapter.run(adapter.SMOKE),
     "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
     "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
+    "xml-curl": lambda: xml_curl.run(xml_curl.SMOKE),
 }
 BENCHMARKS = tuple(SMOKE)
 
@@ -167,7 +178,18 @@ def main() -> int:
         default=restart_defaults.calls,
         help="phone-to-phone calls up during the restart (default: %(default)s)",
     )
+    xml_curl_defaults = xml_curl.XmlCurlOptions()
+    group = parser.add_argument_group("xml-curl (FreeSWITCH directory lookups, no engine)")
+    group.add_argument(
+        "--xml-curl-users",
+        type=int,
+        default=xml_curl_defaults.users,
+        help="SIP users indexed, 100 per tenant (default: %(default)s)",
+    )
+    group.add_argument("--xml-curl-lookups", type=int, default=xml_curl_defaults.lookups)
     args = parser.parse_args()
+    if args.xml_curl_users < 1 or args.xml_curl_lookups < 1:
+        parser.error("need at least 1 xml-curl user and 1 lookup")
     if args.restart_calls < 1:
         parser.error("--restart-calls must be at least 1")
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
@@ -234,6 +256,13 @@ def main() -> int:
         ),
         "restart": lambda: asyncio.run(
             restart.run(restart.RestartOptions(calls=args.restart_calls))
+        ),
+        "xml-curl": lambda: xml_curl.run(
+            xml_curl.XmlCurlOptions(
+                users=args.xml_curl_users,
+                users_per_tenant=min(100, args.xml_curl_users),
+                lookups=args.xml_curl_lookups,
+            )
         ),
     }
     runs = SMOKE if args.smoke else full
