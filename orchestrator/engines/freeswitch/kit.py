@@ -139,6 +139,10 @@ def build(deps: KitDeps) -> EngineKit:
         renderer=Renderer(templates_dir()),
         load_tenant=deps.load_tenant,
         load_all=deps.load_all,
+        # The trunks' gateways are files: only a FreeSWITCH reading this machine's gets them.
+        gateways_dir=None if is_remote(group) else group.instance_dir / "conf" / "gateways",
+        sip_profile=group.sip_profile,
+        owner=settings.service_id,
     )
     router = xml_curl_router(
         lambda: provisioner, lambda: settings.freeswitch.xml_curl_secret, deps.authorizer

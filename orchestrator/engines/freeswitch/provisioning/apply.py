@@ -8,6 +8,13 @@ a time), and FreeSWITCH is told to drop the users it may have cached
 (``xml_flush_cache``, through the kit's :class:`EngineConfig`). A snapshot that does
 not render keeps the tenant's previous index, whole: FreeSWITCH never sees half of a
 change. Dialplan answers are not cached by FreeSWITCH, so they need no flush.
+
+The tenants' SIP trunks are sofia gateways, which FreeSWITCH reads from files only:
+each tenant's are written to ``<conf>/gateways/t<id>.xml`` (a local instance's; a
+remote FreeSWITCH gets none) before its index is swapped, then FreeSWITCH re-reads
+them (``reloadxml``, ``sofia profile <p> killgw`` for the changed ones, ``rescan``).
+Those files carry the service's mark (:mod:`orchestrator.provisioning.ownership`): a
+file another service wrote is neither rewritten nor removed.
 """
 
 from __future__ import annotations
@@ -15,18 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError, ValidationError
 from orchestrator.engines.freeswitch.provisioning.render import Renderer, TenantIndex
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
+from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
 from orchestrator.provisioning.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 #: The object type :meth:`EngineConfig.invalidate_sip_objects` gets: directory users,
 #: by ``<user>@<domain>`` (the adapter runs ``xml_flush_cache id <user> <domain>``).
 DIRECTORY = "directory"
+_GATEWAY = re.compile(r'<gateway name="([A-Za-z0-9_.-]+)"')
+_GATEWAY_FILE = re.compile(r"t(\d+)\.xml")
 
 
 class FreeSwitchProvisioner:
@@ -39,8 +52,14 @@ class FreeSwitchProvisioner:
         renderer: Renderer,
         load_tenant: Callable[[int], TenantConfig | None],
         load_all: Callable[[], list[TenantConfig]],
+        gateways_dir: Path | None = None,
+        sip_profile: str = "orchestrator",
+        owner: str = "default",
     ) -> None:
         self.engine = engine
+        self.gateways_dir = gateways_dir
+        self.sip_profile = sip_profile
+        self.owner = owner
         self.renderer = renderer
         self._load_tenant = load_tenant
         self._load_all = load_all
@@ -92,6 +111,48 @@ class FreeSwitchProvisioner:
             # Not fatal: cached users expire on their own (the template's cacheable).
             log.warning("could not flush %d cached FreeSWITCH users: %s", len(users), exc)
 
+    # -- the trunks' gateway files ------------------------------------------
+    def _write_gateways(self, tenant_id: int, index: TenantIndex | None) -> set[str] | None:
+        """Write (or remove) the tenant's gateway file; None if unchanged, else the
+        gateways FreeSWITCH must drop before it re-reads them (the old file's)."""
+        if self.gateways_dir is None:
+            return None
+        path = self.gateways_dir / f"t{tenant_id}.xml"
+        try:
+            current: str | None = path.read_text()
+        except FileNotFoundError:
+            current = None
+        if other := foreign_owner(current, self.owner):
+            raise ConfigApplyError(
+                f"{path.name} was written by orchestrator service {other}, not this one "
+                f"({self.owner}): left alone; two services must not share an engine",
+                owner=other,
+            )
+        old = set(_GATEWAY.findall(current or ""))
+        if index is None or not index.gateways:
+            if current is None or owner_of(current) != self.owner:
+                return None
+            path.unlink()
+            return old
+        text = mark(self.owner, comment="<!--", end=" -->") + index.gateways
+        if text == current:
+            return None
+        self.gateways_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+        return old
+
+    async def _reload_gateways(self, dropped: Iterable[str]) -> None:
+        """FreeSWITCH re-reads the gateway files; a failure waits for the next change."""
+        if self.engine is None:
+            return
+        try:
+            await self.engine.reload("dialplan")  # reloadxml: the files into its XML
+            for name in sorted(dropped):
+                await self.engine.command(f"sofia profile {self.sip_profile} killgw {name}")
+            await self.engine.reload("sip")  # sofia profile <p> rescan: the new ones
+        except EngineError as exc:
+            log.warning("FreeSWITCH did not re-read the trunks' gateways: %s", exc)
+
     # -- Provisioner -------------------------------------------------------
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()
@@ -100,6 +161,7 @@ class FreeSwitchProvisioner:
             async with self._lock:
                 config = await asyncio.to_thread(self._load_tenant, tenant_id)
                 if config is None:
+                    dropped = self._write_gateways(tenant_id, None)
                     users = self._swap(tenant_id, None)
                     version = ""
                 else:
@@ -112,9 +174,12 @@ class FreeSwitchProvisioner:
                         return ApplyResult(
                             tenant_id, True, index.version, [], time.perf_counter() - started
                         )
+                    dropped = self._write_gateways(tenant_id, index)
                     users = self._swap(tenant_id, index)
                     version = index.version
                 await self._flush(users)
+                if dropped is not None:
+                    await self._reload_gateways(dropped)
         except Exception as exc:
             log.exception("applying tenant %s failed; its previous configuration stays", tenant_id)
             return ApplyResult(
@@ -127,8 +192,11 @@ class FreeSwitchProvisioner:
         started = time.perf_counter()
         async with self._lock:
             existed = tenant_id in self.tenants
+            dropped = self._try_gateways(tenant_id, None)
             users = self._swap(tenant_id, None)
             await self._flush(users)
+            if dropped is not None:
+                await self._reload_gateways(dropped)
         changed = ["directory", "dialplan"] if existed else []
         return ApplyResult(tenant_id, True, "", changed, time.perf_counter() - started)
 
@@ -144,7 +212,9 @@ class FreeSwitchProvisioner:
         async with self._lock:
             rendered = await asyncio.to_thread(self._render_all, configs)
             wanted = {c.id for c in configs}
-            for gone in set(self.tenants) - wanted:
+            dropped: set[str] | None = None
+            for gone in (set(self.tenants) | self._gateway_files()) - wanted:
+                dropped = _union(dropped, self._try_gateways(gone, None))
                 self._swap(gone, None)
             for index in rendered:
                 try:
@@ -152,11 +222,27 @@ class FreeSwitchProvisioner:
                 except ValidationError as exc:
                     log.error("tenant %s not applied: %s", index.tenant_id, exc)
                     continue
+                dropped = _union(dropped, self._try_gateways(index.tenant_id, index))
                 self._swap(index.tenant_id, index)
             if reload and self.engine is not None:
                 with contextlib.suppress(EngineError):
                     await self.engine.command("xml_flush_cache")
+                if dropped is not None:
+                    await self._reload_gateways(dropped)
         return time.perf_counter() - started
+
+    def _gateway_files(self) -> set[int]:
+        if self.gateways_dir is None or not self.gateways_dir.is_dir():
+            return set()
+        found = (_GATEWAY_FILE.fullmatch(n) for n in os.listdir(self.gateways_dir))
+        return {int(m.group(1)) for m in found if m}
+
+    def _try_gateways(self, tenant_id: int, index: TenantIndex | None) -> set[str] | None:
+        try:
+            return self._write_gateways(tenant_id, index)
+        except ConfigApplyError as exc:
+            log.error("tenant %s: %s", tenant_id, exc)
+            return None
 
     def _render_all(self, configs: list[TenantConfig]) -> list[TenantIndex]:
         out = []
@@ -173,3 +259,7 @@ def _changed_users(old: TenantIndex | None, new: TenantIndex | None) -> list[str
     before = {f"{u}@{old.config.domain}": doc for u, doc in old.directory.items()} if old else {}
     after = {f"{u}@{new.config.domain}": doc for u, doc in new.directory.items()} if new else {}
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
+    return b if a is None else a if b is None else a | b

@@ -28,10 +28,16 @@ from typing import Any
 import jinja2
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.provisioning.tenant import DialPattern, DidRoute, SipUser, TenantConfig
+from orchestrator.provisioning.tenant import (
+    DialPattern,
+    DidRoute,
+    SipTrunk,
+    SipUser,
+    TenantConfig,
+)
 
 DIDS_CONTEXT = "orchestrator-dids"
-TEMPLATES = ("directory.xml.j2", "dialplan.xml.j2")
+TEMPLATES = ("directory.xml.j2", "dialplan.xml.j2", "gateways.xml.j2")
 FEATURE_CODES = {"*91": "agent_login", "*92": "agent_logout", "*93": "agent_pause"}
 # What reaches a document, per field (the snapshot's own checks, again).
 _NUMBER = re.compile(r"[0-9*#+]{1,40}")
@@ -96,6 +102,22 @@ def _check_did(d: DidRoute) -> None:
         _check(re.compile(r"[a-z0-9][a-z0-9_-]{0,39}"), d.target, "IVR app")
 
 
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+_CREDENTIAL = re.compile(r"[A-Za-z0-9!#%*+\-./:=?@^_~]{1,64}")
+
+
+def _check_trunk(g: SipTrunk) -> None:
+    _check(_TOKEN, g.endpoint, "trunk endpoint")
+    _check(_HOST, g.host, "trunk host")
+    if type(g.port) is not int or not 1 <= g.port <= 65535:
+        raise ValidationError(f"invalid trunk port {g.port!r}", field="port")
+    for name in ("username", "password", "from_user"):
+        if getattr(g, name):
+            _check(_CREDENTIAL, getattr(g, name), f"trunk {name}")
+    if g.from_domain:
+        _check(_HOST, g.from_domain, "trunk from_domain")
+
+
 def takes(p: DialPattern, number: str) -> bool:
     """Whether ``number`` is one the pattern dials: its prefix, then ``length`` digits."""
     rest = number[len(p.prefix) :]
@@ -115,6 +137,9 @@ class TenantIndex:
     #: outbound patterns, longest literal prefix first
     patterns: tuple[DialPattern, ...] = ()
     endpoints: frozenset[str] = frozenset()
+    #: the trunks as sofia gateways (the file conf/gateways/t<id>.xml), and their names
+    gateways: str = ""
+    gateway_names: frozenset[str] = frozenset()
 
     @property
     def tenant_id(self) -> int:
@@ -145,6 +170,7 @@ class Renderer:
         )
         self.directory_template = self.env.get_template("directory.xml.j2")
         self.dialplan_template = self.env.get_template("dialplan.xml.j2")
+        self.gateways_template = self.env.get_template("gateways.xml.j2")
         self.ring_timeout = ring_timeout
         self.outbound_ring_timeout = outbound_ring_timeout
         self.cache_ms = cache_ms
@@ -213,4 +239,9 @@ class Renderer:
             _check_pattern(p)
         index.patterns = tuple(sorted(t.dial_patterns, key=lambda p: -len(p.prefix)))
         index.endpoints = frozenset(u.endpoint for u in t.users)
+        for g in t.trunks:
+            _check_trunk(g)
+        if t.trunks:
+            index.gateways = self.gateways_template.render(trunks=t.trunks)
+            index.gateway_names = frozenset(g.endpoint for g in t.trunks)
         return index

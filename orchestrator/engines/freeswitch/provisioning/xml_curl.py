@@ -72,8 +72,8 @@ def parse_form(body: bytes, names: frozenset[str] | None = None) -> dict[str, st
         # Decoding only the fields wanted is most of a directory lookup's cost saved.
         pairs = []
         for item in body.split(b"&"):
-            name, _, value = item.partition(b"=")
-            if name.decode("ascii", "replace") in names:
+            key = item.partition(b"=")[0]
+            if key.decode("ascii", "replace") in names:
                 pairs += parse_qsl(item.decode("utf-8", "replace"), keep_blank_values=True)
     fields: dict[str, str] = {}
     for name, value in pairs:
