@@ -185,7 +185,7 @@ class FreeSwitchInstance:
     def configure(self) -> None:
         """Write conf/ from freeswitch_conf/base (credentials generated once)."""
         creds = self.credentials()
-        for sub in ("conf", "log", "db", "run", "recordings", "conf/gateways"):
+        for sub in ("conf", "log", "db", "run", "recordings", "conf/gateways", "conf/trunk-acl"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.templates_dir / "base"),
@@ -217,7 +217,8 @@ class FreeSwitchInstance:
             tmp.write_text(env.get_template(template).render(ctx))
             tmp.replace(target)
         # An include whose glob matches nothing is an error: keep one file there.
-        (self.conf_dir / "gateways" / "_none.xml").write_text("<include></include>\n")
+        for sub in ("gateways", "trunk-acl"):
+            (self.conf_dir / sub / "_none.xml").write_text("<include></include>\n")
         creds.update(esl_port=lay.esl_port, sip_port=lay.sip_port, conf_dir=str(self.conf_dir))
         self._write_credentials(creds)
         self.progress(f"engine: FreeSWITCH configuration written to {self.conf_dir}")

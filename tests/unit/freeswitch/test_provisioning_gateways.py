@@ -63,7 +63,20 @@ def test_a_tenants_trunks_become_its_gateway_file(tmp_path: Path) -> None:
             "context": "orchestrator-dids",
         }
     }
-    assert engine.commands == ["xml_flush_cache", "reload dialplan", "reload sip"]
+    # Its address may call in without authentication (into orchestrator-dids).
+    acl = tmp_path / "trunk-acl" / "t1.xml"
+    assert owner_of(acl.read_text()) == "svc1"
+    nodes = ElementTree.fromstring(acl.read_text().split("\n", 1)[1]).findall("node")
+    assert [(n.get("type"), n.get("cidr")) for n in nodes] == [("allow", "198.51.100.7/32")]
+    assert engine.commands == ["xml_flush_cache", "reload dialplan", "reloadacl", "reload sip"]
+
+
+def test_a_trunk_named_by_dns_is_not_in_the_acl(tmp_path: Path) -> None:
+    store = Store(with_trunks(tenant(1), replace(CARRIER, host="sip.carrier.example")))
+    p = make(tmp_path, store, RecordingConfig())
+    asyncio.run(p.apply_all())
+    assert (tmp_path / "gateways" / "t1.xml").exists()
+    assert not (tmp_path / "trunk-acl" / "t1.xml").exists()
 
 
 def test_a_changed_trunk_is_dropped_and_read_again(tmp_path: Path) -> None:
@@ -97,7 +110,9 @@ def test_removed_trunks_and_tenants_take_their_gateways_away(tmp_path: Path) -> 
     del store.tenants[1]
     asyncio.run(p.apply_all())
     assert not (tmp_path / "gateways" / "t1.xml").exists()
+    assert not (tmp_path / "trunk-acl" / "t1.xml").exists()
     assert "sofia profile orchestrator killgw trunk-t1-carrier" in engine.commands
+    assert "reloadacl" in engine.commands
 
 
 def test_another_services_file_is_left_alone(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError, ValidationError
@@ -111,45 +112,57 @@ class FreeSwitchProvisioner:
             # Not fatal: cached users expire on their own (the template's cacheable).
             log.warning("could not flush %d cached FreeSWITCH users: %s", len(users), exc)
 
-    # -- the trunks' gateway files ------------------------------------------
-    def _write_gateways(self, tenant_id: int, index: TenantIndex | None) -> set[str] | None:
-        """Write (or remove) the tenant's gateway file; None if unchanged, else the
-        gateways FreeSWITCH must drop before it re-reads them (the old file's)."""
-        if self.gateways_dir is None:
-            return None
-        path = self.gateways_dir / f"t{tenant_id}.xml"
+    # -- the trunks' files ----------------------------------------------------
+    def _write(self, directory: Path, tenant_id: int, body: str) -> str | None:
+        """Write one tenant file of ours (remove it when ``body`` is ""); the previous
+        text ("" for none) when it changed, None when not. Another service's: refused."""
+        path = directory / f"t{tenant_id}.xml"
         try:
             current: str | None = path.read_text()
         except FileNotFoundError:
             current = None
         if other := foreign_owner(current, self.owner):
             raise ConfigApplyError(
-                f"{path.name} was written by orchestrator service {other}, not this one "
-                f"({self.owner}): left alone; two services must not share an engine",
+                f"{directory.name}/{path.name} was written by orchestrator service {other}, "
+                f"not this one ({self.owner}): left alone; two services must not share an engine",
                 owner=other,
             )
-        old = set(_GATEWAY.findall(current or ""))
-        if index is None or not index.gateways:
+        if not body:
             if current is None or owner_of(current) != self.owner:
                 return None
             path.unlink()
-            return old
-        text = mark(self.owner, comment="<!--", end=" -->") + index.gateways
+            return current
+        text = mark(self.owner, comment="<!--", end=" -->") + body
         if text == current:
             return None
-        self.gateways_dir.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text)
-        return old
+        return current or ""
 
-    async def _reload_gateways(self, dropped: Iterable[str]) -> None:
-        """FreeSWITCH re-reads the gateway files; a failure waits for the next change."""
+    def _write_gateways(self, tenant_id: int, index: TenantIndex | None) -> TrunkChange | None:
+        """Write (or remove) the tenant's gateway and trunk ACL files; what changed."""
+        if self.gateways_dir is None:
+            return None
+        old = self._write(self.gateways_dir, tenant_id, index.gateways if index else "")
+        acl_dir = self.gateways_dir.parent / "trunk-acl"
+        acl = self._write(acl_dir, tenant_id, index.trunk_acl if index else "")
+        if old is None and acl is None:
+            return None
+        dropped = set(_GATEWAY.findall(old)) if old is not None else set()
+        return TrunkChange(gateways=old is not None, acl=acl is not None, dropped=dropped)
+
+    async def _reload_gateways(self, change: TrunkChange) -> None:
+        """FreeSWITCH re-reads the trunks' files; a failure waits for the next change."""
         if self.engine is None:
             return
         try:
             await self.engine.reload("dialplan")  # reloadxml: the files into its XML
-            for name in sorted(dropped):
+            if change.acl:
+                await self.engine.command("reloadacl")
+            for name in sorted(change.dropped):
                 await self.engine.command(f"sofia profile {self.sip_profile} killgw {name}")
-            await self.engine.reload("sip")  # sofia profile <p> rescan: the new ones
+            if change.gateways:
+                await self.engine.reload("sip")  # sofia profile <p> rescan: the new ones
         except EngineError as exc:
             log.warning("FreeSWITCH did not re-read the trunks' gateways: %s", exc)
 
@@ -212,7 +225,7 @@ class FreeSwitchProvisioner:
         async with self._lock:
             rendered = await asyncio.to_thread(self._render_all, configs)
             wanted = {c.id for c in configs}
-            dropped: set[str] | None = None
+            dropped: TrunkChange | None = None
             for gone in (set(self.tenants) | self._gateway_files()) - wanted:
                 dropped = _union(dropped, self._try_gateways(gone, None))
                 self._swap(gone, None)
@@ -237,7 +250,7 @@ class FreeSwitchProvisioner:
         found = (_GATEWAY_FILE.fullmatch(n) for n in os.listdir(self.gateways_dir))
         return {int(m.group(1)) for m in found if m}
 
-    def _try_gateways(self, tenant_id: int, index: TenantIndex | None) -> set[str] | None:
+    def _try_gateways(self, tenant_id: int, index: TenantIndex | None) -> TrunkChange | None:
         try:
             return self._write_gateways(tenant_id, index)
         except ConfigApplyError as exc:
@@ -261,5 +274,16 @@ def _changed_users(old: TenantIndex | None, new: TenantIndex | None) -> list[str
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
-    return b if a is None else a if b is None else a | b
+@dataclass(frozen=True, slots=True)
+class TrunkChange:
+    """What changed in a tenant's trunk files: FreeSWITCH re-reads only that."""
+
+    gateways: bool = False
+    acl: bool = False
+    dropped: set[str] = field(default_factory=set)
+
+
+def _union(a: TrunkChange | None, b: TrunkChange | None) -> TrunkChange | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return TrunkChange(a.gateways or b.gateways, a.acl or b.acl, a.dropped | b.dropped)

@@ -37,7 +37,7 @@ from orchestrator.provisioning.tenant import (
 )
 
 DIDS_CONTEXT = "orchestrator-dids"
-TEMPLATES = ("directory.xml.j2", "dialplan.xml.j2", "gateways.xml.j2")
+TEMPLATES = ("directory.xml.j2", "dialplan.xml.j2", "gateways.xml.j2", "trunk_acl.xml.j2")
 FEATURE_CODES = {"*91": "agent_login", "*92": "agent_logout", "*93": "agent_pause"}
 # What reaches a document, per field (the snapshot's own checks, again).
 _NUMBER = re.compile(r"[0-9*#+]{1,40}")
@@ -103,6 +103,9 @@ def _check_did(d: DidRoute) -> None:
 
 
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})"
+)
 _CREDENTIAL = re.compile(r"[A-Za-z0-9!#%*+\-./:=?@^_~]{1,64}")
 
 
@@ -140,6 +143,8 @@ class TenantIndex:
     #: the trunks as sofia gateways (the file conf/gateways/t<id>.xml), and their names
     gateways: str = ""
     gateway_names: frozenset[str] = frozenset()
+    #: the trunks' addresses that may call in without authentication (conf/trunk-acl)
+    trunk_acl: str = ""
 
     @property
     def tenant_id(self) -> int:
@@ -171,6 +176,7 @@ class Renderer:
         self.directory_template = self.env.get_template("directory.xml.j2")
         self.dialplan_template = self.env.get_template("dialplan.xml.j2")
         self.gateways_template = self.env.get_template("gateways.xml.j2")
+        self.trunk_acl_template = self.env.get_template("trunk_acl.xml.j2")
         self.ring_timeout = ring_timeout
         self.outbound_ring_timeout = outbound_ring_timeout
         self.cache_ms = cache_ms
@@ -244,4 +250,8 @@ class Renderer:
         if t.trunks:
             index.gateways = self.gateways_template.render(trunks=t.trunks)
             index.gateway_names = frozenset(g.endpoint for g in t.trunks)
+            # Only an address can be in an ACL: a trunk named by a DNS name is not there.
+            addresses = sorted({g.host for g in t.trunks if _IPV4.fullmatch(g.host)})
+            if addresses:
+                index.trunk_acl = self.trunk_acl_template.render(addresses=addresses)
         return index
