@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEAK_SECRETS = {"", "asterisk", "secret", "password", "changeme", "admin", "1234"}
@@ -136,6 +136,16 @@ class FreeSwitchSettings(BaseModel):
     # How long FreeSWITCH waits for an xml_curl answer before its static (denying) files.
     xml_curl_timeout_s: int = Field(default=3, ge=1, le=30)
     credentials: Path | None = None
+    # Whether the password was given (a remote FreeSWITCH), not read from the instance.
+    _password_given: bool = PrivateAttr(default=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._password_given = bool(self.esl_password)
+
+    @property
+    def remote(self) -> bool:
+        """A FreeSWITCH elsewhere: another host, or a password given, not generated here."""
+        return self.esl_host not in ("127.0.0.1", "localhost", "::1") or self._password_given
 
     @property
     def instance_dir(self) -> Path:

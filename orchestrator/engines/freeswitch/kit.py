@@ -37,8 +37,6 @@ __all__ = [
     "templates_dir",
 ]
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
 
 def templates_dir() -> Path:
     """The configuration templates: ORCH_FREESWITCH_TEMPLATES_DIR, else freeswitch_conf/."""
@@ -50,7 +48,7 @@ def templates_dir() -> Path:
 
 def is_remote(group: FreeSwitchSettings) -> bool:
     """A FreeSWITCH elsewhere: another host, or a password given rather than generated."""
-    return group.esl_host not in _LOOPBACK or "esl_password" in group.model_fields_set
+    return group.remote
 
 
 def remote_status(group: FreeSwitchSettings) -> dict[str, object]:

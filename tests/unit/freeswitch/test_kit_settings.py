@@ -113,9 +113,20 @@ def test_without_a_password_the_kit_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_local_or_remote_instance(tmp_path: Path) -> None:
+    (tmp_path / "default").mkdir()
+    creds = {"esl_password": STRONG, "xml_curl_secret": "y" * 24}
+    (tmp_path / "default" / "credentials.json").write_text(json.dumps(creds))
     local = Settings(engine="freeswitch", state_dir=tmp_path, freeswitch={"root": tmp_path})
+    # The password read from the instance's credentials keeps it local.
+    assert local.freeswitch.esl_password == STRONG and not local.freeswitch.remote
     instance = local_instance(local)
     assert isinstance(instance, FreeSwitchInstance) and instance.dir == tmp_path / "default"
+    given = Settings(
+        engine="freeswitch",
+        state_dir=tmp_path,
+        freeswitch={"root": tmp_path, "esl_password": "another-" + STRONG},
+    )
+    assert given.freeswitch.remote and local_instance(given) is None
     remote = Settings(
         engine="freeswitch",
         state_dir=tmp_path,
