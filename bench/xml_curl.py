@@ -13,7 +13,10 @@ ones), its domain and user changed to random users of the index. Timed:
   prepared document), :func:`time.process_time` per lookup;
 * ``asgi``: the whole route, called as uvicorn calls the FastAPI app (routing, the
   secret check, the body, the response; not the HTTP parsing nor the TCP connection
-  FreeSWITCH opens anew per lookup).
+  FreeSWITCH opens anew per lookup);
+* ``tcp``: as FreeSWITCH asks: uvicorn (one worker, in a process of its own) on a
+  local port, each lookup a new TCP connection with mod_xml_curl's request, from
+  ``tcp_clients`` threads of this process.
 
 The aim (issue 12): at least 5,000 directory lookups/s for 100,000 users, each under
 50 ms. Figures are for reading; only a wrong answer fails the run.
@@ -22,8 +25,11 @@ The aim (issue 12): at least 5,000 directory lookups/s for 100,000 users, each u
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import multiprocessing
 import random
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +63,11 @@ class XmlCurlOptions:
     users_per_tenant: int = 100
     lookups: int = 20_000
     asgi_lookups: int = 5_000
+    tcp_lookups: int = 5_000
+    tcp_clients: int = 4
 
 
-SMOKE = XmlCurlOptions(users=200, users_per_tenant=50, lookups=200, asgi_lookups=50)
+SMOKE = XmlCurlOptions(users=200, users_per_tenant=50, lookups=200, asgi_lookups=50, tcp_lookups=50)
 
 
 def tenants(options: XmlCurlOptions) -> list[TenantConfig]:
@@ -149,6 +157,68 @@ async def _asgi(prov: FreeSwitchProvisioner, requests: list[bytes]) -> list[floa
     return times
 
 
+def _app(prov: FreeSwitchProvisioner) -> FastAPI:
+    app = FastAPI()
+    app.include_router(xml_curl_router(lambda: prov, lambda: SECRET))
+    return app
+
+
+def _serve(prov: FreeSwitchProvisioner, sock: socket.socket) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(_app(prov), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _tcp_lookup(port: int, body: bytes) -> float:
+    head = (
+        f"POST {PREFIX}/{SECRET}/directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "User-Agent: freeswitch-xml/1.0\r\nAccept: */*\r\n"
+        f"Content-Length: {len(body)}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head.encode() + body)
+        data = b""
+        while b"</document>" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.perf_counter() - started
+    if b" 200 OK" not in data[:20] or b"<user id=" not in data:
+        raise AssertionError(f"no user in the answer: {data[:200]!r}")
+    return elapsed
+
+
+def _tcp(prov: FreeSwitchProvisioner, requests: list[bytes], clients: int) -> list[float]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    server = multiprocessing.get_context("fork").Process(target=_serve, args=(prov, sock))
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the listening socket accepts at once; wait for answers
+            try:
+                _tcp_lookup(port, requests[0])
+                break
+            except (OSError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            started = time.perf_counter()
+            times = list(pool.map(lambda body: _tcp_lookup(port, body), requests))
+            times.append(-(time.perf_counter() - started))  # the wall clock, last
+        return times
+    finally:
+        server.kill()  # a bench server: nothing of it to keep
+        server.join(10)
+        sock.close()
+
+
 def run(options: XmlCurlOptions) -> int:
     rng = random.Random(12)
     configs = tenants(options)
@@ -179,6 +249,11 @@ def run(options: XmlCurlOptions) -> int:
     report("xml_curl_asgi_lookups_per_s", len(times) / total if total else 0.0, "lookups/s")
     report("xml_curl_asgi_p99_ms", times[int(len(times) * 0.99) - 1] * 1e3, "ms")
     report("xml_curl_asgi_max_ms", times[-1] * 1e3, "ms")
+    tcp = _tcp(prov, requests[: options.tcp_lookups], options.tcp_clients)
+    wall = -tcp.pop()
+    tcp.sort()
+    report("xml_curl_tcp_lookups_per_s", len(tcp) / wall if wall else 0.0, "lookups/s")
+    report("xml_curl_tcp_p99_ms", tcp[int(len(tcp) * 0.99) - 1] * 1e3, "ms")
     return 0
 
 
