@@ -74,7 +74,7 @@ def _engine_errors(action: Callable[[], object]) -> None:
     """Run an engine command; its InstanceError as a one-line error (exit status 1)."""
     try:
         action()
-    except RuntimeError as exc:  # each instance's InstanceError
+    except (RuntimeError, OSError) as exc:  # each instance's InstanceError, a folder refused
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

@@ -11,6 +11,7 @@ FreeSWITCH runs on this machine (:mod:`.instance`). A remote FreeSWITCH is named
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from orchestrator.engines.freeswitch.provisioning.xml_curl import PREFIX, xml_cu
 from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.provisioning.base import EngineConfig
 from orchestrator.settings import FreeSwitchSettings, Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FreeSwitchInstance",
@@ -142,6 +145,11 @@ def build(deps: KitDeps) -> EngineKit:
         sip_profile=group.sip_profile,
         owner=settings.service_id,
     )
+    if not group.xml_curl_secret:
+        log.warning(
+            "no ORCH_FREESWITCH__XML_CURL_SECRET: every xml_curl lookup is refused, so "
+            "FreeSWITCH uses its static files and no phone registers"
+        )
     router = xml_curl_router(
         lambda: provisioner, lambda: settings.freeswitch.xml_curl_secret, deps.authorizer
     )
