@@ -130,6 +130,7 @@ def build(deps: KitDeps) -> EngineKit:
             password=group.esl_password,
             recordings_dir=group.recordings_dir,
             conference_profile=group.conference_profile,
+            sip_profile=group.sip_profile,
         )
     # The adapter has the configuration side; an engine passed in by a test may not.
     config: EngineConfig | None = (

@@ -144,3 +144,23 @@ def test_another_services_file_is_left_alone(tmp_path: Path) -> None:
 def test_trunk_payloads_are_refused(trunk: SipTrunk) -> None:
     with pytest.raises(ValidationError):
         Renderer(TEMPLATES).render(with_trunks(tenant(1), trunk))
+
+
+def test_an_unknown_gateway_does_not_stop_the_reload(tmp_path: Path) -> None:
+    from orchestrator.core.errors import CallError
+
+    class Refusing(RecordingConfig):
+        async def command(self, text: str) -> str:
+            self.commands.append(text)
+            if "killgw" in text:
+                raise CallError("-ERR no such gateway")
+            return "+OK"
+
+    store = Store(with_trunks(tenant(1), CARRIER))
+    engine = Refusing()
+    p = make(tmp_path, store, engine)
+    asyncio.run(p.apply_all())
+    engine.commands.clear()
+    store.tenants[1] = with_trunks(tenant(1), replace(CARRIER, port=5080))
+    assert asyncio.run(p.tenant_changed(1)).ok
+    assert engine.commands[-1] == "reload sip"

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.core.errors import ConfigApplyError, EngineError, ValidationError
+from orchestrator.core.errors import CallError, ConfigApplyError, EngineError, ValidationError
 from orchestrator.engines.freeswitch.provisioning.render import Renderer, TenantIndex
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
@@ -108,7 +108,7 @@ class FreeSwitchProvisioner:
             return
         try:
             await self.engine.invalidate_sip_objects(DIRECTORY, users)
-        except EngineError as exc:
+        except (EngineError, CallError) as exc:
             # Not fatal: cached users expire on their own (the template's cacheable).
             log.warning("could not flush %d cached FreeSWITCH users: %s", len(users), exc)
 
@@ -160,10 +160,12 @@ class FreeSwitchProvisioner:
             if change.acl:
                 await self.engine.command("reloadacl")
             for name in sorted(change.dropped):
-                await self.engine.command(f"sofia profile {self.sip_profile} killgw {name}")
+                # A gateway FreeSWITCH never loaded answers -ERR: the others still go.
+                with contextlib.suppress(CallError):
+                    await self.engine.command(f"sofia profile {self.sip_profile} killgw {name}")
             if change.gateways:
                 await self.engine.reload("sip")  # sofia profile <p> rescan: the new ones
-        except EngineError as exc:
+        except (EngineError, CallError) as exc:
             log.warning("FreeSWITCH did not re-read the trunks' gateways: %s", exc)
 
     # -- Provisioner -------------------------------------------------------
@@ -238,7 +240,7 @@ class FreeSwitchProvisioner:
                 dropped = _union(dropped, self._try_gateways(index.tenant_id, index))
                 self._swap(index.tenant_id, index)
             if reload and self.engine is not None:
-                with contextlib.suppress(EngineError):
+                with contextlib.suppress(EngineError, CallError):
                     await self.engine.command("xml_flush_cache")
                 if dropped is not None:
                     await self._reload_gateways(dropped)
