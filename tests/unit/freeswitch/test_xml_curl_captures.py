@@ -173,3 +173,15 @@ def test_a_section_other_than_the_path_is_not_answered(client: TestClient) -> No
     # A directory form POSTed to the dialplan binding (or the reverse) answers nothing.
     assert post(client, "dialplan", raw_requests()[REGISTER]) == NOT_FOUND
     assert post(client, "configuration", raw_requests()[REGISTER]) == NOT_FOUND
+
+
+def test_one_binding_for_both_sections(client: TestClient) -> None:
+    # A FreeSWITCH configured with one gateway-url for "directory|dialplan".
+    response = client.post(f"{PREFIX}/{SECRET}", content=raw_requests()[REGISTER])
+    assert response.status_code == 200 and '<user id="1000"' in response.text
+    form = captured_form(
+        LOOPBACK_DIALPLAN, **{"Hunt-Context": "t42", "Hunt-Destination-Number": "1000"}
+    )
+    response = client.post(f"{PREFIX}/{SECRET}", content=encode(form))
+    assert "user/1000@127.0.0.1" in response.text
+    assert client.post(f"{PREFIX}/wrong", content=raw_requests()[REGISTER]).status_code == 404

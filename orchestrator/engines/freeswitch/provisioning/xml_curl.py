@@ -206,20 +206,30 @@ def xml_curl_router(
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-    @router.post("/{secret}/{section}")
-    async def lookup(secret: str, section: str, request: Request) -> Response:
+    async def answer(secret: str, section: str | None, request: Request) -> Response:
         expected = get_secret()
         if not expected or not secrets.compare_digest(secret.encode(), expected.encode()):
             raise HTTPException(status_code=404)
         provisioner = get_provisioner()
         body = await request.body()
         form = parse_form(body, DIRECTORY_FIELDS if section == "directory" else None)
+        wanted = form.get("section", "")
         answer: str | None = None
-        if provisioner is not None and form.get("section") == section:
-            if section == "directory":
+        if provisioner is not None and section in (None, wanted):
+            if wanted == "directory":
                 answer = directory_answer(provisioner, form)
-            elif section == "dialplan":
+            elif wanted == "dialplan":
                 answer = await dialplan_answer(provisioner, form, get_authorizer())
         return Response(answer or NOT_FOUND, media_type=MEDIA_TYPE)
+
+    @router.post("/{secret}/{section}")
+    async def lookup(secret: str, section: str, request: Request) -> Response:
+        """One binding per section (xml_curl.conf.xml): the path names it."""
+        return await answer(secret, section, request)
+
+    @router.post("/{secret}")
+    async def lookup_any(secret: str, request: Request) -> Response:
+        """One binding for several sections: the form's ``section`` says which."""
+        return await answer(secret, None, request)
 
     return router
