@@ -4,8 +4,9 @@ Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
 each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
 engine), the queues benchmark (FakeEngine), the same queues on a fresh ``bench``
 engine with SIPp agents and callers, the adapter micro-benchmark (recorded
-ARI events replayed through the Asterisk adapter, no engine), and prepaid
-authorization over HTTP as the dialplan asks (the service on the FakeEngine).
+ARI events replayed through the Asterisk adapter, no engine), prepaid
+authorization over HTTP as the dialplan asks (the service on the FakeEngine), and
+the ESL micro-benchmark (recorded FreeSWITCH event streams framed and parsed).
 Exits with 1 when a call, registration or apply of the provisioning run failed,
 when an IVR side took no step of the ramp with few enough failed calls, when a
 queues ramp had no steady step, when a sampled charge differs from the reference
@@ -31,6 +32,7 @@ from typing import TextIO
 from bench import (
     adapter,
     authorize,
+    esl,
     ivr,
     provisioning,
     queues,
@@ -56,6 +58,7 @@ SMOKE: dict[str, Runner] = {
     "adapter": lambda: adapter.run(adapter.SMOKE),
     "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
     "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
+    "esl": lambda: esl.run(esl.SMOKE),
     "xml-curl": lambda: xml_curl.run(xml_curl.SMOKE),
 }
 BENCHMARKS = tuple(SMOKE)
@@ -170,6 +173,15 @@ def main() -> int:
         default=auth_defaults.contention,
         help="requests at once against one account (default: %(default)s)",
     )
+    esl_defaults = esl.EslOptions()
+    group = parser.add_argument_group("esl (recorded FreeSWITCH event streams, no engine)")
+    group.add_argument(
+        "--esl-copies",
+        type=int,
+        default=esl_defaults.copies,
+        help="copies of each recorded event stream framed and parsed per run (default: "
+        "%(default)s)",
+    )
     restart_defaults = restart.RestartOptions()
     group = parser.add_argument_group("restart (live calls across a restart, Asterisk)")
     group.add_argument(
@@ -188,6 +200,8 @@ def main() -> int:
     )
     group.add_argument("--xml-curl-lookups", type=int, default=xml_curl_defaults.lookups)
     args = parser.parse_args()
+    if args.esl_copies < 1:
+        parser.error("--esl-copies must be at least 1")
     if args.xml_curl_users < 1 or args.xml_curl_lookups < 1:
         parser.error("need at least 1 xml-curl user and 1 lookup")
     if args.restart_calls < 1:
@@ -257,6 +271,7 @@ def main() -> int:
         "restart": lambda: asyncio.run(
             restart.run(restart.RestartOptions(calls=args.restart_calls))
         ),
+        "esl": lambda: esl.run(esl.EslOptions(copies=args.esl_copies)),
         "xml-curl": lambda: xml_curl.run(
             xml_curl.XmlCurlOptions(
                 users=args.xml_curl_users,
