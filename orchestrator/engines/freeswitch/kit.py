@@ -128,7 +128,9 @@ def build(deps: KitDeps) -> EngineKit:
             host=group.esl_host,
             port=group.esl_port,
             password=group.esl_password,
-            recordings_dir=group.recordings_dir,
+            # A local instance records into its own folder (both sides read it there).
+            recordings_dir=group.recordings_dir
+            or (None if is_remote(group) else group.instance_dir / "recordings"),
             conference_profile=group.conference_profile,
             sip_profile=group.sip_profile,
         )
