@@ -71,6 +71,17 @@ def test_a_tenants_trunks_become_its_gateway_file(tmp_path: Path) -> None:
     assert engine.commands == ["xml_flush_cache", "reload dialplan", "reloadacl", "reload sip"]
 
 
+def test_files_written_before_the_engine_answered_are_read_at_the_sync(tmp_path: Path) -> None:
+    # Start-up: apply_all(reload=False) writes, then apply_all() once FreeSWITCH answers.
+    store = Store(with_trunks(tenant(1), CARRIER))
+    engine = RecordingConfig()
+    p = make(tmp_path, store, engine)
+    asyncio.run(p.apply_all(reload=False))
+    assert engine.commands == []
+    asyncio.run(p.apply_all())
+    assert engine.commands == ["xml_flush_cache", "reload dialplan", "reloadacl", "reload sip"]
+
+
 def test_a_trunk_named_by_dns_is_not_in_the_acl(tmp_path: Path) -> None:
     store = Store(with_trunks(tenant(1), replace(CARRIER, host="sip.carrier.example")))
     p = make(tmp_path, store, RecordingConfig())

@@ -242,8 +242,12 @@ class FreeSwitchProvisioner:
             if reload and self.engine is not None:
                 with contextlib.suppress(EngineError, CallError):
                     await self.engine.command("xml_flush_cache")
-                if dropped is not None:
-                    await self._reload_gateways(dropped)
+                if self.gateways_dir is not None:
+                    # Files written before FreeSWITCH answered (apply_all(reload=False) at
+                    # start-up) are not in it yet: it re-reads them all, changed or not.
+                    await self._reload_gateways(
+                        TrunkChange(True, True, dropped.dropped if dropped else set())
+                    )
         return time.perf_counter() - started
 
     def _gateway_files(self) -> set[int]:
