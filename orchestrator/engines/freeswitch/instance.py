@@ -37,6 +37,8 @@ INSTALL_HINT = (
     "ORCH_FREESWITCH__XML_CURL_SECRET=<secret> with `orchestrator engine configure`'s "
     "files on it (docs/freeswitch.md)"
 )
+# Where FreeSWITCH's own build and the packages install it, after PATH.
+SEARCH = ("/usr/local/freeswitch/bin/freeswitch", "/usr/bin/freeswitch")
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
@@ -143,12 +145,7 @@ class FreeSwitchInstance:
     # -- install / configure -------------------------------------------------
     def executable(self) -> str | None:
         """The ``freeswitch`` binary this instance runs, or None."""
-        for candidate in (
-            self.binary,
-            shutil.which("freeswitch") or "",
-            "/usr/local/freeswitch/bin/freeswitch",
-            "/usr/bin/freeswitch",
-        ):
+        for candidate in (self.binary, shutil.which("freeswitch") or "", *SEARCH):
             if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
                 return candidate
         return None

@@ -139,9 +139,9 @@ def test_modules_load_xml_curl_before_sofia(configured: FreeSwitchInstance) -> N
 
 def test_no_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("orchestrator.engines.freeswitch.instance.SEARCH", ())
     inst = instance(tmp_path)
-    if inst.executable() is not None:  # a machine with FreeSWITCH in /usr/local or /usr/bin
-        return
+    assert inst.executable() is None
     with pytest.raises(InstanceError, match="ORCH_FREESWITCH__BINARY"):
         inst.install()
     with pytest.raises(InstanceError, match="remote FreeSWITCH"):
@@ -191,6 +191,14 @@ class FakeEventSocket:
 
     def close(self) -> None:
         self.server.close()
+
+
+def test_the_binary_is_found_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = tmp_path / "freeswitch"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert instance(tmp_path).executable() == str(exe)
 
 
 def test_esl_request_speaks_the_event_socket() -> None:

@@ -163,6 +163,7 @@ def test_cli_without_a_binary_says_how_to_get_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no freeswitch there
+    monkeypatch.setattr("orchestrator.engines.freeswitch.instance.SEARCH", ())
     code, output = _cli(
         monkeypatch,
         ["engine", "start"],
