@@ -226,3 +226,43 @@ def test_status_and_channels_of_a_running_instance(tmp_path: Path) -> None:
         inst.wait_ready(timeout=5)
     finally:
         esl.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_start_status_stop_with_a_stand_in_binary(tmp_path: Path) -> None:
+    import sys
+
+    exe = tmp_path / "freeswitch"
+    script = Path(__file__).with_name("fake_freeswitch_binary.py")
+    exe.write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
+    exe.chmod(0o755)
+    port = _free_port()
+    inst = FreeSwitchInstance(
+        root=tmp_path,
+        name="lab",
+        templates_dir=TEMPLATES,
+        xml_curl_url_base="http://127.0.0.1:8000/engine/freeswitch/xml-curl",
+        layout=Layout(esl_port=port),
+        binary=str(exe),
+        progress=lambda _msg: None,
+    )
+    assert inst.start(timeout=20) is True
+    try:
+        args = json.loads((inst.dir / "args.json").read_text())
+        assert args[:3] == ["-nf", "-nc", "-nonat"]
+        assert args[args.index("-conf") + 1] == str(inst.conf_dir)
+        assert args[args.index("-db") + 1] == str(inst.dir / "db")
+        status = inst.status()
+        assert status["running"] is True and "1.10.12" in str(status["version"])
+        assert inst.channels() == 0
+        # Already running: not started again, and not this caller's to stop.
+        assert inst.start(timeout=5) is False
+    finally:
+        inst.stop(timeout=10)
+    assert inst.pid() is None and not inst.pid_path.exists()
+    assert inst.status()["running"] is False
