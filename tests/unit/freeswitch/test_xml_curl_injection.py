@@ -9,6 +9,7 @@ rendered, and the tenant keeps what it had. Everything else is XML-escaped.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -137,3 +138,32 @@ def test_allowed_markup_characters_are_escaped() -> None:
     assert "Ann &amp; Bob&#39;s" in document
     variables = {v.get("name"): v.get("value") for v in parse(document).iter("variable")}
     assert variables["effective_caller_id_name"] == "Ann & Bob's"
+
+
+_ALPHABET = "0123456789*#+${}()[],;:'\"<>&/\\ \t\n\r%^=@.-_abcXYZ\u00e9\u202e\x00"
+
+
+def _fuzz(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, size)))
+
+
+def test_any_dialed_text_reaches_no_argument() -> None:
+    """500 random numbers and caller endpoints of FreeSWITCH-significant characters."""
+    p = provisioner(Store(tenant(1, "a.example", ("101", "102"))))
+    asyncio.run(p.apply_all())
+    rng = random.Random(20261206)
+    cases = [(_fuzz(rng, 48), _fuzz(rng, 40)) for _ in range(500)]
+    cases += [("101" + c, "") for c in "*#+,;$"] + [("0" + "1" * 10 + "$", "")]
+    unknown = asyncio.run(
+        dialplan_answer(p, {"Hunt-Context": "t1", "Hunt-Destination-Number": "999"})
+    )
+    for number, endpoint in cases:
+        form = {
+            "Hunt-Context": "t1",
+            "Hunt-Destination-Number": number,
+            "variable_tenant_id": "1",
+            "variable_orch_endpoint": endpoint,
+        }
+        # The very same document whatever was dialed: nothing of it is in there.
+        assert asyncio.run(dialplan_answer(p, form)) == unknown, (number, endpoint)
+    assert unknown is not None and actions(unknown)[-1] == ("hangup", "UNALLOCATED_NUMBER")
