@@ -232,3 +232,23 @@ def test_the_in_process_authorizer_asks_as_the_http_route_does() -> None:
         dialplan_answer(rating, tenant="3", endpoint="x", number="+44", call="u 1")  # type: ignore[arg-type]
     )
     assert bad.startswith("refuse_") and len(rating.asked) == 1
+
+
+def test_run_without_a_binary_is_a_one_line_start_up_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator import serve
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("orchestrator.engines.freeswitch.instance.SEARCH", ())
+    settings = Settings(
+        engine="freeswitch",
+        state_dir=tmp_path,
+        admin_token="run-admin-token-0123456789abcdef",
+        freeswitch={"root": tmp_path / "fs"},
+    )
+    with pytest.raises(SystemExit) as info:
+        serve.serve(settings)
+    assert info.value.code == serve.STARTUP_FAILURE
+    out = capsys.readouterr().out
+    assert "engine: no `freeswitch` executable found" in out and "Traceback" not in out
