@@ -136,6 +136,8 @@ def test_another_services_file_is_left_alone(tmp_path: Path) -> None:
     assert not result.ok and "service other" in result.error
     assert (tmp_path / "gateways" / "t1.xml").read_text() == foreign
     assert 1 not in p.tenants  # nothing swapped in either
+    asyncio.run(p.apply_all())  # the full sync skips that tenant too
+    assert 1 not in p.tenants
     asyncio.run(p.tenant_removed(1))
     assert (tmp_path / "gateways" / "t1.xml").read_text() == foreign
 

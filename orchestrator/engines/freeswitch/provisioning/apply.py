@@ -175,8 +175,8 @@ class FreeSwitchProvisioner:
             # Under the lock: two quick changes of one tenant must not apply the older last.
             async with self._lock:
                 config = await asyncio.to_thread(self._load_tenant, tenant_id)
-                if config is None:
-                    dropped = self._write_gateways(tenant_id, None)
+                if config is None:  # gone from the store: as tenant_removed
+                    dropped = self._try_gateways(tenant_id, None)
                     users = self._swap(tenant_id, None)
                     version = ""
                 else:
@@ -234,10 +234,11 @@ class FreeSwitchProvisioner:
             for index in rendered:
                 try:
                     self._claims(index)
-                except ValidationError as exc:
+                    change = self._write_gateways(index.tenant_id, index)
+                except (ValidationError, ConfigApplyError) as exc:
                     log.error("tenant %s not applied: %s", index.tenant_id, exc)
                     continue
-                dropped = _union(dropped, self._try_gateways(index.tenant_id, index))
+                dropped = _union(dropped, change)
                 self._swap(index.tenant_id, index)
             if reload and self.engine is not None:
                 with contextlib.suppress(EngineError, CallError):
