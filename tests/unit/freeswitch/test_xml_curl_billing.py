@@ -95,3 +95,30 @@ def test_without_billing_nothing_is_asked() -> None:
     auth = Authorizer("refuse_21")
     assert ("bridge", "[leg_timeout=60]" + BRIDGE) in outbound("", auth)
     assert auth.asked == []
+
+
+def test_the_captured_sip_calls_uuid_is_the_call_id() -> None:
+    from tests.unit.freeswitch.kit_fixtures import captured_form
+
+    p = provisioner(Store(tenant(42, "127.0.0.1", ("1000",), billing="prepaid")))
+    asyncio.run(p.apply_all())
+    form = captured_form(
+        3,  # the SIP call's dialplan lookup, as FreeSWITCH sent it
+        **{
+            "Hunt-Context": "t42",
+            "Hunt-Destination-Number": "01234567890",
+            "variable_tenant_id": "42",
+            "variable_orch_endpoint": "1000@127.0.0.1",
+        },
+    )
+    auth = Authorizer("limit_30000")
+    answer = asyncio.run(dialplan_answer(p, form, auth))
+    assert answer is not None and "sched_hangup +30 " in answer
+    assert auth.asked == [
+        {
+            "tenant_id": 42,
+            "endpoint": "1000@127.0.0.1",
+            "number": "+441234567890",
+            "call_id": "de43faaf-0bf4-4a1c-965a-35ce30e0b8c7",  # Channel-Call-UUID
+        }
+    ]
