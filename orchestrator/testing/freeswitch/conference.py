@@ -171,6 +171,8 @@ def conference_command(sw: Switch, arg: str) -> str:
     confs = _conferences(sw)
     if parts[0] == "list" and len(parts) == 1:
         return "".join(_list(c) for c in confs.values())
+    if parts[0] == "json_list" and len(parts) == 1:
+        return _json_list(list(confs.values()))
     conf = confs.get(parts[0])
     if conf is None:
         return f"-ERR Conference {parts[0]} not found\n"
@@ -180,19 +182,7 @@ def conference_command(sw: Switch, arg: str) -> str:
     if cmd == "count":
         return str(len(conf.members))
     if cmd == "json_list":
-        members = [
-            {
-                "id": m.id,
-                "uuid": m.channel.uuid,
-                "caller_id_name": m.channel.profile.caller_id_name,
-                "caller_id_number": m.channel.profile.caller_id_number,
-                "flags": {"can_hear": m.hear, "can_speak": m.speak, "is_moderator": m.moderator},
-            }
-            for m in conf.members.values()
-        ]
-        return json.dumps(
-            [{"conference_name": conf.name, "member_count": len(members), "members": members}]
-        )
+        return _json_list([conf])
     if cmd in ("lock", "unlock"):
         conf.locked = cmd == "lock"
         _event(sw, conf, cmd)
@@ -269,3 +259,44 @@ def _list(conf: Conference) -> str:
             f"{m.id};{ch.name};{ch.uuid};{ch.profile.caller_id_name};{ch.profile.caller_id_number};{flags};0;0;100;0\n"
         )
     return "".join(lines)
+
+
+def _json_list(confs: list[Conference]) -> str:
+    """``json_list``: mod_conference's cJSON document (members newest first)."""
+    out = []
+    for conf in confs:
+        members = [
+            {
+                "type": "caller",
+                "id": m.id,
+                "flags": {
+                    "can_hear": m.hear,
+                    "can_see": True,
+                    "can_speak": m.speak,
+                    "hold": m.hold,
+                    "mute_detect": False,
+                    "talking": False,
+                    "has_video": False,
+                    "video_bridge": False,
+                    "has_floor": False,
+                    "is_moderator": m.moderator,
+                    "end_conference": False,
+                    "mandatory_member_end_conference": False,
+                    "pass_digits": False,
+                },
+                "uuid": m.channel.uuid,
+                "caller_id_name": m.channel.profile.caller_id_name,
+                "caller_id_number": m.channel.profile.caller_id_number,
+                "join_time": 0,
+                "last_talking": 0,
+                "energy": 100,
+            }
+            for m in reversed(conf.members.values())
+        ]
+        out.append({
+            "conference_name": conf.name, "member_count": len(members), "ghost_count": 0,
+            "rate": 8000, "run_time": 0, "conference_uuid": conf.uuid, "locked": conf.locked,
+            "running": True, "answered": True, "dynamic": True,
+            "recording": bool(conf.recordings), "variables": {}, "members": members,
+        })  # fmt: skip
+    return json.dumps(out, indent="\t", separators=(",", ":\t"))

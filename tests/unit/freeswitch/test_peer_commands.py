@@ -157,8 +157,11 @@ async def test_conference_join_mute_kick_and_leave() -> None:
         await c.until("CUSTOM", ev, Action="unmute-member")
         assert await c.api("conference room9 mute 999") == "-ERR Non-Existant ID 999\n"
         assert await c.api("conference nosuch list") == "-ERR Conference nosuch not found\n"
-        listed = json.loads(await c.api("conference room9 json_list"))
-        assert {m["uuid"] for m in listed[0]["members"]} == {"m1", "m2"}
+        from orchestrator.engines.freeswitch.esl import listings
+
+        (listed,) = listings.parse_conferences(await c.api("conference room9 json_list"))
+        assert [m.uuid for m in listed.members] == ["m2", "m1"]  # newest first
+        assert listed.members[1].can_speak and listed.running
         # leave = transfer to park; the last one out destroys the conference
         await c.api("uuid_transfer m1 park inline", ev)
         await c.until("CUSTOM", ev, Action="del-member", Unique_ID="m1")
