@@ -26,6 +26,9 @@ _PLAY = ("switch_ivr_play_say.c", "switch_ivr_play_file", 2020)
 
 
 async def app_playback(sw: Switch, ch: Channel, arg: str) -> str:
+    if arg in sw.missing_files:
+        ch.variables["current_application_response"] = "FILE NOT FOUND"
+        return "FILE NOT FOUND"
     await play(sw, ch, arg, stop_on_dtmf=bool(ch.variables.get("playback_terminators")))
     ch.variables["current_application_response"] = "FILE PLAYED"
     return "FILE PLAYED"
@@ -167,6 +170,9 @@ async def app_record(sw: Switch, ch: Channel, arg: str) -> str:
     a = arg.split()
     path = a[0]
     limit = int(a[1]) if len(a) > 1 and a[1].isdigit() else 0
+    silence = int(a[3]) if len(a) > 3 and a[3].isdigit() else 0
+    if sw.callers_silent and silence and (not limit or silence < limit):
+        limit = silence  # nobody speaks: the silence limit ends it
     terms = ch.variables.get("playback_terminators", "*#")
     sw.emit(
         ch,
@@ -237,6 +243,10 @@ async def app_bridge(sw: Switch, ch: Channel, arg: str) -> str:
     if isinstance(result, str):
         ch.variables["originate_disposition"] = result
         ch.variables["last_bridge_hangup_cause"] = result
+        if ch.variables.get("continue_on_fail", "") not in ("true", result):
+            # a failed bridge hangs the caller up with its cause unless continue_on_fail
+            sw.hangup(ch, result)
+            raise Interrupted("hangup")
         return "_none_"
     await sw.bridge(ch, result, by_app=True)
     try:

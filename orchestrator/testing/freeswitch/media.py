@@ -36,7 +36,7 @@ def media_ms(sw: Switch, path: str) -> int | None:
         return total * (int(loops.group(1)) if loops else 1)
     if path.startswith("local_stream://"):
         return None
-    return sw.file_ms
+    return sw.file_lengths.get(Path(path).name, sw.file_ms)
 
 
 def _file_type(path: str) -> str:

@@ -77,9 +77,10 @@ async def originate(
         for name in caller.variables.get("export_vars", "").split(","):
             if name and name in caller.variables:
                 variables.setdefault(name, caller.variables[name])
-    if "originate_timeout" in variables:
-        with contextlib.suppress(ValueError):
-            timeout = float(variables["originate_timeout"])
+    for name in ("originate_timeout", "leg_timeout"):
+        if name in variables:
+            with contextlib.suppress(ValueError):
+                timeout = float(variables[name])
     timeout = timeout if timeout is not None else sw.originate_timeout
     if cid_num:
         variables.setdefault("origination_caller_id_number", cid_num)
@@ -114,11 +115,30 @@ async def _wait_answer(sw: Switch, ch: Channel, timeout: float) -> Channel | str
         answered.cancel()
         gone.cancel()
     if ch.answered and ch.up:
+        _on_answer(sw, ch, ch.variables.get("execute_on_answer", ""))
         return ch
     if ch.up:
         sw.hangup(ch, "NO_ANSWER")
         return "NO_ANSWER"
     return ch.hangup_cause or "NORMAL_CLEARING"
+
+
+def _on_answer(sw: Switch, ch: Channel, command: str) -> None:
+    """``execute_on_answer``: only ``sched_hangup +<s> [<cause>]`` is simulated."""
+    words = command.split()
+    if len(words) < 2 or words[0] != "sched_hangup" or not words[1].lstrip("+").isdigit():
+        return
+    delay = int(words[1].lstrip("+"))
+    cause = words[2] if len(words) > 2 else "ALLOTTED_TIMEOUT"
+
+    async def later() -> None:
+        await sw.sleep(delay)
+        if ch.up:
+            sw.hangup(ch, cause)
+
+    task = asyncio.get_running_loop().create_task(later())
+    sw.timers.add(task)
+    task.add_done_callback(sw.timers.discard)
 
 
 def _loopback(sw: Switch, data: str, variables: dict[str, str]) -> Channel:

@@ -79,7 +79,7 @@ class FakeFreeSwitch:
         for ch in list(self.switch.channels.values()):
             self.switch.hangup(ch, "SYSTEM_SHUTDOWN")
         tasks = [ch.task for ch in self.switch.channels.values() if ch.task is not None]
-        tasks += list(self.jobs)
+        tasks += [*self.jobs, *self.switch.timers]
         for task in tasks:
             task.cancel()
         for task in tasks:

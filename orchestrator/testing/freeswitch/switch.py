@@ -59,6 +59,12 @@ class Switch:
         # What tests look at: DTMF sent out of non-loopback channels, eavesdrop DTMF modes.
         self.dtmf_sent: dict[str, list[str]] = {}
         self.eavesdrop_modes: dict[str, str] = {}
+        self.timers: set[asyncio.Task[None]] = set()  # sched_hangup and the like
+        # Media knobs: a named file's length (ms; others: file_ms), files that are missing,
+        # and whether callers are silent (a record with a silence limit then ends by it).
+        self.file_lengths: dict[str, int] = {"tt-monkeys.wav": 10_000}
+        self.missing_files: set[str] = set()
+        self.callers_silent = False
         self.flushed: list[str] = []  # xml_flush_cache / sofia rescan arguments, in order
         # Endpoints other than loopback/ and error/: prefix -> handler (wave 2: user/, sofia/).
         self.endpoints: dict[str, Endpoint] = {}

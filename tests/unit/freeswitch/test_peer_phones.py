@@ -90,3 +90,54 @@ async def test_registrations_events_and_listings() -> None:
         assert await c.api("sofia_contact 1000@t1.example") == "error/user_not_registered"
         assert await c.api("originate user/1000@t1.example &park()") == "-ERR USER_NOT_REGISTERED\n"
         await c.close()
+
+
+TENANT = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<document type="freeswitch/xml"><section name="dialplan"><context name="t2">
+<extension name="user"><condition field="destination_number" expression="^(20\\d)$">
+<action application="set" data="hangup_after_bridge=true"/>
+<action application="bridge" data="[leg_timeout=1]user/$1@t2.example"/>
+<action application="hangup"/></condition></extension>
+<extension name="outbound"><condition field="destination_number" expression="^(9\\d+)$">
+<action application="set" data="hangup_after_bridge=true"/>
+<action application="bridge"
+ data="[leg_timeout=5,execute_on_answer=sched_hangup +1 ALLOTTED_TIMEOUT]sofia/gateway/gw/$1"/>
+<action application="hangup"/></condition></extension>
+<extension name="unknown"><condition field="destination_number" expression="^.*$">
+<action application="pre_answer"/>
+<action application="playback" data="tone_stream://%(274,0,913.8);%(274,0,1370.6)"/>
+<action application="hangup" data="UNALLOCATED_NUMBER"/></condition></extension>
+</context></section></document>"""
+
+
+async def test_tenant_dialplan_kinds() -> None:
+    """The shapes of the kit's tenant dialplan: ring a phone (busy, no answer), an
+    outbound route with a time limit, an unknown number."""
+    async with FakeFreeSwitch(dialplan=TENANT) as fs:
+        fs.switch.speed = 5.0
+        fs.add_phone("201@t2.example", FarEnd(refuse="USER_BUSY"))
+        fs.add_phone("202@t2.example", FarEnd(answer_after=None))
+        fs.add_gateway("gw")
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_HANGUP_COMPLETE CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER")
+        ev: list[Frame] = []
+
+        async def cause_of(uuid: str) -> str:
+            done = await c.until("CHANNEL_HANGUP_COMPLETE", ev, Unique_ID=uuid)
+            return done.event()["Hangup-Cause"]
+
+        assert await cause_of(await fs.call_in("201", context="t2")) == "USER_BUSY"
+        assert await cause_of(await fs.call_in("202", context="t2")) == "NO_ANSWER"
+        caller = await fs.call_in("9555", context="t2")
+        await c.until("CHANNEL_ANSWER", ev)
+        assert await cause_of(caller) == "NORMAL_CLEARING"  # the carrier leg's limit ended it
+        assert "ALLOTTED_TIMEOUT" in [
+            e.event()["Hangup-Cause"]
+            for e in ev
+            if e.event()["Event-Name"] == "CHANNEL_HANGUP_COMPLETE"
+        ]
+        unknown = await fs.call_in("555", context="t2")
+        await c.until("CHANNEL_PROGRESS_MEDIA", ev, Unique_ID=unknown)
+        assert await cause_of(unknown) == "UNALLOCATED_NUMBER"
+        await c.close()
