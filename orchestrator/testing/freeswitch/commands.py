@@ -270,9 +270,15 @@ async def uuid_record(sw: Switch, arg: str) -> str:
 
 
 async def hupall(sw: Switch, arg: str) -> str:
-    cause = arg.split()[0] if arg.split() else "NORMAL_CLEARING"
+    """``hupall [<cause>] [<var> <value>]``."""
+    words = arg.split()
+    cause = words[0] if words else "NORMAL_CLEARING"
+    var, value = (words[1], words[2]) if len(words) > 2 else ("", "")
     for ch in list(sw.channels.values()):
-        sw.hangup(ch, cause)
+        if not var or ch.variables.get(var) == value:
+            sw.hangup(ch, cause)
+    if var:
+        return f"+OK hangup all channels matching [{var}]=[{value}] with cause: {cause}\n"
     return f"+OK hangup all channels with cause {cause}\n"
 
 
@@ -283,7 +289,7 @@ async def reloadxml(sw: Switch, arg: str) -> str:
 
 async def xml_flush_cache(sw: Switch, arg: str) -> str:
     sw.flushed.append(arg)
-    return "+OK cleared\n"
+    return "+OK cleared 0 entries\n"  # the fake caches no directory users
 
 
 async def sofia(sw: Switch, arg: str) -> str:
@@ -298,7 +304,8 @@ async def sofia(sw: Switch, arg: str) -> str:
         )
     if arg.startswith("profile") and ("rescan" in arg or "restart" in arg):
         sw.flushed.append(f"sofia {arg}")
-        return "+OK scan complete\n"
+        await reloadxml(sw, "")
+        return "Reload XML [Success]\n+OK scan complete\n"
     return "-ERR Usage: sofia status|profile <name> rescan\n"
 
 

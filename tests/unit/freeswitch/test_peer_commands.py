@@ -128,8 +128,10 @@ async def test_hash_and_reload() -> None:
         assert await c.api("hash select/realm/key") == ""
         assert await c.api("reloadxml", ev) == "+OK [Success]\n"
         await c.until("RELOADXML", ev)
-        assert await c.api("xml_flush_cache id 1000 example.com") == "+OK cleared\n"
-        assert fs.switch.flushed == ["id 1000 example.com"]
+        assert await c.api("xml_flush_cache id 1000 example.com") == "+OK cleared 0 entries\n"
+        rescan = await c.api("sofia profile internal rescan")
+        assert rescan == "Reload XML [Success]\n+OK scan complete\n"
+        assert fs.switch.flushed == ["id 1000 example.com", "sofia profile internal rescan"]
         assert (await c.api("sofia status")).endswith("1 profile 0 aliases\n")
         await c.close()
 
