@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 __all__ = ["after_bridge", "bridge", "bridged", "transfer", "unbridge"]
 
+_EXEC = ("switch_core_session.c", "switch_core_session_exec", 2919)
+
 
 # -- bridges --------------------------------------------------------------
 async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) -> None:
@@ -61,6 +63,11 @@ async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) ->
                 "bridge_uuid": leg.bridged_to,
             }
         )
+    if not by_app:
+        for leg in (a, b):
+            app = [("Application", "uuid_bridge"), ("Application-Data", leg.bridged_to)]
+            sw.emit(leg, "CHANNEL_EXECUTE", after=app, calling=_EXEC)
+        sw.set_state(b, "CS_CONSUME_MEDIA")
     ids = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
     sw.emit(
         a,
@@ -68,6 +75,8 @@ async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) ->
         before=ids,
         calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689),
     )
+    if not by_app:
+        sw.set_state(b, "CS_EXCHANGE_MEDIA")
 
 
 def unbridge(sw: Switch, ch: Channel) -> None:
@@ -118,6 +127,9 @@ def transfer(sw: Switch, ch: Channel, dest: str, dialplan: str = "XML", context:
 
 async def bridged(sw: Switch, ch: Channel) -> list[tuple[str, str]] | None:
     """Stay in the bridge, running queued apps, until it ends."""
+    if not ch.in_bridge.is_set() and ch.up:
+        for state in ("CS_HIBERNATE", "CS_RESET", "CS_SOFT_EXECUTE"):  # uuid_bridge's hops
+            sw.set_state(ch, state)
     ch.in_bridge.set()
     while True:
         try:
