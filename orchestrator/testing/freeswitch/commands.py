@@ -34,7 +34,10 @@ async def api(sw: Switch, line: str) -> str:
             calling=("switch_loadable_module.c", "switch_api_execute", 2954),
         )
     )
-    return await func(sw, arg.strip())
+    try:
+        return await func(sw, arg.strip())
+    except (ValueError, IndexError, KeyError) as exc:  # bad arguments: FreeSWITCH says -ERR
+        return f"-ERR {name}: {exc}\n"
 
 
 async def status(sw: Switch, arg: str) -> str:

@@ -10,6 +10,7 @@ away and wake the task with an interrupt (break, transfer, bridge, hangup).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ EventSink = Callable[[FsEvent], None]
 # a new outbound channel (answered or answering later) or a hangup cause name.
 Endpoint = Callable[["Switch", str, dict[str, str]], Awaitable["Channel | str"]]
 App = Callable[["Switch", Channel, str], Awaitable[str]]
+
+log = logging.getLogger(__name__)
 
 _STATE_CALLING = ("switch_core_state_machine.c", "switch_core_session_run", 626)
 
@@ -349,6 +352,9 @@ class Switch:
             await self._session(ch, steps)
         except Interrupted:
             pass
+        except Exception:  # a bug of the fake: say so, and end the channel as a crash would
+            log.exception("fake FreeSWITCH: channel %s crashed", ch.uuid)
+            self.hangup(ch, "CRASH")
         finally:
             if ch.up:
                 self.hangup(ch, "NORMAL_CLEARING")

@@ -232,3 +232,20 @@ async def test_conference_hold_play_record_and_end(tmp_path) -> None:  # type: i
         assert (tmp_path / "conf.wav").read_bytes()[:4] == b"RIFF"
         assert fs.exists("k1") and fs.exists("k2")
         await c.close()
+
+
+async def test_bad_arguments_and_heartbeats() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN, heartbeat=0.05) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain HEARTBEAT")
+        beat = await c.read()
+        assert beat.event()["Event-Name"] == "HEARTBEAT"
+        assert beat.event()["Event-Info"] == "System Ready"
+        await c.command("noevents")
+        assert (
+            await c.api("originate loopback/7000/esl &park() XML esl x y notanumber")
+        ).startswith("-ERR")
+        assert (await c.api("uuid_hold")) == "-ERR Operation failed\n"
+        assert (await c.api("conference")).startswith("-USAGE")
+        await c.close()
