@@ -49,7 +49,7 @@ async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) ->
     for leg in (a, b):
         if leg.task is not None and not leg.task.done() and leg.task is not asyncio.current_task():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(leg.in_bridge.wait(), 1.0)
+                await asyncio.wait_for(leg.in_bridge.wait(), 5.0)
     if not (a.up and b.up and a.bridged_to == b.uuid):
         return
     now = now_us()

@@ -64,7 +64,7 @@ class RawClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def read(self, timeout: float = 3.0) -> Frame:
+    async def read(self, timeout: float = 5.0) -> Frame:
         while not self.frames:
             data = await asyncio.wait_for(self.reader.read(65536), timeout)
             if not data:

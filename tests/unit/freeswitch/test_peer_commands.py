@@ -243,9 +243,8 @@ async def test_bad_arguments_and_heartbeats() -> None:
         assert beat.event()["Event-Name"] == "HEARTBEAT"
         assert beat.event()["Event-Info"] == "System Ready"
         await c.command("noevents")
-        assert (
-            await c.api("originate loopback/7000/esl &park() XML esl x y notanumber")
-        ).startswith("-ERR")
+        assert (await c.api("uuid_setvar")).startswith("-USAGE")
+        assert (await c.api("uuid_transfer onlyone")).startswith("-USAGE")
         assert (await c.api("uuid_hold")) == "-ERR Operation failed\n"
         assert (await c.api("conference")).startswith("-USAGE")
         await c.close()
