@@ -99,7 +99,7 @@ class RawClient:
                 events.append(frame)
 
     async def until(
-        self, name: str, events: list[Frame], timeout: float = 3.0, **match: str
+        self, name: str, events: list[Frame], timeout: float = 5.0, **match: str
     ) -> Frame:
         """Read events (kept in ``events``) until ``name`` with the header values ``match``."""
         for frame in events:
