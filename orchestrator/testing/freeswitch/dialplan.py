@@ -55,6 +55,7 @@ class Dialplan:
         self.xml_curl_url = xml_curl_url
         self.timeout = timeout
         self.requests: list[dict[str, str]] = []  # what was POSTed (tests read it)
+        self.static_directory = ""  # FreeSWITCH directory XML used when xml_curl has nothing
 
     def set_static(self, xml: str) -> None:
         self.xml = xml
@@ -94,9 +95,13 @@ class Dialplan:
         return fields
 
     async def directory(self, fields: list[tuple[str, str]]) -> ET.Element | None:
-        """A directory lookup (``section=directory``), for SIP phone simulations."""
-        base = [("hostname", "vm"), ("section", "directory")]
-        return await self.fetch(base + fields)
+        """A directory lookup (``fields`` after hostname/section): the xml_curl document,
+        else the static directory (None when there is neither)."""
+        if self.xml_curl_url:
+            document = await self.fetch([("hostname", "vm"), ("section", "directory"), *fields])
+            if document is not None:
+                return document
+        return _parse(self.static_directory) if self.static_directory.strip() else None
 
     async def fetch(self, fields: list[tuple[str, str]]) -> ET.Element | None:
         """POST ``fields`` to the gateway; the document, or None to fall back."""

@@ -217,6 +217,14 @@ class FakeFreeSwitch:
         reg = registrations.Registration(user, domain, variables=dict(variables or {}))
         registrations.register(self.switch, reg)
 
+    async def register_sip(self, endpoint: str, password: str, *, port: int = 15072) -> bool:
+        """A phone REGISTERs with digest credentials, checked against the directory
+        (xml_curl first, then :attr:`Dialplan.static_directory`); True if accepted."""
+        from orchestrator.testing.freeswitch.sip import register_sip
+
+        user, _, domain = endpoint.partition("@")
+        return await register_sip(self, user, domain, password, port=port)
+
     def unregister(self, endpoint: str) -> None:
         """The phone's registration ends (``sofia::unregister``; calls to it fail)."""
         phone = self.switch.phones.get(endpoint)

@@ -141,3 +141,62 @@ async def test_tenant_dialplan_kinds() -> None:
         await c.until("CHANNEL_PROGRESS_MEDIA", ev, Unique_ID=unknown)
         assert await cause_of(unknown) == "UNALLOCATED_NUMBER"
         await c.close()
+
+
+async def test_register_with_digest_against_xml_curl_then_static() -> None:
+    import hashlib
+    import json as jsonlib
+    import pathlib
+
+    from aiohttp import web
+
+    served: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        served.append(form)
+        if form.get("user") != "1000":
+            return web.Response(status=404)
+        return web.Response(
+            text="""<document type="freeswitch/xml"><section name="directory">
+<domain name="t1.example"><user id="1000"><params><param name="password" value="pw1000"/>
+</params><variables><variable name="tenant_id" value="1"/></variables></user></domain>
+</section></document>"""
+        )
+
+    app = web.Application()
+    app.router.add_post("/fsxml", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        a1 = hashlib.md5(b"2000:t1.example:secret").hexdigest()
+        async with FakeFreeSwitch(xml_curl_url=f"http://127.0.0.1:{port}/fsxml") as fs:
+            # the static fallback: a user with an a1-hash (md5 of user:realm:password)
+            fs.dialplan.static_directory = """<include><domain name="t1.example">
+<user id="2000"><params><param name="a1-hash" value="{a1}"/>
+</params></user></domain></include>""".replace("{a1}", a1)
+            c = await RawClient.open(fs.port)
+            await c.login()
+            await c.command("event plain CUSTOM sofia::register")
+            assert await fs.register_sip("1000@t1.example", "pw1000")
+            reg = await c.read()
+            assert reg.event()["tenant_id"] == "1" and reg.event()["username"] == "1000"
+            assert not await fs.register_sip("1000@t1.example", "wrong")
+            assert not await fs.register_sip("2000@t1.example", "anything")  # 404 -> static
+            assert await fs.register_sip("2000@t1.example", "secret")
+            assert await c.api("originate user/1000@t1.example &park()") != (
+                "-ERR USER_NOT_REGISTERED\n"
+            )
+            await c.close()
+    finally:
+        await runner.cleanup()
+    recorded = jsonlib.loads(
+        (
+            pathlib.Path(__file__).parents[2] / "data/freeswitch-esl/e1_xml_curl_requests.json"
+        ).read_text()
+    )
+    assert list(served[0]) == [name for name, _ in recorded[0]["fields"]]
+    assert served[0]["sip_auth_method"] == "REGISTER" and served[0]["action"] == "sip_auth"
