@@ -225,6 +225,14 @@ class FakeFreeSwitch:
         user, _, domain = endpoint.partition("@")
         return await register_sip(self, user, domain, password, port=port)
 
+    async def call_from_phone(self, endpoint: str, destination: str, password: str) -> str | None:
+        """The phone ``user@domain`` dials ``destination`` (INVITE digest-checked against
+        the directory, then routed in the user's ``user_context``); the channel's uuid,
+        or None when refused."""
+        from orchestrator.testing.freeswitch.sip import call_from_phone
+
+        return await call_from_phone(self, endpoint, destination, password)
+
     def unregister(self, endpoint: str) -> None:
         """The phone's registration ends (``sofia::unregister``; calls to it fail)."""
         phone = self.switch.phones.get(endpoint)

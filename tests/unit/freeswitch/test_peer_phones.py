@@ -200,3 +200,28 @@ async def test_register_with_digest_against_xml_curl_then_static() -> None:
     )
     assert list(served[0]) == [name for name, _ in recorded[0]["fields"]]
     assert served[0]["sip_auth_method"] == "REGISTER" and served[0]["action"] == "sip_auth"
+
+
+async def test_a_phone_call_is_authenticated_and_runs_in_its_user_context() -> None:
+    directory = """<include><domain name="t1.example"><user id="101"><params>
+<param name="password" value="pw101"/></params><variables>
+<variable name="user_context" value="t1"/><variable name="effective_caller_id_name" value="Ann"/>
+</variables></user></domain></include>"""
+    dialplan = """<include><context name="t1"><extension name="x">
+<condition field="destination_number" expression="^(\\d+)$">
+<action application="set" data="orch_route=feature"/><action application="park"/>
+</condition></extension></context></include>"""
+    async with FakeFreeSwitch(dialplan=dialplan) as fs:
+        fs.dialplan.static_directory = directory
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_PARK")
+        assert await fs.call_from_phone("101@t1.example", "*21", "wrong") is None
+        uuid = await fs.call_from_phone("101@t1.example", "21", "pw101")
+        assert uuid is not None
+        park = await c.read()
+        ev = park.event()
+        assert ev["Unique-ID"] == uuid and ev["Caller-Context"] == "t1"
+        assert ev["Caller-Caller-ID-Name"] == "Ann" and ev["variable_user_context"] == "t1"
+        assert ev["Channel-Name"] == "sofia/internal/101@t1.example"
+        await c.close()
