@@ -147,7 +147,7 @@ async def app_transfer(sw: Switch, ch: Channel, arg: str) -> str:
 
 
 async def app_hash(sw: Switch, ch: Channel, arg: str) -> str:
-    from orchestrator.testing.freeswitch.commands import hash_command
+    from orchestrator.testing.freeswitch.system import hash_command
 
     hash_command(sw, arg)
     return "_none_"
