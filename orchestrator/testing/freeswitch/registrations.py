@@ -12,6 +12,7 @@ from orchestrator.testing.freeswitch.switch import Switch
 
 __all__ = [
     "Registration",
+    "message_waiting",
     "register",
     "remember",
     "show_registrations",
@@ -65,6 +66,10 @@ def register(sw: Switch, reg: Registration) -> None:
     ]  # fmt: skip
     headers += list(reg.variables.items())
     sw.fire(FsEvent("CUSTOM", headers, subclass="sofia::register", calling=_CALLING))
+    # mod_voicemail answers the registration with the box's state (e2)
+    mwi = [("MWI-Messages-Waiting", "no"), ("MWI-Message-Account", f"sip:{reg.user}@{reg.domain}"),
+           ("Sofia-Profile", "internal"), ("Call-ID", reg.call_id)]  # fmt: skip
+    sw.fire(FsEvent("MESSAGE_WAITING", mwi, calling=("mod_voicemail.c", "vm_event_thread", 0)))
 
 
 def unregister(sw: Switch, endpoint: str) -> None:
@@ -125,3 +130,18 @@ def sofia_contact(sw: Switch, arg: str) -> str:
     if reg is None:
         return "error/user_not_registered"
     return f"sofia/internal/{reg.contact}"
+
+
+def message_waiting(sw: Switch, headers: list[tuple[str, str]]) -> None:
+    """A MESSAGE_WAITING event: mod_sofia NOTIFYs the registered phone of the account
+    (recorded in ``sw.mwi_sent`` as the NOTIFY body's fields); one without
+    MWI-Message-Account or MWI-Messages-Waiting is dropped, as mod_sofia logs."""
+    fields = dict(headers)
+    account = fields.get("MWI-Message-Account", "")
+    if not account or "MWI-Messages-Waiting" not in fields:
+        return
+    endpoint = account.removeprefix("sip:")
+    if endpoint not in _registrations(sw):
+        return
+    body = {k.removeprefix("MWI-"): v for k, v in headers if k.startswith("MWI-")}
+    sw.mwi_sent.append((endpoint, body))

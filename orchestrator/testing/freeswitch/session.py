@@ -12,6 +12,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
+from orchestrator.testing.freeswitch import registrations
 from orchestrator.testing.freeswitch.channels import Message
 from orchestrator.testing.freeswitch.commands import api
 from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
@@ -317,6 +318,8 @@ class EslSession:
         )
         self.reply(f"+OK {event_uuid}")
         self.fs.switch.fire(event)
+        if name == "MESSAGE_WAITING":
+            registrations.message_waiting(self.fs.switch, headers)
 
     async def _cmd_log(self, rest: str, headers: list[tuple[str, str]], body: str) -> None:
         level = rest or "7"

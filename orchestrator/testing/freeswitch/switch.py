@@ -68,7 +68,10 @@ class Switch:
         self.file_lengths: dict[str, int] = {"tt-monkeys.wav": 10_000}
         self.missing_files: set[str] = set()
         self.callers_silent = False
-        self.flushed: list[str] = []  # xml_flush_cache / sofia rescan arguments, in order
+        self.flushed: list[str] = []
+        self.mwi_sent: list[
+            tuple[str, dict[str, str]]
+        ] = []  # (user@domain, NOTIFY fields)  # xml_flush_cache / sofia rescan arguments, in order
         # Endpoints other than loopback/ and error/: prefix -> handler (wave 2: user/, sofia/).
         self.endpoints: dict[str, Endpoint] = {}
         # SIP far ends by "user@domain" / gateway name (see phones.FarEnd).

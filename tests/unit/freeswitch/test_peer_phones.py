@@ -225,3 +225,32 @@ async def test_a_phone_call_is_authenticated_and_runs_in_its_user_context() -> N
         assert ev["Caller-Caller-ID-Name"] == "Ann" and ev["variable_user_context"] == "t1"
         assert ev["Channel-Name"] == "sofia/internal/101@t1.example"
         await c.close()
+
+
+async def test_message_waiting_reaches_a_registered_phone() -> None:
+    async with FakeFreeSwitch() as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain MESSAGE_WAITING")
+        fs.register("1000@t1.example")
+        first = await c.read()
+        assert first.event()["MWI-Messages-Waiting"] == "no"
+        assert first.event()["MWI-Message-Account"] == "sip:1000@t1.example"
+        reply = await c.command(
+            "sendevent MESSAGE_WAITING\nMWI-Messages-Waiting: yes\n"
+            "MWI-Message-Account: sip:1000@t1.example\nMWI-Voice-Message: 2/1 (0/0)"
+        )
+        assert reply.get("Reply-Text").startswith("+OK ")
+        echoed = await c.read()
+        assert echoed.names == ["Content-Length", "Content-Type"]
+        assert echoed.body.startswith(
+            b"Command: sendevent%20MESSAGE_WAITING\nMWI-Messages-Waiting: yes\n"
+        )
+        assert fs.switch.mwi_sent == [
+            (
+                "1000@t1.example",
+                {"Messages-Waiting": "yes", "Message-Account": "sip:1000@t1.example",
+                 "Voice-Message": "2/1 (0/0)"},
+            )
+        ]  # fmt: skip
+        await c.close()
