@@ -6,7 +6,6 @@ hup, lock, unlock, play, stop, record and norecord (replies as mod_conference wr
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -19,7 +18,6 @@ from orchestrator.testing.freeswitch.switch import Interrupted, Switch
 __all__ = ["Conference", "conference_command", "join"]
 
 SUBCLASS = "conference::maintenance"
-_member_ids = itertools.count(1)  # process-wide, like FreeSWITCH's
 
 
 @dataclass
@@ -108,7 +106,7 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
         conf = confs[name] = Conference(name, profile or "default")
         _event(sw, conf, "conference-create")
     member = Member(
-        next(_member_ids),
+        next(sw.member_ids),
         ch,
         speak="mute" not in flags,
         hear="deaf" not in flags,

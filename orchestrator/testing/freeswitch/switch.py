@@ -10,6 +10,7 @@ away and wake the task with an interrupt (break, transfer, bridge, hangup).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -53,6 +54,7 @@ class Switch:
         self.dialplan = dialplan
         self.apps = apps
         self.session_count = 0
+        self.member_ids = itertools.count(1)  # conference Member-IDs, process-wide
         self.hash: dict[str, dict[str, str]] = {}
         self.globals: dict[str, str] = {"domain": "127.0.0.1", "local_ip_v4": "127.0.0.1"}
         # Knobs for deterministic scenarios.

@@ -3,6 +3,7 @@ frames: sequence, Content-Type, header names and order, reply texts, api bodies.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -20,6 +21,9 @@ ESL_DIALPLAN = """<include><context name="esl">
 <action application="answer"/><action application="park"/></condition></extension>
 <extension name="7010"><condition field="destination_number" expression="^7010$">
 <action application="park"/></condition></extension>
+<extension name="7003"><condition field="destination_number" expression="^7003$">
+<action application="answer"/><action application="conference" data="room1@default"/>
+</condition></extension>
 <extension name="7020"><condition field="destination_number" expression="^7020$">
 <action application="answer"/><action application="playback" data="tone_stream://%(300,0,500)"/>
 <action application="park"/></condition></extension>
@@ -77,12 +81,14 @@ async def replay(
     *,
     skip: tuple[str, ...] = (),
     loose: tuple[str, ...] = (),
+    first_member_id: int = 1,
 ) -> int:
     """Send each client write of ``name``; compare the replies. Returns how many compared."""
     compared = 0
     async with FakeFreeSwitch(password=PASSWORD, dialplan=ESL_DIALPLAN) as fs:
         fs.switch.file_ms = 20
         fs.add_phone("1001@127.0.0.1", FarEnd(registered=False))
+        fs.switch.member_ids = itertools.count(first_member_id)
         client = await RawClient.open(fs.port)
         for sent, wanted in exchanges(name):
             text = sent.decode(errors="replace")
@@ -125,3 +131,13 @@ async def test_inbound_basics() -> None:
         loose=("api status", "api sofia status", "bgapi"),
     )
     assert n >= 30
+
+
+async def test_conference_commands() -> None:
+    # The capture's FreeSWITCH had had 3 members before: its Member-IDs start at 4.
+    n = await replay(
+        "c_conference_plain.esl.txt",
+        loose=("list", "xml_list", "json_list", "room1 play"),
+        first_member_id=4,
+    )
+    assert n >= 20
