@@ -127,8 +127,7 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
 def _leave(sw: Switch, conf: Conference, member: Member) -> None:
     if conf.members.pop(member.id, None) is None:
         return
-    extra = [("Hangup-Cause", member.channel.hangup_cause)] if member.channel.hangup_cause else []
-    _event(sw, conf, "del-member", member, extra)
+    _event(sw, conf, "del-member", member)  # a hung-up member's Hangup-Cause is in its data
     if not conf.members:
         for task in list(conf.plays):
             task.cancel()
