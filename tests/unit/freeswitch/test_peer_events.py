@@ -4,6 +4,7 @@ order (variables collapsed), Content-Length first, plain URL-encoded, json all s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 from orchestrator.testing.freeswitch import FakeFreeSwitch
@@ -29,7 +30,7 @@ def shape(frame: Frame) -> tuple[str, ...]:
     return tuple(names)
 
 
-async def run_capture(name: str) -> tuple[list[Frame], list[Frame]]:
+async def run_capture(name: str, first_member_id: int = 1) -> tuple[list[Frame], list[Frame]]:
     """Replay ``name``'s client bytes (its b-leg uuids mapped to ours); both event lists."""
     sent, received = [], b""
     for direction, payload in records(name):
@@ -49,6 +50,7 @@ async def run_capture(name: str) -> tuple[list[Frame], list[Frame]]:
     mapping: dict[str, str] = {}
     async with FakeFreeSwitch(password=PASSWORD, dialplan=ESL_DIALPLAN) as fs:
         fs.switch.speed = 4.0
+        fs.switch.member_ids = itertools.count(first_member_id)
         client = await RawClient.open(fs.port)
         for data in sent:
             for old, new in mapping.items():
@@ -196,3 +198,21 @@ async def test_myevents_on_an_inbound_socket() -> None:
         assert [f.event()["Event-Name"] for f in events] == wanted
         await watcher.close()
         await control.close()
+
+
+async def test_conference_events_have_the_captured_shapes() -> None:
+    captured, ours = await run_capture("c_conference_plain.esl.txt", first_member_id=4)
+
+    def shapes(events: list[Frame]) -> dict[str, set[tuple[str, ...]]]:
+        out: dict[str, set[tuple[str, ...]]] = {}
+        for frame in events:
+            ev = frame.event()
+            if ev.get("Event-Subclass") == "conference::maintenance":
+                out.setdefault(ev["Action"], set()).add(shape(frame))
+        return out
+
+    recorded, made = shapes(captured), shapes(ours)
+    # talking and floor changes need audio: not simulated
+    assert set(recorded) - set(made) == {"floor-change", "start-talking", "stop-talking"}
+    for action, found in made.items():
+        assert found <= recorded[action], action
