@@ -116,8 +116,19 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
     ch.variables["conference_member_id"] = str(member.id)
     ch.variables["conference_name"] = name
     _event(sw, conf, "add-member", member)
+    # mod_conference's default caller controls (conference_controls=none turns them off)
+    controls = ch.variables.get("conference_controls", "default") != "none"
     try:
-        await sw.wait(ch, None, wake=frozenset({"kick"}))
+        while True:
+            kind = await sw.wait(ch, None, wake=frozenset({"kick", "dtmf"}))
+            if kind == "kick":
+                break
+            digit = ch.dtmf.get_nowait() if not ch.dtmf.empty() else ""
+            if controls and digit == "#":
+                break  # hangup-hotkey: leave the conference
+            if controls and digit == "0" and member.id in conf.members:
+                member.speak = not member.speak
+                _event(sw, conf, "unmute-member" if member.speak else "mute-member", member)
     except Interrupted:
         _leave(sw, conf, member)
         raise

@@ -155,6 +155,9 @@ async def test_conference_join_mute_kick_and_leave() -> None:
         member = add.event()["Member-ID"]
         await c.api("uuid_transfer m2 conference:room9@default inline", ev)
         assert await c.api("conference room9 count") == "2"
+        await fs.send_dtmf_in("m2", "0")  # the default controls: 0 mutes
+        muted = await c.until("CUSTOM", ev, Action="mute-member", Unique_ID="m2")
+        assert muted.event()["Speak"] == "false"
         assert await c.api(f"conference room9 unmute {member}", ev) == f"+OK unmute {member}\n"
         await c.until("CUSTOM", ev, Action="unmute-member")
         assert await c.api("conference room9 mute 999") == "-ERR Non-Existant ID 999\n"
