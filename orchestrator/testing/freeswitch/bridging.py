@@ -141,7 +141,8 @@ async def bridged(sw: Switch, ch: Channel) -> list[tuple[str, str]] | None:
             if exc.kind == "transfer":
                 unbridge(sw, ch)
                 return []
-            if exc.kind == "bridge":
+            if exc.kind == "bridge":  # bridged again, to another leg
+                ch.in_bridge.set()
                 continue
             raise
 

@@ -283,3 +283,27 @@ async def test_xml_curl_dialplan_request_is_shaped_like_mod_xml_curl() -> None:
     assert list(headers) == ["Host", "User-Agent", "Accept", "Content-Length", "Content-Type"]
     assert headers["User-Agent"] == "freeswitch-xml/1.0"
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+async def test_bridging_a_bridged_leg_elsewhere_is_quick() -> None:
+    async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
+        c = await connect(fs)
+        ev: list[Frame] = []
+        for leg in ("q1", "q2", "q3"):
+            body = await c.api(
+                f"originate {{origination_uuid={leg},park_after_bridge=true}}"
+                "loopback/7000/esl &park()",
+                ev,
+            )
+            assert body == f"+OK {leg}\n"
+            await c.until("CHANNEL_PARK", ev, Unique_ID=leg)
+        assert await c.api("uuid_bridge q1 q2", ev) == "+OK q2\n"
+        await c.until("CHANNEL_BRIDGE", ev, Bridge_A_Unique_ID="q1")
+        ev.clear()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await c.api("uuid_bridge q1 q3", ev) == "+OK q3\n"
+        assert loop.time() - started < 0.5
+        await c.until("CHANNEL_BRIDGE", ev, Bridge_A_Unique_ID="q1", Bridge_B_Unique_ID="q3")
+        await c.until("CHANNEL_PARK", ev, Unique_ID="q2")  # left alone: parked
+        await c.close()
