@@ -256,7 +256,8 @@ async def app_bridge(sw: Switch, ch: Channel, arg: str) -> str:
                 break
             await sw.run_messages(ch)
     finally:
-        sw.unbridge(ch)
+        if ch.bridged_to == result.uuid:  # not when uuid_bridge moved it elsewhere
+            sw.unbridge(ch)
     if ch.variables.get("hangup_after_bridge") == "true":
         sw.hangup(ch, "NORMAL_CLEARING")
         raise Interrupted("hangup")
