@@ -52,9 +52,7 @@ class Conference:
 
 
 def _conferences(sw: Switch) -> dict[str, Conference]:
-    if not hasattr(sw, "conferences"):
-        sw.conferences = {}  # type: ignore[attr-defined]
-    return sw.conferences  # type: ignore[attr-defined, no-any-return]
+    return sw.conferences
 
 
 def _event(

@@ -42,9 +42,7 @@ class Registration:
 
 
 def _registrations(sw: Switch) -> dict[str, Registration]:
-    if not hasattr(sw, "registrations"):
-        sw.registrations = {}  # type: ignore[attr-defined]
-    return sw.registrations  # type: ignore[attr-defined, no-any-return]
+    return sw.registrations
 
 
 def remember(sw: Switch, reg: Registration) -> None:

@@ -21,8 +21,10 @@ from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
 from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSE_NAMES, CAUSES, q850
 
 if TYPE_CHECKING:
+    from orchestrator.testing.freeswitch.conference import Conference
     from orchestrator.testing.freeswitch.dialplan import Dialplan
     from orchestrator.testing.freeswitch.phones import FarEnd
+    from orchestrator.testing.freeswitch.registrations import Registration
 
 __all__ = ["CAUSES", "Interrupted", "Switch"]
 
@@ -55,6 +57,8 @@ class Switch:
         self.apps = apps
         self.session_count = 0
         self.member_ids = itertools.count(1)  # conference Member-IDs, process-wide
+        self.conferences: dict[str, Conference] = {}
+        self.registrations: dict[str, Registration] = {}  # by user@domain
         self.hash: dict[str, dict[str, str]] = {}
         self.globals: dict[str, str] = {"domain": "127.0.0.1", "local_ip_v4": "127.0.0.1"}
         # Knobs for deterministic scenarios.
