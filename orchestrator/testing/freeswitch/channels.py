@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.testing.freeswitch.events import FsEvent, now_us
 
@@ -72,9 +73,9 @@ class Profile:
         if self.ani is None:
             self.ani = self.caller_id_number
 
-    def clone(self, **changes: object) -> Profile:
+    def clone(self, **changes: Any) -> Profile:
         """A new profile for the same channel (a transfer or a bridge makes one)."""
-        return dataclasses.replace(self, index=self.index + 1, created=now_us(), **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, index=self.index + 1, created=now_us(), **changes)
 
     def flip(self) -> None:
         """An answered originated leg shows the far end as its caller (cid flipped)."""

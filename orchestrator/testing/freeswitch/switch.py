@@ -90,8 +90,21 @@ class Switch:
             sink(event)
         return event
 
-    def emit(self, ch: Channel, name: str, **kw: object) -> FsEvent:
-        return self.fire(ch.event(name, **kw))  # type: ignore[arg-type]
+    def emit(
+        self,
+        ch: Channel,
+        name: str,
+        *,
+        before: list[tuple[str, str]] | None = None,
+        after: list[tuple[str, str]] | None = None,
+        variables: bool = True,
+        other: bool = True,
+        calling: tuple[str, str, int] = ("switch_channel.c", "switch_channel_perform_event", 0),
+    ) -> FsEvent:
+        """Fire a channel event (see :meth:`Channel.event`)."""
+        event = ch.event(name, before=before, after=after, variables=variables, other=other,
+                         calling=calling)  # fmt: skip
+        return self.fire(event)
 
     def set_state(self, ch: Channel, state: str) -> None:
         ch.state = state
