@@ -15,10 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from orchestrator.testing.freeswitch import bridging
+from orchestrator.testing.freeswitch import bridging, lifecycle
 from orchestrator.testing.freeswitch.channels import Channel, Interrupted, Message, Profile
-from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
-from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSE_NAMES, CAUSES, q850
+from orchestrator.testing.freeswitch.events import FsEvent, new_uuid
+from orchestrator.testing.freeswitch.names import CALLSTATE_NUMBERS, CAUSES
 
 if TYPE_CHECKING:
     from orchestrator.testing.freeswitch.conference import Conference
@@ -49,6 +49,10 @@ class Switch:
     _unbridge = bridging.unbridge
     _bridged = bridging.bridged
     _after_bridge = bridging.after_bridge
+    answer = lifecycle.answer
+    pre_answer = lifecycle.pre_answer
+    hangup = lifecycle.hangup
+    _finish = lifecycle.finish
 
     def __init__(self, dialplan: Dialplan, apps: dict[str, App]) -> None:
         self.channels: dict[str, Channel] = {}
@@ -175,109 +179,6 @@ class Switch:
     def get(self, uuid: str) -> Channel | None:
         ch = self.channels.get(uuid)
         return ch if ch is not None and ch.up else None
-
-    # -- answer and progress ----------------------------------------------------
-    def answer(self, ch: Channel) -> None:
-        if ch.answered or not ch.up:
-            return
-        peer = self.channels.get(ch.loopback_peer)
-        if peer is not None and ch.variables.get("loopback_leg") == "B" and not peer.answered:
-            self._mark_answered(peer, update=True)
-        self._mark_answered(ch)
-
-    def _mark_answered(self, ch: Channel, *, update: bool = False) -> None:
-        ch.answered = True
-        ch.times["answered"] = now_us()
-        ch.variables.setdefault("answer_epoch", str(ch.times["answered"] // 1_000_000))
-        self.emit(
-            ch,
-            "CHANNEL_ANSWER",
-            calling=("switch_channel.c", "switch_channel_perform_mark_answered", 3974),
-        )
-        self.set_callstate(ch, "ACTIVE")
-        if update:
-            ch.variables["pre_transfer_caller_id_number"] = ch.profile.caller_id_number
-            ch.profile.flip()
-            ch.variables["channel_cid_flipped"] = "yes"
-            self.emit(ch, "CALL_UPDATE", before=[("Direction", "RECV")])
-        ch.answered_event.set()
-
-    def pre_answer(self, ch: Channel, *, ring: bool = False) -> None:
-        if ch.answered or not ch.up:
-            return
-        peer = self.channels.get(ch.loopback_peer)
-        targets = [ch]
-        if peer is not None and ch.variables.get("loopback_leg") == "B":
-            targets.insert(0, peer)
-        for leg in targets:
-            if ring:
-                leg.times["progress"] = leg.times["progress"] or now_us()
-                self.emit(leg, "CHANNEL_PROGRESS")
-                self.set_callstate(leg, "RINGING")
-            elif not leg.early:
-                leg.early = True
-                leg.times["progress_media"] = now_us()
-                self.emit(leg, "CHANNEL_PROGRESS_MEDIA")
-                self.set_callstate(leg, "EARLY")
-
-    # -- hangup ---------------------------------------------------------------
-    def hangup(self, ch: Channel, cause: str = "NORMAL_CLEARING") -> None:
-        """``switch_channel_hangup``: CHANNEL_HANGUP now, the rest from the session task."""
-        if not ch.up:
-            return
-        if cause.isdigit():  # switch_channel_str2cause takes numbers too
-            cause = CAUSE_NAMES.get(int(cause), "NORMAL_CLEARING")
-        cause = cause if cause in CAUSES else "NORMAL_CLEARING"
-        ch.hangup_cause = cause
-        ch.times["hangup"] = now_us()
-        ch.variables["hangup_cause"] = cause
-        ch.variables["hangup_cause_q850"] = str(q850(cause))
-        self.emit(
-            ch,
-            "CHANNEL_HANGUP",
-            calling=("switch_channel.c", "switch_channel_perform_hangup", 3255),
-        )
-        ch.interrupt("hangup")
-        if ch.task is None or ch.task.done():
-            self._finish(ch)
-
-    def _finish(self, ch: Channel) -> None:
-        if ch.done.is_set():
-            return
-        ch.done.set()
-        self.set_state(ch, "CS_HANGUP")
-        self.set_callstate(ch, "HANGUP")
-        peer = self.get(ch.loopback_peer)
-        if peer is not None:
-            self.hangup(peer, ch.hangup_cause)
-        self._unbridge(ch)
-        ch.state = "CS_REPORTING"
-        self.emit(ch, "CHANNEL_STATE", variables=False, calling=_STATE_CALLING)
-        end = now_us()
-        answered = ch.times["answered"]
-        ch.variables.update(
-            {
-                "end_epoch": str(end // 1_000_000),
-                "end_uepoch": str(end),
-                "duration": str((end - ch.times["created"]) // 1_000_000),
-                "billsec": str((end - answered) // 1_000_000 if answered else 0),
-                "billmsec": str((end - answered) // 1000 if answered else 0),
-            }
-        )
-        self.emit(
-            ch,
-            "CHANNEL_HANGUP_COMPLETE",
-            before=[("Hangup-Cause", ch.hangup_cause)],
-            calling=("switch_core_state_machine.c", "switch_core_session_reporting_state", 943),
-        )
-        self.emit(
-            ch,
-            "CHANNEL_DESTROY",
-            calling=("switch_core_session.c", "switch_core_session_perform_destroy", 1731),
-        )
-        ch.state = "CS_DESTROY"
-        self.emit(ch, "CHANNEL_STATE", variables=False, calling=_STATE_CALLING)
-        self.channels.pop(ch.uuid, None)
 
     # -- apps -----------------------------------------------------------------
     async def execute(self, ch: Channel, app: str, arg: str, app_uuid: str | None = None) -> None:
