@@ -7,7 +7,7 @@ import json
 import time
 
 from orchestrator.testing.freeswitch.channels import Channel
-from orchestrator.testing.freeswitch.events import url_encode
+from orchestrator.testing.freeswitch.events import now_us, url_encode
 from orchestrator.testing.freeswitch.switch import Switch
 
 __all__ = ["show", "uuid_dump"]
@@ -98,7 +98,9 @@ async def show(sw: Switch, arg: str) -> str:
     as_json = parts[-2:] == ["as", "json"]
     if what not in ("channels", "calls", "bridged_calls"):
         return "-USAGE: show channels|calls|bridged_calls [as json]\n"
-    live = [ch for ch in sw.channels.values() if ch.up]
+    # FreeSWITCH's channels table lags new channels (~200 ms seen on 1.10.12): a knob
+    seen_after = now_us() - int(sw.show_channels_lag * 1_000_000)
+    live = [ch for ch in sw.channels.values() if ch.up and ch.times["created"] <= seen_after]
     rows: list[dict[str, str]] = []
     if what == "channels":
         rows = [{k: _row(ch).get(k, "") for k in _CHANNEL_KEYS} for ch in live]

@@ -78,6 +78,7 @@ class Switch:
         self.file_lengths: dict[str, int] = {"tt-monkeys.wav": 10_000}
         self.missing_files: set[str] = set()
         self.callers_silent = False
+        self.show_channels_lag = 0.0  # s before `show channels` lists a new channel (real: ~0.2)
         self.flushed: list[str] = []
         self.mwi_sent: list[
             tuple[str, dict[str, str]]
