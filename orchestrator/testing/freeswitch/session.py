@@ -98,14 +98,7 @@ class EslSession:
             return False
         if not self.filters:
             return True
-        for name, value in self.filters:
-            actual = event.get(name, "") if name != "Event-Name" else event.name
-            if value.startswith("/") and value.endswith("/") and len(value) > 1:
-                if re.search(value[1:-1], actual):
-                    return True
-            elif actual.lower() == value.lower():  # strcasecmp in mod_event_socket
-                return True
-        return False
+        return _filtered(event, self.filters)
 
     # -- input ------------------------------------------------------------------
     async def run(self) -> None:
@@ -335,3 +328,30 @@ class EslSession:
         self, rest: str, headers: list[tuple[str, str]], body: str
     ) -> None:
         self.reply("-ERR not controlling a session.")
+
+
+def _filtered(event: FsEvent, filters: list[tuple[str, str]]) -> bool:
+    """mod_event_socket's filters: a match of a positive one (``+`` or no sign) lets the
+    event through, a match of a negative one (``-``) stops it; ``/re/`` is a regex,
+    anything else a case-insensitive comparison; an event without the header is skipped."""
+    headers: dict[str, str] = {}
+    for key, val in event.all_headers():
+        headers.setdefault(key, val)
+    send = False
+    for name, value in filters:
+        actual = headers.get(name)
+        if actual is None:
+            continue
+        stripped = value.lstrip("+- ")
+        positive = not value[: len(value) - len(stripped)].rstrip(" ").endswith("-")
+        if send and positive:
+            continue
+        if value.startswith("/"):
+            matched = re.search(stripped.strip("/"), actual) is not None
+        else:
+            matched = actual.lower() == stripped.lower()
+        if matched:
+            if not positive:
+                return False
+            send = True
+    return send

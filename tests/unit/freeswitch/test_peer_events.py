@@ -216,3 +216,22 @@ async def test_conference_events_have_the_captured_shapes() -> None:
     assert set(recorded) - set(made) == {"floor-change", "start-talking", "stop-talking"}
     for action, found in made.items():
         assert found <= recorded[action], action
+
+
+async def test_filters_positive_negative_and_regex() -> None:
+    async with FakeFreeSwitch(dialplan=ESL_DIALPLAN) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_PARK")
+        assert (await c.command("filter Event-Name /^CHANNEL_(CREATE|PARK)$/")).get(
+            "Reply-Text"
+        ) == "+OK filter added. [Event-Name]=[/^CHANNEL_(CREATE|PARK)$/]"
+        await c.command("filter Channel-Name -loopback/7000-b")
+        await c.api("originate {origination_uuid=f1}loopback/7000/esl &park()")
+        got: list[tuple[str, str]] = []
+        while ("CHANNEL_PARK", "loopback/7000-a") not in got:
+            ev = (await c.read()).event()
+            got.append((ev["Event-Name"], ev["Channel-Name"]))
+        # no CHANNEL_ANSWER (not in the regex), nothing of the b-leg (the negative filter)
+        assert got == [("CHANNEL_CREATE", "loopback/7000-a"), ("CHANNEL_PARK", "loopback/7000-a")]
+        await c.close()
