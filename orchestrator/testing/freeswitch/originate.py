@@ -36,11 +36,13 @@ def parse_vars(dial: str) -> tuple[dict[str, str], str]:
 
 
 def _split_commas(text: str) -> list[str]:
-    out, depth, cur, quote = [], 0, "", False
+    """Split ``{a=1,b='x,y'}``'s inside on the commas outside single quotes."""
+    out: list[str] = []
+    cur, quote = "", False
     for ch in text:
         if ch == "'":
             quote = not quote
-        if ch == "," and not quote and depth == 0:
+        if ch == "," and not quote:
             out.append(cur)
             cur = ""
             continue

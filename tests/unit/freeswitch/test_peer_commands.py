@@ -251,3 +251,16 @@ async def test_bad_arguments_and_heartbeats() -> None:
         assert (await c.api("uuid_hold")) == "-ERR Operation failed\n"
         assert (await c.api("conference")).startswith("-USAGE")
         await c.close()
+
+
+def test_originate_variables_parse_like_freeswitch() -> None:
+    from orchestrator.testing.freeswitch.originate import parse_vars, split_app
+
+    variables, rest = parse_vars("{a=1,b='x, y',origination_uuid=u}[leg_timeout=5]user/1@d")
+    assert variables == {"a": "1", "b": "x, y", "origination_uuid": "u", "leg_timeout": "5"}
+    assert rest == "user/1@d"
+    assert split_app("&playback(tone_stream://%(100,0,440))") == (
+        "playback",
+        "tone_stream://%(100,0,440)",
+    )
+    assert split_app("7000") is None
