@@ -9,7 +9,7 @@ import json
 
 from orchestrator.testing.freeswitch import FakeFreeSwitch
 from tests.unit.freeswitch.peer_client import Frame, RawClient, parse_frames
-from tests.unit.freeswitch.test_peer_captures import ESL_DIALPLAN, PASSWORD, records
+from tests.unit.freeswitch.test_peer_captures import ESL_DIALPLAN, PASSWORD, records, same
 
 CHECKED = {
     "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_PARK", "CHANNEL_UNPARK", "CHANNEL_EXECUTE",
@@ -68,7 +68,15 @@ async def run_capture(name: str, first_member_id: int = 1) -> tuple[list[Frame],
                 ):
                     mapping[capture_b[len(mapping)]] = ev["Unique-ID"]
         await client.close()
+    LAST_REPLIES[name] = (
+        [f for f in frames if not f.get("Content-Type").startswith("text/event")],
+        [f for f in got if not f.get("Content-Type").startswith("text/event")],
+    )
     return captured, [f for f in got if f.get("Content-Type").startswith("text/event")]
+
+
+# (captured, ours) command replies of the last run_capture of each capture
+LAST_REPLIES: dict[str, tuple[list[Frame], list[Frame]]] = {}
 
 
 async def test_call_control_events_have_the_captured_shapes() -> None:
@@ -84,6 +92,11 @@ async def test_call_control_events_have_the_captured_shapes() -> None:
             seen.add(name)
             assert shape(frame) in allowed[name], name
     assert seen >= CHECKED - {"API"}
+    # The replies too: same frames, reply texts and api bodies (listings aside)
+    want, have = LAST_REPLIES["b_call_control_plain.esl.txt"]
+    assert len(have) == len(want)
+    for mine, theirs in zip(have, want, strict=True):
+        same(mine, theirs, body=not theirs.body.startswith((b"{", b"uuid,", b"Event-Name")))
 
     # The same events per channel, in the same order, for the first call's b-leg.
     def order(events: list[Frame], uuid: str) -> list[str]:
