@@ -20,15 +20,30 @@ _STATE_CALLING = ("switch_core_state_machine.c", "switch_core_session_run", 626)
 
 # -- answer and progress ----------------------------------------------------
 def answer(sw: Switch, ch: Channel) -> None:
+    """Answer ``ch``; a loopback b-leg answers its a-leg too, interleaved as in the
+    captures: a ANSWER, a CALLSTATE, b ANSWER, a CALL_UPDATE (caller ID flipped), b CALLSTATE."""
     if ch.answered or not ch.up:
         return
     peer = sw.channels.get(ch.loopback_peer)
-    if peer is not None and ch.variables.get("loopback_leg") == "B" and not peer.answered:
-        mark_answered(sw, peer, update=True)
+    if peer is None or ch.variables.get("loopback_leg") != "B" or peer.answered:
+        mark_answered(sw, ch)
+        sw.set_callstate(ch, "ACTIVE")
+        ch.answered_event.set()
+        return
+    mark_answered(sw, peer)
+    sw.set_callstate(peer, "ACTIVE")
     mark_answered(sw, ch)
+    peer.variables["pre_transfer_caller_id_number"] = peer.profile.caller_id_number
+    peer.profile.flip()
+    peer.variables["channel_cid_flipped"] = "yes"
+    sw.emit(peer, "CALL_UPDATE", before=[("Direction", "RECV")])
+    sw.set_callstate(ch, "ACTIVE")
+    peer.answered_event.set()
+    ch.answered_event.set()
 
 
-def mark_answered(sw: Switch, ch: Channel, *, update: bool = False) -> None:
+def mark_answered(sw: Switch, ch: Channel) -> None:
+    """CHANNEL_ANSWER (switch_channel_perform_mark_answered)."""
     ch.answered = True
     ch.times["answered"] = now_us()
     ch.variables.setdefault("answer_epoch", str(ch.times["answered"] // 1_000_000))
@@ -37,13 +52,6 @@ def mark_answered(sw: Switch, ch: Channel, *, update: bool = False) -> None:
         "CHANNEL_ANSWER",
         calling=("switch_channel.c", "switch_channel_perform_mark_answered", 3974),
     )
-    sw.set_callstate(ch, "ACTIVE")
-    if update:
-        ch.variables["pre_transfer_caller_id_number"] = ch.profile.caller_id_number
-        ch.profile.flip()
-        ch.variables["channel_cid_flipped"] = "yes"
-        sw.emit(ch, "CALL_UPDATE", before=[("Direction", "RECV")])
-    ch.answered_event.set()
 
 
 def pre_answer(sw: Switch, ch: Channel, *, ring: bool = False) -> None:
