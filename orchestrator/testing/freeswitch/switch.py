@@ -290,6 +290,10 @@ class Switch:
             route = (ch.profile.destination_number, ch.profile.dialplan, ch.profile.context)
         while ch.up:
             if route is not None:
+                rerouted = ch.callstate not in ("DOWN", "RINGING", "EARLY")
+                if rerouted:  # a transfer: the call rings again while it is routed
+                    ch.state = "CS_ROUTING"
+                    self.set_callstate(ch, "RINGING")
                 self.set_state(ch, "CS_ROUTING")
                 ch.forget_other_leg()
                 found = await self.dialplan.lookup(self, ch, *route)
@@ -299,6 +303,9 @@ class Switch:
                     return
                 steps = found
                 ch.hit_dialplan = True
+                if rerouted and ch.answered:
+                    ch.state = "CS_EXECUTE"
+                    self.set_callstate(ch, "ACTIVE")
                 self.set_state(ch, "CS_EXECUTE")
             try:
                 for app, arg in steps or []:
