@@ -65,7 +65,7 @@ async def app_park(sw: Switch, ch: Channel, arg: str) -> str:
     sw.emit(ch, "CHANNEL_PARK", calling=("switch_ivr.c", "switch_ivr_park", 983))
     try:
         while True:
-            await sw.run_messages(ch)
+            await sw.run_messages(ch, parked=True)
             await sw.wait(ch, None, wake=frozenset({"message"}))
     finally:
         sw.emit(ch, "CHANNEL_UNPARK", calling=("switch_ivr.c", "switch_ivr_park", 1204))

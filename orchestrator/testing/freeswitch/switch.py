@@ -244,10 +244,15 @@ class Switch:
             except TimeoutError:
                 return "timeout"
 
-    async def run_messages(self, ch: Channel) -> None:
-        """Run the queued sendmsg apps (they run while a channel is parked or idle)."""
+    async def run_messages(self, ch: Channel, *, parked: bool = False) -> None:
+        """Run the queued sendmsg apps (they run while a channel is parked or idle).
+
+        A parked channel without media yet (not answered, no early media) parses them
+        without the PRIVATE_COMMAND event (switch_ivr_park, as b_call_control shows)."""
         while not ch.messages.empty() and ch.up:
             msg = ch.messages.get_nowait()
+            if parked and not (ch.answered or ch.early):
+                msg.private = []
             try:
                 for _ in range(max(1, msg.loops)):
                     await self.execute(ch, msg.app, msg.arg, msg.app_uuid)
