@@ -82,7 +82,7 @@ OWN_CAUSES: dict[str, int] = {
     "NO_PICKUP": HangupCause.NO_ANSWER,
     "INVALID_GATEWAY": HangupCause.NO_ROUTE_DESTINATION,
     "INVALID_PROFILE": HangupCause.NO_ROUTE_DESTINATION,
-    "INVALID_URL": HangupCause.INVALID_NUMBER_FORMAT,
+    "INVALID_URL": 28,  # INVALID_NUMBER_FORMAT
 }
 CAUSE_NAMES: dict[int, str] = {code: name for name, code in Q850_NAMES.items()}
 

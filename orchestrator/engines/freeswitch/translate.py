@@ -118,7 +118,7 @@ class Conference(Event):
 
 
 # -- headers -----------------------------------------------------------------------------
-def _ts(e: EslEvent) -> dict[str, float]:
+def _ts(e: EslEvent) -> dict[str, Any]:
     raw = e.get("Event-Date-Timestamp")
     return {"timestamp": int(raw) / 1e6} if raw.isdigit() else {}
 
