@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENDED_KEPT = 10_000  # how many ended leg ids are remembered (to answer LegGoneError)
-VERSION = re.compile(r"FreeSWITCH Version (\S+)")
+VERSION = re.compile(r"FreeSWITCH Version ([^\s~]+)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,9 @@ def test_hangup_causes_by_name(run: Run) -> None:
     assert causes[run.a2] == (16, "NORMAL_CLEARING")
     # CHANNEL_HANGUP and CHANNEL_HANGUP_COMPLETE both say it (the adapter keeps the first).
     assert len(of(out, LegHungUp, run.a1)) == 2
-    assert of(out, Destroyed, run.a1) == [Destroyed(leg_id=run.a1, timestamp=of(out, Destroyed, run.a1)[0].timestamp)]
+    assert of(out, Destroyed, run.a1) == [
+        Destroyed(leg_id=run.a1, timestamp=of(out, Destroyed, run.a1)[0].timestamp)
+    ]
 
 
 def test_dtmf_one_event_per_digit_with_its_duration(run: Run) -> None:
@@ -146,7 +148,9 @@ def with_vars(event: EslEvent, **extra: str) -> EslEvent:
 
 def test_a_parked_channel_with_routing_comes_under_control(run: Run) -> None:
     events = run.events
-    park = with_vars(parked(events, run.b1), orch_route="ivr", orch_route_flow="main", orch_route_x="a b")
+    park = with_vars(
+        parked(events, run.b1), orch_route="ivr", orch_route_flow="main", orch_route_x="a b"
+    )
     (created,) = translate(park)
     assert isinstance(created, LegCreated)
     assert created.leg_id == run.b1 and created.state is LegState.RINGING
