@@ -60,8 +60,8 @@ async def test_link_up_reads_the_version_and_sweeps() -> None:
 
 async def test_a_parked_call_with_routing_comes_under_control(fs) -> None:  # type: ignore[no-untyped-def]
     engine, esl, seen = fs
-    await esl.deliver(park("in-1", answered=False, route="ivr", v_orch_route_flow="main",
-                           Caller_Caller_ID_Number="101", Caller_Destination_Number="200"))  # fmt: skip
+    caller = {"Caller_Caller_ID_Number": "101", "Caller_Destination_Number": "200"}
+    await esl.deliver(park("in-1", answered=False, route="ivr", v_orch_route_flow="main", **caller))
     await esl.deliver(park("in-1"))  # parked again later (after a bridge): announced once
     await esl.deliver(park("other", route=""))  # parked without routing: not ours
     await settle(engine)
