@@ -157,17 +157,17 @@ class Media:
             raise ValidationError("recording limits must be finite and >= 0", leg_id=leg_id)
         path = str(self.path(name, fmt))
         engine = self.engine
-        await engine.api(f"uuid_setvar {leg_id} playback_terminators {TERMINATE_ON[terminate_on]}")
-        if beep:
-            await engine.sendmsg(leg_id, app="playback", arg=BEEP)
         arg = f"{path} {math.ceil(max_duration)}"
         if max_silence:
             arg += f" {SILENCE_THRESHOLD} {math.ceil(max_silence)}"
         app_uuid = engine.new_id()
-        rec = Recording("leg", name, leg_id, path)
-        self._start(rec)
+        self._start(Recording("leg", name, leg_id, path))  # refused before anything is sent
         self._ops[app_uuid] = _Op("record", name, leg_id)
         try:
+            terminators = TERMINATE_ON[terminate_on]
+            await engine.api(f"uuid_setvar {leg_id} playback_terminators {terminators}")
+            if beep:
+                await engine.sendmsg(leg_id, app="playback", arg=BEEP)
             await engine.sendmsg(leg_id, app="record", arg=arg, event_uuid=app_uuid)
         except BaseException:
             self._ops.pop(app_uuid, None)
