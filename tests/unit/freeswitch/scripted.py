@@ -41,6 +41,7 @@ class ScriptedEsl:
         self.jobs: dict[str, asyncio.Future[str]] = {}
         self._deliver: Callable[[Item], Awaitable[None]] | None = None
         self._closed = asyncio.Event()
+        self._running = asyncio.Event()
 
     def answer(self, prefix: str, answer: Answer) -> None:
         """Answer requests starting with ``prefix`` (the latest rule first)."""
@@ -61,10 +62,13 @@ class ScriptedEsl:
 
     async def run(self, on_item: Callable[[Item], Awaitable[None]]) -> None:
         self._deliver = on_item
+        self._running.set()
         await self._closed.wait()
 
     async def deliver(self, *items: Item) -> None:
-        assert self._deliver is not None, "engine not started"
+        async with asyncio.timeout(1):
+            await self._running.wait()  # the engine's run task has started
+        assert self._deliver is not None
         for item in items:
             await self._deliver(item)
 

@@ -48,7 +48,8 @@ async def test_play_follows_its_application_uuid(fs) -> None:  # type: ignore[no
     pid = await engine.play("a", ["sound:beep", "digits:12"])
     assert pid.startswith("orch-")
     assert esl.take() == [
-        f"sendmsg a playback file_string://tone_stream://%(250,0,800)!digits/1.wav!digits/2.wav {pid}"
+        "sendmsg a playback file_string://tone_stream://%(250,0,800)!digits/1.wav!digits/2.wav "
+        + pid
     ]
     await esl.deliver(execute("a", "playback", "someone-elses"), execute("a", "playback", pid))
     await esl.deliver(execute("a", "playback", pid, done=True, Application_Response="FILE PLAYED"))
@@ -86,7 +87,9 @@ async def test_stop_playback_breaks_the_leg(fs) -> None:  # type: ignore[no-unty
 async def test_a_missing_file_is_a_failed_playback(fs) -> None:  # type: ignore[no-untyped-def]
     engine, esl, seen = fs
     pid = await engine.play("a", "sound:nope")
-    await esl.deliver(execute("a", "playback", pid, done=True, Application_Response="FILE NOT FOUND"))
+    await esl.deliver(
+        execute("a", "playback", pid, done=True, Application_Response="FILE NOT FOUND")
+    )
     await settle(engine)
     assert [e.state for e in seen if isinstance(e, PlaybackFinished)] == ["failed"]
 
