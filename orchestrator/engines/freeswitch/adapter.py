@@ -41,6 +41,7 @@ from orchestrator.engines.freeswitch.causes import cause_code, cause_name
 from orchestrator.engines.freeswitch.conferences import FreeSwitchConferences
 from orchestrator.engines.freeswitch.connections import Connections
 from orchestrator.engines.freeswitch.dialstrings import (
+    LEG_VAR,
     ROUTE_VAR,
     VARIABLE_NAME,
     check,
@@ -192,8 +193,7 @@ class FreeSwitchEngine(Dispatcher):
     def controlled(self, leg_id: str) -> None:
         """Raise unless ``leg_id`` may be commanded: gone (LegGoneError), or transferred
         out of our control (CallError: FreeSWITCH would obey, the contract refuses)."""
-        if leg_id in self._ended or (leg_id in self.legs and not self.legs[leg_id].alive):
-            raise LegGoneError(f"leg {leg_id} is gone", leg_id=leg_id)
+        self.gone(leg_id)
         if leg_id in self.left:
             raise CallError(f"leg {leg_id} is not under the orchestrator's control", leg_id=leg_id)
 
@@ -246,9 +246,13 @@ class FreeSwitchEngine(Dispatcher):
         self.controlled(leg_id)
         await self.api(f"uuid_answer {leg_id}")
 
-    async def hangup(self, leg_id: str, cause: int = 16) -> None:
-        if leg_id in self._ended:
+    def gone(self, leg_id: str) -> None:
+        """Raise LegGoneError if ``leg_id`` is known to have ended (nothing is sent)."""
+        if leg_id in self._ended or (leg_id in self.legs and not self.legs[leg_id].alive):
             raise LegGoneError(f"leg {leg_id} is gone", leg_id=leg_id)
+
+    async def hangup(self, leg_id: str, cause: int = 16) -> None:
+        self.gone(leg_id)
         self._hangup_causes[leg_id] = cause
         try:
             await self.api(f"uuid_kill {leg_id} {cause_name(int(cause))}")
@@ -314,6 +318,7 @@ class FreeSwitchEngine(Dispatcher):
         self.supervisions.leg_gone(leg_id)
         # Unset: a dialplan that hands the channel back sets its own routing.
         await self.api(f"uuid_setvar {leg_id} {ROUTE_VAR}")
+        await self.api(f"uuid_setvar {leg_id} {LEG_VAR}")
         pair = self.connections.told(leg_id)
         await self.api(f"uuid_transfer {leg_id} {args}")
         self.left.add(leg_id)
@@ -346,12 +351,14 @@ class FreeSwitchEngine(Dispatcher):
         check(VARIABLE_NAME, name, "variable name")
         if "\n" in value or "\r" in value:
             raise ValidationError("a variable's value cannot hold a line break", name=name)
+        self.gone(leg_id)
         await self.api(f"uuid_setvar {leg_id} {name} {value}".rstrip())
         if leg_id in self.legs:
             self.legs[leg_id].variables[name] = value
 
     async def get_variable(self, leg_id: str, name: str) -> str:
         check(VARIABLE_NAME, name, "variable name")
+        self.gone(leg_id)
         value = await self.api(f"uuid_getvar {leg_id} {name}")
         return "" if value.strip() == "_undef_" else value.rstrip("\n")
 
@@ -361,6 +368,7 @@ class FreeSwitchEngine(Dispatcher):
         check(CALLER_NUMBER, number, "caller ID number")
         if len(name) > CALLER_NAME_MAX or not name.isprintable():
             raise ValidationError(f"invalid caller ID name {name!r}", field="caller ID name")
+        self.gone(leg_id)
         await self.api(f"uuid_setvar {leg_id} effective_caller_id_number {number}".rstrip())
         await self.api(f"uuid_setvar {leg_id} effective_caller_id_name {name}".rstrip())
         if leg_id in self.legs:
@@ -382,8 +390,7 @@ class FreeSwitchEngine(Dispatcher):
         self, leg_id: str, name: str, *, fmt: str = "wav", max_duration: float = 0,
         beep: bool = False,
     ) -> str:  # fmt: skip
-        if leg_id in self._ended:
-            raise LegGoneError(f"leg {leg_id} is gone", leg_id=leg_id)
+        self.gone(leg_id)
         await self.media.record_call(leg_id, name, fmt=fmt, max_duration=max_duration, beep=beep)
         return name
 

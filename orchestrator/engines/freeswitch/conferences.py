@@ -136,7 +136,8 @@ class FreeSwitchConferences(Conferences):
                 flags = member.get("flags") or {}
                 found = ConferenceMember(
                     leg_id, muted=not flags.get("can_speak", True),
-                    deaf=not flags.get("can_hear", True),
+                    deaf=not flags.get("can_hear", True), held=bool(flags.get("hold", False)),
+                    moderator=bool(flags.get("is_moderator", False)),
                 )  # fmt: skip
                 room.members[leg_id] = found
                 room.member_ids[leg_id] = str(member.get("id", ""))
@@ -144,7 +145,7 @@ class FreeSwitchConferences(Conferences):
                 self.engine.made(
                     ConferenceMemberJoined(
                         conference_id=conference_id, leg_id=leg_id, muted=found.muted,
-                        deaf=found.deaf, resumed=True,
+                        deaf=found.deaf, moderator=found.moderator, resumed=True,
                     )
                 )  # fmt: skip
 

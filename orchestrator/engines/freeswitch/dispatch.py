@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import Leg, LegState
 from orchestrator.core.engine import Engine
-from orchestrator.core.errors import CallError
+from orchestrator.core.errors import EngineUnavailableError, OrchestratorError
 from orchestrator.core.events import (
     ChannelEnded,
     ChannelStarted,
@@ -30,6 +30,7 @@ from orchestrator.core.events import (
     LegDtmf,
     LegEvent,
     LegHungUp,
+    LegLeftApp,
     LegStateChanged,
 )
 from orchestrator.engines.freeswitch.esl.client import LinkDown, LinkUp
@@ -138,10 +139,13 @@ class Dispatcher(Engine):
                 await self._reconciler.sweep()
             else:
                 await self._reconciler.reconcile()
-        except CallError as exc:
+        except EngineUnavailableError as exc:
+            # The link dropped again meanwhile: LinkDown follows, the next LinkUp retries.
+            log.warning("freeswitch: link lost while reconciling: %s", exc)
+            return
+        except OrchestratorError as exc:
+            # The link is up even if this failed; the next reconnect reconciles again.
             log.warning("freeswitch: reconcile after connect failed: %s", exc)
-        except Exception as exc:  # the link dropped again meanwhile: the next LinkUp retries
-            log.warning("freeswitch: reconcile after connect failed: %r", exc)
         self._swept = True
         self._up, self._detail = True, ""
         if not self._reported_up:
@@ -193,8 +197,11 @@ class Dispatcher(Engine):
     async def _leg_event(self, event: LegEvent) -> None:
         leg_id = event.leg_id
         if isinstance(event, LegCreated):
-            if leg_id in self.announced or leg_id in self._ended or leg_id in self.left:
+            if leg_id in self.announced or leg_id in self._ended:
                 return
+            # A leg transferred away that the dialplan hands over again (its routing was
+            # unset by the transfer: this one is the dialplan's) is a new leg of ours.
+            self.left.discard(leg_id)
             leg = self.legs.get(leg_id)
             if leg is None:
                 leg = self.legs[leg_id] = Leg(id=leg_id)
@@ -229,6 +236,10 @@ class Dispatcher(Engine):
         if isinstance(event, LegDtmf) and self.supervisions.supervising(leg_id):
             return  # the mode keys the adapter sent to eavesdrop
         await self.emit(event)
+        if isinstance(event, LegLeftApp):
+            # Out of our control: its later events are observation only.
+            self.legs.pop(leg_id, None)
+            self.announced.discard(leg_id)
 
     async def _bridged(self, event: Bridged) -> None:
         a, b = event.a, event.b

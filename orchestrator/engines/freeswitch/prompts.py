@@ -34,8 +34,12 @@ PROMPT_SOUNDS: dict[str, str] = {
     Prompt.SORRY: "ivr/ivr-im_sorry.wav",
     Prompt.TRY_AGAIN_LATER: "ivr/ivr-please_try_again_later.wav",
 }
-# Sounds features name that FreeSWITCH's packages lack: a short tone instead.
-SOUND_TONES: dict[str, str] = {"beep": "tone_stream://%(250,0,800)"}
+# Asterisk's sounds that features and the engine tests name and FreeSWITCH's packages
+# lack: a tone of the same length instead ("a beep"; tt-monkeys: "about 10 s of audio").
+SOUND_TONES: dict[str, str] = {
+    "beep": "tone_stream://%(250,0,800)",
+    "tt-monkeys": "tone_stream://%(10000,0,440)",
+}
 # tone:NAME, as FreeSWITCH's vars.xml defines the North American tones.
 TONES: dict[str, str] = {
     "ring": "tone_stream://%(2000,4000,440,480);loops=-1",

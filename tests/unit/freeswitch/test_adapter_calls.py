@@ -312,7 +312,11 @@ async def test_transfer_tells_both_sides_then_the_leg_leaves(fs) -> None:  # typ
         event("CHANNEL_UNBRIDGE", "a", Bridge_A_Unique_ID="a", Bridge_B_Unique_ID="b")
     )
     await settle(engine)
-    assert esl.take() == ["api uuid_setvar a orch_route", "api uuid_transfer a 300 XML tzz"]
+    assert esl.take() == [
+        "api uuid_setvar a orch_route",
+        "api uuid_setvar a orch_leg",
+        "api uuid_transfer a 300 XML tzz",
+    ]
     assert [(type(e), e.leg_id) for e in seen] == [  # type: ignore[attr-defined]
         (LegDisconnected, "a"),
         (LegDisconnected, "b"),
@@ -320,12 +324,15 @@ async def test_transfer_tells_both_sides_then_the_leg_leaves(fs) -> None:  # typ
     ]
     with pytest.raises(CallError):
         await engine.play("a", "sound:beep")
+    seen.clear()
+    await esl.deliver(event("CHANNEL_HANGUP", "a"))  # not ours any more: not reported
     await esl.deliver(park("a", route="ivr"))  # handed back by the dialplan: a new leg
     await settle(engine)
     assert esl.take() == []
+    assert [(type(e), e.leg_id) for e in seen] == [(LegCreated, "a")]  # type: ignore[attr-defined]
     await engine.transfer("b", SipUser("101@a.example"))
     await engine.transfer("c", TrunkNumber("carrier", "+4420"))
-    assert esl.take()[1::2] == [
+    assert esl.take()[2::3] == [
         "api uuid_transfer b bridge:user/101@a.example inline",
         "api uuid_transfer c bridge:sofia/gateway/carrier/+4420 inline",
     ]
