@@ -3,7 +3,7 @@
 The supervisor's leg (answered, parked, ours) is sent to an inline dialplan that runs
 ``eavesdrop <target>`` and parks again when it ends: ``uuid_transfer <supervisor>
 set:eavesdrop_whisper_aleg=..,set:eavesdrop_whisper_bleg=..,eavesdrop:<target>,park
-inline``. The two variables set the first mode (``aleg``: the supervisor is heard by the
+inline`` (with ``eavesdrop_enable_dtmf=true``). The two variables set the first mode (``aleg``: the supervisor is heard by the
 eavesdropped channel, ``bleg``: by its peer); later switches are eavesdrop's own DTMF
 keys, sent as if the supervisor keyed them (``uuid_recv_dtmf``): 0 listen, 2 the
 target, 1 its peer, 3 both. Another target is a new transfer.
@@ -91,6 +91,7 @@ class Supervisions:
             sup = self._by_supervisor[supervisor] = _Supervision(supervisor, target, mode)
             aleg, bleg = WHISPER[mode]
             dialplan = (
+                "set:eavesdrop_enable_dtmf=true,"
                 f"set:eavesdrop_whisper_aleg={str(aleg).lower()},"
                 f"set:eavesdrop_whisper_bleg={str(bleg).lower()},"
                 f"eavesdrop:{target},park"

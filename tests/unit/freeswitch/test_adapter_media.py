@@ -170,7 +170,7 @@ async def test_supervise_switches_modes_with_eavesdrops_keys(fs) -> None:  # typ
     await settle(engine)
     assert esl.take() == [
         "api uuid_exists a",
-        "api uuid_transfer sup set:eavesdrop_whisper_aleg=true,"
+        "api uuid_transfer sup set:eavesdrop_enable_dtmf=true,set:eavesdrop_whisper_aleg=true,"
         "set:eavesdrop_whisper_bleg=false,eavesdrop:a,park inline",
     ]
     assert not task.done()  # until the supervisor hears the target
