@@ -2,11 +2,12 @@
 
 The supervisor's leg (answered, parked, ours) is sent to an inline dialplan that runs
 ``eavesdrop <target>`` and parks again when it ends: ``uuid_transfer <supervisor>
-set:eavesdrop_whisper_aleg=..,set:eavesdrop_whisper_bleg=..,eavesdrop:<target>,park
-inline`` (with ``eavesdrop_enable_dtmf=true``). The two variables set the first mode (``aleg``: the supervisor is heard by the
-eavesdropped channel, ``bleg``: by its peer); later switches are eavesdrop's own DTMF
-keys, sent as if the supervisor keyed them (``uuid_recv_dtmf``): 0 listen, 2 the
-target, 1 its peer, 3 both. Another target is a new transfer.
+set:eavesdrop_enable_dtmf=true,set:eavesdrop_whisper_aleg=..,set:eavesdrop_whisper_bleg=..,
+eavesdrop:<target>,park inline``. The two whisper variables set the first mode
+(``aleg``: the eavesdropped channel hears the supervisor, ``bleg``: its peer does);
+later switches are eavesdrop's own DTMF keys, sent as if the supervisor keyed them
+(``uuid_recv_dtmf``): 0 listen, 2 the target, 1 its peer, 3 both. Another target is a
+new transfer.
 
 No other channel is made: nothing of it reaches subscribers but the supervisor's own
 leg, whose mode keys are not reported as its DTMF. The supervision ends with the
