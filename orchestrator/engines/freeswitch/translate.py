@@ -322,6 +322,15 @@ def _call_id(e: EslEvent) -> str:
     return e.get("Channel-Call-UUID") or e.variable("call_uuid") or e.uuid
 
 
+def _started_state(e: EslEvent) -> LegState:
+    """A new channel's state: FreeSWITCH says "ringing" of every new channel; only an
+    inbound one rings (an outbound one is down until the far end answers or rings)."""
+    state = leg_state(e)
+    if state is LegState.RINGING and e.get("Call-Direction") == "outbound":
+        return LegState.DOWN
+    return state
+
+
 def channel_started(e: EslEvent) -> ChannelStarted:
     name = e.get("Channel-Name")
     return ChannelStarted(
@@ -331,7 +340,7 @@ def channel_started(e: EslEvent) -> ChannelStarted:
         endpoint=channel_endpoint(name),
         kind=channel_kind(name),
         pair_id=pair_id(e, e.uuid, name),
-        state=LegState.DOWN if leg_state(e) is LegState.RINGING else leg_state(e),
+        state=_started_state(e),
         caller_number=e.get("Caller-Caller-ID-Number"),
         caller_name=e.get("Caller-Caller-ID-Name"),
         called_number=e.get("Caller-Destination-Number"),
