@@ -4,8 +4,9 @@ Runs the provisioning benchmark, then the IVR benchmark (see bench/README.md),
 each on a fresh ``bench`` engine, then the rating benchmark (pure Python, no
 engine), the queues benchmark (FakeEngine), the same queues on a fresh ``bench``
 engine with SIPp agents and callers, the adapter micro-benchmark (recorded
-ARI events replayed through the Asterisk adapter, no engine), and prepaid
-authorization over HTTP as the dialplan asks (the service on the FakeEngine).
+ARI events replayed through the Asterisk adapter, no engine), prepaid
+authorization over HTTP as the dialplan asks (the service on the FakeEngine), and
+the ESL micro-benchmark (recorded FreeSWITCH event streams framed and parsed).
 Exits with 1 when a call, registration or apply of the provisioning run failed,
 when an IVR side took no step of the ramp with few enough failed calls, when a
 queues ramp had no steady step, when a sampled charge differs from the reference
@@ -28,7 +29,17 @@ import traceback
 from collections.abc import Callable
 from typing import TextIO
 
-from bench import adapter, authorize, ivr, provisioning, queues, queues_engine, rating, restart
+from bench import (
+    adapter,
+    authorize,
+    esl,
+    ivr,
+    provisioning,
+    queues,
+    queues_engine,
+    rating,
+    restart,
+)
 from bench.harness import progress
 
 Runner = Callable[[], int]
@@ -46,6 +57,7 @@ SMOKE: dict[str, Runner] = {
     "adapter": lambda: adapter.run(adapter.SMOKE),
     "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
     "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
+    "esl": lambda: esl.run(esl.SMOKE),
 }
 BENCHMARKS = tuple(SMOKE)
 
@@ -159,6 +171,15 @@ def main() -> int:
         default=auth_defaults.contention,
         help="requests at once against one account (default: %(default)s)",
     )
+    esl_defaults = esl.EslOptions()
+    group = parser.add_argument_group("esl (recorded FreeSWITCH event streams, no engine)")
+    group.add_argument(
+        "--esl-copies",
+        type=int,
+        default=esl_defaults.copies,
+        help="copies of each recorded event stream framed and parsed per run (default: "
+        "%(default)s)",
+    )
     restart_defaults = restart.RestartOptions()
     group = parser.add_argument_group("restart (live calls across a restart, Asterisk)")
     group.add_argument(
@@ -168,6 +189,8 @@ def main() -> int:
         help="phone-to-phone calls up during the restart (default: %(default)s)",
     )
     args = parser.parse_args()
+    if args.esl_copies < 1:
+        parser.error("--esl-copies must be at least 1")
     if args.restart_calls < 1:
         parser.error("--restart-calls must be at least 1")
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
@@ -235,6 +258,7 @@ def main() -> int:
         "restart": lambda: asyncio.run(
             restart.run(restart.RestartOptions(calls=args.restart_calls))
         ),
+        "esl": lambda: esl.run(esl.EslOptions(copies=args.esl_copies)),
     }
     runs = SMOKE if args.smoke else full
     # SIGTERM unwinds like Ctrl-C, so the engine and every SIPp process are stopped.

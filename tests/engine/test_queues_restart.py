@@ -231,7 +231,9 @@ async def test_waiting_callers_keep_their_places_across_a_restart(
         assert tile["longest_wait_s"] >= before["figures"]["longest_wait_s"] + away - 0.5
 
         # -- served like any caller, in their order --
-        async with sipp.Answerer(local_port=CONTACT[AGENT], calls=2) as phone:
+        # No call limit (-m): SIPp counts the engine's qualify OPTIONS as a call and then
+        # drops the INVITE that follows ("new calls while quitting").
+        async with sipp.Answerer(local_port=CONTACT[AGENT]) as phone:
             await _agent(service, rq, "unpause")
             first = await _until(service, rq, lambda s: s["figures"]["answered"] == 1, "861")
             assert [w["caller"] for w in first["waiting"]] == ["862"]
@@ -291,7 +293,7 @@ async def test_a_waiting_caller_outlives_a_crash(
         assert waiting["wait_s"] >= before["waiting"][0]["wait_s"] + away - 0.5
         assert after["figures"]["waiting"] == 1
         assert after["figures"]["abandoned"] == before["figures"]["abandoned"]
-        async with sipp.Answerer(local_port=CONTACT[AGENT], calls=1) as phone:
+        async with sipp.Answerer(local_port=CONTACT[AGENT]) as phone:
             await _agent(service, rq, "unpause")
             answered = before["figures"]["answered"] + 1
             await _until(service, rq, lambda s: s["figures"]["answered"] == answered, "861")
@@ -389,7 +391,7 @@ async def test_a_call_with_an_agent_outlives_a_crash(
     await asyncio.to_thread(service.stop)
     call: asyncio.Task[sipp.CallResult] | None = None
     try:
-        async with sipp.Answerer(local_port=CONTACT[AGENT], calls=1) as phone:
+        async with sipp.Answerer(local_port=CONTACT[AGENT]) as phone:
             try:
                 with _process(service, tmp_path) as child:
                     call = asyncio.create_task(_call_861(service, rq))

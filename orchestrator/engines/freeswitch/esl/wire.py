@@ -1,19 +1,63 @@
-"""STAND-IN (see esl/__init__.py): EslEvent and a parser of event frames."""
+"""The Event Socket wire format: frames in, events out, commands encoded.
+
+Facts this follows (all in the real captures, tests/data/freeswitch-esl/):
+
+* a server frame is a header block ended by ``\\n\\n``, then exactly ``Content-Length``
+  body bytes when that header is there, with no terminator; ``command/reply`` and
+  ``auth/request`` have no ``Content-Length``; event frames put it *first*, so headers
+  are looked up by name, never by position; ``api/response`` bodies may lack a final
+  ``\\n``;
+* the outbound ``connect`` reply is one header block (channel data, then
+  ``Content-Type: command/reply``) whose values are URL-encoded;
+* ``text/event-plain`` bodies are ``Name: value`` lines with URL-encoded values, then
+  ``\\n`` and, for events with a body (BACKGROUND_JOB, CUSTOM), the body itself;
+  ``text/event-json`` is one object of strings with the body in ``"_body"``;
+  ``text/event-xml`` is ``<event><headers><Name>urlencoded</Name>...``;
+* header names repeat inside one event (``Hangup-Cause`` twice in
+  CHANNEL_HANGUP_COMPLETE): the *first* value is kept, whatever the format, so plain,
+  json and xml subscriptions see the same event;
+* FreeSWITCH splits a command's lines on ``\\r`` as well as ``\\n`` and silently skips
+  an empty command: :func:`encode_command` refuses both, so a value can neither inject
+  a second command nor leave a request without its reply.
+
+Example::
+
+    parser = FrameParser()
+    for frame in parser.feed(data):
+        if frame.content_type.startswith("text/event-"):
+            event = parse_event(frame)
+            print(event.name, event.uuid, event.get("Hangup-Cause"))
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+# A header block that never ends, or a body announced bigger than this, is a broken
+# peer, not an event worth buffering (FreeSWITCH's own command limit is 10 MiB).
+MAX_HEADER_BLOCK = 1 << 20
+MAX_CONTENT_LENGTH = 64 << 20
 
 
 class EslProtocolError(ValueError):
-    pass
+    """Bytes that are not an ESL frame, or an event body that cannot be read.
+
+    Raised by :meth:`FrameParser.feed`, ``frames`` holds the whole frames that came
+    before the bad one in the same feed (a reply the caller still waits for).
+    """
+
+    frames: tuple[Frame, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
+    """One server frame: headers as on the wire (first occurrence wins) and the body."""
+
     headers: dict[str, str]
     body: bytes = b""
 
@@ -22,71 +66,241 @@ class Frame:
         return self.headers.get("Content-Type", "")
 
 
+def _parse_headers(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").split("\n"):
+        name, colon, value = line.partition(":")
+        if not colon or not name:
+            raise EslProtocolError(f"not a header line: {line[:80]!r}")
+        headers.setdefault(name, value.lstrip(" "))
+    return headers
+
+
 class FrameParser:
+    """Incremental frame splitter: feed it bytes as they come, split anywhere."""
+
     def __init__(self) -> None:
-        self._buf = b""
+        self._buf = bytearray()
+        # Where to resume looking for the end of the header block (bytes already seen).
+        self._scan = 0
+        # The header block of a frame whose body is still incomplete.
+        self._pending: tuple[dict[str, str], int] | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not a whole frame yet."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
+        """The frames ``data`` completes, in order; the rest is kept for the next feed."""
         self._buf += data
-        out: list[Frame] = []
+        frames: list[Frame] = []
+        try:
+            self._split(frames)
+        except EslProtocolError as exc:
+            exc.frames = tuple(frames)
+            raise
+        return frames
+
+    def _split(self, frames: list[Frame]) -> None:
+        buf = self._buf
+        start = 0
         while True:
-            end = self._buf.find(b"\n\n")
-            if end < 0:
-                return out
-            headers: dict[str, str] = {}
-            for line in self._buf[:end].decode().split("\n"):
-                name, _, value = line.partition(": ")
-                headers.setdefault(name, value)
-            length = int(headers.get("Content-Length", "0"))
-            if len(self._buf) < end + 2 + length:
-                return out
-            out.append(Frame(headers, self._buf[end + 2 : end + 2 + length]))
-            self._buf = self._buf[end + 2 + length :]
+            if self._pending is None:
+                # FreeSWITCH skips blank lines before a frame; so do we.
+                while start < len(buf) and buf[start] == 0x0A:
+                    start += 1
+                end = buf.find(b"\n\n", max(start, self._scan))
+                if end < 0:
+                    self._scan = max(start, len(buf) - 1)
+                    if len(buf) - start > MAX_HEADER_BLOCK:
+                        raise EslProtocolError("header block without an end")
+                    break
+                headers = _parse_headers(bytes(buf[start:end]))
+                start = end + 2
+                self._scan = start
+                length = _content_length(headers)
+                if length == 0:
+                    frames.append(Frame(headers))
+                    continue
+                self._pending = (headers, length)
+            headers, length = self._pending
+            if len(buf) - start < length:
+                break
+            frames.append(Frame(headers, bytes(buf[start : start + length])))
+            start += length
+            self._scan = start
+            self._pending = None
+        del buf[:start]
+        self._scan -= start
+
+
+def _content_length(headers: Mapping[str, str]) -> int:
+    raw = headers.get("Content-Length")
+    if raw is None:
+        return 0
+    try:
+        length = int(raw)
+    except ValueError:
+        raise EslProtocolError(f"bad Content-Length {raw!r}") from None
+    if not 0 <= length <= MAX_CONTENT_LENGTH:
+        raise EslProtocolError(f"Content-Length out of range: {length}")
+    return length
 
 
 @dataclass(frozen=True, slots=True)
 class EslEvent:
+    """One event, decoded: the same whatever the subscription format was.
+
+    ``headers`` values are decoded (no URL escapes); a repeated name keeps its first
+    value. ``body`` is the event's own body (BACKGROUND_JOB's API output, a CUSTOM
+    event's text), ``""`` when it has none.
+    """
+
     name: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: str = ""
 
     @property
     def subclass(self) -> str:
+        """``Event-Subclass`` of a CUSTOM event (``conference::maintenance``)."""
         return self.headers.get("Event-Subclass", "")
 
     @property
     def uuid(self) -> str:
+        """The channel's ``Unique-ID`` (``""`` for events of no channel)."""
         return self.headers.get("Unique-ID", "")
 
     @property
     def sequence(self) -> int:
-        return int(self.headers.get("Event-Sequence", "0") or 0)
+        """``Event-Sequence``: process-wide, increasing per channel only (0 if absent)."""
+        try:
+            return int(self.headers.get("Event-Sequence", "0"))
+        except ValueError:
+            return 0
 
     def get(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
 
     def variable(self, name: str, default: str = "") -> str:
+        """A channel variable as the event carries it (``variable_<name>``)."""
         return self.headers.get("variable_" + name, default)
 
 
-def _first(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _plain_headers(text: str) -> tuple[dict[str, str], str]:
+    """``Name: urlencoded`` lines, a blank line, then the body (if any)."""
+    block, _sep, body = text.partition("\n\n")
+    headers: dict[str, str] = {}
+    for line in block.split("\n"):
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name:
+            raise EslProtocolError(f"not an event header line: {line[:80]!r}")
+        if name not in headers:
+            value = value.lstrip(" ")
+            headers[name] = unquote(value) if "%" in value else value
+    return headers, body
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value.
+    out = {}
     for key, value in pairs:
         out.setdefault(key, value)
     return out
 
 
-def parse_event(frame: Frame) -> EslEvent:
-    text = frame.body.decode()
+def _json_headers(text: str) -> tuple[dict[str, str], str]:
+    try:
+        data = json.loads(text, object_pairs_hook=_first_wins)
+    except ValueError as exc:
+        raise EslProtocolError(f"event-json body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EslProtocolError("event-json body is not an object")
+    body = data.pop("_body", "")
+    headers = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+    return headers, body if isinstance(body, str) else json.dumps(body)
+
+
+def _xml_headers(text: str) -> tuple[dict[str, str], str]:
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise EslProtocolError(f"event-xml body is not XML: {exc}") from None
     headers: dict[str, str] = {}
-    body = ""
-    if frame.content_type == "text/event-json":
-        data = json.loads(text, object_pairs_hook=_first)
-        body = str(data.pop("_body", ""))
-        headers = {str(k): str(v) for k, v in data.items()}
+    for element in root.iterfind("headers/*"):
+        headers.setdefault(element.tag, unquote(element.text or ""))
+    body_element = root.find("body")
+    body = body_element.text or "" if body_element is not None else ""
+    return headers, body
+
+
+def parse_event(frame: Frame) -> EslEvent:
+    """Decode an event frame (``text/event-plain``, ``-json``, ``-xml``).
+
+    The outbound socket's ``connect`` reply (a ``command/reply`` whose headers are the
+    URL-encoded channel data, ``Event-Name: CHANNEL_DATA``) decodes too.
+    """
+    kind = frame.content_type
+    text = frame.body.decode("utf-8", "replace")
+    if kind == "text/event-plain":
+        headers, body = _plain_headers(text)
+    elif kind == "text/event-json":
+        headers, body = _json_headers(text)
+    elif kind == "text/event-xml":
+        headers, body = _xml_headers(text)
+    elif kind == "command/reply" and "Event-Name" in frame.headers:
+        headers = {k: unquote(v) for k, v in frame.headers.items()}
+        body = ""
     else:
-        head, _, body = text.partition("\n\n")
-        for line in head.split("\n"):
-            name, _, value = line.partition(": ")
-            headers.setdefault(name, urllib.parse.unquote(value))
-    return EslEvent(headers.get("Event-Name", ""), headers, body)
+        raise EslProtocolError(f"not an event frame: Content-Type {kind!r}")
+    name = headers.get("Event-Name")
+    if not name:
+        raise EslProtocolError("an event without Event-Name")
+    return EslEvent(name, headers, body)
+
+
+def _check_line(text: str, what: str) -> None:
+    if "\n" in text or "\r" in text:
+        raise EslProtocolError(f"line break in the {what}: {text[:80]!r}")
+
+
+def encode_command(
+    command: str, headers: Mapping[str, str] | None = None, body: str | None = None
+) -> bytes:
+    """The bytes of one command: its line, ``Name: value`` lines, a blank line, the body.
+
+    With a ``body``, ``content-type: text/plain`` and ``content-length`` are added unless
+    given (a given length must be the body's). Raises :class:`EslProtocolError` for a
+    line break in the command or a header, an empty command (FreeSWITCH would skip it
+    without a reply) or a header name FreeSWITCH would read differently::
+
+        >>> encode_command("bgapi status", {"Job-UUID": "j1"})
+        b'bgapi status\\nJob-UUID: j1\\n\\n'
+    """
+    _check_line(command, "command")
+    if not command.strip():
+        raise EslProtocolError("an empty command gets no reply")
+    lines = [command]
+    given: set[str] = set()
+    payload = body.encode() if body is not None else b""
+    for name, value in (headers or {}).items():
+        _check_line(name, "header name")
+        _check_line(value, "header value")
+        if not name or ":" in name or name != name.strip():
+            raise EslProtocolError(f"bad header name {name!r}")
+        lowered = name.lower()
+        if lowered == "content-length" and (body is None or value.strip() != str(len(payload))):
+            raise EslProtocolError(f"content-length {value!r} is not the body's length")
+        given.add(lowered)
+        lines.append(f"{name}: {value}")
+    if body is not None:
+        if "content-type" not in given:
+            lines.append("content-type: text/plain")
+        if "content-length" not in given:
+            lines.append(f"content-length: {len(payload)}")
+    return ("\n".join(lines) + "\n\n").encode() + payload
