@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -109,7 +110,11 @@ class FreeSwitchEngine(Dispatcher):
             call_recording=True,
         )
         self.id_prefix = id_prefix
-        self.recordings_dir = recordings_dir
+        # Shared with FreeSWITCH (it writes, the adapter reads): by default a folder in the
+        # temporary directory, which works when both run on one machine.
+        self.recordings_dir = (
+            recordings_dir or Path(tempfile.gettempdir()) / "orchestrator-recordings"
+        )
         self.conference_profile = conference_profile
         self.sip_profile = sip_profile
         self.sweep_on_start = sweep_on_start

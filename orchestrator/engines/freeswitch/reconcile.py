@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import CallError
 from orchestrator.core.events import ChannelEnded, LegHungUp, LegStateChanged
+from orchestrator.engines.freeswitch.dialstrings import LEG_VAR
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
 from orchestrator.engines.freeswitch.translate import (
     Bridged,
@@ -63,6 +64,22 @@ class Reconciler:
         listing = await self.engine.api("show channels as json")
         return {str(r["uuid"]): r for r in channel_rows(listing)}
 
+    async def _exists(self, uuid: str) -> bool:
+        """Whether FreeSWITCH has the channel: ``show channels`` reads a database written
+        in the background, and lags a new channel by some 200 ms (seen on 1.10.12)."""
+        try:
+            return (await self.engine.api(f"uuid_exists {uuid}")).strip() == "true"
+        except CallError:
+            return False
+
+    def _ours(self, dump: EslEvent) -> bool:
+        """Ours to sweep or adopt: handed over by the dialplan, or originated by a run of
+        this orchestrator (its id prefix: another orchestrator's legs are not ours)."""
+        chan_vars = variables(dump)
+        if chan_vars.get(LEG_VAR) and not dump.uuid.startswith(self.engine.id_prefix):
+            return False
+        return is_ours(dump.uuid, chan_vars)
+
     async def _dump(self, uuid: str) -> EslEvent | None:
         """The channel's data as an event (None: gone meanwhile)."""
         try:
@@ -94,7 +111,7 @@ class Reconciler:
             dump = await self._dump(uuid)
             if dump is None:
                 continue
-            if not is_ours(uuid, variables(dump)):
+            if not self._ours(dump):
                 others.append(dump)
             elif uuid in engine.kept_legs:
                 kept.append(dump)
@@ -130,10 +147,12 @@ class Reconciler:
             if leg.id in engine.originating:
                 continue  # its originate may not have reached the engine when we listed
             row = rows.get(leg.id)
-            if row is None:
+            if row is None and not await self._exists(leg.id):
                 await engine.apply(LegHungUp(leg_id=leg.id, cause_text="gone while disconnected"))
                 await engine.apply(Destroyed(leg_id=leg.id))
                 continue
+            if row is None:
+                continue  # too new for the listing (see _exists)
             state = leg_state({"Channel-Call-State": str(row.get("callstate", ""))})
             if state is LegState.UP and leg.state is not LegState.UP:
                 await engine.apply(LegStateChanged(leg_id=leg.id, state=state))
@@ -146,6 +165,6 @@ class Reconciler:
                 continue
             if uuid not in engine.channels:
                 found.append(dump)
-            if is_ours(uuid, variables(dump)) and dump.variable("current_application") == "park":
+            if self._ours(dump) and dump.variable("current_application") == "park":
                 await engine.apply(leg_created(dump))
         await self._observe_found(found)

@@ -52,6 +52,7 @@ async def test_a_reconnect_reports_what_was_missed_before_the_link_is_up() -> No
     assert esl.take() == [
         "api version",
         "api show channels as json",
+        "api uuid_exists ends",  # the listing lags new channels: asked before it is gone
         "api uuid_dump new json",
         "api uuid_dump stranger json",
     ]
@@ -68,31 +69,34 @@ async def test_a_reconnect_reports_what_was_missed_before_the_link_is_up() -> No
 
 async def test_the_first_connect_sweeps_a_previous_runs_legs_and_takes_back_kept_ones() -> None:
     engine, esl = make_engine()
-    engine.keep({"k1", "k2", "k3"})
+    engine.keep({"k1", "orch-k2", "k3"})
     seen: list[Event] = []
     engine.subscribe(seen.append)
-    esl.answer("show channels as json", rows("k1", "k2", "k3", "old", "stranger", "b-leg"))
-    esl.answer("uuid_dump k1 json", dump("k1", orch_route="queue", bridge_uuid="k2"))
-    esl.answer("uuid_dump k2 json", dump("k2", orch_leg="k2", bridge_uuid="k1"))
+    listed = rows("k1", "orch-k2", "k3", "old", "stranger", "b-leg", "other-orch")
+    esl.answer("show channels as json", listed)
+    esl.answer("uuid_dump k1 json", dump("k1", orch_route="queue", bridge_uuid="orch-k2"))
+    esl.answer("uuid_dump orch-k2 json", dump("orch-k2", orch_leg="orch-k2", bridge_uuid="k1"))
+    # Originated by another orchestrator (another id prefix) on the same FreeSWITCH.
+    esl.answer("uuid_dump other-orch json", dump("other-orch", orch_leg="other-orch"))
     esl.answer("uuid_dump k3 json", "-ERR No such channel!")
     esl.answer("uuid_dump old json", dump("old", orch_route="ivr"))
     esl.answer("uuid_dump stranger json", dump("stranger"))
-    esl.answer("uuid_dump b-leg json", dump("b-leg", orch_route="dial", orch_leg="k2"))
+    esl.answer("uuid_dump b-leg json", dump("b-leg", orch_route="dial", orch_leg="orch-k2"))
     await engine.start()
     await esl.deliver(LinkUp(reconnect=False))
     await settle(engine)
     kills = [s for s in esl.take() if "uuid_kill" in s]
     assert kills == ["api uuid_kill old NORMAL_CLEARING"]
     created = [e for e in seen if isinstance(e, LegCreated)]
-    assert [(e.leg_id, e.resumed) for e in created] == [("k1", True), ("k2", True)]
+    assert [(e.leg_id, e.resumed) for e in created] == [("k1", True), ("orch-k2", True)]
     # Two kept legs still bridged: a connection again.
     assert [(e.leg_id, e.peer_id) for e in seen if isinstance(e, LegConnected)] == [
-        ("k1", "k2"),
-        ("k2", "k1"),
+        ("k1", "orch-k2"),
+        ("orch-k2", "k1"),
     ]
     # Observation: the channels found are reported (resumed), the swept one is not.
     started = {e.channel_id for e in seen if isinstance(e, ChannelStarted)}
-    assert started == {"k1", "k2", "stranger", "b-leg"}
+    assert started == {"k1", "orch-k2", "stranger", "b-leg", "other-orch"}
     assert all(e.resumed for e in seen if isinstance(e, ChannelStarted))
     assert isinstance(seen[-1], EngineConnected) and seen[-1].reconnect is False
     # Channels ending later are observed once.
