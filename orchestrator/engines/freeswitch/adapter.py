@@ -33,7 +33,6 @@ from orchestrator.core.engine import EngineCapabilities, EngineStatus, Supervisi
 from orchestrator.core.errors import CallError, LegGoneError, ValidationError
 from orchestrator.core.events import (
     EngineDisconnected,
-    LegDisconnected,
     LegHungUp,
     LegLeftApp,
 )
@@ -50,7 +49,7 @@ from orchestrator.engines.freeswitch.dialstrings import (
     split_caller_id,
     transfer_args,
 )
-from orchestrator.engines.freeswitch.dispatch import Dispatcher
+from orchestrator.engines.freeswitch.dispatch import Dispatcher, Leave
 from orchestrator.engines.freeswitch.esl.client import EslClient, LinkDown, LinkUp
 from orchestrator.engines.freeswitch.esl.connection import EslCommandError
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
@@ -69,6 +68,8 @@ log = logging.getLogger(__name__)
 DTMF_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
 MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 CALLER_NAME_MAX = 80
+# How long a transferred leg's unbridge may take before its sides are told all the same.
+LEAVE_WAIT_S = 2.0
 # What an unknown session's sendmsg answers: the leg is gone.
 GONE_REPLIES = ("-ERR invalid session id", "-ERR No such channel", "-ERR Invalid uuid")
 
@@ -132,6 +133,7 @@ class FreeSwitchEngine(Dispatcher):
         self.announced: set[str] = set()  # legs whose LegCreated went out
         self.originating: set[str] = set()  # legs whose originate is in flight
         self.left: set[str] = set()  # legs transferred out of our control
+        self.leaving: dict[str, str] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._hangup_causes: dict[str, int] = {}
         self._hold_music: dict[str, str] = {}
@@ -324,13 +326,30 @@ class FreeSwitchEngine(Dispatcher):
         # Unset: a dialplan that hands the channel back sets its own routing.
         await self.api(f"uuid_setvar {leg_id} {ROUTE_VAR}")
         await self.api(f"uuid_setvar {leg_id} {LEG_VAR}")
-        pair = self.connections.told(leg_id)
-        await self.api(f"uuid_transfer {leg_id} {args}")
+        peer = self.connections.peer(leg_id)
+        connected = peer is not None and self.connections.is_announced(leg_id, peer)
+        # From now on its own events are not reported (a dial that fails at once ends it).
         self.left.add(leg_id)
-        if pair is not None:
-            self.made(LegDisconnected(leg_id=pair[0], peer_id=pair[1]))
-            self.made(LegDisconnected(leg_id=pair[1], peer_id=pair[0]))
-        self.made(LegLeftApp(leg_id=leg_id))
+        if connected and peer is not None:
+            self.leaving[leg_id] = peer
+        try:
+            await self.api(f"uuid_transfer {leg_id} {args}")
+        except BaseException:
+            self.left.discard(leg_id)
+            self.leaving.pop(leg_id, None)
+            raise
+        if connected:
+            # Its unbridge tells both sides, then that it left (dispatch.py); if that is
+            # not seen in time (the link dropped), they are told all the same.
+            self.spawn(self._leave_late(leg_id), f"leave-{leg_id}")
+        else:
+            self.connections.unpair(leg_id)
+            self.made(LegLeftApp(leg_id=leg_id))
+
+    async def _leave_late(self, leg_id: str) -> None:
+        await asyncio.sleep(LEAVE_WAIT_S)
+        if leg_id in self.leaving:
+            self.made(Leave(leg_id=leg_id))
 
     # -- hold ---------------------------------------------------------------
     async def hold(self, leg_id: str, music: str = "") -> None:

@@ -69,18 +69,8 @@ class Connections:
             self.unpair(a)
         return self._order.pop(k, (a, b))
 
-    def told(self, leg_id: str) -> tuple[str, str] | None:
-        """The adapter tells the sides itself (a transfer): the pair, no longer announced
-        (its unbridge is then ignored)."""
-        peer = self.unpair(leg_id)
-        if peer is None:
-            return None
-        k = key(leg_id, peer)
-        if k not in self._announced:
-            return None
-        self._announced.discard(k)
-        self._order.pop(k, None)
-        return leg_id, peer
+    def is_announced(self, a: str, b: str) -> bool:
+        return key(a, b) in self._announced
 
     def announced(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

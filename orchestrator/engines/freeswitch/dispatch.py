@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,13 @@ class _Made:
     event: Event
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leave(Event):
+    """A transferred leg whose unbridge was not seen in time: told all the same."""
+
+    leg_id: str
+
+
 class Dispatcher(Engine):
     """The queue's consumer (see the module doc); FreeSwitchEngine sets the attributes."""
 
@@ -79,6 +87,7 @@ class Dispatcher(Engine):
     _hold_music: dict[str, str]
     announced: set[str]
     left: set[str]
+    leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
     observe_channels: bool
     sweep_on_start: bool
@@ -189,6 +198,9 @@ class Dispatcher(Engine):
         if isinstance(event, Destroyed):
             self._forget(event.leg_id)
             return
+        if isinstance(event, Leave):
+            await self._leave(event.leg_id)
+            return
         if isinstance(event, EndpointStateChanged) or not isinstance(event, LegEvent):
             await self.emit(event)
             return
@@ -215,6 +227,8 @@ class Dispatcher(Engine):
         leg = self.legs.get(leg_id)
         if leg is None:
             return  # not one of ours (or already forgotten)
+        if leg_id in self.left and not isinstance(event, LegLeftApp):
+            return  # transferred: its own events are observation only now
         if isinstance(event, LegHungUp):
             requested = self._hangup_causes.pop(leg_id, None)
             if not leg.transition(LegState.HUNG_UP, at=event.timestamp):
@@ -260,10 +274,25 @@ class Dispatcher(Engine):
             return
         ended = self.connections.unbridged(a, b)
         if ended is not None:
-            for x, y in (ended, ended[::-1]):
-                leg = self.legs.get(x)
-                if leg is not None and leg.alive and x in self.announced:
-                    await self.emit(LegDisconnected(leg_id=x, peer_id=y, timestamp=event.timestamp))
+            await self._disconnected(ended, event.timestamp)
+
+    async def _disconnected(self, pair: tuple[str, str], timestamp: float) -> None:
+        """Tell each side of an ended connection still ours (a transferred side too, then
+        that it left: in that order, see Engine.transfer)."""
+        for x, y in (pair, pair[::-1]):
+            leg = self.legs.get(x)
+            if leg is not None and x in self.announced and (leg.alive or x in self.leaving):
+                await self.emit(LegDisconnected(leg_id=x, peer_id=y, timestamp=timestamp))
+        for x in pair:
+            if self.leaving.pop(x, None) is not None:
+                await self._leg_event(LegLeftApp(leg_id=x, timestamp=timestamp))
+
+    async def _leave(self, leg_id: str) -> None:
+        peer = self.leaving.get(leg_id)
+        if peer is None:
+            return  # told at its unbridge
+        pair = self.connections.unbridged(leg_id, peer) or (leg_id, peer)
+        await self._disconnected(pair, time.time())
 
     def _forget(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -336,3 +337,31 @@ async def test_transfer_tells_both_sides_then_the_leg_leaves(fs) -> None:  # typ
         "api uuid_transfer b bridge:user/101@a.example inline",
         "api uuid_transfer c bridge:sofia/gateway/carrier/+4420 inline",
     ]
+
+
+async def test_a_transferred_leg_whose_dial_fails_at_once_is_not_reported(  # type: ignore[no-untyped-def]
+    fs, monkeypatch
+) -> None:
+    """Its hangup can come before its unbridge is handled: not ours any more, not reported;
+    and an unbridge never seen (a lost link) still tells both sides, after a moment."""
+    import orchestrator.engines.freeswitch.adapter as adapter
+
+    monkeypatch.setattr(adapter, "LEAVE_WAIT_S", 0.01)
+    engine, esl, seen = fs
+    await esl.deliver(park("a"), park("b"))
+    await connected(engine, esl, "a", "b")
+    seen.clear()
+    await engine.transfer("a", SipUser("nobody@a.example"))
+    await esl.deliver(event("CHANNEL_HANGUP", "a", Hangup_Cause="SUBSCRIBER_ABSENT"))
+    await asyncio.sleep(0.05)
+    await settle(engine)
+    assert [(type(e), e.leg_id) for e in seen] == [  # type: ignore[attr-defined]
+        (LegDisconnected, "a"),
+        (LegDisconnected, "b"),
+        (LegLeftApp, "a"),
+    ]
+    await esl.deliver(
+        event("CHANNEL_UNBRIDGE", "b", Bridge_A_Unique_ID="a", Bridge_B_Unique_ID="b")
+    )
+    await settle(engine)
+    assert len(seen) == 3
