@@ -4,11 +4,14 @@ Each conference is a mod_conference room named ``<prefix>conf-<id>`` in the adap
 profile. mod_conference makes a room when its first member enters, so :meth:`create`
 only notes the id (after a restart it reads the room back, see below). A member joins by
 an inline dialplan run on its leg, ``conference:<room>@<profile>+flags{mute|deaf|
-moderator},park`` (``uuid_transfer <uuid> ... inline``): it parks again when it leaves
-the room, up and under control. ``add-member`` (conference::maintenance) gives its
-member id and makes ``ConferenceMemberJoined``; mute/deaf/hold are ``conference <room>
-mute|unmute|deaf|undeaf|hold|unhold <member id>``; leaving and the end send each leg to
-``park`` (``uuid_transfer <uuid> park inline``); the room goes with its last member.
+moderator},park`` (``uuid_transfer <uuid> ... inline``), so it parks again when it leaves
+the room: up and under control. It joins with ``conference_controls=none``: the
+profile's caller controls would take its keys (``#`` leaves, ``0`` mutes); its keys are
+relayed to the others instead (:meth:`FreeSwitchConferences.dtmf`). ``add-member``
+(conference::maintenance) gives its member id and makes ``ConferenceMemberJoined``;
+mute/deaf/hold are ``conference <room> mute|unmute|deaf|undeaf|hold|unhold <member
+id>``; leaving and the end send each leg to ``park`` (``uuid_transfer <uuid> park
+inline``); the room goes with its last member.
 A member that hangs up is reported gone (``reason="hangup"``) before its ``LegHungUp``.
 
 Plays to all are ``conference <room> play <file>``, followed by the room's
@@ -43,6 +46,7 @@ from orchestrator.core.events import (
     ConferenceMemberJoined,
     ConferenceMemberLeft,
     ConferenceMemberUpdated,
+    LegDtmf,
     PlaybackFinished,
     PlaybackStarted,
 )
@@ -172,6 +176,9 @@ class FreeSwitchConferences(Conferences):
         joined: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._joining[leg_id] = (room, member, joined)
         try:
+            # No caller controls: the profile's default ones take the member's keys
+            # (# hangs up, 0 mutes...); keys are relayed to the others instead (dtmf()).
+            await engine.api(f"uuid_setvar {leg_id} conference_controls none")
             await engine.api(f"uuid_transfer {leg_id} conference:{spec},park inline")
             async with asyncio.timeout(JOIN_TIMEOUT_S):
                 await joined
@@ -316,6 +323,21 @@ class FreeSwitchConferences(Conferences):
                 ConferenceMemberLeft(conference_id=conference_id, leg_id=leg_id, reason="ended")
             )
         self.engine.made(ConferenceEnded(conference_id=conference_id))
+
+    async def dtmf(self, e: LegDtmf) -> None:
+        """A member keyed a digit: the others hear it, as they hear its voice (mod_conference
+        passes no DTMF between members): ``uuid_send_dtmf`` to each one that hears."""
+        conference_id = self._of.get(e.leg_id)
+        if conference_id is None:
+            return
+        room = self._rooms[conference_id]
+        sender = room.members.get(e.leg_id)
+        if sender is None or sender.muted or sender.held:
+            return
+        for other in room.members.values():
+            if other.leg_id != e.leg_id and not (other.deaf or other.held):
+                with contextlib.suppress(CallError):
+                    await self.engine.api(f"uuid_send_dtmf {other.leg_id} {e.digit}")
 
     # -- conference::maintenance (on the dispatcher) ---------------------------------
     async def event(self, e: Conference) -> None:

@@ -250,6 +250,8 @@ class Dispatcher(Engine):
         if isinstance(event, LegDtmf) and self.supervisions.supervising(leg_id):
             return  # the mode keys the adapter sent to eavesdrop
         await self.emit(event)
+        if isinstance(event, LegDtmf):
+            await self.conferences.dtmf(event)
         if isinstance(event, LegLeftApp):
             # Out of our control: its later events are observation only.
             self.legs.pop(leg_id, None)

@@ -15,6 +15,7 @@ from orchestrator.core.events import (
     ConferenceMemberLeft,
     ConferenceMemberUpdated,
     Event,
+    LegDtmf,
     LegHungUp,
     PlaybackFinished,
     PlaybackStarted,
@@ -70,7 +71,9 @@ async def test_join_with_flags_mute_deafen_hold_and_end(fs) -> None:  # type: ig
     await join(engine, esl, "a", "7", moderator=True)
     await join(engine, esl, "b", "8", muted=True, deaf=True)
     assert esl.take() == [
+        "api uuid_setvar a conference_controls none",
         f"api uuid_transfer a conference:{ROOM}@default+flags{{moderator}},park inline",
+        "api uuid_setvar b conference_controls none",
         f"api uuid_transfer b conference:{ROOM}@default+flags{{mute|deaf}},park inline",
     ]
     joined = [
@@ -212,3 +215,20 @@ async def test_create_takes_back_the_kept_members_of_a_room(fs) -> None:  # type
     assert esl.take()[-1] == "api conference orch-conf-kept unmute 4"
     await settle(engine)
     assert [e for e in seen if isinstance(e, ConferenceEnded)] == []
+
+
+async def test_a_members_keys_reach_the_members_that_hear(fs) -> None:  # type: ignore[no-untyped-def]
+    engine, esl, seen = fs
+    await join(engine, esl, "a", "7")
+    await join(engine, esl, "b", "8")
+    await join(engine, esl, "c", "9", deaf=True)
+    esl.take()
+    await esl.deliver(event("DTMF", "a", DTMF_Digit="7"), event("DTMF", "a", DTMF_Digit="#"))
+    await settle(engine)
+    assert esl.take() == ["api uuid_send_dtmf b 7", "api uuid_send_dtmf b #"]
+    await engine.conferences.mute("b")
+    esl.take()
+    await esl.deliver(event("DTMF", "b", DTMF_Digit="1"))  # muted: nobody hears it
+    await settle(engine)
+    assert esl.take() == []
+    assert [e.digit for e in seen if isinstance(e, LegDtmf)] == ["7", "#", "1"]
