@@ -1,112 +1,114 @@
-"""The FreeSWITCH driver, over the fake FreeSWITCH peer (see tests/conformance/drivers/__init__.py).
+"""FreeSWITCH's driver (see tests/conformance/drivers/__init__.py): the adapter over the
+fake FreeSWITCH peer of orchestrator/testing/freeswitch (or a real one, for a check by hand).
 
-Calls are loopback channels into a static test dialplan given to the peer
-(:data:`DIALPLAN`), as the Asterisk driver's are Local channels: an incoming call is
-``originate loopback/<called>/zz-conformance-in <far extension> XML zz-conformance-far``
-sent on the driver's own ESL connection. The b-leg runs :data:`CONTEXT_IN`, which hands
-it over (``orch_route=incoming`` with the driver's key, then ``park``: ringing, under
-control); the a-leg, once the b-leg answers, runs the far end's extension in
-:data:`CONTEXT_FAR`. Originate targets are ``LoopbackPlace(CONTEXT_OUT, outcome)``.
+Incoming calls are loopback channels: ``originate {origination_uuid=<far>}loopback/<called>/
+CONTEXT_IN <far-exten> XML CONTEXT_FAR`` makes two legs; the ``-b`` half runs CONTEXT_IN,
+which routes it to the orchestrator (``orch_route=incoming``, ``park``: the leg under
+control), and the ``-a`` half, once answered, runs the far end's extension in CONTEXT_FAR.
+Originate targets: loopback channels into CONTEXT_OUT. A second ESL connection acts behind
+the adapter's back (kill, exists, the far end's collected digits in mod_hash).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Leg
-from orchestrator.core.errors import CallError, LegGoneError
-from orchestrator.core.events import EngineDisconnected, LegCreated
+from orchestrator.core.errors import CallError, EngineError, LegGoneError
+from orchestrator.core.events import Event, LegCreated
 from orchestrator.core.targets import Routing
-from orchestrator.engines.freeswitch.dialstrings import LoopbackPlace
 from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
 
 CONTEXT_IN = "zz-conformance-in"
 CONTEXT_FAR = "zz-conformance-far"
 CONTEXT_OUT = "zz-conformance-out"
+HASH_REALM = "conformance"
 TENANT = "zzconformance"
-PASSWORD = "ClueCon"
 
 
 def _ext(name: str, expression: str, *actions: tuple[str, str]) -> str:
-    body = "".join(f'<action application="{app}" data="{data}"/>' for app, data in actions)
+    body = "".join(
+        f'        <action application="{app}" data="{data}"/>\n' for app, data in actions
+    )
     return (
-        f'<extension name="{name}"><condition field="destination_number" '
-        f'expression="{expression}">{body}</condition></extension>'
+        f'    <extension name="{name}">\n'
+        f'      <condition field="destination_number" expression="{expression}">\n'
+        f"{body}      </condition>\n    </extension>\n"
     )
 
 
-SLEEP = ("sleep", "60000")
-DIALPLAN = f"""<include>
-<context name="{CONTEXT_IN}">
-{
-    _ext(
-        "incoming",
-        "^(.+)$",
-        ("set", "orch_route=incoming"),
-        ("set", "orch_route_key=${conf_key}"),
+DIALPLAN = (
+    "<include>\n"
+    f'  <context name="{CONTEXT_IN}">\n'
+    + _ext("in", "^(.+)$", ("set", "orch_route=incoming"), ("park", ""))
+    + "  </context>\n"
+    f'  <context name="{CONTEXT_FAR}">\n'
+    + _ext("wait", "^wait$", ("park", ""))
+    + _ext("bye", r"^bye-(\d+)$", ("sleep", "$1000"), ("hangup", ""))
+    + _ext("audio", "^audio$", ("playback", "tone_stream://%(1000,0,440);loops=-1"), ("park", ""))
+    + _ext("dtmf", r"^dtmf-(\d+)-(.+)$", ("sleep", "$1000"), ("send_dtmf", "$2"), ("park", ""))
+    + _ext(
+        "read",
+        r"^read-(\w+)$",
+        ("read", "1 8 silence_stream://100 conformance_digits 10000 #"),
+        ("hash", f"insert/{HASH_REALM}/$1/${{conformance_digits}}"),
         ("park", ""),
     )
-}
-</context>
-<context name="{CONTEXT_FAR}">
-{_ext("wait", "^wait$", SLEEP)}
-{_ext("audio", "^audio$", ("playback", "tone_stream://%(60000,0,440)"), SLEEP)}
-{_ext("dtmf", "^dtmf-([0-9]+)-(.+)$", ("sleep", "$1"), ("send_dtmf", "$2"), SLEEP)}
-{_ext("read", "^read$", ("read", "1 8 silence_stream://250 conf_digits 10000 #"), SLEEP)}
-</context>
-<context name="{CONTEXT_OUT}">
-{_ext("answer", "^answer$", ("answer", ""), SLEEP)}
-{_ext("busy", "^busy$", ("hangup", "USER_BUSY"))}
-{_ext("no_answer", "^no_answer$", ("ring_ready", ""), SLEEP)}
-{_ext("reject", "^reject$", ("hangup", "CALL_REJECTED"))}
-</context>
-<context name="t{TENANT}">
-{_ext("300", "^300$", ("answer", ""), SLEEP)}
-</context>
-</include>
-"""
+    + "  </context>\n"
+    f'  <context name="{CONTEXT_OUT}">\n'
+    + _ext("answer", "^answer$", ("answer", ""), ("park", ""))
+    + _ext("busy", "^busy$", ("hangup", "USER_BUSY"))
+    + _ext("no_answer", "^no_answer$", ("ring_ready", ""), ("sleep", "60000"))
+    + _ext("reject", "^reject$", ("hangup", "CALL_REJECTED"))
+    + "  </context>\n"
+    f'  <context name="t{TENANT}">\n'
+    + _ext("300", "^300$", ("answer", ""), ("park", ""))
+    + "  </context>\n"
+    "</include>\n"
+)
 
 
 class FreeSwitchDriver(Driver):
-    """The fake FreeSWITCH peer's driver: loopback channels into :data:`DIALPLAN`."""
+    """The FreeSWITCH adapter's driver over a fake FreeSWITCH (``peer``) or a real one.
+
+    Each driver marks its legs with its own id prefix, so it neither sees nor sweeps the
+    channels of other tests.
+    """
 
     kind = "freeswitch"
 
-    def __init__(self) -> None:
+    def __init__(self, host: str, port: int, password: str, peer: Any = None) -> None:
+        self.host, self.port, self.password = host, port, password
+        self.peer = peer
         self.prefix = f"cf{uuid.uuid4().hex[:4]}-"
         self._engines: list[Any] = []
-        self._far: dict[str, str] = {}  # our leg -> its far end's channel
-        self._tmp = tempfile.TemporaryDirectory(prefix="orch-fs-conformance-")
-        self.recordings = Path(self._tmp.name)
+        self._far: list[str] = []
+        self._claimed: set[str] = set()
+        self._jobs: set[asyncio.Task[None]] = set()
+        self.esl: Any = None
 
     def _make(self) -> Any:
         from orchestrator.engines.freeswitch.adapter import FreeSwitchEngine
 
+        # A slow first retry leaves time to act while the link is down.
         return FreeSwitchEngine(
-            host="127.0.0.1", port=self.fs.port, password=PASSWORD, id_prefix=self.prefix,
-            recordings_dir=self.recordings, observe_channels=False,
-            backoff=(1.0, 5.0),  # a slow first retry leaves time to act while the link is down
-        )  # fmt: skip
+            host=self.host,
+            port=self.port,
+            password=self.password,
+            id_prefix=self.prefix,
+            backoff=(1.0, 5.0),
+        )
 
     async def start(self) -> None:
-        from orchestrator.engines.freeswitch.esl.client import EslClient
-        from orchestrator.testing.freeswitch import FakeFreeSwitch
+        from orchestrator.engines.freeswitch.esl.connection import EslConnection
 
-        self.fs = FakeFreeSwitch(password=PASSWORD, dialplan=DIALPLAN)
-        await self.fs.start()
-        # The driver's own connection: it acts behind the adapter's back.
-        self.control = EslClient("127.0.0.1", self.fs.port, PASSWORD, events=())
-        self._control_task = asyncio.create_task(self.control.run(self._ignore))
-        await self.control.wait_connected(5)
+        # Behind the adapter's back: a connection of its own, never subscribed.
+        self.esl = await EslConnection.open(self.host, self.port, self.password)
+        await self.esl.subscribe([])  # BACKGROUND_JOB only: the far ends' originate jobs
         await self._use(self._make())
-
-    async def _ignore(self, item: Any) -> None:
-        return None
 
     async def _use(self, engine: Any) -> None:
         self.engine, self.events = engine, Events(engine)
@@ -120,13 +122,14 @@ class FreeSwitchDriver(Driver):
             for leg_id in list(engine.legs):
                 with contextlib.suppress(LegGoneError, CallError):
                     await engine.hangup(leg_id)
+        for far_id in self._far:
+            with contextlib.suppress(LegGoneError, CallError):
+                await self.esl.api(f"uuid_kill {far_id}")
+        for task in list(self._jobs):
+            task.cancel()
         for made in self._engines:
             await made.stop()
-        await self.control.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._control_task
-        await self.fs.stop()
-        self._tmp.cleanup()
+        await self.esl.close()
 
     async def incoming(
         self, *, caller: str = "101", called: str = "200", far: FarEnd | None = None
@@ -136,23 +139,46 @@ class FreeSwitchDriver(Driver):
         exten = {
             "wait": "wait",
             "audio": "audio",
-            "dtmf": f"dtmf-{far.after * 1000}-{far.digits}",
-            "read": "read",
+            "dtmf": f"dtmf-{far.after}-{far.digits}",
+            "read": f"read-{key}",
+            "hangup": f"bye-{far.after}",
         }[far.kind]
-        far_id = f"far-{key}"
-        command = (
-            f"originate {{origination_uuid={far_id},origination_caller_id_number={caller},"
-            f"conf_key={key}}}loopback/{called}/{CONTEXT_IN} {exten} XML {CONTEXT_FAR}"
+        far_id = f"{self.prefix}far-{key}"
+        self._far.append(far_id)
+        variables = (
+            f"origination_uuid={far_id},origination_caller_id_number={caller},"
+            "origination_caller_id_name=Caller,originate_timeout=60"
         )
-        job = asyncio.create_task(self.control.bgapi(command, timeout=120))
-        job.add_done_callback(lambda t: t.cancelled() or t.exception())
-        created: LegCreated = await self.events.wait_for(
-            lambda e: (
-                isinstance(e, LegCreated) and e.routing is not None and e.routing.get("key") == key
-            )
-        )
-        self._far[created.leg_id] = far_id
-        return Incoming(created.leg_id, far, key)
+        # The job ends when the call is answered (or not): it runs on while the test does.
+        dial = f"loopback/{called}/{CONTEXT_IN}"
+        command = f"originate {{{variables}}}{dial} {exten} XML {CONTEXT_FAR}"
+        task = asyncio.get_running_loop().create_task(self._job(command))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        leg_id = await self._leg_of(far_id)
+        return Incoming(leg_id, far, key)
+
+    async def _job(self, command: str) -> None:
+        with contextlib.suppress(CallError, EngineError):  # a call never answered: fine
+            await self.esl.bgapi(command, timeout=90)
+
+    async def _leg_of(self, far_id: str, timeout: float = 10) -> str:
+        """The ``-b`` half of the loopback pair whose ``-a`` half is ``far_id``: the leg
+        the orchestrator got (its uuid is FreeSWITCH's choice)."""
+
+        async def mine(event: Event) -> bool:
+            if not isinstance(event, LegCreated) or event.leg_id in self._claimed:
+                return False
+            other = await self.esl.api(f"uuid_getvar {event.leg_id} other_loopback_leg_uuid")
+            return bool(other.strip() == far_id)
+
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in list(self.events.events):
+                    if await mine(event):
+                        self._claimed.add(event.leg_id)  # type: ignore[attr-defined]
+                        return str(event.leg_id)  # type: ignore[attr-defined]
+                await asyncio.sleep(0.02)
 
     async def originate(
         self,
@@ -164,26 +190,33 @@ class FreeSwitchDriver(Driver):
         variables: dict[str, str] | None = None,
         routing: Routing | None = None,
     ) -> Leg:
+        from orchestrator.engines.freeswitch.dialstrings import LoopbackPlace
+
         leg: Leg = await self.engine.originate(
             LoopbackPlace(CONTEXT_OUT, outcome),
-            leg_id=leg_id, caller_id=caller_id, timeout=timeout, variables=variables,
+            leg_id=leg_id,
+            caller_id=caller_id,
+            timeout=timeout,
+            variables=variables,
             routing=routing,
-        )  # fmt: skip
+        )
         return leg
 
     async def caller_hangs_up(self, leg_id: str) -> None:
-        await self.fs.hangup(leg_id, "NORMAL_CLEARING")
+        await self.esl.api(f"uuid_kill {leg_id} NORMAL_CLEARING")
 
     async def far_end_heard(self, call: Incoming, timeout: float = 10) -> str:
-        far_id = self._far[call.leg_id]
         async with asyncio.timeout(timeout):
+            # The far half's dialplan writes mod_hash: nothing to wait on but the engine.
             while True:
-                value = (await self.control.api(f"uuid_getvar {far_id} conf_digits")).strip()
-                if value and value != "_undef_":
-                    return value
+                value = await self.esl.api(f"hash select/{HASH_REALM}/{call.key}")
+                if value.strip():
+                    return str(value.strip())
                 await asyncio.sleep(0.1)
 
     async def drop_link(self) -> None:
+        from orchestrator.core.events import EngineDisconnected
+
         await self.engine.esl.drop_link()
         await self.events.wait_for(lambda e: isinstance(e, EngineDisconnected))
 
@@ -198,4 +231,4 @@ class FreeSwitchDriver(Driver):
         await self._use(new)
 
     async def exists(self, leg_id: str) -> bool:
-        return bool(self.fs.exists(leg_id))
+        return bool((await self.esl.api(f"uuid_exists {leg_id}")).strip() == "true")
