@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import Leg, LegState
@@ -65,6 +65,15 @@ class _Made:
     event: Event
 
 
+@dataclass(slots=True)
+class HoldRun:
+    """The hold music broadcast to a leg: seen started, seen ended."""
+
+    stream: str
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Leave(Event):
     """A transferred leg whose unbridge was not seen in time: told all the same."""
@@ -87,6 +96,7 @@ class Dispatcher(Engine):
     _hold_music: dict[str, str]
     announced: set[str]
     left: set[str]
+    hold_runs: dict[str, HoldRun]
     leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
     observe_channels: bool
@@ -177,6 +187,9 @@ class Dispatcher(Engine):
     async def apply(self, event: Event) -> None:
         """Update legs from ``event`` and emit what subscribers see of it."""
         if isinstance(event, Executed):
+            run = self.hold_runs.get(event.leg_id)
+            if run is not None and event.app == "playback" and event.data == run.stream:
+                (run.done if event.done else run.started).set()
             for out in self.media.executed(event) + self.supervisions.executed(event):
                 await self.emit(out)
             return

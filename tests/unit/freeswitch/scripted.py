@@ -129,7 +129,11 @@ def event(name: str, uuid: str = "", **headers: str) -> EslEvent:
 
 def park(uuid: str, *, answered: bool = True, route: str = "test", **extra: str) -> EslEvent:
     """The CHANNEL_PARK of a call handed over with routing ``route`` (none: ``""``)."""
-    headers = {"Answer_State": "answered" if answered else "ringing", **extra}
+    headers = {
+        "Answer_State": "answered" if answered else "ringing",
+        "Channel_Name": f"loopback/{uuid}-b",
+        **extra,
+    }
     if route:
         headers["v_orch_route"] = route
-    return event("CHANNEL_PARK", uuid, Channel_Name=f"loopback/{uuid}-b", **headers)
+    return event("CHANNEL_PARK", uuid, **headers)

@@ -82,7 +82,7 @@ async def test_a_parked_call_with_routing_comes_under_control(fs) -> None:  # ty
 
 async def test_call_control_commands(fs) -> None:  # type: ignore[no-untyped-def]
     engine, esl, seen = fs
-    await esl.deliver(park("leg-1", answered=False))
+    await esl.deliver(park("leg-1", answered=False, Channel_Name="sofia/internal/101@a.example"))
     await settle(engine)
     esl.answer("uuid_getvar leg-1 CONF_UNSET", "_undef_")
     esl.answer("uuid_getvar leg-1 X", "42")
@@ -96,7 +96,7 @@ async def test_call_control_commands(fs) -> None:  # type: ignore[no-untyped-def
     await engine.hold("leg-1")
     await engine.unhold("leg-1")
     await engine.hold("leg-1", "default")
-    await engine.unhold("leg-1")
+    await engine.unhold("leg-1")  # the music never started (no event): one break
     await engine.hangup("leg-1", cause=17)
     assert esl.take() == [
         "sendmsg leg-1 ring_ready",
@@ -365,3 +365,32 @@ async def test_a_transferred_leg_whose_dial_fails_at_once_is_not_reported(  # ty
     )
     await settle(engine)
     assert len(seen) == 3
+
+
+async def test_hold_of_a_channel_without_hold_indication_is_its_hold_music(fs) -> None:  # type: ignore[no-untyped-def]
+    """uuid_hold on a loopback channel suspends its media for good (FreeSWITCH then refuses
+    `uuid_hold off`): such a leg hears its hold music instead, broken off at unhold."""
+    import orchestrator.engines.freeswitch.adapter as adapter
+
+    engine, esl, _ = fs
+    await esl.deliver(park("lb"))  # loopback/lb-b
+    await settle(engine)
+    esl.answer("uuid_getvar lb hold_music", "tone_stream://%(2000,4000,440,480);loops=-1")
+    await engine.hold("lb")
+    music = "tone_stream://%(2000,4000,440,480);loops=-1"
+    assert esl.take() == ["api uuid_getvar lb hold_music", f"api uuid_broadcast lb {music} aleg"]
+    await esl.deliver(
+        event("CHANNEL_EXECUTE", "lb", Application="playback", Application_Data=music)
+    )
+    await settle(engine)
+    unhold = asyncio.create_task(engine.unhold("lb"))
+    await settle(engine)
+    assert esl.take() == ["api uuid_break lb all"]
+    assert not unhold.done()  # until the music is seen ending
+    await esl.deliver(
+        event("CHANNEL_EXECUTE_COMPLETE", "lb", Application="playback", Application_Data=music)
+    )
+    await settle(engine)
+    await unhold
+    assert esl.take() == []
+    assert adapter.DEFAULT_HOLD_MUSIC == "local_stream://moh"
