@@ -20,6 +20,7 @@ With channel observation both also report the channels found (``ChannelStarted``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long the sweep waits before listing the channels a second time (see sweep()).
+SETTLE_S = 0.3
+
 
 def channel_rows(listing: str) -> list[dict[str, Any]]:
     """The rows of ``show channels as json`` (``{"row_count": 0}`` when there are none)."""
@@ -59,6 +63,7 @@ class Reconciler:
 
     def __init__(self, engine: FreeSwitchEngine) -> None:
         self.engine = engine
+        self.settle_s = SETTLE_S
 
     async def _rows(self) -> dict[str, dict[str, Any]]:
         listing = await self.engine.api("show channels as json")
@@ -104,6 +109,13 @@ class Reconciler:
         """Hang up the channels of ours a previous run left; take back the kept ones."""
         engine = self.engine
         rows = await self._rows()
+        # The listing lags new channels (~200 ms): a second look catches a previous run's
+        # last ones, and kept legs are asked for by their ids.
+        await asyncio.sleep(self.settle_s)
+        rows.update(await self._rows())
+        for uuid in sorted(engine.kept_legs - rows.keys()):
+            if await self._exists(uuid):
+                rows[uuid] = {"uuid": uuid}
         kept: list[EslEvent] = []
         others: list[EslEvent] = []
         swept = 0

@@ -103,6 +103,7 @@ def make_engine(tmp: Path | None = None, **kwargs: Any) -> tuple[FreeSwitchEngin
     engine = FreeSwitchEngine(
         host="127.0.0.1", port=8021, password="pw", recordings_dir=tmp, **kwargs
     )
+    engine._reconciler.settle_s = 0  # the sweep's second look at the listing: at once
     esl = ScriptedEsl()
     esl.answer("version", "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)")
     esl.answer("show channels as json", '{"row_count": 0}\n')

@@ -69,7 +69,9 @@ async def test_a_reconnect_reports_what_was_missed_before_the_link_is_up() -> No
 
 async def test_the_first_connect_sweeps_a_previous_runs_legs_and_takes_back_kept_ones() -> None:
     engine, esl = make_engine()
-    engine.keep({"k1", "orch-k2", "k3"})
+    engine.keep({"k1", "orch-k2", "k3", "k4"})
+    esl.answer("uuid_exists k4", "true")  # too new for the listing
+    esl.answer("uuid_dump k4 json", dump("k4", orch_route="queue"))
     seen: list[Event] = []
     engine.subscribe(seen.append)
     listed = rows("k1", "orch-k2", "k3", "old", "stranger", "b-leg", "other-orch")
@@ -88,7 +90,11 @@ async def test_the_first_connect_sweeps_a_previous_runs_legs_and_takes_back_kept
     kills = [s for s in esl.take() if "uuid_kill" in s]
     assert kills == ["api uuid_kill old NORMAL_CLEARING"]
     created = [e for e in seen if isinstance(e, LegCreated)]
-    assert [(e.leg_id, e.resumed) for e in created] == [("k1", True), ("orch-k2", True)]
+    assert sorted((e.leg_id, e.resumed) for e in created) == [
+        ("k1", True),
+        ("k4", True),
+        ("orch-k2", True),
+    ]
     # Two kept legs still bridged: a connection again.
     assert [(e.leg_id, e.peer_id) for e in seen if isinstance(e, LegConnected)] == [
         ("k1", "orch-k2"),
@@ -96,7 +102,7 @@ async def test_the_first_connect_sweeps_a_previous_runs_legs_and_takes_back_kept
     ]
     # Observation: the channels found are reported (resumed), the swept one is not.
     started = {e.channel_id for e in seen if isinstance(e, ChannelStarted)}
-    assert started == {"k1", "orch-k2", "stranger", "b-leg", "other-orch"}
+    assert started == {"k1", "orch-k2", "k4", "stranger", "b-leg", "other-orch"}
     assert all(e.resumed for e in seen if isinstance(e, ChannelStarted))
     assert isinstance(seen[-1], EngineConnected) and seen[-1].reconnect is False
     # Channels ending later are observed once.
