@@ -47,9 +47,11 @@ DIALPLAN = (
     + "  </context>\n"
     f'  <context name="{CONTEXT_FAR}">\n'
     + _ext("wait", "^wait$", ("park", ""))
-    + _ext("bye", r"^bye-(\d+)$", ("sleep", "$1000"), ("hangup", ""))
+    # bye-<ms> / dtmf-<ms>-<digits>: FreeSWITCH reads "$1000" as capture 1000 (empty: no
+    # sleep at all), so the driver writes milliseconds and the dialplan says "$1".
+    + _ext("bye", r"^bye-(\d+)$", ("sleep", "$1"), ("hangup", ""))
     + _ext("audio", "^audio$", ("playback", "tone_stream://%(1000,0,440);loops=-1"), ("park", ""))
-    + _ext("dtmf", r"^dtmf-(\d+)-(.+)$", ("sleep", "$1000"), ("send_dtmf", "$2"), ("park", ""))
+    + _ext("dtmf", r"^dtmf-(\d+)-(.+)$", ("sleep", "$1"), ("send_dtmf", "$2"), ("park", ""))
     + _ext(
         "read",
         r"^read-(\w+)$",
@@ -86,6 +88,7 @@ class FreeSwitchDriver(Driver):
         self.prefix = f"cf{uuid.uuid4().hex[:4]}-"
         self._engines: list[Any] = []
         self._far: list[str] = []
+        self._far_of: dict[str, str] = {}  # our leg -> its far half
         self._claimed: set[str] = set()
         self._jobs: set[asyncio.Task[None]] = set()
         self.esl: Any = None
@@ -139,9 +142,9 @@ class FreeSwitchDriver(Driver):
         exten = {
             "wait": "wait",
             "audio": "audio",
-            "dtmf": f"dtmf-{far.after}-{far.digits}",
+            "dtmf": f"dtmf-{far.after * 1000}-{far.digits}",
             "read": f"read-{key}",
-            "hangup": f"bye-{far.after}",
+            "hangup": f"bye-{far.after * 1000}",
         }[far.kind]
         far_id = f"{self.prefix}far-{key}"
         self._far.append(far_id)
@@ -156,7 +159,22 @@ class FreeSwitchDriver(Driver):
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
         leg_id = await self._leg_of(far_id)
+        self._far_of[leg_id] = far_id
         return Incoming(leg_id, far, key)
+
+    async def answered_call(self, far: FarEnd | None = None) -> Incoming:
+        call = await super().answered_call(far)
+        if call.far.kind == "read":
+            # The far half starts its extension only once answered; keys sent before its
+            # read runs are lost on a real FreeSWITCH (the first digit was, sent at once).
+            far_id = self._far_of[call.leg_id]
+            async with asyncio.timeout(5):
+                while True:
+                    app = await self.esl.api(f"uuid_getvar {far_id} current_application")
+                    if app.strip() == "read":
+                        break
+                    await asyncio.sleep(0.02)
+        return call
 
     async def _job(self, command: str) -> None:
         with contextlib.suppress(CallError, EngineError):  # a call never answered: fine
@@ -209,7 +227,10 @@ class FreeSwitchDriver(Driver):
         async with asyncio.timeout(timeout):
             # The far half's dialplan writes mod_hash: nothing to wait on but the engine.
             while True:
-                value = await self.esl.api(f"hash select/{HASH_REALM}/{call.key}")
+                try:
+                    value = await self.esl.api(f"hash select/{HASH_REALM}/{call.key}")
+                except CallError:  # a real FreeSWITCH: "-ERR no reply" until it is written
+                    value = ""
                 if value.strip():
                     return str(value.strip())
                 await asyncio.sleep(0.1)
