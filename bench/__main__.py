@@ -39,6 +39,7 @@ from bench import (
     queues_engine,
     rating,
     restart,
+    xml_curl,
 )
 from bench.harness import progress
 
@@ -58,6 +59,7 @@ SMOKE: dict[str, Runner] = {
     "authorize": lambda: asyncio.run(authorize.run(authorize.SMOKE)),
     "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
     "esl": lambda: esl.run(esl.SMOKE),
+    "xml-curl": lambda: xml_curl.run(xml_curl.SMOKE),
 }
 BENCHMARKS = tuple(SMOKE)
 
@@ -188,9 +190,20 @@ def main() -> int:
         default=restart_defaults.calls,
         help="phone-to-phone calls up during the restart (default: %(default)s)",
     )
+    xml_curl_defaults = xml_curl.XmlCurlOptions()
+    group = parser.add_argument_group("xml-curl (FreeSWITCH directory lookups, no engine)")
+    group.add_argument(
+        "--xml-curl-users",
+        type=int,
+        default=xml_curl_defaults.users,
+        help="SIP users indexed, 100 per tenant (default: %(default)s)",
+    )
+    group.add_argument("--xml-curl-lookups", type=int, default=xml_curl_defaults.lookups)
     args = parser.parse_args()
     if args.esl_copies < 1:
         parser.error("--esl-copies must be at least 1")
+    if args.xml_curl_users < 1 or args.xml_curl_lookups < 1:
+        parser.error("need at least 1 xml-curl user and 1 lookup")
     if args.restart_calls < 1:
         parser.error("--restart-calls must be at least 1")
     if args.rating_prefixes < 1 or args.rating_cdrs < 1 or args.rating_sample < 1:
@@ -259,6 +272,13 @@ def main() -> int:
             restart.run(restart.RestartOptions(calls=args.restart_calls))
         ),
         "esl": lambda: esl.run(esl.EslOptions(copies=args.esl_copies)),
+        "xml-curl": lambda: xml_curl.run(
+            xml_curl.XmlCurlOptions(
+                users=args.xml_curl_users,
+                users_per_tenant=min(100, args.xml_curl_users),
+                lookups=args.xml_curl_lookups,
+            )
+        ),
     }
     runs = SMOKE if args.smoke else full
     # SIGTERM unwinds like Ctrl-C, so the engine and every SIPp process are stopped.

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI
 
@@ -29,7 +30,7 @@ from orchestrator.cti import install as cti_install
 from orchestrator.engines import load_kit
 from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.ivr import install as ivr_install
-from orchestrator.provisioning.base import EngineProvisioner
+from orchestrator.provisioning.base import DialplanAuthorizer, EngineProvisioner
 from orchestrator.provisioning.data import TenantConfig, load_all, load_tenant
 from orchestrator.queues import install as queues_install
 from orchestrator.rating import install as rating_install
@@ -50,7 +51,10 @@ def upgrade_database(settings: Settings) -> None:
 
 
 def build_kit(
-    settings: Settings, sessions: db.SessionFactory, engine: Engine | None = None
+    settings: Settings,
+    sessions: db.SessionFactory,
+    engine: Engine | None = None,
+    authorizer: Callable[[], DialplanAuthorizer | None] = lambda: None,
 ) -> EngineKit:
     """The kit of ``ORCH_ENGINE``, reading tenants from the store."""
 
@@ -62,7 +66,7 @@ def build_kit(
         with sessions() as session:
             return load_all(session)
 
-    return load_kit(KitDeps(settings, _load_tenant, _load_all, engine))
+    return load_kit(KitDeps(settings, _load_tenant, _load_all, engine, authorizer))
 
 
 @dataclass(slots=True)
@@ -171,8 +175,18 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     upgrade_database(settings)
     sql = db.make_engine(settings.database_url)
     sessions = db.session_factory(sql)
-    kit = build_kit(settings, sessions, engine)
+    # Rating is installed over the kit: the kit reads its authorizer when a call asks.
+    rating: list[rating_install.Rating] = []
+    kit = build_kit(
+        settings,
+        sessions,
+        engine,
+        authorizer=lambda: (
+            cast(DialplanAuthorizer, rating[0].dialplan_authorizer) if rating else None
+        ),
+    )
     features = install_features(Deps(settings, kit.engine, sessions, kit.node))
+    rating.append(features.rating)
     order = components(features, kit)
 
     with sessions() as session:

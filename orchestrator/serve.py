@@ -100,8 +100,13 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
     found: LocalInstance | None = None
     instance = local_instance(settings) if start_engine else None
     if instance is not None:
-        instance.install()
-        if instance.start():
+        try:
+            instance.install()
+            started = instance.start()
+        except RuntimeError as exc:  # the instance's InstanceError: no binary, no answer...
+            _say(f"engine: {exc}")
+            raise SystemExit(STARTUP_FAILURE) from None
+        if started:
             owned = instance
         else:
             found = instance

@@ -14,12 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEAK_SECRETS = {"", "asterisk", "secret", "password", "changeme", "admin", "1234"}
 #: The engines a kit exists for (orchestrator.engines.load_kit).
-ENGINES = ("asterisk", "fake")
+ENGINES = ("asterisk", "freeswitch", "fake")
 #: Flat names of the Asterisk settings before they became the ``ORCH_ASTERISK__`` group.
 RENAMED = {
     f"ORCH_{old}": f"ORCH_ASTERISK__{new}"
@@ -98,6 +98,86 @@ class AsteriskSettings(BaseModel):
                 )
 
 
+class FreeSwitchSettings(BaseModel):
+    """``ORCH_FREESWITCH__*``: the FreeSWITCH (1.10) the service drives over ESL.
+
+    A remote one is named by its event socket, e.g.::
+
+        ORCH_ENGINE=freeswitch ORCH_FREESWITCH__ESL_HOST=10.0.0.5 \\
+            ORCH_FREESWITCH__ESL_PASSWORD=... ORCH_FREESWITCH__XML_CURL_SECRET=... orchestrator run
+
+    With no ``esl_password`` the local instance's (``orchestrator engine configure``
+    generates it, with the xml_curl secret, in ``<root>/<instance>/credentials.json``)
+    is used. docs/freeswitch.md says which files the engine needs.
+    """
+
+    esl_host: str = "127.0.0.1"
+    esl_port: int = Field(default=8021, ge=1, le=65535)
+    esl_password: str = ""
+    # The local instance: its configuration, logs and databases under root/instance.
+    root: Path = Path("/var/lib/orchestrator/freeswitch")
+    instance: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    # The `freeswitch` executable ("" : looked up on PATH and in /usr/local/freeswitch/bin).
+    binary: str = ""
+    # The one SIP profile (explicit addresses: no DNS, no STUN).
+    sip_profile: str = Field(default="orchestrator", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    sip_ip: str = "127.0.0.1"
+    sip_port: int = Field(default=5080, ge=1, le=65535)
+    rtp_start: int = Field(default=16384, ge=1024, le=65535)
+    rtp_end: int = Field(default=16999, ge=1024, le=65535)
+    # Addresses (CIDR) of the SIP trunks that may call in without digest authentication.
+    trunk_cidrs: list[str] = Field(default_factory=list)
+    conference_profile: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    recordings_dir: Path | None = None
+    # The path secret of the xml_curl routes FreeSWITCH fetches users and dialplan from.
+    xml_curl_secret: str = ""
+    # The orchestrator's address as FreeSWITCH reaches it (default: 127.0.0.1:<api port>).
+    xml_curl_url: str = ""
+    # How long FreeSWITCH waits for an xml_curl answer before its static (denying) files.
+    xml_curl_timeout_s: int = Field(default=3, ge=1, le=30)
+    credentials: Path | None = None
+    # Whether the password was given (a remote FreeSWITCH), not read from the instance.
+    _password_given: bool = PrivateAttr(default=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._password_given = bool(self.esl_password)
+
+    @property
+    def remote(self) -> bool:
+        """A FreeSWITCH elsewhere: another host, or a password given, not generated here."""
+        return self.esl_host not in ("127.0.0.1", "localhost", "::1") or self._password_given
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.root / self.instance
+
+    def credentials_path(self) -> Path:
+        return self.credentials or self.instance_dir / "credentials.json"
+
+    def read_credentials(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.credentials_path().read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def fill_from_instance(self) -> dict[str, Any] | None:
+        """Fill the password and secret that are not set from the local instance's."""
+        creds = self.read_credentials()
+        if creds:
+            self.esl_password = self.esl_password or str(creds.get("esl_password", ""))
+            self.xml_curl_secret = self.xml_curl_secret or str(creds.get("xml_curl_secret", ""))
+            if "esl_port" in creds and "esl_port" not in self.model_fields_set:
+                self.esl_port = int(creds["esl_port"])
+        return creds
+
+    def refuse_weak_secrets(self) -> None:
+        if self.esl_password.lower() in (WEAK_SECRETS - {""}) | {"cluecon"}:
+            raise ValueError("ORCH_FREESWITCH__ESL_PASSWORD is a well-known default; refusing it")
+        if self.xml_curl_secret and len(self.xml_curl_secret) < 16:
+            raise ValueError("ORCH_FREESWITCH__XML_CURL_SECRET must be at least 16 characters")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ORCH_", env_file=".env", extra="ignore", env_nested_delimiter="__"
@@ -118,6 +198,7 @@ class Settings(BaseSettings):
     # service share it and two services with their own stores never do.
     service_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
+    freeswitch: FreeSwitchSettings = Field(default_factory=FreeSwitchSettings)
     # `orchestrator run` stops the engine it started only once no channel is up, or
     # this long after Ctrl-C/SIGTERM (a second one stops it at once).
     engine_stop_grace_s: float = Field(default=60.0, ge=0, le=24 * 3600)
@@ -161,11 +242,6 @@ class Settings(BaseSettings):
     def _known_engine(cls, value: str) -> str:
         if value in ENGINES:
             return value
-        if value == "freeswitch":
-            raise ValueError(
-                "ORCH_ENGINE=freeswitch: the FreeSWITCH engine is not available yet "
-                f"(issue 12); choose one of {', '.join(ENGINES)}"
-            )
         raise ValueError(f"ORCH_ENGINE={value!r} is no engine; choose one of {', '.join(ENGINES)}")
 
     @model_validator(mode="before")
@@ -192,10 +268,15 @@ class Settings(BaseSettings):
             if creds:
                 self.realtime_secret = self.realtime_secret or creds.get("realtime_secret", "")
             self.asterisk.refuse_weak_secrets()
+        if self.engine == "freeswitch":
+            self.freeswitch.fill_from_instance()
+            self.freeswitch.refuse_weak_secrets()
         return self
 
     def credentials(self) -> dict[str, Any] | None:
-        """The Asterisk instance's credentials.json (None for another engine)."""
+        """The engine instance's credentials.json (None for the FakeEngine)."""
+        if self.engine == "freeswitch":
+            return self.freeswitch.read_credentials()
         return self.asterisk.read_credentials() if self.engine == "asterisk" else None
 
 

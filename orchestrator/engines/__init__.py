@@ -26,11 +26,15 @@ def load_kit(deps: KitDeps) -> EngineKit:
         from orchestrator.engines.asterisk import kit as asterisk
 
         return asterisk.build(deps)
+    if name == "freeswitch":
+        from orchestrator.engines.freeswitch import kit as freeswitch
+
+        return freeswitch.build(deps)
     if name == "fake":
         from orchestrator.engines.fake import kit as fake
 
         return fake.build(deps)
-    raise UnknownEngineError(f"ORCH_ENGINE={name!r}: no such engine (asterisk or fake)")
+    raise UnknownEngineError(f"ORCH_ENGINE={name!r}: no such engine (asterisk, freeswitch or fake)")
 
 
 def local_instance(settings: Settings, name: str | None = None) -> LocalInstance | None:
@@ -39,6 +43,10 @@ def local_instance(settings: Settings, name: str | None = None) -> LocalInstance
         from orchestrator.engines.asterisk import kit as asterisk
 
         return asterisk.make_instance(settings, name)
+    if settings.engine == "freeswitch":
+        from orchestrator.engines.freeswitch import kit as freeswitch
+
+        return freeswitch.make_instance(settings, name)
     if settings.engine == "fake":
         return None
     raise UnknownEngineError(f"ORCH_ENGINE={settings.engine!r}: no such engine")

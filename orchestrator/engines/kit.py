@@ -24,7 +24,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from orchestrator.core import Engine
-from orchestrator.provisioning.base import EngineConfig, EngineProvisioner
+from orchestrator.provisioning.base import DialplanAuthorizer, EngineConfig, EngineProvisioner
 from orchestrator.provisioning.tenant import TenantConfig
 from orchestrator.settings import Settings
 
@@ -38,6 +38,9 @@ class KitDeps:
     load_all: Callable[[], list[TenantConfig]]
     #: An engine built by the caller (tests, benchmarks) instead of the kit's own.
     engine: Engine | None = None
+    #: The prepaid authorization, for an engine whose dialplan the service answers
+    #: in-process (FreeSWITCH's xml_curl); read when a call asks (rating is built later).
+    authorizer: Callable[[], DialplanAuthorizer | None] = lambda: None
 
 
 @dataclass(slots=True)

@@ -68,6 +68,19 @@ class EngineConfig(Protocol):
         ...
 
 
+class DialplanAuthorizer(Protocol):
+    """The prepaid authorization an engine's dialplan asks for before an outbound call.
+
+    The answer is the token of ``GET .../billing-authorize`` (docs/billing.md):
+    ``limit_<ms>``, ``unlimited`` or ``refuse_<cause>``. The composition root hands
+    one to kits whose engine asks in-process (FreeSWITCH's xml_curl dialplan lookups).
+    """
+
+    async def __call__(
+        self, *, tenant_id: int, endpoint: str, number: str, call_id: str
+    ) -> str: ...
+
+
 class RecordingProvisioner:
     """A provisioner that only records what it was told (for API unit tests)."""
 

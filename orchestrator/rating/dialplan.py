@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse
@@ -34,6 +34,51 @@ _CALL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ENDPOINT = re.compile(r"[A-Za-z0-9._+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 
 
+async def dialplan_answer(
+    service: RatingService | None, *, tenant: str, endpoint: str, number: str, call: str
+) -> str:
+    """The token for one question, every value checked first (a malformed one: refused)."""
+    if (
+        service is None
+        or not tenant.isdigit()
+        or not _NUMBER.fullmatch(number)
+        or not _CALL.fullmatch(call)
+        or (endpoint and not _ENDPOINT.fullmatch(endpoint))
+    ):
+        return Authorization("refuse").answer()
+    try:
+        answer = await asyncio.to_thread(
+            service.authorize,
+            tenant_id=int(tenant),
+            number=number,
+            call_id=call,
+            endpoint=endpoint or None,
+        )
+    except Exception:
+        log.exception("authorizing a call of tenant %s to %s failed", tenant, number)
+        answer = Authorization("refuse", cause=41)
+    log.info(
+        "authorize tenant %s %s -> %s: %s (%s)",
+        tenant, endpoint, number, answer.answer(), answer.reason,
+    )  # fmt: skip
+    return answer.answer()
+
+
+def dialplan_authorizer(
+    get_service: Callable[[], RatingService | None],
+) -> Callable[..., Awaitable[str]]:
+    """The same question asked in-process: for an engine whose dialplan the service
+    answers itself (FreeSWITCH's xml_curl lookups), handed to its kit by the
+    composition root (:class:`~orchestrator.provisioning.base.DialplanAuthorizer`)."""
+
+    async def authorize(*, tenant_id: int, endpoint: str, number: str, call_id: str) -> str:
+        return await dialplan_answer(
+            get_service(), tenant=str(tenant_id), endpoint=endpoint, number=number, call=call_id
+        )
+
+    return authorize
+
+
 def authorize_router(
     get_service: Callable[[], RatingService | None], get_secret: Callable[[], str]
 ) -> APIRouter:
@@ -46,30 +91,9 @@ def authorize_router(
         expected = get_secret()
         if not expected or not secrets.compare_digest(secret.encode(), expected.encode()):
             raise HTTPException(status_code=404)
-        service = get_service()
-        if (
-            service is None
-            or not tenant.isdigit()
-            or not _NUMBER.fullmatch(number)
-            or not _CALL.fullmatch(call)
-            or (endpoint and not _ENDPOINT.fullmatch(endpoint))
-        ):
-            return PlainTextResponse(Authorization("refuse").answer())
-        try:
-            answer = await asyncio.to_thread(
-                service.authorize,
-                tenant_id=int(tenant),
-                number=number,
-                call_id=call,
-                endpoint=endpoint or None,
-            )
-        except Exception:
-            log.exception("authorizing a call of tenant %s to %s failed", tenant, number)
-            answer = Authorization("refuse", cause=41)
-        log.info(
-            "authorize tenant %s %s -> %s: %s (%s)",
-            tenant, endpoint, number, answer.answer(), answer.reason,
-        )  # fmt: skip
-        return PlainTextResponse(answer.answer())
+        answer = await dialplan_answer(
+            get_service(), tenant=tenant, endpoint=endpoint, number=number, call=call
+        )
+        return PlainTextResponse(answer)
 
     return router

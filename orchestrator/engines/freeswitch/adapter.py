@@ -498,6 +498,8 @@ class FreeSwitchEngine(Dispatcher):
     async def invalidate_sip_objects(self, object_type: str, ids: Sequence[str]) -> None:
         from orchestrator.core.targets import SIP_ENDPOINT
 
+        if object_type != "directory":  # the kit's provisioner: directory users only
+            raise ValidationError(f"unknown SIP object type {object_type!r}")
         for object_id in ids:
             user, _, domain = check(SIP_ENDPOINT, object_id, "SIP endpoint").partition("@")
             await self.api(f"xml_flush_cache id {user} {domain}")

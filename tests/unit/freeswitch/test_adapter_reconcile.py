@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from orchestrator.core.errors import ValidationError
 from orchestrator.core.events import (
     ChannelEnded,
     ChannelStarted,
@@ -124,7 +127,13 @@ async def test_configuration_and_endpoint_states() -> None:
     esl.answer("status", "UP 0 years")
     await engine.reload("dialplan")
     await engine.reload("sip")
-    await engine.invalidate_sip_objects("endpoint", ["101@a.example", "102@a.example"])
+    await engine.invalidate_sip_objects("directory", ["101@a.example", "102@a.example"])
+    with pytest.raises(ValidationError):
+        await engine.invalidate_sip_objects("aor", ["101@a.example"])
+    with pytest.raises(ValidationError):
+        await engine.invalidate_sip_objects("directory", ["101 a.example"])
+    with pytest.raises(ValidationError):
+        await engine.reload("everything")
     assert await engine.command("status") == "UP 0 years"
     states = await engine.endpoint_states(["101@a.example", "102@a.example"])
     assert states == {"101@a.example": "online", "102@a.example": "offline"}

@@ -1,0 +1,261 @@
+"""FreeSWITCH's directory lookups as the orchestrator answers them (mod_xml_curl).
+
+``python -m bench --only xml-curl [--xml-curl-users 100000]``: no engine, no database.
+``users`` SIP users in tenants of ``users_per_tenant`` are indexed by the FreeSWITCH
+provisioner (:class:`~orchestrator.engines.freeswitch.provisioning.apply.
+FreeSwitchProvisioner`, from synthetic snapshots: the store's part is the provisioning
+benchmark's), then looked up by the request FreeSWITCH 1.10 sent for a REGISTER
+(tests/data/freeswitch-esl/e1_xml_curl_requests.json, 45 form fields with the digest
+ones), its domain and user changed to random users of the index. Timed:
+
+* ``apply``: indexing every tenant (rendering and validating each user's document);
+* ``lookup``: the answer's own path (parse the URL-encoded form, find the user, its
+  prepared document), :func:`time.process_time` per lookup;
+* ``asgi``: the whole route, called as uvicorn calls the FastAPI app (routing, the
+  secret check, the body, the response; not the HTTP parsing nor the TCP connection
+  FreeSWITCH opens anew per lookup);
+* ``tcp``: as FreeSWITCH asks: uvicorn (one worker, in a process of its own) on a
+  local port, each lookup a new TCP connection with mod_xml_curl's request, from
+  ``tcp_clients`` threads of this process.
+
+The aim (issue 12): at least 5,000 directory lookups/s for 100,000 users, each under
+50 ms. Figures are for reading; only a wrong answer fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import multiprocessing
+import random
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI
+
+from bench.harness import progress
+from orchestrator.engines.freeswitch.kit import templates_dir
+from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
+from orchestrator.engines.freeswitch.provisioning.render import Renderer
+from orchestrator.engines.freeswitch.provisioning.xml_curl import (
+    DIRECTORY_FIELDS,
+    PREFIX,
+    directory_answer,
+    parse_form,
+    xml_curl_router,
+)
+from orchestrator.provisioning.tenant import SipUser, TenantConfig
+
+CAPTURE = (
+    Path(__file__).resolve().parents[1] / "tests/data/freeswitch-esl/e1_xml_curl_requests.json"
+)
+SECRET = "bench-xml-curl-secret-0123456789"
+PASSWORD = "Abcdefgh1234Abcdefgh1234"
+
+
+@dataclass(frozen=True, slots=True)
+class XmlCurlOptions:
+    users: int = 100_000
+    users_per_tenant: int = 100
+    lookups: int = 20_000
+    asgi_lookups: int = 5_000
+    tcp_lookups: int = 5_000
+    tcp_clients: int = 4
+
+
+SMOKE = XmlCurlOptions(users=200, users_per_tenant=50, lookups=200, asgi_lookups=50, tcp_lookups=50)
+
+
+def tenants(options: XmlCurlOptions) -> list[TenantConfig]:
+    out = []
+    count = max(1, options.users // options.users_per_tenant)
+    for tid in range(1, count + 1):
+        domain = f"t{tid}.bench.example"
+        users = tuple(
+            SipUser(str(n), f"u{n}", PASSWORD, f"u{n}@{domain}", f'"User {n}" <{n}>')
+            for n in range(1000, 1000 + options.users_per_tenant)
+        )
+        out.append(TenantConfig(id=tid, domain=domain, enabled=True, users=users))
+    return out
+
+
+def register_form() -> dict[str, str]:
+    """The captured REGISTER lookup's fields (the first value of each name)."""
+    form: dict[str, str] = {}
+    for name, value in json.loads(CAPTURE.read_text())[0]["fields"]:
+        form.setdefault(name, value)
+    return form
+
+
+def bodies(configs: list[TenantConfig], count: int, rng: random.Random) -> list[bytes]:
+    base = register_form()
+    out = []
+    for _ in range(count):
+        t = rng.choice(configs)
+        u = rng.choice(t.users)
+        form = base | {
+            "key_value": t.domain,
+            "domain": t.domain,
+            "user": u.username,
+            "sip_auth_username": u.username,
+            "sip_auth_realm": t.domain,
+        }
+        out.append(urlencode(form, quote_via=quote).encode())
+    return out
+
+
+def report(name: str, value: float, unit: str) -> None:
+    print(f"{name}: {value:.2f} {unit}", flush=True)
+
+
+async def _asgi(prov: FreeSwitchProvisioner, requests: list[bytes]) -> list[float]:
+    """Each request through the app as uvicorn calls it (one ASGI call per lookup)."""
+    app = FastAPI()
+    app.include_router(xml_curl_router(lambda: prov, lambda: SECRET))
+    path = f"{PREFIX}/{SECRET}/directory"
+    times = []
+    for body in requests:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"127.0.0.1:8000"),
+                (b"user-agent", b"freeswitch-xml/1.0"),
+                (b"accept", b"*/*"),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+            ],
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8000),
+        }
+        sent: list[dict[str, object]] = []
+
+        async def receive(body: bytes = body) -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, object], sent: list[dict[str, object]] = sent) -> None:
+            sent.append(message)
+
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        times.append(time.perf_counter() - started)
+        status = sent[0].get("status")
+        text = b"".join(m.get("body", b"") for m in sent[1:])  # type: ignore[misc]
+        if status != 200 or b"<user id=" not in text:
+            raise AssertionError(f"no user in the answer: {status} {text[:200]!r}")
+    return times
+
+
+def _app(prov: FreeSwitchProvisioner) -> FastAPI:
+    app = FastAPI()
+    app.include_router(xml_curl_router(lambda: prov, lambda: SECRET))
+    return app
+
+
+def _serve(prov: FreeSwitchProvisioner, sock: socket.socket) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(_app(prov), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _tcp_lookup(port: int, body: bytes) -> float:
+    head = (
+        f"POST {PREFIX}/{SECRET}/directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "User-Agent: freeswitch-xml/1.0\r\nAccept: */*\r\n"
+        f"Content-Length: {len(body)}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head.encode() + body)
+        data = b""
+        while b"</document>" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.perf_counter() - started
+    if b" 200 OK" not in data[:20] or b"<user id=" not in data:
+        raise AssertionError(f"no user in the answer: {data[:200]!r}")
+    return elapsed
+
+
+def _tcp(prov: FreeSwitchProvisioner, requests: list[bytes], clients: int) -> list[float]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    server = multiprocessing.get_context("fork").Process(target=_serve, args=(prov, sock))
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the listening socket accepts at once; wait for answers
+            try:
+                _tcp_lookup(port, requests[0])
+                break
+            except (OSError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            started = time.perf_counter()
+            times = list(pool.map(lambda body: _tcp_lookup(port, body), requests))
+            times.append(-(time.perf_counter() - started))  # the wall clock, last
+        return times
+    finally:
+        server.kill()  # a bench server: nothing of it to keep
+        server.join(10)
+        sock.close()
+
+
+def run(options: XmlCurlOptions) -> int:
+    rng = random.Random(12)
+    configs = tenants(options)
+    progress(f"xml-curl: indexing {options.users} users in {len(configs)} tenants")
+    prov = FreeSwitchProvisioner(
+        engine=None,
+        renderer=Renderer(templates_dir()),
+        load_tenant=lambda tid: None,
+        load_all=lambda: configs,
+    )
+    apply_s = asyncio.run(prov.apply_all(reload=False))
+    users = sum(len(i.directory) for i in prov.tenants.values())
+    if users != len(configs) * options.users_per_tenant:
+        raise AssertionError(f"indexed {users} users")
+    report("xml_curl_users", users, "users")
+    report("xml_curl_apply_s", apply_s, "s")
+    requests = bodies(configs, options.lookups, rng)
+    started = time.process_time()
+    for body in requests:
+        if directory_answer(prov, parse_form(body, DIRECTORY_FIELDS)) is None:
+            raise AssertionError("a user was not found")
+    cpu = time.process_time() - started
+    report("xml_curl_lookup_us", cpu / len(requests) * 1e6, "us")
+    report("xml_curl_lookups_per_s", len(requests) / cpu if cpu else 0.0, "lookups/s")
+    times = asyncio.run(_asgi(prov, requests[: options.asgi_lookups]))
+    total = sum(times)
+    times.sort()
+    report("xml_curl_asgi_lookups_per_s", len(times) / total if total else 0.0, "lookups/s")
+    report("xml_curl_asgi_p99_ms", times[int(len(times) * 0.99) - 1] * 1e3, "ms")
+    report("xml_curl_asgi_max_ms", times[-1] * 1e3, "ms")
+    tcp = _tcp(prov, requests[: options.tcp_lookups], options.tcp_clients)
+    wall = -tcp.pop()
+    tcp.sort()
+    report("xml_curl_tcp_lookups_per_s", len(tcp) / wall if wall else 0.0, "lookups/s")
+    report("xml_curl_tcp_p99_ms", tcp[int(len(tcp) * 0.99) - 1] * 1e3, "ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(XmlCurlOptions()))

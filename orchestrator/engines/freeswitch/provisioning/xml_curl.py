@@ -1,0 +1,235 @@
+"""The HTTP side of FreeSWITCH's ``mod_xml_curl``: SIP users and dialplan, per lookup.
+
+FreeSWITCH POSTs a form (``application/x-www-form-urlencoded``, every value
+URL-encoded, a new connection per lookup) to the bindings of xml_curl.conf.xml::
+
+    POST /engine/freeswitch/xml-curl/<secret>/directory
+        section=directory&tag_name=domain&key_name=name&key_value=a.example
+        &action=sip_auth&sip_auth_username=101&...&key=id&user=101&domain=a.example
+    POST /engine/freeswitch/xml-curl/<secret>/dialplan
+        section=dialplan&...&Hunt-Context=t1&Hunt-Destination-Number=102&...
+
+and gets a ``freeswitch/xml`` document (one user; one context with the one extension
+for the dialed number) or ``<result status="not found"/>``, after which FreeSWITCH uses
+its static files (freeswitch_conf/base: they deny everything). Answers come from the
+provisioner's in-memory index (:class:`~.apply.FreeSwitchProvisioner`), never from a
+database query; only an outbound call of a tenant with billing asks the orchestrator's
+prepaid authorization first (:class:`~orchestrator.provisioning.base.DialplanAuthorizer`).
+The secret in the path keeps other local processes from reading SIP passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
+from orchestrator.engines.freeswitch.provisioning.render import (
+    DIDS_CONTEXT,
+    FEATURE_CODES,
+    TenantIndex,
+    regex_literal,
+    takes,
+)
+from orchestrator.provisioning.base import DialplanAuthorizer
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/engine/freeswitch/xml-curl"
+MEDIA_TYPE = "text/xml"
+NOT_FOUND = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+    '<document type="freeswitch/xml">\n'
+    '  <section name="result">\n'
+    '    <result status="not found"/>\n'
+    "  </section>\n"
+    "</document>\n"
+)
+_CONTEXT = re.compile(r"t([1-9][0-9]{0,17})")
+_NUMBER = re.compile(r"[0-9*#+]{1,40}")
+_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
+_CALL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ANSWER = re.compile(r"(limit|refuse)_([0-9]{1,12})|unlimited")
+# Q.850 41 (temporary failure): a prepaid tenant's call when authorization failed.
+TEMPORARY_FAILURE = "41"
+
+
+# What a directory answer reads of the form (of its 45 or so fields).
+DIRECTORY_FIELDS = frozenset({"section", "tag_name", "key", "key_value", "user", "domain"})
+
+
+def parse_form(body: bytes, names: frozenset[str] | None = None) -> dict[str, str]:
+    """The POSTed fields (only ``names`` if given); a name given twice keeps its first value."""
+    if names is None:
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    else:
+        # Decoding only the fields wanted is most of a directory lookup's cost saved.
+        pairs = []
+        for item in body.split(b"&"):
+            key = item.partition(b"=")[0]
+            if key.decode("ascii", "replace") in names:
+                pairs += parse_qsl(item.decode("utf-8", "replace"), keep_blank_values=True)
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields
+
+
+def directory_answer(provisioner: FreeSwitchProvisioner, form: Mapping[str, str]) -> str | None:
+    """The user document for a directory lookup, or None (not found).
+
+    Only a lookup of one user by id in one domain is answered (REGISTER and INVITE
+    digest, ``user/`` dialing, mod_voicemail's message-count): a domain-only lookup
+    (a profile enumerating users or gateways) would hand out every user.
+    """
+    if form.get("tag_name", "domain") != "domain" or form.get("key", "id") != "id":
+        return None
+    # FreeSWITCH looks for <domain name="key_value">: a "domain" field saying otherwise
+    # is not answered.
+    domain = form.get("key_value") or form.get("domain", "")
+    user = form.get("user", "")
+    if not user or not domain or form.get("domain", domain) != domain:
+        return None
+    index = provisioner.domains.get(domain)
+    if index is None:
+        return None
+    return index.directory.get(user)
+
+
+async def dialplan_answer(
+    provisioner: FreeSwitchProvisioner,
+    form: Mapping[str, str],
+    authorize: DialplanAuthorizer | None = None,
+) -> str | None:
+    """The context document for a dialplan lookup, or None (not found)."""
+    context = form.get("Hunt-Context") or form.get("Caller-Context", "")
+    number = form.get("Hunt-Destination-Number") or form.get("Caller-Destination-Number", "")
+    if context == DIDS_CONTEXT:
+        did = provisioner.dids.get(number)
+        return did.dialplan.get((context, number)) if did else None
+    m = _CONTEXT.fullmatch(context)
+    index = provisioner.tenants.get(int(m.group(1))) if m else None
+    if index is None:
+        return None
+    renderer = provisioner.renderer
+    caller_tenant = form.get("variable_tenant_id", "")
+    if (caller_tenant and caller_tenant != str(index.tenant_id)) or not index.config.enabled:
+        # A phone of another tenant in this tenant's context: never (nor a disabled
+        # tenant's phones anywhere).
+        return renderer.dialplan(index, context, "refused")
+    if _NUMBER.fullmatch(number) is None:
+        return renderer.dialplan(index, context, "unknown")
+    fixed = index.dialplan.get((context, number))
+    if fixed is not None:
+        return fixed
+    if number in FEATURE_CODES:
+        return renderer.dialplan(
+            index,
+            context,
+            "feature",
+            expression=regex_literal(number),
+            action=FEATURE_CODES[number],
+            endpoint=_caller_endpoint(index, form),
+        )
+    for pattern in index.patterns:
+        if takes(pattern, number):
+            dial = pattern.prepend + number[pattern.strip :]
+            refuse, limit_s = await _authorized(index, form, dial, authorize)
+            return renderer.dialplan(
+                index,
+                context,
+                "outbound",
+                expression=regex_literal(number),
+                p=pattern,
+                dial=dial,
+                refuse=refuse,
+                limit_s=limit_s,
+            )
+    return renderer.dialplan(index, context, "unknown")
+
+
+def _caller_endpoint(index: TenantIndex, form: Mapping[str, str]) -> str:
+    """The calling phone's endpoint, if it is one of the tenant's users; else ""."""
+    endpoint = form.get("variable_orch_endpoint", "")
+    if _ENDPOINT.fullmatch(endpoint) and endpoint in index.endpoints:
+        return endpoint
+    return ""
+
+
+async def _authorized(
+    index: TenantIndex,
+    form: Mapping[str, str],
+    number: str,
+    authorize: DialplanAuthorizer | None,
+) -> tuple[str, int]:
+    """(hangup cause or "", seconds the call may last or 0) for an outbound call.
+
+    As the Asterisk dialplan does: no billing, no question; an answer that cannot be
+    had: a tenant with prepaid accounts refuses (41), a postpaid-only one dials.
+    """
+    billing = index.config.billing
+    if not billing:
+        return "", 0
+    call = form.get("Channel-Call-UUID") or form.get("Unique-ID", "")
+    answer = ""
+    if authorize is not None and _CALL.fullmatch(call):
+        try:
+            answer = await authorize(
+                tenant_id=index.tenant_id,
+                endpoint=_caller_endpoint(index, form),
+                number=number,
+                call_id=call,
+            )
+        except Exception:
+            log.exception("authorizing tenant %s's call to %s failed", index.tenant_id, number)
+    m = _ANSWER.fullmatch(answer)
+    if m is None:
+        return ("", 0) if billing == "postpaid" else (TEMPORARY_FAILURE, 0)
+    if m.group(1) == "refuse":
+        return m.group(2), 0
+    if m.group(1) == "limit":
+        # sched_hangup counts whole seconds: round down, never beyond the money.
+        return "", max(1, int(m.group(2)) // 1000)
+    return "", 0
+
+
+def xml_curl_router(
+    get_provisioner: Callable[[], FreeSwitchProvisioner | None],
+    get_secret: Callable[[], str],
+    get_authorizer: Callable[[], DialplanAuthorizer | None] = lambda: None,
+) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+    async def answer(secret: str, section: str | None, request: Request) -> Response:
+        expected = get_secret()
+        if not expected or not secrets.compare_digest(secret.encode(), expected.encode()):
+            raise HTTPException(status_code=404)
+        provisioner = get_provisioner()
+        body = await request.body()
+        form = parse_form(body, DIRECTORY_FIELDS if section == "directory" else None)
+        wanted = form.get("section", "")
+        answer: str | None = None
+        if provisioner is not None and section in (None, wanted):
+            if wanted == "directory":
+                answer = directory_answer(provisioner, form)
+            elif wanted == "dialplan":
+                answer = await dialplan_answer(provisioner, form, get_authorizer())
+        return Response(answer or NOT_FOUND, media_type=MEDIA_TYPE)
+
+    @router.post("/{secret}/{section}")
+    async def lookup(secret: str, section: str, request: Request) -> Response:
+        """One binding per section (xml_curl.conf.xml): the path names it."""
+        return await answer(secret, section, request)
+
+    @router.post("/{secret}")
+    async def lookup_any(secret: str, request: Request) -> Response:
+        """One binding for several sections: the form's ``section`` says which."""
+        return await answer(secret, None, request)
+
+    return router
