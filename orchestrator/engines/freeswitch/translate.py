@@ -33,8 +33,10 @@ from orchestrator.core.events import (
     Event,
     LegCreated,
     LegDtmf,
+    LegHeld,
     LegHungUp,
     LegStateChanged,
+    LegUnheld,
 )
 from orchestrator.core.outcomes import ChannelKind
 from orchestrator.engines.freeswitch.causes import cause_code
@@ -52,8 +54,11 @@ EVENTS = (
     "CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
     "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE",
     "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY",
-    "CHANNEL_UUID", "DTMF", "RECORD_START", "RECORD_STOP",
+    "CHANNEL_UUID", "DTMF", "RECORD_START", "RECORD_STOP", "CHANNEL_HOLD", "CHANNEL_UNHOLD",
 )  # fmt: skip
+# CHANNEL_HOLD/UNHOLD from here are the far end's (a re-INVITE sendonly/sendrecv, see
+# switch_core_media.c); `uuid_hold` fires CHANNEL_HOLD from switch_ivr_hold: ours, not told.
+FAR_END_HOLD = "switch_channel_mark_hold"
 CUSTOM = ("conference::maintenance", "sofia::register", "sofia::unregister", "sofia::expire")
 # DTMF-Duration is in samples at 8 kHz.
 SAMPLES_PER_MS = 8
@@ -206,6 +211,13 @@ def _bridge(e: EslEvent) -> list[Event]:
     return [Bridged(a=a, b=b, up=e.name == "CHANNEL_BRIDGE", **_ts(e))]
 
 
+def _hold(e: EslEvent) -> list[Event]:
+    if e.get("Event-Calling-Function") != FAR_END_HOLD:
+        return []
+    kind = LegHeld if e.name == "CHANNEL_HOLD" else LegUnheld
+    return [kind(leg_id=e.uuid, **_ts(e))]
+
+
 def _record(e: EslEvent) -> list[Event]:
     path = e.get("Record-File-Path") or e.variable("record_file_path")
     started = e.name == "RECORD_START"
@@ -268,6 +280,8 @@ _TRANSLATORS: dict[str, Callable[[EslEvent], list[Event]]] = {
     "CHANNEL_EXECUTE_COMPLETE": _execute,
     "CHANNEL_BRIDGE": _bridge,
     "CHANNEL_UNBRIDGE": _bridge,
+    "CHANNEL_HOLD": _hold,
+    "CHANNEL_UNHOLD": _hold,
     "RECORD_START": _record,
     "RECORD_STOP": _record,
 }

@@ -14,8 +14,10 @@ from orchestrator.core.events import (
     Event,
     LegCreated,
     LegDtmf,
+    LegHeld,
     LegHungUp,
     LegStateChanged,
+    LegUnheld,
 )
 from orchestrator.core.outcomes import ChannelKind
 from orchestrator.core.targets import Routing
@@ -198,3 +200,14 @@ def test_a_malformed_event_is_dropped() -> None:
     (dtmf,) = translate(bad)
     assert isinstance(dtmf, LegDtmf) and dtmf.duration_ms == 0
     assert translate(EslEvent("HEARTBEAT", {})) == []
+
+
+def test_the_far_ends_hold_is_reported_ours_is_not() -> None:
+    def hold(name: str, function: str) -> EslEvent:
+        return EslEvent(name, {"Unique-ID": "x", "Event-Calling-Function": function})
+
+    (held,) = translate(hold("CHANNEL_HOLD", "switch_channel_mark_hold"))
+    (unheld,) = translate(hold("CHANNEL_UNHOLD", "switch_channel_mark_hold"))
+    assert isinstance(held, LegHeld) and isinstance(unheld, LegUnheld)
+    assert held.leg_id == unheld.leg_id == "x"
+    assert translate(hold("CHANNEL_HOLD", "switch_ivr_hold")) == []  # uuid_hold: ours
