@@ -49,10 +49,11 @@ from orchestrator.engines.freeswitch.dialstrings import (
     split_caller_id,
     transfer_args,
 )
-from orchestrator.engines.freeswitch.dispatch import Dispatcher, HoldRun, Leave
+from orchestrator.engines.freeswitch.dispatch import Dispatcher, Leave
 from orchestrator.engines.freeswitch.esl.client import EslClient, LinkDown, LinkUp
 from orchestrator.engines.freeswitch.esl.connection import EslCommandError
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
+from orchestrator.engines.freeswitch.hold import Holds
 from orchestrator.engines.freeswitch.media import Media
 from orchestrator.engines.freeswitch.reconcile import Reconciler
 from orchestrator.engines.freeswitch.registrations import endpoint_states
@@ -66,12 +67,7 @@ from orchestrator.engines.freeswitch.translate import (
 log = logging.getLogger(__name__)
 
 DTMF_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
-MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 CALLER_NAME_MAX = 80
-# What a leg hears on hold when its channel names no hold_music (FreeSWITCH's default).
-DEFAULT_HOLD_MUSIC = "local_stream://moh"
-# How long unhold waits for the hold music to start, and then to stop, per try.
-HOLD_STEP_S = 1.0
 # How long a transferred leg's unbridge may take before its sides are told all the same.
 LEAVE_WAIT_S = 2.0
 # What an unknown session's sendmsg answers: the leg is gone.
@@ -140,8 +136,7 @@ class FreeSwitchEngine(Dispatcher):
         self.leaving: dict[str, str] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._hangup_causes: dict[str, int] = {}
-        self._hold_music: dict[str, str] = {}
-        self.hold_runs: dict[str, HoldRun] = {}
+        self.holds = Holds(self)
         self._jobs: set[asyncio.Task[None]] = set()
         self.connections = Connections()
         self.media = Media(self)
@@ -356,68 +351,14 @@ class FreeSwitchEngine(Dispatcher):
         if leg_id in self.leaving:
             self.made(Leave(leg_id=leg_id))
 
-    # -- hold ---------------------------------------------------------------
+    # -- hold (see hold.py) ----------------------------------------------------
     async def hold(self, leg_id: str, music: str = "") -> None:
         self.controlled(leg_id)
-        if music:
-            stream = f"local_stream://{check(MOH_CLASS, music, 'music-on-hold class')}"
-            await self._broadcast_hold(leg_id, stream)
-            return
-        leg = self.legs.get(leg_id)
-        if leg is None or not leg.name or leg.name.startswith("sofia/"):
-            await self.api(f"uuid_hold {leg_id}")
-            self._hold_music[leg_id] = ""
-            return
-        # A channel with no hold indication (loopback): uuid_hold would suspend its media
-        # until a `uuid_hold off` that FreeSWITCH then refuses ("Call is not on hold": the
-        # endpoint never went HELD), so nothing played to it again (seen on 1.10.12). It
-        # hears its hold music instead.
-        stream = (await self.api(f"uuid_getvar {leg_id} hold_music")).strip()
-        if not stream or stream == "_undef_":
-            stream = DEFAULT_HOLD_MUSIC
-        await self._broadcast_hold(leg_id, stream)
-
-    async def _broadcast_hold(self, leg_id: str, stream: str) -> None:
-        self.hold_runs[leg_id] = HoldRun(stream)
-        try:
-            await self.api(f"uuid_broadcast {leg_id} {stream} aleg")
-        except BaseException:
-            self.hold_runs.pop(leg_id, None)
-            raise
-        self._hold_music[leg_id] = stream
+        await self.holds.hold(leg_id, music)
 
     async def unhold(self, leg_id: str) -> None:
         self.controlled(leg_id)
-        music = self._hold_music.pop(leg_id, None)
-        run = self.hold_runs.get(leg_id)
-        if not music:
-            with contextlib.suppress(EslCommandError):  # not on hold: not an error
-                await self.api(f"uuid_hold off {leg_id}")
-            return
-        # A break that reaches the channel before its broadcast started playing is lost
-        # (a bridged channel leaves its bridge to play it): wait for the start, and break
-        # again if the music does not end (both seen on 1.10.12).
-        try:
-            await self._stop_hold_music(leg_id, run)
-        finally:
-            if self.hold_runs.get(leg_id) is run:
-                self.hold_runs.pop(leg_id, None)
-
-    async def _stop_hold_music(self, leg_id: str, run: HoldRun | None) -> None:
-        for _ in range(3):
-            if run is not None and not run.done.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(HOLD_STEP_S):
-                        await run.started.wait()
-            with contextlib.suppress(EslCommandError):
-                await self.api(f"uuid_break {leg_id} all")
-            if run is None or not run.started.is_set():
-                return  # the music never started (no such stream): nothing to stop
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HOLD_STEP_S):
-                    await run.done.wait()
-            if run.done.is_set():
-                return
+        await self.holds.unhold(leg_id)
 
     # -- channel data -------------------------------------------------------
     async def set_variable(self, leg_id: str, name: str, value: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import Leg, LegState
@@ -50,6 +50,7 @@ from orchestrator.engines.freeswitch.translate import (
 if TYPE_CHECKING:
     from orchestrator.engines.freeswitch.conferences import FreeSwitchConferences
     from orchestrator.engines.freeswitch.connections import Connections
+    from orchestrator.engines.freeswitch.hold import Holds
     from orchestrator.engines.freeswitch.media import Media
     from orchestrator.engines.freeswitch.reconcile import Reconciler
     from orchestrator.engines.freeswitch.supervisor import Supervisions
@@ -63,15 +64,6 @@ VERSION = re.compile(r"FreeSWITCH Version ([^\s~]+)")
 @dataclass(frozen=True, slots=True)
 class _Made:
     event: Event
-
-
-@dataclass(slots=True)
-class HoldRun:
-    """The hold music broadcast to a leg: seen started, seen ended."""
-
-    stream: str
-    started: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,10 +85,9 @@ class Dispatcher(Engine):
     _jobs: set[asyncio.Task[None]]
     _ended: OrderedDict[str, None]
     _hangup_causes: dict[str, int]
-    _hold_music: dict[str, str]
     announced: set[str]
     left: set[str]
-    hold_runs: dict[str, HoldRun]
+    holds: Holds
     leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
     observe_channels: bool
@@ -187,9 +178,7 @@ class Dispatcher(Engine):
     async def apply(self, event: Event) -> None:
         """Update legs from ``event`` and emit what subscribers see of it."""
         if isinstance(event, Executed):
-            run = self.hold_runs.get(event.leg_id)
-            if run is not None and event.app == "playback" and event.data == run.stream:
-                (run.done if event.done else run.started).set()
+            self.holds.executed(event)
             for out in self.media.executed(event) + self.supervisions.executed(event):
                 await self.emit(out)
             return
@@ -313,7 +302,7 @@ class Dispatcher(Engine):
         self.legs.pop(leg_id, None)
         self.announced.discard(leg_id)
         self.left.discard(leg_id)
-        self._hold_music.pop(leg_id, None)
+        self.holds.forget(leg_id)
         self._hangup_causes.pop(leg_id, None)
         self.connections.forget(leg_id)
         self._ended[leg_id] = None

@@ -371,7 +371,7 @@ async def test_a_transferred_leg_whose_dial_fails_at_once_is_not_reported(  # ty
 async def test_hold_of_a_channel_without_hold_indication_is_its_hold_music(fs) -> None:  # type: ignore[no-untyped-def]
     """uuid_hold on a loopback channel suspends its media for good (FreeSWITCH then refuses
     `uuid_hold off`): such a leg hears its hold music instead, broken off at unhold."""
-    import orchestrator.engines.freeswitch.adapter as adapter
+    import orchestrator.engines.freeswitch.hold as hold
 
     engine, esl, _ = fs
     await esl.deliver(park("lb"))  # loopback/lb-b
@@ -394,4 +394,4 @@ async def test_hold_of_a_channel_without_hold_indication_is_its_hold_music(fs) -
     await settle(engine)
     await unhold
     assert esl.take() == []
-    assert adapter.DEFAULT_HOLD_MUSIC == "local_stream://moh"
+    assert hold.DEFAULT_HOLD_MUSIC == "local_stream://moh"
