@@ -24,7 +24,7 @@ from tests.conformance.drivers import (
     Events,
     FakeDriver,
 )
-from tests.conformance.worlds import AsteriskWorld, FakeWorld, World
+from tests.conformance.worlds import AsteriskWorld, FakeWorld, FreeSwitchWorld, World
 from tests.engine.conftest import asterisk, dialplan_file, s3_server, service  # noqa: F401  (shared)
 
 ENGINE_MARKS = [
@@ -33,6 +33,7 @@ ENGINE_MARKS = [
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
 ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
+WORLDS = [*ENGINES, "freeswitch"]
 DIALPLAN_FILE = "zz_conformance.conf"
 
 
@@ -60,12 +61,14 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
         await made.close()
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=WORLDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The whole service on each engine (see worlds.py)."""
-    made: FakeWorld | AsteriskWorld
+    made: FakeWorld | AsteriskWorld | FreeSwitchWorld
     if request.param == "fake":
         made = FakeWorld(tmp_path)
+    elif request.param == "freeswitch":
+        made = FreeSwitchWorld(tmp_path)
     else:
         request.getfixturevalue("conformance_dialplan")
         made = AsteriskWorld(request.getfixturevalue("service"))
