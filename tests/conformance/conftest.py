@@ -1,8 +1,10 @@
-"""The conformance suites' fixtures: every test runs on the FakeEngine and the real Asterisk.
+"""The conformance suites' fixtures: every test runs on the FakeEngine, the real Asterisk
+and FreeSWITCH (the fake peer).
 
-``driver`` is parametrized over the engines ("fake", "asterisk"; a FreeSWITCH driver joins
-them in issue 12) and plays the engine's side of a test (see drivers.py); ``engine`` and
-``events`` are its engine object and the events it reported. The Asterisk parameter is
+``driver`` is parametrized over the engines ("fake", "asterisk", "freeswitch": the
+FreeSWITCH adapter over the fake FreeSWITCH peer) and plays the engine's side of a test
+(see drivers.py); ``engine`` and ``events`` are its engine object and the events it
+reported; ``world`` is the whole service on each engine (worlds.py). The Asterisk parameter is
 marked ``engine`` like tests/engine and shares that directory's session fixtures (one test
 engine and one service per slot, see ``shared`` there).
 """
@@ -16,6 +18,7 @@ import pytest
 
 from orchestrator.core.engine import Engine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
+from orchestrator.testing.freeswitch import FakeFreeSwitch
 from tests.conformance.drivers import (
     DB_FAMILY,
     DIALPLAN,
@@ -24,6 +27,8 @@ from tests.conformance.drivers import (
     Events,
     FakeDriver,
 )
+from tests.conformance.drivers.freeswitch import DIALPLAN as FS_DIALPLAN
+from tests.conformance.drivers.freeswitch import FreeSwitchDriver
 from tests.conformance.worlds import AsteriskWorld, FakeWorld, FreeSwitchWorld, World
 from tests.engine.conftest import asterisk, dialplan_file, s3_server, service  # noqa: F401  (shared)
 
@@ -32,8 +37,7 @@ ENGINE_MARKS = [
     # AsteriskInstance.start() drops its Popen while Asterisk runs on (by design).
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
-ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
-WORLDS = [*ENGINES, "freeswitch"]
+ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS), "freeswitch"]
 DIALPLAN_FILE = "zz_conformance.conf"
 
 
@@ -49,19 +53,28 @@ def conformance_dialplan(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(params=ENGINES)
 async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
     made: Driver
+    peer: FakeFreeSwitch | None = None
     if request.param == "fake":
         made = FakeDriver()
+    elif request.param == "freeswitch":
+        peer = FakeFreeSwitch(password="ClueCon", dialplan=FS_DIALPLAN)
+        await peer.start()
+        made = FreeSwitchDriver("127.0.0.1", peer.port, "ClueCon", peer)
     else:
         request.getfixturevalue("conformance_dialplan")
         made = AsteriskDriver(request.getfixturevalue("asterisk"))
-    await made.start()
     try:
-        yield made
+        await made.start()
+        try:
+            yield made
+        finally:
+            await made.close()
     finally:
-        await made.close()
+        if peer is not None:
+            await peer.stop()
 
 
-@pytest.fixture(params=WORLDS)
+@pytest.fixture(params=ENGINES)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The whole service on each engine (see worlds.py)."""
     made: FakeWorld | AsteriskWorld | FreeSwitchWorld
