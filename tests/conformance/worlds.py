@@ -38,7 +38,7 @@ from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChan
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
-from orchestrator.settings import Settings
+from orchestrator.settings import FreeSwitchSettings, Settings
 from orchestrator.store import db
 from orchestrator.testing import sipp
 from orchestrator.testing.freeswitch import FakeFreeSwitch, sofia
@@ -414,7 +414,7 @@ class FreeSwitchWorld(World):
             state_dir=tmp,
             admin_token=ADMIN_TOKEN,
             api_port=self.api_port,
-            freeswitch={"root": root},
+            freeswitch=FreeSwitchSettings(root=root),
         )
         self.url = f"http://127.0.0.1:{self.api_port}"
         self._phones: set[tuple[str, str]] = set()

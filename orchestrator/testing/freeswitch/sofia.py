@@ -110,7 +110,7 @@ class Sofia:
         fields = [("tag_name", "domain"), ("key_name", "name"), ("key_value", domain)]
         fields += request.all_headers()
         fields += [("as_channel", "true"), ("action", "user_call")]
-        fields += [(k, v) for k, v in variables.items() if k != "origination_uuid"]
+        fields += list(variables.items())  # the originate's variables merged in
         fields += [("key", "id"), ("user", user), ("domain", domain)]
         document = await sw.dialplan.directory(fields)
         found = _user(document, user, domain) if document is not None else None
@@ -121,7 +121,7 @@ class Sofia:
             return "USER_NOT_REGISTERED"
         merged = {v.get("name", ""): v.get("value", "") for v in found.iter("variable")}
         merged.update(variables)
-        ch = _far_end(sw, f"sofia/internal/{user}@{domain}", user, phone, merged)
+        ch = _far_end(sw, f"sofia/{self.profile}/{user}@{domain}", user, phone, merged)
         self._keys(ch, phone)
         return ch
 
