@@ -47,6 +47,7 @@ ORDER = (
     "docs/recordings.md",
     "docs/webhooks.md",
     "docs/billing.md",
+    "docs/freeswitch.md",
 )
 
 # Every curl of an example must get a 2xx; the body is still printed when it does not.
