@@ -37,7 +37,7 @@ Command = Callable[[Switch, str], Awaitable[str]]
 async def api(sw: Switch, line: str) -> str:
     """Run one api command line; its output (errors included, as FreeSWITCH writes them)."""
     name, _, arg = line.strip().partition(" ")
-    func = COMMANDS.get(name)
+    func = sw.api_commands.get(name) or COMMANDS.get(name)
     if func is None:
         return f"-ERR {name} Command not found!\n"
     sw.fire(

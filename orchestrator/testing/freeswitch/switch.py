@@ -88,6 +88,8 @@ class Switch:
         # SIP far ends by "user@domain" / gateway name (see phones.FarEnd).
         self.phones: dict[str, FarEnd] = {}
         self.gateways: dict[str, FarEnd] = {}
+        # api commands answered otherwise than commands.COMMANDS (sofia.install).
+        self.api_commands: dict[str, Callable[[Switch, str], Awaitable[str]]] = {}
 
     # -- events ---------------------------------------------------------------
     def fire(self, event: FsEvent) -> FsEvent:
