@@ -39,6 +39,7 @@ class Conference:
     locked: bool = False
     recordings: dict[str, int] = field(default_factory=dict)  # path -> start (us)
     plays: set[asyncio.Task[None]] = field(default_factory=set)
+    floor: int = 0  # the floor holder's Member-ID (0: none)
 
     def headers(self) -> list[tuple[str, str]]:
         return [
@@ -65,22 +66,7 @@ def _event(
 ) -> None:
     headers = conf.headers() + (before or [])
     if member is not None:
-        ch = member.channel
-        headers += [("Floor", "false"), *ch.data(variables=False)]
-        headers += [
-            ("Video", "false"),
-            ("Hear", str(member.hear).lower()),
-            ("See", "true"),
-            ("Speak", str(member.speak).lower()),
-            ("Talking", "false"),
-            ("Mute-Detect", "false"),
-            ("Hold", str(member.hold).lower()),
-            ("Member-ID", str(member.id)),
-            ("Member-Type", "member"),
-            ("Member-Ghost", "false"),
-            ("Energy-Level", "100"),
-            ("Current-Energy", "0"),
-        ]
+        _member_headers(conf, member, headers)
     headers.append(("Action", action))
     headers += extra or []
     sw.fire(
@@ -114,6 +100,8 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
     ch.variables["conference_member_id"] = str(member.id)
     ch.variables["conference_name"] = name
     _event(sw, conf, "add-member", member)
+    if not conf.floor:  # the first member takes the floor (there is no talking to move it)
+        _floor(sw, conf, member)
     # mod_conference's default caller controls (conference_controls=none turns them off)
     controls = ch.variables.get("conference_controls", "default") != "none"
     try:
@@ -133,9 +121,37 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
     _leave(sw, conf, member)
 
 
+def _member_headers(conf: Conference, member: Member, out: list[tuple[str, str]]) -> None:
+    """A member's part of an event: Floor, its channel's data (no variables), its flags."""
+    out += [("Floor", str(conf.floor == member.id).lower()), *member.channel.data(variables=False)]
+    out += [
+        ("Video", "false"), ("Hear", str(member.hear).lower()), ("See", "true"),
+        ("Speak", str(member.speak).lower()), ("Talking", "false"), ("Mute-Detect", "false"),
+        ("Hold", str(member.hold).lower()), ("Member-ID", str(member.id)),
+        ("Member-Type", "member"), ("Member-Ghost", "false"), ("Energy-Level", "100"),
+        ("Current-Energy", "0"),
+    ]  # fmt: skip
+
+
+def _floor(sw: Switch, conf: Conference, member: Member | None) -> None:
+    """floor-change: Old-ID, then the new holder's member data and New-ID (or none)."""
+    old = str(conf.floor) if conf.floor else "none"
+    conf.floor = member.id if member is not None else 0
+    if member is None:
+        _event(sw, conf, "floor-change", extra=[("Old-ID", old), ("New-ID", "none")])
+        return
+    headers = [*conf.headers(), ("Action", "floor-change"), ("Old-ID", old), *conf.headers()]
+    _member_headers(conf, member, headers)
+    headers.append(("New-ID", str(member.id)))
+    calling = ("conference_member.c", "conference_member_set_floor_holder", 1158)
+    sw.fire(FsEvent("CUSTOM", headers, subclass=SUBCLASS, calling=calling))
+
+
 def _leave(sw: Switch, conf: Conference, member: Member) -> None:
     if conf.members.pop(member.id, None) is None:
         return
+    if conf.floor == member.id:
+        _floor(sw, conf, None)
     _event(sw, conf, "del-member", member)  # a hung-up member's Hangup-Cause is in its data
     if not conf.members:
         for task in list(conf.plays):
@@ -284,7 +300,7 @@ def _json_list(confs: list[Conference]) -> str:
                     "talking": False,
                     "has_video": False,
                     "video_bridge": False,
-                    "has_floor": False,
+                    "has_floor": conf.floor == m.id,
                     "is_moderator": m.moderator,
                     "end_conference": False,
                     "mandatory_member_end_conference": False,

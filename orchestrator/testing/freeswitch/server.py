@@ -9,9 +9,12 @@ Example::
         await fs.hangup("u1", "USER_BUSY")          # behind the client's back
 
 Behind-the-back controls: :attr:`channels`, :meth:`exists`, :meth:`hangup`,
-:meth:`call_in` (an inbound SIP call), :meth:`drop_clients`,
-:attr:`refuse_connections`, and the knobs of :attr:`switch` (``file_ms``,
-``speed``, ``originate_timeout``, ``endpoints``).
+:meth:`call_in` (an inbound SIP call), :meth:`send_dtmf_in`, :meth:`drop_clients`,
+:attr:`refuse_connections`; SIP far ends: :meth:`add_phone`, :meth:`add_gateway`,
+:meth:`register` / :meth:`unregister`, :meth:`register_sip`, :meth:`call_from_phone`;
+and the knobs of :attr:`switch` (``speed``, ``file_ms``, ``file_lengths``,
+``missing_files``, ``callers_silent``, ``originate_timeout``, ``show_channels_lag``,
+``member_ids``, ``endpoints``).
 """
 
 from __future__ import annotations

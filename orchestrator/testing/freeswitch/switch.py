@@ -305,6 +305,8 @@ class Switch:
                 ch.forget_other_leg()
                 found = await self.dialplan.lookup(self, ch, *route)
                 route = None
+                if not ch.up:  # hung up while the lookup ran (an xml_curl timeout...)
+                    return
                 if found is None:
                     self.hangup(ch, "NO_ROUTE_DESTINATION")
                     return

@@ -264,3 +264,17 @@ def test_originate_variables_parse_like_freeswitch() -> None:
         "tone_stream://%(100,0,440)",
     )
     assert split_app("7000") is None
+
+
+async def test_api_commands_can_be_added_or_replaced() -> None:
+    from orchestrator.testing.freeswitch.switch import Switch
+
+    async def hello(sw: Switch, arg: str) -> str:
+        return f"+OK hello {arg}\n"
+
+    async with FakeFreeSwitch() as fs:
+        fs.switch.api_commands["hello"] = hello
+        c = await RawClient.open(fs.port)
+        await c.login()
+        assert await c.api("hello world") == "+OK hello world\n"
+        await c.close()

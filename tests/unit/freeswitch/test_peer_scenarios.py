@@ -312,3 +312,46 @@ async def test_bridging_a_bridged_leg_elsewhere_is_quick() -> None:
         await c.until("CHANNEL_BRIDGE", ev, Bridge_A_Unique_ID="q1", Bridge_B_Unique_ID="q3")
         await c.until("CHANNEL_PARK", ev, Unique_ID="q2")  # left alone: parked
         await c.close()
+
+
+async def test_xml_curl_timeout_garbage_and_not_found_fall_back_to_static() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        dest = form.get("Hunt-Destination-Number")
+        if dest == "7001":
+            await asyncio.sleep(1.0)
+        if dest == "7002":
+            return web.Response(text="this is not XML")
+        return web.Response(
+            text='<document type="freeswitch/xml"><section name="result">'
+            '<result status="not found"/></section></document>'
+        )
+
+    app = web.Application()
+    app.router.add_post("/fsxml", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    static = """<include><context name="orchestrator-dids"><extension name="s">
+<condition field="destination_number" expression="^(700\\d)$">
+<action application="set" data="matched_by=static_$1"/><action application="park"/>
+</condition></extension></context></include>"""
+    try:
+        url = f"http://127.0.0.1:{port}/fsxml"
+        async with FakeFreeSwitch(dialplan=static, xml_curl_url=url, xml_curl_timeout=0.2) as fs:
+            c = await connect(fs)
+            ev: list[Frame] = []
+            for dest in ("7001", "7002", "7003"):
+                uuid = await fs.call_in(dest)
+                park = await c.until("CHANNEL_PARK", ev, Unique_ID=uuid)
+                assert park.event()["variable_matched_by"] == f"static_{dest}"
+            assert [r["Hunt-Destination-Number"] for r in fs.dialplan.requests] == [
+                "7001",
+                "7002",
+                "7003",
+            ]
+            await c.close()
+    finally:
+        await runner.cleanup()
