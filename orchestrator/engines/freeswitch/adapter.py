@@ -40,6 +40,7 @@ from orchestrator.core.targets import Routing, Target
 from orchestrator.engines.freeswitch.causes import cause_code, cause_name
 from orchestrator.engines.freeswitch.conferences import FreeSwitchConferences
 from orchestrator.engines.freeswitch.connections import Connections
+from orchestrator.engines.freeswitch.dials import Dials
 from orchestrator.engines.freeswitch.dialstrings import (
     LEG_VAR,
     ROUTE_VAR,
@@ -144,6 +145,7 @@ class FreeSwitchEngine(Dispatcher):
         self.conferences = FreeSwitchConferences(self)
         self._reconciler = Reconciler(self)
         self.channels: set[str] = set()  # observed channels not ended yet
+        self.dials = Dials()  # dials under way (observation, see dials.py)
 
     # -- life cycle -------------------------------------------------------
     async def start(self) -> None:
