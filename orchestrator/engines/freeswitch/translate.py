@@ -24,6 +24,7 @@ from typing import Any
 from orchestrator.core.call import LegState
 from orchestrator.core.events import (
     ChannelBridged,
+    ChannelDialed,
     ChannelEnded,
     ChannelEvent,
     ChannelStarted,
@@ -55,6 +56,7 @@ EVENTS = (
     "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE",
     "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY",
     "CHANNEL_UUID", "DTMF", "RECORD_START", "RECORD_STOP", "CHANNEL_HOLD", "CHANNEL_UNHOLD",
+    "CHANNEL_OUTGOING",
 )  # fmt: skip
 # CHANNEL_HOLD/UNHOLD from here are the far end's (a re-INVITE sendonly/sendrecv, see
 # switch_core_media.c); `uuid_hold` fires CHANNEL_HOLD from switch_ivr_hold: ours, not told.
@@ -368,6 +370,15 @@ def observe(e: EslEvent) -> list[ChannelEvent]:
     name = e.name
     if name == "CHANNEL_CREATE":
         return [channel_started(e)]
+    if name == "CHANNEL_OUTGOING":
+        # Dialed by a channel (a bridge) or by the engine itself (an originate: "").
+        caller = e.get("Other-Leg-Unique-ID") if e.get("Other-Type") == "originator" else ""
+        return [
+            ChannelDialed(
+                channel_id=caller, call_id=_call_id(e), peer_id=e.uuid,
+                dial_string=e.get("Channel-Name"), **_ts(e),
+            )
+        ]  # fmt: skip
     if name in ("CHANNEL_PROGRESS", "CHANNEL_ANSWER"):
         state = LegState.UP if name == "CHANNEL_ANSWER" else LegState.RINGING
         return [ChannelStateChanged(channel_id=e.uuid, call_id=_call_id(e), state=state, **_ts(e))]
