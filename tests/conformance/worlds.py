@@ -6,7 +6,10 @@ calls that arrive at a number, with a far end that keys digits. The FakeEngine's
 runs the app in a TestClient and plays the engine's dialplan (a DID routed to an IVR
 app enters the app with the same routing data the real dialplan gives it); the Asterisk
 world is the test service of tests/engine (one per session) and makes calls arrive with
-Local channels whose far half runs the drivers' far-end dialplan (drivers.py).
+Local channels whose far half runs the drivers' far-end dialplan (drivers.py). The
+FreeSWITCH world is the service on ORCH_ENGINE=freeswitch over the fake FreeSWITCH, whose
+SIP side (phones registering with their directory passwords, the trunks' gateways,
+carriers, calls from a carrier) is orchestrator/testing/freeswitch/sofia.py.
 
 Scenario tests are plain functions over a world: they name no engine.
 """
