@@ -9,18 +9,27 @@ during three loopback calls driven by bgapi/sendmsg/api: 190 events) and of its
 * ``frame``: :class:`FrameParser` over the stream in 64 KiB reads (the reader's size),
   header blocks split and bodies cut by Content-Length;
 * ``parse``: :func:`parse_event` on each frame (JSON with first-wins duplicate keys, or
-  URL-decoded plain lines) to an :class:`EslEvent`.
+  URL-decoded plain lines) to an :class:`EslEvent`;
+* ``translate``: the adapter's :func:`translate` and :func:`observe` of each event;
+* ``handle``: :meth:`FreeSwitchEngine._handle` (observation, translation, the legs table,
+  media and connection bookkeeping, one subscriber), every channel of the copies a leg
+  under control (each copy's uuids made its own).
 
 Timed with :func:`time.process_time` (this process's CPU), best of ``repeat`` runs.
 Lines: ``esl_<format>_events_per_call``, ``esl_<format>_frame_us_per_event``,
-``esl_<format>_parse_us_per_event``, ``esl_<format>_us_per_event`` (frame + parse) and
-``esl_<format>_us_per_call`` (that times the events of one call: 190 / 3 calls for json).
-The adapter's translate and handle stages are measured on top of these by the adapter's
-own benchmark.
+``esl_<format>_parse_us_per_event``, ``esl_<format>_us_per_event`` (frame + parse),
+``esl_<format>_us_per_call`` (that times the events of one call: 190 / 3 calls for json),
+``esl_<format>_translate_us_per_event``, ``esl_<format>_handle_us_per_event`` and
+``esl_<format>_adapter_us_per_call`` (frame + parse + handle, the handle stage including
+translation, per call: what the ARI adapter's ``adapter_us_per_call`` measures), and the
+same for only the events the adapter subscribes to (``_subscribed_events_per_call``,
+``_adapter_subscribed_us_per_call``: the capture subscribed to ALL).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import gc
 import re
 import time
@@ -28,7 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.engines.freeswitch.esl.wire import Frame, FrameParser, parse_event
+from orchestrator.core.call import Leg, LegState
+from orchestrator.core.events import Event
+from orchestrator.engines.freeswitch.adapter import FreeSwitchEngine
+from orchestrator.engines.freeswitch.esl.wire import EslEvent, Frame, FrameParser, parse_event
+from orchestrator.engines.freeswitch.translate import CUSTOM, EVENTS, observe, translate
 
 CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "freeswitch-esl"
 STREAMS = {"json": "b_call_control_json", "plain": "b_call_control_plain"}
@@ -98,11 +111,53 @@ def _time_parse(frames: list[Frame]) -> float:
     return time.process_time() - start
 
 
+def _time_translate(events: list[EslEvent]) -> float:
+    start = time.process_time()
+    for event in events:
+        translate(event)
+        observe(event)
+    return time.process_time() - start
+
+
+def own_copies(events: list[EslEvent], copies: int) -> list[EslEvent]:
+    """``copies`` copies of a call's events, each with uuids of its own (a header whose
+    value is a channel's uuid gets the copy's)."""
+    uuids = {e.uuid for e in events if e.uuid}
+    out: list[EslEvent] = []
+    for i in range(copies):
+        suffix = f"-{i}"
+        for e in events:
+            headers = {k: (v + suffix if v in uuids else v) for k, v in e.headers.items()}
+            out.append(dataclasses.replace(e, headers=headers))
+    return out
+
+
+def _noop(event: Event) -> None:
+    return None
+
+
+async def _time_handle(events: list[EslEvent]) -> float:
+    engine = FreeSwitchEngine(host="127.0.0.1", port=9, password="bench")
+    engine.subscribe(_noop)
+    for uuid in {e.uuid for e in events if e.uuid}:  # every channel a leg of ours
+        engine.legs[uuid] = Leg(id=uuid, state=LegState.UP)
+        engine.announced.add(uuid)
+    handle = engine._handle
+    start = time.process_time()
+    for event in events:
+        await handle(event)
+    return time.process_time() - start
+
+
 @dataclass(frozen=True, slots=True)
 class Figures:
     events_per_call: float
     frame_us: float
     parse_us: float
+    translate_us: float = 0.0
+    handle_us: float = 0.0
+    # Of the capture's events (``event json ALL``), those the adapter subscribes to.
+    subscribed_per_call: float = 0.0
 
     @property
     def total_us(self) -> float:
@@ -117,11 +172,23 @@ def measure(name: str, options: EslOptions) -> Figures:
     frames = FrameParser().feed(data)
     frame = _best(options.repeat, lambda: _time_frames(data, n))
     parse = _best(options.repeat, lambda: _time_parse(frames))
+    events = [parse_event(f) for f in FrameParser().feed(one)]
+    copied = own_copies(events, options.copies)
+    translate_s = _best(options.repeat, lambda: _time_translate(copied))
+    handle_s = _best(options.repeat, lambda: asyncio.run(_time_handle(copied)))
     return Figures(
         events_per_call=per_copy / CALLS_PER_STREAM,
         frame_us=frame * 1e6 / n,
         parse_us=parse * 1e6 / n,
+        translate_us=translate_s * 1e6 / n,
+        handle_us=handle_s * 1e6 / n,
+        subscribed_per_call=sum(map(subscribed, events)) / CALLS_PER_STREAM,
     )
+
+
+def subscribed(event: EslEvent) -> bool:
+    """Whether the adapter's subscription (translate.EVENTS, CUSTOM) delivers ``event``."""
+    return event.name in EVENTS or (event.name == "CUSTOM" and event.subclass in CUSTOM)
 
 
 def report(name: str, value: float, unit: str) -> None:
@@ -139,6 +206,13 @@ def run(options: EslOptions) -> int:
         report(f"{prefix}_parse_us_per_event", fig.parse_us, "us")
         report(f"{prefix}_us_per_event", fig.total_us, "us")
         report(f"{prefix}_us_per_call", fig.total_us * fig.events_per_call, "us")
+        report(f"{prefix}_translate_us_per_event", fig.translate_us, "us")
+        report(f"{prefix}_handle_us_per_event", fig.handle_us, "us")
+        adapter = (fig.total_us + fig.handle_us) * fig.events_per_call
+        report(f"{prefix}_adapter_us_per_call", adapter, "us")
+        report(f"{prefix}_subscribed_events_per_call", fig.subscribed_per_call, "count")
+        subscribed_us = (fig.total_us + fig.handle_us) * fig.subscribed_per_call
+        report(f"{prefix}_adapter_subscribed_us_per_call", subscribed_us, "us")
     return 0
 
 

@@ -20,7 +20,11 @@ def test_the_smoke_run_prints_its_figures(capsys: pytest.CaptureFixture[str]) ->
     assert esl.run(esl.SMOKE) == 0
     lines = capsys.readouterr().out.splitlines()
     figures = dict(line.split(": ", 1) for line in lines)
-    assert len(figures) == len(lines) == 10
+    assert len(figures) == len(lines) == 20
     assert all(re.fullmatch(r"\d+\.\d\d (us|count)", v) for v in figures.values())
     assert figures["esl_json_events_per_call"] == "63.33 count"
     assert float(figures["esl_json_parse_us_per_event"].split()[0]) > 0
+    # The adapter's stages (translate, handle) on top; of the capture's `event json ALL`,
+    # 26 events a call are ones the adapter subscribes to.
+    assert float(figures["esl_json_handle_us_per_event"].split()[0]) > 0
+    assert figures["esl_plain_subscribed_events_per_call"] == "26.00 count"
