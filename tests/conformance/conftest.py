@@ -1,10 +1,12 @@
 """The conformance suites' fixtures: every test runs on the FakeEngine, the real Asterisk
-and FreeSWITCH (the fake peer).
+and FreeSWITCH (the adapter over the fake FreeSWITCH peer: no engine needed).
 
 ``driver`` is parametrized over the engines ("fake", "asterisk", "freeswitch": the
-FreeSWITCH adapter over the fake FreeSWITCH peer) and plays the engine's side of a test
-(see drivers.py); ``engine`` and ``events`` are its engine object and the events it
-reported; ``world`` is the whole service on each engine (worlds.py). The Asterisk parameter is
+adapter over orchestrator.testing.freeswitch, which needs no engine) and plays the
+engine's side of a test (see drivers.py); ``engine`` and
+``events`` are its engine object and the events it reported; ``world`` is the whole
+service on each engine (worlds.py: FreeSWITCH's is the service on ORCH_ENGINE=freeswitch
+over the fake peer and its SIP side). The Asterisk parameter is
 marked ``engine`` like tests/engine and shares that directory's session fixtures (one test
 engine and one service per slot, see ``shared`` there).
 """
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.core.engine import Engine
 from orchestrator.engines.asterisk.instance import AsteriskInstance
-from orchestrator.testing.freeswitch import FakeFreeSwitch
 from tests.conformance.drivers import (
     DB_FAMILY,
     DIALPLAN,
@@ -27,8 +29,6 @@ from tests.conformance.drivers import (
     Events,
     FakeDriver,
 )
-from tests.conformance.drivers.freeswitch import DIALPLAN as FS_DIALPLAN
-from tests.conformance.drivers.freeswitch import FreeSwitchDriver
 from tests.conformance.worlds import AsteriskWorld, FakeWorld, FreeSwitchWorld, World
 from tests.engine.conftest import asterisk, dialplan_file, s3_server, service  # noqa: F401  (shared)
 
@@ -37,7 +37,10 @@ ENGINE_MARKS = [
     # AsteriskInstance.start() drops its Popen while Asterisk runs on (by design).
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
-ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS), "freeswitch"]
+ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
+# The suites also run on FreeSWITCH: the adapter over the fake FreeSWITCH peer (no
+# engine needed), and for the feature level the whole service over it (worlds.py).
+DRIVERS = [*ENGINES, "freeswitch"]
 DIALPLAN_FILE = "zz_conformance.conf"
 
 
@@ -50,31 +53,33 @@ def conformance_dialplan(request: pytest.FixtureRequest) -> Iterator[None]:
     instance.cli(f"database deltree {DB_FAMILY}")
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=DRIVERS)
 async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
     made: Driver
-    peer: FakeFreeSwitch | None = None
+    peer: Any = None
     if request.param == "fake":
         made = FakeDriver()
     elif request.param == "freeswitch":
-        peer = FakeFreeSwitch(password="ClueCon", dialplan=FS_DIALPLAN)
+        from orchestrator.testing.freeswitch import FakeFreeSwitch
+        from tests.conformance.drivers.freeswitch import DIALPLAN as FS_DIALPLAN
+        from tests.conformance.drivers.freeswitch import FreeSwitchDriver
+
+        peer = FakeFreeSwitch(dialplan=FS_DIALPLAN)
         await peer.start()
-        made = FreeSwitchDriver("127.0.0.1", peer.port, "ClueCon", peer)
+        made = FreeSwitchDriver(peer.host, peer.port, peer.password, peer)
     else:
         request.getfixturevalue("conformance_dialplan")
         made = AsteriskDriver(request.getfixturevalue("asterisk"))
+    await made.start()
     try:
-        await made.start()
-        try:
-            yield made
-        finally:
-            await made.close()
+        yield made
     finally:
+        await made.close()
         if peer is not None:
             await peer.stop()
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=DRIVERS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The whole service on each engine (see worlds.py)."""
     made: FakeWorld | AsteriskWorld | FreeSwitchWorld
