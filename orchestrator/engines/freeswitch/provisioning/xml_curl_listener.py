@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -207,12 +208,16 @@ class XmlCurlListener:
         self.tasks: set[asyncio.Task[str]] = set()
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on ``host:port`` (or on ``sock``, already bound: the benchmark's)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Lookup(self), self.host, self.port, backlog=1024
-        )
-        if self.port == 0:  # tests: the port the system chose
+        if sock is not None:
+            self._server = await loop.create_server(lambda: _Lookup(self), sock=sock)
+        else:
+            self._server = await loop.create_server(
+                lambda: _Lookup(self), self.host, self.port, backlog=1024
+            )
+        if self.port == 0 or sock is not None:  # the port the system chose
             self.port = self._server.sockets[0].getsockname()[1]
         log.info("xml_curl lookups served on %s:%d", self.host, self.port)
 
