@@ -207,12 +207,10 @@ def _plain_headers(text: str) -> tuple[dict[str, str], str]:
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
-    if len(out) == len(pairs):
-        return out
-    # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value.
-    out = {}
-    for key, value in pairs:
-        out.setdefault(key, value)
+    if len(out) != len(pairs):
+        # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value,
+        # at the key's first place (dict() of the reversed pairs has each key's first).
+        out.update(dict(reversed(pairs)))
     return out
 
 
@@ -228,8 +226,20 @@ def _json_result(data: Any) -> tuple[dict[str, str], str]:
     if not isinstance(data, dict):
         raise EslProtocolError("event-json body is not an object")
     body = data.pop("_body", "")
-    headers = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-    return headers, body if isinstance(body, str) else json.dumps(body)
+    if type(body) is not str:
+        body = json.dumps(body)
+    _as_strings(data)
+    return data, body
+
+
+def _as_strings(data: dict[str, Any]) -> None:
+    """Make every value a string in place: a multi-valued header (an array such as
+    variable_transfer_history) becomes its JSON text; the keys keep their order."""
+    try:
+        "".join(data.values())  # a TypeError when a value is not a string: C-fast check
+    except TypeError:
+        for key, value in [kv for kv in data.items() if type(kv[1]) is not str]:
+            data[key] = json.dumps(value)  # an existing key: its place is kept
 
 
 def _json_headers_fast(raw: bytes) -> tuple[dict[str, str], str] | None:
@@ -250,11 +260,7 @@ def _json_headers_fast(raw: bytes) -> tuple[dict[str, str], str] | None:
     body = data.pop("_body", "")
     if type(body) is not str:
         body = json.dumps(body)
-    try:
-        "".join(data.values())  # a TypeError when a value is not a string: C-fast check
-    except TypeError:  # a multi-valued header is an array (variable_transfer_history)
-        for key, value in [kv for kv in data.items() if type(kv[1]) is not str]:
-            data[key] = json.dumps(value)  # an existing key: its place is kept
+    _as_strings(data)
     return data, body
 
 
