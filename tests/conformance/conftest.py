@@ -1,7 +1,9 @@
-"""The conformance suites' fixtures: every test runs on the FakeEngine and the real Asterisk.
+"""The conformance suites' fixtures: every test runs on the FakeEngine and the real Asterisk,
+and the contract tests also on the FreeSWITCH adapter over the fake FreeSWITCH peer.
 
-``driver`` is parametrized over the engines ("fake", "asterisk"; a FreeSWITCH driver joins
-them in issue 12) and plays the engine's side of a test (see drivers.py); ``engine`` and
+``driver`` is parametrized over the engines ("fake", "asterisk", "freeswitch": the
+adapter over orchestrator.testing.freeswitch, which needs no engine) and plays the
+engine's side of a test (see drivers.py); ``engine`` and
 ``events`` are its engine object and the events it reported. The Asterisk parameter is
 marked ``engine`` like tests/engine and shares that directory's session fixtures (one test
 engine and one service per slot, see ``shared`` there).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +36,9 @@ ENGINE_MARKS = [
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
 ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
+# The contract suites also run the FreeSWITCH adapter over the fake FreeSWITCH peer (no
+# engine needed); the feature-level worlds do not have a FreeSWITCH one yet.
+DRIVERS = [*ENGINES, "freeswitch"]
 DIALPLAN_FILE = "zz_conformance.conf"
 
 
@@ -45,11 +51,20 @@ def conformance_dialplan(request: pytest.FixtureRequest) -> Iterator[None]:
     instance.cli(f"database deltree {DB_FAMILY}")
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=DRIVERS)
 async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
     made: Driver
+    peer: Any = None
     if request.param == "fake":
         made = FakeDriver()
+    elif request.param == "freeswitch":
+        from orchestrator.testing.freeswitch import FakeFreeSwitch
+        from tests.conformance.drivers.freeswitch import DIALPLAN as FS_DIALPLAN
+        from tests.conformance.drivers.freeswitch import FreeSwitchDriver
+
+        peer = FakeFreeSwitch(dialplan=FS_DIALPLAN)
+        await peer.start()
+        made = FreeSwitchDriver(peer.host, peer.port, peer.password, peer)
     else:
         request.getfixturevalue("conformance_dialplan")
         made = AsteriskDriver(request.getfixturevalue("asterisk"))
@@ -58,6 +73,8 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
         yield made
     finally:
         await made.close()
+        if peer is not None:
+            await peer.stop()
 
 
 @pytest.fixture(params=ENGINES)

@@ -30,17 +30,24 @@ from typing import Any
 
 from orchestrator.core.call import Leg
 from orchestrator.core.engine import EngineCapabilities, EngineStatus, SupervisionMode
-from orchestrator.core.errors import CallError, LegGoneError, ValidationError
+from orchestrator.core.errors import (
+    CallError,
+    EngineUnavailableError,
+    LegGoneError,
+    ValidationError,
+)
 from orchestrator.core.events import (
     EngineDisconnected,
     LegHungUp,
     LegLeftApp,
 )
-from orchestrator.core.targets import Routing, Target
+from orchestrator.core.targets import SIP_ENDPOINT, Routing, Target
 from orchestrator.engines.freeswitch.causes import cause_code, cause_name
 from orchestrator.engines.freeswitch.conferences import FreeSwitchConferences
 from orchestrator.engines.freeswitch.connections import Connections
+from orchestrator.engines.freeswitch.dials import Dials
 from orchestrator.engines.freeswitch.dialstrings import (
+    CALLER_NUMBER,
     LEG_VAR,
     ROUTE_VAR,
     VARIABLE_NAME,
@@ -144,6 +151,7 @@ class FreeSwitchEngine(Dispatcher):
         self.conferences = FreeSwitchConferences(self)
         self._reconciler = Reconciler(self)
         self.channels: set[str] = set()  # observed channels not ended yet
+        self.dials = Dials()  # dials under way (observation, see dials.py)
 
     # -- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -224,6 +232,8 @@ class FreeSwitchEngine(Dispatcher):
             timeout=timeout,
             variables=variables,
         )  # fmt: skip  (checked before anything is sent)
+        if not self.esl.connected:  # the job would fail in the background, unseen
+            raise EngineUnavailableError("FreeSWITCH is not connected", leg_id=leg_id)
         leg = Leg(id=leg_id, name=command.rsplit(" ", 1)[0].rpartition("}")[2])
         leg.variables = dict(variables or {})
         leg.caller_number = split_caller_id(caller_id)[0]
@@ -377,8 +387,6 @@ class FreeSwitchEngine(Dispatcher):
         return "" if value.strip() == "_undef_" else value.rstrip("\n")
 
     async def set_caller_id(self, leg_id: str, number: str, name: str = "") -> None:
-        from orchestrator.engines.freeswitch.dialstrings import CALLER_NUMBER
-
         check(CALLER_NUMBER, number, "caller ID number")
         if len(name) > CALLER_NAME_MAX or not name.isprintable():
             raise ValidationError(f"invalid caller ID name {name!r}", field="caller ID name")
@@ -437,8 +445,6 @@ class FreeSwitchEngine(Dispatcher):
         await self.api(commands[what])
 
     async def invalidate_sip_objects(self, object_type: str, ids: Sequence[str]) -> None:
-        from orchestrator.core.targets import SIP_ENDPOINT
-
         if object_type != "directory":  # the kit's provisioner: directory users only
             raise ValidationError(f"unknown SIP object type {object_type!r}")
         for object_id in ids:

@@ -34,6 +34,7 @@ from orchestrator.core.events import (
     LegLeftApp,
     LegStateChanged,
 )
+from orchestrator.engines.freeswitch.dials import Dials
 from orchestrator.engines.freeswitch.esl.client import LinkDown, LinkUp
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
 from orchestrator.engines.freeswitch.translate import (
@@ -88,6 +89,7 @@ class Dispatcher(Engine):
     announced: set[str]
     left: set[str]
     holds: Holds
+    dials: Dials
     leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
     observe_channels: bool
@@ -125,8 +127,9 @@ class Dispatcher(Engine):
     async def _handle(self, e: EslEvent) -> None:
         if self.observe_channels:
             for seen in observe(e):
-                if self._admit(seen):
-                    await self.emit(seen)
+                for out in self.dials.see(seen, self.channels):
+                    if self._admit(out):
+                        await self.emit(out)
         for event in translate(e):
             await self.apply(event)
 

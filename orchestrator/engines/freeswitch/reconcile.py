@@ -168,6 +168,11 @@ class Reconciler:
             state = leg_state({"Channel-Call-State": str(row.get("callstate", ""))})
             if state is LegState.UP and leg.state is not LegState.UP:
                 await engine.apply(LegStateChanged(leg_id=leg.id, state=state))
+        # A connection whose side ended meanwhile: its unbridge was lost with the link.
+        for a, b in engine.connections.announced():
+            sides = [engine.legs.get(a), engine.legs.get(b)]
+            if not all(side is not None and side.alive for side in sides):
+                await engine.apply(Bridged(a=a, b=b, up=False))
         found: list[EslEvent] = []
         for uuid in sorted(rows.keys() - engine.legs.keys() - engine.left):
             if uuid in engine.channels and not engine.observe_channels:

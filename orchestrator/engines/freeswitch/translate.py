@@ -24,6 +24,7 @@ from typing import Any
 from orchestrator.core.call import LegState
 from orchestrator.core.events import (
     ChannelBridged,
+    ChannelDialed,
     ChannelEnded,
     ChannelEvent,
     ChannelStarted,
@@ -55,6 +56,7 @@ EVENTS = (
     "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE",
     "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY",
     "CHANNEL_UUID", "DTMF", "RECORD_START", "RECORD_STOP", "CHANNEL_HOLD", "CHANNEL_UNHOLD",
+    "CHANNEL_OUTGOING",
 )  # fmt: skip
 # CHANNEL_HOLD/UNHOLD from here are the far end's (a re-INVITE sendonly/sendrecv, see
 # switch_core_media.c); `uuid_hold` fires CHANNEL_HOLD from switch_ivr_hold: ours, not told.
@@ -326,6 +328,22 @@ def channel_endpoint(name: str) -> str:
     return rest.split(";")[0].split(":")[0]
 
 
+def phone_endpoint(e: EslEvent) -> str:
+    """The SIP user (``<user>@<domain>``) of a phone's channel, from its variables: the
+    channel name holds the phone's contact (``sofia/<profile>/102@127.0.0.1:46002``) for a
+    call to it, not its user. A call to ``user/102@a.example`` has ``dialed_user`` and
+    ``dialed_domain`` from its creation; a phone's own call has the directory's
+    ``orch_endpoint`` (or ``user_name``/``domain_name`` after digest authentication).
+    ``""`` when none is there (then the name is all there is)."""
+    user, domain = e.variable("dialed_user"), e.variable("dialed_domain")
+    if user and domain:
+        return f"{user}@{domain}"
+    if endpoint := e.variable("orch_endpoint"):
+        return endpoint
+    user, domain = e.variable("user_name"), e.variable("domain_name")
+    return f"{user}@{domain}" if user and domain else ""
+
+
 def pair_id(e: EslEvent | dict[str, str], uuid: str, name: str) -> str:
     """What both halves of a loopback channel share: the a-leg's uuid."""
     if not name.startswith("loopback/"):
@@ -349,12 +367,13 @@ def _started_state(e: EslEvent) -> LegState:
 
 def channel_started(e: EslEvent) -> ChannelStarted:
     name = e.get("Channel-Name")
+    kind = channel_kind(name)
     return ChannelStarted(
         channel_id=e.uuid,
         call_id=_call_id(e),
         name=name,
-        endpoint=channel_endpoint(name),
-        kind=channel_kind(name),
+        endpoint=(kind is ChannelKind.PHONE and phone_endpoint(e)) or channel_endpoint(name),
+        kind=kind,
         pair_id=pair_id(e, e.uuid, name),
         state=_started_state(e),
         caller_number=e.get("Caller-Caller-ID-Number"),
@@ -370,6 +389,15 @@ def observe(e: EslEvent) -> list[ChannelEvent]:
     name = e.name
     if name == "CHANNEL_CREATE":
         return [channel_started(e)]
+    if name == "CHANNEL_OUTGOING":
+        # Dialed by a channel (a bridge) or by the engine itself (an originate: "").
+        caller = e.get("Other-Leg-Unique-ID") if e.get("Other-Type") == "originator" else ""
+        return [
+            ChannelDialed(
+                channel_id=caller, call_id=_call_id(e), peer_id=e.uuid,
+                dial_string=e.get("Channel-Name"), **_ts(e),
+            )
+        ]  # fmt: skip
     if name in ("CHANNEL_PROGRESS", "CHANNEL_ANSWER"):
         state = LegState.UP if name == "CHANNEL_ANSWER" else LegState.RINGING
         return [ChannelStateChanged(channel_id=e.uuid, call_id=_call_id(e), state=state, **_ts(e))]

@@ -10,7 +10,7 @@ implements the same methods (loopback channels and its own dialplan).
 
 Every originate of the suite goes through :meth:`Driver.originate`, the one place that
 knows how a target is spelled for the engine. One module per engine (fake.py,
-asterisk.py; freeswitch.py next), the shared parts in base.py.
+asterisk.py, freeswitch.py), the shared parts in base.py.
 """
 
 from tests.conformance.drivers.asterisk import (

@@ -43,6 +43,10 @@ class ScriptedEsl:
         self._closed = asyncio.Event()
         self._running = asyncio.Event()
 
+    @property
+    def connected(self) -> bool:
+        return self._running.is_set() and not self._closed.is_set()
+
     def answer(self, prefix: str, answer: Answer) -> None:
         """Answer requests starting with ``prefix`` (the latest rule first)."""
         self.answers.insert(0, (prefix, answer))

@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from orchestrator.core.errors import CallError, LegGoneError, ValidationError
+from orchestrator.core.errors import (
+    CallError,
+    EngineUnavailableError,
+    LegGoneError,
+    ValidationError,
+)
 from orchestrator.core.events import (
     EngineConnected,
     Event,
@@ -395,3 +400,10 @@ async def test_hold_of_a_channel_without_hold_indication_is_its_hold_music(fs) -
     await unhold
     assert esl.take() == []
     assert hold.DEFAULT_HOLD_MUSIC == "local_stream://moh"
+
+
+async def test_originate_while_the_link_is_down_is_refused() -> None:
+    engine, esl = make_engine()
+    with pytest.raises(EngineUnavailableError):
+        await engine.originate(SipUser("101@a.example"))
+    assert esl.take() == [] and not engine.legs

@@ -147,3 +147,29 @@ async def test_configuration_and_endpoint_states() -> None:
         "api show registrations",
     ]
     assert engine.capabilities.registration_events is True
+
+
+async def test_a_connection_whose_side_ended_while_the_link_was_down_is_told() -> None:
+    from orchestrator.core.events import LegDisconnected
+
+    engine, esl = make_engine(observe_channels=False)
+    seen: list[Event] = []
+    engine.subscribe(seen.append)
+    await engine.start()
+    await esl.deliver(LinkUp(reconnect=False), park("a"), park("b"))
+    await settle(engine)
+    await engine.connect("a", "b")
+    await esl.deliver(event("CHANNEL_BRIDGE", "a", Bridge_A_Unique_ID="a", Bridge_B_Unique_ID="b"))
+    await esl.deliver(LinkDown("connection lost"))
+    await settle(engine)
+    seen.clear()
+    esl.answer("show channels as json", rows("b"))  # a hung up meanwhile
+    await esl.deliver(LinkUp(reconnect=True))
+    await settle(engine)
+    assert [(type(e).__name__, getattr(e, "leg_id", "")) for e in seen] == [
+        ("LegHungUp", "a"),
+        ("LegDisconnected", "b"),
+        ("EngineConnected", ""),
+    ]
+    assert isinstance(seen[1], LegDisconnected) and seen[1].peer_id == "a"
+    await engine.stop()

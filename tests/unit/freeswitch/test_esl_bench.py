@@ -25,6 +25,6 @@ def test_the_smoke_run_prints_its_figures(capsys: pytest.CaptureFixture[str]) ->
     assert figures["esl_json_events_per_call"] == "63.33 count"
     assert float(figures["esl_json_parse_us_per_event"].split()[0]) > 0
     # The adapter's stages (translate, handle) on top; of the capture's `event json ALL`,
-    # 25 events a call are ones the adapter subscribes to.
+    # 26 events a call are ones the adapter subscribes to.
     assert float(figures["esl_json_handle_us_per_event"].split()[0]) > 0
-    assert figures["esl_plain_subscribed_events_per_call"] == "25.00 count"
+    assert figures["esl_plain_subscribed_events_per_call"] == "26.00 count"
