@@ -135,7 +135,7 @@ class FreeSwitchSettings(BaseModel):
     # or 127.0.0.1:<xml_curl_port> when that is set).
     xml_curl_url: str = ""
     # A listener of its own for the lookups (0: none, the API's routes answer them). It
-    # answers the same paths with the same documents, 3-5 times faster than uvicorn and
+    # answers the same paths with the same documents, 2.5-4 times faster than uvicorn and
     # FastAPI (bench/README.md): for more than about 2,500 lookups/s.
     xml_curl_host: str = "127.0.0.1"
     xml_curl_port: int = Field(default=0, ge=0, le=65535)
