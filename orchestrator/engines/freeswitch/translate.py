@@ -176,7 +176,9 @@ def leg_created(e: EslEvent) -> LegCreated:
 
 
 def _park(e: EslEvent) -> list[Event]:
-    return [leg_created(e)] if is_ours(e.uuid, variables(e)) else []
+    # The two variables is_ours reads, not all of them (an event has 100 or more).
+    own = {LEG_VAR: e.variable(LEG_VAR), ROUTE_VAR: e.variable(ROUTE_VAR)}
+    return [leg_created(e)] if is_ours(e.uuid, own) else []
 
 
 def _hangup(e: EslEvent) -> list[Event]:
