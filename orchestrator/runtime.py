@@ -200,6 +200,7 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             stack.callback(sql.dispose)
             # Registered first, so it stops last: features stop while it still answers.
             await start_all(stack, [Hooks("engine-stop", on_stop=kit.engine.stop)])
+            await start_all(stack, kit.servers)  # the engine's call-backs, before it connects
             await start_all(stack, order)
             yield
 

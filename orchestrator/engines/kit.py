@@ -10,6 +10,7 @@ engine is built, configured and called back::
     kit.config        # the engine's configuration side (reload, console), or None
     kit.routers       # HTTP routes the engine calls back (Asterisk: realtime CURL hooks)
     kit.settings      # its settings group (Settings.asterisk, ...)
+    kit.servers       # listeners of its own the service starts and stops (xml_curl's)
 
 Features and the API never see a kit: they get the Engine and the provisioner.
 """
@@ -43,6 +44,17 @@ class KitDeps:
     authorizer: Callable[[], DialplanAuthorizer | None] = lambda: None
 
 
+class KitServer(Protocol):
+    """A listener a kit runs in the service's event loop (started before the features,
+    stopped after them)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(slots=True)
 class EngineKit:
     """One engine, ready to wire: see the module docstring."""
@@ -55,6 +67,7 @@ class EngineKit:
     config: EngineConfig | None = None
     routers: list[APIRouter] = field(default_factory=list)
     settings: BaseModel | None = None
+    servers: list[KitServer] = field(default_factory=list)
 
 
 class LocalInstance(Protocol):

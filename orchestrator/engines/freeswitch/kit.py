@@ -24,7 +24,8 @@ from orchestrator.engines.freeswitch.instance import (
 from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
 from orchestrator.engines.freeswitch.provisioning.render import Renderer
 from orchestrator.engines.freeswitch.provisioning.xml_curl import PREFIX, xml_curl_router
-from orchestrator.engines.kit import EngineKit, KitDeps
+from orchestrator.engines.freeswitch.provisioning.xml_curl_listener import XmlCurlListener
+from orchestrator.engines.kit import EngineKit, KitDeps, KitServer
 from orchestrator.provisioning.base import EngineConfig
 from orchestrator.settings import FreeSwitchSettings, Settings
 
@@ -69,7 +70,9 @@ def remote_status(group: FreeSwitchSettings) -> dict[str, object]:
 
 def xml_curl_url(settings: Settings) -> str:
     """Where FreeSWITCH POSTs its lookups (without the secret)."""
-    base = settings.freeswitch.xml_curl_url or f"http://127.0.0.1:{settings.api_port}"
+    group = settings.freeswitch
+    port = group.xml_curl_port or settings.api_port
+    base = group.xml_curl_url or f"http://127.0.0.1:{port}"
     return base.rstrip("/") + PREFIX
 
 
@@ -156,6 +159,17 @@ def build(deps: KitDeps) -> EngineKit:
     router = xml_curl_router(
         lambda: provisioner, lambda: settings.freeswitch.xml_curl_secret, deps.authorizer
     )
+    servers: list[KitServer] = []
+    if group.xml_curl_port:
+        servers.append(
+            XmlCurlListener(
+                group.xml_curl_host,
+                group.xml_curl_port,
+                lambda: provisioner,
+                lambda: settings.freeswitch.xml_curl_secret,
+                deps.authorizer,
+            )
+        )
     return EngineKit(
         name="freeswitch",
         node=f"freeswitch-{group.instance}",
@@ -164,4 +178,5 @@ def build(deps: KitDeps) -> EngineKit:
         config=config,
         routers=[router],
         settings=group,
+        servers=servers,
     )

@@ -176,7 +176,9 @@ def leg_created(e: EslEvent) -> LegCreated:
 
 
 def _park(e: EslEvent) -> list[Event]:
-    return [leg_created(e)] if is_ours(e.uuid, variables(e)) else []
+    # The two variables is_ours reads, not all of them (an event has 100 or more).
+    own = {LEG_VAR: e.variable(LEG_VAR), ROUTE_VAR: e.variable(ROUTE_VAR)}
+    return [leg_created(e)] if is_ours(e.uuid, own) else []
 
 
 def _hangup(e: EslEvent) -> list[Event]:
@@ -326,6 +328,22 @@ def channel_endpoint(name: str) -> str:
     return rest.split(";")[0].split(":")[0]
 
 
+def phone_endpoint(e: EslEvent) -> str:
+    """The SIP user (``<user>@<domain>``) of a phone's channel, from its variables: the
+    channel name holds the phone's contact (``sofia/<profile>/102@127.0.0.1:46002``) for a
+    call to it, not its user. A call to ``user/102@a.example`` has ``dialed_user`` and
+    ``dialed_domain`` from its creation; a phone's own call has the directory's
+    ``orch_endpoint`` (or ``user_name``/``domain_name`` after digest authentication).
+    ``""`` when none is there (then the name is all there is)."""
+    user, domain = e.variable("dialed_user"), e.variable("dialed_domain")
+    if user and domain:
+        return f"{user}@{domain}"
+    if endpoint := e.variable("orch_endpoint"):
+        return endpoint
+    user, domain = e.variable("user_name"), e.variable("domain_name")
+    return f"{user}@{domain}" if user and domain else ""
+
+
 def pair_id(e: EslEvent | dict[str, str], uuid: str, name: str) -> str:
     """What both halves of a loopback channel share: the a-leg's uuid."""
     if not name.startswith("loopback/"):
@@ -349,12 +367,13 @@ def _started_state(e: EslEvent) -> LegState:
 
 def channel_started(e: EslEvent) -> ChannelStarted:
     name = e.get("Channel-Name")
+    kind = channel_kind(name)
     return ChannelStarted(
         channel_id=e.uuid,
         call_id=_call_id(e),
         name=name,
-        endpoint=channel_endpoint(name),
-        kind=channel_kind(name),
+        endpoint=(kind is ChannelKind.PHONE and phone_endpoint(e)) or channel_endpoint(name),
+        kind=kind,
         pair_id=pair_id(e, e.uuid, name),
         state=_started_state(e),
         caller_number=e.get("Caller-Caller-ID-Number"),

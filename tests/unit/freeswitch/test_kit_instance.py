@@ -133,8 +133,19 @@ def test_modules_load_xml_curl_before_sofia(configured: FreeSwitchInstance) -> N
     ]
     assert modules.index("mod_xml_curl") < modules.index("mod_sofia")
     for needed in ("mod_event_socket", "mod_loopback", "mod_conference", "mod_dptools",
-                   "mod_dialplan_xml", "mod_commands", "mod_tone_stream"):  # fmt: skip
+                   "mod_dialplan_xml", "mod_commands", "mod_tone_stream",
+                   "mod_local_stream"):  # fmt: skip
         assert needed in modules
+
+
+def test_music_on_hold_classes(configured: FreeSwitchInstance) -> None:
+    """The classes a hold names (local_stream://default) and a held loopback leg's
+    hold_music (local_stream://moh) exist: an unknown stream fails the broadcast."""
+    streams = conf(configured, "autoload_configs/local_stream.conf.xml").iter("directory")
+    assert {d.get("name"): d.get("path") for d in streams} == {
+        "default": "$${sounds_dir}/music/8000",
+        "moh": "$${sounds_dir}/music/8000",
+    }
 
 
 def test_no_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

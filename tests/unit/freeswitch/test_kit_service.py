@@ -6,15 +6,19 @@ service's rating at dialplan-lookup time."""
 from __future__ import annotations
 
 import re
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
 from orchestrator.core import FakeEngine
+from orchestrator.engines.freeswitch.kit import xml_curl_url
 from orchestrator.engines.freeswitch.provisioning.xml_curl import NOT_FOUND, PREFIX
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
@@ -133,3 +137,44 @@ def test_a_prepaid_tenants_outbound_call_is_authorized(tmp_path: Path) -> None:
         limit = re.search(r"execute_on_answer=sched_hangup \+(\d+) ALLOTTED_TIMEOUT\]", bridge[0])
         assert limit is not None and 50 <= int(limit.group(1)) <= 60
         assert bridge[0].endswith(f"sofia/gateway/trunk-t{tid}-carrier/1234567890")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_xml_curl_listener_serves_what_the_route_serves(tmp_path: Path) -> None:
+    port = _free_port()
+    settings = Settings(
+        engine="freeswitch",
+        state_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'o.db'}",
+        admin_token=TOKEN,
+        freeswitch={"root": tmp_path / "fs", "xml_curl_secret": SECRET, "xml_curl_port": port},
+    )
+    # FreeSWITCH is pointed at the listener, not at the API's port.
+    assert xml_curl_url(settings) == f"http://127.0.0.1:{port}{PREFIX}"
+    with TestClient(build_app(settings, FakeEngine())) as client:
+        tenant = post(client, "/api/v1/tenants", {"name": "A", "sip_domain": "a.example"})
+        post(client, f"/api/v1/tenants/{tenant['id']}/extensions", {"number": "101"})
+        form = captured_form(0, key_value="a.example", domain="a.example", user="101")
+        body = encode(form)
+        head = (
+            f"POST {PREFIX}/{SECRET}/directory HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(head.encode() + body)
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert data.partition(b"\r\n\r\n")[2].decode() == lookup(client, "directory", form)
+        assert b'<user id="101"' in data
+    # Stopped with the service.
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass

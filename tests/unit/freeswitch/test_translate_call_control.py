@@ -211,3 +211,28 @@ def test_the_far_ends_hold_is_reported_ours_is_not() -> None:
     assert isinstance(held, LegHeld) and isinstance(unheld, LegUnheld)
     assert held.leg_id == unheld.leg_id == "x"
     assert translate(hold("CHANNEL_HOLD", "switch_ivr_hold")) == []  # uuid_hold: ours
+
+
+def test_a_phones_channel_is_named_by_its_sip_user_not_its_contact() -> None:
+    """Seen on FreeSWITCH 1.10.12: the channel of a call to ``user/102@acme.example`` is
+    named after the phone's contact; its CDR leg must still be the tenant's 102."""
+
+    def created(name: str, **variables: str) -> ChannelStarted:
+        headers = {"Unique-ID": "u", "Channel-Name": name, "Call-Direction": "outbound"}
+        headers |= {f"variable_{k}": v for k, v in variables.items()}
+        (started,) = observe(EslEvent("CHANNEL_CREATE", headers))
+        assert isinstance(started, ChannelStarted)
+        return started
+
+    callee = created(
+        "sofia/orchestrator/102@127.0.0.1:46002", dialed_user="102", dialed_domain="acme.example"
+    )
+    assert (callee.endpoint, callee.kind) == ("102@acme.example", ChannelKind.PHONE)
+    caller = created("sofia/orchestrator/101@10.0.0.9", orch_endpoint="101@acme.example")
+    assert caller.endpoint == "101@acme.example"
+    authed = created("sofia/orchestrator/101@10.0.0.9", user_name="101", domain_name="acme.example")
+    assert authed.endpoint == "101@acme.example"
+    assert created("sofia/orchestrator/103@b.example").endpoint == "103@b.example"
+    # A trunk's channel keeps its gateway's name, whatever it inherited.
+    trunk = created("sofia/gateway/trunk-t1-carrier/+4420", orch_endpoint="101@acme.example")
+    assert (trunk.endpoint, trunk.kind) == ("trunk-t1-carrier", ChannelKind.TRUNK)

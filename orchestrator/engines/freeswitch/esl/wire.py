@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
+
 # A header block that never ends, or a body announced bigger than this, is a broken
 # peer, not an event worth buffering (FreeSWITCH's own command limit is 10 MiB).
 MAX_HEADER_BLOCK = 1 << 20
@@ -205,12 +207,10 @@ def _plain_headers(text: str) -> tuple[dict[str, str], str]:
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
-    if len(out) == len(pairs):
-        return out
-    # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value.
-    out = {}
-    for key, value in pairs:
-        out.setdefault(key, value)
+    if len(out) != len(pairs):
+        # A repeated key (Hangup-Cause in CHANNEL_HANGUP_COMPLETE): keep the first value,
+        # at the key's first place (dict() of the reversed pairs has each key's first).
+        out.update(dict(reversed(pairs)))
     return out
 
 
@@ -219,11 +219,124 @@ def _json_headers(text: str) -> tuple[dict[str, str], str]:
         data = json.loads(text, object_pairs_hook=_first_wins)
     except ValueError as exc:
         raise EslProtocolError(f"event-json body is not JSON: {exc}") from None
+    return _json_result(data)
+
+
+def _json_result(data: Any) -> tuple[dict[str, str], str]:
     if not isinstance(data, dict):
         raise EslProtocolError("event-json body is not an object")
     body = data.pop("_body", "")
-    headers = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-    return headers, body if isinstance(body, str) else json.dumps(body)
+    if type(body) is not str:
+        body = json.dumps(body)
+    _as_strings(data)
+    return data, body
+
+
+def _as_strings(data: dict[str, Any]) -> None:
+    """Make every value a string in place: a multi-valued header (an array such as
+    variable_transfer_history) becomes its JSON text; the keys keep their order."""
+    try:
+        "".join(data.values())  # a TypeError when a value is not a string: C-fast check
+    except TypeError:
+        for key, value in [kv for kv in data.items() if type(kv[1]) is not str]:
+            data[key] = json.dumps(value)  # an existing key: its place is kept
+
+
+# Headers FreeSWITCH repeats in one event (seen in the captures): Hangup-Cause in
+# CHANNEL_HANGUP_COMPLETE, the conference's in conference::maintenance, CODEC's codec.
+REPEATED = tuple(
+    (f'"{name}":'.encode(), name)
+    for name in (
+        "Hangup-Cause", "Conference-Name", "Conference-Domain", "Conference-Size",
+        "Conference-Ghosts", "Conference-Profile-Name", "Conference-Unique-ID",
+        "Channel-Write-Codec-Name", "Channel-Write-Codec-Rate",
+    )
+)  # fmt: skip
+
+
+def _string_end(raw: bytes, start: int) -> int:
+    """The index after the JSON string opening at ``start`` (its closing quote's + 1)."""
+    pos = start + 1
+    while (quote := raw.find(b'"', pos)) >= 0:
+        back = quote
+        while raw[back - 1] == 0x5C:  # backslashes before it: an even count ends the string
+            back -= 1
+        if (quote - back) % 2 == 0:
+            return quote + 1
+        pos = quote + 1
+    return -1
+
+
+def _first_values(raw: bytes, data: dict[str, Any]) -> bool:
+    """Give ``data`` (orjson's parse of ``raw``: a repeated key's *last* value) the first
+    values of the :data:`REPEATED` headers; True only when that is proven to be the
+    first-wins parse of ``raw``.
+
+    The proof: no object but the outer one (no ``{`` where a value could start), each
+    repeated name found exactly twice as a key with a string value, and ``raw`` without
+    the second pairs being byte for byte the canonical text of the repaired ``data``
+    (so nothing else is repeated and nothing else differs).
+    """
+    brace = raw.find(b"{", 1)
+    while brace >= 0:  # an object starts after ":", "[" or "," (no spaces: see the end)
+        if raw[brace - 1] in b":[,":
+            return False
+        brace = raw.find(b"{", brace + 1)
+    cuts: list[tuple[int, int]] = []
+    for needle, name in REPEATED:
+        if name not in data:
+            continue
+        first = raw.find(needle)
+        second = raw.find(needle, first + 1)
+        if second < 0:
+            continue
+        if raw[first - 1] not in b",{" or raw[second - 1] != 0x2C:  # a key's place
+            return False
+        if raw.find(needle, second + 1) >= 0:
+            return False
+        value = first + len(needle)
+        later = second + len(needle)
+        if raw[value] != 0x22 or raw[later] != 0x22:  # both strings
+            return False
+        value_end, later_end = _string_end(raw, value), _string_end(raw, later)
+        if value_end < 0 or later_end < 0:
+            return False
+        data[name] = orjson.loads(raw[value:value_end])
+        cuts.append((second - 1, later_end))  # the comma before the pair, the pair
+    if not cuts:
+        return False
+    cuts.sort()
+    parts, pos = [], 0
+    for start, end in cuts:
+        parts.append(raw[pos:start])
+        pos = end
+    parts.append(raw[pos:])
+    return orjson.dumps(data) == b"".join(parts)
+
+
+def _json_headers_fast(raw: bytes) -> tuple[dict[str, str], str] | None:
+    """The same as :func:`_json_headers`, in a quarter of the time, or None.
+
+    orjson keeps the *last* value of a repeated key, so its result is taken only when
+    serialising it again gives back ``raw`` byte for byte: then ``raw`` is that object's
+    canonical text, which has no repeated key (FreeSWITCH writes JSON as orjson does:
+    no spaces, the same escapes, UTF-8 as is), or when :func:`_first_values` can prove
+    its repair of the headers FreeSWITCH is known to repeat. Anything else (invalid
+    UTF-8, another layout, another repeated key) goes the slow, first-wins way.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict:
+        return None
+    if orjson.dumps(data) != raw and not _first_values(raw, data):
+        return None
+    body = data.pop("_body", "")
+    if type(body) is not str:
+        body = json.dumps(body)
+    _as_strings(data)
+    return data, body
 
 
 def _xml_headers(text: str) -> tuple[dict[str, str], str]:
@@ -246,13 +359,13 @@ def parse_event(frame: Frame) -> EslEvent:
     URL-encoded channel data, ``Event-Name: CHANNEL_DATA``) decodes too.
     """
     kind = frame.content_type
-    text = frame.body.decode("utf-8", "replace")
-    if kind == "text/event-plain":
-        headers, body = _plain_headers(text)
-    elif kind == "text/event-json":
-        headers, body = _json_headers(text)
+    if kind == "text/event-json":
+        decoded = _json_headers_fast(frame.body)
+        headers, body = decoded or _json_headers(frame.body.decode("utf-8", "replace"))
+    elif kind == "text/event-plain":
+        headers, body = _plain_headers(frame.body.decode("utf-8", "replace"))
     elif kind == "text/event-xml":
-        headers, body = _xml_headers(text)
+        headers, body = _xml_headers(frame.body.decode("utf-8", "replace"))
     elif kind == "command/reply" and "Event-Name" in frame.headers:
         headers = {k: unquote(v) for k, v in frame.headers.items()}
         body = ""

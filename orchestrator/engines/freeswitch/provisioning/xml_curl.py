@@ -199,6 +199,37 @@ async def _authorized(
     return "", 0
 
 
+def secret_ok(given: str, expected: str) -> bool:
+    """Whether the path's secret is the configured one (none configured: never)."""
+    return bool(expected) and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def lookup_form(section: str | None, body: bytes) -> tuple[str, dict[str, str]]:
+    """The section a lookup asks for (``""`` when the path's and the form's differ) and
+    its form (only the fields a directory answer reads when the path says directory)."""
+    form = parse_form(body, DIRECTORY_FIELDS if section == "directory" else None)
+    wanted = form.get("section", "")
+    return (wanted if section in (None, wanted) else ""), form
+
+
+async def xml_curl_answer(
+    provisioner: FreeSwitchProvisioner | None,
+    section: str | None,
+    body: bytes,
+    authorizer: DialplanAuthorizer | None = None,
+) -> str:
+    """The document for one POSTed lookup (``section``: the path's, None for the
+    one-binding route): a user, a context, or :data:`NOT_FOUND`."""
+    wanted, form = lookup_form(section, body)
+    answer: str | None = None
+    if provisioner is not None:
+        if wanted == "directory":
+            answer = directory_answer(provisioner, form)
+        elif wanted == "dialplan":
+            answer = await dialplan_answer(provisioner, form, authorizer)
+    return answer or NOT_FOUND
+
+
 def xml_curl_router(
     get_provisioner: Callable[[], FreeSwitchProvisioner | None],
     get_secret: Callable[[], str],
@@ -207,20 +238,11 @@ def xml_curl_router(
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     async def answer(secret: str, section: str | None, request: Request) -> Response:
-        expected = get_secret()
-        if not expected or not secrets.compare_digest(secret.encode(), expected.encode()):
+        if not secret_ok(secret, get_secret()):
             raise HTTPException(status_code=404)
-        provisioner = get_provisioner()
         body = await request.body()
-        form = parse_form(body, DIRECTORY_FIELDS if section == "directory" else None)
-        wanted = form.get("section", "")
-        answer: str | None = None
-        if provisioner is not None and section in (None, wanted):
-            if wanted == "directory":
-                answer = directory_answer(provisioner, form)
-            elif wanted == "dialplan":
-                answer = await dialplan_answer(provisioner, form, get_authorizer())
-        return Response(answer or NOT_FOUND, media_type=MEDIA_TYPE)
+        text = await xml_curl_answer(get_provisioner(), section, body, get_authorizer())
+        return Response(text, media_type=MEDIA_TYPE)
 
     @router.post("/{secret}/{section}")
     async def lookup(secret: str, section: str, request: Request) -> Response:
