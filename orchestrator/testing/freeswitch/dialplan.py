@@ -162,8 +162,13 @@ def _field_value(ch: Channel, field: str) -> str:
     return ch.variables.get(field, "")
 
 
+# A regex capture in an action's data, as switch_perform_substitution reads it: every
+# digit after the "$" ("$1000" is capture 1000, empty), or "${<digits>}".
+CAPTURE = re.compile(r"\$(?:\{(\d+)\}|(\d+))")
+
+
 def _group(groups: tuple[str, ...], m: re.Match[str]) -> str:
-    index = int(m.group(1))
+    index = int(m.group(1) or m.group(2))
     return groups[index] if index < len(groups) else ""
 
 
@@ -185,7 +190,7 @@ def _match_context(ctx: ET.Element, ch: Channel) -> Steps | None:
             tag = "action" if ok else "anti-action"
             for act in cond.findall(tag):
                 data = act.get("data", "")
-                data = re.sub(r"\$(\d)", functools.partial(_group, groups), data)
+                data = CAPTURE.sub(functools.partial(_group, groups), data)
                 app = act.get("application", "")
                 if act.get("inline") == "true" and app == "set":
                     # inline actions run while hunting, so later conditions see them

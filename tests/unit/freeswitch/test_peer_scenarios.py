@@ -355,3 +355,19 @@ async def test_xml_curl_timeout_garbage_and_not_found_fall_back_to_static() -> N
             await c.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_capture_reference_takes_every_digit_after_the_dollar() -> None:
+    """As switch_perform_substitution reads it (seen on 1.10.12): "$1000" is capture
+    1000 (empty), not capture 1 then "000"; "${2}" is capture 2."""
+    dialplan = """<include><context name="caps">
+      <extension name="two"><condition field="destination_number" expression="^(\\d)(\\d)$">
+        <action application="hash" data="insert/caps/k/[$1000][${2}][$2][$1]"/>
+        <action application="answer" data=""/>
+        <action application="park" data=""/>
+      </condition></extension></context></include>"""
+    async with FakeFreeSwitch(dialplan=dialplan) as fs:
+        c = await connect(fs, "")
+        await c.api("originate {origination_uuid=a1}loopback/12/caps &park()", [])
+        assert await c.api("hash select/caps/k", []) == "[][2][2][1]"
+        await c.close()
