@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 import uuid
 import wave
@@ -65,6 +66,11 @@ exten => _say.,1,Answer()
 def folder(asterisk: AsteriskInstance) -> Iterator[Path]:
     where = asterisk.dir / "spool" / "recording" / "ads"
     where.mkdir(parents=True, exist_ok=True)
+    # Asterisk runs as its own user (-U asterisk): the folder is its, like the spool it is
+    # in, or MixMonitor writes nothing (a root-owned folder failed the tests whenever no
+    # engine restart had re-owned the instance's files before them).
+    spool = where.parent.stat()
+    os.chown(where, spool.st_uid, spool.st_gid)
     # The path as Asterisk sees it (its root may be a chroot).
     text = context(Path(asterisk.inner_dir) / "spool" / "recording" / "ads")
     with dialplan_file(asterisk, CONTEXT_FILE, text):
