@@ -33,7 +33,7 @@ lint: setup
 test: engine
 	bash scripts/setup-host.sh --services
 	$(MAKE) --no-print-directory lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
 
 bench: engine
 	$(PY) -m bench
