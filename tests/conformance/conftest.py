@@ -1,10 +1,12 @@
-"""The conformance suites' fixtures: every test runs on the FakeEngine and the real Asterisk,
-and the contract tests also on the FreeSWITCH adapter over the fake FreeSWITCH peer.
+"""The conformance suites' fixtures: every test runs on the FakeEngine, the real Asterisk
+and FreeSWITCH (the adapter over the fake FreeSWITCH peer: no engine needed).
 
 ``driver`` is parametrized over the engines ("fake", "asterisk", "freeswitch": the
 adapter over orchestrator.testing.freeswitch, which needs no engine) and plays the
 engine's side of a test (see drivers.py); ``engine`` and
-``events`` are its engine object and the events it reported. The Asterisk parameter is
+``events`` are its engine object and the events it reported; ``world`` is the whole
+service on each engine (worlds.py: FreeSWITCH's is the service on ORCH_ENGINE=freeswitch
+over the fake peer and its SIP side). The Asterisk parameter is
 marked ``engine`` like tests/engine and shares that directory's session fixtures (one test
 engine and one service per slot, see ``shared`` there).
 """
@@ -27,7 +29,7 @@ from tests.conformance.drivers import (
     Events,
     FakeDriver,
 )
-from tests.conformance.worlds import AsteriskWorld, FakeWorld, World
+from tests.conformance.worlds import AsteriskWorld, FakeWorld, FreeSwitchWorld, World
 from tests.engine.conftest import asterisk, dialplan_file, s3_server, service  # noqa: F401  (shared)
 
 ENGINE_MARKS = [
@@ -36,8 +38,8 @@ ENGINE_MARKS = [
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
 ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
-# The contract suites also run the FreeSWITCH adapter over the fake FreeSWITCH peer (no
-# engine needed); the feature-level worlds do not have a FreeSWITCH one yet.
+# The suites also run on FreeSWITCH: the adapter over the fake FreeSWITCH peer (no
+# engine needed), and for the feature level the whole service over it (worlds.py).
 DRIVERS = [*ENGINES, "freeswitch"]
 DIALPLAN_FILE = "zz_conformance.conf"
 
@@ -77,12 +79,14 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
             await peer.stop()
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=DRIVERS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """The whole service on each engine (see worlds.py)."""
-    made: FakeWorld | AsteriskWorld
+    made: FakeWorld | AsteriskWorld | FreeSwitchWorld
     if request.param == "fake":
         made = FakeWorld(tmp_path)
+    elif request.param == "freeswitch":
+        made = FreeSwitchWorld(tmp_path)
     else:
         request.getfixturevalue("conformance_dialplan")
         made = AsteriskWorld(request.getfixturevalue("service"))

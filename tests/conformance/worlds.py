@@ -6,7 +6,10 @@ calls that arrive at a number, with a far end that keys digits. The FakeEngine's
 runs the app in a TestClient and plays the engine's dialplan (a DID routed to an IVR
 app enters the app with the same routing data the real dialplan gives it); the Asterisk
 world is the test service of tests/engine (one per session) and makes calls arrive with
-Local channels whose far half runs the drivers' far-end dialplan (drivers.py).
+Local channels whose far half runs the drivers' far-end dialplan (drivers.py). The
+FreeSWITCH world is the service on ORCH_ENGINE=freeswitch over the fake FreeSWITCH, whose
+SIP side (phones registering with their directory passwords, the trunks' gateways,
+carriers, calls from a carrier) is orchestrator/testing/freeswitch/sofia.py.
 
 Scenario tests are plain functions over a world: they name no engine.
 """
@@ -16,15 +19,20 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import json
+import secrets
+import socket
+import threading
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from api.services import services_of
@@ -33,9 +41,10 @@ from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChan
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
-from orchestrator.settings import Settings
+from orchestrator.settings import FreeSwitchSettings, Settings
 from orchestrator.store import db
 from orchestrator.testing import sipp
+from orchestrator.testing.freeswitch import FakeFreeSwitch, sofia
 from tests.conformance.drivers import CONTEXT_FAR, FarEnd
 from tests.engine.conftest import SLOT
 from tests.engine.phones import BLOCKS, PHONE_PORT_BASE, PORTS_PER_SLOT
@@ -43,6 +52,8 @@ from tests.engine.phones import BLOCKS, PHONE_PORT_BASE, PORTS_PER_SLOT
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
+
+T = TypeVar("T")
 
 ADMIN_TOKEN = "conformance-admin-token-0123456789"
 # The SIPp phones of the Asterisk world (tests/engine/phones.py BLOCKS "conformance").
@@ -364,3 +375,150 @@ class AsteriskWorld(World):
             },
         )
         assert r.status_code == 200, r.text
+
+
+class FreeSwitchWorld(World):
+    """The service on ORCH_ENGINE=freeswitch over the fake FreeSWITCH.
+
+    Three event loops: the test's, the service's (uvicorn in a thread, on a free port,
+    over real HTTP as FreeSWITCH's mod_xml_curl reaches it) and the peer's (its own
+    thread: the test's HTTP calls block the test's loop while the service talks to the
+    peer). The kit sees a local instance (credentials.json under a temporary root, so
+    the trunks' gateway files are written where the peer's ``sofia profile rescan``
+    reads them); phones register with their directory passwords, carriers answer at
+    their trunk's address, and calls arrive from a carrier into ``orchestrator-dids``.
+    """
+
+    kind = "freeswitch"
+
+    def __init__(self, tmp: Path) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._peer_thread = threading.Thread(
+            target=self._loop.run_forever, name="fake-freeswitch", daemon=True
+        )
+        self._peer_thread.start()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.api_port = _free_port()
+        secret = secrets.token_urlsafe(24)
+        password = secrets.token_urlsafe(18)
+        url = f"http://127.0.0.1:{self.api_port}/engine/freeswitch/xml-curl/{secret}"
+        self.peer = FakeFreeSwitch(password=password, xml_curl_url=url)
+        self._peer_call(self.peer.start())
+        root = tmp / "freeswitch"
+        instance = root / "default"
+        (instance / "conf" / "gateways").mkdir(parents=True)
+        creds = {"esl_password": password, "xml_curl_secret": secret, "esl_port": self.peer.port}
+        (instance / "credentials.json").write_text(json.dumps(creds))
+        self.sip = sofia.install(self.peer, conf_dir=instance / "conf", profile="orchestrator")
+        self.settings = Settings(
+            engine="freeswitch",
+            database_url=f"sqlite:///{tmp / 'conformance.db'}",
+            state_dir=tmp,
+            admin_token=ADMIN_TOKEN,
+            api_port=self.api_port,
+            freeswitch=FreeSwitchSettings(root=root),
+        )
+        self.url = f"http://127.0.0.1:{self.api_port}"
+        self._phones: set[tuple[str, str]] = set()
+
+    def _peer_call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``coro`` in the peer's loop; its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _on_peer(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` run in the peer's loop (from the test's loop)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    def __enter__(self) -> FreeSwitchWorld:
+        self.app = build_app(self.settings)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.api_port, log_level="warning")
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, name="orchestrator-freeswitch", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.__exit__(None, None, None)
+                raise RuntimeError("the orchestrator did not become healthy within 30 s")
+            time.sleep(0.1)
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "http"):
+            self.http.close()
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+        self._peer_call(self.peer.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._peer_thread.join(timeout=10)
+        self._loop.close()
+
+    @contextlib.asynccontextmanager
+    async def answering(self, tenant: Tenant, number: str) -> AsyncIterator[None]:
+        user, password = tenant.phones[number]
+        registered = await self._on_peer(self.sip.register(user, tenant.domain, password))
+        assert registered, f"{user}@{tenant.domain}: REGISTER refused"
+        try:
+            yield
+        finally:
+            self._loop.call_soon_threadsafe(self.sip.unregister, user, tenant.domain)
+
+    @contextlib.asynccontextmanager
+    async def carrier_answering(self) -> AsyncIterator[None]:
+        carrier = self.sip.carrier(f"127.0.0.1:{CARRIER_PORT}")
+        carrier.answer_after = 0.2
+        try:
+            yield
+        finally:
+            carrier.answer_after = None
+
+    def hang_up_everything(self) -> None:
+        async def end() -> None:
+            for uuid_ in list(self.peer.channels):
+                if self.peer.exists(uuid_):
+                    await self.peer.hangup(uuid_)
+
+        self._peer_call(end())
+
+    def call_in(self, number: str, *, caller: str = "+15550001", far: FarEnd | None = None) -> None:
+        far = far or FarEnd()
+
+        async def arrive() -> None:
+            leg = await self.sip.call_in(number, caller=caller)
+            if far.kind in ("dtmf", "hangup"):
+                task = asyncio.get_running_loop().create_task(self._far_end(leg, far))
+                self.peer.jobs.add(task)
+
+        self._peer_call(arrive())
+
+    async def _far_end(self, uuid_: str, far: FarEnd) -> None:
+        """The caller's script, once its call is answered (in the peer's loop)."""
+        channel = self.peer.channels.get(uuid_)
+        if channel is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(channel.answered_event.wait(), 30)
+        await asyncio.sleep(far.after)
+        if not self.peer.exists(uuid_):
+            return
+        if far.kind == "dtmf":
+            await self.peer.send_dtmf_in(uuid_, far.digits)
+        else:
+            await self.peer.hangup(uuid_)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -79,6 +79,9 @@ async def originate(
         for name in caller.variables.get("export_vars", "").split(","):
             if name and name in caller.variables:
                 variables.setdefault(name, caller.variables[name])
+        # switch_ivr_originate: the peer is part of the caller's call from its first
+        # event on (its CHANNEL_CREATE's Channel-Call-UUID is the caller's call_uuid).
+        variables["call_uuid"] = caller.call_uuid
     for name in ("originate_timeout", "leg_timeout"):
         if name in variables:
             with contextlib.suppress(ValueError):
