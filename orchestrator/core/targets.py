@@ -41,9 +41,13 @@ ROUTING_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 ROUTING_VALUE = re.compile(r"[A-Za-z0-9_.@+*#:-]{0,128}")
 
 
-def _check(pattern: re.Pattern[str], value: object, what: str) -> None:
+def check(pattern: re.Pattern[str], value: object, what: str) -> str:
+    """``value`` if it is a string ``pattern`` matches whole, else ValidationError naming
+    ``what``: how the targets here and the adapters' own values (contexts, variables)
+    are checked before anything reaches an engine."""
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
         raise ValidationError(f"invalid {what} {value!r}", field=what, value=str(value))
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ class SipUser(Target):
     endpoint: str
 
     def __post_init__(self) -> None:
-        _check(SIP_ENDPOINT, self.endpoint, "SIP endpoint")
+        check(SIP_ENDPOINT, self.endpoint, "SIP endpoint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,8 @@ class TrunkNumber(Target):
     number: str
 
     def __post_init__(self) -> None:
-        _check(TRUNK_NAME, self.trunk, "trunk name")
-        _check(NUMBER, self.number, "number")
+        check(TRUNK_NAME, self.trunk, "trunk name")
+        check(NUMBER, self.number, "number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +99,8 @@ class Extension(Target):
     number: str
 
     def __post_init__(self) -> None:
-        _check(TENANT, self.tenant, "tenant")
-        _check(NUMBER, self.number, "number")
+        check(TENANT, self.tenant, "tenant")
+        check(NUMBER, self.number, "number")
 
 
 class Routing(Mapping[str, str]):
@@ -112,11 +116,11 @@ class Routing(Mapping[str, str]):
     __slots__ = ("_data", "service")
 
     def __init__(self, service: str, data: Mapping[str, str] | None = None) -> None:
-        _check(ROUTING_NAME, service, "routing service")
+        check(ROUTING_NAME, service, "routing service")
         items = dict(data or {})
         for key, value in items.items():
-            _check(ROUTING_NAME, key, "routing key")
-            _check(ROUTING_VALUE, value, "routing value")
+            check(ROUTING_NAME, key, "routing key")
+            check(ROUTING_VALUE, value, "routing value")
         self.service: str = service
         self._data: Mapping[str, str] = MappingProxyType(items)
 

@@ -28,6 +28,7 @@ from orchestrator.core.targets import (
     SipUser,
     Target,
     TrunkNumber,
+    check,
 )
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ class DialplanPlace(Target):
     priority: int = 1
 
     def __post_init__(self) -> None:
-        _check(CONTEXT, self.context, "dialplan context")
-        _check(EXTENSION, self.extension, "dialplan extension")
+        check(CONTEXT, self.context, "dialplan context")
+        check(EXTENSION, self.extension, "dialplan extension")
         if not 1 <= self.priority <= 1000:
             raise ValidationError(f"invalid dialplan priority {self.priority}", field="priority")
 
@@ -80,28 +81,22 @@ class Place:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
-def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if pattern.fullmatch(value) is None:
-        raise ValidationError(f"invalid {what} {value!r}", field=what, value=value)
-    return value
-
-
 def tenant_context(tenant: str) -> str:
     """The dialplan context of a tenant's phones (as provisioning renders it)."""
-    return f"t{_check(TENANT, tenant, 'tenant')}"
+    return f"t{check(TENANT, tenant, 'tenant')}"
 
 
 def dial_string(target: Target) -> str:
     """What ``POST /channels`` dials to reach ``target``."""
     if isinstance(target, SipUser):
         # The SIP user's endpoint id is "<user>@<domain>", as the tenant dialplans dial it.
-        return f"PJSIP/{_check(SIP_ENDPOINT, target.endpoint, 'SIP endpoint')}"
+        return f"PJSIP/{check(SIP_ENDPOINT, target.endpoint, 'SIP endpoint')}"
     if isinstance(target, TrunkNumber):
-        _check(TRUNK_NAME, target.trunk, "trunk name")
-        return f"PJSIP/{_check(NUMBER, target.number, 'number')}@{target.trunk}"
+        check(TRUNK_NAME, target.trunk, "trunk name")
+        return f"PJSIP/{check(NUMBER, target.number, 'number')}@{target.trunk}"
     if isinstance(target, Extension):
         # /n: no optimisation, so the originated half keeps its id once the call is up.
-        number = _check(NUMBER, target.number, "number")
+        number = check(NUMBER, target.number, "number")
         return f"Local/{number}@{tenant_context(target.tenant)}/n"
     if isinstance(target, DialplanPlace):
         return f"Local/{target.extension}@{target.context}/n"
@@ -111,7 +106,7 @@ def dial_string(target: Target) -> str:
 def transfer_place(target: Target) -> Place:
     """Where a leg transferred to ``target`` continues in the dialplan."""
     if isinstance(target, Extension):
-        number = _check(NUMBER, target.number, "number")
+        number = check(NUMBER, target.number, "number")
         return Place(tenant_context(target.tenant), number)
     if isinstance(target, SipUser | TrunkNumber):
         return Place(DIAL_CONTEXT, DIAL_EXTENSION, 1, {DIAL_VARIABLE: dial_string(target)})
@@ -125,11 +120,11 @@ def stasis_args(routing: Routing | None) -> list[str]:
     string for ARI: the core's routing values hold no comma, quote, bracket or space)."""
     if routing is None:
         return []
-    _check(ROUTING_NAME, routing.service, "routing service")
+    check(ROUTING_NAME, routing.service, "routing service")
     args = [routing.service]
     for key, value in routing.items():
-        args.append(f"{_check(ROUTING_NAME, key, 'routing key')}={value}")
-        _check(ROUTING_VALUE, value, "routing value")
+        args.append(f"{check(ROUTING_NAME, key, 'routing key')}={value}")
+        check(ROUTING_VALUE, value, "routing value")
     return args
 
 

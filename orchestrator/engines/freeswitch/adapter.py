@@ -41,7 +41,7 @@ from orchestrator.core.events import (
     LegHungUp,
     LegLeftApp,
 )
-from orchestrator.core.targets import SIP_ENDPOINT, Routing, Target
+from orchestrator.core.targets import SIP_ENDPOINT, Routing, Target, check
 from orchestrator.engines.freeswitch.causes import cause_code, cause_name
 from orchestrator.engines.freeswitch.conferences import FreeSwitchConferences
 from orchestrator.engines.freeswitch.connections import Connections
@@ -51,7 +51,6 @@ from orchestrator.engines.freeswitch.dialstrings import (
     LEG_VAR,
     ROUTE_VAR,
     VARIABLE_NAME,
-    check,
     originate_command,
     split_caller_id,
     transfer_args,

@@ -260,7 +260,7 @@ class FreeSwitchConferences(Conferences):
         await self._flag(leg_id, deaf=on)
 
     async def hold(self, leg_id: str, on: bool = True, *, music: str = "") -> None:
-        from orchestrator.engines.freeswitch.dialstrings import check
+        from orchestrator.core.targets import check
         from orchestrator.engines.freeswitch.hold import MOH_CLASS
 
         if music:

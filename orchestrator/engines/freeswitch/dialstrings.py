@@ -27,6 +27,7 @@ from orchestrator.core.targets import (
     SipUser,
     Target,
     TrunkNumber,
+    check,
 )
 
 ROUTE_VAR = "orch_route"
@@ -57,12 +58,6 @@ class LoopbackPlace(Target):
     def __post_init__(self) -> None:
         check(CONTEXT, self.context, "dialplan context")
         check(EXTENSION, self.extension, "dialplan extension")
-
-
-def check(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise ValidationError(f"invalid {what} {value!r}", field=what, value=str(value))
-    return value
 
 
 def tenant_context(tenant: str) -> str:

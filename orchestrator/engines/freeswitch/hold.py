@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestrator.engines.freeswitch.dialstrings import check
+from orchestrator.core.targets import check
 from orchestrator.engines.freeswitch.esl.connection import EslCommandError
 from orchestrator.engines.freeswitch.translate import Executed
 
