@@ -29,6 +29,8 @@ from pathlib import Path
 
 import jinja2
 
+from orchestrator.engines.credentials import load_or_create, rewrite
+
 Progress = Callable[[str], None]
 
 PACKAGES = ["asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm"]
@@ -232,28 +234,16 @@ class AsteriskInstance:
     # -- configure --------------------------------------------------------
     def credentials(self) -> dict[str, str | int]:
         """Load this instance's credentials, generating them the first time."""
-        if self.credentials_path.exists():
-            data: dict[str, str | int] = json.loads(self.credentials_path.read_text())
-            return data
-        data = {
-            "ari_user": "orchestrator",
-            "ari_password": secrets.token_urlsafe(24),
-            "ami_user": "orchestrator",
-            "ami_password": secrets.token_urlsafe(24),
-            "realtime_secret": secrets.token_urlsafe(24),
-        }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.credentials_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        return data
-
-    def _write_credentials(self, data: dict[str, str | int]) -> None:
-        tmp = self.credentials_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        tmp.replace(self.credentials_path)
+        return load_or_create(
+            self.credentials_path,
+            lambda: {
+                "ari_user": "orchestrator",
+                "ari_password": secrets.token_urlsafe(24),
+                "ami_user": "orchestrator",
+                "ami_password": secrets.token_urlsafe(24),
+                "realtime_secret": secrets.token_urlsafe(24),
+            },
+        )
 
     def _ids(self) -> tuple[int, int]:
         try:
@@ -328,7 +318,7 @@ class AsteriskInstance:
             config_dir=str(self.etc),
             journal_dir=str(self.journal_dir),
         )
-        self._write_credentials(creds)
+        rewrite(self.credentials_path, creds)
         if not self.system and self.root != Path("/"):
             self._hosts_file()
 

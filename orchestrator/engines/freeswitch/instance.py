@@ -14,7 +14,6 @@ through the event socket (``api status``, ``api fsctl shutdown``), then signals.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+
+from orchestrator.engines.credentials import load_or_create, rewrite
 
 Progress = Callable[[str], None]
 INSTALL_HINT = (
@@ -159,25 +160,13 @@ class FreeSwitchInstance:
 
     def credentials(self) -> dict[str, str | int]:
         """This instance's credentials, generated the first time (file mode 0600)."""
-        if self.credentials_path.exists():
-            data: dict[str, str | int] = json.loads(self.credentials_path.read_text())
-            return data
-        data = {
-            "esl_password": secrets.token_urlsafe(24),
-            "xml_curl_secret": secrets.token_urlsafe(24),
-        }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.credentials_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        return data
-
-    def _write_credentials(self, data: dict[str, str | int]) -> None:
-        tmp = self.credentials_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        tmp.replace(self.credentials_path)
+        return load_or_create(
+            self.credentials_path,
+            lambda: {
+                "esl_password": secrets.token_urlsafe(24),
+                "xml_curl_secret": secrets.token_urlsafe(24),
+            },
+        )
 
     def configure(self) -> None:
         """Write conf/ from freeswitch_conf/base (credentials generated once)."""
@@ -217,7 +206,7 @@ class FreeSwitchInstance:
         for sub in ("gateways", "trunk-acl"):
             (self.conf_dir / sub / "_none.xml").write_text("<include></include>\n")
         creds.update(esl_port=lay.esl_port, sip_port=lay.sip_port, conf_dir=str(self.conf_dir))
-        self._write_credentials(creds)
+        rewrite(self.credentials_path, creds)
         self.progress(f"engine: FreeSWITCH configuration written to {self.conf_dir}")
 
     # -- run ----------------------------------------------------------------
