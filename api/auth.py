@@ -14,7 +14,13 @@ Roles, from most to least (docs/roles.md has the route-by-route matrix):
   recordings, wallboard, CTI events), logs agents in and out, pauses them,
   supervises calls; changes no configuration (403).
 * ``agent``: acts only as the agent of its own extension (log in/out, pause, its
-  redirect, calls from its phone); anything else is 403.
+  redirect, calls from its phone, its call history); anything else is 403.
+* ``user`` (self-care): one extension's person. It has ``/api/v1/me`` (who it is, its
+  own call history) and ``GET /api/v1/users/me``; every other route
+  is 403, because :data:`api.deps.CurrentUser` (which every other route authenticates
+  with, directly or through a role dependency) refuses it: a new route is closed to it
+  unless it says otherwise (``api.deps.AnyCaller``). Its token stops working when its
+  extension is deleted (the API user goes with it: 401) or disabled (403 until enabled).
 
 A role refused is 403 before anything is looked up, so a 403 tells nothing about
 another tenant's data; an agent's own things are checked after the tenant (404).
@@ -40,10 +46,16 @@ from orchestrator.store.users import ensure_admin
 __all__ = ["RANK", "TENANT_MANAGED", "Principal", "ensure_admin"]
 
 #: Each role may do what the roles ranked below it may (an agent's own things aside).
-RANK = {Role.AGENT: 0, Role.SUPERVISOR: 1, Role.TENANT_ADMIN: 2, Role.SYSTEM_ADMIN: 3}
+RANK = {
+    Role.USER: 0,
+    Role.AGENT: 1,
+    Role.SUPERVISOR: 2,
+    Role.TENANT_ADMIN: 3,
+    Role.SYSTEM_ADMIN: 4,
+}
 
 #: The API users a tenant admin may create, rename and delete in its tenant.
-TENANT_MANAGED = frozenset({Role.SUPERVISOR, Role.AGENT})
+TENANT_MANAGED = frozenset({Role.SUPERVISOR, Role.AGENT, Role.USER})
 
 _NEEDS = {
     Role.SYSTEM_ADMIN: "this needs a system admin, not a {role}",
@@ -51,6 +63,10 @@ _NEEDS = {
         "this needs a tenant admin, not a {role}: the configuration and call control are an admin's"
     ),
     Role.SUPERVISOR: "this needs a supervisor or an admin, not a {role}",
+    Role.AGENT: (
+        "this needs an agent, a supervisor or an admin, not a {role}: a self-care user has "
+        "/api/v1/me (its own extension's things) only"
+    ),
 }
 
 
@@ -58,7 +74,8 @@ _NEEDS = {
 class Principal:
     """The authenticated caller (a detached copy of its API user row).
 
-    ``extension_id`` / ``extension`` (its number) are an agent's own extension.
+    ``extension_id`` / ``extension`` (its number) are an agent's or a self-care user's
+    own extension.
     """
 
     user_id: int
@@ -89,6 +106,11 @@ class Principal:
         return self.role == Role.AGENT
 
     @property
+    def is_user(self) -> bool:
+        """A self-care user (role ``user``): its own extension's things only."""
+        return self.role == Role.USER
+
+    @property
     def scope(self) -> int | None:
         """The only tenant this caller may see, or None for all of them."""
         return None if self.is_system_admin else self.tenant_id
@@ -112,16 +134,32 @@ class Principal:
         return tenant_id
 
     def require_manages(self, role: Role) -> None:
-        """A system admin manages every API user; a tenant admin its supervisors and agents."""
+        """A system admin manages every API user; a tenant admin its supervisors, agents and
+        self-care users."""
         if self.is_system_admin:
             return
         self.require(Role.TENANT_ADMIN)
         if role not in TENANT_MANAGED:
             raise PermissionDeniedError(
-                f"a tenant admin manages supervisors and agents; a {role} needs a system admin",
+                f"a tenant admin manages supervisors, agents and users; a {role} needs a "
+                "system admin",
                 role=str(self.role),
                 target_role=str(role),
             )
+
+    # -- a self-care user's (and an agent's) own extension ------------------------------
+    def require_own_phone(self) -> tuple[int, int, str]:
+        """``(tenant_id, extension_id, number)`` of the caller's own extension, for the
+        ``/api/v1/me/...`` routes; 403 for a role that has none (admins, supervisors)."""
+        if self.tenant_id is None or self.extension_id is None or self.extension is None:
+            raise PermissionDeniedError(
+                f"a {self.role} has no extension of its own: /api/v1/me/... is a self-care "
+                "user's or an agent's (an admin reads the extension's things under "
+                "/api/v1/tenants/... and /api/v1/cdrs)",
+                role=str(self.role),
+                needs=str(Role.USER),
+            )
+        return self.tenant_id, self.extension_id, self.extension
 
     # -- an agent's own things -----------------------------------------------------------
     def require_own_extension(self, extension_id: int, *, supervisor: bool = False) -> None:
@@ -141,6 +179,8 @@ class Principal:
         """Supervisors and admins act on any agent; an agent only on the one of its extension."""
         if self.at_least(Role.SUPERVISOR):
             return
+        if not self.is_agent:
+            self.require(Role.SUPERVISOR)
         if agent_extension_id != self.extension_id:
             raise PermissionDeniedError(
                 f"agent {agent_id} is not yours: an agent acts only on itself",
@@ -151,8 +191,13 @@ class Principal:
     def require_call_placer(self) -> None:
         """Admins and agents place calls (agents from their own phone); supervisors do not."""
         if not self.is_agent and not self.at_least(Role.TENANT_ADMIN):
+            why = (
+                "a self-care user changes its settings, not calls"
+                if self.is_user
+                else "it has no phone of its own in the API"
+            )
             raise PermissionDeniedError(
-                f"a {self.role} cannot place calls: it has no phone of its own in the API",
+                f"a {self.role} cannot place calls: {why}",
                 role=str(self.role),
                 needs=str(Role.TENANT_ADMIN),
             )
@@ -185,6 +230,8 @@ class Principal:
         """Supervisors and admins watch the tenant; an agent only its own extension."""
         if self.at_least(Role.SUPERVISOR):
             return
+        if not self.is_agent:
+            self.require(Role.SUPERVISOR)
         if access_number is not None or extension is None or extension != self.extension:
             raise PermissionDeniedError(
                 f"an agent subscribes to its own extension ({self.extension}) only",

@@ -17,6 +17,13 @@ else of the request, so a refused role is 403 before any lookup::
 An agent's own things are checked by the path parameters ``AgentId``,
 ``OwnExtensionId`` and ``ReadableExtensionId``, and by
 :meth:`~api.auth.Principal.require_call_from` for the calls it places.
+
+A self-care user (role ``user``) is refused by ``CurrentUser`` itself, so by every route
+that does not take ``AnyCaller`` (``/api/v1/me...``, ``GET /api/v1/users/me``)::
+
+    @router.get("/calls")
+    def my_calls(session: SessionDep, me: AnyCaller, ...) -> Page[MyCallPublic]:
+        tenant_id, extension_id, number = me.require_own_phone()
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from api.errors import AuthenticationError
 from api.services import Services, services_of
 from orchestrator.bounds import StoreInt
 from orchestrator.core import Engine
+from orchestrator.core.errors import PermissionDeniedError
 from orchestrator.store import users
 from orchestrator.store._common import MAX_LIMIT, read_scoped
-from orchestrator.store.models import QueueAgent, Role
+from orchestrator.store.models import EXTENSION_ROLES, QueueAgent, Role
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
@@ -59,26 +67,52 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_current_user(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller named by the bearer token, or 401."""
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def get_caller(session: SessionDep, credentials: Credentials) -> Principal:
+    """The caller named by the bearer token, any role (a self-care user too), or 401.
+
+    A self-care user whose extension is disabled is 403 on everything until an admin
+    enables it again (deleting the extension deletes the user: 401).
+    """
     if credentials is None or not credentials.credentials:
         raise AuthenticationError("missing bearer token")
     user = users.user_for_token(session=session, token=credentials.credentials)
     if user is None:
         raise AuthenticationError("invalid bearer token")
-    principal = Principal.of(user, users.extension_number(session=session, user=user))
+    extension = users.own_extension(session=session, user=user)
+    principal = Principal.of(user, None if extension is None else extension.number)
     if not principal.is_system_admin and principal.tenant_id is None:
         # The database refuses it (a CHECK); refuse rather than let "no tenant" mean "all".
         raise AuthenticationError("this API user belongs to no tenant")
-    if principal.is_agent and principal.extension is None:
-        raise AuthenticationError("this agent's extension no longer exists")
+    if principal.role in EXTENSION_ROLES and extension is None:
+        raise AuthenticationError(f"this {principal.role}'s extension no longer exists")
+    if principal.is_user and extension is not None and not extension.enabled:
+        raise PermissionDeniedError(
+            f"extension {extension.number} is disabled: its self-care user can do nothing "
+            "until an admin enables it again",
+            role=str(principal.role),
+            extension=extension.number,
+        )
+    return principal
+
+
+def get_current_user(session: SessionDep, credentials: Credentials) -> Principal:
+    """The caller named by the bearer token (401), if not a self-care user (403).
+
+    Every route but ``/api/v1/me...`` and ``GET /api/v1/users/me`` authenticates with this
+    (as ``CurrentUser`` or through a role dependency), so a self-care user is refused
+    everywhere a route does not ask for :data:`AnyCaller` explicitly.
+    """
+    principal = get_caller(session, credentials)
+    principal.require(Role.AGENT)
     return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+#: Any authenticated caller, a self-care user included: only routes of its own things.
+AnyCaller = Annotated[Principal, Depends(get_caller)]
 
 
 def get_system_admin(user: CurrentUser) -> Principal:
@@ -115,6 +149,9 @@ def get_call_placer(user: CurrentUser) -> Principal:
 RequireAdmin = Depends(get_admin)
 RequireSupervisor = Depends(get_supervisor)
 RequireCallPlacer = Depends(get_call_placer)
+#: Any role but a self-care user: for a router whose routes solve a service dependency
+#: (503 when the feature is off) before their ``CurrentUser``, so the role comes first.
+RequireStaff = Depends(get_current_user)
 AdminUser = Annotated[Principal, Depends(get_admin)]
 SupervisorUser = Annotated[Principal, Depends(get_supervisor)]
 

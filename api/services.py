@@ -27,10 +27,15 @@ from orchestrator.store.db import SessionFactory
 
 if TYPE_CHECKING:
     from orchestrator.cdr import CdrBuilder
+    from orchestrator.conferences import ConferenceService
     from orchestrator.cti import CtiService
     from orchestrator.cti.supervise import SupervisionService
     from orchestrator.ivr import AppRegistry, IvrRunner
     from orchestrator.ivr.store_backed import StoreDirectory
+    from orchestrator.pbx.inbound_install import NightModeService
+    from orchestrator.pbx.park import ParkService
+    from orchestrator.pbx.settings import CallSettingsService
+    from orchestrator.pbx.voicemail.service import VoicemailService
     from orchestrator.queues.acd import AcdService, QueueStats
     from orchestrator.queues.acd.wallboard import Wallboard
     from orchestrator.queues.service import CallCenter
@@ -64,6 +69,11 @@ class Services:
     recordings: RecordingService | None = None
     call_recorder: CallRecorder | None = None
     rating: RatingService | None = None
+    conferences: ConferenceService | None = None
+    call_settings: CallSettingsService | None = None
+    voicemail: VoicemailService | None = None
+    night_mode: NightModeService | None = None
+    park: ParkService | None = None
 
     @property
     def provisioner(self) -> Provisioner:

@@ -6,12 +6,15 @@ engine), the queues benchmark (FakeEngine), the same queues on a fresh ``bench``
 engine with SIPp agents and callers, the adapter micro-benchmark (recorded
 ARI events replayed through the Asterisk adapter, no engine), prepaid
 authorization over HTTP as the dialplan asks (the service on the FakeEngine), and
-the ESL micro-benchmark (recorded FreeSWITCH event streams framed and parsed).
+the ESL micro-benchmark (recorded FreeSWITCH event streams framed and parsed), and
+conferences of 3 and 20 SIPp participants sending RTP on a fresh ``bench`` engine
+(CPU of the engine and of the orchestrator per participant-second).
 Exits with 1 when a call, registration or apply of the provisioning run failed,
 when an IVR side took no step of the ramp with few enough failed calls, when a
 queues ramp had no steady step, when a sampled charge differs from the reference
 implementation, or when simultaneous authorizations overspent an account or got
-other answers than its money allows, or when a benchmark raised (the others
+other answers than its money allows, when a conference participant's audio did
+not flow or its call failed, or when a benchmark raised (the others
 still run); timings never fail it (they depend on the machine), they are for
 reading. ``--smoke`` runs each at tiny sizes (``SMOKE``), as ``make test`` does.
 """
@@ -32,6 +35,7 @@ from typing import TextIO
 from bench import (
     adapter,
     authorize,
+    conference,
     esl,
     ivr,
     provisioning,
@@ -60,6 +64,7 @@ SMOKE: dict[str, Runner] = {
     "restart": lambda: asyncio.run(restart.run(restart.SMOKE)),
     "esl": lambda: esl.run(esl.SMOKE),
     "xml-curl": lambda: xml_curl.run(xml_curl.SMOKE),
+    "conference": lambda: asyncio.run(conference.run(conference.SMOKE)),
 }
 BENCHMARKS = tuple(SMOKE)
 
@@ -72,6 +77,16 @@ def _rates(text: str) -> tuple[float, ...]:
     if not rates or any(r <= 0 for r in rates):
         raise argparse.ArgumentTypeError("rates must be positive calls/s, e.g. 50,100,150")
     return tuple(sorted(rates))
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of sizes: {text!r}") from None
+    if not sizes or any(s < 2 for s in sizes):
+        raise argparse.ArgumentTypeError("conferences of 2 or more participants, e.g. 3,20")
+    return sizes
 
 
 def main() -> int:
@@ -199,7 +214,29 @@ def main() -> int:
         help="SIP users indexed, 100 per tenant (default: %(default)s)",
     )
     group.add_argument("--xml-curl-lookups", type=int, default=xml_curl_defaults.lookups)
+    conf_defaults = conference.ConferenceOptions()
+    group = parser.add_argument_group("conference (participants per core, Asterisk, SIPp RTP)")
+    group.add_argument(
+        "--conference-sizes",
+        type=_sizes,
+        default=conf_defaults.sizes,
+        help="participants per conference, one run each (default: %(default)s)",
+    )
+    group.add_argument(
+        "--conference-participants",
+        type=int,
+        default=conf_defaults.participants,
+        help="participants of each size, in whole conferences (default: %(default)s)",
+    )
+    group.add_argument(
+        "--conference-seconds",
+        type=float,
+        default=conf_defaults.seconds,
+        help="seconds of the measured window (default: %(default)s)",
+    )
     args = parser.parse_args()
+    if args.conference_participants < 1 or args.conference_seconds <= 0:
+        parser.error("need at least 1 conference participant and a positive window")
     if args.esl_copies < 1:
         parser.error("--esl-copies must be at least 1")
     if args.xml_curl_users < 1 or args.xml_curl_lookups < 1:
@@ -272,6 +309,15 @@ def main() -> int:
             restart.run(restart.RestartOptions(calls=args.restart_calls))
         ),
         "esl": lambda: esl.run(esl.EslOptions(copies=args.esl_copies)),
+        "conference": lambda: asyncio.run(
+            conference.run(
+                conference.ConferenceOptions(
+                    sizes=args.conference_sizes,
+                    participants=args.conference_participants,
+                    seconds=args.conference_seconds,
+                )
+            )
+        ),
         "xml-curl": lambda: xml_curl.run(
             xml_curl.XmlCurlOptions(
                 users=args.xml_curl_users,

@@ -25,11 +25,27 @@ from api.config_state import ConfigState
 from api.services import Services
 from orchestrator.cdr import install as cdr_install
 from orchestrator.components import Component, Deps, Hooks, start_all
+from orchestrator.conferences import install as conferences_install
+from orchestrator.conferences import room_install
+from orchestrator.conferences.billing import ConferenceAuthorizer, ConferenceBilling
 from orchestrator.core import Engine
 from orchestrator.cti import install as cti_install
 from orchestrator.engines import load_kit
 from orchestrator.engines.kit import EngineKit, KitDeps
 from orchestrator.ivr import install as ivr_install
+from orchestrator.pbx import (
+    codes_install,
+    ext_features_install,
+    follow_me,
+    inbound_install,
+    mwi_install,
+    paging_install,
+    park_install,
+    pickup_install,
+    ring_groups_install,
+    settings_install,
+)
+from orchestrator.pbx.voicemail import install as voicemail_install
 from orchestrator.provisioning.base import DialplanAuthorizer, EngineProvisioner
 from orchestrator.provisioning.data import TenantConfig, load_all, load_tenant
 from orchestrator.queues import install as queues_install
@@ -81,19 +97,82 @@ class Features:
     webhooks: webhooks_install.Webhooks
     recordings: recordings_install.Recordings
     rating: rating_install.Rating
+    conferences: conferences_install.Conferencing
+    rooms: room_install.Rooms
+    codes: codes_install.FeatureCodes
+    call_settings: settings_install.CallSettingsFeature
+    voicemail: voicemail_install.Voicemail
+    mwi: mwi_install.Mwi
+    inbound: inbound_install.Inbound
+    park: park_install.Park
+    pickup: pickup_install.CallPickup
 
 
 def install_features(deps: Deps) -> Features:
     rating = rating_install.install(deps)
     ivr = ivr_install.install(deps)
+    # The pbx_code flow first: features register their feature-code handlers on it.
+    codes = codes_install.install(deps, ivr)
     cti = cti_install.install(deps, ivr, authorizer=rating.click_to_call)
     # Rating sees each CDR first, so that webhooks see the charge.
     cdrs = cdr_install.install(deps, ivr, cti, first=[rating.service.on_cdr])
-    queues = queues_install.install(deps, ivr, cti, cdrs)
+    queues = queues_install.install(deps, ivr, cti, cdrs, codes.handlers)
     supervision = cti_install.install_supervision(deps, cti)
     webhooks = webhooks_install.install(deps, cti, cdrs, queues)
     recordings = recordings_install.install(deps, ivr, cti, cdrs, webhooks)
-    return Features(ivr, cti, supervision, cdrs, queues, webhooks, recordings, rating)
+    conferences = conferences_install.install(
+        deps,
+        cti,
+        cdrs,
+        # The builder's own list: rating first, then whoever else follows CDRs.
+        billing=ConferenceBilling(deps.sessions, listeners=cdrs.builder.listeners),
+        authorizer=ConferenceAuthorizer(rating.service),
+    )
+    # Conference recordings (no leg) are tracked, uploaded and linked to the conference's
+    # CDR by their name.
+    recordings.service.name_lookups.append(conferences.service.tenant_of_recording)
+    rooms = room_install.install(deps, ivr, conferences.service)
+    voicemail = voicemail_install.install(deps, ivr, recordings, events=cti.service.stream.publish)
+    codes.handlers.update(voicemail.handlers.handlers())
+    # Message-waiting lamps follow the mailboxes' counts (reconciled: docs/pbx.md).
+    mwi = mwi_install.install(deps)
+    voicemail.service.mwi = mwi.reconciler
+    watch = supervision.service.channels
+
+    def in_call(endpoint: str) -> bool:
+        """Whether the phone at ``endpoint`` has an answered channel (it is on a call)."""
+        return bool(watch.answered(endpoint))
+
+    # Call pickup: *98/*97 claim the ringing the pbx_extension flow registers.
+    pickup = pickup_install.install(deps, codes.handlers, publish=cti.service.stream.publish)
+    call_settings = settings_install.install(
+        deps,
+        ivr,
+        codes.handlers,
+        in_call=in_call,  # call waiting off: a phone on a call is busy
+        # Forwarding to a number is authorized like a click-to-call's external leg.
+        authorizer=rating.click_to_call,
+        publish=cti.service.stream.publish,
+        ring_all=follow_me.ring_stored,
+        voicemail=voicemail.depositor,
+        ringing=pickup.registry,
+    )
+    # Ring groups: the pbx_ring_group flow (its voicemail fallback is the voicemail's).
+    ring_groups_install.install(
+        deps, ivr, voicemail=voicemail.depositor, publish=cti.service.stream.publish
+    )
+    # Speed dials (*74, *0); the blacklist is read by the pbx_extension flow itself.
+    ext_features_install.install(deps, codes.handlers)
+    # Intercom and paging (*46): a phone in a call is not paged.
+    paging_install.install(deps.sessions, codes.handlers, in_call=in_call)
+    # Office hours, night mode (*16) and the tenant blacklist on DIDs.
+    inbound = inbound_install.install(deps, ivr, codes.handlers, publish=cti.service.stream.publish)
+    # Call park: *68 (a blind transfer to it) and *88; parked legs survive a restart.
+    park = park_install.install(deps, ivr, codes.handlers, cti=cti.service)
+    return Features(
+        ivr, cti, supervision, cdrs, queues, webhooks, recordings, rating, conferences, rooms,
+        codes, call_settings, voicemail, mwi, inbound, park, pickup,
+    )  # fmt: skip
 
 
 def components(f: Features, kit: EngineKit) -> list[Component]:
@@ -102,11 +181,16 @@ def components(f: Features, kit: EngineKit) -> list[Component]:
         f.rating.component,  # its first batch rates what was written while we were down
         f.webhooks.component,  # resumes the deliveries pending at the last stop
         *f.recordings.components,  # resumes the uploads pending at the last stop
+        f.voicemail.component,  # resumes the voicemail uploads pending at the last stop
         f.cdrs.component,  # reloads the calls open at the last stop
         f.ivr.component,
         f.cti.component,  # restores the calls kept at the last stop
+        f.conferences.component,  # keeps the members of the conferences left running
+        f.rooms.component,  # the rooms' rules follow the conferences' events
         f.supervision.component,  # must see every channel
         f.queues.component,  # statistics rebuilt, queues loaded
+        f.mwi.component,  # its first EngineConnected pushes every lamp
+        f.park.component,  # keeps the legs parked at the last stop, before the sweep
         EngineConnection(kit.engine, kit.provisioner),  # last: every feature listens
     ]
 
@@ -161,6 +245,11 @@ def services(
         recordings=f.recordings.service,
         call_recorder=f.recordings.recorder,
         rating=f.rating.service,
+        conferences=f.conferences.service,
+        call_settings=f.call_settings.service,
+        voicemail=f.voicemail.service,
+        night_mode=f.inbound.night_mode,
+        park=f.park.service,
     )
 
 
@@ -207,7 +296,11 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # The engine's call-back routes (Asterisk: realtime SIP users), then the dialplan's
     # prepaid authorization.
     routers = [*kit.routers, features.rating.router]
-    return build_api(services(settings, kit, sessions, features), lifespan=lifespan, extra=routers)
+    served = services(settings, kit, sessions, features)
+    # A settings change from a phone (feature code) that flips an extension's "managed"
+    # re-applies its tenant as the API does, and shows in GET .../config.
+    features.call_settings.service.reapply = served.config_state.changed
+    return build_api(served, lifespan=lifespan, extra=routers)
 
 
 async def _sync_when_connected(engine: Engine, provisioner: EngineProvisioner) -> None:

@@ -233,6 +233,15 @@ class Settings(BaseSettings):
     s3_key_prefix: str = "recordings/"
     s3_presign_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     recording_upload_poll_s: float = Field(default=2.0, gt=0, le=600)
+    # Voicemail to e-mail (orchestrator/pbx/voicemail/mail.py): off while smtp_host is
+    # empty. STARTTLS when smtp_starttls; login when smtp_username is set.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "voicemail@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Dead phones and trunks (docs/provisioning.md#phones-that-vanish): a call whose
     # phone sends no RTP for this long (longer while it holds the call) is hung up; SIP
     # session timers and OPTIONS qualify catch what RTP cannot. Seconds.
@@ -242,6 +251,9 @@ class Settings(BaseSettings):
     sip_session_expires_s: int = Field(default=180, ge=90, le=86400)
     # 0: never qualify.
     sip_qualify_s: int = Field(default=60, ge=0, le=86400)
+    # How long a call to an extension rings before the caller gets "no answer" (the
+    # dialplan's Dial/bridge timeout; docs/provisioning.md#ring-timeout). Seconds.
+    ring_timeout_s: int = Field(default=30, ge=5, le=600)
 
     @field_validator("engine")
     @classmethod

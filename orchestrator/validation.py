@@ -367,7 +367,8 @@ def ivr_settings(value: Any, *, field: str = "settings") -> dict[str, str | int 
 
 
 class Destination(NamedTuple):
-    """A parsed DID destination: ``kind`` is ``extension``, ``ivr`` or ``hangup``."""
+    """A parsed DID destination: ``kind`` is ``extension``, ``ivr``, ``ring_group``,
+    ``schedule`` or ``hangup``."""
 
     kind: str
     target: str = ""
@@ -380,7 +381,8 @@ def parse_destination(value: Any, *, field: str = "destination") -> Destination:
     """Parse and validate a DID destination.
 
     The format is a small tagged string: ``extension:<number>``,
-    ``ivr:<name>`` or ``hangup``::
+    ``ivr:<name>``, ``ring_group:<number>`` (a ring group's number), ``schedule:<name>``
+    (office hours, docs/pbx.md) or ``hangup``::
 
         parse_destination("extension:101")  # Destination("extension", "101")
     """
@@ -392,7 +394,16 @@ def parse_destination(value: Any, *, field: str = "destination") -> Destination:
         return Destination("extension", extension_number(target, field=field))
     if kind == "ivr" and sep:
         return Destination("ivr", ivr_name(target, field=field))
-    raise _fail(field, "must be 'extension:<number>', 'ivr:<name>' or 'hangup'", value)
+    if kind == "ring_group" and sep:
+        return Destination("ring_group", extension_number(target, field=field))
+    if kind == "schedule" and sep:
+        return Destination("schedule", ivr_name(target, field=field))
+    raise _fail(
+        field,
+        "must be 'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'schedule:<name>' "
+        "or 'hangup'",
+        value,
+    )
 
 
 def destination(value: Any, *, field: str = "destination") -> str:

@@ -21,6 +21,27 @@ from sqlmodel import Session, SQLModel
 from orchestrator.store import models  # noqa: F401  (registers the tables)
 from orchestrator.store.db import SessionFactory, make_engine, session_factory, upgrade
 
+
+def _worker_slot() -> None:
+    """``pytest -n N`` with ``ORCH_TEST_SLOTS=a,b,...``: xdist worker gwI runs on the I-th
+    slot (its own engine instance, service and ports, see tests/engine/conftest.py), as
+    ``make test`` runs the real-engine tests on two slots at once. ORCH_TEST_SLOT is set
+    to it before any module reads it, so the benchmarks' and child processes agree."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    slots = [s.strip() for s in os.environ.get("ORCH_TEST_SLOTS", "").split(",") if s.strip()]
+    if not worker or not slots:
+        return
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if len(set(slots)) < count or not all(s.isdigit() and int(s) <= 9 for s in slots):
+        raise pytest.UsageError(
+            f"ORCH_TEST_SLOTS={','.join(slots)}: {count} workers need {count} different "
+            "slots from 0 to 9"
+        )
+    os.environ["ORCH_TEST_SLOT"] = slots[int(worker.removeprefix("gw"))]
+
+
+_worker_slot()
+
 POSTGRES_URL = os.environ.get(
     "ORCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

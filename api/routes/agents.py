@@ -5,7 +5,8 @@ with skills ``{name: level 1..10}`` and a penalty (lower is offered calls first)
 ``POST .../login`` (one ``queue`` the agent is a member of, or all), ``/logout``,
 ``/pause`` (with a ``reason``) and ``/unpause`` act at once; the agent's live
 ``state`` comes back and goes out as an ``agent_state`` event on ``/api/v1/ws``.
-Phones do the same with the feature codes ``*91``/``*92``/``*93`` (docs/queues.md).
+Phones do the same with the tenant's feature codes (``*61``/``*62``/``*63`` by default,
+docs/pbx.md).
 
 Supervisors read every agent of their tenant and act on them; an API user of role
 ``agent`` sees and acts on its own agent only (the one on its extension; another agent of

@@ -7,7 +7,7 @@ an open-ended one ends it there, and ``replaces`` corrects a version (then re-ra
 period: ``POST /api/v1/rating/rerate``; one that leaves part of the period without
 a version needs ``allow_gap``). Money is sent as JSON strings. ``POST .../quote``
 prices a call and explains it.
-Products name a tariff per service (outgoing, incoming, forwarded, conference). See
+Products name a tariff per service (outgoing, incoming, forwarded, conference, voicemail). See
 docs/billing.md.
 """
 

@@ -1,16 +1,16 @@
 """``/api/v1/users``: API users and their tokens.
 
 A system admin manages every API user. A tenant admin manages its own tenant's
-supervisors and agents (``tenant_id`` defaults to its tenant; other tenants' users answer
-404, its fellow tenant admins 403). ``GET /api/v1/users/me`` tells any caller who it is
-(role, tenant, an agent's extension). Roles: docs/roles.md.
+supervisors, agents and self-care users (``tenant_id`` defaults to its tenant; other
+tenants' users answer 404, its fellow tenant admins 403). ``GET /api/v1/users/me`` tells
+any caller who it is (role, tenant, an agent's or a user's extension). Roles: docs/roles.md.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api.deps import AdminUser, CurrentUser, PageDep, SessionDep
+from api.deps import AdminUser, AnyCaller, PageDep, SessionDep
 from api.schemas import Page, page_of
 from api.services import services_of
 from orchestrator.bounds import StoreInt
@@ -21,8 +21,8 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
 @router.get("/me")
-def read_me(session: SessionDep, user: CurrentUser) -> ApiUserPublic:
-    """The caller's own API user (no token)."""
+def read_me(session: SessionDep, user: AnyCaller) -> ApiUserPublic:
+    """The caller's own API user (no token); ``/api/v1/me`` tells more (tenant, extension)."""
     return ApiUserPublic.model_validate(users.get_api_user(session=session, user_id=user.user_id))
 
 
@@ -44,7 +44,8 @@ def list_users(
 def create_user(session: SessionDep, admin: AdminUser, data: ApiUserCreate) -> ApiUserCreated:
     """Create an API user; the response holds its bearer token, this once.
 
-    An ``agent`` names its ``extension_id`` (an extension of the same tenant).
+    An ``agent`` or a ``user`` (self-care) names its ``extension_id`` (an extension of
+    the same tenant).
     """
     admin.require_manages(data.role)
     user, token = users.create_api_user(session=session, data=data, scope=admin.scope)

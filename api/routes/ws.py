@@ -8,7 +8,9 @@ other commands; subscriptions are handled in order, in the reader.
 
 Roles (docs/roles.md): every role may connect. Supervisors and admins subscribe to
 their tenant's events; an agent only to its own extension. Call commands are an
-admin's; ``agent_*`` commands a supervisor's or an admin's, and an agent's for itself.
+admin's; ``agent_*`` commands a supervisor's or an admin's, and an agent's for itself;
+``conference_*`` commands (docs/conferences.md) read for every role and control for
+admins, and for an agent the conferences it created.
 A refused command is a ``reply`` with a 403 error; the connection stays.
 """
 
@@ -40,6 +42,7 @@ from api.errors import (
 )
 from api.services import services_of
 from orchestrator.bounds import StoreInt
+from orchestrator.conferences import commands as conference_commands
 from orchestrator.core.errors import (
     EngineUnavailableError,
     NotFoundError,
@@ -255,12 +258,17 @@ class CtiSession:
                 self._command(msg_id, str(kind), message)
             elif kind in AGENT_COMMANDS:
                 self._agent_command(msg_id, str(kind), message)
+            elif kind in conference_commands.CONFERENCE_COMMANDS:
+                self._conference_command(msg_id, str(kind), message)
             else:
                 raise ValidationError(
                     f"unknown message type {kind!r}",
                     field="type",
-                    known=["ping", "subscribe", "unsubscribe", *COMMANDS, *AGENT_COMMANDS],
-                )
+                    known=[
+                        "ping", "subscribe", "unsubscribe", *COMMANDS, *AGENT_COMMANDS,
+                        *sorted(conference_commands.CONFERENCE_COMMANDS),
+                    ],
+                )  # fmt: skip
         except OrchestratorError as exc:
             self._error(msg_id, exc)
 
@@ -333,6 +341,45 @@ class CtiSession:
                 result = await callcenter.actions.command(name, message, scope=principal.scope)
             except OrchestratorError as exc:
                 self._error(msg_id, exc)
+            else:
+                self._reply(msg_id, result)
+
+        task = asyncio.create_task(run())
+        self.commands.add(task)
+        task.add_done_callback(self.commands.discard)
+
+    def _conference_command(self, msg_id: Any, name: str, message: dict[str, Any]) -> None:
+        """Conference commands (docs/conferences.md): reading is every role's; control an
+        admin's, or an agent's on the conferences it created."""
+        service = services_of(self.ws.app).conferences
+        if service is None:
+            raise NotFoundError("conferences are not running in this service", command=name)
+        assert self.principal is not None
+        principal = self.principal
+        if name not in conference_commands.READ_COMMANDS:
+            principal.require_call_placer()
+        if len(self.commands) >= MAX_PENDING_COMMANDS:
+            raise ValidationError(f"at most {MAX_PENDING_COMMANDS} commands at once")
+        actor = conference_commands.Actor(
+            principal.scope, principal.user_id, principal.extension if principal.is_agent else None
+        )
+
+        async def run() -> None:
+            try:
+                tenant_id = message.get("tenant_id")
+                if (
+                    name == "conference_create"
+                    and principal.scope is None
+                    and type(tenant_id) is int
+                ):
+                    await run_in_threadpool(self._tenant_exists, tenant_id)
+                result = await conference_commands.run(service, name, message, actor)
+            except OrchestratorError as exc:
+                self._error(msg_id, exc)
+            except Exception:
+                log.exception("conference command %s failed", name)
+                body = error_body("internal-error", "internal server error")
+                self.send({"type": "reply", "id": msg_id, "ok": False, "error": body})
             else:
                 self._reply(msg_id, result)
 

@@ -112,6 +112,9 @@ class CdrBuilder:
         # When each reloaded call was last known alive before the restart.
         self._seen_before: dict[str, float] = {}
         self._event_ts = 0.0
+        # What a feature's notice (service_started/ended) is stamped with: the wall clock,
+        # as the engines' event timestamps are.
+        self.clock: Callable[[], float] = time.time
 
     # -- life cycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,6 +176,7 @@ class CdrBuilder:
         tenant_id: int | None = None,
         note: str | None = None,
         number: str | None = None,
+        detail: str | None = None,
     ) -> None:
         """Record what a feature knows about a channel (now, or once the engine reports it).
 
@@ -180,6 +184,7 @@ class CdrBuilder:
         click-to-call's leg B, which the engine started as a call of its own.
         ``account`` is the call's paying account as well as the leg's. ``number``: the
         number the channel was sent to (an originated channel has no dialed extension).
+        ``detail``: the leg's xDR detail (a forwarded leg: the extension that forwarded).
         """
 
         def apply(call: OpenCall, track: ChannelTrack) -> None:
@@ -194,10 +199,44 @@ class CdrBuilder:
                 track.tenant_id = tenant_id
             if number:
                 track.called_number = number
+            if detail:
+                track.detail = detail
             if note:
                 call.notes.append(note)
 
         self._on_channel(channel_id, apply)
+
+    def service_started(
+        self, channel_id: str, service: str, *, detail: str = "", extension: str = "",
+        tenant_id: int | None = None,
+    ) -> None:  # fmt: skip
+        """The channel (answered) receives ``service`` from now on (voicemail): one more
+        xDR of its call, from now until :meth:`service_ended` or the channel's end."""
+        ts = self.clock()
+
+        def apply(call: OpenCall, track: ChannelTrack) -> None:
+            if call.open_span(track.id, service) is not None:
+                return
+            span = ServiceSpan(track.id, service, service, ts, detail=detail,
+                               tenant_id=tenant_id, answered=ts, extension=extension)  # fmt: skip
+            call.spans.append(span)
+
+        self._on_channel(channel_id, apply, defer=False)
+
+    def service_ended(self, channel_id: str, service: str, *, keep: bool = True) -> None:
+        """The channel's ``service`` ended; ``keep`` False: it gave nothing, no xDR."""
+        ts = self.clock()
+
+        def apply(call: OpenCall, track: ChannelTrack) -> None:
+            span = call.open_span(track.id, service)
+            if span is None:
+                return
+            if keep:
+                span.ended = ts
+            else:
+                call.spans.remove(span)
+
+        self._on_channel(channel_id, apply, defer=False)
 
     def alias(self, name: str, channel_id: str) -> None:
         """Let ``name`` (a feature's id for a call, e.g. a queue call's) name the call of

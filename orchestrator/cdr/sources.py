@@ -64,7 +64,19 @@ def follow_ivr(builder: CdrBuilder, runner: IvrRunner) -> None:
 
     def observe(call: IvrCall, action: str, details: dict[str, Any]) -> None:
         if action == "dial" and details.get("leg_id"):
-            builder.note(str(details["leg_id"]), join=call.id, role="callee")
+            by = str(details.get("forwarded_by") or "")
+            # A forward is a forwarded leg, rated on the forwarding extension's account
+            # (its number in the xDR's detail; rating.booking.payer).
+            builder.note(str(details["leg_id"]), join=call.id,
+                         role="forwarded" if by else "callee",
+                         service="forwarded" if by else None, detail=by or None)  # fmt: skip
+        elif action == "voicemail" and details.get("phase") == "start":
+            tenant = int(call.tenant) if call.tenant.isdigit() else None
+            builder.service_started(call.id, "voicemail", tenant_id=tenant,
+                                    detail=str(details.get("extension") or ""),
+                                    extension=str(details.get("extension") or ""))  # fmt: skip
+        elif action == "voicemail" and details.get("phase") == "end":
+            builder.service_ended(call.id, "voicemail", keep=bool(details.get("taken")))
 
     if observe not in runner.observers:
         runner.observers.append(observe)

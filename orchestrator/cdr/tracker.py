@@ -49,6 +49,7 @@ class ChannelTrack:
     service: str = ""
     account: str | None = None
     tenant_id: int | None = None
+    detail: str = ""  # a forwarded leg: the extension that forwarded the call
     # The engine's plumbing (ChannelStarted.kind internal), never a party of the call.
     plumbing: bool = False
     # ChannelStarted.pair_id: shared by the two halves of a loopback channel.
@@ -81,6 +82,7 @@ class ServiceSpan:
     answered: float | None = None
     ended: float | None = None
     account: str | None = None
+    extension: str = ""  # voicemail: the extension whose mailbox took the message
 
 
 @dataclass(slots=True)

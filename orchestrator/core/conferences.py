@@ -15,12 +15,18 @@ stay up and under control, connected to nothing, and their owner decides what co
 next (hang up, play a goodbye, connect two of them). A conference never ends because a
 member hung up, whoever it was.
 
+A member can also coach another (:meth:`Conferences.coach`): only that one hears it (a
+whisper), while it still hears the conference. Talk detection is always on: each
+member's talking starts and stops are reported (``ConferenceMemberTalking``).
+
 Events (:mod:`orchestrator.core.events`): ``ConferenceMemberJoined``,
-``ConferenceMemberUpdated`` (mute/deaf/hold changed), ``ConferenceMemberLeft`` (with why)
-and ``ConferenceEnded``; a playback to all reports ``PlaybackStarted``/``Finished`` and a
-recording ``RecordingStarted``/``Finished``, both with ``leg_id=""``. Stop them with
-:meth:`Engine.stop_playback` / :meth:`Engine.stop_recording`, fetch the file with
-:meth:`Engine.recording_file`, as for a leg's.
+``ConferenceMemberUpdated`` (mute/deaf/hold/coaching changed), ``ConferenceMemberTalking``
+(started or stopped talking; a member leaving while talking is told stopped first),
+``ConferenceMemberLeft`` (with why) and ``ConferenceEnded``; a playback to all reports
+``PlaybackStarted``/``Finished`` and a recording ``RecordingStarted``/``Finished``, both
+with ``leg_id=""``. Stop them with :meth:`Engine.stop_playback` /
+:meth:`Engine.stop_recording`, fetch the file with :meth:`Engine.recording_file`, as for a
+leg's.
 
 Example::
 
@@ -28,6 +34,7 @@ Example::
     for leg in (alice, peter, bob):
         await engine.conferences.join("sales-42", leg, moderator=leg == alice)
     await engine.conferences.hold(bob, True)  # Bob hears music, the others not him
+    await engine.conferences.coach(alice, peter)  # only Peter hears Alice now
     await engine.conferences.play("sales-42", "prompt:beep")
     await engine.conferences.end("sales-42")  # all three stay up, connected to nothing
 
@@ -41,7 +48,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from orchestrator.core.errors import ValidationError
@@ -59,6 +66,22 @@ def check_conference_id(conference_id: str) -> str:
     return conference_id
 
 
+def check_coach_target(
+    conference_id: str, members: Collection[str], leg_id: str, target_leg_id: str | None
+) -> None:
+    """ValidationError unless ``target_leg_id`` (None: no target) is another member of the
+    coach ``leg_id``'s conference, whose member legs are ``members``."""
+    if target_leg_id is None:
+        return
+    if target_leg_id == leg_id:
+        raise ValidationError("a member cannot coach itself", leg_id=leg_id)
+    if target_leg_id not in members:
+        raise ValidationError(
+            f"leg {target_leg_id} is not a member of conference {conference_id}",
+            field="target_leg_id", value=target_leg_id, conference_id=conference_id,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ConferenceMember:
     """A member as the engine holds it now (see :meth:`Conferences.members`)."""
@@ -68,6 +91,8 @@ class ConferenceMember:
     deaf: bool = False
     held: bool = False
     moderator: bool = False
+    coaching: str | None = None  # the member it coaches (only that one hears it)
+    talking: bool = False
 
 
 class Conferences(abc.ABC):
@@ -160,6 +185,27 @@ class Conferences(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def coach(self, leg_id: str, target_leg_id: str | None) -> None:
+        """The member ``leg_id`` (the coach) is heard by the member ``target_leg_id`` only
+        (a whisper the others do not hear) and still hears the whole conference; ``None``
+        ends coaching (heard by all again, unless muted). Coaching another member moves
+        the whisper there. Mute, deaf and hold act on a coach as on any member. Coaching
+        ends (``coaching=None``) when its target leaves the conference.
+        ``ConferenceMemberUpdated`` (``coaching``) follows.
+
+        Errors: :class:`~orchestrator.core.errors.NotFoundError` for a coach in no
+        conference, :class:`~orchestrator.core.errors.ValidationError` for a target that is
+        the coach or not a member of the same conference.
+
+        How engines do it: Asterisk: the coach's channel leaves the mixing bridge for a
+        bridge of its own with a snoop on the target (``spy=both``: it hears what the
+        target hears and says; ``whisper=out``: the target hears it), as supervision
+        does, and comes back into the mixing bridge when coaching ends; it stays a member
+        all along. FreeSWITCH: ``conference <name> relate <coach> <other> nospeak`` for
+        every other member (and each later joiner), ``relate <coach> <other> clear`` to end.
+        """
+
+    @abc.abstractmethod
     async def play(
         self, conference_id: str, media: str | Sequence[str], *, playback_id: str | None = None
     ) -> str:
@@ -206,7 +252,14 @@ class Conferences(abc.ABC):
     @abc.abstractmethod
     def members(self, conference_id: str) -> list[ConferenceMember]:
         """The members now as the adapter knows them from the engine's events (``[]`` for
-        an unknown conference); no request sent."""
+        an unknown conference); no request sent.
+
+        Talk detection (``ConferenceMemberTalking``; ``ConferenceMember.talking`` now) is
+        always on. How engines do it: Asterisk: the ``TALK_DETECT(set)`` channel function
+        set on each member as it joins, ARI ``ChannelTalkingStarted`` /
+        ``ChannelTalkingFinished``; FreeSWITCH: conference::maintenance ``start-talking``
+        / ``stop-talking``.
+        """
 
     @abc.abstractmethod
     def conference_of(self, leg_id: str) -> str | None:

@@ -21,7 +21,7 @@ The abstract methods, by group:
 
 - life cycle: :meth:`~Engine.start`, :meth:`~Engine.stop`, :meth:`~Engine.status`;
 - a leg: :meth:`~Engine.originate`, :meth:`~Engine.answer`, :meth:`~Engine.ring`,
-  :meth:`~Engine.hangup`, :meth:`~Engine.transfer`;
+  :meth:`~Engine.hangup`, :meth:`~Engine.transfer`, :meth:`~Engine.take`;
 - media: :meth:`~Engine.play`, :meth:`~Engine.stop_playback`, :meth:`~Engine.send_dtmf`,
   :meth:`~Engine.hold`, :meth:`~Engine.unhold`;
 - who talks with whom: :meth:`~Engine.connect`, :meth:`~Engine.disconnect`,
@@ -33,6 +33,7 @@ The abstract methods, by group:
   :meth:`~Engine.delete_recording`.
 
 With defaults an adapter may replace: :meth:`~Engine.endpoint_states`,
+:meth:`~Engine.set_message_waiting`,
 :meth:`~Engine.journal`, :meth:`~Engine.prune_journal`; and, concrete: the legs table
 (:meth:`~Engine.leg`, :meth:`~Engine.keep`, :meth:`~Engine.release`,
 :meth:`~Engine.is_kept`), events (:meth:`~Engine.subscribe`, :meth:`~Engine.emit`),
@@ -50,19 +51,24 @@ import asyncio
 import dataclasses
 import enum
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.call import Leg
 from orchestrator.core.conferences import Conferences
+from orchestrator.core.errors import EngineError, ValidationError
 from orchestrator.core.events import Event
 from orchestrator.core.journal import LegRecord
-from orchestrator.core.targets import Routing, Target
+from orchestrator.core.targets import SIP_ENDPOINT, Routing, Target, check
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None] | None]
+# A channel id as engines make them (Asterisk's "1733.42" or ours "orch-3f2a...",
+# FreeSWITCH's uuids): what take() accepts before any of it reaches an engine command.
+CHANNEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class SupervisionMode(enum.StrEnum):
@@ -83,6 +89,47 @@ class SupervisionMode(enum.StrEnum):
     WHISPER = "whisper"
     WHISPER_PEER = "whisper_peer"
     BARGE = "barge"
+
+
+# The routing of a leg that Engine.take made of a channel the engine switched alone.
+TAKEN = "taken"
+
+
+# Message counts a phone's message-waiting indication can show (RFC 3842 has no limit;
+# phones show two or three digits).
+MAX_MESSAGE_COUNT = 99_999
+
+
+def check_message_waiting(endpoint: str, new: int, old: int) -> str:
+    """The arguments of :meth:`Engine.set_message_waiting`, checked as every engine does
+    first: a SIP endpoint ``<user>@<domain>`` (nothing an engine would read as syntax) and
+    two counts from 0 to :data:`MAX_MESSAGE_COUNT`. Returns the endpoint; raises
+    :class:`~orchestrator.core.errors.ValidationError`."""
+    check(SIP_ENDPOINT, endpoint, "SIP endpoint")
+    for name, value in (("new", new), ("old", old)):
+        if type(value) is not int or not 0 <= value <= MAX_MESSAGE_COUNT:
+            raise ValidationError(
+                f"{name} message count must be an integer from 0 to {MAX_MESSAGE_COUNT}",
+                field=name, value=repr(value),
+            )  # fmt: skip
+    return endpoint
+
+
+def check_take(channel_ids: Sequence[str]) -> list[str]:
+    """The ids :meth:`Engine.take` was given, checked as every engine does first: one or
+    two (the parties of one call), each once, each a plain id (nothing an engine would
+    read as syntax). Raises :class:`~orchestrator.core.errors.ValidationError`."""
+    if isinstance(channel_ids, str):
+        channel_ids = [channel_ids]  # a lone id, not its characters
+    ids = list(channel_ids)
+    if not 1 <= len(ids) <= 2:
+        raise ValidationError("take one or two channels (the parties of one call)", count=len(ids))
+    if len(set(ids)) != len(ids):
+        raise ValidationError("the same channel twice", channel_ids=ids)
+    for channel_id in ids:
+        if not isinstance(channel_id, str) or CHANNEL_ID.fullmatch(channel_id) is None:
+            raise ValidationError(f"invalid channel id {channel_id!r}", field="channel_ids")
+    return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +325,7 @@ class Engine(abc.ABC):
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
         routing: Routing | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Leg:
         """Call ``target`` (a :mod:`~orchestrator.core.targets` value) on a new leg.
 
@@ -286,18 +334,22 @@ class Engine(abc.ABC):
         subscriber) knows whose it is, without keeping the leg id aside. ``variables``
         are set on the new channel; ``timeout`` is how long it may ring (seconds).
         ``leg_id`` (see :meth:`new_id`) lets the caller watch for the leg's events
-        before the request is sent.
+        before the request is sent. ``headers`` are SIP headers the INVITE carries (a
+        SIP target only; an allow-list of names, strict values: see
+        :func:`~orchestrator.core.sip_headers.check_sip_headers`, which every adapter
+        calls first), e.g. :data:`~orchestrator.core.sip_headers.AUTO_ANSWER` for a page.
 
-        Errors: :class:`~orchestrator.core.errors.ValidationError` for a target or
-        routing the engine cannot carry (nothing is sent),
+        Errors: :class:`~orchestrator.core.errors.ValidationError` for a target,
+        routing or header the engine cannot carry (nothing is sent),
         :class:`~orchestrator.core.errors.EngineError` when the engine refuses.
 
         How engines do it: Asterisk ARI ``POST /channels`` to the target's dial string
         (``PJSIP/<endpoint>``, ``PJSIP/<number>@<trunk>``, ``Local/<number>@t<tenant>/n``)
         into the Stasis app, ``routing`` as the Stasis arguments (``service,key=value,...``)
-        that StasisStart gives back; FreeSWITCH ``originate {orch_route=...,vars}<dial
+        that StasisStart gives back, each header as the channel variable
+        ``PJSIP_HEADER(add,<name>)``; FreeSWITCH ``originate {orch_route=...,vars}<dial
         string> &park()`` (or ``socket``), the routing read back from the channel's
-        variables on CHANNEL_PARK.
+        variables on CHANNEL_PARK, each header as ``sip_h_<name>`` in the block.
         """
 
     @abc.abstractmethod
@@ -415,6 +467,40 @@ class Engine(abc.ABC):
         user or a trunk number; FreeSWITCH ``uuid_transfer <uuid> <number> XML
         <context>`` to an extension in a dialplan context the adapter owns (the
         tenant's, or one that bridges to the dial string set in a channel variable).
+        """
+
+    @abc.abstractmethod
+    async def take(self, channel_ids: Sequence[str]) -> list[str]:
+        """Put live answered channels the orchestrator does not control under its control,
+        all at once: the parties of a call the engine switches on its own (a
+        phone-to-phone or DID-to-phone dialplan call, seen by observation), so a feature
+        can then :meth:`connect`, :meth:`hangup` or ``conferences.join`` them like any leg.
+
+        Each becomes a leg (``LegCreated``, state ``up``, ``routing`` =
+        ``Routing("taken")``) and the channels taken together stay connected to each
+        other (``LegConnected``; two channels at most, the two parties of one call).
+        Returns the leg ids in order: the channel ids (observation, the journal and the
+        CDR builder go on with the same channels, so the call's CDR stays one call). It
+        returns once every leg is reported and the connection is made.
+
+        Errors (nothing is taken): :class:`~orchestrator.core.errors.ValidationError`
+        for no channel, more than two, the same channel twice, or a channel already a
+        leg; :class:`~orchestrator.core.errors.LegGoneError` for a channel gone;
+        :class:`~orchestrator.core.errors.ConflictError` for a channel not answered yet.
+
+        Example::
+
+            a, b = await engine.take([caller_channel, callee_channel])
+            await engine.conferences.create(room)
+            await engine.conferences.join(room, a)
+
+        How engines do it: Asterisk AMI ``Redirect`` of the first channel with the second
+        as ``ExtraChannel`` (both leave the ``Dial()`` bridge at once, keeping their
+        ids) into the adapter's ``orchestrator-take`` context (base dialplan), which
+        enters the Stasis app with the argument ``taken``; the adapter then bridges them
+        again (a connection of its own). FreeSWITCH ``uuid_transfer <a> -both
+        park inline`` (both sides of the bridge parked at once, same uuids), then
+        ``uuid_bridge`` of the two again.
         """
 
     @abc.abstractmethod
@@ -608,6 +694,33 @@ class Engine(abc.ABC):
         adapter); FreeSWITCH ``sofia_contact`` / ``show registrations``.
         """
         return {endpoint: "unknown" for endpoint in endpoints}
+
+    async def set_message_waiting(self, endpoint: str, new: int, old: int) -> None:
+        """Show the SIP endpoint's phones ``new`` unheard and ``old`` heard voicemail
+        messages: the message-waiting light is on while ``new`` > 0.
+
+        The phones registered now get an unsolicited NOTIFY ``message-summary``
+        (RFC 3842: ``Messages-Waiting: yes|no``, ``Voice-Message: <new>/<old>``); a phone
+        not registered gets nothing. Engines do not keep the state for phones that
+        register later, nor across their own restart: the orchestrator's MWI reconciler
+        (orchestrator/pbx/mwi.py) sends it again then. Errors:
+        :class:`~orchestrator.core.errors.ValidationError` for a bad endpoint or count
+        (nothing is sent, see :func:`check_message_waiting`); an endpoint the engine does
+        not know is not one (it has no phone registered: nothing is sent); the default
+        engine cannot do it (:class:`~orchestrator.core.errors.EngineError`).
+
+        Example::
+
+            await engine.set_message_waiting("101@a.example", new=2, old=1)
+
+        How engines do it: Asterisk: AMI ``PJSIPNotify`` to the endpoint (a NOTIFY to
+        each of its contacts) with the ``message-summary`` body; FreeSWITCH
+        ``sendevent MESSAGE_WAITING`` (``MWI-Messages-Waiting``,
+        ``MWI-Message-Account``, ``MWI-Voice-Message``), which mod_sofia turns into a
+        NOTIFY to the account's registered contacts.
+        """
+        check_message_waiting(endpoint, new, old)
+        raise EngineError(f"{self.name} cannot show message waiting", endpoint=endpoint)
 
     # -- the engine's own journal ------------------------------------------------
     async def journal(self, leg_ids: Collection[str]) -> dict[str, LegRecord]:

@@ -275,12 +275,25 @@ class ConferenceMemberJoined(ConferenceEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConferenceMemberUpdated(ConferenceEvent):
-    """The member's flags now (after a mute, deafen or hold)."""
+    """The member's flags now (after a mute, deafen, hold or coach); ``coaching``: the
+    member it whispers to (``Conferences.coach``), or None."""
 
     leg_id: str
     muted: bool = False
     deaf: bool = False
     held: bool = False
+    coaching: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceMemberTalking(ConferenceEvent):
+    """The member started (``talking``) or stopped talking, as the engine's talk detection
+    hears what it sends (an engine may say nothing of a muted member). Every "started" is
+    followed by a "stopped", at the latest just before the member's
+    ``ConferenceMemberLeft``."""
+
+    leg_id: str
+    talking: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

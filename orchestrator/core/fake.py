@@ -28,14 +28,26 @@ in dialplan) that only observation sees. It journals every channel's answer and 
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
+import time
+import wave
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from orchestrator.core.call import Leg, LegState
-from orchestrator.core.engine import Engine, EngineCapabilities, EngineStatus, SupervisionMode
+from orchestrator.core.engine import (
+    TAKEN,
+    Engine,
+    EngineCapabilities,
+    EngineStatus,
+    SupervisionMode,
+    check_message_waiting,
+    check_take,
+)
 from orchestrator.core.errors import (
     CallError,
+    ConflictError,
     EngineUnavailableError,
     LegGoneError,
     NotFoundError,
@@ -72,6 +84,7 @@ from orchestrator.core.outcomes import (
     DialOutcome,
     HangupCause,
 )
+from orchestrator.core.sip_headers import check_sip_headers
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 
 
@@ -111,6 +124,8 @@ class FakeEngine(Engine):
         self.auto_finish_playback = auto_finish_playback
         self.connected = False
         self.commands: list[tuple[Any, ...]] = []
+        # leg id -> the SIP headers its INVITE carried (originate(headers=...)).
+        self.sip_headers: dict[str, dict[str, str]] = {}
         self.console: dict[str, str] = {}
         # Stored recordings by name; a test may put audio here or read what a flow recorded.
         self.recordings: dict[str, bytes] = {}
@@ -118,6 +133,8 @@ class FakeEngine(Engine):
         self._terminate_on: dict[str, str] = {}  # live recording name -> its ending digit
         self._playing: dict[str, str] = {}  # playback id -> leg id, until it finishes
         self.call_recordings: set[str] = set()  # the live ones made by record_call()
+        # A live conference recording -> when it started: it ends as silence that long.
+        self.conference_recordings: dict[str, float] = {}
         self._ids = itertools.count(1)
         # Channels alive (legs and dialplan-only ones), id -> call id (observation).
         self.channels: dict[str, str] = {}
@@ -137,6 +154,9 @@ class FakeEngine(Engine):
         # "online"/"offline". Endpoints not in it are "unknown" (changes nothing).
         self.endpoint_reachability: dict[str, str] = {}
         self.endpoint_queries: list[tuple[str, ...]] = []
+        # Message waiting (Engine.set_message_waiting): the last (new, old) per endpoint;
+        # every push is also in commands ("set_message_waiting", endpoint, new, old).
+        self.mwi: dict[str, tuple[int, int]] = {}
         # The engine's own journal (Engine.journal): every channel's answer and end, kept
         # whoever listens. A test plays what happened while the orchestrator was down
         # with journal_leg(), which reports nothing.
@@ -208,6 +228,12 @@ class FakeEngine(Engine):
         new._left = (list(self._reported.values()), legs, connections)
         new._connection_ids = {a: self._connection_ids[a] for a in connections}
         new.conferences.left_behind = {c: list(r) for c, r in self.conferences.rooms.items()}
+        new.conferences.coached_before = {
+            leg: m.coaching
+            for room in self.conferences.rooms.values()
+            for leg, m in room.items()
+            if m.coaching is not None
+        }
         return new
 
     async def _take_over(self) -> None:
@@ -418,19 +444,19 @@ class FakeEngine(Engine):
         *,
         caller: str = "",
         called: str = "",
-        status: DialOutcome = DialOutcome.ANSWERED,
+        status: DialOutcome | None = DialOutcome.ANSWERED,
         hangup: bool = True,
     ) -> tuple[str, str]:
         """Play a call the engine switches alone: ``caller_endpoint`` dials ``callee_endpoint``.
 
         Started (both), dialed, ringing, then per ``status``: ``answered`` (both up and
         talking: ``ChannelBridged``), or ``busy``/``no_answer``/... (the callee's channel
-        ends with the matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`). With
-        ``hangup`` the caller then hangs up (cause 16) and the call ends; otherwise end it
-        with :meth:`hangup_channel`. Returns the (caller, callee) channel ids; the call id
-        is the caller's channel id, as Asterisk's linkedid.
+        ends with the matching cause, :data:`~orchestrator.core.outcomes.DIAL_OUTCOME_CAUSES`);
+        ``None``: the callee goes on ringing (``hangup`` is ignored). With ``hangup`` the
+        caller then hangs up (cause 16) and the call ends; otherwise end it with
+        :meth:`hangup_channel`. Returns the (caller, callee) channel ids; the call id is
+        the caller's channel id, as Asterisk's linkedid.
         """
-        status = DialOutcome(status)
         a, b = self._next_id("chan"), self._next_id("chan")
         await self._started(a, a, endpoint=caller_endpoint, state=LegState.RINGING, caller=caller,
                             called=called, name=f"SIP/{caller_endpoint}")  # fmt: skip
@@ -439,6 +465,9 @@ class FakeEngine(Engine):
         dial_string = f"SIP/{callee_endpoint}"
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, dial_string=dial_string))
         await self._channel_state(b, LegState.RINGING)
+        if status is None:
+            return a, b
+        status = DialOutcome(status)
         if status is DialOutcome.ANSWERED:
             await self._channel_state(b, LegState.UP)
         await self.emit(ChannelDialed(channel_id=a, call_id=a, peer_id=b, status=status))
@@ -510,7 +539,9 @@ class FakeEngine(Engine):
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
         routing: Routing | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Leg:
+        sent = check_sip_headers(target, headers)  # as every adapter, before anything
         if not self.connected:
             raise EngineUnavailableError("fake engine is not connected")
         endpoint, sip = dialed_channel(target)
@@ -519,6 +550,8 @@ class FakeEngine(Engine):
         leg.variables.update(variables or {})
         self.legs[leg.id] = leg
         self.commands.append(("originate", target, leg.id))
+        if sent:
+            self.sip_headers[leg.id] = sent
         await self._started(leg.id, leg.id, endpoint=sip, name=endpoint)
         await self.emit(LegCreated(leg_id=leg.id, name=endpoint, routing=routing))
         return leg
@@ -621,6 +654,43 @@ class FakeEngine(Engine):
         self.transferred.add(leg_id)
         await self.emit(LegLeftApp(leg_id=leg_id))
 
+    async def take(self, channel_ids: Sequence[str]) -> list[str]:
+        """Recorded as ``("take", (ids...))``. As on a real engine the channels leave the
+        engine's own bridge (observation: unbridged), become legs (``LegCreated``, up,
+        ``Routing("taken")``) with the same ids, and two are connected again."""
+        self._require_link()
+        ids = check_take(channel_ids)
+        for channel_id in ids:
+            leg = self.legs.get(channel_id)
+            if leg is not None and leg.alive and channel_id not in self.transferred:
+                raise ValidationError(f"{channel_id} is already a leg", leg_id=channel_id)
+            if channel_id not in self.channels:
+                raise LegGoneError(f"channel {channel_id} is gone", leg_id=channel_id)
+            if self._reported[channel_id].state != LegState.UP:
+                raise ConflictError(f"channel {channel_id} is not answered", leg_id=channel_id)
+        self.commands.append(("take", tuple(ids)))
+        for channel_id in ids:
+            talk = self._dialplan_talks.pop(channel_id, None)
+            if talk is not None:
+                await self._channel_joined(channel_id, talk, entered=False)
+        for channel_id in ids:
+            started = self._reported[channel_id]
+            self.transferred.discard(channel_id)
+            self.legs[channel_id] = leg = Leg(
+                id=channel_id, name=started.name, caller_number=started.caller_number,
+                called_number=started.called_number, state=LegState.UP,
+            )  # fmt: skip
+            await self.emit(
+                LegCreated(
+                    leg_id=leg.id, name=leg.name, state=leg.state,
+                    caller_number=leg.caller_number, called_number=leg.called_number,
+                    routing=Routing(TAKEN),
+                )
+            )  # fmt: skip
+        if len(ids) == 2:
+            await self.connect(*ids)
+        return ids
+
     async def ring(self, leg_id: str) -> None:
         self._leg(leg_id)
         self.commands.append(("ring", leg_id))
@@ -682,9 +752,20 @@ class FakeEngine(Engine):
         return name
 
     async def finish_recording(
-        self, name: str, *, audio: bytes = b"RIFF", duration: float = 1.0, state: str = "done"
-    ) -> None:
-        """The engine's side: a live recording ends (silence, max length, DTMF...)."""
+        self, name: str, *, audio: bytes | None = None, duration: float | None = None,
+        state: str = "done",
+    ) -> None:  # fmt: skip
+        """The engine's side: a live recording ends (silence, max length, DTMF...).
+
+        Unless told ``audio``: a conference's holds silence as long as it ran (an 8 kHz
+        16-bit mono WAV, as the engines write), any other ``b"RIFF"`` (1 s)."""
+        started = self.conference_recordings.pop(name, None)
+        if started is not None:
+            elapsed = max(0.0, time.time() - started)
+            audio = silent_wav(elapsed) if audio is None else audio
+            duration = elapsed if duration is None else duration
+        audio = b"RIFF" if audio is None else audio
+        duration = 1.0 if duration is None else duration
         leg_id = self._live_recordings.pop(name, "")
         self._terminate_on.pop(name, None)
         self.call_recordings.discard(name)
@@ -735,6 +816,12 @@ class FakeEngine(Engine):
         self.endpoint_queries.append(tuple(endpoints))  # not in commands: polled
         return {e: self.endpoint_reachability.get(e, "unknown") for e in endpoints}
 
+    async def set_message_waiting(self, endpoint: str, new: int, old: int) -> None:
+        check_message_waiting(endpoint, new, old)
+        self._require_link()
+        self.mwi[endpoint] = (new, old)
+        self.commands.append(("set_message_waiting", endpoint, new, old))
+
     # -- configuration: not on the Engine seam; the provisioning tests use these as
     # the engine's configuration side (orchestrator.provisioning.base.EngineConfig) --
     async def reload(self, what: str) -> None:
@@ -748,3 +835,14 @@ class FakeEngine(Engine):
     async def command(self, text: str) -> str:
         self.commands.append(("command", text))
         return self.console.get(text, "")
+
+
+def silent_wav(seconds: float) -> bytes:
+    """``seconds`` of silence as an 8 kHz 16-bit mono WAV."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * round(8000 * seconds))
+    return out.getvalue()

@@ -2,7 +2,9 @@
 
 Tests read the state: ``fake.conferences.rooms`` (conference -> leg -> member) and every
 command in ``fake.commands`` (``("conference_join", conference, leg, muted, deaf,
-moderator)``, ``("conference_play", conference, media, playback_id)``...). Observation
+moderator)``, ``("conference_coach", leg, target)``, ``("conference_play", conference,
+media, playback_id)``...). A member's far end speaks with :meth:`FakeConferences.talk`
+(``ConferenceMemberTalking``), as a real engine's talk detection would tell. Observation
 sees the members of a conference in one conversation (``ChannelBridged`` with
 ``conversation_id="conference-<id>"``), as on a real engine.
 """
@@ -13,12 +15,18 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from orchestrator.core.conferences import ConferenceMember, Conferences, check_conference_id
+from orchestrator.core.conferences import (
+    ConferenceMember,
+    Conferences,
+    check_coach_target,
+    check_conference_id,
+)
 from orchestrator.core.errors import NotFoundError
 from orchestrator.core.events import (
     ConferenceEnded,
     ConferenceMemberJoined,
     ConferenceMemberLeft,
+    ConferenceMemberTalking,
     ConferenceMemberUpdated,
     PlaybackFinished,
     PlaybackStarted,
@@ -41,6 +49,7 @@ class FakeConferences(Conferences):
         # What a previous run left (FakeEngine.restarted): conference -> its members then.
         # create() of one takes back the members still ours (kept), without their flags.
         self.left_behind: dict[str, list[str]] = {}
+        self.coached_before: dict[str, str] = {}  # coach -> its target then (taken back too)
 
     def _room(self, conference_id: str) -> dict[str, ConferenceMember]:
         room = self.rooms.get(conference_id)
@@ -79,6 +88,10 @@ class FakeConferences(Conferences):
             await self.fake.emit(
                 ConferenceMemberJoined(conference_id=conference_id, leg_id=leg_id, resumed=True)
             )
+        for leg_id, member in list(room.items()):
+            target = self.coached_before.pop(leg_id, None)
+            if target in room:
+                await self._set(conference_id, dataclasses.replace(member, coaching=target))
 
     async def join(
         self,
@@ -116,11 +129,15 @@ class FakeConferences(Conferences):
 
     async def left(self, leg_id: str, reason: Literal["left", "hangup", "ended"]) -> None:
         """``leg_id`` is a member no more (left, hung up, transferred, connected elsewhere)."""
-        conference_id = self._of.pop(leg_id, None)
+        conference_id = self._of.get(leg_id)
         if conference_id is None:
             return
+        await self.talk(leg_id, False)  # never a "started" without its "stopped"
+        self._of.pop(leg_id, None)
         del self.rooms[conference_id][leg_id]
         self.held_music.pop(leg_id, None)
+        if reason != "ended":  # (an end takes every coach out all the same)
+            await self._coached_gone(conference_id, leg_id)
         await self.fake._channel_joined(leg_id, f"conference-{conference_id}", entered=False)
         await self.fake.emit(
             ConferenceMemberLeft(conference_id=conference_id, leg_id=leg_id, reason=reason)
@@ -133,13 +150,42 @@ class FakeConferences(Conferences):
         member = dataclasses.replace(
             member, muted=flags["muted"], deaf=flags["deaf"], held=flags["held"]
         )
-        self.rooms[conference_id][leg_id] = member
+        await self._set(conference_id, member)
+
+    async def _set(self, conference_id: str, member: ConferenceMember) -> None:
+        self.rooms[conference_id][member.leg_id] = member
         await self.fake.emit(
             ConferenceMemberUpdated(
-                conference_id=conference_id, leg_id=leg_id, muted=member.muted,
-                deaf=member.deaf, held=member.held,
+                conference_id=conference_id, leg_id=member.leg_id, muted=member.muted,
+                deaf=member.deaf, held=member.held, coaching=member.coaching,
             )
         )  # fmt: skip
+
+    async def coach(self, leg_id: str, target_leg_id: str | None) -> None:
+        conference_id, member = self._member(leg_id)
+        check_coach_target(conference_id, self.rooms[conference_id], leg_id, target_leg_id)
+        self.fake.commands.append(("conference_coach", leg_id, target_leg_id))
+        await self._set(conference_id, dataclasses.replace(member, coaching=target_leg_id))
+
+    async def _coached_gone(self, conference_id: str, leg_id: str) -> None:
+        """``leg_id`` left: whoever coached it coaches nobody now."""
+        for coach in list(self.rooms[conference_id].values()):
+            if coach.coaching == leg_id:
+                await self._set(conference_id, dataclasses.replace(coach, coaching=None))
+
+    async def talk(self, leg_id: str, talking: bool = True) -> None:
+        """The member's far end starts (or stops) talking: ``ConferenceMemberTalking`` if
+        that changes anything (a leg in no conference: nothing)."""
+        conference_id = self._of.get(leg_id)
+        if conference_id is None:
+            return
+        member = self.rooms[conference_id][leg_id]
+        if member.talking == talking:
+            return
+        self.rooms[conference_id][leg_id] = dataclasses.replace(member, talking=talking)
+        await self.fake.emit(
+            ConferenceMemberTalking(conference_id=conference_id, leg_id=leg_id, talking=talking)
+        )
 
     async def mute(self, leg_id: str, on: bool = True) -> None:
         await self._update(leg_id, "conference_mute", on, "muted")
@@ -178,7 +224,9 @@ class FakeConferences(Conferences):
         self.fake.commands.append(("conference_record", conference_id, name, fmt, max_duration))
         self.fake._live_recordings[name] = ""
         self._recordings[name] = conference_id
-        await self.fake.emit(RecordingStarted(recording=name))
+        started = RecordingStarted(recording=name)
+        self.fake.conference_recordings[name] = started.timestamp
+        await self.fake.emit(started)
         return name
 
     async def end(self, conference_id: str) -> None:

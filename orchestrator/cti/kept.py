@@ -1,4 +1,5 @@
-"""Click-to-call and originated calls kept across a restart of the orchestrator.
+"""Click-to-call and originated calls kept across a restart of the orchestrator (and
+dialplan calls put under control with ``Engine.take``, driven the same way).
 
 Such a call lives in the engine (two legs connected to each other, see
 ``Engine.connect``) but is driven by a task of the orchestrator. So once its two parties
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.core.call import LegState
-from orchestrator.core.events import EngineConnected, Event
+from orchestrator.core.engine import TAKEN
+from orchestrator.core.events import EngineConnected, Event, LegCreated
 from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg, CallState
 
 if TYPE_CHECKING:
@@ -115,6 +117,8 @@ class KeptCall:
             started_at=self.started_at or time.time(),
             answered_at=self.answered_at or None,
         )
+        # A kept dialplan call was one Engine.take put under control.
+        call.taken = call.kind is CallKind.DIALPLAN
         for leg_id, role, number in self.legs:
             call.legs[leg_id] = CallLeg(
                 leg_id, role, number, state=LegState.UP, answered_at=self.answered_at or None
@@ -173,6 +177,28 @@ def restore(cti: CtiService, records: list[KeptCall]) -> None:
 def on_event(cti: CtiService, event: Event) -> None:
     if isinstance(event, EngineConnected) and cti.pending:
         adopt(cti)  # the start-up sweep has reported the kept legs
+    elif (
+        isinstance(event, LegCreated)
+        and event.routing is not None
+        and event.routing.service == TAKEN
+        and not event.resumed
+    ):
+        taken(cti, event.leg_id)
+
+
+def taken(cti: CtiService, leg_id: str) -> None:
+    """A leg of a dialplan call was taken (Engine.take): once all its parties are legs
+    of ours, the call is driven and kept as a connected click-to-call is (a party who
+    hangs up ends it for the other, as the dialplan's Dial() did)."""
+    call = cti.calls.call_of_leg(leg_id)
+    if call is None or not call.taken or call.id in cti.connected or call.ended:
+        return
+    parties = [leg for leg in call.legs.values() if leg.up]
+    if len(parties) < 2 or any(cti.engine.leg(leg.id) is None for leg in parties):
+        return  # the other party's LegCreated comes next
+    cti.connected.add(call.id)
+    keep(cti, call)
+    cti.spawn(_drive(cti, call), f"cti-taken-{call.id}")
 
 
 def adopt(cti: CtiService) -> None:

@@ -96,6 +96,8 @@ class DialplanCalls:
         return any(
             engine.leg(c.channel_id) is not None
             or engine.leg(c.call_id) is not None
+            # A leg kept across a restart (a taken call): the next run adopts its call.
+            or engine.is_kept(c.channel_id)
             or c.kind == ChannelKind.INTERNAL
             or self.registry.call_of_leg(c.channel_id) is not None
             for c in channels

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import LegState
-from orchestrator.core.engine import Engine
+from orchestrator.core.engine import TAKEN, Engine
 from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.core.events import (
     Event,
@@ -59,6 +59,10 @@ class CallKind(enum.StrEnum):
     CLICK_TO_CALL = "click_to_call"
     ORIGINATE = "originate"  # click-to-call whose leg A is an extension
     DIALPLAN = "dialplan"  # phones calling each other in the engine's dialplan (observed)
+
+
+# The roles of a taken dialplan call's legs that play a click-to-call's A and B.
+TAKEN_ROLES = {"a": "caller", "b": "dialed"}
 
 
 class CallState(enum.StrEnum):
@@ -125,6 +129,9 @@ class ActiveCall:
     transfer: Any = None
     # Loop time when a prepaid paid leg's money runs out (the driver then ends the call).
     paid_until: float = math.inf
+    # A dialplan call whose channels Engine.take put under control (legs of ours now):
+    # CTI commands then act on it as on a click-to-call (caller as A, dialed as B).
+    taken: bool = False
     ended: bool = False
     _changed: asyncio.Event | None = None
 
@@ -133,7 +140,11 @@ class ActiveCall:
         return self.kind is CallKind.REMOTE
 
     def leg(self, role: str) -> CallLeg | None:
-        return next((leg for leg in self.legs.values() if leg.role == role), None)
+        found = next((leg for leg in self.legs.values() if leg.role == role), None)
+        if found is None and self.taken and role in TAKEN_ROLES:
+            # A taken dialplan call: its caller plays A, the phone it dialed B.
+            found = next((leg for leg in self.legs.values() if leg.role == TAKEN_ROLES[role]), None)
+        return found
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -336,6 +347,14 @@ class CallRegistry:
         if call is None:
             return
         leg = call.legs[event.leg_id]
+        if (
+            isinstance(event, LegCreated)
+            and event.routing is not None
+            and event.routing.service == TAKEN
+            and call.kind is CallKind.DIALPLAN
+        ):
+            call.taken = True  # its channels are legs of ours now (Engine.take)
+            call.changed()
         if isinstance(event, LegCreated | LegStateChanged):
             if LegState(event.state) is LegState.UP:
                 self.leg_answered(call, leg, event.timestamp)

@@ -96,6 +96,9 @@ class CtiService:
         self.kept: dict[str, kept.KeptCall] = {}
         self.pending: list[kept.KeptCall] = []  # restored, until the engine is connected
         self.stopping = False
+        # Calls handed over to another feature (a conference): their driver ends
+        # without hanging up their legs.
+        self.handed_over: set[str] = set()
         self._unwatch: Callable[[], None] | None = None
 
     @property
@@ -167,8 +170,9 @@ class CtiService:
             raise NotFoundError(f"no command {name!r}", command=name, known=sorted(COMMANDS))
         args = parse(model, params or {})
         call = self.calls.get(call_id, scope)
-        if call.kind is CallKind.DIALPLAN and name != "hangup":
-            # Observed only: the engine's dialplan drives these channels, not us.
+        if call.kind is CallKind.DIALPLAN and not call.taken and name != "hangup":
+            # Observed only: the engine's dialplan drives these channels, not us (until
+            # Engine.take puts them under control).
             raise CallStateError(
                 "a phone-to-phone call in the dialplan can only be hung up",
                 call_id=call.id,
@@ -468,8 +472,28 @@ class CtiService:
         finally:
             await self.finish(call, cause, **details)
 
+    def hand_over(self, call: ActiveCall, destination: str) -> list[CallLeg]:
+        """Take ``call`` out of CTI's control: its answered legs go on elsewhere (a
+        conference). A click-to-call's coupling ends (a party hanging up no longer hangs
+        up the other), its kept record and legs are released (the new owner keeps them),
+        and the call's last event is ``transferred`` with ``destination``. A remote-app
+        call's flow ends without hanging up the caller, whose leg the new owner must
+        have kept (:meth:`Engine.keep`) first. Returns the legs that were up."""
+        legs = [leg for leg in call.legs.values() if leg.up and not leg.gone]
+        if call.kind in (CallKind.CLICK_TO_CALL, CallKind.ORIGINATE) or call.taken:
+            # Its driver (a taken dialplan call has one too, see kept.taken) finishes
+            # without hanging up the legs (see finish).
+            self.handed_over.add(call.id)
+        kept.release(self, call)
+        self.connected.discard(call.id)
+        self.calls.end(call, CallState.TRANSFERRED, destination=destination)
+        return legs
+
     async def finish(self, call: ActiveCall, cause: int, **details: Any) -> None:
         """End a click-to-call: every leg hung up (their connection ends), ``hung_up``."""
+        if call.id in self.handed_over:  # its legs live on elsewhere (see hand_over)
+            self.handed_over.discard(call.id)
+            return
         # Runs when the driver is cancelled too: no leg may outlive its call, but a kept
         # one (see .kept) when the service stops: the next run adopts it.
         if self.stopping and call.id in self.kept:

@@ -45,6 +45,40 @@ EVENTS = frozenset(
         "supervision_started",
         "supervision_changed",
         "supervision_ended",
+        # Conferences (orchestrator.conferences.events): the call is the conference.
+        "conference_started",
+        "conference_ended",
+        "participant_invited",
+        "participant_joined",
+        "participant_left",
+        "participant_updated",
+        "participant_talking",
+        "conference_locked",
+        "conference_unlocked",
+        "conference_recording",
+        "conference_owner",
+        # An extension's call settings changed (orchestrator.pbx.settings): the "call"
+        # is {"tenant_id", "extensions": [number]}, the details the settings.
+        "call_settings_changed",
+        # A tenant's night mode turned on or off (orchestrator.pbx.inbound_install): the
+        # "call" is {"tenant_id"}, the details {"enabled", "by", "extension"?}.
+        "night_mode_changed",
+        # Voicemail (orchestrator.pbx.voicemail): a caller left a message; the call is
+        # the caller's leg ({"id", "tenant_id"}), the details name the mailbox.
+        "voicemail_deposited",
+        # A ring group's call nobody took (orchestrator.pbx.ring_groups): the call is the
+        # caller's leg ({"id", "tenant_id", "extensions": the member extensions}).
+        "ring_group_unanswered",
+        # Call park (orchestrator.pbx.park): the call is the parked leg ({"id",
+        # "tenant_id", "extensions": [parker]}), the details its slot.
+        "call_parked",
+        "call_retrieved",
+        "park_timed_out",
+        "park_abandoned",
+        # Call pickup (orchestrator.pbx.pickup): a call ringing at an extension was taken
+        # by another phone; the call is the caller's leg ({"id", "tenant_id",
+        # "extensions": [rung, picker]}), the details who took it and how.
+        "call_picked_up",
     }
 )
 REPLAY_SIZE = 10_000

@@ -55,7 +55,7 @@ from orchestrator.core.events import (
     PlaybackFinished,
     RecordingFinished,
 )
-from orchestrator.core.targets import Routing
+from orchestrator.core.targets import Extension, Routing
 from orchestrator.ivr.directory import Directory
 from orchestrator.ivr.errors import CallerHungUp, CallTransferred
 from orchestrator.ivr.media import media_list
@@ -65,6 +65,7 @@ log = logging.getLogger("orchestrator.ivr")
 
 _DTMF = re.compile(r"[0-9*#A-D]")
 _CALLER_ID = re.compile(r"\+?[0-9]{1,20}")
+_DIALED = re.compile(r"[0-9]{2,20}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Q.850 causes a failed dial reports, as DialResult.status.
 DIAL_STATUS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "rejected", 1: "unallocated"}
@@ -143,8 +144,12 @@ class IvrCall:
         timescale: float = 1.0,
         observer: Observer | None = None,
         on_child: Callable[[str, IvrCall | None], None] | None = None,
+        routing: Routing | None = None,
     ) -> None:
         self.engine = engine
+        # How the call reached the orchestrator (the dialplan's arguments): a builtin
+        # flow reads e.g. routing.get("endpoint") / routing.get("dialed") from it.
+        self.routing = routing
         self.leg = leg
         self.tenant = tenant
         self.app = app
@@ -159,6 +164,7 @@ class IvrCall:
         self._waiters: list[_Waiter] = []
         self._digits: deque[str] = deque()
         self._children: dict[str, _Child] = {}
+        self._listeners: list[Callable[[Event], None]] = []
         # Set by the runner when an event arrives; the next command reports the delay.
         self.woke_at: float | None = None
         self.on_latency: Callable[[float], None] | None = None
@@ -191,6 +197,8 @@ class IvrCall:
     # -- events from the runner ----------------------------------------------
     def deliver(self, event: Event) -> None:
         """Take one engine event about this call's leg or a leg it dialed (never blocks)."""
+        for listener in list(self._listeners):
+            listener(event)
         leg_id = event.leg_id if isinstance(event, LegEvent) else ""
         child = self._children.get(leg_id)
         if child is not None:
@@ -365,11 +373,14 @@ class IvrCall:
         first_timeout: float = 5.0,
         inter_timeout: float = 3.0,
         terminator: str = "#",
+        secret: bool = False,
     ) -> str:
         """Collect up to ``max_digits`` keys; ``""`` if none came within ``first_timeout``.
 
         Stops early on the ``terminator`` key (not included) or when no key came within
         ``inter_timeout`` after the previous one. Keys pressed during a prompt count.
+        ``secret`` (a PIN): observers (the recent calls of ``GET .../recent-calls``, the
+        flow tests) see one ``*`` per key, never the keys.
         """
         self._check()
         if not 1 <= max_digits <= 64:
@@ -383,7 +394,7 @@ class IvrCall:
                 break
             digits += digit
             timeout = inter_timeout
-        self._notify("collected", digits=digits)
+        self._notify("collected", digits="*" * len(digits) if secret else digits)
         return digits
 
     async def play_and_collect(
@@ -499,19 +510,34 @@ class IvrCall:
         self.transferred = True
         self._notify("transferred", destination=destination, kind=target.kind)
 
+    async def transfer_dialed(self, digits: str) -> None:
+        """Blind transfer into the tenant's dialplan as if the caller's phone had dialed
+        ``digits`` (2 to 20 digits): an extension with its settings, or an outbound route
+        with its authorization and rating. What a speed dial does with the calling phone.
+        """
+        self._check()
+        if not isinstance(digits, str) or not _DIALED.fullmatch(digits):
+            raise ValidationError("dialed digits must be 2 to 20 digits", field="digits")
+        await self._command(None, self.engine.transfer(self.id, Extension(self.tenant, digits)))
+        self.transferred = True
+        self._notify("transferred", destination=f"dialed:{digits}", kind="dialed")
+
     async def dial(
         self,
         destination: str,
         *,
         timeout: float = 30,
         caller_id: str | None = None,
+        forwarded_by: str = "",
     ) -> DialResult:
         """Call ``destination`` and, when it answers, connect it with the caller.
 
         Returns once the dialed party hangs up (``answered``, with the talk time) or
         when the dial fails (``busy``, ``no_answer``...); the flow goes on with the
         caller. If the caller hangs up, :class:`CallerHungUp` is raised and the dialed
-        leg is hung up.
+        leg is hung up. ``forwarded_by``: the extension on whose behalf the call is sent
+        on (a forward); the dialed leg is then recorded as a forwarded leg, rated on that
+        extension's account (docs/cdrs.md).
         """
         self._check()
         if not 1 <= timeout <= 300:
@@ -533,7 +559,7 @@ class IvrCall:
             )
             if not self.answered:
                 await self._command(reached, self.engine.ring(self.id))
-            self._notify("dial", destination=destination, leg_id=child.leg_id)
+            self._notify_dial(destination, child.leg_id, forwarded_by)
             await self.engine.originate(
                 target.dial,
                 leg_id=child.leg_id,
@@ -582,6 +608,44 @@ class IvrCall:
         self._children.pop(child.leg_id, None)
         if self._on_child is not None:
             self._on_child(child.leg_id, None)
+
+    # -- hooks for features that ring several legs (orchestrator.pbx.follow_me) ----------
+    def adopt(self, leg_id: str, destination: str, *, forwarded_by: str = "") -> None:
+        """Have the engine's events about ``leg_id`` (a leg about to be dialed for this
+        call) come to this call, and tell observers it is dialed (``dial``), as
+        :meth:`dial` does (``forwarded_by`` too); :meth:`release` ends it."""
+        self._children[leg_id] = _Child(leg_id)
+        if self._on_child is not None:
+            self._on_child(leg_id, self)
+        self._notify_dial(destination, leg_id, forwarded_by)
+
+    def _notify_dial(self, destination: str, leg_id: str, forwarded_by: str) -> None:
+        if forwarded_by:
+            self._notify("dial", destination=destination, leg_id=leg_id,
+                         forwarded_by=forwarded_by)  # fmt: skip
+        else:
+            self._notify("dial", destination=destination, leg_id=leg_id)
+
+    async def release(self, leg_id: str) -> None:
+        """Hang up an adopted leg (unless it is gone) and stop routing its events here."""
+        child = self._children.get(leg_id)
+        if child is not None:
+            await self._end_child(child)
+
+    def listen(self, handler: Callable[[Event], None]) -> Callable[[], None]:
+        """Have ``handler`` see every event delivered to this call (its leg's and its
+        dialed legs'), before the call takes it; returns the function that stops it."""
+        self._listeners.append(handler)
+
+        def stop() -> None:
+            if handler in self._listeners:
+                self._listeners.remove(handler)
+
+        return stop
+
+    def notify(self, action: str, **details: Any) -> None:
+        """Tell the call's observers (the flow tests, CDRs, recent calls) about ``action``."""
+        self._notify(action, **details)
 
     # -- CTI hold ---------------------------------------------------------------------
     async def hold(self) -> None:

@@ -184,6 +184,7 @@ class IvrRunner:
             timescale=self.timescale,
             observer=self._observe,
             on_child=self._route_child,
+            routing=routing,
         )
         call.queues = self.queues
         if self._keep_latencies:

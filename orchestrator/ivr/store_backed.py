@@ -26,6 +26,20 @@ log = logging.getLogger("orchestrator.ivr")
 SessionFactory = Callable[[], Session]
 
 
+# What a room's number passes as the IVR app (no IVR app name holds a dot).
+ROOM_PREFIX = "room."
+# What the tenant dialplans pass for a dialed feature code, a call to an extension with
+# PBX features, a call to a ring group and a DID routed by office hours or a blacklist
+# (docs/pbx.md): builtin flows, no store row.
+PBX_FLOWS = {
+    "pbx.code": "pbx_code",
+    "pbx.ext": "pbx_extension",
+    "pbx.rg": "pbx_ring_group",
+    "pbx.in": "pbx_inbound",
+}
+PBX_MAX_S = 24 * 3600.0
+
+
 def _tenant_id(tenant: str) -> int:
     if not tenant.isdigit():
         raise ValidationError("bad tenant in call arguments", tenant=tenant)
@@ -34,9 +48,18 @@ def _tenant_id(tenant: str) -> int:
 
 def store_lookup(sessions: SessionFactory) -> Callable[[str, str], Any]:
     """An :data:`~orchestrator.ivr.runner.AppLookup` reading the ``ivr_apps`` table."""
+    from orchestrator.store.conference_rooms import ROOM_FLOW
     from orchestrator.store.ivr_apps import get_ivr_app
 
     def read(tenant: str, name: str) -> AppSpec | None:
+        if name.startswith(ROOM_PREFIX):
+            # A conference room dialed by its number (provisioning.tenant.RoomRoute): the
+            # room flow, which reads the room itself (and apologises if it is gone).
+            room = name.removeprefix(ROOM_PREFIX)
+            return AppSpec(name=name, app=ROOM_FLOW, tenant=tenant, settings={"room": room})
+        if name in PBX_FLOWS:
+            # A call to an extension lasts as long as its talk: no IVR-length limit.
+            return AppSpec(name=name, app=PBX_FLOWS[name], tenant=tenant, max_duration=PBX_MAX_S)
         with sessions() as session:
             row = get_ivr_app(session, _tenant_id(tenant), name)
             if row is None:

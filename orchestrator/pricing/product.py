@@ -1,7 +1,7 @@
 """Products: which tariff rates which service of an account.
 
 An account (a tenant, a customer) is on one product; the product names a tariff per
-service direction, so outgoing, incoming, forwarded and conference legs are each
+service direction, so outgoing, incoming, forwarded, conference and voicemail legs are each
 rated by their own tariff. This is the plain model; storing products and the
 account-to-product assignment (with its dates) belongs to the store layer.
 
@@ -34,6 +34,7 @@ class Service(StrEnum):
     INCOMING = "incoming"
     FORWARDED = "forwarded"
     CONFERENCE = "conference"
+    VOICEMAIL = "voicemail"
 
 
 @dataclass(frozen=True, slots=True)

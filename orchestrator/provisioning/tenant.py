@@ -15,7 +15,9 @@ class SipUser:
     """One extension's SIP identity. ``endpoint`` is ``<sip_username>@<domain>``.
 
     ``redirect`` (an extension number or a number an outbound route matches) is where
-    calls to the extension go instead of its phone; ``""``: ring the phone.
+    calls to the extension go instead of its phone; ``""``: ring the phone. ``managed``:
+    the extension has PBX features (forwarding, DND, follow-me, voicemail), so its calls
+    go to the orchestrator's ``pbx_extension`` flow instead of straight to the phone.
     """
 
     number: str
@@ -25,13 +27,50 @@ class SipUser:
     caller_id: str
     redirect: str = ""
     redirect_reason: str = ""
+    managed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DidRoute:
+    """Where a DID goes: ``kind`` ``extension`` / ``ivr`` / ``ring_group`` (``target``:
+    its number / app / group number), ``inbound`` (the orchestrator's ``pbx_inbound``
+    flow: a schedule, named by ``target``, or a tenant with a blacklist, which checks the
+    caller first) or ``hangup``."""
+
     number: str
     kind: str
     target: str = ""
+
+    @property
+    def routed(self) -> bool:
+        """Whether it reaches something (not ``hangup``): the kinds the dialplans route."""
+        return self.kind in ("extension", "ivr", "ring_group", "inbound")
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRoute:
+    """A conference room the tenant's phones reach by dialing its ``number``: the IVR
+    flow ``conference_room`` takes the call as the app ``room.<name>`` (a name no IVR
+    app can have: IVR app names hold no dot)."""
+
+    number: str
+    name: str
+
+    @property
+    def flow(self) -> str:
+        return f"room.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RingGroupRoute:
+    """A ring group the tenant's phones (and its DIDs ``ring_group:<number>``) reach by
+    its ``number``: the orchestrator's ``pbx_ring_group`` flow takes the call (the IVR
+    app ``pbx.rg``, with the number dialed)."""
+
+    number: str
+    name: str
+
+    flow = "pbx.rg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +114,10 @@ class TenantConfig:
     # "prepaid"/"postpaid" when the tenant has billing accounts: outbound calls are then
     # authorized by the orchestrator first (docs/billing.md); "" otherwise.
     billing: str = ""
+    rooms: tuple[RoomRoute, ...] = ()
+    ring_groups: tuple[RingGroupRoute, ...] = ()
 
     @property
     def routed_dids(self) -> tuple[DidRoute, ...]:
         """DIDs that reach something: the tenant's own phones may dial them directly."""
-        return tuple(d for d in self.dids if d.kind in ("extension", "ivr"))
+        return tuple(d for d in self.dids if d.routed)

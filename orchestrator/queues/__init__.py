@@ -9,7 +9,7 @@ One package, one file per job:
   the service: configuration from the store (:mod:`.sync`), statistics that survive a
   restart (:mod:`.eventlog`), agents' actions from every channel (:mod:`.actions`);
 - :mod:`.events`: queue and agent events on the CTI stream;
-- :mod:`.feature_codes`: the ``*9x`` agent feature codes;
+- :mod:`.feature_codes`: the agents' feature-code handlers (``*61``-``*63`` by default);
 - :mod:`.flow`: the IVR flow ``queue`` (``call.queue(...)``);
 - :mod:`.store`: persistence (queues and members, agents, the event log and the kept
   places); the tables are in :mod:`orchestrator.store.models.queues`;

@@ -1,7 +1,7 @@
 """What agents do: log in and out of queues, pause and unpause, from any channel.
 
 One :class:`AgentActions` serves the REST API (``POST /api/v1/agents/{id}/login``...),
-the WebSocket commands (``agent_login``...) and the phones' feature codes (``*91``...).
+the WebSocket commands (``agent_login``...) and the phones' feature codes (``*61``...).
 Each action writes the store first (so a reload or a restart keeps it, see
 :mod:`.sync`) and then tells the :class:`~orchestrator.queues.acd.AcdService`, whose
 ``agent_state`` events report the result.

@@ -11,7 +11,8 @@
 - :class:`~.actions.AgentActions`: login/logout/pause for REST, WebSocket and phones;
 - :class:`~.events.CtiForwarder`: ``queued``/``dequeued``/``agent_state`` on the CTI
   stream;
-- :class:`~.feature_codes.FeatureCodes`: ``*91``/``*92``/``*93`` dialed from agents' phones;
+- :class:`~.feature_codes.AgentCodes`: the handlers of the agents' feature codes (``*61``
+  log in, ``*62`` log out, ``*63`` pause by default) dialed from their phones;
 - the IVR flow ``queue`` (:func:`~.flow.queue_flow`).
 
 The composition root (orchestrator/runtime.py, through :mod:`.install`) builds it and
@@ -39,7 +40,7 @@ from orchestrator.queues.acd.wallboard import Wallboard
 from orchestrator.queues.actions import AgentActions
 from orchestrator.queues.eventlog import EventLog
 from orchestrator.queues.events import CtiForwarder
-from orchestrator.queues.feature_codes import FeatureCodes, Resolve
+from orchestrator.queues.feature_codes import AgentCodes
 from orchestrator.queues.flow import carry_on
 from orchestrator.queues.store.places import PlaceStore
 from orchestrator.queues.sync import StoreSync
@@ -63,7 +64,6 @@ class CallCenter:
         sessions: Callable[[], Session],
         *,
         cti: CtiService | None = None,
-        resolve: Resolve | None = None,
         stats: QueueStats | None = None,
         acd: AcdService | None = None,
         flush_s: float = 0.5,
@@ -84,7 +84,7 @@ class CallCenter:
         self.forwarder = CtiForwarder(cti, self.acd) if cti is not None else None
         if self.forwarder is not None:
             self.acd.adopted.append(self.forwarder.adopted)
-        self.features = FeatureCodes(engine, self.actions, resolve) if resolve else None
+        self.codes = AgentCodes(self.actions)
         self.wallboard = Wallboard(self.stats)
         self._started = False
 
@@ -112,15 +112,11 @@ class CallCenter:
         self.wallboard.replay(self.events.replayed)
         self.wallboard.attach(self.acd)
         self.acd.start()
-        if self.features is not None:
-            self.features.start()
 
     async def stop(self) -> None:
         if not self._started:
             return
         self._started = False
-        if self.features is not None:
-            await self.features.stop()
         await self.acd.stop()  # waiting callers stay, for the next run
         await self.places.stop()
         await self.events.stop()

@@ -11,7 +11,8 @@ the store:
   again and books the differences.
 - :meth:`RatingService.authorize` answers "may this caller dial this number, and for how
   long?" for the dialplan (:func:`authorize_router`) and click-to-call, reserving the
-  money a prepaid call may spend.
+  money a prepaid call may spend; :meth:`RatingService.authorize_conference` the same
+  for a conference's participants, paid together by its owner.
 
 See docs/billing.md.
 """

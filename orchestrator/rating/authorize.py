@@ -21,7 +21,7 @@ from orchestrator.rating.booking import TariffCache, price
 from orchestrator.rating.prepaid import Authorization, limit_ms, max_joint_duration
 from orchestrator.store import ledger
 from orchestrator.store.billing import account_by_name, account_for_extension
-from orchestrator.store.models import AccountKind, Extension, Tenant, utcnow
+from orchestrator.store.models import Account, AccountKind, Extension, Tenant, utcnow
 
 
 class PrepaidAuthorizer:
@@ -69,18 +69,9 @@ class PrepaidAuthorizer:
         named: str | None,
         now: datetime,
     ) -> Authorization:
-        if named:
-            found = account_by_name(session, tenant_id, named)
-            if found is None:
-                return Authorization("refuse", reason="unknown-account")
-        else:
-            # ``caller``: a SIP endpoint (user@domain) or already an extension number.
-            extension = caller if caller and "@" not in caller else None
-            found = account_for_extension(
-                session, tenant_id, extension or _extension(session, tenant_id, caller)
-            )
-        if found is None:
-            return Authorization("unlimited", reason="no-account")
+        found = paying_account(session, tenant_id, caller, named)
+        if isinstance(found, Authorization):
+            return found
         assert found.id is not None
         # One authorization of an account at a time in this process; the compare-and-set
         # still guards against other processes. Without it, simultaneous calls of one
@@ -131,6 +122,26 @@ class PrepaidAuthorizer:
         return Authorization(
             "limit", max_ms=limit_ms(seconds), account_id=account.id, reserved=exact_sum(amounts)
         )
+
+
+def paying_account(
+    session: Session, tenant_id: int, caller: str | None, named: str | None
+) -> Account | Authorization:
+    """The account that pays: the ``named`` one, else the ``caller``'s (a SIP endpoint or
+    an extension number), else the tenant's default; an :class:`Authorization` if none."""
+    if named:
+        found = account_by_name(session, tenant_id, named)
+        if found is None:
+            return Authorization("refuse", reason="unknown-account")
+    else:
+        # ``caller``: a SIP endpoint (user@domain) or already an extension number.
+        extension = caller if caller and "@" not in caller else None
+        found = account_for_extension(
+            session, tenant_id, extension or _extension(session, tenant_id, caller)
+        )
+    if found is None:
+        return Authorization("unlimited", reason="no-account")
+    return found
 
 
 def _extension(session: Session, tenant_id: int, endpoint: str | None) -> str | None:

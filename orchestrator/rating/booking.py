@@ -1,15 +1,19 @@
 """Pricing one xDR and booking it: which service, who pays, which tariff, the ledger line.
 
 Which xDRs cost money (``classify``): a leg that left or came in by a trunk, and
-conference legs. Services: a trunk leg the caller dialed (``callee``, ``transferred``,
+conference xDRs. Services: a trunk leg the caller dialed (``callee``, ``transferred``,
 click-to-call legs) is ``outgoing``, rated on the number dialed; a forward to a
 trunk is ``forwarded``; a trunk that called in is ``incoming``, rated on the number it
-called. Legs between a tenant's own phones and IVR spans cost nothing.
+called; a participant's time in a conference is ``conference``, rated on
+:data:`CONFERENCE_NUMBER` (the conference tariff's default rate): every participant costs
+the same, so a prepaid conference can be authorized for N participants without knowing
+who they are. Legs between a tenant's own phones and IVR spans cost nothing.
 
 Who pays (``payer``): the account a feature named on the leg (click-to-call
-``account``: the account's name or id in the tenant); else for ``outgoing`` the calling
-extension's account, for ``forwarded``/``incoming`` the dialed extension's, for
-``conference`` the leg's own; else the tenant's default account.
+``account``, a conference's owner's account: the account's name or id in the tenant);
+else for ``outgoing`` the calling extension's account, for ``forwarded``/``incoming``
+the dialed extension's, for ``conference`` the owner's (the CDR's caller extension),
+never the participant's own; else the tenant's default account.
 """
 
 from __future__ import annotations
@@ -41,11 +45,19 @@ from orchestrator.store.tariffs import load_tariff
 
 Result = Charge | Unrated
 
+#: The number a conference xDR is rated on: digits, so the conference tariff's default
+#: rate (prefix "") or a rate for prefix "0" prices it, whoever the participant is.
+CONFERENCE_NUMBER = "0"
+#: The number a voicemail xDR (the time a caller spent leaving a message) is rated on.
+VOICEMAIL_NUMBER = "0"
+
 
 def classify(session: Session, cdr: Cdr, leg: CdrLeg) -> tuple[Service, str] | None:
     """The service a leg is rated as and the number it is rated on; None: not billed."""
     if leg.service == "conference":
-        return Service.CONFERENCE, leg.number
+        return Service.CONFERENCE, CONFERENCE_NUMBER
+    if leg.service == "voicemail":
+        return Service.VOICEMAIL, VOICEMAIL_NUMBER
     if not leg.trunk:
         return None
     if leg.role == "caller":
@@ -86,7 +98,13 @@ def payer(session: Session, cdr: Cdr, leg: CdrLeg, service: Service) -> Account 
     if service is Service.OUTGOING:
         extension = cdr.caller_extension
     elif service is Service.CONFERENCE:
-        extension = leg.extension
+        # The conference's owner pays for every participant: the CDR's caller extension
+        # is the owner's (the participant's own extension is ``leg.extension``).
+        extension = cdr.caller_extension
+    elif service is Service.FORWARDED and leg.detail and leg.detail.isdigit():
+        extension = leg.detail  # the extension that forwarded (a forward's xDR detail)
+    elif service is Service.VOICEMAIL:
+        extension = leg.extension or cdr.called_extension  # the mailbox's extension
     else:
         extension = cdr.called_extension
     return account_for_extension(session, tenant_id, extension)
@@ -216,7 +234,11 @@ def book(
         account,
         EXACT.minus(amount),
         kind=kind,
-        description=f"{charge.service} call to {charge.number}"[:200],
+        description=(
+            "conference time"
+            if charge.service == Service.CONFERENCE
+            else f"{charge.service} call to {charge.number}"[:200]
+        ),
         charge_id=charge.id,
         detail=detail,
     )

@@ -1,10 +1,11 @@
 """The rating service: every CDR's xDRs charged exactly once, re-rating, prepaid cut-off.
 
-:class:`RatingService` is made of three parts, one module each: :class:`~.charging.CdrRater`
+:class:`RatingService` is made of four parts, one module each: :class:`~.charging.CdrRater`
 (rating each CDR exactly once, when it is written and in batches),
-:class:`~.rerate.Rerater` (re-rating a period under a database lease) and
-:class:`~.authorize.PrepaidAuthorizer` (may this call go ahead, and for how long); this
-module adds their shared state and the batch's schedule.
+:class:`~.rerate.Rerater` (re-rating a period under a database lease),
+:class:`~.authorize.PrepaidAuthorizer` (may this call go ahead, and for how long) and
+:class:`~.conference.ConferenceAuthorizing` (how long may a conference's participants go
+on); this module adds their shared state and the batch's schedule.
 
 Example::
 
@@ -28,6 +29,7 @@ from sqlmodel import Session
 
 from orchestrator.rating.authorize import PrepaidAuthorizer
 from orchestrator.rating.booking import TariffCache
+from orchestrator.rating.conference import ConferenceAuthorizing
 from orchestrator.rating.rerate import Rerater, RerateResult
 from orchestrator.store.models import utcnow
 
@@ -36,7 +38,7 @@ __all__ = ["RatingService", "RerateResult"]
 log = logging.getLogger(__name__)
 
 
-class RatingService(Rerater, PrepaidAuthorizer):
+class RatingService(Rerater, PrepaidAuthorizer, ConferenceAuthorizing):
     """See the module doc. ``sessions`` makes database sessions; ``cap_s`` is the longest
     a prepaid call is ever authorized for; ``batch_every_s`` the batch's period."""
 

@@ -29,6 +29,7 @@ from orchestrator.core.engine import Engine
 from orchestrator.core.errors import NotFoundError
 from orchestrator.core.events import Event, RecordingFinished, RecordingStarted
 from orchestrator.recordings.s3 import S3Storage
+from orchestrator.recordings.uploads import upload_loop
 from orchestrator.store import recordings as store
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.models import RecordingPublic, RecordingState, utcnow
@@ -36,7 +37,8 @@ from orchestrator.webhooks.worker import RetryPolicy
 
 log = logging.getLogger("orchestrator.recordings")
 
-# Which tenant a recorded leg belongs to (None: not ours).
+# Which tenant a recorded leg belongs to (None: not ours); for a recording of no leg (a
+# conference's), which tenant the recording's name belongs to.
 TenantLookup = Callable[[str], int | None]
 # Called with (tenant_id, the recording as JSON) after each upload.
 Listener = Callable[[int, dict[str, Any]], Awaitable[None] | None]
@@ -73,6 +75,9 @@ class RecordingService:
         self.poll_s = poll_s
         self.batch = batch
         self.lookups: list[TenantLookup] = []
+        self.name_lookups: list[TenantLookup] = []  # by recording name: conferences'
+        # Recording names another feature keeps on the engine itself (voicemail's "vm/").
+        self.skip_prefixes: list[str] = []
         self.listeners: list[Listener] = []
         self.uploaded = 0
         self._writes: asyncio.Queue[Callable[[], None]] = asyncio.Queue()
@@ -109,8 +114,8 @@ class RecordingService:
         self._wake.set()
 
     # -- engine events -----------------------------------------------------------------------
-    def tenant_of(self, leg_id: str) -> int | None:
-        for lookup in self.lookups:
+    def tenant_of(self, leg_id: str, lookups: Sequence[TenantLookup] | None = None) -> int | None:
+        for lookup in self.lookups if lookups is None else lookups:
             try:
                 tenant = lookup(leg_id)
             except Exception:
@@ -121,8 +126,17 @@ class RecordingService:
         return None
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, RecordingStarted) and event.leg_id:
-            tenant = self.tenant_of(event.leg_id)
+        if isinstance(event, RecordingStarted | RecordingFinished) and any(
+            event.recording.startswith(prefix) for prefix in self.skip_prefixes
+        ):
+            return
+        if isinstance(event, RecordingStarted):
+            # A leg's recording, or one of no leg (a conference's, by its name).
+            tenant = (
+                self.tenant_of(event.leg_id)
+                if event.leg_id
+                else self.tenant_of(event.recording, self.name_lookups)
+            )
             if tenant is None:
                 return
             at = datetime.fromtimestamp(event.timestamp, UTC)
@@ -174,20 +188,8 @@ class RecordingService:
 
     # -- uploads --------------------------------------------------------------------------------
     async def _uploader(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                due = await asyncio.to_thread(self._claim)
-            except Exception:
-                log.exception("could not read the recordings due for upload")
-                due = []
-            for item in due:
-                await self.upload(item)
-            if len(due) == self.batch:
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
-                    await self._wake.wait()
+        await upload_loop(self._wake, self._claim, self.upload, batch=self.batch,
+                          poll_s=self.poll_s, what="recordings", log=log)  # fmt: skip
 
     def _claim(self) -> list[store.DueUpload]:
         now = utcnow()

@@ -41,12 +41,15 @@ from orchestrator.store.models import (
     AliasCreate,
     AliasUpdate,
     ApiUser,
+    ConferenceRoom,
     Did,
     Extension,
     ExtensionCreate,
     ExtensionUpdate,
     IvrApp,
     OutboundRoute,
+    PagingGroup,
+    RingGroup,
     SipCredentials,
     Tenant,
     TenantCreate,
@@ -195,6 +198,29 @@ def _check_extension_free(
                 raise ConflictError(
                     f"{key} {values[key]} is already used in this tenant", field=key
                 )
+    if "number" in values:
+        stmt = select(ConferenceRoom.id).where(
+            ConferenceRoom.tenant_id == tenant_id, ConferenceRoom.number == values["number"]
+        )
+        if exists(session, stmt):
+            raise ConflictError(
+                f"number {values['number']} is a conference room of this tenant", field="number"
+            )
+        stmt = select(RingGroup.id).where(
+            RingGroup.tenant_id == tenant_id, RingGroup.number == values["number"]
+        )
+        if exists(session, stmt):
+            raise ConflictError(
+                f"number {values['number']} is a ring group of this tenant", field="number"
+            )
+        # *46<number> pages a group or calls an extension: one number cannot be both.
+        stmt = select(PagingGroup.id).where(
+            PagingGroup.tenant_id == tenant_id, PagingGroup.number == values["number"]
+        )
+        if exists(session, stmt):
+            raise ConflictError(
+                f"number {values['number']} is a paging group of this tenant", field="number"
+            )
 
 
 def _dids_routed_to(session: Session, tenant_id: int, number: str) -> list[str]:
@@ -205,8 +231,8 @@ def _dids_routed_to(session: Session, tenant_id: int, number: str) -> list[str]:
 
 
 def _check_not_a_destination(session: Session, extension: Extension, doing: str) -> None:
-    """Refuse to delete or renumber an extension that DIDs, IVR fallbacks or other
-    extensions' redirects still name."""
+    """Refuse to delete or renumber an extension that DIDs, IVR fallbacks, other
+    extensions' redirects or ring groups still name."""
     dids = _dids_routed_to(session, extension.tenant_id, extension.number)
     if dids:
         raise ConflictError(
@@ -228,6 +254,9 @@ def _check_not_a_destination(session: Session, extension: Extension, doing: str)
     from orchestrator.store.redirects import check_not_redirect_target
 
     check_not_redirect_target(session, extension, doing)
+    from orchestrator.store.ring_groups import check_not_in_groups
+
+    check_not_in_groups(session, extension.tenant_id, f"extension:{extension.number}", doing)
 
 
 def create_extension(*, session: Session, tenant_id: int, data: ExtensionCreate) -> Extension:

@@ -25,7 +25,8 @@ from sqlmodel import Session, col, select
 from orchestrator import validation as v
 from orchestrator.core.errors import ValidationError
 from orchestrator.store._common import bump_config, commit
-from orchestrator.store.models import Did, Extension, IvrApp, Tenant
+from orchestrator.store.dids import DESTINATION_TABLES
+from orchestrator.store.models import Did, Tenant
 
 REQUIRED = ("number", "pricing_batch")
 OPTIONAL = ("tenant_id", "destination")
@@ -117,12 +118,9 @@ def _check_against_db(session: Session, result: _Rows) -> None:
             for tid in session.exec(select(Tenant.id).where(col(Tenant.id).in_(chunk))).all()
             if tid is not None
         )
-        stmt = select(Extension.tenant_id, Extension.number).where(
-            col(Extension.tenant_id).in_(chunk)
-        )
-        targets.update((tid, "extension", number) for tid, number in session.exec(stmt).all())
-        apps = select(IvrApp.tenant_id, IvrApp.name).where(col(IvrApp.tenant_id).in_(chunk))
-        targets.update((tid, "ivr", name) for tid, name in session.exec(apps).all())
+        for kind, (model, key, _what) in DESTINATION_TABLES.items():
+            stmt = select(model.tenant_id, key).where(col(model.tenant_id).in_(chunk))
+            targets.update((tid, kind, value) for tid, value in session.exec(stmt).all())
     first_line: dict[str, int] = {}
     for line, row in result.rows:
         number, tenant_id, dest = row.get("number"), row["tenant_id"], row["destination"]
@@ -138,11 +136,11 @@ def _check_against_db(session: Session, result: _Rows) -> None:
             result.error(line, "destination", "destination: needs a tenant_id")
         elif (
             dest is not None
-            and dest.kind in ("extension", "ivr")
+            and dest.kind in DESTINATION_TABLES
             and tenant_id in tenants
             and (tenant_id, dest.kind, dest.target) not in targets
         ):
-            what = "extension" if dest.kind == "extension" else "IVR app"
+            what = DESTINATION_TABLES[dest.kind][2]
             result.error(
                 line,
                 "destination",

@@ -39,6 +39,7 @@ from orchestrator.store.models import (
     IvrAppUpdate,
     utcnow,
 )
+from orchestrator.store.ring_groups import check_not_in_groups
 
 __all__ = [
     "allocate_number",
@@ -181,6 +182,7 @@ def update_ivr_app(
                 "release them before renaming",
                 dids=numbers,
             )
+        check_not_in_groups(session, app.tenant_id, f"ivr:{app.name}", "before renaming")
     app.sqlmodel_update({**values, "updated_at": utcnow()})
     session.add(app)
     bump_config(session, app.tenant_id)
@@ -197,6 +199,7 @@ def delete_ivr_app(*, session: Session, app_id: int, scope: int | None = None) -
             f"IVR app {app.name} is reached by DIDs {', '.join(numbers)}; release them first",
             dids=numbers,
         )
+    check_not_in_groups(session, app.tenant_id, f"ivr:{app.name}", "first")
     session.delete(app)
     bump_config(session, app.tenant_id)
     commit(session, what="IVR app")

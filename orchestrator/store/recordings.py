@@ -191,8 +191,9 @@ def link_cdr(session: Session, cdr_id: int) -> int:
 
 
 def _link_by_leg(session: Session, row: Recording) -> None:
-    # The CDR may have been written before the recording finished (or was seen).
-    if row.cdr_id is not None:
+    # The CDR may have been written before the recording finished (or was seen). A
+    # recording of no leg (a conference's) is linked by its name in the CDR's recordings.
+    if row.cdr_id is not None or not row.leg_id:
         return
     found = session.exec(
         select(Cdr.id, Cdr.call_id)

@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from orchestrator import validation as v
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.pbx.codes import Number
 from orchestrator.store._common import (
     bump_config,
     commit,
@@ -35,6 +36,7 @@ from orchestrator.store._common import (
     refuse_nulls,
     tenant_for_write,
 )
+from orchestrator.store.feature_codes import check_number_free
 from orchestrator.store.models import (
     OutboundRoute,
     OutboundRouteCreate,
@@ -140,6 +142,12 @@ def _check_name_free(
         raise ConflictError(f"outbound route {name} already exists in this tenant", field="name")
 
 
+def _check_codes_free(session: Session, tenant_id: int, prefix: str, name: str) -> None:
+    """A prefix starting with ``*`` or ``#`` must not shadow a feature code (``*7`` would
+    take ``*72``) nor be shadowed by one: 409 (orchestrator/pbx/codes.py)."""
+    check_number_free(session, tenant_id, [Number("outbound_route", prefix, name)], field="prefix")
+
+
 def create_route(
     *, session: Session, data: OutboundRouteCreate, scope: int | None = None
 ) -> OutboundRoute:
@@ -149,6 +157,7 @@ def create_route(
     check_route_shape(values["prefix"], values["strip"], values["min_length"], values["max_length"])
     _check_trunk(session, tenant_id, values["trunk_id"])
     _check_name_free(session, tenant_id, values["name"])
+    _check_codes_free(session, tenant_id, values["prefix"], values["name"])
     route = OutboundRoute(**values, tenant_id=tenant_id)
     session.add(route)
     bump_config(session, tenant_id)
@@ -196,6 +205,8 @@ def update_route(
         _check_trunk(session, route.tenant_id, values["trunk_id"])
     if "name" in values:
         _check_name_free(session, route.tenant_id, values["name"], route_id)
+    if "prefix" in values:
+        _check_codes_free(session, route.tenant_id, merged["prefix"], merged["name"])
     route.sqlmodel_update({**values, "updated_at": utcnow()})
     session.add(route)
     bump_config(session, route.tenant_id)

@@ -21,6 +21,7 @@ from orchestrator.core.errors import ConflictError, NotFoundError, ValidationErr
 from orchestrator.settings import Settings
 from orchestrator.store._common import commit, exists, page, read_scoped, tenant_filter
 from orchestrator.store.models import (
+    EXTENSION_ROLES,
     ApiUser,
     ApiUserCreate,
     ApiUserUpdate,
@@ -53,7 +54,8 @@ def _check_name(session: Session, name: str, user_id: int | None = None) -> str:
 
 
 def _check_role(session: Session, data: ApiUserCreate) -> None:
-    """A system admin has no tenant; every other role one; an agent one of its extensions."""
+    """A system admin has no tenant; every other role one; an agent and a self-care user
+    one of its extensions."""
     if data.role == Role.SYSTEM_ADMIN:
         if data.tenant_id is not None:
             raise ValidationError(
@@ -63,14 +65,17 @@ def _check_role(session: Session, data: ApiUserCreate) -> None:
         raise ValidationError(
             f"tenant_id: a {data.role} needs an existing tenant", field="tenant_id"
         )
-    if data.role != Role.AGENT:
+    if data.role not in EXTENSION_ROLES:
         if data.extension_id is not None:
             raise ValidationError(
-                f"extension_id: only an agent has one, not a {data.role}", field="extension_id"
+                f"extension_id: only an agent or a user has one, not a {data.role}",
+                field="extension_id",
             )
         return
     if data.extension_id is None:
-        raise ValidationError("extension_id: an agent needs its extension", field="extension_id")
+        raise ValidationError(
+            f"extension_id: a {data.role} needs its extension", field="extension_id"
+        )
     extension = session.get(Extension, data.extension_id)
     if extension is None or extension.tenant_id != data.tenant_id:
         raise ValidationError(
@@ -85,8 +90,9 @@ def create_api_user(
     """Create an API user; returns it and its token (the only time the token is seen).
 
     A ``system_admin`` has no ``tenant_id``; every other role needs an existing one, and
-    an ``agent`` an ``extension_id`` of that tenant. With a ``scope`` (a tenant admin's
-    tenant) the ``tenant_id`` defaults to it, and another tenant is not found.
+    an ``agent`` or a ``user`` (self-care) an ``extension_id`` of that tenant. With a
+    ``scope`` (a tenant admin's tenant) the ``tenant_id`` defaults to it, and another
+    tenant is not found.
     """
     if scope is not None:
         if data.tenant_id is None:
@@ -180,11 +186,17 @@ def user_for_token(*, session: Session, token: str) -> ApiUser | None:
     return user
 
 
-def extension_number(*, session: Session, user: ApiUser) -> str | None:
-    """The number of an agent's own extension (None for other roles)."""
+def own_extension(*, session: Session, user: ApiUser) -> Extension | None:
+    """An agent's or a self-care user's own extension (None for other roles, or gone)."""
     if user.extension_id is None:
         return None
-    return session.exec(select(Extension.number).where(Extension.id == user.extension_id)).first()
+    return session.get(Extension, user.extension_id)
+
+
+def extension_number(*, session: Session, user: ApiUser) -> str | None:
+    """The number of an agent's or a self-care user's own extension (None for others)."""
+    extension = own_extension(session=session, user=user)
+    return None if extension is None else extension.number
 
 
 #: The rules for ``ORCH_ADMIN_TOKEN`` (README, Settings), said by the start-up error.

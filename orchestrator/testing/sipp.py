@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import functools
 import itertools
+import math
 import os
 import random
 import re
@@ -66,6 +67,8 @@ LOCAL_IP = "127.0.0.1"
 DTMF_MARKER = "<!-- dtmf -->"
 # Each stock pcap holds one RFC 2833 event of 140 ms; digits go out this far apart.
 DTMF_GAP_MS = 250
+# A "," in a DTMF string waits this long before the next digit.
+PAUSE, PAUSE_MS = ",", 1000
 # RTP port pairs (SIPp binds port and port+2) come from here, away from the
 # Asterisk RTP ranges (10000-15999) and from the ephemeral range.
 MEDIA_PORTS = range(20000, 29998, 4)
@@ -226,23 +229,39 @@ _DTMF_FILES["#"] = "dtmf_2833_pound.pcap"
 _RTP_OFFSET = 14 + 20 + 8  # Ethernet, IPv4, UDP headers in the stock captures
 
 
-def dtmf_pcap(digits: str, target: Path, *, gap_ms: int = DTMF_GAP_MS) -> float:
+def dtmf_pcap(
+    digits: str,
+    target: Path,
+    *,
+    gap_ms: int = DTMF_GAP_MS,
+    audio_s: float = 0.0,
+    silence_s: float = 0.0,
+) -> float:
     """Write one pcap playing ``digits`` as RFC 2833 events; return its length in seconds.
 
     The stock captures each hold the same RTP sequence numbers and timestamp, so
     played one after the other a receiver would take every digit after the first
-    for a retransmission of it; here each digit gets fresh ones.
+    for a retransmission of it; here each digit gets fresh ones. ``audio_s``: first
+    that many seconds of voice (a 440 Hz PCMU tone, 20 ms packets), then the digits.
+    A ``,`` in ``digits`` waits :data:`PAUSE_MS` before the next digit, as a phone's
+    dialing pause does (``"1234#1,,9"``: the PIN and 1, then 9 two seconds later).
     """
-    if not digits or any(d not in _DTMF_FILES for d in digits):
-        raise ValueError(f"DTMF digits must be 0-9, * or #, not {digits!r}")
-    header = b""
+    if digits and any(d not in _DTMF_FILES and d != PAUSE for d in digits):
+        raise ValueError(f"DTMF digits must be 0-9, * or # (, a pause), not {digits!r}")
+    if not digits.replace(PAUSE, "") and audio_s <= 0:
+        raise ValueError("a pcap needs digits or audio")
+    template = (PCAP_DIR / _DTMF_FILES["1"]).read_bytes()
+    header = template[:24]
     records: list[bytes] = []
     seq = random.randrange(1000, 30000)
     timestamp = random.randrange(1 << 16, 1 << 30)
     end = 0.0
-    for index, digit in enumerate(digits):
+    if audio_s > 0:
+        records, seq, timestamp = _audio_records(template, audio_s, seq, timestamp, silence_s)
+        end = silence_s + audio_s
+    start = end + 0.3 if audio_s > 0 else 0.0
+    for digit, delay in _dtmf_offsets(digits, gap_ms):
         data = (PCAP_DIR / _DTMF_FILES[digit]).read_bytes()
-        header = data[:24]
         offset, first = 24, None
         while offset + 16 <= len(data):
             sec, usec, incl, orig = struct.unpack("<IIII", data[offset : offset + 16])
@@ -250,18 +269,65 @@ def dtmf_pcap(digits: str, target: Path, *, gap_ms: int = DTMF_GAP_MS) -> float:
             offset += 16 + incl
             stamp = sec + usec / 1e6
             first = stamp if first is None else first
-            at = index * gap_ms / 1000 + (stamp - first)
+            at = start + delay + (stamp - first)
             end = max(end, at)
             struct.pack_into(">H", packet, _RTP_OFFSET + 2, seq & 0xFFFF)
-            struct.pack_into(">I", packet, _RTP_OFFSET + 4, timestamp & 0xFFFFFFFF)
+            # 8 kHz clock: each event's timestamp is where it starts.
+            event_ts = timestamp + round(delay * 8000)
+            struct.pack_into(">I", packet, _RTP_OFFSET + 4, event_ts & 0xFFFFFFFF)
             seq += 1
-            whole = int(at)
-            records.append(
-                struct.pack("<IIII", whole, round((at - whole) * 1e6), incl, orig) + packet
-            )
-        timestamp += gap_ms * 8  # 8 kHz clock
+            records.append(_record(at, incl, orig, bytes(packet)))
     target.write_bytes(header + b"".join(records))
     return end
+
+
+def _record(at: float, incl: int, orig: int, packet: bytes) -> bytes:
+    whole = int(at)
+    return struct.pack("<IIII", whole, round((at - whole) * 1e6), incl, orig) + packet
+
+
+def _ulaw(sample: int) -> int:
+    """G.711 mu-law of a 16-bit sample."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _audio_records(
+    template: bytes,
+    seconds: float,
+    seq: int,
+    timestamp: int,
+    silence_s: float = 0.0,
+    hz: float = 440.0,
+) -> tuple[list[bytes], int, int]:
+    """PCMU packets of a tone, on the Ethernet/IPv4/UDP headers of a stock capture (SIPp
+    sends each UDP payload; the UDP and IP lengths are set to match)."""
+    incl = struct.unpack("<I", template[32:36])[0]
+    first = template[40 : 40 + incl]
+    headers = bytearray(first[:_RTP_OFFSET])
+    ssrc = first[_RTP_OFFSET + 8 : _RTP_OFFSET + 12]
+    out: list[bytes] = []
+    quiet = round(silence_s * 50)
+    for n in range(quiet + round(seconds * 50)):
+        payload = (
+            bytes([0xFF]) * 160  # mu-law silence
+            if n < quiet
+            else bytes(
+                _ulaw(round(6000 * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)))
+                for i in range(160)
+            )
+        )
+        rtp = struct.pack(">BBHI", 0x80, 0x80 if n == 0 else 0x00, seq & 0xFFFF,
+                          timestamp & 0xFFFFFFFF) + ssrc + payload  # fmt: skip
+        struct.pack_into(">H", headers, 14 + 2, 20 + 8 + len(rtp))  # IPv4 total length
+        struct.pack_into(">HH", headers, 14 + 20 + 4, 8 + len(rtp), 0)  # UDP length, no sum
+        packet = bytes(headers) + rtp
+        out.append(_record(n * 0.02, len(packet), len(packet), packet))
+        seq, timestamp = seq + 1, timestamp + 160
+    return out, seq, timestamp
 
 
 # The hold's receives (the optional re-INVITE SIPp waits on, then the BYE): see call.xml.
@@ -270,18 +336,38 @@ _HOLD = re.compile(r'(<recv request="(?:INVITE|BYE)"[^>]* timeout=")\d+(" ontime
 
 def dtmf_pcap_length(digits: str, *, gap_ms: int = DTMF_GAP_MS) -> float:
     """How long :func:`dtmf_pcap` takes to play ``digits``, in seconds."""
-    return (len(digits) - 1) * gap_ms / 1000 + 0.14
+    offsets = _dtmf_offsets(digits, gap_ms)
+    return offsets[-1][1] + 0.14 if offsets else 0.0
+
+
+def _dtmf_offsets(digits: str, gap_ms: int) -> list[tuple[str, float]]:
+    """Each digit of ``digits`` with the second it starts at (``,`` is a pause)."""
+    out: list[tuple[str, float]] = []
+    at = 0.0
+    for char in digits:
+        if char == PAUSE:
+            at += PAUSE_MS / 1000
+            continue
+        out.append((char, at))
+        at += gap_ms / 1000
+    return out
 
 
 def _render(
-    scenario: str, workdir: Path, dtmf: str | None, hold_ms: int | None = None
+    scenario: str,
+    workdir: Path,
+    dtmf: str | None,
+    hold_ms: int | None = None,
+    audio_s: float = 0.0,
+    silence_s: float = 0.0,
 ) -> tuple[Path, float]:
-    """Copy a scenario into ``workdir`` with DTMF actions and hold time; return it, DTMF length."""
+    """Copy a scenario into ``workdir`` with DTMF (and voice) actions and hold time; return
+    it and the pcap's length."""
     text = (SCENARIOS / scenario).read_text()
     seconds = 0.0
-    if dtmf:
+    if dtmf or audio_s > 0:
         pcap = workdir / "dtmf.pcap"
-        seconds = dtmf_pcap(dtmf, pcap)
+        seconds = dtmf_pcap(dtmf or "", pcap, audio_s=audio_s, silence_s=silence_s)
         action = f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
         if DTMF_MARKER not in text:
             raise SippError(f"scenario {scenario} has no {DTMF_MARKER} marker")
@@ -521,18 +607,28 @@ async def call(
     dtmf: str | None = None,
     expect: int = 200,
     timeout: float = 20,
+    rtp_echo: bool = False,
+    audio_s: float = 0.0,
+    silence_s: float = 0.0,
 ) -> CallResult:
     """Call ``sip:<target>@<domain>`` as ``sip:<username>@<domain>`` and report the outcome.
 
     On 200 the call is ACKed, ``dtmf`` (digits 0-9, * and #) is sent as RFC 2833
     events, it is held ``hold_ms`` (at least as long as the DTMF takes) and hung
     up with BYE. Error finals (4xx/5xx/6xx) are ACKed and reported in ``status``;
-    ``expect`` is the status that makes ``result.ok`` true.
+    ``expect`` is the status that makes ``result.ok`` true. ``rtp_echo``: the phone sends
+    back every RTP packet it gets (a test can hear through it what reached it).
+    ``audio_s``: the phone speaks (a 440 Hz tone) that many seconds, after ``silence_s`` of
+    silence from the ACK, then sends ``dtmf``.
     """
     with tempfile.TemporaryDirectory(prefix="sipp-call-") as tmp:
         workdir = Path(tmp)
         dtmf_ms = round(dtmf_pcap_length(dtmf) * 1000) + 300 if dtmf else 0
-        scenario, _ = _render("call.xml", workdir, dtmf, hold_ms=max(hold_ms, dtmf_ms))
+        dtmf_ms += round((silence_s + audio_s) * 1000) + 300 if audio_s > 0 else 0
+        scenario, _ = _render(
+            "call.xml", workdir, dtmf, hold_ms=max(hold_ms, dtmf_ms), audio_s=audio_s,
+            silence_s=silence_s,
+        )  # fmt: skip
         factory = functools.partial(
             build_command,
             scenario=scenario,
@@ -543,7 +639,7 @@ async def call(
             keys={"sip_user": username, "sip_domain": domain, "sip_target": target},
             username=username,
             password=password,
-            extra=["-default_behaviors", "all,-bye"],
+            extra=["-default_behaviors", "all,-bye", *(["-rtp_echo"] if rtp_echo else [])],
         )
         returncode = await _run(factory, workdir, timeout)
         _check_ran(returncode, workdir)
@@ -649,6 +745,9 @@ class Answerer:
                 if self._proc.returncode is None:
                     await kill(self._proc)
                 if attempt + 1 < _BIND_RETRIES and _bind_failed(workdir):
+                    # A port held a moment longer (an RTP pair taken in a race, the
+                    # previous answerer on this port still exiting): try again shortly.
+                    await asyncio.sleep(0.5 * (attempt + 1))
                     continue
                 log = _debug_log(workdir)
                 self._cleanup()

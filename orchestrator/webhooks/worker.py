@@ -55,8 +55,13 @@ class RetryPolicy:
     def delay(self, attempt: int, rand: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         full = min(self.max_s, self.base_s * self.factor ** max(attempt - 1, 0))
-        r = (rand or random).random()
+        r = (rand or _JITTER).random()
         return full * (1 - self.jitter) + full * self.jitter * r
+
+
+# Its own generator, not the random module's: the global one belongs to the application
+# embedding the service (a property-based test's seeded draws saw it move under them).
+_JITTER = random.Random()
 
 
 class PublicResolver(aiohttp.ThreadedResolver):

@@ -76,7 +76,10 @@ def shell(service: str, tmp_path_factory: pytest.TempPathFactory) -> Session:
     # An empty directory of its own: examples that keep a reply in a file (tee call.json)
     # cannot meet another run's.
     workdir = tmp_path_factory.mktemp("docs-examples")
-    return Session(base_env({"ORCH": service, "TOKEN": ADMIN_TOKEN}), cwd=workdir)
+    # PYTHON / EXAMPLES: the examples' scripts (examples/*.py) with this interpreter.
+    env = {"ORCH": service, "TOKEN": ADMIN_TOKEN, "PYTHON": sys.executable,
+           "EXAMPLES": str(ROOT / "examples")}  # fmt: skip
+    return Session(base_env(env), cwd=workdir)
 
 
 EXAMPLES = collect(ROOT)

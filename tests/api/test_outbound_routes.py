@@ -154,7 +154,8 @@ def test_resolve_outbound(
     add_route(client, tenant_a, "intl", carrier, prefix="9", strip=1, min_length=5)
     add_route(client, tenant_a, "uk", carrier, prefix="900", strip=1, prepend="+", priority=50)
     add_route(client, tenant_a, "uk-cheap", cheap, prefix="900", strip=3, priority=10)
-    add_route(client, tenant_a, "star", cheap, prefix="*7", strip=2, max_length=4)
+    # "#7": no feature code starts so ("*7" would shadow *72, *73...: test_feature_codes.py).
+    add_route(client, tenant_a, "hash", cheap, prefix="#7", strip=2, max_length=4)
     add_route(client, tenant_a, "disabled", off, prefix="8", priority=0)
     add_route(client, tenant_b, "all", add_trunk(client, tenant_b, "b"), prefix="7")
 
@@ -171,10 +172,10 @@ def test_resolve_outbound(
         assert resolve_outbound(s, a, "901234") == OutboundTarget(
             f"trunk-t{a}-carrier", "01234", "+442079460000"
         )
-        assert resolve_outbound(s, a, "*7123").number == "123"
+        assert resolve_outbound(s, a, "#7123").number == "123"
         for number in (
             "9123",  # 3 digits after "9": under min_length 5
-            "*712345",  # over max_length 4
+            "#712345",  # over max_length 4
             "81234567",  # the trunk is disabled
             "7123456",  # another tenant's route
             "+442079460000",  # '+' is no digit of a route

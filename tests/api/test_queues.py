@@ -20,6 +20,8 @@ from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import ROUTING_VALUE, Routing
 from orchestrator.cti import CtiService
 from orchestrator.ivr import AppRegistry, AppSpec, IvrRunner, StaticDirectory
+from orchestrator.pbx.codes_install import store_flow
+from orchestrator.pbx.dispatch import PBX_CODE_FLOW, FeatureHandlers
 from orchestrator.queues.acd import QueueStats
 from orchestrator.queues.acd.places import Place
 from orchestrator.queues.acd.testing import AgentPhones, Answer
@@ -28,7 +30,6 @@ from orchestrator.queues.service import CallCenter
 from orchestrator.queues.store import runtime as store
 from orchestrator.queues.store.runtime import events_since
 from orchestrator.store.db import SessionFactory
-from orchestrator.store.endpoints import EndpointResolver
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
 
@@ -41,11 +42,11 @@ def support(tid: int) -> Routing:
     return Routing("ivr", {"flow": "support", "tenant": str(tid)})
 
 
-def feature(action: str, tid: int, endpoint: str) -> Routing:
-    """What the dialplan gives a feature code (*91...) call. Garbage no routing can carry
-    (``x;y``) reaches the feature as a missing value: the engine leaves it out."""
-    data = {"action": action, "tenant": str(tid), "endpoint": endpoint}
-    return Routing("feature", {k: v for k, v in data.items() if ROUTING_VALUE.fullmatch(v)})
+def feature(dialed: str, tid: int, endpoint: str) -> Routing:
+    """What the dialplan gives a feature code (*61...) call. Garbage no routing can carry
+    (``x;y``) reaches the flow as a missing value: the engine leaves it out."""
+    data = {"flow": "pbx.code", "tenant": str(tid), "endpoint": endpoint, "dialed": dialed}
+    return Routing("ivr", {k: v for k, v in data.items() if ROUTING_VALUE.fullmatch(v)})
 
 
 class Wired:
@@ -62,13 +63,20 @@ class Wired:
         """A new IVR runner, CTI service and call center (as a new run of the service)."""
         directory = StaticDirectory(self.engine)
         self.cti = CtiService(self.engine, directory)
-        registry = AppRegistry(builtins={"queue": queue_flow}, entry_point_group=None)
+        self.codes = FeatureHandlers()
+        registry = AppRegistry(
+            builtins={"queue": queue_flow, PBX_CODE_FLOW: store_flow(self.sessions, self.codes)},
+            entry_point_group=None,
+        )
 
         async def lookup(tenant: str, name: str) -> AppSpec | None:
+            if name == "pbx.code":
+                return AppSpec(name, PBX_CODE_FLOW, tenant)
             return AppSpec(name, "queue", tenant, settings={"queue": name})
 
         self.runner = IvrRunner(self.engine, registry, lookup, directory)
         self.center = self.make_center()
+        self.codes.update(self.center.codes.handlers())
         self.runner.queues = self.center.acd
         app = self.app
         services_of(app).cti, services_of(app).ivr_runner = self.cti, self.runner
@@ -81,7 +89,6 @@ class Wired:
             StaticDirectory(self.engine),
             self.sessions,
             cti=self.cti,
-            resolve=EndpointResolver(self.sessions).resolve,
             stats=QueueStats(),
             flush_s=0.02,
         )
@@ -423,38 +430,56 @@ def _stored_events(wired: Wired) -> list[dict[str, Any]]:
 
 
 def test_feature_codes_log_in_and_pause_an_agent(
-    client: TestClient, tenant_a: dict[str, Any], wired: Wired
+    client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any], wired: Wired
 ) -> None:
+    """The agents' handlers on the feature-code flow, at the default codes and at a code
+    the tenant changed through the API (the old one then refused)."""
     tid = tenant_a["id"]
     queue = add_queue(client, tenant_a)
     ann = add_agent(client, tenant_a, "101")
     member(client, queue, ann)
     add_agent(client, tenant_a, "102")  # an agent of no queue
-    played: list[tuple[str, str]] = []
     engine = wired.engine
 
-    def dial(action: str, endpoint: str) -> str:
+    def dial(dialed: str, endpoint: str) -> str:
         leg = call(client, lambda: engine.incoming_call(
-            caller="101", called="*9x", routing=feature(action, tid, endpoint)
+            caller="101", called=dialed, routing=feature(dialed, tid, endpoint)
         ))  # fmt: skip
         until(client, lambda: any(c[:2] == ("hangup", leg.id) for c in engine.commands))
-        prompt = next(c[2] for c in engine.commands if c[0] == "play" and c[1] == leg.id)
-        played.append((action, str(prompt)))
-        return str(prompt)
+        played = [c[2] for c in engine.commands if c[0] == "play" and c[1] == leg.id]
+        assert len(played) == 1, played
+        return str(played[0])
 
     agent = lambda: wired.center.acd.agents.get(tid, str(ann["id"]))  # noqa: E731
-    assert Prompt.AGENT_LOGGED_IN in dial("agent_login", "101@a.example")
+    assert Prompt.AGENT_LOGGED_IN in dial("*61", "101@a.example")
     assert list(agent().queues) == ["support"]
-    assert "paused" in dial("agent_pause", "101@a.example")
+    assert "paused" in dial("*63", "101@a.example")
     assert agent().paused
-    assert Prompt.AGENT_LOGGED_IN in dial("agent_pause", "101@a.example")
+    assert Prompt.AGENT_LOGGED_IN in dial("*63", "101@a.example")
     assert not agent().paused
-    assert Prompt.AGENT_LOGGED_OUT in dial("agent_logout", "101@a.example")
+    assert Prompt.AGENT_LOGGED_OUT in dial("*62", "101@a.example")
     assert not agent().queues
-    # Not an agent, an agent of no queue, another tenant's domain, garbage: refused.
-    for endpoint in ("555@a.example", "102@a.example", "101@b.example", "x;y"):
-        assert Prompt.AGENT_REFUSED in dial("agent_login", endpoint)
+    # Not an agent, an agent of no queue: refused by the handler. Another tenant's
+    # domain, a phone that is no extension, garbage: refused by the flow itself.
+    for endpoint in ("102@a.example",):
+        assert Prompt.AGENT_REFUSED in dial("*61", endpoint)
+    for endpoint in ("555@a.example", "101@b.example", "x;y", ""):
+        assert Prompt.FEATURE_NOT_AVAILABLE in dial("*61", endpoint)
     assert not agent().queues
+    # The old codes are forwarding codes now (no handler yet: "not available"); an
+    # unknown code is invalid.
+    assert Prompt.FEATURE_NOT_AVAILABLE in dial("*91", "101@a.example")
+    assert Prompt.FEATURE_INVALID in dial("*99", "101@a.example")
+    # The tenant moves agent_login to *71: the next call follows, *61 is refused.
+    resp = client.put(
+        f"/api/v1/tenants/{tid}/feature-codes", json={"codes": {"agent_login": "*71"}}
+    )
+    assert resp.status_code == 200, resp.text
+    assert Prompt.FEATURE_INVALID in dial("*61", "101@a.example")
+    assert not agent().queues
+    assert Prompt.AGENT_LOGGED_IN in dial("*71", "101@a.example")
+    assert list(agent().queues) == ["support"]
+    assert wired.center.codes.handled == 6
 
 
 def test_places_and_last_agents_in_the_store(

@@ -1,10 +1,12 @@
-"""The supervisor and agent roles: the route matrix of docs/roles.md, checked route by route,
-then each area with real objects (allowed, 403, another tenant's 404) and the WebSockets.
-The database's side (constraints, migration 0009) is in test_roles_store.py.
+"""The supervisor, agent and self-care user roles: the route matrix of docs/roles.md,
+checked route by route, then each area with real objects (allowed, 403, another tenant's
+404) and the WebSockets. The database's side (constraints, migrations 0009 and 0018) is in
+test_roles_store.py; the self-care routes themselves in test_self_care.py.
 
-Tenant A has extensions 101 (agent Ann, who has an API user), 102 (agent Bob) and 150
-(the supervisor's phone), queue ``support`` with both agents, and a supervisor API user;
-tenant B has extension 201 (agent Carl, with an API user) and queue ``sales``.
+Tenant A has extensions 101 (agent Ann, who has an API user), 102 (agent Bob, and Bob's
+self-care user Una) and 150 (the supervisor's phone), queue ``support`` with both agents,
+and a supervisor API user; tenant B has extension 201 (agent Carl, with an API user) and
+queue ``sales``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.api.conftest import bearer
 from tests.api.test_queues import Wired
 
 MATRIX_DOC = Path(__file__).resolve().parents[2] / "docs" / "roles.md"
-ROLES = ("tenant_admin", "supervisor", "agent")
+ROLES = ("tenant_admin", "supervisor", "agent", "user")
 
 
 def read_matrix() -> dict[tuple[str, str], dict[str, str]]:
@@ -69,6 +71,7 @@ class World:
     boss: dict[str, str]  # tenant A's supervisor's headers
     ann: dict[str, str]  # tenant A's agent on 101
     carl: dict[str, str]  # tenant B's agent on 201
+    una: dict[str, str]  # tenant A's self-care user on 102 (Bob's extension)
 
 
 def _ok(resp: Any, status: int = 200) -> Any:
@@ -112,6 +115,7 @@ def world(client: TestClient, tenant_a: dict[str, Any], tenant_b: dict[str, Any]
         boss=user("A boss", "supervisor", tenant_a),
         ann=user("Ann", "agent", tenant_a, "101"),
         carl=user("Carl", "agent", tenant_b, "201"),
+        una=user("Una", "user", tenant_a, "102"),
     )
 
 
@@ -157,7 +161,12 @@ def test_every_route_is_in_the_matrix() -> None:
 def test_each_route_refuses_what_the_matrix_says(api: TestClient, world: World, role: str) -> None:
     """Every HTTP route, with made-up ids: refused roles get 403 (or, for ``sys`` routes,
     a tenant admin 403/404), allowed ones anything but 401/403."""
-    headers = {"tenant_admin": world.admin["A"], "supervisor": world.boss, "agent": world.ann}
+    headers = {
+        "tenant_admin": world.admin["A"],
+        "supervisor": world.boss,
+        "agent": world.ann,
+        "user": world.una,
+    }
     checked = 0
     for (method, path), allowed in read_matrix().items():
         cell = allowed[role]
@@ -171,6 +180,7 @@ def test_each_route_refuses_what_the_matrix_says(api: TestClient, world: World, 
         if cell == "no":
             assert resp.status_code == 403, (method, path, resp.text)
             assert resp.json()["error_id"] == "permission-denied"
+            assert resp.json()["details"]["role"] == role, (method, path, resp.text)
         elif cell == "sys":
             assert resp.status_code in (403, 404), (method, path, resp.text)
         else:
@@ -417,6 +427,23 @@ def test_cti_websocket_roles(api: TestClient, world: World, wired: Wired) -> Non
         assert sub["error"]["error_id"] == "not-found", sub
 
 
+def test_self_care_user_has_no_cti_websocket(api: TestClient, world: World, wired: Wired) -> None:
+    """A user is closed before its welcome, whatever it would ask: no events of its
+    extension, no agent commands for the agent on its extension (Bob's)."""
+    for url, headers in (
+        ("/api/v1/ws", world.una),
+        (f"/api/v1/ws?token={world.una['Authorization'][7:]}", {}),
+    ):
+        with (
+            api.websocket_connect(url, headers=headers) as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.send_json({"id": "l", "type": "agent_login", "agent_id": world.agent["102"]})
+            ws.receive_json()
+        assert closed.value.code == 4403 and "self-care" in closed.value.reason
+    assert not wired.center.acd.agents.get(world.a, str(world.agent["102"])).queues
+
+
 def test_wallboard_is_for_supervisors(api: TestClient, world: World, wired: Wired) -> None:
     # Logged-in agents put their queues on the board.
     _ok(api.post(f"/api/v1/agents/{world.agent['101']}/login", headers=world.boss))
@@ -432,7 +459,7 @@ def test_wallboard_is_for_supervisors(api: TestClient, world: World, wired: Wire
     ):
         ws.receive_json()
     assert c.value.code == 4404
-    for agent in (world.ann, world.carl):
+    for agent in (world.ann, world.carl, world.una):
         with (
             api.websocket_connect("/api/v1/wallboard/ws", headers=agent) as ws,
             pytest.raises(WebSocketDisconnect) as closed,

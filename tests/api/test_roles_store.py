@@ -1,5 +1,6 @@
 """The database's side of the API roles: its CHECK constraints and foreign key, and
-migration 0009 over existing users, up and down, on SQLite and PostgreSQL."""
+migrations 0009 (supervisors, agents) and 0018 (self-care users) over existing users, up
+and down, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlmodel import Session, select
 
 from orchestrator.store import crud
@@ -27,6 +29,8 @@ from tests.conftest import POSTGRES_URL
         (Role.SUPERVISOR, False, False),  # a tenant's role without a tenant
         (Role.AGENT, False, True),
         (Role.SYSTEM_ADMIN, True, False),  # a system admin in a tenant
+        (Role.USER, True, False),  # a self-care user without its extension
+        (Role.USER, False, True),  # ... or without its tenant
     ],
 )
 def test_the_database_refuses_inconsistent_users(
@@ -48,11 +52,12 @@ def test_the_database_refuses_inconsistent_users(
         session.commit()
 
 
-def test_an_agent_user_goes_with_its_extension(session: Session) -> None:
+@pytest.mark.parametrize("role", [Role.AGENT, Role.USER])
+def test_an_extensions_user_goes_with_its_extension(session: Session, role: Role) -> None:
     t = crud.create_tenant(session=session, data=TenantCreate(name="A", sip_domain="a.example"))
     assert t.id is not None
     ext = crud.create_extension(session=session, tenant_id=t.id, data=ExtensionCreate(number="101"))
-    session.add(ApiUser(name="ann", role=Role.AGENT, tenant_id=t.id, extension_id=ext.id,
+    session.add(ApiUser(name="ann", role=role, tenant_id=t.id, extension_id=ext.id,
                         token_hash="1" * 64))  # fmt: skip
     session.commit()
     assert ext.id is not None
@@ -97,15 +102,20 @@ def _users(engine: sa.Engine) -> list[tuple[str, str, int | None]]:
         return [tuple(r) for r in rows]
 
 
-def _insert_user(engine: sa.Engine, name: str, role: str, tenant_id: int | None) -> None:
+def _insert_user(
+    engine: sa.Engine, name: str, role: str, tenant_id: int | None, extension_id: int | None = None
+) -> None:
+    # extension_id only when given: before 0009 there is no such column.
+    columns = "name, role, tenant_id, token_hash, created_at"
+    values = ":name, :role, :tenant_id, :hash, CURRENT_TIMESTAMP"
+    if extension_id is not None:
+        columns, values = f"{columns}, extension_id", f"{values}, :extension_id"
     with engine.begin() as conn:
         conn.execute(
-            sa.text(
-                "INSERT INTO api_users (name, role, tenant_id, token_hash, created_at)"
-                " VALUES (:name, :role, :tenant_id, :hash, CURRENT_TIMESTAMP)"
-            ),
-            {"name": name, "role": role, "tenant_id": tenant_id, "hash": name * 8},
-        )
+            sa.text(f"INSERT INTO api_users ({columns}) VALUES ({values})"),
+            {"name": name, "role": role, "tenant_id": tenant_id, "extension_id": extension_id,
+             "hash": name * 8},
+        )  # fmt: skip
 
 
 def test_migration_0009_keeps_users_and_goes_back(empty_db: sa.Engine) -> None:
@@ -133,5 +143,47 @@ def test_migration_0009_keeps_users_and_goes_back(empty_db: sa.Engine) -> None:
     assert _users(empty_db) == before
     with pytest.raises(sa.exc.IntegrityError):
         _insert_user(empty_db, "floor", "supervisor", 1)
+    upgrade(empty_db)
+    assert _users(empty_db) == before
+
+
+def test_migration_0018_admits_users_and_goes_back(empty_db: sa.Engine) -> None:
+    """Up: a user needs its extension like an agent; down: users go, the others stay."""
+    before_0018 = ScriptDirectory.from_config(alembic_config()).get_revision("0018_user_role")
+    previous = before_0018.down_revision  # whatever 0018 is chained on
+    assert isinstance(previous, str)
+    upgrade(empty_db, previous)
+    with empty_db.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO tenants (id, name, sip_domain, enabled, config_version, created_at,"
+                " updated_at) VALUES (1, 'A', 'a.example', true, 1, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO extensions (id, tenant_id, number, name, first_name, last_name,"
+                " caller_id_name, caller_id_number, enabled, sip_username, sip_password,"
+                " redirect_reason, created_at, updated_at) VALUES (1, 1, '101', '', '', '',"
+                " '', '', true, '101', 'secret', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    _insert_user(empty_db, "admin", "system_admin", None)
+    _insert_user(empty_db, "ann", "agent", 1, 1)
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_user(empty_db, "una", "user", 1, 1)  # not a role before 0018
+    before = _users(empty_db)
+    upgrade(empty_db, "0018_user_role")
+    assert _users(empty_db) == before
+    _insert_user(empty_db, "una", "user", 1, 1)
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_user(empty_db, "ulf", "user", 1)  # no extension
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_user(empty_db, "sam", "supervisor", 1, 1)  # still only agents and users
+    _downgrade(empty_db, previous)
+    assert _users(empty_db) == before
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_user(empty_db, "una", "user", 1, 1)
     upgrade(empty_db)
     assert _users(empty_db) == before

@@ -37,10 +37,15 @@ ENGINE_MARKS = [
     # AsteriskInstance.start() drops its Popen while Asterisk runs on (by design).
     pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
-ENGINES = ["fake", pytest.param("asterisk", marks=ENGINE_MARKS)]
+# The worlds that need no engine (free ports only) are marked no_engine: make test runs
+# them with the unit tests on both cores, and the rest with the real-engine tests.
+ENGINES = [
+    pytest.param("fake", marks=pytest.mark.no_engine),
+    pytest.param("asterisk", marks=ENGINE_MARKS),
+]
 # The suites also run on FreeSWITCH: the adapter over the fake FreeSWITCH peer (no
 # engine needed), and for the feature level the whole service over it (worlds.py).
-DRIVERS = [*ENGINES, "freeswitch"]
+DRIVERS = [*ENGINES, pytest.param("freeswitch", marks=pytest.mark.no_engine)]
 DIALPLAN_FILE = "zz_conformance.conf"
 
 

@@ -1,6 +1,7 @@
 """The conference contract (``Engine.conferences``) on the FakeEngine and the real Asterisk.
 
-Members join with flags, are muted, deafened, held, told something all at once, recorded,
+Members join with flags, are muted, deafened, held, told something all at once, recorded
+(a WAV as long as it ran; on a real engine, holding what was said and played),
 leave, and the conference ends with every member still up and under control. What the
 members hear is checked where the driver can check it (DTMF keyed by one member's far end
 reaches another's); mute, deaf and hold are checked through the state and the events.
@@ -9,7 +10,10 @@ reaches another's); mute, deaf and hold are checked through the state and the ev
 from __future__ import annotations
 
 import asyncio
+import io
+import math
 import uuid
+import wave
 from typing import Any
 
 import pytest
@@ -19,6 +23,7 @@ from orchestrator.core.events import (
     ConferenceEnded,
     ConferenceMemberJoined,
     ConferenceMemberLeft,
+    ConferenceMemberTalking,
     ConferenceMemberUpdated,
     EngineConnected,
     LegDisconnected,
@@ -30,6 +35,16 @@ from orchestrator.core.events import (
 )
 from tests.conformance.drivers import Driver, Events, FarEnd
 from tests.conformance.test_engine_contract import recording_name, still_ours, wait_connected
+
+
+def wav_of(audio: bytes) -> tuple[float, float]:
+    """A recording's length (s) and its loudest 0.1 s (RMS): 8 kHz 16-bit mono WAV."""
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
+        samples = memoryview(wav.readframes(wav.getnframes())).cast("h").tolist()
+    windows = [samples[i : i + 800] for i in range(0, len(samples) - 799, 800)]
+    loudest = max((math.sqrt(sum(x * x for x in w) / len(w)) for w in windows), default=0.0)
+    return len(samples) / 8000, loudest
 
 
 def conference_id() -> str:
@@ -53,7 +68,7 @@ async def wait_left(events: Events, conf: str, leg_id: str) -> ConferenceMemberL
     return left
 
 
-async def wait_updated(events: Events, leg_id: str, **flags: bool) -> None:
+async def wait_updated(events: Events, leg_id: str, **flags: bool | str | None) -> None:
     await events.wait_for(
         lambda e: (
             isinstance(e, ConferenceMemberUpdated)
@@ -157,15 +172,17 @@ async def test_play_to_all_and_record(driver: Driver, events: Events) -> None:
     engine, conferences = driver.engine, driver.engine.conferences
     conf = conference_id()
     await conferences.create(conf)
-    for far in (FarEnd("audio"), FarEnd()):
-        call = await driver.answered_call(far=far)
-        await conferences.join(conf, call.leg_id)
+    # Recorded from before anyone is in (a recorded room before its first caller: it may
+    # start only once someone is, as on FreeSWITCH); the one member's far end is silent.
+    call = await driver.answered_call(far=FarEnd())
     name = recording_name()
     assert await conferences.record(conf, name) == name
+    await conferences.join(conf, call.leg_id)
     started = await events.wait_for(
         lambda e: isinstance(e, RecordingStarted) and e.recording == name
     )
     assert started.leg_id == ""
+    await asyncio.sleep(1.0)
     pid = await conferences.play(conf, "sound:beep")
     assert pid.startswith(engine.id_prefix)
     await events.wait_for(lambda e: isinstance(e, PlaybackStarted) and e.playback_id == pid)
@@ -178,7 +195,15 @@ async def test_play_to_all_and_record(driver: Driver, events: Events) -> None:
     await engine.stop_recording(name)
     done = await events.wait_for(lambda e: isinstance(e, RecordingFinished) and e.recording == name)
     assert (done.leg_id, done.state) == ("", "done")
-    assert (await engine.recording_file(name))[:4] == b"RIFF"
+    # A WAV as long as the recording ran (silence when nobody speaks); on a real engine,
+    # with the beeps in it. (Asterisk's recording of a lone quiet member once held only
+    # the beeps, or a bare WAV header without them.)
+    seconds, loudest = wav_of(await engine.recording_file(name))
+    ran = done.timestamp - started.timestamp
+    assert abs(seconds - ran) < 0.5, (seconds, ran)
+    assert abs(done.duration - seconds) <= 1.0, (done.duration, seconds)
+    if driver.records_audio:
+        assert loudest > 500, loudest
     await engine.delete_recording(name)
     await conferences.end(conf)
     # No such conference: refused.
@@ -263,3 +288,190 @@ async def test_a_member_gone_while_the_link_was_down(driver: Driver, events: Eve
     await wait_updated(events, c, held=True)
     await driver.engine.conferences.end(conf)
     await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+
+
+async def test_a_coach_is_heard_by_its_target_only(driver: Driver, events: Events) -> None:
+    """Coaching: state, events and refusals (what the members hear: tests/engine)."""
+    conferences = driver.engine.conferences
+    conf = conference_id()
+    await conferences.create(conf)
+    a, b, c = [(await driver.answered_call()).leg_id for _ in range(3)]
+    for leg_id in (a, b, c):
+        await conferences.join(conf, leg_id)
+        await events.wait_for(lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None)
+    await conferences.coach(a, b)
+    await wait_updated(events, a, coaching=b, muted=False)
+    coaching = {m.leg_id: m.coaching for m in conferences.members(conf)}
+    assert coaching == {a: b, b: None, c: None}
+    # Mute and hold act on a coach as on anyone; it goes on coaching after them.
+    await conferences.mute(a)
+    await wait_updated(events, a, muted=True, coaching=b)
+    await conferences.mute(a, False)
+    await wait_updated(events, a, muted=False, coaching=b)
+    await conferences.hold(a)
+    await wait_updated(events, a, held=True, coaching=b)
+    await conferences.hold(a, False)
+    await wait_updated(events, a, held=False, coaching=b)
+    # Another target: the whisper moves; None ends it.
+    await conferences.coach(a, c)
+    await wait_updated(events, a, coaching=c)
+    await conferences.coach(a, None)
+    await wait_updated(events, a, coaching=None, muted=False, held=False)
+    assert all(m.coaching is None for m in conferences.members(conf))
+    # Refused: itself, a leg of no conference, a coach in no conference, another
+    # conference's member; nothing changes.
+    other = await driver.answered_call()
+    elsewhere = conference_id()
+    await conferences.create(elsewhere)
+    far = await driver.answered_call()
+    await conferences.join(elsewhere, far.leg_id)
+    updates = len(events.all(lambda e: isinstance(e, ConferenceMemberUpdated)))
+    with pytest.raises(ValidationError):
+        await conferences.coach(a, a)
+    with pytest.raises(ValidationError):
+        await conferences.coach(a, other.leg_id)
+    with pytest.raises(ValidationError):
+        await conferences.coach(a, far.leg_id)
+    with pytest.raises(NotFoundError):
+        await conferences.coach(other.leg_id, a)
+    assert len(events.all(lambda e: isinstance(e, ConferenceMemberUpdated))) == updates
+    # The target leaves: coaching ends, the coach stays a member.
+    await conferences.coach(c, b)
+    await wait_updated(events, c, coaching=b)
+    await conferences.leave(b)
+    await wait_left(events, conf, b)
+    await wait_updated(events, c, coaching=None)
+    assert sorted(m.leg_id for m in conferences.members(conf)) == sorted([a, c])
+    # A target that hangs up, a coach that hangs up: the others go on.
+    d, gone = [(await driver.answered_call()).leg_id for _ in range(2)]
+    for leg_id in (d, gone):
+        await conferences.join(conf, leg_id)
+    await conferences.coach(d, gone)
+    await wait_updated(events, d, coaching=gone)
+    await driver.caller_hangs_up(gone)
+    assert (await wait_left(events, conf, gone)).reason == "hangup"
+    await wait_updated(events, d, coaching=None)
+    await conferences.coach(d, a)
+    await wait_updated(events, d, coaching=a)
+    await driver.caller_hangs_up(d)
+    assert (await wait_left(events, conf, d)).reason == "hangup"
+    assert sorted(m.leg_id for m in conferences.members(conf)) == sorted([a, c])
+    assert all(m.coaching is None for m in conferences.members(conf))
+    # The end with a coach in: every member stays up.
+    await conferences.coach(a, c)
+    await wait_updated(events, a, coaching=c)
+    await conferences.end(conf)
+    for leg_id in (a, c):
+        assert (await wait_left(events, conf, leg_id)).reason == "ended"
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded) and e.conference_id == conf)
+    assert {h.leg_id for h in events.all(lambda h: isinstance(h, LegHungUp))} == {d, gone}
+    for leg_id in (a, b, c):
+        await still_ours(driver, events, leg_id)
+    await conferences.end(elsewhere)
+
+
+def talking(events: Events, leg_id: str) -> list[bool]:
+    return [
+        e.talking
+        for e in events.all(lambda e: isinstance(e, ConferenceMemberTalking) and e.leg_id == leg_id)
+    ]
+
+
+async def test_talk_detection(driver: Driver, events: Events) -> None:
+    """A member's far end speaks, then is silent: started, then stopped; a member that
+    leaves while talking is told it stopped before it is told it left."""
+    conferences = driver.engine.conferences
+    conf = conference_id()
+    await conferences.create(conf)
+    speaker = await driver.answered_call(far=FarEnd.talks(after=2))
+    silent = await driver.answered_call()
+    for call in (speaker, silent):
+        await conferences.join(conf, call.leg_id)
+    started = await events.wait_for(
+        lambda e: isinstance(e, ConferenceMemberTalking) and e.leg_id == speaker.leg_id, 15
+    )
+    assert (started.conference_id, started.talking) == (conf, True)
+    await events.wait_for(lambda e: talking(events, speaker.leg_id) == [True, False], 15)
+    # Still talking as it leaves: stopped, then left.
+    loud = await driver.answered_call(far=FarEnd("audio"))
+    await conferences.join(conf, loud.leg_id)
+    await events.wait_for(lambda e: talking(events, loud.leg_id) == [True], 15)
+    await conferences.leave(loud.leg_id)
+    left = await wait_left(events, conf, loud.leg_id)
+    assert talking(events, loud.leg_id) == [True, False]
+    stopped = events.find(
+        lambda e: (
+            isinstance(e, ConferenceMemberTalking) and e.leg_id == loud.leg_id and not e.talking
+        )
+    )
+    assert events.events.index(stopped) < events.events.index(left)
+    # Or as it hangs up.
+    hangs_up = await driver.answered_call(far=FarEnd("audio"))
+    await conferences.join(conf, hangs_up.leg_id)
+    await events.wait_for(lambda e: talking(events, hangs_up.leg_id) == [True], 15)
+    await driver.caller_hangs_up(hangs_up.leg_id)
+    left = await wait_left(events, conf, hangs_up.leg_id)
+    assert left.reason == "hangup" and talking(events, hangs_up.leg_id) == [True, False]
+    assert talking(events, silent.leg_id) == []
+    await conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+
+
+async def test_a_coach_outlives_a_restart(driver: Driver) -> None:
+    events, conferences = driver.events, driver.engine.conferences
+    conf = conference_id()
+    await conferences.create(conf)
+    a, b, c, d = [(await driver.answered_call()).leg_id for _ in range(4)]
+    for leg_id in (a, b, c, d):
+        await conferences.join(conf, leg_id)
+        await events.wait_for(lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None)
+    await conferences.coach(a, b)
+    await wait_updated(events, a, coaching=b)
+    await driver.restart(kept={a, b, c})
+    engine, events = driver.engine, driver.events
+    await driver.gone(d)
+    await engine.conferences.create(conf)
+    for leg_id in (a, b, c):
+        back = await events.wait_for(
+            lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None
+        )
+        assert back.resumed is True
+    await wait_updated(events, a, coaching=b)
+    coaching = {m.leg_id: m.coaching for m in engine.conferences.members(conf)}
+    assert coaching == {a: b, b: None, c: None}
+    # Still under control: coaching ends, the conference ends; all stay up.
+    await engine.conferences.coach(a, None)
+    await wait_updated(events, a, coaching=None)
+    await engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded))
+    for leg_id in (a, b, c):
+        await still_ours(driver, events, leg_id)
+
+
+async def test_a_taken_dialplan_call_joins_a_conference(driver: Driver, events: Events) -> None:
+    """Peter calls Alice in the dialplan; the call is taken (Engine.take) and both join a
+    conference, where a third party joins them: they leave their connection for it."""
+    caller, callee = await driver.dialplan_call()
+    await driver.engine.take([caller, callee])
+    await wait_connected(events, caller, callee)
+    conf = conference_id()
+    await driver.engine.conferences.create(conf)
+    third = await driver.answered_call()
+    for leg_id in (caller, callee, third.leg_id):
+        await driver.engine.conferences.join(conf, leg_id)
+    for leg_id in (caller, callee, third.leg_id):
+        await events.wait_for(lambda e, leg_id=leg_id: joined(events, conf, leg_id) is not None)
+    members = {m.leg_id for m in driver.engine.conferences.members(conf)}
+    assert members == {caller, callee, third.leg_id}
+    # Alice hangs up; the others go on.
+    await driver.engine.hangup(callee)
+    await events.hung_up(callee)
+    await wait_left(events, conf, callee)
+    assert {m.leg_id for m in driver.engine.conferences.members(conf)} == {
+        caller,
+        third.leg_id,
+    }
+    await driver.engine.conferences.end(conf)
+    await events.wait_for(lambda e: isinstance(e, ConferenceEnded) and e.conference_id == conf)
+    for leg_id in (caller, third.leg_id):
+        await still_ours(driver, events, leg_id)

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from orchestrator.core.engine import Engine, SupervisionMode
-from orchestrator.core.errors import CallError, LegGoneError, NotFoundError, ValidationError
+from orchestrator.core.errors import (
+    CallError,
+    ConflictError,
+    LegGoneError,
+    NotFoundError,
+    ValidationError,
+)
 from orchestrator.core.events import (
     EngineConnected,
     EngineDisconnected,
@@ -516,3 +522,111 @@ async def test_transfer_to_a_dialled_target_leaves_our_control(
     with pytest.raises(CallError):  # not ours any more (or already gone)
         await driver.engine.play(a.leg_id, "sound:beep")
     await still_ours(driver, events, b.leg_id)
+
+
+# -- take: a call the engine switched alone comes under control --------------------------------
+
+
+async def test_take_a_dialplan_call(driver: Driver, events: Events) -> None:
+    """Both parties of a dialplan call become legs at once, with their channel ids, and
+    still talk to each other; they are then legs like any other."""
+    caller, callee = await driver.dialplan_call()
+    engine = driver.engine
+    assert engine.leg(caller) is None and engine.leg(callee) is None
+    assert await engine.take([caller, callee]) == [caller, callee]
+    for channel_id in (caller, callee):
+        created = await events.leg_created(channel_id)
+        assert created.state == "up"
+        assert created.routing is not None and created.routing.service == "taken"
+        leg = engine.leg(channel_id)
+        assert leg is not None and leg.alive
+    await wait_connected(events, caller, callee)
+    assert events.find(lambda e: isinstance(e, LegDisconnected)) is None
+    # Taken again: refused, as any leg of ours.
+    with pytest.raises(ValidationError):
+        await engine.take([caller])
+    # Ours now: disconnect, then a playback on each runs to its end; a hangup ends one.
+    await engine.disconnect(caller)
+    await wait_disconnected(events, callee, caller)
+    await still_ours(driver, events, caller)
+    await still_ours(driver, events, callee)
+    await engine.hangup(callee)
+    assert (await events.hung_up(callee)).cause == 16
+    await driver.gone(callee)
+    assert await driver.exists(caller)
+    await engine.hangup(caller)
+    await events.hung_up(caller)
+
+
+async def test_take_refuses_what_it_cannot_take(driver: Driver, events: Events) -> None:
+    engine = driver.engine
+    ringing = await driver.dialplan_call(answered=False)
+    for bad in ([], ["x", "y", "z"], ["x", "x"], ["bad id;"]):
+        with pytest.raises(ValidationError):
+            await engine.take(bad)
+    with pytest.raises(ConflictError):  # not answered yet
+        await engine.take(list(ringing))
+    assert engine.leg(ringing[0]) is None and engine.leg(ringing[1]) is None
+    ours = await driver.answered_call()
+    with pytest.raises(ValidationError):  # already a leg
+        await engine.take([ours.leg_id])
+    caller, _ = await driver.dialplan_call()
+    with pytest.raises(LegGoneError):  # one channel gone: nothing is taken
+        await engine.take([caller, f"{caller}-gone"])
+    assert engine.leg(caller) is None
+    assert events.find(lambda e: isinstance(e, LegCreated) and e.leg_id == caller) is None
+
+
+async def test_taken_legs_kept_across_a_restart(driver: Driver) -> None:
+    caller, callee = await driver.dialplan_call()
+    await driver.engine.take([caller, callee])
+    await wait_connected(driver.events, caller, callee)
+    await driver.restart(kept={caller, callee})
+    events = driver.events
+    for channel_id in (caller, callee):
+        resumed = await events.leg_created(channel_id)
+        assert resumed.resumed is True and resumed.state == "up"
+    # Their connection is still there, reported again.
+    await wait_connected(events, caller, callee)
+    await driver.engine.hangup(caller)
+    await events.hung_up(caller)
+
+
+async def test_take_back_a_leg_transferred_away(driver: Driver, events: Events) -> None:
+    """A leg transferred into the dialplan is not ours any more; taken, it is again (a new
+    LegCreated, the same id)."""
+    call = await driver.answered_call()
+    engine = driver.engine
+    await engine.transfer(call.leg_id, Extension(driver.tenant, "300"))
+    await events.wait_for(lambda e: isinstance(e, LegLeftApp) and e.leg_id == call.leg_id)
+    with pytest.raises(CallError):
+        await engine.play(call.leg_id, "sound:beep")
+    assert await engine.take([call.leg_id]) == [call.leg_id]
+    created = events.all(lambda e: isinstance(e, LegCreated) and e.leg_id == call.leg_id)
+    assert len(created) == 2 and created[1].routing.service == "taken"
+    await still_ours(driver, events, call.leg_id)
+    await engine.hangup(call.leg_id)
+    await events.hung_up(call.leg_id)
+
+
+# -- message waiting (orchestrator/pbx/mwi.py pushes it) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint, new, old",
+    [("101", 1, 0), ("101@a.example\r\nX-Injected: 1", 1, 0), ("101@a.example", -1, 0),
+     ("101@a.example", 1, 100_000)],
+)  # fmt: skip
+async def test_message_waiting_refuses_what_no_phone_could_read(
+    driver: Driver, endpoint: str, new: int, old: int
+) -> None:
+    with pytest.raises(ValidationError):
+        await driver.engine.set_message_waiting(endpoint, new, old)
+
+
+async def test_message_waiting_for_an_endpoint_with_no_phone_is_no_error(driver: Driver) -> None:
+    # A user the engine does not know, or one not registered: nothing to send, no error
+    # (the reconciler sends it again when a phone registers). The SIPp phone receiving
+    # the NOTIFY is tests/engine/test_mwi.py (Asterisk) and test_adapter_mwi.py (peer).
+    await driver.engine.set_message_waiting("nobody@conformance.example", 2, 1)
+    await driver.engine.set_message_waiting("nobody@conformance.example", 0, 0)

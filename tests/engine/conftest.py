@@ -32,7 +32,8 @@ from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("ORCH_ASTERISK__ROOT", "/var/cache/orchestrator/asterisk-root"))
 # ORCH_TEST_SLOT=k (1-9) gives a developer's parallel run its own engine instance
-# ("test<k>") and ports (+100*k), so several people can run tests/engine at once.
+# ("test<k>") and ports (+100*k), so several people can run tests/engine at once; under
+# pytest -n, ORCH_TEST_SLOTS gives each worker its own (tests/conftest.py).
 SLOT = int(os.environ.get("ORCH_TEST_SLOT", "0"))
 # The orchestrator service the test engine fetches SIP users from (see tests/engine/test_*).
 TEST_API_PORT = 18000 + 100 * SLOT
@@ -42,6 +43,10 @@ PORTS = (
     if SLOT else PRESETS["test"]
 )  # fmt: skip
 
+
+# How long a call to an extension rings (ORCH_RING_TIMEOUT_S; 30 s by default): short, so
+# that the no-answer test waits 10 s, not 30; long enough for every test that answers.
+RING_TIMEOUT_S = 10
 
 # The S3-compatible server (moto) recordings are uploaded to, and its bucket.
 S3_PORT = 18050 + 100 * SLOT
@@ -105,6 +110,13 @@ def make_instance() -> AsteriskInstance:
 @shared
 def asterisk() -> Iterator[AsteriskInstance]:
     """The running test instance of Asterisk (ports: ARI 18088, AMI 15038, SIP 15060)."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1 and not os.environ.get(
+        "ORCH_TEST_SLOTS"
+    ):
+        pytest.fail(
+            "engine tests on several xdist workers need a slot each: "
+            "ORCH_TEST_SLOTS=a,b (see tests/conftest.py), or run them without -n"
+        )
     instance = make_instance()
     instance.install()
     started_here = instance.pid() is None
@@ -200,6 +212,7 @@ def service(
         s3_access_key_id="test",
         s3_secret_access_key="test",
         recording_upload_poll_s=0.5,
+        ring_timeout_s=RING_TIMEOUT_S,
         # SIPp phones send no RTP and do not answer OPTIONS once registered; the
         # dead-phone tests restart the service with short real timeouts.
         **SIPP_PHONE_SETTINGS,

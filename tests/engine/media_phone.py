@@ -225,6 +225,9 @@ class MediaPhone:
         self.local_port = local_port
         self.tone_hz = tone_hz
         self.hangup_after_s = hangup_after_s
+        # While set, the phone sends silence (its RTP goes on, as a quiet phone's does):
+        # the engine's talk detection hears it stop talking.
+        self.silent = False
         self.received: list[tuple[float, bytes]] = []
         self.raw = 0  # every datagram, PCMU or not
         self.peer: tuple[str, int] | None = None
@@ -287,8 +290,9 @@ class MediaPhone:
             if self.peer is None:
                 self.peer = self._engine_media()
             if self.peer is not None and self._transport is not None:
+                amplitude = 0 if self.silent else AMPLITUDE
                 payload = bytes(
-                    ulaw_encode(round(AMPLITUDE * math.sin(step * (phase + i))))
+                    ulaw_encode(round(amplitude * math.sin(step * (phase + i))))
                     for i in range(FRAME)
                 )
                 header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, stamp & 0xFFFFFFFF, ssrc)
@@ -329,6 +333,14 @@ class MediaPhone:
             ulaw_decode(b) for at, payload in self.received if since <= at < until for b in payload
         ]
         return tone_level(samples, hz)
+
+    def loudness(self, *, since: float, until: float) -> float:
+        """The RMS of everything the phone received between two monotonic times (music,
+        a prompt, tones: anything but silence)."""
+        samples = [
+            ulaw_decode(b) for at, payload in self.received if since <= at < until for b in payload
+        ]
+        return math.sqrt(sum(x * x for x in samples) / len(samples)) if samples else 0.0
 
     def packets(self, *, since: float, until: float) -> int:
         return sum(1 for at, _ in self.received if since <= at < until)

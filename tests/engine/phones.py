@@ -19,7 +19,8 @@ contact ports and place calls from them::
         ...
 
 SIPp ports come from the run's slot (see ``ORCH_TEST_SLOT`` in conftest.py): slot k owns
-16000+100k to 16099+100k, and each module owns a block of it in ``BLOCKS``.
+200 ports, offsets 0-99 at 16000+100k and 100-199 at 19000+100k, and each module owns a
+block of them in ``BLOCKS``.
 """
 
 from __future__ import annotations
@@ -42,15 +43,19 @@ from tests.engine.conftest import SLOT, Service
 # -- ports -------------------------------------------------------------------
 
 PHONE_PORT_BASE = 16000
+PHONE_PORT_BASE_2 = 19000  # offsets 100-199 (16100+ is the next slot's)
 PORTS_PER_SLOT = 100
+OFFSETS = 200
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
-# Offset 17 is free (test_foundation.py's fixed 16101-16212 sit in slots 1-2, though).
+# Offset 17 and 195-199 are free. No module may take a port of its
+# own outside this table: two slots' runs (pytest -n 2 with ORCH_TEST_SLOTS, or two
+# developers) must never share one.
 BLOCKS: dict[str, range] = {
     "test_queues_wallboard": range(0, 10),  # not using the helper (yet)
     "test_queues_restart": range(12, 17),  # not using the helper (yet)
-    "test_cdrs_flows": range(30, 38),  # not using the helper (yet)
+    "test_cdrs_flows": range(30, 38),
     "test_observe": range(40, 42),
     "test_cdrs_gaps": range(42, 48),
     "test_cti": range(50, 52),
@@ -65,8 +70,33 @@ BLOCKS: dict[str, range] = {
     "test_registration_events": range(18, 20),
     "test_registration_events_2": range(10, 12),  # the same module's second block
     "test_dead_phones": range(52, 60),
+    "test_conference_rooms": range(38, 40),
+    "test_conference_rooms_2": range(48, 50),
     "conformance": range(92, 95),  # tests/conformance/worlds.py: phones
     "conformance_2": range(98, 100),  # tests/conformance/worlds.py: the carrier
+    "test_conferences": range(68, 70),
+    "test_conferences_2": range(78, 80),  # the same module's second block
+    "test_adapter_take": range(100, 102),
+    "test_conferences_audio": range(102, 104),
+    "test_conferences_audio_2": range(104, 106),  # the same module's second block
+    "test_feature_codes": range(106, 111),
+    "test_follow_me": range(128, 135),
+    "test_ivr": range(140, 141),
+    "test_recordings_s3": range(141, 142),
+    "test_trunks": range(142, 145),
+    "test_prepaid": range(145, 148),
+    "test_foundation": range(148, 156),
+    "test_call_forwarding": range(111, 119),
+    "test_mwi": range(156, 161),
+    "test_voicemail": range(161, 168),
+    "test_pbx_e2e": range(168, 176),
+    "test_ring_groups": range(176, 182),
+    "test_ext_features": range(186, 190),
+    "test_paging": range(190, 195),
+    "test_inbound": range(182, 186),
+    "test_park": range(124, 128),
+    "test_park_2": range(135, 140),  # the same module's second block
+    "test_pickup": range(119, 124),
 }
 
 
@@ -74,7 +104,7 @@ def _check_blocks() -> None:
     taken: dict[int, str] = {}
     for module, block in BLOCKS.items():
         for offset in block:
-            if not 0 <= offset < PORTS_PER_SLOT or offset in taken:
+            if not 0 <= offset < OFFSETS or offset in taken:
                 raise ValueError(f"{module}: port offset {offset} is not free ({taken})")
             taken[offset] = module
 
@@ -87,8 +117,14 @@ def phone_ports(module: str, *names: str) -> dict[str, int]:
     block = BLOCKS[module]
     if len(names) > len(block):
         raise ValueError(f"{module} has {len(block)} ports, not {len(names)}")
-    base = PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT
-    return {name: base + offset for name, offset in zip(names, block, strict=False)}
+    return {name: port_of(offset) for name, offset in zip(names, block, strict=False)}
+
+
+def port_of(offset: int) -> int:
+    """This slot's phone port at ``offset`` (0-199)."""
+    if offset < PORTS_PER_SLOT:
+        return PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset
+    return PHONE_PORT_BASE_2 + PORTS_PER_SLOT * SLOT + offset - PORTS_PER_SLOT
 
 
 # -- the tenant --------------------------------------------------------------

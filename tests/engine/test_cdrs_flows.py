@@ -29,16 +29,18 @@ import httpx
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import SLOT, Service
+from tests.engine.conftest import Service
+from tests.engine.phones import phone_ports
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "flows.example"
 ACCESS = "+17333558700"  # the queue's access number
+_PORT = phone_ports("test_cdrs_flows", "701", "702", "703", "704", "705", "carrier", "dial")
 # Where each phone is registered (its answerer), per slot.
-PHONE = {n: 16230 + i + 100 * SLOT for i, n in enumerate(("701", "702", "703", "704", "705"))}
-CARRIER = 16236 + 100 * SLOT
-DIAL_FROM = 16237 + 100 * SLOT  # where 705 places its call from
+PHONE = {n: _PORT[n] for n in ("701", "702", "703", "704", "705")}
+CARRIER = _PORT["carrier"]
+DIAL_FROM = _PORT["dial"]  # where 705 places its call from
 NUMBER = "900442079460001"  # the route strips the 9
 SENT = NUMBER[1:]
 PER_SECOND = Decimal("0.01")

@@ -11,14 +11,16 @@ import pytest
 
 from orchestrator.testing import sipp
 from tests.engine.conftest import Service
-from tests.engine.phones import register_retrying
+from tests.engine.phones import phone_ports, register_retrying
 
 pytestmark = pytest.mark.engine
 
 A, B = "a.example", "b.example"
 # Each phone's UAS port (its registered contact) and the port it places calls from.
-PORTS = {("a", "101"): 16101, ("a", "102"): 16102, ("b", "101"): 16201, ("b", "102"): 16202}
-CALL_PORTS = {("a", "101"): 16111, ("a", "102"): 16112, ("b", "101"): 16211, ("b", "102"): 16212}
+_PHONES = [(t, n) for t in "ab" for n in ("101", "102")]
+_PORT = phone_ports("test_foundation", *(f"{t}{n}{use}" for use in "uc" for t, n in _PHONES))
+PORTS = {(t, n): _PORT[f"{t}{n}u"] for t, n in _PHONES}
+CALL_PORTS = {(t, n): _PORT[f"{t}{n}c"] for t, n in _PHONES}
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,15 @@ import httpx
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import SLOT, Service
+from tests.engine.conftest import Service
+from tests.engine.phones import phone_ports
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "ivr.example"
 VISA_NUMBER = "+17333557000"
 PARCEL_NUMBER = "+17333557001"
-CALLER_PORT = 16301 + 100 * SLOT
+CALLER_PORT = phone_ports("test_ivr", "caller")["caller"]
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,15 @@ import httpx
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import SLOT, Service
+from tests.engine.conftest import Service
+from tests.engine.phones import phone_ports
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "prepaid.example"
-PHONE_PORT = {"101": 16611 + 100 * SLOT, "102": 16612 + 100 * SLOT}
-CARRIER = 16621 + 100 * SLOT
+_PORT = phone_ports("test_prepaid", "101", "102", "carrier")
+PHONE_PORT = {"101": _PORT["101"], "102": _PORT["102"]}
+CARRIER = _PORT["carrier"]
 NUMBER = "90044207946001"  # the route strips the 9
 
 

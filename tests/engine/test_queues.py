@@ -4,7 +4,7 @@ builtin flow ``queue``; SIPp agents (registered extensions answering as UAS) tak
 Covered: round-robin distribution over two agents, a VIP caller served before a normal
 one waiting longer (with the music stopped and restarted around periodic announcements),
 overflow by ``max_wait_s`` to an extension, a callback (the caller presses ``*``; the
-agent is called, then the caller's number), agent login by the feature code ``*91``,
+agent is called, then the caller's number), agent login by the feature code ``*61``,
 and the CTI WebSocket subscriber seeing ``queued``/``dequeued``/``agent_state``.
 
 A phone's registered contact (where the ACD rings it) and the port it calls from are
@@ -164,8 +164,8 @@ async def test_callback_and_feature_code_login(
         left = await qt.dial("611", CALLBACK, dtmf="*", hold_ms=8000, timeout=30)
         assert left.answered and left.far_end_hangup, left.log
         await events.until("dequeued", 1, queue="callback", reason="callback")
-        # The agent logs in from their phone: *91.
-        login = await qt.dial("603", "*91", hold_ms=5000)
+        # The agent logs in from their phone: *61 (the tenant's default agent_login code).
+        login = await qt.dial("603", "*61", hold_ms=5000)
         assert login.answered and login.far_end_hangup, login.log
         state = await qt.agent(http, "603", "login", queue="callback")  # already in
         assert state["logged_in"] == ["callback"]
@@ -177,8 +177,8 @@ async def test_callback_and_feature_code_login(
         # The test ends the call the agent and the customer would still be on.
         qt.service.instance.cli("channel request hangup all")
         await events.until("agent_state", 1, extension="603", state="available", timeout=10)
-    # *92 logs the agent out again.
-    logout = await qt.dial("603", "*92", hold_ms=5000)
+    # *62 logs the agent out again.
+    logout = await qt.dial("603", "*62", hold_ms=5000)
     assert logout.answered and logout.far_end_hangup, logout.log
     r = await http.get(f"/api/v1/agents/{qt.agents['603']}")
     assert r.json()["logged_in"] == [], r.json()

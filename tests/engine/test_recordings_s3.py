@@ -18,13 +18,14 @@ import pytest
 from api.services import services_of
 from orchestrator.ivr.call import IvrCall
 from orchestrator.testing import sipp
-from tests.engine.conftest import S3_BUCKET, SLOT, Service
+from tests.engine.conftest import S3_BUCKET, Service
+from tests.engine.phones import phone_ports
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "rec.example"
 NUMBER = "+17333559050"
-CALLER_PORT = 16350 + 100 * SLOT
+CALLER_PORT = phone_ports("test_recordings_s3", "caller")["caller"]
 FLOW = "record_for_s3_test"
 results: dict[str, Any] = {}
 

@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from orchestrator.testing import sipp
-from tests.engine.conftest import SLOT, Service
+from tests.engine.conftest import Service
+from tests.engine.phones import phone_ports
 
 pytestmark = pytest.mark.engine
 
 DOMAIN = "trunk.example"
-CALL_PORT = 16411 + 100 * SLOT  # where 101 places its calls from
-PHONE_9001 = 16402 + 100 * SLOT  # 9001's registered contact
-CARRIER = 16421 + 100 * SLOT  # the SIPp UAS standing in for the carrier
+_PORT = phone_ports("test_trunks", "call", "9001", "carrier")
+CALL_PORT = _PORT["call"]  # where 101 places its calls from
+PHONE_9001 = _PORT["9001"]  # 9001's registered contact
+CARRIER = _PORT["carrier"]  # the SIPp UAS standing in for the carrier
 TRUNK_CALLER_ID = "+442079460000"
 
 _REQUEST_LINE = re.compile(r"^INVITE (sip:\S+) SIP/2\.0", re.M)

@@ -243,3 +243,38 @@ async def test_a_side_gone_before_the_moment_is_not_told(
     await asyncio.sleep(0.05)
     assert told(seen) == [("b", "a")]
     assert not engine.connections.still_in(ari.requests[0][1])
+
+
+async def test_a_playback_right_after_a_disconnect_waits_until_the_leg_is_out(
+    asterisk: tuple[AsteriskEngine, StandInAsterisk, list[Event]],
+) -> None:
+    """A flow that disconnects and plays at once, before any event: the playback is sent
+    only once the leg left the dissolving bridge, so it is not dropped with it."""
+    engine, ari, seen = asterisk
+    await connected(engine, seen, "a", "b")
+    await engine.disconnect("a")
+    await engine.play("a", "sound:beep", playback_id="right-away")
+    assert ari.requests.index(("play", "a")) > ari.requests.index(
+        ("destroy_bridge", ari.requests[0][1])
+    )
+    async with asyncio.timeout(2):
+        while True:
+            if any(isinstance(e, PlaybackFinished) and e.playback_id == "right-away" for e in seen):
+                break
+            await asyncio.sleep(0.01)
+
+
+async def test_a_playback_waits_a_moment_at_most_for_a_leg_never_seen_leaving(
+    asterisk: tuple[AsteriskEngine, StandInAsterisk, list[Event]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, ari, seen = asterisk
+    monkeypatch.setattr(adapter_module, "LEAVE_WAIT_S", 0.2)
+    await connected(engine, seen, "a", "b")
+    ari.reports_leaving = False
+    await engine.disconnect("a")
+    started = asyncio.get_running_loop().time()
+    await engine.play("a", "sound:beep", playback_id="late")
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.15 <= waited < 1.0
+    assert ("play", "a") in ari.requests

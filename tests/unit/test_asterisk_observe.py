@@ -35,7 +35,7 @@ from orchestrator.engines.asterisk.observe import (
     event_filter,
     observe,
 )
-from orchestrator.engines.asterisk.translate import LINKEDID_VAR, translate
+from orchestrator.engines.asterisk.translate import _TRANSLATORS, LINKEDID_VAR, translate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ari"
 A, B = "test2-1795344116.7", "test2-1795344116.8"
@@ -138,6 +138,13 @@ def test_event_filter_keeps_chatty_types_out() -> None:
     assert {"ChannelCreated", "Dial", "ChannelDestroyed", "StasisStart"} <= allowed
     assert not allowed & {"ChannelVarset", "ChannelDialplan", "EndpointStateChange"}
     assert "ContactStatusChange" in {t["type"] for t in event_filter(True)["allowed"]}
+
+
+def test_event_filter_lets_every_translated_type_through() -> None:
+    """A type translate() reads but the filter drops is never seen by the service (as
+    conference members' ChannelTalkingStarted/Finished were)."""
+    allowed = {t["type"] for t in event_filter(True)["allowed"]}
+    assert set(_TRANSLATORS) <= allowed, set(_TRANSLATORS) - allowed
 
 
 def test_stasis_leg_variables_do_not_carry_the_linkedid() -> None:

@@ -135,9 +135,10 @@ def test_stasis_start_from_dialplan_has_args_and_rings() -> None:
         # What the tenant dialplans pass (dialplan_templates/asterisk/tenant), by position.
         (["ivr", "support", "3"], Routing("ivr", {"flow": "support", "tenant": "3"})),
         (
-            ["feature", "agent_login", "3", "101@a.example"],
+            ["ivr", "pbx.code", "3", "101@a.example", "*61"],
             Routing(
-                "feature", {"action": "agent_login", "tenant": "3", "endpoint": "101@a.example"}
+                "ivr",
+                {"flow": "pbx.code", "tenant": "3", "endpoint": "101@a.example", "dialed": "*61"},
             ),
         ),
         # What originate(routing=...) sends: by name.

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bench import ivr, provisioning, queues_engine_setup, traffic
+from bench import conference, ivr, provisioning, queues_engine_setup, traffic
 from bench.__main__ import run_one
 from bench.harness import SLOT
 from bench.provisioning import applied_extensions
@@ -37,7 +37,7 @@ exten => 100,1,Dial(PJSIP/100@t7.example,30)
  same => n,Hangup()
 exten => 101,1,Dial(PJSIP/101@t7.example,30)
 exten => 101,n,Hangup()
-exten => *91,1,Stasis(orchestrator,feature,agent_login,7,${CHANNEL(endpoint)})
+exten => _[*#]!,1,Stasis(orchestrator,ivr,pbx.code,7,${CHANNEL(endpoint)},${EXTEN})
 exten => _[0-9*#+]!,1,Goto(t7-unknown,${EXTEN},1)
 
 [t7-unknown]
@@ -50,7 +50,7 @@ exten => 4930100,1,Goto(t7,100,1)
 
 
 def test_the_expected_extensions_come_from_the_applied_file() -> None:
-    # Two numbers, a feature code and the catch-all: what `dialplan show t7` counts;
+    # Two numbers, the feature-code pattern and the catch-all: what `dialplan show t7` counts;
     # the other contexts' extensions are not the tenant's.
     assert applied_extensions(TENANT, "t7") == 4
     assert applied_extensions(TENANT, "t7-unknown") == 2
@@ -66,6 +66,7 @@ def test_no_two_slots_share_a_sipp_port() -> None:
         *ivr.CALLER_PORTS.values(),
         *queues_engine_setup.ANSWER_PORTS,
         queues_engine_setup.CALLER_PORT,
+        conference.CALLER_PORT,
     ]
     base = [p - 7 * SLOT for p in ports]
     assert len(set(base)) == len(base)

@@ -23,6 +23,7 @@ from orchestrator.cti.registry import ActiveCall, CallKind, CallLeg
 from orchestrator.store import cdrs as store
 from orchestrator.store.models import CdrLeg
 from tests.unit.cdr_script import (
+    DOMAIN,
     NODE,
     T0,
     Db,
@@ -409,3 +410,21 @@ async def test_money_round_trips_exactly(db: Db, fake: FakeEngine, builder: CdrB
     with db.sessions() as session:
         again = session.get(CdrLeg, legs[0].id)
         assert again is not None and again.charge == Decimal("123456789012.123456")
+
+
+async def test_a_taken_dialplan_call_stays_one_cdr(
+    db: Db, fake: FakeEngine, builder: CdrBuilder
+) -> None:
+    """Engine.take makes legs of a dialplan call's channels with the same ids: the CDR
+    goes on as the same call, with the same two legs."""
+    a, b = await fake.dialplan_call(
+        f"101@{DOMAIN}", f"102@{DOMAIN}", caller="101", called="102", hangup=False
+    )
+    await fake.take([a, b])
+    await fake.remote_hangup(b)
+    await fake.remote_hangup(a)
+    await builder.flush()
+    cdr, legs = db.one()
+    assert (cdr.call_id, cdr.disposition, cdr.leg_count) == (a, "answered", 2)
+    assert (cdr.caller_extension, cdr.called_extension) == ("101", "102")
+    assert roles(legs) == [("caller", "101", "answered"), ("callee", "102", "answered")]

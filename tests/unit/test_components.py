@@ -64,11 +64,16 @@ def test_the_service_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
         "webhooks",
         "recordings",
         "call-recorder",
+        "voicemail",
         "cdrs",
         "ivr",
         "cti",
+        "conferences",
+        "conference-rooms",
         "supervision",
         "callcenter",
+        "mwi",  # before the engine: its first EngineConnected pushes every lamp
+        "park",  # before the engine: its sweep must spare the parked legs
         "engine",
     ]
 

@@ -17,7 +17,7 @@ async def _service(owner: str, config_dir: Path, configs: dict[int, TenantConfig
     engine = FakeEngine()
     await engine.start()
     for tid in range(1, 10):
-        engine.console[f"dialplan show t{tid}"] = "-= 7 extensions (13 priorities) in 1 context. =-"
+        engine.console[f"dialplan show t{tid}"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     return AsteriskProvisioner(
         engine=engine,
         config_dir=config_dir,

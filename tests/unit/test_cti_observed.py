@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -201,3 +202,31 @@ async def test_callee_ringing_before_the_dial_is_reported(h: Harness) -> None:
     await observer.on_event(ChannelEnded(channel_id="a", call_id="a"))
     await observer.on_event(ChannelEnded(channel_id="b", call_id="a"))
     assert h.names() == ["new", "ringing", "answered", "hung_up"] and len(observer) == 0
+
+
+async def test_a_taken_call_is_controlled(h: Harness) -> None:
+    """Engine.take puts the call's channels under control: the same call goes on (no new
+    event, same id and legs), CTI commands now act on it as on a click-to-call (caller
+    as A, the phone it dialed as B), and it ends as before."""
+    a, b = await h.engine.dialplan_call(
+        "101@a.example", "102@a.example", caller="101", called="102", hangup=False
+    )
+    before = h.cti.get_call(a, scope=1)
+    await h.engine.take([a, b])
+    after = h.cti.get_call(a, scope=1)
+    assert [leg["id"] for leg in after["legs"]] == [leg["id"] for leg in before["legs"]] == [a, b]
+    assert after["state"] == "answered"
+    assert h.names() == ["new", "ringing", "answered"]
+    await h.cti.command("hold", a, {}, scope=1, who="agent")
+    assert ("hold", b, "") in h.engine.commands
+    await h.cti.command("unhold", a, {}, scope=1, who="agent")
+    assert ("unhold", b) in h.engine.commands
+    # A party hangs up: the other is hung up too, as the dialplan's Dial() did.
+    await h.engine.remote_hangup(a)
+    for _ in range(200):
+        if not h.engine.legs[b].alive:
+            break
+        await asyncio.sleep(0.005)
+    assert not h.engine.legs[b].alive
+    assert h.names()[-1] == "hung_up" and h.names().count("hung_up") == 1
+    assert h.cti.list_calls(scope=None) == []

@@ -95,7 +95,13 @@ def test_settings_read_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 _EXTEN = re.compile(r"^exten => (\S+?),")
 # The only places the dialed string may appear where a pattern lets any character
 # through: as the string FILTER keeps the allowed characters of, and measured.
-_HARMLESS = ("${FILTER(0-9*#+,${EXTEN})}", "${LEN(${EXTEN})}")
+_HARMLESS = (
+    "${FILTER(0-9*#+,${EXTEN})}",
+    "${FILTER(0-9*#,${EXTEN})}",  # a feature code
+    "${LEN(${EXTEN})}",
+    # orchestrator-take: the extension is an ARI application's name (Engine.take).
+    "${FILTER(-_a-zA-Z0-9,${EXTEN})}",
+)
 
 
 def _blocks(dialplan: str) -> list[tuple[str, list[str]]]:

@@ -95,8 +95,8 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
     await engine.start()
     # Users, the own DID dialable from the phones, the agents' feature codes (3), and the
     # catch-all.
-    engine.console["dialplan show t1"] = "-= 7 extensions (13 priorities) in 1 context. =-"
-    engine.console["dialplan show t2"] = "-= 6 extensions (11 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
+    engine.console["dialplan show t2"] = "-= 4 extensions (10 priorities) in 1 context. =-"
     configs = {1: tenant(), 2: tenant(2, "b.example", ("101",))}
     p = _provisioner(tmp_path, engine, configs)
     assert await p.apply_all() >= 0
@@ -107,7 +107,7 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
 
     engine.commands.clear()
     configs[1] = tenant(numbers=("101", "103"))
-    engine.console["dialplan show t1"] = "-= 7 extensions (13 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     t2_before = (tmp_path / "tenants" / "t2.conf").read_text()
     result = await p.tenant_changed(1)
     assert result.ok, result.error
@@ -129,16 +129,16 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
 async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
     engine = FakeEngine()
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 7 extensions (13 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)
     before = (tmp_path / "tenants" / "t1.conf").read_text()
 
-    configs[1] = tenant(numbers=("101", "102", "104"))  # engine will still show 7
+    configs[1] = tenant(numbers=("101", "102", "104"))  # engine will still show 5
     result = await p.tenant_changed(1)
     assert not result.ok
-    assert "expected 8" in result.error
+    assert "expected 6" in result.error
     assert (tmp_path / "tenants" / "t1.conf").read_text() == before
     assert p.lookup("ps_endpoints", {"id": "104@a.example"}, multi=False) == []
     assert [c for c in engine.commands if c[0] == "reload"][-1] == ("reload", "dialplan")
@@ -147,7 +147,7 @@ async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
 async def test_removed_tenant_loses_file_and_users(tmp_path: Path) -> None:
     engine = FakeEngine()
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 7 extensions (13 priorities) in 1 context. =-"
+    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)

@@ -227,3 +227,36 @@ def test_a_record_of_the_previous_version_still_loads() -> None:
         "account",
     }
     assert set(record.to_call().legs) == {"orch-a", "orch-b"}
+
+
+async def test_a_taken_dialplan_call_is_kept_and_adopted_after_a_crash() -> None:
+    """A dialplan call put under control (Engine.take) is kept like a click-to-call: the
+    next run takes its legs back, lists it under its id, and ends it for both parties
+    when one hangs up."""
+    engine, keeper = FakeEngine(), MemoryKeeper()
+    await engine.start()
+    cti = _cti(engine)
+    cti.keeper = keeper
+    a, b = await engine.dialplan_call(
+        "101@a.example", "102@a.example", caller="101", called="102", hangup=False
+    )
+    await engine.take([a, b])
+    await _until(lambda: a in keeper.calls)
+    assert engine.kept_legs == {a, b} and keeper.calls[a].kind == "dialplan"
+    again = engine.restarted()
+    cti2 = _cti(again)
+    cti2.keeper = keeper
+    cti2.restore(list(keeper.calls.values()))
+    await again.start()
+    assert not any(c[0] == "swept_leg" for c in again.commands)
+    assert again.peer(a) == b
+    [listed] = cti2.list_calls(scope=1)
+    assert (listed["id"], listed["kind"], listed["state"]) == (a, "dialplan", "answered")
+    assert {leg["id"]: leg["role"] for leg in listed["legs"]} == {a: "caller", b: "dialed"}
+    await cti2.command("hold", a, {}, scope=1, who="agent")
+    assert ("hold", b, "") in again.commands
+    await again.remote_hangup(b)
+    await _until(lambda: not keeper.calls and not again.legs[a].alive)
+    assert again.kept_legs == set() and cti2.list_calls(scope=None) == []
+    await cti.stop()
+    await cti2.stop()

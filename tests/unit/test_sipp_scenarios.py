@@ -15,8 +15,9 @@ from orchestrator.testing.realtime_stub import RealtimeStub, SipUser, encode_row
 SCENARIO_FILES = sorted(sipp.SCENARIOS.glob("*.xml"))
 
 
-def test_the_three_scenarios_ship() -> None:
-    assert {p.name for p in SCENARIO_FILES} == {"register.xml", "call.xml", "answer.xml"}
+def test_the_scenarios_ship() -> None:
+    assert {p.name for p in SCENARIO_FILES} >= {"register.xml", "call.xml", "answer.xml"}
+    assert {"mwi_phone.xml", "mwi_notify.xml"} <= {p.name for p in SCENARIO_FILES}
 
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
@@ -158,6 +159,25 @@ def test_dtmf_pcap_gives_each_digit_fresh_rtp_numbers(tmp_path: Path) -> None:
     assert len({p[2] for p in packets[:10]}) == 1 and packets[10][2] != packets[0][2]
     assert [packets[0][3], packets[10][3]] == [1, 11]  # event codes: "1" and "#"
     assert seconds == pytest.approx(packets[-1][0]) and 0.3 < seconds < 0.5
+
+
+def test_dtmf_pcap_pauses_at_commas(tmp_path: Path) -> None:
+    target = tmp_path / "dtmf.pcap"
+    seconds = sipp.dtmf_pcap("1,,9", target)
+    data = target.read_bytes()
+    offset, starts = 24, {}
+    while offset < len(data):
+        sec, usec, incl, _ = struct.unpack("<IIII", data[offset : offset + 16])
+        rtp = data[offset + 16 + 42 : offset + 16 + incl]
+        stamp, event = struct.unpack(">I", rtp[4:8])[0], rtp[12]
+        starts.setdefault(event, (sec + usec / 1e6, stamp))
+        offset += 16 + incl
+    (at1, ts1), (at9, ts9) = starts[1], starts[9]
+    # "9" starts one digit gap plus two pauses after "1", on the wire and on the RTP clock.
+    gap = sipp.DTMF_GAP_MS / 1000 + 2 * sipp.PAUSE_MS / 1000
+    assert at9 - at1 == pytest.approx(gap) and ts9 - ts1 == round(gap * 8000)
+    assert seconds == pytest.approx(sipp.dtmf_pcap_length("1,,9"), abs=0.03)
+    assert sipp.dtmf_pcap_length("1,,9") == pytest.approx(gap + 0.14)
 
 
 def test_dtmf_pcap_refuses_unknown_digits(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from orchestrator.core.events import (
     LegDisconnected,
     LegEvent,
     LegHungUp,
+    LegLeftApp,
     LegStateChanged,
 )
 from orchestrator.core.journal import LegRecord
@@ -73,14 +74,26 @@ from orchestrator.engines.asterisk.bridges import (
 from orchestrator.engines.asterisk.conferences import AsteriskConferences
 from orchestrator.engines.asterisk.connections import Connections
 from orchestrator.engines.asterisk.contacts import endpoint_states as contact_states
+from orchestrator.engines.asterisk.mwi import MessageWaiting
 from orchestrator.engines.asterisk.observe import ChannelTable, event_filter, observe
 from orchestrator.engines.asterisk.prompts import engine_media
 from orchestrator.engines.asterisk.reconcile import Reconciler
 from orchestrator.engines.asterisk.recorder import CallRecorders
 from orchestrator.engines.asterisk.registrations import Registrations
 from orchestrator.engines.asterisk.supervisor import Supervisions
-from orchestrator.engines.asterisk.targets import dial_string, stasis_args, transfer_place
-from orchestrator.engines.asterisk.translate import NORMAL_CLEARING, dial_failure, translate
+from orchestrator.engines.asterisk.take import take as take_channels
+from orchestrator.engines.asterisk.targets import (
+    dial_string,
+    header_variables,
+    stasis_args,
+    transfer_place,
+)
+from orchestrator.engines.asterisk.translate import (
+    NORMAL_CLEARING,
+    LegTalking,
+    dial_failure,
+    translate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +214,19 @@ class AsteriskEngine(Engine):
         # SIP users' registrations, followed through the registrar's AMI test events
         # when the engine raises them (see registrations.py).
         self.registrations = Registrations(self.ami, self._made) if endpoint_events else None
+        # Message waiting: PJSIPNotify, sent again when a phone refreshes (see mwi.py).
+        self.message_waiting = MessageWaiting(self.ami)
+        if self.registrations is not None:
+            self.registrations.on_refresh = self.message_waiting.refreshed
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._ari_up = self._ami_up = False
         self._reported_up = self._ever_up = self._swept = False
         self._detail = "not started"
         self._announced: set[str] = set()  # legs whose LegCreated went out
+        # Legs that left the app (StasisEnd: a transfer): not ours until they enter it
+        # again (the dialplan hands one back, Engine.take), which is a new LegCreated.
+        self.left_app: set[str] = set()
         self._hangup_causes: dict[str, int] = {}
         self._originating: set[str] = set()  # legs whose POST /channels is in flight
         # The adapter's own bridges (connections, see bridges.py); supervision bridges are
@@ -218,6 +238,10 @@ class AsteriskEngine(Engine):
         # LegDisconnected follow the bridge's events, in engine order.
         self.connections = Connections()
         self._hold_music: dict[str, str] = {}  # what hold() last did to a leg (its music)
+        # Legs in a bridge we are destroying (a connection, a conference), until seen out
+        # of it: a playback sent meanwhile would be queued on the dissolving bridge and
+        # dropped without a PlaybackFinished (see connections.py), so play() waits.
+        self._leaving: dict[str, tuple[str, asyncio.Event]] = {}
         # Q.850 cause of an originate that failed, from ARI's Dial event: a busy Local
         # channel is destroyed with cause 0, so its hangup alone would say "normal".
         self._dial_causes: dict[str, tuple[int, str]] = {}
@@ -402,12 +426,13 @@ class AsteriskEngine(Engine):
         if seen is None:
             return  # a recorder's snoop channel: the adapter's own
         event = seen
+        self._seen_leaving(event, ari_type)
         if not self._supervisions.event(event):
             return  # a supervisor's snoop channel or bridge: the adapter's own
         if self.conferences.concerns(event):
             await self.conferences.event(event)  # a member gone: told before its hangup
-            if isinstance(event, BridgeEvent):
-                return  # a conference's bridge: the adapter's own (conferences.py)
+            if isinstance(event, BridgeEvent | LegTalking):
+                return  # a conference's bridge, talk detection: the adapter's own
         if isinstance(event, LegCreated):
             leg = self.legs.get(event.leg_id)
             if leg is None:
@@ -416,9 +441,10 @@ class AsteriskEngine(Engine):
             leg.caller_number, leg.caller_name = event.caller_number, event.caller_name
             leg.called_number = event.called_number
             leg.transition(LegState(event.state))
-            if event.leg_id in self._announced:
+            if event.leg_id in self._announced and event.leg_id not in self.left_app:
                 return
             self._announced.add(event.leg_id)
+            self.left_app.discard(event.leg_id)
         elif isinstance(event, LegEnteredBridge | LegLeftBridge):
             leg = self.legs.get(event.leg_id)
             if leg is None and event.bridge_id not in self.bridges:
@@ -459,6 +485,8 @@ class AsteriskEngine(Engine):
                     return  # an originated leg ringing/answering: LegCreated will say "up"
             elif leg.id not in self._announced:
                 return  # not under our control yet
+            elif isinstance(event, LegLeftApp):
+                self.left_app.add(leg.id)
         elif isinstance(event, BridgeCreated):
             if ari_type and (
                 event.bridge_id in self.bridges or not event.bridge_id.startswith(self.id_prefix)
@@ -530,11 +558,41 @@ class AsteriskEngine(Engine):
         self.legs.pop(leg_id, None)
         self._hold_music.pop(leg_id, None)
         self._announced.discard(leg_id)
+        self.left_app.discard(leg_id)
         self._hangup_causes.pop(leg_id, None)
         self._dial_causes.pop(leg_id, None)
 
     def _made(self, event: Event) -> None:
         self._queue.put_nowait(_Made(event))
+
+    def leaving(self, bridge_id: str, leg_ids: Iterable[str]) -> None:
+        """``leg_ids`` are about to be out of ``bridge_id``, which we destroy."""
+        for leg_id in leg_ids:
+            self._leaving[leg_id] = (bridge_id, asyncio.Event())
+
+    def _seen_leaving(self, event: Event, ari_type: str) -> None:
+        if not self._leaving:
+            return
+        if isinstance(event, LegLeftBridge | LegHungUp):
+            out = [event.leg_id] if event.leg_id in self._leaving else []
+        elif isinstance(event, BridgeDestroyed) and ari_type:
+            out = [leg for leg, (bridge, _) in self._leaving.items() if bridge == event.bridge_id]
+        else:
+            return
+        for leg_id in out:
+            if isinstance(event, LegLeftBridge) and self._leaving[leg_id][0] != event.bridge_id:
+                continue
+            self._leaving.pop(leg_id)[1].set()
+
+    async def _out_of_bridge(self, leg_id: str) -> None:
+        """Wait (a moment at most) until ``leg_id`` is out of a bridge we destroyed."""
+        leaving = self._leaving.get(leg_id)
+        if leaving is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(leaving[1].wait(), LEAVE_WAIT_S)
+        if self._leaving.get(leg_id) is leaving:
+            del self._leaving[leg_id]
 
     # -- call control -----------------------------------------------------
     async def originate(
@@ -546,8 +604,10 @@ class AsteriskEngine(Engine):
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
         routing: Routing | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Leg:
         endpoint, app_args = dial_string(target), stasis_args(routing)  # checked first
+        channel_variables = header_variables(target, variables, headers)
         leg = Leg(id=leg_id or self.new_id(), name=endpoint, variables=dict(variables or {}))
         # Registered before the request: StasisStart can come before the HTTP reply.
         self.legs[leg.id] = leg
@@ -559,7 +619,7 @@ class AsteriskEngine(Engine):
                 app_args=app_args,
                 caller_id=caller_id,
                 timeout=timeout,
-                variables=variables,
+                variables=channel_variables,
             )
         except BaseException:
             if self.legs.get(leg.id) is leg and leg.id not in self._announced:
@@ -593,6 +653,7 @@ class AsteriskEngine(Engine):
         if not items:
             raise ValidationError("nothing to play", leg_id=leg_id)
         pid = playback_id or self.new_id()
+        await self._out_of_bridge(leg_id)
         await self.ari.play(leg_id, items, pid)
         return pid
 
@@ -660,6 +721,8 @@ class AsteriskEngine(Engine):
             raise
 
     async def _destroy_bridge(self, bridge_id: str) -> None:
+        bridge = self.bridges.get(bridge_id)
+        self.leaving(bridge_id, bridge.leg_ids if bridge else ())
         await self.ari.destroy_bridge(bridge_id)
         # ARI sends no BridgeDestroyed when the app lost interest in the bridge first
         # (its last channel left); apply() drops the duplicate when it does.
@@ -677,6 +740,9 @@ class AsteriskEngine(Engine):
         for name, value in place.variables.items():
             await self.set_variable(leg_id, name, value)
         await self.ari.continue_in_dialplan(leg_id, place.context, place.extension, place.priority)
+
+    async def take(self, channel_ids: Sequence[str]) -> list[str]:
+        return await take_channels(self, channel_ids)  # see take.py
 
     async def ring(self, leg_id: str) -> None:
         await self.ari.ring(leg_id)
@@ -798,6 +864,9 @@ class AsteriskEngine(Engine):
         if book is not None:
             book.load(messages, mark, now)  # what events missed while the link was down
         return contact_states(messages, endpoints, now)
+
+    async def set_message_waiting(self, endpoint: str, new: int, old: int) -> None:
+        await self.message_waiting.set(endpoint, new, old)  # see mwi.py: AMI PJSIPNotify
 
     # -- configuration: not on the Engine seam; the Asterisk kit hands these to its
     # provisioner (orchestrator.provisioning.base.EngineConfig) --

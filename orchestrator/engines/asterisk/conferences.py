@@ -14,11 +14,20 @@ music on hold on its own (ARI channel ``moh``) and comes back after it, its ``ou
 lifted meanwhile so that it hears the music. Leaving, or the end of the conference,
 undoes all three, so a leg connected elsewhere next is not muted.
 
+Talk detection: each member's channel gets the ``TALK_DETECT(set)`` channel function as it
+joins (``TALK_DETECT(remove)`` as it leaves); ARI ``ChannelTalkingStarted`` / ``Finished``
+(:class:`~orchestrator.engines.asterisk.translate.LegTalking`) become
+``ConferenceMemberTalking``; a member leaving while talking is told it stopped first.
+
+Coaching (``coach``): the coach's channel leaves the mixing bridge for a supervision of
+its target and comes back (coaching.py).
+
 Restarts: the start-up sweep (reconcile.py) spares a conference bridge that holds a kept
 leg and destroys the others; the next run's ``create`` of the same id takes the bridge
 back and reports each kept leg in it as a member (``resumed``; its flags as the channel
-has them are not read back: reported as none). Reconnects: a conference bridge unknown
-to this run and empty is destroyed, as connections' are.
+has them are not read back: reported as none), then its coaches (coaching.py).
+Reconnects: a conference bridge unknown to this run and empty is destroyed, as
+connections' are.
 """
 
 from __future__ import annotations
@@ -31,7 +40,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from orchestrator.core.conferences import ConferenceMember, Conferences, check_conference_id
+from orchestrator.core.conferences import (
+    ConferenceMember,
+    Conferences,
+    check_conference_id,
+)
 from orchestrator.core.errors import (
     CallError,
     LegGoneError,
@@ -43,13 +56,16 @@ from orchestrator.core.events import (
     ConferenceEnded,
     ConferenceMemberJoined,
     ConferenceMemberLeft,
+    ConferenceMemberTalking,
     ConferenceMemberUpdated,
     Event,
     LegHungUp,
     LegLeftApp,
 )
 from orchestrator.engines.asterisk.bridges import BridgeEvent, LegLeftBridge
+from orchestrator.engines.asterisk.coaching import Coaching
 from orchestrator.engines.asterisk.prompts import engine_media
+from orchestrator.engines.asterisk.translate import LegTalking
 
 if TYPE_CHECKING:
     from orchestrator.engines.asterisk.adapter import AsteriskEngine
@@ -57,13 +73,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRIDGE_MARK = "conf-"
+# Always Asterisk's mixer (softmix), whatever the number of members: a plain "mixing"
+# bridge of two channels, a member and the Recorder channel of a recording, is a
+# simple_bridge that only passes on the frames the member sends, so a recording of a
+# phone that sends no RTP (or of a quiet one: no frames between talk spurts) held
+# nothing but a WAV header, and the chimes alone otherwise. ARI's "video_sfu" is the
+# only type that pins the mixer (res_stasis: "For an SFU video bridge we ensure it
+# always remains in multimix"); audio-only members get no re-INVITE from it.
+BRIDGE_TYPE = "mixing,video_sfu"
 CREATE_ATTEMPTS = 20
 LEAVE_TIMEOUT_S = 2.0  # how long a channel may take to leave the bridge (on hold)
 Reason = Literal["left", "hangup", "ended"]
 
 
 @dataclass(slots=True)
-class _Room:
+class Room:
     id: str
     bridge_id: str
     members: dict[str, ConferenceMember] = field(default_factory=dict)
@@ -75,9 +99,11 @@ class AsteriskConferences(Conferences):
 
     def __init__(self, engine: AsteriskEngine) -> None:
         self.engine = engine
-        self._rooms: dict[str, _Room] = {}
+        self._rooms: dict[str, Room] = {}
         self._of: dict[str, str] = {}  # leg -> its conference
         self._leaving: dict[str, asyncio.Event] = {}  # leg -> set once out of its bridge
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.coaching = Coaching(self)
 
     # -- what the adapter asks ---------------------------------------------------------
     def bridge_id(self, conference_id: str) -> str:
@@ -94,6 +120,8 @@ class AsteriskConferences(Conferences):
         """Whether :meth:`event` must see ``event`` (a plain check: most events do not)."""
         if isinstance(event, BridgeEvent):
             return self.owns_bridge(event.bridge_id)
+        if isinstance(event, LegTalking):
+            return True  # never passed on: a member's becomes ConferenceMemberTalking
         return isinstance(event, LegHungUp | LegLeftApp) and event.leg_id in self._of
 
     async def event(self, event: Event) -> None:
@@ -103,14 +131,37 @@ class AsteriskConferences(Conferences):
             leaving = self._leaving.get(event.leg_id)
             if leaving is not None:
                 leaving.set()
+        elif isinstance(event, LegTalking):
+            conference_id = self._of.get(event.leg_id)
+            room = self._rooms.get(conference_id) if conference_id is not None else None
+            member = room.members.get(event.leg_id) if room is not None else None
+            if room is not None and member is not None and member.talking != event.talking:
+                room.members[event.leg_id] = replace(member, talking=event.talking)
+                await self.engine.emit(
+                    ConferenceMemberTalking(
+                        conference_id=room.id, leg_id=event.leg_id, talking=event.talking,
+                        timestamp=event.timestamp,
+                    )
+                )  # fmt: skip
         elif isinstance(event, LegHungUp | LegLeftApp):
             room, member = self._forget(event.leg_id)
             if room is not None and member is not None:
+                if member.talking:
+                    await self.engine.emit(
+                        ConferenceMemberTalking(
+                            conference_id=room.id, leg_id=event.leg_id, talking=False
+                        )
+                    )
                 await self.engine.emit(
                     ConferenceMemberLeft(
                         conference_id=room.id, leg_id=event.leg_id, reason="hangup"
                     )
                 )
+                coaches = self.coaching.coaches_of(room, event.leg_id)
+                if coaches:  # back into the bridge, not here: the dispatcher waits on nothing
+                    task = asyncio.create_task(self.coaching.uncoach(room, coaches))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
     def members(self, conference_id: str) -> list[ConferenceMember]:
         room = self._rooms.get(conference_id)
@@ -120,7 +171,7 @@ class AsteriskConferences(Conferences):
         return self._of.get(leg_id)
 
     # -- the seam ------------------------------------------------------------------------
-    def _room(self, conference_id: str) -> _Room:
+    def _room(self, conference_id: str) -> Room:
         room = self._rooms.get(conference_id)
         if room is None:
             raise NotFoundError(
@@ -128,14 +179,14 @@ class AsteriskConferences(Conferences):
             )
         return room
 
-    def _member(self, leg_id: str) -> tuple[_Room, ConferenceMember]:
+    def _member(self, leg_id: str) -> tuple[Room, ConferenceMember]:
         conference_id = self._of.get(leg_id)
         if conference_id is None:
             raise NotFoundError(f"leg {leg_id} is in no conference", leg_id=leg_id)
         room = self._rooms[conference_id]
         return room, room.members[leg_id]
 
-    def _forget(self, leg_id: str) -> tuple[_Room | None, ConferenceMember | None]:
+    def _forget(self, leg_id: str) -> tuple[Room | None, ConferenceMember | None]:
         conference_id = self._of.pop(leg_id, None)
         room = self._rooms.get(conference_id) if conference_id is not None else None
         if room is None:
@@ -151,18 +202,25 @@ class AsteriskConferences(Conferences):
         engine.making_bridges.add(bridge_id)  # a reconcile meanwhile must not destroy it
         try:
             snapshot = await self._make_or_find(bridge_id)
-            room = self._rooms[conference_id] = _Room(conference_id, bridge_id)
+            room = self._rooms[conference_id] = Room(conference_id, bridge_id)
         finally:
             engine.making_bridges.discard(bridge_id)
-        for leg_id in sorted((snapshot or {}).get("channels", [])):
+        in_bridge = set((snapshot or {}).get("channels", []))
+        for leg_id in sorted(in_bridge):
             leg = engine.legs.get(leg_id)
             if leg is None or not leg.alive or leg_id in self._of:
                 continue
-            room.members[leg_id] = ConferenceMember(leg_id)
-            self._of[leg_id] = conference_id
-            engine._made(
-                ConferenceMemberJoined(conference_id=conference_id, leg_id=leg_id, resumed=True)
-            )
+            self._taken_back(room, ConferenceMember(leg_id))
+        if room.members:  # taken back after a restart: its coaches too
+            await self.coaching.take_back(room, in_bridge)
+
+    def _taken_back(self, room: Room, member: ConferenceMember) -> None:
+        """A kept leg of the previous run is a member again."""
+        room.members[member.leg_id] = member
+        self._of[member.leg_id] = room.id
+        self.engine._made(
+            ConferenceMemberJoined(conference_id=room.id, leg_id=member.leg_id, resumed=True)
+        )
 
     async def _make_or_find(self, bridge_id: str) -> dict[str, Any]:
         """Create the bridge, or find it (left by a previous run with kept members in it).
@@ -172,7 +230,7 @@ class AsteriskConferences(Conferences):
         """
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                return await self.engine.ari.create_bridge(bridge_id, "mixing")
+                return await self.engine.ari.create_bridge(bridge_id, BRIDGE_TYPE)
             except CallError as exc:
                 if exc.details.get("status") != 409:
                     raise
@@ -206,6 +264,7 @@ class AsteriskConferences(Conferences):
         room.members[leg_id] = member
         self._of[leg_id] = conference_id
         try:
+            await self._talk_detect(leg_id, "set")
             await self._add(room, leg_id)
         except BaseException:
             self._forget(leg_id)
@@ -234,21 +293,36 @@ class AsteriskConferences(Conferences):
         try:
             await self._release(room, member, in_bridge=True)
         finally:
+            self._stopped_talking(room, member)
             self.engine._made(
                 ConferenceMemberLeft(conference_id=room.id, leg_id=leg_id, reason=reason)
             )
+        await self.coaching.uncoach(room, self.coaching.coaches_of(room, leg_id))
 
-    async def _release(self, room: _Room, member: ConferenceMember, *, in_bridge: bool) -> None:
+    def _stopped_talking(self, room: Room, member: ConferenceMember) -> None:
+        """A member leaving while talking is told it stopped (ARI may never say so)."""
+        if member.talking:
+            self.engine._made(
+                ConferenceMemberTalking(conference_id=room.id, leg_id=member.leg_id, talking=False)
+            )
+
+    async def _release(self, room: Room, member: ConferenceMember, *, in_bridge: bool) -> None:
         """Undo what the conference did to the member's channel (it stays up)."""
         leg_id = member.leg_id
         with contextlib.suppress(LegGoneError):
             if member.held:
                 with contextlib.suppress(CallError, NotFoundError):
                     await self.engine.ari.stop_moh(leg_id)
+            elif member.coaching is not None:
+                await self.engine._supervisions.stop(leg_id)  # its bridge goes, it stays up
+            if member.coaching is not None:
+                await self.coaching.mark(room, replace(member, coaching=None))
             elif in_bridge:
                 with contextlib.suppress(CallError, NotFoundError, ValidationError):
                     await self.engine.ari.remove_channel(room.bridge_id, leg_id)
             await self._mute(leg_id, member, ConferenceMember(leg_id))
+            with contextlib.suppress(CallError, NotFoundError, ValidationError):
+                await self._talk_detect(leg_id, "remove")
 
     async def _update(
         self, leg_id: str, *, muted: bool | None = None, deaf: bool | None = None
@@ -292,15 +366,10 @@ class AsteriskConferences(Conferences):
                 # Out of the conference, alone with the music (see the module doc). Music
                 # started while the channel is still in the bridge stops as it leaves
                 # (seen on Asterisk 22): it starts once the channel is out.
-                left = self._leaving[leg_id] = asyncio.Event()
-                try:
-                    with contextlib.suppress(CallError, NotFoundError, ValidationError):
-                        await ari.remove_channel(room.bridge_id, leg_id)
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(LEAVE_TIMEOUT_S):
-                                await left.wait()
-                finally:
-                    self._leaving.pop(leg_id, None)
+                if old.coaching is not None:  # out of its coaching bridge
+                    await self.engine._supervisions.stop(leg_id)
+                else:
+                    await self._out_of_bridge(room, leg_id)
                 await self._mute(leg_id, old, new)
                 await ari.start_moh(leg_id, music or None)
                 room.music[leg_id] = music
@@ -308,18 +377,42 @@ class AsteriskConferences(Conferences):
                 await ari.stop_moh(leg_id)
                 room.music.pop(leg_id, None)
                 await self._mute(leg_id, old, new)
-                await self._add(room, leg_id)
+                await self._enter(room, new)
         except BaseException:
             if self._of.get(leg_id) == room.id:
                 room.members[leg_id] = old
             raise
         self._updated(room, new)
 
-    def _updated(self, room: _Room, member: ConferenceMember) -> None:
+    async def _out_of_bridge(self, room: Room, leg_id: str) -> None:
+        """The channel leaves the mixing bridge; returns once it is out (or a moment)."""
+        left = self._leaving[leg_id] = asyncio.Event()
+        try:
+            with contextlib.suppress(CallError, NotFoundError, ValidationError):
+                await self.engine.ari.remove_channel(room.bridge_id, leg_id)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LEAVE_TIMEOUT_S):
+                        await left.wait()
+        finally:
+            self._leaving.pop(leg_id, None)
+
+    async def _enter(self, room: Room, member: ConferenceMember) -> None:
+        """The member's channel (not held) goes where it hears the conference: the mixing
+        bridge, or, coaching, a supervision of its target (moved there from wherever
+        it is: ARI takes a channel out of its bridge to add it to another)."""
+        if member.coaching is None:
+            await self._add(room, member.leg_id)
+        else:
+            await self.coaching.enter(member)
+
+    async def coach(self, leg_id: str, target_leg_id: str | None) -> None:
+        await self.coaching.coach(leg_id, target_leg_id)
+
+    def _updated(self, room: Room, member: ConferenceMember) -> None:
         self.engine._made(
             ConferenceMemberUpdated(
                 conference_id=room.id, leg_id=member.leg_id, muted=member.muted,
-                deaf=member.deaf, held=member.held,
+                deaf=member.deaf, held=member.held, coaching=member.coaching,
             )
         )  # fmt: skip
 
@@ -349,6 +442,13 @@ class AsteriskConferences(Conferences):
         if not 0 <= max_duration < math.inf:
             raise ValidationError("a recording limit must be finite and >= 0", name=name)
         room = self._room(conference_id)
+        # Asterisk sends a bridge recording's RecordingStarted to the apps subscribed to the
+        # bridge; an app is only subscribed once a channel of its own is in it, so a
+        # recording of a conference with no member yet (a recorded room before its first
+        # caller) started unannounced and was never stored. An app that subscribes to all
+        # (observe_channels) gets it anyway, and would get it twice if subscribed again.
+        if not self.engine.observe_channels:
+            await self.engine.ari.subscribe(f"bridge:{room.bridge_id}")
         await self.engine.ari.record_bridge(
             room.bridge_id, name, fmt=fmt, beep=beep, if_exists="overwrite",
             max_duration=math.ceil(max_duration),  # whole seconds: never cut short
@@ -359,21 +459,24 @@ class AsteriskConferences(Conferences):
         room = self._rooms.pop(conference_id, None)
         if room is None:
             return
-        for leg_id in sorted(room.members):
+        kept_in_bridge = sorted(room.members)
+        for leg_id in kept_in_bridge:
             member = room.members.pop(leg_id)
             self._of.pop(leg_id, None)
             with contextlib.suppress(OrchestratorError):
                 await self._release(room, member, in_bridge=False)
+            self._stopped_talking(room, member)
             self.engine._made(
                 ConferenceMemberLeft(conference_id=conference_id, leg_id=leg_id, reason="ended")
             )
         # The channels stay in the Stasis application; a recording of it ends.
+        self.engine.leaving(room.bridge_id, kept_in_bridge)
         with contextlib.suppress(NotFoundError):
             await self.engine.ari.destroy_bridge(room.bridge_id)
         self.engine._made(ConferenceEnded(conference_id=conference_id))
 
     # -- the channel's side ----------------------------------------------------------------
-    async def _add(self, room: _Room, leg_id: str) -> None:
+    async def _add(self, room: Room, leg_id: str) -> None:
         try:
             await self.engine.ari.add_channel(room.bridge_id, leg_id)
         except (ValidationError, CallError) as exc:
@@ -381,6 +484,13 @@ class AsteriskConferences(Conferences):
             if exc.details.get("status") in (400, 422):
                 raise LegGoneError(str(exc), leg_id=leg_id, **exc.details) from exc
             raise
+
+    async def _talk_detect(self, leg_id: str, action: str) -> None:
+        """``TALK_DETECT(set)`` (Asterisk's default thresholds) or ``TALK_DETECT(remove)``."""
+        try:
+            await self.engine.ari.set_variable(leg_id, f"TALK_DETECT({action})", "")
+        except NotFoundError as exc:  # 404: the channel is gone
+            raise LegGoneError(str(exc), leg_id=leg_id) from exc
 
     async def _mute(self, leg_id: str, old: ConferenceMember, new: ConferenceMember) -> None:
         """Set the channel's mute directions from ``old``'s to ``new``'s flags."""

@@ -38,7 +38,6 @@ MIN_SYSTEM_VERSION = 20
 # Packaged configuration files that carry no credentials and that we take as they are.
 STOCK_FILES = [
     "indications.conf",
-    "features.conf",
     "ccss.conf",
     "acl.conf",
     "udptl.conf",

@@ -80,6 +80,7 @@ def build(deps: KitDeps) -> EngineKit:
         renderer=Renderer(
             templates_dir(),
             ari_app=group.ari_app,
+            ring_timeout=settings.ring_timeout_s,
             liveness=Liveness(
                 rtp_timeout=settings.sip_rtp_timeout_s,
                 rtp_timeout_hold=settings.sip_rtp_timeout_hold_s,

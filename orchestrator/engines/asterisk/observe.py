@@ -66,6 +66,10 @@ STASIS_TYPES = (
     "RecordingFailed",
     "BridgeCreated",
     "BridgeDestroyed",
+    # Conference members' talk detection (TALK_DETECT): filtered out, no member would
+    # ever be seen talking in a service that observes channels.
+    "ChannelTalkingStarted",
+    "ChannelTalkingFinished",
 )
 ENDPOINT_TYPES = ("EndpointStateChange", "ContactStatusChange")
 # Dial statuses that end a dial attempt (RINGING, PROGRESS, PROCEEDING do not).

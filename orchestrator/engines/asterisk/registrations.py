@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # How often registrations that expired without a refresh are looked for.
 EXPIRY_TICK_S = 0.5
+# How long the build options are asked for again while the engine is booting.
+BOOT_TRIES, BOOT_RETRY_S = 25, 0.2
 
 
 class Registrations:
@@ -40,17 +42,29 @@ class Registrations:
         self.book = ContactBook()
         self.following = False  # the engine raises the registrar's test events
         self._report = report
+        # Told of a refresh of a contact the book knew (no event is reported for it):
+        # message waiting sends its counts again (a rebooted phone keeps its contact).
+        self.on_refresh: Callable[[str], None] | None = None
         ami.events, ami.event_filters = EVENT_MASK, (EVENT_FILTER,)
         ami.register_event("TestEvent", self._event)
 
     async def link_up(self) -> bool:
         """Whether this Asterisk raises the registrar's test events (asked at each AMI
         connect: the engine may have been replaced by another build)."""
-        try:
-            settings = await self.ami.command("core show settings")
-        except OrchestratorError as exc:
-            log.warning("asterisk: could not read the build options: %s", exc)
-            settings = ""
+        settings = ""
+        for attempt in range(BOOT_TRIES):
+            try:
+                settings = await self.ami.command("core show settings")
+                break
+            except OrchestratorError as exc:
+                # A booting Asterisk takes AMI logins before its CLI commands exist (seen
+                # at each engine restart): asked too early, registrations would go
+                # unfollowed until the next AMI reconnect.
+                if "No such command" in str(exc) and attempt + 1 < BOOT_TRIES:
+                    await asyncio.sleep(BOOT_RETRY_S)
+                    continue
+                log.warning("asterisk: could not read the build options: %s", exc)
+                break
         following = has_test_events(settings)
         if following != self.following:
             log.info(
@@ -68,6 +82,9 @@ class Registrations:
     def _event(self, message: Mapping[str, Any]) -> None:
         """An AMI TestEvent (on the AMI reader): a contact added, refreshed or removed."""
         change = self.book.event(message, time.time())
+        refreshed = change is None and message.get("State") == "AOR_CONTACT_REFRESHED"
+        if refreshed and self.on_refresh is not None:
+            self.on_refresh(str(message.get("AOR", "")))
         if change is not None:
             endpoint, state = change
             details = {"contact": str(message.get("Contact", "")), "why": message.get("State")}

@@ -147,6 +147,15 @@ class Supervisions:
                     await self._end(sup)  # nothing left to listen with
                 raise
 
+    async def stop(self, supervisor: str) -> None:
+        """End the supervision by ``supervisor`` if any: its snoop hung up, its bridge
+        destroyed; its leg stays up, in no bridge (conference coaching ends this way)."""
+        sup = self._by_supervisor.get(supervisor)
+        if sup is None:
+            return
+        async with sup.lock:
+            await self._end(sup)
+
     async def _snoop(self, sup: _Supervision, target: str, mode: SupervisionMode) -> _Snoop:
         """A snoop on ``target`` in ``mode``, in the app (LegGoneError if the target ends)."""
         snoop = _Snoop(id=self._new_id(SNOOP_MARK))

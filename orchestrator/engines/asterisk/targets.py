@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.sip_headers import check_sip_headers
 from orchestrator.core.targets import (
     NUMBER,
     ROUTING_NAME,
@@ -39,11 +40,12 @@ DIAL_CONTEXT = "orchestrator-dial"
 DIAL_EXTENSION = "s"
 DIAL_VARIABLE = "ORCH_DIAL"
 # What the dialplan templates pass to Stasis() after the service, by position (an IVR
-# access number: Stasis(app,ivr,<flow>,<tenant>); a feature code:
-# Stasis(app,feature,<action>,<tenant>,<endpoint>)). Originated legs carry key=value.
+# access number: Stasis(app,ivr,<flow>,<tenant>); the pbx flows add the calling
+# phone's endpoint and what it dialed: Stasis(app,ivr,pbx.code,<tenant>,<endpoint>,
+# <dialed>); a feature code adds the endpoint of the phone that blind-transferred the
+# call there, or ""). Originated legs carry key=value.
 DIALPLAN_ARGS: Mapping[str, tuple[str, ...]] = {
-    "ivr": ("flow", "tenant"),
-    "feature": ("action", "tenant", "endpoint"),
+    "ivr": ("flow", "tenant", "endpoint", "dialed", "transferer"),
 }
 # [orchestrator-stasis] passes the dialled digits alone: Routing("dialed", {"number": ...}).
 DIALED = "dialed"
@@ -101,6 +103,29 @@ def dial_string(target: Target) -> str:
     if isinstance(target, DialplanPlace):
         return f"Local/{target.extension}@{target.context}/n"
     raise ValidationError(f"Asterisk cannot dial {target!r}", target=repr(target))
+
+
+# The channel function that adds a header to the INVITE of an outbound PJSIP channel
+# (res_pjsip_header_funcs): set as an originate variable, it is applied to the new
+# channel before it is called.
+HEADER_FUNCTION = "PJSIP_HEADER(add,{name})"
+
+
+def header_variables(
+    target: Target, variables: Mapping[str, str] | None, headers: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The channel variables of ``POST /channels``: ``variables`` plus each SIP header as
+    ``PJSIP_HEADER(add,<name>)`` (names and values checked by the core's allow-list).
+    A variable that would set a header itself is refused: headers go through ``headers``."""
+    out = dict(variables or {})
+    for name in out:
+        if name.upper().startswith("PJSIP_HEADER"):
+            raise ValidationError(
+                "SIP headers are set with headers=, not as variables", field="variables"
+            )
+    for name, value in check_sip_headers(target, headers).items():
+        out[HEADER_FUNCTION.format(name=name)] = value
+    return out
 
 
 def transfer_place(target: Target) -> Place:

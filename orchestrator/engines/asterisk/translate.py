@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -265,6 +266,16 @@ def _endpoint(e: AriEvent) -> Event:
     return EndpointStateChanged(endpoint=ep.get("resource", ""), state=state, details=details)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegTalking(Event):
+    """ARI ``ChannelTalkingStarted`` / ``Finished`` (TALK_DETECT): the adapter's own, made
+    into ``ConferenceMemberTalking`` for a conference member (conferences.py), never
+    passed on as it is."""
+
+    leg_id: str
+    talking: bool
+
+
 _TRANSLATORS: dict[str, Callable[[AriEvent], Event]] = {
     "StasisStart": _stasis_start,
     "StasisEnd": lambda e: LegLeftApp(leg_id=e["channel"]["id"], **_ts(e)),
@@ -295,6 +306,12 @@ _TRANSLATORS: dict[str, Callable[[AriEvent], Event]] = {
     ),
     "ChannelLeftBridge": lambda e: LegLeftBridge(
         bridge_id=e["bridge"]["id"], leg_id=e["channel"]["id"], **_ts(e)
+    ),
+    "ChannelTalkingStarted": lambda e: LegTalking(
+        leg_id=e["channel"]["id"], talking=True, **_ts(e)
+    ),
+    "ChannelTalkingFinished": lambda e: LegTalking(
+        leg_id=e["channel"]["id"], talking=False, **_ts(e)
     ),
     "EndpointStateChange": _endpoint,
     "ContactStatusChange": _endpoint,

@@ -29,7 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.call import Leg
-from orchestrator.core.engine import EngineCapabilities, EngineStatus, SupervisionMode
+from orchestrator.core.engine import (
+    EngineCapabilities,
+    EngineStatus,
+    SupervisionMode,
+    check_message_waiting,
+)
 from orchestrator.core.errors import (
     CallError,
     EngineUnavailableError,
@@ -64,6 +69,7 @@ from orchestrator.engines.freeswitch.media import Media
 from orchestrator.engines.freeswitch.reconcile import Reconciler
 from orchestrator.engines.freeswitch.registrations import endpoint_states
 from orchestrator.engines.freeswitch.supervisor import Supervisions
+from orchestrator.engines.freeswitch.take import take as take_channels
 from orchestrator.engines.freeswitch.translate import (
     CUSTOM,
     EVENTS,
@@ -221,6 +227,7 @@ class FreeSwitchEngine(Dispatcher):
         timeout: float = 30,
         variables: Mapping[str, str] | None = None,
         routing: Routing | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Leg:
         leg_id = leg_id or self.new_id()
         command = originate_command(
@@ -230,6 +237,7 @@ class FreeSwitchEngine(Dispatcher):
             caller_id=caller_id,
             timeout=timeout,
             variables=variables,
+            headers=headers,
         )  # fmt: skip  (checked before anything is sent)
         if not self.esl.connected:  # the job would fail in the background, unseen
             raise EngineUnavailableError("FreeSWITCH is not connected", leg_id=leg_id)
@@ -275,6 +283,9 @@ class FreeSwitchEngine(Dispatcher):
         except LegGoneError:
             self._hangup_causes.pop(leg_id, None)
             raise
+
+    async def take(self, channel_ids: Sequence[str]) -> list[str]:
+        return await take_channels(self, channel_ids)  # see take.py
 
     async def ring(self, leg_id: str) -> None:
         self.controlled(leg_id)
@@ -416,7 +427,8 @@ class FreeSwitchEngine(Dispatcher):
         return name
 
     async def stop_recording(self, name: str) -> None:
-        await self.media.stop_recording(name)
+        if not self.conferences.drop_waiting(name):
+            await self.media.stop_recording(name)
 
     async def recording_file(self, name: str) -> bytes:
         return await self.media.recording_file(name)
@@ -434,6 +446,19 @@ class FreeSwitchEngine(Dispatcher):
         if not endpoints:
             return {}
         return endpoint_states(await self.api("show registrations"), endpoints)
+
+    async def set_message_waiting(self, endpoint: str, new: int, old: int) -> None:
+        # mod_sofia NOTIFYs the account's registered contacts (README §12: the body is
+        # the MWI-* headers without the prefix). The profile is named so that mod_sofia
+        # need not guess it from the tenant's domain.
+        check_message_waiting(endpoint, new, old)
+        headers = {
+            "MWI-Messages-Waiting": "yes" if new else "no",
+            "MWI-Message-Account": f"sip:{endpoint}",
+            "MWI-Voice-Message": f"{new}/{old} (0/0)",
+            "Sofia-Profile": self.sip_profile,
+        }
+        await self.esl.command("sendevent MESSAGE_WAITING", headers, timeout=self.request_timeout)
 
     # -- configuration: not on the Engine seam; the FreeSWITCH kit hands these to its
     # provisioner (orchestrator.provisioning.base.EngineConfig) --

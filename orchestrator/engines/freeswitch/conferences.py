@@ -14,13 +14,22 @@ id>``; leaving and the end send each leg to ``park`` (``uuid_transfer <uuid> par
 inline``); the room goes with its last member.
 A member that hangs up is reported gone (``reason="hangup"``) before its ``LegHungUp``.
 
+Coaching is mod_conference's member relationships (``relate ... nospeak``, coaching.py);
+a coach's keys go to its target only. Talk detection is mod_conference's own:
+``start-talking`` / ``stop-talking`` make ``ConferenceMemberTalking``; a member that
+leaves while talking is told it stopped first (mod_conference sends no ``stop-talking``
+for a member that goes).
+
 Plays to all are ``conference <room> play <file>``, followed by the room's
 ``play-file`` / ``play-file-done`` events of that file; recordings ``conference <room>
-record <path>`` with ``start-recording`` / ``stop-recording``.
+record <path>`` with ``start-recording`` / ``stop-recording``; one asked while nobody is
+in (no room yet) waits for the first member to be in.
 
 Restarts: the start-up sweep hangs up the legs of ours that are not kept, so a room of
 kept members lives on; the next run's :meth:`create` of the id reads the room with
-``conference <room> json_list`` and reports each kept leg in it (``resumed``).
+``conference <room> json_list`` and reports each kept leg in it (``resumed``), then its
+coaches from the ``relate`` listing (``ConferenceMemberUpdated``; in a room of two the
+listing cannot tell: taken as no coaching).
 """
 
 from __future__ import annotations
@@ -28,12 +37,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from orchestrator.core.conferences import ConferenceMember, Conferences, check_conference_id
+from orchestrator.core.conferences import (
+    ConferenceMember,
+    Conferences,
+    check_conference_id,
+)
 from orchestrator.core.errors import (
     CallError,
     EngineTimeoutError,
@@ -45,16 +59,20 @@ from orchestrator.core.events import (
     ConferenceEnded,
     ConferenceMemberJoined,
     ConferenceMemberLeft,
+    ConferenceMemberTalking,
     ConferenceMemberUpdated,
     LegDtmf,
     PlaybackFinished,
     PlaybackStarted,
 )
+from orchestrator.engines.freeswitch.coaching import Coaching
 from orchestrator.engines.freeswitch.prompts import engine_media
 from orchestrator.engines.freeswitch.translate import Conference
 
 if TYPE_CHECKING:
     from orchestrator.engines.freeswitch.adapter import FreeSwitchEngine
+
+log = logging.getLogger(__name__)
 
 ROOM_MARK = "conf-"
 JOIN_TIMEOUT_S = 5.0
@@ -62,13 +80,16 @@ Reason = Literal["left", "hangup", "ended"]
 
 
 @dataclass(slots=True)
-class _Room:
+class Room:
     id: str
     name: str
     members: dict[str, ConferenceMember] = field(default_factory=dict)
     member_ids: dict[str, str] = field(default_factory=dict)  # leg -> FreeSWITCH member id
     playing: dict[str, list[str]] = field(default_factory=dict)  # file -> playback ids
     started: set[str] = field(default_factory=set)  # playback ids reported started
+    # Recordings asked while nobody is in (no mod_conference room yet): name -> path,
+    # started when the first member is in.
+    waiting: dict[str, str] = field(default_factory=dict)
 
 
 class FreeSwitchConferences(Conferences):
@@ -76,11 +97,12 @@ class FreeSwitchConferences(Conferences):
 
     def __init__(self, engine: FreeSwitchEngine) -> None:
         self.engine = engine
-        self._rooms: dict[str, _Room] = {}
-        self._by_name: dict[str, _Room] = {}
+        self._rooms: dict[str, Room] = {}
+        self._by_name: dict[str, Room] = {}
         self._of: dict[str, str] = {}  # leg -> its conference id
-        self._joining: dict[str, tuple[_Room, ConferenceMember, asyncio.Future[str]]] = {}
-        self._plays: dict[str, tuple[_Room, str]] = {}  # playback id -> (room, file)
+        self._joining: dict[str, tuple[Room, ConferenceMember, asyncio.Future[str]]] = {}
+        self._plays: dict[str, tuple[Room, str]] = {}  # playback id -> (room, file)
+        self.coaching = Coaching(self)
 
     def room_name(self, conference_id: str) -> str:
         return f"{self.engine.id_prefix}{ROOM_MARK}{conference_id}"
@@ -92,7 +114,7 @@ class FreeSwitchConferences(Conferences):
     def conference_of(self, leg_id: str) -> str | None:
         return self._of.get(leg_id)
 
-    def _room(self, conference_id: str) -> _Room:
+    def _room(self, conference_id: str) -> Room:
         room = self._rooms.get(conference_id)
         if room is None:
             raise NotFoundError(
@@ -100,20 +122,34 @@ class FreeSwitchConferences(Conferences):
             )
         return room
 
-    def _member(self, leg_id: str) -> tuple[_Room, ConferenceMember]:
+    def _member(self, leg_id: str) -> tuple[Room, ConferenceMember]:
         conference_id = self._of.get(leg_id)
         if conference_id is None:
             raise NotFoundError(f"leg {leg_id} is in no conference", leg_id=leg_id)
         room = self._rooms[conference_id]
         return room, room.members[leg_id]
 
-    def _forget(self, leg_id: str) -> tuple[_Room | None, ConferenceMember | None]:
+    def _forget(self, leg_id: str) -> tuple[Room | None, ConferenceMember | None]:
         conference_id = self._of.pop(leg_id, None)
         room = self._rooms.get(conference_id) if conference_id is not None else None
         if room is None:
             return None, None
         room.member_ids.pop(leg_id, None)
         return room, room.members.pop(leg_id, None)
+
+    def _gone(self, room: Room, member: ConferenceMember) -> list[ConferenceMember]:
+        """After ``member`` left ``room``: its talking stopped (told), and the coaches that
+        coached it coach nobody now (returned: their relationships still to clear)."""
+        if member.talking:
+            self.engine.made(
+                ConferenceMemberTalking(conference_id=room.id, leg_id=member.leg_id, talking=False)
+            )
+        coaches = []
+        for coach in list(room.members.values()):
+            if coach.coaching == member.leg_id:
+                coaches.append(coach)
+                self._set(room, replace(coach, coaching=None))
+        return coaches
 
     async def _api(self, command: str) -> str:
         try:
@@ -128,7 +164,7 @@ class FreeSwitchConferences(Conferences):
         check_conference_id(conference_id)
         if conference_id in self._rooms:
             return
-        room = _Room(conference_id, self.room_name(conference_id))
+        room = Room(conference_id, self.room_name(conference_id))
         self._rooms[conference_id] = self._by_name[room.name] = room
         with contextlib.suppress(CallError, NotFoundError, ValueError):
             listing = await self.engine.api(f"conference {room.name} json_list")
@@ -152,6 +188,9 @@ class FreeSwitchConferences(Conferences):
                         deaf=found.deaf, moderator=found.moderator, resumed=True,
                     )
                 )  # fmt: skip
+        if room.members:
+            with contextlib.suppress(CallError, NotFoundError):
+                await self.coaching.take_back(room)
 
     async def join(
         self, conference_id: str, leg_id: str, *, muted: bool = False, deaf: bool = False,
@@ -186,6 +225,18 @@ class FreeSwitchConferences(Conferences):
             raise EngineTimeoutError(f"leg {leg_id} did not join {conference_id}") from None
         finally:
             self._joining.pop(leg_id, None)
+        for name, path in list(room.waiting.items()):
+            del room.waiting[name]
+            try:
+                await self._api(f"conference {room.name} record {path}")
+            except (CallError, NotFoundError):  # the member left at once: no room again
+                log.warning("conference %s: recording %s not started", room.id, name)
+                self.engine.media.drop(name)
+        # The coaches in the room are not heard by the newcomer either.
+        for coach in list(room.members.values()):
+            if coach.coaching is not None and self._of.get(leg_id) == room.id:
+                with contextlib.suppress(CallError, NotFoundError):
+                    await self.coaching.relate(room, coach, was=coach.coaching, others=[leg_id])
 
     async def leave(self, leg_id: str) -> None:
         await self._leave(leg_id, "left", park=True)
@@ -198,6 +249,7 @@ class FreeSwitchConferences(Conferences):
         room, member = self._forget(leg_id)
         if room is None or member is None:
             return
+        coaches = self._gone(room, member)
         try:
             if park:
                 with contextlib.suppress(LegGoneError):
@@ -206,15 +258,23 @@ class FreeSwitchConferences(Conferences):
             self.engine.made(
                 ConferenceMemberLeft(conference_id=room.id, leg_id=leg_id, reason=reason)
             )
+        await self.coaching.uncoach(room, coaches)
 
     async def leg_gone(self, leg_id: str) -> None:
         """On the dispatcher, before the leg's LegHungUp: a member gone is reported gone."""
         self._joining.pop(leg_id, None)
         room, member = self._forget(leg_id)
         if room is not None and member is not None:
+            if member.talking:
+                await self.engine.emit(
+                    ConferenceMemberTalking(conference_id=room.id, leg_id=leg_id, talking=False)
+                )
             await self.engine.emit(
                 ConferenceMemberLeft(conference_id=room.id, leg_id=leg_id, reason="hangup")
             )
+            coaches = self._gone(room, replace(member, talking=False))
+            if coaches:  # not here: the dispatcher does not wait on replies
+                self.engine.spawn(self.coaching.uncoach(room, coaches), f"uncoach-{leg_id}")
 
     async def _flag(self, leg_id: str, **flags: Any) -> None:
         room, old = self._member(leg_id)
@@ -246,10 +306,17 @@ class FreeSwitchConferences(Conferences):
             if self._of.get(leg_id) == room.id:
                 room.members[leg_id] = old
             raise
+        self._set(room, new)
+
+    async def coach(self, leg_id: str, target_leg_id: str | None) -> None:
+        await self.coaching.coach(leg_id, target_leg_id)
+
+    def _set(self, room: Room, member: ConferenceMember) -> None:
+        room.members[member.leg_id] = member
         self.engine.made(
             ConferenceMemberUpdated(
-                conference_id=room.id, leg_id=leg_id, muted=new.muted, deaf=new.deaf,
-                held=new.held,
+                conference_id=room.id, leg_id=member.leg_id, muted=member.muted,
+                deaf=member.deaf, held=member.held, coaching=member.coaching,
             )
         )  # fmt: skip
 
@@ -300,6 +367,11 @@ class FreeSwitchConferences(Conferences):
         room = self._room(conference_id)
         path = str(self.engine.media.path(name, fmt))
         self.engine.media.conference_recording(name, room.name, path)
+        if not room.members:
+            # mod_conference has no room to record until a member enters ("-ERR Conference
+            # ... not found"): a recorded room is recorded before its first caller is in.
+            room.waiting[name] = path
+            return name
         try:
             await self._api(f"conference {room.name} record {path}")
         except BaseException:
@@ -307,18 +379,34 @@ class FreeSwitchConferences(Conferences):
             raise
         return name
 
+    def drop_waiting(self, name: str) -> bool:
+        """Forget the recording ``name`` if it waits for a first member (it never started:
+        nothing to report); whether it did."""
+        for room in self._rooms.values():
+            if room.waiting.pop(name, None) is not None:
+                self.engine.media.drop(name)
+                return True
+        return False
+
     async def end(self, conference_id: str) -> None:
         room = self._rooms.pop(conference_id, None)
         if room is None:
             return
         self._by_name.pop(room.name, None)
+        for name in room.waiting:
+            self.engine.media.drop(name)  # never started: nothing to report
         with contextlib.suppress(CallError, NotFoundError):
             await self.engine.api(f"conference {room.name} norecord all")
         for leg_id in sorted(room.members):
-            del room.members[leg_id]
+            member = room.members.pop(leg_id)
             self._of.pop(leg_id, None)
             with contextlib.suppress(CallError):
                 await self.engine.api(f"uuid_transfer {leg_id} park inline")
+            if member.talking:
+                stopped = ConferenceMemberTalking(
+                    conference_id=conference_id, leg_id=leg_id, talking=False
+                )
+                self.engine.made(stopped)
             self.engine.made(
                 ConferenceMemberLeft(conference_id=conference_id, leg_id=leg_id, reason="ended")
             )
@@ -335,6 +423,8 @@ class FreeSwitchConferences(Conferences):
         if sender is None or sender.muted or sender.held:
             return
         for other in room.members.values():
+            if sender.coaching is not None and other.leg_id != sender.coaching:
+                continue  # a coach is heard by its target only
             if other.leg_id != e.leg_id and not (other.deaf or other.held):
                 with contextlib.suppress(CallError):
                     await self.engine.api(f"uuid_send_dtmf {other.leg_id} {e.digit}")
@@ -362,7 +452,9 @@ class FreeSwitchConferences(Conferences):
         found = self._by_name.get(e.name)
         if found is None:
             if e.action == "stop-recording":  # after end(): the room is forgotten already
-                for out in engine.media.conference_recorded(e.path, False, e.timestamp):
+                for out in engine.media.conference_recorded(
+                    e.path, False, e.timestamp, e.elapsed_ms / 1000
+                ):
                     await engine.emit(out)
             return
         room = found
@@ -378,9 +470,22 @@ class FreeSwitchConferences(Conferences):
             room.started.discard(pid)
             self._plays.pop(pid, None)
             await engine.emit(PlaybackFinished(playback_id=pid, timestamp=e.timestamp))
+        elif e.action in ("start-talking", "stop-talking"):
+            talker = room.members.get(e.leg_id)
+            talking = e.action == "start-talking"
+            if talker is not None and talker.talking != talking:
+                room.members[e.leg_id] = replace(talker, talking=talking)
+                await engine.emit(
+                    ConferenceMemberTalking(
+                        conference_id=room.id, leg_id=e.leg_id, talking=talking,
+                        timestamp=e.timestamp,
+                    )
+                )  # fmt: skip
         elif e.action in ("start-recording", "stop-recording"):
             started = e.action == "start-recording"
-            for out in engine.media.conference_recorded(e.path, started, e.timestamp):
+            for out in engine.media.conference_recorded(
+                e.path, started, e.timestamp, e.elapsed_ms / 1000
+            ):
                 await engine.emit(out)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.sip_headers import check_sip_headers
 from orchestrator.core.targets import (
     NUMBER,
     ROUTING_NAME,
@@ -43,6 +44,9 @@ ROUTE_KEY = re.compile(r"[a-z0-9_]{1,32}")
 # What may stand in a {var=value} block or an api argument: no separator of either
 # (comma, braces, quotes, spaces, ^ which starts an alternative separator, newlines).
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
+# sofia adds a custom header to the INVITE for every sip_h_<name> variable of the leg.
+HEADER_PREFIX = "sip_h_"
+HEADER_VARIABLE = re.compile(r"sip_h_[A-Za-z][A-Za-z0-9-]{0,40}")
 VARIABLE_VALUE = re.compile(r"[^,{}'\"\n\r^\s](?:[^,{}'\"\n\r^]{0,254}[^,{}'\"\n\r^\s])?|")
 
 
@@ -125,7 +129,8 @@ def variable_block(variables: Mapping[str, str]) -> str:
     """``{a=1,b=2}`` for an originate, every name and value checked."""
     items = []
     for name, value in variables.items():
-        check(VARIABLE_NAME, name, "variable name")
+        if HEADER_VARIABLE.fullmatch(name) is None:
+            check(VARIABLE_NAME, name, "variable name")
         check(VARIABLE_VALUE, value, "variable value")
         # Inside the braces a space would end the originate's argument: quoted (the
         # value holds no quote, see VARIABLE_VALUE).
@@ -141,9 +146,12 @@ def originate_command(
     caller_id: str,
     timeout: float,
     variables: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
-    """The ``originate`` api command (sent with bgapi) for a new leg ``leg_id``."""
+    """The ``originate`` api command (sent with bgapi) for a new leg ``leg_id``; each SIP
+    header (the core's allow-list, checked) as a ``sip_h_<name>`` variable."""
     dial = dial_string(target)
+    sip_headers = check_sip_headers(target, headers)
     number, name = split_caller_id(caller_id)
     block: dict[str, str] = {"origination_uuid": leg_id, LEG_VAR: leg_id}
     block.update(routing_variables(routing))
@@ -156,7 +164,13 @@ def originate_command(
     for key, value in (variables or {}).items():
         if key in block or key.startswith(ROUTE_VAR):
             raise ValidationError(f"variable {key} is the adapter's own", field="variables")
+        if key.lower().startswith(HEADER_PREFIX):
+            raise ValidationError(
+                "SIP headers are set with headers=, not as variables", field="variables"
+            )
         block[key] = value
+    for name, value in sip_headers.items():
+        block[HEADER_PREFIX + name] = value
     return f"originate {variable_block(block)}{dial} &park()"
 
 

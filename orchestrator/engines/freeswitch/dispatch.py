@@ -258,8 +258,10 @@ class Dispatcher(Engine):
         if isinstance(event, LegDtmf):
             await self.conferences.dtmf(event)
         if isinstance(event, LegLeftApp):
-            # Out of our control: its later events are observation only.
-            self.legs.pop(leg_id, None)
+            # Out of our control: its later events are observation only. It stays
+            # readable (``leg()``) until its channel is destroyed, as on Asterisk, so CTI
+            # does not list the dialplan's next dial of it (a blind transfer's) as a new
+            # dialplan call under the old call's id.
             self.announced.discard(leg_id)
 
     async def _bridged(self, event: Bridged) -> None:

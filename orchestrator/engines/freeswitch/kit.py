@@ -143,7 +143,7 @@ def build(deps: KitDeps) -> EngineKit:
     )
     provisioner = FreeSwitchProvisioner(
         engine=config,
-        renderer=Renderer(templates_dir()),
+        renderer=Renderer(templates_dir(), ring_timeout=settings.ring_timeout_s),
         load_tenant=deps.load_tenant,
         load_all=deps.load_all,
         # The trunks' gateways are files: only a FreeSWITCH reading this machine's gets them.

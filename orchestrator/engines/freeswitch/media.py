@@ -239,11 +239,13 @@ class Media:
         self._end(rec.name)
         return [RecordingFinished(recording=rec.name, leg_id=rec.owner, timestamp=e.timestamp)]
 
-    def conference_recorded(self, path: str, started: bool, ts: float) -> list[Event]:
+    def conference_recorded(
+        self, path: str, started: bool, ts: float, duration: float = 0.0
+    ) -> list[Event]:
         rec = self._by_path.get(path)
         if rec is None or rec.kind != "conference":
             return []
         if started:
             return [RecordingStarted(recording=rec.name, leg_id="", timestamp=ts)]
         self._end(rec.name)
-        return [RecordingFinished(recording=rec.name, leg_id="", timestamp=ts)]
+        return [RecordingFinished(recording=rec.name, leg_id="", duration=duration, timestamp=ts)]

@@ -122,6 +122,7 @@ class Conference(Event):
     file: str = ""
     path: str = ""
     cause: str = ""
+    elapsed_ms: int = 0  # stop-recording: how long the recording ran
 
 
 # -- headers -----------------------------------------------------------------------------
@@ -238,6 +239,7 @@ def _conference(e: EslEvent) -> list[Event]:
             file=e.get("File"),
             path=e.get("Path"),
             cause=e.get("Hangup-Cause"),
+            elapsed_ms=int(ms) if (ms := e.get("Milliseconds-Elapsed")).isdigit() else 0,
             **_ts(e),
         )
     ]

@@ -25,7 +25,19 @@ importing it registers every table on ``SQLModel.metadata`` (Alembic's target):
 - :mod:`.webhooks`, :mod:`.recordings`;
 - :mod:`.queues`: call queues, agents, members, the event log, places kept across a restart;
 - :mod:`.billing`: tariffs, products, accounts, the ledger, charges, rating leases;
-- :mod:`.cti`: click-to-calls kept across a restart.
+- :mod:`.cti`: click-to-calls kept across a restart;
+- :mod:`.conferences`: conferences and their participants' ledger;
+- :mod:`.conference_rooms`: conference rooms (PINs hashed);
+- :mod:`.feature_codes`: the feature codes a tenant changed;
+- :mod:`.call_settings`: extensions' forwarding, DND, call waiting and follow-me.
+- :mod:`.ext_features`: extensions' speed dials and blacklists.
+- :mod:`.self_care`: what ``/api/v1/me`` answers a self-care user (no table).
+- :mod:`.voicemail`: mailboxes (PINs hashed) and voicemail messages.
+- :mod:`.ring_groups`: ring groups (a number ringing several phones).
+- :mod:`.paging`: paging groups (intercom and paging, ``*46``).
+- :mod:`.schedules`: office-hours schedules, the night mode, the tenant blacklist.
+- :mod:`.park`: park lots and the calls parked now.
+- :mod:`.pickup`: pickup groups and their member extensions.
 
 Tables are migrated by Alembic (``orchestrator/migrations``); a change here
 needs a new revision there.
@@ -46,6 +58,13 @@ from orchestrator.store.models.billing import (
     RatingLease,
     Reservation,
 )
+from orchestrator.store.models.call_settings import (
+    CallSettings,
+    CallSettingsBase,
+    CallSettingsPatch,
+    CallSettingsPublic,
+    CallSettingsPut,
+)
 from orchestrator.store.models.cdrs import (
     Cdr,
     CdrBase,
@@ -57,8 +76,28 @@ from orchestrator.store.models.cdrs import (
     CdrPublic,
 )
 from orchestrator.store.models.columns import ExactDecimal, UtcDateTime, utcnow
+from orchestrator.store.models.conference_rooms import (
+    ConferenceRoom,
+    ConferenceRoomBase,
+    ConferenceRoomCreate,
+    ConferenceRoomPublic,
+    ConferenceRoomUpdate,
+)
+from orchestrator.store.models.conferences import Conference, ConferenceParticipant
 from orchestrator.store.models.cti import KeptCallRecord
 from orchestrator.store.models.dids import Did, DidBase, DidCreate, DidPublic, DidUpdate
+from orchestrator.store.models.ext_features import (
+    BlacklistEntry,
+    BlacklistEntryIn,
+    BlacklistEntryPublic,
+    BlacklistPublic,
+    BlacklistPut,
+    SpeedDial,
+    SpeedDialEntry,
+    SpeedDialSet,
+    SpeedDialsPublic,
+    SpeedDialsPut,
+)
 from orchestrator.store.models.extensions import (
     Alias,
     AliasBase,
@@ -74,6 +113,12 @@ from orchestrator.store.models.extensions import (
     ExtensionUpdate,
     SipCredentials,
 )
+from orchestrator.store.models.feature_codes import (
+    FeatureCode,
+    FeatureCodePublic,
+    FeatureCodesUpdate,
+    FeatureCodeTable,
+)
 from orchestrator.store.models.ivr import (
     IvrApp,
     IvrAppBase,
@@ -82,6 +127,25 @@ from orchestrator.store.models.ivr import (
     IvrAppUpdate,
     IvrNumber,
     IvrSettings,
+)
+from orchestrator.store.models.paging import (
+    PagingGroup,
+    PagingGroupCreate,
+    PagingGroupPublic,
+    PagingGroupUpdate,
+)
+from orchestrator.store.models.park import (
+    ParkedCall,
+    ParkedCallPublic,
+    ParkLot,
+    ParkLotPublic,
+    ParkLotPut,
+)
+from orchestrator.store.models.pickup import (
+    PickupGroup,
+    PickupGroupMember,
+    PickupGroupPublic,
+    PickupGroupWrite,
 )
 from orchestrator.store.models.queues import (
     PriorityRulePublic,
@@ -108,7 +172,29 @@ from orchestrator.store.models.recordings import (
     RecordingPublic,
     RecordingState,
 )
+from orchestrator.store.models.ring_groups import (
+    RingGroup,
+    RingGroupBase,
+    RingGroupCreate,
+    RingGroupPublic,
+    RingGroupUpdate,
+)
+from orchestrator.store.models.schedules import (
+    NightMode,
+    NightModePublic,
+    NightModePut,
+    Schedule,
+    ScheduleCreate,
+    SchedulePublic,
+    SchedulePut,
+    ScheduleState,
+    TenantBlacklistCreate,
+    TenantBlacklistEntry,
+    TenantBlacklistPublic,
+)
+from orchestrator.store.models.self_care import MePublic, MyCallPublic
 from orchestrator.store.models.tenants import (
+    EXTENSION_ROLES,
     ApiUser,
     ApiUserBase,
     ApiUserCreate,
@@ -135,6 +221,19 @@ from orchestrator.store.models.trunks import (
     TrunkUpdate,
     trunk_endpoint,
 )
+from orchestrator.store.models.voicemail import (
+    FOLDERS,
+    Mailbox,
+    MailboxBase,
+    MailboxCreate,
+    MailboxPinChange,
+    MailboxPublic,
+    MailboxUpdate,
+    VoicemailMessage,
+    VoicemailMessageBase,
+    VoicemailMessagePublic,
+    VoicemailMessageUpdate,
+)
 from orchestrator.store.models.webhooks import (
     DeliveryState,
     Webhook,
@@ -152,6 +251,8 @@ from orchestrator.store.models.webhooks import (
 )
 
 __all__ = [
+    "EXTENSION_ROLES",
+    "FOLDERS",
     "Account",
     "AccountExtension",
     "AccountKind",
@@ -171,6 +272,16 @@ __all__ = [
     "BillingRate",
     "BillingTariff",
     "BillingTariffVersion",
+    "BlacklistEntry",
+    "BlacklistEntryIn",
+    "BlacklistEntryPublic",
+    "BlacklistPublic",
+    "BlacklistPut",
+    "CallSettings",
+    "CallSettingsBase",
+    "CallSettingsPatch",
+    "CallSettingsPublic",
+    "CallSettingsPut",
     "Cdr",
     "CdrBase",
     "CdrDetail",
@@ -179,6 +290,13 @@ __all__ = [
     "CdrLegPublic",
     "CdrOpenCall",
     "CdrPublic",
+    "Conference",
+    "ConferenceParticipant",
+    "ConferenceRoom",
+    "ConferenceRoomBase",
+    "ConferenceRoomCreate",
+    "ConferenceRoomPublic",
+    "ConferenceRoomUpdate",
     "DeliveryState",
     "Did",
     "DidBase",
@@ -193,6 +311,10 @@ __all__ = [
     "ExtensionPublic",
     "ExtensionRedirect",
     "ExtensionUpdate",
+    "FeatureCode",
+    "FeatureCodePublic",
+    "FeatureCodeTable",
+    "FeatureCodesUpdate",
     "IvrApp",
     "IvrAppBase",
     "IvrAppCreate",
@@ -202,11 +324,35 @@ __all__ = [
     "IvrSettings",
     "KeptCallRecord",
     "LegCharge",
+    "Mailbox",
+    "MailboxBase",
+    "MailboxCreate",
+    "MailboxPinChange",
+    "MailboxPublic",
+    "MailboxUpdate",
+    "MePublic",
+    "MyCallPublic",
+    "NightMode",
+    "NightModePublic",
+    "NightModePut",
     "OutboundRoute",
     "OutboundRouteBase",
     "OutboundRouteCreate",
     "OutboundRoutePublic",
     "OutboundRouteUpdate",
+    "PagingGroup",
+    "PagingGroupCreate",
+    "PagingGroupPublic",
+    "PagingGroupUpdate",
+    "ParkLot",
+    "ParkLotPublic",
+    "ParkLotPut",
+    "ParkedCall",
+    "ParkedCallPublic",
+    "PickupGroup",
+    "PickupGroupMember",
+    "PickupGroupPublic",
+    "PickupGroupWrite",
     "PriorityRulePublic",
     "Queue",
     "QueueAgent",
@@ -230,10 +376,28 @@ __all__ = [
     "RecordingPublic",
     "RecordingState",
     "Reservation",
+    "RingGroup",
+    "RingGroupBase",
+    "RingGroupCreate",
+    "RingGroupPublic",
+    "RingGroupUpdate",
     "Role",
+    "Schedule",
+    "ScheduleCreate",
+    "SchedulePublic",
+    "SchedulePut",
+    "ScheduleState",
     "SipCredentials",
+    "SpeedDial",
+    "SpeedDialEntry",
+    "SpeedDialSet",
+    "SpeedDialsPublic",
+    "SpeedDialsPut",
     "Tenant",
     "TenantBase",
+    "TenantBlacklistCreate",
+    "TenantBlacklistEntry",
+    "TenantBlacklistPublic",
     "TenantCreate",
     "TenantPublic",
     "TenantUpdate",
@@ -243,6 +407,10 @@ __all__ = [
     "TrunkPublic",
     "TrunkUpdate",
     "UtcDateTime",
+    "VoicemailMessage",
+    "VoicemailMessageBase",
+    "VoicemailMessagePublic",
+    "VoicemailMessageUpdate",
     "Webhook",
     "WebhookAttempt",
     "WebhookAttemptPublic",

@@ -22,7 +22,12 @@ class DidBase(SQLModel):
     pricing_batch: str = Field(max_length=40, schema_extra=schema_pattern("pricing_batch"))
     tenant_id: StoreInt | None = Field(default=None, description="null: unassigned inventory")
     destination: str | None = Field(
-        default=None, max_length=60, description="'extension:<number>', 'ivr:<name>' or 'hangup'"
+        default=None,
+        max_length=60,
+        description=(
+            "'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'schedule:<name>' "
+            "or 'hangup'"
+        ),
     )
 
 

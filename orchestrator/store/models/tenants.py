@@ -56,13 +56,20 @@ class Role(StrEnum):
 
     Every role but ``system_admin`` belongs to one tenant. A ``supervisor`` reads the
     tenant's call center and acts on its agents but changes no configuration; an
-    ``agent`` acts only as the queue agent of its own extension (``extension_id``).
+    ``agent`` acts only as the queue agent of its own extension (``extension_id``); a
+    ``user`` (self-care) reads and changes only its own extension's things under
+    ``/api/v1/me``.
     """
 
     SYSTEM_ADMIN = "system_admin"
     TENANT_ADMIN = "tenant_admin"
     SUPERVISOR = "supervisor"
     AGENT = "agent"
+    USER = "user"
+
+
+#: The roles bound to one extension of their tenant (``ApiUser.extension_id``).
+EXTENSION_ROLES = frozenset({Role.AGENT, Role.USER})
 
 
 class ApiUserBase(SQLModel):
@@ -72,7 +79,9 @@ class ApiUserBase(SQLModel):
         default=None, description="required for every role but system_admin"
     )
     extension_id: StoreInt | None = Field(
-        default=None, description="an agent's own extension (required for an agent, else null)"
+        default=None,
+        description="an agent's or a self-care user's own extension (required for those "
+        "two roles, else null)",
     )
 
 
@@ -82,7 +91,8 @@ class ApiUser(ApiUserBase, table=True):
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_hash"),
         sa.CheckConstraint(
-            "role IN ('system_admin', 'tenant_admin', 'supervisor', 'agent')", name="role"
+            "role IN ('system_admin', 'tenant_admin', 'supervisor', 'agent', 'user')",
+            name="role",
         ),
         # Only a system admin has no tenant: no tenant never means "all tenants" by accident.
         sa.CheckConstraint(
@@ -91,8 +101,8 @@ class ApiUser(ApiUserBase, table=True):
             name="tenant",
         ),
         sa.CheckConstraint(
-            "(role = 'agent' AND extension_id IS NOT NULL)"
-            " OR (role <> 'agent' AND extension_id IS NULL)",
+            "(role IN ('agent', 'user') AND extension_id IS NOT NULL)"
+            " OR (role NOT IN ('agent', 'user') AND extension_id IS NULL)",
             name="extension",
         ),
     )
@@ -101,7 +111,7 @@ class ApiUser(ApiUserBase, table=True):
     tenant_id: StoreInt | None = Field(
         default=None, foreign_key="tenants.id", ondelete="CASCADE", index=True
     )
-    # Deleting the extension deletes its agent's API user (and so its token).
+    # Deleting the extension deletes its agent's or user's API user (and so its token).
     extension_id: StoreInt | None = Field(
         default=None, foreign_key="extensions.id", ondelete="CASCADE", index=True
     )

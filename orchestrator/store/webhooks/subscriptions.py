@@ -40,6 +40,17 @@ CALL_EVENTS = (
     "hung_up",
     "queued",
     "dequeued",
+    # An extension's forwarding/DND/call waiting changed (orchestrator.pbx.settings).
+    "call_settings_changed",
+    # A ring group's call nobody took (orchestrator.pbx.ring_groups).
+    "ring_group_unanswered",
+    # Call park (orchestrator.pbx.park): the call is the parked leg.
+    "call_parked",
+    "call_retrieved",
+    "park_timed_out",
+    "park_abandoned",
+    # A ringing call was picked up by another phone (orchestrator.pbx.pickup).
+    "call_picked_up",
 )
 QUEUE_EVENTS = (
     "queued",

@@ -248,6 +248,10 @@ async def app_bridge(sw: Switch, ch: Channel, arg: str) -> str:
             sw.hangup(ch, result)
             raise Interrupted("hangup")
         return "_none_"
+    if result.answered and not ch.answered:
+        # switch_ivr_multi_threaded_bridge answers the caller once its peer has answered
+        # (after passing the callee id on), before CHANNEL_BRIDGE.
+        sw.answer(ch)
     await sw.bridge(ch, result, by_app=True)
     try:
         while True:  # in the bridge until it ends; then the extension goes on

@@ -102,7 +102,9 @@ def unbridge(sw: Switch, ch: Channel) -> None:
             other=False,
             calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1756),
         )
-    if other.up:
+    if other.up and other.pending_route is None:
+        # (A partner being transferred too, uuid_transfer -both, leaves for its new
+        # extension: it is not parked or hung up as an abandoned partner.)
         other.interrupt("unbridge")
 
 

@@ -168,6 +168,8 @@ class Channel:
     other_type: str = ""
     other_profile: Profile | None = None
     held: bool = False
+    # Playing media: what its loopback peer hears (as a conference member: it talks).
+    speaking: bool = False
     times: dict[str, int] = field(default_factory=dict)
     messages: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue)

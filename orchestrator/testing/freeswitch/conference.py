@@ -1,7 +1,10 @@
 """A small mod_conference: members join with the ``conference`` app and leave when
 transferred, hung up or kicked; conference::maintenance events and the api
 subcommands list, json_list, count, mute, unmute, deaf, undeaf, hold, unhold, kick,
-hup, lock, unlock, play, stop, record and norecord (replies as mod_conference writes)."""
+hup, lock, unlock, play, stop, record, norecord and relate (replies as mod_conference
+writes). A member talks (``start-talking``, the floor, ``stop-talking``) while what it
+hears from the far end plays: media played on its loopback peer (a test makes a member
+talk with ``uuid_broadcast <peer> tone_stream://... aleg``, as on a real FreeSWITCH)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from orchestrator.testing.freeswitch.events import FsEvent, new_uuid, now_us
 from orchestrator.testing.freeswitch.media import media_ms
 from orchestrator.testing.freeswitch.switch import Interrupted, Switch
 
-__all__ = ["Conference", "conference_command", "join"]
+__all__ = ["Conference", "conference_command", "join", "speaking"]
 
 SUBCLASS = "conference::maintenance"
 
@@ -28,6 +31,9 @@ class Member:
     hear: bool = True
     moderator: bool = False
     hold: bool = False
+    talking: bool = False
+    talk_started: int = 0  # when it started talking (us)
+    nospeak: set[int] = field(default_factory=set)  # relate ... nospeak: not heard by these
 
 
 @dataclass
@@ -100,8 +106,11 @@ async def join(sw: Switch, ch: Channel, arg: str) -> None:
     ch.variables["conference_member_id"] = str(member.id)
     ch.variables["conference_name"] = name
     _event(sw, conf, "add-member", member)
-    if not conf.floor:  # the first member takes the floor (there is no talking to move it)
+    if not conf.floor:  # the first member takes the floor (until another one talks)
         _floor(sw, conf, member)
+    peer = sw.get(ch.loopback_peer)
+    if peer is not None and peer.speaking:  # its far end speaks already
+        _talk(sw, conf, member, True)
     # mod_conference's default caller controls (conference_controls=none turns them off)
     controls = ch.variables.get("conference_controls", "default") != "none"
     try:
@@ -126,10 +135,10 @@ def _member_headers(conf: Conference, member: Member, out: list[tuple[str, str]]
     out += [("Floor", str(conf.floor == member.id).lower()), *member.channel.data(variables=False)]
     out += [
         ("Video", "false"), ("Hear", str(member.hear).lower()), ("See", "true"),
-        ("Speak", str(member.speak).lower()), ("Talking", "false"), ("Mute-Detect", "false"),
-        ("Hold", str(member.hold).lower()), ("Member-ID", str(member.id)),
-        ("Member-Type", "member"), ("Member-Ghost", "false"), ("Energy-Level", "100"),
-        ("Current-Energy", "0"),
+        ("Speak", str(member.speak).lower()), ("Talking", str(member.talking).lower()),
+        ("Mute-Detect", "false"), ("Hold", str(member.hold).lower()),
+        ("Member-ID", str(member.id)), ("Member-Type", "member"), ("Member-Ghost", "false"),
+        ("Energy-Level", "100"), ("Current-Energy", str(TALK_ENERGY if member.talking else 0)),
     ]  # fmt: skip
 
 
@@ -144,6 +153,54 @@ def _floor(sw: Switch, conf: Conference, member: Member | None) -> None:
     _member_headers(conf, member, headers)
     headers.append(("New-ID", str(member.id)))
     calling = ("conference_member.c", "conference_member_set_floor_holder", 1158)
+    sw.fire(FsEvent("CUSTOM", headers, subclass=SUBCLASS, calling=calling))
+
+
+TALK_ENERGY = 6308  # a member's Current-Energy while it talks (a tone, as captured)
+
+
+def speaking(sw: Switch, ch: Channel, on: bool) -> None:
+    """``ch`` starts or stops playing media: its loopback peer, a member, talks meanwhile."""
+    ch.speaking = on
+    peer = sw.get(ch.loopback_peer)
+    if peer is None:
+        return
+    for conf in list(_conferences(sw).values()):
+        for member in list(conf.members.values()):
+            if member.channel is peer:
+                _talk(sw, conf, member, on)
+
+
+def _talk(sw: Switch, conf: Conference, member: Member, on: bool) -> None:
+    """start-talking (and the floor to it), or stop-talking with its statistics, as
+    mod_conference's input loop sends them."""
+    if member.talking == on:
+        return
+    member.talking = on
+    if on:
+        member.talk_started = now_us()
+        calling = ("conference_loop.c", "conference_loop_input", 1154)
+        headers = conf.headers()
+        _member_headers(conf, member, headers)
+        headers.append(("Action", "start-talking"))
+        sw.fire(FsEvent("CUSTOM", headers, subclass=SUBCLASS, calling=calling))
+        if conf.floor != member.id:
+            _floor(sw, conf, member)
+        return
+    ms = (now_us() - member.talk_started) // 1000
+    packets = max(ms // 20, 1)
+    stats = [
+        ("talking-gate-hits", str(packets)), ("talking-total-packets", str(packets)),
+        ("talking-duration-ms", str(ms)), ("talking-average-energy", f"{TALK_ENERGY - 1:.6f}"),
+        ("talking-delta-average", f"{1 / packets:.6f}"), ("talking-hit-on-percent", "100.000000"),
+        ("talking-non-hit-ratio", f"{100 / packets:.6f}"),
+        ("talking-hit-off-percent", f"{100 / packets:.6f}"),
+        ("talking-hit-off-differential", f"{100 - 100 / packets:.6f}"),
+    ]  # fmt: skip
+    headers = conf.headers()
+    _member_headers(conf, member, headers)
+    headers += [*stats, ("Action", "stop-talking")]
+    calling = ("conference_loop.c", "stop_talking_handler", 783)
     sw.fire(FsEvent("CUSTOM", headers, subclass=SUBCLASS, calling=calling))
 
 
@@ -239,6 +296,8 @@ def conference_command(sw: Switch, arg: str) -> str:
         for path in paths:
             _stop_recording(sw, conf, path)
         return f"+OK Stopped recording {len(paths)} file{'' if len(paths) == 1 else 's'}\n"
+    if cmd == "relate":
+        return _relate(conf, parts[2:])
     if cmd in ("hold", "unhold"):
         member = conf.members.get(int(parts[2])) if len(parts) > 2 and parts[2].isdigit() else None
         if member is None:
@@ -268,6 +327,41 @@ def conference_command(sw: Switch, arg: str) -> str:
             return f"+OK hup {member.id}\n"
         return f"+OK {cmd} {member.id}\n"
     return f"-ERR Command {cmd} not found\n"
+
+
+def _relate(conf: Conference, args: list[str]) -> str:
+    """``relate <id> <other> nospeak|clear`` (no event), or the relationships listed."""
+    if len(args) <= 1:
+        wanted = int(args[0]) if args and args[0].isdigit() else 0
+        lines = [
+            f"{m.id} -> {other} NOSPEAK HEAR NOSENDVIDEO \n"
+            for m in conf.members.values()
+            if not wanted or m.id == wanted
+            for other in sorted(m.nospeak)
+        ]
+        return (
+            "".join(lines)
+            if any(m.nospeak for m in conf.members.values())
+            else ("No relationships\n")
+        )
+    usage = (
+        "-USAGE: relate <member_id>[,<member_id>] <other_member_id>[,<other_member_id>] "
+        "[nospeak|nohear|clear]\n"
+    )
+    if len(args) < 3 or not (args[2] == "clear" or "nospeak" in args[2]):
+        return usage  # (nohear and sendvideo: not simulated)
+    mid = int(args[0]) if args[0].isdigit() else 0
+    oid = int(args[1]) if args[1].isdigit() else 0
+    member = conf.members.get(mid)
+    if args[2] == "clear":
+        if member is None:
+            return f"relationship {mid}->{oid} not found.\n"
+        member.nospeak.discard(oid)
+        return f"relationship {mid}->{oid} cleared.\n"
+    if member is None or oid not in conf.members:
+        return f"relationship {mid}->{oid} not found.\n"
+    member.nospeak.add(oid)
+    return f"ok {mid}->{oid} {args[2]} set\n"
 
 
 def _list(conf: Conference) -> str:

@@ -1,5 +1,6 @@
 """Simulated media: how long a file, tone_stream or silence_stream plays, and
-``switch_ivr_play_file``'s PLAYBACK_START / PLAYBACK_STOP around that time."""
+``switch_ivr_play_file``'s PLAYBACK_START / PLAYBACK_STOP around that time. What a
+loopback channel plays is speech to its peer: a conference member talks meanwhile."""
 
 from __future__ import annotations
 
@@ -54,15 +55,20 @@ async def play(sw: Switch, ch: Channel, path: str, *, stop_on_dtmf: bool = False
         after=info,
         calling=("switch_ivr_play_say.c", "switch_ivr_play_file", 1558),
     )
+    # (Imported here: the conference module uses this one's media_ms.)
+    from orchestrator.testing.freeswitch.conference import speaking
+
     ms = media_ms(sw, path)
     wake = frozenset({"break", "dtmf"} if stop_on_dtmf else {"break"})
     started = now_us()
     status = "done"
+    speaking(sw, ch, True)
     try:
         kind = await sw.wait(ch, None if ms is None else ms / 1000, wake=wake)
         if kind != "timeout":
             status = "break"
     finally:
+        speaking(sw, ch, False)
         played = ms if status == "done" and ms is not None else (now_us() - started) // 1000
         ch.variables.update(
             {

@@ -82,6 +82,9 @@ async def originate(
         # switch_ivr_originate: the peer is part of the caller's call from its first
         # event on (its CHANNEL_CREATE's Channel-Call-UUID is the caller's call_uuid).
         variables["call_uuid"] = caller.call_uuid
+        # switch_core_session_outgoing_channel: the peer knows who dials it from its
+        # CHANNEL_OUTGOING on (Other-Type: originator), as a sofia far end shows it.
+        variables["originator"] = caller.uuid
     for name in ("originate_timeout", "leg_timeout"):
         if name in variables:
             with contextlib.suppress(ValueError):

@@ -74,6 +74,9 @@ def _far_end(sw: Switch, name: str, dest: str, how: FarEnd, variables: dict[str,
         caller_name=variables.get("origination_caller_id_name", ""),
         source="mod_sofia",
     )
+    originator = sw.get(variables.get("originator", ""))
+    if originator is not None:  # dialed by a channel's bridge: Other-Leg-* is the dialer
+        ch.other_type, ch.other_profile = "originator", originator.profile
     sw.emit(ch, "CHANNEL_OUTGOING", variables=False)
     sw.set_state(ch, "CS_INIT")
     sw.emit(ch, "CHANNEL_CREATE", calling=_CREATE)

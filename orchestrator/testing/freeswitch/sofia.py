@@ -78,6 +78,9 @@ class Sofia:
         # Gateway name -> proxy address, as the gateway files name them.
         self.gateways: dict[str, str] = {}
         self.passwords: dict[str, str] = {}  # user@domain -> the password registered with
+        # user@domain -> the custom headers of each INVITE sent to its phone: sofia adds
+        # one per sip_h_<name> variable of the leg (intercom's auto-answer headers).
+        self.invites: dict[str, list[dict[str, str]]] = {}
 
     # -- phones -------------------------------------------------------------------
     async def register(
@@ -121,6 +124,8 @@ class Sofia:
             return "USER_NOT_REGISTERED"
         merged = {v.get("name", ""): v.get("value", "") for v in found.iter("variable")}
         merged.update(variables)
+        headers = {k.removeprefix("sip_h_"): v for k, v in merged.items() if k.startswith("sip_h_")}
+        self.invites.setdefault(target, []).append(headers)
         ch = _far_end(sw, f"sofia/{self.profile}/{user}@{domain}", user, phone, merged)
         self._keys(ch, phone)
         return ch

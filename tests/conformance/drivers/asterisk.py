@@ -20,6 +20,8 @@ from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Out
 CONTEXT_IN = "zz-conformance-in"
 CONTEXT_FAR = "zz-conformance-far"
 CONTEXT_OUT = "zz-conformance-out"
+CONTEXT_CALL = "zz-conformance-call"
+CONTEXT_CALLEE = "zz-conformance-callee"
 DB_FAMILY = "conformance"
 TENANT = "zzconformance"
 DIALPLAN = f"""; written by tests/conformance (drivers.py), removed at the end
@@ -33,6 +35,21 @@ exten => wait,1,Wait(60)
 exten => _bye-X,1,Wait(${{EXTEN:4}})
  same => n,Hangup()
 exten => audio,1,Playback(tt-monkeys)
+ same => n,Wait(60)
+ same => n,Hangup()
+; talk-<after> (1 or 2 digits): a 2 s tone (talk detection hears it), then silence: sent
+; as frames of silence (tone "0"), as a phone's RTP goes on: talk detection counts the
+; silence it hears
+exten => _talk-X,1,Wait(${{EXTEN:5}})
+ same => n,PlayTones(440)
+ same => n,Wait(2)
+ same => n,PlayTones(0)
+ same => n,Wait(60)
+ same => n,Hangup()
+exten => _talk-XX,1,Wait(${{EXTEN:5}})
+ same => n,PlayTones(440)
+ same => n,Wait(2)
+ same => n,PlayTones(0)
  same => n,Wait(60)
  same => n,Hangup()
 ; dtmf-<after>-<digits>
@@ -54,6 +71,20 @@ exten => no_answer,1,Ringing()
  same => n,Wait(60)
  same => n,Hangup()
 exten => reject,1,Hangup(21)
+; dialplan calls (Driver.dialplan_call): the ;2 half of Local/<kind>-<key>@{CONTEXT_CALL}
+; dials the callee, a Local channel whose ;2 half answers (up-) or rings (bell-)
+[{CONTEXT_CALL}]
+exten => _up-.,1,Dial(Local/${{EXTEN}}@{CONTEXT_CALLEE}/n)
+ same => n,Hangup()
+exten => _bell-.,1,Dial(Local/${{EXTEN}}@{CONTEXT_CALLEE}/n)
+ same => n,Hangup()
+[{CONTEXT_CALLEE}]
+exten => _up-.,1,Answer()
+ same => n,Wait(120)
+ same => n,Hangup()
+exten => _bell-.,1,Ringing()
+ same => n,Wait(120)
+ same => n,Hangup()
 ; a tenant's numbers (core Extension targets: the adapter continues to t<tenant>)
 [t{TENANT}]
 exten => 300,1,Answer()
@@ -71,6 +102,7 @@ class AsteriskDriver(Driver):
     """
 
     kind = "asterisk"
+    records_audio = True
 
     def __init__(self, asterisk: Any) -> None:
         from orchestrator.engines.asterisk.ari import AriClient
@@ -138,6 +170,7 @@ class AsteriskDriver(Driver):
         exten = {
             "wait": "wait",
             "audio": "audio",
+            "talk": f"talk-{far.after}",
             "dtmf": f"dtmf-{far.after}-{far.digits}",
             "read": f"read-{key}",
         }[far.kind]
@@ -211,6 +244,51 @@ class AsteriskDriver(Driver):
         new = self._make()
         new.kept_legs |= kept
         await self._use(new)
+
+    async def dialplan_call(self, *, answered: bool = True) -> tuple[str, str]:
+        """The caller is the ;2 half of a Local channel running ``Dial()`` in
+        CONTEXT_CALL (its ;1 half, the caller's phone, waits in CONTEXT_FAR); the callee
+        is the ;1 half of the Local channel it dials (found by name)."""
+        key = uuid.uuid4().hex[:12]
+        exten = f"{'up' if answered else 'bell'}-{key}"
+        phone_id, caller_id = f"{self.prefix}phone-{key}", f"{self.prefix}caller-{key}"
+        self._far.extend([phone_id, caller_id])
+        await self.ari.post(
+            "/channels",
+            {
+                "endpoint": f"Local/{exten}@{CONTEXT_CALL}/n",
+                "context": CONTEXT_FAR,
+                "extension": "wait",
+                "priority": 1,
+                "callerId": '"Caller" <101>',
+                "timeout": 60,
+                "channelId": phone_id,
+                "otherChannelId": caller_id,
+            },
+        )
+        callee_name = f"Local/{exten}@{CONTEXT_CALLEE}-"
+        want = "Up" if answered else "Ringing"
+        async with asyncio.timeout(10):
+            while True:
+                channels = {c["name"]: c for c in await self.ari.list_channels()}
+                callee = next(
+                    (
+                        c
+                        for n, c in channels.items()
+                        if n.startswith(callee_name) and n.endswith(";1")
+                    ),
+                    None,
+                )
+                caller = next((c for c in channels.values() if c["id"] == caller_id), None)
+                if (
+                    callee is not None
+                    and callee["state"] == want
+                    and caller is not None
+                    and (not answered or caller["state"] == "Up")
+                ):
+                    self._far.append(callee["id"])
+                    return caller_id, str(callee["id"])
+                await asyncio.sleep(0.05)
 
     async def exists(self, leg_id: str) -> bool:
         return leg_id in {c["id"] for c in await self.ari.list_channels()}

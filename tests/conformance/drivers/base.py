@@ -71,18 +71,24 @@ class FarEnd:
     """What the far end of an incoming call does once the leg is answered.
 
     ``kind``: ``wait`` (silent), ``dtmf`` (keys ``digits`` after ``after`` seconds),
-    ``audio`` (speaks: plays a sound at us), ``read`` (collects what we key, up to ``#``;
+    ``audio`` (speaks: plays a sound at us), ``talk`` (silent ``after`` seconds, then
+    speaks for about 2 s, then silent again: one talking start and stop), ``read``
+    (collects what we key, up to ``#``;
     :meth:`Driver.far_end_heard` tells), ``hangup`` (hangs up after ``after`` seconds;
     worlds only).
     """
 
-    kind: Literal["wait", "dtmf", "audio", "read", "hangup"] = "wait"
+    kind: Literal["wait", "dtmf", "audio", "talk", "read", "hangup"] = "wait"
     digits: str = ""
     after: int = 1
 
     @classmethod
     def dtmf(cls, digits: str, after: int = 1) -> FarEnd:
         return cls("dtmf", digits, after)
+
+    @classmethod
+    def talks(cls, after: int = 1) -> FarEnd:
+        return cls("talk", "", after)
 
     @classmethod
     def hangs_up(cls, after: int) -> FarEnd:
@@ -104,6 +110,9 @@ class Driver(abc.ABC):
     kind: str
     engine: Engine
     events: Events
+    # Whether a recording holds what was said and played (the real engine), not silence
+    # as long as it ran (the FakeEngine and the FreeSWITCH peer write that).
+    records_audio = False
     # A tenant whose number "300" answers and stays (transfer's Extension target).
     tenant = "zzconformance"
 
@@ -159,6 +168,12 @@ class Driver(abc.ABC):
         """The orchestrator restarts: :attr:`engine` stops (the engine keeps its calls), a
         new engine object on the same engine with ``kept_legs = kept`` starts and becomes
         :attr:`engine` (with new :attr:`events`); returns once it is connected."""
+
+    @abc.abstractmethod
+    async def dialplan_call(self, *, answered: bool = True) -> tuple[str, str]:
+        """A call the engine switches on its own, not under the orchestrator's control (two
+        phones in dialplan): returns the (caller, callee) channel ids once both are up and
+        talking (``answered``), or while the callee still rings. :meth:`close` ends it."""
 
     @abc.abstractmethod
     async def exists(self, leg_id: str) -> bool:

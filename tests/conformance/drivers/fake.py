@@ -8,8 +8,9 @@ from typing import Any
 
 from orchestrator.core.call import Leg
 from orchestrator.core.errors import LegGoneError
-from orchestrator.core.events import Event, PlaybackStarted
+from orchestrator.core.events import ConferenceMemberJoined, Event, PlaybackStarted
 from orchestrator.core.fake import FakeEngine
+from orchestrator.core.outcomes import DialOutcome
 from orchestrator.core.targets import Routing, SipUser
 from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Outcome
 
@@ -26,6 +27,7 @@ class FakeDriver(Driver):
         self._tasks: set[asyncio.Task[None]] = set()
         self._engines: list[FakeEngine] = []
         self._heard: dict[str, str] = {}  # leg -> digits keyed by the far end of its peer
+        self._speaking: set[str] = set()  # legs whose far end speaks all along ("audio")
 
     @property
     def fake(self) -> FakeEngine:
@@ -44,6 +46,9 @@ class FakeDriver(Driver):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, PlaybackStarted):
             self._spawn(self._play_out(event.playback_id))
+        elif isinstance(event, ConferenceMemberJoined) and event.leg_id in self._speaking:
+            # Its far end speaks all along: talk detection hears it once it is a member.
+            self._spawn(self.fake.conferences.talk(event.leg_id, True))
 
     async def _play_out(self, playback_id: str) -> None:
         """A playback lasts as long as its media (unless stopped), as on a real engine."""
@@ -75,7 +80,20 @@ class FakeDriver(Driver):
         leg = await self.fake.incoming_call(caller=caller, called=called)
         if far.kind == "dtmf":
             self._spawn(self._keys_after_answer(leg.id, far))
+        elif far.kind == "audio":
+            self._speaking.add(leg.id)
+        elif far.kind == "talk":
+            self._spawn(self._talks_after_answer(leg.id, far))
         return Incoming(leg.id, far)
+
+    async def _talks_after_answer(self, leg_id: str, far: FarEnd) -> None:
+        """Talks 2 s, ``after`` seconds after the answer: heard by talk detection while
+        the leg is in a conference (as a real engine's tone on the far end is)."""
+        await self.events.up(leg_id, timeout=60)
+        await asyncio.sleep(far.after)
+        await self.fake.conferences.talk(leg_id, True)
+        await asyncio.sleep(2)
+        await self.fake.conferences.talk(leg_id, False)
 
     async def _keys_after_answer(self, leg_id: str, far: FarEnd) -> None:
         await self.events.up(leg_id, timeout=60)
@@ -153,6 +171,13 @@ class FakeDriver(Driver):
         new = old.restarted()
         new.kept_legs |= kept
         await self._use(new)
+
+    async def dialplan_call(self, *, answered: bool = True) -> tuple[str, str]:
+        status = DialOutcome.ANSWERED if answered else None
+        return await self.fake.dialplan_call(
+            "101@conformance.example", "102@conformance.example", caller="101", called="102",
+            status=status, hangup=False,
+        )  # fmt: skip
 
     async def exists(self, leg_id: str) -> bool:
         # After restarted(), a swept leg is in no engine object's channels any more.

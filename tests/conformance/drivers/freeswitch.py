@@ -25,8 +25,13 @@ from tests.conformance.drivers.base import Driver, Events, FarEnd, Incoming, Out
 CONTEXT_IN = "zz-conformance-in"
 CONTEXT_FAR = "zz-conformance-far"
 CONTEXT_OUT = "zz-conformance-out"
+# Dialplan calls (Driver.dialplan_call): the b-half of loopback/call-<up|bell>-<key>
+# bridges (the bridge app) to loopback/<up|bell>-<key>, whose b-half answers or rings.
+CONTEXT_CALL = "zz-conformance-call"
+CONTEXT_CALLEE = "zz-conformance-callee"
 HASH_REALM = "conformance"
 TENANT = "zzconformance"
+TALK_TONE = "tone_stream://%(2000,0,440)"  # the "talk" far end's 2 s of speech
 
 
 def _ext(name: str, expression: str, *actions: tuple[str, str]) -> str:
@@ -51,6 +56,7 @@ DIALPLAN = (
     # sleep at all), so the driver writes milliseconds and the dialplan says "$1".
     + _ext("bye", r"^bye-(\d+)$", ("sleep", "$1"), ("hangup", ""))
     + _ext("audio", "^audio$", ("playback", "tone_stream://%(1000,0,440);loops=-1"), ("park", ""))
+    + _ext("talk", r"^talk-(\d+)$", ("sleep", "$1"), ("playback", TALK_TONE), ("park", ""))
     + _ext("dtmf", r"^dtmf-(\d+)-(.+)$", ("sleep", "$1"), ("send_dtmf", "$2"), ("park", ""))
     + _ext(
         "read",
@@ -65,6 +71,13 @@ DIALPLAN = (
     + _ext("busy", "^busy$", ("hangup", "USER_BUSY"))
     + _ext("no_answer", "^no_answer$", ("ring_ready", ""), ("sleep", "60000"))
     + _ext("reject", "^reject$", ("hangup", "CALL_REJECTED"))
+    + "  </context>\n"
+    f'  <context name="{CONTEXT_CALL}">\n'
+    + _ext("call", r"^call-(up|bell)-(\w+)$", ("bridge", f"loopback/$1-$2/{CONTEXT_CALLEE}"))
+    + "  </context>\n"
+    f'  <context name="{CONTEXT_CALLEE}">\n'
+    + _ext("up", r"^up-(\w+)$", ("answer", ""), ("park", ""))
+    + _ext("bell", r"^bell-(\w+)$", ("ring_ready", ""), ("sleep", "60000"))
     + "  </context>\n"
     f'  <context name="t{TENANT}">\n'
     + _ext("300", "^300$", ("answer", ""), ("park", ""))
@@ -142,6 +155,7 @@ class FreeSwitchDriver(Driver):
         exten = {
             "wait": "wait",
             "audio": "audio",
+            "talk": f"talk-{far.after * 1000}",
             "dtmf": f"dtmf-{far.after * 1000}-{far.digits}",
             "read": f"read-{key}",
             "hangup": f"bye-{far.after * 1000}",
@@ -250,6 +264,41 @@ class FreeSwitchDriver(Driver):
         new = self._make()
         new.kept_legs |= kept
         await self._use(new)
+
+    async def dialplan_call(self, *, answered: bool = True) -> tuple[str, str]:
+        """The caller is the b-half of ``loopback/call-...`` running the ``bridge`` app (its
+        a-half, the caller's phone, parks in CONTEXT_FAR); the callee is the a-half of the
+        loopback pair it dials. Both found by name in ``show channels``."""
+        from orchestrator.engines.freeswitch.esl.listings import parse_rows
+
+        key = uuid.uuid4().hex[:12]
+        exten = f"{'up' if answered else 'bell'}-{key}"
+        phone = f"{self.prefix}phone-{key}"
+        self._far.append(phone)
+        variables = (
+            f"origination_uuid={phone},origination_caller_id_number=101,originate_timeout=60"
+        )
+        command = (
+            f"originate {{{variables}}}loopback/call-{exten}/{CONTEXT_CALL} wait XML {CONTEXT_FAR}"
+        )
+        task = asyncio.get_running_loop().create_task(self._job(command))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        names = {f"loopback/call-{exten}-b": "caller", f"loopback/{exten}-a": "callee"}
+        want = ("ACTIVE",) if answered else ("RINGING", "EARLY", "RING_WAIT")
+        async with asyncio.timeout(10):
+            while True:
+                rows = parse_rows(await self.esl.api("show channels as json"))
+                found = {names[r["name"]]: r for r in rows if r.get("name") in names}
+                if (
+                    len(found) == 2
+                    and found["callee"].get("callstate") in want
+                    and (not answered or found["caller"].get("callstate") == "ACTIVE")
+                ):
+                    ids = found["caller"]["uuid"], found["callee"]["uuid"]
+                    self._far.extend(ids)
+                    return ids
+                await asyncio.sleep(0.05)
 
     async def exists(self, leg_id: str) -> bool:
         return bool((await self.esl.api(f"uuid_exists {leg_id}")).strip() == "true")

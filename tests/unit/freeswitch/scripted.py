@@ -24,6 +24,7 @@ GONE = {
     "uuid_setvar": "-ERR No such channel!",
     "uuid_transfer": "-ERR No such channel!",
     "uuid_answer": "-ERR No such channel!",
+    "uuid_dump": "-ERR No such channel!",
     "uuid_bridge": "-ERR Invalid uuid",
     "uuid_send_dtmf": "-ERR Cannot locate session!",
     "uuid_broadcast": "-ERR invalid uuid",

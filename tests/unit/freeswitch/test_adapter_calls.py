@@ -331,6 +331,9 @@ async def test_transfer_tells_both_sides_then_the_leg_leaves(fs) -> None:  # typ
     ]
     with pytest.raises(CallError):
         await engine.play("a", "sound:beep")
+    # Still readable until its channel is destroyed (as on Asterisk): CTI does not take
+    # the dialplan's dial of it for a new dialplan call.
+    assert engine.leg("a") is not None
     seen.clear()
     await esl.deliver(event("CHANNEL_HANGUP", "a"))  # not ours any more: not reported
     await esl.deliver(park("a", route="ivr"))  # handed back by the dialplan: a new leg

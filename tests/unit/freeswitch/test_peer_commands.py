@@ -278,3 +278,43 @@ async def test_api_commands_can_be_added_or_replaced() -> None:
         await c.login()
         assert await c.api("hello world") == "+OK hello world\n"
         await c.close()
+
+
+async def test_conference_relate_and_talking() -> None:
+    async with FakeFreeSwitch(dialplan=DIALPLAN) as fs:
+        c = await RawClient.open(fs.port)
+        await c.login()
+        await c.command("event plain CHANNEL_PARK CUSTOM conference::maintenance")
+        ev: list[Frame] = []
+        for leg in ("r1", "r2"):
+            await parked(c, ev, leg)
+            await c.api(f"uuid_transfer {leg} conference:room5@default inline", ev)
+            await c.until("CUSTOM", ev, Action="add-member", Unique_ID=leg)
+        one, two = (fs.channels[leg].variables["conference_member_id"] for leg in ("r1", "r2"))
+        # relate: the replies mod_conference writes (no event).
+        assert await c.api("conference room5 relate", ev) == "No relationships\n"
+        assert await c.api(f"conference room5 relate {one} {two} nospeak", ev) == (
+            f"ok {one}->{two} nospeak set\n"
+        )
+        assert await c.api("conference room5 relate", ev) == (
+            f"{one} -> {two} NOSPEAK HEAR NOSENDVIDEO \n"
+        )
+        assert await c.api(f"conference room5 relate {one} 999 nospeak", ev) == (
+            f"relationship {one}->999 not found.\n"
+        )
+        assert await c.api(f"conference room5 relate {one} {two} clear", ev) == (
+            f"relationship {one}->{two} cleared.\n"
+        )
+        assert (await c.api(f"conference room5 relate {one} {two}", ev)).startswith("-USAGE")
+        # A tone played on r2's loopback peer is r2 talking: start-talking, the floor
+        # (r1's, the first member's, until then), stop-talking when it ends.
+        peer = fs.channels["r2"].loopback_peer
+        await c.api(f"uuid_broadcast {peer} tone_stream://%(300,0,800) aleg", ev)
+        started = await c.until("CUSTOM", ev, Action="start-talking")
+        assert (started.event()["Unique-ID"], started.event()["Talking"]) == ("r2", "true")
+        floor = await c.until("CUSTOM", ev, Action="floor-change", Old_ID=one)
+        assert floor.event()["New-ID"] == two
+        stopped = await c.until("CUSTOM", ev, Action="stop-talking")
+        assert stopped.event()["Talking"] == "false"
+        assert 250 <= int(stopped.event()["talking-duration-ms"]) <= 1000
+        await c.close()

@@ -47,6 +47,11 @@ async def test_dialplan_bridge_then_the_extension_goes_on() -> None:
         await c.command("event plain ALL")
         ev: list[Frame] = []
         caller = await fs.call_in("1000", caller="1005", context="t1")
+        # The dialed phone's first event names who dials it (the adapter's ChannelDialed
+        # of a dialplan call: without it, CTI cannot list the call).
+        outgoing = (await c.until("CHANNEL_OUTGOING", ev)).event()
+        assert outgoing["Other-Type"] == "originator", outgoing
+        assert outgoing["Other-Leg-Unique-ID"] == caller, outgoing
         bridge = await c.until("CHANNEL_BRIDGE", ev)
         assert bridge.event()["Bridge-A-Unique-ID"] == caller
         callee = bridge.event()["Bridge-B-Unique-ID"]

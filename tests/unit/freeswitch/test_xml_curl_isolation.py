@@ -103,18 +103,21 @@ def test_dids_route_to_their_tenant(prov: FreeSwitchProvisioner) -> None:
 
 
 def test_feature_codes_carry_the_calling_phone(prov: FreeSwitchProvisioner) -> None:
+    # *91 was the agents' login: now it is a code like any other (the tenant's table, read
+    # by the orchestrator's pbx.code flow, says what it does).
     answer = dial(prov, "t1", "*91", variable_orch_endpoint="102@a.example")
     assert actions(answer or "") == [
-        ("set", "orch_route=feature"),
-        ("set", "orch_route_action=agent_login"),
+        ("set", "orch_route=ivr"),
+        ("set", "orch_route_flow=pbx.code"),
         ("set", "orch_route_tenant=1"),
         ("set", "orch_route_endpoint=102@a.example"),
+        ("set", "orch_route_dialed=*91"),
         ("park", ""),
     ]
     assert parse(answer or "").find(".//condition").get("expression") == r"^\*91$"  # type: ignore[union-attr]
     # An endpoint that is not one of the tenant's users is left out.
-    other = actions(dial(prov, "t1", "*93", variable_orch_endpoint="101@b.example") or "")
-    assert ("set", "orch_route_action=agent_pause") in other
+    other = actions(dial(prov, "t1", "*63", variable_orch_endpoint="101@b.example") or "")
+    assert ("set", "orch_route_dialed=*63") in other
     assert not [a for a in other if a[1].startswith("orch_route_endpoint")]
 
 

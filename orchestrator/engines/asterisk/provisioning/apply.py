@@ -42,10 +42,6 @@ from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, w
 from orchestrator.provisioning.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
-# The queue agents' feature codes *91, *92, *93 in every enabled tenant's context
-# (dialplan_templates/asterisk/tenant/extensions.conf.j2, docs/queues.md).
-FEATURE_CODES = 3
-
 _COUNT = re.compile(r"-= (\d+) extensions? \(")
 _TENANT_FILE = re.compile(r"t(\d+)\.conf")
 
@@ -132,9 +128,14 @@ class AsteriskProvisioner:
 
     @staticmethod
     def _expected(t: TenantConfig) -> dict[str, int]:
-        # Each user's number, each own DID, each outbound route pattern, the agents'
-        # feature codes, and the catch-all for numbers that are not ours.
-        count = len(t.users) + len(t.routed_dids) + len(t.dial_patterns) + FEATURE_CODES + 1
+        # Each user's number, each conference room's and ring group's number, each own
+        # DID, each outbound route pattern, the feature-code pattern (* or # first; the
+        # codes themselves are the orchestrator's, per tenant) and the catch-all for
+        # numbers not ours.
+        count = (
+            len(t.users) + len(t.rooms) + len(t.ring_groups) + len(t.routed_dids)
+            + len(t.dial_patterns) + 2
+        )  # fmt: skip
         return {dialplan_context(t): count if t.enabled else 1}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:

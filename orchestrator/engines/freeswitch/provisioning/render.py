@@ -38,7 +38,6 @@ from orchestrator.provisioning.tenant import (
 
 DIDS_CONTEXT = "orchestrator-dids"
 TEMPLATES = ("directory.xml.j2", "dialplan.xml.j2", "gateways.xml.j2", "trunk_acl.xml.j2")
-FEATURE_CODES = {"*91": "agent_login", "*92": "agent_logout", "*93": "agent_pause"}
 # What reaches a document, per field (the snapshot's own checks, again).
 _NUMBER = re.compile(r"[0-9*#+]{1,40}")
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -96,10 +95,10 @@ def _check_pattern(p: DialPattern) -> None:
 
 def _check_did(d: DidRoute) -> None:
     _check(_NUMBER, d.number, "DID number")
-    if d.kind == "extension":
+    if d.kind in ("extension", "ring_group"):
         _check(_NUMBER, d.target, "DID extension")
-    elif d.kind == "ivr":
-        _check(re.compile(r"[a-z0-9][a-z0-9_-]{0,39}"), d.target, "IVR app")
+    elif d.kind in ("ivr", "inbound") and d.target:
+        _check(re.compile(r"[a-z0-9][a-z0-9_-]{0,39}"), d.target, "IVR app or schedule")
 
 
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
@@ -213,7 +212,7 @@ class Renderer:
         context = index.context
         for d in t.dids:
             _check_did(d)
-            kind = f"did_{d.kind}" if t.enabled and d.kind in ("extension", "ivr") else "refused"
+            kind = f"did_{d.kind}" if t.enabled and d.routed else "refused"
             index.dialplan[(DIDS_CONTEXT, d.number)] = self.dialplan(
                 index, DIDS_CONTEXT, kind, expression=regex_literal(d.number), d=d
             )
@@ -230,9 +229,24 @@ class Renderer:
                 ring_timeout=self.ring_timeout,
                 cache_ms=self.cache_ms,
             )
-            kind = "redirect" if u.redirect else "user"
+            kind = "redirect" if u.redirect else "managed" if u.managed else "user"
             index.dialplan[(context, u.number)] = self.dialplan(
                 index, context, kind, expression=regex_literal(u.number), u=u
+            )
+        for r in t.rooms:
+            _check(_NUMBER, r.number, "room number")
+            _check(re.compile(r"[a-z0-9][a-z0-9_-]{0,39}"), r.name, "room name")
+            index.dialplan.setdefault(
+                (context, r.number),
+                self.dialplan(index, context, "room", expression=regex_literal(r.number), r=r),
+            )
+        for group in t.ring_groups:
+            _check(_NUMBER, group.number, "ring group number")
+            index.dialplan.setdefault(
+                (context, group.number),
+                self.dialplan(
+                    index, context, "ring_group", expression=regex_literal(group.number), g=group
+                ),
             )
         for d in t.routed_dids:
             index.dialplan.setdefault(

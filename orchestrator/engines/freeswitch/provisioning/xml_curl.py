@@ -32,7 +32,6 @@ from fastapi.responses import Response
 from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
 from orchestrator.engines.freeswitch.provisioning.render import (
     DIDS_CONTEXT,
-    FEATURE_CODES,
     TenantIndex,
     regex_literal,
     takes,
@@ -54,6 +53,8 @@ NOT_FOUND = (
 _CONTEXT = re.compile(r"t([1-9][0-9]{0,17})")
 _NUMBER = re.compile(r"[0-9*#+]{1,40}")
 _ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
+# What a phone dials for a feature code (docs/pbx.md): * or # first.
+_CODE = re.compile(r"[*#][0-9*#]{0,39}")
 _CALL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ANSWER = re.compile(r"(limit|refuse)_([0-9]{1,12})|unlimited")
 # Q.850 41 (temporary failure): a prepaid tenant's call when authorization failed.
@@ -128,15 +129,8 @@ async def dialplan_answer(
     fixed = index.dialplan.get((context, number))
     if fixed is not None:
         return fixed
-    if number in FEATURE_CODES:
-        return renderer.dialplan(
-            index,
-            context,
-            "feature",
-            expression=regex_literal(number),
-            action=FEATURE_CODES[number],
-            endpoint=_caller_endpoint(index, form),
-        )
+    # Outbound routes first: one with a literal prefix such as *7 is more specific than
+    # "anything with * or # first", as in the Asterisk dialplan.
     for pattern in index.patterns:
         if takes(pattern, number):
             dial = pattern.prepend + number[pattern.strip :]
@@ -151,6 +145,15 @@ async def dialplan_answer(
                 refuse=refuse,
                 limit_s=limit_s,
             )
+    if _CODE.fullmatch(number):
+        return renderer.dialplan(
+            index,
+            context,
+            "pbx_code",
+            expression=regex_literal(number),
+            number=number,
+            endpoint=_caller_endpoint(index, form),
+        )
     return renderer.dialplan(index, context, "unknown")
 
 

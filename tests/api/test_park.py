@@ -1,0 +1,99 @@
+"""``/api/v1/tenants/{id}/park``: the lot (defaults, replace, every refusal a 4xx that
+changes nothing), the calls parked now, tenant scoping, and parking a call's party
+(validation first; the API-only app has no park service: 503)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from orchestrator.store.db import SessionFactory
+from orchestrator.store.models import ParkedCall
+from tests.api.conftest import bearer
+from tests.api.fields import error_field
+
+GOOD = {"slots": 20, "timeout_s": 90, "ringback_s": 15, "fallback": "extension:101"}
+
+
+def url(tenant: dict[str, Any], tail: str = "") -> str:
+    return f"/api/v1/tenants/{tenant['id']}/park{tail}"
+
+
+def test_defaults_then_replace(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    r = client.get(url(tenant_a))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "tenant_id": tenant_a["id"], "slots": 10, "timeout_s": 120, "ringback_s": 20,
+        "fallback": "hangup",
+    }  # fmt: skip
+    r = client.put(url(tenant_a), json=GOOD)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"tenant_id": tenant_a["id"], **GOOD}
+    # A field left out is its default again.
+    r = client.put(url(tenant_a), json={"slots": 5})
+    assert r.json()["slots"] == 5 and r.json()["fallback"] == "hangup"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("slots", 0), ("slots", 100), ("slots", "5"), ("slots", True), ("timeout_s", 9),
+        ("timeout_s", 3601), ("ringback_s", 4), ("ringback_s", 121),
+        ("fallback", "ivr:main"), ("fallback", "extension:1"), ("fallback", "hangup;x"),
+        ("fallback", "extension:101,n,Dial(x)"), ("fallback", None), ("color", "red"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_refused_and_change_nothing(
+    client: TestClient, tenant_a: dict[str, Any], field: str, value: Any
+) -> None:
+    assert client.put(url(tenant_a), json=GOOD).status_code == 200
+    r = client.put(url(tenant_a), json={**GOOD, field: value})
+    assert r.status_code == 422, r.text
+    assert error_field(r.json()) == field
+    assert client.get(url(tenant_a)).json() == {"tenant_id": tenant_a["id"], **GOOD}
+
+
+def test_parked_calls_are_listed_by_slot_and_scoped(
+    client: TestClient,
+    tenant_a: dict[str, Any],
+    tenant_b: dict[str, Any],
+    db_sessions: SessionFactory,
+) -> None:
+    now = datetime.now(UTC)
+    with db_sessions() as session:
+        for slot, leg in ((3, "leg-3"), (1, "leg-1")):
+            session.add(
+                ParkedCall(
+                    tenant_id=tenant_a["id"], slot=slot, leg_id=leg, caller="+4420", parker="102",
+                    parked_at=now, timeout_at=now + timedelta(seconds=120),
+                )
+            )  # fmt: skip
+        session.commit()
+    r = client.get(url(tenant_a, "/calls"))
+    assert r.status_code == 200, r.text
+    assert [(c["slot"], c["leg_id"], c["parker"]) for c in r.json()] == [
+        (1, "leg-1", "102"), (3, "leg-3", "102"),
+    ]  # fmt: skip
+    assert client.get(url(tenant_b, "/calls")).json() == []
+    # Tenant B's admin sees nothing of tenant A's.
+    other = bearer(tenant_b["token"])
+    for path in (url(tenant_a), url(tenant_a, "/calls")):
+        assert client.get(path, headers=other).status_code == 404, path
+    assert client.put(url(tenant_a), json=GOOD, headers=other).status_code == 404
+    assert client.get(url({"id": 999999}, "/calls")).status_code == 404
+
+
+def test_parking_a_call_validates_first(client: TestClient, tenant_a: dict[str, Any]) -> None:
+    bad: list[dict[str, Any]] = [
+        {}, {"call_id": "c1"}, {"call_id": 5, "leg_id": "x"},
+        {"call_id": "c", "leg_id": "l", "slot": 3}, {"call_id": "c" * 200, "leg_id": "l"},
+    ]  # fmt: skip
+    for body in bad:
+        r = client.post(url(tenant_a, "/calls"), json=body)
+        assert r.status_code == 422, (body, r.text)
+    # The API-only app runs no features: no park service.
+    r = client.post(url(tenant_a, "/calls"), json={"call_id": "c1", "leg_id": "l1"})
+    assert r.status_code == 503, r.text

@@ -1,0 +1,299 @@
+"""Call park on the FakeEngine with the store: park by a blind transfer to *68, retrieve
+from another phone, two retrievers racing, the timeout chain (parker, then fallback), a
+hangup while parked, a full lot, and a restart of the orchestrator with a call parked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from orchestrator.core.call import Leg
+from orchestrator.core.fake import FakeEngine
+from orchestrator.core.prompts import Prompt
+from orchestrator.core.targets import Extension, Routing, SipUser
+from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
+from orchestrator.pbx.codes import CATALOGUE
+from orchestrator.pbx.dispatch import PBX_CODE_FLOW, FeatureHandlers, PhoneOwner, code_flow
+from orchestrator.pbx.park import MOH, ParkService
+from orchestrator.store import park as store
+from orchestrator.store.db import SessionFactory
+from orchestrator.store.models import ParkedCall, Tenant
+
+DEFAULTS = {a.name: a.default for a in CATALOGUE}
+DOMAIN = "a.example"
+PHONES = {f"{n}@{DOMAIN}": PhoneOwner(int(n), n) for n in ("101", "102", "103", "104")}
+SCALE = 0.01  # 10 s of park time is 0.1 s here
+
+
+@dataclass
+class Pbx:
+    """A tenant's phones, the pbx_code flow in a runner and the park service."""
+
+    sessions: SessionFactory
+    engine: FakeEngine = field(default_factory=FakeEngine)
+    events: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    played: dict[str, list[str]] = field(default_factory=dict)
+    tenant_id: int = 0
+
+    def __post_init__(self) -> None:
+        self.build()
+
+    def build(self) -> None:
+        self.handlers = FeatureHandlers()
+        self.park = ParkService(
+            self.engine, self.sessions, StaticDirectory(), node="n1",
+            publish=self.publish, timescale=SCALE,
+        )  # fmt: skip
+        self.handlers.register("park", self.park.park_code)
+        self.handlers.register("retrieve", self.park.retrieve_code)
+        registry = AppRegistry(
+            builtins={PBX_CODE_FLOW: code_flow(self.handlers, self.owner_of, self.codes_of)},
+            entry_point_group=None,
+        )
+
+        async def lookup(tenant: str, name: str) -> AppSpec | None:
+            return AppSpec(name, PBX_CODE_FLOW, tenant, max_duration=3600)
+
+        self.runner = IvrRunner(self.engine, registry, lookup, StaticDirectory(), timescale=SCALE)
+        self.runner.observers.append(self.observe)
+
+    async def owner_of(self, tenant_id: int, endpoint: str) -> PhoneOwner | None:
+        return PHONES.get(endpoint) if tenant_id == self.tenant_id else None
+
+    async def codes_of(self, tenant_id: int) -> Mapping[str, str]:
+        return DEFAULTS
+
+    def publish(
+        self, name: str, tenant_id: int, call: dict[str, Any], info: dict[str, Any]
+    ) -> None:
+        assert tenant_id == self.tenant_id
+        self.events.append((name, call, info))
+
+    def observe(self, call: IvrCall, action: str, details: dict[str, Any]) -> None:
+        if action == "play":
+            self.played.setdefault(call.id, []).extend(details["media"])
+
+    async def start(self) -> None:
+        self.park.start()
+        self.runner.start()
+        await self.park.restore()
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        await self.park.stop()
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.events]
+
+    # -- phones --------------------------------------------------------------------
+    async def code(self, dialed: str, *, phone: str = "103", transferer: str = "") -> Leg:
+        """``phone`` dials ``dialed`` (with ``transferer``: a call that phone blind-
+        transferred to ``dialed``, as the engine hands it over)."""
+        data = {"flow": "pbx.code", "tenant": str(self.tenant_id), "dialed": dialed}
+        if transferer:
+            data["transferer"] = f"{transferer}@{DOMAIN}"
+            data["endpoint"] = ""
+        else:
+            data["endpoint"] = f"{phone}@{DOMAIN}"
+        return await self.engine.incoming_call(
+            caller="+442079460000" if transferer else phone,
+            called=dialed,
+            routing=Routing("ivr", {k: v for k, v in data.items() if v}),
+        )
+
+    async def parked_call(self, dialed: str = "*68", parker: str = "102") -> Leg:
+        """A caller that ``parker`` blind-transferred to ``dialed``, parked."""
+        leg = await self.code(dialed, transferer=parker)
+        await until(lambda: self.engine.held.get(leg.id) == MOH)
+        return leg
+
+    def short_timeout(self) -> None:
+        """10 s of park time (0.1 s here) for the calls parked from now on."""
+        with self.sessions() as session:
+            lot = {"slots": 3, "timeout_s": 10, "ringback_s": 5, "fallback": "extension:104"}
+            store.put_lot(session, self.tenant_id, lot, scope=None)
+
+    def rows(self) -> list[ParkedCall]:
+        with self.sessions() as session:
+            return list(session.exec(select(ParkedCall)).all())
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def pbx(db_sessions: SessionFactory) -> Any:
+    with db_sessions() as session:
+        tenant = Tenant(name="A", sip_domain=DOMAIN)
+        session.add(tenant)
+        session.commit()
+        assert tenant.id is not None
+        tenant_id = tenant.id
+        store.put_lot(
+            session, tenant_id,
+            {"slots": 3, "timeout_s": 600, "ringback_s": 5, "fallback": "extension:104"},
+            scope=None,
+        )  # fmt: skip
+    pbx = Pbx(db_sessions, tenant_id=tenant_id)
+    await pbx.start()
+    yield pbx
+    await pbx.stop()
+
+
+def connected(engine: FakeEngine, a: str, b: str) -> bool:
+    return engine.connections.get(a) == b
+
+
+async def test_a_transferred_call_is_parked_then_retrieved_from_another_phone(pbx: Pbx) -> None:
+    caller = await pbx.parked_call()
+    # Slot 1 (the lowest free), announced to the caller; kept up after the code's flow.
+    assert [(r.slot, r.leg_id, r.parker) for r in pbx.rows()] == [(1, caller.id, "102")]
+    await pbx.runner.wait_idle(5)
+    assert caller.alive and pbx.engine.is_kept(caller.id)
+    assert "digits:1" in pbx.played[caller.id]
+    assert pbx.names() == ["call_parked"]
+    _, about, info = pbx.events[0]
+    assert about == {"id": caller.id, "tenant_id": pbx.tenant_id, "extensions": ["102"]}
+    assert info["slot"] == 1 and info["parker"] == "102"
+
+    phone = await pbx.code("*881", phone="103")
+    await until(lambda: connected(pbx.engine, phone.id, caller.id))
+    assert caller.id not in pbx.engine.held  # the music stopped
+    assert pbx.rows() == [] and not pbx.engine.is_kept(caller.id)
+    assert pbx.names() == ["call_parked", "call_retrieved"]
+    assert pbx.events[1][2]["by"] == "103"
+    # The caller hangs up: the retrieving phone's flow ends and hangs it up.
+    await pbx.engine.remote_hangup(caller.id)
+    await pbx.runner.wait_idle(5)
+    assert not pbx.engine.legs[phone.id].alive
+
+
+async def test_two_phones_racing_for_one_slot_one_wins(pbx: Pbx) -> None:
+    caller = await pbx.parked_call()
+    first, second = await asyncio.gather(
+        pbx.code("*881", phone="103"), pbx.code("*881", phone="104")
+    )
+    await until(lambda: caller.id in pbx.engine.connections)
+    winner = pbx.engine.connections[caller.id]
+    loser = second.id if winner == first.id else first.id
+    assert winner in (first.id, second.id)
+    await until(lambda: not pbx.engine.legs[loser].alive)
+    assert pbx.played[loser] == [Prompt.PARK_NO_CALL]
+    assert pbx.names().count("call_retrieved") == 1
+    await pbx.engine.remote_hangup(winner)
+    await pbx.runner.wait_idle(5)
+    assert not caller.alive  # the winner hung up: the retrieved caller too
+
+
+async def test_retrieve_without_slot_takes_the_oldest_and_an_empty_slot_frees_nothing(
+    pbx: Pbx,
+) -> None:
+    older = await pbx.parked_call()
+    newer = await pbx.parked_call("*683")  # the slot asked for
+    assert sorted((r.slot, r.leg_id) for r in pbx.rows()) == [(1, older.id), (3, newer.id)]
+    empty = await pbx.code("*882", phone="104")
+    await until(lambda: not pbx.engine.legs[empty.id].alive)
+    assert pbx.played[empty.id] == [Prompt.PARK_NO_CALL]
+    assert len(pbx.rows()) == 2  # nothing freed by the failed retrieve
+    phone = await pbx.code("*88", phone="103")
+    await until(lambda: connected(pbx.engine, phone.id, older.id))
+    assert [r.leg_id for r in pbx.rows()] == [newer.id]
+
+
+async def test_a_full_lot_or_a_taken_slot_sends_the_call_back_to_its_parker(pbx: Pbx) -> None:
+    await pbx.parked_call("*682")
+    refused = await pbx.code("*682", transferer="102")
+    await until(lambda: refused.id in pbx.engine.transferred)
+    assert pbx.played[refused.id] == [Prompt.PARK_FAILED]
+    assert ("transfer", refused.id, Extension(str(pbx.tenant_id), "102")) in pbx.engine.commands
+    assert len(pbx.rows()) == 1
+
+
+async def test_only_a_transferred_call_parks_and_a_transfer_runs_only_park(pbx: Pbx) -> None:
+    own = await pbx.code("*68", phone="103")  # a phone dialing *68 itself parks nothing
+    await until(lambda: not pbx.engine.legs[own.id].alive)
+    assert pbx.played[own.id] == [Prompt.FEATURE_NOT_AVAILABLE]
+    forwarded = await pbx.code("*78", transferer="102")  # DND of 102 by a caller: no
+    await until(lambda: not pbx.engine.legs[forwarded.id].alive)
+    assert pbx.played[forwarded.id] == [Prompt.FEATURE_NOT_AVAILABLE]
+    stranger = await pbx.code("*68", transferer="999")  # no phone of the tenant
+    await until(lambda: not pbx.engine.legs[stranger.id].alive)
+    assert pbx.played[stranger.id] == [Prompt.FEATURE_NOT_AVAILABLE]
+    assert pbx.rows() == []
+
+
+async def test_timeout_rings_the_parker_back_then_the_fallback(pbx: Pbx) -> None:
+    pbx.short_timeout()
+    caller = await pbx.parked_call()
+    # 10 s of park time, then 5 s of the parker's phone ringing: nobody answers.
+    await until(lambda: caller.id in pbx.engine.transferred, timeout=10)
+    rung = [c for c in pbx.engine.commands if c[0] == "originate"]
+    assert [c[1] for c in rung] == [SipUser(f"102@{pbx.tenant_id}")]  # the parker's phone
+    assert ("transfer", caller.id, Extension(str(pbx.tenant_id), "104")) in pbx.engine.commands
+    assert pbx.rows() == [] and not pbx.engine.is_kept(caller.id)
+    assert pbx.names() == ["call_parked", "park_timed_out"]
+    assert pbx.events[1][2]["ringback_to"] == "102"
+    assert not pbx.engine.legs[rung[0][2]].alive  # the ring-back leg was given up
+
+
+async def test_the_parker_answering_the_ring_back_gets_the_call(pbx: Pbx) -> None:
+    pbx.short_timeout()
+    caller = await pbx.parked_call()
+    await until(lambda: any(c[0] == "originate" for c in pbx.engine.commands), timeout=10)
+    ring_back = next(c[2] for c in pbx.engine.commands if c[0] == "originate")
+    await pbx.engine.remote_answer(ring_back)
+    await until(lambda: connected(pbx.engine, caller.id, ring_back))
+    await pbx.engine.remote_hangup(ring_back)
+    await until(lambda: not caller.alive)
+    assert caller.id not in pbx.engine.transferred  # no fallback after a talk
+
+
+async def test_a_caller_hanging_up_while_parked_frees_the_slot(pbx: Pbx) -> None:
+    caller = await pbx.parked_call()
+    await pbx.engine.remote_hangup(caller.id)
+    await until(lambda: "park_abandoned" in pbx.names())
+    assert pbx.rows() == []
+    assert pbx.names() == ["call_parked", "park_abandoned"]
+    assert not pbx.engine.is_kept(caller.id)
+    late = await pbx.code("*881", phone="103")
+    await until(lambda: not pbx.engine.legs[late.id].alive)
+    assert pbx.played[late.id] == [Prompt.PARK_NO_CALL]
+
+
+async def test_a_parked_call_survives_a_restart_and_is_retrieved(pbx: Pbx) -> None:
+    caller = await pbx.parked_call()
+    gone = await pbx.parked_call()
+    await pbx.stop()  # the orchestrator stops: the parked legs stay up
+    assert caller.alive and gone.alive
+    again = pbx.engine.restarted()
+    await pbx.engine.remote_hangup(gone.id)  # hung up while nobody watched
+    pbx.engine = again
+    pbx.build()
+    await pbx.start()
+    await until(lambda: caller.id in pbx.park.parked and len(pbx.rows()) == 1)
+    assert [r.leg_id for r in pbx.rows()] == [caller.id]  # the gone one's slot freed
+    assert ("swept_leg", caller.id) not in again.commands
+    phone = await pbx.code("*881", phone="104")
+    await until(lambda: connected(again, phone.id, caller.id))
+    assert pbx.rows() == []
+
+
+async def test_lot_values_are_checked(db_sessions: SessionFactory) -> None:
+    good = {"slots": 10, "timeout_s": 120, "ringback_s": 20, "fallback": "hangup"}
+    assert store.check_lot(good) == good
+    for name, bad in (
+        ("slots", 0), ("slots", 100), ("slots", True), ("timeout_s", 9), ("ringback_s", 121),
+        ("fallback", "ivr:x;y"), ("fallback", "extension:1"), ("fallback", "voicemail:101"),
+    ):  # fmt: skip
+        with pytest.raises(Exception) as err:
+            store.check_lot({**good, name: bad})
+        assert err.value.__class__.__name__ == "ValidationError", (name, bad)
