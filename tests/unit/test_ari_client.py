@@ -46,6 +46,9 @@ class FakeAri:
     def __init__(self) -> None:
         self.sockets: list[web.WebSocketResponse] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        # The first N sockets get no events, as after Asterisk deactivated the application
+        # when an earlier socket of it went (see AriClient.events_flow).
+        self.deaf_sockets = 0
         self.app = web.Application()
         self.app.router.add_route("*", "/ari/{tail:.*}", self.handle)
 
@@ -61,6 +64,12 @@ class FakeAri:
             async for _ in ws:
                 pass
             return ws
+        if tail.startswith("events/user/") and request.method == "POST":
+            deaf = len(self.sockets) <= self.deaf_sockets
+            event = {"type": "ChannelUserevent", "eventname": tail.removeprefix("events/user/")}
+            for ws in [] if deaf else self.sockets[-1:]:
+                await ws.send_str(json.dumps(event | {"application": request.query["application"]}))
+            return web.Response(status=204)
         if tail == "asterisk/info":
             return web.json_response({"system": {"version": "22.0-fake"}})
         if tail == "applications/orchestrator":
@@ -189,6 +198,31 @@ async def test_originate_registers_the_leg_before_the_request(
         assert engine.legs[leg.id] is leg and leg.state == "up" and leg.name == "Local/x;1"
     finally:
         await engine.stop()
+
+
+async def test_a_link_that_gets_no_events_is_made_again(
+    server: tuple[FakeAri, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asterisk can deactivate the application right after a new socket registered it
+    (the teardown of a socket of an earlier run): the probe of the link finds no events
+    come, and the adapter registers anew instead of reporting a link that hears nothing."""
+    fake, url = server
+    fake.deaf_sockets = 1
+    engine = AsteriskEngine(
+        ari_url=url, ari_user="u", ari_password="p", ami_port=1, ami_user="u",
+        ami_password="p", backoff=(0.05, 0.1),
+    )  # fmt: skip
+    await engine.start()
+    try:
+        async with asyncio.timeout(6):
+            while not engine.status().links["ari"]:  # noqa: ASYNC110 - no event for one link
+                await asyncio.sleep(0.01)
+    finally:
+        await engine.stop()
+    assert [t for m, t, _ in fake.requests if t == "events"] == ["events", "events"]
+    probes = [t for m, t, _ in fake.requests if t.startswith("events/user/")]
+    assert len(probes) == 2 and probes[0] != probes[1]
+    assert "no events reach application" in caplog.text
 
 
 async def test_recording_file_is_binary(server: tuple[FakeAri, str]) -> None:

@@ -26,6 +26,7 @@ SAMPLES: dict[str, tuple[Any, ...] | dict[str, Any]] = {
     "application": (),
     "subscribe": ("endpoint:PJSIP",),
     "set_event_filter": ({"allowed": [{"type": "StasisStart"}]},),
+    "events_flow": {"timeout": 0.01},  # sends a user event, waits (no events here)
     "list_channels": (),
     "originate": {
         "endpoint": "PJSIP/101@t1",

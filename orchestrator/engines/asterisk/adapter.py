@@ -403,6 +403,17 @@ class AsteriskEngine(Engine):
             # The link is up even if this failed; the next reconnect reconciles again.
             log.warning("asterisk: reconcile after connect failed: %s", exc)
         self._swept = True
+        try:
+            flowing = await self.ari.events_flow()
+        except OrchestratorError as exc:
+            log.warning("asterisk: cannot probe the events link: %s", exc)
+            flowing = True  # the REST side failing is the next request's error to report
+        if not flowing:
+            # Registered, then deactivated by the teardown of an earlier socket of the
+            # same application (a fast restart): nothing would reach us. Register anew.
+            log.warning("asterisk: no events reach application %r; reconnecting", self.app)
+            await self.ari.drop_events_link()
+            return
         self._ari_up = True
         await self._report_link("")
 

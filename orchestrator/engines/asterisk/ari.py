@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ def parse_event(data: str | bytes) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise AriProtocolError("an ARI event is a JSON object with a 'type'")
     return event
+
+
+# How long a probe of the events link waits for its own event (see AriClient.events_flow).
+PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,8 @@ class AriClient:
         self._session = session
         self._own_session = session is None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        # Probes of the events link (events_flow): user event name -> its waiter.
+        self._probes: dict[str, asyncio.Future[None]] = {}
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -456,9 +463,12 @@ class AriClient:
                 async for msg in ws:
                     if msg.type is aiohttp.WSMsgType.TEXT:
                         try:
-                            sink(parse_event(msg.data))
+                            event = parse_event(msg.data)
                         except AriProtocolError as exc:
                             log.warning("ARI: dropped a frame: %s", exc)
+                            continue
+                        if not (self._probes and self._probe_answered(event)):
+                            sink(event)
                     elif msg.type is aiohttp.WSMsgType.ERROR:
                         reason = f"error: {ws.exception()}"
                         break
@@ -467,6 +477,38 @@ class AriClient:
                 await ws.close()
             sink(LinkDown(reason))
             await asyncio.sleep(delay)
+
+    async def events_flow(self, timeout: float = PROBE_TIMEOUT_S) -> bool:
+        """Whether events reach the current events socket: a user event sent to our own
+        application comes back on it within ``timeout``.
+
+        Asterisk's teardown of an earlier socket of the same application (a service
+        restarted fast) deactivates the application even after this socket registered it
+        anew: this socket then stays open and nothing reaches it, not a call's events, not
+        a playback's end. Such a link is not up; :meth:`drop_events_link` registers anew.
+        """
+        name = f"probe-{uuid.uuid4().hex}"
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._probes[name] = waiter  # before the request: the event may beat its reply
+        try:
+            await self.post(f"/events/user/{name}", {"application": self.app})
+            async with asyncio.timeout(timeout):
+                await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._probes.pop(name, None)
+
+    def _probe_answered(self, event: dict[str, Any]) -> bool:
+        if event["type"] != "ChannelUserevent":
+            return False
+        waiter = self._probes.get(str(event.get("eventname", "")))
+        if waiter is None:
+            return False
+        if not waiter.done():
+            waiter.set_result(None)
+        return True
 
     async def drop_events_link(self) -> None:
         """Close the current events WebSocket (it reconnects); for tests and diagnostics."""

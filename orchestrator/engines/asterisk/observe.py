@@ -70,6 +70,8 @@ STASIS_TYPES = (
     # ever be seen talking in a service that observes channels.
     "ChannelTalkingStarted",
     "ChannelTalkingFinished",
+    # The adapter's probes of its own events link (AriClient.events_flow).
+    "ChannelUserevent",
 )
 ENDPOINT_TYPES = ("EndpointStateChange", "ContactStatusChange")
 # Dial statuses that end a dial attempt (RINGING, PROGRESS, PROCEEDING do not).
