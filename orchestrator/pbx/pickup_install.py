@@ -1,4 +1,5 @@
-"""Wiring of call pickup: the ringing registry (which the ``pbx_extension`` flow fills),
+"""Wiring of call pickup: the ringing registry (which the ``pbx_extension`` flow, its
+follow-me and the ``pbx_ring_group`` flow fill),
 the ``*98`` / ``*97`` handlers over the store's pickup groups, and the ``call_picked_up``
 event on the tenant's CTI stream (WebSocket clients; webhooks as ``call.call_picked_up``).
 """
