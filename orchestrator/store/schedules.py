@@ -75,7 +75,9 @@ def _tenant(session: Session, tenant_id: int) -> None:
 
 
 # -- schedules -----------------------------------------------------------------------------
-_KINDS = "'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'voicemail:<number>' or 'hangup'"
+_KINDS = (
+    "'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'voicemail:<number>' or 'hangup'"
+)
 
 
 def _mailbox_of(session: Session, tenant_id: int, value: str, field: str) -> str:
@@ -272,8 +274,7 @@ def add_blacklist_entry(
         number == ANONYMOUS or _BLACKLIST_NUMBER.fullmatch(number)
     ):
         raise ValidationError(
-            "number: must be E.164 or digits (an optional '+' then 1 to 20 digits), or "
-            "'anonymous'",
+            "number: must be E.164 or digits (an optional '+' then 1 to 20 digits), or 'anonymous'",
             field="number",
         )
     match = _choice(data.match, MATCHES, "match")

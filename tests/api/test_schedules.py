@@ -258,14 +258,13 @@ def test_anonymous_callers_blacklisted(
     assert (r.json()["number"], r.json()["match"]) == ("anonymous", "exact")
     assert client.post(url, json={"number": "anonymous"}).status_code == 409
     with db_sessions() as session:
-        for caller, taken in [("", True), ("anonymous", True), ("Unknown", True),
-                              ("restricted", True), ("+4930111222", False), ("bob", False)]:  # fmt: skip
+        cases = [("", True), ("anonymous", True), ("Unknown", True), ("restricted", True),
+                 ("+4930111222", False), ("bob", False)]  # fmt: skip
+        for caller, taken in cases:
             assert (blocked(session, tenant["id"], caller) is not None) is taken, caller
 
 
-def test_a_schedule_may_send_calls_to_a_mailbox(
-    client: TestClient, tenant: dict[str, Any]
-) -> None:
+def test_a_schedule_may_send_calls_to_a_mailbox(client: TestClient, tenant: dict[str, Any]) -> None:
     """``voicemail:<n>``: extension n's mailbox; the extension must have one."""
     url = f"{base(tenant)}/schedules"
     closed = office(closed_destination="voicemail:102", holidays=[

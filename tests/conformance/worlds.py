@@ -175,7 +175,12 @@ class World(abc.ABC):
 
     @abc.abstractmethod
     def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float,
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
         dialed: str | None = None,
     ) -> contextlib.AbstractAsyncContextManager[PhoneCall]:
         """The phone of extension ``caller`` dials ``callee`` (whose phone is registered
@@ -423,7 +428,12 @@ class FakeWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float,
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
         dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         a, b = (f"{tenant.phones[n][0]}@{tenant.domain}" for n in (caller, callee))
@@ -648,7 +658,12 @@ class AsteriskWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float,
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
         dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         port = await self._register(tenant, callee)
@@ -881,7 +896,12 @@ class FreeSwitchWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float,
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
         dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         user, password = tenant.phones[caller]
