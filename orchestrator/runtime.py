@@ -172,7 +172,9 @@ def install_features(deps: Deps) -> Features:
     # Intercom and paging (*46): a phone in a call is not paged.
     paging_install.install(deps.sessions, codes.handlers, in_call=in_call)
     # Office hours, night mode (*16) and the tenant blacklist on DIDs.
-    inbound = inbound_install.install(deps, ivr, codes.handlers, publish=cti.service.stream.publish)
+    inbound = inbound_install.install(
+        deps, ivr, codes.handlers, publish=cti.service.stream.publish, voicemail=voicemail.depositor
+    )
     # Call park: *68 (a blind transfer to it) and *88; parked legs survive a restart.
     park = park_install.install(deps, ivr, codes.handlers, cti=cti.service)
     return Features(

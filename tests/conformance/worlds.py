@@ -37,7 +37,13 @@ from fastapi import FastAPI
 
 from api.services import services_of
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChanged
+from orchestrator.core.events import (
+    ChannelStarted,
+    Event,
+    LegCreated,
+    LegLeftApp,
+    LegStateChanged,
+)
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
@@ -170,10 +176,18 @@ class World(abc.ABC):
 
     @abc.abstractmethod
     def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> contextlib.AbstractAsyncContextManager[PhoneCall]:
         """The phone of extension ``caller`` dials ``callee`` (whose phone is registered
         and answers) through the tenant's dialplan: a call the service only observes.
+        ``dialed``: what the caller's phone dials instead of ``callee``'s number (a
+        speed dial's code, which the service sends on to ``callee``).
         The caller stays on the line until the engine hangs it up, which it must have
         done when the block ends. The callee hangs up when the test says
         (:attr:`PhoneCall.callee_hangs_up`); in a world whose phones hang up by a
@@ -428,17 +442,28 @@ class FakeWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         a, b = (f"{tenant.phones[n][0]}@{tenant.domain}" for n in (caller, callee))
         portal = self._client.portal
         assert portal is not None
         for endpoint in (a, b):
             portal.call(self.fake.set_registration, endpoint, "online")
-        # The engine's dialplan dials the callee's phone, which answers.
-        caller_channel, callee_channel = portal.call(
-            lambda: self.fake.dialplan_call(a, b, caller=caller, called=callee, hangup=False)
-        )
+        if dialed is None:
+            # The engine's dialplan dials the callee's phone, which answers.
+            caller_channel, callee_channel = portal.call(
+                lambda: self.fake.dialplan_call(a, b, caller=caller, called=callee, hangup=False)
+            )
+        else:
+            caller_channel, callee_channel = portal.call(
+                lambda: self._code_call(tenant, a, caller, dialed, callee, b)
+            )
 
         async def hang_up() -> None:
             # Taken (a leg of the service's) or not, the phone's BYE ends its channel.
@@ -496,6 +521,32 @@ class FakeWorld(World):
             portal.call(end)
             for endpoint in (a, b):
                 portal.call(self.fake.set_registration, endpoint, "offline")
+
+    async def _code_call(
+        self, tenant: Tenant, endpoint: str, number: str, dialed: str, callee: str, b: str
+    ) -> tuple[str, str]:
+        """The phone at ``endpoint`` dials the code ``dialed`` (the flow pbx.code, as in
+        :meth:`phone_dials`); the flow's transfer to ``callee`` makes the dialplan dial
+        its phone ``b`` (:meth:`_transferred`), which answers: (caller, callee) channels."""
+        self._phones[(str(tenant.id), callee)] = b
+        reached: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on(event: Event) -> None:
+            if isinstance(event, ChannelStarted) and event.endpoint == b and not reached.done():
+                reached.set_result(event.channel_id)
+
+        stop = self.fake.subscribe(on)
+        data = {"flow": "pbx.code", "tenant": str(tenant.id), "endpoint": endpoint,
+                "dialed": dialed}  # fmt: skip
+        try:
+            leg = await self.fake.incoming_call(
+                caller=number, called=dialed, routing=Routing("ivr", data)
+            )
+            callee_channel = await asyncio.wait_for(reached, 15)
+        finally:
+            stop()
+            self._phones.pop((str(tenant.id), callee), None)
+        return leg.id, callee_channel
 
     def invite_headers(self, tenant: Tenant, number: str) -> list[dict[str, str]]:
         target = SipUser(f"{tenant.phones[number][0]}@{tenant.domain}")
@@ -666,7 +717,13 @@ class AsteriskWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         port = await self._register(tenant, callee)
         user, password = tenant.phones[caller]
@@ -681,7 +738,7 @@ class AsteriskWorld(World):
                     password=password,
                     domain=tenant.domain,
                     local_port=self._port(),
-                    target=callee,
+                    target=dialed or callee,
                     hold_ms=120_000,
                     timeout=150,
                     rtp_echo=True,
@@ -930,13 +987,19 @@ class FreeSwitchWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         user, password = tenant.phones[caller]
         callee_user = tenant.phones[callee][0]
         async with self.answering(tenant, callee):
             placed = await self._on_peer(
-                self.peer.call_from_phone(f"{user}@{tenant.domain}", callee, password)
+                self.peer.call_from_phone(f"{user}@{tenant.domain}", dialed or callee, password)
             )
             assert placed is not None, f"{user}@{tenant.domain}: INVITE refused"
 
