@@ -191,7 +191,9 @@ async def test_timeout_rings_the_parker_then_the_fallback(
 ) -> None:
     await tenant.register("102", "103", "104")
     await lot(http, tenant, timeout_s=10, ringback_s=5, fallback="extension:104")
-    caller, row = await park_a_call(tenant, http, hold_ms=40_000)
+    # Parked ~2 s after the answer, 104 answers ~10 + 5 + 1 s later: the caller hangs up
+    # at 30 s, with ~10 s to spare on a loaded machine (40 s waited 10 s more for nothing).
+    caller, row = await park_a_call(tenant, http, hold_ms=30_000)
     # 102 now rings without answering; 104 (the fallback) answers.
     async with (
         uas_phone(RINGING_SCENARIO, PORT["102"], timeout=40),
