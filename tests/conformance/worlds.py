@@ -891,7 +891,9 @@ class FreeSwitchWorld(World):
         secret = secrets.token_urlsafe(24)
         password = secrets.token_urlsafe(18)
         url = f"http://127.0.0.1:{self.api_port}/engine/freeswitch/xml-curl/{secret}"
-        self.peer = FakeFreeSwitch(password=password, xml_curl_url=url)
+        # The service answers xml_curl in this process: on a loaded CI machine a lookup
+        # can take longer than a real FreeSWITCH's 2 s (a refused INVITE, not what we test).
+        self.peer = FakeFreeSwitch(password=password, xml_curl_url=url, xml_curl_timeout=10.0)
         self._peer_call(self.peer.start())
         root = tmp / "freeswitch"
         instance = root / "default"
