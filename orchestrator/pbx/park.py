@@ -28,7 +28,8 @@ No park extensions and no engine parking lot: the orchestrator owns the parked l
 - **CDR**: the parked leg's :class:`~orchestrator.ivr.IvrCall` has the IVR runner's
   observers (``observer``): the park is a ``park`` service span of the caller's CDR
   (``park`` notices), the ring-back leg is a dial of it, the fallback a transfer or a
-  voicemail of it; a retriever's call adopts the parked leg, so both are one CDR.
+  voicemail of it, and so is the leg of the phone that retrieves it: one CDR, the
+  parked caller's.
 
 Events on the tenant's stream (WebSocket, webhooks as ``call.<name>``):
 ``call_parked``, ``call_retrieved``, ``park_timed_out``, ``park_abandoned``; the
@@ -385,7 +386,11 @@ class ParkService:
                 gone.set()
 
         stop = call.listen(on_event)
-        call.adopt(parked_id, f"park:{row.slot}")  # its events here; the CDR ties it
+        self._routes[parked_id] = call  # the parked leg's events to the retriever's call
+        # The retriever's leg joins the parked caller's CDR (a leg "dialed" for it), so
+        # the CDR stays the caller's: its parker, the park, then who took it back.
+        entry.call.notify("dial", destination=f"extension:{by}" if by else "retrieve",
+                          leg_id=call.id)  # fmt: skip
         try:
             with contextlib.suppress(LegGoneError):
                 await self.engine.unhold(parked_id)
@@ -399,7 +404,11 @@ class ParkService:
                 await first_of(call, gone, 60)
         finally:
             stop()
-            await call.release(parked_id)
+            if self._routes.get(parked_id) is call:
+                self._routes.pop(parked_id, None)
+            if not gone.is_set():  # the retriever hung up: the parked caller too
+                with contextlib.suppress(Exception):
+                    await self.engine.hangup(parked_id)
         return True
 
     async def _take(self, tenant_id: int, slot: int | None) -> ParkedCall | None:

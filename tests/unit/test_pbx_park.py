@@ -359,7 +359,8 @@ async def test_a_retrieve_ends_the_park_span(pbx: Pbx) -> None:
     phone = await pbx.code("*881", phone="103")
     await until(lambda: connected(pbx.engine, phone.id, caller.id))
     assert told(pbx, "park")[-1] == {"phase": "end", "slot": 1, "outcome": "retrieved"}
-    assert told(pbx, "dial") == []  # the retriever's call adopts the leg, not the park
+    # The retriever's leg is a leg of the parked call (its CDR ties it).
+    assert told(pbx, "dial") == [{"destination": "extension:103", "leg_id": phone.id}]
     await pbx.engine.remote_hangup(caller.id)
 
 
