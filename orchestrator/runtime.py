@@ -143,7 +143,8 @@ def install_features(deps: Deps) -> Features:
         """Whether the phone at ``endpoint`` has an answered channel (it is on a call)."""
         return bool(watch.answered(endpoint))
 
-    # Call pickup: *98/*97 claim the ringing the pbx_extension flow registers.
+    # Call pickup: *98/*97 claim the ringing the pbx_extension flow (its follow-me too)
+    # and the ring groups register.
     pickup = pickup_install.install(deps, codes.handlers, publish=cti.service.stream.publish)
     call_settings = settings_install.install(
         deps,
@@ -157,16 +158,23 @@ def install_features(deps: Deps) -> Features:
         voicemail=voicemail.depositor,
         ringing=pickup.registry,
     )
-    # Ring groups: the pbx_ring_group flow (its voicemail fallback is the voicemail's).
+    # Ring groups: the pbx_ring_group flow (its voicemail fallback is the voicemail's);
+    # the members' ringing goes to call pickup's registry too.
     ring_groups_install.install(
-        deps, ivr, voicemail=voicemail.depositor, publish=cti.service.stream.publish
+        deps,
+        ivr,
+        voicemail=voicemail.depositor,
+        publish=cti.service.stream.publish,
+        ringing=pickup.registry,
     )
     # Speed dials (*74, *0); the blacklist is read by the pbx_extension flow itself.
     ext_features_install.install(deps, codes.handlers)
     # Intercom and paging (*46): a phone in a call is not paged.
     paging_install.install(deps.sessions, codes.handlers, in_call=in_call)
     # Office hours, night mode (*16) and the tenant blacklist on DIDs.
-    inbound = inbound_install.install(deps, ivr, codes.handlers, publish=cti.service.stream.publish)
+    inbound = inbound_install.install(
+        deps, ivr, codes.handlers, publish=cti.service.stream.publish, voicemail=voicemail.depositor
+    )
     # Call park: *68 (a blind transfer to it) and *88; parked legs survive a restart.
     park = park_install.install(
         deps, ivr, codes.handlers, cti=cti.service, voicemail=voicemail.depositor

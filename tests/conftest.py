@@ -84,13 +84,27 @@ def db_engine(db_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+# What TRUNCATE ... RESTART IDENTITY did, minus its cost: the sequences a test used (a
+# sequence never read, or just reset, has no last_value) start again from their start.
+_RESTART_SEQUENCES = sa.text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+    " FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+)
+
+
 @pytest.fixture
 def db_sessions(db_engine: sa.Engine) -> SessionFactory:
-    """A session factory on an emptied database."""
+    """A session factory on an emptied database, its ids starting again from 1.
+
+    DELETE, children first, not TRUNCATE: on PostgreSQL a TRUNCATE of the ~50 tables
+    makes new files for each and took ~0.3-1.3 s a test; the DELETEs of a test's few rows,
+    sent in one round trip, take ~30-90 ms (measured on a loaded 2-core machine).
+    """
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with db_engine.begin() as conn:
         if db_engine.dialect.name == "postgresql":
-            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql("; ".join(f"DELETE FROM {table}" for table in tables))
+            conn.execute(_RESTART_SEQUENCES)
         else:
             for table in tables:
                 conn.execute(sa.text(f"DELETE FROM {table}"))

@@ -65,6 +65,12 @@ def follow_ivr(builder: CdrBuilder, runner: IvrRunner) -> None:
     def observe(call: IvrCall, action: str, details: dict[str, Any]) -> None:
         if action == "dial" and details.get("leg_id"):
             by = str(details.get("forwarded_by") or "")
+            picked = str(details.get("picked_up") or "")
+            if picked:
+                # A pickup's picker: role picked_up, the extension that rang in the detail.
+                builder.note(str(details["leg_id"]), join=call.id, role="picked_up",
+                             detail=picked)  # fmt: skip
+                return
             # A forward is a forwarded leg, rated on the forwarding extension's account
             # (its number in the xDR's detail; rating.booking.payer).
             builder.note(str(details["leg_id"]), join=call.id,

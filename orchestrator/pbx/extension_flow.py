@@ -26,7 +26,8 @@ caller ID is the tenant's outbound route's if it sets one, else the original cal
 While the phone rings, the ringing is registered in a
 :class:`~orchestrator.pbx.ringing.RingingRegistry` (when the flow has one): a phone
 dialing ``*98``/``*97<ext>`` may claim it, and then the ringing phone is hung up and the
-caller is connected with the picker's leg instead (:mod:`orchestrator.pbx.pickup`).
+caller is connected with the picker's leg instead (:mod:`orchestrator.pbx.pickup`). So
+are the extensions a follow-me rings (the registry goes to ``ring_all``).
 
 Voicemail is reached through a :class:`VoicemailDepositor` (the voicemail package's);
 follow-me through :class:`RingAll` (the follow-me package's ``ring_all``). Without them
@@ -43,7 +44,6 @@ from typing import Any, Protocol
 
 from orchestrator.core.call import LegState
 from orchestrator.core.errors import (
-    LegGoneError,
     OrchestratorError,
     PaymentRequiredError,
     ValidationError,
@@ -52,9 +52,8 @@ from orchestrator.core.events import Event, LegCreated, LegStateChanged
 from orchestrator.core.prompts import Prompt
 from orchestrator.cti.authorizer import CallAuthorizer
 from orchestrator.ivr.call import DialResult, IvrCall
-from orchestrator.ivr.errors import CallerHungUp
 from orchestrator.pbx.blacklist import REJECTED, Block, blocking
-from orchestrator.pbx.ringing import Ringing, RingingRegistry, until
+from orchestrator.pbx.ringing import Pickable, RingingRegistry, connect_picker, settle
 
 log = logging.getLogger("orchestrator.pbx")
 
@@ -101,9 +100,11 @@ class RingAll(Protocol):
         *,
         mode: str,
         forwarded_by: str = "",
+        pickup: Pickable | None = None,
     ) -> DialResult:
         """Follow-me: ring the steps (sequential/simultaneous), connect the first to
-        accept; returns like :meth:`IvrCall.dial` (``forwarded_by``: as its)."""
+        accept; returns like :meth:`IvrCall.dial` (``forwarded_by``: as its). ``pickup``:
+        register the extensions rung there, so that a phone may pick the call up."""
         ...
 
 
@@ -231,7 +232,7 @@ class ExtensionFlow:
             dial.cancel()
             await asyncio.gather(dial, return_exceptions=True)
             call.log.info("pbx: the call ringing at %s is picked up", line.number)
-            return await self._picked_up(call, entry)
+            return await connect_picker(call, registry, entry)
         finally:
             stop()
             registry.unregister(entry)
@@ -239,35 +240,7 @@ class ExtensionFlow:
                 if not task.done():
                     task.cancel()
             await asyncio.gather(dial, claimed, return_exceptions=True)
-            pickup = entry.pickup
-            if pickup is not None:
-                if not pickup.outcome.done():
-                    pickup.outcome.set_result(False)
-                pickup.caller_gone.set()
-
-    async def _picked_up(self, call: IvrCall, entry: Ringing) -> DialResult:
-        """Connect the caller with the picker's leg until either of them hangs up."""
-        pickup = entry.pickup
-        assert pickup is not None and self.ringing is not None
-        await call.answer()
-        call.notify(
-            "dial", destination=f"extension:{pickup.picker_number}", leg_id=pickup.picker_leg
-        )
-        try:
-            await call.engine.connect(call.id, pickup.picker_leg)
-        except LegGoneError as exc:
-            if exc.details.get("leg_id") != pickup.picker_leg:
-                raise CallerHungUp("the caller hung up", leg_id=call.id) from None
-            # The picker hung up first: as if the phone had not answered.
-            call.log.info("pbx: the picker %s is gone", pickup.picker_number)
-            return DialResult("no_answer", 19, pickup.picker_leg)
-        started = asyncio.get_running_loop().time()
-        pickup.outcome.set_result(True)
-        call.notify("connected", leg_id=pickup.picker_leg)
-        self.ringing.picked_up(entry)
-        await until(call, pickup.picker_gone)
-        talk = asyncio.get_running_loop().time() - started
-        return DialResult("answered", 16, pickup.picker_leg, talk)
+            settle(entry)
 
     async def _unreachable(self, call: IvrCall, route: _Route, line: Line) -> None:
         target = line.settings.forward_unreachable
@@ -403,10 +376,16 @@ class ExtensionFlow:
         steps = plan.get("steps") or []
         if self.ring_all is None or not steps:
             return False
+        mode = plan.get("mode", "sequential")
         try:
-            result = await self.ring_all(
-                call, steps, mode=plan.get("mode", "sequential"), forwarded_by=line.number
-            )
+            if self.ringing is None:
+                result = await self.ring_all(call, steps, mode=mode, forwarded_by=line.number)
+            else:
+                # The steps' phones may be picked up as the extension's own could.
+                pickable = Pickable(self.ringing, int(call.tenant), forwarded_by=line.number)
+                result = await self.ring_all(
+                    call, steps, mode=mode, forwarded_by=line.number, pickup=pickable
+                )
         except ValidationError as exc:  # a stored list no longer valid: on as if unset
             call.log.warning("extension %s: follow-me skipped: %s", line.number, exc)
             return False

@@ -31,6 +31,7 @@ from orchestrator.core.errors import ValidationError
 from orchestrator.ivr.call import DialResult, IvrCall
 from orchestrator.ivr.directory import parse
 from orchestrator.pbx.ringer import Leg, ring
+from orchestrator.pbx.ringing import Pickable
 
 MODES = ("sequential", "simultaneous")
 MAX_STEPS = 10
@@ -171,6 +172,7 @@ async def ring_all(
     mode: str = "sequential",
     caller_id: str | None = None,
     forwarded_by: str = "",
+    pickup: Pickable | None = None,
 ) -> DialResult:
     """Ring ``steps`` for ``call`` and connect the first that takes the call.
 
@@ -181,7 +183,8 @@ async def ring_all(
     caller hears ringing meanwhile. Returns like :meth:`IvrCall.dial`: ``answered``
     (after the talk, with its length) or ``no_answer``/``busy``/...; raises
     :class:`~orchestrator.ivr.errors.CallerHungUp` if the caller hangs up (all legs are
-    hung up then).
+    hung up then). ``pickup``: the extensions rung may be picked up (``*98``/``*97``),
+    which ends the ringing as a step taking the call would.
     """
     if mode not in MODES:
         raise ValidationError("follow-me mode must be sequential or simultaneous", mode=mode)
@@ -189,12 +192,19 @@ async def ring_all(
         raise ValidationError(f"follow-me has at most {MAX_STEPS} steps", count=len(steps))
     legs = [Leg(s.destination, float(s.ring_s), s.confirm) for s in steps]
     rounds = [legs] if mode == "simultaneous" else [[leg] for leg in legs]
-    return await ring(call, rounds, caller_id=caller_id, forwarded_by=forwarded_by)
+    return await ring(call, rounds, caller_id=caller_id, forwarded_by=forwarded_by, pickup=pickup)
 
 
 async def ring_stored(
-    call: IvrCall, steps: Sequence[Mapping[str, Any]], *, mode: str, forwarded_by: str = ""
+    call: IvrCall,
+    steps: Sequence[Mapping[str, Any]],
+    *,
+    mode: str,
+    forwarded_by: str = "",
+    pickup: Pickable | None = None,
 ) -> DialResult:
     """:func:`ring_all` over an extension's stored follow-me steps (the call settings'
     ``follow_me.steps``, checked again: a row written by hand is not trusted)."""
-    return await ring_all(call, parse_steps(list(steps)), mode=mode, forwarded_by=forwarded_by)
+    return await ring_all(
+        call, parse_steps(list(steps)), mode=mode, forwarded_by=forwarded_by, pickup=pickup
+    )

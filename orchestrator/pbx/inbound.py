@@ -13,8 +13,11 @@ the DID (``call.routing``: ``dialed``). The flow, without answering first:
 3. sends the call on: ``extension:<n>`` by a blind transfer (the extension's own
    dialplan applies: its phone, or the managed extension's flow), ``ring_group:<n>`` by
    a blind transfer to the group's number (the tenant's dialplan hands it to the ring
-   group's flow), ``ivr:<name>`` by running that IVR app on the call, ``hangup`` (or a
-   destination gone since) by hanging up with 21.
+   group's flow), ``ivr:<name>`` by running that IVR app on the call,
+   ``voicemail:<n>`` (a schedule's or holiday's only) by taking a message for
+   extension n's mailbox (as a ring group's fallback does; reason ``unavailable``),
+   ``hangup`` (or a destination gone since: the extension, its mailbox) by hanging up
+   with 21.
 
 Every decision is noted on the call (``inbound`` notify, for the runner's observers and
 logs) and kept as the call variables ``inbound_state`` / ``inbound_destination``.
@@ -30,6 +33,7 @@ from typing import Protocol
 from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.core.prompts import Prompt
 from orchestrator.ivr.call import IvrCall
+from orchestrator.pbx.extension_flow import Lines, VoicemailDepositor
 from orchestrator.pbx.schedule import Clock, Decision, Hours, evaluate, utc_now
 from orchestrator.validation import parse_destination
 
@@ -67,11 +71,19 @@ class InboundFlow:
     """The ``pbx_inbound`` flow (register an instance in the IVR registry's builtins)."""
 
     def __init__(
-        self, routes: InboundRoutes, *, run_app: RunApp | None = None, clock: Clock = utc_now
+        self,
+        routes: InboundRoutes,
+        *,
+        run_app: RunApp | None = None,
+        clock: Clock = utc_now,
+        lines: Lines | None = None,
+        voicemail: VoicemailDepositor | None = None,
     ) -> None:
         self.routes = routes
         self.run_app = run_app
         self.clock = clock
+        self.lines = lines
+        self.voicemail = voicemail
 
     async def __call__(self, call: IvrCall) -> None:
         did = (call.routing.get("dialed") if call.routing is not None else "") or call.called
@@ -109,6 +121,11 @@ class InboundFlow:
         call.notify("inbound", state=state, destination=destination)
         call.variables["inbound_state"] = state
         call.variables["inbound_destination"] = destination
+        if destination.startswith("voicemail:"):
+            # Not a DID destination (parse_destination knows none): a schedule's only.
+            if not await self._mailbox(call, destination.removeprefix("voicemail:")):
+                await call.hangup(REJECTED)
+            return
         try:
             target = parse_destination(destination)
         except ValidationError:
@@ -128,3 +145,25 @@ class InboundFlow:
             await self.run_app(call, target.target)
             return
         await call.hangup(REJECTED)
+
+    async def _mailbox(self, call: IvrCall, number: str) -> bool:
+        """A message for extension ``number``'s mailbox; False when there is none (the
+        extension or its mailbox was deleted since the schedule was written)."""
+        if self.lines is None or self.voicemail is None:
+            return False
+        tenant_id = int(call.tenant)
+        line = await self.lines.line(tenant_id, number)
+        if line is None:
+            call.log.info("inbound: no extension %s for voicemail", number)
+            return False
+        # The time in the mailbox is a voicemail xDR of the call (as the extension
+        # flow's): on the extension's account.
+        call.notify("voicemail", phase="start", extension=line.number)
+        taken: bool | None = None  # None: the caller left during the deposit
+        try:
+            taken = await self.voicemail.deposit(call, tenant_id, line.extension_id, "unavailable")
+        finally:
+            call.notify("voicemail", phase="end", extension=line.number, taken=taken is not False)
+        if not taken:
+            call.log.info("inbound: extension %s has no mailbox", number)
+        return taken

@@ -22,11 +22,14 @@ from orchestrator.ivr.install import Ivr
 from orchestrator.ivr.registry import AppRegistry
 from orchestrator.ivr.runner import AppLookup
 from orchestrator.pbx.dispatch import CodeContext, FeatureHandlers
+from orchestrator.pbx.extension_flow import VoicemailDepositor
 from orchestrator.pbx.inbound import UNALLOCATED, InboundFlow, InboundPlan, RunApp
+from orchestrator.pbx.lines import StoreLines
 from orchestrator.pbx.schedule import Clock, utc_now
 from orchestrator.store import schedules as store
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.models import Did, NightModePublic, Schedule
+from orchestrator.store.models.call_settings import MailboxOwners, managed_owners
 
 log = logging.getLogger("orchestrator.pbx")
 
@@ -179,8 +182,11 @@ def install(
     *,
     publish: Publish | None = None,
     clock: Clock = utc_now,
+    voicemail: VoicemailDepositor | None = None,
+    mailboxes: MailboxOwners = managed_owners,
 ) -> Inbound:
-    """Register the ``pbx_inbound`` flow and the ``night_mode`` code's handler."""
+    """Register the ``pbx_inbound`` flow and the ``night_mode`` code's handler
+    (``voicemail``: the voicemail package's depositor, for ``voicemail:<n>``)."""
     night = NightModeService(deps.sessions)
     if publish is not None:
         night.listeners.append(night_mode_event(publish))
@@ -188,6 +194,8 @@ def install(
         StoreInbound(deps.sessions),
         run_app=app_runner(ivr.runner.lookup, ivr.registry),
         clock=clock,
+        lines=StoreLines(deps.sessions, mailboxes),
+        voicemail=voicemail,
     )
     ivr.registry.builtins[INBOUND_FLOW_KEY] = flow
     handlers.register("night_mode", night_mode_code(night))

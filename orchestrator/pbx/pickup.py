@@ -8,11 +8,15 @@
 The picker's phone dialed a feature code, so it is already answered by the ``pbx_code``
 flow, which runs the handler below. The handler claims a ringing call in the
 :class:`~orchestrator.pbx.ringing.RingingRegistry` (race-free: of two pickers exactly one
-gets it, the other hears "no call to pick up", :attr:`Prompt.PICKUP_NONE`). The caller's
-flow (``pbx_extension``, :mod:`orchestrator.pbx.extension_flow`) then hangs up the
-ringing phone, answers the caller and connects it with the picker's leg; the handler
-waits until either party hangs up, so both flows end together. The caller's CDR ties the
-picker's leg (``dial``), and ``call_picked_up`` is published on the tenant's stream.
+gets it, the other hears "no call to pick up", :attr:`Prompt.PICKUP_NONE`). The phone
+may ring for a call to its extension (``pbx_extension``,
+:mod:`orchestrator.pbx.extension_flow`), for a ring group or for a follow-me (both
+through :mod:`orchestrator.pbx.ringer`); the caller's flow then hangs up every phone
+ringing for that caller, answers the caller and connects it with the picker's leg
+(:func:`~orchestrator.pbx.ringing.connect_picker`); the handler waits until either
+party hangs up, so both flows end together. The caller's CDR ties the picker's leg
+(``dial`` with ``picked_up``: the ``picked_up`` xDR), and ``call_picked_up`` is
+published on the tenant's stream (naming the ring group, if one rang the phone).
 """
 
 from __future__ import annotations

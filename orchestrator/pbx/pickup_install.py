@@ -1,4 +1,5 @@
-"""Wiring of call pickup: the ringing registry (which the ``pbx_extension`` flow fills),
+"""Wiring of call pickup: the ringing registry (which the ``pbx_extension`` flow, its
+follow-me and the ``pbx_ring_group`` flow fill),
 the ``*98`` / ``*97`` handlers over the store's pickup groups, and the ``call_picked_up``
 event on the tenant's CTI stream (WebSocket clients; webhooks as ``call.call_picked_up``).
 """
@@ -28,16 +29,17 @@ class CallPickup:
 
 def picked_up_event(publish: Publish) -> Callable[[Ringing], None]:
     """A registry listener publishing ``call_picked_up``: the "call" is the caller's leg
-    with both extensions (clients watching either get it), the details who took it."""
+    with both extensions (clients watching either get it; a follow-me's owner too), the
+    details who took it, and the ring group (``ring_group``, ``ring_group_name``) or the
+    follow-me's extension (``forwarded_by``) that rang the phone, when one did."""
 
     def listener(entry: Ringing) -> None:
         pickup = entry.pickup
         assert pickup is not None
-        about = {
-            "id": entry.call_id,
-            "tenant_id": entry.tenant_id,
-            "extensions": [entry.number, pickup.picker_number],
-        }
+        extensions = [entry.number, pickup.picker_number]
+        if entry.forwarded_by:
+            extensions.append(entry.forwarded_by)
+        about = {"id": entry.call_id, "tenant_id": entry.tenant_id, "extensions": extensions}
         details = {
             "extension": entry.number,
             "caller": entry.caller,
@@ -45,6 +47,11 @@ def picked_up_event(publish: Publish) -> Callable[[Ringing], None]:
             "picker_leg_id": pickup.picker_leg,
             "kind": pickup.kind,
         }
+        if entry.ring_group:
+            details["ring_group"] = entry.ring_group
+            details["ring_group_name"] = entry.ring_group_name
+        if entry.forwarded_by:
+            details["forwarded_by"] = entry.forwarded_by
         publish("call_picked_up", entry.tenant_id, about, details)
 
     return listener

@@ -20,6 +20,11 @@ leg is dialed for the caller's call (:meth:`~orchestrator.ivr.call.IvrCall.adopt
 the call's CDR ties each of them. A call nobody took is published as
 ``ring_group_unanswered`` (the tenant's event stream, so the WebSocket and webhooks;
 the event's call names the member extensions, so a member's own subscription sees it).
+
+With the ringing registry (``ringing``), the members' phones may be picked up while they
+ring (``*98`` from a phone in a pickup group with the member, ``*97<member>``): the picker
+gets the caller, the other members stop ringing, and the group's flow ends there (no
+fallback); ``call_picked_up`` names the group (:mod:`orchestrator.pbx.pickup`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from orchestrator.pbx import ring_group_rules as rules
 from orchestrator.pbx.extension_flow import Lines, VoicemailDepositor, dialed
 from orchestrator.pbx.ring_group_rules import Member
 from orchestrator.pbx.ringer import Leg, RoundHook, ring
+from orchestrator.pbx.ringing import Pickable, RingingRegistry
 
 log = logging.getLogger("orchestrator.pbx")
 
@@ -85,8 +91,10 @@ class RingGroupFlow:
         voicemail: VoicemailDepositor | None = None,
         run_ivr: RunIvr | None = None,
         publish: Publish | None = None,
+        ringing: RingingRegistry | None = None,
     ) -> None:
         self.groups = groups
+        self.ringing = ringing
         self.lines = lines
         self.voicemail = voicemail
         self.run_ivr = run_ivr
@@ -153,7 +161,12 @@ class RingGroupFlow:
             [Leg(m.destination, float(m.ring_s), m.confirm) for m in members]
             for members in rules.rounds(group.members, group.strategy, start=start)
         ]
-        return await ring(call, rounds, total_s=float(group.timeout_s), on_round=on_round)
+        pickup = None
+        if self.ringing is not None:
+            pickup = Pickable(self.ringing, group.tenant_id, group.number, group.name)
+        return await ring(
+            call, rounds, total_s=float(group.timeout_s), on_round=on_round, pickup=pickup
+        )
 
     async def _fallback(self, call: IvrCall, group: Group, result: DialResult) -> None:
         cause = BUSY if result.status == "busy" else NO_ANSWER

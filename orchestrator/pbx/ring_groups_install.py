@@ -21,6 +21,7 @@ from orchestrator.pbx import ring_group_rules as rules
 from orchestrator.pbx.extension_flow import VoicemailDepositor
 from orchestrator.pbx.lines import StoreLines
 from orchestrator.pbx.ring_groups import FLOW, Group, Publish, RingGroupFlow, RunIvr
+from orchestrator.pbx.ringing import RingingRegistry
 from orchestrator.store import ring_groups as store
 from orchestrator.store.models.call_settings import MailboxOwners, managed_owners
 
@@ -93,15 +94,18 @@ def install(
     voicemail: VoicemailDepositor | None = None,
     publish: Publish | None = None,
     mailboxes: MailboxOwners = managed_owners,
+    ringing: RingingRegistry | None = None,
 ) -> RingGroupFlow:
     """Register the ``pbx_ring_group`` flow (``publish``: the CTI stream's, for
-    ``ring_group_unanswered``)."""
+    ``ring_group_unanswered``; ``ringing``: call pickup's registry, where the members'
+    ringing is registered)."""
     flow = RingGroupFlow(
         StoreGroups(deps.sessions),
         lines=StoreLines(deps.sessions, mailboxes),
         voicemail=voicemail,
         run_ivr=ivr_runner(ivr),
         publish=publish,
+        ringing=ringing,
     )
     ivr.registry.builtins[FLOW] = flow
     return flow

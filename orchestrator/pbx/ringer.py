@@ -23,6 +23,15 @@ through the tenant's outbound route and is rated as any leg a flow dials.
 ``total_s`` bounds the whole ringing (a ring group's total timeout): no leg rings past
 it and no round starts after it. ``on_round(i)`` is awaited before round ``i`` rings
 (a round-robin group remembers there where it stopped).
+
+Call pickup: with ``pickup`` (a :class:`~orchestrator.pbx.ringing.Pickable`), every
+``extension:`` leg is registered in the ringing registry while it rings, so a phone
+dialing ``*98``/``*97<ext>`` may take the call. A claim ends the ringing as a winner
+would: every leg still ringing is hung up and the caller is connected with the picker's
+leg instead (:func:`~orchestrator.pbx.ringing.connect_picker`); the result is
+``answered``, so a ring group's fallback does not run. The claim and a leg answering are
+decided synchronously (the registry in the event listener, the winner checked against
+the claim before it is connected): exactly one of them gets the caller.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from orchestrator.core.prompts import Prompt
 from orchestrator.core.targets import Routing
 from orchestrator.ivr.call import DIAL_STATUS, DialResult, IvrCall
 from orchestrator.ivr.errors import CallEnded, CallerHungUp, CallTransferred
+from orchestrator.pbx.ringing import Pickable, Ringing, connect_picker, settle
 
 log = logging.getLogger("orchestrator.pbx")
 
@@ -80,6 +90,11 @@ class _Verdict:
 
 
 @dataclass(slots=True)
+class _Wake:
+    """Queued by a claim, so that a round waiting for events looks at it."""
+
+
+@dataclass(slots=True)
 class _Ringing:
     id: str
     leg: Leg
@@ -88,6 +103,7 @@ class _Ringing:
     answered: bool = False
     done: bool = False
     confirming: asyncio.Task[None] | None = field(default=None, repr=False)
+    entry: Ringing | None = None  # its registration for call pickup
 
 
 #: Awaited with a round's index before the round rings.
@@ -102,6 +118,7 @@ async def ring(
     forwarded_by: str = "",
     total_s: float | None = None,
     on_round: RoundHook | None = None,
+    pickup: Pickable | None = None,
 ) -> DialResult:
     """Ring ``rounds`` (see the module doc) for ``call``; returns like :meth:`IvrCall.dial`.
 
@@ -109,8 +126,10 @@ async def ring(
     status of the legs (``no_answer`` when nobody took it, or when ``total_s`` ran out).
     If the caller hangs up, :class:`CallerHungUp` is raised and every leg is hung up.
     ``forwarded_by``: as :meth:`IvrCall.dial`'s (follow-me rings on an extension's behalf).
+    ``pickup``: the extension legs may be picked up (the module doc).
     """
     ringer = _Ringer(call, caller_id, forwarded_by)
+    ringer.pickup = pickup
     if total_s is not None:
         ringer.until = ringer.loop.time() + total_s * call.timescale
     ringer.on_round = on_round
@@ -125,10 +144,12 @@ class _Ringer:
         self.loop = asyncio.get_running_loop()
         self.until = float("inf")  # no leg rings past it (the total timeout)
         self.on_round: RoundHook | None = None
-        self.queue: asyncio.Queue[Event | _Verdict] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event | _Verdict | _Wake] = asyncio.Queue()
         self.legs: dict[str, _Ringing] = {}
         self.failures: list[DialResult] = []
         self.ringback = ""  # the ring tone's playback id, while it plays to an answered caller
+        self.pickup: Pickable | None = None
+        self.picked: Ringing | None = None  # set (synchronously) when a picker claims
 
     def _check(self) -> None:
         if self.call.hung_up:
@@ -143,7 +164,28 @@ class _Ringer:
         ringing = self.legs.get(leg_id)
         if ringing is not None and ringing.callee is not None:
             ringing.callee.deliver(event)
+        if (
+            ringing is not None
+            and ringing.entry is not None
+            and self.pickup is not None
+            and isinstance(event, LegCreated | LegStateChanged)
+            and event.state == LegState.UP
+        ):
+            # In engine order, against a claim: a phone that takes the call at once has
+            # it unless a picker was first; one that must confirm is no longer ringing.
+            if ringing.leg.confirm:
+                self.pickup.registry.unregister(ringing.entry)
+            else:
+                self.pickup.registry.answered(ringing.entry)
         self.queue.put_nowait(event)
+
+    def _on_claim(self, entry: Ringing) -> None:
+        # Inside the registry's claim: no leg may win from now on.
+        if self.picked is None:
+            self.picked = entry
+        elif entry is not self.picked:  # cannot happen (siblings end): never leave it waiting
+            settle(entry)
+        self.queue.put_nowait(_Wake())
 
     async def run(self, rounds: Sequence[Sequence[Leg]]) -> DialResult:
         self._check()
@@ -151,25 +193,31 @@ class _Ringer:
         try:
             await self._ringback_on()
             for i, legs in enumerate(rounds):
-                if self.loop.time() >= self.until:
+                if self.loop.time() >= self.until or self.picked is not None:
                     break
                 if self.on_round is not None:
                     await self.on_round(i)
                 winner = await self._round(legs)
+                if self.picked is not None:
+                    return await self._picked_up(self.picked)
                 if winner is not None:
                     return await self._connect(winner)
+            if self.picked is not None:
+                return await self._picked_up(self.picked)
             return _failure(self.failures)
         finally:
             stop()
             for ringing in list(self.legs.values()):
                 await self._end(ringing)
             await self._ringback_off()
+            if self.picked is not None:
+                settle(self.picked)
 
     # -- one round ----------------------------------------------------------------------
     async def _round(self, legs: Sequence[Leg]) -> _Ringing | None:
         """Ring ``legs`` at once; the leg that took the call, or None when all failed."""
         live = [r for leg in legs if (r := await self._dial(leg)) is not None]
-        while any(not r.done for r in live):
+        while self.picked is None and any(not r.done for r in live):
             self._check()
             ringing = [r.deadline for r in live if not r.done and not r.answered]
             timeout = max(0.0, min(ringing) - self.loop.time()) if ringing else None
@@ -180,19 +228,21 @@ class _Ringer:
                     if not r.done and not r.answered and r.deadline <= self.loop.time():
                         await self._fail(r, "no_answer", 19)
                 continue
+            if self.picked is not None:
+                return None
             winner = await self._take(item)
             if winner is not None:
                 return winner
         return None
 
-    async def _take(self, item: Event | _Verdict) -> _Ringing | None:
+    async def _take(self, item: Event | _Verdict | _Wake) -> _Ringing | None:
         """Apply one event (or a confirmation's verdict); the winner if it makes one."""
         if isinstance(item, _Verdict):
             r = self.legs.get(item.leg_id)
             if r is None or r.done:
                 return None
             if item.accepted:
-                return r
+                return await self._won(r)
             self.call.notify("follow_me_declined", leg_id=r.id)
             await self._fail(r, "no_answer", 19)
             return None
@@ -206,7 +256,7 @@ class _Ringer:
                 return None
             r.answered = True
             if not r.leg.confirm:
-                return r
+                return await self._won(r)
             r.confirming = asyncio.create_task(self._confirm(r), name=f"follow-me-{r.id}")
         elif isinstance(item, LegHungUp | LegLeftApp):
             cause = item.cause if isinstance(item, LegHungUp) else 16
@@ -214,6 +264,23 @@ class _Ringer:
             status = "no_answer" if r.answered else DIAL_STATUS.get(cause, "failed")
             await self._fail(r, status, cause)
         return None
+
+    async def _won(self, r: _Ringing) -> _Ringing | None:
+        """``r`` took the call, unless a picker was first (then it is hung up). No
+        ``await`` before the verdict: a claim cannot slip in between."""
+        if self.pickup is not None:
+            wins = self.picked is None and (
+                r.entry is None or r.leg.confirm or self.pickup.registry.answered(r.entry)
+            )
+            if wins:  # nobody may pick the call up at the other phones now
+                for other in self.legs.values():
+                    if other.entry is not None:
+                        self.pickup.registry.unregister(other.entry)
+            else:
+                self.call.log.info("ringer: %s answered, but the call was picked up", r.id)
+                await self._fail(r, "no_answer", 19)
+                return None
+        return r
 
     async def _dial(self, leg: Leg) -> _Ringing | None:
         """Originate one leg; None (and a failure noted) if it cannot even be dialed."""
@@ -230,6 +297,20 @@ class _Ringer:
         r = _Ringing(leg_id, leg, deadline)
         self.legs[leg_id] = r
         call.adopt(leg_id, leg.destination, forwarded_by=self.forwarded_by)
+        pickup = self.pickup
+        # Not once a picker took the call (it may have while we resolved the target).
+        if pickup is not None and self.picked is None and leg.destination.startswith("extension:"):
+            r.entry = pickup.registry.register(
+                tenant_id=pickup.tenant_id,
+                number=leg.destination.removeprefix("extension:"),
+                call_id=call.id,
+                caller=call.caller,
+                leg_id=leg_id,
+                ring_group=pickup.ring_group,
+                ring_group_name=pickup.ring_group_name,
+                forwarded_by=pickup.forwarded_by,
+                on_claim=self._on_claim,
+            )
         try:
             engine_leg = await call.engine.originate(
                 target.dial,
@@ -274,6 +355,8 @@ class _Ringer:
     async def _end(self, r: _Ringing) -> None:
         """Stop a leg: its confirmation, then the leg itself (hung up unless gone)."""
         r.done = True
+        if r.entry is not None and self.pickup is not None:
+            self.pickup.registry.unregister(r.entry)
         if r.confirming is not None and not r.confirming.done():
             r.confirming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -306,6 +389,16 @@ class _Ringer:
             if isinstance(item, LegHungUp | LegLeftApp) and item.leg_id == winner.id:
                 cause = item.cause if isinstance(item, LegHungUp) else 16
                 return DialResult("answered", cause, winner.id, self.loop.time() - started)
+
+    async def _picked_up(self, entry: Ringing) -> DialResult:
+        """A picker claimed one of the legs: hang every leg up, connect the picker."""
+        assert self.pickup is not None
+        for r in list(self.legs.values()):
+            if not r.done:
+                await self._end(r)
+        await self._ringback_off()
+        self.call.log.info("ringer: the call ringing at %s is picked up", entry.number)
+        return await connect_picker(self.call, self.pickup.registry, entry)
 
     # -- what the caller hears ----------------------------------------------------------------
     async def _ringback_on(self) -> None:

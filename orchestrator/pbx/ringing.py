@@ -1,8 +1,12 @@
 """Which calls are ringing at which extension now, and a race-free way to take one.
 
 The ``pbx_extension`` flow registers every ringing of a managed extension here (tenant,
-extension number -> the ringing call); call pickup (:mod:`orchestrator.pbx.pickup`)
-claims one. The registry lives in the process that runs the calls' flows, and every
+extension number -> the ringing call), and the ringer (:mod:`orchestrator.pbx.ringer`)
+every extension leg a ring group or a follow-me rings (:class:`Pickable`); call pickup
+(:mod:`orchestrator.pbx.pickup`) claims one. One caller may ring at several phones at
+once (a simultaneous ring group): its entries are *siblings* (the same ``call_id``), and
+a claim of one, or one phone answering, ends the others at once, so the caller goes to
+exactly one party. The registry lives in the process that runs the calls' flows, and every
 change happens synchronously on the event loop, without an ``await`` between looking at
 an entry and changing it: of two pickers, or a picker and the phone answering, exactly
 one wins. The loser sees ``None`` (the picker hears "no call to pick up"; a phone that
@@ -29,11 +33,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from orchestrator.ivr.call import IvrCall
+from orchestrator.core.errors import LegGoneError
+from orchestrator.ivr.call import DialResult, IvrCall
+from orchestrator.ivr.errors import CallerHungUp
 
 log = logging.getLogger("orchestrator.pbx")
 
-__all__ = ["Pickup", "Ringing", "RingingRegistry", "until"]
+__all__ = ["Pickable", "Pickup", "Ringing", "RingingRegistry", "connect_picker", "settle", "until"]
 
 Kind = Literal["group", "directed"]
 # The longest a picked-up call may last (the flows' own limit is the runner's).
@@ -66,6 +72,25 @@ class Ringing:
     state: str = "ringing"
     pickup: Pickup | None = None
     claimed: asyncio.Event = field(default_factory=asyncio.Event)
+    leg_id: str = ""  # the ringing phone's leg, when the ringer dialed it
+    ring_group: str = ""  # the ring group (number) that rings the phone, if any
+    ring_group_name: str = ""
+    forwarded_by: str = ""  # the extension whose follow-me rings the phone, if any
+    # Told synchronously, inside claim(), that a picker took the call (the ringer).
+    on_claim: Callable[[Ringing], None] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Pickable:
+    """Where and as what the ringer registers the extension legs it rings: a ring
+    group's members (``ring_group``: its number) or an extension's follow-me steps
+    (``forwarded_by``: that extension)."""
+
+    registry: RingingRegistry
+    tenant_id: int
+    ring_group: str = ""
+    ring_group_name: str = ""
+    forwarded_by: str = ""
 
 
 class RingingRegistry:
@@ -76,9 +101,32 @@ class RingingRegistry:
         #: Told of each call picked up, once the caller is connected with the picker.
         self.listeners: list[Callable[[Ringing], None]] = []
 
-    def register(self, *, tenant_id: int, number: str, call_id: str, caller: str) -> Ringing:
-        """``call_id`` rings at extension ``number`` from now on."""
-        entry = Ringing(tenant_id, number, call_id, caller)
+    def register(
+        self,
+        *,
+        tenant_id: int,
+        number: str,
+        call_id: str,
+        caller: str,
+        leg_id: str = "",
+        ring_group: str = "",
+        ring_group_name: str = "",
+        forwarded_by: str = "",
+        on_claim: Callable[[Ringing], None] | None = None,
+    ) -> Ringing:
+        """``call_id`` rings at extension ``number`` from now on (``leg_id``: the phone's
+        leg; the rest says who rings it, for the ``call_picked_up`` event)."""
+        entry = Ringing(
+            tenant_id,
+            number,
+            call_id,
+            caller,
+            leg_id=leg_id,
+            ring_group=ring_group,
+            ring_group_name=ring_group_name,
+            forwarded_by=forwarded_by,
+            on_claim=on_claim,
+        )
         self._ringing.setdefault((tenant_id, number), []).append(entry)
         return entry
 
@@ -93,10 +141,25 @@ class RingingRegistry:
             self._ringing.pop((entry.tenant_id, entry.number), None)
 
     def answered(self, entry: Ringing) -> bool:
-        """The phone answered: True if it has the call, False if a picker was first."""
+        """The phone answered: True if it has the call, False if a picker (or, for a
+        sibling, another phone) was first. The siblings still ringing end."""
         if entry.state == "ringing":
             entry.state = "answered"
+            self._end_siblings(entry)
         return entry.state == "answered"
+
+    def _end_siblings(self, entry: Ringing) -> None:
+        # The same caller ringing at other phones (a simultaneous ring group, follow-me):
+        # nobody may take it there any more; their owner (the ringer) hangs them up.
+        for entries in self._ringing.values():
+            for other in entries:
+                if (
+                    other is not entry
+                    and other.call_id == entry.call_id
+                    and other.tenant_id == entry.tenant_id
+                    and other.state == "ringing"
+                ):
+                    other.state = "ended"
 
     def claim(
         self,
@@ -122,8 +185,11 @@ class RingingRegistry:
         entry.state = "claimed"
         entry.pickup = Pickup(picker_leg, picker_number, kind, loop.create_future())
         entry.claimed.set()
+        self._end_siblings(entry)
         log.info("pickup: %s (%s) takes the call %s ringing at %s",
                  picker_number, kind, entry.call_id, entry.number)  # fmt: skip
+        if entry.on_claim is not None:
+            entry.on_claim(entry)
         return entry
 
     def ringing(self, tenant_id: int) -> list[Ringing]:
@@ -143,6 +209,45 @@ class RingingRegistry:
                 listener(entry)
             except Exception:
                 log.exception("pickup listener failed")
+
+
+async def connect_picker(call: IvrCall, registry: RingingRegistry, entry: Ringing) -> DialResult:
+    """The ringing side of a pickup: answer the caller, connect it with the picker's leg
+    and stay until the picker hangs up (:class:`CallerHungUp` if the caller does).
+    Returns like :meth:`IvrCall.dial`: ``answered`` with the talk time, or ``no_answer``
+    when the picker was gone before the connect. The caller's observers get a ``dial``
+    of the picker's leg with ``picked_up`` (the extension that rang: the CDR's
+    ``picked_up`` role) and ``connected``; the registry's listeners the pickup."""
+    pickup = entry.pickup
+    assert pickup is not None
+    await call.answer()
+    call.notify("dial", destination=f"extension:{pickup.picker_number}",
+                leg_id=pickup.picker_leg, picked_up=entry.number)  # fmt: skip
+    try:
+        await call.engine.connect(call.id, pickup.picker_leg)
+    except LegGoneError as exc:
+        if exc.details.get("leg_id") != pickup.picker_leg:
+            raise CallerHungUp("the caller hung up", leg_id=call.id) from None
+        # The picker hung up first: as if the phone had not answered.
+        call.log.info("pbx: the picker %s is gone", pickup.picker_number)
+        return DialResult("no_answer", 19, pickup.picker_leg)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    pickup.outcome.set_result(True)
+    call.notify("connected", leg_id=pickup.picker_leg)
+    registry.picked_up(entry)
+    await until(call, pickup.picker_gone)
+    return DialResult("answered", 16, pickup.picker_leg, loop.time() - started)
+
+
+def settle(entry: Ringing) -> None:
+    """The ringing side is done with a claimed entry: a picker still waiting learns the
+    call was not connected, and one connected that the caller's side is over."""
+    pickup = entry.pickup
+    if pickup is not None:
+        if not pickup.outcome.done():
+            pickup.outcome.set_result(False)
+        pickup.caller_gone.set()
 
 
 async def until(call: IvrCall, what: asyncio.Event | asyncio.Future[bool]) -> bool:

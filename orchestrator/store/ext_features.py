@@ -24,6 +24,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from orchestrator.core.errors import NotFoundError, ValidationError
+from orchestrator.pbx.blacklist import ANONYMOUS
 from orchestrator.store._common import bump_config, commit
 from orchestrator.store.models import (
     BlacklistEntry,
@@ -259,14 +260,21 @@ def _entry(value: Any, field: str) -> tuple[str, str, str]:
     if not isinstance(value, Mapping) or set(value) - {"number", "match", "action"}:
         raise ValidationError(f"{field}: {{number, match, action}}", field=field)
     number = value.get("number")
-    if not isinstance(number, str) or not number.isascii() or not _CALLER.fullmatch(number):
+    if not isinstance(number, str) or not (
+        number == ANONYMOUS or (number.isascii() and _CALLER.fullmatch(number))
+    ):
         raise ValidationError(
-            f"{field}.number: digits (1 to 20) with an optional leading +",
+            f"{field}.number: digits (1 to 20) with an optional leading +, or 'anonymous'",
             field=f"{field}.number", value=repr(number)[:40],
         )  # fmt: skip
     match = value.get("match", "exact")
     if match not in MATCHES:
         raise ValidationError(f"{field}.match: 'exact' or 'prefix'", field=f"{field}.match")
+    if number == ANONYMOUS and match != "exact":
+        raise ValidationError(
+            f"{field}.match: 'anonymous' (callers without a number) is matched 'exact' only",
+            field=f"{field}.match",
+        )
     action = value.get("action", "reject")
     if action not in ACTIONS:
         raise ValidationError(f"{field}.action: 'reject' or 'prompt'", field=f"{field}.action")

@@ -25,11 +25,13 @@ from sqlmodel import Session, col, select
 
 from orchestrator import validation as v
 from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.pbx.blacklist import ANONYMOUS, is_anonymous
 from orchestrator.pbx.schedule import Hours, check_holidays, check_timezone, check_weekly
 from orchestrator.store._common import bump_config, commit, exists
 from orchestrator.store.dids import check_destination
 from orchestrator.store.models import (
     Did,
+    Extension,
     NightMode,
     NightModePublic,
     Schedule,
@@ -40,6 +42,7 @@ from orchestrator.store.models import (
     TenantBlacklistEntry,
     utcnow,
 )
+from orchestrator.store.voicemail import mailbox_of_extension
 
 __all__ = [
     "MAX_BLACKLIST",
@@ -72,16 +75,36 @@ def _tenant(session: Session, tenant_id: int) -> None:
 
 
 # -- schedules -----------------------------------------------------------------------------
+_KINDS = (
+    "'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'voicemail:<number>' or 'hangup'"
+)
+
+
+def _mailbox_of(session: Session, tenant_id: int, value: str, field: str) -> str:
+    """``voicemail:<n>``: extension n of the tenant, which has a mailbox."""
+    number = v.extension_number(value.removeprefix("voicemail:"), field=field)
+    extension = session.exec(
+        select(Extension.id).where(Extension.tenant_id == tenant_id, Extension.number == number)
+    ).first()
+    if extension is None:
+        raise ValidationError(f"{field}: tenant {tenant_id} has no extension {number}",
+                              field=field)  # fmt: skip
+    if mailbox_of_extension(session, tenant_id, extension) is None:
+        raise ValidationError(f"{field}: extension {number} has no mailbox", field=field)
+    return f"voicemail:{number}"
+
+
 def _destination(session: Session, tenant_id: int) -> Any:
-    """A checker of one routing destination of the tenant: extension/IVR app that exist,
-    or hangup. Not ``schedule:``: a schedule routes to a place, not to a schedule."""
+    """A checker of one routing destination of the tenant: an extension, IVR app or
+    ring group that exists, an extension's mailbox (``voicemail:<n>``: the extension has
+    one), or hangup. Not ``schedule:``: a schedule routes to a place, not to a schedule."""
 
     def check(value: Any, field: str) -> str:
+        if isinstance(value, str) and value.startswith("voicemail:"):
+            return _mailbox_of(session, tenant_id, value, field)
         parsed = v.parse_destination(value, field=field)
         if parsed.kind == "schedule":
-            raise ValidationError(
-                f"{field}: must be 'extension:<number>', 'ivr:<name>' or 'hangup'", field=field
-            )
+            raise ValidationError(f"{field}: must be {_KINDS}", field=field)
         try:
             check_destination(session, tenant_id, str(parsed))
         except ValidationError as exc:
@@ -247,11 +270,18 @@ def add_blacklist_entry(
     """A new entry; 409 if the same number and match are listed already."""
     _tenant(session, tenant_id)
     number = data.number
-    if not isinstance(number, str) or not _BLACKLIST_NUMBER.fullmatch(number):
+    if not isinstance(number, str) or not (
+        number == ANONYMOUS or _BLACKLIST_NUMBER.fullmatch(number)
+    ):
         raise ValidationError(
-            "number: must be E.164 or digits: an optional '+' then 1 to 20 digits", field="number"
+            "number: must be E.164 or digits (an optional '+' then 1 to 20 digits), or 'anonymous'",
+            field="number",
         )
     match = _choice(data.match, MATCHES, "match")
+    if number == ANONYMOUS and match != "exact":
+        raise ValidationError(
+            "match: 'anonymous' (callers without a number) is matched 'exact' only", field="match"
+        )
     action = _choice(data.action, ACTIONS, "action")
     note = v.display_name(data.note, field="note") if data.note else ""
     entries = list_blacklist(session, tenant_id)
@@ -290,7 +320,11 @@ def delete_blacklist_entry(session: Session, tenant_id: int, entry_id: int) -> b
 def number_matches(entry: Any, caller: str) -> bool:
     """Whether ``caller`` (as the engine reports it) is what ``entry`` lists: the same
     digits (a leading '+' on either side is ignored) or, for a prefix, starting so. A
-    caller number that is not digits (anonymous, a SIP user name) matches no entry."""
+    caller without a number (withheld, ``anonymous``, ``unknown``...:
+    :func:`orchestrator.pbx.blacklist.is_anonymous`) matches the entry ``anonymous``
+    only; another caller number that is not digits (a SIP user name) matches none."""
+    if entry.number == ANONYMOUS:
+        return is_anonymous(caller)
     if not _BLACKLIST_NUMBER.fullmatch(caller or ""):
         return False
     digits, listed = caller.lstrip("+"), str(entry.number).lstrip("+")

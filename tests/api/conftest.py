@@ -68,6 +68,24 @@ def app(
     )
 
 
+@pytest.fixture(scope="session")
+def openapi_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``GET /openapi.json`` of an app as ``app`` makes it, fetched once a session: the
+    document depends on no database and takes seconds to generate (~3 s on CI), so the
+    tests that read it share one instead of generating it for each test and database."""
+    state = tmp_path_factory.mktemp("openapi")
+    settings = Settings(
+        engine="fake", database_url=f"sqlite:///{state / 'unused.db'}", state_dir=state,
+        admin_token=ADMIN_TOKEN,
+    )  # fmt: skip
+    app = create_app(settings=settings, engine=FakeEngine(), provisioner=RecordingProvisioner())
+    with TestClient(app) as client:
+        resp = client.get("/openapi.json")
+    assert resp.status_code == 200, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
 @pytest.fixture
 def anon(app: FastAPI) -> Iterator[TestClient]:
     """A client without credentials."""

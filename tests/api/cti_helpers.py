@@ -50,17 +50,24 @@ def wire(app: FastAPI, engine: FakeEngine, **settings: Any) -> tuple[CtiService,
 
 
 async def incoming(
-    engine: FakeEngine, runner: IvrRunner, tenant: int, app: str = "visa", called: str = ACCESS
+    engine: FakeEngine,
+    runner: IvrRunner,
+    tenant: int,
+    app: str = "visa",
+    called: str = ACCESS,
+    *,
+    cti: CtiService | None = None,
 ) -> str:
-    """A caller dials an access number of ``tenant``; returns the call id once it is known."""
+    """A caller dials an access number of ``tenant``; returns the call id once it is known
+    (to ``cti`` too, when given: its active calls are what the calls API acts on)."""
     leg = await engine.incoming_call(
         caller="+447700900123",
         called=called,
         routing=Routing("ivr", {"flow": app, "tenant": str(tenant)}),
     )
-    for _ in range(1000):
+    for _ in range(5000):  # 5 s at most: a loaded machine may take a while
         await asyncio.sleep(0.001)
-        if leg.id in runner.calls:
+        if leg.id in runner.calls and (cti is None or cti.calls.call_of_leg(leg.id)):
             await asyncio.sleep(0.01)  # the flow reached its first wait
             return leg.id
     raise AssertionError("the flow did not start")

@@ -33,7 +33,7 @@ def run(client: TestClient, fn: Any, *args: Any) -> Any:
 
 
 def call_in(client: TestClient, cti: Any, engine: FakeEngine, tenant: int, **kw: Any) -> str:
-    return str(run(client, lambda: cti_helpers.incoming(engine, cti[1], tenant, **kw)))
+    return str(run(client, lambda: cti_helpers.incoming(engine, cti[1], tenant, cti=cti[0], **kw)))
 
 
 async def answer_originated(engine: FakeEngine, count: int) -> list[str]:

@@ -220,6 +220,9 @@ def test_blacklist_replaced_whole(
         ({"number": "4420", "action": "hangup"}, "action"),
         ({"number": "4420", "extra": True}, "extra"),
         ({"number": "+442079460000"}, "number"),  # listed already
+        ({"number": "anonymous", "match": "prefix"}, "entry.match"),  # exact only
+        ({"number": "Anonymous"}, "entry.number"),
+        ({"number": "withheld"}, "entry.number"),
     ],
 )
 def test_bad_blacklist_entries_are_422_and_change_nothing(
@@ -240,6 +243,18 @@ def test_bad_blacklist_entries_are_422_and_change_nothing(
     resp = client.put(url, json={"entries": [entry, entry] if listed else [{"number": "9"}, entry]})
     assert resp.status_code == 422, resp.text
     assert _ok(client.get(url)) == before and provisioner.changed == []
+
+
+def test_anonymous_callers_blocked_by_the_entry_anonymous(
+    client: TestClient, exts: dict[str, int]
+) -> None:
+    url = blacklist_url(exts["101"])
+    body = _ok(client.post(url, json={"number": "anonymous", "action": "prompt"}), 201)
+    assert [(e["number"], e["match"], e["action"]) for e in body["entries"]] == [
+        ("anonymous", "exact", "prompt")
+    ]
+    assert body["managed"] is True
+    assert client.post(url, json={"number": "anonymous"}).status_code == 422  # listed already
 
 
 def test_blacklist_of_another_tenant_is_404(

@@ -98,8 +98,8 @@ def test_rerate_times_must_be_iso_8601(client: TestClient) -> None:
     assert error_field(resp.json()) == "from"
 
 
-def test_openapi_lists_the_errors_and_bounds(client: TestClient) -> None:
-    doc = client.get("/openapi.json").json()
+def test_openapi_lists_the_errors_and_bounds(openapi_doc: dict[str, Any]) -> None:
+    doc = openapi_doc
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     assert set(doc["components"]["schemas"]["ErrorBody"]["required"]) == {
         "error_id",
@@ -124,10 +124,10 @@ def test_openapi_lists_the_errors_and_bounds(client: TestClient) -> None:
         assert param["schema"]["anyOf"][0] == {"type": "string", "format": "date-time"}
 
 
-def test_openapi_says_which_patch_fields_refuse_null(client: TestClient) -> None:
+def test_openapi_says_which_patch_fields_refuse_null(openapi_doc: dict[str, Any]) -> None:
     """A PATCH's fields may be left out; the document must not offer null where the store
     refuses it (schemathesis sent such schema-valid bodies and got 422)."""
-    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    schemas = openapi_doc["components"]["schemas"]
     trunk = schemas["TrunkUpdate"]["properties"]
     assert trunk["name"]["type"] == "string" and "anyOf" not in trunk["name"]
     assert {"type": "null"} in trunk["username"]["anyOf"]  # null clears it
@@ -138,9 +138,11 @@ def test_openapi_says_which_patch_fields_refuse_null(client: TestClient) -> None
     assert all("anyOf" not in prop for prop in queue.values())
 
 
-def test_openapi_shows_the_patterns_the_store_checks(client: TestClient) -> None:
+def test_openapi_shows_the_patterns_the_store_checks(
+    openapi_doc: dict[str, Any], client: TestClient
+) -> None:
     """Schema-valid numbers were refused: the document had no pattern for them."""
-    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    schemas = openapi_doc["components"]["schemas"]
     assert schemas["DidCreate"]["properties"]["number"]["pattern"] == r"^\+[1-9][0-9]{7,14}$"
     assert schemas["ExtensionCreate"]["properties"]["number"]["pattern"] == "^[0-9]{2,10}$"
     assert schemas["DidUpdate"]["properties"]["pricing_batch"]["pattern"].startswith("^[A-Za-z")

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from orchestrator.provisioning.base import RecordingProvisioner
 from orchestrator.provisioning.data import load_tenant
 from orchestrator.store.db import SessionFactory
+from orchestrator.store.schedules import blocked
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
 
@@ -234,6 +235,9 @@ def test_blacklist(
         ({"number": "123", "note": "a\nb"}, "note"),
         ({"number": 123}, "number"),
         ({"number": "123", "extra": 1}, "extra"),
+        ({"number": "anonymous", "match": "prefix"}, "match"),  # exact only
+        ({"number": "Anonymous"}, "number"),
+        ({"number": "restricted"}, "number"),
     ],
 )
 def test_bad_blacklist_entries_refused(
@@ -243,6 +247,54 @@ def test_bad_blacklist_entries_refused(
     assert r.status_code == 422, r.text
     assert error_field(r.json()) == field
     assert client.get(f"{base(tenant)}/blacklist").json() == []
+
+
+def test_anonymous_callers_blacklisted(
+    client: TestClient, tenant: dict[str, Any], db_sessions: SessionFactory
+) -> None:
+    url = f"{base(tenant)}/blacklist"
+    r = client.post(url, json={"number": "anonymous"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["number"], r.json()["match"]) == ("anonymous", "exact")
+    assert client.post(url, json={"number": "anonymous"}).status_code == 409
+    with db_sessions() as session:
+        cases = [("", True), ("anonymous", True), ("Unknown", True), ("restricted", True),
+                 ("+4930111222", False), ("bob", False)]  # fmt: skip
+        for caller, taken in cases:
+            assert (blocked(session, tenant["id"], caller) is not None) is taken, caller
+
+
+def test_a_schedule_may_send_calls_to_a_mailbox(client: TestClient, tenant: dict[str, Any]) -> None:
+    """``voicemail:<n>``: extension n's mailbox; the extension must have one."""
+    url = f"{base(tenant)}/schedules"
+    closed = office(closed_destination="voicemail:102", holidays=[
+        {"name": "X", "start": "2026-12-01", "destination": "voicemail:102"}])  # fmt: skip
+    r = client.post(url, json=closed)
+    assert r.status_code == 422 and error_field(r.json()) == "holidays[0].destination", r.text
+    assert client.get(url).json() == []
+    ext_id = client.get(f"{base(tenant)}/extensions?number_prefix=102").json()["items"][0]["id"]
+    box = {"tenant_id": tenant["id"], "number": "102", "pin": "4711", "extension_id": ext_id}
+    assert client.post("/api/v1/mailboxes", json=box).status_code == 201
+    r = client.post(url, json=closed)
+    assert r.status_code == 201, r.text
+    assert r.json()["closed_destination"] == "voicemail:102"
+    assert r.json()["holidays"][0]["destination"] == "voicemail:102"
+    r = client.get(f"{url}/office/state", params={"at": "2026-03-30T05:00:00Z"})
+    assert r.json()["destination"] == "voicemail:102", r.text
+    # 101 has no mailbox, 999 is no extension: 422, the schedule keeps what it had.
+    before = client.get(f"{url}/office").json()
+    for value, field in [
+        ("voicemail:101", "open_destination"), ("voicemail:999", "open_destination"),
+        ("voicemail:", "open_destination"), ("voicemail:10 1", "open_destination"),
+    ]:  # fmt: skip
+        new = {k: v for k, v in office(open_destination=value).items() if k != "name"}
+        r = client.put(f"{url}/office", json=new)
+        assert r.status_code == 422 and error_field(r.json()) == field, (value, r.text)
+    new = {k: v for k, v in office().items() if k != "name"}
+    new["holidays"] = [{"name": "Y", "start": "2026-12-02", "destination": "voicemail:101"}]
+    r = client.put(f"{url}/office", json=new)
+    assert r.status_code == 422 and error_field(r.json()) == "holidays[0].destination", r.text
+    assert client.get(f"{url}/office").json() == before
 
 
 def test_tenant_scoping(

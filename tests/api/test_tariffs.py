@@ -165,8 +165,8 @@ def test_money_as_a_json_number_is_refused(client: TestClient, tenant_a: dict[st
     assert rate["connection_fee"] == "0"
 
 
-def test_openapi_money_fields_are_decimal_strings(client: TestClient) -> None:
-    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+def test_openapi_money_fields_are_decimal_strings(openapi_doc: dict[str, Any]) -> None:
+    schemas = openapi_doc["components"]["schemas"]
     price = r"^[0-9]{1,9}(\.[0-9]{1,10})?$"
     fields = [
         (schemas["RateIn"]["properties"]["price_per_minute"], price),

@@ -2,7 +2,8 @@
 fake peer): a DID whose destination is a schedule reaches the tenant's dialplan's
 ``pbx.in`` flow, which sends it to the open destination (102 answers); night mode on
 (published as ``night_mode_changed``) sends the next call to the closed destination
-(103 answers); a blacklisted caller is then rejected (Q.850 21) before anything rings."""
+(103 answers); a blacklisted caller is then rejected (Q.850 21) before anything rings.
+The tenant's entry ``anonymous`` rejects a caller without a number the same way."""
 
 from __future__ import annotations
 
@@ -89,3 +90,22 @@ async def test_schedule_night_mode_and_blacklist(world: World) -> None:
     # a real trunk call gets there.
     assert third["hangup_cause"] == 21 or world.kind == "asterisk", third
     assert not [leg for leg in third["legs"] if leg["extension"] in ("102", "103")], third
+
+
+async def test_an_anonymous_caller_blacklisted_by_the_tenant(world: World) -> None:
+    tenant = world.tenant("101", "102")
+    number = unique_number()
+    did = {"number": number, "pricing_batch": "conformance", "tenant_id": tenant.id,
+           "destination": "extension:102"}  # fmt: skip
+    assert world.http.post("/api/v1/dids", json=did).status_code == 201
+    r = world.http.post(f"/api/v1/tenants/{tenant.id}/blacklist", json={"number": "anonymous"})
+    assert r.status_code == 201, r.text
+    world.tenant_ready(tenant.id)
+    async with world.answering(tenant, "102"):
+        world.call_in(number, caller="anonymous", far=FarEnd.hangs_up(after=2))
+        refused = (await cdrs_of(world, tenant, number, 1))[-1]
+        await talk(world, number)  # the default caller has a number: 102 answers
+        allowed = (await cdrs_of(world, tenant, number, 2))[-1]
+    assert answered_by(refused) == [] and refused["answered_at"] is None, refused
+    assert refused["billsec"] == 0, refused
+    assert answered_by(allowed) == ["102"], allowed

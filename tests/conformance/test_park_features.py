@@ -1,14 +1,33 @@
 """Call park through the service on every engine (fake, Asterisk, FreeSWITCH's fake
-peer): a phone-to-phone call (101 calls 102) is parked through the API (101's leg: the
-call is taken under control, 102 is hung up as a blind transfer lets it go); the slot is
-listed, ``call_parked`` reaches the CTI stream; nobody retrieves it, so after the lot's
-time ``park_timed_out`` says 102 (the parker) is rung back."""
+peer).
+
+* Through the API: a phone-to-phone call (101 calls 102) is parked (101's leg: the call
+  is taken under control, 102 is hung up as a blind transfer lets it go); the slot is
+  listed, ``call_parked`` reaches the CTI stream; nobody retrieves it, so after the lot's
+  time ``park_timed_out`` says 102 (the parker) is rung back.
+* By a phone: 101 calls 102, whose phone blind-transfers (SIP REFER) the call to ``*68``
+  or ``*68<slot>``; the engine names 102 as the transferer (Asterisk: BLINDTRANSFER;
+  FreeSWITCH: the transferred channel's last bridge partner, see
+  orchestrator/engines/freeswitch/transfers.py), so 102 is the parker. Then 103 takes
+  the call back with ``*88<slot>``, or nobody does and 102 is rung back."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.conformance.worlds import World
+import pytest
+
+from tests.conformance.worlds import Tenant, World
+
+LOT = {"slots": 5, "timeout_s": 10, "ringback_s": 5, "fallback": "hangup"}
+
+
+async def parked_by_transfer(world: World, tenant: Tenant) -> dict[str, Any]:
+    """The one call parked after 102 transferred 101's call."""
+    rows = await world.poll(f"/api/v1/tenants/{tenant.id}/park/calls", lambda d: len(d) == 1)
+    row: dict[str, Any] = rows[0]
+    assert row["parker"] == "102" and row["caller"] == "101", row
+    return row
 
 
 async def test_a_call_parked_by_the_api_times_out_to_the_parker(
@@ -49,4 +68,44 @@ async def test_a_call_parked_by_the_api_times_out_to_the_parker(
         assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
         # The parker's phone rings back now (whether a world's phone answers it differs:
         # the fallback after an unanswered ring-back is the unit and engine tests').
+        world.hang_up_everything()
+
+
+@pytest.mark.parametrize(("code", "slot"), [("*68", 1), ("*683", 3)])
+async def test_a_phone_parks_its_caller_by_transfer_and_another_phone_retrieves(
+    world: World, code: str, slot: int
+) -> None:
+    tenant = world.tenant("101", "102", "103")
+    r = world.http.put(f"/api/v1/tenants/{tenant.id}/park", json=LOT | {"timeout_s": 120})
+    assert r.status_code == 200, r.text
+    async with world.cti(tenant.id) as cti, world.transferred_call(tenant, "101", "102", code):
+        row = await parked_by_transfer(world, tenant)
+        assert row["slot"] == slot, row
+        # 103 takes it back and talks until it hangs up.
+        await world.phone_dials(tenant, "103", f"*88{slot}", hangs_up_after=2)
+        events = await cti.events_until("call_retrieved", timeout=30)
+        names = [e["event"] for e in events]
+        assert "call_parked" in names and names.index("call_parked") < names.index(
+            "call_retrieved"
+        ), names
+        parked = next(e for e in events if e["event"] == "call_parked")
+        assert parked["details"]["slot"] == slot and parked["details"]["parker"] == "102"
+        retrieved = next(e for e in events if e["event"] == "call_retrieved")
+        assert retrieved["details"]["by"] == "103", retrieved
+        assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
+        world.hang_up_everything()
+
+
+async def test_a_call_parked_by_transfer_times_out_to_the_parker(world: World) -> None:
+    tenant = world.tenant("101", "102")
+    r = world.http.put(f"/api/v1/tenants/{tenant.id}/park", json=LOT)
+    assert r.status_code == 200, r.text
+    async with world.cti(tenant.id) as cti, world.transferred_call(tenant, "101", "102", "*68"):
+        row = await parked_by_transfer(world, tenant)
+        assert row["slot"] == 1, row
+        events = await cti.events_until("park_timed_out", timeout=30)
+        timed_out = next(e for e in events if e["event"] == "park_timed_out")
+        assert timed_out["details"]["ringback_to"] == "102", timed_out
+        assert timed_out["details"]["slot"] == 1, timed_out
+        assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
         world.hang_up_everything()

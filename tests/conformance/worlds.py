@@ -37,7 +37,13 @@ from fastapi import FastAPI
 
 from api.services import services_of
 from orchestrator.core import FakeEngine
-from orchestrator.core.events import Event, LegCreated, LegLeftApp, LegStateChanged
+from orchestrator.core.events import (
+    ChannelStarted,
+    Event,
+    LegCreated,
+    LegLeftApp,
+    LegStateChanged,
+)
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
@@ -48,6 +54,7 @@ from orchestrator.testing.freeswitch import FakeFreeSwitch, sofia
 from tests.conformance.drivers import CONTEXT_FAR, FarEnd
 from tests.engine.media_phone import MediaPhone
 from tests.engine.phones import BLOCKS, RINGING_SCENARIO, port_of, register_retrying, uas_phone
+from tests.engine.refer_phone import transferring_phone
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -169,10 +176,18 @@ class World(abc.ABC):
 
     @abc.abstractmethod
     def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> contextlib.AbstractAsyncContextManager[PhoneCall]:
         """The phone of extension ``caller`` dials ``callee`` (whose phone is registered
         and answers) through the tenant's dialplan: a call the service only observes.
+        ``dialed``: what the caller's phone dials instead of ``callee``'s number (a
+        speed dial's code, which the service sends on to ``callee``).
         The caller stays on the line until the engine hangs it up, which it must have
         done when the block ends. The callee hangs up when the test says
         (:attr:`PhoneCall.callee_hangs_up`); in a world whose phones hang up by a
@@ -186,9 +201,22 @@ class World(abc.ABC):
         never answers (until the call is cancelled)."""
 
     @abc.abstractmethod
-    async def phone_dials(self, tenant: Tenant, number: str, dialed: str) -> None:
+    async def phone_dials(
+        self, tenant: Tenant, number: str, dialed: str, *, hangs_up_after: float | None = None
+    ) -> None:
         """The phone of extension ``number`` dials ``dialed`` (a feature code) through the
-        tenant's dialplan; returns once the service has answered and hung up the call."""
+        tenant's dialplan; returns once the service has answered and hung up the call.
+        With ``hangs_up_after`` the service must keep the answered call up (a retrieved
+        parked call): the phone hangs up itself that many seconds after dialing."""
+
+    @abc.abstractmethod
+    def transferred_call(
+        self, tenant: Tenant, caller: str, callee: str, code: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The phone of ``caller`` dials ``callee``, whose phone answers and blind-transfers
+        the call (SIP REFER) to ``code``: the engine hands the caller to the tenant's
+        feature-code flow naming ``callee``'s phone as the transferer (call park). The
+        caller's phone stays on the line until the engine hangs it up or the block ends."""
 
     @abc.abstractmethod
     def invite_headers(self, tenant: Tenant, number: str) -> list[dict[str, str]]:
@@ -414,17 +442,28 @@ class FakeWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         a, b = (f"{tenant.phones[n][0]}@{tenant.domain}" for n in (caller, callee))
         portal = self._client.portal
         assert portal is not None
         for endpoint in (a, b):
             portal.call(self.fake.set_registration, endpoint, "online")
-        # The engine's dialplan dials the callee's phone, which answers.
-        caller_channel, callee_channel = portal.call(
-            lambda: self.fake.dialplan_call(a, b, caller=caller, called=callee, hangup=False)
-        )
+        if dialed is None:
+            # The engine's dialplan dials the callee's phone, which answers.
+            caller_channel, callee_channel = portal.call(
+                lambda: self.fake.dialplan_call(a, b, caller=caller, called=callee, hangup=False)
+            )
+        else:
+            caller_channel, callee_channel = portal.call(
+                lambda: self._code_call(tenant, a, caller, dialed, callee, b)
+            )
 
         async def hang_up() -> None:
             # Taken (a leg of the service's) or not, the phone's BYE ends its channel.
@@ -445,6 +484,70 @@ class FakeWorld(World):
             for endpoint in (a, b):
                 portal.call(self.fake.set_registration, endpoint, "offline")
 
+    @contextlib.asynccontextmanager
+    async def transferred_call(
+        self, tenant: Tenant, caller: str, callee: str, code: str
+    ) -> AsyncIterator[None]:
+        a, b = (f"{tenant.phones[n][0]}@{tenant.domain}" for n in (caller, callee))
+        portal = self._client.portal
+        assert portal is not None
+        for endpoint in (a, b):
+            portal.call(self.fake.set_registration, endpoint, "online")
+        # The FakeEngine has no REFER: the callee's phone leaves the dialplan's call and
+        # the engine's dialplan hands the caller over as the tenant dialplans do after a
+        # blind transfer (pbx.code, the transferer's endpoint next to the caller's own).
+        data = {"flow": "pbx.code", "tenant": str(tenant.id), "endpoint": a,
+                "dialed": code, "transferer": b}  # fmt: skip
+
+        async def refer() -> str:
+            _, callee_channel = await self.fake.dialplan_call(
+                a, b, caller=caller, called=callee, hangup=False
+            )
+            await self.fake.hangup_channel(callee_channel)
+            leg = await self.fake.incoming_call(
+                caller=caller, called=code, routing=Routing("ivr", data)
+            )
+            return leg.id
+
+        leg_id = portal.call(refer)
+
+        async def end() -> None:
+            if self.fake.legs[leg_id].alive:
+                await self.fake.remote_hangup(leg_id)
+
+        try:
+            yield
+        finally:
+            portal.call(end)
+            for endpoint in (a, b):
+                portal.call(self.fake.set_registration, endpoint, "offline")
+
+    async def _code_call(
+        self, tenant: Tenant, endpoint: str, number: str, dialed: str, callee: str, b: str
+    ) -> tuple[str, str]:
+        """The phone at ``endpoint`` dials the code ``dialed`` (the flow pbx.code, as in
+        :meth:`phone_dials`); the flow's transfer to ``callee`` makes the dialplan dial
+        its phone ``b`` (:meth:`_transferred`), which answers: (caller, callee) channels."""
+        self._phones[(str(tenant.id), callee)] = b
+        reached: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on(event: Event) -> None:
+            if isinstance(event, ChannelStarted) and event.endpoint == b and not reached.done():
+                reached.set_result(event.channel_id)
+
+        stop = self.fake.subscribe(on)
+        data = {"flow": "pbx.code", "tenant": str(tenant.id), "endpoint": endpoint,
+                "dialed": dialed}  # fmt: skip
+        try:
+            leg = await self.fake.incoming_call(
+                caller=number, called=dialed, routing=Routing("ivr", data)
+            )
+            callee_channel = await asyncio.wait_for(reached, 15)
+        finally:
+            stop()
+            self._phones.pop((str(tenant.id), callee), None)
+        return leg.id, callee_channel
+
     def invite_headers(self, tenant: Tenant, number: str) -> list[dict[str, str]]:
         target = SipUser(f"{tenant.phones[number][0]}@{tenant.domain}")
         return [
@@ -453,7 +556,9 @@ class FakeWorld(World):
             if c[0] == "originate" and c[1] == target
         ]
 
-    async def phone_dials(self, tenant: Tenant, number: str, dialed: str) -> None:
+    async def phone_dials(
+        self, tenant: Tenant, number: str, dialed: str, *, hangs_up_after: float | None = None
+    ) -> None:
         user, _ = tenant.phones[number]
         # What the tenant dialplan gives a number starting with * or #: the IVR flow
         # pbx.code, with the calling phone's endpoint and the digits dialed.
@@ -466,6 +571,11 @@ class FakeWorld(World):
                 caller=number, called=dialed, routing=Routing("ivr", data)
             )
         )
+        if hangs_up_after is not None:
+            await asyncio.sleep(hangs_up_after)
+            assert self.fake.legs[leg.id].alive, f"{dialed}: the service hung up"
+            portal.call(self.fake.remote_hangup, leg.id)
+            return
         deadline = time.monotonic() + 15
         while self.fake.legs[leg.id].alive:
             assert time.monotonic() < deadline, f"{dialed}: the call is still up"
@@ -607,7 +717,13 @@ class AsteriskWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         port = await self._register(tenant, callee)
         user, password = tenant.phones[caller]
@@ -622,7 +738,7 @@ class AsteriskWorld(World):
                     password=password,
                     domain=tenant.domain,
                     local_port=self._port(),
-                    target=callee,
+                    target=dialed or callee,
                     hold_ms=120_000,
                     timeout=150,
                     rtp_echo=True,
@@ -649,7 +765,9 @@ class AsteriskWorld(World):
         text = (phone.workdir / "messages.log").read_text(errors="replace")
         return sip_headers_of(text, "INVITE")
 
-    async def phone_dials(self, tenant: Tenant, number: str, dialed: str) -> None:
+    async def phone_dials(
+        self, tenant: Tenant, number: str, dialed: str, *, hangs_up_after: float | None = None
+    ) -> None:
         user, password = tenant.phones[number]
         result = await sipp.call(
             server=f"127.0.0.1:{self.service.instance.ports.sip}",
@@ -658,10 +776,40 @@ class AsteriskWorld(World):
             domain=tenant.domain,
             local_port=self._port(),
             target=dialed,
-            hold_ms=10_000,
+            hold_ms=10_000 if hangs_up_after is None else round(hangs_up_after * 1000),
             timeout=30,
         )
+        if hangs_up_after is not None:
+            assert result.answered and not result.far_end_hangup, result.log
+            return
         assert result.answered and result.far_end_hangup, result.log
+
+    @contextlib.asynccontextmanager
+    async def transferred_call(
+        self, tenant: Tenant, caller: str, callee: str, code: str
+    ) -> AsyncIterator[None]:
+        port = await self._register(tenant, callee)
+        user, password = tenant.phones[caller]
+        async with transferring_phone(port, code, tenant.domain):
+            placed = asyncio.create_task(
+                sipp.call(
+                    server=f"127.0.0.1:{self.service.instance.ports.sip}",
+                    username=user,
+                    password=password,
+                    domain=tenant.domain,
+                    local_port=self._port(),
+                    target=callee,
+                    hold_ms=120_000,
+                    timeout=150,
+                )
+            )
+            try:
+                yield
+            finally:
+                if not placed.done():
+                    placed.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await placed
 
     @contextlib.asynccontextmanager
     async def cti(self, tenant_id: int) -> AsyncIterator[Cti]:
@@ -743,7 +891,9 @@ class FreeSwitchWorld(World):
         secret = secrets.token_urlsafe(24)
         password = secrets.token_urlsafe(18)
         url = f"http://127.0.0.1:{self.api_port}/engine/freeswitch/xml-curl/{secret}"
-        self.peer = FakeFreeSwitch(password=password, xml_curl_url=url)
+        # The service answers xml_curl in this process: on a loaded CI machine a lookup
+        # can take longer than a real FreeSWITCH's 2 s (a refused INVITE, not what we test).
+        self.peer = FakeFreeSwitch(password=password, xml_curl_url=url, xml_curl_timeout=10.0)
         self._peer_call(self.peer.start())
         root = tmp / "freeswitch"
         instance = root / "default"
@@ -839,13 +989,19 @@ class FreeSwitchWorld(World):
 
     @contextlib.asynccontextmanager
     async def phone_call(
-        self, tenant: Tenant, caller: str, callee: str, *, callee_talks: float
+        self,
+        tenant: Tenant,
+        caller: str,
+        callee: str,
+        *,
+        callee_talks: float,
+        dialed: str | None = None,
     ) -> AsyncIterator[PhoneCall]:
         user, password = tenant.phones[caller]
         callee_user = tenant.phones[callee][0]
         async with self.answering(tenant, callee):
             placed = await self._on_peer(
-                self.peer.call_from_phone(f"{user}@{tenant.domain}", callee, password)
+                self.peer.call_from_phone(f"{user}@{tenant.domain}", dialed or callee, password)
             )
             assert placed is not None, f"{user}@{tenant.domain}: INVITE refused"
 
@@ -863,17 +1019,58 @@ class FreeSwitchWorld(World):
             yield PhoneCall(callee_hangs_up)
             assert not self.peer.exists(placed), f"{caller}'s call is still up"
 
+    @contextlib.asynccontextmanager
+    async def transferred_call(
+        self, tenant: Tenant, caller: str, callee: str, code: str
+    ) -> AsyncIterator[None]:
+        user, password = tenant.phones[caller]
+        callee_user = tenant.phones[callee][0]
+        async with self.answering(tenant, callee):
+            placed = await self._on_peer(
+                self.peer.call_from_phone(f"{user}@{tenant.domain}", callee, password)
+            )
+            assert placed is not None, f"{user}@{tenant.domain}: INVITE refused"
+
+            async def refer() -> bool:
+                # The callee's phone, once it talks with the caller, sends its REFER.
+                deadline = time.monotonic() + 15
+                while True:
+                    talking = [
+                        ch.uuid for ch in self.peer.channels.values()
+                        if ch.name.endswith(f"/{callee_user}@{tenant.domain}")
+                        and ch.up and ch.bridged_to == placed
+                    ]  # fmt: skip
+                    if talking:
+                        return await self.sip.refer(talking[0], code)
+                    assert time.monotonic() < deadline, f"{callee} never talked with {caller}"
+                    await asyncio.sleep(0.02)
+
+            assert await self._on_peer(refer()), f"{callee}'s REFER to {code} failed"
+            try:
+                yield
+            finally:
+                if self.peer.exists(placed):
+                    await self._on_peer(self.peer.hangup(placed))
+
     def invite_headers(self, tenant: Tenant, number: str) -> list[dict[str, str]]:
         user, _ = tenant.phones[number]
         return list(self.sip.invites.get(f"{user}@{tenant.domain}", []))
 
-    async def phone_dials(self, tenant: Tenant, number: str, dialed: str) -> None:
+    async def phone_dials(
+        self, tenant: Tenant, number: str, dialed: str, *, hangs_up_after: float | None = None
+    ) -> None:
         user, password = tenant.phones[number]
         placed = await self._on_peer(
             self.peer.call_from_phone(f"{user}@{tenant.domain}", dialed, password)
         )
         assert placed is not None, f"{user}@{tenant.domain}: INVITE refused"
         channel = self.peer.channels[placed]
+        if hangs_up_after is not None:
+            await asyncio.sleep(hangs_up_after)
+            assert self.peer.exists(placed), f"{dialed}: the service hung up"
+            assert channel.answered_event.is_set(), dialed
+            await self._on_peer(self.peer.hangup(placed))
+            return
         deadline = time.monotonic() + 15
         while self.peer.exists(placed):
             assert time.monotonic() < deadline, f"{dialed}: the call is still up"

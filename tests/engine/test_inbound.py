@@ -7,10 +7,16 @@ closed destination; ``*16`` from a phone turns night mode off again; a holiday a
 today rings its own destination. With a blacklist every DID of the tenant runs through
 the flow: a caller listed ``reject`` gets 403 (Q.850 21) and nothing rings; one listed
 ``prompt`` is answered, hears the prompt and is hung up; others go on as before.
+The entry ``anonymous`` refuses a caller without a number, while a phone with its
+number gets through.
+After hours a schedule may send the call to an extension's mailbox (``voicemail:8202``):
+the caller leaves a message there (the mailbox API lists it) and no phone rings.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.services import services_of
+from orchestrator.ivr import IvrCall
 from tests.engine.conftest import Service
 from tests.engine.phones import TenantPhones, api, create_tenant, phone_ports
 
@@ -156,3 +164,91 @@ async def test_blacklist_reject_and_prompt(tenant: TenantPhones, http: httpx.Asy
     assert r.status_code == 201, r.text
     await applied(http, tenant)
     await reaches(tenant, "8204", "8201", "8202")
+
+
+async def messages(http: httpx.AsyncClient, box_id: int, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while True:
+        r = await http.get(f"/api/v1/mailboxes/{box_id}/messages")
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        if len(items) >= count:
+            return items
+        assert time.monotonic() < deadline, r.text
+        await asyncio.sleep(0.3)
+
+
+async def test_after_hours_the_caller_leaves_a_message(
+    tenant: TenantPhones, http: httpx.AsyncClient
+) -> None:
+    r = await http.post("/api/v1/mailboxes", json={
+        "tenant_id": tenant.id, "extension_id": tenant.extension_ids["8202"],
+        "number": "8202", "pin": "4711",
+    })  # fmt: skip
+    assert r.status_code == 201, r.text
+    box_id = r.json()["id"]
+    url = f"/api/v1/tenants/{tenant.id}/schedules/hours"
+    schedule: dict[str, Any] = {
+        "timezone": "UTC",
+        "weekly": [{"days": EVERY_DAY, "open": "00:00", "close": "24:00"}],
+        "open_destination": "extension:8201",
+        "closed_destination": "voicemail:8202",
+    }
+    try:
+        r = await http.put(url, json=schedule)
+        assert r.status_code == 200, r.text
+        r = await http.put(f"/api/v1/tenants/{tenant.id}/night-mode", json={"enabled": True})
+        assert r.status_code == 200, r.text
+        await applied(http, tenant)
+        async with tenant.answerer("8201") as office, tenant.answerer("8202") as desk:
+            # The greeting ("the person at extension 8 2 0 2 is unavailable...") and the
+            # beep take ~13 s; the caller is silent that long, speaks 3 s, hangs up.
+            result = await tenant.call("8204", DID, silence_s=15.0, audio_s=3.0, timeout=60)
+            assert result.answered and not result.far_end_hangup, result.log
+            assert office.answered == 0 and desk.answered == 0
+        [message] = await messages(http, box_id, 1)
+        assert (message["caller_number"], message["reason"]) == ("8204", "unavailable"), message
+        assert message["duration_s"] >= 1.5 and message["folder"] == "new", message
+    finally:
+        r = await http.put(url, json={**schedule, "closed_destination": "extension:8202"})
+        assert r.status_code == 200, r.text
+        assert (await http.delete(f"/api/v1/mailboxes/{box_id}")).status_code == 204
+
+
+async def test_blacklist_anonymous(
+    service: Service, tenant: TenantPhones, http: httpx.AsyncClient
+) -> None:
+    """A call without a caller number (a Local channel originated into the DIDs' context
+    with no caller ID: what a carrier's withheld call gives) is rejected by the entry
+    ``anonymous``; a phone with its number gets through. (A tenant's own phone cannot
+    withhold it here: Asterisk identifies a phone by its From user, and an INVITE from
+    "anonymous" is refused by Asterisk itself with 401, before the orchestrator.)"""
+    assert service.app is not None
+    runner = services_of(service.app).ivr_runner
+    seen: list[tuple[str, str]] = []
+
+    def observe(call: IvrCall, action: str, details: dict[str, Any]) -> None:
+        if action == "inbound" and call.tenant == str(tenant.id):
+            seen.append((call.caller, str(details.get("state"))))
+
+    runner.observers.append(observe)
+    try:
+        base = f"/api/v1/tenants/{tenant.id}/blacklist"
+        r = await http.post(base, json={"number": "anonymous", "action": "reject"})
+        assert r.status_code == 201, r.text
+        await applied(http, tenant)
+        async with tenant.answerer("8201") as office:
+            service.instance.cli(
+                f"channel originate Local/{DID}@orchestrator-dids application Wait 5"
+            )
+            deadline = time.monotonic() + 15
+            while not seen:
+                assert time.monotonic() < deadline, "the call did not reach pbx_inbound"
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1)
+            assert office.answered == 0
+        assert seen == [("", "blacklisted")], seen
+        await reaches(tenant, "8203", "8201", "8202")  # a number: through
+        assert seen[-1] == ("8203", "open"), seen
+    finally:
+        runner.observers.remove(observe)

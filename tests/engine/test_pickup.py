@@ -3,13 +3,17 @@ and never answers; a member of 7502's pickup group dials *98 (or anyone *977502)
 talks with the caller instead: the ringing phone gets its CANCEL, the caller its 200,
 and when one side hangs up the other gets a BYE. Two pickers dialing *98 at once: one
 talks with the caller, the other hears "no call to pick up" and is hung up. What the
-pickers heard is read from the IVR runner; call_picked_up from the tenant's stream."""
+pickers heard is read from the IVR runner; call_picked_up from the tenant's stream.
+A simultaneous ring group (7600: 7502 and 7504) is picked up likewise by 7503: the caller
+talks with the picker, both members get their CANCEL at once, and the group's fallback
+never runs; the CDR holds the picker's leg as ``picked_up``."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,6 +50,13 @@ def tenant(service: Service) -> TenantPhones:
             json={"name": "floor", "members": ["7502", "7503", "7504"]},
         )
         assert r.status_code == 201, r.text
+        # The fallback (7505, which never answers here) must not run after a pickup.
+        group = {"name": "sales", "number": "7600", "strategy": "simultaneous",
+                 "fallback": "extension:7505",
+                 "members": [{"destination": "7502", "ring_s": 30},
+                             {"destination": "7504", "ring_s": 30}]}  # fmt: skip
+        r = http.post(f"/api/v1/tenants/{phones.id}/ring-groups", json=group)
+        assert r.status_code == 201, r.text
         r = http.get(f"/api/v1/tenants/{phones.id}/config")
         assert r.json()["last_apply"]["ok"], r.text
     return phones
@@ -71,7 +82,8 @@ class Watch:
         routing = call.routing
         if call.tenant != self.tenant or routing is None:
             return
-        dialed, phone = routing.get("dialed"), routing.get("endpoint").split("@")[0]
+        dialed = routing.get("dialed") or ""
+        phone = (routing.get("endpoint") or "").split("@")[0]
         code = dialed.startswith("*")  # a picker (pbx_code), else a call to an extension
         if code and action == "answered":
             self.heard.setdefault(phone, [])
@@ -81,7 +93,7 @@ class Watch:
             self.ringing.append(dialed)
 
     def sink(self, _sub: Subscription, event: CtiEvent) -> None:
-        if event.event == "call_picked_up":
+        if event.event in ("call_picked_up", "ring_group_unanswered"):
             self.events.append(event)
 
     async def wait_ringing(self, number: str, timeout: float = 10) -> None:
@@ -173,3 +185,45 @@ async def test_two_pickers_racing_one_wins(tenant: TenantPhones, watch: Watch) -
     (event,) = watch.events
     winner = "7503" if watch.heard["7503"] == [] else "7504"
     assert event.details["picked_up_by"] == winner
+
+
+async def test_a_ring_group_call_is_picked_up_and_both_members_stop_ringing(
+    tenant: TenantPhones, watch: Watch, http: httpx.AsyncClient
+) -> None:
+    await tenant.register("7501", "7502", "7503", "7504")
+    async with uas_phone(RINGING_SCENARIO, PORT["7502"]), uas_phone(RINGING_SCENARIO, PORT["7504"]):
+        caller = asyncio.create_task(tenant.call("7501", "7600", hold_ms=30_000, timeout=40))
+        await watch.wait_ringing("7600")
+        taker = await tenant.call("7503", "*98", hold_ms=3_000, timeout=40)
+        called = await caller
+    # The picker talked with the caller and hung up; the caller got the BYE then (no
+    # fallback to 7505 afterwards).
+    assert taker.answered and taker.completed and not taker.far_end_hangup, taker.log
+    assert called.answered and called.far_end_hangup, called.log
+    assert watch.heard["7503"] == []
+    (event,) = watch.events  # and no ring_group_unanswered
+    assert event.event == "call_picked_up"
+    assert (event.details["ring_group"], event.details["ring_group_name"]) == ("7600", "sales")
+    assert event.details["extension"] in ("7502", "7504")
+    assert (event.details["picked_up_by"], event.details["kind"]) == ("7503", "group")
+    # The CDR: both members rang, unanswered, and stopped when the picker took the call
+    # (not when the call ended, 3 s later); the picker's leg is picked_up.
+    deadline = time.monotonic() + 30
+    while True:
+        r = await http.get("/api/v1/cdrs", params={"tenant_id": tenant.id})
+        cdr = next((c for c in r.json()["items"] if c["called_number"] == "7600"), None)
+        if cdr is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert cdr is not None, r.text
+    legs = (await http.get(f"/api/v1/cdrs/{cdr['id']}")).json()["legs"]
+    (picker,) = [g for g in legs if g["role"] == "picked_up"]
+    assert (picker["extension"], picker["detail"]) == ("7503", event.details["extension"])
+    assert picker["disposition"] == "answered", legs
+    members = {g["extension"]: g for g in legs if g["extension"] in ("7502", "7504")}
+    assert sorted(members) == ["7502", "7504"], legs
+    picked_at = datetime.fromisoformat(picker["answered_at"])
+    for member in members.values():
+        assert member["disposition"] != "answered", legs
+        assert datetime.fromisoformat(member["ended_at"]) < picked_at + timedelta(seconds=2), legs
+    assert cdr["answered_by"] == "7503", cdr

@@ -129,3 +129,35 @@ async def test_a_deposit_is_a_voicemail_xdr_and_a_mailbox_less_try_is_none(
     assert [(m.role, m.extension, m.detail, m.tenant_id, m.billsec) for m in mail] == [
         ("voicemail", "102", "102", db.tenant_id, 19)
     ]
+
+
+async def test_the_picker_of_a_ring_group_call_is_a_picked_up_xdr(
+    db: Db, fake: FakeEngine, builder: CdrBuilder
+) -> None:
+    """101 calls ring group 600, which rings 102; 103 dials *98 and takes the call: its
+    own call (to *98) joins the caller's as a ``picked_up`` xDR naming 102, the extension
+    that rang; 102's leg is the callee that never answered."""
+    runner = Runner()
+    follow_ivr(builder, runner)  # type: ignore[arg-type]
+    call = Call("c", db.tenant_id)
+    await play(
+        fake, builder,
+        phone("c", "c", 0, user="101", called="600"),
+        extension_flow("c", db.tenant_id, 0.1),
+    )  # fmt: skip
+    runner.tell(call, "dial", destination="extension:102", leg_id="m")
+    await play(
+        fake, builder,
+        phone("m", "m", 0.2, user="102"),
+        LegCreated(leg_id="m", routing=Routing("dial", {"call": "c"}), timestamp=T0 + 0.2),
+        phone("p", "p", 3, user="103", called="*98"),
+        up("p", 3.1), end("m", 3.2),
+    )  # fmt: skip
+    runner.tell(call, "dial", destination="extension:103", leg_id="p", picked_up="102")
+    await play(fake, builder, up("c", 3.3), end("p", 23.3), end("c", 23.4))
+    cdr, legs = db.one()
+    assert (cdr.disposition, cdr.answered_by, cdr.billsec) == ("answered", "103", 21)
+    got = {leg.channel_id: (leg.role, leg.service, leg.extension, leg.detail) for leg in legs}
+    assert got["p"] == ("picked_up", "voice", "103", "102")
+    assert got["m"][:3] == ("callee", "voice", "102")
+    assert [leg.disposition for leg in legs if leg.channel_id == "m"] != ["answered"]

@@ -1,6 +1,7 @@
 """Rating the PBX's xDRs: a forward to a number is paid by the extension that forwarded
 (the xDR's ``detail``), not by whoever called; a voicemail deposit is rated with the
-paying product's ``voicemail`` tariff, on the mailbox extension's account."""
+paying product's ``voicemail`` tariff, on the mailbox extension's account; a call picked
+up is paid as the rung extension's, the picker's leg (``picked_up``) not billed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlmodel import select
 
 from orchestrator.rating import RatingService
 from orchestrator.store import billing
-from orchestrator.store.billing_models import AccountCreate, ProductCreate
+from orchestrator.store.billing_models import AccountCreate, ProductCreate, ProductUpdate
 from orchestrator.store.cdrs import write_cdr
 from orchestrator.store.db import SessionFactory
 from orchestrator.store.models import AccountExtension, Cdr, CdrLeg, Extension, LegCharge
@@ -46,7 +47,9 @@ def _extension_with_own_account(
         return account.id
 
 
-def _inbound_cdr(sessions: SessionFactory, tenant_id: int, legs: list[CdrLeg]) -> int:
+def _inbound_cdr(
+    sessions: SessionFactory, tenant_id: int, legs: list[CdrLeg], *, caller_trunk: str | None = None
+) -> int:
     """A call from outside (no caller extension) to extension 102 (paid by the tenant's
     default account), with ``legs`` after the caller's."""
     call_id = uuid.uuid4().hex
@@ -60,7 +63,7 @@ def _inbound_cdr(sessions: SessionFactory, tenant_id: int, legs: list[CdrLeg]) -
     caller = CdrLeg(
         seq=0, channel_id=f"{call_id}-a", role="caller", service="voice", tenant_id=tenant_id,
         number="+15550100", started_at=START, answered_at=START, ended_at=end, billsec=60,
-        disposition="answered",
+        disposition="answered", trunk=caller_trunk,
     )  # fmt: skip
     for n, leg in enumerate(legs, 1):
         leg.seq, leg.channel_id = n, f"{call_id}-{n}"
@@ -109,3 +112,29 @@ def test_a_voicemail_deposit_is_rated_with_the_voicemail_tariff(
         [charge] = s.exec(select(LegCharge)).all()
     # Rated on "0": the tariff's world rate, 1.20 a minute, 60/60: one minute.
     assert (charge.account_id, charge.service, charge.amount) == (own, "voicemail", D("1.20"))
+
+
+def test_a_picked_up_call_is_paid_as_the_rung_extensions_not_by_the_picker(
+    db_sessions: SessionFactory,
+) -> None:
+    """A call from a carrier rings 102; 103 picks it up (*98). The caller's incoming leg
+    is rated on 102's account (the called extension's: the tenant default here), and the
+    picker's own leg (role ``picked_up``) is not billed, although 103 has an account
+    with an incoming tariff of its own."""
+    ids = setup(db_sessions)
+    tariffs = {"incoming": ids["tariff"], "outgoing": ids["tariff"]}
+    own = _extension_with_own_account(db_sessions, ids, tariffs)
+    with db_sessions() as s:
+        billing.update_product(s, ids["product"], ProductUpdate(tariffs=tariffs), None)
+    picker = _leg(role="picked_up", service="voice", tenant_id=ids["tenant"], extension="103",
+                  number="*98", detail="102")  # fmt: skip
+    cdr_id = _inbound_cdr(db_sessions, ids["tenant"], [picker], caller_trunk="carrier")
+    assert RatingService(db_sessions).rate_cdr(cdr_id) == 1
+    with db_sessions() as s:
+        [charge] = s.exec(select(LegCharge)).all()
+        legs = {leg.id: leg for leg in s.exec(select(CdrLeg)).all()}
+    assert legs[charge.leg_id].role == "caller"
+    assert charge.account_id == ids["account"] and charge.account_id != own
+    # The world rate, 1.20 a minute, on the number the caller dialed (102), 60/60.
+    assert (charge.service, charge.amount) == ("incoming", D("1.20"))
+    assert all(leg.rated_at is not None for leg in legs.values())

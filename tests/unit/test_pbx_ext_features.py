@@ -34,8 +34,18 @@ from tests.unit.test_pbx_extension_flow import Lines, Mailbox
         (Block("+4420", "prefix", "reject"), "+442079460000", True),
         (Block("+4420", "prefix", "reject"), "+4421", False),
         (Block("102", "exact", "reject"), "102", True),
-        (Block("102", "exact", "reject"), "", False),  # withheld: never blocked
+        (Block("102", "exact", "reject"), "", False),  # withheld: only by "anonymous"
         (Block("1", "prefix", "reject"), "anonymous", False),
+        # "anonymous" takes a caller without a number as each engine and carrier shows it.
+        (Block("anonymous", "exact", "reject"), "", True),
+        (Block("anonymous", "exact", "reject"), "anonymous", True),
+        (Block("anonymous", "exact", "reject"), "Anonymous", True),
+        (Block("anonymous", "exact", "reject"), "unknown", True),
+        (Block("anonymous", "exact", "reject"), "Restricted", True),
+        (Block("anonymous", "exact", "reject"), "0000000000", True),  # FreeSWITCH's none
+        (Block("anonymous", "exact", "reject"), "+442079460000", False),
+        (Block("anonymous", "exact", "reject"), "102", False),
+        (Block("anonymous", "exact", "reject"), "alice", False),  # a SIP user, not withheld
     ],
 )
 def test_an_entry_takes_a_caller(entry: Block, caller: str, takes: bool) -> None:
@@ -76,6 +86,14 @@ async def test_a_prompted_caller_hears_not_in_service_then_the_call_ends() -> No
     result = await run_flow(ExtensionFlow(lines), called="101", caller="+15550100")
     assert result.answered and result.played == [Prompt.CALL_BLOCKED.value]
     assert result.dialed == [] and result.hangup_cause == REJECTED
+
+
+async def test_an_anonymous_caller_is_rejected_a_caller_with_a_number_rings() -> None:
+    lines = BlockingLines({"101": (Block("anonymous", "exact", "reject"),)}, **{"101": {}})
+    result = await run_flow(ExtensionFlow(lines), called="101", caller="anonymous")
+    assert result.dialed == [] and result.hangup_cause == REJECTED and not result.answered
+    result = await run_flow(ExtensionFlow(lines), called="101", caller="+15550199")
+    assert result.dialed == ["extension:101"]
 
 
 async def test_another_caller_rings_the_phone() -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from orchestrator.core.prompts import Prompt
 from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.testing import FlowResult, run_flow
+from orchestrator.pbx.extension_flow import Line
 from orchestrator.pbx.inbound import InboundFlow, InboundPlan
 from orchestrator.pbx.schedule import Hours, check_weekly
 
@@ -148,3 +149,60 @@ async def test_a_ring_group_destination_is_dialed_as_the_groups_number() -> None
     result, _, _ = await run(InboundPlan("schedule:office", hours=open_to_group))
     assert result.transferred_to == "dialed:600"
     assert result.variables["inbound_state"] == "open"
+
+
+class Lines:
+    """Extensions 105 (id 7, with a mailbox) and 106 (id 8, without); no other."""
+
+    async def line(self, tenant_id: int, number: str) -> Line | None:
+        ids = {"105": 7, "106": 8}
+        return Line(ids[number], number, f"{number}@a.example", None) if number in ids else None
+
+
+class Mailbox:
+    """Takes messages for extension id 7 only (the others have no mailbox)."""
+
+    def __init__(self) -> None:
+        self.deposits: list[tuple[int, int, str]] = []
+
+    async def deposit(self, call: IvrCall, tenant_id: int, extension_id: int, reason: str) -> bool:
+        if extension_id != 7:
+            return False
+        self.deposits.append((tenant_id, extension_id, reason))
+        await call.answer()
+        await call.play("sound:vm-intro")
+        return True
+
+
+async def to_voicemail(destination: str, now: datetime) -> tuple[FlowResult, Mailbox]:
+    mailbox = Mailbox()
+    hours = replace(HOURS, closed_destination=destination)
+    flow = InboundFlow(
+        Routes(InboundPlan("schedule:office", hours=hours)),
+        clock=lambda: now, lines=Lines(), voicemail=mailbox,
+    )  # fmt: skip
+    result = await run_flow(flow, called=DID, caller="+4930999", extensions={"101", "105"})
+    return result, mailbox
+
+
+async def test_closed_to_voicemail_takes_a_message_for_that_extension() -> None:
+    result, mailbox = await to_voicemail("voicemail:105", MONDAY_EARLY)
+    assert mailbox.deposits == [(1, 7, "unavailable")]
+    assert result.answered and "sound:vm-intro" in result.played
+    assert result.transferred_to is None
+    assert result.variables["inbound_destination"] == "voicemail:105"
+    # The mailbox time is the extension's voicemail xDR, as from the extension flow.
+    notes = [d for a, d in result.actions if a == "voicemail"]
+    assert [n["phase"] for n in notes] == ["start", "end"] and notes[1]["taken"], notes
+
+
+async def test_open_is_not_voicemail() -> None:
+    result, mailbox = await to_voicemail("voicemail:105", MONDAY_OPEN)
+    assert mailbox.deposits == [] and result.transferred_to == "extension:101"
+
+
+async def test_voicemail_of_an_extension_gone_or_without_a_mailbox_rejects() -> None:
+    for gone in ("voicemail:106", "voicemail:107"):
+        result, mailbox = await to_voicemail(gone, MONDAY_EARLY)
+        assert mailbox.deposits == [] and not result.answered, gone
+        assert result.hangup_cause == 21, gone

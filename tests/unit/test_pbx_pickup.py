@@ -20,15 +20,30 @@ from orchestrator.ivr.call import IvrCall
 from orchestrator.ivr.directory import StaticDirectory
 from orchestrator.ivr.registry import AppRegistry
 from orchestrator.ivr.runner import AppSpec, IvrRunner
+from orchestrator.pbx import follow_me
 from orchestrator.pbx.codes import CATALOGUE
 from orchestrator.pbx.dispatch import FeatureHandlers, PhoneOwner, code_flow
 from orchestrator.pbx.extension_flow import ExtensionFlow
 from orchestrator.pbx.pickup import PickupHandlers
 from orchestrator.pbx.pickup_install import picked_up_event
+from orchestrator.pbx.ring_group_rules import Member
+from orchestrator.pbx.ring_groups import Group, RingGroupFlow
 from orchestrator.pbx.ringing import Ringing, RingingRegistry
 from tests.unit.test_pbx_extension_flow import Lines
+from tests.unit.test_ring_groups import MemoryGroups
 
 GROUPS = {"101": ["102", "103"], "102": ["101", "103"], "103": ["101", "102"], "105": ["106"]}
+# Ring group 600 rings 102 and 103 at once; extension 107's follow-me rings 104 and 105.
+SALES = Group(
+    id=1, tenant_id=1, name="sales", number="600", strategy="simultaneous",
+    members=(Member("extension:102", 30), Member("extension:103", 30)), timeout_s=60,
+    fallback="voicemail:102",
+)  # fmt: skip
+FOLLOW_ME = {
+    "mode": "simultaneous",
+    "steps": [{"destination": "extension:104", "ring_s": 30},
+              {"destination": "extension:105", "ring_s": 30}],
+}  # fmt: skip
 
 
 # -- the registry alone ------------------------------------------------------------------
@@ -99,11 +114,25 @@ class World:
         async def codes_of(tenant_id: int) -> dict[str, str]:
             return {a.name: a.default for a in CATALOGUE}
 
-        lines = Lines(**{n: {} for n in ("101", "102", "103", "104", "105", "106")})
+        lines = Lines(
+            **{n: {} for n in ("101", "102", "103", "104", "105", "106")},
+            **{"107": {"follow_me_enabled": True, "follow_me": FOLLOW_ME}},
+        )
+        self.deposits: list[int] = []  # the ring group's fallback (voicemail), if it ran
+
+        class Mailbox:
+            async def deposit(_, call: IvrCall, tenant_id: int, ext: int, reason: str) -> bool:
+                self.deposits.append(ext)
+                return True
+
         flows = {
-            "ext": ExtensionFlow(lines, ringing=self.registry),
+            "ext": ExtensionFlow(lines, ringing=self.registry, ring_all=follow_me.ring_stored),
             "code": code_flow(handlers, owner_of, codes_of),
-        }
+            "rg": RingGroupFlow(
+                MemoryGroups(SALES), lines=lines, voicemail=Mailbox(), ringing=self.registry,
+                publish=lambda *event: self.events.append(event),
+            ),
+        }  # fmt: skip
 
         async def lookup(tenant: str, name: str) -> AppSpec:
             return AppSpec(name=name, app=name, tenant=tenant)
@@ -134,9 +163,10 @@ class World:
     async def __aexit__(self, *exc: object) -> None:
         await self.runner.stop()
 
-    async def call(self, caller: str, extension: str) -> str:
-        """``caller`` calls the managed extension; the caller's leg id, once it rings."""
-        routing = Routing("ivr", {"flow": "ext", "tenant": "1", "dialed": extension})
+    async def call(self, caller: str, extension: str, flow: str = "ext") -> str:
+        """``caller`` calls the managed extension (or ring group: ``flow`` "rg"); the
+        caller's leg id, once it rings somewhere."""
+        routing = Routing("ivr", {"flow": flow, "tenant": "1", "dialed": extension})
         leg = await self.engine.incoming_call(caller=caller, called=extension, routing=routing)
         await until(lambda: any(e.call_id == leg.id for e in self.registry.ringing(1)))
         return leg.id
@@ -289,3 +319,128 @@ async def test_a_picker_gone_before_the_connect_leaves_the_caller_to_its_no_answ
         assert w.state(phone) == LegState.HUNG_UP
         assert w.engine.legs[caller].hangup_cause == 19
         assert w.events == []
+
+
+# -- ring groups and follow-me: every rung phone may be picked up ---------------------------
+async def test_claiming_one_sibling_ends_the_others_and_answering_does_too() -> None:
+    registry = RingingRegistry()
+    a = registry.register(tenant_id=1, number="102", call_id="c1", caller="", ring_group="600")
+    b = registry.register(tenant_id=1, number="103", call_id="c1", caller="", ring_group="600")
+    other = registry.register(tenant_id=1, number="104", call_id="c2", caller="")
+    # A picker takes the caller at 102: nobody may take it at 103 any more, nor may 103
+    # answer it; another caller is not touched.
+    assert registry.claim(1, ["102"], picker_leg="p1", picker_number="101",
+                          kind="directed") is a  # fmt: skip
+    assert b.state == "ended" and not registry.answered(b)
+    assert registry.claim(1, ["103"], picker_leg="p2", picker_number="101", kind="group") is None
+    assert registry.ringing(1) == [other]
+    # The phone answering first: its siblings end, a claim finds nothing.
+    c = registry.register(tenant_id=1, number="102", call_id="c3", caller="")
+    d = registry.register(tenant_id=1, number="103", call_id="c3", caller="")
+    assert registry.answered(d) and c.state == "ended"
+    assert registry.claim(1, ["102", "103"], picker_leg="p3", picker_number="101",
+                          kind="group") is None  # fmt: skip
+
+
+def members_ringing(w: World, caller: str) -> dict[str, str]:
+    """Extension -> the leg ringing there for ``caller`` (from the registry)."""
+    return {e.number: e.leg_id for e in w.registry.ringing(1) if e.call_id == caller}
+
+
+async def test_a_ring_group_member_is_picked_up_and_the_group_ends() -> None:
+    async with World() as w:
+        caller = await w.call("+15550100", "600", flow="rg")
+        await until(lambda: set(members_ringing(w, caller)) == {"102", "103"})
+        legs = members_ringing(w, caller)
+        picker = await w.dial_code("101", "*98")
+        await until(lambda: w.engine.connections.get(caller) == picker)
+        # Both members stopped ringing; the caller talks with the picker.
+        await until(lambda: all(w.state(leg) == LegState.HUNG_UP for leg in legs.values()))
+        assert w.state(caller) == LegState.UP and w.registry.ringing(1) == []
+        (event,) = [e for e in w.events if e[0] == "call_picked_up"]
+        assert event[3]["ring_group"] == "600" and event[3]["ring_group_name"] == "sales"
+        assert event[3]["extension"] in ("102", "103") and event[3]["picked_up_by"] == "101"
+        # The caller's CDR: the members rung, then the picker's leg noted as picked up.
+        dials = [d for a, d in w.actions[caller] if a == "dial"]
+        assert [d["leg_id"] for d in dials][-1] == picker
+        assert dials[-1]["picked_up"] == event[3]["extension"]
+        await w.engine.remote_hangup(picker)
+        await until(lambda: w.state(caller) == LegState.HUNG_UP)
+        await w.runner.wait_idle(3)
+        # The group's flow ended there: no fallback (voicemail), no "nobody took it".
+        assert w.deposits == []
+        assert [e[0] for e in w.events] == ["call_picked_up"]
+
+
+async def test_a_member_answering_after_the_claim_loses_and_is_hung_up() -> None:
+    async with World() as w:
+        caller = await w.call("+15550100", "600", flow="rg")
+        await until(lambda: set(members_ringing(w, caller)) == {"102", "103"})
+        legs = members_ringing(w, caller)
+        # The claim and 103's answer at the same moment: the claim is first here.
+        claimed = w.registry.claim(1, ["102"], picker_leg="nobody", picker_number="101",
+                                   kind="directed")  # fmt: skip
+        assert claimed is not None and claimed.pickup is not None
+        await w.engine.remote_answer(legs["103"])
+        # The picker's leg does not exist: no connect; 103 was not given the caller either.
+        assert await asyncio.wait_for(asyncio.shield(claimed.pickup.outcome), 3) is False
+        await until(lambda: w.state(legs["103"]) == LegState.HUNG_UP)
+        assert w.engine.connections.get(caller) != legs["103"]
+        await until(lambda: w.state(caller) == LegState.HUNG_UP or w.deposits != [])
+
+
+async def test_a_member_answering_first_leaves_pickers_nothing() -> None:
+    async with World() as w:
+        caller = await w.call("+15550100", "600", flow="rg")
+        await until(lambda: set(members_ringing(w, caller)) == {"102", "103"})
+        legs = members_ringing(w, caller)
+        await w.engine.remote_answer(legs["102"])
+        # 102 has the call at once (the event listener), though the ringer is yet to see it.
+        assert w.registry.ringing(1) == []
+        picker = await w.dial_code("101", "*97103")
+        await until(lambda: w.state(picker) == LegState.HUNG_UP)
+        assert w.played(picker) == [Prompt.PICKUP_NONE]
+        await until(lambda: w.engine.connections.get(caller) == legs["102"])
+        assert w.state(legs["103"]) == LegState.HUNG_UP
+        assert [e for e in w.events if e[0] == "call_picked_up"] == []
+        await w.engine.remote_hangup(caller)
+
+
+async def test_two_pickers_of_a_ring_group_get_one_call_between_them() -> None:
+    async with World() as w:
+        caller = await w.call("+15550100", "600", flow="rg")
+        await until(lambda: set(members_ringing(w, caller)) == {"102", "103"})
+        # One picks at 102 (directed), one at 103 (group pickup from 101): one wins.
+        first, second = await asyncio.gather(
+            w.dial_code("106", "*97102"), w.dial_code("101", "*97103")
+        )
+        await until(lambda: w.engine.connections.get(caller) in (first, second))
+        winner = w.engine.connections[caller]
+        loser = second if winner == first else first
+        await until(lambda: w.state(loser) == LegState.HUNG_UP)
+        assert w.played(loser) == [Prompt.PICKUP_NONE]
+        assert len([e for e in w.events if e[0] == "call_picked_up"]) == 1
+        await w.engine.remote_hangup(caller)
+        await until(lambda: w.state(winner) == LegState.HUNG_UP)
+        await w.runner.wait_idle(3)
+        assert w.deposits == []
+
+
+async def test_a_follow_me_step_is_picked_up() -> None:
+    async with World() as w:
+        caller = await w.call("+15550100", "107")
+        # 107's own phone rings out (19): its follow-me rings 104 and 105 at once.
+        await w.engine.remote_hangup(ringing_leg(w, caller), cause=19)
+        await until(lambda: set(members_ringing(w, caller)) == {"104", "105"})
+        legs = members_ringing(w, caller)
+        picker = await w.dial_code("106", "*97105")
+        await until(lambda: w.engine.connections.get(caller) == picker)
+        await until(lambda: all(w.state(leg) == LegState.HUNG_UP for leg in legs.values()))
+        (event,) = w.events
+        assert event[2]["extensions"] == ["105", "106", "107"]
+        assert event[3]["forwarded_by"] == "107" and "ring_group" not in event[3]
+        await w.engine.remote_hangup(picker)
+        await until(lambda: w.state(caller) == LegState.HUNG_UP)
+        await w.runner.wait_idle(3)
+        # The flow ended with the pickup, not with the no-answer after a follow-me (19).
+        assert w.engine.legs[caller].hangup_cause == 16

@@ -86,6 +86,7 @@ def test_freeswitch_sends_codes_and_managed_extensions_to_the_pbx_flows() -> Non
     assert ("bridge", "[leg_timeout=30]user/102@a.example") in actions(dial(p, "t1", "102") or "")
     code = dial(p, "t1", "*72#0044", variable_orch_endpoint="102@a.example") or ""
     assert actions(code) == [
+        ("set", "orch_transferer_channel="),  # no blind transfer (see test_xml_curl_isolation)
         ("set", "orch_route=ivr"),
         ("set", "orch_route_flow=pbx.code"),
         ("set", "orch_route_tenant=1"),

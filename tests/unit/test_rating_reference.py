@@ -4,7 +4,6 @@ smoke run of the rating benchmark."""
 from __future__ import annotations
 
 import random
-import time as clock
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -144,10 +143,10 @@ def test_reference_prefix_match_is_the_linear_scan() -> None:
 
 
 def test_rating_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    started = clock.perf_counter()
+    # Tiny sizes, so the benchmark's code cannot rot; its speed is make bench's (a time
+    # limit here would only measure how loaded the machine is).
     options = bench.RatingOptions(prefixes=1500, cdrs=4000, sample=400, chunk=1500)
     assert bench.run(options) == 0
-    assert clock.perf_counter() - started < 5
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["rating_exact"] == "1 bool"
     assert lines["rating_sample_checked"] == "400 CDRs"

@@ -70,6 +70,7 @@ from orchestrator.engines.freeswitch.reconcile import Reconciler
 from orchestrator.engines.freeswitch.registrations import endpoint_states
 from orchestrator.engines.freeswitch.supervisor import Supervisions
 from orchestrator.engines.freeswitch.take import take as take_channels
+from orchestrator.engines.freeswitch.transfers import Transferers
 from orchestrator.engines.freeswitch.translate import (
     CUSTOM,
     EVENTS,
@@ -156,6 +157,7 @@ class FreeSwitchEngine(Dispatcher):
         self.conferences = FreeSwitchConferences(self)
         self._reconciler = Reconciler(self)
         self.channels: set[str] = set()  # observed channels not ended yet
+        self.transferers = Transferers()  # the phone of each channel (blind transfers)
         self.dials = Dials()  # dials under way (observation, see dials.py)
 
     # -- life cycle -------------------------------------------------------

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.call import Leg, LegState
@@ -37,6 +37,7 @@ from orchestrator.core.events import (
 from orchestrator.engines.freeswitch.dials import Dials
 from orchestrator.engines.freeswitch.esl.client import LinkDown, LinkUp
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
+from orchestrator.engines.freeswitch.transfers import Transferers
 from orchestrator.engines.freeswitch.translate import (
     Bridged,
     Conference,
@@ -92,6 +93,7 @@ class Dispatcher(Engine):
     dials: Dials
     leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
+    transferers: Transferers
     observe_channels: bool
     sweep_on_start: bool
     version: str
@@ -125,12 +127,18 @@ class Dispatcher(Engine):
                 log.exception("freeswitch: failed to handle %r", item)
 
     async def _handle(self, e: EslEvent) -> None:
+        self.transferers.see(e)
         if self.observe_channels:
             for seen in observe(e):
                 for out in self.dials.see(seen, self.channels):
                     if self._admit(out):
                         await self.emit(out)
         for event in translate(e):
+            if isinstance(event, LegCreated) and event.routing is not None:
+                # A leg a phone blind-transferred to a feature code: who did it.
+                routing = self.transferers.routing(e, event.routing)
+                if routing is not event.routing:
+                    event = replace(event, routing=routing)
             await self.apply(event)
 
     def _admit(self, seen: Event) -> bool:

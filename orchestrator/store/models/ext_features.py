@@ -92,7 +92,9 @@ class BlacklistEntryIn(SQLModel):
     model_config = _STRICT
 
     number: str = Field(
-        max_length=21, description="the caller's number, digits with an optional leading +"
+        max_length=21,
+        description="the caller's number, digits with an optional leading +, or 'anonymous' "
+        "(every caller without a number: withheld, anonymous, unknown; exact only)",
     )
     match: BlockMatch = Field(
         default="exact", description="'exact': that number; 'prefix': every number it starts"

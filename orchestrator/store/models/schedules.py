@@ -22,7 +22,8 @@ from orchestrator.store.models.columns import _created
 _STRICT: Any = {"extra": "forbid", "strict": True}
 
 _DESTINATION = (
-    "'extension:<number>', 'ivr:<name>' or 'hangup' (an extension or IVR app of the tenant)"
+    "'extension:<number>', 'ivr:<name>', 'ring_group:<number>', 'voicemail:<number>' (the "
+    "mailbox of that extension) or 'hangup' (of the tenant)"
 )
 WEEKLY_HELP = (
     'open intervals: [{"days": ["mon", "tue", ...], "open": "09:00", "close": "17:00"}]; '
@@ -126,7 +127,8 @@ class TenantBlacklistFields(SQLModel):
     number: str = Field(
         max_length=21,
         description="E.164 ('+4930...') or digits, 1 to 20 digits; a '+' and the same digits "
-        "are the same number",
+        "are the same number; or 'anonymous': every caller without a number (withheld, "
+        "anonymous, unknown; exact only)",
     )
     match: str = Field(
         default="exact",

@@ -130,6 +130,46 @@ class Sofia:
         self._keys(ch, phone)
         return ch
 
+    async def refer(self, uuid: str, exten: str, *, referred_by: str = "") -> bool:
+        """The phone on channel ``uuid`` blind-transfers its call: a REFER with
+        ``Refer-To: <sip:<exten>@<domain>>`` (and ``Referred-By`` if given), as mod_sofia
+        1.10.12 handles it (``sofia_handle_sip_i_refer``, the blind branch; the profile
+        takes REFERs, fire-transfer-events off). On the REFERring channel:
+        ``transfer_to``, ``transfer_destination``, ``transfer_fallback_extension`` (the
+        REFER's From user), ``endpoint_disposition=BLIND_TRANSFER``; on its bridge
+        partner: ``sip_refer_to`` (the whole header), ``sip_h_Referred-By``, then
+        ``switch_ivr_session_transfer(partner, exten)`` routes the partner again in its
+        own context (``force_transfer_context`` first). A partner that was
+        ``uuid_bridge``d hangs the REFERring channel up (BLIND_TRANSFER) there; after a
+        ``bridge`` app the phone sends its BYE once NOTIFY says 200. False, and nothing
+        moves, for a channel with no partner ("Cannot Blind Transfer 1 Legged calls")."""
+        sw = self.fs.switch
+        ch = sw.get(uuid)
+        if ch is None or not ch.up:
+            return False
+        user, _, host = ch.name.split("/", 2)[-1].removeprefix("sip:").partition("@")
+        refer_to = f"<sip:{exten}@{host.split(':')[0].split(';')[0]}>"
+        partner = sw.get(ch.bridged_to)
+        ch.variables["transfer_to"] = f"blind:{partner.uuid if partner else exten}"
+        ch.variables["transfer_destination"] = f"blind:{exten}"
+        if partner is None or not partner.up:
+            ch.variables["endpoint_disposition"] = "ATTENDED_TRANSFER_ERROR"
+            return False
+        ch.variables["transfer_fallback_extension"] = user
+        if referred_by:
+            partner.variables["sip_h_Referred-By"] = referred_by
+        partner.variables["sip_refer_to"] = refer_to
+        ch.variables["endpoint_disposition"] = "BLIND_TRANSFER"
+        signal_bridge = f":uuid_br:{partner.uuid}" in ch.profile.transfer_source
+        context = partner.variables.get("force_transfer_context", "")
+        sw.transfer(partner, exten, partner.profile.dialplan or "XML", context)
+        if signal_bridge:
+            sw.hangup(ch, "BLIND_TRANSFER")
+        else:
+            await sw.sleep(0.05)  # 202, NOTIFY 200, then the phone's BYE
+            sw.hangup(ch, "NORMAL_CLEARING")
+        return True
+
     # -- trunks -------------------------------------------------------------------
     def carrier(self, address: str) -> Behaviour:
         """The simulated carrier at ``host:port`` (made, silent, on first use)."""

@@ -172,3 +172,47 @@ async def test_user_call_lookup_over_xml_curl() -> None:
     assert actions == [("sip_auth", None), ("user_call", "true")]
     assert (served[1]["user"], served[1]["domain"], served[1]["key"]) == ("101", "t1.example", "id")
     assert served[1]["origination_uuid"] == "x1"  # the originate's variables merged in
+
+
+BRIDGING = """<include><context name="t1">
+<extension name="codes"><condition field="destination_number" expression="^\\*68$">
+<action application="set" data="reached=code"/>
+<action application="park"/>
+</condition></extension>
+<extension name="phone"><condition field="destination_number" expression="^102$">
+<action application="set" data="hangup_after_bridge=true"/>
+<action application="bridge" data="user/102@t1.example"/>
+<action application="hangup"/>
+</condition></extension></context></include>"""
+
+
+async def test_a_phone_blind_transfers_its_caller_with_refer(fs: FakeFreeSwitch) -> None:
+    """mod_sofia's blind REFER (sofia_handle_sip_i_refer): the partner gets sip_refer_to
+    and is routed to the Refer-To user in its own context, its last_bridge_to naming the
+    REFERring channel; that channel says BLIND_TRANSFER and its phone hangs up."""
+    sip = sofia.install(fs)
+    fs.set_dialplan(BRIDGING)
+    assert await sip.register("102", "t1.example", "pw102")
+    c = await client(fs, "CHANNEL_BRIDGE CHANNEL_PARK CHANNEL_HANGUP_COMPLETE")
+    caller = await fs.call_from_phone("101@t1.example", "102", "pw101")
+    assert caller is not None
+    events: list[Frame] = []
+    await c.until("CHANNEL_BRIDGE", events, Unique_ID=caller)
+    [phone] = [ch.uuid for ch in fs.channels.values() if ch.name == "sofia/internal/102@t1.example"]
+
+    assert await sip.refer(phone, "*68", referred_by="<sip:102@t1.example>")
+    park = (await c.until("CHANNEL_PARK", events, Unique_ID=caller)).event()
+    assert park["Caller-Destination-Number"] == "*68" and park["Caller-Context"] == "t1"
+    assert park["variable_reached"] == "code"
+    assert park["variable_sip_refer_to"] == "<sip:*68@t1.example>"
+    assert park["variable_sip_h_Referred-By"] == "<sip:102@t1.example>"
+    assert park["variable_last_bridge_to"] == phone
+    assert park["Caller-Transfer-Source"].split(":")[2:] == ["bl_xfer", "*68/t1/XML"]
+    gone = (await c.until("CHANNEL_HANGUP_COMPLETE", events, Unique_ID=phone)).event()
+    assert gone["Hangup-Cause"] == "NORMAL_CLEARING"
+    assert gone["variable_endpoint_disposition"] == "BLIND_TRANSFER"
+    assert gone["variable_transfer_destination"] == "blind:*68"
+    assert fs.exists(caller)
+    # A phone alone on its call cannot transfer it ("Cannot Blind Transfer 1 Legged calls").
+    assert not await sip.refer(caller, "*68")
+    await c.close()

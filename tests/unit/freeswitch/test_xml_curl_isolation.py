@@ -107,6 +107,7 @@ def test_feature_codes_carry_the_calling_phone(prov: FreeSwitchProvisioner) -> N
     # by the orchestrator's pbx.code flow, says what it does).
     answer = dial(prov, "t1", "*91", variable_orch_endpoint="102@a.example")
     assert actions(answer or "") == [
+        ("set", "orch_transferer_channel="),  # dialed by the phone itself: unset
         ("set", "orch_route=ivr"),
         ("set", "orch_route_flow=pbx.code"),
         ("set", "orch_route_tenant=1"),
@@ -119,6 +120,38 @@ def test_feature_codes_carry_the_calling_phone(prov: FreeSwitchProvisioner) -> N
     other = actions(dial(prov, "t1", "*63", variable_orch_endpoint="101@b.example") or "")
     assert ("set", "orch_route_dialed=*63") in other
     assert not [a for a in other if a[1].startswith("orch_route_endpoint")]
+
+
+XFER = "8c3a487f-8570-4c08-b2d0-eca34e5f80e5"
+
+
+@pytest.mark.parametrize(
+    ("refer_to", "last_bridge_to", "number", "named"),
+    [
+        # What mod_sofia leaves on a channel a phone blind-transferred (REFER) here.
+        ("<sip:*68@a.example>", XFER, "*68", XFER),
+        ('"Bob" <sip:*683@a.example;transport=udp>', XFER, "*683", XFER),
+        ("sip:*68@a.example", XFER, "*68", XFER),
+        # A REFER to another number earlier (this lookup is not its transfer).
+        ("<sip:*69@a.example>", XFER, "*68", ""),
+        ("<sip:*68@a.example>", XFER, "*683", ""),
+        # Never bridged; a value that is no uuid; no REFER at all.
+        ("<sip:*68@a.example>", "", "*68", ""),
+        ("<sip:*68@a.example>", "x}${system(id)}", "*68", ""),
+        ("<sip:*68@a.example>", "a b", "*68", ""),
+        ("", XFER, "*68", ""),
+    ],
+)
+def test_a_blind_transfer_names_the_transferring_channel(
+    prov: FreeSwitchProvisioner, refer_to: str, last_bridge_to: str, number: str, named: str
+) -> None:
+    form = {"variable_orch_endpoint": "101@a.example", "variable_last_bridge_to": last_bridge_to}
+    if refer_to:
+        form["variable_sip_refer_to"] = refer_to
+    answer = dial(prov, "t1", number, **form) or ""
+    assert actions(answer)[0] == ("set", f"orch_transferer_channel={named}")
+    assert ("set", f"orch_route_dialed={number}") in actions(answer)
+    assert "system" not in answer
 
 
 def test_redirects_and_outbound_routes() -> None:

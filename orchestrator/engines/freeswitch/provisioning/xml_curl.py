@@ -56,6 +56,11 @@ _ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 # What a phone dials for a feature code (docs/pbx.md): * or # first.
 _CODE = re.compile(r"[*#][0-9*#]{0,39}")
 _CALL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A channel's uuid as FreeSWITCH (or the orchestrator's origination_uuid) spells it.
+_CHANNEL = re.compile(r"[A-Za-z0-9-]{1,64}")
+# The user part of a Refer-To header as mod_sofia stores it whole in sip_refer_to
+# ("<sip:*68@a.example>", maybe a display name before, parameters after).
+_REFER_USER = re.compile(r"(?:[^<]*<)?sips?:([^@;>]{1,64})@")
 _ANSWER = re.compile(r"(limit|refuse)_([0-9]{1,12})|unlimited")
 # Q.850 41 (temporary failure): a prepaid tenant's call when authorization failed.
 TEMPORARY_FAILURE = "41"
@@ -153,6 +158,7 @@ async def dialplan_answer(
             expression=regex_literal(number),
             number=number,
             endpoint=_caller_endpoint(index, form),
+            transferer_channel=blind_transferer_channel(form, number),
         )
     return renderer.dialplan(index, context, "unknown")
 
@@ -163,6 +169,42 @@ def _caller_endpoint(index: TenantIndex, form: Mapping[str, str]) -> str:
     if _ENDPOINT.fullmatch(endpoint) and endpoint in index.endpoints:
         return endpoint
     return ""
+
+
+def blind_transferer_channel(form: Mapping[str, str], number: str) -> str:
+    """The uuid of the channel whose phone blind-transferred (SIP REFER) this one to
+    ``number``, or "" when this lookup is not such a transfer.
+
+    FreeSWITCH 1.10.12 names the transferring phone on the transferred channel only this
+    way (read in its sources, not guessed):
+
+    * mod_sofia's REFER handling (``sofia_handle_sip_i_refer``, sofia.c, the blind branch
+      after ``if (exten)``) finds the REFERring channel's bridge partner, sets on it
+      ``sip_refer_to`` (the whole Refer-To header) and, only if the phone sent one,
+      ``sip_h_Referred-By``, then calls ``switch_ivr_session_transfer(partner, exten,
+      NULL, NULL)``: the partner is routed again in its own context.
+    * ``last_bridge_to`` (switch_ivr_bridge.c: set on both sides when a bridge starts,
+      by ``uuid_bridge`` and by the ``bridge`` app alike) is the REFERring channel's
+      uuid, and ``switch_ivr_session_transfer`` (switch_ivr.c) clears ``bridge_to`` and
+      ``signal_bridge_to`` but not it: so it names the transferor during this lookup.
+    * Not usable: ``transfer_source`` / ``transfer_history`` / ``Caller-Transfer-Source``
+      ("<epoch>:<uuid>:bl_xfer:<exten>/<context>/<dialplan>") hold the uuid of the new
+      caller profile (``switch_caller_profile_dup`` makes a fresh one; the capture
+      b_call_control_plain shows it is neither channel's), and are set after the channel
+      is already routing. ``sip_h_Referred-By`` and ``referred_by_user`` (the latter only
+      on an INVITE) are what the phone claims, or nothing.
+
+    So: a lookup whose ``sip_refer_to`` names this very number (a REFER to it, not some
+    earlier transfer) with a ``last_bridge_to`` is a blind transfer by that channel's
+    phone. The adapter knows which phone each channel was (it saw the channel's events)
+    and hands the flow ``transferer`` as that phone's endpoint; nothing the phone says
+    about itself is believed.
+    """
+    refer_to = _REFER_USER.match(form.get("variable_sip_refer_to", "").strip())
+    channel = form.get("variable_last_bridge_to", "")
+    if refer_to is None or refer_to.group(1) != number or not _CHANNEL.fullmatch(channel):
+        return ""
+    return channel
 
 
 async def _authorized(

@@ -1,0 +1,64 @@
+"""Who blind-transferred a leg: the phone behind a channel, remembered by uuid.
+
+A phone's blind transfer (SIP REFER) to a feature code hands the orchestrator the
+*transferred* channel; the tenant dialplan names the transferring one only by uuid
+(``orch_transferer_channel``: its ``last_bridge_to``, see
+``provisioning.xml_curl.blind_transferer_channel`` for why that and nothing else). By
+then the transferring channel may be gone (the phone hangs up once the REFER is
+accepted), so :class:`Transferers` remembers which phone each channel was from the
+channel's own events, and adds ``transferer`` (that phone's endpoint) to the routing the
+dialplan handed over: what the Asterisk dialplan passes from ``BLINDTRANSFER``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+from orchestrator.core.outcomes import ChannelKind
+from orchestrator.core.targets import Routing
+from orchestrator.engines.freeswitch.esl.wire import EslEvent
+from orchestrator.engines.freeswitch.translate import channel_kind, phone_endpoint
+
+__all__ = ["TRANSFERER_VAR", "Transferers"]
+
+TRANSFERER_VAR = "orch_transferer_channel"
+KEPT = 10_000  # channels remembered (the transfer follows its REFER within seconds)
+# Events that carry the channel's variables and come before any REFER of it.
+_SEEN = frozenset({"CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE"})
+_CHANNEL = re.compile(r"[A-Za-z0-9-]{1,64}")
+# A tenant's SIP user as the pbx_code flow accepts it (checked there again).
+_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}@[A-Za-z0-9.-]{1,253}")
+
+
+class Transferers:
+    """channel uuid -> the phone (``user@domain``) it was, for the last :data:`KEPT`."""
+
+    def __init__(self) -> None:
+        self._phones: OrderedDict[str, str] = OrderedDict()
+
+    def see(self, e: EslEvent) -> None:
+        """Remember the phone of ``e``'s channel (a phone's call or a call to a phone)."""
+        if e.name not in _SEEN or not e.uuid or e.uuid in self._phones:
+            return
+        if channel_kind(e.get("Channel-Name")) is not ChannelKind.PHONE:
+            return
+        endpoint = phone_endpoint(e)
+        if not _ENDPOINT.fullmatch(endpoint):
+            return
+        self._phones[e.uuid] = endpoint
+        while len(self._phones) > KEPT:
+            self._phones.popitem(last=False)
+
+    def routing(self, e: EslEvent, routing: Routing | None) -> Routing | None:
+        """``routing`` with ``transferer`` when the dialplan named the transferring
+        channel of ``e``'s and that channel was a phone; else ``routing`` as it is (a
+        transferer the adapter does not know is no transferer: the flow then treats the
+        call as dialed by its own caller, which parks nothing)."""
+        channel = e.variable(TRANSFERER_VAR)
+        if routing is None or not channel or not _CHANNEL.fullmatch(channel):
+            return routing
+        endpoint = self._phones.get(channel, "")
+        if not endpoint:
+            return routing
+        return Routing(routing.service, {**routing.data, "transferer": endpoint})

@@ -1,0 +1,185 @@
+"""A SIPp phone that answers one call and blind-transfers it (SIP REFER): the
+transferring phone of the call-park tests (tests/engine/test_park.py and the conformance
+Asterisk world)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from orchestrator.testing import sipp
+
+__all__ = ["REFER_SCENARIO", "transferring_phone"]
+
+# A phone that answers, then blind-transfers its caller to ``[refer_to]`` (REFER), takes
+# the 202 and whatever NOTIFYs follow (-aa answers them), and ends with the engine's BYE;
+# it answers the engine's re-INVITEs before and after the REFER.
+REFER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answer then blind-transfer">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="To:" assign_to="local_uri"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [pid][call_number] 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <!-- The call talks 1.5 s; the engine may re-INVITE meanwhile (a connected-line
+       update when the orchestrator bridges the call). -->
+  <label id="talk"/>
+  <recv request="INVITE" timeout="1500" ontimeout="refer" next="reinvite"/>
+  <label id="reinvite"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [pid][call_number] 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv request="ACK" next="talk"/>
+  <label id="refer"/>
+  <send retrans="500">
+    <![CDATA[
+
+      REFER [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <[$local_uri]>;tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: 2 REFER
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Refer-To: <sip:[refer_to]@[sip_domain]>
+      Referred-By: <[$local_uri]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="202"/>
+  <label id="transferred"/>
+  <recv request="INVITE" optional="true" next="reinvite_after"/>
+  <recv request="BYE" next="bye"/>
+  <label id="reinvite_after"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [pid][call_number] 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv request="ACK" next="transferred"/>
+  <label id="bye"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <timewait milliseconds="500"/>
+</scenario>
+"""
+
+
+@contextlib.asynccontextmanager
+async def transferring_phone(
+    port: int, refer_to: str, domain: str, timeout: float = 30
+) -> AsyncIterator[Path]:
+    """102's phone: answers one call and blind-transfers it to ``refer_to``; yields the
+    folder whose messages.log shows the REFER's fate."""
+    with tempfile.TemporaryDirectory(prefix="sipp-refer-") as tmp:
+        workdir = Path(tmp)
+        path = workdir / "refer.xml"
+        path.write_text(REFER_SCENARIO)
+        cmd = sipp.build_command(
+            scenario=path,
+            workdir=workdir,
+            local_port=port,
+            media_port=sipp.media_port(),
+            timeout=timeout,
+            calls=1,
+            keys={"refer_to": refer_to, "sip_domain": domain},
+            extra=["-aa"],
+            sipp=shutil.which("sipp") or "/usr/bin/sipp",
+        )
+        proc = await sipp.spawn(cmd, workdir)
+        try:
+            await sipp.wait_listening(proc, port, 5)
+            yield workdir
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 3)
+        finally:
+            await sipp.kill(proc, grace=2)
