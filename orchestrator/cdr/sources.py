@@ -64,6 +64,10 @@ def follow_ivr(builder: CdrBuilder, runner: IvrRunner) -> None:
 
     def observe(call: IvrCall, action: str, details: dict[str, Any]) -> None:
         if action == "dial" and details.get("leg_id"):
+            if details.get("retrieved"):
+                # A parked call taken back: the parked caller's CDR ties the retriever's
+                # leg (its own ``dial``, orchestrator.pbx.park), not the other way round.
+                return
             by = str(details.get("forwarded_by") or "")
             picked = str(details.get("picked_up") or "")
             if picked:

@@ -386,9 +386,10 @@ class ParkService:
                 gone.set()
 
         stop = call.listen(on_event)
-        self._routes[parked_id] = call  # the parked leg's events to the retriever's call
-        # The retriever's leg joins the parked caller's CDR (a leg "dialed" for it), so
-        # the CDR stays the caller's: its parker, the park, then who took it back.
+        # The parked leg is a party of the retriever's call (its events there, CTI's call
+        # list shows it), but the CDR stays the parked caller's: the retriever's leg
+        # joins it (a leg "dialed" for it): its parker, the park, then who took it back.
+        call.adopt(parked_id, f"park:{row.slot}", retrieved=True)
         entry.call.notify("dial", destination=f"extension:{by}" if by else "retrieve",
                           leg_id=call.id)  # fmt: skip
         try:
@@ -404,11 +405,9 @@ class ParkService:
                 await first_of(call, gone, 60)
         finally:
             stop()
-            if self._routes.get(parked_id) is call:
-                self._routes.pop(parked_id, None)
-            if not gone.is_set():  # the retriever hung up: the parked caller too
-                with contextlib.suppress(Exception):
-                    await self.engine.hangup(parked_id)
+            # Hangs the parked caller up unless gone (the retriever hung up: it too).
+            with contextlib.suppress(Exception):
+                await call.release(parked_id)
         return True
 
     async def _take(self, tenant_id: int, slot: int | None) -> ParkedCall | None:

@@ -17,6 +17,7 @@ from sqlmodel import select
 from orchestrator.core.call import Leg
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.prompts import Prompt
+from orchestrator.cti.registry import CallRegistry
 from orchestrator.core.targets import Extension, Routing, SipUser
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
 from orchestrator.pbx.codes import CATALOGUE
@@ -356,12 +357,23 @@ async def test_the_parked_call_tells_its_park_span_ring_back_and_fallback(pbx: P
 
 async def test_a_retrieve_ends_the_park_span(pbx: Pbx) -> None:
     caller = await pbx.parked_call()
+    calls = CallRegistry(pbx.engine)  # CTI's active calls
+    calls.start(pbx.runner)
     phone = await pbx.code("*881", phone="103")
     await until(lambda: connected(pbx.engine, phone.id, caller.id))
     assert told(pbx, "park")[-1] == {"phase": "end", "slot": 1, "outcome": "retrieved"}
     # The retriever's leg is a leg of the parked call (its CDR ties it).
     assert told(pbx, "dial") == [{"destination": "extension:103", "leg_id": phone.id}]
+    # CTI's call list: the retriever's call has the parked caller as a party.
+    retriever = calls.call_of_leg(phone.id)
+    assert retriever is not None and calls.call_of_leg(caller.id) is retriever
+    legs = {leg["id"]: leg for leg in retriever.snapshot()["legs"]}
+    assert legs[caller.id]["role"] == "dialed" and legs[caller.id]["number"] == "park:1"
+    assert legs[phone.id]["role"] == "caller"
     await pbx.engine.remote_hangup(caller.id)
+    await pbx.runner.wait_idle(5)
+    assert calls.call_of_leg(phone.id) is None  # the call ended with the parked caller
+    calls.stop()
 
 
 async def test_a_voicemail_fallback_takes_a_message_then_hangs_up(pbx: Pbx) -> None:
