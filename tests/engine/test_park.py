@@ -168,7 +168,10 @@ async def park_a_call(
             except (TimeoutError, asyncio.CancelledError):
                 call_log = "(the caller still runs)"
                 caller.cancel()
-            raise AssertionError(f"{log[-6000:]}\n-- caller --\n{call_log}") from None
+            rows = await parked(http, tenant)
+            raise AssertionError(
+                f"{log[-6000:]}\n-- caller --\n{call_log}\n-- parked --\n{rows}"
+            ) from None
     rows = [r for r in await parked(http, tenant) if r["slot"] == int(code[3:] or 1)]
     return caller, rows[0]
 

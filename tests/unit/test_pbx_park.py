@@ -17,8 +17,8 @@ from sqlmodel import select
 from orchestrator.core.call import Leg
 from orchestrator.core.fake import FakeEngine
 from orchestrator.core.prompts import Prompt
-from orchestrator.cti.registry import CallRegistry
 from orchestrator.core.targets import Extension, Routing, SipUser
+from orchestrator.cti.registry import CallRegistry
 from orchestrator.ivr import AppRegistry, AppSpec, IvrCall, IvrRunner, StaticDirectory
 from orchestrator.pbx.codes import CATALOGUE
 from orchestrator.pbx.dispatch import PBX_CODE_FLOW, FeatureHandlers, PhoneOwner, code_flow
