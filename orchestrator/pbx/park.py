@@ -70,6 +70,9 @@ __all__ = ["EVENTS", "MOH", "ParkService"]
 EVENTS = ("call_parked", "call_retrieved", "park_timed_out", "park_abandoned")
 # The music-on-hold class a parked caller hears (each engine's default class).
 MOH = "default"
+# The slot's announcement may not hold the parked call longer than this: a playback whose
+# end the engine never reports must not keep the park's timeout from starting.
+ANNOUNCE_MAX_S = 10.0
 SLOT = re.compile(r"[1-9][0-9]?")
 Publish = Callable[[str, int, dict[str, Any], dict[str, Any]], Any]
 Sessions = Callable[[], Any]
@@ -278,7 +281,11 @@ class ParkService:
         self._event("call_parked", row, timeout_at=row.timeout_at.isoformat())
         try:
             if announce is not None:
-                await announce.say_digits(str(row.slot))  # "parked at" <slot>
+                try:
+                    async with asyncio.timeout(ANNOUNCE_MAX_S * self.timescale):
+                        await announce.say_digits(str(row.slot))  # "parked at" <slot>
+                except TimeoutError:
+                    log.warning("park: the slot announcement to %s did not end", row.leg_id)
             if not entry.retrieved.is_set():  # (taken during the announcement)
                 await self.engine.hold(row.leg_id, MOH)
         except (CallEnded, LegGoneError):

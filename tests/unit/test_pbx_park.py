@@ -231,6 +231,18 @@ async def test_only_a_transferred_call_parks_and_a_transfer_runs_only_park(pbx: 
     assert pbx.rows() == []
 
 
+async def test_a_lost_announcement_end_does_not_stop_the_timeout(pbx: Pbx) -> None:
+    """The engine never reports the end of the slot's announcement: the caller is still
+    held and the park's timeout still rings the parker (no parked call left for good)."""
+    pbx.short_timeout()
+    pbx.engine.auto_finish_playback = False
+    caller = await pbx.parked_call()
+    await until(lambda: any(c[0] == "originate" for c in pbx.engine.commands), timeout=10)
+    rung = [c for c in pbx.engine.commands if c[0] == "originate"]
+    assert [c[1] for c in rung] == [SipUser(f"102@{pbx.tenant_id}")]
+    assert caller.alive
+
+
 async def test_timeout_rings_the_parker_back_then_the_fallback(pbx: Pbx) -> None:
     pbx.short_timeout()
     caller = await pbx.parked_call()
