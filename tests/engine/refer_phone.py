@@ -15,10 +15,38 @@ from orchestrator.testing import sipp
 
 __all__ = ["REFER_SCENARIO", "transferring_phone"]
 
+# The answer to the engine's re-INVITEs (a connected-line update, the hold after the REFER):
+# the same SDP, its version one up.
+_REINVITE_OK = """  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [pid][call_number] 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+"""
 # A phone that answers, then blind-transfers its caller to ``[refer_to]`` (REFER), takes
 # the 202 and whatever NOTIFYs follow (-aa answers them), and ends with the engine's BYE;
 # it answers the engine's re-INVITEs before and after the REFER.
-REFER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+REFER_SCENARIO = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answer then blind-transfer">
   <recv request="INVITE" crlf="true" rrs="true">
     <action>
@@ -59,32 +87,7 @@ REFER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <label id="talk"/>
   <recv request="INVITE" timeout="1500" ontimeout="refer" next="reinvite"/>
   <label id="reinvite"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- [pid][call_number] 2 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=sendrecv
-
-    ]]>
-  </send>
-  <recv request="ACK" next="talk"/>
+{_REINVITE_OK}  <recv request="ACK" next="talk"/>
   <label id="refer"/>
   <send retrans="500">
     <![CDATA[
@@ -109,32 +112,7 @@ REFER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="INVITE" optional="true" next="reinvite_after"/>
   <recv request="BYE" next="bye"/>
   <label id="reinvite_after"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- [pid][call_number] 2 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=sendrecv
-
-    ]]>
-  </send>
-  <recv request="ACK" next="transferred"/>
+{_REINVITE_OK}  <recv request="ACK" next="transferred"/>
   <label id="bye"/>
   <send>
     <![CDATA[
