@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import random
 import socket
 import tempfile
@@ -265,14 +266,21 @@ def _client(port: int, requests: list[bytes], ready: Barrier, out: Queue) -> Non
     out.put((started, time.perf_counter(), times))
 
 
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _tcp(
     serve: Callable[[socket.socket], None],
     requests: list[bytes],
     clients: int,
-) -> tuple[list[float], float]:
-    """The lookups' times and the wall clock of them all: the server in a process of
-    its own, the load from ``clients`` processes (no thread of the bench competing with
-    the server for the GIL; the machine's cores are shared all the same)."""
+) -> tuple[list[float], float, float]:
+    """The lookups' times, the wall clock of them all and the server's CPU seconds
+    over them: the server in a process of its own, the load from ``clients`` processes
+    (no thread of the bench competing with the server for the GIL; the machine's cores
+    are shared all the same)."""
     ctx = multiprocessing.get_context("fork")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -291,6 +299,7 @@ def _tcp(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        cpu = _cpu_s(server.pid)
         ready = ctx.Barrier(clients)
         out: Queue = ctx.Queue()  # type: ignore[type-arg]
         for i in range(clients):
@@ -298,13 +307,14 @@ def _tcp(
             worker.start()
             workers.append(worker)
         results = [out.get(timeout=300) for _ in workers]
+        cpu = _cpu_s(server.pid) - cpu
         for worker in workers:
             worker.join(10)
         failed = [r for r in results if isinstance(r, str)]
         if failed:
             raise AssertionError(f"a load process failed: {failed[0]}")
         wall = max(r[1] for r in results) - min(r[0] for r in results)
-        return sorted(t for r in results for t in r[2]), wall
+        return sorted(t for r in results for t in r[2]), wall, cpu
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -359,12 +369,14 @@ def _lookups(
         ("xml_curl_listener", partial(_serve_listener, prov)),
     ]
     for prefix, serve in servers:
-        tcp, wall = _tcp(serve, requests[: options.tcp_lookups], options.tcp_clients)
+        tcp, wall, cpu = _tcp(serve, requests[: options.tcp_lookups], options.tcp_clients)
         aimed = prefix == "xml_curl_default"
         rate = len(tcp) / wall if wall else 0.0
         report(f"{prefix}_lookups_per_s", rate, "lookups/s", f">= {AIM_LOOKUPS_PER_S}" * aimed)
         p99 = tcp[int(len(tcp) * 0.99) - 1] * 1e3
         report(f"{prefix}_p99_ms", p99, "ms", f"<= {AIM_P99_MS}" * aimed)
+        # The server's own cost, less bound than the rate by what else the cores run.
+        report(f"{prefix}_server_cpu_us", cpu / len(tcp) * 1e6, "us")
 
 
 if __name__ == "__main__":
