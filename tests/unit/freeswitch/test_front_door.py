@@ -19,12 +19,14 @@ import websockets.sync.client
 from fastapi import FastAPI, WebSocket
 
 from orchestrator.core import FakeEngine
+from orchestrator.engines.freeswitch.kit import build
 from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
 from orchestrator.engines.freeswitch.provisioning.xml_curl import PREFIX
 from orchestrator.engines.freeswitch.provisioning.xml_curl_listener import XmlCurlListener
+from orchestrator.engines.kit import KitDeps
 from orchestrator.front_door import server_config
 from orchestrator.runtime import build_app
-from orchestrator.settings import Settings
+from orchestrator.settings import FreeSwitchSettings, Settings
 from tests.unit.freeswitch.kit_fixtures import (
     SECRET,
     Store,
@@ -172,3 +174,16 @@ def test_the_freeswitch_service_answers_lookups_on_the_api_port(tmp_path: Path) 
         assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b'<user id="1000"' in data
         # The door's answer, not the route's: its response closes the connection.
         assert b"Connection: close\r\n" in data
+
+
+@pytest.mark.parametrize("own_port", [0, 18099])
+def test_the_kit_answers_on_the_api_port_and_on_its_own_only_if_asked(
+    tmp_path: Path, own_port: int
+) -> None:
+    group = FreeSwitchSettings(root=tmp_path, xml_curl_secret=SECRET, xml_curl_port=own_port)
+    settings = Settings(engine="freeswitch", freeswitch=group)
+    kit = build(KitDeps(settings, lambda tid: None, list, engine=FakeEngine()))
+    assert isinstance(kit.front_door, XmlCurlListener)
+    assert kit.front_door.prefix == f"POST {PREFIX}/".encode()
+    # The same lookups object on its own port when one is set, else no listener at all.
+    assert kit.servers == ([kit.front_door] if own_port else [])
