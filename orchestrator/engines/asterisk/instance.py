@@ -70,10 +70,9 @@ PRESETS: dict[str, Ports] = {
 # reload builds the new dialplan beside the old one in the arena of the thread that runs
 # it (an AMI session, a remote console): each arena that ever held a reload keeps about
 # two dialplans' worth of pages after the old one is freed. Measured at 100,000
-# extensions: 341 MB with one AMI session reloading, 679 MB with four taking turns,
-# growing with every other thread that reloads; with two arenas 371 MB, bounded
-# (docs/provisioning.md#engine-memory-across-reloads). Not a leak: the bytes in use
-# stay the same reload after reload. A value in the caller's environment wins.
+# extensions: 1,281 MB after 8 AMI sessions took turns reloading (+151 MB each), 371 MB
+# with two arenas (docs/provisioning.md#engine-memory-across-reloads). Not a leak: the
+# bytes in use stay the same reload after reload. A value in the caller's environment wins.
 ENGINE_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
