@@ -104,18 +104,9 @@ def main() -> int:
     group.add_argument("--extensions", type=int, default=defaults.extensions)
     group.add_argument("--changes", type=int, default=defaults.changes)
     group.add_argument("--latency-users", type=int, default=defaults.latency_users)
-    group.add_argument(
-        "--reloads",
-        type=int,
-        default=defaults.reloads,
-        help="reloads of the memory step (default: %(default)s)",
-    )
-    group.add_argument(
-        "--reload-sessions",
-        type=int,
-        default=defaults.reload_sessions,
-        help="AMI sessions that take turns reloading (default: %(default)s)",
-    )
+    # The memory step: this many reloads, taking turns among this many AMI sessions.
+    group.add_argument("--reloads", type=int, default=defaults.reloads)
+    group.add_argument("--reload-sessions", type=int, default=defaults.reload_sessions)
     group = parser.add_argument_group("ivr")
     group.add_argument(
         "--ivr-rates",
