@@ -27,18 +27,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any
 
 import jinja2
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.engines.freeswitch.provisioning.documents import (
+    Documents,
+    UserDocuments,
+    direct_values,
+)
 from orchestrator.provisioning.tenant import (
     DialPattern,
     DidRoute,
+    RingGroupRoute,
+    RoomRoute,
     SipTrunk,
     SipUser,
     TenantConfig,
@@ -83,12 +89,26 @@ def _check_user(u: SipUser, domain: str) -> tuple[str, str]:
     _check(_PASSWORD, u.password, "SIP password")
     if u.endpoint != f"{u.username}@{domain}":
         raise ValidationError(f"endpoint {u.endpoint!r} is not {u.username}@{domain}")
-    m = _CALLER_ID.fullmatch(u.caller_id)
-    if m is None or _NAME.fullmatch(m.group(1) or "") is None:
+    cid = caller_id_parts(u)
+    if _NAME.fullmatch(cid[0]) is None:
         raise ValidationError(f"invalid caller ID {u.caller_id!r}", field="caller_id")
     if u.redirect:
         _check(_NUMBER, u.redirect, "redirect")
+    return cid
+
+
+def caller_id_parts(u: SipUser) -> tuple[str, str]:
+    """The user's caller ID as (name, number), its directory document's two values."""
+    m = _CALLER_ID.fullmatch(u.caller_id)
+    if m is None:
+        raise ValidationError(f"invalid caller ID {u.caller_id!r}", field="caller_id")
     return m.group(1) or "", m.group(2)
+
+
+def _user_values(u: SipUser) -> dict[str, Any]:
+    """directory.xml.j2's values for one user."""
+    cid_name, cid_number = caller_id_parts(u)
+    return {"u": u, "cid_name": cid_name, "cid_number": cid_number}
 
 
 def _check_pattern(p: DialPattern) -> None:
@@ -135,80 +155,12 @@ def takes(p: DialPattern, number: str) -> bool:
     return number.startswith(p.prefix) and len(rest) == p.length and rest.isdigit()
 
 
-K = TypeVar("K", bound=Hashable)
-S = TypeVar("S")
+#: What a fixed dialplan answer is rendered from.
+Fixed = SipUser | RoomRoute | RingGroupRoute | DidRoute
 
 
-class Documents(Mapping[K, str], Generic[K, S]):
-    """Documents rendered at their first lookup, then kept.
-
-    ``sources`` maps each key to what its document is rendered from (values already
-    checked when the index was built); ``render`` turns one into the document. A
-    lookup of a key not there costs a dict miss, as before; the first lookup of one
-    that is there one render (a few microseconds), the next ones a dict hit.
-    """
-
-    __slots__ = ("_render", "_rendered", "_sources")
-
-    def __init__(self, render: Callable[[S], str], sources: dict[K, S]) -> None:
-        self._render = render
-        self._sources = sources
-        self._rendered: dict[K, str] = {}
-
-    def get(self, key: K, default: str | None = None) -> str | None:  # type: ignore[override]
-        document = self._rendered.get(key)
-        if document is None:
-            source = self._sources.get(key)
-            if source is None:
-                return default
-            # Lookups run on the event loop, one at a time; two threads rendering the
-            # same key would only store the same text twice.
-            document = self._rendered[key] = self._render(source)
-        return document
-
-    def __getitem__(self, key: K) -> str:
-        document = self.get(key)
-        if document is None:
-            raise KeyError(key)
-        return document
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._sources
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._sources)
-
-    def __len__(self) -> int:
-        return len(self._sources)
-
-    def sources(self) -> Mapping[K, S]:
-        """What each document is (or will be) rendered from."""
-        return self._sources
-
-
-class DirectoryEntry(NamedTuple):
-    """What one user's directory document is made of (besides the tenant's domain and id
-    and the renderer's settings): the user, and its caller ID split as checked. (Named
-    tuples: 100,000 of each are built per full apply, a frozen dataclass costs more.)"""
-
-    user: SipUser
-    cid_name: str
-    cid_number: str
-
-    def values(self) -> tuple[str, ...]:
-        """Every value of the user's that reaches its document (change detection)."""
-        u = self.user
-        return (u.username, u.password, u.endpoint, u.number, self.cid_name, self.cid_number)
-
-
-class DialplanEntry(NamedTuple):
-    """One fixed dialplan answer before rendering: its context, kind (a branch of
-    dialplan.xml.j2), the number it answers for (checked) and the template's values."""
-
-    context: str
-    kind: str
-    number: str
-    values: dict[str, Any]
+def _none(key: object, source: object) -> str:
+    raise KeyError(key)  # an empty index's: never called (it has no source)
 
 
 class Version:
@@ -234,11 +186,14 @@ class TenantIndex:
 
     config: TenantConfig
     digest: Version
-    #: username -> directory document
-    directory: Documents[str, DirectoryEntry] = field(default_factory=lambda: Documents(str, {}))
-    #: (context, number) -> dialplan document
-    dialplan: Documents[tuple[str, str], DialplanEntry] = field(
-        default_factory=lambda: Documents(str, {})
+    #: renders the users' directory documents, and tells what each is made of
+    user_documents: UserDocuments
+    #: username -> directory document (rendered from the user)
+    directory: Documents[str, SipUser] = field(default_factory=lambda: Documents(_none, {}))
+    #: (context, number) -> dialplan document (rendered from the user, room, ring group
+    #: or DID the number is)
+    dialplan: Documents[tuple[str, str], Fixed] = field(
+        default_factory=lambda: Documents(_none, {})
     )
     #: outbound patterns, longest literal prefix first
     patterns: tuple[DialPattern, ...] = ()
@@ -262,12 +217,13 @@ class TenantIndex:
         return self.digest.value()
 
     def directory_values(self) -> dict[str, tuple[object, ...]]:
-        """``user@domain`` -> every value its directory document is made of: two users
-        with equal values have equal documents (the same template and settings)."""
+        """``user@domain`` -> what its directory document is made of: equal values, equal
+        documents (the same template and settings); unequal values, unequal documents."""
         t = self.config
+        values = self.user_documents.values
         return {
-            f"{name}@{t.domain}": (t.id, t.domain, *entry.values())
-            for name, entry in self.directory.sources().items()
+            f"{name}@{t.domain}": (t.id, t.domain, *values(u))
+            for name, u in self.directory.sources().items()
         }
 
 
@@ -293,6 +249,7 @@ class Renderer:
         self.dialplan_template = self.env.get_template("dialplan.xml.j2")
         self.gateways_template = self.env.get_template("gateways.xml.j2")
         self.trunk_acl_template = self.env.get_template("trunk_acl.xml.j2")
+        self._printed = direct_values(self.env, "directory.xml.j2")
         self.ring_timeout = ring_timeout
         self.outbound_ring_timeout = outbound_ring_timeout
         self.cache_ms = cache_ms
@@ -327,17 +284,15 @@ class Renderer:
             **values,
         )
 
-    def directory_document(self, t: TenantConfig, entry: DirectoryEntry) -> str:
-        """One user's directory answer."""
-        return self.directory_template.render(
-            t=t,
-            u=entry.user,
-            context=tenant_context(t.id),
-            cid_name=entry.cid_name,
-            cid_number=entry.cid_number,
-            ring_timeout=self.ring_timeout,
-            cache_ms=self.cache_ms,
-        )
+    def user_documents(self, t: TenantConfig) -> UserDocuments:
+        """The renderer of tenant ``t``'s users' directory documents."""
+        context = {
+            "t": t,
+            "context": tenant_context(t.id),
+            "ring_timeout": self.ring_timeout,
+            "cache_ms": self.cache_ms,
+        }
+        return UserDocuments(self.directory_template, self._printed, context, _user_values)
 
     def render(self, t: TenantConfig) -> TenantIndex:
         """Tenant ``t``'s answers, every value checked now (ValidationError if any is
@@ -346,39 +301,30 @@ class Renderer:
         # The documents' renderers hold the snapshot and its digest, not the index: no
         # reference cycle keeps a replaced index alive until a full garbage collection.
         digest = Version(self, t)
-        index = TenantIndex(config=t, digest=digest)
+        index = TenantIndex(config=t, digest=digest, user_documents=self.user_documents(t))
         context = index.context
-        users: dict[str, DirectoryEntry] = {}
-        fixed: dict[tuple[str, str], DialplanEntry] = {}
+        fixed: dict[tuple[str, str], Fixed] = {}
         for d in t.dids:
             _check_did(d)
-            kind = f"did_{d.kind}" if t.enabled and d.routed else "refused"
-            fixed[(DIDS_CONTEXT, d.number)] = DialplanEntry(DIDS_CONTEXT, kind, d.number, {"d": d})
-        index.dialplan = Documents(partial(self._fixed_dialplan, t.id, digest), fixed)
+            fixed[(DIDS_CONTEXT, d.number)] = d
+        index.dialplan = Documents(partial(self._fixed_dialplan, t, digest), fixed)
         if not t.enabled:
             return index
+        users: dict[str, SipUser] = {}
         for u in t.users:
-            cid_name, cid_number = _check_user(u, t.domain)
-            users[u.username] = DirectoryEntry(u, cid_name, cid_number)
-            kind = "redirect" if u.redirect else "managed" if u.managed else "user"
-            fixed[(context, u.number)] = DialplanEntry(context, kind, u.number, {"u": u})
-        index.directory = Documents(partial(self.directory_document, t), users)
+            _check_user(u, t.domain)
+            users[u.username] = u
+            fixed[(context, u.number)] = u
+        index.directory = Documents(index.user_documents, users)
         for r in t.rooms:
             _check(_NUMBER, r.number, "room number")
             _check(_ROOM, r.name, "room name")
-            room = DialplanEntry(context, "room", r.number, {"r": r})
-            fixed.setdefault((context, r.number), room)
+            fixed.setdefault((context, r.number), r)
         for group in t.ring_groups:
             _check(_NUMBER, group.number, "ring group number")
-            fixed.setdefault(
-                (context, group.number),
-                DialplanEntry(context, "ring_group", group.number, {"g": group}),
-            )
+            fixed.setdefault((context, group.number), group)
         for d in t.routed_dids:
-            fixed.setdefault(
-                (context, d.number),
-                DialplanEntry(context, "own_did", d.number, {"number": d.number}),
-            )
+            fixed.setdefault((context, d.number), d)
         for p in t.dial_patterns:
             _check_pattern(p)
         index.patterns = tuple(sorted(t.dial_patterns, key=lambda p: -len(p.prefix)))
@@ -394,8 +340,23 @@ class Renderer:
                 index.trunk_acl = self.trunk_acl_template.render(addresses=addresses)
         return index
 
-    def _fixed_dialplan(self, tenant_id: int, digest: Version, entry: DialplanEntry) -> str:
-        expression = regex_literal(entry.number)  # checked already: it cannot fail here
-        return self._dialplan(
-            tenant_id, digest, entry.context, entry.kind, expression=expression, **entry.values
-        )
+    def _fixed_dialplan(
+        self, t: TenantConfig, digest: Version, key: tuple[str, str], source: Fixed
+    ) -> str:
+        """The answer for one of the tenant's own numbers (checked by :meth:`render`)."""
+        context, number = key
+        values: dict[str, Any]
+        if isinstance(source, SipUser):
+            kind = "redirect" if source.redirect else "managed" if source.managed else "user"
+            values = {"u": source}
+        elif isinstance(source, RoomRoute):
+            kind, values = "room", {"r": source}
+        elif isinstance(source, RingGroupRoute):
+            kind, values = "ring_group", {"g": source}
+        elif context == DIDS_CONTEXT:  # a DID as a trunk delivers it
+            kind = f"did_{source.kind}" if t.enabled and source.routed else "refused"
+            values = {"d": source}
+        else:  # the tenant's own DID, dialed by its phones
+            kind, values = "own_did", {"number": number}
+        expression = regex_literal(number)
+        return self._dialplan(t.id, digest, context, kind, expression=expression, **values)
