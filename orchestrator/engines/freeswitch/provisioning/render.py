@@ -12,7 +12,7 @@ tenant renders to an index of answers, not to files:
 
 A tenant's values are all checked when its index is built, so a tenant with one bad
 value fails its apply whole; each fixed document is then rendered at its first lookup
-from those checked values and kept (:class:`Documents`): rendering 100,000 users'
+from those checked values and kept (:mod:`.documents`): rendering 100,000 users'
 documents up front was most of a full apply's time, and most of them are never asked
 for before they change. Which users changed is decided on the values a user's document
 is made of (:meth:`TenantIndex.directory_values`), not on rendered text.
