@@ -66,5 +66,5 @@ def test_freeswitch_extensions_ring_for_the_setting(tmp_path: Path) -> None:
     renderer = kit.provisioner.renderer
     assert renderer.ring_timeout == 12
     index = renderer.render(config([trunk()], [route(prefix="9")]))
-    text = repr(index)
+    text = index.dialplan[("t1", "101")]  # rendered when first looked up
     assert "leg_timeout=12]user/101@a.example" in text, text
