@@ -108,15 +108,17 @@ def routes(
     if not t.enabled:
         return TenantRoutes(t.id, False, dids=dids)
     # The first of a number keeps it, in the order the file-based dialplan had them.
+    number_ok, endpoint_ok, ring = _NUMBER.fullmatch, _ENDPOINT.fullmatch, int(ring_timeout)
     for u in t.users:
-        _check(_NUMBER, u.number, "extension")
+        # Inlined checks: this loop runs 100,000 times in a full apply.
+        if not (number_ok(u.number) and endpoint_ok(u.endpoint)):
+            raise ValidationError(f"invalid extension {u.number!r} / endpoint {u.endpoint!r}")
         if u.redirect:
             fixed.setdefault(u.number, "=" + _check(_NUMBER, u.redirect, "redirect"))
         elif u.managed:
             fixed.setdefault(u.number, f"ext/{tid}/{u.number}")
         else:
-            endpoint = _check(_ENDPOINT, u.endpoint, "endpoint")
-            fixed.setdefault(u.number, f"ring/{endpoint}/{int(ring_timeout)}")
+            fixed.setdefault(u.number, f"ring/{u.endpoint}/{ring}")
     for r in t.rooms:
         name = _check(_NAME, r.name, "room name")
         fixed.setdefault(_check(_NUMBER, r.number, "room"), f"room/{tid}/{name}")
