@@ -98,16 +98,16 @@ def test_set_show_and_clear_a_redirect(
     assert listed == {"101": "extension:102", "102": None, "103": None, "104": None}
     assert provisioner.changed == [tenant_a["id"]]  # applied to the engine
     got = answers(db_sessions, tenant_a["id"])
-    assert got["101"] == got["102"] == "ring/102@a.example/30"
+    assert got["101"] == got["102"] == "ring/102/102@a.example/30"
     assert fixed(db_sessions, tenant_a["id"])["101"] == "=102"
 
     # Another target replaces it; DELETE removes it.
     assert put(client, tenant_a, exts["101"], to="extension:103").status_code == 200
-    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/103@a.example/30"
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/103/103@a.example/30"
     resp = client.delete(url(tenant_a, f"/{exts['101']}/redirect"))
     assert resp.status_code == 200, resp.text
     assert (resp.json()["redirect_to"], resp.json()["redirect_reason"]) == (None, "")
-    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101@a.example/30"
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101/101@a.example/30"
     assert provisioner.changed == [tenant_a["id"]] * 3
 
 
@@ -122,7 +122,9 @@ def test_redirect_to_an_external_number_needs_a_route(
     assert resp.json()["redirect_to"] == "number:00442079460000"
     assert fixed(db_sessions, tenant_a["id"])["101"] == "=00442079460000"
     got = answers(db_sessions, tenant_a["id"])
-    assert got["101"] == got["00442079460000"] and got["101"].startswith("out/trunk-")
+    assert got["101"] == got["00442079460000"] and got["101"].startswith(
+        "out/00442079460000/trunk-"
+    )
     assert put(client, tenant_a, exts["102"], to="number:00442079460").status_code == 200
 
 
@@ -172,7 +174,7 @@ def test_loops_are_refused_and_chains_allowed(
         "101": "=102", "102": "=103", "103": "=104", "104": "",
     }  # fmt: skip
     got = answers(db_sessions, tenant_a["id"])
-    assert got["101"] == got["102"] == got["103"] == "ring/104@a.example/30"
+    assert got["101"] == got["102"] == got["103"] == "ring/104/104@a.example/30"
 
 
 def test_a_loop_written_behind_the_apis_back_is_not_rendered(
@@ -190,8 +192,8 @@ def test_a_loop_written_behind_the_apis_back_is_not_rendered(
         session.commit()
     got = answers(db_sessions, tenant_a["id"])
     # 101 and 102 ring their phones; 103 still goes to 101.
-    assert got["101"] == "ring/101@a.example/30" and got["102"] == "ring/102@a.example/30"
-    assert got["103"] == "ring/101@a.example/30"
+    assert got["101"] == "ring/101/101@a.example/30" and got["102"] == "ring/102/102@a.example/30"
+    assert got["103"] == "ring/101/101@a.example/30"
     assert fixed(db_sessions, tenant_a["id"])["103"] == "=101"
 
 
@@ -205,7 +207,7 @@ def test_the_target_cannot_be_deleted_or_renumbered_and_disabling_it_drops_the_r
     assert resp.status_code == 409, resp.text
     resp = client.patch(url(tenant_a, f"/{exts['102']}"), json={"enabled": False})
     assert resp.status_code == 200, resp.text
-    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101@a.example/30"
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101/101@a.example/30"
     # The redirected extension itself may go.
     assert client.delete(url(tenant_a, f"/{exts['101']}")).status_code == 204
 

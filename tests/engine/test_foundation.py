@@ -179,4 +179,4 @@ async def test_change_to_one_tenant_keeps_calls_and_other_tenants(
     assert other.read_text() == before
     # 103 is the tenant's now: the engine's lookup answers it (no reload needed).
     asked = ask_lookup(service, f"dial/{tid}/103")
-    assert asked == "ring/103@a.example/10", asked
+    assert asked == "ring/103/103@a.example/10", asked

@@ -44,7 +44,7 @@ async def get(routes: RouteIndex | None, path: str, **params: str) -> httpx.Resp
 
 async def test_answers_only_with_the_secret() -> None:
     ok = await get(index(), f"{SECRET}/dial/1/101")
-    assert (ok.status_code, ok.text) == (200, "ring/101@a.example/30")
+    assert (ok.status_code, ok.text) == (200, "ring/101/101@a.example/30")
     for wrong in ("guess", SECRET + "x", ""):
         r = await get(index(), f"{wrong}/dial/1/101")
         assert r.status_code == 404 and "101@a.example" not in r.text, wrong
@@ -59,13 +59,15 @@ async def test_answers_only_with_the_secret() -> None:
 
 
 async def test_each_tenant_answers_only_for_its_own_numbers() -> None:
-    assert (await get(index(), f"{SECRET}/dial/2/101")).text == "ring/101@b.example/30"
+    assert (await get(index(), f"{SECRET}/dial/2/101")).text == "ring/101/101@b.example/30"
     assert (await get(index(), f"{SECRET}/dial/2/102")).text == "unknown"  # tenant 1's
     assert (await get(index(), f"{SECRET}/dial/3/101")).text == "unknown"  # no tenant 3
     # The DID is tenant 1's: its own phones reach it, tenant 2's do not.
-    assert (await get(index(), f"{SECRET}/dial/1/%2B12065550100")).text == ("ring/101@a.example/30")
+    assert (await get(index(), f"{SECRET}/dial/1/%2B12065550100")).text == (
+        "ring/101/101@a.example/30"
+    )
     assert (await get(index(), f"{SECRET}/dial/2/%2B12065550100")).text == "unknown"
-    assert (await get(index(), f"{SECRET}/did/%2B12065550100")).text == "ring/101@a.example/30"
+    assert (await get(index(), f"{SECRET}/did/%2B12065550100")).text == "ring/101/101@a.example/30"
     assert (await get(index(), f"{SECRET}/did/%2B12065550199")).text == "unknown"
     # Not applied yet (the provisioner is not built): an empty answer, the engine's 41.
     assert (await get(None, f"{SECRET}/dial/1/101")).text == ""
@@ -111,13 +113,13 @@ async def test_outbound_routes_and_billing_ride_on_the_lookup() -> None:
     caller = Caller("101@a.example", "1732451234.17")
     # No billing: no question.
     assert await routes.dial("1", "91234", caller) == (
-        "out/trunk-t1-carrier/1234/60/0/+12065552453"
+        "out/91234/trunk-t1-carrier/1234/60/0/+12065552453"
     )
     assert asked == []
     for billing, expected in [
-        ("prepaid", "out/trunk-t1-carrier/1234/60/90000/+12065552453"),
+        ("prepaid", "out/91234/trunk-t1-carrier/1234/60/90000/+12065552453"),
         ("prepaid", "refuse/34"),
-        ("prepaid", "out/trunk-t1-carrier/1234/60/0/+12065552453"),
+        ("prepaid", "out/91234/trunk-t1-carrier/1234/60/0/+12065552453"),
         ("prepaid", "refuse/41"),  # no usable answer: a prepaid tenant refuses
     ]:
         routes.tenants[1] = replace(routes.tenants[1], billing=billing)
@@ -132,7 +134,7 @@ async def test_outbound_routes_and_billing_ride_on_the_lookup() -> None:
     routes = index(authorizer=lambda: None)
     routes.tenants[1] = replace(routes.tenants[1], billing="postpaid")
     assert await routes.dial("1", "91234", caller) == (
-        "out/trunk-t1-carrier/1234/60/0/+12065552453"
+        "out/91234/trunk-t1-carrier/1234/60/0/+12065552453"
     )
 
 
@@ -144,7 +146,7 @@ async def test_a_did_of_a_disabled_tenant_or_to_nothing_is_refused() -> None:
     routes = RouteIndex()
     routes.swap(1, Renderer(TEMPLATES).render(config).routes)
     assert await routes.did("+12065550100", Caller()) == "refuse/21"
-    assert await routes.did("+12065550101", Caller()) == "app/1/visa"
+    assert await routes.did("+12065550101", Caller()) == "app/+12065550101/1/visa"
     routes.swap(1, Renderer(TEMPLATES).render(replace(config, enabled=False)).routes)
     assert await routes.did("+12065550101", Caller()) == "refuse/21"
     routes.swap(1, None)

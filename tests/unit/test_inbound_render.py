@@ -24,8 +24,8 @@ def with_inbound(enabled: bool = True) -> TenantConfig:
 
 def test_asterisk_hands_the_did_to_pbx_in() -> None:
     # [orchestrator-route]'s inbound: Stasis(orchestrator,ivr,pbx.in,1,<endpoint>,<DID>)
-    assert answer(with_inbound(), DID, did=True) == f"inbound/1/{DID}"
-    assert answer(with_inbound(), DID) == f"inbound/1/{DID}"  # from its phones
+    assert answer(with_inbound(), DID, did=True) == f"inbound/{DID}/1"
+    assert answer(with_inbound(), DID) == f"inbound/{DID}/1"  # from its phones
     assert answer(with_inbound(enabled=False), DID, did=True) == "refuse/21"
 
 

@@ -173,7 +173,14 @@ def test_the_lookups_answer_is_filtered_and_checked_whole() -> None:
         for line in lines:
             if name not in ("dial", "did", "answer"):
                 assert "ORCH_ANSWER" not in line, line
-    # Every block that dials or enters Stasis checks its parts first.
-    for name in ("ring", "flow", "named", "out", "refuse", "code"):
-        assert "?failed,1)" in blocks[name][0] and "${FILTER(" in blocks[name][0], name
     assert blocks["failed"] == ["exten => failed,1,Hangup(41)"]
+    # The number the call goes on at, and a flow's tenant, are checked before the Goto.
+    assert any("${FILTER(0-9*#+,${ORCH_AT})}" in line for line in answer)
+    assert any("${FILTER(0-9,${ORCH_A})}" in line for line in answer)
+    for name in ("refuse", "code"):
+        assert "?failed,1)" in blocks[name][0] and "${FILTER(" in blocks[name][0], name
+    # Every context that dials checks its parts first.
+    for context in ("orchestrator-ring", "orchestrator-named", "orchestrator-out"):
+        body = base.split(f"[{context}]\n", 1)[1].split("\n[", 1)[0]
+        first = body.splitlines()[0]
+        assert "?orchestrator-route,failed,1)" in first and "${FILTER(" in first, context

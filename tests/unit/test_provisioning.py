@@ -81,10 +81,10 @@ def test_render_dialplan_and_sip_rows() -> None:
     assert "[t1]" in r.dialplan
     # The file holds no user: each number is looked up per call.
     assert "101" not in r.dialplan and "Dial(" not in r.dialplan
-    assert answer(tenant(), "101") == "ring/101@a.example/30"
-    assert answer(tenant(), "+12065550100", did=True) == "ring/101@a.example/30"
+    assert answer(tenant(), "101") == "ring/101/101@a.example/30"
+    assert answer(tenant(), "+12065550100", did=True) == "ring/101/101@a.example/30"
     # The tenant's phones reach its own DIDs (and IVR access numbers) by dialing them.
-    assert answer(tenant(), "+12065550100") == "ring/101@a.example/30"
+    assert answer(tenant(), "+12065550100") == "ring/101/101@a.example/30"
     assert answer(tenant(), "103") == "unknown"
     assert f"version-{r.file_version}" in r.dialplan
     # A user's change changes the answers, not the file.
@@ -158,7 +158,7 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
         tmp_path / "tenants" / "t2.conf"
     ).exists()
     assert p.lookup("ps_endpoints", {"id": "101@b.example"}, multi=False)[0]["context"] == "t2"
-    assert await p.routes.dial("2", "101", Caller()) == "ring/101@b.example/30"
+    assert await p.routes.dial("2", "101", Caller()) == "ring/101/101@b.example/30"
 
     # A user added and one removed: the answers and the SIP index change, the file does
     # not, and nothing is reloaded.
@@ -170,7 +170,7 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
     assert result.ok, result.error
     assert result.changed == ["dialplan", "sip"]
     assert not [c for c in engine.commands if c[0] == "reload"]
-    assert await p.routes.dial("1", "103", Caller()) == "ring/103@a.example/30"
+    assert await p.routes.dial("1", "103", Caller()) == "ring/103/103@a.example/30"
     assert await p.routes.dial("1", "102", Caller()) == "unknown"
     # Only the objects that changed are expired; the files are untouched.
     expired = {c[1]: set(c[2]) for c in engine.commands if c[0] == "invalidate"}
@@ -209,7 +209,7 @@ async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
     assert p.lookup("ps_endpoints", {"id": "104@c.example"}, multi=False) == []
     # The answers are the ones the engine's file goes with.
     assert await p.routes.dial("1", "104", Caller()) == "unknown"
-    assert await p.routes.dial("1", "101", Caller()) == "ring/101@a.example/30"
+    assert await p.routes.dial("1", "101", Caller()) == "ring/101/101@a.example/30"
     assert [c for c in engine.commands if c[0] == "reload"][-1] == ("reload", "dialplan")
 
 

@@ -348,9 +348,9 @@ def test_asterisk_sends_the_group_number_to_the_flow() -> None:
     from tests.unit.test_provisioning import answer
 
     # [orchestrator-route]'s group: Stasis(orchestrator,ivr,pbx.rg,1,<endpoint>,600)
-    assert answer(_config(), "600") == "group/1/600"
-    assert answer(_config(), "+12065550100", did=True) == "group/1/600"
-    assert answer(_config(), "101") == "ring/101@a.example/30"  # the extension won
+    assert answer(_config(), "600") == "group/600/1"
+    assert answer(_config(), "+12065550100", did=True) == "group/600/1"
+    assert answer(_config(), "101") == "ring/101/101@a.example/30"  # the extension won
     plan = AsteriskRenderer(REPO / "dialplan_templates" / "asterisk").render(_config()).dialplan
     assert "600" not in plan  # looked up per call: no reload for a group
 

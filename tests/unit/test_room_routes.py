@@ -27,7 +27,7 @@ FS_TEMPLATES = Path(__file__).resolve().parents[2] / "freeswitch_conf"
 def test_asterisk_dialplan_routes_the_room_number() -> None:
     config = replace(tenant(), rooms=(RoomRoute("800", "board"),))
     # [orchestrator-route]'s room: Stasis(orchestrator,ivr,room.board,1)
-    assert answer(config, "800") == "room/1/board"
+    assert answer(config, "800") == "room/800/1/board"
     assert (
         Renderer(TEMPLATES).render(tenant()).version != Renderer(TEMPLATES).render(config).version
     )

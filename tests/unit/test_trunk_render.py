@@ -103,29 +103,35 @@ def test_routes_in_the_dialplan() -> None:
     t = config([carrier, cheap], routes)
     # One pattern per length; a shared pattern goes to the lowest priority. The answer:
     # out/<trunk>/<number>/<ring s>/<limit ms>/<caller ID number>.
-    assert answer(t, "9" + "1" * 12) == "out/trunk-t1-carrier/" + "1" * 12 + "/60/0/+442079460000"
-    assert answer(t, "9" + "1" * 13) == "out/trunk-t1-carrier/" + "1" * 13 + "/60/0/+442079460000"
-    assert answer(t, "9" + "1" * 14) == "out/trunk-t1-cheap/" + "1" * 14 + "/60/0/"
+    assert (
+        answer(t, "9" + "1" * 12)
+        == f"out/9{'1' * 12}/trunk-t1-carrier/{'1' * 12}/60/0/+442079460000"
+    )
+    assert (
+        answer(t, "9" + "1" * 13)
+        == f"out/9{'1' * 13}/trunk-t1-carrier/{'1' * 13}/60/0/+442079460000"
+    )
+    assert answer(t, "9" + "1" * 14) == f"out/9{'1' * 14}/trunk-t1-cheap/{'1' * 14}/60/0/"
     assert answer(t, "9" + "1" * 11) == "unknown"
     assert answer(t, "9" + "1" * 15) == "unknown"
     # The routes are not in the file: a route's change needs no reload.
     assert "trunk-" not in Renderer(TEMPLATES).render(t).dialplan
     assert len(t.dial_patterns) == 3
     prepended = config([carrier], [route(prefix="00", strip=2, prepend="+", max_length=3)])
-    assert answer(prepended, "00123") == "out/trunk-t1-carrier/+123/60/0/+442079460000"
+    assert answer(prepended, "00123") == "out/00123/trunk-t1-carrier/+123/60/0/+442079460000"
     # An extension's own number wins over a route's prefix, a longer prefix over a shorter.
     own = config([carrier], [route(prefix="1", strip=0, min_length=2, max_length=2)])
-    assert answer(own, "101") == "ring/101@a.example/30"
-    assert answer(own, "102") == "out/trunk-t1-carrier/102/60/0/+442079460000"
+    assert answer(own, "101") == "ring/101/101@a.example/30"
+    assert answer(own, "102") == "out/102/trunk-t1-carrier/102/60/0/+442079460000"
     longer = config(
         [carrier, cheap],
         [route(prefix="9", strip=1, min_length=3, max_length=3),
          route("x", trunk_id=8, route_id=2, prefix="91", strip=2, min_length=2, max_length=2)],
     )  # fmt: skip
-    assert answer(longer, "9123") == "out/trunk-t1-cheap/23/60/0/"
+    assert answer(longer, "9123") == "out/9123/trunk-t1-cheap/23/60/0/"
     # A route with a literal * prefix wins over the feature codes.
     star = config([cheap], [route("s", trunk_id=8, prefix="*7", strip=2, max_length=4)])
-    assert answer(star, "*71234") == "out/trunk-t1-cheap/1234/60/0/"
+    assert answer(star, "*71234") == "out/*71234/trunk-t1-cheap/1234/60/0/"
     assert answer(star, "*72") == "code"
 
 
@@ -180,7 +186,7 @@ def test_ivr_dids_need_an_enabled_app() -> None:
         DidRoute("+12065550101", "hangup", ""),
         DidRoute("+12065550102", "hangup", ""),
     )
-    assert answer(t, "+12065550100", did=True) == "app/1/visa"
+    assert answer(t, "+12065550100", did=True) == "app/+12065550100/1/visa"
     assert answer(t, "+12065550101", did=True) == "refuse/21"
     assert answer(t, "+12065550199", did=True) == "unknown"
 
@@ -224,5 +230,5 @@ async def test_a_route_change_needs_no_reload_and_expires_changed_trunks(
     configs[1] = config([trunk()], [route(prefix="9", strip=1, min_length=3, max_length=5)])
     result = await p.tenant_changed(1)
     assert result.ok and "dialplan" in result.changed, result
-    assert await p.routes.dial("1", "912345", Caller()) == "out/trunk-t1-carrier/12345/60/0/"
+    assert await p.routes.dial("1", "912345", Caller()) == "out/912345/trunk-t1-carrier/12345/60/0/"
     assert not [c for c in engine.commands if c[0] == "reload"]

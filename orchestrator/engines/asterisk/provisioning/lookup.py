@@ -7,15 +7,18 @@ catch-all asks, with res_curl's ``CURL()`` under the realtime driver's secret pa
     GET /engine/asterisk/realtime/<secret>/did/<number>?endpoint=...&call=...
 
 and gets one short token back, which the shared context ``[orchestrator-route]``
-(base/extensions.conf.j2) filters, checks part by part and acts on:
+(base/extensions.conf.j2) filters, checks part by part and acts on. Its second part is
+the number that decided (a redirect's or a DID's target, else what was dialed): the
+call goes on at that extension, so the channel's ``${EXTEN}`` (the called number the
+adapter reads) is what it was when each number had a line of its own:
 
-* ``ring/<endpoint>/<s>``: ``Dial(PJSIP/<endpoint>,<s>)``, a phone;
-* ``ext/<tenant>/<number>``: the ``pbx_extension`` flow (a managed user);
-* ``room/<tenant>/<name>``: the ``conference_room`` flow;
-* ``group/<tenant>/<number>``: the ``pbx_ring_group`` flow;
-* ``app/<tenant>/<app>``: an IVR app (a DID's);
-* ``inbound/<tenant>/<did>``: the ``pbx_inbound`` flow (schedule, blacklist);
-* ``out/<trunk>/<number>/<s>/<ms>/<cid>``: an outbound route,
+* ``ring/<n>/<endpoint>/<s>``: ``Dial(PJSIP/<endpoint>,<s>)``, a phone;
+* ``ext/<n>/<tenant>``: the ``pbx_extension`` flow (a managed user);
+* ``room/<n>/<tenant>/<name>``: the ``conference_room`` flow;
+* ``group/<n>/<tenant>``: the ``pbx_ring_group`` flow;
+* ``app/<did>/<tenant>/<app>``: an IVR app (a DID's);
+* ``inbound/<did>/<tenant>``: the ``pbx_inbound`` flow (schedule, blacklist);
+* ``out/<n>/<trunk>/<number>/<s>/<ms>/<cid>``: an outbound route,
   ``Dial(PJSIP/<number>@<trunk>,<s>)``, cut off after ``<ms>`` unless 0 (prepaid),
   with the caller ID number ``<cid>`` unless empty; billing was asked in-process;
 * ``refuse/<cause>``: ``Hangup(<cause>)`` (a DID that reaches nothing: 21; a call
@@ -116,14 +119,14 @@ def routes(
         if u.redirect:
             fixed.setdefault(u.number, "=" + _check(_NUMBER, u.redirect, "redirect"))
         elif u.managed:
-            fixed.setdefault(u.number, f"ext/{tid}/{u.number}")
+            fixed.setdefault(u.number, f"ext/{u.number}/{tid}")
         else:
-            fixed.setdefault(u.number, f"ring/{u.endpoint}/{ring}")
+            fixed.setdefault(u.number, f"ring/{u.number}/{u.endpoint}/{ring}")
     for r in t.rooms:
         name = _check(_NAME, r.name, "room name")
-        fixed.setdefault(_check(_NUMBER, r.number, "room"), f"room/{tid}/{name}")
+        fixed.setdefault(_check(_NUMBER, r.number, "room"), f"room/{r.number}/{tid}/{name}")
     for g in t.ring_groups:
-        fixed.setdefault(_check(_NUMBER, g.number, "ring group"), f"group/{tid}/{g.number}")
+        fixed.setdefault(_check(_NUMBER, g.number, "ring group"), f"group/{g.number}/{tid}")
     for d in t.routed_dids:
         fixed.setdefault(d.number, "did:" + d.number)
     for p in t.dial_patterns:
@@ -203,9 +206,9 @@ class RouteIndex:
         if not t.enabled or not d.routed:
             return REJECTED
         if d.kind == "ivr":
-            return f"app/{t.tenant_id}/{d.target}"
+            return f"app/{d.number}/{t.tenant_id}/{d.target}"
         if d.kind == "inbound":
-            return f"inbound/{t.tenant_id}/{d.number}"
+            return f"inbound/{d.number}/{t.tenant_id}"
         answer = await self._resolve(t, d.target, caller, hops)
         return REJECTED if answer in (UNKNOWN, CODE) else answer
 
@@ -230,7 +233,7 @@ class RouteIndex:
         dial = p.prepend + number[p.strip :]
         if not _DIAL.fullmatch(dial):
             return UNKNOWN
-        head = f"out/{p.endpoint}/{dial}/{t.outbound_ring_timeout}"
+        head = f"out/{number}/{p.endpoint}/{dial}/{t.outbound_ring_timeout}"
         cid = p.caller_id_number
         if not t.billing:
             return f"{head}/0/{cid}"
