@@ -46,6 +46,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.targets import SIP_ENDPOINT as _ENDPOINT
+from orchestrator.core.targets import check as _check
 from orchestrator.provisioning.base import DialplanAuthorizer
 from orchestrator.provisioning.tenant import DialPattern, DidRoute, TenantConfig
 
@@ -60,19 +62,12 @@ TEMPORARY_FAILURE = "refuse/41"
 
 _NUMBER = re.compile(r"[0-9*#+]{1,40}")
 _CODE = re.compile(r"[*#][0-9*#]{0,39}")
-_ENDPOINT = re.compile(r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,253}")
 _TRUNK = re.compile(r"trunk-t[0-9]{1,18}-[a-z0-9-]{1,40}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _CALLER_NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _CALL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _DIAL = re.compile(r"[0-9*#+]{1,64}")
 _AUTHORIZED = re.compile(r"(limit|refuse)_([0-9]{1,12})|unlimited")
-
-
-def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise ValidationError(f"invalid {what} {value!r} for the dial lookup", field=what)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
