@@ -104,6 +104,9 @@ def main() -> int:
     group.add_argument("--extensions", type=int, default=defaults.extensions)
     group.add_argument("--changes", type=int, default=defaults.changes)
     group.add_argument("--latency-users", type=int, default=defaults.latency_users)
+    # The memory step: this many reloads, taking turns among this many AMI sessions.
+    group.add_argument("--reloads", type=int, default=defaults.reloads)
+    group.add_argument("--reload-sessions", type=int, default=defaults.reload_sessions)
     group = parser.add_argument_group("ivr")
     group.add_argument(
         "--ivr-rates",
@@ -255,6 +258,8 @@ def main() -> int:
         parser.error("need at least 2 authorize prefixes and 1 request")
     if args.authorize_concurrency < 1 or args.authorize_contention < 2:
         parser.error("need an authorize concurrency of 1 or more and a contention of 2 or more")
+    if args.reloads < 1 or args.reload_sessions < 1:
+        parser.error("--reloads and --reload-sessions must be 1 or more")
     if args.ivr_step_seconds <= 0:
         parser.error("--ivr-step-seconds must be positive")
     if args.queues_engine_step_seconds <= 0 or args.queues_engine_hold_ms < 1:
@@ -264,6 +269,8 @@ def main() -> int:
         extensions=args.extensions,
         changes=args.changes,
         latency_users=args.latency_users,
+        reloads=args.reloads,
+        reload_sessions=args.reload_sessions,
     )
     ivr_options = ivr.IvrOptions(
         rates=args.ivr_rates,

@@ -29,6 +29,7 @@ from orchestrator.engines.asterisk.instance import PRESETS, AsteriskInstance, Po
 from orchestrator.engines.asterisk.kit import templates_dir
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
 from orchestrator.engines.asterisk.provisioning.realtime import PREFIX
+from orchestrator.front_door import server_config
 from orchestrator.runtime import build_app
 from orchestrator.settings import Settings
 from orchestrator.testing.sipp_live import SIPP_PHONE_SETTINGS
@@ -128,7 +129,8 @@ class Service:
         self.app = build_app(settings)
         self.url = f"http://127.0.0.1:{settings.api_port}"
         self.headers = {"Authorization": f"Bearer {settings.admin_token}"}
-        config = uvicorn.Config(
+        # As `make run` serves it (an engine kit's front door answering on the port).
+        config = server_config(
             self.app, host="127.0.0.1", port=settings.api_port, log_level="warning"
         )
         self.server = uvicorn.Server(config)

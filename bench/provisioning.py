@@ -9,7 +9,9 @@ The run (see bench/README.md for what each number means):
 4. ``apply_all()`` on the service's event loop: the full apply from scratch;
 5. ``changes`` times, an extension added to one tenant through the API;
 6. REGISTER times of users the engine has not cached, then of the same users again;
-7. one more ``dialplan reload`` through the CLI: what the engine alone spends on it.
+7. one more ``dialplan reload`` through the CLI: what the engine alone spends on it;
+8. 20 more reloads taking turns among 4 AMI sessions: the engine's memory stays
+   bounded (docs/provisioning.md#engine-memory-across-reloads).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlmodel import SQLModel
 
 from bench.harness import Service, bench_settings, engine_instance, progress, rss_mb, sipp_port
 from bench.traffic import Phone, Traffic, register_times
+from orchestrator.engines.asterisk.ami import AmiClient
 from orchestrator.engines.asterisk.instance import AsteriskInstance
 from orchestrator.store import db
 from orchestrator.store.models import utcnow
@@ -39,6 +42,11 @@ from orchestrator.store.models import utcnow
 LATENCY_PORT = sipp_port(27401)
 FIRST_NUMBER = 100
 LIVE_DOMAINS = ("live-a.bench.example", "live-b.bench.example")
+# Issue 16's aims.
+AIM_FULL_APPLY_S = 2.0
+AIM_ONE_TENANT_S = 0.2
+# Dialplans the engine may hold after the reload step: two arenas, each the old and the new.
+AIM_RSS_DIALPLANS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +57,21 @@ class Options:
     latency_users: int = 100
     # Seconds of background traffic before the full apply and after it.
     settle: float = 3.0
+    # The reload step: this many reloads, taking turns among this many AMI sessions.
+    reloads: int = 20
+    reload_sessions: int = 4
 
 
-# `python -m bench --smoke`: a few tenants, every step once.
+# `python -m bench --smoke`: a few tenants, every step once (20 reloads of a tiny
+# dialplan take about a second).
 SMOKE = Options(tenants=3, extensions=3, changes=1, latency_users=2, settle=0.5)
 
 
-def report(name: str, value: float, unit: str) -> None:
-    """One result line on stdout: ``name: value unit``."""
+def report(name: str, value: float, unit: str, aim: str = "") -> None:
+    """One result line on stdout, ``name: value unit``, and the aim after ``#``."""
     digits = {"s": 3, "ms": 1, "MB": 0, "count": 0}[unit]
     text = f"{value:.{digits}f}" if digits else str(round(value))
-    print(f"{name}: {text} {unit}", flush=True)
+    print(f"{name}: {text} {unit}" + (f"  # aim {aim}" if aim else ""), flush=True)
 
 
 # -- the store -------------------------------------------------------------------
@@ -205,6 +217,39 @@ async def one_tenant_changes(
     return applies, requests, failed
 
 
+async def reload_memory(instance: AsteriskInstance, reloads: int, sessions: int) -> list[float]:
+    """``dialplan reload`` ``reloads`` times, taking turns among ``sessions`` AMI logins;
+    the engine's VmRSS (MB) after each.
+
+    Each AMI login is a thread of the engine, as each node of a service, each remote
+    console and each operator's manager session is: the pattern under which the
+    allocator kept a dialplan's worth of memory per thread.
+    """
+    creds = instance.credentials()
+    clients = [
+        AmiClient(
+            "127.0.0.1",
+            instance.ports.ami,
+            str(creds["ami_user"]),
+            str(creds["ami_password"]),
+            events="off",
+        )
+        for _ in range(sessions)
+    ]
+    try:
+        for client in clients:
+            await client.start()
+            await client.wait_connected()
+        series = []
+        for i in range(reloads):
+            await clients[i % sessions].command("dialplan reload", timeout=120)
+            series.append(rss_mb(instance))
+        return series
+    finally:
+        for client in clients:
+            await client.stop()
+
+
 async def benchmark(service: Service, instance: AsteriskInstance, options: Options) -> int:
     """Run the steps on a started service; return the number of failures (0: all went well)."""
     seed = secrets.token_hex(8)
@@ -228,14 +273,19 @@ async def benchmark(service: Service, instance: AsteriskInstance, options: Optio
         await traffic.start()
         try:
             await asyncio.sleep(options.settle)
-            report("engine_rss_before_apply", rss_mb(instance), "MB")
+            rss_before = rss_mb(instance)
+            report("engine_rss_before_apply", rss_before, "MB")
             progress("apply: every tenant, from scratch")
             started = time.perf_counter()
             seconds = await service.run(service.provisioner.apply_all())
             wall = time.perf_counter() - started
             progress(f"apply: done in {seconds:.2f} s ({wall:.2f} s seen from the benchmark)")
-            report(f"provision_full_apply_{_label(users)}", seconds, "s")
-            report("engine_rss_after_apply", rss_mb(instance), "MB")
+            report(
+                f"provision_full_apply_{_label(users)}", seconds, "s", f"<= {AIM_FULL_APPLY_S} s"
+            )
+            # The full apply is the engine's first reload of the whole dialplan.
+            rss_first = rss_mb(instance)
+            report("engine_rss_after_1_reload", rss_first, "MB")
             sample = sorted(random.sample(range(1, options.tenants + 1), min(5, options.tenants)))
             await check_dialplan(instance, sample)
 
@@ -249,17 +299,22 @@ async def benchmark(service: Service, instance: AsteriskInstance, options: Optio
             applies, requests, failed_applies = await one_tenant_changes(
                 http, changed, options.changes
             )
-            report("provision_one_tenant_apply", statistics.median(applies), "s")
+            report(
+                "provision_one_tenant_apply",
+                statistics.median(applies),
+                "s",
+                f"<= {AIM_ONE_TENANT_S} s (median of {len(applies)})",
+            )
             report("provision_one_tenant_request", statistics.median(requests), "s")
-            report("provision_failed_applies", failed_applies, "count")
+            report("provision_failed_applies", failed_applies, "count", "0")
         finally:
             progress("traffic: stopping")
             await traffic.stop()
 
     report("provision_registrations", traffic.registrations.attempted, "count")
-    report("provision_failed_registrations", traffic.registrations.failed, "count")
+    report("provision_failed_registrations", traffic.registrations.failed, "count", "0")
     report("provision_calls", traffic.calls.attempted, "count")
-    report("provision_failed_calls", traffic.calls.failed, "count")
+    report("provision_failed_calls", traffic.calls.failed, "count", "0")
     for what, tally in (("registration", traffic.registrations), ("call", traffic.calls)):
         for log in tally.logs:
             progress(f"--- a failed {what} ---\n{log}")
@@ -275,12 +330,25 @@ async def benchmark(service: Service, instance: AsteriskInstance, options: Optio
     repeat = await register_times(server=server, phones=phones, local_port=LATENCY_PORT)
     report("register_first_ms", statistics.median(first.ms), "ms")
     report("register_repeat_ms", statistics.median(repeat.ms), "ms")
-    report("register_failed", first.failed + repeat.failed, "count")
+    report("register_failed", first.failed + repeat.failed, "count", "0")
     report("engine_rss_after_registrations", rss_mb(instance), "MB")
     # What the engine alone spends on the dialplan every apply reloads (asterisk -rx included).
     started = time.perf_counter()
     await asyncio.to_thread(instance.cli, "dialplan reload", 120)
     report(f"engine_dialplan_reload_{_label(users)}", time.perf_counter() - started, "s")
+    progress(f"memory: {options.reloads} reloads through {options.reload_sessions} AMI sessions")
+    series = await reload_memory(instance, options.reloads, options.reload_sessions)
+    progress("memory: VmRSS after each reload (MB): " + " ".join(f"{v:.0f}" for v in series))
+    # Bounded: the engine's two malloc arenas (instance.ENGINE_ENVIRONMENT) hold at most
+    # the old and the new dialplan each, one dialplan being what the full apply added.
+    # With glibc's default every session that reloads keeps about two more.
+    bound = rss_before + AIM_RSS_DIALPLANS * max(0.0, rss_first - rss_before)
+    report(
+        f"engine_rss_after_{options.reloads}_reloads",
+        series[-1],
+        "MB",
+        f"<= {bound:.0f} MB (before the apply + {AIM_RSS_DIALPLANS} x what its reload added)",
+    )
     return (
         traffic.registrations.failed
         + traffic.calls.failed

@@ -308,7 +308,10 @@ def build_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # A settings change from a phone (feature code) that flips an extension's "managed"
     # re-applies its tenant as the API does, and shows in GET .../config.
     features.call_settings.service.reapply = served.config_state.changed
-    return build_api(served, lifespan=lifespan, extra=routers)
+    app = build_api(served, lifespan=lifespan, extra=routers)
+    # Requests the kit answers on the API's port before uvicorn: orchestrator.front_door.
+    app.state.front_door = kit.front_door
+    return app
 
 
 async def _sync_when_connected(engine: Engine, provisioner: EngineProvisioner) -> None:

@@ -92,6 +92,8 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
     """``make run``: the engine instance, then the API on ORCH_API_HOST:ORCH_API_PORT."""
     import uvicorn
 
+    from orchestrator.front_door import server_config
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -114,7 +116,7 @@ def serve(settings: Settings, *, start_engine: bool = True) -> None:
     server: uvicorn.Server | None = None
     try:
         app = build_app(settings)
-        config = uvicorn.Config(
+        config = server_config(
             app, host=settings.api_host, port=settings.api_port, log_level="info"
         )
         server = uvicorn.Server(config)

@@ -11,12 +11,14 @@ engine is built, configured and called back::
     kit.routers       # HTTP routes the engine calls back (Asterisk: realtime CURL hooks)
     kit.settings      # its settings group (Settings.asterisk, ...)
     kit.servers       # listeners of its own the service starts and stops (xml_curl's)
+    kit.front_door    # requests it answers on the API's port before uvicorn (xml_curl's)
 
 Features and the API never see a kit: they get the Engine and the provisioner.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,6 +57,19 @@ class KitServer(Protocol):
     async def stop(self) -> None: ...
 
 
+class FrontDoor(Protocol):
+    """Requests a kit answers itself on the API's port, before the HTTP server parses
+    them (:mod:`orchestrator.front_door`): an engine's call-backs that come too often for
+    uvicorn and FastAPI (FreeSWITCH's xml_curl lookups, a new connection each)."""
+
+    #: The first bytes of such a request (method and path prefix, ``b"POST /x/"``).
+    prefix: bytes
+
+    def protocol(self) -> asyncio.Protocol:
+        """A protocol for one such connection (given the transport, then the bytes read)."""
+        ...
+
+
 @dataclass(slots=True)
 class EngineKit:
     """One engine, ready to wire: see the module docstring."""
@@ -68,6 +83,7 @@ class EngineKit:
     routers: list[APIRouter] = field(default_factory=list)
     settings: BaseModel | None = None
     servers: list[KitServer] = field(default_factory=list)
+    front_door: FrontDoor | None = None
 
 
 class LocalInstance(Protocol):

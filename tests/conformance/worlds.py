@@ -45,6 +45,7 @@ from orchestrator.core.events import (
     LegStateChanged,
 )
 from orchestrator.core.targets import Extension, Routing, SipUser, Target, TrunkNumber
+from orchestrator.front_door import server_config
 from orchestrator.provisioning.data import load_all
 from orchestrator.runtime import build_app
 from orchestrator.settings import FreeSwitchSettings, Settings
@@ -922,8 +923,9 @@ class FreeSwitchWorld(World):
 
     def __enter__(self) -> FreeSwitchWorld:
         self.app = build_app(self.settings)
+        # As `make run` serves it: xml_curl's lookups answered by the kit's front door.
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.api_port, log_level="warning")
+            server_config(self.app, host="127.0.0.1", port=self.api_port, log_level="warning")
         )
         self._thread = threading.Thread(
             target=self._server.run, name="orchestrator-freeswitch", daemon=True

@@ -3,7 +3,8 @@
 What it wires: the ESL adapter (:class:`~orchestrator.engines.freeswitch.adapter.
 FreeSwitchEngine`, also the provisioner's :class:`EngineConfig`: ``xml_flush_cache``);
 the provisioner whose index answers mod_xml_curl's lookups (tenants' SIP users and
-dialplan: :mod:`.provisioning`), with its HTTP routes; and the local instance that
+dialplan: :mod:`.provisioning`), with its HTTP routes and the front door that answers
+those lookups on the API's port ahead of uvicorn; and the local instance that
 ``orchestrator run`` and ``orchestrator engine ...`` configure, start and stop when
 FreeSWITCH runs on this machine (:mod:`.instance`). A remote FreeSWITCH is named by
 ``ORCH_FREESWITCH__ESL_HOST`` and ``ORCH_FREESWITCH__ESL_PASSWORD`` (docs/freeswitch.md).
@@ -159,17 +160,17 @@ def build(deps: KitDeps) -> EngineKit:
     router = xml_curl_router(
         lambda: provisioner, lambda: settings.freeswitch.xml_curl_secret, deps.authorizer
     )
-    servers: list[KitServer] = []
-    if group.xml_curl_port:
-        servers.append(
-            XmlCurlListener(
-                group.xml_curl_host,
-                group.xml_curl_port,
-                lambda: provisioner,
-                lambda: settings.freeswitch.xml_curl_secret,
-                deps.authorizer,
-            )
-        )
+    # The lookups come thousands a second, each on a new connection: answered on the
+    # API's port before uvicorn parses them (the front door), and on a port of their own
+    # too when one is set.
+    lookups = XmlCurlListener(
+        group.xml_curl_host,
+        group.xml_curl_port,
+        lambda: provisioner,
+        lambda: settings.freeswitch.xml_curl_secret,
+        deps.authorizer,
+    )
+    servers: list[KitServer] = [lookups] if group.xml_curl_port else []
     return EngineKit(
         name="freeswitch",
         node=f"freeswitch-{group.instance}",
@@ -179,4 +180,5 @@ def build(deps: KitDeps) -> EngineKit:
         routers=[router],
         settings=group,
         servers=servers,
+        front_door=lookups,
     )

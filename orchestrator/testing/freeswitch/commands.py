@@ -36,6 +36,7 @@ Command = Callable[[Switch, str], Awaitable[str]]
 
 async def api(sw: Switch, line: str) -> str:
     """Run one api command line; its output (errors included, as FreeSWITCH writes them)."""
+    sw.api_log.append(line.strip())
     name, _, arg = line.strip().partition(" ")
     func = sw.api_commands.get(name) or COMMANDS.get(name)
     if func is None:

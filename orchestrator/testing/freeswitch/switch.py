@@ -80,6 +80,9 @@ class Switch:
         self.callers_silent = False
         self.show_channels_lag = 0.0  # s before `show channels` lists a new channel (real: ~0.2)
         self.flushed: list[str] = []
+        # Every api command line received (bgapi's too), in order: what a test asserts
+        # the orchestrator asked of FreeSWITCH, e.g. exactly which users it flushed.
+        self.api_log: list[str] = []
         self.mwi_sent: list[
             tuple[str, dict[str, str]]
         ] = []  # (user@domain, NOTIFY fields)  # xml_flush_cache / sofia rescan arguments, in order

@@ -20,11 +20,12 @@ The secret in the path keeps other local processes from reading SIP passwords.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
@@ -71,20 +72,33 @@ DIRECTORY_FIELDS = frozenset({"section", "tag_name", "key", "key_value", "user",
 
 
 def parse_form(body: bytes, names: frozenset[str] | None = None) -> dict[str, str]:
-    """The POSTed fields (only ``names`` if given); a name given twice keeps its first value."""
-    if names is None:
-        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    else:
-        # Decoding only the fields wanted is most of a directory lookup's cost saved.
-        pairs = []
-        for item in body.split(b"&"):
-            key = item.partition(b"=")[0]
-            if key.decode("ascii", "replace") in names:
-                pairs += parse_qsl(item.decode("utf-8", "replace"), keep_blank_values=True)
+    """The POSTed fields (only ``names`` if given); a name given twice keeps its first value.
+
+    With ``names``, what the whole form's parse gives for them (``parse_qsl``'s
+    decoding: ``+`` is a space, ``%XX`` UTF-8, bad bytes replaced) when they are spelled
+    plainly, as FreeSWITCH spells every name; a name spelled with ``%`` or ``+`` is not
+    one of them (as before: looking for those costs more than the whole lookup).
+    """
     fields: dict[str, str] = {}
-    for name, value in pairs:
-        fields.setdefault(name, value)
+    if names is None:
+        for pair in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            fields.setdefault(*pair)
+        return fields
+    # Decoding only the fields wanted (6 of a directory lookup's 45), straight from the
+    # bytes, is most of a lookup's cost saved.
+    wanted = _encoded(names)
+    for item in body.split(b"&"):
+        key, _eq, value = item.partition(b"=")
+        if key in wanted:
+            name = key.decode("ascii")
+            if name not in fields:
+                fields[name] = unquote(value.decode("utf-8", "replace").replace("+", " "))
     return fields
+
+
+@functools.cache
+def _encoded(names: frozenset[str]) -> frozenset[bytes]:
+    return frozenset(n.encode() for n in names)
 
 
 def directory_answer(provisioner: FreeSwitchProvisioner, form: Mapping[str, str]) -> str | None:

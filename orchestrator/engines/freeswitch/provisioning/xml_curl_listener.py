@@ -1,22 +1,26 @@
-"""A listener of its own for mod_xml_curl's lookups (``ORCH_FREESWITCH__XML_CURL_PORT``).
+"""mod_xml_curl's lookups answered without uvicorn: on the API's port, and on a port
+of their own if asked (``ORCH_FREESWITCH__XML_CURL_PORT``).
 
 FreeSWITCH opens a new TCP connection for every lookup (a REGISTER's digest, an INVITE,
 a dialed number) and waits for the answer before it goes on with the SIP request. Served
-by the API's uvicorn and FastAPI, a lookup costs about 0.25-0.4 ms of the service's CPU
-(HTTP parsing, the ASGI layers, the routing), ten times the lookup itself: about 2,700
-lookups/s over TCP (bench/README.md, "FreeSWITCH directory lookups"). This listener
-answers the same paths, with the same documents, as the routes of
-:func:`~.xml_curl.xml_curl_router` (:func:`~.xml_curl.xml_curl_answer`), in the service's
-event loop and from the same in-memory index, with nothing but what such a request
-needs: ``POST <PREFIX>/<secret>[/<section>]`` with a ``Content-Length`` body, one
-request per connection, ``Connection: close``.
+by uvicorn and FastAPI, a lookup costs about 0.3 ms of the service's CPU (HTTP parsing,
+the ASGI layers, the routing), ten times the lookup itself: under 3,500 lookups/s over
+TCP (bench/README.md, "FreeSWITCH directory lookups"). This protocol answers the same
+paths, with the same documents, as the routes of :func:`~.xml_curl.xml_curl_router`
+(:func:`~.xml_curl.xml_curl_answer`), in the service's event loop and from the same
+in-memory index, with nothing but what such a request needs: ``POST
+<PREFIX>/<secret>[/<section>]`` with a ``Content-Length`` body, one request per
+connection, ``Connection: close``. By default it takes those requests on the API's
+port, ahead of uvicorn (:class:`XmlCurlListener` is the kit's
+:class:`~orchestrator.engines.kit.FrontDoor`, :mod:`orchestrator.front_door`); with a
+port of their own it also listens there.
 
 Answers: 200 with the document (``text/xml``); 404 for a wrong secret or another path
 (as the routes); 405 for another method; 400 for a request that is not HTTP/1.x or
 whose length cannot be read; 411 without ``Content-Length`` (chunked: libcurl sends the
 length of its form); 413 above :data:`MAX_BODY`; 431 for a header block above
-:data:`MAX_HEAD`; 500 when the answer failed (logged). ``Expect: 100-continue`` gets its
-``100 Continue``.
+:data:`MAX_HEAD`; 500 when the answer failed (a bug: logged). ``Expect: 100-continue``
+gets its ``100 Continue``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ _REASONS = {
     500: "Internal Server Error",
 }
 _PATH = PREFIX + "/"
+#: What a lookup's request starts with (the front door's mark on the API's port).
+REQUEST_START = b"POST " + _PATH.encode()
 
 
 def response(status: int, text: str = "") -> bytes:
@@ -188,9 +194,12 @@ class _Lookup(asyncio.Protocol):
 
 
 class XmlCurlListener:
-    """Serves mod_xml_curl's lookups on ``host:port`` while started (a kit component)."""
+    """Serves mod_xml_curl's lookups: on the API's port as the kit's front door
+    (:meth:`protocol`), and on ``host:port`` of its own while started (a kit component,
+    only when ``port`` is set)."""
 
     name = "xml-curl-listener"
+    prefix = REQUEST_START
 
     def __init__(
         self,
@@ -208,14 +217,18 @@ class XmlCurlListener:
         self.tasks: set[asyncio.Task[str]] = set()
         self._server: asyncio.Server | None = None
 
+    def protocol(self) -> asyncio.Protocol:
+        """One lookup's connection (the front door's protocol)."""
+        return _Lookup(self)
+
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on ``host:port`` (or on ``sock``, already bound: the benchmark's)."""
         loop = asyncio.get_running_loop()
         if sock is not None:
-            self._server = await loop.create_server(lambda: _Lookup(self), sock=sock)
+            self._server = await loop.create_server(self.protocol, sock=sock)
         else:
             self._server = await loop.create_server(
-                lambda: _Lookup(self), self.host, self.port, backlog=1024
+                self.protocol, self.host, self.port, backlog=1024
             )
         if self.port == 0 or sock is not None:  # the port the system chose
             self.port = self._server.sockets[0].getsockname()[1]
