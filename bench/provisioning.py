@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import secrets
 import statistics
 import tempfile
@@ -171,13 +172,19 @@ def applied_extensions(conf: str, context: str) -> int:
 
 
 async def check_dialplan(instance: AsteriskInstance, tenants: list[int]) -> None:
-    """The engine shows every sampled tenant's extensions (apply_all verifies only one)."""
+    """The engine shows every sampled tenant's extensions and the version marker of its
+    file (apply_all verifies only one): the engine runs the files the provisioner wrote."""
     for tenant in tenants:
         context = f"t{tenant}"
         conf = (instance.tenants_dir / f"{context}.conf").read_text()
         expected = applied_extensions(conf, context)
+        version = re.search(r"^exten => (version-[0-9a-f]+),", conf, re.M)
         out = await asyncio.to_thread(instance.cli, f"dialplan show {context}")
-        if not expected or f"-= {expected} extensions" not in out:
+        if (
+            not expected
+            or f"-= {expected} extensions" not in out
+            or (version is not None and f"'{version.group(1)}'" not in out)
+        ):
             raise RuntimeError(
                 f"the engine's dialplan of {context} is not the applied one "
                 f"({expected} extensions in {context}.conf):\n{out}"

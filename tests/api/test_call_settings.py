@@ -207,15 +207,16 @@ def test_managed_rule_and_the_dialplan(
     db_sessions: SessionFactory,
     body: dict[str, Any],
 ) -> None:
-    from tests.api.test_extension_redirect import dialplan
+    from tests.api.test_extension_redirect import answers
 
     assert _managed(db_sessions, tenant_a["id"]) == {"101": False, "102": False, "103": False}
     resp = client.patch(url(exts["101"]), json=body)
     assert resp.status_code == 200 and resp.json()["managed"] is True, resp.text
     assert _managed(db_sessions, tenant_a["id"]) == {"101": True, "102": False, "103": False}
-    text = dialplan(db_sessions, tenant_a["id"])
-    assert f"exten => 101,1,Stasis(orchestrator,ivr,pbx.ext,{tenant_a['id']}," in text
-    assert "exten => 102,1,Dial(PJSIP/" in text
+    # The engine's lookup: 101 goes to the pbx.ext flow, 102 rings its phone.
+    got = answers(db_sessions, tenant_a["id"])
+    assert got["101"] == f"ext/101/{tenant_a['id']}"
+    assert got["102"].startswith("ring/102/102@")
 
 
 def test_a_mailbox_makes_an_extension_managed(

@@ -20,6 +20,7 @@ from orchestrator.provisioning.data import load_tenant
 from orchestrator.store.db import SessionFactory
 from tests.api.conftest import bearer
 from tests.api.fields import error_field
+from tests.unit.test_provisioning import answer
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"
 
@@ -64,11 +65,20 @@ def route_0044(client: TestClient, tenant: dict[str, Any]) -> None:
     assert resp.status_code == 201, resp.text
 
 
-def dialplan(db_sessions: SessionFactory, tenant_id: int) -> str:
+def answers(db_sessions: SessionFactory, tenant_id: int) -> dict[str, str]:
+    """What the engine's dialplan lookup answers for each of the tenant's numbers."""
     with db_sessions() as session:
         config = load_tenant(session, tenant_id)
     assert config is not None
-    return Renderer(TEMPLATES).render(config).dialplan
+    return {n: answer(config, n) for n in ("101", "102", "103", "104", "00442079460000")}
+
+
+def fixed(db_sessions: SessionFactory, tenant_id: int) -> dict[str, str]:
+    """The tenant's numbers as the lookup index holds them ("=<n>": redirected to n)."""
+    with db_sessions() as session:
+        config = load_tenant(session, tenant_id)
+    assert config is not None
+    return Renderer(TEMPLATES).render(config).routes.fixed
 
 
 def test_set_show_and_clear_a_redirect(
@@ -78,7 +88,6 @@ def test_set_show_and_clear_a_redirect(
     provisioner: RecordingProvisioner,
     db_sessions: SessionFactory,
 ) -> None:
-    t = f"t{tenant_a['id']}"
     provisioner.changed.clear()
     resp = put(client, tenant_a, exts["101"], to="102", reason="away")
     assert resp.status_code == 200, resp.text
@@ -88,18 +97,17 @@ def test_set_show_and_clear_a_redirect(
     listed = {e["number"]: e["redirect_to"] for e in client.get(url(tenant_a)).json()["items"]}
     assert listed == {"101": "extension:102", "102": None, "103": None, "104": None}
     assert provisioner.changed == [tenant_a["id"]]  # applied to the engine
-    text = dialplan(db_sessions, tenant_a["id"])
-    assert f"exten => 101,1,NoOp(redirected to 102: away)\n same => n,Goto({t},102,1)" in text
-    assert "exten => 102,1,Dial(PJSIP/102@a.example" in text
+    got = answers(db_sessions, tenant_a["id"])
+    assert got["101"] == got["102"] == "ring/102/102@a.example/30"
+    assert fixed(db_sessions, tenant_a["id"])["101"] == "=102"
 
     # Another target replaces it; DELETE removes it.
     assert put(client, tenant_a, exts["101"], to="extension:103").status_code == 200
-    assert f"Goto({t},103,1)" in dialplan(db_sessions, tenant_a["id"])
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/103/103@a.example/30"
     resp = client.delete(url(tenant_a, f"/{exts['101']}/redirect"))
     assert resp.status_code == 200, resp.text
     assert (resp.json()["redirect_to"], resp.json()["redirect_reason"]) == (None, "")
-    text = dialplan(db_sessions, tenant_a["id"])
-    assert "exten => 101,1,Dial(PJSIP/101@a.example" in text and f"Goto({t}," not in text
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101/101@a.example/30"
     assert provisioner.changed == [tenant_a["id"]] * 3
 
 
@@ -112,8 +120,11 @@ def test_redirect_to_an_external_number_needs_a_route(
     resp = put(client, tenant_a, exts["101"], to="00442079460000", reason="dnd")
     assert resp.status_code == 200, resp.text
     assert resp.json()["redirect_to"] == "number:00442079460000"
-    t = f"t{tenant_a['id']}"
-    assert f"Goto({t},00442079460000,1)" in dialplan(db_sessions, tenant_a["id"])
+    assert fixed(db_sessions, tenant_a["id"])["101"] == "=00442079460000"
+    got = answers(db_sessions, tenant_a["id"])
+    assert got["101"] == got["00442079460000"] and got["101"].startswith(
+        "out/00442079460000/trunk-"
+    )
     assert put(client, tenant_a, exts["102"], to="number:00442079460").status_code == 200
 
 
@@ -159,9 +170,11 @@ def test_loops_are_refused_and_chains_allowed(
     assert resp.status_code == 409, resp.text
     assert resp.json()["details"]["chain"] == ["103", "101", "102", "103"]
     assert put(client, tenant_a, exts["103"], to="104").status_code == 200
-    text = dialplan(db_sessions, tenant_a["id"])
-    t = f"t{tenant_a['id']}"
-    assert all(f"Goto({t},{n},1)" in text for n in ("102", "103", "104"))
+    assert fixed(db_sessions, tenant_a["id"]) | {"104": ""} == {
+        "101": "=102", "102": "=103", "103": "=104", "104": "",
+    }  # fmt: skip
+    got = answers(db_sessions, tenant_a["id"])
+    assert got["101"] == got["102"] == got["103"] == "ring/104/104@a.example/30"
 
 
 def test_a_loop_written_behind_the_apis_back_is_not_rendered(
@@ -177,11 +190,11 @@ def test_a_loop_written_behind_the_apis_back_is_not_rendered(
         row.redirect_to = "extension:101"
         session.add(row)
         session.commit()
-    text = dialplan(db_sessions, tenant_a["id"])
-    t = f"t{tenant_a['id']}"
+    got = answers(db_sessions, tenant_a["id"])
     # 101 and 102 ring their phones; 103 still goes to 101.
-    assert "exten => 101,1,Dial(" in text and "exten => 102,1,Dial(" in text
-    assert f"Goto({t},101,1)" in text
+    assert got["101"] == "ring/101/101@a.example/30" and got["102"] == "ring/102/102@a.example/30"
+    assert got["103"] == "ring/101/101@a.example/30"
+    assert fixed(db_sessions, tenant_a["id"])["103"] == "=101"
 
 
 def test_the_target_cannot_be_deleted_or_renumbered_and_disabling_it_drops_the_redirect(
@@ -194,7 +207,7 @@ def test_the_target_cannot_be_deleted_or_renumbered_and_disabling_it_drops_the_r
     assert resp.status_code == 409, resp.text
     resp = client.patch(url(tenant_a, f"/{exts['102']}"), json={"enabled": False})
     assert resp.status_code == 200, resp.text
-    assert "exten => 101,1,Dial(" in dialplan(db_sessions, tenant_a["id"])
+    assert answers(db_sessions, tenant_a["id"])["101"] == "ring/101/101@a.example/30"
     # The redirected extension itself may go.
     assert client.delete(url(tenant_a, f"/{exts['101']}")).status_code == 204
 

@@ -44,8 +44,9 @@ from tests.engine.conftest import SLOT, Service
 
 PHONE_PORT_BASE = 16000
 PHONE_PORT_BASE_2 = 19000  # offsets 100-199 (16100+ is the next slot's)
+PHONE_PORT_BASE_3 = 17000  # offsets 200-299 (below SIPp's RTP ports, 20000 up)
 PORTS_PER_SLOT = 100
-OFFSETS = 200
+OFFSETS = 300
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
@@ -97,6 +98,7 @@ BLOCKS: dict[str, range] = {
     "test_park": range(124, 128),
     "test_park_2": range(135, 140),  # the same module's second block
     "test_pickup": range(119, 124),
+    "test_dial_lookup": range(210, 215),
 }
 
 
@@ -121,13 +123,29 @@ def phone_ports(module: str, *names: str) -> dict[str, int]:
 
 
 def port_of(offset: int) -> int:
-    """This slot's phone port at ``offset`` (0-199)."""
+    """This slot's phone port at ``offset`` (0-299)."""
     if offset < PORTS_PER_SLOT:
         return PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset
-    return PHONE_PORT_BASE_2 + PORTS_PER_SLOT * SLOT + offset - PORTS_PER_SLOT
+    if offset < 2 * PORTS_PER_SLOT:
+        return PHONE_PORT_BASE_2 + PORTS_PER_SLOT * SLOT + offset - PORTS_PER_SLOT
+    return PHONE_PORT_BASE_3 + PORTS_PER_SLOT * SLOT + offset - 2 * PORTS_PER_SLOT
 
 
 # -- the tenant --------------------------------------------------------------
+
+
+def orch_api(service: Service) -> str:
+    """Where the engine's dialplan asks the orchestrator (its global ``ORCH_API``)."""
+    return next(
+        line.split("=", 1)[1].strip()
+        for line in service.instance.cli("dialplan show globals").splitlines()
+        if line.strip().startswith("ORCH_API=")
+    )
+
+
+def ask_lookup(service: Service, path: str) -> str:
+    """What the orchestrator answers the engine's per-call lookup ``path`` (``dial/...``)."""
+    return httpx.get(f"{orch_api(service)}/{path}", timeout=10).text
 
 
 def assert_applied(http: httpx.Client, tenant_id: int) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from orchestrator.testing import sipp
 from tests.engine.conftest import Service
-from tests.engine.phones import phone_ports
+from tests.engine.phones import ask_lookup, phone_ports
 
 pytestmark = pytest.mark.engine
 
@@ -79,9 +79,10 @@ def shop(service: Service) -> dict[str, Any]:
             out["accounts"][number] = account
         state = http.get(f"/api/v1/tenants/{tenant['id']}/config").json()["last_apply"]
         assert state["ok"], state
-    # The tenant's dialplan now asks the orchestrator before dialing out.
-    dialplan = service.instance.cli(f"dialplan show _9XXXXXXXXXXXXX@t{tenant['id']}")
-    assert "billing-authorize" in dialplan, dialplan
+    # The tenant's outbound calls are now authorized by the orchestrator on the engine's
+    # dial lookup: one that names no call cannot be, and a prepaid tenant refuses it.
+    asked = ask_lookup(service, f"dial/{tenant['id']}/{NUMBER}")
+    assert asked == "refuse/41", asked
     return out
 
 

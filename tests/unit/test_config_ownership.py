@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.core import FakeEngine
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
 from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import TenantConfig
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of
-from tests.unit.test_provisioning import TEMPLATES, tenant
+from tests.unit.test_provisioning import TEMPLATES, DialplanEngine, tenant
 
 
 async def _service(owner: str, config_dir: Path, configs: dict[int, TenantConfig]):
-    engine = FakeEngine()
+    engine = DialplanEngine(config_dir)
     await engine.start()
-    for tid in range(1, 10):
-        engine.console[f"dialplan show t{tid}"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     return AsteriskProvisioner(
         engine=engine,
         config_dir=config_dir,

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
-from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.engines.freeswitch.provisioning.xml_curl import dialplan_answer
 from orchestrator.provisioning.data import DidRoute, TenantConfig, snapshot
 from tests.unit.freeswitch.kit_fixtures import Store, actions, provisioner, tenant
+from tests.unit.test_provisioning import answer
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"
 DID = "+4930555010"
 
 
@@ -25,13 +23,10 @@ def with_inbound(enabled: bool = True) -> TenantConfig:
 
 
 def test_asterisk_hands_the_did_to_pbx_in() -> None:
-    plan = Renderer(TEMPLATES).render(with_inbound()).dialplan
-    assert (
-        f"exten => {DID},1,Stasis(orchestrator,ivr,pbx.in,1,${{CHANNEL(endpoint)}},{DID})" in plan
-    )
-    assert f"exten => {DID},1,Goto(orchestrator-dids,{DID},1)" in plan  # from its phones
-    plan = Renderer(TEMPLATES).render(with_inbound(enabled=False)).dialplan
-    assert f"exten => {DID},1,Hangup(21)" in plan and "pbx.in" not in plan
+    # [orchestrator-route]'s inbound: Stasis(orchestrator,ivr,pbx.in,1,<endpoint>,<DID>)
+    assert answer(with_inbound(), DID, did=True) == f"inbound/{DID}/1"
+    assert answer(with_inbound(), DID) == f"inbound/{DID}/1"  # from its phones
+    assert answer(with_inbound(enabled=False), DID, did=True) == "refuse/21"
 
 
 def dial(enabled: bool, context: str) -> list[tuple[str, str]]:

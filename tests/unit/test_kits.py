@@ -164,7 +164,7 @@ def test_asterisk_kit_wires_its_provisioner_and_hooks(tmp_path: Path) -> None:
     kit = load_kit(KitDeps(settings, lambda tid: None, lambda: [], engine))
     assert (kit.name, kit.node, kit.engine, kit.config) == ("asterisk", "default", engine, engine)
     assert kit.settings is settings.asterisk
-    assert [r.prefix for r in kit.routers] == ["/engine/asterisk/realtime"]
+    assert [r.prefix for r in kit.routers] == ["/engine/asterisk/realtime"] * 2  # SIP, lookups
     provisioner = kit.provisioner
     assert provisioner.tenants_dir == tenants  # the instance's folder
     assert provisioner.owner == settings.service_id

@@ -148,4 +148,39 @@ def test_no_wildcard_pattern_passes_the_dialed_string_on(billing: str) -> None:
     r = Renderer(TEMPLATES).render(replace(tenant(), billing=billing))
     _assert_wildcards_filter(r.dialplan)
     catch_all = next(lines for p, lines in _blocks(r.dialplan) if p == "_[0-9*#+]!")
-    assert any("?t1-unknown,${ORCH_DIALED},1)" in line for line in catch_all), catch_all
+    assert any("Goto(orchestrator-route,dial,1)" in line for line in catch_all), catch_all
+    assert any("Goto(t1-unknown,invalid,1)" in line for line in catch_all), catch_all
+
+
+def test_the_lookups_answer_is_filtered_and_checked_whole() -> None:
+    """The orchestrator's answer reaches Dial/Stasis only after FILTER kept all of it
+    and each part passed its own FILTER whole (AST-2010-002, as for ${EXTEN})."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "base"), undefined=jinja2.StrictUndefined
+    )
+    base = env.get_template("extensions.conf.j2").render(
+        ari_app="orchestrator", realtime_url="http://127.0.0.1:8000/x"
+    )
+    route = base.split("[orchestrator-route]\n", 1)[1].split("\n[", 1)[0]
+    blocks = dict(_blocks(route))
+    answer = blocks["answer"]
+    assert (
+        answer[0] == "exten => answer,1,Set(ORCH_ROUTE=${FILTER(-+#*./0-9@A-Z_a-z,${ORCH_ANSWER})})"
+    )
+    assert "${LEN(${ORCH_ROUTE})} != ${LEN(${ORCH_ANSWER})}]?failed,1)" in answer[1]
+    # The raw answer is used nowhere else.
+    for name, lines in blocks.items():
+        for line in lines:
+            if name not in ("dial", "did", "answer"):
+                assert "ORCH_ANSWER" not in line, line
+    assert blocks["failed"] == ["exten => failed,1,Hangup(41)"]
+    # The number the call goes on at, and a flow's tenant, are checked before the Goto.
+    assert any("${FILTER(0-9*#+,${ORCH_AT})}" in line for line in answer)
+    assert any("${FILTER(0-9,${ORCH_A})}" in line for line in answer)
+    for name in ("refuse", "code"):
+        assert "?failed,1)" in blocks[name][0] and "${FILTER(" in blocks[name][0], name
+    # Every context that dials checks its parts first.
+    for context in ("orchestrator-ring", "orchestrator-named", "orchestrator-out"):
+        body = base.split(f"[{context}]\n", 1)[1].split("\n[", 1)[0]
+        first = body.splitlines()[0]
+        assert "?orchestrator-route,failed,1)" in first and "${FILTER(" in first, context

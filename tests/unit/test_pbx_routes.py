@@ -16,7 +16,7 @@ from orchestrator.provisioning.tenant import DialPattern
 from tests.unit.freeswitch.kit_fixtures import Store, actions, provisioner
 from tests.unit.freeswitch.kit_fixtures import tenant as fs_tenant
 from tests.unit.freeswitch.test_xml_curl_isolation import dial
-from tests.unit.test_provisioning import TEMPLATES, tenant
+from tests.unit.test_provisioning import TEMPLATES, answer, tenant
 
 
 def _own(config: object) -> str:
@@ -24,29 +24,43 @@ def _own(config: object) -> str:
     return plan.split("[t1]")[1].split("[t1-unknown]")[0]
 
 
+def _context(name: str) -> str:
+    path = TEMPLATES / "base" / "extensions.conf.j2"
+    return path.read_text().split(f"[{name}]\n", 1)[1].split("\n[", 1)[0]
+
+
+def _route() -> str:
+    return _context("orchestrator-route")
+
+
 def test_asterisk_sends_codes_and_managed_extensions_to_the_pbx_flows() -> None:
     base = tenant()
     managed = replace(base, users=(replace(base.users[0], managed=True), *base.users[1:]))
     number = base.users[0].number
-    assert f"exten => {number},1,Dial(PJSIP/" in _own(base)
+    assert answer(base, number) == f"ring/{number}/{number}@a.example/30"
+    assert answer(managed, number) == f"ext/{number}/1"
+    assert answer(managed, "*72") == "code"
     own = _own(managed)
-    assert (
-        f"exten => {number},1,Stasis(orchestrator,ivr,pbx.ext,1,${{CHANNEL(endpoint)}},{number})"
-        in own
-    )
-    assert f"exten => {number},1,Dial(" not in own
     assert "exten => _[*#]!,1,Set(ORCH_DIALED=${FILTER(0-9*#,${EXTEN})})" in own
+    route = _route()
+    assert "exten => ext,1,Set(ORCH_FLOW=pbx.ext)" in route
     assert (
-        " same => n,Stasis(orchestrator,ivr,pbx.code,1,${CHANNEL(endpoint)},${ORCH_DIALED},"
-        "${ORCH_XFER})" in own
+        " same => n,Stasis({{ ari_app }},ivr,${ORCH_FLOW},${ORCH_A},${CHANNEL(endpoint)},"
+        "${ORCH_AT})" in _context("orchestrator-flow")
+    )
+    code = _context("orchestrator-code")
+    assert (
+        " same => n,Stasis({{ ari_app }},ivr,pbx.code,${ORCH_TENANT},${CHANNEL(endpoint)},"
+        "${ORCH_DIALED},${ORCH_XFER})" in code
     )
     # A blind transfer to a code (call park) names the transferring phone's endpoint.
     assert (
-        ' same => n(code),Set(ORCH_XFER=${IF($["${BLINDTRANSFER}" = ""]?:'
-        "${FILTER(--.0-9A-Za-z@_+,${BLINDTRANSFER:6:-9})})})" in own
+        'exten => _[*#]!,1,Set(ORCH_XFER=${IF($["${BLINDTRANSFER}" = ""]?:'
+        "${FILTER(--.0-9A-Za-z@_+,${BLINDTRANSFER:6:-9})})})" in code
     )
-    # The flag is part of what the tenant's version covers: flipping it reloads.
+    # The flag is part of what the tenant's version covers, not its file: no reload.
     assert Renderer(TEMPLATES).render(base).version != Renderer(TEMPLATES).render(managed).version
+    assert _own(base) == own
 
 
 def test_asterisk_stasis_arguments_name_the_transferring_phone() -> None:

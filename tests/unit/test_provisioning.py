@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from orchestrator.core import FakeEngine
 from orchestrator.core.errors import ValidationError
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.lookup import Caller, RouteIndex
 from orchestrator.engines.asterisk.provisioning.realtime import encode_rows
 from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import DidRoute, SipUser, TenantConfig, snapshot
@@ -24,15 +27,69 @@ def tenant(tid: int = 1, domain: str = "a.example", numbers: tuple[str, ...] = (
     return TenantConfig(id=tid, domain=domain, enabled=True, users=users, dids=dids)
 
 
+def answer(config: TenantConfig, number: str, *, did: bool = False, **caller: str) -> str:
+    """What the dialplan's lookup answers for ``number`` dialed in ``config``'s context
+    (``did``: called in the shared DID context)."""
+    index = RouteIndex()
+    index.swap(config.id, Renderer(TEMPLATES).render(config).routes)
+    ask = (
+        index.did(number, Caller(**caller))
+        if did
+        else index.dial(str(config.id), number, Caller(**caller))
+    )
+    return asyncio.run(ask)
+
+
+class DialplanEngine(FakeEngine):
+    """A FakeEngine whose ``dialplan reload`` reads the tenant files as Asterisk does and
+    whose ``dialplan show <context>`` counts what it read (``frozen``: a reload that
+    takes nothing new, as an engine refusing a file would)."""
+
+    def __init__(self, config_dir: Path) -> None:
+        super().__init__()
+        self.tenants_dir = config_dir / "tenants"
+        self.loaded: dict[str, list[str]] = {}
+        self.frozen = False
+
+    async def reload(self, what: str) -> None:
+        await super().reload(what)
+        if what != "dialplan" or self.frozen:
+            return
+        self.loaded = {}
+        for path in sorted(self.tenants_dir.glob("t*.conf")):
+            context = None
+            for raw in path.read_text().splitlines():
+                line = raw.strip()
+                if line.startswith("[") and "]" in line:
+                    context = line[1 : line.index("]")]
+                elif context and line.startswith("exten =>"):
+                    name = line.removeprefix("exten =>").split(",", 1)[0].strip()
+                    names = self.loaded.setdefault(context, [])
+                    if name not in names:
+                        names.append(name)
+
+    async def command(self, text: str) -> str:
+        await super().command(text)
+        context = text.removeprefix("dialplan show ")
+        names = self.loaded.get(context, [])
+        shown = "".join(f"  '{n}' => 1. NoOp()\n" for n in names)
+        return f"{shown}-= {len(names)} extensions (9 priorities) in 1 context. =-"
+
+
 def test_render_dialplan_and_sip_rows() -> None:
     r = Renderer(TEMPLATES).render(tenant())
     assert "[t1]" in r.dialplan
-    assert "exten => 101,1,Dial(PJSIP/101@a.example,30)" in r.dialplan
-    assert "exten => +12065550100,1,Goto(t1,101,1)" in r.dialplan
+    # The file holds no user: each number is looked up per call.
+    assert "101" not in r.dialplan and "Dial(" not in r.dialplan
+    assert answer(tenant(), "101") == "ring/101/101@a.example/30"
+    assert answer(tenant(), "+12065550100", did=True) == "ring/101/101@a.example/30"
     # The tenant's phones reach its own DIDs (and IVR access numbers) by dialing them.
-    own = r.dialplan.split("[t1]")[1].split("[t1-unknown]")[0]
-    assert "exten => +12065550100,1,Goto(orchestrator-dids,+12065550100,1)" in own
-    assert r.version in r.dialplan
+    assert answer(tenant(), "+12065550100") == "ring/101/101@a.example/30"
+    assert answer(tenant(), "103") == "unknown"
+    assert f"version-{r.file_version}" in r.dialplan
+    # A user's change changes the answers, not the file.
+    other = Renderer(TEMPLATES).render(tenant(numbers=("101", "103")))
+    assert other.dialplan == r.dialplan and other.routes != r.routes
     ep = r.sip["ps_endpoints"]["102@a.example"]
     assert ep["context"] == "t1" and ep["aors"] == "102@a.example"
     assert r.sip["ps_auths"]["102@a.example"]["password"] == PASSWORD
@@ -45,8 +102,9 @@ def test_render_dialplan_and_sip_rows() -> None:
 def test_disabled_tenant_reaches_nothing() -> None:
     t = TenantConfig(id=3, domain="c.example", enabled=False, users=tenant().users)
     r = Renderer(TEMPLATES).render(t)
-    assert "Dial(" not in r.dialplan
+    assert "Dial(" not in r.dialplan and "Hangup(21)" in r.dialplan
     assert r.sip["ps_endpoints"] == {}
+    assert answer(t, "101") == "refuse/21"
 
 
 @pytest.mark.parametrize(
@@ -91,12 +149,8 @@ def _provisioner(tmp_path: Path, engine: FakeEngine, configs: dict[int, TenantCo
 
 
 async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Path) -> None:
-    engine = FakeEngine()
+    engine = DialplanEngine(tmp_path)
     await engine.start()
-    # Users, the own DID dialable from the phones, the agents' feature codes (3), and the
-    # catch-all.
-    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
-    engine.console["dialplan show t2"] = "-= 4 extensions (10 priorities) in 1 context. =-"
     configs = {1: tenant(), 2: tenant(2, "b.example", ("101",))}
     p = _provisioner(tmp_path, engine, configs)
     assert await p.apply_all() >= 0
@@ -104,18 +158,24 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
         tmp_path / "tenants" / "t2.conf"
     ).exists()
     assert p.lookup("ps_endpoints", {"id": "101@b.example"}, multi=False)[0]["context"] == "t2"
+    assert await p.routes.dial("2", "101", Caller()) == "ring/101/101@b.example/30"
 
+    # A user added and one removed: the answers and the SIP index change, the file does
+    # not, and nothing is reloaded.
     engine.commands.clear()
     configs[1] = tenant(numbers=("101", "103"))
-    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
+    t1_before = (tmp_path / "tenants" / "t1.conf").read_text()
     t2_before = (tmp_path / "tenants" / "t2.conf").read_text()
     result = await p.tenant_changed(1)
     assert result.ok, result.error
     assert result.changed == ["dialplan", "sip"]
-    assert ("reload", "dialplan") in engine.commands
-    # Only the objects that changed are expired; the other tenant's file is untouched.
+    assert not [c for c in engine.commands if c[0] == "reload"]
+    assert await p.routes.dial("1", "103", Caller()) == "ring/103/103@a.example/30"
+    assert await p.routes.dial("1", "102", Caller()) == "unknown"
+    # Only the objects that changed are expired; the files are untouched.
     expired = {c[1]: set(c[2]) for c in engine.commands if c[0] == "invalidate"}
     assert expired["endpoint"] == {"102@a.example", "103@a.example"}
+    assert (tmp_path / "tenants" / "t1.conf").read_text() == t1_before
     assert (tmp_path / "tenants" / "t2.conf").read_text() == t2_before
     assert p.lookup("ps_endpoints", {"id": "102@a.example"}, multi=False) == []
 
@@ -125,29 +185,37 @@ async def test_apply_one_tenant_writes_reloads_verifies_and_expires(tmp_path: Pa
     assert again.ok and again.changed == []
     assert not [c for c in engine.commands if c[0] == "reload"]
 
+    # A tenant-level change (disabled) rewrites its file and reloads, verified.
+    configs[1] = replace(configs[1], enabled=False)
+    result = await p.tenant_changed(1)
+    assert result.ok and result.changed == ["dialplan", "reload", "sip"], result
+    assert await p.routes.dial("1", "101", Caller()) == "refuse/21"
+
 
 async def test_failed_verification_rolls_back(tmp_path: Path) -> None:
-    engine = FakeEngine()
+    engine = DialplanEngine(tmp_path)
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)
     before = (tmp_path / "tenants" / "t1.conf").read_text()
 
-    configs[1] = tenant(numbers=("101", "102", "104"))  # engine will still show 5
+    engine.frozen = True  # the engine keeps the file it had
+    configs[1] = replace(tenant(numbers=("101", "102", "104")), domain="c.example")
     result = await p.tenant_changed(1)
     assert not result.ok
-    assert "expected 6" in result.error
+    assert "expected 3 of version" in result.error
     assert (tmp_path / "tenants" / "t1.conf").read_text() == before
-    assert p.lookup("ps_endpoints", {"id": "104@a.example"}, multi=False) == []
+    assert p.lookup("ps_endpoints", {"id": "104@c.example"}, multi=False) == []
+    # The answers are the ones the engine's file goes with.
+    assert await p.routes.dial("1", "104", Caller()) == "unknown"
+    assert await p.routes.dial("1", "101", Caller()) == "ring/101/101@a.example/30"
     assert [c for c in engine.commands if c[0] == "reload"][-1] == ("reload", "dialplan")
 
 
 async def test_removed_tenant_loses_file_and_users(tmp_path: Path) -> None:
-    engine = FakeEngine()
+    engine = DialplanEngine(tmp_path)
     await engine.start()
-    engine.console["dialplan show t1"] = "-= 5 extensions (12 priorities) in 1 context. =-"
     configs = {1: tenant()}
     p = _provisioner(tmp_path, engine, configs)
     await p.tenant_changed(1)
@@ -156,6 +224,8 @@ async def test_removed_tenant_loses_file_and_users(tmp_path: Path) -> None:
     assert result.ok and "dialplan" in result.changed
     assert not (tmp_path / "tenants" / "t1.conf").exists()
     assert p.lookup("ps_auths", {"id": "101@a.example"}, multi=False) == []
+    assert await p.routes.dial("1", "101", Caller()) == "unknown"
+    assert await p.routes.did("+12065550100", Caller()) == "unknown"
 
 
 def test_lookup_like_and_multi(tmp_path: Path) -> None:

@@ -345,10 +345,14 @@ def test_snapshot_keeps_groups_and_routes_dids_to_them() -> None:
 
 
 def test_asterisk_sends_the_group_number_to_the_flow() -> None:
+    from tests.unit.test_provisioning import answer
+
+    # [orchestrator-route]'s group: Stasis(orchestrator,ivr,pbx.rg,1,<endpoint>,600)
+    assert answer(_config(), "600") == "group/600/1"
+    assert answer(_config(), "+12065550100", did=True) == "group/600/1"
+    assert answer(_config(), "101") == "ring/101/101@a.example/30"  # the extension won
     plan = AsteriskRenderer(REPO / "dialplan_templates" / "asterisk").render(_config()).dialplan
-    assert "exten => 600,1,Stasis(orchestrator,ivr,pbx.rg,1,${CHANNEL(endpoint)},600)" in plan, plan
-    assert "exten => +12065550100,1,Goto(t1,600,1)" in plan
-    assert "exten => 101,1,Dial(PJSIP/101@a.example,30)" in plan  # the extension won
+    assert "600" not in plan  # looked up per call: no reload for a group
 
 
 def test_freeswitch_sends_the_group_number_to_the_flow() -> None:

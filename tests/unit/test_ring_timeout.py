@@ -5,6 +5,7 @@ after that many seconds, with a no-answer CDR) is tests/engine/test_cdrs.py::tes
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from pydantic import ValidationError as SettingsError
 from orchestrator.core import FakeEngine
 from orchestrator.engines import load_kit
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.lookup import Caller
 from orchestrator.engines.freeswitch.provisioning.apply import FreeSwitchProvisioner
 from orchestrator.engines.kit import KitDeps
 from orchestrator.settings import Settings
@@ -35,23 +37,27 @@ def test_out_of_range_stops_the_service(monkeypatch: pytest.MonkeyPatch, value: 
         Settings(engine="fake")
 
 
-def _asterisk_dialplan(tmp_path: Path, **kw: int) -> tuple[str, str]:
+def _asterisk_answers(tmp_path: Path, **kw: int) -> tuple[dict[str, str], str]:
+    """What the engine's dialplan lookup answers for an extension and an outbound number."""
     settings = Settings(engine="asterisk", state_dir=tmp_path, asterisk={"root": tmp_path}, **kw)
     kit = load_kit(KitDeps(settings, lambda tid: None, lambda: [], FakeEngine()))
     assert isinstance(kit.provisioner, AsteriskProvisioner)
     rendered = kit.provisioner.renderer.render(config([trunk()], [route(prefix="9")]))
-    return rendered.dialplan, rendered.version
+    routes = kit.provisioner.routes
+    routes.swap(1, rendered.routes)
+    got = {n: asyncio.run(routes.dial("1", n, Caller())) for n in ("101", "9123")}
+    return got, rendered.version
 
 
 def test_asterisk_extensions_ring_for_the_setting(tmp_path: Path) -> None:
-    dialplan, version = _asterisk_dialplan(tmp_path / "a", ring_timeout_s=12)
-    assert "exten => 101,1,Dial(PJSIP/101@a.example,12)" in dialplan, dialplan
-    default, default_version = _asterisk_dialplan(tmp_path / "b")
-    assert "exten => 101,1,Dial(PJSIP/101@a.example,30)" in default, default
+    got, version = _asterisk_answers(tmp_path / "a", ring_timeout_s=12)
+    assert got["101"] == "ring/101/101@a.example/12", got
+    default, default_version = _asterisk_answers(tmp_path / "b")
+    assert default["101"] == "ring/101/101@a.example/30", default
     # Another timeout is another configuration: re-applied at start, not taken as unchanged.
     assert version != default_version
     # Calls out through a trunk keep their own (longer) timeout.
-    assert "@trunk-t1-carrier,60)" in dialplan, dialplan
+    assert got["9123"] == "out/9123/trunk-t1-carrier/9123/60/0/", got  # strip 0
 
 
 def test_freeswitch_extensions_ring_for_the_setting(tmp_path: Path) -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.core import FakeEngine
 from orchestrator.core.errors import ValidationError
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.lookup import Caller
 from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.provisioning.data import DidRoute, TenantConfig, snapshot
 from orchestrator.store.models import Did, Extension, IvrApp, OutboundRoute, Tenant, Trunk
+from tests.unit.test_provisioning import DialplanEngine, answer
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan_templates" / "asterisk"
 PASSWORD = "Abcdefgh1234Abcdefgh1234"
@@ -83,9 +83,11 @@ def test_disabled_trunks_and_tenants_give_nothing() -> None:
     off = trunk(enabled=False)
     r = Renderer(TEMPLATES).render(config([off], [route(prefix="9", strip=1)]))
     assert "trunk-t1-carrier" not in r.sip["ps_endpoints"]
-    assert "PJSIP/" not in context(r.dialplan, "t1").replace("PJSIP/101@a.example", "")
-    r = Renderer(TEMPLATES).render(config([trunk()], [route(prefix="9")], enabled=False))
+    assert answer(config([off], [route(prefix="9", strip=1)]), "9123") == "unknown"
+    disabled = config([trunk()], [route(prefix="9")], enabled=False)
+    r = Renderer(TEMPLATES).render(disabled)
     assert r.sip["ps_endpoints"] == {} and "trunk-" not in r.dialplan
+    assert answer(disabled, "9123") == "refuse/21"
 
 
 def test_routes_in_the_dialplan() -> None:
@@ -99,24 +101,38 @@ def test_routes_in_the_dialplan() -> None:
               max_length=14, priority=10),
     ]  # fmt: skip
     t = config([carrier, cheap], routes)
-    r = Renderer(TEMPLATES).render(t)
-    body = context(r.dialplan, "t1")
-    blocks = re.findall(r"exten => (_9X+),1,NoOp\(outbound route ([a-z-]+)\)", body)
-    # One pattern per length; a shared pattern goes to the lowest priority.
-    assert blocks == [
-        ("_9" + "X" * 12, "intl"),
-        ("_9" + "X" * 13, "intl"),
-        ("_9" + "X" * 14, "uk-cheap"),
-    ]
-    assert "same => n,Set(CALLERID(num)=+442079460000)" in body
-    assert "same => n,Dial(PJSIP/${EXTEN:1}@trunk-t1-carrier,60)" in body
-    assert "same => n,Dial(PJSIP/${EXTEN:1}@trunk-t1-cheap,60)" in body
-    # The extension stays first and the catch-all last.
-    assert body.index("exten => 101,") < body.index("exten => _9") < body.index("_[0-9*#+]!")
+    # One pattern per length; a shared pattern goes to the lowest priority. The answer:
+    # out/<trunk>/<number>/<ring s>/<limit ms>/<caller ID number>.
+    assert (
+        answer(t, "9" + "1" * 12)
+        == f"out/9{'1' * 12}/trunk-t1-carrier/{'1' * 12}/60/0/+442079460000"
+    )
+    assert (
+        answer(t, "9" + "1" * 13)
+        == f"out/9{'1' * 13}/trunk-t1-carrier/{'1' * 13}/60/0/+442079460000"
+    )
+    assert answer(t, "9" + "1" * 14) == f"out/9{'1' * 14}/trunk-t1-cheap/{'1' * 14}/60/0/"
+    assert answer(t, "9" + "1" * 11) == "unknown"
+    assert answer(t, "9" + "1" * 15) == "unknown"
+    # The routes are not in the file: a route's change needs no reload.
+    assert "trunk-" not in Renderer(TEMPLATES).render(t).dialplan
     assert len(t.dial_patterns) == 3
     prepended = config([carrier], [route(prefix="00", strip=2, prepend="+", max_length=3)])
-    dialplan = Renderer(TEMPLATES).render(prepended).dialplan
-    assert "Dial(PJSIP/+${EXTEN:2}@trunk-t1-carrier,60)" in dialplan
+    assert answer(prepended, "00123") == "out/00123/trunk-t1-carrier/+123/60/0/+442079460000"
+    # An extension's own number wins over a route's prefix, a longer prefix over a shorter.
+    own = config([carrier], [route(prefix="1", strip=0, min_length=2, max_length=2)])
+    assert answer(own, "101") == "ring/101/101@a.example/30"
+    assert answer(own, "102") == "out/102/trunk-t1-carrier/102/60/0/+442079460000"
+    longer = config(
+        [carrier, cheap],
+        [route(prefix="9", strip=1, min_length=3, max_length=3),
+         route("x", trunk_id=8, route_id=2, prefix="91", strip=2, min_length=2, max_length=2)],
+    )  # fmt: skip
+    assert answer(longer, "9123") == "out/9123/trunk-t1-cheap/23/60/0/"
+    # A route with a literal * prefix wins over the feature codes.
+    star = config([cheap], [route("s", trunk_id=8, prefix="*7", strip=2, max_length=4)])
+    assert answer(star, "*71234") == "out/*71234/trunk-t1-cheap/1234/60/0/"
+    assert answer(star, "*72") == "code"
 
 
 @pytest.mark.parametrize(
@@ -170,15 +186,15 @@ def test_ivr_dids_need_an_enabled_app() -> None:
         DidRoute("+12065550101", "hangup", ""),
         DidRoute("+12065550102", "hangup", ""),
     )
-    dialplan = Renderer(TEMPLATES).render(t).dialplan
-    assert "exten => +12065550100,1,Stasis(orchestrator,ivr,visa,1)" in dialplan
-    assert "exten => +12065550101,1,Hangup(21)" in dialplan
+    assert answer(t, "+12065550100", did=True) == "app/+12065550100/1/visa"
+    assert answer(t, "+12065550101", did=True) == "refuse/21"
+    assert answer(t, "+12065550199", did=True) == "unknown"
 
 
-async def test_apply_verifies_the_route_patterns_and_expires_changed_trunks(
+async def test_a_route_change_needs_no_reload_and_expires_changed_trunks(
     tmp_path: Path,
 ) -> None:
-    engine = FakeEngine()
+    engine = DialplanEngine(tmp_path)
     await engine.start()
     configs = {1: config([trunk()], [route(prefix="9", strip=1, min_length=3, max_length=4)])}
     p = AsteriskProvisioner(
@@ -188,9 +204,6 @@ async def test_apply_verifies_the_route_patterns_and_expires_changed_trunks(
         load_tenant=configs.get,
         load_all=lambda: list(configs.values()),
     )
-    # One extension, two route patterns (lengths 3 and 4), the feature-code pattern
-    # and the catch-all.
-    engine.console["dialplan show t1"] = "-= 5 extensions (11 priorities) in 1 context. =-"
     result = await p.tenant_changed(1)
     assert result.ok, result.error
     assert p.lookup("ps_aors", {"id": "trunk-t1-carrier"}, multi=False)[0]["contact"] == (
@@ -211,7 +224,11 @@ async def test_apply_verifies_the_route_patterns_and_expires_changed_trunks(
         "aor": {"trunk-t1-carrier"},
     }
 
-    # A route the engine did not take is rolled back.
+    assert not [c for c in engine.commands if c[0] == "reload"]
+
+    # A route changed: answered at once, and still no reload.
     configs[1] = config([trunk()], [route(prefix="9", strip=1, min_length=3, max_length=5)])
     result = await p.tenant_changed(1)
-    assert not result.ok and "expected 6" in result.error
+    assert result.ok and "dialplan" in result.changed, result
+    assert await p.routes.dial("1", "912345", Caller()) == "out/912345/trunk-t1-carrier/12345/60/0/"
+    assert not [c for c in engine.commands if c[0] == "reload"]

@@ -18,6 +18,7 @@ from orchestrator.engines.asterisk.instance import AsteriskInstance
 
 __all__ = ["AsteriskInstance", "build", "config_dir", "make_instance", "templates_dir"]
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.lookup import dial_router
 from orchestrator.engines.asterisk.provisioning.realtime import PREFIX, realtime_router
 from orchestrator.engines.asterisk.provisioning.render import Liveness, Renderer
 from orchestrator.engines.kit import EngineKit, KitDeps
@@ -91,6 +92,7 @@ def build(deps: KitDeps) -> EngineKit:
         load_tenant=deps.load_tenant,
         load_all=deps.load_all,
         owner=settings.service_id,
+        authorizer=deps.authorizer,
     )
     return EngineKit(
         name="asterisk",
@@ -98,6 +100,9 @@ def build(deps: KitDeps) -> EngineKit:
         engine=engine,
         provisioner=provisioner,
         config=config,
-        routers=[realtime_router(lambda: provisioner, lambda: settings.realtime_secret)],
+        routers=[
+            realtime_router(lambda: provisioner, lambda: settings.realtime_secret),
+            dial_router(lambda: provisioner.routes, lambda: settings.realtime_secret, PREFIX),
+        ],
         settings=group,
     )

@@ -3,10 +3,12 @@
 For each change: render, validate, write atomically, reload only what changed,
 verify that the engine took it, and roll back to the previous file if it did not.
 
-* Dialplan: one file per tenant in the engine's ``tenants/`` directory, read by
-  ``#include "tenants/*.conf"``. A change rewrites that tenant's file only; the
-  other tenants' files are untouched, and a dialplan reload never drops calls in
-  progress.
+* Dialplan: one small file per tenant in the engine's ``tenants/`` directory, read by
+  ``#include "tenants/*.conf"``, made of tenant-level data only; what each number
+  reaches is answered per call from :attr:`AsteriskProvisioner.routes`
+  (:mod:`~orchestrator.engines.asterisk.provisioning.lookup`), swapped in memory. So a
+  user's change swaps that index and reloads nothing; a tenant-level change (created,
+  enabled, disabled, its domain) rewrites that tenant's file only and reloads.
 * SIP users: served to the engine on demand from :attr:`AsteriskProvisioner.index`
   (realtime, see :mod:`orchestrator.engines.asterisk.provisioning.realtime`), so a
   change needs no SIP reload at all: the changed objects are expired from the engine's
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.core.errors import ConfigApplyError, EngineError
+from orchestrator.engines.asterisk.provisioning.lookup import Authorize, RouteIndex
 from orchestrator.engines.asterisk.provisioning.render import (
     FAMILIES,
     Rendered,
@@ -58,6 +61,7 @@ class AsteriskProvisioner:
         load_tenant: Callable[[int], TenantConfig | None],
         load_all: Callable[[], list[TenantConfig]],
         owner: str = "default",
+        authorizer: Authorize = lambda: None,
     ) -> None:
         self.engine = engine
         self.owner = owner
@@ -70,6 +74,8 @@ class AsteriskProvisioner:
         # family -> object id -> row: what the engine gets when it asks for a SIP user.
         self.index: dict[str, dict[str, dict[str, str]]] = {f: {} for f in FAMILIES.values()}
         self.applied: dict[int, Rendered] = {}
+        # What each tenant's numbers and every DID reach: the dialplan's one lookup.
+        self.routes = RouteIndex(authorizer)
 
     def path(self, tenant_id: int) -> Path:
         return self.tenants_dir / f"t{tenant_id}.conf"
@@ -112,31 +118,27 @@ class AsteriskProvisioner:
                 log.warning("could not expire %d cached SIP %ss: %s", len(ids), obj_type, exc)
 
     # -- dialplan ----------------------------------------------------------
-    async def _reload_and_verify(self, expected: dict[str, int]) -> None:
+    async def _reload_and_verify(self, expected: dict[str, tuple[int, str]]) -> None:
         await self.engine.reload("dialplan")
-        for context, count in expected.items():
+        for context, (count, version) in expected.items():
             out = await self.engine.command(f"dialplan show {context}")
             m = _COUNT.search(out)
             got = int(m.group(1)) if m else 0
-            if got != count:
+            if got != count or f"'version-{version}'" not in out:
                 raise ConfigApplyError(
-                    f"engine shows {got} extensions in {context}, expected {count}",
+                    f"engine shows {got} extensions in {context}, expected {count} "
+                    f"of version {version}",
                     context=context,
                     expected=count,
                     got=got,
                 )
 
     @staticmethod
-    def _expected(t: TenantConfig) -> dict[str, int]:
-        # Each user's number, each conference room's and ring group's number, each own
-        # DID, each outbound route pattern, the feature-code pattern (* or # first; the
-        # codes themselves are the orchestrator's, per tenant) and the catch-all for
-        # numbers not ours.
-        count = (
-            len(t.users) + len(t.rooms) + len(t.ring_groups) + len(t.routed_dids)
-            + len(t.dial_patterns) + 2
-        )  # fmt: skip
-        return {dialplan_context(t): count if t.enabled else 1}
+    def _expected(t: TenantConfig, rendered: Rendered) -> dict[str, tuple[int, str]]:
+        # The feature-code pattern (* or # first), the catch-all and the file's version
+        # marker (a disabled tenant: the catch-all that refuses, and the marker), of the
+        # version just written: the engine runs this very file.
+        return {dialplan_context(t): (3 if t.enabled else 2, rendered.file_version)}
 
     async def tenant_changed(self, tenant_id: int) -> ApplyResult:
         started = time.perf_counter()
@@ -171,6 +173,10 @@ class AsteriskProvisioner:
             )
         text = self._text(rendered)
         changed: list[str] = []
+        # The answers first: a new tenant's file, once loaded, asks for them at once.
+        old_routes = self.routes.tenants.get(config.id)
+        if self.routes.swap(config.id, rendered.routes):
+            changed.append("dialplan")
         if previous != text:
             self.tenants_dir.mkdir(parents=True, exist_ok=True)
             self.history_dir.mkdir(exist_ok=True)
@@ -178,11 +184,12 @@ class AsteriskProvisioner:
                 write_atomic(self.history_dir / f"t{config.id}.conf.previous", previous)
             write_atomic(path, text)
             try:
-                await self._reload_and_verify(self._expected(config))
+                await self._reload_and_verify(self._expected(config, rendered))
             except Exception:
+                self.routes.swap(config.id, old_routes)
                 await self._roll_back(path, previous)
                 raise
-            changed.append("dialplan")
+            changed = ["dialplan", "reload"]
         sip_changed = self._swap_sip(config.id, rendered)
         if sip_changed:
             await self._expire(sip_changed)
@@ -203,10 +210,12 @@ class AsteriskProvisioner:
         async with self._lock:
             path = self.path(tenant_id)
             changed: list[str] = []
+            if self.routes.swap(tenant_id, None):
+                changed.append("dialplan")
             if path.exists() and self._owns(path):
                 path.unlink()
                 await self.engine.reload("dialplan")
-                changed.append("dialplan")
+                changed = ["dialplan", "reload"]
             sip_changed = self._swap_sip(tenant_id, None)
             if sip_changed:
                 await self._expire(sip_changed)
@@ -227,13 +236,17 @@ class AsteriskProvisioner:
             wanted = {c.id for c in configs}
             for rendered in renders:
                 self._swap_sip(rendered.tenant_id, rendered)
+                self.routes.swap(rendered.tenant_id, rendered.routes)
             for gone in set(self.applied) - wanted:
                 self._swap_sip(gone, None)
+            for gone in set(self.routes.tenants) - wanted:
+                self.routes.swap(gone, None)
             if reload and dirty:
-                # Verifying one tenant shows the reload took the whole file set.
-                written = {r.tenant_id for r in renders}
-                ours = [c for c in configs if c.id in written]
-                expected = self._expected(ours[-1]) if ours else {}
+                # Verifying one tenant's version shows the reload took the file set.
+                by_id = {c.id: c for c in configs}
+                expected = (
+                    self._expected(by_id[renders[-1].tenant_id], renders[-1]) if renders else {}
+                )
                 await self._reload_and_verify(expected)
             if reload:
                 # Whatever the engine cached may predate this process: drop it all.

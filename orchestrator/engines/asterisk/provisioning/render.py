@@ -3,7 +3,9 @@
 Two products per tenant:
 
 * the dialplan file (``tenants/t<id>.conf``), rendered from ``extensions.conf.j2``
-  (extensions, outbound routes, DIDs);
+  from tenant-level data only (its id, domain, whether it is enabled), and the
+  :class:`~.lookup.TenantRoutes` its one lookup is answered from (extensions, rooms,
+  ring groups, DIDs, outbound routes), so a user's change leaves the file as it was;
 * the SIP objects (endpoint, auth and AOR per user and per trunk) that Asterisk
   fetches on demand through realtime: the per-tenant options come from
   ``sip_defaults.conf.j2`` (users) and ``trunk_defaults.conf.j2`` (trunks), each
@@ -22,6 +24,7 @@ from pathlib import Path
 import jinja2
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.engines.asterisk.provisioning.lookup import TenantRoutes, routes
 from orchestrator.engines.asterisk.targets import tenant_context
 from orchestrator.provisioning.tenant import SipTrunk, TenantConfig
 
@@ -71,6 +74,10 @@ class Rendered:
     dialplan: str
     sip: SipRows
     version: str
+    #: what the tenant's numbers reach, answered per call (no reload when it changes)
+    routes: TenantRoutes
+    #: the version the dialplan file carries (of the tenant-level data it is made of)
+    file_version: str = ""
 
 
 class Renderer:
@@ -179,12 +186,13 @@ class Renderer:
         digest = hashlib.sha256(repr(t).encode())
         digest.update(self._template_digest)
         version = digest.hexdigest()[:12]
+        file_digest = hashlib.sha256(f"{t.id}\0{t.domain}\0{t.enabled}\0".encode())
+        file_digest.update(self._template_digest)
+        file_version = file_digest.hexdigest()[:12]
         body = self.dialplan_template.render(
-            t=t,
-            context=dialplan_context(t),
-            version=version,
-            ari_app=self.ari_app,
-            ring_timeout=self.ring_timeout,
-            outbound_ring_timeout=self.outbound_ring_timeout,
+            t=t, context=dialplan_context(t), version=file_version, ari_app=self.ari_app
         )
-        return Rendered(tenant_id=t.id, dialplan=body, sip=sip, version=version)
+        answers = routes(
+            t, ring_timeout=self.ring_timeout, outbound_ring_timeout=self.outbound_ring_timeout
+        )
+        return Rendered(t.id, body, sip, version, answers, file_version)
