@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from orchestrator import validation as v
-from orchestrator.core.errors import NotFoundError, ValidationError
+from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
 from orchestrator.store.models import (
     Extension,
     IvrApp,
@@ -97,6 +97,25 @@ def _target_exists(session: Session, tenant_id: int, kind: str, target: str) -> 
             Extension.tenant_id == tenant_id, Extension.number == target
         )
     return session.exec(stmt).first() is not None
+
+
+def check_not_park_fallback(session: Session, tenant_id: int, destination: str, doing: str) -> None:
+    """:class:`ConflictError` (409) while the tenant's park lot falls back to
+    ``destination`` (``extension:<n>`` also covers ``voicemail:<n>``, n's mailbox;
+    ``ivr:<name>``, ``ring_group:<n>``): an extension, a mailbox, an IVR app or a ring
+    group deleted, renumbered or renamed, as ring groups' own fallbacks are kept."""
+    row = session.get(ParkLot, tenant_id)
+    if row is None:
+        return
+    kind, _, target = destination.partition(":")
+    named = {destination} | ({f"voicemail:{target}"} if kind == "extension" else set())
+    if row.fallback in named:
+        raise ConflictError(
+            f"{destination} is the fallback ({row.fallback}) of the park lot of tenant "
+            f"{tenant_id}; change the lot's fallback {doing}",
+            park_lot=tenant_id,
+            fallback=row.fallback,
+        )
 
 
 def check_lot(

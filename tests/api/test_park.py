@@ -140,3 +140,55 @@ def test_parking_a_call_validates_first(client: TestClient, tenant_a: dict[str, 
     # The API-only app runs no features: no park service.
     r = client.post(url(tenant_a, "/calls"), json={"call_id": "c1", "leg_id": "l1"})
     assert r.status_code == 503, r.text
+
+
+@pytest.mark.parametrize(
+    ("fallback", "method", "target"),
+    [
+        ("extension:103", "DELETE", "extension"),
+        ("extension:103", "PATCH", "extension"),
+        ("voicemail:103", "DELETE", "extension"),
+        ("voicemail:103", "DELETE", "mailbox"),
+        ("ring_group:650", "DELETE", "ring_group"),
+        ("ring_group:650", "PATCH", "ring_group"),
+        ("ivr:closed", "DELETE", "ivr"),
+        ("ivr:closed", "PATCH", "ivr"),
+    ],
+)
+def test_a_fallback_target_is_kept_while_the_lot_names_it(
+    client: TestClient,
+    tenant_a: dict[str, Any],
+    targets: None,
+    fallback: str,
+    method: str,
+    target: str,
+) -> None:
+    """Deleting (or renumbering, renaming) the lot's fallback target is 409 naming the
+    lot, as for a ring group's fallback, and changes nothing; once the lot falls back
+    elsewhere it goes through."""
+    tid = tenant_a["id"]
+    extensions = client.get(f"/api/v1/tenants/{tid}/extensions").json()["items"]
+    ext_103 = next(e["id"] for e in extensions if e["number"] == "103")
+    box = client.post("/api/v1/mailboxes", json={
+        "tenant_id": tid, "extension_id": ext_103, "number": "103", "pin": "4711"})  # fmt: skip
+    assert box.status_code == 201, box.text
+    group = client.get(f"/api/v1/tenants/{tid}/ring-groups").json()["items"][0]
+    app = next(a for a in client.get("/api/v1/ivr-apps").json()["items"] if a["tenant_id"] == tid)
+    path, rename = {
+        "extension": (f"/api/v1/tenants/{tid}/extensions/{ext_103}", {"number": "104"}),
+        "mailbox": (f"/api/v1/mailboxes/{box.json()['id']}", {}),
+        "ring_group": (f"/api/v1/tenants/{tid}/ring-groups/{group['id']}", {"number": "651"}),
+        "ivr": (f"/api/v1/ivr-apps/{app['id']}", {"name": "open"}),
+    }[target]
+    assert client.put(url(tenant_a), json={**GOOD, "fallback": fallback}).status_code == 200
+    before = client.get(path).json()
+
+    r = client.request(method, path, json=rename if method == "PATCH" else None)
+    assert r.status_code == 409, r.text
+    assert "park lot" in r.json()["message"] and fallback in r.json()["message"], r.json()
+    assert client.get(path).json() == before
+    assert client.get(url(tenant_a)).json()["fallback"] == fallback
+
+    assert client.put(url(tenant_a), json={**GOOD, "fallback": "hangup"}).status_code == 200
+    r = client.request(method, path, json=rename if method == "PATCH" else None)
+    assert r.status_code in (200, 204), r.text
