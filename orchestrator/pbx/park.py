@@ -87,6 +87,8 @@ MOH = "default"
 # The slot's announcement may not hold the parked call longer than this: a playback whose
 # end the engine never reports must not keep the park's timeout from starting.
 ANNOUNCE_MAX_S = 10.0
+# How long a leg to park without a caller number may take to learn it (see _caller).
+CALLER_WAIT_S = 1.0
 SLOT = re.compile(r"[1-9][0-9]?")
 Publish = Callable[[str, int, dict[str, Any], dict[str, Any]], Any]
 Sessions = Callable[[], Any]
@@ -263,15 +265,32 @@ class ParkService:
     async def _claim(
         self, tenant_id: int, leg: Leg, parker: str, slot: int | None
     ) -> ParkedCall | None:
+        caller = await self._caller(leg)
+
         def claim(session: Any) -> ParkedCall | None:
             lot = store.get_lot(session, tenant_id)
             return store.claim_slot(
-                session, lot, leg_id=leg.id, node=self.node, caller=leg.caller_number,
+                session, lot, leg_id=leg.id, node=self.node, caller=caller,
                 parker=parker, slot=slot,
             )  # fmt: skip
 
         row: ParkedCall | None = await self._db(claim)
         return row
+
+    async def _caller(self, leg: Leg) -> str:
+        """The parked caller's number. A leg that reached us without one may learn it a
+        moment later: on Asterisk, a managed extension's call transferred here is a Local
+        channel standing in for the caller, whose caller ID comes once its other half
+        joined the caller's bridge. Waited for a moment at most (an anonymous caller has
+        none)."""
+        deadline = asyncio.get_running_loop().time() + CALLER_WAIT_S  # the engine's time
+        while True:
+            now = self.engine.leg(leg.id) or leg
+            if now.caller_number or not now.alive:
+                return now.caller_number
+            if asyncio.get_running_loop().time() >= deadline:
+                return ""
+            await asyncio.sleep(0.05)
 
     async def _parked(self, row: ParkedCall, *, announce: IvrCall | None) -> None:
         # Kept first: the pbx_code flow's end (and a restart) must leave the leg up.

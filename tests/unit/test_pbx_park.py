@@ -205,6 +205,22 @@ async def test_a_transferred_call_is_parked_then_retrieved_from_another_phone(pb
     assert not pbx.engine.legs[phone.id].alive
 
 
+async def test_a_caller_number_the_engine_learns_just_after_is_the_parked_caller(
+    pbx: Pbx,
+) -> None:
+    """The leg to park reaches the flow without a caller number, which the engine
+    reports a moment later (Asterisk: the Local channel standing in for a managed
+    extension's caller): the parked call, its event name that number all the same."""
+    routing = Routing("ivr", {"flow": "pbx.code", "tenant": str(pbx.tenant_id),
+                              "dialed": "*68", "transferer": f"102@{DOMAIN}"})  # fmt: skip
+    leg = await pbx.engine.incoming_call(caller="", called="*68", routing=routing)
+    await asyncio.sleep(0.2)
+    pbx.engine.legs[leg.id].caller_number = "+442079460000"
+    await until(lambda: pbx.engine.held.get(leg.id) == MOH)
+    assert [(r.leg_id, r.caller) for r in pbx.rows()] == [(leg.id, "+442079460000")]
+    assert pbx.events[0][2]["caller"] == "+442079460000"
+
+
 async def test_two_phones_racing_for_one_slot_one_wins(pbx: Pbx) -> None:
     caller = await pbx.parked_call()
     first, second = await asyncio.gather(
