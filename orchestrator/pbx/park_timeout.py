@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import OrchestratorError, ValidationError
 from orchestrator.ivr import IvrCall
-from orchestrator.pbx.extension_flow import Lines
+from orchestrator.pbx.extension_flow import Lines, deposit
 from orchestrator.pbx.voicemail.deposit import VoicemailDepositor
 from orchestrator.store.park import Lot, parse_fallback
 
@@ -74,14 +74,7 @@ class ParkFallback:
         if line is None:
             call.log.info("park: no extension %s for the voicemail fallback", number)
             return False
-        # The time in the mailbox is a voicemail xDR of the call, as from an extension.
-        call.notify("voicemail", phase="start", extension=line.number)
-        taken: bool | None = None  # None: the caller left during the deposit
-        try:
-            taken = await self.voicemail.deposit(call, tenant_id, line.extension_id, "unavailable")
-        finally:
-            call.notify("voicemail", phase="end", extension=line.number, taken=taken is not False)
-        return taken
+        return await deposit(self.voicemail, call, tenant_id, line, "unavailable")
 
 
 async def ring_back(
