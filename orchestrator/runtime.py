@@ -176,7 +176,9 @@ def install_features(deps: Deps) -> Features:
         deps, ivr, codes.handlers, publish=cti.service.stream.publish, voicemail=voicemail.depositor
     )
     # Call park: *68 (a blind transfer to it) and *88; parked legs survive a restart.
-    park = park_install.install(deps, ivr, codes.handlers, cti=cti.service)
+    park = park_install.install(
+        deps, ivr, codes.handlers, cti=cti.service, voicemail=voicemail.depositor
+    )
     return Features(
         ivr, cti, supervision, cdrs, queues, webhooks, recordings, rating, conferences, rooms,
         codes, call_settings, voicemail, mwi, inbound, park, pickup,

@@ -111,7 +111,8 @@ async def update_extension(
 async def delete_extension(
     session: SessionDep, tenant_id: VisibleTenantId, extension_id: StoreInt, config: ConfigStateDep
 ) -> None:
-    """Delete an extension and its aliases; 409 while a DID routes to it."""
+    """Delete an extension and its aliases; 409 while a DID routes to it or a ring group
+    or the park lot falls back to it."""
     await run_in_threadpool(
         crud.delete_extension, session=session, tenant_id=tenant_id, extension_id=extension_id
     )

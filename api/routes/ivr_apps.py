@@ -139,7 +139,8 @@ async def update_ivr_app(
 async def delete_ivr_app(
     session: SessionDep, user: CurrentUser, app_id: StoreInt, config: ConfigStateDep
 ) -> None:
-    """Delete an IVR app; 409 while DIDs reach it."""
+    """Delete an IVR app; 409 while DIDs reach it or a ring group or the park lot falls
+    back to it."""
     app = await run_in_threadpool(
         ivr_apps.delete_ivr_app, session=session, app_id=app_id, scope=user.scope
     )

@@ -107,7 +107,8 @@ async def delete_mailbox(
     mailbox_id: StoreInt,
     config: ConfigStateDep,
 ) -> None:
-    """Delete the mailbox, its messages and greetings (their audio too)."""
+    """Delete the mailbox, its messages and greetings (their audio too); 409 while the
+    park lot falls back to it (``voicemail:<n>``)."""
     box = store.read_mailbox(session, mailbox_id, user.scope)
     tenant_id, personal = box.tenant_id, box.extension_id is not None
     keys = [(m.recording, m.s3_key) for m in store.list_messages(

@@ -94,7 +94,7 @@ async def delete_ring_group(
     group_id: StoreInt,
     config: ConfigStateDep,
 ) -> None:
-    """Delete a group; 409 while DIDs route to it."""
+    """Delete a group; 409 while DIDs route to it or the park lot falls back to it."""
     await run_in_threadpool(
         groups.delete_group, session=session, tenant_id=tenant_id, group_id=group_id,
         scope=user.scope,

@@ -64,6 +64,10 @@ def follow_ivr(builder: CdrBuilder, runner: IvrRunner) -> None:
 
     def observe(call: IvrCall, action: str, details: dict[str, Any]) -> None:
         if action == "dial" and details.get("leg_id"):
+            if details.get("retrieved"):
+                # A parked call taken back: the parked caller's CDR ties the retriever's
+                # leg (its own ``dial``, orchestrator.pbx.park), not the other way round.
+                return
             by = str(details.get("forwarded_by") or "")
             picked = str(details.get("picked_up") or "")
             if picked:
@@ -83,6 +87,15 @@ def follow_ivr(builder: CdrBuilder, runner: IvrRunner) -> None:
                                     extension=str(details.get("extension") or ""))  # fmt: skip
         elif action == "voicemail" and details.get("phase") == "end":
             builder.service_ended(call.id, "voicemail", keep=bool(details.get("taken")))
+        elif action == "park" and details.get("phase") == "start":
+            # The time the caller waited parked: the slot in the detail, the parker as
+            # the extension (orchestrator.pbx.park).
+            tenant = int(call.tenant) if call.tenant.isdigit() else None
+            builder.service_started(call.id, "park", tenant_id=tenant,
+                                    detail=f"slot {details.get('slot', '')}",
+                                    extension=str(details.get("parker") or ""))  # fmt: skip
+        elif action == "park" and details.get("phase") == "end":
+            builder.service_ended(call.id, "park")
 
     if observe not in runner.observers:
         runner.observers.append(observe)

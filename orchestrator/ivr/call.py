@@ -610,14 +610,21 @@ class IvrCall:
             self._on_child(child.leg_id, None)
 
     # -- hooks for features that ring several legs (orchestrator.pbx.follow_me) ----------
-    def adopt(self, leg_id: str, destination: str, *, forwarded_by: str = "") -> None:
+    def adopt(
+        self, leg_id: str, destination: str, *, forwarded_by: str = "", retrieved: bool = False
+    ) -> None:
         """Have the engine's events about ``leg_id`` (a leg about to be dialed for this
         call) come to this call, and tell observers it is dialed (``dial``), as
-        :meth:`dial` does (``forwarded_by`` too); :meth:`release` ends it."""
+        :meth:`dial` does (``forwarded_by`` too); :meth:`release` ends it.
+        ``retrieved``: a parked call this call takes back (the ``dial`` says so: it is a
+        party of this call, but keeps its own CDR, which ties this call's leg instead)."""
         self._children[leg_id] = _Child(leg_id)
         if self._on_child is not None:
             self._on_child(leg_id, self)
-        self._notify_dial(destination, leg_id, forwarded_by)
+        if retrieved:
+            self._notify("dial", destination=destination, leg_id=leg_id, retrieved=True)
+        else:
+            self._notify_dial(destination, leg_id, forwarded_by)
 
     def _notify_dial(self, destination: str, leg_id: str, forwarded_by: str) -> None:
         if forwarded_by:

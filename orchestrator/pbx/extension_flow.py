@@ -92,6 +92,22 @@ class VoicemailDepositor(Protocol):
         ...
 
 
+async def deposit(
+    voicemail: VoicemailDepositor, call: IvrCall, tenant_id: int, line: Line, reason: str
+) -> bool:
+    """A message of ``call`` for ``line``'s mailbox; False when it has none. The time in
+    the mailbox is a voicemail xDR of the call, on the extension's account
+    (docs/cdrs.md): the ``voicemail`` notices around the deposit, whoever sends the
+    call there (the extension flow, a schedule, a park fallback)."""
+    call.notify("voicemail", phase="start", extension=line.number)
+    taken: bool | None = None  # None: the caller left during the deposit
+    try:
+        taken = await voicemail.deposit(call, tenant_id, line.extension_id, reason)
+    finally:
+        call.notify("voicemail", phase="end", extension=line.number, taken=taken is not False)
+    return taken
+
+
 class RingAll(Protocol):
     async def __call__(
         self,
@@ -361,15 +377,7 @@ class ExtensionFlow:
     async def _mailbox(self, call: IvrCall, route: _Route, line: Line, reason: str) -> bool:
         if self.voicemail is None:
             return False
-        # The time in the mailbox is a voicemail xDR of the call, on the extension's
-        # account (docs/cdrs.md); nothing is recorded when it has no mailbox.
-        call.notify("voicemail", phase="start", extension=line.number)
-        taken: bool | None = None  # None: the caller left during the deposit
-        try:
-            taken = await self.voicemail.deposit(call, route.tenant_id, line.extension_id, reason)
-        finally:
-            call.notify("voicemail", phase="end", extension=line.number, taken=taken is not False)
-        return taken
+        return await deposit(self.voicemail, call, route.tenant_id, line, reason)
 
     async def _follow_me(self, call: IvrCall, line: Line) -> bool:
         plan = line.settings.follow_me or {}

@@ -33,7 +33,7 @@ from typing import Protocol
 from orchestrator.core.errors import NotFoundError, ValidationError
 from orchestrator.core.prompts import Prompt
 from orchestrator.ivr.call import IvrCall
-from orchestrator.pbx.extension_flow import Lines, VoicemailDepositor
+from orchestrator.pbx.extension_flow import Lines, VoicemailDepositor, deposit
 from orchestrator.pbx.schedule import Clock, Decision, Hours, evaluate, utc_now
 from orchestrator.validation import parse_destination
 
@@ -156,14 +156,7 @@ class InboundFlow:
         if line is None:
             call.log.info("inbound: no extension %s for voicemail", number)
             return False
-        # The time in the mailbox is a voicemail xDR of the call (as the extension
-        # flow's): on the extension's account.
-        call.notify("voicemail", phase="start", extension=line.number)
-        taken: bool | None = None  # None: the caller left during the deposit
-        try:
-            taken = await self.voicemail.deposit(call, tenant_id, line.extension_id, "unavailable")
-        finally:
-            call.notify("voicemail", phase="end", extension=line.number, taken=taken is not False)
+        taken = await deposit(self.voicemail, call, tenant_id, line, "unavailable")
         if not taken:
             call.log.info("inbound: extension %s has no mailbox", number)
         return taken

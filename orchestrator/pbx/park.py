@@ -18,12 +18,18 @@ No park extensions and no engine parking lot: the orchestrator owns the parked l
 - **Timeout**: the slot's time runs out (the lot's ``timeout_s``): the row is taken
   the same way (a retrieve at the same moment wins or loses cleanly), the parker's
   extension rings for ``ringback_s``; nobody answers: the lot's ``fallback``
-  (``extension:<n>``: the call is transferred there; ``hangup``).
+  (:mod:`orchestrator.pbx.park_timeout`: an extension, a mailbox, an IVR app, a ring
+  group, or hang up).
 - A parked caller who hangs up frees the slot.
-- **Restart**: the rows name the engine node; the next run keeps those legs before the
-  engine starts (:meth:`ParkService.restore`), so its start-up sweep spares them, and
-  takes each one still up back under watch once the engine is connected, with the
-  time it has left.
+- **Restart** (a stop or a crash): the rows name the engine node; the next run keeps
+  those legs before the engine starts (:meth:`ParkService.restore`), so its start-up
+  sweep spares them, and takes each one still up back under watch once the engine is
+  connected, with the time it has left.
+- **CDR**: the parked leg's :class:`~orchestrator.ivr.IvrCall` has the IVR runner's
+  observers (``observer``): the park is a ``park`` service span of the caller's CDR
+  (``park`` notices), the ring-back leg is a dial of it, the fallback a transfer or a
+  voicemail of it, and so is the leg of the phone that retrieves it: one CDR, the
+  parked caller's.
 
 Events on the tenant's stream (WebSocket, webhooks as ``call.<name>``):
 ``call_parked``, ``call_retrieved``, ``park_timed_out``, ``park_abandoned``; the
@@ -45,18 +51,26 @@ from orchestrator.core.call import Leg
 from orchestrator.core.engine import Engine
 from orchestrator.core.errors import (
     LegGoneError,
-    NotFoundError,
     OrchestratorError,
     ValidationError,
 )
-from orchestrator.core.events import EngineConnected, Event, LegEvent, LegHungUp, PlaybackFinished
+from orchestrator.core.events import (
+    EngineConnected,
+    Event,
+    LegEvent,
+    LegHungUp,
+    PlaybackFinished,
+    RecordingFinished,
+)
 from orchestrator.core.prompts import Prompt
 from orchestrator.cti.errors import CallStateError
-from orchestrator.cti.registry import CallKind
 from orchestrator.ivr import IvrCall
 from orchestrator.ivr.directory import Directory
 from orchestrator.ivr.errors import CallEnded
+from orchestrator.ivr.runner import CallObserver
 from orchestrator.pbx.dispatch import CodeContext
+from orchestrator.pbx.park_cti import party_to_park
+from orchestrator.pbx.park_timeout import ParkFallback, first_of, ring_back
 from orchestrator.store import park as store
 from orchestrator.store.models import ParkedCall
 
@@ -73,6 +87,8 @@ MOH = "default"
 # The slot's announcement may not hold the parked call longer than this: a playback whose
 # end the engine never reports must not keep the park's timeout from starting.
 ANNOUNCE_MAX_S = 10.0
+# How long a leg to park without a caller number may take to learn it (see _caller).
+CALLER_WAIT_S = 1.0
 SLOT = re.compile(r"[1-9][0-9]?")
 Publish = Callable[[str, int, dict[str, Any], dict[str, Any]], Any]
 Sessions = Callable[[], Any]
@@ -109,6 +125,8 @@ class ParkService:
         node: str = "",
         publish: Publish | None = None,
         cti: CtiService | None = None,
+        observer: CallObserver | None = None,
+        fallback: ParkFallback | None = None,
         timescale: float = 1.0,
     ) -> None:
         self.engine = engine
@@ -117,6 +135,9 @@ class ParkService:
         self.node = node
         self.publish = publish
         self.cti = cti  # the active calls the API parks a party of
+        # Told what the parked legs' calls do (the IVR runner's observers: the CDRs).
+        self.observer = observer
+        self.fallback = fallback or ParkFallback()
         # Times (timeout, ring-back) are multiplied by it: the flow tests run fast.
         self.timescale = timescale
         self.parked: dict[str, _Parked] = {}  # parked leg id -> its watch
@@ -151,7 +172,7 @@ class ParkService:
 
     # -- events --------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, LegEvent | PlaybackFinished):
+        if isinstance(event, LegEvent | PlaybackFinished | RecordingFinished):
             call = self._routes.get(event.leg_id)
             if call is not None:
                 call.deliver(event)
@@ -226,36 +247,16 @@ class ParkService:
         parties are hung up. 404 for no such call or party; 409 when the call is not
         answered, an attended transfer is in progress, or the lot is full (then nothing
         has moved)."""
-        if self.cti is None:
-            raise NotFoundError(f"no active call {call_id}", call_id=call_id)
-        call = self.cti.calls.get(call_id, scope)
-        if call.tenant_id != tenant_id:
-            raise NotFoundError(f"no active call {call_id}", call_id=call_id)
-        parties = [leg for leg in call.legs.values() if leg.up and not leg.gone]
-        if leg_id not in {leg.id for leg in parties}:
-            raise NotFoundError(f"no answered party {leg_id} in call {call_id}", leg_id=leg_id)
-        if call.transfer is not None:
-            raise CallStateError("an attended transfer is in progress", call_id=call_id)
-        engine_leg = self.engine.leg(leg_id)
-        if call.kind is CallKind.DIALPLAN and not call.taken:
-            # A call the engine switched alone: its parties come under control first.
-            await self.engine.take([leg.id for leg in parties])
-            engine_leg = self.engine.leg(leg_id)
-        if engine_leg is None or not engine_leg.alive:
-            raise NotFoundError(f"no live leg {leg_id}", leg_id=leg_id)
-        others = [leg.id for leg in parties if leg.id != leg_id]
-        parker = next(
-            (leg.number for leg in parties if leg.id != leg_id and leg.number in call.extensions),
-            "",
-        )
-        row = await self._claim(tenant_id, engine_leg, parker, None)
+        party = await party_to_park(self.cti, self.engine, tenant_id, call_id, leg_id, scope)
+        assert self.cti is not None
+        row = await self._claim(tenant_id, party.leg, party.parker, None)
         if row is None:
             raise CallStateError("the park lot is full", tenant_id=tenant_id)
         self.engine.keep([leg_id])  # before CTI lets go: nobody hangs it up meanwhile
-        self.cti.hand_over(call, f"park:{row.slot}")
+        self.cti.hand_over(party.call, f"park:{row.slot}")
         with contextlib.suppress(OrchestratorError):
             await self.engine.disconnect(leg_id)
-        for other in others:
+        for other in party.others:
             with contextlib.suppress(OrchestratorError):
                 await self.engine.hangup(other)
         await self._parked(row, announce=None)
@@ -264,20 +265,38 @@ class ParkService:
     async def _claim(
         self, tenant_id: int, leg: Leg, parker: str, slot: int | None
     ) -> ParkedCall | None:
+        caller = await self._caller(leg)
+
         def claim(session: Any) -> ParkedCall | None:
             lot = store.get_lot(session, tenant_id)
             return store.claim_slot(
-                session, lot, leg_id=leg.id, node=self.node, caller=leg.caller_number,
+                session, lot, leg_id=leg.id, node=self.node, caller=caller,
                 parker=parker, slot=slot,
             )  # fmt: skip
 
         row: ParkedCall | None = await self._db(claim)
         return row
 
+    async def _caller(self, leg: Leg) -> str:
+        """The parked caller's number. A leg that reached us without one may learn it a
+        moment later: on Asterisk, a managed extension's call transferred here is a Local
+        channel standing in for the caller, whose caller ID comes once its other half
+        joined the caller's bridge. Waited for a moment at most (an anonymous caller has
+        none)."""
+        deadline = asyncio.get_running_loop().time() + CALLER_WAIT_S  # the engine's time
+        while True:
+            now = self.engine.leg(leg.id) or leg
+            if now.caller_number or not now.alive:
+                return now.caller_number
+            if asyncio.get_running_loop().time() >= deadline:
+                return ""
+            await asyncio.sleep(0.05)
+
     async def _parked(self, row: ParkedCall, *, announce: IvrCall | None) -> None:
         # Kept first: the pbx_code flow's end (and a restart) must leave the leg up.
         self.engine.keep([row.leg_id])
         entry = self._watch(row)
+        entry.call.notify("park", phase="start", slot=row.slot, parker=row.parker)
         self._event("call_parked", row, timeout_at=row.timeout_at.isoformat())
         try:
             if announce is not None:
@@ -302,6 +321,7 @@ class ParkService:
             app="park",
             directory=self.directory,
             timescale=self.timescale,
+            observer=self.observer,
             on_child=self._route_child,
         )
         entry = _Parked(row, call)
@@ -328,7 +348,7 @@ class ParkService:
         row, call = entry.row, entry.call
         try:
             left = (row.timeout_at - datetime.now(UTC)).total_seconds()
-            if not await self._wait(entry, max(0.0, left)):
+            if not await first_of(call, entry.retrieved, max(0.0, left)):
                 return  # retrieved: the retriever's flow owns the call now
             taken = await self._free(row.leg_id)
             if taken is None:
@@ -339,6 +359,7 @@ class ParkService:
         except CallEnded:
             taken = await self._free(row.leg_id)
             if taken is not None:
+                call.notify("park", phase="end", slot=row.slot, outcome="abandoned")
                 self._event("park_abandoned", row)
             self.engine.release([row.leg_id])
         except Exception:
@@ -353,35 +374,12 @@ class ParkService:
             if self._routes.get(row.leg_id) is call:
                 self._routes.pop(row.leg_id, None)
 
-    async def _wait(self, entry: _Parked, seconds: float) -> bool:
-        """True when the time ran out, False when retrieved; CallEnded on a hangup."""
-        sleeping = asyncio.ensure_future(entry.call.sleep(seconds))
-        retrieved = asyncio.ensure_future(entry.retrieved.wait())
-        try:
-            done, _ = await asyncio.wait({sleeping, retrieved}, return_when="FIRST_COMPLETED")
-        finally:
-            for task in (sleeping, retrieved):
-                task.cancel()
-            await asyncio.gather(sleeping, retrieved, return_exceptions=True)
-        if retrieved in done:
-            return False
-        sleeping.result()  # CallerHungUp (a CallEnded) if the caller hung up
-        return True
-
     async def _ring_back(self, entry: _Parked) -> None:
         row, call = entry.row, entry.call
         lot: store.Lot = await self._db(lambda s: store.get_lot(s, row.tenant_id))
+        call.notify("park", phase="end", slot=row.slot, outcome="timed_out")
         self._event("park_timed_out", row, ringback_to=row.parker, fallback=lot.fallback)
-        await self.engine.unhold(row.leg_id)
-        if row.parker:
-            result = await call.dial(f"extension:{row.parker}", timeout=lot.ringback_s)
-            if result.answered:
-                await call.hangup()  # they talked, and the parker hung up
-                return
-        if lot.fallback.startswith("extension:"):
-            await call.transfer(lot.fallback)
-        else:
-            await call.hangup()
+        await ring_back(self.engine, call, row.parker, lot, self.fallback)
 
     # -- retrieving --------------------------------------------------------------------
     async def retrieve_code(self, call: IvrCall, ctx: CodeContext) -> None:
@@ -403,6 +401,7 @@ class ParkService:
             return False
         entry = self.parked[row.leg_id]
         entry.retrieved.set()
+        entry.call.notify("park", phase="end", slot=row.slot, outcome="retrieved")
         self.engine.release([row.leg_id])
         parked_id = row.leg_id
         self._event("call_retrieved", row, by=by, leg_id=call.id)
@@ -413,7 +412,12 @@ class ParkService:
                 gone.set()
 
         stop = call.listen(on_event)
-        call.adopt(parked_id, f"park:{row.slot}")  # its events here; the CDR ties it
+        # The parked leg is a party of the retriever's call (its events there, CTI's call
+        # list shows it), but the CDR stays the parked caller's: the retriever's leg
+        # joins it (a leg "dialed" for it): its parker, the park, then who took it back.
+        call.adopt(parked_id, f"park:{row.slot}", retrieved=True)
+        entry.call.notify("dial", destination=f"extension:{by}" if by else "retrieve",
+                          leg_id=call.id)  # fmt: skip
         try:
             with contextlib.suppress(LegGoneError):
                 await self.engine.unhold(parked_id)
@@ -424,10 +428,12 @@ class ParkService:
                     raise
                 gone.set()
             while not gone.is_set():
-                await _until(call, gone)
+                await first_of(call, gone, 60)
         finally:
             stop()
-            await call.release(parked_id)
+            # Hangs the parked caller up unless gone (the retriever hung up: it too).
+            with contextlib.suppress(Exception):
+                await call.release(parked_id)
         return True
 
     async def _take(self, tenant_id: int, slot: int | None) -> ParkedCall | None:
@@ -451,17 +457,3 @@ class ParkService:
     def calls(self, tenant_id: int) -> list[str]:
         """The legs parked now in ``tenant_id`` that this run watches."""
         return [leg for leg, e in self.parked.items() if e.row.tenant_id == tenant_id]
-
-
-async def _until(call: IvrCall, event: asyncio.Event) -> None:
-    """Wait for ``event``, a minute at most; CallerHungUp if ``call`` hangs up first."""
-    sleeping = asyncio.ensure_future(call.sleep(60))
-    waiting = asyncio.ensure_future(event.wait())
-    try:
-        done, _ = await asyncio.wait({sleeping, waiting}, return_when="FIRST_COMPLETED")
-    finally:
-        for task in (sleeping, waiting):
-            task.cancel()
-        await asyncio.gather(sleeping, waiting, return_exceptions=True)
-    if sleeping in done:
-        sleeping.result()

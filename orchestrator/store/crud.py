@@ -232,7 +232,7 @@ def _dids_routed_to(session: Session, tenant_id: int, number: str) -> list[str]:
 
 def _check_not_a_destination(session: Session, extension: Extension, doing: str) -> None:
     """Refuse to delete or renumber an extension that DIDs, IVR fallbacks, other
-    extensions' redirects or ring groups still name."""
+    extensions' redirects, ring groups or the park lot's fallback still name."""
     dids = _dids_routed_to(session, extension.tenant_id, extension.number)
     if dids:
         raise ConflictError(
@@ -257,6 +257,9 @@ def _check_not_a_destination(session: Session, extension: Extension, doing: str)
     from orchestrator.store.ring_groups import check_not_in_groups
 
     check_not_in_groups(session, extension.tenant_id, f"extension:{extension.number}", doing)
+    from orchestrator.store.park import check_not_park_fallback
+
+    check_not_park_fallback(session, extension.tenant_id, f"extension:{extension.number}", doing)
 
 
 def create_extension(*, session: Session, tenant_id: int, data: ExtensionCreate) -> Extension:

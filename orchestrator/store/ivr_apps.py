@@ -39,6 +39,7 @@ from orchestrator.store.models import (
     IvrAppUpdate,
     utcnow,
 )
+from orchestrator.store.park import check_not_park_fallback
 from orchestrator.store.ring_groups import check_not_in_groups
 
 __all__ = [
@@ -183,6 +184,7 @@ def update_ivr_app(
                 dids=numbers,
             )
         check_not_in_groups(session, app.tenant_id, f"ivr:{app.name}", "before renaming")
+        check_not_park_fallback(session, app.tenant_id, f"ivr:{app.name}", "before renaming")
     app.sqlmodel_update({**values, "updated_at": utcnow()})
     session.add(app)
     bump_config(session, app.tenant_id)
@@ -200,6 +202,7 @@ def delete_ivr_app(*, session: Session, app_id: int, scope: int | None = None) -
             dids=numbers,
         )
     check_not_in_groups(session, app.tenant_id, f"ivr:{app.name}", "first")
+    check_not_park_fallback(session, app.tenant_id, f"ivr:{app.name}", "first")
     session.delete(app)
     bump_config(session, app.tenant_id)
     commit(session, what="IVR app")

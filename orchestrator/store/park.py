@@ -20,9 +20,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from orchestrator.core.errors import NotFoundError, ValidationError
-from orchestrator.store.models import ParkedCall, ParkLot, Tenant
-from orchestrator.validation import parse_destination
+from orchestrator import validation as v
+from orchestrator.core.errors import ConflictError, NotFoundError, ValidationError
+from orchestrator.store.models import (
+    Extension,
+    IvrApp,
+    ParkedCall,
+    ParkLot,
+    RingGroup,
+    Tenant,
+)
 
 MAX_SLOTS = 99
 LIMITS = {"slots": (1, MAX_SLOTS), "timeout_s": (10, 3600), "ringback_s": (5, 120)}
@@ -46,17 +53,74 @@ def _tenant(session: Session, tenant_id: int, scope: int | None) -> Tenant:
     return tenant
 
 
-def check_fallback(value: Any) -> str:
-    """``extension:<n>`` or ``hangup`` (the parked call's last stop), or 422."""
-    dest = parse_destination(value, field="fallback")
-    if dest.kind not in ("extension", "hangup"):
-        raise ValidationError(
-            "fallback: must be 'extension:<number>' or 'hangup'", field="fallback", value=value
+FALLBACK_FORMS = "'extension:<n>', 'voicemail:<n>', 'ivr:<name>', 'ring_group:<n>' or 'hangup'"
+
+
+def parse_fallback(value: Any) -> tuple[str, str]:
+    """``(kind, target)`` of a parked call's last stop: a ring group's fallback forms
+    (``extension:<n>``, ``voicemail:<n>``: n's mailbox, ``ivr:<name>``) and
+    ``ring_group:<n>`` and ``hangup`` (target ""); ValidationError otherwise."""
+    if not isinstance(value, str):
+        raise ValidationError("fallback: must be a string", field="fallback")
+    kind, sep, target = value.partition(":")
+    if kind == "hangup" and not sep:
+        return "hangup", ""
+    if kind in ("extension", "voicemail", "ring_group") and sep:
+        return kind, v.extension_number(target, field="fallback")
+    if kind == "ivr" and sep:
+        return kind, v.ivr_name(target, field="fallback")
+    raise ValidationError(f"fallback: must be {FALLBACK_FORMS}", field="fallback",
+                          value=value[:60])  # fmt: skip
+
+
+def check_fallback(value: Any, session: Session | None = None, tenant_id: int = 0) -> str:
+    """The fallback in its stored form, or 422; with a ``session``, its target must be
+    the tenant's (an extension, an IVR app, a ring group)."""
+    kind, target = parse_fallback(value)
+    if session is not None and target and not _target_exists(session, tenant_id, kind, target):
+        what = {"ivr": "IVR app", "ring_group": "ring group"}.get(kind, "extension")
+        raise ValidationError(f"fallback: tenant {tenant_id} has no {what} {target}",
+                              field="fallback", value=str(value)[:60])  # fmt: skip
+    return f"{kind}:{target}" if target else kind
+
+
+def _target_exists(session: Session, tenant_id: int, kind: str, target: str) -> bool:
+    stmt: Any
+    if kind == "ivr":
+        stmt = select(IvrApp.id).where(IvrApp.tenant_id == tenant_id, IvrApp.name == target)
+    elif kind == "ring_group":
+        stmt = select(RingGroup.id).where(
+            RingGroup.tenant_id == tenant_id, RingGroup.number == target
         )
-    return str(dest)
+    else:
+        stmt = select(Extension.id).where(
+            Extension.tenant_id == tenant_id, Extension.number == target
+        )
+    return session.exec(stmt).first() is not None
 
 
-def check_lot(values: dict[str, Any]) -> dict[str, Any]:
+def check_not_park_fallback(session: Session, tenant_id: int, destination: str, doing: str) -> None:
+    """:class:`ConflictError` (409) while the tenant's park lot falls back to
+    ``destination`` (``extension:<n>`` also covers ``voicemail:<n>``, n's mailbox;
+    ``ivr:<name>``, ``ring_group:<n>``): an extension, a mailbox, an IVR app or a ring
+    group deleted, renumbered or renamed, as ring groups' own fallbacks are kept."""
+    row = session.get(ParkLot, tenant_id)
+    if row is None:
+        return
+    kind, _, target = destination.partition(":")
+    named = {destination} | ({f"voicemail:{target}"} if kind == "extension" else set())
+    if row.fallback in named:
+        raise ConflictError(
+            f"{destination} is the fallback ({row.fallback}) of the park lot of tenant "
+            f"{tenant_id}; change the lot's fallback {doing}",
+            park_lot=tenant_id,
+            fallback=row.fallback,
+        )
+
+
+def check_lot(
+    values: dict[str, Any], session: Session | None = None, tenant_id: int = 0
+) -> dict[str, Any]:
     """The lot's fields checked (422 on the first bad one: nothing is stored)."""
     out: dict[str, Any] = {}
     for name, (low, high) in LIMITS.items():
@@ -64,7 +128,7 @@ def check_lot(values: dict[str, Any]) -> dict[str, Any]:
         if type(value) is not int or not low <= value <= high:
             raise ValidationError(f"{name}: an integer from {low} to {high}", field=name)
         out[name] = value
-    out["fallback"] = check_fallback(values["fallback"])
+    out["fallback"] = check_fallback(values["fallback"], session, tenant_id)
     return out
 
 
@@ -80,7 +144,7 @@ def get_lot(session: Session, tenant_id: int, *, scope: int | None = None) -> Lo
 def put_lot(session: Session, tenant_id: int, values: dict[str, Any], *, scope: int | None) -> Lot:
     """Replace the tenant's lot; a bad value: 422 and nothing changed."""
     _tenant(session, tenant_id, scope)
-    checked = check_lot(values)
+    checked = check_lot(values, session, tenant_id)
     row = session.get(ParkLot, tenant_id) or ParkLot(tenant_id=tenant_id)
     for name, value in checked.items():
         setattr(row, name, value)

@@ -45,6 +45,7 @@ from orchestrator.store.models import (
     RingGroupUpdate,
     utcnow,
 )
+from orchestrator.store.park import check_not_park_fallback
 
 __all__ = [
     "check_not_in_groups",
@@ -230,6 +231,9 @@ def update_group(
                 "route them elsewhere first",
                 dids=dids,
             )
+        check_not_park_fallback(
+            session, tenant_id, f"ring_group:{group.number}", "before renumbering"
+        )
     # Checked on a copy, so a refused change leaves the session's row untouched.
     candidate = RingGroup.model_validate({**group.model_dump(), **values})
     _check_free(session, candidate)
@@ -246,7 +250,8 @@ def update_group(
 def delete_group(
     *, session: Session, tenant_id: int, group_id: int, scope: int | None = None
 ) -> RingGroup:
-    """Delete a ring group; refused (409) while DIDs route to it."""
+    """Delete a ring group; refused (409) while DIDs route to it or the park lot falls
+    back to it."""
     group = read_group(session=session, tenant_id=tenant_id, group_id=group_id, scope=scope)
     dids = _dids_routed_to(session, group)
     if dids:
@@ -255,6 +260,7 @@ def delete_group(
             "first",
             dids=dids,
         )
+    check_not_park_fallback(session, tenant_id, f"ring_group:{group.number}", "first")
     session.delete(group)
     bump_config(session, tenant_id)
     commit(session, what="ring group")

@@ -43,6 +43,7 @@ from orchestrator.store.models import (
     VoicemailMessage,
     utcnow,
 )
+from orchestrator.store.park import check_not_park_fallback
 from orchestrator.store.pins import check_pin, hash_pin, verify_pin
 
 GREETINGS = ("unavailable", "busy", "name")
@@ -191,8 +192,12 @@ def update_mailbox(
 
 
 def delete_mailbox(session: Session, mailbox_id: int, *, scope: int | None) -> list[str]:
-    """Delete the mailbox and its messages; the recordings whose audio is to go too."""
+    """Delete the mailbox and its messages; the recordings whose audio is to go too.
+    Refused (409) while the park lot falls back to it (``voicemail:<n>``)."""
     box = read_mailbox(session, mailbox_id, scope)
+    owner = None if box.extension_id is None else session.get(Extension, box.extension_id)
+    if owner is not None:
+        check_not_park_fallback(session, box.tenant_id, f"voicemail:{owner.number}", "first")
     names = [r for r in session.exec(
         select(VoicemailMessage.recording).where(VoicemailMessage.mailbox_id == mailbox_id)
     ).all()]  # fmt: skip

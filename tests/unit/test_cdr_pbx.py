@@ -161,3 +161,27 @@ async def test_the_picker_of_a_ring_group_call_is_a_picked_up_xdr(
     assert got["p"] == ("picked_up", "voice", "103", "102")
     assert got["m"][:3] == ("callee", "voice", "102")
     assert [leg.disposition for leg in legs if leg.channel_id == "m"] != ["answered"]
+
+
+async def test_a_retrieved_parked_call_keeps_the_callers_cdr(
+    db: Db, fake: FakeEngine, builder: CdrBuilder
+) -> None:
+    """101's call is parked; 103 dials *881 and takes it back. The parked call tells of
+    103's leg as its own ``dial`` (the retriever joins the caller's CDR); 103's call
+    adopts the parked leg with ``retrieved`` (a party of its call for CTI), which the
+    CDR builder leaves alone: one CDR, 101's, with 103's leg a callee of it."""
+    runner = Runner()
+    follow_ivr(builder, runner)  # type: ignore[arg-type]
+    await play(
+        fake, builder,
+        phone("c", "c", 0, user="101", called="102"), up("c", 1),
+        phone("r", "r", 10, user="103", called="*881"), up("r", 10.1),
+    )  # fmt: skip
+    runner.tell(Call("c", db.tenant_id), "dial", destination="extension:103", leg_id="r")
+    runner.tell(Call("r", db.tenant_id), "dial", destination="park:1", leg_id="c",
+                retrieved=True)  # fmt: skip
+    await play(fake, builder, end("r", 20), end("c", 20.1))
+    cdr, legs = db.one()
+    assert cdr.caller_extension == "101", cdr
+    got = {leg.channel_id: (leg.role, leg.extension) for leg in legs}
+    assert got == {"c": ("caller", "101"), "r": ("callee", "103")}, got

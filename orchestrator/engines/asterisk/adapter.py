@@ -353,9 +353,22 @@ class AsteriskEngine(Engine):
             failed = dial_failure(item)
             if failed is not None and failed[0] in self.legs:
                 self._dial_causes[failed[0]] = failed[1:]
+        elif ari_type == "ChannelCallerId":
+            self._caller_changed(item.get("channel") or {})
         event = translate(item)
         if event is not None:
             await self.apply(event, ari_type)
+
+    def _caller_changed(self, channel: dict[str, Any]) -> None:
+        """A leg's caller ID changed in the engine (ChannelCallerId): its Leg follows. A
+        phone's blind transfer out of one of our bridges hands the app a Local channel
+        whose caller ID (the transferred caller's) comes only once its other half joined
+        that bridge, just after its StasisStart (call park of a managed extension)."""
+        leg = self.legs.get(str(channel.get("id", "")))
+        caller = channel.get("caller") or {}
+        if leg is not None and leg.alive:
+            leg.caller_number = str(caller.get("number", ""))
+            leg.caller_name = str(caller.get("name", ""))
 
     def _observed(self, item: dict[str, Any]) -> ChannelEvent | None:
         """The observation event to emit for ``item``, if any (a plain call: most events

@@ -72,6 +72,9 @@ STASIS_TYPES = (
     "ChannelTalkingFinished",
     # The adapter's probes of its own events link (AriClient.events_flow).
     "ChannelUserevent",
+    # A leg's caller ID set after it reached the app (rare): a Local channel standing in
+    # for a blind-transferred caller gets it when its other half joins the caller's bridge.
+    "ChannelCallerId",
 )
 ENDPOINT_TYPES = ("EndpointStateChange", "ContactStatusChange")
 # Dial statuses that end a dial attempt (RINGING, PROGRESS, PROCEEDING do not).

@@ -30,7 +30,7 @@ class ParkLotBase(SQLModel):
         default="hangup",
         max_length=80,
         description="where a call nobody took goes after the ring-back: "
-        "extension:<n>, ivr:<name> or hangup",
+        "extension:<n>, voicemail:<n>, ivr:<name>, ring_group:<n> or hangup",
     )
 
 
