@@ -44,12 +44,13 @@ from tests.engine.conftest import SLOT, Service
 
 PHONE_PORT_BASE = 16000
 PHONE_PORT_BASE_2 = 19000  # offsets 100-199 (16100+ is the next slot's)
+PHONE_PORT_BASE_3 = 17000  # offsets 200-299
 PORTS_PER_SLOT = 100
-OFFSETS = 200
+OFFSETS = 300
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
-# Offset 17 and 195-199 are free. No module may take a port of its
+# Offsets 17, 195-204 and 210-299 are free. No module may take a port of its
 # own outside this table: two slots' runs (pytest -n 2 with ORCH_TEST_SLOTS, or two
 # developers) must never share one.
 BLOCKS: dict[str, range] = {
@@ -97,6 +98,7 @@ BLOCKS: dict[str, range] = {
     "test_park": range(124, 128),
     "test_park_2": range(135, 140),  # the same module's second block
     "test_pickup": range(119, 124),
+    "test_withheld": range(205, 210),
 }
 
 
@@ -121,10 +123,9 @@ def phone_ports(module: str, *names: str) -> dict[str, int]:
 
 
 def port_of(offset: int) -> int:
-    """This slot's phone port at ``offset`` (0-199)."""
-    if offset < PORTS_PER_SLOT:
-        return PHONE_PORT_BASE + PORTS_PER_SLOT * SLOT + offset
-    return PHONE_PORT_BASE_2 + PORTS_PER_SLOT * SLOT + offset - PORTS_PER_SLOT
+    """This slot's phone port at ``offset`` (0-299)."""
+    base = (PHONE_PORT_BASE, PHONE_PORT_BASE_2, PHONE_PORT_BASE_3)[offset // PORTS_PER_SLOT]
+    return base + PORTS_PER_SLOT * SLOT + offset % PORTS_PER_SLOT
 
 
 # -- the tenant --------------------------------------------------------------
