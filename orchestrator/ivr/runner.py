@@ -259,8 +259,9 @@ class IvrRunner:
             except Exception:
                 call.log.exception("could not hang up call %s", call.id)
             self._observe(call, "ended", {})
-            if call.transferred or (kept and not call.hung_up):
-                summary.outcome = summary.outcome or ("transferred" if call.transferred else "kept")
+            moved = call.transferred or call.left  # by the flow, or by the engine (a phone)
+            if moved or (kept and not call.hung_up):
+                summary.outcome = summary.outcome or ("transferred" if moved else "kept")
             summary.outcome = summary.outcome or f"{call.hung_up_by}_hung_up"
             summary.ended_at, summary.answered = time.time(), summary.answered or call.answered
             summary.variables = dict(call.variables)
