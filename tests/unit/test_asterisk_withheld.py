@@ -82,6 +82,11 @@ def test_a_changed_phone_expires_its_twin() -> None:
         f"bob7@{REALM}", f"carol7@{REALM}", f"shared@{REALM}"
     ]  # fmt: skip
     assert changed_twins(old, new, {}) == []
+    # A trunk's credentials are no phone's digest user.
+    assert (
+        changed_twins(old, new, {"endpoint": ["trunk-t1-carrier"], "auth": ["trunk-t1-carrier"]})
+        == []
+    )
 
 
 async def test_the_realtime_route_answers_the_twin(tmp_path: Path) -> None:

@@ -83,10 +83,11 @@ def changed_twins(old: Rows, new: Rows, changed: Mapping[str, Iterable[str]]) ->
     of the phones whose endpoint or auth changed (before and after the change). A twin
     of a user another tenant takes too disappears (ambiguous); it is expired all the same."""
     ids = {*changed.get("endpoint", ()), *changed.get("auth", ())}
-    users = {
-        rows["ps_auths"][i].get("username", "")
-        for rows in (old, new)
-        for i in ids
-        if i in rows.get("ps_auths", {})
-    }
+    users = set()
+    for rows in (old, new):
+        endpoints, auths = rows.get("ps_endpoints", {}), rows.get("ps_auths", {})
+        for i in ids:
+            auth = auths.get(endpoints.get(i, {}).get("auth", ""))  # a phone's, not a trunk's
+            if auth is not None:
+                users.add(auth.get("username", ""))
     return twin_ids(users)
