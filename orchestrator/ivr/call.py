@@ -173,6 +173,11 @@ class IvrCall:
         self.hung_up = False
         self.hung_up_by = ""  # "caller" or "flow"
         self.transferred = False
+        # The engine took the leg out of the orchestrator's control (LegLeftApp) without
+        # the flow asking: a phone blind-transferred the call the flow had connected.
+        # The flow may run on (its dial ends with the other party), but the leg is no
+        # longer its own: not hung up by it, and the engine may hand it to a new flow.
+        self.left = False
         self.hangup_cause: int | None = None
 
     # -- identity -----------------------------------------------------------
@@ -217,6 +222,8 @@ class IvrCall:
                 return
             elif isinstance(event, LegStateChanged):
                 self.leg.transition(LegState(event.state), at=event.timestamp)
+            elif isinstance(event, LegLeftApp) and not (self.hung_up or self.transferred):
+                self.left = True
         for waiter in list(self._waiters):
             if not waiter.future.done() and waiter.match(event):
                 waiter.future.set_result(event)
@@ -491,7 +498,7 @@ class IvrCall:
     # -- ending, transferring, dialing ----------------------------------------------
     async def hangup(self, cause: int = 16) -> None:
         """Hang up the caller (Q.850 ``cause``: 16 normal, 17 busy, 21 rejected...)."""
-        if self.hung_up or self.transferred:
+        if self.hung_up or self.transferred or self.left:
             return
         self.hung_up_by = self.hung_up_by or "flow"
         with contextlib.suppress(LegGoneError):

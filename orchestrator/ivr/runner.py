@@ -146,15 +146,20 @@ class IvrRunner:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, LegEvent):
             call = self._routes.get(event.leg_id)
-            if call is not None:
-                self._deliver(call, event)
-            elif (
-                isinstance(event, LegCreated)
+            created = (
+                event
+                if isinstance(event, LegCreated)
                 and event.routing is not None
                 and event.routing.service == "ivr"
-                and not event.resumed
-            ):
-                self._start(event)  # (a resumed leg's flow ended with the previous run)
+                and not event.resumed  # (a resumed leg's flow ended with the previous run)
+                else None
+            )
+            if call is not None and not (created and call.left and call.id == event.leg_id):
+                self._deliver(call, event)
+            elif created is not None:
+                # A new leg, or one the engine took from a flow that still runs (call.left)
+                # and hands over again: a flow of its own.
+                self._start(created)
         elif isinstance(event, PlaybackFinished | RecordingFinished):
             call = self._routes.get(event.leg_id)
             if call is not None:
@@ -203,7 +208,7 @@ class IvrRunner:
 
     def _observe(self, call: IvrCall, action: str, details: dict[str, Any]) -> None:
         summary = self._summaries.get(call.id)
-        if summary is not None:
+        if summary is not None and self.calls.get(call.id) is call:
             if action == "collected":
                 summary.collected.append(details["digits"])
             elif action == "play":
@@ -254,14 +259,20 @@ class IvrRunner:
             except Exception:
                 call.log.exception("could not hang up call %s", call.id)
             self._observe(call, "ended", {})
-            if call.transferred or (kept and not call.hung_up):
-                summary.outcome = summary.outcome or ("transferred" if call.transferred else "kept")
+            moved = call.transferred or call.left  # by the flow, or by the engine (a phone)
+            if moved or (kept and not call.hung_up):
+                summary.outcome = summary.outcome or ("transferred" if moved else "kept")
             summary.outcome = summary.outcome or f"{call.hung_up_by}_hung_up"
             summary.ended_at, summary.answered = time.time(), summary.answered or call.answered
             summary.variables = dict(call.variables)
-            self.recent.append(self._summaries.pop(call.id))
-            self.calls.pop(call.id, None)
-            self._routes.pop(call.id, None)
+            self.recent.append(summary)
+            # (Unless the leg has a newer flow already: see _on_event.)
+            if self._summaries.get(call.id) is summary:
+                del self._summaries[call.id]
+            if self.calls.get(call.id) is call:
+                del self.calls[call.id]
+            if self._routes.get(call.id) is call:
+                del self._routes[call.id]
 
     async def _recover(self, call: IvrCall, spec: AppSpec | None) -> None:
         """After a flow failed: apology, then the fallback destination or hang up."""

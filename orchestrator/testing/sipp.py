@@ -353,6 +353,12 @@ def _dtmf_offsets(digits: str, gap_ms: int) -> list[tuple[str, float]]:
     return out
 
 
+_FROM = re.compile(re.escape("From: <sip:[sip_user]@[sip_domain]>;"))
+_FROM_HEADER = re.compile(
+    r'(?:"[A-Za-z0-9 ]{0,40}" )?<sip:[A-Za-z0-9._+-]{1,64}@[A-Za-z0-9.-]{1,253}>'
+)
+
+
 def _render(
     scenario: str,
     workdir: Path,
@@ -360,10 +366,18 @@ def _render(
     hold_ms: int | None = None,
     audio_s: float = 0.0,
     silence_s: float = 0.0,
+    from_header: str = "",
 ) -> tuple[Path, float]:
     """Copy a scenario into ``workdir`` with DTMF (and voice) actions and hold time; return
-    it and the pcap's length."""
+    it and the pcap's length. ``from_header``: the value of the requests' From header
+    instead of ``<sip:[sip_user]@[sip_domain]>`` (its tag is kept)."""
     text = (SCENARIOS / scenario).read_text()
+    if from_header:
+        if not _FROM_HEADER.fullmatch(from_header):
+            raise SippError(f"not a From header for a scenario: {from_header!r}")
+        text, found = _FROM.subn(f"From: {from_header};", text)
+        if not found:
+            raise SippError(f"scenario {scenario} has no From of the phone")
     seconds = 0.0
     if dtmf or audio_s > 0:
         pcap = workdir / "dtmf.pcap"
@@ -610,6 +624,7 @@ async def call(
     rtp_echo: bool = False,
     audio_s: float = 0.0,
     silence_s: float = 0.0,
+    from_header: str = "",
 ) -> CallResult:
     """Call ``sip:<target>@<domain>`` as ``sip:<username>@<domain>`` and report the outcome.
 
@@ -619,7 +634,9 @@ async def call(
     ``expect`` is the status that makes ``result.ok`` true. ``rtp_echo``: the phone sends
     back every RTP packet it gets (a test can hear through it what reached it).
     ``audio_s``: the phone speaks (a 440 Hz tone) that many seconds, after ``silence_s`` of
-    silence from the ACK, then sends ``dtmf``.
+    silence from the ACK, then sends ``dtmf``. ``from_header``: another From than the
+    phone's own (``"Anonymous" <sip:anonymous@anonymous.invalid>``: a phone withholding
+    its number); the digest user stays ``username``.
     """
     with tempfile.TemporaryDirectory(prefix="sipp-call-") as tmp:
         workdir = Path(tmp)
@@ -627,7 +644,7 @@ async def call(
         dtmf_ms += round((silence_s + audio_s) * 1000) + 300 if audio_s > 0 else 0
         scenario, _ = _render(
             "call.xml", workdir, dtmf, hold_ms=max(hold_ms, dtmf_ms), audio_s=audio_s,
-            silence_s=silence_s,
+            silence_s=silence_s, from_header=from_header,
         )  # fmt: skip
         factory = functools.partial(
             build_command,

@@ -9,7 +9,12 @@ peer).
   or ``*68<slot>``; the engine names 102 as the transferer (Asterisk: BLINDTRANSFER;
   FreeSWITCH: the transferred channel's last bridge partner, see
   orchestrator/engines/freeswitch/transfers.py), so 102 is the parker. Then 103 takes
-  the call back with ``*88<slot>``, or nobody does and 102 is rung back."""
+  the call back with ``*88<slot>``, or nobody does and 102 is rung back.
+* A managed extension's call (102 has PBX features, so the orchestrator's extension flow
+  dialed it and connected the two): 102's phone parks it the same way. On FreeSWITCH
+  the engine moves the caller's leg, which the orchestrator controls, out of the
+  orchestrator's connection into the dialplan again (see
+  orchestrator/engines/freeswitch/transfers.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.worlds import Tenant, World
+from tests.conformance.test_pbx_ext_features import extension_id
+from tests.conformance.worlds import Cti, Tenant, World
 
 LOT = {"slots": 5, "timeout_s": 10, "ringback_s": 5, "fallback": "hangup"}
 
@@ -28,6 +34,22 @@ async def parked_by_transfer(world: World, tenant: Tenant) -> dict[str, Any]:
     row: dict[str, Any] = rows[0]
     assert row["parker"] == "102" and row["caller"] == "101", row
     return row
+
+
+async def retrieved_by_103(world: World, tenant: Tenant, cti: Cti, slot: int) -> None:
+    """103 takes the call 102 parked in ``slot`` back (``*88<slot>``) and talks until it
+    hangs up: parked, then retrieved on the CTI stream; the lot is empty."""
+    await world.phone_dials(tenant, "103", f"*88{slot}", hangs_up_after=2)
+    events = await cti.events_until("call_retrieved", timeout=30)
+    names = [e["event"] for e in events]
+    assert "call_parked" in names and names.index("call_parked") < names.index("call_retrieved"), (
+        names
+    )
+    parked = next(e for e in events if e["event"] == "call_parked")
+    assert parked["details"]["slot"] == slot and parked["details"]["parker"] == "102"
+    retrieved = next(e for e in events if e["event"] == "call_retrieved")
+    assert retrieved["details"]["by"] == "103", retrieved
+    assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
 
 
 async def test_a_call_parked_by_the_api_times_out_to_the_parker(
@@ -81,18 +103,7 @@ async def test_a_phone_parks_its_caller_by_transfer_and_another_phone_retrieves(
     async with world.cti(tenant.id) as cti, world.transferred_call(tenant, "101", "102", code):
         row = await parked_by_transfer(world, tenant)
         assert row["slot"] == slot, row
-        # 103 takes it back and talks until it hangs up.
-        await world.phone_dials(tenant, "103", f"*88{slot}", hangs_up_after=2)
-        events = await cti.events_until("call_retrieved", timeout=30)
-        names = [e["event"] for e in events]
-        assert "call_parked" in names and names.index("call_parked") < names.index(
-            "call_retrieved"
-        ), names
-        parked = next(e for e in events if e["event"] == "call_parked")
-        assert parked["details"]["slot"] == slot and parked["details"]["parker"] == "102"
-        retrieved = next(e for e in events if e["event"] == "call_retrieved")
-        assert retrieved["details"]["by"] == "103", retrieved
-        assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
+        await retrieved_by_103(world, tenant, cti, slot)
         world.hang_up_everything()
 
 
@@ -108,4 +119,28 @@ async def test_a_call_parked_by_transfer_times_out_to_the_parker(world: World) -
         assert timed_out["details"]["ringback_to"] == "102", timed_out
         assert timed_out["details"]["slot"] == 1, timed_out
         assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
+        world.hang_up_everything()
+
+
+async def test_a_managed_extensions_call_is_parked_by_transfer_and_retrieved(
+    world: World,
+) -> None:
+    tenant = world.tenant("101", "102", "103")
+    # A blacklist makes 102 managed: its calls are dialed and connected by the
+    # orchestrator's extension flow, not by the tenant dialplan.
+    r = world.http.put(
+        f"/api/v1/extensions/{extension_id(world, tenant, '102')}/blacklist",
+        json={"entries": [{"number": "+15559999"}]},
+    )
+    assert r.status_code == 200 and r.json()["managed"], r.text
+    world.tenant_ready(tenant.id)
+    r = world.http.put(f"/api/v1/tenants/{tenant.id}/park", json=LOT | {"timeout_s": 120})
+    assert r.status_code == 200, r.text
+    async with world.cti(tenant.id) as cti, world.transferred_call(tenant, "101", "102", "*68"):
+        rows = await world.poll(f"/api/v1/tenants/{tenant.id}/park/calls", lambda d: len(d) == 1)
+        assert (rows[0]["slot"], rows[0]["parker"]) == (1, "102"), rows
+        await retrieved_by_103(world, tenant, cti, 1)
+        # The caller's name as the parked call shows it (checked last: on Asterisk it
+        # was "" for a managed extension's call).
+        assert rows[0]["caller"] == "101", rows
         world.hang_up_everything()

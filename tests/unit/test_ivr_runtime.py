@@ -274,3 +274,51 @@ async def test_hangup_leaves_the_leg_to_the_engines_report() -> None:
     assert asked == [(leg.id, 17)] and call.hung_up and call.hangup_cause == 17
     assert engine.legs[leg.id].state is not LegState.HUNG_UP
     await engine.stop()
+
+
+async def test_a_leg_the_engine_takes_from_its_flow_goes_to_the_flow_it_is_handed_to() -> None:
+    # A phone's blind transfer of a call a flow connected (FreeSWITCH moves the flow's own
+    # leg into its dialplan): LegLeftApp, then the dialplan hands the same leg over again.
+    # The first flow, still running, no longer hangs the leg up; the second one has it.
+    from orchestrator.core.call import LegState
+    from orchestrator.core.events import LegCreated, LegLeftApp
+    from orchestrator.core.fake import FakeEngine
+    from orchestrator.ivr import AppSpec, IvrRunner, StaticDirectory
+
+    engine = FakeEngine()
+    await engine.start()
+    first_may_end = asyncio.Event()
+    started = {"first": asyncio.Event(), "second": asyncio.Event()}
+
+    async def first(call: IvrCall) -> None:
+        started["first"].set()
+        await call.answer()
+        await first_may_end.wait()
+
+    async def second(call: IvrCall) -> None:
+        started["second"].set()
+        await call.play("hello")
+
+    registry = AppRegistry(builtins={"first": first, "second": second}, entry_point_group=None)
+
+    async def lookup(tenant: str, name: str) -> AppSpec | None:
+        return AppSpec(name=name, app=name, tenant=tenant)
+
+    runner = IvrRunner(engine, registry, lookup, StaticDirectory(engine), timescale=0.001)
+    runner.start()
+    leg = await engine.incoming_call(routing=Routing("ivr", {"flow": "first", "tenant": "3"}))
+    await asyncio.wait_for(started["first"].wait(), 5)
+    await engine.emit(LegLeftApp(leg_id=leg.id))
+    await engine.emit(
+        LegCreated(leg_id=leg.id, state=LegState.UP,
+                   routing=Routing("ivr", {"flow": "second", "tenant": "3"}))
+    )  # fmt: skip
+    await asyncio.wait_for(started["second"].wait(), 5)  # not delivered to the first flow
+    first_may_end.set()
+    await runner.wait_idle()
+    await runner.stop()
+    hangups = [c for c in engine.commands if c[0] == "hangup" and c[1] == leg.id]
+    assert len(hangups) == 1  # the second flow's, at its end
+    outcomes = {s.app_name: s.outcome for s in runner.recent}
+    assert outcomes == {"first": "transferred", "second": "flow_hung_up"}
+    assert not runner.calls

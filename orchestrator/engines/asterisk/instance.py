@@ -29,6 +29,7 @@ from pathlib import Path
 
 import jinja2
 
+from orchestrator.engines.asterisk.provisioning.withheld import REALM as WITHHELD_REALM
 from orchestrator.engines.credentials import load_or_create, rewrite
 
 Progress = Callable[[str], None]
@@ -297,7 +298,7 @@ class AsteriskInstance:
             "sip_port": self.ports.sip,
             "rtp_start": self.ports.rtp_start,
             "rtp_end": self.ports.rtp_end,
-            "realm": "orchestrator",
+            "realm": WITHHELD_REALM,  # withheld-number phones answer its challenge
             "ari_app": self.ari_app,
             "realtime_url": f"{self.realtime_url_base}/{creds['realtime_secret']}",
             **creds,

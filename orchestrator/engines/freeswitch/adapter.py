@@ -70,7 +70,7 @@ from orchestrator.engines.freeswitch.reconcile import Reconciler
 from orchestrator.engines.freeswitch.registrations import endpoint_states
 from orchestrator.engines.freeswitch.supervisor import Supervisions
 from orchestrator.engines.freeswitch.take import take as take_channels
-from orchestrator.engines.freeswitch.transfers import Transferers
+from orchestrator.engines.freeswitch.transfers import Moves, Transferers
 from orchestrator.engines.freeswitch.translate import (
     CUSTOM,
     EVENTS,
@@ -158,6 +158,7 @@ class FreeSwitchEngine(Dispatcher):
         self._reconciler = Reconciler(self)
         self.channels: set[str] = set()  # observed channels not ended yet
         self.transferers = Transferers()  # the phone of each channel (blind transfers)
+        self.moves = Moves()  # legs of ours the engine transferred (blind transfers)
         self.dials = Dials()  # dials under way (observation, see dials.py)
 
     # -- life cycle -------------------------------------------------------

@@ -37,7 +37,7 @@ from orchestrator.core.events import (
 from orchestrator.engines.freeswitch.dials import Dials
 from orchestrator.engines.freeswitch.esl.client import LinkDown, LinkUp
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
-from orchestrator.engines.freeswitch.transfers import Transferers
+from orchestrator.engines.freeswitch.transfers import Moves, Transferers
 from orchestrator.engines.freeswitch.translate import (
     Bridged,
     Conference,
@@ -94,6 +94,7 @@ class Dispatcher(Engine):
     leaving: dict[str, str]  # transferred legs still in a connection -> their peer
     channels: set[str]
     transferers: Transferers
+    moves: Moves
     observe_channels: bool
     sweep_on_start: bool
     version: str
@@ -128,6 +129,8 @@ class Dispatcher(Engine):
 
     async def _handle(self, e: EslEvent) -> None:
         self.transferers.see(e)
+        if e.uuid in self.announced and e.uuid not in self.left and self.moves.moved(e):
+            await self._moved(e.uuid)
         if self.observe_channels:
             for seen in observe(e):
                 for out in self.dials.see(seen, self.channels):
@@ -139,7 +142,24 @@ class Dispatcher(Engine):
                 routing = self.transferers.routing(e, event.routing)
                 if routing is not event.routing:
                     event = replace(event, routing=routing)
+                if event.leg_id not in self.announced:
+                    self.moves.handed_over(e)
             await self.apply(event)
+
+    async def _moved(self, leg_id: str) -> None:
+        """The engine transferred ``leg_id`` through its dialplan (a phone's blind
+        transfer of a call the orchestrator connected, transfers.Moves): it has left our
+        control, as after :meth:`Engine.transfer`. Its connection's sides are told (if its
+        unbridge has not told them yet), then LegLeftApp; the dialplan that parks it again
+        makes it a new leg of ours (its LegCreated follows)."""
+        self.left.add(leg_id)
+        peer = self.connections.peer(leg_id)
+        if peer is not None and self.connections.is_announced(leg_id, peer):
+            self.leaving[leg_id] = peer
+            await self._leave(leg_id)
+            return
+        self.connections.unpair(leg_id)
+        await self._leg_event(LegLeftApp(leg_id=leg_id, timestamp=time.time()))
 
     def _admit(self, seen: Event) -> bool:
         if isinstance(seen, ChannelEnded):
@@ -315,6 +335,7 @@ class Dispatcher(Engine):
         self.legs.pop(leg_id, None)
         self.announced.discard(leg_id)
         self.left.discard(leg_id)
+        self.moves.forget(leg_id)
         self.holds.forget(leg_id)
         self._hangup_causes.pop(leg_id, None)
         self.connections.forget(leg_id)

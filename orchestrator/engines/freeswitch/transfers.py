@@ -8,6 +8,20 @@ then the transferring channel may be gone (the phone hangs up once the REFER is
 accepted), so :class:`Transferers` remembers which phone each channel was from the
 channel's own events, and adds ``transferer`` (that phone's endpoint) to the routing the
 dialplan handed over: what the Asterisk dialplan passes from ``BLINDTRANSFER``.
+
+A phone may also blind-transfer a call the orchestrator connected (a managed extension's:
+its flow dialed the phone and ``uuid_bridge``d the two). mod_sofia then moves the
+orchestrator's own leg, the REFERring phone's partner, out of that connection into the
+dialplan (``switch_ivr_session_transfer``); the engine tells nobody it did, and the
+dialplan parks the leg again for the feature-code flow. :class:`Moves` sees it happen
+from the leg's own events: each carries its caller profile's ``Caller-Transfer-Source``,
+and a transfer through the dialplan makes a new profile whose source reads
+``<epoch>:<profile uuid>:bl_xfer:<exten>/<context>/<dialplan>``. The adapter's own
+transfers of a leg it still controls (conferences, supervision, take) go to an
+``inline`` dialplan, so they end in ``/inline`` (``switch_ivr_session_transfer`` keeps
+an explicit "inline"; it turns a profile's "inline" into "XML" when it takes the
+dialplan from the profile, as for a REFER); :meth:`Engine.transfer` marks its leg as
+left before the engine moves it.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ from orchestrator.core.targets import Routing
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
 from orchestrator.engines.freeswitch.translate import channel_kind, phone_endpoint
 
-__all__ = ["TRANSFERER_VAR", "Transferers"]
+__all__ = ["TRANSFERER_VAR", "Moves", "Transferers"]
 
 TRANSFERER_VAR = "orch_transferer_channel"
 KEPT = 10_000  # channels remembered (the transfer follows its REFER within seconds)
@@ -62,3 +76,30 @@ class Transferers:
         if not endpoint:
             return routing
         return Routing(routing.service, {**routing.data, "transferer": endpoint})
+
+
+class Moves:
+    """The caller profile each leg of ours had when it was handed over, to tell when the
+    engine transferred it through the dialplan since (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, str] = {}
+
+    def handed_over(self, e: EslEvent) -> None:
+        """``e`` (a CHANNEL_PARK) made its channel a leg of ours."""
+        self._sources[e.uuid] = e.get("Caller-Transfer-Source")
+
+    def moved(self, e: EslEvent) -> bool:
+        """Whether ``e``, an event of a leg of ours, shows it transferred through the
+        dialplan since it was handed over: by the engine (a phone's REFER), not by us."""
+        if e.uuid not in self._sources:
+            return False
+        source = e.get("Caller-Transfer-Source")
+        return (
+            ":bl_xfer:" in source
+            and not source.endswith("/inline")
+            and source != self._sources[e.uuid]
+        )
+
+    def forget(self, leg_id: str) -> None:
+        self._sources.pop(leg_id, None)

@@ -139,10 +139,16 @@ class Sofia:
         REFER's From user), ``endpoint_disposition=BLIND_TRANSFER``; on its bridge
         partner: ``sip_refer_to`` (the whole header), ``sip_h_Referred-By``, then
         ``switch_ivr_session_transfer(partner, exten)`` routes the partner again in its
-        own context (``force_transfer_context`` first). A partner that was
-        ``uuid_bridge``d hangs the REFERring channel up (BLIND_TRANSFER) there; after a
-        ``bridge`` app the phone sends its BYE once NOTIFY says 200. False, and nothing
-        moves, for a channel with no partner ("Cannot Blind Transfer 1 Legged calls")."""
+        own context (``force_transfer_context`` first). The REFERring channel's bridge
+        ends; it is not hung up there: ``switch_ivr_session_transfer`` hangs the partner
+        up (BLIND_TRANSFER) only out of a *signal* bridge (``signal_bridge_to``), which
+        neither ``uuid_bridge`` nor the ``bridge`` app makes (switch_ivr_bridge.c: both are
+        ``switch_ivr_multi_threaded_bridge``, setting ``bridge_to``), so it parks
+        (``park_after_bridge``) or hangs up NORMAL_CLEARING as any channel whose bridge
+        partner left (``audio_bridge_on_exchange_media``; the capture b_call_control_plain
+        shows ``uuid_transfer`` of one side of a ``uuid_bridge``); the phone sends its BYE
+        once NOTIFY says 200. False, and nothing moves, for a channel with no partner
+        ("Cannot Blind Transfer 1 Legged calls")."""
         sw = self.fs.switch
         ch = sw.get(uuid)
         if ch is None or not ch.up:
@@ -160,14 +166,10 @@ class Sofia:
             partner.variables["sip_h_Referred-By"] = referred_by
         partner.variables["sip_refer_to"] = refer_to
         ch.variables["endpoint_disposition"] = "BLIND_TRANSFER"
-        signal_bridge = f":uuid_br:{partner.uuid}" in ch.profile.transfer_source
         context = partner.variables.get("force_transfer_context", "")
         sw.transfer(partner, exten, partner.profile.dialplan or "XML", context)
-        if signal_bridge:
-            sw.hangup(ch, "BLIND_TRANSFER")
-        else:
-            await sw.sleep(0.05)  # 202, NOTIFY 200, then the phone's BYE
-            sw.hangup(ch, "NORMAL_CLEARING")
+        await sw.sleep(0.05)  # 202, NOTIFY 200, then the phone's BYE
+        sw.hangup(ch, "NORMAL_CLEARING")
         return True
 
     # -- trunks -------------------------------------------------------------------

@@ -5,6 +5,7 @@ carriers by address, calls from a carrier at a DID."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -215,4 +216,47 @@ async def test_a_phone_blind_transfers_its_caller_with_refer(fs: FakeFreeSwitch)
     assert fs.exists(caller)
     # A phone alone on its call cannot transfer it ("Cannot Blind Transfer 1 Legged calls").
     assert not await sip.refer(caller, "*68")
+    await c.close()
+
+
+async def test_a_refer_in_a_uuid_bridge_parks_the_referring_leg_after_bridge(
+    fs: FakeFreeSwitch,
+) -> None:
+    """A call the orchestrator connected (``uuid_bridge``, ``park_after_bridge`` on both
+    legs): the REFER moves the partner into the dialplan; the REFERring leg is not hung
+    up BLIND_TRANSFER (that is a signal bridge's, which uuid_bridge is not): it parks as
+    after any bridge, until its phone's BYE."""
+    sip = sofia.install(fs)
+    fs.set_dialplan(BRIDGING.replace(
+        '<extension name="phone">',
+        '<extension name="held"><condition field="destination_number" expression="^200$">'
+        '<action application="answer"/><action application="park"/></condition></extension>'
+        '<extension name="phone">',
+    ))  # fmt: skip
+    assert await sip.register("102", "t1.example", "pw102")
+    c = await client(fs, "CHANNEL_PARK CHANNEL_HANGUP_COMPLETE")
+    caller = await fs.call_from_phone("101@t1.example", "200", "pw101")
+    assert caller is not None
+    events: list[Frame] = []
+    await c.until("CHANNEL_PARK", events, Unique_ID=caller)
+    body = await c.api(
+        "originate {origination_uuid=p2,park_after_bridge=true}user/102@t1.example &park()"
+    )
+    assert body == "+OK p2\n"
+    await c.api(f"uuid_setvar {caller} park_after_bridge true")
+    assert (await c.api(f"uuid_bridge {caller} p2")).startswith("+OK")
+    await asyncio.sleep(0.1)
+
+    assert await sip.refer("p2", "*68")
+    park = (
+        await c.until("CHANNEL_PARK", events, Unique_ID=caller, Caller_Destination_Number="*68")
+    ).event()
+    assert park["variable_last_bridge_to"] == "p2"
+    assert park["Caller-Transfer-Source"].split(":")[2:] == ["bl_xfer", "*68/t1/XML"]
+    again = (await c.until("CHANNEL_PARK", events, Unique_ID="p2")).event()
+    assert ":uuid_br:" in again["Caller-Transfer-Source"]  # parked after its bridge
+    gone = (await c.until("CHANNEL_HANGUP_COMPLETE", events, Unique_ID="p2")).event()
+    assert gone["Hangup-Cause"] == "NORMAL_CLEARING"
+    assert gone["variable_endpoint_disposition"] == "BLIND_TRANSFER"
+    assert fs.exists(caller)
     await c.close()

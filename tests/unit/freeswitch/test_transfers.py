@@ -14,7 +14,7 @@ import pytest
 from orchestrator.core.targets import Routing
 from orchestrator.engines.freeswitch import transfers
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
-from orchestrator.engines.freeswitch.transfers import TRANSFERER_VAR, Transferers
+from orchestrator.engines.freeswitch.transfers import TRANSFERER_VAR, Moves, Transferers
 from tests.unit.freeswitch.test_translate_call_control import RUNS, capture_events
 
 PHONE = "8d5ab2a7-6c1e-4f0b-9a53-1b2c3d4e5f60"
@@ -112,3 +112,41 @@ def test_only_the_last_channels_are_remembered(monkeypatch: pytest.MonkeyPatch) 
                     orch_endpoint=f"10{n}@a.example"))  # fmt: skip
     assert t.routing(parked("ch-0"), ROUTING) is ROUTING
     assert t.routing(parked("ch-2"), ROUTING)["transferer"] == "102@a.example"  # type: ignore[index]
+
+
+# -- Moves: a leg of ours the engine transferred -----------------------------------------
+@pytest.mark.parametrize("fmt", sorted(RUNS))
+def test_the_capture_shows_a_bridged_leg_moved_at_its_unbridge(fmt: str) -> None:
+    """B1 is parked, then uuid_bridged (its profile says uuid_br: not moved), then
+    transferred through the XML dialplan: its first event after that, CHANNEL_UNBRIDGE,
+    already carries the new profile (bl_xfer), and nothing before it does."""
+    _, b1, *_ = RUNS[fmt]
+    events = [e for e in capture_events(f"b_call_control_{fmt}.esl.txt") if e.uuid == b1]
+    moves = Moves()
+    moves.handed_over(next(e for e in events if e.name == "CHANNEL_PARK"))
+    first = next(e for e in events if moves.moved(e))
+    assert first.name == "CHANNEL_UNBRIDGE"
+    assert first.get("Caller-Transfer-Source").endswith(":bl_xfer:7020/esl/XML")
+    before = events[: events.index(first)]
+    assert any(":uuid_br:" in e.get("Caller-Transfer-Source") for e in before)
+
+
+def with_source(source: str, uuid: str = "leg") -> EslEvent:
+    return EslEvent(
+        "CHANNEL_PARK",
+        {"Event-Name": "CHANNEL_PARK", "Unique-ID": uuid, "Caller-Transfer-Source": source},
+    )
+
+
+def test_moves_are_transfers_through_a_dialplan_since_the_hand_over() -> None:
+    handed = "1796557335:p1:bl_xfer:*68/t1/XML"
+    moves = Moves()
+    moves.handed_over(with_source(handed))
+    assert not moves.moved(with_source(handed))  # the same profile: no new transfer
+    assert not moves.moved(with_source("1796557336:p2:uuid_br:other"))  # connected by us
+    # The adapter's own transfers of a leg it keeps (conference, eavesdrop, take).
+    assert not moves.moved(with_source("1796557337:p3:bl_xfer:park/t1/inline"))
+    assert moves.moved(with_source("1796557338:p4:bl_xfer:*68/t1/XML"))  # a REFER
+    assert not moves.moved(with_source("1796557338:p4:bl_xfer:*68/t1/XML", "not-ours"))
+    moves.forget("leg")
+    assert not moves.moved(with_source("1796557338:p4:bl_xfer:*68/t1/XML"))

@@ -40,6 +40,7 @@ from orchestrator.engines.asterisk.provisioning.render import (
     Renderer,
     dialplan_context,
 )
+from orchestrator.engines.asterisk.provisioning.withheld import changed_twins
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
 from orchestrator.provisioning.tenant import TenantConfig
@@ -103,6 +104,10 @@ class AsteriskProvisioner:
             table.update(new_rows)
             if ids:
                 changed[obj_type] = sorted(ids)
+        # The withheld-number twins of the phones that changed (withheld.py).
+        twins = changed_twins(old.sip if old else {}, new.sip if new else {}, changed)
+        for obj_type in ("endpoint", "auth") if twins else ():
+            changed[obj_type] = sorted({*changed.get(obj_type, ()), *twins})
         if new is None:
             self.applied.pop(tenant_id, None)
         else:

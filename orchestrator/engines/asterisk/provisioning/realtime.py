@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
+from orchestrator.engines.asterisk.provisioning.withheld import twin_rows
 
 PREFIX = "/engine/asterisk/realtime"
 
@@ -43,6 +44,9 @@ def realtime_router(
             return PlainTextResponse("" if op in {"single", "multi"} else "-1")
         fields = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         rows = provisioner.lookup(family, fields, multi=op == "multi")
+        if not rows and op == "single" and fields.keys() == {"id"}:
+            # A phone withholding its number, identified by its digest user (withheld.py).
+            rows = twin_rows(provisioner.index, family, fields["id"])
         return PlainTextResponse(encode_rows(rows if op == "multi" else rows[:1]))
 
     return router
