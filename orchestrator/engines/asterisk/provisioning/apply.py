@@ -41,6 +41,7 @@ from orchestrator.engines.asterisk.provisioning.render import (
     dialplan_context,
 )
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
+from orchestrator.provisioning.heap import gc_paused
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
 from orchestrator.provisioning.tenant import TenantConfig
 
@@ -230,9 +231,10 @@ class AsteriskProvisioner:
         written only where they differ, one dialplan reload. Returns seconds.
         """
         started = time.perf_counter()
-        configs = await asyncio.to_thread(self._load_all)
         async with self._lock:
-            renders, dirty = await asyncio.to_thread(self._write_all, configs)
+            # Loaded under the lock: a tenant's change applied meanwhile must not be
+            # replaced by this older snapshot of it.
+            configs, renders, dirty = await asyncio.to_thread(gc_paused, self._build_all)
             wanted = {c.id for c in configs}
             for rendered in renders:
                 self._swap_sip(rendered.tenant_id, rendered)
@@ -257,8 +259,14 @@ class AsteriskProvisioner:
                         )
         return time.perf_counter() - started
 
+    def _build_all(self) -> tuple[list[TenantConfig], list[Rendered], bool]:
+        """Load every tenant, render it and write the files that differ (in a worker
+        thread, the garbage collector paused: :func:`~orchestrator.provisioning.heap.gc_paused`)."""
+        configs = self._load_all()
+        return configs, *self._write_all(configs)
+
     def _write_all(self, configs: list[TenantConfig]) -> tuple[list[Rendered], bool]:
-        """Render every tenant and write the files that differ (in a worker thread)."""
+        """Render every tenant and write the files that differ."""
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         wanted = {c.id for c in configs}
         dirty = False
