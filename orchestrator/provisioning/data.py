@@ -283,6 +283,8 @@ def _redirected(
     to_extension = {n: t for n, (k, t, _r) in wanted.items() if k == "extension"}
     for number in [n for n in to_extension if _in_loop(n, to_extension)]:
         del wanted[number]
+    if not wanted:
+        return users
     return tuple(
         replace(u, redirect=wanted[u.number][1], redirect_reason=wanted[u.number][2])
         if u.number in wanted
@@ -305,8 +307,13 @@ def _managed(
     managed = set()
     for ext in extensions:
         ext_id = getattr(ext, "id", None)  # rows built by hand (tests) may have none
-        if is_managed(by_extension.get(ext_id), ext_id in mailboxes):
+        settings = by_extension.get(ext_id)
+        has_mailbox = ext_id in mailboxes
+        # Without settings or a mailbox an extension is not managed: asked only then.
+        if (settings is not None or has_mailbox) and is_managed(settings, has_mailbox):
             managed.add(ext.number)
+    if not managed:
+        return users
     return tuple(replace(u, managed=True) if u.number in managed else u for u in users)
 
 

@@ -89,8 +89,11 @@ class AsteriskProvisioner:
         return foreign_owner(text, self.owner)
 
     # -- the SIP index -----------------------------------------------------
-    def _swap_sip(self, tenant_id: int, new: Rendered | None) -> dict[str, list[str]]:
-        """Replace a tenant's SIP rows; return the ids whose rows changed, per object type."""
+    def _swap_sip(
+        self, tenant_id: int, new: Rendered | None, *, diff: bool = True
+    ) -> dict[str, list[str]]:
+        """Replace a tenant's SIP rows; return the ids whose rows changed, per object type
+        (``diff=False``: none, not compared, for a full apply that expires all of them)."""
         old = self.applied.get(tenant_id)
         changed: dict[str, list[str]] = {}
         for obj_type, family in FAMILIES.items():
@@ -98,7 +101,8 @@ class AsteriskProvisioner:
             new_rows = new.sip[family] if new else {}
             table = self.index[family]
             ids = [i for i in old_rows.keys() - new_rows.keys()]
-            ids += [i for i, row in new_rows.items() if old_rows.get(i) != row]
+            if diff:
+                ids += [i for i, row in new_rows.items() if old_rows.get(i) != row]
             for oid in old_rows.keys() - new_rows.keys():
                 table.pop(oid, None)
             table.update(new_rows)
@@ -237,7 +241,9 @@ class AsteriskProvisioner:
             configs, renders, dirty = await asyncio.to_thread(gc_paused, self._build_all)
             wanted = {c.id for c in configs}
             for rendered in renders:
-                self._swap_sip(rendered.tenant_id, rendered)
+                # On the event loop: not comparing 300,000 rows saves 0.1 s of it. What
+                # changed is not needed: the engine's whole SIP cache is expired below.
+                self._swap_sip(rendered.tenant_id, rendered, diff=False)
                 self.routes.swap(rendered.tenant_id, rendered.routes)
             for gone in set(self.applied) - wanted:
                 self._swap_sip(gone, None)

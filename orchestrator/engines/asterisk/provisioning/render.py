@@ -174,21 +174,26 @@ class Renderer:
         defaults = self.sip_defaults(t)
         sip: SipRows = {family: {} for family in FAMILIES.values()}
         if t.enabled:
+            # Names bound once: this loop runs 100,000 times in a full apply.
+            endpoints, auths, aors = sip["ps_endpoints"], sip["ps_auths"], sip["ps_aors"]
+            endpoint_defaults, auth_defaults = defaults["endpoint"], defaults["auth"]
+            aor_defaults = defaults["aor"]
             for u in t.users:
-                sip["ps_endpoints"][u.endpoint] = {
-                    "id": u.endpoint,
-                    **defaults["endpoint"],
-                    "aors": u.endpoint,
-                    "auth": u.endpoint,
+                oid = u.endpoint
+                endpoints[oid] = {
+                    "id": oid,
+                    **endpoint_defaults,
+                    "aors": oid,
+                    "auth": oid,
                     "callerid": u.caller_id,
                 }
-                sip["ps_auths"][u.endpoint] = {
-                    "id": u.endpoint,
-                    **defaults["auth"],
+                auths[oid] = {
+                    "id": oid,
+                    **auth_defaults,
                     "username": u.username,
                     "password": u.password,
                 }
-                sip["ps_aors"][u.endpoint] = {"id": u.endpoint, **defaults["aor"]}
+                aors[oid] = {"id": oid, **aor_defaults}
             trunk_defaults = self.trunk_defaults(t) if t.trunks else {}
             for trunk in t.trunks:
                 self._add_trunk(sip, trunk_defaults, trunk)
