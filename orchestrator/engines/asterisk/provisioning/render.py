@@ -17,9 +17,8 @@ Everything reaching a template went through :mod:`orchestrator.provisioning.data
 from __future__ import annotations
 
 import hashlib
-import operator
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -27,24 +26,13 @@ import jinja2
 from orchestrator.core.errors import ValidationError
 from orchestrator.engines.asterisk.provisioning.lookup import TenantRoutes, routes
 from orchestrator.engines.asterisk.targets import tenant_context
-from orchestrator.provisioning.tenant import SipTrunk, SipUser, TenantConfig
+from orchestrator.provisioning.tenant import SipTrunk, TenantConfig
 
 SipRows = dict[str, dict[str, dict[str, str]]]  # family -> object id -> fields
 Options = dict[str, dict[str, str]]  # object type -> option -> value
 FAMILIES = {"endpoint": "ps_endpoints", "auth": "ps_auths", "aor": "ps_aors"}
 TEMPLATES = ("extensions.conf.j2", "sip_defaults.conf.j2", "trunk_defaults.conf.j2")
 _OPTION = re.compile(r"(endpoint|auth|aor):\s*([a-z_]+)\s*=\s*(\S(?:.*\S)?)\s*")
-
-
-_USER_VALUES = operator.attrgetter(*(f.name for f in fields(SipUser)))
-
-
-def fingerprint(t: TenantConfig) -> str:
-    """Every value of the snapshot, as text: what a tenant's version is the hash of.
-
-    The users' values as tuples rather than through the dataclasses' own ``repr``,
-    which costs about 3 us a user (0.3 s of a full apply at 100,000 users)."""
-    return repr((replace(t, users=()), [_USER_VALUES(u) for u in t.users]))
 
 
 def dialplan_context(t: TenantConfig) -> str:
@@ -85,11 +73,24 @@ class Rendered:
     tenant_id: int
     dialplan: str
     sip: SipRows
-    version: str
     #: what the tenant's numbers reach, answered per call (no reload when it changes)
     routes: TenantRoutes
     #: the version the dialplan file carries (of the tenant-level data it is made of)
-    file_version: str = ""
+    file_version: str
+    #: what was rendered: the snapshot, and the renderer's templates and settings
+    source: tuple[TenantConfig, bytes]
+
+    @property
+    def version(self) -> str:
+        """The hash of the input (the frozen snapshot's repr, the templates and
+        settings), so a re-render of unchanged data gives the same version; hashing the
+        input once per tenant is far cheaper than hashing 300 rows per 100 users.
+        Computed when asked: one tenant's apply reports it, a full apply never asks
+        (it cost 0.3 s of one at 100,000 users)."""
+        config, templates = self.source
+        digest = hashlib.sha256(repr(config).encode())
+        digest.update(templates)
+        return digest.hexdigest()[:12]
 
 
 class Renderer:
@@ -197,12 +198,6 @@ class Renderer:
             trunk_defaults = self.trunk_defaults(t) if t.trunks else {}
             for trunk in t.trunks:
                 self._add_trunk(sip, trunk_defaults, trunk)
-        # The version names the input (the frozen snapshot's repr and the templates), so a
-        # re-render of unchanged data is a no-op; hashing the input once per tenant is far
-        # cheaper than hashing 300 rows per 100 users.
-        digest = hashlib.sha256(fingerprint(t).encode())
-        digest.update(self._template_digest)
-        version = digest.hexdigest()[:12]
         file_digest = hashlib.sha256(f"{t.id}\0{t.domain}\0{t.enabled}\0".encode())
         file_digest.update(self._template_digest)
         file_version = file_digest.hexdigest()[:12]
@@ -212,4 +207,4 @@ class Renderer:
         answers = routes(
             t, ring_timeout=self.ring_timeout, outbound_ring_timeout=self.outbound_ring_timeout
         )
-        return Rendered(t.id, body, sip, version, answers, file_version)
+        return Rendered(t.id, body, sip, answers, file_version, (t, self._template_digest))
