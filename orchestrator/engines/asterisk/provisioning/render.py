@@ -139,6 +139,8 @@ class Renderer:
             m = _OPTION.fullmatch(line)
             if not m:
                 raise ValidationError(f"{template.name} template: cannot read line {line!r}")
+            if m.group(2) == "id":  # each object's id is its own, set by render()
+                raise ValidationError(f"{template.name} template: line {line!r} sets the id")
             out[m.group(1)][m.group(2)] = m.group(3)
         return out
 
@@ -175,26 +177,28 @@ class Renderer:
         defaults = self.sip_defaults(t)
         sip: SipRows = {family: {} for family in FAMILIES.values()}
         if t.enabled:
-            # Names bound once: this loop runs 100,000 times in a full apply.
+            # This loop runs 100,000 times in a full apply: each row is a copy of the
+            # tenant's row with its own values set (the same keys in the same order),
+            # which costs a third of building it key by key.
             endpoints, auths, aors = sip["ps_endpoints"], sip["ps_auths"], sip["ps_aors"]
-            endpoint_defaults, auth_defaults = defaults["endpoint"], defaults["auth"]
-            aor_defaults = defaults["aor"]
+            endpoint_row = {
+                "id": "",
+                **defaults["endpoint"],
+                "aors": "",
+                "auth": "",
+                "callerid": "",
+            }
+            auth_row = {"id": "", **defaults["auth"], "username": "", "password": ""}
+            aor_row = {"id": "", **defaults["aor"]}
             for u in t.users:
                 oid = u.endpoint
-                endpoints[oid] = {
-                    "id": oid,
-                    **endpoint_defaults,
-                    "aors": oid,
-                    "auth": oid,
-                    "callerid": u.caller_id,
-                }
-                auths[oid] = {
-                    "id": oid,
-                    **auth_defaults,
-                    "username": u.username,
-                    "password": u.password,
-                }
-                aors[oid] = {"id": oid, **aor_defaults}
+                endpoints[oid] = row = endpoint_row.copy()
+                row["id"] = row["aors"] = row["auth"] = oid
+                row["callerid"] = u.caller_id
+                auths[oid] = row = auth_row.copy()
+                row["id"], row["username"], row["password"] = oid, u.username, u.password
+                aors[oid] = row = aor_row.copy()
+                row["id"] = oid
             trunk_defaults = self.trunk_defaults(t) if t.trunks else {}
             for trunk in t.trunks:
                 self._add_trunk(sip, trunk_defaults, trunk)
