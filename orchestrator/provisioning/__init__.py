@@ -10,6 +10,7 @@
   the composition root hands them to the engine's kit).
 * :mod:`.ownership`: the mark on every file a provisioner writes, so a service removes
   only the engine configuration it wrote itself.
+* :mod:`.heap`: a full apply's build with the garbage collector paused (both engines).
 
 Each engine's kit brings its own provisioner that renders and applies it (Asterisk:
 :mod:`orchestrator.engines.asterisk.provisioning`).

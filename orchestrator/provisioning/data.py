@@ -9,10 +9,11 @@ template unchecked. The composition root hands :func:`load_tenant` and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -64,25 +65,39 @@ __all__ = [
 _PASSWORD = re.compile(r"[A-Za-z0-9]{12,64}")
 
 
-def _caller_id(ext: Any) -> str:
-    name = validation.display_name(ext.caller_id_name or ext.name or "", field="caller_id_name")
-    number = ext.caller_id_number or ext.number
+# Values that recur across tenants (numbers 100-199 in each, names such as "Reception")
+# are validated once per process rather than once per row: each validator is a pure
+# function of its value and only a value that passed is remembered (typed: 1 and True
+# and "1" are different keys), so a hostile value is refused every time it is read.
+# Bounded, so unique values (passwords are not cached) cost a lookup and no memory.
+_number = functools.lru_cache(maxsize=4096, typed=True)(validation.extension_number)
+_username = functools.lru_cache(maxsize=4096, typed=True)(validation.sip_username)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _caller_id_of(name: Any, number: Any) -> str:
+    name = validation.display_name(name, field="caller_id_name")
     number = validation.caller_id_number(number)
     # The name passed display_name(), so it holds no quote, backslash or angle bracket.
     return f'"{name}" <{number}>' if name else f"<{number}>"
 
 
+def _caller_id(ext: Any) -> str:
+    return _caller_id_of(ext.caller_id_name or ext.name or "", ext.caller_id_number or ext.number)
+
+
 def _user(ext: Any, domain: str) -> SipUser:
-    username = validation.sip_username(ext.sip_username)
-    if not _PASSWORD.fullmatch(ext.sip_password or ""):
+    username = _username(ext.sip_username)
+    password = ext.sip_password
+    if type(password) is not str or not _PASSWORD.fullmatch(password):
         raise ValidationError(
             f"extension {ext.number}: SIP password must be 12 to 64 letters or digits",
             field="sip_password",
         )
     return SipUser(
-        number=validation.extension_number(ext.number),
+        number=_number(ext.number),
         username=username,
-        password=ext.sip_password,
+        password=password,
         endpoint=f"{username}@{domain}",
         caller_id=_caller_id(ext),
     )
@@ -268,6 +283,8 @@ def _redirected(
     to_extension = {n: t for n, (k, t, _r) in wanted.items() if k == "extension"}
     for number in [n for n in to_extension if _in_loop(n, to_extension)]:
         del wanted[number]
+    if not wanted:
+        return users
     return tuple(
         replace(u, redirect=wanted[u.number][1], redirect_reason=wanted[u.number][2])
         if u.number in wanted
@@ -290,8 +307,13 @@ def _managed(
     managed = set()
     for ext in extensions:
         ext_id = getattr(ext, "id", None)  # rows built by hand (tests) may have none
-        if is_managed(by_extension.get(ext_id), ext_id in mailboxes):
+        settings = by_extension.get(ext_id)
+        has_mailbox = ext_id in mailboxes
+        # Without settings or a mailbox an extension is not managed: asked only then.
+        if (settings is not None or has_mailbox) and is_managed(settings, has_mailbox):
             managed.add(ext.number)
+    if not managed:
+        return users
     return tuple(replace(u, managed=True) if u.number in managed else u for u in users)
 
 
@@ -364,22 +386,27 @@ _CS = CallSettings.__table__.c  # type: ignore[attr-defined]
 _RG = RingGroup.__table__.c  # type: ignore[attr-defined]
 _S = Schedule.__table__.c  # type: ignore[attr-defined]
 _B = TenantBlacklistEntry.__table__.c  # type: ignore[attr-defined]
-_EXT_COLUMNS = [
-    _E[name]
-    for name in (
-        "id",
-        "tenant_id",
-        "number",
-        "name",
-        "sip_username",
-        "sip_password",
-        "caller_id_name",
-        "caller_id_number",
-        "enabled",
-        "redirect_to",
-        "redirect_reason",
-    )
-]
+
+
+class _ExtRow(NamedTuple):
+    """An extension's columns :func:`load_all` reads. A named tuple: reading a field
+    of it costs a tenth of reading one of SQLAlchemy's rows (0.3 us), which, at eight
+    fields a user, was 0.2 s of a full apply at 100,000 users."""
+
+    id: int
+    tenant_id: int
+    number: Any
+    name: Any
+    sip_username: Any
+    sip_password: Any
+    caller_id_name: Any
+    caller_id_number: Any
+    enabled: bool
+    redirect_to: Any
+    redirect_reason: Any
+
+
+_EXT_COLUMNS = [_E[name] for name in _ExtRow._fields]
 
 
 def load_all(session: Session, *, mailboxes: MailboxOwners = managed_owners) -> list[TenantConfig]:
@@ -389,7 +416,7 @@ def load_all(session: Session, *, mailboxes: MailboxOwners = managed_owners) -> 
     """
     tenants = session.execute(sa.select(_T.id, _T.sip_domain, _T.enabled).order_by(_T.id)).all()
     exts: dict[int, list[Any]] = {}
-    for ext in session.execute(sa.select(*_EXT_COLUMNS)):
+    for ext in map(_ExtRow._make, session.execute(sa.select(*_EXT_COLUMNS)).all()):
         exts.setdefault(ext.tenant_id, []).append(ext)
     dids: dict[int, list[Any]] = {}
     rows = session.execute(

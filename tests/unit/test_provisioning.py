@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import replace
 from pathlib import Path
 
@@ -123,6 +124,45 @@ def test_snapshot_refuses_hostile_rows(field: str, value: str) -> None:
     data[field] = value
     with pytest.raises(ValidationError):
         snapshot(t, [Extension(**data)], [])
+
+
+@pytest.mark.parametrize("field", ["number", "sip_username", "caller_id_name", "name"])
+def test_a_value_validated_once_is_still_checked_each_time(field: str) -> None:
+    # Values that passed are remembered (recurring numbers and names cost one check per
+    # process); a hostile one is refused however often it comes, a non-string never
+    # taken for the string it prints as.
+    t = Tenant(id=1, name="A", sip_domain="a.example")
+    good = {"tenant_id": 1, "number": "101", "sip_username": "101", "sip_password": PASSWORD}
+    for _ in range(2):
+        assert snapshot(t, [Extension(**good)], []).users[0].number == "101"
+        for bad in ("101\nexten => 666", 'Ann" <666>'):
+            with pytest.raises(ValidationError):
+                snapshot(t, [Extension(**{**good, field: bad})], [])
+    for value in (101, None):
+        row = Extension.model_construct(**{**good, "enabled": True, field: value})
+        if value is None and field in ("name", "caller_id_name"):
+            continue  # no name: the caller ID shows the other name, or the number only
+        with pytest.raises(ValidationError):
+            snapshot(t, [row], [])
+
+
+def test_a_full_apply_loads_with_the_collector_paused(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    def load_all() -> list[TenantConfig]:
+        seen.append(gc.isenabled())
+        return [tenant()]
+
+    p = AsteriskProvisioner(
+        engine=FakeEngine(),
+        config_dir=tmp_path,
+        renderer=Renderer(TEMPLATES),
+        load_tenant=lambda _id: None,
+        load_all=load_all,
+    )
+    asyncio.run(p.apply_all(reload=False))
+    # Paused while building, on again after (the FreeSWITCH tests: off stays off).
+    assert seen == [False] and gc.isenabled() and sorted(p.applied) == [1]
 
 
 def test_snapshot_routes_did_to_missing_extension_to_hangup() -> None:

@@ -42,6 +42,7 @@ from orchestrator.engines.asterisk.provisioning.render import (
 )
 from orchestrator.engines.asterisk.provisioning.withheld import changed_twins
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
+from orchestrator.provisioning.heap import gc_paused
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
 from orchestrator.provisioning.tenant import TenantConfig
 
@@ -89,8 +90,11 @@ class AsteriskProvisioner:
         return foreign_owner(text, self.owner)
 
     # -- the SIP index -----------------------------------------------------
-    def _swap_sip(self, tenant_id: int, new: Rendered | None) -> dict[str, list[str]]:
-        """Replace a tenant's SIP rows; return the ids whose rows changed, per object type."""
+    def _swap_sip(
+        self, tenant_id: int, new: Rendered | None, *, diff: bool = True
+    ) -> dict[str, list[str]]:
+        """Replace a tenant's SIP rows; return the ids whose rows changed, per object type
+        (``diff=False``: none, not compared, for a full apply that expires all of them)."""
         old = self.applied.get(tenant_id)
         changed: dict[str, list[str]] = {}
         for obj_type, family in FAMILIES.items():
@@ -98,7 +102,8 @@ class AsteriskProvisioner:
             new_rows = new.sip[family] if new else {}
             table = self.index[family]
             ids = [i for i in old_rows.keys() - new_rows.keys()]
-            ids += [i for i, row in new_rows.items() if old_rows.get(i) != row]
+            if diff:
+                ids += [i for i, row in new_rows.items() if old_rows.get(i) != row]
             for oid in old_rows.keys() - new_rows.keys():
                 table.pop(oid, None)
             table.update(new_rows)
@@ -235,12 +240,15 @@ class AsteriskProvisioner:
         written only where they differ, one dialplan reload. Returns seconds.
         """
         started = time.perf_counter()
-        configs = await asyncio.to_thread(self._load_all)
         async with self._lock:
-            renders, dirty = await asyncio.to_thread(self._write_all, configs)
+            # Loaded under the lock: a tenant's change applied meanwhile must not be
+            # replaced by this older snapshot of it.
+            configs, renders, dirty = await asyncio.to_thread(gc_paused, self._build_all)
             wanted = {c.id for c in configs}
             for rendered in renders:
-                self._swap_sip(rendered.tenant_id, rendered)
+                # On the event loop: not comparing 300,000 rows saves 0.1 s of it. What
+                # changed is not needed: the engine's whole SIP cache is expired below.
+                self._swap_sip(rendered.tenant_id, rendered, diff=False)
                 self.routes.swap(rendered.tenant_id, rendered.routes)
             for gone in set(self.applied) - wanted:
                 self._swap_sip(gone, None)
@@ -262,8 +270,14 @@ class AsteriskProvisioner:
                         )
         return time.perf_counter() - started
 
+    def _build_all(self) -> tuple[list[TenantConfig], list[Rendered], bool]:
+        """Load every tenant, render it and write the files that differ (in a worker
+        thread, the garbage collector paused: :func:`~orchestrator.provisioning.heap.gc_paused`)."""
+        configs = self._load_all()
+        return configs, *self._write_all(configs)
+
     def _write_all(self, configs: list[TenantConfig]) -> tuple[list[Rendered], bool]:
-        """Render every tenant and write the files that differ (in a worker thread)."""
+        """Render every tenant and write the files that differ."""
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         wanted = {c.id for c in configs}
         dirty = False

@@ -73,11 +73,24 @@ class Rendered:
     tenant_id: int
     dialplan: str
     sip: SipRows
-    version: str
     #: what the tenant's numbers reach, answered per call (no reload when it changes)
     routes: TenantRoutes
     #: the version the dialplan file carries (of the tenant-level data it is made of)
-    file_version: str = ""
+    file_version: str
+    #: what was rendered: the snapshot, and the renderer's templates and settings
+    source: tuple[TenantConfig, bytes]
+
+    @property
+    def version(self) -> str:
+        """The hash of the input (the frozen snapshot's repr, the templates and
+        settings), so a re-render of unchanged data gives the same version; hashing the
+        input once per tenant is far cheaper than hashing 300 rows per 100 users.
+        Computed when asked: one tenant's apply reports it, a full apply never asks
+        (it cost 0.3 s of one at 100,000 users)."""
+        config, templates = self.source
+        digest = hashlib.sha256(repr(config).encode())
+        digest.update(templates)
+        return digest.hexdigest()[:12]
 
 
 class Renderer:
@@ -126,6 +139,8 @@ class Renderer:
             m = _OPTION.fullmatch(line)
             if not m:
                 raise ValidationError(f"{template.name} template: cannot read line {line!r}")
+            if m.group(2) == "id":  # each object's id is its own, set by render()
+                raise ValidationError(f"{template.name} template: line {line!r} sets the id")
             out[m.group(1)][m.group(2)] = m.group(3)
         return out
 
@@ -162,30 +177,31 @@ class Renderer:
         defaults = self.sip_defaults(t)
         sip: SipRows = {family: {} for family in FAMILIES.values()}
         if t.enabled:
+            # This loop runs 100,000 times in a full apply: each row is a copy of the
+            # tenant's row with its own values set (the same keys in the same order),
+            # which costs a third of building it key by key.
+            endpoints, auths, aors = sip["ps_endpoints"], sip["ps_auths"], sip["ps_aors"]
+            endpoint_row = {
+                "id": "",
+                **defaults["endpoint"],
+                "aors": "",
+                "auth": "",
+                "callerid": "",
+            }
+            auth_row = {"id": "", **defaults["auth"], "username": "", "password": ""}
+            aor_row = {"id": "", **defaults["aor"]}
             for u in t.users:
-                sip["ps_endpoints"][u.endpoint] = {
-                    "id": u.endpoint,
-                    **defaults["endpoint"],
-                    "aors": u.endpoint,
-                    "auth": u.endpoint,
-                    "callerid": u.caller_id,
-                }
-                sip["ps_auths"][u.endpoint] = {
-                    "id": u.endpoint,
-                    **defaults["auth"],
-                    "username": u.username,
-                    "password": u.password,
-                }
-                sip["ps_aors"][u.endpoint] = {"id": u.endpoint, **defaults["aor"]}
-            trunk_defaults = self.trunk_defaults(t)
+                oid = u.endpoint
+                endpoints[oid] = row = endpoint_row.copy()
+                row["id"] = row["aors"] = row["auth"] = oid
+                row["callerid"] = u.caller_id
+                auths[oid] = row = auth_row.copy()
+                row["id"], row["username"], row["password"] = oid, u.username, u.password
+                aors[oid] = row = aor_row.copy()
+                row["id"] = oid
+            trunk_defaults = self.trunk_defaults(t) if t.trunks else {}
             for trunk in t.trunks:
                 self._add_trunk(sip, trunk_defaults, trunk)
-        # The version names the input (the frozen snapshot's repr and the templates), so a
-        # re-render of unchanged data is a no-op; hashing the input once per tenant is far
-        # cheaper than hashing 300 rows per 100 users.
-        digest = hashlib.sha256(repr(t).encode())
-        digest.update(self._template_digest)
-        version = digest.hexdigest()[:12]
         file_digest = hashlib.sha256(f"{t.id}\0{t.domain}\0{t.enabled}\0".encode())
         file_digest.update(self._template_digest)
         file_version = file_digest.hexdigest()[:12]
@@ -195,4 +211,4 @@ class Renderer:
         answers = routes(
             t, ring_timeout=self.ring_timeout, outbound_ring_timeout=self.outbound_ring_timeout
         )
-        return Rendered(t.id, body, sip, version, answers, file_version)
+        return Rendered(t.id, body, sip, answers, file_version, (t, self._template_digest))

@@ -21,25 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from orchestrator.core.errors import CallError, ConfigApplyError, EngineError, ValidationError
 from orchestrator.engines.freeswitch.provisioning.render import Renderer, TenantIndex
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
+from orchestrator.provisioning.heap import gc_paused
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
 from orchestrator.provisioning.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 #: The object type :meth:`EngineConfig.invalidate_sip_objects` gets: directory users,
 #: by ``<user>@<domain>`` (the adapter runs ``xml_flush_cache id <user> <domain>``).
 DIRECTORY = "directory"
@@ -231,7 +228,7 @@ class FreeSwitchProvisioner:
         async with self._lock:
             # Loaded under the lock too: a tenant's change applied meanwhile must not be
             # replaced by this older snapshot of it.
-            wanted, rendered = await asyncio.to_thread(_COLLECTOR.paused, self._build_all)
+            wanted, rendered = await asyncio.to_thread(gc_paused, self._build_all)
             dropped: TrunkChange | None = None
             for gone in (set(self.tenants) | self._gateway_files()) - wanted:
                 dropped = _union(dropped, self._try_gateways(gone, None))
@@ -279,42 +276,6 @@ class FreeSwitchProvisioner:
             except ValidationError as exc:
                 log.error("tenant %s not applied: %s", config.id, exc)
         return {c.id for c in configs}, out
-
-
-class _Collector:
-    """Runs a full apply's build with Python's cyclic garbage collector paused.
-
-    A full apply builds about a million small objects (the snapshot, the index), none
-    in a reference cycle; while the heap grows the collector walks all of it again and
-    again, which cost more than the build itself (1,000 x 100: load and index 2.3 s
-    with it, 1.3 s without). After the build one full collection (counted in the
-    apply's time, so the lookups after it do not pay for it: 0.2 s) and the collector
-    runs as it did (off stays off). Nothing else of the process changes but when its
-    own cycles are collected.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._builds = 0
-        self._was_on = False
-
-    def paused(self, build: Callable[[], T]) -> T:
-        with self._lock:
-            if self._builds == 0:
-                self._was_on = gc.isenabled()
-                gc.disable()
-            self._builds += 1
-        try:
-            return build()
-        finally:
-            with self._lock:
-                self._builds -= 1
-                if self._builds == 0 and self._was_on:
-                    gc.enable()
-                    gc.collect()
-
-
-_COLLECTOR = _Collector()
 
 
 def _changed_users(old: TenantIndex | None, new: TenantIndex | None) -> list[str]:
