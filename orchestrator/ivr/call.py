@@ -125,6 +125,7 @@ class _Child:
     leg_id: str
     answered: bool = False
     gone: bool = False
+    left: bool = False  # the engine took it out of our control (LegLeftApp): not hung up
     cause: int = 0
     events: list[Event] = field(default_factory=list)
 
@@ -200,6 +201,15 @@ class IvrCall:
         return self.leg.state is LegState.UP
 
     # -- events from the runner ----------------------------------------------
+    def let_go(self, leg_id: str) -> bool:
+        """Whether the engine took ``leg_id``, this call's leg or one it dialed, out of
+        the flow's control (LegLeftApp): the engine may hand it over again, to a flow of
+        its own."""
+        if leg_id == self.id:
+            return self.left
+        child = self._children.get(leg_id)
+        return child is not None and child.left
+
     def deliver(self, event: Event) -> None:
         """Take one engine event about this call's leg or a leg it dialed (never blocks)."""
         for listener in list(self._listeners):
@@ -212,6 +222,10 @@ class IvrCall:
                 child.answered = True
             elif isinstance(event, LegHungUp):
                 child.gone, child.cause = True, event.cause
+            elif isinstance(event, LegLeftApp):
+                # A phone's blind transfer moved the dialed party (the caller's phone
+                # parked it): the dial ends, the leg is not the flow's to hang up.
+                child.left = True
         elif leg_id == self.id:
             if isinstance(event, LegDtmf):
                 self._digits.append(event.digit)
@@ -607,7 +621,7 @@ class IvrCall:
 
     async def _end_child(self, child: _Child) -> None:
         # Cleanup must finish even when the flow is being cancelled or the caller left.
-        if not child.gone:
+        if not (child.gone or child.left):
             try:
                 await self.engine.hangup(child.leg_id)
             except Exception as exc:  # already gone is fine

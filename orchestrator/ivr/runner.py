@@ -154,11 +154,11 @@ class IvrRunner:
                 and not event.resumed  # (a resumed leg's flow ended with the previous run)
                 else None
             )
-            if call is not None and not (created and call.left and call.id == event.leg_id):
+            if call is not None and not (created and call.let_go(event.leg_id)):
                 self._deliver(call, event)
             elif created is not None:
-                # A new leg, or one the engine took from a flow that still runs (call.left)
-                # and hands over again: a flow of its own.
+                # A new leg, or one the engine took from a flow that still runs (its own
+                # or one it dialed, call.let_go) and hands over again: a flow of its own.
                 self._start(created)
         elif isinstance(event, PlaybackFinished | RecordingFinished):
             call = self._routes.get(event.leg_id)
@@ -202,7 +202,9 @@ class IvrRunner:
 
     def _route_child(self, leg_id: str, call: IvrCall | None) -> None:
         if call is None:
-            self._routes.pop(leg_id, None)
+            # (Unless the dialed leg was handed over to a flow of its own since.)
+            if self._routes.get(leg_id) is not self.calls.get(leg_id):
+                self._routes.pop(leg_id, None)
         else:
             self._routes[leg_id] = call
 

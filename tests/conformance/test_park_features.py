@@ -14,7 +14,9 @@ peer).
   dialed it and connected the two): 102's phone parks it the same way. On FreeSWITCH
   the engine moves the caller's leg, which the orchestrator controls, out of the
   orchestrator's connection into the dialplan again (see
-  orchestrator/engines/freeswitch/transfers.py)."""
+  orchestrator/engines/freeswitch/transfers.py). Or 101's phone parks 102 (it sends the
+  REFER): the leg moved is then the one the orchestrator dialed to 102's phone, 101 is
+  the parker."""
 
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ async def parked_by_transfer(world: World, tenant: Tenant) -> dict[str, Any]:
     return row
 
 
-async def retrieved_by_103(world: World, tenant: Tenant, cti: Cti, slot: int) -> None:
-    """103 takes the call 102 parked in ``slot`` back (``*88<slot>``) and talks until it
-    hangs up: parked, then retrieved on the CTI stream; the lot is empty."""
+async def retrieved_by_103(
+    world: World, tenant: Tenant, cti: Cti, slot: int, parker: str = "102"
+) -> None:
+    """103 takes the call ``parker`` parked in ``slot`` back (``*88<slot>``) and talks
+    until it hangs up: parked, then retrieved on the CTI stream; the lot is empty."""
     await world.phone_dials(tenant, "103", f"*88{slot}", hangs_up_after=2)
     events = await cti.events_until("call_retrieved", timeout=30)
     names = [e["event"] for e in events]
@@ -46,7 +50,7 @@ async def retrieved_by_103(world: World, tenant: Tenant, cti: Cti, slot: int) ->
         names
     )
     parked = next(e for e in events if e["event"] == "call_parked")
-    assert parked["details"]["slot"] == slot and parked["details"]["parker"] == "102"
+    assert parked["details"]["slot"] == slot and parked["details"]["parker"] == parker
     retrieved = next(e for e in events if e["event"] == "call_retrieved")
     assert retrieved["details"]["by"] == "103", retrieved
     assert world.http.get(f"/api/v1/tenants/{tenant.id}/park/calls").json() == []
@@ -122,9 +126,8 @@ async def test_a_call_parked_by_transfer_times_out_to_the_parker(world: World) -
         world.hang_up_everything()
 
 
-async def test_a_managed_extensions_call_is_parked_by_transfer_and_retrieved(
-    world: World,
-) -> None:
+def managed_tenant(world: World) -> Tenant:
+    """Phones 101-103, 102 managed; a park lot that does not time out in a test."""
     tenant = world.tenant("101", "102", "103")
     # A blacklist makes 102 managed: its calls are dialed and connected by the
     # orchestrator's extension flow, not by the tenant dialplan.
@@ -136,6 +139,13 @@ async def test_a_managed_extensions_call_is_parked_by_transfer_and_retrieved(
     world.tenant_ready(tenant.id)
     r = world.http.put(f"/api/v1/tenants/{tenant.id}/park", json=LOT | {"timeout_s": 120})
     assert r.status_code == 200, r.text
+    return tenant
+
+
+async def test_a_managed_extensions_call_is_parked_by_transfer_and_retrieved(
+    world: World,
+) -> None:
+    tenant = managed_tenant(world)
     async with world.cti(tenant.id) as cti, world.transferred_call(tenant, "101", "102", "*68"):
         rows = await world.poll(f"/api/v1/tenants/{tenant.id}/park/calls", lambda d: len(d) == 1)
         assert (rows[0]["slot"], rows[0]["parker"]) == (1, "102"), rows
@@ -143,4 +153,18 @@ async def test_a_managed_extensions_call_is_parked_by_transfer_and_retrieved(
         # The caller's name as the parked call shows it (checked last: on Asterisk it
         # was "" for a managed extension's call).
         assert rows[0]["caller"] == "101", rows
+        world.hang_up_everything()
+
+
+async def test_the_caller_parks_a_managed_extensions_call_by_transfer(world: World) -> None:
+    """The caller's phone (101) sends the REFER once 102 answered: the leg the
+    orchestrator dialed to 102's phone is the one parked (on FreeSWITCH it goes on in
+    its tenant's context, orchestrator/engines/freeswitch/transfers.py), and the
+    extension flow that dialed it lets it go; 103 takes it back."""
+    tenant = managed_tenant(world)
+    transferred = world.transferred_call(tenant, "101", "102", "*68", by_caller=True)
+    async with world.cti(tenant.id) as cti, transferred:
+        rows = await world.poll(f"/api/v1/tenants/{tenant.id}/park/calls", lambda d: len(d) == 1)
+        assert (rows[0]["slot"], rows[0]["parker"]) == (1, "101"), rows
+        await retrieved_by_103(world, tenant, cti, 1, parker="101")
         world.hang_up_everything()

@@ -55,7 +55,7 @@ from orchestrator.testing.freeswitch import FakeFreeSwitch, sofia
 from tests.conformance.drivers import CONTEXT_FAR, FarEnd
 from tests.engine.media_phone import MediaPhone
 from tests.engine.phones import BLOCKS, RINGING_SCENARIO, port_of, register_retrying, uas_phone
-from tests.engine.refer_phone import transferring_phone
+from tests.engine.refer_phone import referring_call, transferring_phone
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -212,12 +212,14 @@ class World(abc.ABC):
 
     @abc.abstractmethod
     def transferred_call(
-        self, tenant: Tenant, caller: str, callee: str, code: str
+        self, tenant: Tenant, caller: str, callee: str, code: str, *, by_caller: bool = False
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """The phone of ``caller`` dials ``callee``, whose phone answers and blind-transfers
         the call (SIP REFER) to ``code``: the engine hands the caller to the tenant's
         feature-code flow naming ``callee``'s phone as the transferer (call park). The
-        caller's phone stays on the line until the engine hangs it up or the block ends."""
+        caller's phone stays on the line until the engine hangs it up or the block ends.
+        ``by_caller``: the caller's phone sends the REFER instead, once the callee
+        answered: the callee's leg is handed over, the caller's phone the transferer."""
 
     @abc.abstractmethod
     def invite_headers(self, tenant: Tenant, number: str) -> list[dict[str, str]]:
@@ -487,7 +489,7 @@ class FakeWorld(World):
 
     @contextlib.asynccontextmanager
     async def transferred_call(
-        self, tenant: Tenant, caller: str, callee: str, code: str
+        self, tenant: Tenant, caller: str, callee: str, code: str, *, by_caller: bool = False
     ) -> AsyncIterator[None]:
         a, b = (f"{tenant.phones[n][0]}@{tenant.domain}" for n in (caller, callee))
         portal = self._client.portal
@@ -497,14 +499,16 @@ class FakeWorld(World):
         # The FakeEngine has no REFER: the callee's phone leaves the dialplan's call and
         # the engine's dialplan hands the caller over as the tenant dialplans do after a
         # blind transfer (pbx.code, the transferer's endpoint next to the caller's own).
-        data = {"flow": "pbx.code", "tenant": str(tenant.id), "endpoint": a,
-                "dialed": code, "transferer": b}  # fmt: skip
+        # (by_caller: the caller's phone leaves, the callee's leg is handed over.)
+        moved, referring = (b, a) if by_caller else (a, b)
+        data = {"flow": "pbx.code", "tenant": str(tenant.id), "endpoint": moved,
+                "dialed": code, "transferer": referring}  # fmt: skip
 
         async def refer() -> str:
-            _, callee_channel = await self.fake.dialplan_call(
+            caller_channel, callee_channel = await self.fake.dialplan_call(
                 a, b, caller=caller, called=callee, hangup=False
             )
-            await self.fake.hangup_channel(callee_channel)
+            await self.fake.hangup_channel(caller_channel if by_caller else callee_channel)
             leg = await self.fake.incoming_call(
                 caller=caller, called=code, routing=Routing("ivr", data)
             )
@@ -787,30 +791,32 @@ class AsteriskWorld(World):
 
     @contextlib.asynccontextmanager
     async def transferred_call(
-        self, tenant: Tenant, caller: str, callee: str, code: str
+        self, tenant: Tenant, caller: str, callee: str, code: str, *, by_caller: bool = False
     ) -> AsyncIterator[None]:
         port = await self._register(tenant, callee)
         user, password = tenant.phones[caller]
-        async with transferring_phone(port, code, tenant.domain):
-            placed = asyncio.create_task(
-                sipp.call(
-                    server=f"127.0.0.1:{self.service.instance.ports.sip}",
-                    username=user,
-                    password=password,
-                    domain=tenant.domain,
-                    local_port=self._port(),
-                    target=callee,
-                    hold_ms=120_000,
-                    timeout=150,
-                )
-            )
-            try:
+        server = f"127.0.0.1:{self.service.instance.ports.sip}"
+        if by_caller:
+            # The callee's phone answers and stays; the caller's REFERs, then hangs up.
+            referring = referring_call(
+                server=server, username=user, password=password, domain=tenant.domain,
+                local_port=self._port(), target=callee, refer_to=code,
+            )  # fmt: skip
+            async with sipp.Answerer(local_port=port, calls=1, timeout=150), _placed(referring):
                 yield
-            finally:
-                if not placed.done():
-                    placed.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await placed
+            return
+        placing = sipp.call(
+            server=server,
+            username=user,
+            password=password,
+            domain=tenant.domain,
+            local_port=self._port(),
+            target=callee,
+            hold_ms=120_000,
+            timeout=150,
+        )
+        async with transferring_phone(port, code, tenant.domain), _placed(placing):
+            yield
 
     @contextlib.asynccontextmanager
     async def cti(self, tenant_id: int) -> AsyncIterator[Cti]:
@@ -1023,7 +1029,7 @@ class FreeSwitchWorld(World):
 
     @contextlib.asynccontextmanager
     async def transferred_call(
-        self, tenant: Tenant, caller: str, callee: str, code: str
+        self, tenant: Tenant, caller: str, callee: str, code: str, *, by_caller: bool = False
     ) -> AsyncIterator[None]:
         user, password = tenant.phones[caller]
         callee_user = tenant.phones[callee][0]
@@ -1043,7 +1049,8 @@ class FreeSwitchWorld(World):
                         and ch.up and ch.bridged_to == placed
                     ]  # fmt: skip
                     if talking:
-                        return await self.sip.refer(talking[0], code)
+                        # The caller's phone REFERs from its own channel instead.
+                        return await self.sip.refer(placed if by_caller else talking[0], code)
                     assert time.monotonic() < deadline, f"{callee} never talked with {caller}"
                     await asyncio.sleep(0.02)
 
@@ -1140,3 +1147,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _placed(call: Coroutine[Any, Any, Any]) -> AsyncIterator[None]:
+    """``call`` (a phone's SIPp run) runs while the block does; cancelled if it outlasts it."""
+    placed = asyncio.create_task(call)
+    try:
+        yield
+    finally:
+        if not placed.done():
+            placed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await placed

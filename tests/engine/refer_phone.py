@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator.testing import sipp
 
-__all__ = ["REFER_SCENARIO", "transferring_phone"]
+__all__ = ["REFER_SCENARIO", "referring_call", "transferring_phone"]
 
 # The answer to the engine's re-INVITEs (a connected-line update, the hold after the REFER):
 # the same SDP, its version one up.
@@ -181,3 +181,76 @@ async def transferring_phone(
                 await asyncio.wait_for(proc.wait(), 3)
         finally:
             await sipp.kill(proc, grace=2)
+
+
+# What the caller's phone sends after the talk (the call.xml scenario's hang-up): a REFER
+# of the callee to ``[refer_to]``, and the BYE once the engine accepted it (202).
+_CALLER_REFER = """  <label id="hangup"/>
+  <send retrans="500">
+    <![CDATA[
+
+      REFER [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From: <sip:[sip_user]@[sip_domain]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[sip_target]@[sip_domain]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: [cseq] REFER
+      [routes]
+      Contact: <sip:[sip_user]@[local_ip]:[local_port];transport=[transport]>
+      Refer-To: <sip:[refer_to]@[sip_domain]>
+      Referred-By: <sip:[sip_user]@[sip_domain]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="202"/>
+"""
+
+
+async def referring_call(
+    *,
+    server: str,
+    username: str,
+    password: str,
+    domain: str,
+    local_port: int,
+    target: str,
+    refer_to: str,
+    talk_ms: int = 1500,
+    timeout: float = 60,
+) -> str:
+    """The caller's phone: calls ``target``, talks ``talk_ms`` (answering re-INVITEs),
+    blind-transfers the callee to ``refer_to`` (REFER) and hangs up once it is accepted;
+    -aa answers the NOTIFYs. Returns SIPp's message log (the REFER's fate)."""
+    with tempfile.TemporaryDirectory(prefix="sipp-refer-caller-") as tmp:
+        workdir = Path(tmp)
+        path, _ = sipp._render("call.xml", workdir, None, hold_ms=talk_ms)
+        text = path.read_text()
+        assert text.count('  <label id="hangup"/>\n') == 1
+        path.write_text(text.replace('  <label id="hangup"/>\n', _CALLER_REFER))
+        cmd = sipp.build_command(
+            scenario=path,
+            workdir=workdir,
+            local_port=local_port,
+            media_port=sipp.media_port(),
+            timeout=timeout,
+            server=server,
+            keys={
+                "sip_user": username,
+                "sip_domain": domain,
+                "sip_target": target,
+                "refer_to": refer_to,
+            },
+            username=username,
+            password=password,
+            extra=["-aa", "-default_behaviors", "all,-bye"],
+            sipp=shutil.which("sipp") or "/usr/bin/sipp",
+        )
+        proc = await sipp.spawn(cmd, workdir)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        finally:
+            await sipp.kill(proc, grace=2)
+        messages = workdir / "messages.log"
+        return messages.read_text() if messages.exists() else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -322,3 +323,74 @@ async def test_a_leg_the_engine_takes_from_its_flow_goes_to_the_flow_it_is_hande
     outcomes = {s.app_name: s.outcome for s in runner.recent}
     assert outcomes == {"first": "transferred", "second": "flow_hung_up"}
     assert not runner.calls
+
+
+async def test_a_dialed_leg_the_engine_takes_goes_to_its_own_flow_not_hung_up() -> None:
+    # The caller's phone blind-transfers the call a flow connected to a leg it dialed
+    # (FreeSWITCH moves the dialed leg into its dialplan): LegLeftApp of the dialed leg
+    # ends the dial; the flow does not hang the leg up, and the dialplan's hand-over of
+    # it starts a flow of its own.
+    from orchestrator.core.call import LegState
+    from orchestrator.core.events import LegCreated, LegLeftApp
+    from orchestrator.core.fake import FakeEngine
+    from orchestrator.ivr import AppSpec, IvrRunner, StaticDirectory
+
+    engine = FakeEngine()
+    await engine.start()
+    second_may_end = asyncio.Event()
+    started = {"second": asyncio.Event()}
+    results = []
+
+    async def first(call: IvrCall) -> None:
+        results.append(await call.dial("102", timeout=20))
+        first_done.set()
+
+    async def second(call: IvrCall) -> None:
+        started["second"].set()
+        await second_may_end.wait()
+
+    registry = AppRegistry(builtins={"first": first, "second": second}, entry_point_group=None)
+
+    async def lookup(tenant: str, name: str) -> AppSpec | None:
+        return AppSpec(name=name, app=name, tenant=tenant)
+
+    runner = IvrRunner(engine, registry, lookup, StaticDirectory(engine), timescale=0.001)
+    runner.start()
+    children: list[str] = []
+    connected, first_done = asyncio.Event(), asyncio.Event()
+    originate, connect = engine.originate, engine.connect
+
+    async def answering(target: Any, **kwargs: Any) -> Any:  # the phone answers
+        dialed = await originate(target, **kwargs)
+        children.append(dialed.id)
+        asyncio.get_running_loop().call_later(0.01, lambda: tasks.add(
+            asyncio.create_task(engine.remote_answer(dialed.id))))  # fmt: skip
+        return dialed
+
+    async def connecting(a: str, b: str) -> None:
+        await connect(a, b)
+        connected.set()
+
+    tasks: set[asyncio.Task[None]] = set()
+    engine.originate = answering  # type: ignore[method-assign]
+    engine.connect = connecting  # type: ignore[method-assign,assignment]
+    leg = await engine.incoming_call(routing=Routing("ivr", {"flow": "first", "tenant": "3"}))
+    await asyncio.wait_for(connected.wait(), 5)
+    child = children[0]
+    await engine.emit(LegLeftApp(leg_id=child))
+    await engine.emit(
+        LegCreated(leg_id=child, state=LegState.UP,
+                   routing=Routing("ivr", {"flow": "second", "tenant": "3"}))
+    )  # fmt: skip
+    await asyncio.wait_for(started["second"].wait(), 5)  # not delivered to the first flow
+    await asyncio.wait_for(first_done.wait(), 5)
+    assert [r.status for r in results] == ["answered"]
+    await asyncio.sleep(0.05)  # the first flow's cleanup
+    assert leg.id not in runner.calls
+    assert runner.calls[child].app == "second"
+    assert not [c for c in engine.commands if c[0] == "hangup" and c[1] == child]
+    second_may_end.set()
+    await runner.wait_idle()
+    await runner.stop()
+    hangups = [c for c in engine.commands if c[0] == "hangup" and c[1] == child]
+    assert len(hangups) == 1  # the second flow's, at its end

@@ -322,7 +322,16 @@ class FreeSwitchEngine(Dispatcher):
             self.controlled(leg_id)
         for leg_id in (a_leg_id, b_leg_id):
             # A leg whose peer leaves is parked again, not hung up (and its own check).
-            await self.api(f"uuid_setvar {leg_id} park_after_bridge true")
+            # A phone's leg we dialed: its REFER-transferred partner lands in its
+            # tenant's context, not the originate's "default" (transfers.py).
+            context = self.transferers.context(leg_id)
+            if context:
+                await self.api(
+                    f"uuid_setvar_multi {leg_id} park_after_bridge=true;"
+                    f"force_transfer_context={context}"
+                )
+            else:
+                await self.api(f"uuid_setvar {leg_id} park_after_bridge true")
         for leg_id in (a_leg_id, b_leg_id):
             await self.conferences.leave(leg_id)
             self.supervisions.leg_gone(leg_id)

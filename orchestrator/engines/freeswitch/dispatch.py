@@ -128,7 +128,14 @@ class Dispatcher(Engine):
                 log.exception("freeswitch: failed to handle %r", item)
 
     async def _handle(self, e: EslEvent) -> None:
+        known = self.transferers.context(e.uuid)
         self.transferers.see(e)
+        if not known and self.connections.peer(e.uuid) is not None:
+            # A dialed phone leg's user_context seen only after connect() set the
+            # leg's variables (the directory's come on the channel once it answered).
+            context = self.transferers.context(e.uuid)
+            if context:
+                self.spawn(self._transfer_context(e.uuid, context), f"context-{e.uuid}")
         if e.uuid in self.announced and e.uuid not in self.left and self.moves.moved(e):
             await self._moved(e.uuid)
         if self.observe_channels:
@@ -145,6 +152,13 @@ class Dispatcher(Engine):
                 if event.leg_id not in self.announced:
                     self.moves.handed_over(e)
             await self.apply(event)
+
+    async def _transfer_context(self, leg_id: str, context: str) -> None:
+        """Where a REFER moves ``leg_id``'s partner: its tenant's context (transfers.py)."""
+        try:
+            await self.api(f"uuid_setvar {leg_id} force_transfer_context {context}")
+        except OrchestratorError as exc:  # gone meanwhile: nothing to move
+            log.debug("freeswitch: transfer context of %s: %s", leg_id, exc)
 
     async def _moved(self, leg_id: str) -> None:
         """The engine transferred ``leg_id`` through its dialplan (a phone's blind

@@ -22,6 +22,16 @@ transfers of a leg it still controls (conferences, supervision, take) go to an
 an explicit "inline"; it turns a profile's "inline" into "XML" when it takes the
 dialplan from the profile, as for a REFER); :meth:`Engine.transfer` marks its leg as
 left before the engine moves it.
+
+The REFERring phone may be either side of such a call. When it is the caller's, the leg
+moved is the one the orchestrator dialed (``originate user/...``), and
+``switch_ivr_session_transfer`` routes it in its caller profile's context: ``default``
+for an originated leg (mod_dptools' ``user`` endpoint gives the profile the
+``user_context`` only of an originate's own variables; the directory's are set on the
+channel after it), where no tenant's feature code is. :meth:`Transferers.context` keeps
+the ``user_context`` such a phone channel has from its directory entry, and the adapter
+sets it as the leg's ``force_transfer_context`` when it connects the leg (the variable
+``switch_ivr_session_transfer`` reads when it is given no context, as for a REFER).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from collections import OrderedDict
 
 from orchestrator.core.outcomes import ChannelKind
 from orchestrator.core.targets import Routing
+from orchestrator.engines.freeswitch.dialstrings import CONTEXT
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
 from orchestrator.engines.freeswitch.translate import channel_kind, phone_endpoint
 
@@ -50,12 +61,15 @@ class Transferers:
 
     def __init__(self) -> None:
         self._phones: OrderedDict[str, str] = OrderedDict()
+        # channel uuid -> its user_context, for phone channels routed in another context
+        self._contexts: OrderedDict[str, str] = OrderedDict()
 
     def see(self, e: EslEvent) -> None:
         """Remember the phone of ``e``'s channel (a phone's call or a call to a phone)."""
-        if e.name not in _SEEN or not e.uuid or e.uuid in self._phones:
+        if not e.uuid or channel_kind(e.get("Channel-Name")) is not ChannelKind.PHONE:
             return
-        if channel_kind(e.get("Channel-Name")) is not ChannelKind.PHONE:
+        self._see_context(e)
+        if e.name not in _SEEN or e.uuid in self._phones:
             return
         endpoint = phone_endpoint(e)
         if not _ENDPOINT.fullmatch(endpoint):
@@ -63,6 +77,21 @@ class Transferers:
         self._phones[e.uuid] = endpoint
         while len(self._phones) > KEPT:
             self._phones.popitem(last=False)
+
+    def _see_context(self, e: EslEvent) -> None:
+        if e.uuid in self._contexts:
+            return
+        context = e.variable("user_context")
+        if not context or not CONTEXT.fullmatch(context) or context == e.get("Caller-Context"):
+            return
+        self._contexts[e.uuid] = context
+        while len(self._contexts) > KEPT:
+            self._contexts.popitem(last=False)
+
+    def context(self, uuid: str) -> str:
+        """The tenant context (``user_context``) of the phone channel ``uuid`` when its
+        own caller profile names another (a leg the orchestrator dialed); else ""."""
+        return self._contexts.get(uuid, "")
 
     def routing(self, e: EslEvent, routing: Routing | None) -> Routing | None:
         """``routing`` with ``transferer`` when the dialplan named the transferring

@@ -410,3 +410,27 @@ async def test_originate_while_the_link_is_down_is_refused() -> None:
     with pytest.raises(EngineUnavailableError):
         await engine.originate(SipUser("101@a.example"))
     assert esl.take() == [] and not engine.legs
+
+
+async def test_a_dialed_phone_leg_is_transferred_in_its_tenant_context(fs) -> None:  # type: ignore[no-untyped-def]
+    """A phone leg the orchestrator dialed routes in ``default`` with its directory's
+    ``user_context`` t1: connect makes t1 where a REFER moves it
+    (``force_transfer_context``, transfers.py); learned only after connect, it is set
+    then. A phone's own call (its profile in t1 already) gets nothing more."""
+    engine, esl, _ = fs
+    dialed = {"Channel_Name": "sofia/internal/102@t1.example", "Caller_Context": "default"}
+    await esl.deliver(park("a", Channel_Name="sofia/internal/101@t1.example",
+                           Caller_Context="t1", v_user_context="t1"),
+                      park("b", **dialed, v_user_context="t1"), park("c", **dialed))  # fmt: skip
+    await settle(engine)
+    esl.take()
+    await connected(engine, esl, "a", "b")
+    assert esl.take() == [
+        "api uuid_setvar a park_after_bridge true",
+        "api uuid_setvar_multi b park_after_bridge=true;force_transfer_context=t1",
+        "api uuid_bridge a b",
+    ]
+    await engine.connect("a", "c")
+    await esl.deliver(event("CHANNEL_EXECUTE", "c", **dialed, v_user_context="t1"))
+    await settle(engine)
+    assert esl.take()[-1] == "api uuid_setvar c force_transfer_context t1"

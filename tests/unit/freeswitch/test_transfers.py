@@ -150,3 +150,26 @@ def test_moves_are_transfers_through_a_dialplan_since_the_hand_over() -> None:
     assert not moves.moved(with_source("1796557338:p4:bl_xfer:*68/t1/XML", "not-ours"))
     moves.forget("leg")
     assert not moves.moved(with_source("1796557338:p4:bl_xfer:*68/t1/XML"))
+
+
+# -- the tenant context of a phone leg the orchestrator dialed -----------------------------
+def with_context(uuid: str, channel: str, caller_context: str, user_context: str) -> EslEvent:
+    headers = {"Event-Name": "CHANNEL_ANSWER", "Unique-ID": uuid, "Channel-Name": channel,
+               "Caller-Context": caller_context, "variable_user_context": user_context}  # fmt: skip
+    return EslEvent("CHANNEL_ANSWER", headers)
+
+
+def test_a_dialed_phone_legs_tenant_context_is_its_user_context() -> None:
+    """An originated ``user/`` leg routes in ``default`` (its directory's user_context
+    comes after its profile): that is the context its REFER-transferred partner would
+    get; the adapter sets the user_context as force_transfer_context instead. A phone's
+    own call already routes in its user_context; a non-phone channel, an unsafe value:
+    nothing."""
+    t = Transferers()
+    t.see(with_context("dialed", "sofia/internal/102@a.example", "default", "t1"))
+    t.see(with_context("own", "sofia/internal/101@a.example", "t1", "t1"))
+    t.see(with_context("loop", "loopback/200-a", "default", "t1"))
+    t.see(with_context("bad", "sofia/internal/103@a.example", "default", "t1 XML x"))
+    t.see(with_context("dialed", "sofia/internal/102@a.example", "default", "t9"))  # kept
+    assert t.context("dialed") == "t1"
+    assert [t.context(u) for u in ("own", "loop", "bad", "unknown")] == ["", "", "", ""]
