@@ -94,6 +94,21 @@ class Traffic:
         self._registrants = itertools.cycle(list(phones))
 
     async def start(self) -> None:
+        """Register the callees and start their answerers, then the call and registration
+        loops. If any of it fails, the answerers already started are stopped before the
+        error goes on: each would otherwise hold its port for its 30-minute timeout, and
+        the next benchmark run on this machine would find it taken."""
+        try:
+            await self._start_answerers()
+        except BaseException:
+            await self._stop_answerers()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._call_loop(), name="bench-calls"),
+            asyncio.create_task(self._register_loop(), name="bench-registrations"),
+        ]
+
+    async def _start_answerers(self) -> None:
         for (_, callee), port in zip(self.pairs, CALLEE_PORTS, strict=False):
             result = await sipp.register(
                 server=self.server,
@@ -108,10 +123,6 @@ class Traffic:
             answerer = sipp.Answerer(local_port=port, timeout=1800)
             self._answerers.append(answerer)
             await answerer.start()
-        self._tasks = [
-            asyncio.create_task(self._call_loop(), name="bench-calls"),
-            asyncio.create_task(self._register_loop(), name="bench-registrations"),
-        ]
 
     async def stop(self) -> None:
         """Let the bursts in progress finish (their calls count), then stop every phone."""
@@ -129,9 +140,12 @@ class Traffic:
                     ):
                         raise result
         finally:
-            for answerer in self._answerers:
-                with contextlib.suppress(sipp.SippError):
-                    await answerer.stop()
+            await self._stop_answerers()
+
+    async def _stop_answerers(self) -> None:
+        for answerer in self._answerers:
+            with contextlib.suppress(sipp.SippError):
+                await answerer.stop()
 
     async def _call_loop(self) -> None:
         for caller, callee in itertools.cycle(self.pairs):

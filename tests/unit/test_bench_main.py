@@ -72,3 +72,40 @@ def test_no_two_slots_share_a_sipp_port() -> None:
     assert len(set(base)) == len(base)
     for a, b in itertools.combinations(range(10), 2):
         assert not {p + 7 * a for p in base} & {p + 7 * b for p in base}, (a, b)
+
+
+async def test_traffic_that_fails_to_start_stops_the_answerers_it_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A callee that cannot register (or an answerer that cannot start) must not leave the
+    answerers started before it running: each would hold its port for 30 minutes, and the
+    next benchmark run here would find it taken (seen: "answerer did not start on port")."""
+    started: list[int] = []
+    stopped: list[int] = []
+
+    class FakeAnswerer:
+        def __init__(self, *, local_port: int, timeout: int) -> None:
+            self.local_port = local_port
+
+        async def start(self) -> None:
+            started.append(self.local_port)
+
+        async def stop(self) -> None:
+            stopped.append(self.local_port)
+
+    class Registered:
+        def __init__(self, ok: bool) -> None:
+            self.ok, self.log = ok, "401 twice"
+
+    async def register(*, username: str, **_: object) -> Registered:
+        return Registered(ok=username != "bad")
+
+    monkeypatch.setattr(traffic.sipp, "Answerer", FakeAnswerer)
+    monkeypatch.setattr(traffic.sipp, "register", register)
+    phone = traffic.Phone("101", "pw", "a.example")
+    pairs = [(phone, traffic.Phone(name, "pw", "a.example")) for name in ("201", "202", "bad")]
+    load = traffic.Traffic(server="127.0.0.1:5060", pairs=pairs, registrants=[phone])
+    with pytest.raises(RuntimeError, match="could not register"):
+        await load.start()
+    assert started == list(traffic.CALLEE_PORTS[:2])
+    assert stopped == started
