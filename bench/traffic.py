@@ -26,6 +26,8 @@ CALL_SCENARIO = SCENARIOS / "call_hold.xml"
 # Local SIP ports of the benchmark's phones: odd, so never one of SIPp's RTP
 # ports (even, 20000-29998), and away from the test suite's 16xxx.
 CALLEE_PORTS = tuple(sipp_port(p) for p in (27101, 27103, 27105, 27107))
+# Where a callee goes when its port is held by another process (odd: never a SIPp RTP port).
+SPARE_CALLEE_PORTS = tuple(sipp_port(p) for p in range(27111, 27131, 2))
 CALLER_PORT = sipp_port(27201)
 REGISTER_PORT = sipp_port(27301)
 _KEPT_LOGS = 3
@@ -109,7 +111,10 @@ class Traffic:
         ]
 
     async def _start_answerers(self) -> None:
-        for (_, callee), port in zip(self.pairs, CALLEE_PORTS, strict=False):
+        # A port another process holds (seen in CI: "answerer did not start on port 27103",
+        # errno 98) is passed over for a spare one, so the traffic starts all the same.
+        ports = iter([p for p in (*CALLEE_PORTS, *SPARE_CALLEE_PORTS) if sipp.udp_free(p)])
+        for (_, callee), port in zip(self.pairs, ports, strict=False):
             result = await sipp.register(
                 server=self.server,
                 username=callee.username,
