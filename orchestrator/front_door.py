@@ -19,13 +19,14 @@ One port for both, nothing more to configure or open: the FreeSWITCH configurati
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from orchestrator.engines.kit import FrontDoor
+if TYPE_CHECKING:  # a type only: this module names no engine
+    from orchestrator.engines.kit import FrontDoor
 
 
 class _Sniffer(asyncio.Protocol):
