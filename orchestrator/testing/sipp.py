@@ -414,6 +414,55 @@ def udp_free(port: int) -> bool:
     return True
 
 
+def _udp_inodes(port: int) -> set[str]:
+    """The socket inodes bound to UDP ``port`` (any address), from /proc/net/udp."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _pids_holding(inodes: set[str]) -> list[int]:
+    """The processes with an open socket among ``inodes`` (only this user's are readable)."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                pids.append(int(proc.name))
+    return pids
+
+
+def port_holder(port: int) -> str:
+    """Who holds UDP ``port``: "pid N: command line" per process, for an error message
+    (a port taken is otherwise a riddle: which earlier test's phone outlived it?)."""
+    inodes = _udp_inodes(port)
+    if not inodes:
+        return f"UDP {port}: free now"
+    holders = []
+    for pid in _pids_holding(inodes):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        holders.append(f"pid {pid}: {b' '.join(argv).decode(errors='replace').strip()}")
+    return f"UDP {port} held by " + ("; ".join(holders) or "a process not readable here")
+
+
+def holds_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds UDP ``port`` (not some other process)."""
+    return pid in _pids_holding(_udp_inodes(port))
+
+
 def media_port() -> int:
     """An RTP port whose pair (port, port+2) is free now; SIPp may still lose a race."""
     for _ in range(len(MEDIA_PORTS)):
@@ -455,8 +504,22 @@ def _bind_failed(workdir: Path) -> bool:
     return "Unable to bind audio RTP socket" in text or "Unable to bind video RTP" in text
 
 
+def _main_bind_failed(workdir: Path) -> bool:
+    """SIPp could not bind its SIP port (errno 98: another process holds it)."""
+    text = _read(workdir / "stderr.log") + _read(workdir / "errors.log")
+    return "Unable to bind main socket" in text
+
+
+def _local_port(workdir: Path) -> int:
+    """The SIP port of the SIPp run last spawned in ``workdir`` (its ``-p``)."""
+    argv = _read(workdir / "command").split("\0")
+    return int(argv[argv.index("-p") + 1]) if "-p" in argv else 0
+
+
 async def spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
-    """Start SIPp in its own session, stderr to ``workdir/stderr.log``."""
+    """Start SIPp in its own session, stderr to ``workdir/stderr.log`` (the command line
+    in ``workdir/command``, NUL-separated)."""
+    (workdir / "command").write_text("\0".join(cmd))
     # stdout is SIPp's live screen, redrawn every second: never a pipe nobody reads.
     with open(workdir / "stderr.log", "ab") as stderr:
         return await asyncio.create_subprocess_exec(
@@ -476,11 +539,14 @@ async def wait_listening(proc: asyncio.subprocess.Process, port: int, timeout: f
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         if proc.returncode is not None:
-            raise SippError(f"sipp exited with {proc.returncode}")
-        if not udp_free(port):
+            raise SippError(f"sipp exited with {proc.returncode} ({port_holder(port)})")
+        # Its own socket: the port held by another process (an earlier test's phone that
+        # outlived it) means this SIPp is about to exit on errno 98, and the calls meant
+        # for it would go to that other one.
+        if not udp_free(port) and holds_port(proc.pid, port):
             return
         await asyncio.sleep(0.02)
-    raise SippError("timed out")
+    raise SippError(f"timed out ({port_holder(port)})")
 
 
 async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
@@ -511,8 +577,12 @@ async def _run(cmd_for: Callable[..., list[str]], workdir: Path, timeout: float)
         finally:
             if proc.returncode is None:
                 await kill(proc)
-        lost_race = returncode not in _EXITS_RAN and _bind_failed(workdir)
-        if not lost_race or attempt + 1 == _BIND_RETRIES:
+        failed = returncode not in _EXITS_RAN
+        if failed and _main_bind_failed(workdir) and attempt + 1 < _BIND_RETRIES:
+            # The SIP port held a moment longer (the previous phone on it still exiting).
+            await asyncio.sleep(0.5 * (attempt + 1))
+            continue
+        if not (failed and _bind_failed(workdir)) or attempt + 1 == _BIND_RETRIES:
             return returncode
     raise AssertionError("unreachable")
 
@@ -541,7 +611,10 @@ def _check_ran(returncode: int, workdir: Path) -> None:
         return
     messages = _read(workdir / "messages.log")
     if "message sent" not in messages:
-        raise SippError(f"sipp exited with {returncode} before sending", _debug_log(workdir))
+        held = ""
+        if _main_bind_failed(workdir):
+            held = f" ({port_holder(_local_port(workdir))})"
+        raise SippError(f"sipp exited with {returncode} before sending{held}", _debug_log(workdir))
 
 
 # -- register ----------------------------------------------------------------
@@ -761,14 +834,19 @@ class Answerer:
             except SippError:
                 if self._proc.returncode is None:
                     await kill(self._proc)
-                if attempt + 1 < _BIND_RETRIES and _bind_failed(workdir):
+                held = _bind_failed(workdir) or _main_bind_failed(workdir)
+                if attempt + 1 < _BIND_RETRIES and held:
                     # A port held a moment longer (an RTP pair taken in a race, the
                     # previous answerer on this port still exiting): try again shortly.
                     await asyncio.sleep(0.5 * (attempt + 1))
                     continue
                 log = _debug_log(workdir)
                 self._cleanup()
-                raise SippError(f"answerer did not start on port {self.local_port}", log) from None
+                raise SippError(
+                    f"answerer did not start on port {self.local_port}"
+                    f" ({port_holder(self.local_port)})",
+                    log,
+                ) from None
         raise AssertionError("unreachable")
 
     async def wait_answered(self, calls: int = 1, timeout: float = 10.0) -> int:

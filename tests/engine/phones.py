@@ -50,7 +50,7 @@ OFFSETS = 300
 # Each module's offsets in its slot's 100 phone ports. One table, so that no two modules
 # share a port: a SIPp process that outlives its test must never answer another's call.
 # Modules that do not use this helper yet are listed too, to keep their ports free.
-# Offsets 17, 195-204 and 210-299 are free. No module may take a port of its
+# Offsets 17, 195-204 and 245-299 are free. No module may take a port of its
 # own outside this table: two slots' runs (pytest -n 2 with ORCH_TEST_SLOTS, or two
 # developers) must never share one.
 BLOCKS: dict[str, range] = {
@@ -100,6 +100,7 @@ BLOCKS: dict[str, range] = {
     "test_pickup": range(119, 124),
     "test_dial_lookup": range(210, 215),
     "test_withheld": range(205, 210),
+    "conformance_3": range(215, 245),  # tests/conformance/worlds.py: phones
 }
 
 

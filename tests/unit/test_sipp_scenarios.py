@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
+import socket
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -194,3 +197,28 @@ def test_realtime_stub_answers_exact_ids_only() -> None:
     (auth,) = stub.lookup("ps_auths", "single", {"id": "101@a.example"})
     assert "password=p%26w" in encode_row(auth)
     assert encode_row({"id": "101@a.example"}) == "id=101%40a.example"
+
+
+def test_a_held_port_names_its_holder_and_is_not_taken_for_a_new_sipps() -> None:
+    """A phone's port held by another process: said by pid and command line, and
+    wait_listening does not mistake that socket for the new SIPp's own."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((sipp.LOCAL_IP, 0))
+        port = sock.getsockname()[1]
+        assert sipp.holds_port(os.getpid(), port)
+        said = sipp.port_holder(port)
+        assert said.startswith(f"UDP {port} held by pid {os.getpid()}: "), said
+        assert "python" in said or "pytest" in said, said
+
+        async def other_process_waits() -> None:
+            proc = await asyncio.create_subprocess_exec("sleep", "5")
+            try:
+                await sipp.wait_listening(proc, port, 0.3)
+            finally:
+                proc.kill()
+                await proc.wait()
+
+        with pytest.raises(sipp.SippError, match=f"timed out \\(UDP {port} held by pid"):
+            asyncio.run(other_process_waits())
+    assert not sipp.holds_port(os.getpid(), port)
+    assert sipp.port_holder(port) == f"UDP {port}: free now"
