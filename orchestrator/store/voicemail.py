@@ -45,6 +45,7 @@ from orchestrator.store.models import (
 )
 from orchestrator.store.park import check_not_park_fallback
 from orchestrator.store.pins import check_pin, hash_pin, verify_pin
+from orchestrator.store.ring_groups import check_not_in_groups
 
 GREETINGS = ("unavailable", "busy", "name")
 _NUMBER = re.compile(r"[0-9]{2,10}")
@@ -193,11 +194,13 @@ def update_mailbox(
 
 def delete_mailbox(session: Session, mailbox_id: int, *, scope: int | None) -> list[str]:
     """Delete the mailbox and its messages; the recordings whose audio is to go too.
-    Refused (409) while the park lot falls back to it (``voicemail:<n>``)."""
+    Refused (409) while the park lot or a ring group falls back to it (``voicemail:<n>``)."""
     box = read_mailbox(session, mailbox_id, scope)
     owner = None if box.extension_id is None else session.get(Extension, box.extension_id)
     if owner is not None:
-        check_not_park_fallback(session, box.tenant_id, f"voicemail:{owner.number}", "first")
+        fallback = f"voicemail:{owner.number}"
+        check_not_park_fallback(session, box.tenant_id, fallback, "first")
+        check_not_in_groups(session, box.tenant_id, fallback, "first")
     names = [r for r in session.exec(
         select(VoicemailMessage.recording).where(VoicemailMessage.mailbox_id == mailbox_id)
     ).all()]  # fmt: skip

@@ -228,8 +228,17 @@ def test_members_and_fallbacks_cannot_vanish_under_a_group(
     assert client.delete(f"/api/v1/ivr-apps/{app_id}").status_code == 409
     r = client.patch(f"/api/v1/ivr-apps/{app_id}", json={"name": "other"})
     assert r.status_code == 409 and r.json()["details"]["ring_groups"] == ["b"]
+    # The mailbox group a falls back to (103's) stays while a names it.
+    box = client.post("/api/v1/mailboxes", json={
+        "tenant_id": tid, "extension_id": exts["103"], "number": "103", "pin": "4711"})  # fmt: skip
+    assert box.status_code == 201, box.text
+    r = client.delete(f"/api/v1/mailboxes/{box.json()['id']}")
+    assert r.status_code == 409 and r.json()["details"]["ring_groups"] == ["a"], r.text
+    assert "voicemail:103" in r.json()["message"], r.text
+    assert client.get(f"/api/v1/mailboxes/{box.json()['id']}").status_code == 200
     # Once the groups let go, they may go.
     for group in client.get(url(tenant_a)).json()["items"]:
         assert client.delete(f"{url(tenant_a)}/{group['id']}").status_code == 204
     assert client.delete(f"/api/v1/ivr-apps/{app_id}").status_code == 204
+    assert client.delete(f"/api/v1/mailboxes/{box.json()['id']}").status_code == 204
     assert client.delete(f"/api/v1/tenants/{tid}/extensions/{exts['101']}").status_code == 204
