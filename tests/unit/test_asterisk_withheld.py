@@ -13,6 +13,7 @@ from orchestrator.engines.asterisk.provisioning.realtime import PREFIX, realtime
 from orchestrator.engines.asterisk.provisioning.render import Renderer
 from orchestrator.engines.asterisk.provisioning.withheld import (
     REALM,
+    Twins,
     changed_twins,
     twin_rows,
 )
@@ -105,3 +106,33 @@ async def test_the_realtime_route_answers_the_twin(tmp_path: Path) -> None:
         assert r.text == ""
         r = await http.post(url, data={"id": f"shared@{REALM}"})
         assert r.text == ""
+
+
+def test_the_provisioners_twins_follow_its_changes_and_walk_the_phones_once(
+    tmp_path: Path,
+) -> None:
+    p = index(tmp_path)
+    walked = 0
+    endpoints = p.index["ps_endpoints"]
+
+    class Counting(dict[str, dict[str, str]]):
+        def items(self):  # type: ignore[no-untyped-def,override]
+            nonlocal walked
+            walked += 1
+            return super().items()
+
+    p.index["ps_endpoints"] = Counting(endpoints)
+    p.twins = Twins(p.index)
+    for _ in range(3):
+        assert p.twins.rows("ps_endpoints", f"bob7@{REALM}")[0]["context"] == "t1"
+        assert p.twins.rows("ps_auths", f"alice7@{REALM}")[0]["username"] == "alice7"
+    assert walked == 1  # one walk for six lookups
+    # Tenant 1 changes: bob7 goes, 'shared' is tenant 2's alone now, carol7 comes.
+    renderer = Renderer(TEMPLATES)
+    p._swap_sip(1, renderer.render(tenant(1, "a.example", {"alice7": "101", "carol7": "104"})))
+    assert p.twins.rows("ps_endpoints", f"bob7@{REALM}") == []
+    assert p.twins.rows("ps_endpoints", f"carol7@{REALM}")[0]["context"] == "t1"
+    assert p.twins.rows("ps_endpoints", f"shared@{REALM}")[0]["context"] == "t2"
+    assert walked == 2
+    p._swap_sip(2, None)  # tenant 2 removed
+    assert p.twins.rows("ps_auths", f"shared@{REALM}") == []

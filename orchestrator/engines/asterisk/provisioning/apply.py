@@ -40,7 +40,7 @@ from orchestrator.engines.asterisk.provisioning.render import (
     Renderer,
     dialplan_context,
 )
-from orchestrator.engines.asterisk.provisioning.withheld import changed_twins
+from orchestrator.engines.asterisk.provisioning.withheld import Twins, changed_twins
 from orchestrator.provisioning.base import ApplyResult, EngineConfig
 from orchestrator.provisioning.heap import gc_paused
 from orchestrator.provisioning.ownership import foreign_owner, mark, owner_of, write_atomic
@@ -75,6 +75,7 @@ class AsteriskProvisioner:
         self._lock = asyncio.Lock()
         # family -> object id -> row: what the engine gets when it asks for a SIP user.
         self.index: dict[str, dict[str, dict[str, str]]] = {f: {} for f in FAMILIES.values()}
+        self.twins = Twins(self.index)  # phones withholding their number (withheld.py)
         self.applied: dict[int, Rendered] = {}
         # What each tenant's numbers and every DID reach: the dialplan's one lookup.
         self.routes = RouteIndex(authorizer)
@@ -110,6 +111,7 @@ class AsteriskProvisioner:
             if ids:
                 changed[obj_type] = sorted(ids)
         # The withheld-number twins of the phones that changed (withheld.py).
+        self.twins.changed()
         twins = changed_twins(old.sip if old else {}, new.sip if new else {}, changed)
         for obj_type in ("endpoint", "auth") if twins else ():
             changed[obj_type] = sorted({*changed.get(obj_type, ()), *twins})

@@ -16,7 +16,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from orchestrator.engines.asterisk.provisioning.apply import AsteriskProvisioner
-from orchestrator.engines.asterisk.provisioning.withheld import twin_rows
 
 PREFIX = "/engine/asterisk/realtime"
 
@@ -46,7 +45,7 @@ def realtime_router(
         rows = provisioner.lookup(family, fields, multi=op == "multi")
         if not rows and op == "single" and fields.keys() == {"id"}:
             # A phone withholding its number, identified by its digest user (withheld.py).
-            rows = twin_rows(provisioner.index, family, fields["id"])
+            rows = provisioner.twins.rows(family, fields["id"])
         return PlainTextResponse(encode_rows(rows if op == "multi" else rows[:1]))
 
     return router

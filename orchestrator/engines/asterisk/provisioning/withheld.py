@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["REALM", "twin_ids", "twin_rows"]
+__all__ = ["REALM", "Twins", "twin_ids", "twin_rows"]
 
 # Asterisk's default_realm (pjsip.conf [global]): the realm of its challenge to a request
 # that names no endpoint.
@@ -42,34 +42,59 @@ CALLER_ID = '"Anonymous" <anonymous>'
 Rows = Mapping[str, Mapping[str, Mapping[str, str]]]  # family -> object id -> row
 
 
+class Twins:
+    """The withheld twins over a provisioner's index (kept up to date in place): its
+    phones by digest user are found at the first twin lookup after a change
+    (:meth:`changed`), not per lookup, and not on every apply either."""
+
+    def __init__(self, index: Rows) -> None:
+        self._index = index
+        self._phones: dict[str, list[str]] | None = None  # digest user -> endpoint ids
+
+    def changed(self) -> None:
+        """The index changed: the next lookup finds the phones again."""
+        self._phones = None
+
+    def _by_user(self) -> dict[str, list[str]]:
+        if self._phones is None:
+            auths = self._index.get("ps_auths", {})
+            phones: dict[str, list[str]] = {}
+            # A phone's endpoint names its inbound auth ("auth"); a trunk's has none (its
+            # credentials are an outbound_auth), so a trunk never gets a twin.
+            for oid, endpoint in self._index.get("ps_endpoints", {}).items():
+                auth = auths.get(endpoint.get("auth", ""))
+                if auth is not None:
+                    phones.setdefault(auth.get("username", ""), []).append(oid)
+            self._phones = phones
+        return self._phones
+
+    def rows(self, family: str, oid: str) -> list[dict[str, str]]:
+        """The withheld twin's row of ``family`` (``ps_endpoints``/``ps_auths``) for the
+        object id ``<digest user>@<REALM>``; ``[]`` when no single phone has that user."""
+        user, at, realm = oid.rpartition("@")
+        if not at or realm != REALM or not user or family not in ("ps_endpoints", "ps_auths"):
+            return []
+        phones = self._by_user().get(user, [])
+        if len(phones) != 1:
+            return []
+        endpoint = self._index["ps_endpoints"][phones[0]]
+        auth = self._index["ps_auths"][endpoint["auth"]]
+        if family == "ps_auths":
+            return [{**auth, "id": oid, "realm": REALM}]
+        twin = {k: v for k, v in endpoint.items() if k not in ("aors", "mailboxes")}
+        twin |= {
+            "id": oid,
+            "auth": oid,
+            "identify_by": "auth_username",
+            "callerid": CALLER_ID,
+            "callerid_privacy": "prohib",
+        }
+        return [twin]
+
+
 def twin_rows(index: Rows, family: str, oid: str) -> list[dict[str, str]]:
-    """The withheld twin's row of ``family`` (``ps_endpoints``/``ps_auths``) for the
-    object id ``<digest user>@<REALM>``; ``[]`` when no single phone has that user."""
-    user, at, realm = oid.rpartition("@")
-    if not at or realm != REALM or not user or family not in ("ps_endpoints", "ps_auths"):
-        return []
-    endpoints, auths = index.get("ps_endpoints", {}), index.get("ps_auths", {})
-    # A phone's endpoint names its inbound auth ("auth"); a trunk's has none (its
-    # credentials are an outbound_auth), so a trunk never gets a twin.
-    phones = [
-        (endpoint, auths[endpoint["auth"]])
-        for endpoint in endpoints.values()
-        if endpoint.get("auth") in auths and auths[endpoint["auth"]].get("username") == user
-    ]
-    if len(phones) != 1:
-        return []
-    endpoint, auth = phones[0]
-    if family == "ps_auths":
-        return [{**auth, "id": oid, "realm": REALM}]
-    twin = {k: v for k, v in endpoint.items() if k not in ("aors", "mailboxes")}
-    twin |= {
-        "id": oid,
-        "auth": oid,
-        "identify_by": "auth_username",
-        "callerid": CALLER_ID,
-        "callerid_privacy": "prohib",
-    }
-    return [twin]
+    """:meth:`Twins.rows` over ``index`` as it is now."""
+    return Twins(index).rows(family, oid)
 
 
 def twin_ids(users: Iterable[str]) -> list[str]:
