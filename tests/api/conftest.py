@@ -51,6 +51,14 @@ def provisioner() -> RecordingProvisioner:
     return RecordingProvisioner()
 
 
+# The app of the first test, reused by the next ones of the process with their own
+# services: FastAPI builds every route's dependants (a pydantic schema per parameter) at
+# an app's first request, which was ~40% of an API test's time when each test made its
+# own app (py-spy, 2026-12-07). The API reads its services only through app.state
+# (api.services.services_of), and no test changes an app's routes or middleware.
+_FIRST_APP: list[FastAPI] = []
+
+
 @pytest.fixture
 def app(
     settings: Settings,
@@ -60,12 +68,19 @@ def app(
 ) -> FastAPI:
     with db_sessions() as session:
         assert ensure_admin(session, settings) is None
-    return create_app(
+    made = create_app(
         settings=settings,
         engine=fake_engine,
         provisioner=provisioner,
         session_factory=db_sessions,
     )
+    if not _FIRST_APP:
+        _FIRST_APP.append(made)
+        return made
+    shared = _FIRST_APP[0]
+    assert not shared.dependency_overrides and len(shared.routes) == len(made.routes)
+    shared.state.services = made.state.services  # this test's, as create_app made them
+    return shared
 
 
 @pytest.fixture(scope="session")
