@@ -499,27 +499,19 @@ def _debug_log(workdir: Path) -> str:
     return "\n".join(parts)
 
 
-def _bind_failed(workdir: Path) -> bool:
+def _bind_failure(workdir: Path) -> str:
+    """Which socket SIPp could not bind, from its logs: ``"main"`` (its SIP port: errno
+    98, another process holds it), ``"rtp"`` (an RTP port lost in a race) or ``""``."""
     text = _read(workdir / "stderr.log") + _read(workdir / "errors.log")
-    return "Unable to bind audio RTP socket" in text or "Unable to bind video RTP" in text
-
-
-def _main_bind_failed(workdir: Path) -> bool:
-    """SIPp could not bind its SIP port (errno 98: another process holds it)."""
-    text = _read(workdir / "stderr.log") + _read(workdir / "errors.log")
-    return "Unable to bind main socket" in text
-
-
-def _local_port(workdir: Path) -> int:
-    """The SIP port of the SIPp run last spawned in ``workdir`` (its ``-p``)."""
-    argv = _read(workdir / "command").split("\0")
-    return int(argv[argv.index("-p") + 1]) if "-p" in argv else 0
+    if "Unable to bind main socket" in text:
+        return "main"
+    if "Unable to bind audio RTP socket" in text or "Unable to bind video RTP" in text:
+        return "rtp"
+    return ""
 
 
 async def spawn(cmd: list[str], workdir: Path) -> asyncio.subprocess.Process:
-    """Start SIPp in its own session, stderr to ``workdir/stderr.log`` (the command line
-    in ``workdir/command``, NUL-separated)."""
-    (workdir / "command").write_text("\0".join(cmd))
+    """Start SIPp in its own session, stderr to ``workdir/stderr.log``."""
     # stdout is SIPp's live screen, redrawn every second: never a pipe nobody reads.
     with open(workdir / "stderr.log", "ab") as stderr:
         return await asyncio.create_subprocess_exec(
@@ -577,13 +569,12 @@ async def _run(cmd_for: Callable[..., list[str]], workdir: Path, timeout: float)
         finally:
             if proc.returncode is None:
                 await kill(proc)
-        failed = returncode not in _EXITS_RAN
-        if failed and _main_bind_failed(workdir) and attempt + 1 < _BIND_RETRIES:
+        failure = _bind_failure(workdir) if returncode not in _EXITS_RAN else ""
+        if not failure or attempt + 1 == _BIND_RETRIES:
+            return returncode
+        if failure == "main":
             # The SIP port held a moment longer (the previous phone on it still exiting).
             await asyncio.sleep(0.5 * (attempt + 1))
-            continue
-        if not (failed and _bind_failed(workdir)) or attempt + 1 == _BIND_RETRIES:
-            return returncode
     raise AssertionError("unreachable")
 
 
@@ -605,15 +596,15 @@ def final_status(messages: str, method: str) -> int | None:
     return status
 
 
-def _check_ran(returncode: int, workdir: Path) -> None:
+def _check_ran(returncode: int, workdir: Path, local_port: int) -> None:
     """Raise when SIPp failed before sending anything (bad option, port taken...)."""
     if returncode in _EXITS_RAN:
         return
     messages = _read(workdir / "messages.log")
     if "message sent" not in messages:
         held = ""
-        if _main_bind_failed(workdir):
-            held = f" ({port_holder(_local_port(workdir))})"
+        if _bind_failure(workdir) == "main":
+            held = f" ({port_holder(local_port)})"
         raise SippError(f"sipp exited with {returncode} before sending{held}", _debug_log(workdir))
 
 
@@ -652,7 +643,7 @@ async def register(
             extra=["-default_behaviors", "all,-bye"],
         )
         returncode = await _run(factory, workdir, timeout)
-        _check_ran(returncode, workdir)
+        _check_ran(returncode, workdir, local_port)
         status = final_status(_read(workdir / "messages.log", limit=1_000_000), "REGISTER")
         log = "" if status == 200 and returncode == 0 else _debug_log(workdir)
         return RegisterResult(status=status, returncode=returncode, log=log)
@@ -732,7 +723,7 @@ async def call(
             extra=["-default_behaviors", "all,-bye", *(["-rtp_echo"] if rtp_echo else [])],
         )
         returncode = await _run(factory, workdir, timeout)
-        _check_ran(returncode, workdir)
+        _check_ran(returncode, workdir, local_port)
         messages = _read(workdir / "messages.log", limit=1_000_000)
         status = final_status(messages, "INVITE")
         answered = status == 200
@@ -834,8 +825,7 @@ class Answerer:
             except SippError:
                 if self._proc.returncode is None:
                     await kill(self._proc)
-                held = _bind_failed(workdir) or _main_bind_failed(workdir)
-                if attempt + 1 < _BIND_RETRIES and held:
+                if attempt + 1 < _BIND_RETRIES and _bind_failure(workdir):
                     # A port held a moment longer (an RTP pair taken in a race, the
                     # previous answerer on this port still exiting): try again shortly.
                     await asyncio.sleep(0.5 * (attempt + 1))

@@ -15,7 +15,6 @@ from orchestrator.engines.asterisk.provisioning.withheld import (
     REALM,
     Twins,
     changed_twins,
-    twin_rows,
 )
 from orchestrator.provisioning.data import SipTrunk, SipUser, TenantConfig
 from tests.unit.test_provisioning import PASSWORD, TEMPLATES, _provisioner
@@ -44,7 +43,7 @@ def index(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_the_twin_is_the_phone_with_that_digest_user_shown_as_anonymous(tmp_path: Path) -> None:
     p = index(tmp_path)
     real = p.index["ps_endpoints"]["alice7@a.example"]
-    [endpoint] = twin_rows(p.index, "ps_endpoints", f"alice7@{REALM}")
+    [endpoint] = p.twins.rows("ps_endpoints", f"alice7@{REALM}")
     assert endpoint["id"] == endpoint["auth"] == f"alice7@{REALM}"
     assert endpoint["identify_by"] == "auth_username"  # never by a From user
     assert endpoint["callerid"] == '"Anonymous" <anonymous>'
@@ -52,7 +51,7 @@ def test_the_twin_is_the_phone_with_that_digest_user_shown_as_anonymous(tmp_path
     # The phone's own tenant and options; no AOR (nothing is registered or called there).
     assert endpoint["context"] == real["context"] == "t1" and endpoint["set_var"] == "TENANT=1"
     assert "aors" not in endpoint
-    [auth] = twin_rows(p.index, "ps_auths", f"alice7@{REALM}")
+    [auth] = p.twins.rows("ps_auths", f"alice7@{REALM}")
     assert (auth["id"], auth["username"], auth["password"]) == (
         f"alice7@{REALM}", "alice7", PASSWORD + "1"
     )  # fmt: skip
@@ -65,13 +64,13 @@ def test_the_twin_is_the_phone_with_that_digest_user_shown_as_anonymous(tmp_path
 def test_no_twin_unless_one_phone_has_the_user(tmp_path: Path) -> None:
     p = index(tmp_path)
     for family in ("ps_endpoints", "ps_auths"):
-        assert twin_rows(p.index, family, f"shared@{REALM}") == []  # two tenants: ambiguous
-        assert twin_rows(p.index, family, f"nobody@{REALM}") == []
-        assert twin_rows(p.index, family, f"carrieruser@{REALM}") == []  # a trunk's credentials
-        assert twin_rows(p.index, family, "alice7@a.example") == []  # not the realm
-        assert twin_rows(p.index, family, "alice7") == []
-        assert twin_rows(p.index, family, f"@{REALM}") == []
-    assert twin_rows(p.index, "ps_aors", f"alice7@{REALM}") == []
+        assert p.twins.rows(family, f"shared@{REALM}") == []  # two tenants: ambiguous
+        assert p.twins.rows(family, f"nobody@{REALM}") == []
+        assert p.twins.rows(family, f"carrieruser@{REALM}") == []  # a trunk's credentials
+        assert p.twins.rows(family, "alice7@a.example") == []  # not the realm
+        assert p.twins.rows(family, "alice7") == []
+        assert p.twins.rows(family, f"@{REALM}") == []
+    assert p.twins.rows("ps_aors", f"alice7@{REALM}") == []
 
 
 def test_a_changed_phone_expires_its_twin() -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["REALM", "Twins", "twin_ids", "twin_rows"]
+__all__ = ["REALM", "Twins", "twin_ids"]
 
 # Asterisk's default_realm (pjsip.conf [global]): the realm of its challenge to a request
 # that names no endpoint.
@@ -90,11 +90,6 @@ class Twins:
             "callerid_privacy": "prohib",
         }
         return [twin]
-
-
-def twin_rows(index: Rows, family: str, oid: str) -> list[dict[str, str]]:
-    """:meth:`Twins.rows` over ``index`` as it is now."""
-    return Twins(index).rows(family, oid)
 
 
 def twin_ids(users: Iterable[str]) -> list[str]:
