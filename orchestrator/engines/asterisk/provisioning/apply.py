@@ -283,7 +283,8 @@ class AsteriskProvisioner:
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         wanted = {c.id for c in configs}
         dirty = False
-        for name in os.listdir(self.tenants_dir):
+        present = set(os.listdir(self.tenants_dir))
+        for name in present:
             m = _TENANT_FILE.fullmatch(name)
             if m and int(m.group(1)) not in wanted and self._owns(self.tenants_dir / name):
                 (self.tenants_dir / name).unlink()
@@ -292,10 +293,10 @@ class AsteriskProvisioner:
         for config in configs:
             rendered = self.renderer.render(config)
             path = self.path(config.id)
-            try:
-                current = path.read_text()
-            except FileNotFoundError:
-                current = None
+            current = None
+            if path.name in present:  # from scratch, no tenant's file is read
+                with contextlib.suppress(FileNotFoundError):
+                    current = path.read_text()
             if other := self._foreign(current):
                 log.error(
                     "%s was written by orchestrator service %s, not this one (%s): left alone",
