@@ -583,16 +583,32 @@ _RECEIVED = re.compile(
 )
 _FAR_END_BYE = re.compile(r"message received \[\d+\] bytes :\n\nBYE ")
 _CSEQ = re.compile(r"^CSeq:\s*\d+\s+(\w+)", re.M | re.I)
+_CALL_ID = re.compile(r"^(?:Call-ID|i):\s*(\S+)", re.M | re.I)
+# The Call-ID of each message a SIPp run sent (its block runs to the next separator).
+_SENT_CALL_ID = re.compile(
+    r"message sent \(\d+ bytes\):\n\n(?:(?!\n-{20,} ).)*?^(?:Call-ID|i):\s*(\S+)",
+    re.M | re.S | re.I,
+)
 
 
 def final_status(messages: str, method: str) -> int | None:
-    """The last final (>= 200) response to ``method`` in a SIPp message trace."""
+    """The last final (>= 200) response to ``method`` in a SIPp message trace.
+
+    Only responses in this run's own dialogs count (a Call-ID it sent): an engine may
+    still retransmit a final response to the phone that had the port before (for 32 s,
+    until its ACK), and a stale ``603`` of another call is not this call's answer."""
+    ours = set(_SENT_CALL_ID.findall(messages))
     status = None
     for match in _RECEIVED.finditer(messages):
         code = int(match.group(2))
-        cseq = _CSEQ.search(match.group(1))
-        if code >= 200 and cseq and cseq.group(1).upper() == method:
-            status = code
+        response = match.group(1)
+        cseq = _CSEQ.search(response)
+        if code < 200 or not cseq or cseq.group(1).upper() != method:
+            continue
+        call_id = _CALL_ID.search(response)
+        if call_id and ours and call_id.group(1) not in ours:
+            continue
+        status = code
     return status
 
 

@@ -636,6 +636,10 @@ class AsteriskWorld(World):
     """The test service of tests/engine on the real Asterisk (shared per session)."""
 
     kind = "asterisk"
+    # The index in PHONE_PORTS of the next phone's port, across the session's worlds (a
+    # world per test): a port comes back only after the other 32, so an engine still
+    # retransmitting to an earlier test's phone (a final response for 32 s) reaches none.
+    _turn = 0
 
     def __init__(self, service: Any) -> None:
         self.service = service
@@ -648,7 +652,6 @@ class AsteriskWorld(World):
             timeout=10,
         )
         self._far: list[str] = []
-        self._turn = 0  # the index in PHONE_PORTS of the next phone's port
         self._media: dict[tuple[int, str], MediaPhone] = {}
         self._answerers: dict[tuple[int, str], sipp.Answerer] = {}
 
@@ -668,12 +671,13 @@ class AsteriskWorld(World):
         """The next phone port in turn that nothing holds (an earlier phone's SIPp that
         has not exited yet is skipped); the next in turn if all are held (its SIPp then
         fails naming the holder)."""
-        turn = self._turn
+        cls = AsteriskWorld
+        turn = cls._turn
         for i in range(len(PHONE_PORTS)):
-            if sipp.udp_free(PHONE_PORTS[(self._turn + i) % len(PHONE_PORTS)]):
-                turn = self._turn + i
+            if sipp.udp_free(PHONE_PORTS[(cls._turn + i) % len(PHONE_PORTS)]):
+                turn = cls._turn + i
                 break
-        self._turn = turn + 1
+        cls._turn = turn + 1
         return PHONE_PORTS[turn % len(PHONE_PORTS)]
 
     async def _register(self, tenant: Tenant, number: str) -> int:

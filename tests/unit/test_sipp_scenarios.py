@@ -145,6 +145,25 @@ def test_final_status_is_the_last_final_response_to_the_method() -> None:
     assert sipp.final_status("", "INVITE") is None
 
 
+def test_a_stale_response_of_another_call_is_not_this_calls_answer() -> None:
+    """The engine still retransmits a 603 to the port's previous phone (seen in CI: a
+    conformance test's call, answered, was read as declined)."""
+    sep = "----------------------------------------------- 2026-01-01 10:00:00.00000{}\n"
+    trace = (
+        sep.format(1) + "UDP message sent (300 bytes):\n\n"
+        "INVITE sip:*62@a.example SIP/2.0\nCall-ID: 1-200@127.0.0.1\nCSeq: 2 INVITE\n\n"
+        + sep.format(2)
+        + "UDP message received [400] bytes :\n\n"
+        "SIP/2.0 200 OK\r\nCall-ID: 1-200@127.0.0.1\r\nCSeq: 2 INVITE\r\n\r\n\n"
+        + sep.format(3)
+        + "UDP message received [400] bytes :\n\n"
+        "SIP/2.0 603 Decline\r\nCall-ID: 1-100@127.0.0.1\r\nCSeq: 2 INVITE\r\n\r\n\n"
+    )
+    assert sipp.final_status(trace, "INVITE") == 200
+    # The same 603 in the run's own dialog is the answer.
+    assert sipp.final_status(trace.replace("1-100@", "1-200@"), "INVITE") == 603
+
+
 def test_dtmf_pcap_gives_each_digit_fresh_rtp_numbers(tmp_path: Path) -> None:
     target = tmp_path / "dtmf.pcap"
     seconds = sipp.dtmf_pcap("1#", target)
