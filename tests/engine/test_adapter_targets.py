@@ -110,11 +110,20 @@ async def test_transfer_to_a_tenants_number_runs_its_dialplan(make_engine: Facto
     ids=["sip-user", "trunk-number"],
 )
 async def test_transfer_to_a_dial_target_goes_through_orchestrator_dial(
-    make_engine: Factory, target: SipUser | TrunkNumber
+    asterisk: AsteriskInstance, targets_context: None, target: SipUser | TrunkNumber
 ) -> None:
     """A SIP user or a trunk number is dialled by the base dialplan's orchestrator-dial
     with ORCH_DIAL set first: the leg leaves the app, then that Dial fails (no such
     endpoint here): the channel ends with the cause of that PJSIP request, 3 "no route"."""
+    # An app of its own for each subscribe-all registration: Asterisk tears an app's old
+    # events socket down in its own time, which could take the new registration with it
+    # (seen once: no ChannelStarted of the originated leg within 10 s).
+    app = f"{APP}-observe-{type(target).__name__.lower()}"
+    async with engine_factory(asterisk, app, PREFIX) as make_engine:
+        await _transfer_to_a_dial_target(make_engine, target)
+
+
+async def _transfer_to_a_dial_target(make_engine: Factory, target: SipUser | TrunkNumber) -> None:
     engine, rec = await make_engine(observe_channels=True)
     leg = await engine.originate(DialplanPlace("zz-targetstest", "answer"))
     await rec.wait_for(lambda e: isinstance(e, LegCreated) and e.leg_id == leg.id)
