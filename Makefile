@@ -33,12 +33,8 @@ lint: setup
 test: engine
 	bash scripts/setup-host.sh --services
 	$(MAKE) --no-print-directory lint
-	# The unit and API tests (CPU-bound, no engine) and the conformance worlds that need
-	# no engine (fake, fake FreeSWITCH peer: free ports only) on both cores; then, one at
-	# a time, the tests with real processes and ports: engine, conformance on Asterisk,
-	# benchmark smoke, browser.
-	$(VENV)/bin/pytest -n 2 --durations=10 -m "not engine" tests/unit tests/api tests/conformance
-	$(VENV)/bin/pytest --durations=25 -m "not no_engine" tests --ignore=tests/unit --ignore=tests/api
+	# Three pytest phases, the first two at once: see the script.
+	bash scripts/test-phases.sh
 
 bench: engine
 	$(PY) -m bench
@@ -46,4 +42,5 @@ bench: engine
 clean:
 	-$(ORCH) engine stop
 	-$(ORCH) engine stop --instance test
+	-$(ORCH) engine stop --instance test1
 	rm -rf $(VENV) var

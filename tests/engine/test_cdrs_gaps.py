@@ -43,7 +43,7 @@ from tests.engine.phones import (
 )
 from tests.engine.test_adapter import engine_factory
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.alone]
 
 DOMAIN = "gaps.example"
 # caller -> (callee, how long the caller holds the answered call, in seconds)

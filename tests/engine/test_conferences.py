@@ -71,6 +71,7 @@ async def make_conference(http: httpx.AsyncClient, tenant_id: int) -> dict[str, 
     return dict(await until(http, url, lambda x: by_number(x, "303")["state"] == "joined"))
 
 
+@pytest.mark.alone
 async def test_a_conference_survives_a_crash_of_the_orchestrator(
     service: Service, tenant: TenantPhones, tmp_path: Path
 ) -> None:

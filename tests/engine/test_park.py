@@ -395,6 +395,7 @@ async def test_a_parked_call_is_retrievable_after_a_restart(
     assert first.answered and first.far_end_hangup, first.log
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["crash", "graceful"])
 async def test_parked_calls_survive_a_crash_retrieved_and_timed_out(
     tenant: TenantPhones,

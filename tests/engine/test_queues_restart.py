@@ -48,7 +48,7 @@ from orchestrator.testing import sipp
 from tests.engine.child_service import orchestrator_process as _process
 from tests.engine.conftest import SLOT, TEST_API_PORT, Service
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.alone]
 
 DOMAIN = "restart.example"
 ACCESS = "+17333559400"

@@ -33,7 +33,7 @@ from tests.engine.conftest import Service
 from tests.engine.phones import TenantPhones, api, create_tenant, phone_ports
 from tests.engine.test_queues_restart import _process
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.alone]
 
 DOMAIN = "adopt.example"
 CALLERS = ("7101", "7102", "7103")

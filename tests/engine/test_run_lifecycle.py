@@ -23,7 +23,7 @@ import pytest
 from orchestrator.engines.asterisk.instance import AsteriskInstance, Ports
 from tests.engine.conftest import PORTS, REPO, ROOT, SLOT, TEST_API_PORT
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.alone]
 
 API_PORT = TEST_API_PORT + 20
 INSTANCE_PORTS = Ports(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.engine.conftest import Service
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.alone]
 
 
 def _engine_health(service: Service) -> tuple[int, dict]:
