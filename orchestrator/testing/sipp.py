@@ -581,7 +581,7 @@ async def _run(cmd_for: Callable[..., list[str]], workdir: Path, timeout: float)
 _RECEIVED = re.compile(
     r"message received \[\d+\] bytes :\n\n(SIP/2\.0 (\d{3})[^\n]*\n.*?)(?=\n-{20,} |\Z)", re.S
 )
-_FAR_END_BYE = re.compile(r"message received \[\d+\] bytes :\n\nBYE ")
+_FAR_END_BYE = re.compile(r"message received \[\d+\] bytes :\n\n(BYE .*?)(?=\n-{20,} |\Z)", re.S)
 _CSEQ = re.compile(r"^CSeq:\s*\d+\s+(\w+)", re.M | re.I)
 _CALL_ID = re.compile(r"^(?:Call-ID|i):\s*(\S+)", re.M | re.I)
 # The Call-ID of each message a SIPp run sent (its block runs to the next separator).
@@ -605,11 +605,25 @@ def final_status(messages: str, method: str) -> int | None:
         cseq = _CSEQ.search(response)
         if code < 200 or not cseq or cseq.group(1).upper() != method:
             continue
-        call_id = _CALL_ID.search(response)
-        if call_id and ours and call_id.group(1) not in ours:
-            continue
-        status = code
+        if _ours(response, ours):
+            status = code
     return status
+
+
+def far_end_hangup(messages: str) -> bool:
+    """Whether the far end sent a BYE in one of this run's own dialogs (see
+    :func:`final_status`: a BYE to the port's previous phone is not this call's end)."""
+    ours = set(_SENT_CALL_ID.findall(messages))
+    return any(_ours(m.group(1), ours) for m in _FAR_END_BYE.finditer(messages))
+
+
+def _ours(message: str, ours: set[str]) -> bool:
+    """Whether a received message is in one of the run's dialogs (``ours``: the Call-IDs
+    it sent); one without a Call-ID, or a run that sent none, counts."""
+    call_id = _CALL_ID.search(message)
+    if call_id is None or not ours:
+        return True
+    return call_id.group(1) in ours
 
 
 def _check_ran(returncode: int, workdir: Path, local_port: int) -> None:
@@ -749,7 +763,7 @@ async def call(
             completed=answered and returncode == EXIT_OK,
             expect=expect,
             returncode=returncode,
-            far_end_hangup=_FAR_END_BYE.search(messages) is not None,
+            far_end_hangup=far_end_hangup(messages),
         )
         if not result.ok:
             result = dataclasses.replace(result, log=_debug_log(workdir))

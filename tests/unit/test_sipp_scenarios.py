@@ -162,6 +162,14 @@ def test_a_stale_response_of_another_call_is_not_this_calls_answer() -> None:
     assert sipp.final_status(trace, "INVITE") == 200
     # The same 603 in the run's own dialog is the answer.
     assert sipp.final_status(trace.replace("1-100@", "1-200@"), "INVITE") == 603
+    # Likewise a BYE: only one in the run's own dialog is the far end hanging up.
+    bye = (
+        sep.format(4) + "UDP message received [300] bytes :\n\n"
+        "BYE sip:101@127.0.0.1:16093 SIP/2.0\r\nCall-ID: 1-100@127.0.0.1\r\n"
+        "CSeq: 3 BYE\r\n\r\n\n"
+    )
+    assert not sipp.far_end_hangup(trace + bye)
+    assert sipp.far_end_hangup(trace + bye.replace("1-100@", "1-200@"))
 
 
 def test_dtmf_pcap_gives_each_digit_fresh_rtp_numbers(tmp_path: Path) -> None:
