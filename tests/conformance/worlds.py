@@ -1063,8 +1063,16 @@ class FreeSwitchWorld(World):
                         if ch.name.endswith(f"/{callee_user}@{tenant.domain}")
                         and ch.up and ch.bridged_to == placed
                     ]  # fmt: skip
-                    if talking:
-                        # The caller's phone REFERs from its own channel instead.
+                    # The caller's phone REFERs from its own channel instead, as a person
+                    # does: after the call is set up, once the orchestrator has told the
+                    # engine where the dialed leg goes on (its tenant's context, set when
+                    # it learns the leg's user_context: transfers.py), not milliseconds
+                    # after the answer (seen on a loaded machine: the leg went to
+                    # "default", where no *68 is).
+                    if talking and (
+                        not by_caller
+                        or self.peer.channels[talking[0]].variables.get("force_transfer_context")
+                    ):
                         return await self.sip.refer(placed if by_caller else talking[0], code)
                     assert time.monotonic() < deadline, f"{callee} never talked with {caller}"
                     await asyncio.sleep(0.02)
