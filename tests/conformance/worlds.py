@@ -1058,10 +1058,13 @@ class FreeSwitchWorld(World):
                 # The callee's phone, once it talks with the caller, sends its REFER.
                 deadline = time.monotonic() + 15
                 while True:
+                    # Talking: the engine's bridge is up (bridge_to set, as mod_sofia
+                    # reads it), not only being made (seen on a loaded machine: a REFER
+                    # in that window found no partner, or one with no last_bridge_to).
                     talking = [
                         ch.uuid for ch in self.peer.channels.values()
                         if ch.name.endswith(f"/{callee_user}@{tenant.domain}")
-                        and ch.up and ch.bridged_to == placed
+                        and ch.up and ch.variables.get("bridge_to") == placed
                     ]  # fmt: skip
                     # The caller's phone REFERs from its own channel instead, as a person
                     # does: after the call is set up, once the orchestrator has told the

@@ -56,8 +56,11 @@ async def bridge(sw: Switch, a: Channel, b: Channel, *, by_app: bool = False) ->
     b.variables["call_uuid"] = a.uuid
     for leg in (a, b):
         leg.times["bridged"] = now
+        # As switch_ivr_multi_threaded_bridge, once CHANNEL_BRIDGE is fired: bridge_to
+        # (what mod_sofia's REFER finds the partner by) with last_bridge_to.
         leg.variables.update(
             {
+                "bridge_to": leg.bridged_to,
                 "last_bridge_to": leg.bridged_to,
                 "bridge_channel": sw.channels[leg.bridged_to].name,
                 "bridge_uuid": leg.bridged_to,
@@ -87,9 +90,11 @@ def unbridge(sw: Switch, ch: Channel) -> None:
         return
     a, b = (ch, other) if ch.other_type == "originatee" else (other, ch)
     ch.bridged_to = ""
+    ch.variables.pop("bridge_to", None)
     if other is None:
         return
     other.bridged_to = ""
+    other.variables.pop("bridge_to", None)
     ids = [
         ("Bridge-A-Unique-ID", a.uuid if a else ""),
         ("Bridge-B-Unique-ID", b.uuid if b else ""),

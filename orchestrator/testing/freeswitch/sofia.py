@@ -155,7 +155,9 @@ class Sofia:
             return False
         user, _, host = ch.name.split("/", 2)[-1].removeprefix("sip:").partition("@")
         refer_to = f"<sip:{exten}@{host.split(':')[0].split(';')[0]}>"
-        partner = sw.get(ch.bridged_to)
+        # The partner as mod_sofia finds it: the channel's bridge_to, set once the bridge
+        # is up (with last_bridge_to, which the tenant dialplan names the transferor by).
+        partner = sw.get(ch.variables.get("bridge_to", ""))
         ch.variables["transfer_to"] = f"blind:{partner.uuid if partner else exten}"
         ch.variables["transfer_destination"] = f"blind:{exten}"
         if partner is None or not partner.up:

@@ -208,6 +208,7 @@ async def test_a_phone_blind_transfers_its_caller_with_refer(fs: FakeFreeSwitch)
     assert park["variable_sip_refer_to"] == "<sip:*68@t1.example>"
     assert park["variable_sip_h_Referred-By"] == "<sip:102@t1.example>"
     assert park["variable_last_bridge_to"] == phone
+    assert "variable_bridge_to" not in park  # the transfer ends the bridge, not the last one
     assert park["Caller-Transfer-Source"].split(":")[2:] == ["bl_xfer", "*68/t1/XML"]
     gone = (await c.until("CHANNEL_HANGUP_COMPLETE", events, Unique_ID=phone)).event()
     assert gone["Hangup-Cause"] == "NORMAL_CLEARING"
@@ -216,6 +217,29 @@ async def test_a_phone_blind_transfers_its_caller_with_refer(fs: FakeFreeSwitch)
     assert fs.exists(caller)
     # A phone alone on its call cannot transfer it ("Cannot Blind Transfer 1 Legged calls").
     assert not await sip.refer(caller, "*68")
+    await c.close()
+
+
+async def test_a_refer_while_the_bridge_is_being_made_finds_no_partner(
+    fs: FakeFreeSwitch,
+) -> None:
+    """mod_sofia finds a REFERring channel's partner by its ``bridge_to``, which
+    switch_ivr_multi_threaded_bridge sets with ``last_bridge_to`` once the bridge is up:
+    a REFER before that (the peer has paired the legs, CHANNEL_BRIDGE not yet fired) is
+    a one-legged call's, and moves nothing."""
+    sip = sofia.install(fs)
+    fs.set_dialplan(BRIDGING)
+    assert await sip.register("102", "t1.example", "pw102")
+    c = await client(fs, "CHANNEL_BRIDGE")
+    caller = await fs.call_from_phone("101@t1.example", "102", "pw101")
+    assert caller is not None
+    await c.until("CHANNEL_BRIDGE", [], Unique_ID=caller)
+    [phone] = [ch for ch in fs.channels.values() if ch.name == "sofia/internal/102@t1.example"]
+    assert phone.variables["bridge_to"] == caller
+    bridging = phone.variables.pop("bridge_to")  # as in the window before the bridge is up
+    assert phone.bridged_to == bridging
+    assert not await sip.refer(phone.uuid, "*68")
+    assert fs.channels[caller].profile.destination_number == "102"  # not moved
     await c.close()
 
 
