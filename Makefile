@@ -33,7 +33,7 @@ lint: setup
 test: engine
 	bash scripts/setup-host.sh --services
 	$(MAKE) --no-print-directory lint
-	# Three pytest phases, the engine tests on two slots: see the script.
+	# Three pytest phases, the first two at once: see the script.
 	bash scripts/test-phases.sh
 
 bench: engine
