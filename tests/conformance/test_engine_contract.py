@@ -294,6 +294,24 @@ async def test_link_drops_reconnects_and_reconciles(driver: Driver, events: Even
     assert events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == stays.leg_id) is None
 
 
+async def test_a_stalled_engine_is_noticed_and_taken_back(driver: Driver, events: Events) -> None:
+    """The engine stops answering with its links open (SIGSTOP on Asterisk, a stalled
+    peer for FreeSWITCH): the engine object notices by itself (Asterisk: the events
+    WebSocket's heartbeat; FreeSWITCH: the ESL liveness probe), reports it disconnected,
+    and once the engine answers again reconnects and controls its leg as before."""
+    stays = await driver.answered_call()
+    await driver.stall()
+    try:
+        assert not driver.engine.status().connected
+    finally:
+        await driver.resume()
+    await events.wait_for(lambda e: isinstance(e, EngineConnected) and e.reconnect, 30)
+    assert driver.engine.status().connected
+    pid = await driver.engine.play(stays.leg_id, "sound:beep")
+    await events.wait_for(lambda e: isinstance(e, PlaybackFinished) and e.playback_id == pid)
+    assert events.find(lambda e: isinstance(e, LegHungUp) and e.leg_id == stays.leg_id) is None
+
+
 async def test_kept_legs_outlive_a_restart(driver: Driver) -> None:
     kept, other = await driver.answered_call(), await driver.answered_call()
     await driver.restart(kept={kept.leg_id})

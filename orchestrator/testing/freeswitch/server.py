@@ -60,6 +60,9 @@ class FakeFreeSwitch:
         self.sessions: set[EslSession] = set()
         self.jobs: set[asyncio.Task[None]] = set()
         self.refuse_connections = False
+        # Cleared by stall(): the process stopped (SIGSTOP) with its sockets open.
+        self.running = asyncio.Event()
+        self.running.set()
         self.heartbeat = heartbeat
         self._server: asyncio.Server | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -129,6 +132,18 @@ class FakeFreeSwitch:
             )
 
     # -- behind the client's back -------------------------------------------------
+    def stall(self) -> None:
+        """Stop answering, as a FreeSWITCH stopped (SIGSTOP) or deadlocked: connections
+        stay open and new ones are accepted by the kernel, but nothing is read or written
+        (no greeting, no reply, no event) until :meth:`resume`."""
+        self.running.clear()
+
+    def resume(self) -> None:
+        """Go on (SIGCONT): what was held back is written, waiting commands are read."""
+        self.running.set()
+        for session in list(self.sessions):
+            session.flush()
+
     @property
     def channels(self) -> dict[str, Channel]:
         """The live channels by uuid."""

@@ -46,11 +46,22 @@ class EslSession:
         self.held: list[bytes] | None = None  # frames held back while an api runs
         self.closed = False
         self.jobs: set[asyncio.Task[None]] = set()
+        self.stalled_out: list[bytes] = []  # written while the switch is stalled
 
     # -- output -----------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if not self.closed:
-            self.writer.write(data)
+        if self.closed:
+            return
+        if not self.fs.running.is_set():
+            self.stalled_out.append(data)
+            return
+        self.writer.write(data)
+
+    def flush(self) -> None:
+        """Write what was held back while the switch was stalled."""
+        held, self.stalled_out = self.stalled_out, []
+        for data in held:
+            self.write(data)
 
     def reply(self, text: str, extra: list[tuple[str, str]] | None = None) -> None:
         head = f"Content-Type: command/reply\nReply-Text: {text}\n"
@@ -109,6 +120,7 @@ class EslSession:
                 request = await self._read()
                 if request is None:
                     break
+                await self.fs.running.wait()  # a stalled switch reads nothing
                 await self._dispatch(*request)
                 with contextlib.suppress(ConnectionError):
                     await self.writer.drain()

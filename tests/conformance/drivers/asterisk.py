@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import uuid
 from typing import Any
 
@@ -118,6 +120,7 @@ class AsteriskDriver(Driver):
             self.url, str(self.creds["ari_user"]), str(self.creds["ari_password"]), self.app
         )
         self._far: list[str] = []
+        self._stopped = 0  # the engine's pid while stall() keeps it stopped
 
     def _make(self) -> Any:
         from orchestrator.engines.asterisk.adapter import AsteriskEngine
@@ -150,6 +153,7 @@ class AsteriskDriver(Driver):
         await engine.wait_connected(15)
 
     async def close(self) -> None:
+        await self.resume()  # a test that failed while the engine was stopped
         engine = self.engine
         if engine.status().connected:
             for leg_id in list(engine.legs):
@@ -237,6 +241,25 @@ class AsteriskDriver(Driver):
 
     async def link_back(self) -> None:
         return None  # the adapter reconnects by itself (after its backoff)
+
+    async def stall(self) -> None:
+        from orchestrator.core.events import EngineDisconnected
+
+        pid = self.asterisk.pid()
+        assert pid, "the engine is not running"
+        self._stopped = pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # The events WebSocket's heartbeat: a ping every 10 s, 5 s for its pong.
+            await self.events.wait_for(lambda e: isinstance(e, EngineDisconnected), 25)
+        except BaseException:
+            await self.resume()
+            raise
+
+    async def resume(self) -> None:
+        if self._stopped:
+            os.kill(self._stopped, signal.SIGCONT)
+            self._stopped = 0
 
     async def restart(self, kept: set[str]) -> None:
         await self.engine.stop()

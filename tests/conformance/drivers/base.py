@@ -164,6 +164,16 @@ class Driver(abc.ABC):
         """Let the dropped link come back (the reconnect the engine object makes)."""
 
     @abc.abstractmethod
+    async def stall(self) -> None:
+        """The engine stops answering with its links open (SIGSTOP, a deadlock); returns
+        at the ``EngineDisconnected`` the engine object reports once it noticed by
+        itself (resumed again if it never does)."""
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """The stalled engine answers again (SIGCONT)."""
+
+    @abc.abstractmethod
     async def restart(self, kept: set[str]) -> None:
         """The orchestrator restarts: :attr:`engine` stops (the engine keeps its calls), a
         new engine object on the same engine with ``kept_legs = kept`` starts and becomes

@@ -164,6 +164,13 @@ class FakeDriver(Driver):
     async def link_back(self) -> None:
         await self.fake.reconnect()
 
+    async def stall(self) -> None:
+        # The in-memory engine has no process to stop: its link is simply lost.
+        await self.fake.drop_link("stalled")
+
+    async def resume(self) -> None:
+        await self.fake.reconnect()
+
     async def restart(self, kept: set[str]) -> None:
         old = self.fake
         await old.stop()

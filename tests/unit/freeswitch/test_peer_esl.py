@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from orchestrator.core.errors import EngineUnavailableError, LegGoneError
+from orchestrator.core.errors import EngineTimeoutError, EngineUnavailableError, LegGoneError
 from orchestrator.engines.freeswitch.esl import (
     EslClient,
     EslCommandError,
@@ -128,5 +128,48 @@ async def test_client_reconnects_after_drops_and_refusals() -> None:
         assert [i.reconnect for i in items if isinstance(i, LinkUp)] == [False, True]
         out = await client.bgapi("originate {origination_uuid=orch-r}loopback/7000/esl &park()")
         assert out == "+OK orch-r\n"
+        await client.close()
+        await runner
+
+
+async def test_a_stalled_engine_is_dropped_and_taken_back_when_it_answers_again() -> None:
+    """A FreeSWITCH that stops answering with its socket open (SIGSTOP): the liveness
+    probe's unanswered ``api version`` drops the link; reconnecting waits (the greeting
+    does not come) until it answers again; a quiet but live engine is never dropped."""
+    async with FakeFreeSwitch(password="pw", dialplan=ESL_DIALPLAN) as fs:
+        items: list[object] = []
+        changed = asyncio.Event()
+
+        async def on_item(item: object) -> None:
+            items.append(item)
+            changed.set()
+
+        async def until(what: type, count: int = 1, timeout: float = 3.0) -> None:
+            async with asyncio.timeout(timeout):
+                while sum(isinstance(i, what) for i in items) < count:
+                    changed.clear()
+                    await changed.wait()
+
+        client = EslClient(
+            "127.0.0.1", fs.port, "pw", events=EVENTS, backoff=(0.05, 0.1),
+            request_timeout=0.3, probe_every=0.1, probe_timeout=0.3,
+        )  # fmt: skip
+        runner = asyncio.create_task(client.run(on_item))
+        await client.wait_connected(3.0)
+        await asyncio.sleep(0.5)  # a few probes answered: no event at all, still up
+        assert client.connected and items == [LinkUp(reconnect=False)]
+
+        fs.stall()
+        with pytest.raises(EngineTimeoutError):
+            await client.api("status", timeout=0.2)
+        await until(LinkDown)
+        assert items[-1] == LinkDown("no reply to a liveness probe in 0.3 s")
+        await asyncio.sleep(0.8)  # attempts made meanwhile get no greeting: still down
+        assert not client.connected and sum(isinstance(i, LinkUp) for i in items) == 1
+
+        fs.resume()
+        await until(LinkUp, 2)
+        assert items[-1] == LinkUp(reconnect=True)
+        assert (await client.api("version")).startswith("FreeSWITCH Version 1.10.12")
         await client.close()
         await runner

@@ -10,6 +10,12 @@ next LinkUp events were missed: the LinkUp handler is where the adapter reconcil
 :class:`EngineUnavailableError`; nothing is queued for a resend (an ``originate`` sent
 twice is two calls).
 
+A FreeSWITCH that stops answering with its socket open (stopped, deadlocked, swapping)
+would look connected forever: every ``probe_every`` seconds the client asks it
+``api version``, and with no reply in ``probe_timeout`` seconds it drops the link
+(LinkDown "no reply to a liveness probe ...") and reconnects as after any loss: the
+connect's own auth timeout keeps it down until the engine answers again.
+
 Example::
 
     client = EslClient("127.0.0.1", 8021, "ClueCon", events=["CHANNEL_PARK"])
@@ -31,7 +37,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.core.errors import EngineError, EngineTimeoutError, EngineUnavailableError
+from orchestrator.core.errors import (
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    OrchestratorError,
+)
 from orchestrator.engines.freeswitch.esl.connection import EslConnection
 from orchestrator.engines.freeswitch.esl.wire import EslEvent
 
@@ -76,6 +87,8 @@ class EslClient:
         filters: Sequence[tuple[str, str]] = (),
         backoff: tuple[float, float] = (0.2, 5.0),
         request_timeout: float = 5.0,
+        probe_every: float = 10.0,
+        probe_timeout: float = 5.0,
     ) -> None:
         self.host, self.port = host, port
         self._password = password
@@ -88,6 +101,7 @@ class EslClient:
             self.filters = (("Event-Name", "BACKGROUND_JOB"), *self.filters)
         self.backoff = backoff
         self.request_timeout = request_timeout
+        self.probe_every, self.probe_timeout = probe_every, probe_timeout
         self._conn: EslConnection | None = None
         self._up = asyncio.Event()
         self._stop = asyncio.Event()
@@ -112,6 +126,7 @@ class EslClient:
                 break
             self._conn = conn
             delay = self.backoff[0]
+            probe = asyncio.create_task(self._probe(conn), name="esl-probe")
             try:
                 await on_item(LinkUp(reconnect=ever_up))
                 ever_up = True
@@ -123,6 +138,7 @@ class EslClient:
                         break
                     await on_item(item)
             finally:
+                probe.cancel()
                 self._up.clear()
                 self._conn = None
                 await conn.close()
@@ -158,6 +174,22 @@ class EslClient:
             await conn.close()
             raise
         return conn
+
+    async def _probe(self, conn: EslConnection) -> None:
+        """Drop ``conn`` once the engine leaves a request unanswered (module doc)."""
+        while not conn.closed:
+            await asyncio.sleep(self.probe_every)
+            try:
+                await conn.api("version", timeout=self.probe_timeout)
+            except EngineTimeoutError:
+                reason = f"no reply to a liveness probe in {self.probe_timeout:g} s"
+                log.warning("ESL %s:%s: %s: dropping the link", self.host, self.port, reason)
+                conn.abort(reason)
+                return
+            except EngineError:
+                return  # the link is being lost anyway: run() sees it
+            except OrchestratorError as exc:  # an answer, if not the expected one: alive
+                log.debug("ESL %s:%s: liveness probe: %s", self.host, self.port, exc)
 
     async def _pause(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):

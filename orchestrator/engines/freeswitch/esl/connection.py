@@ -403,9 +403,10 @@ class EslConnection:
             except Exception:
                 log.exception("ESL: close handler failed")
 
-    def abort(self) -> None:
-        """Drop the socket at once, as a network failure would (a test hook)."""
-        self.close_reason = "link dropped"
+    def abort(self, reason: str = "link dropped") -> None:
+        """Drop the socket at once, as a network failure would: a test hook, and what is
+        done to the link of an engine that stopped answering (EslClient's probe)."""
+        self.close_reason = reason
         self._writer.transport.abort()
 
     async def close(self) -> None:
