@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from orchestrator.testing.freeswitch import FakeFreeSwitch, sofia
+from orchestrator.testing.freeswitch.channels import Channel
 from tests.unit.freeswitch.peer_client import Frame, RawClient
 
 DIRECTORY = """<include><domain name="t1.example">
@@ -187,19 +188,29 @@ BRIDGING = """<include><context name="t1">
 </condition></extension></context></include>"""
 
 
+async def talking(
+    fs: FakeFreeSwitch, events: str, seen: list[Frame]
+) -> tuple[sofia.Sofia, RawClient, str, Channel]:
+    """101 calls 102 (BRIDGING), once CHANNEL_BRIDGE says they talk: the SIP side, a
+    client subscribed to CHANNEL_BRIDGE and ``events``, the caller's uuid, 102's channel."""
+    sip = sofia.install(fs)
+    fs.set_dialplan(BRIDGING)
+    assert await sip.register("102", "t1.example", "pw102")
+    c = await client(fs, f"CHANNEL_BRIDGE {events}".strip())
+    caller = await fs.call_from_phone("101@t1.example", "102", "pw101")
+    assert caller is not None
+    await c.until("CHANNEL_BRIDGE", seen, Unique_ID=caller)
+    [phone] = [ch for ch in fs.channels.values() if ch.name == "sofia/internal/102@t1.example"]
+    return sip, c, caller, phone
+
+
 async def test_a_phone_blind_transfers_its_caller_with_refer(fs: FakeFreeSwitch) -> None:
     """mod_sofia's blind REFER (sofia_handle_sip_i_refer): the partner gets sip_refer_to
     and is routed to the Refer-To user in its own context, its last_bridge_to naming the
     REFERring channel; that channel says BLIND_TRANSFER and its phone hangs up."""
-    sip = sofia.install(fs)
-    fs.set_dialplan(BRIDGING)
-    assert await sip.register("102", "t1.example", "pw102")
-    c = await client(fs, "CHANNEL_BRIDGE CHANNEL_PARK CHANNEL_HANGUP_COMPLETE")
-    caller = await fs.call_from_phone("101@t1.example", "102", "pw101")
-    assert caller is not None
     events: list[Frame] = []
-    await c.until("CHANNEL_BRIDGE", events, Unique_ID=caller)
-    [phone] = [ch.uuid for ch in fs.channels.values() if ch.name == "sofia/internal/102@t1.example"]
+    sip, c, caller, phone_ch = await talking(fs, "CHANNEL_PARK CHANNEL_HANGUP_COMPLETE", events)
+    phone = phone_ch.uuid
 
     assert await sip.refer(phone, "*68", referred_by="<sip:102@t1.example>")
     park = (await c.until("CHANNEL_PARK", events, Unique_ID=caller)).event()
@@ -227,14 +238,7 @@ async def test_a_refer_while_the_bridge_is_being_made_finds_no_partner(
     switch_ivr_multi_threaded_bridge sets with ``last_bridge_to`` once the bridge is up:
     a REFER before that (the peer has paired the legs, CHANNEL_BRIDGE not yet fired) is
     a one-legged call's, and moves nothing."""
-    sip = sofia.install(fs)
-    fs.set_dialplan(BRIDGING)
-    assert await sip.register("102", "t1.example", "pw102")
-    c = await client(fs, "CHANNEL_BRIDGE")
-    caller = await fs.call_from_phone("101@t1.example", "102", "pw101")
-    assert caller is not None
-    await c.until("CHANNEL_BRIDGE", [], Unique_ID=caller)
-    [phone] = [ch for ch in fs.channels.values() if ch.name == "sofia/internal/102@t1.example"]
+    sip, c, caller, phone = await talking(fs, "", [])
     assert phone.variables["bridge_to"] == caller
     bridging = phone.variables.pop("bridge_to")  # as in the window before the bridge is up
     assert phone.bridged_to == bridging
