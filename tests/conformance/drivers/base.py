@@ -18,6 +18,10 @@ from orchestrator.core.targets import Routing
 Outcome = Literal["answer", "busy", "no_answer", "reject"]
 
 
+class NotSeen(TimeoutError):
+    """An awaited event did not come; the message lists the last ones that did."""
+
+
 class Events:
     """Collects an engine's events; :meth:`wait_for` returns the first matching one."""
 
@@ -38,8 +42,12 @@ class Events:
         return [e for e in self.events if pred(e)]
 
     async def wait_for(self, pred: Callable[[Event], bool], timeout: float = 10.0) -> Any:
-        async with asyncio.timeout(timeout), self._cond:
-            await self._cond.wait_for(lambda: self.find(pred) is not None)
+        try:
+            async with asyncio.timeout(timeout), self._cond:
+                await self._cond.wait_for(lambda: self.find(pred) is not None)
+        except TimeoutError:
+            recent = "\n  ".join(repr(e) for e in self.events[-15:])
+            raise NotSeen(f"not seen in {timeout:g} s; the last events:\n  {recent}") from None
         return self.find(pred)
 
     async def leg_created(self, leg_id: str, timeout: float = 10.0) -> LegCreated:
