@@ -242,19 +242,11 @@ class AsteriskDriver(Driver):
     async def link_back(self) -> None:
         return None  # the adapter reconnects by itself (after its backoff)
 
-    async def stall(self) -> None:
-        from orchestrator.core.events import EngineDisconnected
-
+    async def _freeze(self) -> None:
         pid = self.asterisk.pid()
         assert pid, "the engine is not running"
         self._stopped = pid
         os.kill(pid, signal.SIGSTOP)
-        try:
-            # The events WebSocket's heartbeat: a ping every 10 s, 5 s for its pong.
-            await self.events.wait_for(lambda e: isinstance(e, EngineDisconnected), 25)
-        except BaseException:
-            await self.resume()
-            raise
 
     async def resume(self) -> None:
         if self._stopped:

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from orchestrator.core.call import Leg
 from orchestrator.core.engine import Engine
-from orchestrator.core.events import Event, LegCreated, LegHungUp, LegStateChanged
+from orchestrator.core.events import (
+    EngineDisconnected,
+    Event,
+    LegCreated,
+    LegHungUp,
+    LegStateChanged,
+)
 from orchestrator.core.targets import Routing
 
 # What an originated target does: answers, is busy, does not answer (rings until the
@@ -171,15 +177,25 @@ class Driver(abc.ABC):
     async def link_back(self) -> None:
         """Let the dropped link come back (the reconnect the engine object makes)."""
 
-    @abc.abstractmethod
     async def stall(self) -> None:
         """The engine stops answering with its links open (SIGSTOP, a deadlock); returns
         at the ``EngineDisconnected`` the engine object reports once it noticed by
-        itself (resumed again if it never does)."""
+        itself (Asterisk's events WebSocket heartbeat, FreeSWITCH's ESL probe: each
+        within 15 s), resumed again if it never does."""
+        await self._freeze()
+        try:
+            await self.events.wait_for(lambda e: isinstance(e, EngineDisconnected), 25)
+        except BaseException:
+            await self.resume()
+            raise
+
+    @abc.abstractmethod
+    async def _freeze(self) -> None:
+        """Stop the engine answering (see :meth:`stall`)."""
 
     @abc.abstractmethod
     async def resume(self) -> None:
-        """The stalled engine answers again (SIGCONT)."""
+        """The stalled engine answers again (SIGCONT); nothing if it is not stalled."""
 
     @abc.abstractmethod
     async def restart(self, kept: set[str]) -> None:

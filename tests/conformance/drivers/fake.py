@@ -164,12 +164,13 @@ class FakeDriver(Driver):
     async def link_back(self) -> None:
         await self.fake.reconnect()
 
-    async def stall(self) -> None:
+    async def _freeze(self) -> None:
         # The in-memory engine has no process to stop: its link is simply lost.
         await self.fake.drop_link("stalled")
 
     async def resume(self) -> None:
-        await self.fake.reconnect()
+        if not self.fake.connected:
+            await self.fake.reconnect()
 
     async def restart(self, kept: set[str]) -> None:
         old = self.fake

@@ -18,6 +18,7 @@ from orchestrator.engines.freeswitch.esl import (
     listings,
 )
 from orchestrator.testing.freeswitch import FakeFreeSwitch
+from tests.unit.freeswitch.test_esl_client import Collector
 from tests.unit.freeswitch.test_peer_captures import ESL_DIALPLAN
 
 EVENTS = (
@@ -137,39 +138,27 @@ async def test_a_stalled_engine_is_dropped_and_taken_back_when_it_answers_again(
     probe's unanswered ``api version`` drops the link; reconnecting waits (the greeting
     does not come) until it answers again; a quiet but live engine is never dropped."""
     async with FakeFreeSwitch(password="pw", dialplan=ESL_DIALPLAN) as fs:
-        items: list[object] = []
-        changed = asyncio.Event()
-
-        async def on_item(item: object) -> None:
-            items.append(item)
-            changed.set()
-
-        async def until(what: type, count: int = 1, timeout: float = 3.0) -> None:
-            async with asyncio.timeout(timeout):
-                while sum(isinstance(i, what) for i in items) < count:
-                    changed.clear()
-                    await changed.wait()
-
+        seen = Collector()
         client = EslClient(
             "127.0.0.1", fs.port, "pw", events=EVENTS, backoff=(0.05, 0.1),
             request_timeout=0.3, probe_every=0.1, probe_timeout=0.3,
         )  # fmt: skip
-        runner = asyncio.create_task(client.run(on_item))
+        runner = asyncio.create_task(client.run(seen))
         await client.wait_connected(3.0)
         await asyncio.sleep(0.5)  # a few probes answered: no event at all, still up
-        assert client.connected and items == [LinkUp(reconnect=False)]
+        assert client.connected and seen.items == [LinkUp(reconnect=False)]
 
         fs.stall()
         with pytest.raises(EngineTimeoutError):
             await client.api("status", timeout=0.2)
-        await until(LinkDown)
-        assert items[-1] == LinkDown("no reply to a liveness probe in 0.3 s")
+        await seen.until(lambda items: isinstance(items[-1], LinkDown), 3)
+        assert seen.items[-1] == LinkDown("no reply to a liveness probe in 0.3 s")
         await asyncio.sleep(0.8)  # attempts made meanwhile get no greeting: still down
-        assert not client.connected and sum(isinstance(i, LinkUp) for i in items) == 1
+        assert not client.connected and seen.links() == [LinkUp(False), seen.items[-1]]
 
         fs.resume()
-        await until(LinkUp, 2)
-        assert items[-1] == LinkUp(reconnect=True)
+        await seen.until(lambda items: isinstance(items[-1], LinkUp), 3)
+        assert seen.items[-1] == LinkUp(reconnect=True)
         assert (await client.api("version")).startswith("FreeSWITCH Version 1.10.12")
         await client.close()
         await runner
